@@ -1,0 +1,151 @@
+// Configuration: read once at start-up from defaults, an optional JSON file and PINSTREAM_*
+// environment variables (later sources win), validated in one place so a bad setting fails the
+// start with a message naming it, never later in a request.
+
+import { readFileSync, existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  region: string;
+  accountId: string;
+  /** Bootstrap admin key; generated on first start and stored in the data directory when absent. */
+  adminAccessKeyId?: string;
+  adminSecretAccessKey?: string;
+  /** fdatasync every log append (group commit). Off only for benchmarks of the ablation. */
+  logFsync: boolean;
+  /** How many recent (application, endpoint, event id) triples PutEvents remembers to drop retries. */
+  dedupWindowEvents: number;
+  /** Days events are kept in the log and analytics. */
+  retentionDays: number;
+}
+
+export const DEFAULT_PORT = 4580;
+export const DEFAULT_ACCOUNT_ID = '000000000000';
+export const DEFAULT_REGION = 'us-east-1';
+
+export const DEFAULTS: Config = {
+  host: '127.0.0.1',
+  port: DEFAULT_PORT,
+  dataDir: './data',
+  region: DEFAULT_REGION,
+  accountId: DEFAULT_ACCOUNT_ID,
+  logFsync: true,
+  dedupWindowEvents: 1_000_000,
+  retentionDays: 90,
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Raw = Record<string, unknown>;
+
+/** Environment variable → config key. These names are a contract (see DESIGN.md). */
+const ENV_KEYS: Record<string, keyof Config> = {
+  PINSTREAM_HOST: 'host',
+  PINSTREAM_PORT: 'port',
+  PINSTREAM_DATA_DIR: 'dataDir',
+  PINSTREAM_REGION: 'region',
+  PINSTREAM_ACCOUNT_ID: 'accountId',
+  PINSTREAM_ADMIN_ACCESS_KEY_ID: 'adminAccessKeyId',
+  PINSTREAM_ADMIN_SECRET_ACCESS_KEY: 'adminSecretAccessKey',
+  PINSTREAM_LOG_FSYNC: 'logFsync',
+  PINSTREAM_DEDUP_WINDOW_EVENTS: 'dedupWindowEvents',
+  PINSTREAM_RETENTION_DAYS: 'retentionDays',
+};
+
+/**
+ * Loads configuration. The file is `PINSTREAM_CONFIG` when set (it must exist), else
+ * `./pinstream.json` when present. Unknown keys in the file are errors, so typos don't pass silently.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const sources: Array<{ name: (k: string) => string; values: Raw }> = [];
+  const file = env.PINSTREAM_CONFIG ?? (existsSync('pinstream.json') ? 'pinstream.json' : undefined);
+  if (file !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new ConfigError(`PINSTREAM_CONFIG: cannot read ${resolve(file)}: ${(e as Error).message}`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new ConfigError(`${file}: must contain a JSON object`);
+    }
+    for (const k of Object.keys(parsed)) {
+      if (!(k in DEFAULTS) && k !== 'adminAccessKeyId' && k !== 'adminSecretAccessKey') {
+        throw new ConfigError(`${file}: unknown setting "${k}" (known: ${Object.keys(DEFAULTS).join(', ')})`);
+      }
+    }
+    sources.push({ name: (k) => `${file}: ${k}`, values: parsed as Raw });
+  }
+  const fromEnv: Raw = {};
+  const envName: Record<string, string> = {};
+  for (const [v, k] of Object.entries(ENV_KEYS)) {
+    if (env[v] !== undefined && env[v] !== '') {
+      fromEnv[k] = env[v];
+      envName[k] = v;
+    }
+  }
+  sources.push({ name: (k) => envName[k] ?? k, values: fromEnv });
+  sources.push({ name: (k) => k, values: overrides as Raw });
+
+  const merged: Raw = { ...DEFAULTS };
+  const origin: Record<string, string> = {};
+  for (const s of sources) {
+    for (const [k, v] of Object.entries(s.values)) {
+      if (v === undefined) continue;
+      merged[k] = v;
+      origin[k] = s.name(k);
+    }
+  }
+  const label = (k: keyof Config) => origin[k] ?? k;
+  return {
+    host: str(merged.host, label('host')),
+    port: int(merged.port, label('port'), 0, 65535),
+    dataDir: str(merged.dataDir, label('dataDir')),
+    region: pattern(merged.region, label('region'), /^[a-z]{2}(-[a-z]+)+-\d+$/, 'a region name such as us-east-1'),
+    accountId: pattern(merged.accountId, label('accountId'), /^\d{12}$/, 'exactly 12 digits'),
+    adminAccessKeyId: optional(merged.adminAccessKeyId, (v) =>
+      pattern(v, label('adminAccessKeyId'), /^[A-Z0-9]{16,128}$/, '16-128 upper-case letters or digits'),
+    ),
+    adminSecretAccessKey: optional(merged.adminSecretAccessKey, (v) =>
+      pattern(v, label('adminSecretAccessKey'), /^\S{16,128}$/, '16-128 characters without spaces'),
+    ),
+    logFsync: bool(merged.logFsync, label('logFsync')),
+    dedupWindowEvents: int(merged.dedupWindowEvents, label('dedupWindowEvents'), 0, 100_000_000),
+    retentionDays: int(merged.retentionDays, label('retentionDays'), 1, 3650),
+  };
+}
+
+function optional<T>(v: unknown, f: (v: unknown) => T): T | undefined {
+  return v === undefined ? undefined : f(v);
+}
+
+function str(v: unknown, name: string): string {
+  if (typeof v !== 'string' || v === '') throw new ConfigError(`${name} must be a non-empty string, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function pattern(v: unknown, name: string, re: RegExp, what: string): string {
+  const s = str(v, name);
+  if (!re.test(s)) throw new ConfigError(`${name} must be ${what}, got "${s}"`);
+  return s;
+}
+
+function int(v: unknown, name: string, min: number, max: number): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
+function bool(v: unknown, name: string): boolean {
+  if (typeof v === 'boolean') return v;
+  if (typeof v === 'string' && /^(true|1|yes|on)$/i.test(v)) return true;
+  if (typeof v === 'string' && /^(false|0|no|off)$/i.test(v)) return false;
+  throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(v)}`);
+}

@@ -1,0 +1,225 @@
+// The Pinpoint REST API (restJson1, signing name "mobiletargeting"): the route table with each
+// operation's method, path and success status (reference/pinpoint.md §1.3), and the glue from wire
+// shapes to the apps, endpoints and events services.
+
+import type { Protocol } from '../http/dispatch.js';
+import { badRequest } from '../http/errors.js';
+import { json, type ApiRequest, type ApiResponse } from '../http/request.js';
+import { jsonBody, restJsonError, RestJsonRouter } from '../http/restjson.js';
+import { isObject, reqString, type Json } from '../http/shape.js';
+import type { Authorizer } from '../iam/authorizer.js';
+import { checkTags, type Apps } from './apps.js';
+import { checkEndpointId, validateEndpointInput, type Endpoints } from './endpoints.js';
+import type { EventIngest } from './events.js';
+import {
+  DEFAULT_APPS_PAGE_SIZE,
+  MAX_APPS_PAGE_SIZE,
+  MAX_ENDPOINTS_PER_BATCH,
+  MAX_ENDPOINT_BATCH_REQUEST_BYTES,
+  MAX_REQUEST_BYTES,
+} from './limits.js';
+
+export const PINPOINT_SIGNING_NAME = 'mobiletargeting';
+
+export interface PinpointServices {
+  apps: Apps;
+  endpoints: Endpoints;
+  events: EventIngest;
+  authorizer: Authorizer;
+}
+
+export function pinpointProtocol(s: PinpointServices): Protocol {
+  const { apps, endpoints, events, authorizer } = s;
+  const allow = (req: ApiRequest, action: string, appId?: string) =>
+    authorizer.authorize(req, `mobiletargeting:${action}`, appId ? apps.arn(appId) : apps.arn('*'));
+  const body = (req: ApiRequest) => jsonBody(req, MAX_REQUEST_BYTES);
+  const accepted = (req: ApiRequest) => json(202, { Message: 'Accepted', RequestID: req.requestId });
+
+  const router = new RestJsonRouter([
+    {
+      method: 'POST',
+      path: '/v1/apps',
+      handler: (req) => {
+        allow(req, 'CreateApp');
+        const b = body(req);
+        const name = reqString(b.Name, 'Name');
+        return json(201, apps.create(name, checkTags(b.tags, 'tags')));
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/apps',
+      handler: (req) => {
+        allow(req, 'GetApps');
+        const size = pageSize(req.query.get('page-size'));
+        return json(200, apps.list(size, req.query.get('token') ?? undefined));
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/apps/{application-id}',
+      handler: (req, p) => {
+        allow(req, 'GetApp', p['application-id']);
+        return json(200, apps.require(p['application-id']));
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/v1/apps/{application-id}',
+      handler: (req, p) => {
+        const id = p['application-id'];
+        allow(req, 'DeleteApp', id);
+        const app = apps.delete(id);
+        endpoints.forgetApp(id);
+        return json(200, app);
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/apps/{application-id}/settings',
+      handler: (req, p) => {
+        allow(req, 'GetApplicationSettings', p['application-id']);
+        return json(200, apps.getSettings(p['application-id']));
+      },
+    },
+    {
+      method: 'PUT',
+      path: '/v1/apps/{application-id}/settings',
+      handler: (req, p) => {
+        allow(req, 'UpdateApplicationSettings', p['application-id']);
+        return json(200, apps.updateSettings(p['application-id'], body(req)));
+      },
+    },
+    {
+      method: 'PUT',
+      path: '/v1/apps/{application-id}/endpoints/{endpoint-id}',
+      handler: (req, p) => {
+        const appId = p['application-id'];
+        allow(req, 'UpdateEndpoint', appId);
+        apps.require(appId);
+        const id = p['endpoint-id'];
+        checkEndpointId(id);
+        const input = body(req);
+        validateEndpointInput(input, 'EndpointRequest', req.body.length);
+        endpoints.upsert(appId, id, input);
+        return accepted(req);
+      },
+    },
+    {
+      method: 'PUT',
+      path: '/v1/apps/{application-id}/endpoints',
+      handler: (req, p) => {
+        const appId = p['application-id'];
+        allow(req, 'UpdateEndpointsBatch', appId);
+        apps.require(appId);
+        const b = jsonBody(req, MAX_ENDPOINT_BATCH_REQUEST_BYTES, 'UpdateEndpointsBatch request');
+        if (!Array.isArray(b.Item)) throw badRequest('Item is required and must be a list of EndpointBatchItem');
+        if (b.Item.length > MAX_ENDPOINTS_PER_BATCH) {
+          throw badRequest(`Item has ${b.Item.length} endpoints; the maximum is ${MAX_ENDPOINTS_PER_BATCH} per UpdateEndpointsBatch request`);
+        }
+        const items = b.Item.map((item: unknown, i: number) => {
+          if (!isObject(item)) throw badRequest(`Item[${i}] must be an EndpointBatchItem object`);
+          const id = reqString(item.Id, `Item[${i}].Id`);
+          checkEndpointId(id);
+          const { Id: _, ...input } = item;
+          validateEndpointInput(input, `Item[${i}]`, Buffer.byteLength(JSON.stringify(item)));
+          return { id, input: input as Json };
+        });
+        endpoints.upsertBatch(appId, items);
+        return accepted(req);
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/apps/{application-id}/endpoints/{endpoint-id}',
+      handler: (req, p) => {
+        allow(req, 'GetEndpoint', p['application-id']);
+        apps.require(p['application-id']);
+        return json(200, endpoints.require(p['application-id'], p['endpoint-id']));
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/v1/apps/{application-id}/endpoints/{endpoint-id}',
+      handler: (req, p) => {
+        allow(req, 'DeleteEndpoint', p['application-id']);
+        apps.require(p['application-id']);
+        return json(202, endpoints.delete(p['application-id'], p['endpoint-id']));
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/apps/{application-id}/users/{user-id}',
+      handler: (req, p) => {
+        allow(req, 'GetUserEndpoints', p['application-id']);
+        apps.require(p['application-id']);
+        return json(200, { Item: endpoints.byUser(p['application-id'], p['user-id']) });
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/v1/apps/{application-id}/users/{user-id}',
+      handler: (req, p) => {
+        allow(req, 'DeleteUserEndpoints', p['application-id']);
+        apps.require(p['application-id']);
+        return json(202, { Item: endpoints.deleteUser(p['application-id'], p['user-id']) });
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/apps/{application-id}/events',
+      handler: async (req, p) => {
+        allow(req, 'PutEvents', p['application-id']);
+        return json(202, await events.putEvents(p['application-id'], req.body));
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/tags/{resource-arn+}',
+      handler: (req, p) => {
+        const app = apps.appForArn(p['resource-arn']);
+        allow(req, 'ListTagsForResource', app.Id);
+        return json(200, { tags: app.tags });
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/tags/{resource-arn+}',
+      handler: (req, p) => {
+        const app = apps.appForArn(p['resource-arn']);
+        allow(req, 'TagResource', app.Id);
+        const b = body(req);
+        if (!isObject(b.tags)) throw badRequest('tags is required and must be a map of strings');
+        apps.tag(app.Id, checkTags(b.tags, 'tags'));
+        return { status: 204 };
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/v1/tags/{resource-arn+}',
+      handler: (req, p) => {
+        const app = apps.appForArn(p['resource-arn']);
+        allow(req, 'UntagResource', app.Id);
+        const keys = req.query.getAll('tagKeys');
+        if (keys.length === 0) throw badRequest('tagKeys is required');
+        apps.untag(app.Id, keys);
+        return { status: 204 };
+      },
+    },
+  ]);
+
+  return {
+    signingServices: [PINPOINT_SIGNING_NAME],
+    handle: (req): Promise<ApiResponse> => router.handle(req),
+    error: restJsonError,
+  };
+}
+
+function pageSize(raw: string | null): number {
+  if (raw === null || raw === '') return DEFAULT_APPS_PAGE_SIZE;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_APPS_PAGE_SIZE) {
+    throw badRequest(`page-size must be an integer from 1 to ${MAX_APPS_PAGE_SIZE}; got "${raw}"`);
+  }
+  return n;
+}

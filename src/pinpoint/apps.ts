@@ -1,0 +1,183 @@
+// Projects ("apps"): creation, listing with paging, deletion with everything under them, tags and
+// application settings. Apps are read on every PutEvents, so they are cached in memory.
+
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../store/db.js';
+import type { Clock } from '../clock.js';
+import { badRequest, notFound } from '../http/errors.js';
+import { isObject, type Json } from '../http/shape.js';
+import { MAX_TAGS_PER_RESOURCE, MAX_TAG_KEY_LENGTH, MAX_TAG_VALUE_LENGTH } from './limits.js';
+
+export interface App {
+  Arn: string;
+  Id: string;
+  Name: string;
+  tags: Record<string, string>;
+  CreationDate: string;
+}
+
+interface AppRow {
+  id: string;
+  name: string;
+  creation_date: string;
+  created_seq: number;
+  tags: string;
+  settings: string;
+}
+
+export class Apps {
+  private cache = new Map<string, App>();
+  private seq: number;
+
+  constructor(
+    private db: Db,
+    private clock: Clock,
+    private region: string,
+    private accountId: string,
+  ) {
+    this.seq = (db.prepare('SELECT coalesce(max(created_seq), 0) AS s FROM apps').get() as { s: number }).s;
+  }
+
+  arn(id: string): string {
+    return `arn:aws:mobiletargeting:${this.region}:${this.accountId}:apps/${id}`;
+  }
+
+  create(name: string, tags: Record<string, string>): App {
+    const id = randomUUID().replace(/-/g, '');
+    const creationDate = new Date(this.clock.now()).toISOString();
+    this.db
+      .prepare('INSERT INTO apps (id, name, creation_date, created_seq, tags) VALUES (?, ?, ?, ?, ?)')
+      .run(id, name, creationDate, ++this.seq, JSON.stringify(tags));
+    return this.require(id);
+  }
+
+  get(id: string): App | undefined {
+    let app = this.cache.get(id);
+    if (!app) {
+      const row = this.db.prepare('SELECT * FROM apps WHERE id = ?').get(id) as AppRow | undefined;
+      if (!row) return undefined;
+      app = this.toApp(row);
+      this.cache.set(id, app);
+    }
+    return app;
+  }
+
+  require(id: string): App {
+    const app = this.get(id);
+    if (!app) throw notFound(`Application not found: ${id}`);
+    return app;
+  }
+
+  /** Pages in creation order; the token is the creation sequence of the last app returned. */
+  list(pageSize: number, token: string | undefined): { Item: App[]; NextToken?: string } {
+    let after = 0;
+    if (token !== undefined) {
+      after = Number.parseInt(token, 36);
+      if (!/^[0-9a-z]+$/.test(token) || !Number.isSafeInteger(after)) throw badRequest(`token "${token}" is not a valid paging token`);
+    }
+    const rows = this.db
+      .prepare('SELECT * FROM apps WHERE created_seq > ? ORDER BY created_seq LIMIT ?')
+      .all(after, pageSize + 1) as AppRow[];
+    const page = rows.slice(0, pageSize);
+    const out: { Item: App[]; NextToken?: string } = { Item: page.map((r) => this.toApp(r)) };
+    if (rows.length > pageSize) out.NextToken = page[page.length - 1].created_seq.toString(36);
+    return out;
+  }
+
+  delete(id: string): App {
+    const app = this.require(id);
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM endpoints WHERE app_id = ?').run(id);
+      this.db.prepare('DELETE FROM app_attribute_names WHERE app_id = ?').run(id);
+      this.db.prepare('DELETE FROM apps WHERE id = ?').run(id);
+    })();
+    this.cache.delete(id);
+    return app;
+  }
+
+  /** Resolves a resource ARN to the app it names (only apps carry tags for now). */
+  appForArn(arn: string): App {
+    const m = /^arn:aws:mobiletargeting:([^:]+):(\d{12}):apps\/([^/]+)$/.exec(arn);
+    if (!m) throw badRequest(`resource-arn "${arn}" is not a Pinpoint application ARN (arn:aws:mobiletargeting:REGION:ACCOUNT:apps/APP_ID)`);
+    if (m[1] !== this.region || m[2] !== this.accountId) throw notFound(`Resource not found: ${arn}`);
+    return this.require(m[3]);
+  }
+
+  tag(id: string, tags: Record<string, string>): void {
+    const app = this.require(id);
+    const merged = { ...app.tags, ...tags };
+    checkTags(merged, 'tags');
+    this.setTags(id, merged);
+  }
+
+  untag(id: string, keys: string[]): void {
+    const app = this.require(id);
+    const next = { ...app.tags };
+    for (const k of keys) delete next[k];
+    this.setTags(id, next);
+  }
+
+  getSettings(id: string): Json {
+    this.require(id);
+    const row = this.db.prepare('SELECT settings FROM apps WHERE id = ?').get(id) as { settings: string };
+    const s = JSON.parse(row.settings) as Json;
+    return {
+      ApplicationId: id,
+      CampaignHook: s.CampaignHook ?? {},
+      LastModifiedDate: s.LastModifiedDate ?? this.require(id).CreationDate,
+      Limits: s.Limits ?? {},
+      QuietTime: s.QuietTime ?? {},
+      ...(s.JourneyLimits ? { JourneyLimits: s.JourneyLimits } : {}),
+    };
+  }
+
+  /** Replaces the given settings groups; CloudWatch/event tagging flags are stored but not echoed, as in Pinpoint. */
+  updateSettings(id: string, write: Json): Json {
+    this.require(id);
+    const row = this.db.prepare('SELECT settings FROM apps WHERE id = ?').get(id) as { settings: string };
+    const s = JSON.parse(row.settings) as Json;
+    for (const k of ['CampaignHook', 'Limits', 'QuietTime', 'JourneyLimits']) {
+      if (write[k] === undefined) continue;
+      if (!isObject(write[k])) throw badRequest(`${k} must be an object`);
+      s[k] = write[k];
+    }
+    for (const k of ['CloudWatchMetricsEnabled', 'EventTaggingEnabled']) {
+      if (write[k] === undefined) continue;
+      if (typeof write[k] !== 'boolean') throw badRequest(`${k} must be a boolean`);
+      s[k] = write[k];
+    }
+    s.LastModifiedDate = new Date(this.clock.now()).toISOString();
+    this.db.prepare('UPDATE apps SET settings = ? WHERE id = ?').run(JSON.stringify(s), id);
+    return this.getSettings(id);
+  }
+
+  private setTags(id: string, tags: Record<string, string>): void {
+    this.db.prepare('UPDATE apps SET tags = ? WHERE id = ?').run(JSON.stringify(tags), id);
+    this.cache.delete(id);
+  }
+
+  private toApp(row: AppRow): App {
+    return { Arn: this.arn(row.id), Id: row.id, Name: row.name, tags: JSON.parse(row.tags), CreationDate: row.creation_date };
+  }
+}
+
+/** Validates a tag map against the tagging limits. */
+export function checkTags(tags: unknown, field: string): Record<string, string> {
+  if (tags === undefined || tags === null) return {};
+  if (!isObject(tags)) throw badRequest(`${field} must be an object of string values`);
+  const keys = Object.keys(tags);
+  if (keys.length > MAX_TAGS_PER_RESOURCE) {
+    throw badRequest(`${field} has ${keys.length} tags; the maximum is ${MAX_TAGS_PER_RESOURCE} per resource`);
+  }
+  for (const k of keys) {
+    const v = tags[k];
+    if (k.length === 0 || k.length > MAX_TAG_KEY_LENGTH) {
+      throw badRequest(`${field} key "${k.slice(0, 40)}" is ${k.length} characters; tag keys must be 1 to ${MAX_TAG_KEY_LENGTH}`);
+    }
+    if (typeof v !== 'string') throw badRequest(`${field}.${k} must be a string`);
+    if (v.length > MAX_TAG_VALUE_LENGTH) {
+      throw badRequest(`${field}.${k} is ${v.length} characters; tag values must be at most ${MAX_TAG_VALUE_LENGTH}`);
+    }
+  }
+  return tags as Record<string, string>;
+}

@@ -1,0 +1,351 @@
+// Endpoints (devices and addresses) of an app, stored in SQLite. Owns Pinpoint's endpoint
+// semantics: case-insensitive ids, per-key replace of attributes and metrics, ACTIVE on update,
+// INACTIVE for other endpoints that get the same Address, the per-user endpoint cap, and the
+// endpoint quotas of reference/pinpoint.md §2.2.
+
+import { createHash } from 'node:crypto';
+import type { Db } from '../store/db.js';
+import type { Clock } from '../clock.js';
+import { badRequest, notFound } from '../http/errors.js';
+import { isObject, optEnum, optNumber, optObject, optString, parseIsoTimestamp, type Json } from '../http/shape.js';
+import {
+  MAX_ATTRIBUTE_NAMES_PER_APP,
+  MAX_ENDPOINT_ATTRIBUTE_NAME_LENGTH,
+  MAX_ENDPOINT_ATTRIBUTE_VALUES,
+  MAX_ENDPOINT_ATTRIBUTE_VALUE_LENGTH,
+  MAX_ENDPOINT_BYTES,
+  MAX_ENDPOINTS_PER_USER,
+} from './limits.js';
+
+export const CHANNEL_TYPES = [
+  'PUSH', 'GCM', 'APNS', 'APNS_SANDBOX', 'APNS_VOIP', 'APNS_VOIP_SANDBOX', 'ADM', 'SMS', 'VOICE', 'EMAIL', 'BAIDU', 'CUSTOM', 'IN_APP',
+] as const;
+/** Push channels whose oldest endpoint gives way when a user reaches the endpoint cap (§2.2). */
+const PUSH_CHANNELS = new Set(['ADM', 'GCM', 'APNS', 'APNS_SANDBOX', 'APNS_VOIP', 'APNS_VOIP_SANDBOX', 'BAIDU']);
+
+const DEMOGRAPHIC_FIELDS = ['AppVersion', 'Locale', 'Make', 'Model', 'ModelVersion', 'Platform', 'PlatformVersion', 'Timezone'];
+const LOCATION_STRINGS = ['City', 'Country', 'PostalCode', 'Region'];
+
+/** The EndpointResponse shape, as stored and returned. */
+export interface Endpoint {
+  ApplicationId: string;
+  Id: string;
+  CohortId: string;
+  CreationDate: string;
+  EffectiveDate: string;
+  EndpointStatus: string;
+  OptOut: string;
+  RequestId?: string;
+  Address?: string;
+  ChannelType?: string;
+  Attributes?: Record<string, string[]>;
+  Metrics?: Record<string, number>;
+  Demographic?: Record<string, string>;
+  Location?: Record<string, string | number>;
+  User?: { UserId?: string; UserAttributes?: Record<string, string[]> };
+}
+
+/** A stored endpoint with its JSON text, reused verbatim inside event-stream records. */
+export interface StoredEndpoint {
+  endpoint: Endpoint;
+  json: string;
+}
+
+const ENDPOINT_CACHE_SIZE = 50_000;
+
+export function checkEndpointId(id: string): void {
+  if (id === '') throw badRequest('Endpoint id is required');
+  if (/[${}]/.test(id)) throw badRequest(`Endpoint id "${id}" must not contain $, { or }`);
+}
+
+/**
+ * Validates an EndpointRequest / EndpointBatchItem / PublicEndpoint body. `field` prefixes messages.
+ * Returns the attribute names it carries (for the per-app name quota).
+ */
+export function validateEndpointInput(input: Json, field: string, bytes: number): void {
+  if (bytes > MAX_ENDPOINT_BYTES) {
+    throw badRequest(`${field} is ${bytes} bytes; the maximum endpoint size is ${MAX_ENDPOINT_BYTES} bytes (15 KB)`);
+  }
+  optString(input.Address, `${field}.Address`);
+  optEnum(input.ChannelType, `${field}.ChannelType`, CHANNEL_TYPES);
+  optEnum(input.EndpointStatus, `${field}.EndpointStatus`, ['ACTIVE', 'INACTIVE']);
+  optEnum(input.OptOut, `${field}.OptOut`, ['ALL', 'NONE']);
+  optString(input.RequestId, `${field}.RequestId`);
+  const eff = optString(input.EffectiveDate, `${field}.EffectiveDate`);
+  if (eff !== undefined && parseIsoTimestamp(eff) === undefined) {
+    throw badRequest(`${field}.EffectiveDate "${eff}" is not an ISO 8601 date-time`);
+  }
+  checkAttributeMap(input.Attributes, `${field}.Attributes`);
+  const metrics = optObject(input.Metrics, `${field}.Metrics`);
+  if (metrics) {
+    for (const [k, v] of Object.entries(metrics)) {
+      checkName(k, `${field}.Metrics`);
+      optNumber(v, `${field}.Metrics.${k}`);
+    }
+  }
+  const demo = optObject(input.Demographic, `${field}.Demographic`);
+  if (demo) for (const k of DEMOGRAPHIC_FIELDS) optString(demo[k], `${field}.Demographic.${k}`);
+  const loc = optObject(input.Location, `${field}.Location`);
+  if (loc) {
+    for (const k of LOCATION_STRINGS) optString(loc[k], `${field}.Location.${k}`);
+    const lat = optNumber(loc.Latitude, `${field}.Location.Latitude`);
+    const lon = optNumber(loc.Longitude, `${field}.Location.Longitude`);
+    if (lat !== undefined && (lat < -90 || lat > 90)) throw badRequest(`${field}.Location.Latitude must be between -90 and 90`);
+    if (lon !== undefined && (lon < -180 || lon > 180)) throw badRequest(`${field}.Location.Longitude must be between -180 and 180`);
+  }
+  const user = optObject(input.User, `${field}.User`);
+  if (user) {
+    optString(user.UserId, `${field}.User.UserId`);
+    checkAttributeMap(user.UserAttributes, `${field}.User.UserAttributes`);
+  }
+}
+
+function checkName(name: string, field: string): void {
+  if (name.length === 0 || name.length > MAX_ENDPOINT_ATTRIBUTE_NAME_LENGTH) {
+    throw badRequest(
+      `${field} name "${name.slice(0, 60)}" is ${name.length} characters; attribute names must be 1 to ${MAX_ENDPOINT_ATTRIBUTE_NAME_LENGTH}`,
+    );
+  }
+}
+
+function checkAttributeMap(v: unknown, field: string): void {
+  const map = optObject(v, field);
+  if (!map) return;
+  for (const [k, values] of Object.entries(map)) {
+    checkName(k, field);
+    if (!Array.isArray(values)) throw badRequest(`${field}.${k} must be a list of strings`);
+    if (values.length > MAX_ENDPOINT_ATTRIBUTE_VALUES) {
+      throw badRequest(`${field}.${k} has ${values.length} values; the maximum is ${MAX_ENDPOINT_ATTRIBUTE_VALUES} per attribute`);
+    }
+    for (const s of values) {
+      if (typeof s !== 'string') throw badRequest(`${field}.${k} must be a list of strings`);
+      if (s.length > MAX_ENDPOINT_ATTRIBUTE_VALUE_LENGTH) {
+        throw badRequest(
+          `${field}.${k} has a value of ${s.length} characters; attribute values must be at most ${MAX_ENDPOINT_ATTRIBUTE_VALUE_LENGTH}`,
+        );
+      }
+    }
+  }
+}
+
+function attributeNames(input: Json): string[] {
+  const names: string[] = [];
+  if (isObject(input.Attributes)) names.push(...Object.keys(input.Attributes));
+  if (isObject(input.Metrics)) names.push(...Object.keys(input.Metrics));
+  if (isObject(input.User) && isObject(input.User.UserAttributes)) names.push(...Object.keys(input.User.UserAttributes));
+  return names;
+}
+
+/** True when the input carries anything to store (Amplify JS sends `Endpoint: {}` with events). */
+export function hasEndpointFields(input: Json): boolean {
+  for (const _ in input) return true;
+  return false;
+}
+
+export class Endpoints {
+  private cache = new Map<string, StoredEndpoint>();
+  private namesByApp = new Map<string, Set<string>>();
+  private stmt;
+
+  constructor(
+    private db: Db,
+    private clock: Clock,
+  ) {
+    this.stmt = {
+      get: db.prepare('SELECT data FROM endpoints WHERE app_id = ? AND id = ?'),
+      put: db.prepare(
+        `INSERT INTO endpoints (app_id, id, user_id, address, data) VALUES (@app, @id, @user, @address, @data)
+         ON CONFLICT(app_id, id) DO UPDATE SET user_id = @user, address = @address, data = @data`,
+      ),
+      byUser: db.prepare('SELECT data FROM endpoints WHERE app_id = ? AND user_id = ?'),
+      byAddress: db.prepare('SELECT data FROM endpoints WHERE app_id = ? AND address = ? AND id <> ?'),
+      del: db.prepare('DELETE FROM endpoints WHERE app_id = ? AND id = ?'),
+      names: db.prepare('SELECT name FROM app_attribute_names WHERE app_id = ?'),
+      addName: db.prepare('INSERT OR IGNORE INTO app_attribute_names (app_id, name) VALUES (?, ?)'),
+    };
+  }
+
+  get(appId: string, id: string): StoredEndpoint | undefined {
+    const key = cacheKey(appId, id);
+    let e = this.cache.get(key);
+    if (!e) {
+      const row = this.stmt.get.get(appId, id) as { data: string } | undefined;
+      if (!row) return undefined;
+      e = { endpoint: JSON.parse(row.data), json: row.data };
+      this.remember(key, e);
+    }
+    return e;
+  }
+
+  require(appId: string, id: string): Endpoint {
+    const e = this.get(appId, id);
+    if (!e) throw notFound(`Endpoint not found: ${id} in application ${appId}`);
+    return e.endpoint;
+  }
+
+  /** Creates or merges one endpoint (input already validated). Runs in its own transaction. */
+  upsert(appId: string, id: string, input: Json): StoredEndpoint {
+    return this.db.transaction(() => this.upsertInTx(appId, id, input))();
+  }
+
+  /** All-or-nothing batch: a failing item rolls back the items before it. */
+  upsertBatch(appId: string, items: Array<{ id: string; input: Json }>): void {
+    this.db.transaction(() => {
+      for (const { id, input } of items) this.upsertInTx(appId, id, input);
+    })();
+  }
+
+  /** For PutEvents: returns the endpoint, creating it (or merging `input`) when needed. */
+  touch(appId: string, id: string, input: Json | undefined): StoredEndpoint {
+    if (!input || !hasEndpointFields(input)) {
+      const existing = this.get(appId, id);
+      if (existing) return existing;
+    }
+    return this.upsert(appId, id, input ?? {});
+  }
+
+  delete(appId: string, id: string): Endpoint {
+    const e = this.require(appId, id);
+    this.stmt.del.run(appId, e.Id);
+    this.cache.delete(cacheKey(appId, id));
+    return e;
+  }
+
+  byUser(appId: string, userId: string): Endpoint[] {
+    const rows = this.stmt.byUser.all(appId, userId) as Array<{ data: string }>;
+    return rows.map((r) => JSON.parse(r.data) as Endpoint);
+  }
+
+  deleteUser(appId: string, userId: string): Endpoint[] {
+    const list = this.byUser(appId, userId);
+    this.db.transaction(() => {
+      for (const e of list) {
+        this.stmt.del.run(appId, e.Id);
+        this.cache.delete(cacheKey(appId, e.Id));
+      }
+    })();
+    return list;
+  }
+
+  forgetApp(appId: string): void {
+    this.namesByApp.delete(appId);
+    for (const k of this.cache.keys()) if (k.startsWith(appId + '\n')) this.cache.delete(k);
+  }
+
+  private upsertInTx(appId: string, id: string, input: Json): StoredEndpoint {
+    checkEndpointId(id);
+    this.reserveAttributeNames(appId, attributeNames(input));
+    const prev = this.get(appId, id)?.endpoint;
+    const now = new Date(this.clock.now()).toISOString();
+    const e = merge(prev, input, appId, id, now);
+    const prevUser = prev?.User?.UserId;
+    const user = e.User?.UserId;
+    if (user !== undefined && user !== prevUser) this.makeRoomForUser(appId, user, e);
+    if (input.Address !== undefined && e.Address !== undefined) this.deactivateOthersWithAddress(appId, e.Id, e.Address);
+    return this.write(appId, e);
+  }
+
+  private write(appId: string, e: Endpoint): StoredEndpoint {
+    const json = JSON.stringify(e);
+    this.stmt.put.run({ app: appId, id: e.Id, user: e.User?.UserId ?? null, address: e.Address ?? null, data: json });
+    const stored = { endpoint: e, json };
+    this.remember(cacheKey(appId, e.Id), stored);
+    return stored;
+  }
+
+  /** Enforces MAX_ENDPOINTS_PER_USER as Pinpoint documents it (§2.2). */
+  private makeRoomForUser(appId: string, userId: string, incoming: Endpoint): void {
+    const others = this.byUser(appId, userId).filter((e) => e.Id.toLowerCase() !== incoming.Id.toLowerCase());
+    if (others.length < MAX_ENDPOINTS_PER_USER) return;
+    const pushOthers = others.filter((e) => e.ChannelType !== undefined && PUSH_CHANNELS.has(e.ChannelType));
+    if (incoming.ChannelType && PUSH_CHANNELS.has(incoming.ChannelType) && pushOthers.length > 0) {
+      pushOthers.sort((a, b) => a.EffectiveDate.localeCompare(b.EffectiveDate));
+      const oldest = pushOthers[0];
+      oldest.EndpointStatus = 'INACTIVE';
+      if (oldest.User) delete oldest.User.UserId;
+      this.write(appId, oldest);
+      return;
+    }
+    throw badRequest(
+      `Exceeded maximum endpoint per user count ${MAX_ENDPOINTS_PER_USER}: user "${userId}" already has ${others.length} endpoints`,
+    );
+  }
+
+  private deactivateOthersWithAddress(appId: string, id: string, address: string): void {
+    const rows = this.stmt.byAddress.all(appId, address, id) as Array<{ data: string }>;
+    for (const r of rows) {
+      const other = JSON.parse(r.data) as Endpoint;
+      if (other.EndpointStatus === 'INACTIVE') continue;
+      other.EndpointStatus = 'INACTIVE';
+      this.write(appId, other);
+    }
+  }
+
+  private reserveAttributeNames(appId: string, names: string[]): void {
+    if (names.length === 0) return;
+    let known = this.namesByApp.get(appId);
+    if (!known) {
+      known = new Set((this.stmt.names.all(appId) as Array<{ name: string }>).map((r) => r.name));
+      this.namesByApp.set(appId, known);
+    }
+    const fresh = [...new Set(names)].filter((n) => !known.has(n));
+    if (fresh.length === 0) return;
+    if (known.size + fresh.length > MAX_ATTRIBUTE_NAMES_PER_APP) {
+      throw badRequest(
+        `Application ${appId} would have ${known.size + fresh.length} endpoint attribute names across Attributes, Metrics and ` +
+          `UserAttributes; the maximum is ${MAX_ATTRIBUTE_NAMES_PER_APP} per application`,
+      );
+    }
+    for (const n of fresh) {
+      this.stmt.addName.run(appId, n);
+      known.add(n);
+    }
+  }
+
+  private remember(key: string, e: StoredEndpoint): void {
+    if (this.cache.size >= ENDPOINT_CACHE_SIZE) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(key, e);
+  }
+}
+
+function cacheKey(appId: string, id: string): string {
+  return appId + '\n' + id.toLowerCase();
+}
+
+/** Pinpoint's update semantics: given fields replace; attribute/metric keys replace one by one. */
+function merge(prev: Endpoint | undefined, input: Json, appId: string, id: string, now: string): Endpoint {
+  const e: Endpoint = prev
+    ? structuredClone(prev)
+    : { ApplicationId: appId, Id: id, CohortId: cohortOf(id), CreationDate: now, EffectiveDate: now, EndpointStatus: 'ACTIVE', OptOut: 'NONE' };
+  for (const k of ['Address', 'ChannelType', 'OptOut', 'RequestId'] as const) {
+    if (typeof input[k] === 'string') e[k] = input[k] as string;
+  }
+  e.EffectiveDate = typeof input.EffectiveDate === 'string' ? input.EffectiveDate : now;
+  e.EndpointStatus = typeof input.EndpointStatus === 'string' ? input.EndpointStatus : 'ACTIVE';
+  if (isObject(input.Attributes)) e.Attributes = mergeLists(e.Attributes, input.Attributes);
+  if (isObject(input.Metrics)) e.Metrics = { ...e.Metrics, ...(input.Metrics as Record<string, number>) };
+  if (isObject(input.Demographic)) e.Demographic = { ...e.Demographic, ...(input.Demographic as Record<string, string>) };
+  if (isObject(input.Location)) e.Location = { ...e.Location, ...(input.Location as Record<string, string | number>) };
+  if (isObject(input.User)) {
+    const u = { ...e.User };
+    if (typeof input.User.UserId === 'string') u.UserId = input.User.UserId;
+    if (isObject(input.User.UserAttributes)) u.UserAttributes = mergeLists(u.UserAttributes, input.User.UserAttributes);
+    e.User = u;
+  }
+  return e;
+}
+
+/** Per-key replace; an empty list removes the key. */
+function mergeLists(prev: Record<string, string[]> | undefined, next: Json): Record<string, string[]> {
+  const out = { ...prev };
+  for (const [k, v] of Object.entries(next)) {
+    if (Array.isArray(v) && v.length === 0) delete out[k];
+    else out[k] = v as string[];
+  }
+  return out;
+}
+
+/** Stable 0–99 cohort per endpoint id, like Pinpoint's random ~1% cohorts used for holdouts. */
+function cohortOf(id: string): string {
+  return String(createHash('md5').update(id.toLowerCase()).digest().readUInt32BE(0) % 100);
+}

@@ -1,0 +1,216 @@
+// PutEvents: validates each event against Pinpoint's limits, turns accepted events into
+// event-stream records, appends them to the ingest log and answers only once they are durable.
+// Results are per item ({"StatusCode":202,"Message":"Accepted"} or 400 with the reason); only a
+// malformed request as a whole is an error response.
+
+import type { Clock } from '../clock.js';
+import type { Log } from '../log/log.js';
+import { ApiError, badRequest, internalError, payloadTooLarge } from '../http/errors.js';
+import { isObject, parseIsoTimestamp, type Json } from '../http/shape.js';
+import type { Apps } from './apps.js';
+import { checkEndpointId, hasEndpointFields, validateEndpointInput, type Endpoints, type StoredEndpoint } from './endpoints.js';
+import { Dedup } from './dedup.js';
+import { encodeIngestEntry } from './ingest-record.js';
+import { buildRecord, endpointParts, type EventInput } from './record.js';
+import {
+  MAX_EVENTS_PER_REQUEST,
+  MAX_EVENT_ATTRIBUTES_AND_METRICS,
+  MAX_EVENT_ATTRIBUTE_KEY_LENGTH,
+  MAX_EVENT_ATTRIBUTE_VALUE_LENGTH,
+  MAX_EVENT_BYTES,
+  MAX_PUT_EVENTS_REQUEST_BYTES,
+} from './limits.js';
+
+export interface ItemResult {
+  StatusCode: number;
+  Message: string;
+}
+
+const ACCEPTED: ItemResult = Object.freeze({ StatusCode: 202, Message: 'Accepted' });
+
+export class EventIngest {
+  constructor(
+    private apps: Apps,
+    private endpoints: Endpoints,
+    private log: Log,
+    private dedup: Dedup,
+    private clock: Clock,
+    private accountId: string,
+  ) {}
+
+  async putEvents(appId: string, body: Buffer): Promise<{ Results: Record<string, Json> }> {
+    this.apps.require(appId);
+    if (body.length > MAX_PUT_EVENTS_REQUEST_BYTES) {
+      throw payloadTooLarge(
+        `PutEvents request is ${body.length} bytes; the maximum is ${MAX_PUT_EVENTS_REQUEST_BYTES} bytes (4 MB)`,
+      );
+    }
+    const batch = parseBatch(body);
+    const arrival = this.clock.now();
+    const checkSize = body.length > MAX_EVENT_BYTES;
+    const results: Record<string, Json> = {};
+    const payloads: Buffer[] = [];
+    const claimed: string[] = [];
+
+    for (const [endpointId, item] of batch) {
+      const eventResults: Record<string, ItemResult> = {};
+      const { result: endpointResult, stored } = this.endpointFor(appId, endpointId, item.Endpoint as Json);
+      results[endpointId] = { EndpointItemResponse: endpointResult, EventsItemResponse: eventResults };
+      const events = item.Events as Json;
+      if (!stored) {
+        for (const eventId of Object.keys(events)) eventResults[eventId] = { StatusCode: 400, Message: endpointResult.Message };
+        continue;
+      }
+      const parts = endpointParts(appId, stored.endpoint.Id, stored, this.accountId);
+      for (const [eventId, raw] of Object.entries(events)) {
+        const checked = validateEvent(eventId, raw, checkSize);
+        if (typeof checked === 'string') {
+          eventResults[eventId] = { StatusCode: 400, Message: checked };
+          continue;
+        }
+        eventResults[eventId] = ACCEPTED;
+        const key = Dedup.key(appId, endpointId, eventId);
+        if (!this.dedup.claim(key)) continue;
+        claimed.push(key);
+        payloads.push(encodeIngestEntry(appId, stored.endpoint.Id, eventId, buildRecord(parts, checked, arrival)));
+      }
+    }
+
+    if (payloads.length > 0) {
+      try {
+        await this.log.append(payloads);
+      } catch (e) {
+        this.dedup.release(claimed);
+        console.error('pinstream: ingest log append failed', e);
+        throw internalError('The events could not be stored; nothing was accepted. Retry the request.');
+      }
+    }
+    return { Results: results };
+  }
+
+  /** Updates/creates the endpoint; an invalid endpoint id fails the item, an invalid profile only its update. */
+  private endpointFor(appId: string, endpointId: string, input: Json): { result: ItemResult; stored?: StoredEndpoint } {
+    try {
+      checkEndpointId(endpointId);
+    } catch (e) {
+      return { result: { StatusCode: 400, Message: (e as Error).message } };
+    }
+    if (hasEndpointFields(input)) {
+      try {
+        validateEndpointInput(input, `BatchItem.${endpointId}.Endpoint`, Buffer.byteLength(JSON.stringify(input)));
+        return { result: ACCEPTED, stored: this.endpoints.touch(appId, endpointId, input) };
+      } catch (e) {
+        if (!(e instanceof ApiError)) throw e;
+        return { result: { StatusCode: 400, Message: e.message }, stored: this.endpoints.touch(appId, endpointId, undefined) };
+      }
+    }
+    return { result: ACCEPTED, stored: this.endpoints.touch(appId, endpointId, undefined) };
+  }
+}
+
+function parseBatch(body: Buffer): Array<[string, Json]> {
+  let req: unknown;
+  try {
+    req = JSON.parse(body.toString('utf8'));
+  } catch (e) {
+    throw badRequest(`Request body is not valid JSON: ${(e as Error).message}`);
+  }
+  if (!isObject(req)) throw badRequest('Request body must be a JSON object with a BatchItem map');
+  if (!isObject(req.BatchItem)) throw badRequest('BatchItem is required and must be a map of endpoint id to EventsBatch');
+  const items = Object.entries(req.BatchItem);
+  let count = 0;
+  for (const [endpointId, item] of items) {
+    if (!isObject(item)) throw badRequest(`BatchItem.${endpointId} must be an EventsBatch object`);
+    if (!isObject(item.Endpoint)) throw badRequest(`BatchItem.${endpointId}.Endpoint is required (it may be {})`);
+    if (!isObject(item.Events)) throw badRequest(`BatchItem.${endpointId}.Events is required and must be a map of event id to Event`);
+    count += Object.keys(item.Events).length;
+  }
+  if (count > MAX_EVENTS_PER_REQUEST) {
+    throw badRequest(`PutEvents request has ${count} events; the maximum is ${MAX_EVENTS_PER_REQUEST} per request`);
+  }
+  return items as Array<[string, Json]>;
+}
+
+const OPTIONAL_STRINGS = ['AppPackageName', 'AppTitle', 'AppVersionCode', 'ClientSdkVersion', 'SdkName'] as const;
+
+/** Returns the event ready for the record, or the reason it is rejected. */
+export function validateEvent(eventId: string, raw: unknown, checkSize: boolean): EventInput | string {
+  const f = `Event ${eventId}`;
+  if (eventId === '') return 'Event id must not be empty';
+  if (!isObject(raw)) return `${f}: must be an Event object`;
+  if (checkSize) {
+    const bytes = Buffer.byteLength(JSON.stringify(raw));
+    if (bytes > MAX_EVENT_BYTES) return `${f}: event is ${bytes} bytes; the maximum is ${MAX_EVENT_BYTES} bytes (1,000 KB)`;
+  }
+  const type = raw.EventType;
+  if (typeof type !== 'string' || type === '') return `${f}: EventType is required`;
+  if (raw.Timestamp === undefined || raw.Timestamp === null) return `${f}: Timestamp is required`;
+  if (typeof raw.Timestamp !== 'string') return `${f}: Timestamp must be an ISO 8601 string`;
+  const ts = parseIsoTimestamp(raw.Timestamp);
+  if (ts === undefined) return `${f}: Timestamp "${raw.Timestamp}" is not an ISO 8601 date-time`;
+  const ev: EventInput = { EventType: type, timestampMs: ts };
+  for (const k of OPTIONAL_STRINGS) {
+    const v = raw[k];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'string') return `${f}: ${k} must be a string`;
+    ev[k] = v;
+  }
+  let keys = 0;
+  if (raw.Attributes !== undefined && raw.Attributes !== null) {
+    if (!isObject(raw.Attributes)) return `${f}: Attributes must be a map of strings`;
+    for (const [k, v] of Object.entries(raw.Attributes)) {
+      keys++;
+      const bad = checkKey(f, 'Attributes', k);
+      if (bad) return bad;
+      if (typeof v !== 'string') return `${f}: Attributes.${k} must be a string`;
+      if (v.length > MAX_EVENT_ATTRIBUTE_VALUE_LENGTH) {
+        return `${f}: Attributes.${k} is ${v.length} characters; attribute values must be at most ${MAX_EVENT_ATTRIBUTE_VALUE_LENGTH}`;
+      }
+    }
+    ev.Attributes = raw.Attributes as Record<string, string>;
+  }
+  if (raw.Metrics !== undefined && raw.Metrics !== null) {
+    if (!isObject(raw.Metrics)) return `${f}: Metrics must be a map of numbers`;
+    for (const [k, v] of Object.entries(raw.Metrics)) {
+      keys++;
+      const bad = checkKey(f, 'Metrics', k);
+      if (bad) return bad;
+      if (typeof v !== 'number' || !Number.isFinite(v)) return `${f}: Metrics.${k} must be a number`;
+    }
+    ev.Metrics = raw.Metrics as Record<string, number>;
+  }
+  if (keys > MAX_EVENT_ATTRIBUTES_AND_METRICS) {
+    // The first sentence is the wording Pinpoint returned; clients and forums search for it.
+    return (
+      `Number of attributes per event submitted should be less than ${MAX_EVENT_ATTRIBUTES_AND_METRICS}. ` +
+      `${f} has ${keys} Attributes and Metrics keys; the maximum is ${MAX_EVENT_ATTRIBUTES_AND_METRICS}`
+    );
+  }
+  if (raw.Session !== undefined && raw.Session !== null) {
+    const s = raw.Session;
+    if (!isObject(s)) return `${f}: Session must be an object`;
+    if (typeof s.Id !== 'string' || s.Id === '') return `${f}: Session.Id is required when Session is given`;
+    if (typeof s.StartTimestamp !== 'string') return `${f}: Session.StartTimestamp is required when Session is given`;
+    const start = parseIsoTimestamp(s.StartTimestamp);
+    if (start === undefined) return `${f}: Session.StartTimestamp "${s.StartTimestamp}" is not an ISO 8601 date-time`;
+    let stop: number | undefined;
+    if (s.StopTimestamp !== undefined && s.StopTimestamp !== null) {
+      if (typeof s.StopTimestamp !== 'string' || (stop = parseIsoTimestamp(s.StopTimestamp)) === undefined) {
+        return `${f}: Session.StopTimestamp must be an ISO 8601 date-time`;
+      }
+    }
+    if (s.Duration !== undefined && s.Duration !== null && !Number.isInteger(s.Duration)) {
+      return `${f}: Session.Duration must be an integer number of milliseconds`;
+    }
+    ev.session = { id: s.Id, startMs: start, stopMs: stop };
+  }
+  return ev;
+}
+
+function checkKey(f: string, map: string, k: string): string | undefined {
+  if (k.length === 0) return `${f}: ${map} keys must not be empty`;
+  if (k.length > MAX_EVENT_ATTRIBUTE_KEY_LENGTH) {
+    return `${f}: ${map} key "${k.slice(0, 60)}" is ${k.length} characters; keys must be at most ${MAX_EVENT_ATTRIBUTE_KEY_LENGTH}`;
+  }
+  return undefined;
+}

@@ -1,0 +1,65 @@
+// Metadata store: one SQLite database (WAL) in the data directory for apps, endpoints, access
+// keys and, later, event streams, roles and checkpoints. Schema changes are ordered migrations
+// applied at open, so an old data directory upgrades in place.
+//
+// synchronous=NORMAL: a committed transaction survives a process crash (kill -9); only an OS crash
+// can lose the last few. Events never depend on this: they are fsynced in the ingest log.
+
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+export type Db = Database.Database;
+
+const MIGRATIONS: string[] = [
+  `CREATE TABLE apps (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     creation_date TEXT NOT NULL,
+     created_seq INTEGER NOT NULL,
+     tags TEXT NOT NULL DEFAULT '{}',
+     settings TEXT NOT NULL DEFAULT '{}'
+   );
+   CREATE TABLE endpoints (
+     app_id TEXT NOT NULL,
+     id TEXT NOT NULL COLLATE NOCASE,
+     user_id TEXT,
+     address TEXT,
+     data TEXT NOT NULL,
+     PRIMARY KEY (app_id, id)
+   ) WITHOUT ROWID;
+   CREATE INDEX endpoints_user ON endpoints(app_id, user_id) WHERE user_id IS NOT NULL;
+   CREATE INDEX endpoints_address ON endpoints(app_id, address) WHERE address IS NOT NULL;
+   CREATE TABLE app_attribute_names (
+     app_id TEXT NOT NULL,
+     name TEXT NOT NULL,
+     PRIMARY KEY (app_id, name)
+   ) WITHOUT ROWID;
+   CREATE TABLE access_keys (
+     access_key_id TEXT PRIMARY KEY,
+     secret TEXT NOT NULL,
+     user_name TEXT NOT NULL,
+     status TEXT NOT NULL DEFAULT 'Active',
+     create_date TEXT NOT NULL
+   );`,
+];
+
+export function openDb(dataDir: string): Db {
+  mkdirSync(dataDir, { recursive: true });
+  const db = new Database(join(dataDir, 'pinstream.db'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Db): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
