@@ -1,0 +1,169 @@
+// Child processes under test: starts the real Pinstream server (`node dist/src/cli/main.js start`)
+// or the ceiling peer with a fresh data directory, parses what their banners print (URL, admin
+// key id and secret), and samples their CPU time and memory from /proc/<pid>/{stat,status}.
+
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Credentials } from './load.js';
+
+const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
+export const PINSTREAM_MAIN = resolve(here, '../src/cli/main.js');
+export const CEILING_MAIN = resolve(here, 'ceiling-server.js');
+
+const START_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 10_000;
+
+export interface Child {
+  name: string;
+  proc: ChildProcess;
+  pid: number;
+  url: string;
+  port: number;
+  /** Pinstream only. */
+  admin?: Credentials;
+  /** Everything the child wrote, for error reports. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  env?: Record<string, string>;
+  nodeArgs?: string[];
+  /** Removed when the child stops. */
+  tmpDir?: string;
+}
+
+/** A clean environment: no inherited PINSTREAM_* settings or config file can change the run. */
+function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PINSTREAM_') && !k.startsWith('NODE_OPTIONS')) env[k] = v;
+  return { ...env, ...extra };
+}
+
+export function freshDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Starts Pinstream in a fresh data dir; resolves once the banner has given URL, key id and secret. */
+export function startPinstream(name: string, opts: StartOptions = {}): Promise<Child> {
+  const dataDir = opts.tmpDir ?? freshDir('pinstream-bench-');
+  return startChild(
+    name,
+    [...(opts.nodeArgs ?? []), PINSTREAM_MAIN, 'start'],
+    // cwd = the data dir, so a pinstream.json in the caller's directory is not picked up.
+    { cwd: dataDir, env: childEnv({ PINSTREAM_PORT: '0', PINSTREAM_DATA_DIR: dataDir, ...opts.env }) },
+    dataDir,
+    (out) => {
+      const url = /Pinstream listening on (http:\/\/\S+)/.exec(out)?.[1];
+      const id = /admin access key id: (\S+)/.exec(out)?.[1];
+      const secret = /admin secret access key: (\S+)/.exec(out)?.[1];
+      if (!url || !id || !secret) return undefined;
+      return { url, admin: { accessKeyId: id, secretAccessKey: secret } };
+    },
+  );
+}
+
+export function startCeiling(): Promise<Child> {
+  const dir = freshDir('pinstream-ceiling-');
+  return startChild('ceiling', [CEILING_MAIN], { cwd: dir, env: childEnv({ PORT: '0' }) }, dir, (out) => {
+    const url = /ceiling listening on (http:\/\/\S+)/.exec(out)?.[1];
+    return url ? { url } : undefined;
+  });
+}
+
+function startChild(
+  name: string,
+  args: string[],
+  spawnOpts: { cwd: string; env: NodeJS.ProcessEnv },
+  tmpDir: string,
+  parse: (stdout: string) => { url: string; admin?: Credentials } | undefined,
+): Promise<Child> {
+  const proc = spawn(process.execPath, args, { ...spawnOpts, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const MAX_KEEP = 64 * 1024;
+  proc.stdout!.on('data', (d: Buffer) => {
+    if (stdout.length < MAX_KEEP) stdout += d.toString('utf8');
+  });
+  proc.stderr!.on('data', (d: Buffer) => {
+    if (stderr.length < MAX_KEEP) stderr += d.toString('utf8');
+  });
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  const cleanup = () => rmSync(tmpDir, { recursive: true, force: true });
+
+  return new Promise<Child>((resolveStart, rejectStart) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      cleanup();
+      rejectStart(new Error(`${name}: no usable banner within ${START_TIMEOUT_MS} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+    }, START_TIMEOUT_MS);
+    const onExit = (code: number | null) => {
+      clearTimeout(timer);
+      cleanup();
+      rejectStart(new Error(`${name}: exited with code ${code} during start-up\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+    };
+    proc.once('exit', onExit);
+    const onData = () => {
+      const got = parse(stdout);
+      if (!got) return;
+      clearTimeout(timer);
+      proc.off('exit', onExit);
+      proc.stdout!.off('data', onData);
+      const u = new URL(got.url);
+      resolveStart({
+        name,
+        proc,
+        pid: proc.pid!,
+        url: got.url,
+        port: Number(u.port),
+        admin: got.admin,
+        output: () => `stdout:\n${stdout}\nstderr:\n${stderr}`,
+        stop: async () => {
+          if (proc.exitCode === null && proc.signalCode === null) {
+            proc.kill('SIGTERM');
+            const t = setTimeout(() => proc.kill('SIGKILL'), STOP_TIMEOUT_MS);
+            await exited;
+            clearTimeout(t);
+          }
+          cleanup();
+        },
+      });
+    };
+    proc.stdout!.on('data', onData);
+  });
+}
+
+// ------------------------------------------------------------------------------------------------
+// /proc sampling
+
+let clkTck: number | undefined;
+function ticksPerSecond(): number {
+  if (clkTck === undefined) {
+    try {
+      clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clkTck = 100;
+    }
+  }
+  return clkTck;
+}
+
+export interface ProcSample {
+  /** user+system CPU time so far, ms. */
+  cpuMs: number;
+  rssMB: number;
+  hwmMB: number;
+}
+
+export function sampleProc(pid: number): ProcSample {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(rest[11]) + Number(rest[12]);
+  return { cpuMs: (ticks * 1000) / ticksPerSecond(), rssMB: kb('VmRSS') / 1024, hwmMB: kb('VmHWM') / 1024 };
+}

@@ -1,0 +1,51 @@
+// Runs the real `pinstream start` command as a child process (as a user would), for crash tests and
+// CLI tests: waits for its banner and reads the URL and admin key from it.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+export interface ServerProcess {
+  child: ChildProcess;
+  url: string;
+  accessKeyId: string;
+  secretAccessKey?: string;
+  output: () => string;
+}
+
+export async function spawnServer(env: Record<string, string>, timeoutMs = 20_000): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [CLI, 'start'], {
+    env: { ...process.env, PINSTREAM_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in ${timeoutMs} ms:\n${out}`)), timeoutMs);
+    const check = () => {
+      if (/admin access key id: \S+/.test(out) && /listening on \S+/.test(out)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', check);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${out}`));
+    });
+  });
+  return {
+    child,
+    url: /listening on (\S+)/.exec(out)![1],
+    accessKeyId: /admin access key id: (\S+)/.exec(out)![1],
+    secretAccessKey: /admin secret access key: (\S+)/.exec(out)?.[1],
+    output: () => out,
+  };
+}
+
+export function waitForExit(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
