@@ -108,7 +108,7 @@ export async function signedPost(baseUrl: string, creds: Credentials, path: stri
 }
 
 // ------------------------------------------------------------------------------------------------
-// Load run (main thread side)
+// Load generator (main thread side)
 
 export interface LoadTarget {
   /** http://127.0.0.1:port */
@@ -119,14 +119,20 @@ export interface LoadTarget {
   verify: 'pinpoint' | 'status';
 }
 
-export interface LoadOptions {
-  concurrency: number;
-  seconds: number;
+export interface GeneratorOptions {
   threads: number;
   eventsPerRequest: number;
   endpointIds: string[];
+}
+
+export interface RunOptions {
+  concurrency: number;
+  seconds: number;
   /** Hard cap on requests per in-flight slot, in addition to the time bound. */
   maxRequestsPerSlot?: number;
+  /** Called right before the workers start sending and right after the last one finished. */
+  atStart?: () => void;
+  atEnd?: () => void;
 }
 
 export interface LoadResult {
@@ -139,16 +145,18 @@ export interface LoadResult {
   elapsedMs: number;
   latenciesMs: Float64Array[];
   errors: Map<string, number>;
-  threads: number;
 }
 
 interface WorkerInit {
   role: 'pinstream-load';
   target: LoadTarget;
-  concurrency: number;
-  seconds: number;
   eventsPerRequest: number;
   endpointIds: string[];
+}
+
+interface WorkerRun {
+  concurrency: number;
+  seconds: number;
   maxRequestsPerSlot: number;
 }
 
@@ -164,52 +172,71 @@ interface WorkerReport {
   errors: Array<[string, number]>;
 }
 
-export async function runLoad(target: LoadTarget, opts: LoadOptions): Promise<LoadResult> {
-  const threads = Math.max(1, Math.min(opts.threads, opts.concurrency));
-  const workers: Worker[] = [];
-  const reports: Array<Promise<WorkerReport>> = [];
-  for (let i = 0; i < threads; i++) {
-    const share = Math.floor(opts.concurrency / threads) + (i < opts.concurrency % threads ? 1 : 0);
-    const init: WorkerInit = {
-      role: 'pinstream-load',
-      target,
-      concurrency: share,
-      seconds: opts.seconds,
-      eventsPerRequest: opts.eventsPerRequest,
-      endpointIds: opts.endpointIds,
-      maxRequestsPerSlot: opts.maxRequestsPerSlot ?? 1_000_000,
-    };
-    const w = new Worker(new URL(import.meta.url), { workerData: init });
-    workers.push(w);
-    reports.push(
-      new Promise<WorkerReport>((resolve, reject) => {
-        w.once('message', (m: WorkerReport) => resolve(m));
-        w.once('error', reject);
-        w.once('exit', (code) => reject(new Error(`load worker exited with code ${code} before reporting`)));
-      }),
-    );
-  }
-  // Each worker waits for 'go' so thread start-up is outside every measurement window.
-  await Promise.all(workers.map((w) => new Promise<void>((r) => w.once('online', () => r()))));
-  for (const w of workers) w.postMessage('go');
-  const done = await Promise.all(reports);
-  await Promise.all(workers.map((w) => w.terminate()));
+/**
+ * A pool of load threads for one target. Threads (and their keep-alive connections and JIT state)
+ * persist across runs, so only the first run of a generator pays for warming them up.
+ */
+export class LoadGenerator {
+  private constructor(private workers: Worker[]) {}
 
-  const errors = new Map<string, number>();
-  for (const d of done) for (const [k, n] of d.errors) errors.set(k, (errors.get(k) ?? 0) + n);
-  const startMs = Math.min(...done.map((d) => d.startMs));
-  const endMs = Math.max(...done.map((d) => d.endMs));
-  return {
-    requests: sum(done, 'requests'),
-    failedRequests: sum(done, 'failedRequests'),
-    events: sum(done, 'events'),
-    failedEvents: sum(done, 'failedEvents'),
-    bodyBytes: sum(done, 'bodyBytes'),
-    elapsedMs: endMs - startMs,
-    latenciesMs: done.map((d) => d.latencies),
-    errors,
-    threads,
-  };
+  static async start(target: LoadTarget, o: GeneratorOptions): Promise<LoadGenerator> {
+    const init: WorkerInit = { role: 'pinstream-load', target, eventsPerRequest: o.eventsPerRequest, endpointIds: o.endpointIds };
+    const workers = Array.from({ length: Math.max(1, o.threads) }, () => new Worker(new URL(import.meta.url), { workerData: init }));
+    await Promise.all(workers.map((w) => nextMessage<'ready'>(w)));
+    return new LoadGenerator(workers);
+  }
+
+  async run(o: RunOptions): Promise<LoadResult> {
+    const n = this.workers.length;
+    const replies = this.workers.map((w) => nextMessage<WorkerReport>(w));
+    o.atStart?.();
+    this.workers.forEach((w, i) => {
+      const share = Math.floor(o.concurrency / n) + (i < o.concurrency % n ? 1 : 0);
+      const msg: WorkerRun = { concurrency: share, seconds: o.seconds, maxRequestsPerSlot: o.maxRequestsPerSlot ?? 1_000_000 };
+      w.postMessage(msg);
+    });
+    const done = (await Promise.all(replies)).filter((d) => d.startMs > 0);
+    o.atEnd?.();
+    const errors = new Map<string, number>();
+    for (const d of done) for (const [k, c] of d.errors) errors.set(k, (errors.get(k) ?? 0) + c);
+    return {
+      requests: sum(done, 'requests'),
+      failedRequests: sum(done, 'failedRequests'),
+      events: sum(done, 'events'),
+      failedEvents: sum(done, 'failedEvents'),
+      bodyBytes: sum(done, 'bodyBytes'),
+      elapsedMs: Math.max(...done.map((d) => d.endMs)) - Math.min(...done.map((d) => d.startMs)),
+      latenciesMs: done.map((d) => d.latencies),
+      errors,
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+function nextMessage<T>(w: Worker): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onMessage = (m: T) => {
+      w.off('error', onError);
+      w.off('exit', onExit);
+      resolve(m);
+    };
+    const onError = (e: Error) => {
+      w.off('message', onMessage);
+      w.off('exit', onExit);
+      reject(e);
+    };
+    const onExit = (code: number) => {
+      w.off('message', onMessage);
+      w.off('error', onError);
+      reject(new Error(`load worker exited with code ${code}`));
+    };
+    w.once('message', onMessage);
+    w.once('error', onError);
+    w.once('exit', onExit);
+  });
 }
 
 function sum(rs: WorkerReport[], k: 'requests' | 'failedRequests' | 'events' | 'failedEvents' | 'bodyBytes'): number {
@@ -217,39 +244,21 @@ function sum(rs: WorkerReport[], k: 'requests' | 'failedRequests' | 'events' | '
 }
 
 // ------------------------------------------------------------------------------------------------
-// Load run (worker side)
+// Load generator (worker side)
 
 const wallNow = () => performance.timeOrigin + performance.now();
+const MAX_DISTINCT_ERRORS = 20;
+const UUID_RE = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 
-async function workerMain(init: WorkerInit): Promise<WorkerReport> {
+function workerMain(init: WorkerInit): void {
   const { target, eventsPerRequest: perReq, endpointIds } = init;
   const u = new URL(target.url);
   const port = Number(u.port);
   const path = `/v1/apps/${target.appId}/events`;
   const signer = new Signer(target.credentials, u.host);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: init.concurrency, maxFreeSockets: init.concurrency });
+  const agent = new http.Agent({ keepAlive: true, maxFreeSockets: 1024 });
   // One session per endpoint, as a browser tab keeps its Amplify session.
   const sessions = endpointIds.map(() => ({ id: randomUUID(), start: new Date(Date.now() - 60_000).toISOString() }));
-
-  const r: WorkerReport = {
-    requests: 0,
-    failedRequests: 0,
-    events: 0,
-    failedEvents: 0,
-    bodyBytes: 0,
-    startMs: 0,
-    endMs: 0,
-    latencies: new Float64Array(0),
-    errors: [],
-  };
-  const errors = new Map<string, number>();
-  // Distinct messages are capped so a flood of unique failures cannot grow the map without bound.
-  const fail = (key: string) => {
-    const k = errors.has(key) || errors.size < 20 ? key : '(further distinct errors)';
-    errors.set(k, (errors.get(k) ?? 0) + 1);
-  };
-  let lat = new Float64Array(1 << 14);
-  let nLat = 0;
   let page = 0;
 
   const build = () => {
@@ -272,6 +281,7 @@ async function workerMain(init: WorkerInit): Promise<WorkerReport> {
     return { endpointId, ids, body };
   };
 
+  /** undefined when the response acknowledges every event; else what was wrong. */
   const check = (endpointId: string, ids: string[], status: number, text: string): string | undefined => {
     if (status !== 202) return `HTTP ${status}: ${text.slice(0, 300)}`;
     let j: any;
@@ -282,12 +292,13 @@ async function workerMain(init: WorkerInit): Promise<WorkerReport> {
     }
     if (target.verify === 'status') return undefined;
     const item = j?.Results?.[endpointId];
-    if (item === undefined) return 'no Results entry for the endpoint';
+    if (item === undefined) return 'HTTP 202 but no Results entry for the endpoint';
     const er = item.EndpointItemResponse;
     if (er?.StatusCode !== 202 || er?.Message !== 'Accepted') return `EndpointItemResponse ${JSON.stringify(er)}`;
     const evs = item.EventsItemResponse;
-    if (typeof evs !== 'object' || evs === null) return 'no EventsItemResponse';
-    if (Object.keys(evs).length !== ids.length) return `EventsItemResponse has ${Object.keys(evs).length} entries, sent ${ids.length}`;
+    if (typeof evs !== 'object' || evs === null) return 'HTTP 202 but no EventsItemResponse';
+    const n = Object.keys(evs).length;
+    if (n !== ids.length) return `EventsItemResponse has ${n} entries, ${ids.length} events were sent`;
     for (const id of ids) {
       const x = evs[id];
       if (x?.StatusCode !== 202 || x?.Message !== 'Accepted') return `event result ${JSON.stringify(x)}`;
@@ -295,52 +306,68 @@ async function workerMain(init: WorkerInit): Promise<WorkerReport> {
     return undefined;
   };
 
-  await new Promise<void>((resolve) => parentPort!.once('message', () => resolve()));
-  r.startMs = wallNow();
-  const deadline = performance.now() + init.seconds * 1000;
-
-  const slot = async () => {
-    for (let n = 0; n < init.maxRequestsPerSlot && performance.now() < deadline; n++) {
-      const { endpointId, ids, body } = build();
-      const headers = signer.sign('POST', path, body);
-      const t0 = performance.now();
-      let problem: string | undefined;
-      try {
-        const res = await post(agent, port, path, headers, body);
-        problem = check(endpointId, ids, res.status, res.body.toString('utf8'));
-      } catch (e) {
-        problem = `request failed: ${(e as Error).message}`;
+  const runOnce = async (run: WorkerRun): Promise<WorkerReport> => {
+    const r: WorkerReport = { requests: 0, failedRequests: 0, events: 0, failedEvents: 0, bodyBytes: 0, startMs: 0, endMs: 0, latencies: new Float64Array(0), errors: [] };
+    if (run.concurrency === 0) return r;
+    // Distinct messages are capped so a flood of unique failures cannot grow the map without bound.
+    const errors = new Map<string, number>();
+    // Ids (request ids, event ids) are masked so the same failure groups under one message.
+    const fail = (raw: string) => {
+      const key = raw.replace(UUID_RE, '<uuid>');
+      const k = errors.has(key) || errors.size < MAX_DISTINCT_ERRORS ? key : '(further distinct errors)';
+      errors.set(k, (errors.get(k) ?? 0) + 1);
+    };
+    let lat = new Float64Array(1 << 14);
+    let nLat = 0;
+    r.startMs = wallNow();
+    const deadline = performance.now() + run.seconds * 1000;
+    const slot = async () => {
+      for (let n = 0; n < run.maxRequestsPerSlot && performance.now() < deadline; n++) {
+        const { endpointId, ids, body } = build();
+        const headers = signer.sign('POST', path, body);
+        const t0 = performance.now();
+        let problem: string | undefined;
+        try {
+          const res = await post(agent, port, path, headers, body);
+          problem = check(endpointId, ids, res.status, res.body.toString('utf8'));
+        } catch (e) {
+          problem = `request failed: ${(e as Error).message}`;
+        }
+        const ms = performance.now() - t0;
+        if (nLat === lat.length) {
+          const bigger = new Float64Array(lat.length * 2);
+          bigger.set(lat);
+          lat = bigger;
+        }
+        lat[nLat++] = ms;
+        r.requests++;
+        r.bodyBytes += body.length;
+        if (problem === undefined) r.events += ids.length;
+        else {
+          r.failedRequests++;
+          r.failedEvents += ids.length;
+          fail(problem);
+        }
       }
-      const ms = performance.now() - t0;
-      if (nLat === lat.length) {
-        const bigger = new Float64Array(lat.length * 2);
-        bigger.set(lat);
-        lat = bigger;
-      }
-      lat[nLat++] = ms;
-      r.requests++;
-      r.bodyBytes += body.length;
-      if (problem === undefined) r.events += ids.length;
-      else {
-        r.failedRequests++;
-        r.failedEvents += ids.length;
-        fail(problem);
-      }
-    }
+    };
+    await Promise.all(Array.from({ length: run.concurrency }, slot));
+    r.endMs = wallNow();
+    r.latencies = lat.slice(0, nLat);
+    r.errors = [...errors];
+    return r;
   };
-  await Promise.all(Array.from({ length: init.concurrency }, slot));
-  r.endMs = wallNow();
-  agent.destroy();
-  r.latencies = lat.slice(0, nLat);
-  r.errors = [...errors];
-  return r;
+
+  parentPort!.on('message', (run: WorkerRun) => {
+    runOnce(run).then(
+      (report) => parentPort!.postMessage(report, [report.latencies.buffer as ArrayBuffer]),
+      (e) => {
+        throw e;
+      },
+    );
+  });
+  parentPort!.postMessage('ready');
 }
 
 if (!isMainThread && (workerData as WorkerInit | undefined)?.role === 'pinstream-load') {
-  workerMain(workerData as WorkerInit).then(
-    (report) => parentPort!.postMessage(report, [report.latencies.buffer as ArrayBuffer]),
-    (e) => {
-      throw e;
-    },
-  );
+  workerMain(workerData as WorkerInit);
 }

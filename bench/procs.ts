@@ -167,3 +167,12 @@ export function sampleProc(pid: number): ProcSample {
   const ticks = Number(rest[11]) + Number(rest[12]);
   return { cpuMs: (ticks * 1000) / ticksPerSecond(), rssMB: kb('VmRSS') / 1024, hwmMB: kb('VmHWM') / 1024 };
 }
+
+/** Busy CPU time of the whole machine so far (all cores; user+nice+system+irq+softirq+steal), ms. */
+export function hostBusyMs(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal guest guest_nice (guest is already in user)
+  const busy = f[0] + f[1] + f[2] + f[5] + f[6] + f[7];
+  return (busy * 1000) / ticksPerSecond();
+}

@@ -5,6 +5,7 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeHttp2Handler } from '@smithy/node-http-handler';
@@ -176,6 +177,27 @@ describe('HTTP front door', () => {
   });
 
   describe('HTTP versions on one port', () => {
+    test('a raw HTTP/2 (prior knowledge) GET /health is answered over h2', async () => {
+      const session = http2.connect(t.server.url);
+      try {
+        const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+          session.on('error', reject);
+          const req = session.request({ ':method': 'GET', ':path': '/health' });
+          let status = 0;
+          let body = '';
+          req.on('response', (h) => (status = Number(h[':status'])));
+          req.setEncoding('utf8');
+          req.on('data', (c: string) => (body += c));
+          req.on('end', () => resolve({ status, body }));
+          req.on('error', reject);
+        });
+        assert.equal(status, 200);
+        assert.deepEqual(JSON.parse(body), { status: 'ok' });
+      } finally {
+        session.destroy();
+      }
+    });
+
     test('an HTTP/2 SDK client creates and gets an app', async () => {
       const handler = new NodeHttp2Handler();
       const c = client({ requestHandler: handler });

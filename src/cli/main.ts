@@ -40,6 +40,17 @@ async function start(): Promise<number> {
     throw e;
   }
   const p = await startPinstream(config);
+  // Handlers go in before the banner: supervisors send SIGTERM as soon as they see it.
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`pinstream: ${signal}, shutting down`);
+    await p.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
   const lines = [
     `Pinstream listening on ${p.url}`,
     `  region ${config.region}, account ${config.accountId}, data in ${config.dataDir}`,
@@ -55,16 +66,6 @@ async function start(): Promise<number> {
     );
   }
   console.log(lines.join('\n'));
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`pinstream: ${signal}, shutting down`);
-    await p.close();
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
   return -1; // keep running
 }
 

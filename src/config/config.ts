@@ -20,6 +20,10 @@ export interface Config {
   dedupWindowEvents: number;
   /** Days events are kept in the log and analytics. */
   retentionDays: number;
+  /** How long embedded Kinesis streams stay CREATING/UPDATING/DELETING; 0 = changes apply at once. */
+  kinesisTransitionMs: number;
+  /** Enforce AWS's per-shard throughput quotas (1 MiB/s or 1,000 records/s in, 2 MiB/s out). */
+  kinesisShardLimits: boolean;
 }
 
 export const DEFAULT_PORT = 4580;
@@ -35,6 +39,8 @@ export const DEFAULTS: Config = {
   logFsync: true,
   dedupWindowEvents: 1_000_000,
   retentionDays: 90,
+  kinesisTransitionMs: 0,
+  kinesisShardLimits: false,
 };
 
 export class ConfigError extends Error {
@@ -55,6 +61,8 @@ const ENV_KEYS: Record<string, keyof Config> = {
   PINSTREAM_LOG_FSYNC: 'logFsync',
   PINSTREAM_DEDUP_WINDOW_EVENTS: 'dedupWindowEvents',
   PINSTREAM_RETENTION_DAYS: 'retentionDays',
+  PINSTREAM_KINESIS_TRANSITION_MS: 'kinesisTransitionMs',
+  PINSTREAM_KINESIS_SHARD_LIMITS: 'kinesisShardLimits',
 };
 
 /**
@@ -63,7 +71,7 @@ const ENV_KEYS: Record<string, keyof Config> = {
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
   const sources: Array<{ name: (k: string) => string; values: Raw }> = [];
-  const file = env.PINSTREAM_CONFIG ?? (existsSync('pinstream.json') ? 'pinstream.json' : undefined);
+  const file = env.PINSTREAM_CONFIG || (existsSync('pinstream.json') ? 'pinstream.json' : undefined);
   if (file !== undefined) {
     let parsed: unknown;
     try {
@@ -102,6 +110,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     }
   }
   const label = (k: keyof Config) => origin[k] ?? k;
+  if ((merged.adminAccessKeyId === undefined) !== (merged.adminSecretAccessKey === undefined)) {
+    const [set, missing] = merged.adminAccessKeyId === undefined ? ['adminSecretAccessKey', 'adminAccessKeyId'] : ['adminAccessKeyId', 'adminSecretAccessKey'];
+    throw new ConfigError(`${label(set as keyof Config)} is set but ${envNameOf(missing)} is not; set both or neither`);
+  }
   return {
     host: str(merged.host, label('host')),
     port: int(merged.port, label('port'), 0, 65535),
@@ -117,7 +129,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     logFsync: bool(merged.logFsync, label('logFsync')),
     dedupWindowEvents: int(merged.dedupWindowEvents, label('dedupWindowEvents'), 0, 100_000_000),
     retentionDays: int(merged.retentionDays, label('retentionDays'), 1, 3650),
+    kinesisTransitionMs: int(merged.kinesisTransitionMs, label('kinesisTransitionMs'), 0, 600_000),
+    kinesisShardLimits: bool(merged.kinesisShardLimits, label('kinesisShardLimits')),
   };
+}
+
+function envNameOf(key: string): string {
+  return Object.entries(ENV_KEYS).find(([, k]) => k === key)?.[0] ?? key;
 }
 
 function optional<T>(v: unknown, f: (v: unknown) => T): T | undefined {

@@ -51,8 +51,10 @@ export async function listen(handler: RawHandler, host: string, port: number): P
       socket.unshift(first);
       const n = Math.min(first.length, H2_PREFACE.length);
       const isH2 = first.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+      // HTTP/2 replays the unshifted bytes into its native session itself; resuming the socket
+      // would hand them to a 'data' listener no one has. The HTTP/1.1 parser needs the resume.
       (isH2 ? h2 : h1).emit('connection', socket);
-      socket.resume();
+      if (!isH2) socket.resume();
     });
     socket.on('error', () => socket.destroy());
   });

@@ -171,7 +171,8 @@ export function verifySigV4(req: SignedRequest, opts: VerifyOptions): VerifyResu
 
   // --- Signed headers: host is mandatory (otherwise a signature could be replayed elsewhere) --
   const signedHeaderNames = parts.signedHeaders.toLowerCase().split(';');
-  if (!signedHeaderNames.includes('host')) {
+  // The JS SDK over HTTP/2 drops `host` and signs the `:authority` pseudo-header in its place.
+  if (!signedHeaderNames.includes('host') && !signedHeaderNames.includes(':authority')) {
     return invalid(
       `'Host' must be a 'SignedHeader' in the AWS ${parts.presigned ? 'query-string parameters' : 'Authorization'}.`,
     );

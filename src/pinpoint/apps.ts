@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Db } from '../store/db.js';
 import type { Clock } from '../clock.js';
 import { badRequest, notFound } from '../http/errors.js';
-import { isObject, type Json } from '../http/shape.js';
+import { isObject, optEnum, optObject, optString, type Json } from '../http/shape.js';
 import { MAX_TAGS_PER_RESOURCE, MAX_TAG_KEY_LENGTH, MAX_TAG_VALUE_LENGTH } from './limits.js';
 
 export interface App {
@@ -136,10 +136,9 @@ export class Apps {
     this.require(id);
     const row = this.db.prepare('SELECT settings FROM apps WHERE id = ?').get(id) as { settings: string };
     const s = JSON.parse(row.settings) as Json;
-    for (const k of ['CampaignHook', 'Limits', 'QuietTime', 'JourneyLimits']) {
-      if (write[k] === undefined) continue;
-      if (!isObject(write[k])) throw badRequest(`${k} must be an object`);
-      s[k] = write[k];
+    for (const [k, check] of Object.entries(SETTINGS_GROUPS)) {
+      if (write[k] === undefined || write[k] === null) continue;
+      s[k] = check(write[k], k);
     }
     for (const k of ['CloudWatchMetricsEnabled', 'EventTaggingEnabled']) {
       if (write[k] === undefined) continue;
@@ -160,6 +159,35 @@ export class Apps {
     return { Arn: this.arn(row.id), Id: row.id, Name: row.name, tags: JSON.parse(row.tags), CreationDate: row.creation_date };
   }
 }
+
+const ints = (names: string[]) => (v: unknown, f: string) => {
+  const o = optObject(v, f)!;
+  for (const n of names) {
+    if (o[n] !== undefined && !Number.isInteger(o[n])) throw badRequest(`${f}.${n} must be an integer`);
+  }
+  return o;
+};
+
+/** Each writable settings group with the check of its members (shapes of the Pinpoint model). */
+const SETTINGS_GROUPS: Record<string, (v: unknown, field: string) => Json> = {
+  CampaignHook: (v, f) => {
+    const o = optObject(v, f)!;
+    optString(o.LambdaFunctionName, `${f}.LambdaFunctionName`);
+    optString(o.WebUrl, `${f}.WebUrl`);
+    optEnum(o.Mode, `${f}.Mode`, ['DELIVERY', 'FILTER']);
+    return o;
+  },
+  Limits: ints(['Daily', 'MaximumDuration', 'MessagesPerSecond', 'Total', 'Session']),
+  QuietTime: (v, f) => {
+    const o = optObject(v, f)!;
+    for (const n of ['Start', 'End']) {
+      const t = optString(o[n], `${f}.${n}`);
+      if (t !== undefined && !/^([01]\d|2[0-3]):[0-5]\d$/.test(t)) throw badRequest(`${f}.${n} must be a time of day as HH:MM; got "${t}"`);
+    }
+    return o;
+  },
+  JourneyLimits: ints(['DailyCap', 'TotalCap']),
+};
 
 /** Validates a tag map against the tagging limits. */
 export function checkTags(tags: unknown, field: string): Record<string, string> {

@@ -42,6 +42,16 @@ const MIGRATIONS: string[] = [
      status TEXT NOT NULL DEFAULT 'Active',
      create_date TEXT NOT NULL
    );`,
+  // Embedded Kinesis: one JSON document per stream (shards, lineage, consumers, tags); control-plane
+  // changes are rare and small, and the record data lives in per-shard segment logs.
+  `CREATE TABLE kinesis_streams (
+     name TEXT PRIMARY KEY,
+     data TEXT NOT NULL
+   );
+   CREATE TABLE secrets (
+     name TEXT PRIMARY KEY,
+     value BLOB NOT NULL
+   );`,
 ];
 
 export function openDb(dataDir: string): Db {

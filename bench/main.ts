@@ -1,0 +1,30 @@
+// Benchmark entry point (`npm run bench -- <name> [options]`): dispatches on the first argument to
+// one benchmark module and sets the exit code from its result.
+
+import { ingest } from './ingest.js';
+
+const BENCHMARKS: Record<string, (argv: string[]) => Promise<number>> = { ingest };
+
+const USAGE = `usage: npm run bench -- <benchmark> [options]
+
+benchmarks:
+  ingest    PutEvents throughput/latency sweep against the real server, with peers (--help for options)`;
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  const run = name === undefined ? undefined : BENCHMARKS[name];
+  if (!run) {
+    if (name !== undefined && name !== 'help' && name !== '--help' && name !== '-h') console.error(`bench: unknown benchmark "${name}"\n`);
+    console.error(USAGE);
+    return name === 'help' || name === '--help' || name === '-h' ? 0 : 2;
+  }
+  return run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error('bench:', e);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,122 @@
+// awsJson1.1 RPC protocol (Kinesis, Firehose): `POST /` with `X-Amz-Target: <Prefix>.<Operation>`,
+// JSON bodies with base64 blobs, or CBOR 1.1 bodies with raw byte strings (the Java SDK's and
+// KCL's default for Kinesis). The answer is in the request's content type. Errors are
+// {"__type","message"} (400 for client errors, 500 for InternalFailure), mapped here only.
+
+import { decode as cborDecode, encode as cborEncode } from 'cbor-x';
+import type { Protocol } from './dispatch.js';
+import { ApiError } from './errors.js';
+import type { ApiRequest, ApiResponse } from './request.js';
+import type { Json } from './shape.js';
+
+export const JSON_CONTENT_TYPE = 'application/x-amz-json-1.1';
+export const CBOR_CONTENT_TYPE = 'application/x-amz-cbor-1.1';
+
+/** Operation input: blobs arrive as base64 strings (JSON) or Buffers (CBOR); use `blobInput`. */
+export type Operation = (input: Json, req: ApiRequest) => Promise<unknown> | unknown;
+/** A streaming operation answers with its own response (SubscribeToShard's event stream). */
+export type RawOperation = (input: Json, req: ApiRequest, format: WireFormat) => Promise<ApiResponse>;
+
+export type WireFormat = 'json' | 'cbor';
+
+export interface JsonRpcService {
+  targetPrefix: string;
+  signingServices: readonly string[];
+  operations: Record<string, Operation>;
+  rawOperations?: Record<string, RawOperation>;
+}
+
+/** A client error with the service's own type name (400). */
+export class ServiceError extends ApiError {
+  constructor(code: string, message: string, status = 400) {
+    super(code, status, message);
+  }
+}
+
+export function awsJsonProtocol(service: JsonRpcService): Protocol {
+  return {
+    signingServices: service.signingServices,
+    async handle(req) {
+      const target = String(req.headers['x-amz-target'] ?? '');
+      const op = target.slice(service.targetPrefix.length + 1);
+      const format = formatOf(req);
+      const input = decodeBody(req, format);
+      const raw = service.rawOperations?.[op];
+      if (raw) return raw(input, req, format);
+      const fn = Object.hasOwn(service.operations, op) ? service.operations[op] : undefined;
+      if (!fn) throw new ServiceError('UnknownOperationException', `Unknown operation ${target}`);
+      const out = await fn(input, req);
+      return encodeBody(out, format, 200);
+    },
+    error(err, req) {
+      const format = formatOf(req);
+      return encodeBody({ __type: err.code, message: err.message }, format, err.status);
+    },
+  };
+}
+
+function formatOf(req: ApiRequest): WireFormat {
+  const ct = String(req.headers['content-type'] ?? '');
+  return ct.startsWith(CBOR_CONTENT_TYPE) ? 'cbor' : 'json';
+}
+
+function decodeBody(req: ApiRequest, format: WireFormat): Json {
+  if (req.body.length === 0) return {};
+  let v: unknown;
+  try {
+    v = format === 'cbor' ? cborDecode(req.body) : JSON.parse(req.body.toString('utf8'));
+  } catch (e) {
+    throw new ServiceError('SerializationException', `Request body is not valid ${format === 'cbor' ? 'CBOR' : 'JSON'}: ${(e as Error).message}`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ServiceError('SerializationException', 'Request body must be an object');
+  return v as Json;
+}
+
+/** Undefined output (operations without a result) is an empty body, as AWS answers. */
+export function encodeBody(out: unknown, format: WireFormat, status: number): ApiResponse {
+  const contentType = format === 'cbor' ? CBOR_CONTENT_TYPE : JSON_CONTENT_TYPE;
+  if (out === undefined) return { status, headers: { 'content-type': contentType }, body: '' };
+  const body = format === 'cbor' ? Buffer.from(cborEncode(out)) : JSON.stringify(blobsToBase64(out));
+  return { status, headers: { 'content-type': contentType }, body };
+}
+
+/** JSON carries blobs as base64; done in a walk because Buffer.toJSON would make number arrays. */
+export function blobsToBase64(v: unknown): unknown {
+  if (Buffer.isBuffer(v)) return v.toString('base64');
+  if (Array.isArray(v)) return v.map(blobsToBase64);
+  if (v && typeof v === 'object' && !(v instanceof Date)) {
+    const out: Json = {};
+    for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = blobsToBase64(x);
+    return out;
+  }
+  return v;
+}
+
+/** A blob member: base64 text in JSON, bytes in CBOR. */
+export function blobInput(v: unknown, field: string): Buffer {
+  if (Buffer.isBuffer(v)) return v;
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  if (typeof v === 'string') {
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length % 4 === 1) {
+      throw new ServiceError('SerializationException', `${field} is not valid base64`);
+    }
+    return Buffer.from(v, 'base64');
+  }
+  throw new ServiceError('SerializationException', `${field} must be a blob (base64 string)`);
+}
+
+/** A timestamp member: epoch seconds (JSON) or a CBOR date / epoch value. Returns ms. */
+export function timestampInput(v: unknown, field: string): number {
+  if (v instanceof Date) return v.getTime();
+  if (typeof v === 'number' && Number.isFinite(v)) return Math.round(v * 1000);
+  if (typeof v === 'string' && v !== '') {
+    const n = Number(v);
+    if (Number.isFinite(n)) return Math.round(n * 1000);
+    const ms = Date.parse(v);
+    if (!Number.isNaN(ms)) return ms;
+  }
+  throw new ServiceError('SerializationException', `${field} must be a timestamp (epoch seconds)`);
+}
+
+/** Timestamps go out as epoch seconds with millisecond fraction, in both formats. */
+export const epochSeconds = (ms: number) => ms / 1000;

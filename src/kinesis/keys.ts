@@ -1,0 +1,68 @@
+// Hash keys, sequence numbers and shard ids: the numbers Kinesis clients see and compare.
+// Hash keys are 128-bit: MD5 of the partition key, big-endian. Internally they are handled as
+// 32-digit lower-case hex strings, whose string order equals numeric order, so routing a record
+// needs no BigInt. Sequence numbers use AWS's 56-digit "version 2" layout (§2.8) with the shard's
+// log offset as the counter, so a sequence number decodes straight to a log position.
+
+import { createHash } from 'node:crypto';
+
+export const MAX_HASH_KEY = (1n << 128n) - 1n;
+
+export function hashKeyHex(partitionKey: string): string {
+  return createHash('md5').update(partitionKey, 'utf8').digest('hex');
+}
+
+export const toHex = (n: bigint) => n.toString(16).padStart(32, '0');
+export const hexToDecimal = (h: string) => BigInt('0x' + h).toString();
+
+/** Parses a decimal hash key; undefined when it is not an integer in [0, 2^128-1]. */
+export function parseHashKey(s: string): bigint | undefined {
+  if (!/^(0|[1-9]\d{0,38})$/.test(s)) return undefined;
+  const n = BigInt(s);
+  return n <= MAX_HASH_KEY ? n : undefined;
+}
+
+/** Even split of the key space into n ranges, the last one ending at 2^128-1 (as AWS splits). */
+export function evenRanges(n: number): Array<{ start: bigint; end: bigint }> {
+  const width = (1n << 128n) / BigInt(n);
+  return Array.from({ length: n }, (_, i) => ({
+    start: BigInt(i) * width,
+    end: i === n - 1 ? MAX_HASH_KEY : BigInt(i + 1) * width - 1n,
+  }));
+}
+
+export const shardIdOf = (index: number) => 'shardId-' + String(index).padStart(12, '0');
+
+/** Accepts `shardId-000000000001`, `shardId-1` and `1`, as kinesalite and AWS tools do. */
+export function parseShardId(id: string): number | undefined {
+  const m = /^(?:shardId-)?(\d{1,12})$/.exec(id);
+  return m ? Number(m[1]) : undefined;
+}
+
+const hex = (n: number, width: number) => Math.floor(n).toString(16).padStart(width, '0').slice(-width);
+
+/**
+ * Version-2 layout: '2', shard creation (9 hex, epoch s), shard index nibble, counter (16 hex),
+ * '00', record time (9 hex, epoch s), shard index (8 hex), '2'. Counter 0 is the shard's
+ * StartingSequenceNumber; the record at log offset o has counter o + 1.
+ */
+export function sequenceNumber(shardCreatedMs: number, shardIndex: number, counter: number, recordMs: number): string {
+  const h =
+    '2' + hex(shardCreatedMs / 1000, 9) + hex(shardIndex % 16, 1) + hex(counter, 16) + '00' + hex(recordMs / 1000, 9) + hex(shardIndex, 8) + '2';
+  return BigInt('0x' + h).toString();
+}
+
+export interface DecodedSequence {
+  shardIndex: number;
+  counter: number;
+}
+
+export function decodeSequenceNumber(s: string): DecodedSequence | undefined {
+  if (!/^(0|[1-9]\d{0,128})$/.test(s)) return undefined;
+  const h = BigInt(s).toString(16);
+  if (h.length !== 47 || h[0] !== '2' || h[46] !== '2') return undefined;
+  const counter = Number.parseInt(h.slice(11, 27), 16);
+  const shardIndex = Number.parseInt(h.slice(38, 46), 16);
+  if (!Number.isSafeInteger(counter)) return undefined;
+  return { shardIndex, counter };
+}

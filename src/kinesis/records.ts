@@ -1,0 +1,237 @@
+// The Kinesis data plane: PutRecord(s) onto shard logs (routing by MD5 hash key, one append per
+// shard, per-record results), shard iterators, and GetRecords with MillisBehindLatest and
+// ChildShards at the end of closed shards. Each record in a shard log is
+// [u16 partition-key length][partition key][data]; the log supplies offset and arrival time.
+
+import type { Clock } from '../clock.js';
+import { epochSeconds } from '../http/awsjson.js';
+import { decodeSequenceNumber, hashKeyHex, sequenceNumber, shardIdOf } from './keys.js';
+import { expiredIterator, invalidArgument, resourceNotFound, throughputExceeded } from './errors.js';
+import { TokenSigner } from './iterators.js';
+import {
+  ITERATOR_TTL_MS,
+  MAX_GET_RECORDS_BYTES,
+  SHARD_READ_BYTES_PER_SEC,
+  SHARD_READ_CALLS_PER_SEC,
+  SHARD_WRITE_BYTES_PER_SEC,
+  SHARD_WRITE_RECORDS_PER_SEC,
+} from './limits.js';
+import type { ShardState, StreamRegistry, StreamState } from './streams.js';
+
+export interface PutEntry {
+  data: Buffer;
+  partitionKey: string;
+  /** Explicit hash key already validated, as 32-digit hex. */
+  hashHex?: string;
+}
+
+export type PutResult =
+  | { SequenceNumber: string; ShardId: string }
+  | { ErrorCode: string; ErrorMessage: string };
+
+export type IteratorType = 'AT_SEQUENCE_NUMBER' | 'AFTER_SEQUENCE_NUMBER' | 'AT_TIMESTAMP' | 'TRIM_HORIZON' | 'LATEST';
+
+export interface OutRecord {
+  SequenceNumber: string;
+  ApproximateArrivalTimestamp: number;
+  Data: Buffer;
+  PartitionKey: string;
+}
+
+export interface ChildShard {
+  ShardId: string;
+  ParentShards: string[];
+  HashKeyRange: { StartingHashKey: string; EndingHashKey: string };
+}
+
+export interface ShardRead {
+  records: OutRecord[];
+  nextOffset: number;
+  /** True when a closed shard has been read to its end. */
+  ended: boolean;
+  millisBehindLatest: number;
+}
+
+/** Per-shard one-second windows, used only when shard limits are switched on. */
+class ShardMeter {
+  private windows = new Map<string, { second: number; records: number; bytes: number; calls: number }>();
+  take(key: string, now: number, records: number, bytes: number, calls: number) {
+    const second = Math.floor(now / 1000);
+    let w = this.windows.get(key);
+    if (!w || w.second !== second) this.windows.set(key, (w = { second, records: 0, bytes: 0, calls: 0 }));
+    w.records += records;
+    w.bytes += bytes;
+    w.calls += calls;
+    return w;
+  }
+}
+
+export class KinesisData {
+  private meter = new ShardMeter();
+
+  constructor(
+    private registry: StreamRegistry,
+    private signer: TokenSigner,
+    private clock: Clock,
+    private shardLimits: boolean,
+  ) {}
+
+  async put(s: StreamState, entries: PutEntry[]): Promise<PutResult[]> {
+    const byShard = new Map<ShardState, number[]>();
+    entries.forEach((e, i) => {
+      const shard = this.registry.route(s, e.hashHex ?? hashKeyHex(e.partitionKey));
+      let list = byShard.get(shard);
+      if (!list) byShard.set(shard, (list = []));
+      list.push(i);
+    });
+    const results: PutResult[] = new Array(entries.length);
+    const now = this.clock.now();
+    await Promise.all(
+      [...byShard].map(async ([shard, indexes]) => {
+        const admitted = this.shardLimits ? this.admitWrites(s, shard, entries, indexes, results, now) : indexes;
+        if (admitted.length === 0) return;
+        try {
+          const log = await this.registry.log(s, shard.index);
+          const appended = this.registry.track(s, shard.index, log.append(admitted.map((i) => frame(entries[i]))));
+          const { firstOffset, timestamp } = await appended;
+          admitted.forEach((i, k) => {
+            results[i] = {
+              SequenceNumber: sequenceNumber(shard.createdMs, shard.index, firstOffset + k + 1, timestamp),
+              ShardId: shardIdOf(shard.index),
+            };
+          });
+        } catch (e) {
+          console.error(`pinstream: kinesis append to ${s.name}/${shardIdOf(shard.index)} failed`, e);
+          for (const i of admitted) results[i] = { ErrorCode: 'InternalFailure', ErrorMessage: 'Internal service failure.' };
+        }
+      }),
+    );
+    return results;
+  }
+
+  /** Position of a new iterator, as a shard log offset. */
+  async iteratorOffset(s: StreamState, shard: ShardState, type: IteratorType, seq?: string, timestampMs?: number): Promise<number> {
+    const log = await this.registry.log(s, shard.index);
+    switch (type) {
+      case 'TRIM_HORIZON':
+        return log.startOffset();
+      case 'LATEST':
+        return shard.endOffset ?? log.endOffset();
+      case 'AT_TIMESTAMP':
+        return Math.max(log.startOffset(), await log.offsetForTimestamp(timestampMs!));
+      case 'AT_SEQUENCE_NUMBER':
+      case 'AFTER_SEQUENCE_NUMBER': {
+        const d = decodeSequenceNumber(seq!);
+        if (!d || d.shardIndex !== shard.index) {
+          throw invalidArgument(
+            `StartingSequenceNumber ${seq} used in GetShardIterator on shard ${shardIdOf(shard.index)} in stream ${s.name} under account ` +
+              `${this.registry.opts.accountId} is invalid because it did not come from this stream.`,
+          );
+        }
+        const offset = type === 'AT_SEQUENCE_NUMBER' ? Math.max(0, d.counter - 1) : d.counter;
+        return Math.max(log.startOffset(), offset);
+      }
+    }
+  }
+
+  iterator(s: StreamState, shard: ShardState, offset: number): string {
+    return this.signer.encodeIterator({
+      stream: s.name,
+      streamCreatedMs: s.createdMs,
+      shardIndex: shard.index,
+      offset,
+      issuedMs: this.clock.now(),
+    });
+  }
+
+  /** Validates an iterator: authentic, not expired, and its stream still the same incarnation. */
+  resolveIterator(token: string): { stream: StreamState; shard: ShardState; offset: number } {
+    const p = this.signer.decodeIterator(token);
+    if (!p) throw invalidArgument('Invalid ShardIterator.');
+    const now = this.clock.now();
+    if (now - p.issuedMs > ITERATOR_TTL_MS) {
+      throw expiredIterator(
+        `Iterator expired. The iterator was created at time ${new Date(p.issuedMs).toUTCString()} while right now it is ` +
+          `${new Date(now).toUTCString()} which is further in the future than the tolerated delay of ${ITERATOR_TTL_MS} milliseconds.`,
+      );
+    }
+    const stream = this.registry.getWritable(p.stream);
+    if (stream.createdMs !== p.streamCreatedMs) throw this.registry.notFound(p.stream);
+    const shard = this.registry.shard(stream, p.shardIndex);
+    if (!shard) throw resourceNotFound(`Shard ${shardIdOf(p.shardIndex)} in stream ${p.stream} under account ${this.registry.opts.accountId} does not exist`);
+    return { stream, shard, offset: p.offset };
+  }
+
+  async read(s: StreamState, shard: ShardState, offset: number, limit: number): Promise<ShardRead> {
+    const now = this.clock.now();
+    if (this.shardLimits) {
+      const w = this.meter.take(`r:${s.name}/${shard.index}`, now, 0, 0, 1);
+      if (w.calls > SHARD_READ_CALLS_PER_SEC || w.bytes > SHARD_READ_BYTES_PER_SEC) {
+        throw throughputExceeded(`Rate exceeded for shard ${shardIdOf(shard.index)} in stream ${s.name} under account ${this.registry.opts.accountId}.`);
+      }
+    }
+    const log = await this.registry.log(s, shard.index);
+    const end = shard.endOffset ?? log.endOffset();
+    const max = Math.min(limit, Math.max(0, end - offset));
+    const got = max > 0 ? await log.read(offset, { maxRecords: max, maxBytes: MAX_GET_RECORDS_BYTES }) : { records: [], nextOffset: offset };
+    let bytes = 0;
+    const records = got.records.map((r) => {
+      bytes += r.payload.length;
+      const pkLen = r.payload.readUInt16BE(0);
+      return {
+        SequenceNumber: sequenceNumber(shard.createdMs, shard.index, r.offset + 1, r.timestamp),
+        ApproximateArrivalTimestamp: epochSeconds(r.timestamp),
+        Data: r.payload.subarray(2 + pkLen),
+        PartitionKey: r.payload.toString('utf8', 2, 2 + pkLen),
+      };
+    });
+    if (this.shardLimits) this.meter.take(`r:${s.name}/${shard.index}`, now, 0, bytes, 0);
+    const nextOffset = Math.max(got.nextOffset, Math.min(offset, end));
+    const ended = shard.endOffset !== undefined && nextOffset >= shard.endOffset;
+    const last = got.records[got.records.length - 1];
+    const behind = nextOffset >= end ? 0 : Math.max(0, now - (last?.timestamp ?? now));
+    return { records, nextOffset, ended, millisBehindLatest: behind };
+  }
+
+  childShards(s: StreamState, shard: ShardState): ChildShard[] {
+    return s.shards
+      .filter((c) => c.parent === shard.index || c.adjacentParent === shard.index)
+      .map((c) => ({
+        ShardId: shardIdOf(c.index),
+        ParentShards: [c.parent, c.adjacentParent].filter((x): x is number => x !== undefined).map(shardIdOf),
+        HashKeyRange: hashKeyRange(c),
+      }));
+  }
+
+  private admitWrites(s: StreamState, shard: ShardState, entries: PutEntry[], indexes: number[], results: PutResult[], now: number): number[] {
+    const admitted: number[] = [];
+    for (const i of indexes) {
+      const size = entries[i].data.length + Buffer.byteLength(entries[i].partitionKey);
+      const w = this.meter.take(`w:${s.name}/${shard.index}`, now, 1, size, 0);
+      if (w.records > SHARD_WRITE_RECORDS_PER_SEC || w.bytes > SHARD_WRITE_BYTES_PER_SEC) {
+        this.meter.take(`w:${s.name}/${shard.index}`, now, -1, -size, 0);
+        results[i] = {
+          ErrorCode: 'ProvisionedThroughputExceededException',
+          ErrorMessage: `Rate exceeded for shard ${shardIdOf(shard.index)} in stream ${s.name} under account ${this.registry.opts.accountId}.`,
+        };
+      } else {
+        admitted.push(i);
+      }
+    }
+    return admitted;
+  }
+}
+
+export function hashKeyRange(sh: ShardState): { StartingHashKey: string; EndingHashKey: string } {
+  return { StartingHashKey: BigInt('0x' + sh.startHex).toString(), EndingHashKey: BigInt('0x' + sh.endHex).toString() };
+}
+
+function frame(e: PutEntry): Buffer {
+  const pkLen = Buffer.byteLength(e.partitionKey);
+  const buf = Buffer.allocUnsafe(2 + pkLen + e.data.length);
+  buf.writeUInt16BE(pkLen, 0);
+  buf.write(e.partitionKey, 2, 'utf8');
+  e.data.copy(buf, 2 + pkLen);
+  return buf;
+}
+

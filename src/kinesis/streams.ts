@@ -1,0 +1,331 @@
+// Stream registry of the embedded Kinesis: stream and shard metadata (persisted as one JSON
+// document per stream in SQLite), status transitions (CREATING/UPDATING/DELETING, lazily on the
+// injected clock), shard lineage for resharding, routing of hash keys to open shards, and the
+// per-shard segment logs that hold the records (one directory per stream incarnation and shard).
+
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Clock } from '../clock.js';
+import type { Db } from '../store/db.js';
+import { SegmentLog } from '../log/segment-log.js';
+import { evenRanges, shardIdOf, toHex } from './keys.js';
+import { limitExceeded, resourceInUse, resourceNotFound, validation } from './errors.js';
+import { DEFAULT_RETENTION_HOURS, MAX_SHARDS_PER_ACCOUNT } from './limits.js';
+
+export type StreamStatus = 'CREATING' | 'ACTIVE' | 'UPDATING' | 'DELETING';
+export type StreamMode = 'PROVISIONED' | 'ON_DEMAND';
+
+export interface ShardState {
+  index: number;
+  parent?: number;
+  adjacentParent?: number;
+  /** Hash key range, inclusive, as 32-digit hex. */
+  startHex: string;
+  endHex: string;
+  createdMs: number;
+  /** Set when the shard was closed by resharding; `endOffset` is its log's final end. */
+  closedMs?: number;
+  endOffset?: number;
+}
+
+export interface ConsumerState {
+  name: string;
+  createdMs: number;
+  status: 'CREATING' | 'ACTIVE' | 'DELETING';
+  statusUntilMs: number;
+}
+
+export interface StreamState {
+  name: string;
+  createdMs: number;
+  status: StreamStatus;
+  statusUntilMs: number;
+  mode: StreamMode;
+  retentionHours: number;
+  tags: Record<string, string>;
+  shards: ShardState[];
+  nextShardIndex: number;
+  consumers: ConsumerState[];
+  scalings: number[];
+}
+
+export interface KinesisOptions {
+  dataDir: string;
+  region: string;
+  accountId: string;
+  /** How long CREATING/UPDATING/DELETING last; 0 makes changes take effect at once. */
+  transitionMs: number;
+}
+
+interface Runtime {
+  logs: Map<number, Promise<SegmentLog>>;
+  /** Appends in flight per shard: a shard is closed only after they land. */
+  inflight: Map<number, Set<Promise<unknown>>>;
+  /** Open shards sorted by start hash, for routing. */
+  open: ShardState[];
+}
+
+export class StreamRegistry {
+  private streams = new Map<string, StreamState>();
+  private runtime = new Map<string, Runtime>();
+
+  constructor(
+    private db: Db,
+    private clock: Clock,
+    readonly opts: KinesisOptions,
+  ) {
+    for (const row of db.prepare('SELECT data FROM kinesis_streams').all() as Array<{ data: string }>) {
+      const s = JSON.parse(row.data) as StreamState;
+      this.streams.set(s.name, s);
+    }
+  }
+
+  arn(name: string): string {
+    return `arn:aws:kinesis:${this.opts.region}:${this.opts.accountId}:stream/${name}`;
+  }
+
+  notFound(name: string): Error {
+    return resourceNotFound(`Stream ${name} under account ${this.opts.accountId} not found.`);
+  }
+
+  /** Resolves StreamName and/or StreamARN (both given must agree). */
+  resolveName(input: { StreamName?: unknown; StreamARN?: unknown }): string {
+    const name = input.StreamName;
+    const arn = input.StreamARN;
+    let fromArn: string | undefined;
+    if (arn !== undefined) {
+      if (typeof arn !== 'string') throw validation(arn, 'streamARN', 'Member must be a string');
+      const m = /^arn:aws[a-z-]*:kinesis:([^:]*):(\d{12}):stream\/([^/]+)$/.exec(arn);
+      if (!m) throw validation(arn, 'streamARN', 'Member must satisfy regular expression pattern: arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+');
+      if (m[2] !== this.opts.accountId || (m[1] !== '' && m[1] !== this.opts.region)) throw this.notFound(m[3]);
+      fromArn = m[3];
+    }
+    if (name === undefined || name === null) {
+      if (fromArn === undefined) throw validation(null, 'streamName', 'Either StreamName or StreamARN must be provided');
+      return fromArn;
+    }
+    if (typeof name !== 'string' || !/^[a-zA-Z0-9_.-]{1,128}$/.test(name)) {
+      throw validation(name, 'streamName', 'Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+ and have length 1 to 128');
+    }
+    if (fromArn !== undefined && fromArn !== name) {
+      throw validation(arn, 'streamARN', `StreamARN names stream ${fromArn} but StreamName is ${name}`);
+    }
+    return name;
+  }
+
+  /** The stream, with due status transitions applied; deleted streams are not found. */
+  get(name: string): StreamState {
+    const s = this.streams.get(name);
+    if (!s) throw this.notFound(name);
+    this.settle(s);
+    if (!this.streams.has(name)) throw this.notFound(name);
+    return s;
+  }
+
+  /** A stream that accepts reads and writes (ACTIVE or UPDATING). */
+  getWritable(name: string): StreamState {
+    const s = this.get(name);
+    if (s.status !== 'ACTIVE' && s.status !== 'UPDATING') throw this.notFound(name);
+    return s;
+  }
+
+  requireActive(name: string): StreamState {
+    const s = this.get(name);
+    if (s.status !== 'ACTIVE') {
+      throw resourceInUse(`Stream ${name} under account ${this.opts.accountId} not ACTIVE, instead in state ${s.status}`);
+    }
+    return s;
+  }
+
+  list(): StreamState[] {
+    for (const s of [...this.streams.values()]) this.settle(s);
+    return [...this.streams.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  create(name: string, shardCount: number, mode: StreamMode, tags: Record<string, string>): StreamState {
+    if (this.streams.has(name)) {
+      this.settle(this.streams.get(name)!);
+      if (this.streams.has(name)) throw resourceInUse(`Stream ${name} under account ${this.opts.accountId} already exists.`);
+    }
+    const open = this.openShardTotal();
+    if (open + shardCount > MAX_SHARDS_PER_ACCOUNT) {
+      throw limitExceeded(
+        `This request would exceed the shard limit for the account ${this.opts.accountId} in ${this.opts.region}. ` +
+          `Current shard count for the account: ${open}. Limit: ${MAX_SHARDS_PER_ACCOUNT}. Number of additional shards that would have resulted from this request: ${shardCount}.`,
+      );
+    }
+    const now = this.clock.now();
+    const shards = evenRanges(shardCount).map((r, index) => ({ index, startHex: toHex(r.start), endHex: toHex(r.end), createdMs: now }));
+    const s: StreamState = {
+      name,
+      createdMs: now,
+      status: this.opts.transitionMs > 0 ? 'CREATING' : 'ACTIVE',
+      statusUntilMs: now + this.opts.transitionMs,
+      mode,
+      retentionHours: DEFAULT_RETENTION_HOURS,
+      tags,
+      shards,
+      nextShardIndex: shardCount,
+      consumers: [],
+      scalings: [],
+    };
+    this.streams.set(name, s);
+    this.save(s);
+    return s;
+  }
+
+  async delete(name: string): Promise<void> {
+    const s = this.get(name);
+    if (this.opts.transitionMs > 0) {
+      s.status = 'DELETING';
+      s.statusUntilMs = this.clock.now() + this.opts.transitionMs;
+      this.save(s);
+      return;
+    }
+    await this.finalizeDelete(s);
+  }
+
+  /** Marks the stream UPDATING for the transition time (after a reshard). */
+  markUpdating(s: StreamState): void {
+    if (this.opts.transitionMs > 0) {
+      s.status = 'UPDATING';
+      s.statusUntilMs = this.clock.now() + this.opts.transitionMs;
+    }
+    this.save(s);
+  }
+
+  save(s: StreamState): void {
+    this.db
+      .prepare('INSERT INTO kinesis_streams (name, data) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET data = excluded.data')
+      .run(s.name, JSON.stringify(s));
+    const rt = this.runtime.get(s.name);
+    if (rt) rt.open = openSorted(s);
+  }
+
+  shard(s: StreamState, index: number): ShardState | undefined {
+    return s.shards.find((x) => x.index === index);
+  }
+
+  /** The open shard whose range holds the hash key (32-digit hex). */
+  route(s: StreamState, hashHex: string): ShardState {
+    const open = this.rt(s).open;
+    let lo = 0;
+    let hi = open.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (open[mid].startHex <= hashHex) lo = mid;
+      else hi = mid - 1;
+    }
+    return open[lo];
+  }
+
+  log(s: StreamState, index: number): Promise<SegmentLog> {
+    const rt = this.rt(s);
+    let p = rt.logs.get(index);
+    if (!p) {
+      p = SegmentLog.open(join(this.streamDir(s), shardIdOf(index)), { clock: this.clock });
+      rt.logs.set(index, p);
+    }
+    return p;
+  }
+
+  /** Tracks an append so closing the shard waits for it. */
+  track<T>(s: StreamState, index: number, p: Promise<T>): Promise<T> {
+    const rt = this.rt(s);
+    let set = rt.inflight.get(index);
+    if (!set) rt.inflight.set(index, (set = new Set()));
+    set.add(p);
+    const done = () => set!.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  /**
+   * Closes shards and opens children in one step: new writes route to the children at once; the
+   * parents' ending offsets are taken after their in-flight appends land.
+   */
+  async reshard(s: StreamState, close: ShardState[], children: Array<Omit<ShardState, 'index' | 'createdMs'>>): Promise<ShardState[]> {
+    const now = this.clock.now();
+    const created = children.map((c) => ({ ...c, index: s.nextShardIndex++, createdMs: now }));
+    for (const p of close) p.closedMs = now;
+    s.shards.push(...created);
+    this.rt(s).open = openSorted(s);
+    for (const p of close) {
+      await Promise.allSettled([...(this.rt(s).inflight.get(p.index) ?? [])]);
+      p.endOffset = (await this.log(s, p.index)).endOffset();
+    }
+    this.markUpdating(s);
+    return created;
+  }
+
+  /** Retention: drops whole expired segments, and closed shards with nothing left. */
+  async applyRetention(): Promise<void> {
+    const now = this.clock.now();
+    for (const s of this.list()) {
+      const cutoff = now - s.retentionHours * 3600_000;
+      let changed = false;
+      for (const sh of [...s.shards]) {
+        const log = await this.log(s, sh.index);
+        await log.deleteOlderThan(cutoff);
+        if (sh.closedMs !== undefined && sh.closedMs < cutoff) {
+          s.shards = s.shards.filter((x) => x !== sh);
+          this.rt(s).logs.delete(sh.index);
+          await log.destroy();
+          changed = true;
+        }
+      }
+      if (changed) this.save(s);
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const rt of this.runtime.values()) {
+      for (const p of rt.logs.values()) await (await p).close();
+    }
+    this.runtime.clear();
+  }
+
+  private openShardTotal(): number {
+    let n = 0;
+    for (const s of this.streams.values()) n += s.shards.filter((x) => x.closedMs === undefined).length;
+    return n;
+  }
+
+  private streamDir(s: StreamState): string {
+    return join(this.opts.dataDir, 'kinesis', `${s.name}-${s.createdMs}`);
+  }
+
+  private rt(s: StreamState): Runtime {
+    let rt = this.runtime.get(s.name);
+    if (!rt) {
+      rt = { logs: new Map(), inflight: new Map(), open: openSorted(s) };
+      this.runtime.set(s.name, rt);
+    }
+    return rt;
+  }
+
+  private settle(s: StreamState): void {
+    if (s.status === 'ACTIVE' || this.clock.now() < s.statusUntilMs) return;
+    if (s.status === 'DELETING') {
+      void this.finalizeDelete(s);
+      return;
+    }
+    s.status = 'ACTIVE';
+    this.save(s);
+  }
+
+  private async finalizeDelete(s: StreamState): Promise<void> {
+    if (this.streams.get(s.name) !== s) return;
+    this.streams.delete(s.name);
+    this.db.prepare('DELETE FROM kinesis_streams WHERE name = ?').run(s.name);
+    const rt = this.runtime.get(s.name);
+    this.runtime.delete(s.name);
+    if (rt) for (const p of rt.logs.values()) await (await p).close().catch(() => {});
+    await rm(this.streamDir(s), { recursive: true, force: true });
+  }
+}
+
+function openSorted(s: StreamState): ShardState[] {
+  return s.shards.filter((x) => x.closedMs === undefined).sort((a, b) => (a.startHex < b.startHex ? -1 : 1));
+}
+

@@ -1,0 +1,364 @@
+// Configuration: loadConfig's defaults, PINSTREAM_* variables, the JSON file and its precedence, and
+// errors that name the bad setting; the admin key from configuration and its persistence; and the
+// `pinstream start` command as an operator sees it (banner, secret shown once, SIGTERM, exit 2).
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GetAppsCommand } from '@aws-sdk/client-pinpoint';
+import { ConfigError, DEFAULTS, loadConfig, type Config } from '../src/config/config.js';
+import { startPinstream } from '../src/server.js';
+import { pinpointClient, startTestServer } from './helpers/server.js';
+
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const ADMIN_ID = 'PSAKCONFIGURED00KEY1';
+const ADMIN_SECRET = 'configured-secret-0123456789abcdef';
+
+/** Asserts fn throws a ConfigError whose message contains every fragment. */
+function assertConfigError(fn: () => unknown, ...fragments: string[]): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof ConfigError, `expected ConfigError, got ${e}`);
+    assert.equal(e.name, 'ConfigError');
+    for (const f of fragments) assert.ok(e.message.includes(f), `message ${JSON.stringify(e.message)} lacks ${JSON.stringify(f)}`);
+    return true;
+  });
+}
+
+describe('loadConfig', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pinstream-config-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  const file = async (name: string, content: unknown) => {
+    const p = join(dir, name);
+    await writeFile(p, typeof content === 'string' ? content : JSON.stringify(content));
+    return p;
+  };
+
+  test('defaults', () => {
+    const c = loadConfig({});
+    const expected: Partial<Config> = {
+      host: '127.0.0.1',
+      port: 4580,
+      dataDir: './data',
+      region: 'us-east-1',
+      accountId: '000000000000',
+      adminAccessKeyId: undefined,
+      adminSecretAccessKey: undefined,
+      logFsync: true,
+      dedupWindowEvents: 1_000_000,
+      retentionDays: 90,
+    };
+    for (const [k, v] of Object.entries(expected)) assert.deepEqual(c[k as keyof Config], v, `default of ${k}`);
+    // Whatever settings exist, no environment means exactly the documented DEFAULTS.
+    assert.deepEqual(c, { ...DEFAULTS, adminAccessKeyId: undefined, adminSecretAccessKey: undefined });
+  });
+
+  test('PINSTREAM_* variables are honoured', () => {
+    const c = loadConfig({
+      PINSTREAM_PORT: '8123',
+      PINSTREAM_HOST: '0.0.0.0',
+      PINSTREAM_DATA_DIR: '/var/lib/pinstream',
+      PINSTREAM_REGION: 'eu-west-2',
+      PINSTREAM_ACCOUNT_ID: '123456789012',
+      PINSTREAM_ADMIN_ACCESS_KEY_ID: ADMIN_ID,
+      PINSTREAM_ADMIN_SECRET_ACCESS_KEY: ADMIN_SECRET,
+    });
+    assert.equal(c.port, 8123);
+    assert.equal(c.host, '0.0.0.0');
+    assert.equal(c.dataDir, '/var/lib/pinstream');
+    assert.equal(c.region, 'eu-west-2');
+    assert.equal(c.accountId, '123456789012');
+    assert.equal(c.adminAccessKeyId, ADMIN_ID);
+    assert.equal(c.adminSecretAccessKey, ADMIN_SECRET);
+  });
+
+  test('PINSTREAM_PORT=0 (any free port) is allowed', () => {
+    assert.equal(loadConfig({ PINSTREAM_PORT: '0' }).port, 0);
+  });
+
+  test('an empty variable counts as unset', () => {
+    assert.equal(loadConfig({ PINSTREAM_PORT: '', PINSTREAM_HOST: '' }).port, 4580);
+  });
+
+  for (const bad of ['abc', '70000', '-1', '80.5']) {
+    test(`PINSTREAM_PORT=${bad} is a ConfigError naming PINSTREAM_PORT`, () => {
+      assertConfigError(() => loadConfig({ PINSTREAM_PORT: bad }), 'PINSTREAM_PORT', bad);
+    });
+  }
+
+  test('a bad account id is a ConfigError naming PINSTREAM_ACCOUNT_ID', () => {
+    assertConfigError(() => loadConfig({ PINSTREAM_ACCOUNT_ID: '12345' }), 'PINSTREAM_ACCOUNT_ID', '12 digits');
+    assertConfigError(() => loadConfig({ PINSTREAM_ACCOUNT_ID: '12345678901a' }), 'PINSTREAM_ACCOUNT_ID');
+  });
+
+  test('a bad region is a ConfigError naming PINSTREAM_REGION', () => {
+    assertConfigError(() => loadConfig({ PINSTREAM_REGION: 'mars' }), 'PINSTREAM_REGION');
+  });
+
+  test('a malformed admin key id is a ConfigError naming PINSTREAM_ADMIN_ACCESS_KEY_ID', () => {
+    assertConfigError(
+      () => loadConfig({ PINSTREAM_ADMIN_ACCESS_KEY_ID: 'lower-case', PINSTREAM_ADMIN_SECRET_ACCESS_KEY: ADMIN_SECRET }),
+      'PINSTREAM_ADMIN_ACCESS_KEY_ID',
+    );
+  });
+
+  test('half an admin key (id without secret, or secret without id) is a ConfigError naming the missing one', () => {
+    // Otherwise the server silently ignores the setting and generates a different key.
+    assertConfigError(() => loadConfig({ PINSTREAM_ADMIN_ACCESS_KEY_ID: ADMIN_ID }), 'PINSTREAM_ADMIN_SECRET_ACCESS_KEY');
+    assertConfigError(() => loadConfig({ PINSTREAM_ADMIN_SECRET_ACCESS_KEY: ADMIN_SECRET }), 'PINSTREAM_ADMIN_ACCESS_KEY_ID');
+  });
+
+  test('overrides win over the environment', () => {
+    assert.equal(loadConfig({ PINSTREAM_PORT: '8123' }, { port: 9000 }).port, 9000);
+  });
+
+  test('PINSTREAM_CONFIG names a JSON file that is read; the environment wins over it', async () => {
+    const p = await file('pinstream.json', { port: 7001, region: 'ap-southeast-2', accountId: '111122223333', dataDir: '/srv/ps' });
+    const fromFile = loadConfig({ PINSTREAM_CONFIG: p });
+    assert.equal(fromFile.port, 7001);
+    assert.equal(fromFile.region, 'ap-southeast-2');
+    assert.equal(fromFile.accountId, '111122223333');
+    assert.equal(fromFile.dataDir, '/srv/ps');
+    assert.equal(fromFile.host, '127.0.0.1');
+
+    const mixed = loadConfig({ PINSTREAM_CONFIG: p, PINSTREAM_PORT: '7002', PINSTREAM_REGION: 'us-west-2' });
+    assert.equal(mixed.port, 7002);
+    assert.equal(mixed.region, 'us-west-2');
+    assert.equal(mixed.accountId, '111122223333');
+  });
+
+  test('an unknown key in the file is a ConfigError naming the key', async () => {
+    const p = await file('typo.json', { port: 7001, prot: 7002 });
+    assertConfigError(() => loadConfig({ PINSTREAM_CONFIG: p }), '"prot"', p);
+  });
+
+  test('a bad value in the file is a ConfigError naming the file and the key', async () => {
+    const p = await file('badport.json', { port: 'eighty' });
+    assertConfigError(() => loadConfig({ PINSTREAM_CONFIG: p }), p, 'port', 'eighty');
+  });
+
+  test('a missing PINSTREAM_CONFIG file is a ConfigError naming it', () => {
+    const missing = join(dir, 'does-not-exist.json');
+    assertConfigError(() => loadConfig({ PINSTREAM_CONFIG: missing }), 'PINSTREAM_CONFIG', missing);
+  });
+
+  test('a file that is not JSON, or not an object, is a ConfigError', async () => {
+    const notJson = await file('broken.json', '{"port": ');
+    assertConfigError(() => loadConfig({ PINSTREAM_CONFIG: notJson }), notJson);
+    const arr = await file('array.json', '[1,2]');
+    assertConfigError(() => loadConfig({ PINSTREAM_CONFIG: arr }), 'JSON object');
+  });
+
+  test('./pinstream.json in the working directory is read when PINSTREAM_CONFIG is unset', async () => {
+    const cwdDir = await mkdtemp(join(dir, 'cwd-'));
+    await writeFile(join(cwdDir, 'pinstream.json'), JSON.stringify({ port: 7100 }));
+    const prev = process.cwd();
+    process.chdir(cwdDir);
+    try {
+      assert.equal(loadConfig({}).port, 7100);
+    } finally {
+      process.chdir(prev);
+    }
+  });
+});
+
+describe('admin key', () => {
+  test('a configured admin key (PINSTREAM_ADMIN_*) signs requests', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'pinstream-admin-'));
+    const config = loadConfig(
+      { PINSTREAM_ADMIN_ACCESS_KEY_ID: ADMIN_ID, PINSTREAM_ADMIN_SECRET_ACCESS_KEY: ADMIN_SECRET },
+      { port: 0, dataDir },
+    );
+    const server = await startPinstream(config);
+    const client = pinpointClient({ url: server.url, admin: { accessKeyId: ADMIN_ID, secretAccessKey: ADMIN_SECRET } });
+    try {
+      assert.equal(server.adminCreated, false);
+      assert.deepEqual(server.admin, { accessKeyId: ADMIN_ID, secretAccessKey: ADMIN_SECRET });
+      const out = await client.send(new GetAppsCommand({}));
+      assert.equal(out.$metadata.httpStatusCode, 200);
+      assert.deepEqual(out.ApplicationsResponse?.Item, []);
+    } finally {
+      client.destroy();
+      await server.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test('the same through startTestServer overrides; a wrong secret for that id is refused', async () => {
+    const t = await startTestServer({ config: { adminAccessKeyId: ADMIN_ID, adminSecretAccessKey: ADMIN_SECRET } });
+    const wrong = pinpointClient({ url: t.server.url, admin: { accessKeyId: ADMIN_ID, secretAccessKey: ADMIN_SECRET + 'x' } });
+    try {
+      const out = await t.pinpoint.send(new GetAppsCommand({}));
+      assert.equal(out.$metadata.httpStatusCode, 200);
+      await assert.rejects(wrong.send(new GetAppsCommand({})), (e: any) => {
+        assert.equal(e.name, 'InvalidSignatureException');
+        assert.equal(e.$metadata.httpStatusCode, 403);
+        return true;
+      });
+    } finally {
+      wrong.destroy();
+      await t.close();
+    }
+  });
+
+  test('a generated admin key persists across a restart with the same data directory', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'pinstream-persist-'));
+    try {
+      const first = await startTestServer({ dataDir });
+      // A copy: the SDK client stamps bookkeeping ($source) onto the credentials object it is given.
+      const admin = { accessKeyId: first.server.admin.accessKeyId, secretAccessKey: first.server.admin.secretAccessKey };
+      try {
+        assert.equal(first.server.adminCreated, true);
+        assert.match(admin.accessKeyId, /^[A-Z0-9]{16,128}$/);
+        assert.ok(admin.secretAccessKey.length >= 16);
+        assert.equal((await first.pinpoint.send(new GetAppsCommand({}))).$metadata.httpStatusCode, 200);
+      } finally {
+        await first.close();
+      }
+      const second = await startTestServer({ dataDir });
+      try {
+        assert.equal(second.server.adminCreated, false);
+        assert.equal(second.server.admin.accessKeyId, admin.accessKeyId);
+        assert.equal(second.server.admin.secretAccessKey, admin.secretAccessKey);
+        assert.equal((await second.pinpoint.send(new GetAppsCommand({}))).$metadata.httpStatusCode, 200);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// The `pinstream start` command
+
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PINSTREAM_')) env[k] = v;
+  return { ...env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...extra };
+}
+
+interface Started {
+  stdout: () => string;
+  stderr: () => string;
+  /** Sends SIGTERM and resolves with the exit code. */
+  stop: () => Promise<number | null>;
+}
+
+/** Starts `pinstream start` and resolves once the banner line matching `until` has been printed. */
+function startCli(cwd: string, env: NodeJS.ProcessEnv, until: RegExp): Promise<Started> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, 'start'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let exited: { code: number | null } | undefined;
+    const exitWaiters: Array<(c: number | null) => void> = [];
+    const guard = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`pinstream start printed no banner in time.\nstdout: ${out}\nstderr: ${err}`));
+    }, 15_000);
+    child.stdout.setEncoding('utf8').on('data', (c: string) => {
+      out += c;
+      if (until.test(out)) {
+        clearTimeout(guard);
+        resolve({
+          stdout: () => out,
+          stderr: () => err,
+          stop: () =>
+            new Promise((res) => {
+              if (exited) return res(exited.code);
+              exitWaiters.push(res);
+              child.kill('SIGTERM');
+            }),
+        });
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+    child.on('exit', (code) => {
+      exited = { code };
+      for (const w of exitWaiters) w(code);
+      clearTimeout(guard);
+      if (!until.test(out)) reject(new Error(`pinstream start exited with ${code}.\nstdout: ${out}\nstderr: ${err}`));
+    });
+  });
+}
+
+describe('pinstream start', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pinstream-cli-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('first start prints URL, region, account and the admin key with its secret; the second only the key id', async () => {
+    const dataDir = join(dir, 'data');
+    const env = cleanEnv({ PINSTREAM_PORT: '0', PINSTREAM_DATA_DIR: dataDir });
+
+    const first = await startCli(dir, env, /admin secret access key: \S+/);
+    let keyId: string;
+    let secret: string;
+    try {
+      const out = first.stdout();
+      const url = /listening on (http:\/\/127\.0\.0\.1:(\d+))/.exec(out);
+      assert.ok(url, out);
+      assert.notEqual(Number(url[2]), 0);
+      assert.match(out, /region us-east-1/);
+      assert.match(out, /account 000000000000/);
+      keyId = /admin access key id: (\S+)/.exec(out)?.[1] ?? '';
+      secret = /admin secret access key: (\S+)/.exec(out)?.[1] ?? '';
+      assert.match(keyId, /^[A-Z0-9]{16,128}$/);
+      assert.ok(secret.length >= 16, out);
+
+      // The printed URL is the real one and the printed key works.
+      const health = await fetch(`${url[1]}/health`);
+      assert.equal(health.status, 200);
+      const client = pinpointClient({ url: url[1], admin: { accessKeyId: keyId, secretAccessKey: secret } });
+      try {
+        assert.equal((await client.send(new GetAppsCommand({}))).$metadata.httpStatusCode, 200);
+      } finally {
+        client.destroy();
+      }
+    } finally {
+      assert.equal(await first.stop(), 0, `stderr: ${first.stderr()}`);
+    }
+
+    const second = await startCli(dir, env, /admin access key id: \S+\n/);
+    try {
+      const out = second.stdout();
+      const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      assert.ok(url, out);
+      // Also lets the process finish the tick that installs its SIGTERM handler (it prints the
+      // banner first; a signal sent the instant the banner appears can still kill it outright).
+      assert.equal((await fetch(`${url[1]}/health`)).status, 200);
+      assert.equal(/admin access key id: (\S+)/.exec(out)?.[1], keyId);
+      assert.ok(!out.includes(secret), `the secret was printed again:\n${out}`);
+      assert.doesNotMatch(out, /secret access key/);
+    } finally {
+      assert.equal(await second.stop(), 0, `stderr: ${second.stderr()}`);
+    }
+  });
+
+  test('PINSTREAM_PORT=abc exits 2 and names PINSTREAM_PORT on stderr', async () => {
+    const env = cleanEnv({ PINSTREAM_PORT: 'abc', PINSTREAM_DATA_DIR: join(dir, 'unused') });
+    const { code, stderr, stdout } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [CLI, 'start'], { cwd: dir, env, timeout: 15_000 }, (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as any).code ?? null) : 0, stdout, stderr });
+      });
+    });
+    assert.equal(code, 2, `stdout: ${stdout}\nstderr: ${stderr}`);
+    assert.match(stderr, /PINSTREAM_PORT/);
+    assert.match(stderr, /abc/);
+    assert.doesNotMatch(stdout, /listening/);
+  });
+});
