@@ -62,7 +62,8 @@ export class EventIngest {
         continue;
       }
       const parts = endpointParts(appId, stored.endpoint.Id, stored, this.accountId);
-      for (const [eventId, raw] of Object.entries(events)) {
+      for (const eventId in events) {
+        const raw = events[eventId];
         const checked = validateEvent(eventId, raw, checkSize);
         if (typeof checked === 'string') {
           eventResults[eventId] = { StatusCode: 400, Message: checked };
@@ -158,7 +159,9 @@ export function validateEvent(eventId: string, raw: unknown, checkSize: boolean)
   let keys = 0;
   if (raw.Attributes !== undefined && raw.Attributes !== null) {
     if (!isObject(raw.Attributes)) return `${f}: Attributes must be a map of strings`;
-    for (const [k, v] of Object.entries(raw.Attributes)) {
+    const attrs = raw.Attributes;
+    for (const k in attrs) {
+      const v = attrs[k];
       keys++;
       const bad = checkKey(f, 'Attributes', k);
       if (bad) return bad;
@@ -171,7 +174,9 @@ export function validateEvent(eventId: string, raw: unknown, checkSize: boolean)
   }
   if (raw.Metrics !== undefined && raw.Metrics !== null) {
     if (!isObject(raw.Metrics)) return `${f}: Metrics must be a map of numbers`;
-    for (const [k, v] of Object.entries(raw.Metrics)) {
+    const metrics = raw.Metrics;
+    for (const k in metrics) {
+      const v = metrics[k];
       keys++;
       const bad = checkKey(f, 'Metrics', k);
       if (bad) return bad;

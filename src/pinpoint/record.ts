@@ -28,6 +28,9 @@ export interface EndpointParts {
   clientDevice: string;
   /** `,"endpoint":{…},"awsAccountId":"…"}` */
   tail: string;
+  /** Cache of the last `application` object serialized for this endpoint's events. */
+  applicationKey?: string;
+  applicationJson?: string;
 }
 
 export function endpointParts(appId: string, endpointId: string, stored: StoredEndpoint, accountId: string): EndpointParts {
@@ -49,15 +52,6 @@ export function endpointParts(appId: string, endpointId: string, stored: StoredE
 }
 
 export function buildRecord(parts: EndpointParts, ev: EventInput, arrivalMs: number): string {
-  const application: Record<string, unknown> = { app_id: parts.appId };
-  if (ev.AppPackageName !== undefined) application.package_name = ev.AppPackageName;
-  const sdk: Record<string, string> = {};
-  if (ev.SdkName !== undefined) sdk.name = ev.SdkName;
-  if (ev.ClientSdkVersion !== undefined) sdk.version = ev.ClientSdkVersion;
-  application.sdk = sdk;
-  if (ev.AppTitle !== undefined) application.title = ev.AppTitle;
-  if (parts.versionName !== undefined) application.version_name = parts.versionName;
-  if (ev.AppVersionCode !== undefined) application.version_code = ev.AppVersionCode;
   let session = '{}';
   if (ev.session) {
     const s = ev.session;
@@ -67,11 +61,33 @@ export function buildRecord(parts: EndpointParts, ev: EventInput, arrivalMs: num
   }
   return (
     `{"event_type":${JSON.stringify(ev.EventType)},"event_timestamp":${ev.timestampMs},"arrival_timestamp":${arrivalMs},` +
-    `"event_version":"${EVENT_VERSION}","application":${JSON.stringify(application)}` +
+    `"event_version":"${EVENT_VERSION}","application":${applicationJson(parts, ev)}` +
     parts.clientDevice +
-    `,"session":${session},"attributes":${JSON.stringify(ev.Attributes ?? {})},"metrics":${JSON.stringify(ev.Metrics ?? {})}` +
+    `,"session":${session},"attributes":${ev.Attributes ? JSON.stringify(ev.Attributes) : '{}'}` +
+    `,"metrics":${ev.Metrics ? JSON.stringify(ev.Metrics) : '{}'}` +
     parts.tail
   );
+}
+
+/**
+ * The `application` object depends on five optional event fields that SDKs send identically for
+ * every event of a batch (or not at all), so the last serialization is reused while they repeat.
+ */
+function applicationJson(parts: EndpointParts, ev: EventInput): string {
+  const key = `${ev.AppPackageName}\0${ev.SdkName}\0${ev.ClientSdkVersion}\0${ev.AppTitle}\0${ev.AppVersionCode}`;
+  if (parts.applicationKey === key) return parts.applicationJson!;
+  const application: Record<string, unknown> = { app_id: parts.appId };
+  if (ev.AppPackageName !== undefined) application.package_name = ev.AppPackageName;
+  const sdk: Record<string, string> = {};
+  if (ev.SdkName !== undefined) sdk.name = ev.SdkName;
+  if (ev.ClientSdkVersion !== undefined) sdk.version = ev.ClientSdkVersion;
+  application.sdk = sdk;
+  if (ev.AppTitle !== undefined) application.title = ev.AppTitle;
+  if (parts.versionName !== undefined) application.version_name = parts.versionName;
+  if (ev.AppVersionCode !== undefined) application.version_code = ev.AppVersionCode;
+  parts.applicationKey = key;
+  parts.applicationJson = JSON.stringify(application);
+  return parts.applicationJson;
 }
 
 /** "en_GB" / "en-gb" → {code, country, language} as the stream shows locales. */
