@@ -3,7 +3,7 @@
 // KCL's default for Kinesis). The answer is in the request's content type. Errors are
 // {"__type","message"} (400 for client errors, 500 for InternalFailure), mapped here only.
 
-import { decode as cborDecode, encode as cborEncode } from 'cbor-x';
+import { decode as cborDecode, encode as cborEncode } from 'cborg';
 import type { Protocol } from './dispatch.js';
 import { ApiError } from './errors.js';
 import type { ApiRequest, ApiResponse } from './request.js';
@@ -64,7 +64,7 @@ function decodeBody(req: ApiRequest, format: WireFormat): Json {
   if (req.body.length === 0) return {};
   let v: unknown;
   try {
-    v = format === 'cbor' ? cborDecode(req.body) : JSON.parse(req.body.toString('utf8'));
+    v = format === 'cbor' ? cborDecode(req.body, { tags: CBOR_TAGS }) : JSON.parse(req.body.toString('utf8'));
   } catch (e) {
     throw new ServiceError('SerializationException', `Request body is not valid ${format === 'cbor' ? 'CBOR' : 'JSON'}: ${(e as Error).message}`);
   }
@@ -76,8 +76,24 @@ function decodeBody(req: ApiRequest, format: WireFormat): Json {
 export function encodeBody(out: unknown, format: WireFormat, status: number): ApiResponse {
   const contentType = format === 'cbor' ? CBOR_CONTENT_TYPE : JSON_CONTENT_TYPE;
   if (out === undefined) return { status, headers: { 'content-type': contentType }, body: '' };
-  const body = format === 'cbor' ? Buffer.from(cborEncode(out)) : JSON.stringify(blobsToBase64(out));
+  const body = format === 'cbor' ? Buffer.from(cborEncode(withoutUndefined(out))) : JSON.stringify(blobsToBase64(out));
   return { status, headers: { 'content-type': contentType }, body };
+}
+
+/** CBOR tag 1 (epoch time): Java SDKs write epoch milliseconds in it, the CBOR spec seconds. */
+const CBOR_TAGS: Array<(decode: () => unknown) => unknown> = [];
+CBOR_TAGS[1] = (decode) => {
+  const v = decode();
+  return typeof v === 'number' ? new Date(v > 1e11 ? v : v * 1000) : v;
+};
+
+/** CBOR has no "absent": optional members that are undefined are left out, as in JSON. */
+function withoutUndefined(v: unknown): unknown {
+  if (v instanceof Uint8Array || v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) return v.map(withoutUndefined);
+  const out: Json = {};
+  for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = withoutUndefined(x);
+  return out;
 }
 
 /** JSON carries blobs as base64; done in a walk because Buffer.toJSON would make number arrays. */
