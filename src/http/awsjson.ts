@@ -24,6 +24,8 @@ export interface JsonRpcService {
   signingServices: readonly string[];
   operations: Record<string, Operation>;
   rawOperations?: Record<string, RawOperation>;
+  /** Runs before every operation; throws AccessDeniedException when the caller may not act. */
+  authorize?: (operation: string, input: Json, req: ApiRequest) => void;
 }
 
 /** A client error with the service's own type name (400). */
@@ -41,6 +43,8 @@ export function awsJsonProtocol(service: JsonRpcService): Protocol {
       const op = target.slice(service.targetPrefix.length + 1);
       const format = formatOf(req);
       const input = decodeBody(req, format);
+      const known = Object.hasOwn(service.operations, op) || Object.hasOwn(service.rawOperations ?? {}, op);
+      if (known) service.authorize?.(op, input, req);
       const raw = service.rawOperations?.[op];
       if (raw) return raw(input, req, format);
       const fn = Object.hasOwn(service.operations, op) ? service.operations[op] : undefined;
@@ -50,7 +54,9 @@ export function awsJsonProtocol(service: JsonRpcService): Protocol {
     },
     error(err, req) {
       const format = formatOf(req);
-      return encodeBody({ __type: err.code, message: err.message }, format, err.status);
+      // JSON-RPC services answer AccessDeniedException with 400, like every other client error.
+      const status = err.code === 'AccessDeniedException' ? 400 : err.status;
+      return encodeBody({ __type: err.code, message: err.message }, format, status);
     },
   };
 }

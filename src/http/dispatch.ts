@@ -26,6 +26,8 @@ export interface DispatcherOptions {
   restJson: Array<{ prefix: string; protocol: Protocol }>;
   /** awsJson1.1 services by X-Amz-Target prefix (e.g. 'Kinesis_20131202'). */
   jsonTargets?: Map<string, Protocol>;
+  /** The Query protocol (IAM, STS): form-encoded POSTs without X-Amz-Target. */
+  query?: Protocol;
   /** Unauthenticated routes (health, console assets). */
   open?: (req: ApiRequest) => Promise<ApiResponse | undefined>;
 }
@@ -75,6 +77,8 @@ function selectProtocol(req: ApiRequest, opts: DispatcherOptions): Protocol | un
     if (p) return p;
   }
   for (const r of opts.restJson) if (req.rawPath.startsWith(r.prefix)) return r.protocol;
+  const ct = String(req.headers['content-type'] ?? '');
+  if (opts.query && req.method === 'POST' && target === undefined && ct.startsWith('application/x-www-form-urlencoded')) return opts.query;
   return undefined;
 }
 

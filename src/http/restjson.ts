@@ -67,9 +67,11 @@ function match(r: CompiledRoute, parts: string[]): Record<string, string> | unde
 }
 
 export function restJsonError(err: ApiError, req: ApiRequest): ApiResponse {
+  // Pinpoint models authorization failures as its own ForbiddenException (403).
+  const code = err.code === 'AccessDeniedException' ? 'ForbiddenException' : err.code;
   return {
     status: err.status,
-    headers: { 'content-type': 'application/json', 'x-amzn-errortype': err.code },
+    headers: { 'content-type': 'application/json', 'x-amzn-errortype': code },
     body: JSON.stringify({ Message: err.message, RequestID: req.requestId }),
   };
 }

@@ -31,7 +31,7 @@ export interface PinpointServices {
 export function pinpointProtocol(s: PinpointServices): Protocol {
   const { apps, endpoints, events, authorizer } = s;
   const allow = (req: ApiRequest, action: string, appId?: string) =>
-    authorizer.authorize(req, `mobiletargeting:${action}`, appId ? apps.arn(appId) : apps.arn('*'));
+    authorizer.authorize(req, `mobiletargeting:${action}`, appId ? apps.arn(appId) : apps.collectionArn());
   const body = (req: ApiRequest) => jsonBody(req, MAX_REQUEST_BYTES);
   const accepted = (req: ApiRequest) => json(202, { Message: 'Accepted', RequestID: req.requestId });
 

@@ -38,6 +38,11 @@ export class Apps {
     this.seq = (db.prepare('SELECT coalesce(max(created_seq), 0) AS s FROM apps').get() as { s: number }).s;
   }
 
+  /** The resource of collection-level actions (CreateApp, GetApps). */
+  collectionArn(): string {
+    return `arn:aws:mobiletargeting:${this.region}:${this.accountId}:apps`;
+  }
+
   arn(id: string): string {
     return `arn:aws:mobiletargeting:${this.region}:${this.accountId}:apps/${id}`;
   }

@@ -35,13 +35,7 @@ const MIGRATIONS: string[] = [
      name TEXT NOT NULL,
      PRIMARY KEY (app_id, name)
    ) WITHOUT ROWID;
-   CREATE TABLE access_keys (
-     access_key_id TEXT PRIMARY KEY,
-     secret TEXT NOT NULL,
-     user_name TEXT NOT NULL,
-     status TEXT NOT NULL DEFAULT 'Active',
-     create_date TEXT NOT NULL
-   );`,
+   `,
   // Embedded Kinesis: one JSON document per stream (shards, lineage, consumers, tags); control-plane
   // changes are rare and small, and the record data lives in per-shard segment logs.
   `CREATE TABLE kinesis_streams (
@@ -52,6 +46,38 @@ const MIGRATIONS: string[] = [
      name TEXT PRIMARY KEY,
      value BLOB NOT NULL
    );`,
+  // IAM: users and their access keys (secrets sealed with the data directory's master key), roles,
+  // and the inline policies of both.
+  `CREATE TABLE iam_users (
+     name TEXT PRIMARY KEY,
+     user_id TEXT NOT NULL,
+     path TEXT NOT NULL,
+     create_date TEXT NOT NULL
+   );
+   CREATE TABLE access_keys (
+     access_key_id TEXT PRIMARY KEY,
+     secret BLOB NOT NULL,
+     user_name TEXT NOT NULL,
+     status TEXT NOT NULL DEFAULT 'Active',
+     create_date TEXT NOT NULL
+   );
+   CREATE INDEX access_keys_user ON access_keys(user_name);
+   CREATE TABLE iam_roles (
+     name TEXT PRIMARY KEY,
+     role_id TEXT NOT NULL,
+     path TEXT NOT NULL,
+     create_date TEXT NOT NULL,
+     assume_role_policy TEXT NOT NULL,
+     description TEXT,
+     max_session_duration INTEGER NOT NULL
+   );
+   CREATE TABLE iam_policies (
+     kind TEXT NOT NULL,
+     owner TEXT NOT NULL,
+     name TEXT NOT NULL,
+     document TEXT NOT NULL,
+     PRIMARY KEY (kind, owner, name)
+   ) WITHOUT ROWID;`,
 ];
 
 export function openDb(dataDir: string): Db {

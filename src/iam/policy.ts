@@ -1,0 +1,236 @@
+// IAM policy documents: parsing with clear errors (MalformedPolicyDocument), and evaluation as AWS
+// documents it for identity policies — an explicit Deny wins, then an Allow, otherwise the
+// implicit deny. Supports Action/NotAction, Resource/NotResource with `*` and `?` wildcards
+// (actions case-insensitive, resources case-sensitive), Principal for trust policies, and the
+// string, ARN, boolean and numeric condition operators (with IfExists, ForAnyValue/ForAllValues).
+
+export interface Statement {
+  Sid?: string;
+  Effect: 'Allow' | 'Deny';
+  Action?: string[];
+  NotAction?: string[];
+  Resource?: string[];
+  NotResource?: string[];
+  Principal?: '*' | Record<string, string[]>;
+  Condition?: Record<string, Record<string, string[]>>;
+}
+
+export interface PolicyDocument {
+  Version?: string;
+  Statement: Statement[];
+}
+
+export type ConditionContext = Record<string, string | string[] | undefined>;
+
+export interface RequestContext {
+  action: string;
+  resource: string;
+  /** For trust policies: the principal asking to assume the role. */
+  principal?: { type: 'Service' | 'AWS'; id: string };
+  context?: ConditionContext;
+}
+
+export type Decision = 'Allow' | 'ExplicitDeny' | 'ImplicitDeny';
+
+export class PolicyError extends Error {}
+
+const list = (v: unknown, field: string): string[] => {
+  if (typeof v === 'string') return [v];
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v;
+  throw new PolicyError(`${field} must be a string or a list of strings`);
+};
+
+/** Parses and checks a policy document (JSON text or object). */
+export function parsePolicy(doc: string | object, kind: 'identity' | 'trust' = 'identity'): PolicyDocument {
+  let raw: unknown;
+  try {
+    raw = typeof doc === 'string' ? JSON.parse(doc) : doc;
+  } catch (e) {
+    throw new PolicyError(`Syntax errors in policy: ${(e as Error).message}`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new PolicyError('Policy document must be a JSON object');
+  const r = raw as Record<string, unknown>;
+  if (r.Version !== undefined && r.Version !== '2012-10-17' && r.Version !== '2008-10-17') {
+    throw new PolicyError(`The policy Version "${String(r.Version)}" is not supported; use "2012-10-17"`);
+  }
+  if (r.Statement === undefined) throw new PolicyError('Policy document must contain a Statement');
+  const statements = Array.isArray(r.Statement) ? r.Statement : [r.Statement];
+  return {
+    Version: r.Version as string | undefined,
+    Statement: statements.map((s, i) => parseStatement(s, `Statement[${i}]`, kind)),
+  };
+}
+
+function parseStatement(s: unknown, f: string, kind: 'identity' | 'trust'): Statement {
+  if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new PolicyError(`${f} must be an object`);
+  const r = s as Record<string, unknown>;
+  if (r.Effect !== 'Allow' && r.Effect !== 'Deny') throw new PolicyError(`${f}.Effect must be "Allow" or "Deny"`);
+  const out: Statement = { Effect: r.Effect };
+  if (typeof r.Sid === 'string') out.Sid = r.Sid;
+  if ((r.Action === undefined) === (r.NotAction === undefined)) throw new PolicyError(`${f} must have exactly one of Action or NotAction`);
+  if (r.Action !== undefined) out.Action = list(r.Action, `${f}.Action`);
+  if (r.NotAction !== undefined) out.NotAction = list(r.NotAction, `${f}.NotAction`);
+  if (kind === 'identity') {
+    if ((r.Resource === undefined) === (r.NotResource === undefined)) throw new PolicyError(`${f} must have exactly one of Resource or NotResource`);
+    if (r.Principal !== undefined) throw new PolicyError(`${f}: Principal is not allowed in an identity policy`);
+  } else if (r.Principal === undefined) {
+    throw new PolicyError(`${f}: a trust policy statement needs a Principal`);
+  }
+  if (r.Resource !== undefined) out.Resource = list(r.Resource, `${f}.Resource`);
+  if (r.NotResource !== undefined) out.NotResource = list(r.NotResource, `${f}.NotResource`);
+  if (r.Principal !== undefined) {
+    if (r.Principal === '*') out.Principal = '*';
+    else if (typeof r.Principal === 'object' && r.Principal !== null && !Array.isArray(r.Principal)) {
+      out.Principal = {};
+      for (const [k, v] of Object.entries(r.Principal)) out.Principal[k] = list(v, `${f}.Principal.${k}`);
+    } else throw new PolicyError(`${f}.Principal must be "*" or an object`);
+  }
+  if (r.Condition !== undefined) {
+    if (typeof r.Condition !== 'object' || r.Condition === null || Array.isArray(r.Condition)) throw new PolicyError(`${f}.Condition must be an object`);
+    out.Condition = {};
+    for (const [op, block] of Object.entries(r.Condition)) {
+      if (!conditionOperator(op)) throw new PolicyError(`${f}.Condition: unknown operator ${op}`);
+      if (typeof block !== 'object' || block === null || Array.isArray(block)) throw new PolicyError(`${f}.Condition.${op} must be an object`);
+      out.Condition[op] = {};
+      for (const [key, v] of Object.entries(block)) {
+        out.Condition[op][key] = Array.isArray(v) ? v.map(String) : [String(v)];
+      }
+    }
+  }
+  return out;
+}
+
+/** Evaluates identity policies for one request (AWS's evaluation logic, single account). */
+export function evaluate(policies: PolicyDocument[], req: RequestContext): Decision {
+  let allowed = false;
+  for (const p of policies) {
+    for (const s of p.Statement) {
+      if (!statementApplies(s, req)) continue;
+      if (s.Effect === 'Deny') return 'ExplicitDeny';
+      allowed = true;
+    }
+  }
+  return allowed ? 'Allow' : 'ImplicitDeny';
+}
+
+function statementApplies(s: Statement, req: RequestContext): boolean {
+  if (s.Action && !s.Action.some((a) => wildcardMatch(a, req.action, true))) return false;
+  if (s.NotAction && s.NotAction.some((a) => wildcardMatch(a, req.action, true))) return false;
+  if (s.Resource && !s.Resource.some((r) => resourceMatch(r, req.resource))) return false;
+  if (s.NotResource && s.NotResource.some((r) => resourceMatch(r, req.resource))) return false;
+  if (s.Principal !== undefined && !principalMatch(s.Principal, req.principal)) return false;
+  if (s.Condition && !conditionsHold(s.Condition, req.context ?? {})) return false;
+  return true;
+}
+
+function principalMatch(p: Statement['Principal'], who: RequestContext['principal']): boolean {
+  if (p === '*') return true;
+  if (!who || !p) return false;
+  const ids = p[who.type];
+  return !!ids && ids.some((id) => id === '*' || wildcardMatch(id, who.id, false));
+}
+
+/** ARNs match part by part (so `*` in a part does not cross a `:`), other strings whole. */
+function resourceMatch(pattern: string, resource: string): boolean {
+  if (pattern === '*') return true;
+  return wildcardMatch(pattern, resource, false);
+}
+
+function arnMatch(pattern: string, arn: string): boolean {
+  const p = pattern.split(':');
+  const a = arn.split(':');
+  if (p.length < 6 || a.length < 6) return false;
+  const pHead = p.slice(0, 5);
+  const aHead = a.slice(0, 5);
+  return pHead.every((x, i) => wildcardMatch(x, aHead[i], false)) && wildcardMatch(p.slice(5).join(':'), a.slice(5).join(':'), false);
+}
+
+const patternCache = new Map<string, RegExp>();
+
+/** `*` matches any run of characters, `?` any single one. */
+export function wildcardMatch(pattern: string, value: string, ignoreCase: boolean): boolean {
+  if (!pattern.includes('*') && !pattern.includes('?')) {
+    return ignoreCase ? pattern.toLowerCase() === value.toLowerCase() : pattern === value;
+  }
+  const key = (ignoreCase ? 'i' : 's') + pattern;
+  let re = patternCache.get(key);
+  if (!re) {
+    const body = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+    re = new RegExp(`^${body}$`, ignoreCase ? 'is' : 's');
+    if (patternCache.size > 10_000) patternCache.clear();
+    patternCache.set(key, re);
+  }
+  return re.test(value);
+}
+
+type Comparator = (policyValue: string, actual: string) => boolean;
+
+const COMPARATORS: Record<string, { cmp: Comparator; negated: boolean }> = {
+  StringEquals: { cmp: (p, a) => p === a, negated: false },
+  StringNotEquals: { cmp: (p, a) => p === a, negated: true },
+  StringEqualsIgnoreCase: { cmp: (p, a) => p.toLowerCase() === a.toLowerCase(), negated: false },
+  StringNotEqualsIgnoreCase: { cmp: (p, a) => p.toLowerCase() === a.toLowerCase(), negated: true },
+  StringLike: { cmp: (p, a) => wildcardMatch(p, a, false), negated: false },
+  StringNotLike: { cmp: (p, a) => wildcardMatch(p, a, false), negated: true },
+  ArnEquals: { cmp: (p, a) => arnMatch(p, a), negated: false },
+  ArnLike: { cmp: (p, a) => arnMatch(p, a), negated: false },
+  ArnNotEquals: { cmp: (p, a) => arnMatch(p, a), negated: true },
+  ArnNotLike: { cmp: (p, a) => arnMatch(p, a), negated: true },
+  Bool: { cmp: (p, a) => p.toLowerCase() === a.toLowerCase(), negated: false },
+  NumericEquals: { cmp: (p, a) => Number(a) === Number(p), negated: false },
+  NumericNotEquals: { cmp: (p, a) => Number(a) === Number(p), negated: true },
+  NumericLessThan: { cmp: (p, a) => Number(a) < Number(p), negated: false },
+  NumericLessThanEquals: { cmp: (p, a) => Number(a) <= Number(p), negated: false },
+  NumericGreaterThan: { cmp: (p, a) => Number(a) > Number(p), negated: false },
+  NumericGreaterThanEquals: { cmp: (p, a) => Number(a) >= Number(p), negated: false },
+};
+
+function conditionOperator(op: string): { base: string; ifExists: boolean; set?: 'ForAnyValue' | 'ForAllValues' } | undefined {
+  let rest = op;
+  let set: 'ForAnyValue' | 'ForAllValues' | undefined;
+  const m = /^(ForAnyValue|ForAllValues):(.+)$/.exec(rest);
+  if (m) {
+    set = m[1] as 'ForAnyValue' | 'ForAllValues';
+    rest = m[2];
+  }
+  const ifExists = rest.endsWith('IfExists');
+  const base = ifExists ? rest.slice(0, -'IfExists'.length) : rest;
+  if (base === 'Null') return { base, ifExists: false, set };
+  return COMPARATORS[base] ? { base, ifExists, set } : undefined;
+}
+
+/** Every operator block must hold; within a block every key; within a key any value (OR). */
+function conditionsHold(cond: NonNullable<Statement['Condition']>, ctx: ConditionContext): boolean {
+  for (const [op, block] of Object.entries(cond)) {
+    const o = conditionOperator(op)!;
+    for (const [key, values] of Object.entries(block)) {
+      const actual = lookup(ctx, key);
+      if (o.base === 'Null') {
+        const wantNull = values[0]?.toLowerCase() === 'true';
+        if ((actual === undefined) !== wantNull) return false;
+        continue;
+      }
+      const { cmp, negated } = COMPARATORS[o.base];
+      if (actual === undefined) {
+        if (o.ifExists || negated || o.set === 'ForAllValues') continue;
+        return false;
+      }
+      const actuals = Array.isArray(actual) ? actual : [actual];
+      const one = (a: string) => {
+        const hit = values.some((v) => cmp(v, a));
+        return negated ? !hit : hit;
+      };
+      const ok = o.set === 'ForAllValues' ? actuals.every(one) : actuals.some(one);
+      if (!ok) return false;
+    }
+  }
+  return true;
+}
+
+/** Condition keys are case-insensitive. */
+function lookup(ctx: ConditionContext, key: string): string | string[] | undefined {
+  if (key in ctx) return ctx[key];
+  const lower = key.toLowerCase();
+  for (const [k, v] of Object.entries(ctx)) if (k.toLowerCase() === lower) return v;
+  return undefined;
+}

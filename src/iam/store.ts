@@ -1,0 +1,265 @@
+// IAM entities in the metadata store: users, their access keys and inline policies, roles with
+// their trust and inline policies. Secret access keys are encrypted at rest (AES-256-GCM with a
+// master key kept in the data directory, mode 0600): SigV4 needs the plaintext secret to verify
+// signatures, so hashing is not an option. Secrets are shown once, at creation, and never logged.
+
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Clock } from '../clock.js';
+import type { Db } from '../store/db.js';
+import type { Credentials } from './sigv4.js';
+import { parsePolicy, type PolicyDocument } from './policy.js';
+
+export const ADMIN_USER = 'admin';
+export const MAX_ACCESS_KEYS_PER_USER = 2;
+const KEY_ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+
+export interface UserRow {
+  name: string;
+  user_id: string;
+  path: string;
+  create_date: string;
+}
+
+export interface RoleRow {
+  name: string;
+  role_id: string;
+  path: string;
+  create_date: string;
+  assume_role_policy: string;
+  description: string | null;
+  max_session_duration: number;
+}
+
+export interface KeyRow {
+  access_key_id: string;
+  user_name: string;
+  status: 'Active' | 'Inactive';
+  create_date: string;
+}
+
+export class IamStore {
+  private keyCache = new Map<string, { creds: Credentials; user: string } | null>();
+  private policyCache = new Map<string, PolicyDocument[]>();
+  private master: Buffer;
+
+  constructor(
+    private db: Db,
+    private clock: Clock,
+    readonly accountId: string,
+    dataDir: string,
+  ) {
+    this.master = masterKey(dataDir);
+  }
+
+  userArn = (u: { name: string; path: string }) => `arn:aws:iam::${this.accountId}:user${u.path}${u.name}`;
+  roleArn = (r: { name: string; path: string }) => `arn:aws:iam::${this.accountId}:role${r.path}${r.name}`;
+
+  // --- users -------------------------------------------------------------------------------
+  createUser(name: string, path = '/'): UserRow {
+    const row: UserRow = { name, user_id: 'AIDA' + randomId(17), path, create_date: this.now() };
+    this.db.prepare('INSERT INTO iam_users (name, user_id, path, create_date) VALUES (@name, @user_id, @path, @create_date)').run(row);
+    return row;
+  }
+
+  getUser(name: string): UserRow | undefined {
+    return this.db.prepare('SELECT * FROM iam_users WHERE name = ?').get(name) as UserRow | undefined;
+  }
+
+  listUsers(): UserRow[] {
+    return this.db.prepare('SELECT * FROM iam_users ORDER BY name').all() as UserRow[];
+  }
+
+  deleteUser(name: string): void {
+    this.db.prepare('DELETE FROM iam_users WHERE name = ?').run(name);
+  }
+
+  // --- access keys -------------------------------------------------------------------------
+  createAccessKey(user: string, given?: Credentials): Credentials & { createDate: string } {
+    const creds = given ?? generateKey();
+    const createDate = this.now();
+    this.db
+      .prepare(
+        `INSERT INTO access_keys (access_key_id, secret, user_name, status, create_date) VALUES (?, ?, ?, 'Active', ?)
+         ON CONFLICT(access_key_id) DO UPDATE SET secret = excluded.secret, status = 'Active'`,
+      )
+      .run(creds.accessKeyId, this.seal(creds.secretAccessKey), user, createDate);
+    this.keyCache.delete(creds.accessKeyId);
+    return { ...creds, createDate };
+  }
+
+  listAccessKeys(user: string): KeyRow[] {
+    return this.db
+      .prepare('SELECT access_key_id, user_name, status, create_date FROM access_keys WHERE user_name = ? ORDER BY create_date, access_key_id')
+      .all(user) as KeyRow[];
+  }
+
+  getAccessKey(id: string): KeyRow | undefined {
+    return this.db.prepare('SELECT access_key_id, user_name, status, create_date FROM access_keys WHERE access_key_id = ?').get(id) as
+      | KeyRow
+      | undefined;
+  }
+
+  setAccessKeyStatus(id: string, status: 'Active' | 'Inactive'): void {
+    this.db.prepare('UPDATE access_keys SET status = ? WHERE access_key_id = ?').run(status, id);
+    this.keyCache.delete(id);
+  }
+
+  deleteAccessKey(id: string): void {
+    this.db.prepare('DELETE FROM access_keys WHERE access_key_id = ?').run(id);
+    this.keyCache.delete(id);
+  }
+
+  /** The SigV4 lookup: secret and owner of an active key. Cached: it runs on every request. */
+  lookup = (accessKeyId: string): Credentials | undefined => this.keyOwner(accessKeyId)?.creds;
+
+  keyOwner(accessKeyId: string): { creds: Credentials; user: string } | undefined {
+    let c = this.keyCache.get(accessKeyId);
+    if (c === undefined) {
+      const row = this.db
+        .prepare(`SELECT secret, user_name FROM access_keys WHERE access_key_id = ? AND status = 'Active'`)
+        .get(accessKeyId) as { secret: Buffer; user_name: string } | undefined;
+      c = row ? { creds: { accessKeyId, secretAccessKey: this.open(row.secret) }, user: row.user_name } : null;
+      if (this.keyCache.size > 10_000) this.keyCache.clear();
+      this.keyCache.set(accessKeyId, c);
+    }
+    return c ?? undefined;
+  }
+
+  /**
+   * Makes sure the admin user and a key of it exist. A configured key is (re)stored; otherwise one is
+   * generated once. Returns the key and whether it was created now (its secret is shown only then).
+   */
+  ensureAdmin(configured?: Credentials): { credentials: Credentials; created: boolean } {
+    if (!this.getUser(ADMIN_USER)) this.createUser(ADMIN_USER);
+    if (configured) {
+      this.createAccessKey(ADMIN_USER, configured);
+      return { credentials: configured, created: false };
+    }
+    const row = this.db
+      .prepare(`SELECT access_key_id FROM access_keys WHERE user_name = ? AND status = 'Active' ORDER BY create_date LIMIT 1`)
+      .get(ADMIN_USER) as { access_key_id: string } | undefined;
+    if (row) return { credentials: this.keyOwner(row.access_key_id)!.creds, created: false };
+    const key = this.createAccessKey(ADMIN_USER);
+    return { credentials: { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey }, created: true };
+  }
+
+  // --- inline policies ---------------------------------------------------------------------
+  putPolicy(kind: 'user' | 'role', owner: string, name: string, document: string): void {
+    this.db
+      .prepare(
+        `INSERT INTO iam_policies (kind, owner, name, document) VALUES (?, ?, ?, ?)
+         ON CONFLICT(kind, owner, name) DO UPDATE SET document = excluded.document`,
+      )
+      .run(kind, owner, name, document);
+    this.policyCache.delete(kind + '\n' + owner);
+  }
+
+  getPolicy(kind: 'user' | 'role', owner: string, name: string): string | undefined {
+    const row = this.db.prepare('SELECT document FROM iam_policies WHERE kind = ? AND owner = ? AND name = ?').get(kind, owner, name) as
+      | { document: string }
+      | undefined;
+    return row?.document;
+  }
+
+  listPolicies(kind: 'user' | 'role', owner: string): string[] {
+    return (this.db.prepare('SELECT name FROM iam_policies WHERE kind = ? AND owner = ? ORDER BY name').all(kind, owner) as Array<{ name: string }>).map(
+      (r) => r.name,
+    );
+  }
+
+  deletePolicy(kind: 'user' | 'role', owner: string, name: string): void {
+    this.db.prepare('DELETE FROM iam_policies WHERE kind = ? AND owner = ? AND name = ?').run(kind, owner, name);
+    this.policyCache.delete(kind + '\n' + owner);
+  }
+
+  /** Parsed inline policies of a user or role, cached until they change. */
+  policies(kind: 'user' | 'role', owner: string): PolicyDocument[] {
+    const key = kind + '\n' + owner;
+    let p = this.policyCache.get(key);
+    if (!p) {
+      const rows = this.db.prepare('SELECT document FROM iam_policies WHERE kind = ? AND owner = ?').all(kind, owner) as Array<{ document: string }>;
+      p = rows.map((r) => parsePolicy(r.document));
+      this.policyCache.set(key, p);
+    }
+    return p;
+  }
+
+  // --- roles -------------------------------------------------------------------------------
+  createRole(name: string, trust: string, opts: { path?: string; description?: string; maxSessionDuration?: number } = {}): RoleRow {
+    const row: RoleRow = {
+      name,
+      role_id: 'AROA' + randomId(17),
+      path: opts.path ?? '/',
+      create_date: this.now(),
+      assume_role_policy: trust,
+      description: opts.description ?? null,
+      max_session_duration: opts.maxSessionDuration ?? 3600,
+    };
+    this.db
+      .prepare(
+        `INSERT INTO iam_roles (name, role_id, path, create_date, assume_role_policy, description, max_session_duration)
+         VALUES (@name, @role_id, @path, @create_date, @assume_role_policy, @description, @max_session_duration)`,
+      )
+      .run(row);
+    return row;
+  }
+
+  getRole(name: string): RoleRow | undefined {
+    return this.db.prepare('SELECT * FROM iam_roles WHERE name = ?').get(name) as RoleRow | undefined;
+  }
+
+  listRoles(): RoleRow[] {
+    return this.db.prepare('SELECT * FROM iam_roles ORDER BY name').all() as RoleRow[];
+  }
+
+  deleteRole(name: string): void {
+    this.db.prepare('DELETE FROM iam_roles WHERE name = ?').run(name);
+  }
+
+  private now(): string {
+    return new Date(this.clock.now()).toISOString();
+  }
+
+  private seal(secret: string): Buffer {
+    const iv = randomBytes(12);
+    const c = createCipheriv('aes-256-gcm', this.master, iv);
+    const body = Buffer.concat([c.update(secret, 'utf8'), c.final()]);
+    return Buffer.concat([iv, c.getAuthTag(), body]);
+  }
+
+  private open(sealed: Buffer): string {
+    const d = createDecipheriv('aes-256-gcm', this.master, sealed.subarray(0, 12));
+    d.setAuthTag(sealed.subarray(12, 28));
+    return Buffer.concat([d.update(sealed.subarray(28)), d.final()]).toString('utf8');
+  }
+}
+
+/** The data directory's master key for secrets at rest, created on first use. */
+function masterKey(dataDir: string): Buffer {
+  const file = join(dataDir, 'master.key');
+  if (existsSync(file)) {
+    const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
+    if (key.length !== 32) throw new Error(`${file} does not hold a 32-byte base64 key`);
+    return key;
+  }
+  const key = randomBytes(32);
+  writeFileSync(file, key.toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
+  return key;
+}
+
+export function generateKey(): Credentials {
+  const bytes = randomBytes(16);
+  let id = 'PSAK';
+  for (const b of bytes) id += KEY_ID_ALPHABET[b & 31];
+  return { accessKeyId: id, secretAccessKey: randomBytes(30).toString('base64').replace(/[+/]/g, 'x') };
+}
+
+function randomId(n: number): string {
+  const bytes = randomBytes(n);
+  let s = '';
+  for (const b of bytes) s += ID_ALPHABET[b % ID_ALPHABET.length];
+  return s;
+}
