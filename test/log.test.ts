@@ -247,3 +247,21 @@ test('misuse is rejected and destroy removes the files', async (t) => {
   await assert.rejects(log.append([Buffer.from('y')]), /closed/);
   await assert.rejects(log.read(0), /closed/);
 });
+
+test('string payloads are stored as their UTF-8 bytes, mixed with Buffers', async (t) => {
+  const dir = await tempDir(t);
+  const log = await SegmentLog.open(dir, { fsync: false });
+  const texts = ['plain', 'ünïcødé ✓ 𝄞', '', '{"json":true}\n'];
+  const { firstOffset } = await log.append([...texts, Buffer.from([0, 255, 1])]);
+  assert.equal(firstOffset, 0);
+  await log.close();
+  const reopened = await SegmentLog.open(dir, { fsync: false });
+  const { records } = await reopened.read(0);
+  assert.deepEqual(
+    records.map((r) => r.payload),
+    [...texts.map((s) => Buffer.from(s, 'utf8')), Buffer.from([0, 255, 1])],
+  );
+  await assert.rejects(reopened.append(['x'.repeat(MAX_RECORD_BYTES + 1)]), RangeError);
+  assert.equal(reopened.endOffset(), 5, 'a rejected batch takes no offsets');
+  await reopened.close();
+});

@@ -16,33 +16,49 @@ export const READ_CHUNK_BYTES = 256 * 1024;
 
 const CRC_START = 8;
 
-/** Frames a batch into one buffer; returns the in-batch positions that deserve an index entry. */
+/**
+ * Frames a batch into one buffer; returns the in-batch positions that deserve an index entry.
+ * String payloads are encoded straight into the batch buffer (no intermediate Buffer per record).
+ */
 export function frameBatch(
-  payloads: Buffer[],
+  payloads: ReadonlyArray<Buffer | string>,
   firstOffset: number,
   timestamp: number,
+  maxRecordBytes: number,
 ): { buf: Buffer; marks: number[] } {
+  const lengths = new Array<number>(payloads.length);
   let total = 0;
-  for (const p of payloads) total += HEADER_BYTES + p.length;
+  for (let i = 0; i < payloads.length; i++) {
+    const p = payloads[i];
+    let len: number;
+    if (typeof p === 'string') len = Buffer.byteLength(p, 'utf8');
+    else if (p instanceof Uint8Array) len = p.length;
+    else throw new TypeError('payloads must be Buffers or strings');
+    if (len > maxRecordBytes) throw new RangeError(`record of ${len} bytes exceeds ${maxRecordBytes}`);
+    lengths[i] = len;
+    total += HEADER_BYTES + len;
+  }
   const buf = Buffer.allocUnsafe(total);
   const marks: number[] = [];
   let pos = 0;
   let lastMark = -Infinity;
   for (let i = 0; i < payloads.length; i++) {
     const p = payloads[i];
+    const len = lengths[i];
     // Marks inside a big batch keep lookups bounded; the segment-level filter thins them later.
     if (pos - lastMark >= INDEX_INTERVAL_BYTES) {
       marks.push(pos, firstOffset + i);
       lastMark = pos;
     }
-    buf.writeUInt32LE(p.length, pos);
+    buf.writeUInt32LE(len, pos);
     buf.writeDoubleLE(firstOffset + i, pos + 8);
     buf.writeDoubleLE(timestamp, pos + 16);
-    buf.set(p, pos + HEADER_BYTES);
+    if (typeof p === 'string') buf.write(p, pos + HEADER_BYTES, len, 'utf8');
+    else buf.set(p, pos + HEADER_BYTES);
     // Header tail and payload are contiguous: one native call per record instead of two.
-    const crc = crc32c(buf.subarray(pos + CRC_START, pos + HEADER_BYTES + p.length));
+    const crc = crc32c(buf.subarray(pos + CRC_START, pos + HEADER_BYTES + len));
     buf.writeUInt32LE(crc, pos + 4);
-    pos += HEADER_BYTES + p.length;
+    pos += HEADER_BYTES + len;
   }
   return { buf, marks };
 }

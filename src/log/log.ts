@@ -10,6 +10,9 @@ export interface LogRecord {
   payload: Buffer;
 }
 
+/** A record's bytes; a string is stored as its UTF-8 encoding (saves callers a copy). */
+export type Payload = Buffer | string;
+
 export interface AppendResult {
   /** Offset given to the first payload of the batch; the rest follow contiguously. */
   firstOffset: number;
@@ -35,7 +38,7 @@ export interface Log {
    * Appends a batch. The promise resolves only once every record of the batch is on disk
    * (fdatasync done when the log is configured durable); concurrent appends share one sync.
    */
-  append(payloads: Buffer[]): Promise<AppendResult>;
+  append(payloads: ReadonlyArray<Payload>): Promise<AppendResult>;
   /** Reads committed records from `offset` on. Offsets below the start (trimmed) read from the start. */
   read(offset: number, options?: ReadOptions): Promise<ReadResult>;
   /** First offset still stored (after retention). */

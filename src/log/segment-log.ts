@@ -5,7 +5,7 @@
 import { mkdir, open, readdir, readFile, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../clock.js';
-import type { AppendResult, Log, LogRecord, ReadOptions, ReadResult } from './log.js';
+import type { AppendResult, Log, LogRecord, Payload, ReadOptions, ReadResult } from './log.js';
 import {
   DEFAULT_SEGMENT_BYTES,
   MAX_RECORD_BYTES,
@@ -133,22 +133,19 @@ export class SegmentLog implements Log {
     return { ...this.counters };
   }
 
-  async append(payloads: Buffer[]): Promise<AppendResult> {
+  async append(payloads: ReadonlyArray<Payload>): Promise<AppendResult> {
     if (this.closing) throw new Error('segment log is closed');
     if (this.failure) {
       throw new Error('segment log stopped after a write failure; reopen it', { cause: this.failure.error });
-    }
-    for (const p of payloads) {
-      if (!(p instanceof Uint8Array)) throw new TypeError('payloads must be Buffers');
-      if (p.length > MAX_RECORD_BYTES) throw new RangeError(`record of ${p.length} bytes exceeds ${MAX_RECORD_BYTES}`);
     }
     // Stamps never go backwards, so per-segment timestamp ranges stay binary-searchable.
     const timestamp = Math.max(this.clock.now(), this.lastTs);
     this.lastTs = timestamp;
     const firstOffset = this.nextOffset;
     if (payloads.length === 0) return { firstOffset, timestamp };
+    // Framing validates the payloads; offsets are taken only once it succeeded.
+    const { buf, marks } = frameBatch(payloads, firstOffset, timestamp, MAX_RECORD_BYTES);
     this.nextOffset += payloads.length;
-    const { buf, marks } = frameBatch(payloads, firstOffset, timestamp);
     return new Promise<AppendResult>((resolve, reject) => {
       this.queue.push({ buf, marks, firstOffset, count: payloads.length, timestamp, resolve, reject });
       this.flushing ??= this.flushLoop().finally(() => (this.flushing = undefined));

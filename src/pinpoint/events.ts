@@ -49,7 +49,7 @@ export class EventIngest {
     const arrival = this.clock.now();
     const checkSize = body.length > MAX_EVENT_BYTES;
     const results: Record<string, Json> = {};
-    const payloads: Buffer[] = [];
+    const payloads: string[] = [];
     const claimed: string[] = [];
 
     for (const [endpointId, item] of batch) {

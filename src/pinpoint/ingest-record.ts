@@ -1,10 +1,10 @@
-// The ingest-log entry: a small binary header (app id, endpoint id, event id) in front of the
-// event-stream record JSON. Readers of the log (delivery workers, the analytics loader, dedup
-// rebuild) filter and key on the header without parsing the JSON; the JSON is exactly what is
-// delivered downstream.
+// The ingest-log entry: a one-line JSON header `["appId","endpointId","eventId"]` and a newline,
+// then the event-stream record JSON. JSON escaping guarantees the first newline byte ends the
+// header whatever the ids contain. Entries are built as one string, which the log encodes straight
+// into its batch buffer; readers (delivery workers, the analytics loader, dedup rebuild) read the
+// header without parsing the record, and the record bytes are exactly what is delivered.
 
-const VERSION = 1;
-const HEADER = 1 + 1 + 2 + 2;
+const NEWLINE = 0x0a;
 
 export interface IngestEntry {
   appId: string;
@@ -14,38 +14,13 @@ export interface IngestEntry {
   record: Buffer;
 }
 
-export function encodeIngestEntry(appId: string, endpointId: string, eventId: string, recordJson: string): Buffer {
-  const a = Buffer.byteLength(appId);
-  const p = Buffer.byteLength(endpointId);
-  const e = Buffer.byteLength(eventId);
-  const r = Buffer.byteLength(recordJson);
-  if (a > 0xff || p > 0xffff || e > 0xffff) throw new RangeError('ingest entry id too long');
-  const buf = Buffer.allocUnsafe(HEADER + a + p + e + r);
-  buf[0] = VERSION;
-  buf[1] = a;
-  buf.writeUInt16BE(p, 2);
-  buf.writeUInt16BE(e, 4);
-  let o = HEADER;
-  o += buf.write(appId, o, 'utf8');
-  o += buf.write(endpointId, o, 'utf8');
-  o += buf.write(eventId, o, 'utf8');
-  buf.write(recordJson, o, 'utf8');
-  return buf;
-}
-
-/** Header fields only: cheap, for filtering by app. */
-export function peekIngestApp(buf: Buffer): string {
-  return buf.toString('utf8', HEADER, HEADER + buf[1]);
+export function encodeIngestEntry(appId: string, endpointId: string, eventId: string, recordJson: string): string {
+  return JSON.stringify([appId, endpointId, eventId]) + '\n' + recordJson;
 }
 
 export function decodeIngestEntry(buf: Buffer): IngestEntry {
-  if (buf[0] !== VERSION) throw new Error(`unknown ingest entry version ${buf[0]}`);
-  const a = buf[1];
-  const p = buf.readUInt16BE(2);
-  const e = buf.readUInt16BE(4);
-  let o = HEADER;
-  const appId = buf.toString('utf8', o, (o += a));
-  const endpointId = buf.toString('utf8', o, (o += p));
-  const eventId = buf.toString('utf8', o, (o += e));
-  return { appId, endpointId, eventId, record: buf.subarray(o) };
+  const nl = buf.indexOf(NEWLINE);
+  if (buf[0] !== 0x5b || nl < 0) throw new Error('not an ingest entry: missing header line');
+  const [appId, endpointId, eventId] = JSON.parse(buf.toString('utf8', 0, nl)) as string[];
+  return { appId, endpointId, eventId, record: buf.subarray(nl + 1) };
 }
