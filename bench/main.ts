@@ -2,13 +2,15 @@
 // one benchmark module and sets the exit code from its result.
 
 import { ingest } from './ingest.js';
+import { kinesis } from './kinesis.js';
 
-const BENCHMARKS: Record<string, (argv: string[]) => Promise<number>> = { ingest };
+const BENCHMARKS: Record<string, (argv: string[]) => Promise<number>> = { ingest, kinesis };
 
 const USAGE = `usage: npm run bench -- <benchmark> [options]
 
 benchmarks:
-  ingest    PutEvents throughput/latency sweep against the real server, with peers (--help for options)`;
+  ingest    PutEvents throughput/latency sweep against the real server, with peers (--help for options)
+  kinesis   Kinesis PutRecords/GetRecords/PutRecord against Pinstream and kinesalite (--help for options)`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -8,8 +8,11 @@ import type { Config } from './config/config.js';
 import { createDispatcher } from './http/dispatch.js';
 import { json } from './http/request.js';
 import { listen } from './http/server.js';
-import { adminOnlyAuthorizer } from './iam/authorizer.js';
-import { AccessKeys } from './iam/keys.js';
+import { PolicyAuthorizer } from './iam/authorizer.js';
+import { iamServices } from './iam/api.js';
+import { IamStore } from './iam/store.js';
+import { queryProtocol } from './http/query.js';
+import { kinesisAuthorizer } from './kinesis/authz.js';
 import type { Credentials } from './iam/sigv4.js';
 import type { Log } from './log/log.js';
 import { SegmentLog } from './log/segment-log.js';
@@ -22,6 +25,7 @@ import { decodeIngestEntry } from './pinpoint/ingest-record.js';
 import { openDb } from './store/db.js';
 import { awsJsonProtocol } from './http/awsjson.js';
 import { kinesisService, KINESIS_TARGET_PREFIX } from './kinesis/api.js';
+import { consumerOperations } from './kinesis/consumers.js';
 import { TokenSigner } from './kinesis/iterators.js';
 import { KinesisData } from './kinesis/records.js';
 import { StreamRegistry } from './kinesis/streams.js';
@@ -45,12 +49,13 @@ export interface Pinstream {
 
 export async function startPinstream(config: Config, clock: Clock = systemClock): Promise<Pinstream> {
   const db = openDb(config.dataDir);
-  const keys = new AccessKeys(db);
+  const iam = new IamStore(db, clock, config.accountId, config.dataDir);
+  const authorizer = new PolicyAuthorizer(iam);
   const configured =
     config.adminAccessKeyId && config.adminSecretAccessKey
       ? { accessKeyId: config.adminAccessKeyId, secretAccessKey: config.adminSecretAccessKey }
       : undefined;
-  const { credentials: admin, created } = keys.ensureAdmin(configured);
+  const { credentials: admin, created } = iam.ensureAdmin(configured);
 
   const ingestLog = await SegmentLog.open(join(config.dataDir, 'log', 'ingest'), { fsync: config.logFsync, clock });
   const dedup = new Dedup(config.dedupWindowEvents);
@@ -68,6 +73,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock)
   });
   const signer = new TokenSigner(db, 'kinesis-iterators');
   const kinesisData = new KinesisData(kinesis, signer, clock, config.kinesisShardLimits);
+  const kinesisCore = { registry: kinesis, data: kinesisData, signer, clock };
   const retention = setInterval(() => {
     kinesis.applyRetention().catch((e) => console.error('pinstream: kinesis retention failed', e));
   }, RETENTION_INTERVAL_MS);
@@ -75,11 +81,15 @@ export async function startPinstream(config: Config, clock: Clock = systemClock)
 
   const dispatch = createDispatcher({
     clock,
-    lookupKey: keys.lookup,
+    lookupKey: iam.lookup,
+    query: queryProtocol(['iam', 'sts'], iamServices(iam, authorizer)),
     jsonTargets: new Map([
-      [KINESIS_TARGET_PREFIX, awsJsonProtocol(kinesisService({ registry: kinesis, data: kinesisData, signer, clock }))],
+      [KINESIS_TARGET_PREFIX, awsJsonProtocol({
+          ...kinesisService(kinesisCore, consumerOperations(kinesisCore)),
+          authorize: kinesisAuthorizer(authorizer, kinesis, signer),
+        })],
     ]),
-    restJson: [{ prefix: '/v1/', protocol: pinpointProtocol({ apps, endpoints, events, authorizer: adminOnlyAuthorizer }) }],
+    restJson: [{ prefix: '/v1/', protocol: pinpointProtocol({ apps, endpoints, events, authorizer }) }],
     open: async (req) => (req.method === 'GET' && req.rawPath === '/health' ? json(200, { status: 'ok' }) : undefined),
   });
   const server = await listen(dispatch, config.host, config.port);

@@ -3,19 +3,21 @@
 // PINSTREAM_* variables (see README); further subcommands talk to a running server.
 
 import { ConfigError, loadConfig } from '../config/config.js';
-import { startPinstream } from '../server.js';
 
 const USAGE = `usage: pinstream <command>
 
 commands:
-  start     run the server (configuration: pinstream.json, PINSTREAM_* environment)
-  help      show this text`;
+  start                 run the server (configuration: pinstream.json, PINSTREAM_* environment)
+  stream tail NAME      print a Kinesis stream's records as they arrive (--help for options)
+  help                  show this text`;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd] = argv;
   switch (cmd) {
     case 'start':
       return start();
+    case 'stream':
+      return stream(argv.slice(1));
     case undefined:
     case 'help':
     case '--help':
@@ -26,6 +28,38 @@ async function main(argv: string[]): Promise<number> {
       console.error(`pinstream: unknown command "${cmd}"\n\n${USAGE}`);
       return 2;
   }
+}
+
+async function stream(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  // Loaded on demand: the Kinesis client (an npm dependency of these subcommands only) is not
+  // needed by `start`.
+  let tail: typeof import('./tail.js');
+  try {
+    tail = await import('./tail.js');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
+    console.error(`pinstream stream: a module it needs is not installed (${(e as Error).message.split('\n')[0]}); run npm install`);
+    return 1;
+  }
+  const { streamTail, TAIL_USAGE } = tail;
+  if (sub === 'tail') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      console.log(TAIL_USAGE);
+      return 0;
+    }
+    return streamTail(rest);
+  }
+  if (sub === undefined) {
+    console.error(`pinstream: stream needs a subcommand\n\n${TAIL_USAGE}`);
+    return 2;
+  }
+  if (sub === 'help' || sub === '--help' || sub === '-h') {
+    console.log(TAIL_USAGE);
+    return 0;
+  }
+  console.error(`pinstream: unknown stream command "${sub}"\n\n${TAIL_USAGE}`);
+  return 2;
 }
 
 async function start(): Promise<number> {
@@ -39,6 +73,8 @@ async function start(): Promise<number> {
     }
     throw e;
   }
+  // Loaded here so client subcommands work without the server's modules.
+  const { startPinstream } = await import('../server.js');
   const p = await startPinstream(config);
   // Handlers go in before the banner: supervisors send SIGTERM as soon as they see it.
   let stopping = false;

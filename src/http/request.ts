@@ -1,6 +1,7 @@
 // The protocol-neutral request/response pair every handler sees, whatever HTTP version carried it.
 
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
 
 export interface ApiRequest {
   method: string;
@@ -23,7 +24,11 @@ export interface Caller {
 export interface ApiResponse {
   status: number;
   headers?: Record<string, string>;
-  body?: string | Buffer;
+  /**
+   * A Readable is a streaming body (event streams): sent as it is produced, without a length, and
+   * destroyed when the client goes away, which is how its producer learns to stop.
+   */
+  body?: string | Buffer | Readable;
 }
 
 export function json(status: number, value: unknown, contentType = 'application/json'): ApiResponse {

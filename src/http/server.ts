@@ -1,10 +1,12 @@
 // The one listening socket. HTTP/1.1 and cleartext HTTP/2 (prior knowledge, as the AWS SDK v3
 // Kinesis client and the Java SDK v2 speak it) share the port: the first bytes of each connection
 // decide which parser gets the socket. Bodies are read whole (capped) and handed to the dispatcher.
+// Responses are whole bodies, or a Readable streamed as produced (event streams).
 
 import net from 'node:net';
 import http from 'node:http';
 import http2 from 'node:http2';
+import { Readable } from 'node:stream';
 import type { ApiResponse } from './request.js';
 
 /** Largest request body read at all; protocol limits below it are checked by each handler. */
@@ -110,6 +112,7 @@ function serve(handler: RawHandler, req: CompatRequest, res: CompatResponse): vo
 }
 
 function send(res: CompatResponse, out: ApiResponse, closeAfter: boolean): void {
+  if (out.body instanceof Readable) return sendStream(res, out, out.body);
   if (res.writableEnded || res.destroyed) return;
   const headers: Record<string, string> = { ...out.headers };
   const body = out.body ?? '';
@@ -117,4 +120,31 @@ function send(res: CompatResponse, out: ApiResponse, closeAfter: boolean): void 
   if (closeAfter && res instanceof http.ServerResponse) headers['connection'] = 'close';
   (res as http.ServerResponse).writeHead(out.status, headers);
   (res as http.ServerResponse).end(body);
+}
+
+/**
+ * Streams a body with backpressure and no content-length (HTTP/1.1 goes chunked, HTTP/2 just sends
+ * DATA frames). When the response closes for any reason (client reset or disconnect, normal end)
+ * the source is destroyed: that is the producer's signal to stop and release what it holds.
+ */
+function sendStream(res: CompatResponse, out: ApiResponse, body: Readable): void {
+  // Both compat response classes share this surface; the HTTP/1.1 type is the one to name.
+  const w = res as http.ServerResponse;
+  if (w.writableEnded || w.destroyed) {
+    body.destroy();
+    return;
+  }
+  w.on('close', () => body.destroy());
+  w.writeHead(out.status, { ...out.headers });
+  body.on('data', (chunk: Buffer) => {
+    if (!w.write(chunk)) body.pause();
+  });
+  w.on('drain', () => body.resume());
+  body.on('end', () => w.end());
+  body.on('error', (err) => {
+    // Producers report expected failures inside the stream; an error here is a bug. Resetting the
+    // stream (not ending it cleanly) tells the client the body is incomplete.
+    console.error('pinstream: streaming response failed', err);
+    w.destroy();
+  });
 }
