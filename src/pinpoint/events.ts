@@ -62,6 +62,7 @@ export class EventIngest {
         continue;
       }
       const parts = endpointParts(appId, stored.endpoint.Id, stored, this.accountId);
+      const scope = Dedup.scope(appId, endpointId);
       for (const eventId in events) {
         const raw = events[eventId];
         const checked = validateEvent(eventId, raw, checkSize);
@@ -70,7 +71,7 @@ export class EventIngest {
           continue;
         }
         eventResults[eventId] = ACCEPTED;
-        const key = Dedup.key(appId, endpointId, eventId);
+        const key = Dedup.keyIn(scope, eventId);
         if (!this.dedup.claim(key)) continue;
         claimed.push(key);
         payloads.push(encodeIngestEntry(appId, stored.endpoint.Id, eventId, buildRecord(parts, checked, arrival)));
