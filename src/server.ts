@@ -70,6 +70,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock)
     region: config.region,
     accountId: config.accountId,
     transitionMs: config.kinesisTransitionMs,
+    fsync: config.logFsync,
   });
   const signer = new TokenSigner(db, 'kinesis-iterators');
   const kinesisData = new KinesisData(kinesis, signer, clock, config.kinesisShardLimits);

@@ -14,7 +14,7 @@ export interface Config {
   /** Bootstrap admin key; generated on first start and stored in the data directory when absent. */
   adminAccessKeyId?: string;
   adminSecretAccessKey?: string;
-  /** fdatasync every log append (group commit). Off only for benchmarks of the ablation. */
+  /** fdatasync every log append — ingest log and Kinesis shards (group commit). Off only to measure. */
   logFsync: boolean;
   /** How many recent (application, endpoint, event id) triples PutEvents remembers to drop retries. */
   dedupWindowEvents: number;

@@ -93,9 +93,10 @@ CBOR_TAGS[1] = (decode) => {
   return typeof v === 'number' ? new Date(v > 1e11 ? v : v * 1000) : v;
 };
 
-/** CBOR has no "absent": optional members that are undefined are left out, as in JSON. */
+/** CBOR has no "absent": optional members that are undefined are left out, as in JSON; dates become epoch ms. */
 function withoutUndefined(v: unknown): unknown {
   if (v instanceof Uint8Array || v === null || typeof v !== 'object') return v;
+  if (v instanceof Date) return v.getTime();
   if (Array.isArray(v)) return v.map(withoutUndefined);
   const out: Json = {};
   for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = withoutUndefined(x);
@@ -105,8 +106,9 @@ function withoutUndefined(v: unknown): unknown {
 /** JSON carries blobs as base64; done in a walk because Buffer.toJSON would make number arrays. */
 export function blobsToBase64(v: unknown): unknown {
   if (Buffer.isBuffer(v)) return v.toString('base64');
+  if (v instanceof Date) return v.getTime() / 1000;
   if (Array.isArray(v)) return v.map(blobsToBase64);
-  if (v && typeof v === 'object' && !(v instanceof Date)) {
+  if (v && typeof v === 'object') {
     const out: Json = {};
     for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = blobsToBase64(x);
     return out;
@@ -140,5 +142,9 @@ export function timestampInput(v: unknown, field: string): number {
   throw new ServiceError('SerializationException', `${field} must be a timestamp (epoch seconds)`);
 }
 
-/** Timestamps go out as epoch seconds with millisecond fraction, in both formats. */
-export const epochSeconds = (ms: number) => ms / 1000;
+/**
+ * A timestamp member of an answer. Operations hand out Dates; the encoder writes them the way
+ * each wire format's SDKs parse them: epoch seconds with a millisecond fraction in JSON, integer
+ * epoch milliseconds in CBOR (what the Java SDKs, and so KCL, read).
+ */
+export const timestampOut = (ms: number) => new Date(ms);

@@ -3,7 +3,7 @@
 // §2), over the stream registry (control plane) and KinesisData (data plane).
 
 import type { Clock } from '../clock.js';
-import { blobInput, epochSeconds, timestampInput, type JsonRpcService } from '../http/awsjson.js';
+import { blobInput, timestampOut, timestampInput, type JsonRpcService } from '../http/awsjson.js';
 import { isObject, type Json } from '../http/shape.js';
 import { type ShardState, type StreamMode, type StreamRegistry, type StreamState } from './streams.js';
 import { hashKeyRange, type IteratorType, type KinesisData, type PutEntry } from './records.js';
@@ -58,9 +58,12 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
   const stream = (i: Json) => registry.get(registry.resolveName(i));
 
   const shardOf = (s: StreamState, id: unknown, member: string): ShardState => {
-    const index = typeof id === 'string' ? parseShardId(id) : undefined;
-    if (index === undefined) throw validation(id, member, 'Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+');
-    const sh = registry.shard(s, index);
+    if (typeof id !== 'string' || !/^[a-zA-Z0-9_.-]{1,128}$/.test(id)) {
+      throw validation(id, member, 'Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+');
+    }
+    // A well-formed id that names no shard (e.g. `shard-7`) is a missing shard, not a bad request.
+    const index = parseShardId(id);
+    const sh = index === undefined ? undefined : registry.shard(s, index);
     if (!sh) throw resourceNotFound(`Could not find shard ${id} in stream ${s.name} under account ${accountId}.`);
     return sh;
   };
@@ -81,7 +84,7 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
     StreamARN: registry.arn(s.name),
     StreamStatus: s.status,
     StreamModeDetails: { StreamMode: s.mode },
-    StreamCreationTimestamp: epochSeconds(s.createdMs),
+    StreamCreationTimestamp: timestampOut(s.createdMs),
   });
 
   const operations: JsonRpcService['operations'] = {
@@ -196,7 +199,7 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
 
     async PutRecord(i) {
       const s = registry.getWritable(registry.resolveName(i));
-      const entry = putEntry(i, 'data', 'partitionKey');
+      const entry = putEntry(i, 'data', 'partitionKey', 'explicitHashKey');
       const [r] = await data.put(s, [entry]);
       if ('ErrorCode' in r) throw errorFor(r.ErrorCode, r.ErrorMessage);
       return r;
@@ -214,7 +217,7 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
       let total = 0;
       const entries = i.Records.map((r: unknown, n: number) => {
         if (!isObject(r)) throw validation(r, `records.${n + 1}.member`, 'Member must be a structure');
-        const e = putEntry(r, `records.${n + 1}.member.data`, `records.${n + 1}.member.partitionKey`);
+        const e = putEntry(r, `records.${n + 1}.member.data`, `records.${n + 1}.member.partitionKey`, `records.${n + 1}.member.explicitHashKey`);
         total += e.data.length + Buffer.byteLength(e.partitionKey);
         return e;
       });
@@ -233,6 +236,9 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
       if (!types.includes(type)) throw validation(type, 'shardIteratorType', `Member must satisfy enum value set: [${types.join(', ')}]`);
       const bySeq = type === 'AT_SEQUENCE_NUMBER' || type === 'AFTER_SEQUENCE_NUMBER';
       const hasSeq = i.StartingSequenceNumber !== undefined && i.StartingSequenceNumber !== null;
+      if (hasSeq && (typeof i.StartingSequenceNumber !== 'string' || !/^(0|[1-9]\d{0,128})$/.test(i.StartingSequenceNumber))) {
+        throw validation(i.StartingSequenceNumber, 'startingSequenceNumber', 'Member must satisfy regular expression pattern: 0|([1-9]\\d{0,128})');
+      }
       if (bySeq !== hasSeq) {
         throw invalidArgument(
           'Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST ' +
@@ -299,8 +305,10 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
     async SplitShard(i) {
       const s = provisionedActive(i, 'SplitShard');
       const parent = openShard(s, i.ShardToSplit, 'shardToSplit');
-      const key = typeof i.NewStartingHashKey === 'string' ? parseHashKey(i.NewStartingHashKey) : undefined;
-      if (key === undefined) throw validation(i.NewStartingHashKey, 'newStartingHashKey', 'Member must satisfy regular expression pattern: 0|([1-9]\\d{0,38})');
+      if (typeof i.NewStartingHashKey !== 'string' || !/^(0|[1-9]\d{0,38})$/.test(i.NewStartingHashKey)) {
+        throw validation(i.NewStartingHashKey, 'newStartingHashKey', 'Member must satisfy regular expression pattern: 0|([1-9]\\d{0,38})');
+      }
+      const key = BigInt(i.NewStartingHashKey); // beyond 2^128-1 fails the range check below
       const start = BigInt('0x' + parent.startHex);
       const end = BigInt('0x' + parent.endHex);
       if (key <= start || key > end) {
@@ -309,6 +317,7 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
             `is not both greater than one plus the shard's StartingHashKey ${start} and less than the shard's EndingHashKey ${end}.`,
         );
       }
+      registry.ensureShardCapacity(1);
       await registry.reshard(s, [parent], [
         { parent: parent.index, startHex: parent.startHex, endHex: toHex(key - 1n) },
         { parent: parent.index, startHex: toHex(key), endHex: parent.endHex },
@@ -345,12 +354,10 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
       }
       const current = open.length;
       if (target !== current) {
+        if (target > current) registry.ensureShardCapacity(target - current);
         s.scalings.push(now);
-        const children = evenRanges(target).map((r) => {
-          const overlapping = open.filter((p) => BigInt('0x' + p.startHex) <= r.end && BigInt('0x' + p.endHex) >= r.start);
-          return { parent: overlapping[0].index, adjacentParent: overlapping[1]?.index, startHex: toHex(r.start), endHex: toHex(r.end) };
-        });
-        await registry.reshard(s, open, children);
+        const plan = uniformScaling(open, target, s.nextShardIndex, now);
+        await registry.reshard(s, plan.close, plan.children);
       }
       return { StreamName: s.name, CurrentShardCount: current, TargetShardCount: target, StreamARN: registry.arn(s.name) };
     },
@@ -395,6 +402,58 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
   };
 }
 
+type NewShard = Omit<ShardState, 'index' | 'createdMs'>;
+
+/**
+ * UpdateShardCount's new layout over the open shards (sorted by hash key): `target` even ranges.
+ * A shard names at most two parents, yet an even range can overlap more old shards than that
+ * (after uneven splits, or by rounding: i·floor(2^128/n) boundaries of different n differ by a
+ * few keys). So range boundaries within rounding distance of an old boundary are moved onto it,
+ * and where a range still overlaps k > 2 old shards, k - 2 intermediate shards (closed at
+ * once, empty, like AWS's short-lived ones) chain the merges, keeping every child's range within
+ * its parents' and every closed shard's range covered by its children. An old shard whose range
+ * is exactly a new one stays open. Children are listed in creation order, from index `firstIndex`.
+ */
+function uniformScaling(open: ShardState[], target: number, firstIndex: number, now: number): { close: ShardState[]; children: NewShard[] } {
+  const starts = open.map((sh) => BigInt('0x' + sh.startHex));
+  const ends = open.map((sh) => BigInt('0x' + sh.endHex));
+  const ranges = evenRanges(target);
+  const slack = BigInt(target);
+  // Both lists are sorted, so one sweep finds the old boundary nearest to each new one.
+  let q = 0;
+  for (let j = 1; j < ranges.length; j++) {
+    const b = ranges[j].start;
+    while (q + 1 < starts.length && starts[q + 1] <= b) q++;
+    const near = [starts[q], starts[q + 1]].find((x) => x !== undefined && x - b <= slack && b - x <= slack);
+    if (near !== undefined && near > ranges[j - 1].start) {
+      ranges[j].start = near;
+      ranges[j - 1].end = near - 1n;
+    }
+  }
+  const close = new Set<ShardState>();
+  const children: NewShard[] = [];
+  let next = firstIndex;
+  let p = 0;
+  for (const r of ranges) {
+    while (ends[p] < r.start) p++;
+    let last = p;
+    while (last + 1 < open.length && starts[last + 1] <= r.end) last++;
+    const over = open.slice(p, last + 1);
+    p = last; // the last old shard may reach into the next range too
+    if (over.length === 1 && starts[last] === r.start && ends[last] === r.end) continue;
+    let parent = over[0].index;
+    for (let j = 1; j < over.length - 1; j++) {
+      children.push({ parent, adjacentParent: over[j].index, startHex: toHex(r.start), endHex: over[j].endHex, closedMs: now, endOffset: 0 });
+      parent = next++;
+    }
+    const adjacentParent = over.length > 1 ? over[over.length - 1].index : undefined;
+    children.push({ parent, ...(adjacentParent !== undefined ? { adjacentParent } : {}), startHex: toHex(r.start), endHex: toHex(r.end) });
+    next++;
+    for (const sh of over) close.add(sh);
+  }
+  return { close: [...close], children };
+}
+
 /** ShardFilter semantics of ListShards (§2.3). */
 function filterShards(s: StreamState, filter: Json | undefined, now: number): ShardState[] {
   const type = filter?.Type ?? 'FROM_TRIM_HORIZON';
@@ -426,7 +485,7 @@ function filterShards(s: StreamState, filter: Json | undefined, now: number): Sh
   }
 }
 
-function putEntry(r: Json, dataMember: string, pkMember: string): PutEntry {
+function putEntry(r: Json, dataMember: string, pkMember: string, hashMember: string): PutEntry {
   if (r.Data === undefined || r.Data === null) throw validation(null, dataMember, 'Member must not be null');
   const data = blobInput(r.Data, 'Data');
   const pk = r.PartitionKey;
@@ -439,9 +498,14 @@ function putEntry(r: Json, dataMember: string, pkMember: string): PutEntry {
   }
   const e: PutEntry = { data, partitionKey: pk };
   if (r.ExplicitHashKey !== undefined && r.ExplicitHashKey !== null) {
-    const k = typeof r.ExplicitHashKey === 'string' ? parseHashKey(r.ExplicitHashKey) : undefined;
+    // As AWS checks it: the model's pattern first (a Coral ValidationException), then the range.
+    const h = r.ExplicitHashKey;
+    if (typeof h !== 'string' || !/^(0|[1-9]\d{0,38})$/.test(h)) {
+      throw validation(h, hashMember, 'Member must satisfy regular expression pattern: 0|([1-9]\\d{0,38})');
+    }
+    const k = parseHashKey(h);
     if (k === undefined) {
-      throw invalidArgument(`Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was ${String(r.ExplicitHashKey)}`);
+      throw invalidArgument(`Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was ${h}`);
     }
     e.hashHex = toHex(k);
   }

@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import {
   CBOR_CONTENT_TYPE,
   encodeBody,
-  epochSeconds,
+  timestampOut,
   JSON_CONTENT_TYPE,
   ServiceError,
   timestampInput,
@@ -117,7 +117,7 @@ export function consumerOperations(k: KinesisServices): Pick<JsonRpcService, 'op
     ConsumerName: c.name,
     ConsumerARN: consumerArn(s, c),
     ConsumerStatus: c.status,
-    ConsumerCreationTimestamp: epochSeconds(c.createdMs),
+    ConsumerCreationTimestamp: timestampOut(c.createdMs),
   });
   const consumerNotFound = (what: string) => resourceNotFound(`Consumer ${what} under account ${accountId} not found.`);
 
@@ -463,7 +463,7 @@ class Subscription {
   /** Undefined when the shard's read quota (PINSTREAM_KINESIS_SHARD_LIMITS) refused the read. */
   private async read(offset: number): Promise<ShardRead | undefined> {
     try {
-      return await this.ctx.data.read(this.ctx.stream, this.ctx.shard, offset, MAX_EVENT_RECORDS);
+      return await this.ctx.data.read(this.ctx.stream, this.ctx.shard, offset, MAX_EVENT_RECORDS, false);
     } catch (e) {
       if (e instanceof ServiceError && e.code === 'ProvisionedThroughputExceededException') return undefined;
       throw e;

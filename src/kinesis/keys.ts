@@ -54,6 +54,8 @@ export function sequenceNumber(shardCreatedMs: number, shardIndex: number, count
 
 export interface DecodedSequence {
   shardIndex: number;
+  /** Creation time of the shard it came from, in whole epoch seconds. */
+  shardCreatedSec: number;
   counter: number;
 }
 
@@ -64,5 +66,5 @@ export function decodeSequenceNumber(s: string): DecodedSequence | undefined {
   const counter = Number.parseInt(h.slice(11, 27), 16);
   const shardIndex = Number.parseInt(h.slice(38, 46), 16);
   if (!Number.isSafeInteger(counter)) return undefined;
-  return { shardIndex, counter };
+  return { shardIndex, shardCreatedSec: Number.parseInt(h.slice(1, 10), 16), counter };
 }

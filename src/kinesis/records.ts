@@ -4,7 +4,7 @@
 // [u16 partition-key length][partition key][data]; the log supplies offset and arrival time.
 
 import type { Clock } from '../clock.js';
-import { epochSeconds } from '../http/awsjson.js';
+import { timestampOut } from '../http/awsjson.js';
 import { decodeSequenceNumber, hashKeyHex, sequenceNumber, shardIdOf } from './keys.js';
 import { expiredIterator, invalidArgument, resourceNotFound, throughputExceeded } from './errors.js';
 import { TokenSigner } from './iterators.js';
@@ -33,7 +33,7 @@ export type IteratorType = 'AT_SEQUENCE_NUMBER' | 'AFTER_SEQUENCE_NUMBER' | 'AT_
 
 export interface OutRecord {
   SequenceNumber: string;
-  ApproximateArrivalTimestamp: number;
+  ApproximateArrivalTimestamp: Date;
   Data: Buffer;
   PartitionKey: string;
 }
@@ -91,8 +91,13 @@ export class KinesisData {
         const admitted = this.shardLimits ? this.admitWrites(s, shard, entries, indexes, results, now) : indexes;
         if (admitted.length === 0) return;
         try {
-          const log = await this.registry.log(s, shard.index);
-          const appended = this.registry.track(s, shard.index, log.append(admitted.map((i) => frame(entries[i]))));
+          // Tracked from routing on, log opening included: a reshard that closes this shard while
+          // its log is still opening must wait for this append before taking the shard's end.
+          const appended = this.registry.track(
+            s,
+            shard.index,
+            this.registry.log(s, shard.index).then((log) => log.append(admitted.map((i) => frame(entries[i])))),
+          );
           const { firstOffset, timestamp } = await appended;
           admitted.forEach((i, k) => {
             results[i] = {
@@ -121,8 +126,12 @@ export class KinesisData {
         return Math.max(log.startOffset(), await log.offsetForTimestamp(timestampMs!));
       case 'AT_SEQUENCE_NUMBER':
       case 'AFTER_SEQUENCE_NUMBER': {
+        // Besides the shard index, the number carries its shard's creation second and a position
+        // the shard has reached (records are acknowledged only once durable), so a number of
+        // another stream or a made-up one does not park the iterator where no record will come.
         const d = decodeSequenceNumber(seq!);
-        if (!d || d.shardIndex !== shard.index) {
+        const end = shard.endOffset ?? log.endOffset();
+        if (!d || d.shardIndex !== shard.index || d.shardCreatedSec !== Math.floor(shard.createdMs / 1000) || d.counter > end) {
           throw invalidArgument(
             `StartingSequenceNumber ${seq} used in GetShardIterator on shard ${shardIdOf(shard.index)} in stream ${s.name} under account ` +
               `${this.registry.opts.accountId} is invalid because it did not come from this stream.`,
@@ -162,9 +171,14 @@ export class KinesisData {
     return { stream, shard, offset: p.offset };
   }
 
-  async read(s: StreamState, shard: ShardState, offset: number, limit: number): Promise<ShardRead> {
+  /**
+   * Reads a shard. `metered: false` is for enhanced fan-out, whose throughput is per consumer and
+   * not part of the shard's shared GetRecords budget (5 calls/s, 2 MiB/s).
+   */
+  async read(s: StreamState, shard: ShardState, offset: number, limit: number, metered = true): Promise<ShardRead> {
     const now = this.clock.now();
-    if (this.shardLimits) {
+    const meter = this.shardLimits && metered;
+    if (meter) {
       const w = this.meter.take(`r:${s.name}/${shard.index}`, now, 0, 0, 1);
       if (w.calls > SHARD_READ_CALLS_PER_SEC || w.bytes > SHARD_READ_BYTES_PER_SEC) {
         throw throughputExceeded(`Rate exceeded for shard ${shardIdOf(shard.index)} in stream ${s.name} under account ${this.registry.opts.accountId}.`);
@@ -180,12 +194,12 @@ export class KinesisData {
       const pkLen = r.payload.readUInt16BE(0);
       return {
         SequenceNumber: sequenceNumber(shard.createdMs, shard.index, r.offset + 1, r.timestamp),
-        ApproximateArrivalTimestamp: epochSeconds(r.timestamp),
+        ApproximateArrivalTimestamp: timestampOut(r.timestamp),
         Data: r.payload.subarray(2 + pkLen),
         PartitionKey: r.payload.toString('utf8', 2, 2 + pkLen),
       };
     });
-    if (this.shardLimits) this.meter.take(`r:${s.name}/${shard.index}`, now, 0, bytes, 0);
+    if (meter) this.meter.take(`r:${s.name}/${shard.index}`, now, 0, bytes, 0);
     const nextOffset = Math.max(got.nextOffset, Math.min(offset, end));
     const ended = shard.endOffset !== undefined && nextOffset >= shard.endOffset;
     const last = got.records[got.records.length - 1];

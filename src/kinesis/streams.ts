@@ -3,6 +3,7 @@
 // injected clock), shard lineage for resharding, routing of hash keys to open shards, and the
 // per-shard segment logs that hold the records (one directory per stream incarnation and shard).
 
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../clock.js';
@@ -55,6 +56,8 @@ export interface KinesisOptions {
   accountId: string;
   /** How long CREATING/UPDATING/DELETING last; 0 makes changes take effect at once. */
   transitionMs: number;
+  /** fdatasync shard logs before acknowledging puts (PINSTREAM_LOG_FSYNC). */
+  fsync: boolean;
 }
 
 interface Runtime {
@@ -68,6 +71,15 @@ interface Runtime {
 export class StreamRegistry {
   private streams = new Map<string, StreamState>();
   private runtime = new Map<string, Runtime>();
+  private closed = false;
+  /** Latest creation time handed out: every stream incarnation gets its own (see `create`). */
+  private lastCreatedMs = -Infinity;
+  /**
+   * Shards found closed but without an end offset at start-up: a crash hit a reshard between
+   * persisting the new layout and learning the parents' ends. Nothing routes to them any more, so
+   * their logs' ends at open are final.
+   */
+  private unfinished = new Set<ShardState>();
 
   constructor(
     private db: Db,
@@ -77,6 +89,8 @@ export class StreamRegistry {
     for (const row of db.prepare('SELECT data FROM kinesis_streams').all() as Array<{ data: string }>) {
       const s = JSON.parse(row.data) as StreamState;
       this.streams.set(s.name, s);
+      this.lastCreatedMs = Math.max(this.lastCreatedMs, s.createdMs);
+      for (const sh of s.shards) if (sh.closedMs !== undefined && sh.endOffset === undefined) this.unfinished.add(sh);
     }
   }
 
@@ -147,14 +161,11 @@ export class StreamRegistry {
       this.settle(this.streams.get(name)!);
       if (this.streams.has(name)) throw resourceInUse(`Stream ${name} under account ${this.opts.accountId} already exists.`);
     }
-    const open = this.openShardTotal();
-    if (open + shardCount > MAX_SHARDS_PER_ACCOUNT) {
-      throw limitExceeded(
-        `This request would exceed the shard limit for the account ${this.opts.accountId} in ${this.opts.region}. ` +
-          `Current shard count for the account: ${open}. Limit: ${MAX_SHARDS_PER_ACCOUNT}. Number of additional shards that would have resulted from this request: ${shardCount}.`,
-      );
-    }
-    const now = this.clock.now();
+    this.ensureShardCapacity(shardCount);
+    // The creation time names the incarnation (its log directory, and the check that an iterator
+    // belongs to it), so a stream deleted and re-created within one millisecond still gets a new one.
+    const now = Math.max(this.clock.now(), this.lastCreatedMs + 1);
+    this.lastCreatedMs = now;
     const shards = evenRanges(shardCount).map((r, index) => ({ index, startHex: toHex(r.start), endHex: toHex(r.end), createdMs: now }));
     const s: StreamState = {
       name,
@@ -172,6 +183,17 @@ export class StreamRegistry {
     this.streams.set(name, s);
     this.save(s);
     return s;
+  }
+
+  /** The account's open-shard quota, checked by every request that would add open shards. */
+  ensureShardCapacity(additional: number): void {
+    const open = this.openShardTotal();
+    if (open + additional > MAX_SHARDS_PER_ACCOUNT) {
+      throw limitExceeded(
+        `This request would exceed the shard limit for the account ${this.opts.accountId} in ${this.opts.region}. ` +
+          `Current shard count for the account: ${open}. Limit: ${MAX_SHARDS_PER_ACCOUNT}. Number of additional shards that would have resulted from this request: ${additional}.`,
+      );
+    }
   }
 
   async delete(name: string): Promise<void> {
@@ -195,6 +217,9 @@ export class StreamRegistry {
   }
 
   save(s: StreamState): void {
+    // A late save of a deleted incarnation (a reshard finishing after DeleteStream) must not bring
+    // its row back.
+    if (this.streams.get(s.name) !== s) return;
     this.db
       .prepare('INSERT INTO kinesis_streams (name, data) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET data = excluded.data')
       .run(s.name, JSON.stringify(s));
@@ -220,10 +245,22 @@ export class StreamRegistry {
   }
 
   log(s: StreamState, index: number): Promise<SegmentLog> {
+    // After close() nothing may reopen a shard log behind the shutdown's back.
+    if (this.closed) return Promise.reject(new Error('the Kinesis registry is closed'));
     const rt = this.rt(s);
     let p = rt.logs.get(index);
     if (!p) {
-      p = SegmentLog.open(join(this.streamDir(s), shardIdOf(index)), { clock: this.clock });
+      p = SegmentLog.open(join(this.streamDir(s), shardIdOf(index)), { clock: this.clock, fsync: this.opts.fsync });
+      const sh = this.shard(s, index);
+      if (sh && this.unfinished.has(sh)) {
+        p = p.then((log) => {
+          if (this.unfinished.delete(sh)) {
+            sh.endOffset = log.endOffset();
+            this.save(s);
+          }
+          return log;
+        });
+      }
       rt.logs.set(index, p);
     }
     return p;
@@ -249,10 +286,12 @@ export class StreamRegistry {
     const created = children.map((c) => ({ ...c, index: s.nextShardIndex++, createdMs: now }));
     for (const p of close) p.closedMs = now;
     s.shards.push(...created);
-    this.rt(s).open = openSorted(s);
+    // Persisted before waiting: once a write is routed to a child, a crash must not forget the
+    // child (the parents' missing end offsets are recovered at the next start).
+    this.save(s);
     for (const p of close) {
       await Promise.allSettled([...(this.rt(s).inflight.get(p.index) ?? [])]);
-      p.endOffset = (await this.log(s, p.index)).endOffset();
+      p.endOffset = this.hasLog(s, p.index) ? (await this.log(s, p.index)).endOffset() : 0;
     }
     this.markUpdating(s);
     return created;
@@ -265,12 +304,13 @@ export class StreamRegistry {
       const cutoff = now - s.retentionHours * 3600_000;
       let changed = false;
       for (const sh of [...s.shards]) {
-        const log = await this.log(s, sh.index);
-        await log.deleteOlderThan(cutoff);
+        if (this.streams.get(s.name) !== s) break; // deleted (and maybe re-created) meanwhile
+        const log = this.hasLog(s, sh.index) ? await this.log(s, sh.index) : undefined;
+        await log?.deleteOlderThan(cutoff);
         if (sh.closedMs !== undefined && sh.closedMs < cutoff) {
           s.shards = s.shards.filter((x) => x !== sh);
           this.rt(s).logs.delete(sh.index);
-          await log.destroy();
+          await log?.destroy();
           changed = true;
         }
       }
@@ -279,10 +319,20 @@ export class StreamRegistry {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     for (const rt of this.runtime.values()) {
       for (const p of rt.logs.values()) await (await p).close();
     }
     this.runtime.clear();
+  }
+
+  /**
+   * Whether a shard has a log worth opening: open already, or on disk. A shard that never stored a
+   * record has neither, and opening its log would create files and hold a descriptor per shard
+   * (thousands for a wide stream, on every retention pass).
+   */
+  private hasLog(s: StreamState, index: number): boolean {
+    return this.rt(s).logs.has(index) || existsSync(join(this.streamDir(s), shardIdOf(index)));
   }
 
   private openShardTotal(): number {
@@ -296,6 +346,9 @@ export class StreamRegistry {
   }
 
   private rt(s: StreamState): Runtime {
+    // Runtime state is keyed by name: a request still holding a deleted incarnation must not reach
+    // the logs of a stream re-created under the same name (or re-create the deleted one's files).
+    if (this.streams.get(s.name) !== s) throw this.notFound(s.name);
     let rt = this.runtime.get(s.name);
     if (!rt) {
       rt = { logs: new Map(), inflight: new Map(), open: openSorted(s) };
