@@ -17,6 +17,8 @@ import {
   resourceNotFound,
   throughputExceeded,
   validation,
+  int,
+  optInt,
 } from './errors.js';
 import type { TokenSigner } from './iterators.js';
 import {
@@ -538,20 +540,6 @@ function tagMap(v: unknown, max: number, required = false): Record<string, strin
     }
   }
   return v as Record<string, string>;
-}
-
-function int(v: unknown, member: string, min: number, max: number): number {
-  const n = optInt(v, member, min, max);
-  if (n === undefined) throw validation(null, member, 'Member must not be null');
-  return n;
-}
-
-function optInt(v: unknown, member: string, min: number, max: number): number | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw validation(v, member, 'Member must be an integer');
-  if (v < min) throw validation(v, member, `Member must have value greater than or equal to ${min}`);
-  if (v > max) throw validation(v, member, `Member must have value less than or equal to ${max}`);
-  return v;
 }
 
 function errorFor(code: string, message: string) {

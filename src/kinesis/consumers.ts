@@ -22,7 +22,7 @@ import { EVENT_STREAM_CONTENT_TYPE, eventMessage, exceptionMessage } from '../ht
 import { isObject, type Json } from '../http/shape.js';
 import type { Clock } from '../clock.js';
 import type { KinesisServices } from './api.js';
-import { expiredNextToken, invalidArgument, limitExceeded, resourceInUse, resourceNotFound, validation } from './errors.js';
+import { expiredNextToken, invalidArgument, limitExceeded, optInt, resourceInUse, resourceNotFound, validation } from './errors.js';
 import { decodeSequenceNumber, parseShardId, sequenceNumber, shardIdOf } from './keys.js';
 import { MAX_CONSUMERS_PER_STREAM } from './limits.js';
 import type { IteratorType, KinesisData, ShardRead } from './records.js';
@@ -533,10 +533,3 @@ function consumerName(v: unknown): string {
   return v;
 }
 
-function optInt(v: unknown, member: string, min: number, max: number): number | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw validation(v, member, 'Member must be an integer');
-  if (v < min) throw validation(v, member, `Member must have value greater than or equal to ${min}`);
-  if (v > max) throw validation(v, member, `Member must have value less than or equal to ${max}`);
-  return v;
-}

@@ -1,4 +1,5 @@
-// Kinesis error types (reference/kinesis-firehose.md §1.4), with AWS's message wording where known.
+// Kinesis error types (reference/kinesis-firehose.md §1.4), with AWS's message wording where known,
+// and the member checks that raise them.
 
 import { ServiceError } from '../http/awsjson.js';
 
@@ -17,3 +18,19 @@ export const validation = (value: unknown, member: string, constraint: string) =
     'ValidationException',
     `1 validation error detected: Value '${String(value).slice(0, 100)}' at '${member}' failed to satisfy constraint: ${constraint}`,
   );
+
+/** A required integer member within [min, max], with Coral-style messages. */
+export function int(v: unknown, member: string, min: number, max: number): number {
+  const n = optInt(v, member, min, max);
+  if (n === undefined) throw validation(null, member, 'Member must not be null');
+  return n;
+}
+
+/** An optional integer member within [min, max]. */
+export function optInt(v: unknown, member: string, min: number, max: number): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw validation(v, member, 'Member must be an integer');
+  if (v < min) throw validation(v, member, `Member must have value greater than or equal to ${min}`);
+  if (v > max) throw validation(v, member, `Member must have value less than or equal to ${max}`);
+  return v;
+}
