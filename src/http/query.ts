@@ -25,9 +25,7 @@ export function queryProtocol(signingServices: readonly string[], services: Quer
   return {
     signingServices,
     async handle(req) {
-      const params = new URLSearchParams(req.body.toString('utf8'));
-      const map: QueryParams = new Map(params);
-      for (const [k, v] of req.query) if (!map.has(k)) map.set(k, v);
+      const map = readParams(req);
       const action = map.get('Action') ?? '';
       const service = pick(map);
       const fn = Object.hasOwn(service.actions, action) ? service.actions[action] : undefined;
@@ -40,7 +38,7 @@ export function queryProtocol(signingServices: readonly string[], services: Quer
       );
     },
     error(err, req) {
-      const service = pick(new Map(new URLSearchParams(req.body.toString('utf8'))));
+      const service = pick(readParams(req));
       const type = err.status >= 500 ? 'Receiver' : 'Sender';
       return xml(
         err.status,
@@ -51,12 +49,30 @@ export function queryProtocol(signingServices: readonly string[], services: Quer
   };
 }
 
-/** Protocol-neutral codes raised outside the IAM handlers, in the Query protocol's spelling. */
+/** Form body parameters, then those of the URL query (both are allowed; the body wins). */
+function readParams(req: ApiRequest): QueryParams {
+  const map: QueryParams = new Map(new URLSearchParams(req.body.toString('utf8')));
+  for (const [k, v] of req.query) if (!map.has(k)) map.set(k, v);
+  return map;
+}
+
+/**
+ * Protocol-neutral codes raised outside the IAM handlers, in the Query protocol's spelling. IAM and
+ * STS name authentication failures differently from the JSON services (InvalidClientTokenId, not
+ * UnrecognizedClientException), and `aws iam` users and SDK retry/skew logic look for those names.
+ */
+const QUERY_CODES: Record<string, string> = {
+  AccessDeniedException: 'AccessDenied',
+  BadRequestException: 'InvalidInput',
+  InternalServerErrorException: 'ServiceFailure',
+  UnrecognizedClientException: 'InvalidClientTokenId',
+  InvalidSignatureException: 'SignatureDoesNotMatch',
+  IncompleteSignatureException: 'IncompleteSignature',
+  MissingAuthenticationTokenException: 'MissingAuthenticationToken',
+};
+
 function queryCode(code: string): string {
-  if (code === 'AccessDeniedException') return 'AccessDenied';
-  if (code === 'BadRequestException') return 'InvalidInput';
-  if (code === 'InternalServerErrorException') return 'ServiceFailure';
-  return code;
+  return Object.hasOwn(QUERY_CODES, code) ? QUERY_CODES[code] : code;
 }
 
 function xml(status: number, body: string): ApiResponse {
@@ -76,6 +92,13 @@ export function toXml(v: unknown): string {
   return esc(String(v));
 }
 
+/**
+ * Escapes text for XML. Characters XML 1.0 cannot carry at all (most C0 controls, unpaired
+ * surrogates), e.g. from a rejected value echoed in a validation message, become U+FFFD: strict
+ * parsers such as botocore's reject the whole response otherwise.
+ */
 function esc(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
+  return s
+    .replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!)
+    .replace(/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu, '\uFFFD');
 }

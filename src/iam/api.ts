@@ -26,8 +26,16 @@ const validation = (value: string | undefined, member: string, constraint: strin
 
 export function iamServices(store: IamStore, authorizer: Authorizer): QueryService[] {
   const acct = store.accountId;
-  const userArnOf = (name: string) => `arn:aws:iam::${acct}:user/${name}`;
-  const roleArnOf = (name: string) => `arn:aws:iam::${acct}:role/${name}`;
+  // Actions are authorized on the entity's ARN, path included, as GetUser/GetRole show it, so a
+  // policy written against that ARN matches. Entities that do not exist (yet) have the root path.
+  const userArnOf = (name: string, path?: string) => {
+    const u = path === undefined ? store.getUser(name) : undefined;
+    return u ? store.userArn(u) : `arn:aws:iam::${acct}:user${path ?? '/'}${name}`;
+  };
+  const roleArnOf = (name: string, path?: string) => {
+    const r = path === undefined ? store.getRole(name) : undefined;
+    return r ? store.roleArn(r) : `arn:aws:iam::${acct}:role${path ?? '/'}${name}`;
+  };
 
   const name = (p: QueryParams, key: string, member: string, max = 64): string => {
     const v = p.get(key);
@@ -38,6 +46,13 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
   const path = (p: QueryParams): string => {
     const v = p.get('Path') ?? '/';
     if (!/^\/([\x21-\x7e]*\/)?$/.test(v) || v.length > 512) throw validation(v, 'path', 'Member must begin and end with / and contain printable ASCII characters');
+    return v;
+  };
+  const description = (p: QueryParams): string | undefined => {
+    const v = p.get('Description');
+    if (v !== undefined && (v.length > 1000 || !/^[\t\n\r\u0020-\u007E\u00A1-\u00FF]*$/.test(v))) {
+      throw validation(v, 'description', 'Member must have length less than or equal to 1000 and satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u007E\\u00A1-\\u00FF]*');
+    }
     return v;
   };
   const caller = (req: ApiRequest) => store.keyOwner(req.caller!.accessKeyId)!.user;
@@ -65,12 +80,18 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
     MaxSessionDuration: r.max_session_duration,
   });
 
-  /** Marker paging over a sorted list of names. */
+  /**
+   * Marker paging: the Marker is the last key of a page and the next page holds the keys after it,
+   * which stays right when items are added or deleted between pages. That needs the items in key
+   * order, so they are sorted here rather than trusted to come that way (access keys are listed
+   * by creation date, which is not their id order).
+   */
   const page = <T>(p: QueryParams, items: T[], key: (t: T) => string) => {
     const max = Number(p.get('MaxItems') ?? DEFAULT_MAX_ITEMS);
     if (!Number.isInteger(max) || max < 1 || max > 1000) throw validation(p.get('MaxItems'), 'maxItems', 'Member must have value between 1 and 1000');
     const marker = p.get('Marker');
-    const rest = marker ? items.filter((t) => key(t) > marker) : items;
+    const sorted = [...items].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+    const rest = marker ? sorted.filter((t) => key(t) > marker) : sorted;
     const out = rest.slice(0, max);
     const truncated = rest.length > out.length;
     return { out, IsTruncated: truncated, Marker: truncated ? key(out[out.length - 1]) : undefined };
@@ -101,9 +122,10 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
     actions: {
       CreateUser(p, req) {
         const n = name(p, 'UserName', 'userName');
-        allow(req, 'CreateUser', userArnOf(n));
+        const at = path(p);
+        allow(req, 'CreateUser', userArnOf(n, at));
         if (store.getUser(n)) throw alreadyExists(`User with name ${n} already exists.`);
-        return { User: userShape(store.createUser(n, path(p))) };
+        return { User: userShape(store.createUser(n, at)) };
       },
       GetUser(p, req) {
         const n = p.get('UserName') ?? caller(req);
@@ -111,7 +133,7 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
         return { User: userShape(requireUser(n)) };
       },
       ListUsers(p, req) {
-        allow(req, 'ListUsers', userArnOf('*'));
+        allow(req, 'ListUsers', userArnOf('*', '/'));
         const prefix = p.get('PathPrefix') ?? '/';
         const { out, ...rest } = page(p, store.listUsers().filter((u) => u.path.startsWith(prefix)), (u) => u.name);
         return { Users: out.map(userShape), ...rest };
@@ -147,16 +169,20 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
         };
       },
       UpdateAccessKey(p, req) {
-        const id = accessKey(p, store, p.get('UserName') ?? caller(req));
-        allow(req, 'UpdateAccessKey', userArnOf(id.user_name));
+        // Authorized before the key is looked up: otherwise NoSuchEntity versus AccessDenied would
+        // tell any caller which key ids belong to which user.
+        const user = p.get('UserName') ?? caller(req);
+        allow(req, 'UpdateAccessKey', userArnOf(user));
+        const id = accessKey(p, store, user);
         const status = p.get('Status');
         if (status !== 'Active' && status !== 'Inactive') throw validation(status, 'status', 'Member must satisfy enum value set: [Active, Inactive]');
         store.setAccessKeyStatus(id.access_key_id, status);
         return undefined;
       },
       DeleteAccessKey(p, req) {
-        const id = accessKey(p, store, p.get('UserName') ?? caller(req));
-        allow(req, 'DeleteAccessKey', userArnOf(id.user_name));
+        const user = p.get('UserName') ?? caller(req);
+        allow(req, 'DeleteAccessKey', userArnOf(user));
+        const id = accessKey(p, store, user);
         store.deleteAccessKey(id.access_key_id);
         return undefined;
       },
@@ -194,7 +220,8 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
       },
       CreateRole(p, req) {
         const n = name(p, 'RoleName', 'roleName');
-        allow(req, 'CreateRole', roleArnOf(n));
+        const at = path(p);
+        allow(req, 'CreateRole', roleArnOf(n, at));
         const trust = checkPolicy(p.get('AssumeRolePolicyDocument'), 'trust');
         if (minifiedSize(trust) > MAX_TRUST_POLICY_BYTES) throw limitExceeded(`Cannot exceed quota for ACLSizePerRole: ${MAX_TRUST_POLICY_BYTES}`);
         if (store.getRole(n)) throw alreadyExists(`Role with name ${n} already exists.`);
@@ -202,7 +229,7 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
         if (max !== undefined && (!Number.isInteger(max) || max < 3600 || max > 43200)) {
           throw validation(p.get('MaxSessionDuration'), 'maxSessionDuration', 'Member must have value between 3600 and 43200');
         }
-        return { Role: roleShape(store.createRole(n, trust, { path: path(p), description: p.get('Description'), maxSessionDuration: max })) };
+        return { Role: roleShape(store.createRole(n, trust, { path: at, description: description(p), maxSessionDuration: max })) };
       },
       GetRole(p, req) {
         const n = name(p, 'RoleName', 'roleName');
@@ -210,7 +237,7 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
         return { Role: roleShape(requireRole(n)) };
       },
       ListRoles(p, req) {
-        allow(req, 'ListRoles', roleArnOf('*'));
+        allow(req, 'ListRoles', roleArnOf('*', '/'));
         const prefix = p.get('PathPrefix') ?? '/';
         const { out, ...rest } = page(p, store.listRoles().filter((r) => r.path.startsWith(prefix)), (r) => r.name);
         return { Roles: out.map(roleShape), ...rest };

@@ -36,7 +36,7 @@ export class PolicyAuthorizer implements Authorizer {
   private decide(req: ApiRequest, action: string, resource: string, context?: ConditionContext) {
     const owner = req.caller ? this.store.keyOwner(req.caller.accessKeyId) : undefined;
     if (!owner) return { decision: 'ImplicitDeny' as const, who: 'anonymous' };
-    const who = `arn:aws:iam::${this.store.accountId}:user/${owner.user}`;
+    const who = owner.arn;
     if (owner.user === ADMIN_USER) return { decision: 'Allow' as const, who };
     const ctx: ConditionContext = {
       'aws:username': owner.user,

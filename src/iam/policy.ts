@@ -40,6 +40,21 @@ const list = (v: unknown, field: string): string[] => {
   throw new PolicyError(`${field} must be a string or a list of strings`);
 };
 
+// An action without its service prefix ("PutEvents") or a resource that is no ARN ("my-stream")
+// would match nothing and deny silently; AWS rejects both, and so do we, saying which.
+const actions = (v: unknown, field: string): string[] => {
+  const out = list(v, field);
+  for (const a of out) {
+    if (a !== '*' && !/^[A-Za-z0-9-]+:[^:]*$/.test(a)) throw new PolicyError(`${field}: action "${a}" must be prefixed by its service, e.g. "mobiletargeting:PutEvents"`);
+  }
+  return out;
+};
+const resources = (v: unknown, field: string): string[] => {
+  const out = list(v, field);
+  for (const r of out) if (r !== '*' && !r.startsWith('arn:')) throw new PolicyError(`${field}: resource "${r}" must be in ARN format or "*"`);
+  return out;
+};
+
 /** Parses and checks a policy document (JSON text or object). */
 export function parsePolicy(doc: string | object, kind: 'identity' | 'trust' = 'identity'): PolicyDocument {
   let raw: unknown;
@@ -68,16 +83,16 @@ function parseStatement(s: unknown, f: string, kind: 'identity' | 'trust'): Stat
   const out: Statement = { Effect: r.Effect };
   if (typeof r.Sid === 'string') out.Sid = r.Sid;
   if ((r.Action === undefined) === (r.NotAction === undefined)) throw new PolicyError(`${f} must have exactly one of Action or NotAction`);
-  if (r.Action !== undefined) out.Action = list(r.Action, `${f}.Action`);
-  if (r.NotAction !== undefined) out.NotAction = list(r.NotAction, `${f}.NotAction`);
+  if (r.Action !== undefined) out.Action = actions(r.Action, `${f}.Action`);
+  if (r.NotAction !== undefined) out.NotAction = actions(r.NotAction, `${f}.NotAction`);
   if (kind === 'identity') {
     if ((r.Resource === undefined) === (r.NotResource === undefined)) throw new PolicyError(`${f} must have exactly one of Resource or NotResource`);
     if (r.Principal !== undefined) throw new PolicyError(`${f}: Principal is not allowed in an identity policy`);
   } else if (r.Principal === undefined) {
     throw new PolicyError(`${f}: a trust policy statement needs a Principal`);
   }
-  if (r.Resource !== undefined) out.Resource = list(r.Resource, `${f}.Resource`);
-  if (r.NotResource !== undefined) out.NotResource = list(r.NotResource, `${f}.NotResource`);
+  if (r.Resource !== undefined) out.Resource = resources(r.Resource, `${f}.Resource`);
+  if (r.NotResource !== undefined) out.NotResource = resources(r.NotResource, `${f}.NotResource`);
   if (r.Principal !== undefined) {
     if (r.Principal === '*') out.Principal = '*';
     else if (typeof r.Principal === 'object' && r.Principal !== null && !Array.isArray(r.Principal)) {

@@ -12,6 +12,8 @@ import type { Credentials } from './sigv4.js';
 import { parsePolicy, type PolicyDocument } from './policy.js';
 
 export const ADMIN_USER = 'admin';
+/** Row of the `secrets` table remembering which admin key is the bootstrap one (not a secret itself). */
+const BOOTSTRAP_KEY_RECORD = 'iam-bootstrap-key-id';
 export const MAX_ACCESS_KEYS_PER_USER = 2;
 const KEY_ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
@@ -40,8 +42,15 @@ export interface KeyRow {
   create_date: string;
 }
 
+/** Who signs with an active access key: its secret, its user and that user's ARN. */
+export interface KeyOwner {
+  creds: Credentials;
+  user: string;
+  arn: string;
+}
+
 export class IamStore {
-  private keyCache = new Map<string, { creds: Credentials; user: string } | null>();
+  private keyCache = new Map<string, KeyOwner | null>();
   private policyCache = new Map<string, PolicyDocument[]>();
   private master: Buffer;
 
@@ -83,7 +92,7 @@ export class IamStore {
     this.db
       .prepare(
         `INSERT INTO access_keys (access_key_id, secret, user_name, status, create_date) VALUES (?, ?, ?, 'Active', ?)
-         ON CONFLICT(access_key_id) DO UPDATE SET secret = excluded.secret, status = 'Active'`,
+         ON CONFLICT(access_key_id) DO UPDATE SET secret = excluded.secret, user_name = excluded.user_name, status = 'Active'`,
       )
       .run(creds.accessKeyId, this.seal(creds.secretAccessKey), user, createDate);
     this.keyCache.delete(creds.accessKeyId);
@@ -115,13 +124,23 @@ export class IamStore {
   /** The SigV4 lookup: secret and owner of an active key. Cached: it runs on every request. */
   lookup = (accessKeyId: string): Credentials | undefined => this.keyOwner(accessKeyId)?.creds;
 
-  keyOwner(accessKeyId: string): { creds: Credentials; user: string } | undefined {
+  keyOwner(accessKeyId: string): KeyOwner | undefined {
     let c = this.keyCache.get(accessKeyId);
     if (c === undefined) {
+      // The owner's ARN carries its path, so it is read here once rather than on every request.
       const row = this.db
-        .prepare(`SELECT secret, user_name FROM access_keys WHERE access_key_id = ? AND status = 'Active'`)
-        .get(accessKeyId) as { secret: Buffer; user_name: string } | undefined;
-      c = row ? { creds: { accessKeyId, secretAccessKey: this.open(row.secret) }, user: row.user_name } : null;
+        .prepare(
+          `SELECT k.secret, k.user_name, u.path FROM access_keys k JOIN iam_users u ON u.name = k.user_name
+           WHERE k.access_key_id = ? AND k.status = 'Active'`,
+        )
+        .get(accessKeyId) as { secret: Buffer; user_name: string; path: string } | undefined;
+      c = row
+        ? {
+            creds: { accessKeyId, secretAccessKey: this.open(row.secret) },
+            user: row.user_name,
+            arn: this.userArn({ name: row.user_name, path: row.path }),
+          }
+        : null;
       if (this.keyCache.size > 10_000) this.keyCache.clear();
       this.keyCache.set(accessKeyId, c);
     }
@@ -131,11 +150,23 @@ export class IamStore {
   /**
    * Makes sure the admin user and a key of it exist. A configured key is (re)stored; otherwise one is
    * generated once. Returns the key and whether it was created now (its secret is shown only then).
+   * Configuring a different key revokes the previous bootstrap key: rotating a leaked admin key in
+   * the configuration must not leave the old one working. Keys made through the IAM API stay.
    */
   ensureAdmin(configured?: Credentials): { credentials: Credentials; created: boolean } {
     if (!this.getUser(ADMIN_USER)) this.createUser(ADMIN_USER);
+    const previous = this.db.prepare('SELECT value FROM secrets WHERE name = ?').get(BOOTSTRAP_KEY_RECORD) as { value: Buffer } | undefined;
+    const remember = (id: string) =>
+      this.db
+        .prepare('INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value')
+        .run(BOOTSTRAP_KEY_RECORD, Buffer.from(id));
     if (configured) {
-      this.createAccessKey(ADMIN_USER, configured);
+      const old = previous?.value.toString();
+      this.db.transaction(() => {
+        if (old !== undefined && old !== configured.accessKeyId) this.deleteAccessKey(old);
+        this.createAccessKey(ADMIN_USER, configured);
+        remember(configured.accessKeyId);
+      })();
       return { credentials: configured, created: false };
     }
     const row = this.db
@@ -143,6 +174,7 @@ export class IamStore {
       .get(ADMIN_USER) as { access_key_id: string } | undefined;
     if (row) return { credentials: this.keyOwner(row.access_key_id)!.creds, created: false };
     const key = this.createAccessKey(ADMIN_USER);
+    remember(key.accessKeyId);
     return { credentials: { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey }, created: true };
   }
 
@@ -205,6 +237,10 @@ export class IamStore {
       )
       .run(row);
     return row;
+  }
+
+  updateAssumeRolePolicy(name: string, trust: string): void {
+    this.db.prepare('UPDATE iam_roles SET assume_role_policy = ? WHERE name = ?').run(trust, name);
   }
 
   getRole(name: string): RoleRow | undefined {

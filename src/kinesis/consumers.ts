@@ -43,7 +43,7 @@ export const LIST_CONSUMERS_TOKEN_TTL_MS = 5 * 60_000;
 const MAX_EVENT_RECORDS = 10_000;
 
 const CONSUMER_NAME_RE = /^[a-zA-Z0-9_.-]{1,128}$/;
-const CONSUMER_ARN_RE = /^arn:aws[a-z-]*:kinesis:([^:]*):(\d{12}):stream\/([a-zA-Z0-9_.-]+)\/consumer\/([a-zA-Z0-9_.-]+):(\d+)$/;
+const CONSUMER_ARN_RE = /^arn:aws:kinesis:([^:]*):(\d{12}):stream\/([a-zA-Z0-9_.-]+)\/consumer\/([a-zA-Z0-9_.-]+):(\d+)$/;
 const ITERATOR_TYPES: IteratorType[] = ['AT_SEQUENCE_NUMBER', 'AFTER_SEQUENCE_NUMBER', 'TRIM_HORIZON', 'LATEST', 'AT_TIMESTAMP'];
 
 export interface SubscriptionOptions {
@@ -170,7 +170,8 @@ export function consumerOperations(k: KinesisServices): Pick<JsonRpcService, 'op
       throw validation(arn, 'consumerARN', 'Member must satisfy regular expression pattern: ^(arn):aws.*:kinesis:.*:\\d{12}:.*stream\\/[a-zA-Z0-9_.-]+\\/consumer\\/[a-zA-Z0-9_.-]+:[0-9]+');
     }
     const [, arnRegion, account, streamName, name, seconds] = m;
-    if (account !== accountId || (arnRegion !== '' && arnRegion !== region)) throw consumerNotFound(String(arn));
+    // Only the canonical spelling: IAM policies are matched against it (see StreamRegistry.resolveName).
+    if (account !== accountId || arnRegion !== region) throw consumerNotFound(String(arn));
     let s: StreamState;
     try {
       s = registry.get(streamName);

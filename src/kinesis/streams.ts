@@ -109,9 +109,11 @@ export class StreamRegistry {
     let fromArn: string | undefined;
     if (arn !== undefined) {
       if (typeof arn !== 'string') throw validation(arn, 'streamARN', 'Member must be a string');
-      const m = /^arn:aws[a-z-]*:kinesis:([^:]*):(\d{12}):stream\/([^/]+)$/.exec(arn);
+      const m = /^arn:aws:kinesis:([^:]*):(\d{12}):stream\/([^/]+)$/.exec(arn);
       if (!m) throw validation(arn, 'streamARN', 'Member must satisfy regular expression pattern: arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+');
-      if (m[2] !== this.opts.accountId || (m[1] !== '' && m[1] !== this.opts.region)) throw this.notFound(m[3]);
+      // Only this server's own spelling of the ARN names a stream: IAM policies are matched
+      // against that spelling, so any other (empty region, another partition) must not reach it.
+      if (m[2] !== this.opts.accountId || m[1] !== this.opts.region) throw this.notFound(m[3]);
       fromArn = m[3];
     }
     if (name === undefined || name === null) {

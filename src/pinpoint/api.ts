@@ -177,8 +177,9 @@ export function pinpointProtocol(s: PinpointServices): Protocol {
       method: 'GET',
       path: '/v1/tags/{resource-arn+}',
       handler: (req, p) => {
-        const app = apps.appForArn(p['resource-arn']);
-        allow(req, 'ListTagsForResource', app.Id);
+        const id = apps.appIdFromArn(p['resource-arn']);
+        allow(req, 'ListTagsForResource', id);
+        const app = apps.require(id);
         return json(200, { tags: app.tags });
       },
     },
@@ -186,8 +187,9 @@ export function pinpointProtocol(s: PinpointServices): Protocol {
       method: 'POST',
       path: '/v1/tags/{resource-arn+}',
       handler: (req, p) => {
-        const app = apps.appForArn(p['resource-arn']);
-        allow(req, 'TagResource', app.Id);
+        const id = apps.appIdFromArn(p['resource-arn']);
+        allow(req, 'TagResource', id);
+        const app = apps.require(id);
         const b = body(req);
         if (!isObject(b.tags)) throw badRequest('tags is required and must be a map of strings');
         apps.tag(app.Id, checkTags(b.tags, 'tags'));
@@ -198,8 +200,9 @@ export function pinpointProtocol(s: PinpointServices): Protocol {
       method: 'DELETE',
       path: '/v1/tags/{resource-arn+}',
       handler: (req, p) => {
-        const app = apps.appForArn(p['resource-arn']);
-        allow(req, 'UntagResource', app.Id);
+        const id = apps.appIdFromArn(p['resource-arn']);
+        allow(req, 'UntagResource', id);
+        const app = apps.require(id);
         const keys = req.query.getAll('tagKeys');
         if (keys.length === 0) throw badRequest('tagKeys is required');
         apps.untag(app.Id, keys);

@@ -100,12 +100,15 @@ export class Apps {
     return app;
   }
 
-  /** Resolves a resource ARN to the app it names (only apps carry tags for now). */
-  appForArn(arn: string): App {
+  /**
+   * The app id a resource ARN names (only apps carry tags for now). Existence is checked by the
+   * caller after authorization, so a caller without permission cannot probe which apps exist.
+   */
+  appIdFromArn(arn: string): string {
     const m = /^arn:aws:mobiletargeting:([^:]+):(\d{12}):apps\/([^/]+)$/.exec(arn);
     if (!m) throw badRequest(`resource-arn "${arn}" is not a Pinpoint application ARN (arn:aws:mobiletargeting:REGION:ACCOUNT:apps/APP_ID)`);
     if (m[1] !== this.region || m[2] !== this.accountId) throw notFound(`Resource not found: ${arn}`);
-    return this.require(m[3]);
+    return m[3];
   }
 
   tag(id: string, tags: Record<string, string>): void {
