@@ -116,6 +116,48 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
     store.putPolicy(kind, owner, policyName, doc);
   };
 
+  /** Put/Get/List/Delete{User,Role}Policy: the same four actions for both kinds of owner. */
+  const inlinePolicyActions = (kind: 'user' | 'role'): Record<string, (p: QueryParams, req: ApiRequest) => unknown> => {
+    const Kind = kind === 'user' ? 'User' : 'Role';
+    const arnOf = kind === 'user' ? userArnOf : roleArnOf;
+    const requireOwner = kind === 'user' ? requireUser : requireRole;
+    const owner = (p: QueryParams, req: ApiRequest, action: string) => {
+      const n = name(p, `${Kind}Name`, `${kind}Name`);
+      allow(req, action, arnOf(n));
+      requireOwner(n);
+      return n;
+    };
+    const existing = (n: string, pn: string) => {
+      const doc = store.getPolicy(kind, n, pn);
+      if (doc === undefined) throw noSuchEntity(`The ${kind} policy with name ${pn} cannot be found.`);
+      return doc;
+    };
+    return {
+      [`Put${Kind}Policy`](p, req) {
+        const n = owner(p, req, `Put${Kind}Policy`);
+        putInline(kind, n, name(p, 'PolicyName', 'policyName', 128), checkPolicy(p.get('PolicyDocument'), 'identity'));
+        return undefined;
+      },
+      [`Get${Kind}Policy`](p, req) {
+        const n = owner(p, req, `Get${Kind}Policy`);
+        const pn = name(p, 'PolicyName', 'policyName', 128);
+        return { [`${Kind}Name`]: n, PolicyName: pn, PolicyDocument: encodeURIComponent(existing(n, pn)) };
+      },
+      [`List${Kind}Policies`](p, req) {
+        const n = owner(p, req, `List${Kind}Policies`);
+        const { out, ...rest } = page(p, store.listPolicies(kind, n), (x) => x);
+        return { PolicyNames: out, ...rest };
+      },
+      [`Delete${Kind}Policy`](p, req) {
+        const n = owner(p, req, `Delete${Kind}Policy`);
+        const pn = name(p, 'PolicyName', 'policyName', 128);
+        existing(n, pn);
+        store.deletePolicy(kind, n, pn);
+        return undefined;
+      },
+    };
+  };
+
   const iam: QueryService = {
     version: '2010-05-08',
     xmlNamespace: 'https://iam.amazonaws.com/doc/2010-05-08/',
@@ -186,38 +228,7 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
         store.deleteAccessKey(id.access_key_id);
         return undefined;
       },
-      PutUserPolicy(p, req) {
-        const n = name(p, 'UserName', 'userName');
-        allow(req, 'PutUserPolicy', userArnOf(n));
-        requireUser(n);
-        putInline('user', n, name(p, 'PolicyName', 'policyName', 128), checkPolicy(p.get('PolicyDocument'), 'identity'));
-        return undefined;
-      },
-      GetUserPolicy(p, req) {
-        const n = name(p, 'UserName', 'userName');
-        allow(req, 'GetUserPolicy', userArnOf(n));
-        requireUser(n);
-        const pn = name(p, 'PolicyName', 'policyName', 128);
-        const doc = store.getPolicy('user', n, pn);
-        if (doc === undefined) throw noSuchEntity(`The user policy with name ${pn} cannot be found.`);
-        return { UserName: n, PolicyName: pn, PolicyDocument: encodeURIComponent(doc) };
-      },
-      ListUserPolicies(p, req) {
-        const n = name(p, 'UserName', 'userName');
-        allow(req, 'ListUserPolicies', userArnOf(n));
-        requireUser(n);
-        const { out, ...rest } = page(p, store.listPolicies('user', n), (x) => x);
-        return { PolicyNames: out, ...rest };
-      },
-      DeleteUserPolicy(p, req) {
-        const n = name(p, 'UserName', 'userName');
-        allow(req, 'DeleteUserPolicy', userArnOf(n));
-        requireUser(n);
-        const pn = name(p, 'PolicyName', 'policyName', 128);
-        if (store.getPolicy('user', n, pn) === undefined) throw noSuchEntity(`The user policy with name ${pn} cannot be found.`);
-        store.deletePolicy('user', n, pn);
-        return undefined;
-      },
+      ...inlinePolicyActions('user'),
       CreateRole(p, req) {
         const n = name(p, 'RoleName', 'roleName');
         const at = path(p);
@@ -250,38 +261,7 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
         store.deleteRole(n);
         return undefined;
       },
-      PutRolePolicy(p, req) {
-        const n = name(p, 'RoleName', 'roleName');
-        allow(req, 'PutRolePolicy', roleArnOf(n));
-        requireRole(n);
-        putInline('role', n, name(p, 'PolicyName', 'policyName', 128), checkPolicy(p.get('PolicyDocument'), 'identity'));
-        return undefined;
-      },
-      GetRolePolicy(p, req) {
-        const n = name(p, 'RoleName', 'roleName');
-        allow(req, 'GetRolePolicy', roleArnOf(n));
-        requireRole(n);
-        const pn = name(p, 'PolicyName', 'policyName', 128);
-        const doc = store.getPolicy('role', n, pn);
-        if (doc === undefined) throw noSuchEntity(`The role policy with name ${pn} cannot be found.`);
-        return { RoleName: n, PolicyName: pn, PolicyDocument: encodeURIComponent(doc) };
-      },
-      ListRolePolicies(p, req) {
-        const n = name(p, 'RoleName', 'roleName');
-        allow(req, 'ListRolePolicies', roleArnOf(n));
-        requireRole(n);
-        const { out, ...rest } = page(p, store.listPolicies('role', n), (x) => x);
-        return { PolicyNames: out, ...rest };
-      },
-      DeleteRolePolicy(p, req) {
-        const n = name(p, 'RoleName', 'roleName');
-        allow(req, 'DeleteRolePolicy', roleArnOf(n));
-        requireRole(n);
-        const pn = name(p, 'PolicyName', 'policyName', 128);
-        if (store.getPolicy('role', n, pn) === undefined) throw noSuchEntity(`The role policy with name ${pn} cannot be found.`);
-        store.deletePolicy('role', n, pn);
-        return undefined;
-      },
+      ...inlinePolicyActions('role'),
     },
   };
 
