@@ -23,6 +23,10 @@ import { Endpoints } from './pinpoint/endpoints.js';
 import { EventIngest } from './pinpoint/events.js';
 import { decodeIngestEntry } from './pinpoint/ingest-record.js';
 import { openDb } from './store/db.js';
+import { EventStreams } from './pinpoint/eventstream.js';
+import { DeliveryManager } from './delivery/manager.js';
+import { renderMetrics } from './delivery/metrics.js';
+import type { ApiRequest } from './http/request.js';
 import { awsJsonProtocol } from './http/awsjson.js';
 import { kinesisService, KINESIS_TARGET_PREFIX } from './kinesis/api.js';
 import { consumerOperations } from './kinesis/consumers.js';
@@ -44,6 +48,7 @@ export interface Pinstream {
   adminCreated: boolean;
   ingestLog: Log;
   kinesis: StreamRegistry;
+  delivery: DeliveryManager;
   close(): Promise<void>;
 }
 
@@ -80,6 +85,13 @@ export async function startPinstream(config: Config, clock: Clock = systemClock)
   }, RETENTION_INTERVAL_MS);
   retention.unref();
 
+  const eventStreams = new EventStreams(db, clock, iam, ingestLog, (id) => apps.arn(id));
+  let serverUrl = '';
+  const delivery = new DeliveryManager({ config, serverUrl: () => serverUrl, iam, eventStreams, ingestLog, clock });
+  eventStreams.attach(delivery);
+  const metrics = () =>
+    renderMetrics(eventStreams.all().map((r) => ({ appId: r.app_id, destinationArn: r.destination_arn, health: delivery.health(r.app_id) })));
+
   const dispatch = createDispatcher({
     clock,
     lookupKey: iam.lookup,
@@ -90,10 +102,31 @@ export async function startPinstream(config: Config, clock: Clock = systemClock)
           authorize: kinesisAuthorizer(authorizer, kinesis, signer),
         })],
     ]),
-    restJson: [{ prefix: '/v1/', protocol: pinpointProtocol({ apps, endpoints, events, authorizer }) }],
-    open: async (req) => (req.method === 'GET' && req.rawPath === '/health' ? json(200, { status: 'ok' }) : undefined),
+    restJson: [
+      {
+        prefix: '/v1/',
+        protocol: pinpointProtocol({
+          apps,
+          endpoints,
+          events,
+          eventStreams,
+          authorizer,
+          callerArn: (req: ApiRequest) => iam.keyOwner(req.caller!.accessKeyId)!.arn,
+          deliveryHealth: (id) => delivery.health(id),
+        }),
+      },
+    ],
+    open: async (req) => {
+      if (req.method !== 'GET') return undefined;
+      if (req.rawPath === '/health') return json(200, { status: 'ok' });
+      if (req.rawPath === '/metrics') return { status: 200, headers: { 'content-type': 'text/plain; version=0.0.4' }, body: metrics() };
+      return undefined;
+    },
   });
   const server = await listen(dispatch, config.host, config.port);
+  serverUrl = server.url;
+  // Workers start once the server listens: embedded destinations are reached through it.
+  await delivery.startAll();
 
   return {
     url: server.url,
@@ -102,8 +135,10 @@ export async function startPinstream(config: Config, clock: Clock = systemClock)
     adminCreated: created,
     ingestLog,
     kinesis,
+    delivery,
     async close() {
       clearInterval(retention);
+      await delivery.stopAll();
       await server.close();
       await kinesis.close();
       await ingestLog.close();

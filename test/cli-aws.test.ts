@@ -1,75 +1,27 @@
 // The AWS CLI (v1, botocore) against Pinstream: a second, independent client implementation of
-// SigV4 and restJson1. Nothing from ~/.aws may leak in: config and credentials files point at
-// /dev/null, credentials come from the environment, instance metadata is disabled. Every test is
-// reported as skipped when the `aws` command is not installed.
+// SigV4 and restJson1. The CLI runs as test/helpers/awscli.ts sets it up: nothing from ~/.aws leaks
+// in, and every test is reported as skipped when the `aws` command is not installed.
 
-import { describe, test, before, after, type TestContext } from 'node:test';
+import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetAppCommand, GetEndpointCommand } from '@aws-sdk/client-pinpoint';
+import { aws, awsOk as ok, skipUnlessAws, type AwsCredentials } from './helpers/awscli.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
-
-const CLI_TIMEOUT_MS = 60_000;
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    execFile('aws', args, { env, timeout: CLI_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err && typeof (err as NodeJS.ErrnoException).code === 'string') return reject(err); // ENOENT etc.
-      if (err && (err as any).killed) return reject(new Error(`aws ${args.join(' ')} timed out\n${stderr}`));
-      resolve({ code: err ? Number((err as any).code) : 0, stdout, stderr });
-    });
-  });
-}
 
 describe('AWS CLI', () => {
   let t: TestServer;
   let tmp: string;
-  let env: NodeJS.ProcessEnv;
-  let awsAvailable = false;
 
-  /** Runs `aws pinpoint <args>` against the test server; parses stdout as JSON when it succeeded. */
-  const pinpoint = async (...args: string[]): Promise<CliResult & { json: any }> => {
-    const r = await run(['pinpoint', ...args, '--endpoint-url', t.server.url, '--region', 'us-east-1', '--output', 'json'], env);
-    let json: any;
-    if (r.code === 0 && r.stdout.trim() !== '') json = JSON.parse(r.stdout);
-    return { ...r, json };
-  };
-  const ok = (r: CliResult) => assert.equal(r.code, 0, `aws exited ${r.code}\nstderr: ${r.stderr}`);
-  const skipUnlessAws = (c: TestContext): boolean => {
-    if (awsAvailable) return false;
-    c.skip('aws CLI not installed');
-    return true;
-  };
+  /** Runs `aws pinpoint <args>` against the test server, as the admin unless told otherwise. */
+  const pinpoint = (...args: string[]) => pinpointAs(t.server.admin, ...args);
+  const pinpointAs = (credentials: AwsCredentials, ...args: string[]) => aws(['pinpoint', ...args], { credentials, endpoint: t.server.url });
 
   before(async () => {
     t = await startTestServer();
     tmp = await mkdtemp(join(tmpdir(), 'pinstream-awscli-'));
-    const base: NodeJS.ProcessEnv = {};
-    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AWS_')) base[k] = v;
-    env = {
-      ...base,
-      AWS_ACCESS_KEY_ID: t.server.admin.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: t.server.admin.secretAccessKey,
-      AWS_CONFIG_FILE: '/dev/null',
-      AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_PAGER: '',
-    };
-    try {
-      const v = await run(['--version'], env);
-      awsAvailable = v.code === 0;
-    } catch {
-      awsAvailable = false;
-    }
   });
   after(async () => {
     await t.close();
@@ -80,7 +32,7 @@ describe('AWS CLI', () => {
   let appArn: string;
 
   test('create-app answers the ApplicationResponse', async (c) => {
-    if (skipUnlessAws(c)) return;
+    if (await skipUnlessAws(c)) return;
     const r = await pinpoint('create-app', '--create-application-request', 'Name=cli-app');
     ok(r);
     const app = r.json.ApplicationResponse;
@@ -97,7 +49,7 @@ describe('AWS CLI', () => {
   });
 
   test('get-apps lists it', async (c) => {
-    if (skipUnlessAws(c)) return;
+    if (await skipUnlessAws(c)) return;
     assert.ok(appId, 'create-app must have run');
     const r = await pinpoint('get-apps');
     ok(r);
@@ -109,7 +61,7 @@ describe('AWS CLI', () => {
   });
 
   test('put-events: per-event 202 "Accepted" and 400 for an event with 41 attributes', async (c) => {
-    if (skipUnlessAws(c)) return;
+    if (await skipUnlessAws(c)) return;
     assert.ok(appId, 'create-app must have run');
     const ts = new Date().toISOString();
     const attributes: Record<string, string> = {};
@@ -141,7 +93,7 @@ describe('AWS CLI', () => {
   });
 
   test('tag-resource / list-tags-for-resource / untag-resource with an ARN in the path', async (c) => {
-    if (skipUnlessAws(c)) return;
+    if (await skipUnlessAws(c)) return;
     assert.ok(appArn, 'create-app must have run');
     ok(await pinpoint('tag-resource', '--resource-arn', appArn, '--tags-model', 'tags={team=growth,env=dev,tier=1}'));
     const listed = await pinpoint('list-tags-for-resource', '--resource-arn', appArn);
@@ -154,7 +106,7 @@ describe('AWS CLI', () => {
   });
 
   test('get-app of an unknown id exits non-zero with NotFoundException on stderr', async (c) => {
-    if (skipUnlessAws(c)) return;
+    if (await skipUnlessAws(c)) return;
     const r = await pinpoint('get-app', '--application-id', 'f'.repeat(32));
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /NotFoundException/);
@@ -163,15 +115,9 @@ describe('AWS CLI', () => {
   });
 
   test('wrong credentials exit non-zero with the AWS error type on stderr', async (c) => {
-    if (skipUnlessAws(c)) return;
-    const saved = env;
-    env = { ...env, AWS_SECRET_ACCESS_KEY: 'wrong-secret-0123456789abcdef' };
-    try {
-      const r = await pinpoint('get-apps');
-      assert.notEqual(r.code, 0);
-      assert.match(r.stderr, /InvalidSignatureException/);
-    } finally {
-      env = saved;
-    }
+    if (await skipUnlessAws(c)) return;
+    const r = await pinpointAs({ accessKeyId: t.server.admin.accessKeyId, secretAccessKey: 'wrong-secret-0123456789abcdef' }, 'get-apps');
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /InvalidSignatureException/);
   });
 });

@@ -11,20 +11,11 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeHttp2Handler } from '@smithy/node-http-handler';
 import { CreateAppCommand, GetAppCommand, GetAppsCommand, PinpointClient } from '@aws-sdk/client-pinpoint';
 import { startTestServer, pinpointClient, type TestServer } from './helpers/server.js';
-import { signedFetch } from './helpers/signed.js';
+import { rejection } from './helpers/rejection.js';
+import { assertRestError, signedFetch } from './helpers/signed.js';
 import { MAX_BODY_BYTES } from '../src/http/server.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-/** Runs fn and returns what it threw; fails the test when it does not throw. */
-async function rejection(fn: () => Promise<unknown>): Promise<any> {
-  try {
-    await fn();
-  } catch (e) {
-    return e;
-  }
-  assert.fail('expected the call to be rejected');
-}
 
 describe('HTTP front door', () => {
   let t: TestServer;
@@ -93,9 +84,7 @@ describe('HTTP front door', () => {
 
     test('a signature scoped to another service is 403 InvalidSignatureException', async () => {
       const res = await signedFetch(t.server.url, { method: 'GET', path: '/v1/apps', service: 'kinesis', credentials: t.server.admin });
-      assert.equal(res.status, 403);
-      assert.equal(res.headers.get('x-amzn-errortype'), 'InvalidSignatureException');
-      assert.match(res.json.Message, /mobiletargeting/);
+      assertRestError(res, 403, 'InvalidSignatureException', /mobiletargeting/);
       assert.equal(res.json.RequestID, res.headers.get('x-amzn-requestid'));
     });
 
@@ -225,17 +214,13 @@ describe('HTTP front door', () => {
   describe('routing', () => {
     test('an unknown path under /v1 is 404 NotFoundException', async () => {
       const res = await signedFetch(t.server.url, { method: 'GET', path: '/v1/no-such-thing', credentials: t.server.admin });
-      assert.equal(res.status, 404);
-      assert.equal(res.headers.get('x-amzn-errortype'), 'NotFoundException');
-      assert.match(res.json.Message, /\/v1\/no-such-thing/);
+      assertRestError(res, 404, 'NotFoundException', /\/v1\/no-such-thing/);
       assert.equal(res.json.RequestID, res.headers.get('x-amzn-requestid'));
     });
 
     test('a wrong method on a known path is 405 MethodNotAllowedException', async () => {
       const res = await signedFetch(t.server.url, { method: 'PATCH', path: '/v1/apps', body: '{}', credentials: t.server.admin });
-      assert.equal(res.status, 405);
-      assert.equal(res.headers.get('x-amzn-errortype'), 'MethodNotAllowedException');
-      assert.match(res.json.Message, /PATCH/);
+      assertRestError(res, 405, 'MethodNotAllowedException', /PATCH/);
     });
 
     test('GET /health is 200 without authentication', async () => {
@@ -252,19 +237,20 @@ describe('HTTP front door', () => {
   });
 
   describe('body cap', () => {
-    test(`a body of MAX_BODY_BYTES + 1 (${MAX_BODY_BYTES + 1}) is 413 PayloadTooLargeException`, async () => {
-      const body = Buffer.alloc(MAX_BODY_BYTES + 1, 0x20);
-      const res = await signedFetch(t.server.url, {
+    /** POST /v1/apps with a body of `bytes` spaces, signed with UNSIGNED-PAYLOAD. */
+    const postApps = (bytes: number) =>
+      signedFetch(t.server.url, {
         method: 'POST',
         path: '/v1/apps',
-        body,
+        body: Buffer.alloc(bytes, 0x20),
         // Skips hashing 16 MiB in pure JS; the cap is checked before the signature anyway.
         headers: { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' },
         credentials: t.server.admin,
       });
-      assert.equal(res.status, 413);
-      assert.equal(res.headers.get('x-amzn-errortype'), 'PayloadTooLargeException');
-      assert.match(res.json.Message, new RegExp(String(MAX_BODY_BYTES)));
+
+    test(`a body of MAX_BODY_BYTES + 1 (${MAX_BODY_BYTES + 1}) is 413 PayloadTooLargeException`, async () => {
+      const res = await postApps(MAX_BODY_BYTES + 1);
+      assertRestError(res, 413, 'PayloadTooLargeException', new RegExp(String(MAX_BODY_BYTES)));
 
       // The server is still fine afterwards.
       const ok = await t.pinpoint.send(new GetAppsCommand({}));
@@ -272,18 +258,9 @@ describe('HTTP front door', () => {
     });
 
     test('a body of exactly MAX_BODY_BYTES is read and judged by the operation, not the cap', async () => {
-      const body = Buffer.alloc(MAX_BODY_BYTES, 0x20);
-      const res = await signedFetch(t.server.url, {
-        method: 'POST',
-        path: '/v1/apps',
-        body,
-        headers: { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' },
-        credentials: t.server.admin,
-      });
+      const res = await postApps(MAX_BODY_BYTES);
       // CreateApp's own limit is 7 MiB (MAX_REQUEST_BYTES), so this is still 413, but from jsonBody.
-      assert.equal(res.status, 413);
-      assert.equal(res.headers.get('x-amzn-errortype'), 'PayloadTooLargeException');
-      assert.match(res.json.Message, new RegExp(`is ${MAX_BODY_BYTES} bytes`));
+      assertRestError(res, 413, 'PayloadTooLargeException', new RegExp(`is ${MAX_BODY_BYTES} bytes`));
     });
   });
 });

@@ -1,77 +1,30 @@
 // `aws iam` and `aws sts` (CLI v1, botocore: an independent Query-protocol client with a strict XML
 // parser) against Pinstream: a user's life from creation to deletion, inline policies shown decoded,
-// roles with trust policies, paging, the caller's identity, and errors. Nothing from ~/.aws may
-// leak in; every test is reported as skipped when the `aws` command is not installed.
+// roles with trust policies, paging, the caller's identity, and errors. The CLI runs as
+// test/helpers/awscli.ts sets it up: nothing from ~/.aws leaks in, and every test is reported as
+// skipped when the `aws` command is not installed.
 
-import { describe, test, before, after, type TestContext } from 'node:test';
+import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { aws as awsCli, awsOk as ok, skipUnlessAws, type AwsCredentials } from './helpers/awscli.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
-const CLI_TIMEOUT_MS = 60_000;
 const ACCOUNT = '000000000000';
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-  json: any;
-}
 
 describe('aws iam / aws sts', () => {
   let t: TestServer;
   let tmp: string;
-  let baseEnv: NodeJS.ProcessEnv;
-  let awsAvailable = false;
 
-  /** Runs `aws <args>` (asynchronously: the server runs in this process) with the given key. */
-  const aws = (args: string[], creds = t.server.admin): Promise<CliResult> =>
-    new Promise((resolve, reject) => {
-      const env = { ...baseEnv, AWS_ACCESS_KEY_ID: creds.accessKeyId, AWS_SECRET_ACCESS_KEY: creds.secretAccessKey };
-      const full = [...args, '--endpoint-url', t.server.url, '--region', 'us-east-1', '--output', 'json'];
-      execFile('aws', full, { env, timeout: CLI_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-        if (err && typeof (err as NodeJS.ErrnoException).code === 'string') return reject(err); // ENOENT etc.
-        if (err && (err as any).killed) return reject(new Error(`aws ${args.join(' ')} timed out\n${stderr}`));
-        const code = err ? Number((err as any).code) : 0;
-        let json: any;
-        try {
-          if (code === 0 && stdout.trim() !== '') json = JSON.parse(stdout);
-        } catch {
-          json = undefined; // not JSON (e.g. --version): the test looks at stdout
-        }
-        resolve({ code, stdout, stderr, json });
-      });
-    });
+  /** Runs `aws <args>` against the test server with the given key (the admin's unless given). */
+  const aws = (args: string[], creds: AwsCredentials = t.server.admin) => awsCli(args, { credentials: creds, endpoint: t.server.url });
   const iam = (...args: string[]) => aws(['iam', ...args]);
-  const ok = (r: CliResult) => {
-    assert.equal(r.code, 0, `aws exited ${r.code}\nstderr: ${r.stderr}`);
-    return r;
-  };
-  const skipUnlessAws = (c: TestContext): boolean => {
-    if (awsAvailable) return false;
-    c.skip('aws CLI not installed');
-    return true;
-  };
 
   before(async () => {
     t = await startTestServer();
     tmp = await mkdtemp(join(tmpdir(), 'pinstream-iamcli-'));
-    baseEnv = {};
-    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AWS_')) baseEnv[k] = v;
-    Object.assign(baseEnv, {
-      AWS_CONFIG_FILE: '/dev/null',
-      AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_PAGER: '',
-    });
-    try {
-      awsAvailable = (await aws(['--version'])).code === 0;
-    } catch {
-      awsAvailable = false;
-    }
   });
   after(async () => {
     await t.close();
@@ -91,7 +44,7 @@ describe('aws iam / aws sts', () => {
   let key: { AccessKeyId: string; SecretAccessKey: string };
 
   test('create-user answers the User', async (c) => {
-    if (skipUnlessAws(c)) return;
+    if (await skipUnlessAws(c)) return;
     const u = ok(await iam('create-user', '--user-name', 'cli-user')).json.User;
     assert.equal(u.UserName, 'cli-user');
     assert.equal(u.Path, '/');
@@ -101,7 +54,7 @@ describe('aws iam / aws sts', () => {
   });
 
   test('create-access-key shows the secret; list-access-keys does not', async (c) => {
-    if (skipUnlessAws(c)) return;
+    if (await skipUnlessAws(c)) return;
     const k = ok(await iam('create-access-key', '--user-name', 'cli-user')).json.AccessKey;
     assert.equal(k.UserName, 'cli-user');
     assert.equal(k.Status, 'Active');
@@ -116,7 +69,7 @@ describe('aws iam / aws sts', () => {
   });
 
   test('sts get-caller-identity, as the admin and with the new key', async (c) => {
-    if (skipUnlessAws(c)) return;
+    if (await skipUnlessAws(c)) return;
     const admin = ok(await aws(['sts', 'get-caller-identity'])).json;
     assert.equal(admin.Account, ACCOUNT);
     assert.equal(admin.Arn, `arn:aws:iam::${ACCOUNT}:user/admin`);
@@ -126,7 +79,7 @@ describe('aws iam / aws sts', () => {
   });
 
   test('put-user-policy with inline JSON and with file://; get-user-policy shows the document decoded', async (c) => {
-    if (skipUnlessAws(c)) return;
+    if (await skipUnlessAws(c)) return;
     ok(await iam('put-user-policy', '--user-name', 'cli-user', '--policy-name', 'events', '--policy-document', JSON.stringify(policy)));
     const file = join(tmp, 'policy.json');
     await writeFile(file, JSON.stringify(policy, null, 2));
@@ -142,7 +95,7 @@ describe('aws iam / aws sts', () => {
   });
 
   test('the new key can do what its policy allows only', async (c) => {
-    if (skipUnlessAws(c)) return;
+    if (await skipUnlessAws(c)) return;
     const r = await aws(['iam', 'list-users'], { accessKeyId: key.AccessKeyId, secretAccessKey: key.SecretAccessKey });
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /\(AccessDenied\)/);
@@ -150,7 +103,7 @@ describe('aws iam / aws sts', () => {
   });
 
   test('list-users lists admin and the new user; --max-items pages through Marker', async (c) => {
-    if (skipUnlessAws(c)) return;
+    if (await skipUnlessAws(c)) return;
     ok(await iam('create-user', '--user-name', 'cli-user-2'));
     const all = ok(await iam('list-users')).json.Users.map((u: any) => u.UserName);
     assert.deepEqual(all, ['admin', 'cli-user', 'cli-user-2']);
@@ -167,7 +120,7 @@ describe('aws iam / aws sts', () => {
   });
 
   test('create-role with --assume-role-policy-document; get-role shows the trust policy decoded', async (c) => {
-    if (skipUnlessAws(c)) return;
+    if (await skipUnlessAws(c)) return;
     const created = ok(
       await iam('create-role', '--role-name', 'PinpointEventStreamRole', '--assume-role-policy-document', JSON.stringify(trust), '--description', 'event stream'),
     ).json.Role;
@@ -192,7 +145,7 @@ describe('aws iam / aws sts', () => {
   });
 
   test('update-access-key Inactive: the key stops working (InvalidClientTokenId); Active restores it', async (c) => {
-    if (skipUnlessAws(c)) return;
+    if (await skipUnlessAws(c)) return;
     const creds = { accessKeyId: key.AccessKeyId, secretAccessKey: key.SecretAccessKey };
     ok(await iam('update-access-key', '--user-name', 'cli-user', '--access-key-id', key.AccessKeyId, '--status', 'Inactive'));
     const r = await aws(['sts', 'get-caller-identity'], creds);
@@ -203,7 +156,7 @@ describe('aws iam / aws sts', () => {
   });
 
   test('delete flow: delete-user conflicts until keys and policies are gone; delete-role likewise', async (c) => {
-    if (skipUnlessAws(c)) return;
+    if (await skipUnlessAws(c)) return;
     const conflict = await iam('delete-user', '--user-name', 'cli-user');
     assert.notEqual(conflict.code, 0);
     assert.match(conflict.stderr, /\(DeleteConflict\)/);
@@ -224,14 +177,14 @@ describe('aws iam / aws sts', () => {
   });
 
   test('get-user --user-name nobody exits non-zero and names NoSuchEntity', async (c) => {
-    if (skipUnlessAws(c)) return;
+    if (await skipUnlessAws(c)) return;
     const r = await iam('get-user', '--user-name', 'nobody');
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /An error occurred \(NoSuchEntity\) when calling the GetUser operation: The user with name nobody cannot be found/);
   });
 
   test('a malformed policy document is MalformedPolicyDocument with the reason', async (c) => {
-    if (skipUnlessAws(c)) return;
+    if (await skipUnlessAws(c)) return;
     ok(await iam('create-user', '--user-name', 'cli-bad-policy'));
     const r = await iam('put-user-policy', '--user-name', 'cli-bad-policy', '--policy-name', 'p', '--policy-document', '{"Statement":[{"Effect":"Allow","Action":"*"}]}');
     assert.notEqual(r.code, 0);
@@ -240,7 +193,7 @@ describe('aws iam / aws sts', () => {
   });
 
   test('an error echoing a control character is still XML botocore can parse', async (c) => {
-    if (skipUnlessAws(c)) return;
+    if (await skipUnlessAws(c)) return;
     const r = await iam('create-user', '--user-name', 'bad\u0001name');
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /An error occurred \(ValidationError\) when calling the CreateUser operation/);

@@ -4,10 +4,9 @@
 // (reference/kinesis-firehose.md §1–2). Time-dependent behaviour runs on servers with a
 // ManualClock, so arrival times, expiries and throttling windows are exact.
 
-import { describe, test, before, after, type TestContext } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,9 +35,9 @@ import {
   type ShardFilterType,
 } from '@aws-sdk/client-kinesis';
 import { ManualClock } from '../src/clock.js';
-import type { Config } from '../src/config/config.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
-import { assertError, kinesisClient } from './helpers/kinesis.js';
+import { startTestServer } from './helpers/server.js';
+import { aws, awsOk, skipUnlessAws } from './helpers/awscli.js';
+import { assertError, kinesisClient, kinesisServer } from './helpers/kinesis.js';
 import { cborCall, cborTimestamp, CBOR_CONTENT_TYPE } from './helpers/cbor.js';
 
 const ACCOUNT = '000000000000';
@@ -84,22 +83,8 @@ async function drain(k: KinesisClient, it: string): Promise<Array<{ seq: string;
   assert.fail('shard never caught up');
 }
 
-/** Starts a server for one describe block; the returned object is filled in by `before`. */
-function serverFor(opts: { clock?: ManualClock; config?: Partial<Config>; http1?: boolean } = {}) {
-  const ctx = {} as { t: TestServer; k: KinesisClient };
-  before(async () => {
-    ctx.t = await startTestServer({ clock: opts.clock, config: opts.config });
-    ctx.k = kinesisClient(ctx.t.server, { http1: opts.http1 });
-  });
-  after(async () => {
-    ctx.k.destroy();
-    await ctx.t.close();
-  });
-  return ctx;
-}
-
 describe('Kinesis control plane (SDK, HTTP/2)', () => {
-  const s = serverFor();
+  const s = kinesisServer();
 
   test('CreateStream PROVISIONED: DescribeStream shape and an even hash split', async () => {
     const before = Date.now();
@@ -383,7 +368,7 @@ describe('Kinesis control plane (SDK, HTTP/2)', () => {
 });
 
 describe('ListStreams (own server, so the set of streams is known)', () => {
-  const s = serverFor();
+  const s = kinesisServer();
 
   test('lists names and summaries in order, pages by Limit, ExclusiveStartStreamName and NextToken', async () => {
     for (const n of ['s-c', 's-a', 's-e', 's-b', 's-d']) await create(s.k, n, 1);
@@ -431,7 +416,7 @@ describe('ListStreams (own server, so the set of streams is known)', () => {
 });
 
 describe('Kinesis data plane (SDK, HTTP/2)', () => {
-  const s = serverFor();
+  const s = kinesisServer();
 
   test('PutRecords answers per record in request order; routing by ExplicitHashKey', async () => {
     await create(s.k, 'order', 2);
@@ -879,7 +864,7 @@ describe('Kinesis data plane (SDK, HTTP/2)', () => {
 
 describe('time-dependent behaviour (ManualClock)', () => {
   const clock = new ManualClock(Math.floor(Date.now() / 1000) * 1000);
-  const s = serverFor({ clock });
+  const s = kinesisServer({ clock });
   let firstPut = 0;
 
   test('ApproximateArrivalTimestamp is the put time; MillisBehindLatest counts from the last record returned', async () => {
@@ -1067,7 +1052,7 @@ describe('a restart on the same data directory', () => {
 
 describe('status transitions (kinesisTransitionMs 1000, ManualClock)', () => {
   const clock = new ManualClock(Math.floor(Date.now() / 1000) * 1000);
-  const s = serverFor({ clock, config: { kinesisTransitionMs: 1000 } });
+  const s = kinesisServer({ clock, config: { kinesisTransitionMs: 1000 } });
   const status = async (name: string) => (await s.k.send(new DescribeStreamSummaryCommand({ StreamName: name }))).StreamDescriptionSummary!.StreamStatus;
   const put = (name: string) => s.k.send(new PutRecordCommand({ StreamName: name, Data: bytes('x'), PartitionKey: 'k' }));
 
@@ -1135,7 +1120,7 @@ describe('status transitions (kinesisTransitionMs 1000, ManualClock)', () => {
 
 describe('per-shard throughput quotas (kinesisShardLimits, ManualClock)', () => {
   const clock = new ManualClock(Math.floor(Date.now() / 1000) * 1000 + 100);
-  const s = serverFor({ clock, config: { kinesisShardLimits: true } });
+  const s = kinesisServer({ clock, config: { kinesisShardLimits: true } });
   const rec = (i: number, hash: string) => ({ Data: bytes(`r${i}`), PartitionKey: 'k', ExplicitHashKey: hash });
   const rate = (shard: number) => `Rate exceeded for shard ${sid(shard)} in stream lim under account ${ACCOUNT}.`;
 
@@ -1193,7 +1178,7 @@ describe('per-shard throughput quotas (kinesisShardLimits, ManualClock)', () => 
 });
 
 describe('HTTP/1.1 client (NodeHttpHandler): the core operations', () => {
-  const s = serverFor({ http1: true });
+  const s = kinesisServer({ http1: true });
 
   test('create, describe, put, read, list, errors and delete over HTTP/1.1', async () => {
     await s.k.send(new CreateStreamCommand({ StreamName: 'h1', ShardCount: 2 }));
@@ -1234,7 +1219,7 @@ describe('HTTP/1.1 client (NodeHttpHandler): the core operations', () => {
 });
 
 describe('CBOR client (application/x-amz-cbor-1.1, as the Java SDK and KCL speak it)', () => {
-  const s = serverFor();
+  const s = kinesisServer();
   const call = (op: string, input: unknown) => cborCall(s.t.server.url, s.t.server.admin, op, input);
 
   test('CreateStream, PutRecords, GetShardIterator (tag-1 timestamps in seconds or milliseconds), GetRecords with raw bytes', async () => {
@@ -1323,49 +1308,12 @@ describe('CBOR client (application/x-amz-cbor-1.1, as the Java SDK and KCL speak
 });
 
 describe('AWS CLI (botocore, JSON 1.1 over HTTP/1.1)', () => {
-  const s = serverFor();
-  let env: NodeJS.ProcessEnv;
-  let available = false;
-  const run = (args: string[]) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
-      execFile(
-        'aws',
-        ['kinesis', ...args, '--endpoint-url', s.t.server.url, '--region', 'us-east-1', '--output', 'json'],
-        { env, timeout: 60_000 },
-        (err, stdout, stderr) => {
-          if (err && typeof (err as NodeJS.ErrnoException).code === 'string') return reject(err);
-          resolve({ code: err ? Number((err as any).code) : 0, stdout, stderr });
-        },
-      );
-    });
-  const ok = async (...args: string[]) => {
-    const r = await run(args);
-    assert.equal(r.code, 0, `aws kinesis ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-    return r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
-  };
-  const skip = (c: TestContext) => {
-    if (available) return false;
-    c.skip('aws CLI not installed');
-    return true;
-  };
-
-  before(async () => {
-    const base: NodeJS.ProcessEnv = {};
-    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AWS_')) base[k] = v;
-    env = {
-      ...base,
-      AWS_ACCESS_KEY_ID: s.t.server.admin.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s.t.server.admin.secretAccessKey,
-      AWS_CONFIG_FILE: '/dev/null',
-      AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_PAGER: '',
-    };
-    available = await new Promise((resolve) => execFile('aws', ['--version'], { env }, (err) => resolve(!err)));
-  });
+  const s = kinesisServer();
+  const run = (args: string[]) => aws(['kinesis', ...args], { credentials: s.t.server.admin, endpoint: s.t.server.url });
+  const ok = async (...args: string[]) => awsOk(await run(args), `aws kinesis ${args.join(' ')}`).json;
 
   test('create-stream, describe-stream-summary, put-record, get-shard-iterator, get-records, list-shards, delete-stream', async (c) => {
-    if (skip(c)) return;
+    if (await skipUnlessAws(c)) return;
     const before = Date.now();
     assert.equal(await ok('create-stream', '--stream-name', 'cli', '--shard-count', '2'), undefined);
     const after = Date.now();

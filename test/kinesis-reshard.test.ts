@@ -30,8 +30,7 @@ import { KinesisData } from '../src/kinesis/records.js';
 import { TokenSigner } from '../src/kinesis/iterators.js';
 import { kinesisService } from '../src/kinesis/api.js';
 import { toHex } from '../src/kinesis/keys.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
-import { assertError, kinesisClient, readLineage, type LineageRead } from './helpers/kinesis.js';
+import { assertError, kinesisServer, readLineage, type LineageRead } from './helpers/kinesis.js';
 
 const ACCOUNT = '000000000000';
 const MAX_HASH = (1n << 128n) - 1n;
@@ -141,28 +140,19 @@ function checkLineage(shards: Shard[], read?: LineageRead): void {
 }
 
 describe('resharding through the SDK', () => {
-  let t: TestServer;
-  let k: KinesisClient;
-  before(async () => {
-    t = await startTestServer();
-    k = kinesisClient(t.server);
-  });
-  after(async () => {
-    k.destroy();
-    await t.close();
-  });
-  const shards = async (name: string) => (await k.send(new ListShardsCommand({ StreamName: name }))).Shards!;
-  const scale = (name: string, n: number) => k.send(new UpdateShardCountCommand({ StreamName: name, TargetShardCount: n, ScalingType: 'UNIFORM_SCALING' }));
+  const srv = kinesisServer();
+  const shards = async (name: string) => (await srv.k.send(new ListShardsCommand({ StreamName: name }))).Shards!;
+  const scale = (name: string, n: number) => srv.k.send(new UpdateShardCountCommand({ StreamName: name, TargetShardCount: n, ScalingType: 'UNIFORM_SCALING' }));
 
   test('split, merge and UpdateShardCount 1→2→4→3 while writing: every record read once, in order per key', async () => {
-    await k.send(new CreateStreamCommand({ StreamName: 'rs', ShardCount: 1 }));
+    await srv.k.send(new CreateStreamCommand({ StreamName: 'rs', ShardCount: 1 }));
     const keys = Array.from({ length: 50 }, (_, i) => `key-${i}`);
-    const w = new Writers(k, 'rs', keys);
+    const w = new Writers(srv.k, 'rs', keys);
     await w.write(5, 8);
     // Each reshard runs while the writers are busy.
-    await Promise.all([w.write(5, 8), k.send(new SplitShardCommand({ StreamName: 'rs', ShardToSplit: sid(0), NewStartingHashKey: HALF.toString() }))]);
+    await Promise.all([w.write(5, 8), srv.k.send(new SplitShardCommand({ StreamName: 'rs', ShardToSplit: sid(0), NewStartingHashKey: HALF.toString() }))]);
     await w.write(5, 4);
-    await Promise.all([w.write(5, 8), k.send(new MergeShardsCommand({ StreamName: 'rs', ShardToMerge: sid(2), AdjacentShardToMerge: sid(1) }))]);
+    await Promise.all([w.write(5, 8), srv.k.send(new MergeShardsCommand({ StreamName: 'rs', ShardToMerge: sid(2), AdjacentShardToMerge: sid(1) }))]);
     await w.write(5, 4);
     let r = await Promise.all([w.write(5, 8), scale('rs', 2)]);
     assert.deepEqual([r[1].CurrentShardCount, r[1].TargetShardCount, r[1].StreamName], [1, 2, 'rs']);
@@ -202,7 +192,7 @@ describe('resharding through the SDK', () => {
       assert.match(start!, /^\d{56}$/);
       if (end !== undefined) assert.ok(BigInt(end) >= BigInt(start!), `${s.ShardId} ends after it starts`);
     }
-    const read = await readLineage(k, 'rs');
+    const read = await readLineage(srv.k, 'rs');
     checkLineage(all, read);
     w.check(read);
     assert.ok(w.acked.length > 1000);
@@ -216,21 +206,21 @@ describe('resharding through the SDK', () => {
   });
 
   test('GetRecords at the end of a closed shard returns ChildShards and no NextShardIterator', async () => {
-    await k.send(new CreateStreamCommand({ StreamName: 'ends', ShardCount: 2 }));
-    await k.send(new PutRecordCommand({ StreamName: 'ends', PartitionKey: 'a', Data: Buffer.from('before'), ExplicitHashKey: '7' }));
-    await k.send(new SplitShardCommand({ StreamName: 'ends', ShardToSplit: sid(0), NewStartingHashKey: '1000' }));
-    await k.send(new PutRecordCommand({ StreamName: 'ends', PartitionKey: 'a', Data: Buffer.from('after'), ExplicitHashKey: '7' }));
+    await srv.k.send(new CreateStreamCommand({ StreamName: 'ends', ShardCount: 2 }));
+    await srv.k.send(new PutRecordCommand({ StreamName: 'ends', PartitionKey: 'a', Data: Buffer.from('before'), ExplicitHashKey: '7' }));
+    await srv.k.send(new SplitShardCommand({ StreamName: 'ends', ShardToSplit: sid(0), NewStartingHashKey: '1000' }));
+    await srv.k.send(new PutRecordCommand({ StreamName: 'ends', PartitionKey: 'a', Data: Buffer.from('after'), ExplicitHashKey: '7' }));
     const children = [
       { ShardId: sid(2), ParentShards: [sid(0)], HashKeyRange: { StartingHashKey: '0', EndingHashKey: '999' } },
       { ShardId: sid(3), ParentShards: [sid(0)], HashKeyRange: { StartingHashKey: '1000', EndingHashKey: (HALF - 1n).toString() } },
     ];
-    const it = (await k.send(new GetShardIteratorCommand({ StreamName: 'ends', ShardId: sid(0), ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator!;
-    const r1 = await k.send(new GetRecordsCommand({ ShardIterator: it }));
+    const it = (await srv.k.send(new GetShardIteratorCommand({ StreamName: 'ends', ShardId: sid(0), ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator!;
+    const r1 = await srv.k.send(new GetRecordsCommand({ ShardIterator: it }));
     // The last record and the end may come in one answer or two; follow until the end.
     const got = r1.Records!.map((x) => Buffer.from(x.Data!).toString());
     let end = r1;
     for (let i = 0; end.NextShardIterator && i < 5; i++) {
-      end = await k.send(new GetRecordsCommand({ ShardIterator: end.NextShardIterator }));
+      end = await srv.k.send(new GetRecordsCommand({ ShardIterator: end.NextShardIterator }));
       got.push(...end.Records!.map((x) => Buffer.from(x.Data!).toString()));
     }
     assert.deepEqual(got, ['before']);
@@ -238,21 +228,21 @@ describe('resharding through the SDK', () => {
     assert.deepEqual(end.ChildShards, children);
     assert.equal(end.MillisBehindLatest, 0);
     // LATEST on a closed shard is its end.
-    const latest = (await k.send(new GetShardIteratorCommand({ StreamName: 'ends', ShardId: sid(0), ShardIteratorType: 'LATEST' }))).ShardIterator!;
-    const atEnd = await k.send(new GetRecordsCommand({ ShardIterator: latest }));
+    const latest = (await srv.k.send(new GetShardIteratorCommand({ StreamName: 'ends', ShardId: sid(0), ShardIteratorType: 'LATEST' }))).ShardIterator!;
+    const atEnd = await srv.k.send(new GetRecordsCommand({ ShardIterator: latest }));
     assert.deepEqual(atEnd.Records, []);
     assert.equal(atEnd.NextShardIterator, undefined);
     assert.deepEqual(atEnd.ChildShards, children);
     // The child has the new record; the closed parent shows its end, the open sibling none.
-    const d = (await k.send(new DescribeStreamCommand({ StreamName: 'ends' }))).StreamDescription!.Shards!;
+    const d = (await srv.k.send(new DescribeStreamCommand({ StreamName: 'ends' }))).StreamDescription!.Shards!;
     assert.ok(d[0].SequenceNumberRange!.EndingSequenceNumber);
     assert.equal(d[1].SequenceNumberRange!.EndingSequenceNumber, undefined);
     assert.equal(d[2].ParentShardId, sid(0));
-    const child = (await k.send(new GetShardIteratorCommand({ StreamName: 'ends', ShardId: sid(2), ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator!;
-    assert.deepEqual((await k.send(new GetRecordsCommand({ ShardIterator: child }))).Records!.map((x) => Buffer.from(x.Data!).toString()), ['after']);
+    const child = (await srv.k.send(new GetShardIteratorCommand({ StreamName: 'ends', ShardId: sid(2), ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator!;
+    assert.deepEqual((await srv.k.send(new GetRecordsCommand({ ShardIterator: child }))).Records!.map((x) => Buffer.from(x.Data!).toString()), ['after']);
     // AT_SEQUENCE_NUMBER with the parent's EndingSequenceNumber is also at the end.
     const atSeq = (
-      await k.send(
+      await srv.k.send(
         new GetShardIteratorCommand({
           StreamName: 'ends',
           ShardId: sid(0),
@@ -261,19 +251,19 @@ describe('resharding through the SDK', () => {
         }),
       )
     ).ShardIterator!;
-    const r = await k.send(new GetRecordsCommand({ ShardIterator: atSeq }));
+    const r = await srv.k.send(new GetRecordsCommand({ ShardIterator: atSeq }));
     assert.deepEqual(r.Records, []);
     assert.equal(r.NextShardIterator, undefined);
   });
 
   test('UpdateShardCount from uneven shards keeps a well-formed lineage (a new shard overlapping three old ones)', async () => {
-    await k.send(new CreateStreamCommand({ StreamName: 'uneven', ShardCount: 1 }));
+    await srv.k.send(new CreateStreamCommand({ StreamName: 'uneven', ShardCount: 1 }));
     const keys = Array.from({ length: 50 }, (_, i) => `u-${i}`);
-    const w = new Writers(k, 'uneven', keys);
+    const w = new Writers(srv.k, 'uneven', keys);
     await w.write(5, 4);
-    await k.send(new SplitShardCommand({ StreamName: 'uneven', ShardToSplit: sid(0), NewStartingHashKey: '10' }));
+    await srv.k.send(new SplitShardCommand({ StreamName: 'uneven', ShardToSplit: sid(0), NewStartingHashKey: '10' }));
     await w.write(5, 4);
-    await k.send(new SplitShardCommand({ StreamName: 'uneven', ShardToSplit: sid(2), NewStartingHashKey: '20' }));
+    await srv.k.send(new SplitShardCommand({ StreamName: 'uneven', ShardToSplit: sid(2), NewStartingHashKey: '20' }));
     await w.write(5, 4);
     // Open now: [0,9], [10,19], [20,max]. The new lower half [0, 2^127-1] overlaps all three.
     await Promise.all([w.write(5, 8), scale('uneven', 2)]);
@@ -299,21 +289,21 @@ describe('resharding through the SDK', () => {
       ],
     );
     assert.deepEqual(range(all[5]), [0n, 19n]);
-    const read = await readLineage(k, 'uneven');
+    const read = await readLineage(srv.k, 'uneven');
     assert.deepEqual(read.byShard.get(sid(5)), []);
     assert.deepEqual(read.children.get(sid(5)), [sid(6)]);
     checkLineage(all, read);
     w.check(read);
     // Records with explicit hash keys in the thin shards land in the new lower half now.
-    const put = await k.send(new PutRecordCommand({ StreamName: 'uneven', PartitionKey: 'x', Data: Buffer.from('x'), ExplicitHashKey: '15' }));
+    const put = await srv.k.send(new PutRecordCommand({ StreamName: 'uneven', PartitionKey: 'x', Data: Buffer.from('x'), ExplicitHashKey: '15' }));
     assert.equal(put.ShardId, open[0].ShardId);
   });
 
   test('UpdateShardCount leaves a shard open when its range is already one of the new ones', async () => {
-    await k.send(new CreateStreamCommand({ StreamName: 'keep', ShardCount: 2 }));
+    await srv.k.send(new CreateStreamCommand({ StreamName: 'keep', ShardCount: 2 }));
     const q3 = 3n << 126n;
-    await k.send(new SplitShardCommand({ StreamName: 'keep', ShardToSplit: sid(1), NewStartingHashKey: q3.toString() }));
-    await k.send(new PutRecordCommand({ StreamName: 'keep', PartitionKey: 'a', Data: Buffer.from('low'), ExplicitHashKey: '1' }));
+    await srv.k.send(new SplitShardCommand({ StreamName: 'keep', ShardToSplit: sid(1), NewStartingHashKey: q3.toString() }));
+    await srv.k.send(new PutRecordCommand({ StreamName: 'keep', PartitionKey: 'a', Data: Buffer.from('low'), ExplicitHashKey: '1' }));
     const r = await scale('keep', 2);
     assert.deepEqual([r.CurrentShardCount, r.TargetShardCount], [3, 2]);
     const all = await shards('keep');
@@ -328,16 +318,16 @@ describe('resharding through the SDK', () => {
       ],
     );
     assert.deepEqual(range(all[4]), [HALF, MAX_HASH]);
-    checkLineage(all, await readLineage(k, 'keep'));
-    const put = await k.send(new PutRecordCommand({ StreamName: 'keep', PartitionKey: 'a', Data: Buffer.from('low2'), ExplicitHashKey: '1' }));
+    checkLineage(all, await readLineage(srv.k, 'keep'));
+    const put = await srv.k.send(new PutRecordCommand({ StreamName: 'keep', PartitionKey: 'a', Data: Buffer.from('low2'), ExplicitHashKey: '1' }));
     assert.equal(put.ShardId, sid(0));
   });
 
   test('split and merge argument errors', async () => {
-    await k.send(new CreateStreamCommand({ StreamName: 'args', ShardCount: 3 }));
+    await srv.k.send(new CreateStreamCommand({ StreamName: 'args', ShardCount: 3 }));
     const s = await shards('args');
     const [s0, s1] = s.map(range);
-    const split = (shard: string, key: string) => k.send(new SplitShardCommand({ StreamName: 'args', ShardToSplit: shard, NewStartingHashKey: key }));
+    const split = (shard: string, key: string) => srv.k.send(new SplitShardCommand({ StreamName: 'args', ShardToSplit: shard, NewStartingHashKey: key }));
     const outside = (key: bigint, shard: number, [a, b]: [bigint, bigint]) =>
       `NewStartingHashKey ${key} used in SplitShard() on shard ${sid(shard)} in stream args under account ${ACCOUNT} ` +
       `is not both greater than one plus the shard's StartingHashKey ${a} and less than the shard's EndingHashKey ${b}.`;
@@ -348,7 +338,7 @@ describe('resharding through the SDK', () => {
     await assertError(split(sid(0), '-3'), 'ValidationException', /newStartingHashKey/);
     await assertError(split(sid(9), '5'), 'ResourceNotFoundException', `Could not find shard ${sid(9)} in stream args under account ${ACCOUNT}.`);
     await assertError(split('nonsense!', '5'), 'ValidationException', /shardToSplit/);
-    const merge = (a: string, b: string) => k.send(new MergeShardsCommand({ StreamName: 'args', ShardToMerge: a, AdjacentShardToMerge: b }));
+    const merge = (a: string, b: string) => srv.k.send(new MergeShardsCommand({ StreamName: 'args', ShardToMerge: a, AdjacentShardToMerge: b }));
     const notAdjacent = (a: string, b: string) =>
       `Shards ${a} and ${b} in stream args under account ${ACCOUNT} are not an adjacent pair of shards eligible for merging`;
     await assertError(merge(sid(0), sid(2)), 'InvalidArgumentException', notAdjacent(sid(0), sid(2)));
@@ -372,20 +362,20 @@ describe('resharding through the SDK', () => {
   });
 
   test('ON_DEMAND streams cannot be resharded (ValidationException)', async () => {
-    await k.send(new CreateStreamCommand({ StreamName: 'od', StreamModeDetails: { StreamMode: 'ON_DEMAND' } }));
-    await assertError(k.send(new SplitShardCommand({ StreamName: 'od', ShardToSplit: sid(0), NewStartingHashKey: '5' })), 'ValidationException', /ON_DEMAND/);
-    await assertError(k.send(new MergeShardsCommand({ StreamName: 'od', ShardToMerge: sid(0), AdjacentShardToMerge: sid(1) })), 'ValidationException', /ON_DEMAND/);
+    await srv.k.send(new CreateStreamCommand({ StreamName: 'od', StreamModeDetails: { StreamMode: 'ON_DEMAND' } }));
+    await assertError(srv.k.send(new SplitShardCommand({ StreamName: 'od', ShardToSplit: sid(0), NewStartingHashKey: '5' })), 'ValidationException', /ON_DEMAND/);
+    await assertError(srv.k.send(new MergeShardsCommand({ StreamName: 'od', ShardToMerge: sid(0), AdjacentShardToMerge: sid(1) })), 'ValidationException', /ON_DEMAND/);
     await assertError(scale('od', 8), 'ValidationException', /ON_DEMAND/);
     assert.equal((await shards('od')).length, 4);
   });
 
   test('UpdateShardCount limits: between half and double, and 10 scalings per 24 hours', async () => {
-    await k.send(new CreateStreamCommand({ StreamName: 'lim', ShardCount: 3 }));
+    await srv.k.send(new CreateStreamCommand({ StreamName: 'lim', ShardCount: 3 }));
     await assertError(scale('lim', 7), 'InvalidArgumentException', /from 3 to 7/);
     await assertError(scale('lim', 1), 'InvalidArgumentException', /from 3 to 1/);
     await assertError(scale('lim', 0), 'ValidationException', /targetShardCount/);
     await assertError(
-      k.send(new UpdateShardCountCommand({ StreamName: 'lim', TargetShardCount: 4, ScalingType: 'OTHER' as any })),
+      srv.k.send(new UpdateShardCountCommand({ StreamName: 'lim', TargetShardCount: 4, ScalingType: 'OTHER' as any })),
       'ValidationException',
       /scalingType/,
     );
@@ -400,43 +390,34 @@ describe('resharding through the SDK', () => {
     await assertError(scale('lim', 2), 'LimitExceededException', `Stream lim under account ${ACCOUNT} has already been scaled 10 times in the last 24 hours.`);
     checkLineage(await shards('lim'));
     // Split and merge are not scalings.
-    await k.send(new SplitShardCommand({ StreamName: 'lim', ShardToSplit: (await shards('lim')).at(-1)!.ShardId, NewStartingHashKey: HALF.toString() }));
+    await srv.k.send(new SplitShardCommand({ StreamName: 'lim', ShardToSplit: (await shards('lim')).at(-1)!.ShardId, NewStartingHashKey: HALF.toString() }));
   });
 });
 
 describe('the account shard quota (20,000 open shards) covers resharding too', () => {
-  let t: TestServer;
-  let k: KinesisClient;
-  before(async () => {
-    t = await startTestServer();
-    k = kinesisClient(t.server);
-  });
-  after(async () => {
-    k.destroy();
-    await t.close();
-  });
+  const srv = kinesisServer();
 
   test('SplitShard and UpdateShardCount past the quota are LimitExceededException; staying within it works', async () => {
-    await k.send(new CreateStreamCommand({ StreamName: 'huge', ShardCount: 19_997 }));
-    await k.send(new CreateStreamCommand({ StreamName: 'small', ShardCount: 2 }));
+    await srv.k.send(new CreateStreamCommand({ StreamName: 'huge', ShardCount: 19_997 }));
+    await srv.k.send(new CreateStreamCommand({ StreamName: 'small', ShardCount: 2 }));
     const quota = (current: number, extra: number) =>
       `This request would exceed the shard limit for the account ${ACCOUNT} in us-east-1. Current shard count for the account: ${current}. ` +
       `Limit: 20000. Number of additional shards that would have resulted from this request: ${extra}.`;
     await assertError(
-      k.send(new UpdateShardCountCommand({ StreamName: 'small', TargetShardCount: 4, ScalingType: 'UNIFORM_SCALING' })),
+      srv.k.send(new UpdateShardCountCommand({ StreamName: 'small', TargetShardCount: 4, ScalingType: 'UNIFORM_SCALING' })),
       'LimitExceededException',
       quota(19_999, 2),
     );
-    await k.send(new SplitShardCommand({ StreamName: 'small', ShardToSplit: sid(0), NewStartingHashKey: '100' })); // 20,000 now
+    await srv.k.send(new SplitShardCommand({ StreamName: 'small', ShardToSplit: sid(0), NewStartingHashKey: '100' })); // 20,000 now
     await assertError(
-      k.send(new SplitShardCommand({ StreamName: 'small', ShardToSplit: sid(1), NewStartingHashKey: (HALF + 1n).toString() })),
+      srv.k.send(new SplitShardCommand({ StreamName: 'small', ShardToSplit: sid(1), NewStartingHashKey: (HALF + 1n).toString() })),
       'LimitExceededException',
       quota(20_000, 1),
     );
-    await assertError(k.send(new CreateStreamCommand({ StreamName: 'one-more', ShardCount: 1 })), 'LimitExceededException', quota(20_000, 1));
+    await assertError(srv.k.send(new CreateStreamCommand({ StreamName: 'one-more', ShardCount: 1 })), 'LimitExceededException', quota(20_000, 1));
     // Scaling down frees shards.
-    await k.send(new UpdateShardCountCommand({ StreamName: 'small', TargetShardCount: 2, ScalingType: 'UNIFORM_SCALING' }));
-    await k.send(new CreateStreamCommand({ StreamName: 'one-more', ShardCount: 1 }));
+    await srv.k.send(new UpdateShardCountCommand({ StreamName: 'small', TargetShardCount: 2, ScalingType: 'UNIFORM_SCALING' }));
+    await srv.k.send(new CreateStreamCommand({ StreamName: 'one-more', ShardCount: 1 }));
   });
 });
 

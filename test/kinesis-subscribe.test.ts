@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { Sha256 } from '@aws-crypto/sha256-js';
 import {
   CreateStreamCommand,
   DeleteStreamCommand,
@@ -26,25 +25,15 @@ import {
   type SubscribeToShardEventStream,
 } from '@aws-sdk/client-kinesis';
 import { EventStreamCodec } from '@smithy/core/event-streams';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { SignatureV4 } from '@smithy/signature-v4';
 import { decode as cborDecode } from 'cborg';
 import { ManualClock } from '../src/clock.js';
 import { decodeMessages, encodeMessage, EVENT_STREAM_CONTENT_TYPE } from '../src/http/eventstream.js';
 import { subscriptionHub, SUBSCRIPTION_HEARTBEAT_MS, SUBSCRIPTION_LIFETIME_MS, SUBSCRIPTION_TAKEOVER_MS } from '../src/kinesis/consumers.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
+import { kinesisClient } from './helpers/kinesis.js';
+import { kinesisPost } from './helpers/signed.js';
 
 const SHARD0 = 'shardId-000000000000';
-
-function client(ts: TestServer, opts: { http1?: boolean } = {}): KinesisClient {
-  return new KinesisClient({
-    endpoint: ts.server.url,
-    region: 'us-east-1',
-    credentials: ts.server.admin,
-    maxAttempts: 1,
-    ...(opts.http1 ? { requestHandler: new NodeHttpHandler() } : {}),
-  });
-}
 
 async function assertError(p: Promise<unknown>, name: string, message?: RegExp): Promise<any> {
   try {
@@ -129,7 +118,7 @@ describe('stream consumers', () => {
 
   before(async () => {
     ts = await startTestServer();
-    k = client(ts);
+    k = kinesisClient(ts.server);
     streamArn = await createStream(k, 'consumers');
   });
   after(async () => {
@@ -204,7 +193,7 @@ describe('stream consumers', () => {
   test('a consumer is CREATING for the transition time on the injected clock, and cannot subscribe until ACTIVE', async () => {
     const clock = new ManualClock();
     const slow = await startTestServer({ clock, config: { kinesisTransitionMs: 1000 } });
-    const sk = client(slow);
+    const sk = kinesisClient(slow.server);
     try {
       await sk.send(new CreateStreamCommand({ StreamName: 'slow', ShardCount: 1 }));
       clock.advance(1000);
@@ -252,8 +241,8 @@ describe('SubscribeToShard', () => {
 
   before(async () => {
     ts = await startTestServer();
-    k = client(ts);
-    producer = client(ts);
+    k = kinesisClient(ts.server);
+    producer = kinesisClient(ts.server);
     hub = subscriptionHub(ts.server.kinesis);
   });
   after(async () => {
@@ -449,7 +438,7 @@ describe('SubscribeToShard', () => {
 
   test('works over HTTP/1.1 too (chunked), with the SDK’s NodeHttpHandler', async () => {
     const { stream, consumerArn } = await setup();
-    const h1 = client(ts, { http1: true });
+    const h1 = kinesisClient(ts.server, { http1: true });
     try {
       const seq = await put(k, stream, Buffer.from('over h1'));
       const sub = await Sub.open(h1, consumerArn, { Type: 'TRIM_HORIZON' });
@@ -474,7 +463,7 @@ describe('SubscribeToShard', () => {
       const contentType = format === 'json' ? 'application/x-amz-json-1.1' : 'application/x-amz-cbor-1.1';
       const input = { ConsumerARN: consumerArn, ShardId: SHARD0, StartingPosition: { Type: 'TRIM_HORIZON' } };
       const body = format === 'json' ? Buffer.from(JSON.stringify(input)) : Buffer.from((await import('cborg')).encode(input));
-      const res = await signedPost(ts, 'SubscribeToShard', contentType, body);
+      const res = await kinesisPost(ts.server.url, ts.server.admin, 'SubscribeToShard', contentType, body);
       assert.equal(res.status, 200);
       assert.equal(res.headers.get('content-type'), EVENT_STREAM_CONTENT_TYPE);
       const messages = decodeMessages(Buffer.from(await res.arrayBuffer()));
@@ -490,7 +479,7 @@ describe('SubscribeToShard', () => {
       else assert.ok(Buffer.from(ev.Records[0].Data).equals(data), 'CBOR carries Data as a byte string');
       await until(() => hub.active === 0, 'the short-lived subscription to end');
     }
-    const err = await signedPost(ts, 'SubscribeToShard', 'application/x-amz-json-1.1', Buffer.from(JSON.stringify({ ConsumerARN: consumerArn, ShardId: SHARD0 })));
+    const err = await kinesisPost(ts.server.url, ts.server.admin, 'SubscribeToShard', 'application/x-amz-json-1.1', Buffer.from(JSON.stringify({ ConsumerARN: consumerArn, ShardId: SHARD0 })));
     assert.equal(err.status, 400);
     assert.equal(err.headers.get('content-type'), 'application/x-amz-json-1.1');
     assert.equal((await err.json()).__type, 'ValidationException');
@@ -527,22 +516,3 @@ describe('event-stream framing', () => {
     assert.equal(encodeMessage({}, Buffer.alloc(0)).length, 16);
   });
 });
-
-/** A request signed as the SDK signs it, sent over HTTP/1.1 (fetch), for wire-level checks. */
-async function signedPost(ts: TestServer, operation: string, contentType: string, body: Buffer): Promise<Response> {
-  const url = new URL(ts.server.url);
-  const signer = new SignatureV4({ service: 'kinesis', region: 'us-east-1', credentials: ts.server.admin, sha256: Sha256 });
-  const signed = await signer.sign({
-    method: 'POST',
-    protocol: 'http:',
-    hostname: url.hostname,
-    port: Number(url.port),
-    path: '/',
-    query: {},
-    headers: { host: url.host, 'content-type': contentType, 'x-amz-target': `Kinesis_20131202.${operation}` },
-    body,
-  });
-  const headers = { ...(signed.headers as Record<string, string>) };
-  delete headers.host;
-  return fetch(`${ts.server.url}/`, { method: 'POST', headers, body: new Uint8Array(body) });
-}

@@ -23,19 +23,11 @@ import {
 } from '@aws-sdk/client-pinpoint';
 import { ManualClock } from '../src/clock.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
-import { signedFetch } from './helpers/signed.js';
+import { rejection } from './helpers/rejection.js';
+import { assertRestError, signedFetch } from './helpers/signed.js';
 
 const HEX32 = /^[0-9a-f]{32}$/;
 const ARN = /^arn:aws:mobiletargeting:us-east-1:000000000000:apps\/([0-9a-f]{32})$/;
-
-async function rejection(fn: () => Promise<unknown>): Promise<any> {
-  try {
-    await fn();
-  } catch (e) {
-    return e;
-  }
-  assert.fail('expected the call to be rejected');
-}
 
 /** Asserts an SDK error's type, HTTP status and that its message contains every fragment. */
 function assertApiError(err: any, name: string, status: number, ...fragments: string[]): void {
@@ -141,22 +133,16 @@ describe('Pinpoint apps', () => {
 
     test('CreateApp with a non-string Name is 400 naming Name', async () => {
       const res = await signedFetch(t.server.url, { method: 'POST', path: '/v1/apps', body: '{"Name":42}', credentials: t.server.admin });
-      assert.equal(res.status, 400);
-      assert.equal(res.headers.get('x-amzn-errortype'), 'BadRequestException');
-      assert.match(res.json.Message, /Name/);
+      assertRestError(res, 400, 'BadRequestException', /Name/);
     });
 
     test('malformed JSON to POST /v1/apps is 400 BadRequestException', async () => {
       const res = await signedFetch(t.server.url, { method: 'POST', path: '/v1/apps', body: '{"Name":', credentials: t.server.admin });
-      assert.equal(res.status, 400);
-      assert.equal(res.headers.get('x-amzn-errortype'), 'BadRequestException');
-      assert.match(res.json.Message, /not valid JSON/);
+      assertRestError(res, 400, 'BadRequestException', /not valid JSON/);
       assert.equal(res.json.RequestID, res.headers.get('x-amzn-requestid'));
 
       const arr = await signedFetch(t.server.url, { method: 'POST', path: '/v1/apps', body: '["x"]', credentials: t.server.admin });
-      assert.equal(arr.status, 400);
-      assert.equal(arr.headers.get('x-amzn-errortype'), 'BadRequestException');
-      assert.match(arr.json.Message, /JSON object/);
+      assertRestError(arr, 400, 'BadRequestException', /JSON object/);
     });
 
     test('GetApp returns the created app exactly', async () => {
@@ -310,9 +296,7 @@ describe('Pinpoint apps', () => {
         path: `/v1/tags/${encodeURIComponent(app.Arn!)}`,
         credentials: t.server.admin,
       });
-      assert.equal(res.status, 400);
-      assert.equal(res.headers.get('x-amzn-errortype'), 'BadRequestException');
-      assert.match(res.json.Message, /tagKeys/);
+      assertRestError(res, 400, 'BadRequestException', /tagKeys/);
     });
   });
 
@@ -391,9 +375,7 @@ describe('Pinpoint apps', () => {
         body: JSON.stringify({ Limits: 'lots' }),
         credentials: t.server.admin,
       });
-      assert.equal(res.status, 400);
-      assert.equal(res.headers.get('x-amzn-errortype'), 'BadRequestException');
-      assert.match(res.json.Message, /Limits/);
+      assertRestError(res, 400, 'BadRequestException', /Limits/);
     });
   });
 });

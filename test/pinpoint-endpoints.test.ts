@@ -16,7 +16,7 @@ import {
   type EndpointBatchItem,
 } from '@aws-sdk/client-pinpoint';
 import { startTestServer, type TestServer } from './helpers/server.js';
-import { signedFetch } from './helpers/signed.js';
+import { assertRestError, signedFetch } from './helpers/signed.js';
 import {
   MAX_ATTRIBUTE_NAMES_PER_APP,
   MAX_ENDPOINTS_PER_BATCH,
@@ -249,8 +249,6 @@ describe('UpdateEndpointsBatch', () => {
       credentials: t.server.admin,
       body: JSON.stringify({ Item: [{ Id: 'x', Address: 'y'.repeat(MAX_ENDPOINT_BATCH_REQUEST_BYTES) }] }),
     });
-    assert.equal(res.status, 413);
-    assert.equal(res.headers.get('x-amzn-errortype'), 'PayloadTooLargeException');
-    assert.match(res.json.Message, /maximum is 7340032 bytes/);
+    assertRestError(res, 413, 'PayloadTooLargeException', /maximum is 7340032 bytes/);
   });
 });

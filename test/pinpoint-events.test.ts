@@ -13,7 +13,7 @@ import {
   type Event,
 } from '@aws-sdk/client-pinpoint';
 import { startTestServer, type TestServer } from './helpers/server.js';
-import { signedFetch } from './helpers/signed.js';
+import { assertRestError, signedFetch } from './helpers/signed.js';
 import { decodeIngestEntry } from '../src/pinpoint/ingest-record.js';
 import {
   MAX_EVENTS_PER_REQUEST,
@@ -286,9 +286,7 @@ describe('malformed PutEvents requests', () => {
 
   test('invalid JSON is a 400 BadRequestException', async () => {
     const r = await raw('{"BatchItem":');
-    assert.equal(r.status, 400);
-    assert.equal(r.headers.get('x-amzn-errortype'), 'BadRequestException');
-    assert.match(r.json.Message, /not valid JSON/);
+    assertRestError(r, 400, 'BadRequestException', /not valid JSON/);
     assert.equal(r.json.RequestID, r.headers.get('x-amzn-requestid'));
   });
 

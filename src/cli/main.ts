@@ -9,6 +9,7 @@ const USAGE = `usage: pinstream <command>
 commands:
   start                 run the server (configuration: pinstream.json, PINSTREAM_* environment)
   stream tail NAME      print a Kinesis stream's records as they arrive (--help for options)
+  streams status        delivery health of every event stream (--help for options)
   help                  show this text`;
 
 async function main(argv: string[]): Promise<number> {
@@ -18,6 +19,13 @@ async function main(argv: string[]): Promise<number> {
       return start();
     case 'stream':
       return stream(argv.slice(1));
+    case 'streams': {
+      const [sub, ...rest] = argv.slice(1);
+      const { streamsStatus, STATUS_USAGE } = await import('./streams-status.js');
+      if (sub === 'status' && !rest.includes('--help') && !rest.includes('-h')) return streamsStatus(rest);
+      console.log(STATUS_USAGE);
+      return sub === 'status' || sub === undefined || sub === 'help' ? 0 : 2;
+    }
     case undefined:
     case 'help':
     case '--help':

@@ -24,6 +24,24 @@ export interface Config {
   kinesisTransitionMs: number;
   /** Enforce AWS's per-shard throughput quotas (1 MiB/s or 1,000 records/s in, 2 MiB/s out). */
   kinesisShardLimits: boolean;
+  /**
+   * Where event streams are delivered, by destination ARN pattern (`*` wildcards); the first match
+   * wins. Destinations matching none, in this server's region and account, go to the embedded
+   * services; others are refused until configured.
+   */
+  destinations: DestinationRoute[];
+}
+
+export interface DestinationRoute {
+  /** ARN pattern, e.g. `arn:aws:kinesis:eu-west-1:123456789012:stream/*`. */
+  arn: string;
+  /** Service endpoint URL; absent = the AWS SDK's default for the region (real AWS). */
+  endpoint?: string;
+  /** Signing region; default: the ARN's region. */
+  region?: string;
+  /** Credentials; absent = the AWS SDK's default provider chain (environment, profile, instance role). */
+  accessKeyId?: string;
+  secretAccessKey?: string;
 }
 
 export const DEFAULT_PORT = 4580;
@@ -41,6 +59,7 @@ export const DEFAULTS: Config = {
   retentionDays: 90,
   kinesisTransitionMs: 0,
   kinesisShardLimits: false,
+  destinations: [],
 };
 
 export class ConfigError extends Error {
@@ -63,6 +82,7 @@ const ENV_KEYS: Record<string, keyof Config> = {
   PINSTREAM_RETENTION_DAYS: 'retentionDays',
   PINSTREAM_KINESIS_TRANSITION_MS: 'kinesisTransitionMs',
   PINSTREAM_KINESIS_SHARD_LIMITS: 'kinesisShardLimits',
+  PINSTREAM_DESTINATIONS: 'destinations',
 };
 
 /**
@@ -131,11 +151,40 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     retentionDays: int(merged.retentionDays, label('retentionDays'), 1, 3650),
     kinesisTransitionMs: int(merged.kinesisTransitionMs, label('kinesisTransitionMs'), 0, 600_000),
     kinesisShardLimits: bool(merged.kinesisShardLimits, label('kinesisShardLimits')),
+    destinations: routes(merged.destinations, label('destinations')),
   };
 }
 
 function envNameOf(key: string): string {
   return Object.entries(ENV_KEYS).find(([, k]) => k === key)?.[0] ?? key;
+}
+
+/** Destination routes: a JSON array (file) or JSON text (PINSTREAM_DESTINATIONS). */
+function routes(v: unknown, name: string): DestinationRoute[] {
+  let list = v;
+  if (typeof v === 'string') {
+    try {
+      list = JSON.parse(v);
+    } catch (e) {
+      throw new ConfigError(`${name} must be a JSON array of routes: ${(e as Error).message}`);
+    }
+  }
+  if (!Array.isArray(list)) throw new ConfigError(`${name} must be an array of {arn, endpoint?, region?, accessKeyId?, secretAccessKey?}`);
+  return list.map((r, i) => {
+    const f = `${name}[${i}]`;
+    if (typeof r !== 'object' || r === null) throw new ConfigError(`${f} must be an object`);
+    const o = r as Record<string, unknown>;
+    for (const k of Object.keys(o)) {
+      if (!['arn', 'endpoint', 'region', 'accessKeyId', 'secretAccessKey'].includes(k)) throw new ConfigError(`${f}: unknown key "${k}"`);
+    }
+    const arn = pattern(o.arn, `${f}.arn`, /^arn:aws[a-z-]*:(kinesis|firehose):[^:]*:[^:]*:.+$/, 'a Kinesis stream or Firehose delivery stream ARN pattern');
+    const endpoint = optional(o.endpoint, (x) => pattern(x, `${f}.endpoint`, /^https?:\/\/[^\s]+$/, 'an http(s) URL'));
+    const region = optional(o.region, (x) => pattern(x, `${f}.region`, /^[a-z]{2}(-[a-z]+)+-\d+$/, 'a region name'));
+    const accessKeyId = optional(o.accessKeyId, (x) => str(x, `${f}.accessKeyId`));
+    const secretAccessKey = optional(o.secretAccessKey, (x) => str(x, `${f}.secretAccessKey`));
+    if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) throw new ConfigError(`${f}: set both accessKeyId and secretAccessKey, or neither`);
+    return { arn, endpoint, region, accessKeyId, secretAccessKey };
+  });
 }
 
 function optional<T>(v: unknown, f: (v: unknown) => T): T | undefined {

@@ -37,7 +37,7 @@ export class PolicyAuthorizer implements Authorizer {
     const owner = req.caller ? this.store.keyOwner(req.caller.accessKeyId) : undefined;
     if (!owner) return { decision: 'ImplicitDeny' as const, who: 'anonymous' };
     const who = owner.arn;
-    if (owner.user === ADMIN_USER) return { decision: 'Allow' as const, who };
+    if (owner.kind === 'user' && owner.user === ADMIN_USER) return { decision: 'Allow' as const, who };
     const ctx: ConditionContext = {
       'aws:username': owner.user,
       'aws:PrincipalArn': who,
@@ -45,6 +45,6 @@ export class PolicyAuthorizer implements Authorizer {
       'aws:SecureTransport': 'false',
       ...context,
     };
-    return { decision: evaluate(this.store.policies('user', owner.user), { action, resource, context: ctx }), who };
+    return { decision: evaluate(this.store.policies(owner.kind, owner.user), { action, resource, context: ctx }), who };
   }
 }

@@ -45,9 +45,16 @@ export interface KeyRow {
 /** Who signs with an active access key: its secret, its user and that user's ARN. */
 export interface KeyOwner {
   creds: Credentials;
+  /** 'user' for IAM users' keys; 'role' for the session keys Pinstream uses when acting as a role. */
+  kind: 'user' | 'role';
+  /** User name, or role name for a role session. */
   user: string;
   arn: string;
 }
+
+/** Session keys of a role are owned by this pseudo user name; no IAM user can be named so. */
+const ROLE_SESSION_OWNER = '@role:';
+export const ROLE_SESSION_NAME = 'pinstream-event-stream';
 
 export class IamStore {
   private keyCache = new Map<string, KeyOwner | null>();
@@ -130,17 +137,20 @@ export class IamStore {
       // The owner's ARN carries its path, so it is read here once rather than on every request.
       const row = this.db
         .prepare(
-          `SELECT k.secret, k.user_name, u.path FROM access_keys k JOIN iam_users u ON u.name = k.user_name
-           WHERE k.access_key_id = ? AND k.status = 'Active'`,
+          `SELECT k.secret, k.user_name, u.path AS user_path, r.name AS role_name FROM access_keys k
+           LEFT JOIN iam_users u ON u.name = k.user_name
+           LEFT JOIN iam_roles r ON '${ROLE_SESSION_OWNER}' || r.name = k.user_name
+           WHERE k.access_key_id = ? AND k.status = 'Active' AND (u.name IS NOT NULL OR r.name IS NOT NULL)`,
         )
-        .get(accessKeyId) as { secret: Buffer; user_name: string; path: string } | undefined;
-      c = row
-        ? {
-            creds: { accessKeyId, secretAccessKey: this.open(row.secret) },
-            user: row.user_name,
-            arn: this.userArn({ name: row.user_name, path: row.path }),
-          }
-        : null;
+        .get(accessKeyId) as { secret: Buffer; user_name: string; user_path: string | null; role_name: string | null } | undefined;
+      const creds = row && { accessKeyId, secretAccessKey: this.open(row.secret) };
+      if (!row || !creds) c = null;
+      else if (row.role_name !== null) {
+        c = { creds, kind: 'role', user: row.role_name, arn: `arn:aws:sts::${this.accountId}:assumed-role/${row.role_name}/${ROLE_SESSION_NAME}` };
+      } else {
+        // The owner's ARN carries its path, so it is read here once rather than on every request.
+        c = { creds, kind: 'user', user: row.user_name, arn: this.userArn({ name: row.user_name, path: row.user_path! }) };
+      }
       if (this.keyCache.size > 10_000) this.keyCache.clear();
       this.keyCache.set(accessKeyId, c);
     }
@@ -253,6 +263,23 @@ export class IamStore {
 
   deleteRole(name: string): void {
     this.db.prepare('DELETE FROM iam_roles WHERE name = ?').run(name);
+    for (const k of this.listAccessKeys(ROLE_SESSION_OWNER + name)) this.deleteAccessKey(k.access_key_id);
+  }
+
+  /**
+   * Credentials with which Pinstream acts as `roleName` (what AssumeRole gives Pinpoint in AWS):
+   * requests signed with them are authorized by the role's policies, so a role that loses a
+   * permission stops delivery as it would in AWS. One key per role, created on first use.
+   */
+  roleSessionCredentials(roleName: string): Credentials {
+    const owner = ROLE_SESSION_OWNER + roleName;
+    const existing = this.listAccessKeys(owner).find((k) => k.status === 'Active');
+    if (existing) {
+      const o = this.keyOwner(existing.access_key_id);
+      if (o) return o.creds;
+    }
+    const k = this.createAccessKey(owner);
+    return { accessKeyId: k.accessKeyId, secretAccessKey: k.secretAccessKey };
   }
 
   private now(): string {

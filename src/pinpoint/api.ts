@@ -11,6 +11,7 @@ import type { Authorizer } from '../iam/authorizer.js';
 import { checkTags, type Apps } from './apps.js';
 import { checkEndpointId, validateEndpointInput, type Endpoints } from './endpoints.js';
 import type { EventIngest } from './events.js';
+import { eventStreamShape, type EventStreams } from './eventstream.js';
 import {
   DEFAULT_APPS_PAGE_SIZE,
   MAX_APPS_PAGE_SIZE,
@@ -25,11 +26,16 @@ export interface PinpointServices {
   apps: Apps;
   endpoints: Endpoints;
   events: EventIngest;
+  eventStreams: EventStreams;
   authorizer: Authorizer;
+  /** The IAM ARN of the request's caller (EventStream.LastUpdatedBy). */
+  callerArn: (req: ApiRequest) => string;
+  /** Delivery health of an app's event stream, when its worker runs. */
+  deliveryHealth: (appId: string) => object | undefined;
 }
 
 export function pinpointProtocol(s: PinpointServices): Protocol {
-  const { apps, endpoints, events, authorizer } = s;
+  const { apps, endpoints, events, eventStreams, authorizer } = s;
   const allow = (req: ApiRequest, action: string, appId?: string) =>
     authorizer.authorize(req, `mobiletargeting:${action}`, appId ? apps.arn(appId) : apps.collectionArn());
   const body = (req: ApiRequest) => jsonBody(req, MAX_REQUEST_BYTES);
@@ -66,9 +72,11 @@ export function pinpointProtocol(s: PinpointServices): Protocol {
     {
       method: 'DELETE',
       path: '/v1/apps/{application-id}',
-      handler: (req, p) => {
+      handler: async (req, p) => {
         const id = p['application-id'];
         allow(req, 'DeleteApp', id);
+        apps.require(id);
+        if (eventStreams.get(id)) await eventStreams.delete(id);
         const app = apps.delete(id);
         endpoints.forgetApp(id);
         return json(200, app);
@@ -171,6 +179,48 @@ export function pinpointProtocol(s: PinpointServices): Protocol {
       handler: async (req, p) => {
         allow(req, 'PutEvents', p['application-id']);
         return json(202, await events.putEvents(p['application-id'], req.body));
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/apps/{application-id}/eventstream',
+      handler: async (req, p) => {
+        const id = p['application-id'];
+        allow(req, 'PutEventStream', id);
+        apps.require(id);
+        return json(200, eventStreamShape(await eventStreams.put(id, body(req), s.callerArn(req))));
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/apps/{application-id}/eventstream',
+      handler: (req, p) => {
+        const id = p['application-id'];
+        allow(req, 'GetEventStream', id);
+        apps.require(id);
+        return json(200, eventStreamShape(eventStreams.require(id)));
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/v1/apps/{application-id}/eventstream',
+      handler: async (req, p) => {
+        const id = p['application-id'];
+        allow(req, 'DeleteEventStream', id);
+        apps.require(id);
+        return json(200, eventStreamShape(await eventStreams.delete(id)));
+      },
+    },
+    {
+      // Pinstream extension: delivery health of every event stream the caller may read.
+      method: 'GET',
+      path: '/v1/eventstreams/status',
+      handler: (req) => {
+        const Item = eventStreams
+          .all()
+          .filter((row) => authorizer.allowed(req, 'mobiletargeting:GetEventStream', apps.arn(row.app_id)))
+          .map((row) => ({ ...eventStreamShape(row), Checkpoint: row.checkpoint, Health: s.deliveryHealth(row.app_id) ?? { state: 'stopped' } }));
+        return json(200, { Item });
       },
     },
     {

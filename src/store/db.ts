@@ -78,6 +78,25 @@ const MIGRATIONS: string[] = [
      document TEXT NOT NULL,
      PRIMARY KEY (kind, owner, name)
    ) WITHOUT ROWID;`,
+  // Event streams: one per app, with the delivery checkpoint (first ingest-log offset not yet
+  // delivered) and the records the destination could never take.
+  `CREATE TABLE event_streams (
+     app_id TEXT PRIMARY KEY,
+     destination_arn TEXT NOT NULL,
+     role_arn TEXT NOT NULL,
+     last_modified TEXT NOT NULL,
+     last_updated_by TEXT NOT NULL,
+     checkpoint INTEGER NOT NULL
+   );
+   CREATE TABLE delivery_errors (
+     app_id TEXT NOT NULL,
+     log_offset INTEGER NOT NULL,
+     event_id TEXT NOT NULL,
+     endpoint_id TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     at TEXT NOT NULL
+   );
+   CREATE INDEX delivery_errors_app ON delivery_errors(app_id);`,
 ];
 
 export function openDb(dataDir: string): Db {

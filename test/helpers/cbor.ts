@@ -2,9 +2,8 @@
 // default: requests signed exactly as the SDK signs them, bodies encoded with cborg, answers
 // decoded from CBOR. Blobs travel as raw byte strings; timestamps as CBOR tag 1.
 
-import { SignatureV4 } from '@smithy/signature-v4';
-import { Sha256 } from '@aws-crypto/sha256-js';
 import { decode, encode, Tagged } from 'cborg';
+import { kinesisPost } from './signed.js';
 
 export const CBOR_CONTENT_TYPE = 'application/x-amz-cbor-1.1';
 
@@ -28,26 +27,7 @@ export async function cborCall(
   operation: string,
   input: unknown,
 ): Promise<CborAnswer> {
-  const url = new URL(baseUrl);
-  const body = Buffer.from(encode(input));
-  const signer = new SignatureV4({ service: 'kinesis', region: 'us-east-1', credentials, sha256: Sha256 });
-  const signed = await signer.sign({
-    method: 'POST',
-    protocol: 'http:',
-    hostname: url.hostname,
-    port: Number(url.port),
-    path: '/',
-    query: {},
-    headers: {
-      host: url.host,
-      'content-type': CBOR_CONTENT_TYPE,
-      'x-amz-target': `Kinesis_20131202.${operation}`,
-    },
-    body,
-  });
-  const headers = { ...(signed.headers as Record<string, string>) };
-  delete headers.host;
-  const res = await fetch(`${baseUrl}/`, { method: 'POST', headers, body });
+  const res = await kinesisPost(baseUrl, credentials, operation, CBOR_CONTENT_TYPE, Buffer.from(encode(input)));
   const raw = Buffer.from(await res.arrayBuffer());
   return { status: res.status, contentType: res.headers.get('content-type'), raw, body: raw.length > 0 ? decode(raw) : undefined };
 }

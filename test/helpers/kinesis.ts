@@ -1,8 +1,10 @@
 // Kinesis test helpers: SDK clients pointed at a Pinstream server (HTTP/2 by default, as the SDK
-// ships; HTTP/1.1 on request), error capture, and a reader that drains every shard of a stream in
-// lineage order (a shard only after its parents are read to their end), as the KCL does.
+// ships; HTTP/1.1 on request), a server and client for one describe block, error checks, and a
+// reader that drains every shard of a stream in lineage order (a shard only after its parents are
+// read to their end), as the KCL does.
 
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import {
   GetRecordsCommand,
   GetShardIteratorCommand,
@@ -11,6 +13,10 @@ import {
   type Shard,
 } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { ManualClock } from '../../src/clock.js';
+import type { Config } from '../../src/config/config.js';
+import { rejection } from './rejection.js';
+import { startTestServer, type TestServer } from './server.js';
 
 export interface KinesisTarget {
   url: string;
@@ -28,14 +34,21 @@ export function kinesisClient(server: KinesisTarget, opts: { http1?: boolean } =
   });
 }
 
-/** What a rejected call threw; fails the test when the call succeeds. */
-export async function rejection(p: Promise<unknown>): Promise<any> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  assert.fail('expected the call to be rejected');
+/**
+ * Starts a server (and an SDK client for it) for the describe block this is called in; the
+ * returned object is filled in by `before`, and both are closed by `after`.
+ */
+export function kinesisServer(opts: { clock?: ManualClock; config?: Partial<Config>; http1?: boolean } = {}): { t: TestServer; k: KinesisClient } {
+  const ctx = {} as { t: TestServer; k: KinesisClient };
+  before(async () => {
+    ctx.t = await startTestServer({ clock: opts.clock, config: opts.config });
+    ctx.k = kinesisClient(ctx.t.server, { http1: opts.http1 });
+  });
+  after(async () => {
+    ctx.k.destroy();
+    await ctx.t.close();
+  });
+  return ctx;
 }
 
 /** Asserts the SDK error's name (the wire `__type`), HTTP status and, optionally, its message. */

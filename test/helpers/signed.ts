@@ -1,6 +1,8 @@
 // Sends arbitrary (even malformed) requests signed exactly as the AWS SDK signs them, for the
-// cases an SDK client refuses to produce: invalid JSON, oversize bodies, raw paths.
+// cases an SDK client refuses to produce: invalid JSON, oversize bodies, raw paths, Kinesis
+// operations in a chosen wire format; and checks the REST error answers they get.
 
+import assert from 'node:assert/strict';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
 
@@ -15,7 +17,8 @@ export interface SignedFetchOptions {
   signingDate?: Date;
 }
 
-export async function signedFetch(baseUrl: string, o: SignedFetchOptions): Promise<{ status: number; headers: Headers; text: string; json: any }> {
+/** Signs the request as the SDK would and sends it; the response is left unread. */
+export async function signedRequest(baseUrl: string, o: SignedFetchOptions): Promise<Response> {
   const url = new URL(baseUrl);
   const signer = new SignatureV4({ service: o.service ?? 'mobiletargeting', region: 'us-east-1', credentials: o.credentials, sha256: Sha256 });
   const request = {
@@ -34,7 +37,12 @@ export async function signedFetch(baseUrl: string, o: SignedFetchOptions): Promi
   const q = qs.toString();
   const headers = { ...(signed.headers as Record<string, string>) };
   delete headers.host;
-  const res = await fetch(`${baseUrl}${o.path}${q ? '?' + q : ''}`, { method: request.method, headers, body: o.body as BodyInit | undefined });
+  return fetch(`${baseUrl}${o.path}${q ? '?' + q : ''}`, { method: request.method, headers, body: o.body as BodyInit | undefined });
+}
+
+/** signedRequest with the answer read: its text, and its JSON when it is JSON. */
+export async function signedFetch(baseUrl: string, o: SignedFetchOptions): Promise<{ status: number; headers: Headers; text: string; json: any }> {
+  const res = await signedRequest(baseUrl, o);
   const text = await res.text();
   let json: any;
   try {
@@ -43,4 +51,29 @@ export async function signedFetch(baseUrl: string, o: SignedFetchOptions): Promi
     json = undefined;
   }
   return { status: res.status, headers: res.headers, text, json };
+}
+
+/** A Kinesis operation (`X-Amz-Target: Kinesis_20131202.<operation>`) POSTed to `/` with this body and content type. */
+export function kinesisPost(
+  baseUrl: string,
+  credentials: SignedFetchOptions['credentials'],
+  operation: string,
+  contentType: string,
+  body: Buffer,
+): Promise<Response> {
+  return signedRequest(baseUrl, {
+    method: 'POST',
+    path: '/',
+    service: 'kinesis',
+    headers: { 'content-type': contentType, 'x-amz-target': `Kinesis_20131202.${operation}` },
+    body,
+    credentials,
+  });
+}
+
+/** Asserts a REST (restJson1) error answer: HTTP status, `X-Amzn-ErrorType` and the Message. */
+export function assertRestError(res: { status: number; headers: Headers; json: any }, status: number, type: string, message: RegExp): void {
+  assert.equal(res.status, status);
+  assert.equal(res.headers.get('x-amzn-errortype'), type);
+  assert.match(res.json.Message, message);
 }

@@ -1,0 +1,85 @@
+// `pinstream streams status`: the delivery health of every event stream the caller may read
+// (state, delivered, lag in records and milliseconds, retries, rejected events, last error), from
+// the server's GET /v1/eventstreams/status, signed with SigV4 like any Pinpoint call.
+
+import { SignatureV4 } from '@smithy/signature-v4';
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { KinesisClient } from '@aws-sdk/client-kinesis';
+import { DEFAULT_PORT } from '../config/config.js';
+
+export const STATUS_USAGE = `usage: pinstream streams status [--endpoint URL] [--json]
+
+Shows each event stream's delivery: state, events delivered, how far behind (ingest-log records
+and milliseconds), retries, events rejected to the error log, and the last error.
+credentials: PINSTREAM_ADMIN_ACCESS_KEY_ID/SECRET when both are set, else the AWS SDK's chain.`;
+
+interface Item {
+  ApplicationId: string;
+  DestinationStreamArn: string;
+  Health: { state: string; delivered?: number; recordsBehind?: number; millisBehind?: number; retries?: number; rejected?: number; lastError?: { message: string; at: number } };
+}
+
+export async function streamsStatus(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let endpoint = `http://127.0.0.1:${env.PINSTREAM_PORT || DEFAULT_PORT}`;
+  let asJson = false;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--endpoint' || argv[i] === '--endpoint-url') endpoint = (argv[++i] ?? '').replace(/\/+$/, '');
+    else if (argv[i] === '--json') asJson = true;
+    else {
+      console.error(`pinstream streams status: unknown option ${argv[i]}\n\n${STATUS_USAGE}`);
+      return 2;
+    }
+  }
+  env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const id = env.PINSTREAM_ADMIN_ACCESS_KEY_ID;
+  const secret = env.PINSTREAM_ADMIN_SECRET_ACCESS_KEY;
+  let credentials;
+  try {
+    // The SDK client resolves credentials exactly as `aws` and other tools would.
+    const probe = new KinesisClient({ region: 'us-east-1', ...(id && secret ? { credentials: { accessKeyId: id, secretAccessKey: secret } } : {}) });
+    credentials = await probe.config.credentials();
+    probe.destroy();
+  } catch (e) {
+    console.error(`pinstream streams status: no credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (${(e as Error).message})`);
+    return 1;
+  }
+  const url = new URL('/v1/eventstreams/status', endpoint);
+  const signer = new SignatureV4({ service: 'mobiletargeting', region: env.PINSTREAM_REGION || 'us-east-1', credentials, sha256: Sha256 });
+  const signed = await signer.sign({ method: 'GET', protocol: url.protocol, hostname: url.hostname, port: Number(url.port) || undefined, path: url.pathname, query: {}, headers: { host: url.host } });
+  let res: Response;
+  try {
+    const headers = { ...(signed.headers as Record<string, string>) };
+    delete headers.host;
+    res = await fetch(url, { headers });
+  } catch (e) {
+    console.error(`pinstream streams status: cannot reach ${endpoint} (${(e as Error).message}); is the server running there?`);
+    return 1;
+  }
+  const body = (await res.json()) as { Item?: Item[]; Message?: string };
+  if (!res.ok) {
+    console.error(`pinstream streams status: ${res.status} ${res.headers.get('x-amzn-errortype') ?? ''}: ${body.Message ?? ''}`);
+    return 1;
+  }
+  if (asJson) {
+    console.log(JSON.stringify(body.Item, null, 2));
+    return 0;
+  }
+  const rows = (body.Item ?? []).map((i) => [
+    i.ApplicationId,
+    i.DestinationStreamArn,
+    i.Health.state,
+    String(i.Health.delivered ?? 0),
+    `${i.Health.recordsBehind ?? 0} rec / ${i.Health.millisBehind ?? 0} ms`,
+    String(i.Health.retries ?? 0),
+    String(i.Health.rejected ?? 0),
+    i.Health.lastError ? `${new Date(i.Health.lastError.at).toISOString()} ${i.Health.lastError.message}` : '-',
+  ]);
+  if (rows.length === 0) {
+    console.log('no event streams');
+    return 0;
+  }
+  const head = ['application', 'destination', 'state', 'delivered', 'behind', 'retries', 'rejected', 'last error'];
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
+  for (const r of [head, ...rows]) console.log(r.map((v, c) => v.padEnd(widths[c])).join('  ').trimEnd());
+  return 0;
+}

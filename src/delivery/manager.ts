@@ -1,0 +1,110 @@
+// Runs one delivery worker per configured event stream: picks each destination's client (the
+// embedded services of this process, reached over HTTP as any client would and signed with the
+// event stream's role, or a configured remote endpoint such as real AWS), starts workers at boot
+// and when settings change, and reports their health.
+
+import type { Clock } from '../clock.js';
+import type { Config, DestinationRoute } from '../config/config.js';
+import type { Log } from '../log/log.js';
+import { wildcardMatch } from '../iam/policy.js';
+import type { IamStore } from '../iam/store.js';
+import type { DeliveryControl, EventStreams } from '../pinpoint/eventstream.js';
+import type { Destination } from './destination.js';
+import { destinationFor, type ClientConfig } from './kinesis-destination.js';
+import { DeliveryWorker, type WorkerHealth } from './worker.js';
+
+export interface DeliveryManagerOptions {
+  config: Config;
+  /** This server's own URL, known once it listens. */
+  serverUrl: () => string;
+  iam: IamStore;
+  eventStreams: EventStreams;
+  ingestLog: Log;
+  clock: Clock;
+}
+
+export class DeliveryManager implements DeliveryControl {
+  private workers = new Map<string, { worker: DeliveryWorker; destination: Destination }>();
+
+  constructor(private o: DeliveryManagerOptions) {}
+
+  isEmbedded(arn: string): boolean {
+    const m = /^arn:aws:(kinesis|firehose):([^:]*):(\d{12}):/.exec(arn);
+    return !!m && m[1] === 'kinesis' && m[2] === this.o.config.region && m[3] === this.o.config.accountId && !this.route(arn);
+  }
+
+  isRouted(arn: string): boolean {
+    return this.route(arn) !== undefined;
+  }
+
+  async describe(arn: string, roleArn: string): Promise<{ active: boolean; status: string }> {
+    const d = destinationFor(arn, this.clientConfig(arn, roleArn));
+    try {
+      return await d.describe();
+    } finally {
+      d.close();
+    }
+  }
+
+  async startAll(): Promise<void> {
+    for (const row of this.o.eventStreams.all()) await this.restart(row.app_id);
+  }
+
+  async restart(appId: string): Promise<void> {
+    await this.stop(appId);
+    const row = this.o.eventStreams.get(appId);
+    if (!row) return;
+    const destination = destinationFor(row.destination_arn, this.clientConfig(row.destination_arn, row.role_arn));
+    const worker = new DeliveryWorker({
+      appId,
+      log: this.o.ingestLog,
+      destination,
+      clock: this.o.clock,
+      checkpoint: {
+        load: () => this.o.eventStreams.get(appId)?.checkpoint ?? row.checkpoint,
+        save: (offset) => this.o.eventStreams.saveCheckpoint(appId, offset),
+      },
+      onRejected: (e) => {
+        this.o.eventStreams.recordRejected(appId, e);
+        console.error(`pinstream: event ${e.eventId} of app ${appId} cannot be delivered to ${row.destination_arn}: ${e.reason}`);
+      },
+    });
+    this.workers.set(appId, { worker, destination });
+    worker.start();
+  }
+
+  async stop(appId: string): Promise<void> {
+    const w = this.workers.get(appId);
+    if (!w) return;
+    this.workers.delete(appId);
+    await w.worker.stop();
+    w.destination.close();
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.workers.keys()].map((id) => this.stop(id)));
+  }
+
+  health(appId: string): WorkerHealth | undefined {
+    return this.workers.get(appId)?.worker.health();
+  }
+
+  private route(arn: string): DestinationRoute | undefined {
+    return this.o.config.destinations.find((r) => wildcardMatch(r.arn, arn, false));
+  }
+
+  /** Embedded destinations are called as the event stream's role, so the role's policies apply. */
+  private clientConfig(arn: string, roleArn: string): ClientConfig {
+    const route = this.route(arn);
+    const arnRegion = arn.split(':')[3];
+    if (route) {
+      return {
+        endpoint: route.endpoint,
+        region: route.region ?? arnRegion,
+        credentials: route.accessKeyId ? { accessKeyId: route.accessKeyId, secretAccessKey: route.secretAccessKey! } : undefined,
+      };
+    }
+    const roleName = roleArn.slice(roleArn.lastIndexOf('/') + 1);
+    return { endpoint: this.o.serverUrl(), region: this.o.config.region, credentials: this.o.iam.roleSessionCredentials(roleName) };
+  }
+}

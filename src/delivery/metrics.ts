@@ -1,0 +1,45 @@
+// Prometheus text exposition of event-stream delivery: lag (records and milliseconds behind),
+// delivered, retried and rejected counts, and when the last error happened, per app and
+// destination. Served unauthenticated at GET /metrics, like most exporters (bind the server to
+// a private address when that matters).
+
+export interface StreamMetrics {
+  appId: string;
+  destinationArn: string;
+  health?: {
+    state: string;
+    recordsBehind: number;
+    millisBehind: number;
+    delivered: number;
+    retries: number;
+    rejected: number;
+    lastError?: { at: number };
+  };
+}
+
+const FAMILIES: Array<[name: string, type: 'gauge' | 'counter', help: string, value: (h: NonNullable<StreamMetrics['health']>) => number | undefined]> = [
+  ['pinstream_delivery_up', 'gauge', 'Whether the delivery worker runs (1) or not (0).', (h) => (h.state === 'stopped' ? 0 : 1)],
+  ['pinstream_delivery_records_behind', 'gauge', 'Ingest-log records between the checkpoint and the log end (all apps).', (h) => h.recordsBehind],
+  ['pinstream_delivery_millis_behind', 'gauge', 'Age of the oldest undelivered event of the app, in milliseconds.', (h) => h.millisBehind],
+  ['pinstream_delivery_delivered_total', 'counter', 'Events accepted by the destination since start.', (h) => h.delivered],
+  ['pinstream_delivery_retries_total', 'counter', 'Send attempts retried after a failure since start.', (h) => h.retries],
+  ['pinstream_delivery_rejected_total', 'counter', 'Events the destination can never take (error log) since start.', (h) => h.rejected],
+  ['pinstream_delivery_last_error_timestamp_seconds', 'gauge', 'When the last delivery error happened.', (h) => (h.lastError ? h.lastError.at / 1000 : undefined)],
+];
+
+export function renderMetrics(streams: StreamMetrics[]): string {
+  let out = '';
+  for (const [name, type, help, value] of FAMILIES) {
+    out += `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`;
+    for (const s of streams) {
+      const v = s.health ? value(s.health) : name === 'pinstream_delivery_up' ? 0 : undefined;
+      if (v === undefined) continue;
+      out += `${name}{app_id="${label(s.appId)}",destination="${label(s.destinationArn)}"} ${v}\n`;
+    }
+  }
+  return out;
+}
+
+function label(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}

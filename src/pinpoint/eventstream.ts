@@ -1,0 +1,145 @@
+// Event-stream settings of an app (PutEventStream / GetEventStream / DeleteEventStream): validated
+// before saving — ARN syntax, a destination that exists and is active, and a role that lets
+// Pinpoint write to it — then handed to delivery, which streams every event of the app there.
+
+import type { Clock } from '../clock.js';
+import type { Db } from '../store/db.js';
+import type { Log } from '../log/log.js';
+import { badRequest, notFound } from '../http/errors.js';
+import { reqString, type Json } from '../http/shape.js';
+import { checkStreamRole, destinationActions } from '../iam/roles.js';
+import type { IamStore } from '../iam/store.js';
+
+export interface EventStreamRow {
+  app_id: string;
+  destination_arn: string;
+  role_arn: string;
+  last_modified: string;
+  last_updated_by: string;
+  checkpoint: number;
+}
+
+/** What event-stream settings need from delivery. */
+export interface DeliveryControl {
+  /** True when the destination is served by this process's embedded Kinesis/Firehose. */
+  isEmbedded(destinationArn: string): boolean;
+  /** True when a configured route sends this destination to another endpoint. */
+  isRouted(destinationArn: string): boolean;
+  /** Whether the destination exists and accepts writes; throws with a reason when it cannot be reached. */
+  describe(destinationArn: string, roleArn: string): Promise<{ active: boolean; status: string }>;
+  /** (Re)starts the app's worker from its saved checkpoint. */
+  restart(appId: string): Promise<void>;
+  stop(appId: string): Promise<void>;
+}
+
+export class EventStreams {
+  private delivery?: DeliveryControl;
+
+  constructor(
+    private db: Db,
+    private clock: Clock,
+    private iam: IamStore,
+    private ingestLog: Log,
+    private appArn: (appId: string) => string,
+  ) {}
+
+  attach(delivery: DeliveryControl): void {
+    this.delivery = delivery;
+  }
+
+  get(appId: string): EventStreamRow | undefined {
+    return this.db.prepare('SELECT * FROM event_streams WHERE app_id = ?').get(appId) as EventStreamRow | undefined;
+  }
+
+  all(): EventStreamRow[] {
+    return this.db.prepare('SELECT * FROM event_streams ORDER BY app_id').all() as EventStreamRow[];
+  }
+
+  require(appId: string): EventStreamRow {
+    const row = this.get(appId);
+    if (!row) throw notFound(`Resource not found: application ${appId} has no event stream`);
+    return row;
+  }
+
+  async put(appId: string, write: Json, updatedBy: string): Promise<EventStreamRow> {
+    const destination = reqString(write.DestinationStreamArn, 'DestinationStreamArn');
+    const roleArn = reqString(write.RoleArn, 'RoleArn');
+    if (!destinationActions(destination)) {
+      throw badRequest(
+        `DestinationStreamArn "${destination}" must be a Kinesis data stream ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME) ` +
+          `or a Firehose delivery stream ARN (arn:aws:firehose:REGION:ACCOUNT:deliverystream/NAME)`,
+      );
+    }
+    const delivery = this.delivery!;
+    const local = delivery.isEmbedded(destination);
+    if (!local && !delivery.isRouted(destination)) {
+      throw badRequest(
+        `Destination stream validation failed: ${destination} is neither a stream of this server (region and account) nor ` +
+          `matched by a configured destination route (PINSTREAM_DESTINATIONS)`,
+      );
+    }
+    // Roles of this account are checked here; a remote destination's own account governs its role.
+    const roleAccount = /^arn:aws[a-z-]*:iam::(\d{12}):/.exec(roleArn)?.[1];
+    if (local || roleAccount === this.iam.accountId) {
+      const missing = checkStreamRole(this.iam, roleArn, this.appArn(appId), destination);
+      if (missing.length > 0) throw badRequest(`Destination stream validation failed: ${missing.join('; ')}`);
+    }
+    let state: { active: boolean; status: string };
+    try {
+      state = await delivery.describe(destination, roleArn);
+    } catch (e) {
+      throw badRequest(`Destination stream validation failed: cannot describe ${destination}: ${(e as Error).message}`);
+    }
+    if (!state.active) throw badRequest(`Destination stream validation failed: ${destination} is ${state.status}, not ACTIVE`);
+
+    const prev = this.get(appId);
+    // The same destination keeps its place in the log; a new one starts with events from now on.
+    const checkpoint = prev && prev.destination_arn === destination ? prev.checkpoint : this.ingestLog.endOffset();
+    const row: EventStreamRow = {
+      app_id: appId,
+      destination_arn: destination,
+      role_arn: roleArn,
+      last_modified: new Date(this.clock.now()).toISOString(),
+      last_updated_by: updatedBy,
+      checkpoint,
+    };
+    this.db
+      .prepare(
+        `INSERT INTO event_streams (app_id, destination_arn, role_arn, last_modified, last_updated_by, checkpoint)
+         VALUES (@app_id, @destination_arn, @role_arn, @last_modified, @last_updated_by, @checkpoint)
+         ON CONFLICT(app_id) DO UPDATE SET destination_arn = @destination_arn, role_arn = @role_arn,
+           last_modified = @last_modified, last_updated_by = @last_updated_by, checkpoint = @checkpoint`,
+      )
+      .run(row);
+    await delivery.restart(appId);
+    return row;
+  }
+
+  async delete(appId: string): Promise<EventStreamRow> {
+    const row = this.require(appId);
+    await this.delivery?.stop(appId);
+    this.db.prepare('DELETE FROM event_streams WHERE app_id = ?').run(appId);
+    return row;
+  }
+
+  saveCheckpoint(appId: string, offset: number): void {
+    this.db.prepare('UPDATE event_streams SET checkpoint = ? WHERE app_id = ?').run(offset, appId);
+  }
+
+  recordRejected(appId: string, e: { offset: number; eventId: string; endpointId: string; reason: string; at: number }): void {
+    this.db
+      .prepare('INSERT INTO delivery_errors (app_id, log_offset, event_id, endpoint_id, reason, at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(appId, e.offset, e.eventId, e.endpointId, e.reason, new Date(e.at).toISOString());
+  }
+}
+
+/** The EventStream wire shape. */
+export function eventStreamShape(row: EventStreamRow): Json {
+  return {
+    ApplicationId: row.app_id,
+    DestinationStreamArn: row.destination_arn,
+    RoleArn: row.role_arn,
+    LastModifiedDate: row.last_modified,
+    LastUpdatedBy: row.last_updated_by,
+  };
+}
