@@ -379,6 +379,7 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
         `Requested retention period (${hours} hours) for stream ${s.name} can not be longer than existing retention period (${s.retentionHours} hours). Use IncreaseRetentionPeriod API.`,
       );
     }
+    if (dir === 'increase') s.expiredBeforeMs = Math.max(s.expiredBeforeMs ?? 0, clock.now() - s.retentionHours * 3600_000);
     s.retentionHours = hours;
     registry.save(s);
     return undefined;

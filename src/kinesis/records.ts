@@ -4,6 +4,7 @@
 // [u16 partition-key length][partition key][data]; the log supplies offset and arrival time.
 
 import type { Clock } from '../clock.js';
+import type { Log } from '../log/log.js';
 import { timestampOut } from '../http/awsjson.js';
 import { decodeSequenceNumber, hashKeyHex, sequenceNumber, shardIdOf } from './keys.js';
 import { expiredIterator, invalidArgument, resourceNotFound, throughputExceeded } from './errors.js';
@@ -114,16 +115,25 @@ export class KinesisData {
     return results;
   }
 
+  /**
+   * The oldest record still within the stream's retention. Retention frees disk by whole segments
+   * (SegmentLog.deleteOlderThan); this hides the expired records a segment may still hold.
+   */
+  private async trimHorizon(s: StreamState, log: Log): Promise<number> {
+    const cutoff = Math.max(this.clock.now() - s.retentionHours * 3600_000, s.expiredBeforeMs ?? 0);
+    return Math.max(log.startOffset(), await log.offsetForTimestamp(cutoff));
+  }
+
   /** Position of a new iterator, as a shard log offset. */
   async iteratorOffset(s: StreamState, shard: ShardState, type: IteratorType, seq?: string, timestampMs?: number): Promise<number> {
     const log = await this.registry.log(s, shard.index);
     switch (type) {
       case 'TRIM_HORIZON':
-        return log.startOffset();
+        return this.trimHorizon(s, log);
       case 'LATEST':
         return shard.endOffset ?? log.endOffset();
       case 'AT_TIMESTAMP':
-        return Math.max(log.startOffset(), await log.offsetForTimestamp(timestampMs!));
+        return Math.max(await this.trimHorizon(s, log), await log.offsetForTimestamp(timestampMs!));
       case 'AT_SEQUENCE_NUMBER':
       case 'AFTER_SEQUENCE_NUMBER': {
         // Besides the shard index, the number carries its shard's creation second and a position
@@ -186,6 +196,8 @@ export class KinesisData {
     }
     const log = await this.registry.log(s, shard.index);
     const end = shard.endOffset ?? log.endOffset();
+    // Records past retention are gone even while their segment is still on disk.
+    offset = Math.max(offset, await this.trimHorizon(s, log));
     const max = Math.min(limit, Math.max(0, end - offset));
     const got = max > 0 ? await log.read(offset, { maxRecords: max, maxBytes: MAX_GET_RECORDS_BYTES }) : { records: [], nextOffset: offset };
     let bytes = 0;

@@ -43,6 +43,8 @@ export interface StreamState {
   statusUntilMs: number;
   mode: StreamMode;
   retentionHours: number;
+  /** Records older than this stay expired: raising retention does not revive them (as in AWS). */
+  expiredBeforeMs?: number;
   tags: Record<string, string>;
   shards: ShardState[];
   nextShardIndex: number;
