@@ -34,7 +34,7 @@ import { TokenSigner } from './kinesis/iterators.js';
 import { KinesisData } from './kinesis/records.js';
 import { StreamRegistry } from './kinesis/streams.js';
 
-/** How often retention runs over the embedded Kinesis shard logs. */
+/** How often retention runs over the ingest log and the embedded Kinesis shard logs. */
 export const RETENTION_INTERVAL_MS = 60_000;
 
 /** Retried events older than this are not looked for when the dedup window is rebuilt at start. */
@@ -82,10 +82,12 @@ export async function startPinstream(config: Config, clock: Clock = systemClock)
   const kinesisCore = { registry: kinesis, data: kinesisData, signer, clock };
   const retention = setInterval(() => {
     kinesis.applyRetention().catch((e) => console.error('pinstream: kinesis retention failed', e));
+    // The ingest log keeps events for PINSTREAM_RETENTION_DAYS (whole segments are deleted).
+    ingestLog.deleteOlderThan(clock.now() - config.retentionDays * 86_400_000).catch((e) => console.error('pinstream: ingest log retention failed', e));
   }, RETENTION_INTERVAL_MS);
   retention.unref();
 
-  const eventStreams = new EventStreams(db, clock, iam, ingestLog, (id) => apps.arn(id));
+  const eventStreams = new EventStreams(db, clock, iam, ingestLog, (id) => apps.arn(id), config.retentionDays);
   let serverUrl = '';
   const delivery = new DeliveryManager({ config, serverUrl: () => serverUrl, iam, eventStreams, ingestLog, clock });
   eventStreams.attach(delivery);

@@ -10,6 +10,8 @@ commands:
   start                 run the server (configuration: pinstream.json, PINSTREAM_* environment)
   stream tail NAME      print a Kinesis stream's records as they arrive (--help for options)
   streams status        delivery health of every event stream (--help for options)
+  streams replay APP_ID --from ISO
+                        deliver an app's events again from a time on (--help for options)
   help                  show this text`;
 
 async function main(argv: string[]): Promise<number> {
@@ -21,8 +23,15 @@ async function main(argv: string[]): Promise<number> {
       return stream(argv.slice(1));
     case 'streams': {
       const [sub, ...rest] = argv.slice(1);
+      const help = rest.includes('--help') || rest.includes('-h');
+      if (sub === 'replay') {
+        const { streamsReplay, REPLAY_USAGE } = await import('./streams-replay.js');
+        if (!help) return streamsReplay(rest);
+        console.log(REPLAY_USAGE);
+        return 0;
+      }
       const { streamsStatus, STATUS_USAGE } = await import('./streams-status.js');
-      if (sub === 'status' && !rest.includes('--help') && !rest.includes('-h')) return streamsStatus(rest);
+      if (sub === 'status' && !help) return streamsStatus(rest);
       console.log(STATUS_USAGE);
       return sub === 'status' || sub === undefined || sub === 'help' ? 0 : 2;
     }

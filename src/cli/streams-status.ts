@@ -2,10 +2,7 @@
 // (state, delivered, lag in records and milliseconds, retries, rejected events, last error), from
 // the server's GET /v1/eventstreams/status, signed with SigV4 like any Pinpoint call.
 
-import { SignatureV4 } from '@smithy/signature-v4';
-import { Sha256 } from '@aws-crypto/sha256-js';
-import { KinesisClient } from '@aws-sdk/client-kinesis';
-import { DEFAULT_PORT } from '../config/config.js';
+import { defaultEndpoint, resolveCredentials, signedCall } from './signed.js';
 
 export const STATUS_USAGE = `usage: pinstream streams status [--endpoint URL] [--json]
 
@@ -20,7 +17,7 @@ interface Item {
 }
 
 export async function streamsStatus(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  let endpoint = `http://127.0.0.1:${env.PINSTREAM_PORT || DEFAULT_PORT}`;
+  let endpoint = defaultEndpoint(env);
   let asJson = false;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--endpoint' || argv[i] === '--endpoint-url') endpoint = (argv[++i] ?? '').replace(/\/+$/, '');
@@ -30,27 +27,16 @@ export async function streamsStatus(argv: string[], env: NodeJS.ProcessEnv = pro
       return 2;
     }
   }
-  env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const id = env.PINSTREAM_ADMIN_ACCESS_KEY_ID;
-  const secret = env.PINSTREAM_ADMIN_SECRET_ACCESS_KEY;
   let credentials;
   try {
-    // The SDK client resolves credentials exactly as `aws` and other tools would.
-    const probe = new KinesisClient({ region: 'us-east-1', ...(id && secret ? { credentials: { accessKeyId: id, secretAccessKey: secret } } : {}) });
-    credentials = await probe.config.credentials();
-    probe.destroy();
+    credentials = await resolveCredentials(env);
   } catch (e) {
     console.error(`pinstream streams status: no credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (${(e as Error).message})`);
     return 1;
   }
-  const url = new URL('/v1/eventstreams/status', endpoint);
-  const signer = new SignatureV4({ service: 'mobiletargeting', region: env.PINSTREAM_REGION || 'us-east-1', credentials, sha256: Sha256 });
-  const signed = await signer.sign({ method: 'GET', protocol: url.protocol, hostname: url.hostname, port: Number(url.port) || undefined, path: url.pathname, query: {}, headers: { host: url.host } });
   let res: Response;
   try {
-    const headers = { ...(signed.headers as Record<string, string>) };
-    delete headers.host;
-    res = await fetch(url, { headers });
+    res = await signedCall(endpoint, credentials, env, { method: 'GET', path: '/v1/eventstreams/status' });
   } catch (e) {
     console.error(`pinstream streams status: cannot reach ${endpoint} (${(e as Error).message}); is the server running there?`);
     return 1;

@@ -212,6 +212,33 @@ export function pinpointProtocol(s: PinpointServices): Protocol {
       },
     },
     {
+      // Pinstream extension: deliver the app's events again from StartTime on.
+      method: 'POST',
+      path: '/v1/apps/{application-id}/eventstream/replay',
+      handler: async (req, p) => {
+        const id = p['application-id'];
+        allow(req, 'PutEventStream', id);
+        apps.require(id);
+        const { row, checkpoint, startMs } = await eventStreams.replay(id, body(req).StartTime);
+        return json(200, { ...eventStreamShape(row), Checkpoint: checkpoint, StartTime: new Date(startMs).toISOString() });
+      },
+    },
+    {
+      // Pinstream extension: "Automatically create a role" — creates (or repairs) the app's
+      // event-stream role; the caller must also be allowed to create roles and set their policies.
+      method: 'POST',
+      path: '/v1/apps/{application-id}/eventstream/role',
+      handler: (req, p) => {
+        const id = p['application-id'];
+        allow(req, 'PutEventStream', id);
+        const roleArn = eventStreams.streamRoleArn(id);
+        authorizer.authorize(req, 'iam:CreateRole', roleArn);
+        authorizer.authorize(req, 'iam:PutRolePolicy', roleArn);
+        apps.require(id);
+        return json(201, { RoleArn: eventStreams.createRole(id, body(req)) });
+      },
+    },
+    {
       // Pinstream extension: delivery health of every event stream the caller may read.
       method: 'GET',
       path: '/v1/eventstreams/status',

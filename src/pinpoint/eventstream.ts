@@ -7,7 +7,7 @@ import type { Db } from '../store/db.js';
 import type { Log } from '../log/log.js';
 import { badRequest, notFound } from '../http/errors.js';
 import { reqString, type Json } from '../http/shape.js';
-import { checkStreamRole, destinationActions } from '../iam/roles.js';
+import { checkStreamRole, createStreamRole, destinationActions } from '../iam/roles.js';
 import type { IamStore } from '../iam/store.js';
 
 export interface EventStreamRow {
@@ -41,6 +41,8 @@ export class EventStreams {
     private iam: IamStore,
     private ingestLog: Log,
     private appArn: (appId: string) => string,
+    /** How long the ingest log keeps events (config retentionDays): the oldest a replay may start. */
+    private retentionDays = 90,
   ) {}
 
   attach(delivery: DeliveryControl): void {
@@ -122,6 +124,59 @@ export class EventStreams {
     return row;
   }
 
+  /**
+   * Pinstream extension: delivers the app's events again from those that arrived at `startMs` on
+   * (clamped to the oldest event the log still holds), by moving the checkpoint back and
+   * restarting the worker. StartTime must be a past instant within the retention window.
+   */
+  async replay(appId: string, startTime: unknown): Promise<{ row: EventStreamRow; checkpoint: number; startMs: number }> {
+    const row = this.require(appId);
+    const raw = reqString(startTime, 'StartTime');
+    const startMs = ISO_8601.test(raw) ? Date.parse(raw) : NaN;
+    if (Number.isNaN(startMs)) {
+      throw badRequest(`StartTime "${raw}" is not an ISO-8601 date-time (for example 2024-05-01T12:00:00Z)`);
+    }
+    const now = this.clock.now();
+    if (startMs > now) {
+      throw badRequest(`StartTime ${raw} is in the future; it must be at or before now (${new Date(now).toISOString()})`);
+    }
+    const oldest = now - this.retentionDays * 86_400_000;
+    if (startMs < oldest) {
+      throw badRequest(
+        `StartTime ${raw} is older than the retention window of ${this.retentionDays} days; ` +
+          `it must be at or after ${new Date(oldest).toISOString()}`,
+      );
+    }
+    const delivery = this.delivery!;
+    // Stopped first, so the running worker cannot save its own position over the new one.
+    await delivery.stop(appId);
+    const checkpoint = Math.max(await this.ingestLog.offsetForTimestamp(startMs), this.ingestLog.startOffset());
+    this.saveCheckpoint(appId, checkpoint);
+    await delivery.restart(appId);
+    return { row: { ...row, checkpoint }, checkpoint, startMs };
+  }
+
+  /** The ARN createRole gives the app's role (whether or not it exists yet), for authorizing it first. */
+  streamRoleArn(appId: string): string {
+    const name = streamRoleName(appId);
+    const role = this.iam.getRole(name);
+    return role ? this.iam.roleArn(role) : `arn:aws:iam::${this.iam.accountId}:role/${name}`;
+  }
+
+  /** Pinstream extension ("Automatically create a role"): creates or repairs the app's event-stream role. */
+  createRole(appId: string, write: Json): string {
+    const destination = reqString(write.DestinationStreamArn, 'DestinationStreamArn');
+    if (!destinationActions(destination)) {
+      throw badRequest(
+        `DestinationStreamArn "${destination}" must be a Kinesis data stream ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME) ` +
+          `or a Firehose delivery stream ARN (arn:aws:firehose:REGION:ACCOUNT:deliverystream/NAME)`,
+      );
+    }
+    // The region is the app ARN's (arn:aws:mobiletargeting:REGION:ACCOUNT:apps/ID).
+    const region = this.appArn(appId).split(':')[3];
+    return createStreamRole(this.iam, region, appId, destination);
+  }
+
   saveCheckpoint(appId: string, offset: number): void {
     this.db.prepare('UPDATE event_streams SET checkpoint = ? WHERE app_id = ?').run(offset, appId);
   }
@@ -131,6 +186,13 @@ export class EventStreams {
       .prepare('INSERT INTO delivery_errors (app_id, log_offset, event_id, endpoint_id, reason, at) VALUES (?, ?, ?, ?, ?, ?)')
       .run(appId, e.offset, e.eventId, e.endpointId, e.reason, new Date(e.at).toISOString());
   }
+}
+
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/** The role name createStreamRole (src/iam/roles.ts) gives an app's event-stream role. */
+function streamRoleName(appId: string): string {
+  return `pinpoint-event-stream-${appId}`.slice(0, 64);
 }
 
 /** The EventStream wire shape. */
