@@ -21,7 +21,8 @@ import {
   KinesisClient,
   ListShardsCommand,
 } from '@aws-sdk/client-kinesis';
-import { CreateRoleCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { createPinpointRole } from './helpers/eventstream.js';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { pinpointClient, startTestServer, type TestServer } from './helpers/server.js';
 import { spawnServer, waitForExit, type ServerProcess } from './helpers/process.js';
@@ -95,27 +96,7 @@ async function readUntil(
   }
 }
 
-async function createRole(iam: IAMClient, name: string, resource: string): Promise<void> {
-  await iam.send(
-    new CreateRoleCommand({
-      RoleName: name,
-      AssumeRolePolicyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Principal: { Service: 'pinpoint.amazonaws.com' }, Action: 'sts:AssumeRole' }],
-      }),
-    }),
-  );
-  await iam.send(
-    new PutRolePolicyCommand({
-      RoleName: name,
-      PolicyName: 'PinpointEventStreamPermissionsPolicy',
-      PolicyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Action: ['kinesis:PutRecords', 'kinesis:DescribeStream'], Resource: [resource] }],
-      }),
-    }),
-  );
-}
+const createRole = (iam: IAMClient, name: string, resource: string) => createPinpointRole(iam, name, { resource });
 
 describe('kill -9 during event-stream delivery', () => {
   const CLIENTS = 4;

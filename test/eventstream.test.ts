@@ -20,7 +20,8 @@ import {
   KinesisClient,
   ListShardsCommand,
 } from '@aws-sdk/client-kinesis';
-import { CreateRoleCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { createPinpointRole, type RoleOptions } from './helpers/eventstream.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { signedFetch } from './helpers/signed.js';
 import { execFile } from 'node:child_process';
@@ -53,28 +54,7 @@ async function newStream(name: string, shards = 2): Promise<void> {
   await kinesis.send(new CreateStreamCommand({ StreamName: name, ShardCount: shards }));
 }
 
-/** The role Pinpoint's documentation describes, made with the IAM API as a user would. */
-async function newRole(name: string, opts: { trustService?: string; actions?: string[]; resource: string }): Promise<void> {
-  await iam.send(
-    new CreateRoleCommand({
-      RoleName: name,
-      AssumeRolePolicyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Principal: { Service: opts.trustService ?? 'pinpoint.amazonaws.com' }, Action: 'sts:AssumeRole' }],
-      }),
-    }),
-  );
-  await iam.send(
-    new PutRolePolicyCommand({
-      RoleName: name,
-      PolicyName: 'PinpointEventStreamPermissionsPolicy',
-      PolicyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Action: opts.actions ?? ['kinesis:PutRecords', 'kinesis:DescribeStream'], Resource: [opts.resource] }],
-      }),
-    }),
-  );
-}
+const newRole = (name: string, opts: RoleOptions) => createPinpointRole(iam, name, opts);
 
 const putStream = (ApplicationId: string, DestinationStreamArn: string, RoleArn: string) =>
   t.pinpoint.send(new PutEventStreamCommand({ ApplicationId, WriteEventStream: { DestinationStreamArn, RoleArn } }));
