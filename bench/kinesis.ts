@@ -11,12 +11,8 @@
 // latency percentiles, server CPU/RSS and Pinstream/kinesalite ratios; exit 1 on any error.
 
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import http from 'node:http';
 import { availableParallelism, cpus, loadavg } from 'node:os';
-import { spawn } from 'node:child_process';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
@@ -29,11 +25,9 @@ import {
   type PutRecordsRequestEntry,
 } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { freshDir, hostBusyMs, sampleProc, startPinstream, type Child, type ProcSample } from './procs.js';
+import { freshDir, hostBusyMs, sampleProc, startKinesalite, startPinstream, type Child, type ProcSample } from './procs.js';
 import { fmtInt, fmtNum, percentile, table } from './stats.js';
 
-const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
-const KINESALITE_MAIN = resolve(here, 'kinesalite-peer.js');
 
 const SHARDS = 4;
 const BATCH = 500;
@@ -43,7 +37,6 @@ const LATENCY_WARMUP = 50;
 /** Hard caps on top of the fixed time, as in the reference (a put phase of 20 s was capped at 30 s). */
 const GET_CAP_MS = 30_000;
 const REQUEST_TIMEOUT_MS = 30_000;
-const START_TIMEOUT_MS = 30_000;
 const MAX_DISTINCT_ERRORS = 20;
 /** Above this much CPU used by other processes during a phase, it is flagged as disturbed. */
 const NOISY_OTHER_CPU_PCT = 20;
@@ -135,66 +128,6 @@ interface Target {
   name: TargetName;
   child: Child;
   credentials: { accessKeyId: string; secretAccessKey: string };
-}
-
-/** A clean environment for a child: no inherited PINSTREAM_* settings or NODE_OPTIONS. */
-function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PINSTREAM_') && !k.startsWith('NODE_OPTIONS')) env[k] = v;
-  return { ...env, ...extra };
-}
-
-/** Starts kinesalite-peer.js in a child process; resolves when its banner gives the URL. */
-function startKinesalite(name: TargetName, onDisk: boolean): Promise<Child> {
-  const dir = freshDir('pinstream-kinesalite-');
-  const env = childEnv({ AWS_REGION: 'us-east-1' });
-  delete env.KINESALITE_PATH;
-  if (onDisk) env.KINESALITE_PATH = dir;
-  const proc = spawn(process.execPath, [KINESALITE_MAIN], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout!.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  const cleanup = () => rmSync(dir, { recursive: true, force: true });
-  return new Promise<Child>((resolveStart, rejectStart) => {
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      cleanup();
-      rejectStart(new Error(`${name}: no banner within ${START_TIMEOUT_MS} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
-    }, START_TIMEOUT_MS);
-    const onExit = (code: number | null) => {
-      clearTimeout(timer);
-      cleanup();
-      rejectStart(new Error(`${name}: exited with code ${code} during start-up\nstdout:\n${stdout}\nstderr:\n${stderr}`));
-    };
-    proc.once('exit', onExit);
-    const onData = () => {
-      const url = /kinesalite listening on (http:\/\/\S+)/.exec(stdout)?.[1];
-      if (!url) return;
-      clearTimeout(timer);
-      proc.off('exit', onExit);
-      proc.stdout!.off('data', onData);
-      resolveStart({
-        name,
-        proc,
-        pid: proc.pid!,
-        url,
-        port: Number(new URL(url).port),
-        output: () => `stdout:\n${stdout}\nstderr:\n${stderr}`,
-        stop: async () => {
-          if (proc.exitCode === null && proc.signalCode === null) {
-            proc.kill('SIGTERM');
-            const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-            await exited;
-            clearTimeout(t);
-          }
-          cleanup();
-        },
-      });
-    };
-    proc.stdout!.on('data', onData);
-  });
 }
 
 async function startTarget(name: TargetName): Promise<Target> {

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { Credentials } from './load.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
+const KINESALITE_MAIN = resolve(here, 'kinesalite-peer.js');
 export const PINSTREAM_MAIN = resolve(here, '../src/cli/main.js');
 export const CEILING_MAIN = resolve(here, 'ceiling-server.js');
 
@@ -70,6 +71,18 @@ export function startCeiling(): Promise<Child> {
   const dir = freshDir('pinstream-ceiling-');
   return startChild('ceiling', [CEILING_MAIN], { cwd: dir, env: childEnv({ PORT: '0' }) }, dir, (out) => {
     const url = /ceiling listening on (http:\/\/\S+)/.exec(out)?.[1];
+    return url ? { url } : undefined;
+  });
+}
+
+/** kinesalite (bench/kinesalite-peer.ts) in a child process, in memory or on disk in a temp dir. */
+export function startKinesalite(name: string, onDisk: boolean): Promise<Child> {
+  const dir = freshDir('pinstream-kinesalite-');
+  const env = childEnv({ AWS_REGION: 'us-east-1' });
+  delete env.KINESALITE_PATH;
+  if (onDisk) env.KINESALITE_PATH = dir;
+  return startChild(name, [KINESALITE_MAIN], { cwd: dir, env }, dir, (out) => {
+    const url = /kinesalite listening on (http:\/\/\S+)/.exec(out)?.[1];
     return url ? { url } : undefined;
   });
 }

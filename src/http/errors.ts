@@ -17,7 +17,6 @@ export const notFound = (message: string) => new ApiError('NotFoundException', 4
 export const forbidden = (message: string) => new ApiError('ForbiddenException', 403, message);
 export const methodNotAllowed = (message: string) => new ApiError('MethodNotAllowedException', 405, message);
 export const payloadTooLarge = (message: string) => new ApiError('PayloadTooLargeException', 413, message);
-export const tooManyRequests = (message: string) => new ApiError('TooManyRequestsException', 429, message);
 export const internalError = (message: string) => new ApiError('InternalServerErrorException', 500, message);
 
 /** Authentication failures keep the type names real AWS front doors use, so SDKs react the same way. */

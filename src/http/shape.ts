@@ -33,12 +33,6 @@ export function optNumber(v: unknown, field: string): number | undefined {
   return v;
 }
 
-export function optBoolean(v: unknown, field: string): boolean | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'boolean') throw badRequest(`${field} must be a boolean`);
-  return v;
-}
-
 export function optEnum<T extends string>(v: unknown, field: string, values: readonly T[]): T | undefined {
   const s = optString(v, field);
   if (s !== undefined && !values.includes(s as T)) throw badRequest(`${field} must be one of ${values.join(', ')}; got "${s}"`);

@@ -13,7 +13,6 @@ export function hashKeyHex(partitionKey: string): string {
 }
 
 export const toHex = (n: bigint) => n.toString(16).padStart(32, '0');
-export const hexToDecimal = (h: string) => BigInt('0x' + h).toString();
 
 /** Parses a decimal hash key; undefined when it is not an integer in [0, 2^128-1]. */
 export function parseHashKey(s: string): bigint | undefined {
