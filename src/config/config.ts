@@ -30,6 +30,24 @@ export interface Config {
    * services; others are refused until configured.
    */
   destinations: DestinationRoute[];
+  /**
+   * Where Firehose's S3 buckets live, by bucket name pattern (`*` wildcards); the first match wins.
+   * A route with `dir` is a local folder, one with `endpoint` an S3-compatible service. Buckets
+   * matching none are folders under `<dataDir>/buckets/<bucket>`.
+   */
+  buckets: BucketRoute[];
+}
+
+export interface BucketRoute {
+  /** Bucket name pattern, e.g. `analytics-*`. */
+  bucket: string;
+  /** Local directory holding the bucket's objects (absolute, or relative to the working directory). */
+  dir?: string;
+  /** S3-compatible endpoint URL (path-style addressing). */
+  endpoint?: string;
+  region?: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
 }
 
 export interface DestinationRoute {
@@ -60,6 +78,7 @@ export const DEFAULTS: Config = {
   kinesisTransitionMs: 0,
   kinesisShardLimits: false,
   destinations: [],
+  buckets: [],
 };
 
 export class ConfigError extends Error {
@@ -83,6 +102,7 @@ const ENV_KEYS: Record<string, keyof Config> = {
   PINSTREAM_KINESIS_TRANSITION_MS: 'kinesisTransitionMs',
   PINSTREAM_KINESIS_SHARD_LIMITS: 'kinesisShardLimits',
   PINSTREAM_DESTINATIONS: 'destinations',
+  PINSTREAM_BUCKETS: 'buckets',
 };
 
 /**
@@ -152,6 +172,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     kinesisTransitionMs: int(merged.kinesisTransitionMs, label('kinesisTransitionMs'), 0, 600_000),
     kinesisShardLimits: bool(merged.kinesisShardLimits, label('kinesisShardLimits')),
     destinations: routes(merged.destinations, label('destinations')),
+    buckets: bucketRoutes(merged.buckets, label('buckets')),
   };
 }
 
@@ -159,8 +180,8 @@ function envNameOf(key: string): string {
   return Object.entries(ENV_KEYS).find(([, k]) => k === key)?.[0] ?? key;
 }
 
-/** Destination routes: a JSON array (file) or JSON text (PINSTREAM_DESTINATIONS). */
-function routes(v: unknown, name: string): DestinationRoute[] {
+/** A list of route objects: a JSON array (file) or JSON text (environment). */
+function routeList(v: unknown, name: string, keys: string[]): Array<{ f: string; o: Record<string, unknown> }> {
   let list = v;
   if (typeof v === 'string') {
     try {
@@ -169,21 +190,43 @@ function routes(v: unknown, name: string): DestinationRoute[] {
       throw new ConfigError(`${name} must be a JSON array of routes: ${(e as Error).message}`);
     }
   }
-  if (!Array.isArray(list)) throw new ConfigError(`${name} must be an array of {arn, endpoint?, region?, accessKeyId?, secretAccessKey?}`);
+  const shape = `{${keys.join(', ')}}`;
+  if (!Array.isArray(list)) throw new ConfigError(`${name} must be an array of ${shape}`);
   return list.map((r, i) => {
     const f = `${name}[${i}]`;
-    if (typeof r !== 'object' || r === null) throw new ConfigError(`${f} must be an object`);
+    if (typeof r !== 'object' || r === null || Array.isArray(r)) throw new ConfigError(`${f} must be an object ${shape}`);
     const o = r as Record<string, unknown>;
-    for (const k of Object.keys(o)) {
-      if (!['arn', 'endpoint', 'region', 'accessKeyId', 'secretAccessKey'].includes(k)) throw new ConfigError(`${f}: unknown key "${k}"`);
-    }
+    for (const k of Object.keys(o)) if (!keys.includes(k)) throw new ConfigError(`${f}: unknown key "${k}" (known: ${keys.join(', ')})`);
+    return { f, o };
+  });
+}
+
+function routeCredentials(o: Record<string, unknown>, f: string): { accessKeyId?: string; secretAccessKey?: string } {
+  const accessKeyId = optional(o.accessKeyId, (x) => str(x, `${f}.accessKeyId`));
+  const secretAccessKey = optional(o.secretAccessKey, (x) => str(x, `${f}.secretAccessKey`));
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) throw new ConfigError(`${f}: set both accessKeyId and secretAccessKey, or neither`);
+  return { accessKeyId, secretAccessKey };
+}
+
+/** Bucket routes (PINSTREAM_BUCKETS): each is a folder (`dir`) or an S3-compatible endpoint. */
+function bucketRoutes(v: unknown, name: string): BucketRoute[] {
+  return routeList(v, name, ['bucket', 'dir', 'endpoint', 'region', 'accessKeyId', 'secretAccessKey']).map(({ f, o }) => {
+    const bucket = pattern(o.bucket, `${f}.bucket`, /^[a-z0-9*][a-z0-9.*-]{0,62}$/, 'a bucket name or pattern (lower-case letters, digits, dots, hyphens, *)');
+    const dir = optional(o.dir, (x) => str(x, `${f}.dir`));
+    const endpoint = optional(o.endpoint, (x) => pattern(x, `${f}.endpoint`, /^https?:\/\/[^\s]+$/, 'an http(s) URL'));
+    if ((dir === undefined) === (endpoint === undefined)) throw new ConfigError(`${f}: set exactly one of dir (a local folder) or endpoint (an S3-compatible URL)`);
+    const region = optional(o.region, (x) => pattern(x, `${f}.region`, /^[a-z]{2}(-[a-z]+)+-\d+$/, 'a region name'));
+    return { bucket, dir: dir === undefined ? undefined : resolve(dir), endpoint, region, ...routeCredentials(o, f) };
+  });
+}
+
+/** Destination routes: a JSON array (file) or JSON text (PINSTREAM_DESTINATIONS). */
+function routes(v: unknown, name: string): DestinationRoute[] {
+  return routeList(v, name, ['arn', 'endpoint', 'region', 'accessKeyId', 'secretAccessKey']).map(({ f, o }) => {
     const arn = pattern(o.arn, `${f}.arn`, /^arn:aws[a-z-]*:(kinesis|firehose):[^:]*:[^:]*:.+$/, 'a Kinesis stream or Firehose delivery stream ARN pattern');
     const endpoint = optional(o.endpoint, (x) => pattern(x, `${f}.endpoint`, /^https?:\/\/[^\s]+$/, 'an http(s) URL'));
     const region = optional(o.region, (x) => pattern(x, `${f}.region`, /^[a-z]{2}(-[a-z]+)+-\d+$/, 'a region name'));
-    const accessKeyId = optional(o.accessKeyId, (x) => str(x, `${f}.accessKeyId`));
-    const secretAccessKey = optional(o.secretAccessKey, (x) => str(x, `${f}.secretAccessKey`));
-    if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) throw new ConfigError(`${f}: set both accessKeyId and secretAccessKey, or neither`);
-    return { arn, endpoint, region, accessKeyId, secretAccessKey };
+    return { arn, endpoint, region, ...routeCredentials(o, f) };
   });
 }
 
