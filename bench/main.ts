@@ -1,16 +1,18 @@
 // Benchmark entry point (`npm run bench -- <name> [options]`): dispatches on the first argument to
 // one benchmark module and sets the exit code from its result.
 
+import { firehose } from './firehose.js';
 import { ingest } from './ingest.js';
 import { kinesis } from './kinesis.js';
 
-const BENCHMARKS: Record<string, (argv: string[]) => Promise<number>> = { ingest, kinesis };
+const BENCHMARKS: Record<string, (argv: string[]) => Promise<number>> = { ingest, kinesis, firehose };
 
 const USAGE = `usage: npm run bench -- <benchmark> [options]
 
 benchmarks:
   ingest    PutEvents throughput/latency sweep against the real server, with peers (--help for options)
-  kinesis   Kinesis PutRecords/GetRecords/PutRecord against Pinstream and kinesalite (--help for options)`;
+  kinesis   Kinesis PutRecords/GetRecords/PutRecord against Pinstream and kinesalite (--help for options)
+  firehose  Firehose PutRecordBatch to the folder destination vs the disk's own bandwidth, and delivery latency (--help for options)`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -1,0 +1,265 @@
+// `bench firehose`: the embedded Firehose's delivery to the folder destination, measured against
+// the disk it writes to. One Pinstream child process (durable defaults) in a fresh data dir:
+//  1. peer: how fast this disk takes the same bytes written straight to files with fsync
+//     (the bandwidth the Firehose path can at best approach);
+//  2. throughput: N clients loop PutRecordBatch (500 records of --size bytes) for --seconds to a
+//     stream with 128 MiB / 60 s buffering; acknowledged records/s and MB/s, then the time until
+//     every acknowledged byte is in an object on disk (delivered MB/s, objects per minute);
+//  3. latency: one PutRecord every --latency-gap ms to a stream buffering 1 s (the smallest
+//     non-zero interval); per record, the time from the put until an object holding it appears.
+// Clients are @aws-sdk/client-firehose over keep-alive HTTP/1.1, maxAttempts 1: errors are counted,
+// never retried away. Exit 1 on any error or missing record.
+
+import { randomBytes, randomUUID } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import http from 'node:http';
+import { join } from 'node:path';
+import { CreateDeliveryStreamCommand, FirehoseClient, PutRecordBatchCommand, PutRecordCommand } from '@aws-sdk/client-firehose';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { freshDir, sampleProc, startPinstream, type Child } from './procs.js';
+import { fmtInt, fmtNum, fmtRatio, percentile, table } from './stats.js';
+
+const BATCH = 500;
+const REQUEST_TIMEOUT_MS = 30_000;
+/** Bound on waiting for buffered records to reach the disk after the put phase. */
+const DRAIN_CAP_MS = 120_000;
+const POLL_MS = 20;
+const ROLE_ARN = 'arn:aws:iam::000000000000:role/firehose-bench';
+
+const USAGE = `usage: npm run bench -- firehose [options]
+
+  --seconds N        seconds of PutRecordBatch (default 10)
+  --clients N        concurrent PutRecordBatch clients (default 4)
+  --size N           record size in bytes (default 1024)
+  --latency-puts N   records sent one at a time for the 1 s-interval latency phase (default 40)
+  --latency-gap N    ms between those puts (default 250)`;
+
+interface Options {
+  seconds: number;
+  clients: number;
+  size: number;
+  latencyPuts: number;
+  latencyGap: number;
+}
+
+class UsageError extends Error {}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { seconds: 10, clients: 4, size: 1024, latencyPuts: 40, latencyGap: 250 };
+  const flags: Record<string, [keyof Options, number, number]> = {
+    '--seconds': ['seconds', 1, 300],
+    '--clients': ['clients', 1, 64],
+    '--size': ['size', 16, 8192],
+    '--latency-puts': ['latencyPuts', 1, 10_000],
+    '--latency-gap': ['latencyGap', 1, 10_000],
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '-h' || a === '--help') throw new UsageError('');
+    const f = flags[a];
+    if (!f) throw new UsageError(`unknown option ${a}`);
+    const n = Number(argv[++i]);
+    if (!Number.isFinite(n) || n < f[1] || n > f[2]) throw new UsageError(`${a} needs a number from ${f[1]} to ${f[2]}`);
+    o[f[0]] = Math.floor(n);
+  }
+  return o;
+}
+
+function client(child: Child): FirehoseClient {
+  return new FirehoseClient({
+    endpoint: child.url,
+    region: 'us-east-1',
+    credentials: child.admin!,
+    maxAttempts: 1,
+    requestHandler: new NodeHttpHandler({ httpAgent: new http.Agent({ keepAlive: true, maxSockets: 16 }), requestTimeout: REQUEST_TIMEOUT_MS }),
+  });
+}
+
+/** Every file under dir (the bucket folder), with sizes; temp files of in-progress writes excluded. */
+function objects(dir: string): Array<{ path: string; size: number; mtimeMs: number }> {
+  if (!existsSync(dir)) return [];
+  const out: Array<{ path: string; size: number; mtimeMs: number }> = [];
+  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (!e.isFile() || e.name.startsWith('.')) continue;
+    const p = join(e.parentPath, e.name);
+    const s = statSync(p);
+    out.push({ path: p, size: s.size, mtimeMs: s.mtimeMs });
+  }
+  return out;
+}
+
+/** The peer: the same volume of bytes written to files of the same size with one fsync per file. */
+function diskPeer(dir: string, totalBytes: number, fileBytes: number): { mbPerS: number; seconds: number } {
+  const chunk = randomBytes(Math.min(fileBytes, 4 * 1024 * 1024));
+  const t0 = performance.now();
+  let written = 0;
+  for (let i = 0; written < totalBytes; i++) {
+    const fd = openSync(join(dir, `peer-${i}`), 'w');
+    let inFile = 0;
+    while (inFile < fileBytes && written < totalBytes) {
+      const n = writeSync(fd, chunk, 0, Math.min(chunk.length, fileBytes - inFile));
+      inFile += n;
+      written += n;
+    }
+    fsyncSync(fd);
+    closeSync(fd);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  rmSync(dir, { recursive: true, force: true });
+  return { mbPerS: written / 1e6 / seconds, seconds };
+}
+
+async function createStream(fh: FirehoseClient, name: string, bucket: string, sizeMB: number, intervalS: number): Promise<void> {
+  await fh.send(
+    new CreateDeliveryStreamCommand({
+      DeliveryStreamName: name,
+      DeliveryStreamType: 'DirectPut',
+      ExtendedS3DestinationConfiguration: {
+        RoleARN: ROLE_ARN,
+        BucketARN: `arn:aws:s3:::${bucket}`,
+        BufferingHints: { SizeInMBs: sizeMB, IntervalInSeconds: intervalS },
+      },
+    }),
+  );
+}
+
+async function throughput(fh: FirehoseClient, child: Child, dataDir: string, o: Options) {
+  const bucket = 'bench-throughput';
+  await createStream(fh, 'bench-throughput', bucket, 128, 60);
+  const payload = randomBytes(o.size / 2).toString('hex').slice(0, o.size - 1) + '\n';
+  const records = Array.from({ length: BATCH }, () => ({ Data: Buffer.from(payload) }));
+  let acked = 0;
+  let errors = 0;
+  const cpu0 = sampleProc(child.pid).cpuMs;
+  const t0 = performance.now();
+  const until = t0 + o.seconds * 1000;
+  await Promise.all(
+    Array.from({ length: o.clients }, async () => {
+      while (performance.now() < until) {
+        try {
+          const r = await fh.send(new PutRecordBatchCommand({ DeliveryStreamName: 'bench-throughput', Records: records }));
+          acked += BATCH - (r.FailedPutCount ?? 0);
+          errors += r.FailedPutCount ?? 0;
+        } catch (e) {
+          errors++;
+          if (errors < 5) console.error('  PutRecordBatch failed:', (e as Error).message);
+        }
+      }
+    }),
+  );
+  const putSeconds = (performance.now() - t0) / 1000;
+  const putCpuPct = ((sampleProc(child.pid).cpuMs - cpu0) / (putSeconds * 1000)) * 100;
+  const ackedBytes = acked * payload.length;
+  // The stream buffers up to 60 s: the drain measures flushing what is left after the last put.
+  const dir = join(dataDir, 'buckets', bucket);
+  const tDrain = performance.now();
+  let files = objects(dir);
+  while (files.reduce((s, f) => s + f.size, 0) < ackedBytes && performance.now() - tDrain < DRAIN_CAP_MS) {
+    await new Promise((r) => setTimeout(r, 200));
+    files = objects(dir);
+  }
+  const deliveredBytes = files.reduce((s, f) => s + f.size, 0);
+  const totalSeconds = (performance.now() - t0) / 1000;
+  return { acked, errors, putSeconds, putCpuPct, ackedBytes, deliveredBytes, files: files.length, totalSeconds, recordBytes: payload.length };
+}
+
+async function latency(fh: FirehoseClient, dataDir: string, o: Options) {
+  const bucket = 'bench-latency';
+  await createStream(fh, 'bench-latency', bucket, 1, 1);
+  const dir = join(dataDir, 'buckets', bucket);
+  const sentAt = new Map<string, number>();
+  const seenAt = new Map<string, number>();
+  const seenFiles = new Set<string>();
+  let stop = false;
+  let lastPut = performance.now();
+  const watcher = (async () => {
+    while (!stop || seenAt.size < sentAt.size) {
+      for (const f of objects(dir)) {
+        if (seenFiles.has(f.path)) continue;
+        seenFiles.add(f.path);
+        const now = performance.now();
+        for (const line of readFileSync(f.path, 'utf8').split('\n')) if (line) seenAt.set(line, now);
+      }
+      if (stop && performance.now() - lastPut > DRAIN_CAP_MS) break;
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+  })();
+  let errors = 0;
+  for (let i = 0; i < o.latencyPuts; i++) {
+    const id = randomUUID();
+    try {
+      sentAt.set(id, performance.now());
+      await fh.send(new PutRecordCommand({ DeliveryStreamName: 'bench-latency', Record: { Data: Buffer.from(id + '\n') } }));
+    } catch (e) {
+      errors++;
+      sentAt.delete(id);
+      console.error('  PutRecord failed:', (e as Error).message);
+    }
+    lastPut = performance.now();
+    await new Promise((r) => setTimeout(r, o.latencyGap));
+  }
+  stop = true;
+  await watcher;
+  const lat = [...sentAt].filter(([id]) => seenAt.has(id)).map(([id, t]) => seenAt.get(id)! - t).sort((a, b) => a - b);
+  return { sent: sentAt.size, seen: lat.length, errors, lat: Float64Array.from(lat) };
+}
+
+export async function firehose(argv: string[]): Promise<number> {
+  let o: Options;
+  try {
+    o = parseArgs(argv);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      if (e.message) console.error(`bench firehose: ${e.message}\n`);
+      console.error(USAGE);
+      return e.message ? 2 : 0;
+    }
+    throw e;
+  }
+  const dataDir = freshDir('pinstream-bench-firehose-');
+  const child = await startPinstream('pinstream', { tmpDir: dataDir });
+  const fh = client(child);
+  let failed = false;
+  try {
+    console.log(`bench firehose: ${o.clients} clients × PutRecordBatch(${BATCH} × ${o.size} B) for ${o.seconds} s, then ${o.latencyPuts} PutRecord at a 1 s buffer interval`);
+    const t = await throughput(fh, child, dataDir, o);
+    const peer = diskPeer(freshDir('pinstream-bench-disk-'), Math.max(t.deliveredBytes, 64 * 1024 * 1024), 128 * 1024 * 1024);
+    const putMB = t.ackedBytes / 1e6 / t.putSeconds;
+    const deliveredMB = t.deliveredBytes / 1e6 / t.totalSeconds;
+    console.log('\nthroughput (folder destination, 128 MiB / 60 s buffering)');
+    console.log(
+      table(
+        ['measure', 'value'],
+        [
+          ['records acknowledged', fmtInt(t.acked)],
+          ['records/s acknowledged (durable)', fmtInt(t.acked / t.putSeconds)],
+          ['MB/s acknowledged', fmtNum(putMB)],
+          ['server CPU during puts', `${fmtNum(t.putCpuPct)} %`],
+          ['bytes in objects / acknowledged', `${fmtInt(t.deliveredBytes)} / ${fmtInt(t.ackedBytes)}`],
+          ['MB/s delivered, first put to last byte on disk', fmtNum(deliveredMB)],
+          ['objects written', fmtInt(t.files)],
+          ['objects per minute', fmtNum((t.files / t.totalSeconds) * 60)],
+          ['peer: same bytes straight to disk (fsync per 128 MiB file)', `${fmtNum(peer.mbPerS)} MB/s`],
+          ['acknowledged MB/s ÷ disk peer', fmtRatio(putMB / peer.mbPerS)],
+        ],
+      ),
+    );
+    if (t.errors > 0 || t.deliveredBytes < t.ackedBytes) {
+      console.error(`  ${t.errors} errors; ${t.ackedBytes - t.deliveredBytes} acknowledged bytes not delivered within ${DRAIN_CAP_MS / 1000} s`);
+      failed = true;
+    }
+    const l = await latency(fh, dataDir, o);
+    console.log('\ndelivery latency, PutRecord → object on disk (1 MiB / 1 s buffering)');
+    console.log(
+      table(
+        ['records', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms'],
+        [[`${l.seen}/${l.sent}`, fmtNum(percentile(l.lat, 50)), fmtNum(percentile(l.lat, 95)), fmtNum(percentile(l.lat, 99)), fmtNum(percentile(l.lat, 100))]],
+      ),
+    );
+    if (l.errors > 0 || l.seen < l.sent) failed = true;
+  } finally {
+    fh.destroy();
+    await child.stop();
+  }
+  return failed ? 1 : 0;
+}
