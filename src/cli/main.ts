@@ -12,6 +12,8 @@ commands:
   streams status        delivery health of every event stream (--help for options)
   streams replay APP_ID --from ISO
                         deliver an app's events again from a time on (--help for options)
+  query [--stream NAME] "SQL"
+                        SQL (DuckDB) over a delivery stream's delivered objects (--help for options)
   help                  show this text`;
 
 async function main(argv: string[]): Promise<number> {
@@ -34,6 +36,13 @@ async function main(argv: string[]): Promise<number> {
       if (sub === 'status' && !help) return streamsStatus(rest);
       console.log(STATUS_USAGE);
       return sub === 'status' || sub === undefined || sub === 'help' ? 0 : 2;
+    }
+    case 'query': {
+      const { query, QUERY_USAGE } = await import('./query.js');
+      const rest = argv.slice(1);
+      if (!rest.includes('--help') && !rest.includes('-h')) return query(rest);
+      console.log(QUERY_USAGE);
+      return 0;
     }
     case undefined:
     case 'help':

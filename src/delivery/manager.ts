@@ -30,7 +30,8 @@ export class DeliveryManager implements DeliveryControl {
 
   isEmbedded(arn: string): boolean {
     const m = /^arn:aws:(kinesis|firehose):([^:]*):(\d{12}):/.exec(arn);
-    return !!m && m[1] === 'kinesis' && m[2] === this.o.config.region && m[3] === this.o.config.accountId && !this.route(arn);
+    // Both embedded services (Kinesis streams and Firehose delivery streams) of this region and account.
+    return !!m && m[2] === this.o.config.region && m[3] === this.o.config.accountId && !this.route(arn);
   }
 
   isRouted(arn: string): boolean {

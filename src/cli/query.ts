@@ -1,0 +1,397 @@
+// `pinstream query [--stream NAME] "SQL"`: SQL with DuckDB over the objects a delivery stream has
+// delivered, as one would use Athena over the bucket. With --stream it calls DescribeDeliveryStream
+// (the SDK's Firehose client, SigV4-signed like any AWS call) for the bucket, prefix, compression
+// and format conversion, finds where the bucket lives from the server's own configuration
+// (PINSTREAM_BUCKETS / pinstream.json: a folder, or an S3-compatible endpoint whose objects are
+// downloaded to a temporary folder first, because DuckDB's httpfs extension would have to be
+// downloaded from the network), and defines the view `records` over the stream's objects:
+// newline-delimited JSON (plain or gzip; one record per line, as Pinpoint sends them) and Parquet.
+// JSON is read with the Pinpoint column types the Parquet writer uses (firehose/parquet.ts), so
+// objects written before and after a format change union in one view. Without --stream the SQL
+// runs as it is. ZIP and Snappy objects are refused: DuckDB cannot read them.
+//
+// Which objects are the stream's: under the literal part of its Prefix (up to the first `!{`),
+// named `<stream>-<version>-<yyyy-MM-dd-HH-mm-ss>-<uuid>…` (so other streams sharing the bucket
+// are left out), and not error output (under ErrorOutputPrefix, or in a folder named after an
+// error-output type such as format-conversion-failed).
+
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve, sep } from 'node:path';
+import { DescribeDeliveryStreamCommand, FirehoseClient, type DeliveryStreamDescription } from '@aws-sdk/client-firehose';
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import type { DuckDBConnection, DuckDBResultReader } from '@duckdb/node-api';
+import { ConfigError, DEFAULT_REGION, loadConfig, type Config } from '../config/config.js';
+import { openDuckDB, sqlPathList } from '../firehose/duckdb.js';
+import { readJsonSql } from '../firehose/parquet.js';
+import { wildcardMatch } from '../iam/policy.js';
+import { defaultEndpoint, resolveCredentials } from './signed.js';
+
+export const QUERY_USAGE = `usage: pinstream query [--stream NAME] [--format table|csv|json] "SQL"
+
+Runs SQL with DuckDB. With --stream, the view \`records\` holds every record the delivery stream
+NAME has delivered to S3 (newline-delimited JSON, gzip'd or not, or Parquet); the bucket is the
+folder or S3-compatible endpoint PINSTREAM_BUCKETS / pinstream.json maps it to, as for the server
+(run it where the server's configuration is). Without --stream, plain DuckDB SQL: read_json(...),
+read_parquet(...) over paths of your choice. Times are shown in UTC.
+
+  pinstream query --stream pinpoint-events "SELECT event_type, date_trunc('day', to_timestamp(event_timestamp/1000)) AS day, count(*) FROM records GROUP BY ALL ORDER BY ALL"
+
+options:
+  --stream NAME       query the objects delivered by Firehose delivery stream NAME
+  --format F          table (default), csv (with a header line) or json (one object per line)
+  --endpoint URL      server URL (default http://127.0.0.1:<PINSTREAM_PORT or 4580>)
+  --region R          signing region (default PINSTREAM_REGION, else ${DEFAULT_REGION})
+
+credentials: PINSTREAM_ADMIN_ACCESS_KEY_ID/SECRET when both are set, else the AWS SDK's chain.`;
+
+export const OUTPUT_FORMATS = ['table', 'csv', 'json'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+/** Folders of error output (`!{firehose:error-output-type}` values): never the stream's records. */
+export const ERROR_OUTPUT_TYPES = ['processing-failed', 'format-conversion-failed', 'metadata-extraction-failed', 'partitioning-failed', 'http-endpoint-failed'];
+
+/** A failure the user can act on: printed as one line, exit code 1. */
+export class QueryError extends Error {
+  override name = 'QueryError';
+}
+
+/** What the query needs to know of a delivery stream's S3 output. */
+export interface DeliveredStream {
+  name: string;
+  bucket: string;
+  prefix: string;
+  errorPrefix: string;
+  /** CompressionFormat: UNCOMPRESSED, GZIP, ZIP, Snappy, HADOOP_SNAPPY. */
+  compression: string;
+  /** Format conversion to Parquet is enabled: objects are Parquet files. */
+  parquet: boolean;
+}
+
+export interface QueryOptions {
+  stream?: string;
+  format: OutputFormat;
+  sql: string;
+  endpoint: string;
+  region: string;
+}
+
+export function parseQueryArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): QueryOptions {
+  const o: Partial<QueryOptions> = { format: 'table', endpoint: defaultEndpoint(env), region: env.PINSTREAM_REGION || DEFAULT_REGION };
+  const value = (flag: string, v: string | undefined): string => {
+    if (v === undefined || v === '') throw new QueryUsageError(`${flag} needs a value`);
+    return v;
+  };
+  const positional: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--stream') o.stream = value(a, argv[++i]);
+    else if (a === '--format') {
+      const f = value(a, argv[++i]);
+      if (!(OUTPUT_FORMATS as readonly string[]).includes(f)) throw new QueryUsageError(`--format must be one of ${OUTPUT_FORMATS.join(', ')}, got "${f}"`);
+      o.format = f as OutputFormat;
+    } else if (a === '--endpoint' || a === '--endpoint-url') o.endpoint = value(a, argv[++i]).replace(/\/+$/, '');
+    else if (a === '--region') o.region = value(a, argv[++i]);
+    else if (a.startsWith('--')) throw new QueryUsageError(`unknown option ${a}`);
+    else positional.push(a);
+  }
+  if (positional.length !== 1) throw new QueryUsageError(positional.length === 0 ? 'SQL is missing' : 'give the SQL as one argument (quote it)');
+  return { ...(o as QueryOptions), sql: positional[0] };
+}
+
+export class QueryUsageError extends Error {
+  override name = 'QueryUsageError';
+}
+
+/** The `pinstream query` command: exit 0, 1 (query or server error) or 2 (usage). */
+export async function query(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let o: QueryOptions;
+  try {
+    o = parseQueryArgs(argv, env);
+  } catch (e) {
+    if (!(e instanceof QueryUsageError)) throw e;
+    console.error(`pinstream query: ${e.message}\n\n${QUERY_USAGE}`);
+    return 2;
+  }
+  const cleanup: string[] = [];
+  try {
+    let source: Source | undefined;
+    if (o.stream !== undefined) {
+      const stream = await describeStream(o, env);
+      source = await streamSource(stream, env, cleanup);
+    }
+    process.stdout.write(await runQuery(source, o.sql, o.format));
+    return 0;
+  } catch (e) {
+    if (e instanceof QueryError) {
+      console.error(`pinstream query: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  } finally {
+    for (const dir of cleanup) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function describeStream(o: QueryOptions, env: NodeJS.ProcessEnv): Promise<DeliveredStream> {
+  let credentials;
+  try {
+    credentials = await resolveCredentials(env);
+  } catch (e) {
+    throw new QueryError(`no credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (${(e as Error).message})`);
+  }
+  const client = new FirehoseClient({ endpoint: o.endpoint, region: o.region, credentials, maxAttempts: 2 });
+  try {
+    const out = await client.send(new DescribeDeliveryStreamCommand({ DeliveryStreamName: o.stream }));
+    return deliveredStream(out.DeliveryStreamDescription!);
+  } catch (e) {
+    if (e instanceof QueryError) throw e;
+    const err = e as Error & { $metadata?: unknown; code?: string };
+    if (err.$metadata === undefined || err.code === 'ECONNREFUSED') {
+      throw new QueryError(`cannot reach ${o.endpoint} (${err.message}); is the server running there?`);
+    }
+    throw new QueryError(`${err.name}: ${err.message}`);
+  } finally {
+    client.destroy();
+  }
+}
+
+/** The S3 output of a described stream; QueryError when it has none this command can read. */
+export function deliveredStream(d: DeliveryStreamDescription): DeliveredStream {
+  const dest = d.Destinations?.[0];
+  const s3 = dest?.ExtendedS3DestinationDescription ?? dest?.S3DestinationDescription;
+  if (!s3?.BucketARN) throw new QueryError(`delivery stream ${d.DeliveryStreamName} does not deliver to S3, so there are no objects to query`);
+  const conversion = dest?.ExtendedS3DestinationDescription?.DataFormatConversionConfiguration;
+  const converting = !!conversion && conversion.Enabled !== false;
+  if (converting && conversion.OutputFormatConfiguration?.Serializer?.OrcSerDe) {
+    throw new QueryError(`delivery stream ${d.DeliveryStreamName} converts records to ORC, which this command does not read`);
+  }
+  return {
+    name: d.DeliveryStreamName!,
+    bucket: s3.BucketARN.replace(/^arn:[^:]+:s3:::/, ''),
+    prefix: s3.Prefix ?? '',
+    errorPrefix: dest?.ExtendedS3DestinationDescription?.ErrorOutputPrefix ?? '',
+    compression: s3.CompressionFormat ?? 'UNCOMPRESSED',
+    parquet: converting,
+  };
+}
+
+/** A prefix up to its first `!{…}` expression: every key it can evaluate to starts with this. */
+export function literalPrefix(prefix: string): string {
+  const i = prefix.indexOf('!{');
+  return i < 0 ? prefix : prefix.slice(0, i);
+}
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Whether a key holds records the stream delivered (not error output, not another stream's). */
+export function isDeliveredObject(key: string, s: DeliveredStream): boolean {
+  const data = literalPrefix(s.prefix);
+  if (!key.startsWith(data)) return false;
+  const errors = literalPrefix(s.errorPrefix);
+  if (errors !== '' && !data.startsWith(errors) && key.startsWith(errors)) return false;
+  const segments = key.slice(data.length).split('/');
+  const base = segments.pop()!;
+  if (segments.some((x) => ERROR_OUTPUT_TYPES.includes(x))) return false;
+  return new RegExp(`^${escapeRe(s.name)}-\\d+-\\d{4}-\\d{2}-\\d{2}-\\d{2}-\\d{2}-\\d{2}-[0-9a-fA-F-]{36}`).test(base);
+}
+
+export type FileKind = 'json' | 'json-gzip' | 'parquet';
+
+/** How to read one object: by its extension, else by the stream's configuration. */
+export function fileKind(key: string, s: DeliveredStream): FileKind {
+  if (key.endsWith('.parquet')) return 'parquet';
+  if (key.endsWith('.gz')) return 'json-gzip';
+  const refuse = (what: string) =>
+    new QueryError(`${key} is ${what}-compressed, which DuckDB cannot read; deliver UNCOMPRESSED or GZIP (or enable Parquet conversion) to query with pinstream`);
+  if (/\.(zip)$/.test(key)) throw refuse('ZIP');
+  if (/\.(snappy|hsnappy)$/.test(key)) throw refuse('Snappy');
+  if (s.parquet) return 'parquet';
+  if (s.compression === 'GZIP') return 'json-gzip';
+  if (s.compression === 'ZIP' || s.compression === 'Snappy' || s.compression === 'HADOOP_SNAPPY') throw refuse(s.compression);
+  return 'json';
+}
+
+/** The delivered files the view reads. */
+export interface Source {
+  files: Array<{ path: string; kind: FileKind }>;
+  /** For messages: where the objects were looked for. */
+  location: string;
+}
+
+/** Keys (`/`-separated paths) of the files under `root` whose key starts with `prefix`, sorted. */
+export async function listFolderKeys(root: string, prefix: string): Promise<string[]> {
+  // Start from the deepest folder the prefix names: the rest of the bucket is never read.
+  const start = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/') + 1) : '';
+  const base = resolve(root);
+  let entries;
+  try {
+    entries = await readdir(join(base, start), { recursive: true, withFileTypes: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name).slice(base.length + 1).split(sep).join('/'))
+    .filter((k) => k.startsWith(prefix))
+    .sort();
+}
+
+/** The stream's delivered files in a local folder bucket. */
+export async function folderSource(root: string, s: DeliveredStream): Promise<Source> {
+  const keys = (await listFolderKeys(root, literalPrefix(s.prefix))).filter((k) => isDeliveredObject(k, s));
+  const base = resolve(root);
+  return { files: keys.map((k) => ({ path: join(base, k), kind: fileKind(k, s) })), location: `${base}/${literalPrefix(s.prefix)}` };
+}
+
+export interface S3Location {
+  bucket: string;
+  endpoint: string;
+  region: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+}
+
+/** Downloads the stream's delivered objects from an S3-compatible endpoint into `dir`. */
+export async function s3Source(loc: S3Location, s: DeliveredStream, dir: string): Promise<Source> {
+  // Checksums only when required: S3-compatible servers (s3rver, older MinIO) lack the newer ones.
+  const client = new S3Client({
+    endpoint: loc.endpoint,
+    region: loc.region,
+    forcePathStyle: true,
+    credentials: loc.credentials,
+    maxAttempts: 3,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  const prefix = literalPrefix(s.prefix);
+  try {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await client.send(new ListObjectsV2Command({ Bucket: loc.bucket, Prefix: prefix, ContinuationToken: token }));
+      for (const o of page.Contents ?? []) if (o.Key && isDeliveredObject(o.Key, s)) keys.push(o.Key);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    const files: Source['files'] = [];
+    for (const key of keys.sort()) {
+      const kind = fileKind(key, s);
+      // Keys become paths: one with `..` segments could point outside the temporary folder.
+      if (key.split('/').some((x) => x === '..' || x === '.') || key.startsWith('/')) throw new QueryError(`object key ${key} cannot be stored as a file`);
+      const path = join(dir, key);
+      const obj = await client.send(new GetObjectCommand({ Bucket: loc.bucket, Key: key }));
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, await obj.Body!.transformToByteArray());
+      files.push({ path, kind });
+    }
+    return { files, location: `s3://${loc.bucket}/${prefix} at ${loc.endpoint}` };
+  } catch (e) {
+    if (e instanceof QueryError) throw e;
+    throw new QueryError(`cannot read s3://${loc.bucket}/${prefix} at ${loc.endpoint}: ${(e as Error).name}: ${(e as Error).message}`);
+  } finally {
+    client.destroy();
+  }
+}
+
+/**
+ * Where a bucket lives, as the server resolves it (config.buckets, first match): a folder, an
+ * S3-compatible endpoint, or `<dataDir>/buckets/<bucket>`.
+ */
+export function bucketLocation(config: Config, bucket: string): { dir: string } | S3Location {
+  const route = config.buckets.find((r) => wildcardMatch(r.bucket, bucket, false));
+  if (route?.endpoint) {
+    const credentials = route.accessKeyId && route.secretAccessKey ? { accessKeyId: route.accessKeyId, secretAccessKey: route.secretAccessKey } : undefined;
+    return { bucket, endpoint: route.endpoint, region: route.region ?? config.region, credentials };
+  }
+  if (route?.dir) return { dir: route.dir };
+  return { dir: resolve(config.dataDir, 'buckets', bucket) };
+}
+
+async function streamSource(s: DeliveredStream, env: NodeJS.ProcessEnv, cleanup: string[]): Promise<Source> {
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new QueryError(`configuration error: ${e.message}`);
+    throw e;
+  }
+  const loc = bucketLocation(config, s.bucket);
+  if ('dir' in loc) return folderSource(loc.dir, s);
+  const dir = await mkdtemp(join(tmpdir(), 'pinstream-query-'));
+  cleanup.push(dir);
+  return s3Source(loc, s, dir);
+}
+
+/**
+ * Runs `sql` (with the view `records` over `source` when given) and renders the last statement's
+ * result. DuckDB's errors become QueryErrors carrying its message.
+ */
+export async function runQuery(source: Source | undefined, sql: string, format: OutputFormat): Promise<string> {
+  const db = await openDuckDB();
+  const c = await db.connect();
+  try {
+    // Firehose names objects by UTC hour and Athena works in UTC: dates must not shift with the host.
+    await c.run(`SET TimeZone = 'UTC'`);
+    if (source) {
+      if (source.files.length === 0) throw new QueryError(`no delivered objects found in ${source.location}`);
+      await c.run(`CREATE VIEW records AS ${await viewSql(c, source)}`);
+    }
+    let result: DuckDBResultReader;
+    try {
+      result = await c.runAndReadAll(sql);
+    } catch (e) {
+      throw new QueryError((e as Error).message);
+    }
+    return render(result, format);
+  } catch (e) {
+    if (e instanceof QueryError) throw e;
+    throw new QueryError(`cannot read the delivered objects: ${(e as Error).message}`);
+  } finally {
+    c.closeSync();
+    db.closeSync();
+  }
+}
+
+async function viewSql(c: DuckDBConnection, source: Source): Promise<string> {
+  const of = (kind: FileKind) => source.files.filter((f) => f.kind === kind).map((f) => f.path);
+  const parts: string[] = [];
+  for (const [kind, compression] of [['json', 'uncompressed'], ['json-gzip', 'gzip']] as const) {
+    const paths = of(kind);
+    if (paths.length > 0) parts.push(`SELECT * FROM ${await readJsonSql(c, paths, compression)}`);
+  }
+  const parquet = of('parquet');
+  if (parquet.length > 0) parts.push(`SELECT * FROM read_parquet(${sqlPathList(parquet)}, union_by_name = true)`);
+  return parts.join(' UNION ALL BY NAME ');
+}
+
+const INTEGER_TYPES = new Set(['TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'HUGEINT', 'UTINYINT', 'USMALLINT', 'UINTEGER', 'UBIGINT', 'UHUGEINT']);
+
+export function render(r: DuckDBResultReader, format: OutputFormat): string {
+  const names = r.columnNames();
+  if (names.length === 0) return '';
+  if (format === 'json') {
+    // DuckDB's JSON conversion gives 64-bit integers as strings; top-level ones that fit a JS
+    // number are printed as numbers (counts, epoch milliseconds).
+    const ints = r.columnTypes().map((t) => INTEGER_TYPES.has(t.toString()));
+    return r
+      .getRowObjectsJson()
+      .map((row) => {
+        names.forEach((n, i) => {
+          const v = row[n];
+          if (ints[i] && typeof v === 'string' && Number.isSafeInteger(Number(v))) row[n] = Number(v);
+        });
+        return JSON.stringify(row) + '\n';
+      })
+      .join('');
+  }
+  const rows = r.getRows().map((row) => row.map((v) => (v === null ? null : String(v))));
+  if (format === 'csv') {
+    const cell = (v: string | null) => (v === null ? '' : /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
+    return [names, ...rows].map((row) => row.map(cell).join(',') + '\n').join('');
+  }
+  const numeric = r.columnTypes().map((t) => INTEGER_TYPES.has(t.toString()) || /^(FLOAT|DOUBLE|DECIMAL)/.test(t.toString()));
+  const shown = rows.map((row) => row.map((v) => v ?? 'NULL'));
+  const widths = names.map((n, c) => Math.max(n.length, ...shown.map((row) => row[c].length)));
+  const line = (cells: string[]) => cells.map((v, c) => (numeric[c] ? v.padStart(widths[c]) : v.padEnd(widths[c]))).join('  ').trimEnd() + '\n';
+  return line(names) + line(widths.map((w) => '-'.repeat(w))) + shown.map(line).join('') + `(${rows.length} row${rows.length === 1 ? '' : 's'})\n`;
+}

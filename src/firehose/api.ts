@@ -1,0 +1,330 @@
+// The Firehose API (awsJson1.1, target prefix Firehose_20150804, signing name "firehose"): each
+// operation's input checks and output shape (reference/kinesis-firehose.md §3), over the
+// FirehoseService. Streams are ACTIVE as soon as CreateDeliveryStream answers (CREATING and
+// DELETING are never observable here), and server-side encryption at rest is not offered.
+
+import { blobInput, timestampOut, type JsonRpcService } from '../http/awsjson.js';
+import { isObject, type Json } from '../http/shape.js';
+import type { Clock } from '../clock.js';
+import { concurrentModification, invalidArgument, limitExceeded, memberName, validation } from './errors.js';
+import {
+  DEFAULT_LIST_LIMIT,
+  DESTINATION_ID,
+  MAX_BATCH_BYTES,
+  MAX_BATCH_RECORDS,
+  MAX_DELIVERY_STREAMS,
+  MAX_LIST_LIMIT,
+  MAX_LIST_TAGS,
+  MAX_RECORD_BYTES,
+  MAX_STREAM_NAME_LENGTH,
+  MAX_TAGS_PER_STREAM,
+  MAX_TAG_KEY_LENGTH,
+  MAX_TAG_VALUE_LENGTH,
+  STREAM_NAME_PATTERN,
+} from './limits.js';
+import type { DeliveryStreamState, DeliveryStreamType } from './registry.js';
+import type { FirehoseService } from './service.js';
+import {
+  KINDS,
+  KINESIS_STREAM_ARN,
+  ROLE_ARN,
+  UNSUPPORTED_DESTINATIONS,
+  check,
+  describeDestination,
+  en,
+  int,
+  list,
+  mergeUpdate,
+  obj,
+  requireComplete,
+  str,
+  validateDestination,
+  validateUpdate,
+  type DestinationKind,
+} from './validate.js';
+
+export const FIREHOSE_TARGET_PREFIX = 'Firehose_20150804';
+export const FIREHOSE_SIGNING_NAME = 'firehose';
+
+const STREAM_TYPES = ['DirectPut', 'KinesisStreamAsSource', 'MSKAsSource', 'DatabaseAsSource'];
+const nameSpec = str(1, MAX_STREAM_NAME_LENGTH, STREAM_NAME_PATTERN);
+const tagKey = str(1, MAX_TAG_KEY_LENGTH, /^(?!aws:)[\p{L}\p{Z}\p{N}_.:/=+\-@%]*$/u);
+const tagList = list(obj({ Key: tagKey, Value: str(0, MAX_TAG_VALUE_LENGTH, /^[\p{L}\p{Z}\p{N}_.:/=+\-@%]*$/u) }, ['Key']), 1, MAX_TAGS_PER_STREAM);
+const destinationId = str(1, 100, /^[a-zA-Z0-9-]+$/);
+
+export interface FirehoseApiOptions {
+  service: FirehoseService;
+  clock: Clock;
+  /** Whether an embedded Kinesis stream of this name exists (KinesisStreamAsSource). */
+  kinesisStreamExists: (name: string) => boolean;
+  /** Whether an IAM role of this name exists in this account. */
+  roleExists: (name: string) => boolean;
+}
+
+export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
+  const { service, clock } = o;
+  const registry = service.registry;
+  const accountId = registry.accountId;
+
+  const name = (i: Json): string => {
+    if (i.DeliveryStreamName === undefined || i.DeliveryStreamName === null) throw validation(null, 'deliveryStreamName', 'Member must not be null');
+    check(i.DeliveryStreamName, nameSpec, 'deliveryStreamName');
+    return i.DeliveryStreamName as string;
+  };
+
+  const operations: JsonRpcService['operations'] = {
+    async CreateDeliveryStream(i) {
+      const n = name(i);
+      check(i.DeliveryStreamType, en(...STREAM_TYPES), 'deliveryStreamType');
+      check(i.DirectPutSourceConfiguration, obj({ ThroughputHintInMBs: int({ min: 1, max: 100 }) }, ['ThroughputHintInMBs']), 'directPutSourceConfiguration');
+      check(i.Tags, tagList, 'tags');
+      const type = (i.DeliveryStreamType ?? 'DirectPut') as string;
+      if (type === 'MSKAsSource' || type === 'DatabaseAsSource') {
+        throw invalidArgument(`DeliveryStreamType ${type} is not supported by this server; use DirectPut or KinesisStreamAsSource.`);
+      }
+      if (i.DeliveryStreamEncryptionConfigurationInput !== undefined && i.DeliveryStreamEncryptionConfigurationInput !== null) {
+        throw invalidArgument(encryptionUnsupported);
+      }
+      const kinesisSource = type === 'KinesisStreamAsSource' ? sourceOf(i.KinesisStreamSourceConfiguration) : undefined;
+      if (type === 'DirectPut' && i.KinesisStreamSourceConfiguration !== undefined && i.KinesisStreamSourceConfiguration !== null) {
+        throw invalidArgument('KinesisStreamSourceConfiguration is only allowed when DeliveryStreamType is KinesisStreamAsSource.');
+      }
+      const { kind, member } = destinationBlock(i, 'Configuration');
+      const destination = validateDestination(kind, i[member], member);
+      if (registry.count() >= MAX_DELIVERY_STREAMS) {
+        throw limitExceeded(`You have already reached the limit of ${MAX_DELIVERY_STREAMS} delivery streams in account ${accountId}.`);
+      }
+      const now = clock.now();
+      const state: DeliveryStreamState = {
+        name: n,
+        type: type as DeliveryStreamType,
+        version: 1,
+        createdMs: now,
+        updatedMs: now,
+        ...(kinesisSource ? { kinesisSource: { ...kinesisSource, deliveryStartMs: now } } : {}),
+        ...(isObject(i.DirectPutSourceConfiguration) ? { directPut: { throughputHintInMBs: i.DirectPutSourceConfiguration.ThroughputHintInMBs as number } } : {}),
+        kind,
+        destination,
+        tags: Object.fromEntries(((i.Tags as Array<{ Key: string; Value?: string }>) ?? []).map((t) => [t.Key, t.Value ?? ''])),
+      };
+      await service.create(state);
+      return { DeliveryStreamARN: registry.arn(n) };
+    },
+
+    DescribeDeliveryStream(i) {
+      const n = name(i);
+      check(i.Limit, int({ min: 1, max: 10_000 }), 'limit');
+      check(i.ExclusiveStartDestinationId, destinationId, 'exclusiveStartDestinationId');
+      const s = registry.require(n);
+      const destinations = i.ExclusiveStartDestinationId === DESTINATION_ID ? [] : [{ DestinationId: DESTINATION_ID, [KINDS[s.kind].description]: describeDestination(s.destination) }];
+      const source = s.kinesisSource
+        ? { KinesisStreamSourceDescription: { KinesisStreamARN: s.kinesisSource.streamArn, RoleARN: s.kinesisSource.roleArn, DeliveryStartTimestamp: timestampOut(s.kinesisSource.deliveryStartMs) } }
+        : s.directPut
+          ? { DirectPutSourceDescription: { ThroughputHintInMBs: s.directPut.throughputHintInMBs } }
+          : undefined;
+      return {
+        DeliveryStreamDescription: {
+          DeliveryStreamName: s.name,
+          DeliveryStreamARN: registry.arn(s.name),
+          DeliveryStreamStatus: 'ACTIVE',
+          DeliveryStreamEncryptionConfiguration: { Status: 'DISABLED' },
+          DeliveryStreamType: s.type,
+          VersionId: String(s.version),
+          CreateTimestamp: timestampOut(s.createdMs),
+          LastUpdateTimestamp: timestampOut(s.updatedMs),
+          ...(source ? { Source: source } : {}),
+          Destinations: destinations,
+          HasMoreDestinations: false,
+        },
+      };
+    },
+
+    ListDeliveryStreams(i) {
+      check(i.Limit, int({ min: 1, max: MAX_LIST_LIMIT }), 'limit');
+      check(i.DeliveryStreamType, en(...STREAM_TYPES), 'deliveryStreamType');
+      check(i.ExclusiveStartDeliveryStreamName, nameSpec, 'exclusiveStartDeliveryStreamName');
+      const limit = (i.Limit as number | undefined) ?? DEFAULT_LIST_LIMIT;
+      const after = i.ExclusiveStartDeliveryStreamName as string | undefined;
+      const names = registry
+        .list()
+        .filter((s) => (i.DeliveryStreamType === undefined || i.DeliveryStreamType === null || s.type === i.DeliveryStreamType) && (after === undefined || s.name > after))
+        .map((s) => s.name);
+      return { DeliveryStreamNames: names.slice(0, limit), HasMoreDeliveryStreams: names.length > limit };
+    },
+
+    async DeleteDeliveryStream(i) {
+      const n = name(i);
+      check(i.AllowForceDelete, { t: 'bool' }, 'allowForceDelete');
+      registry.require(n);
+      await service.delete(n);
+      return {};
+    },
+
+    async UpdateDestination(i) {
+      const n = name(i);
+      for (const [k, spec] of [['CurrentDeliveryStreamVersionId', str(1, 50, /^[0-9]+$/)], ['DestinationId', destinationId]] as const) {
+        if (i[k] === undefined || i[k] === null) throw validation(null, memberName(k), 'Member must not be null');
+        check(i[k], spec, memberName(k));
+      }
+      const s = registry.require(n);
+      if (i.CurrentDeliveryStreamVersionId !== String(s.version)) {
+        throw concurrentModification(
+          `Delivery stream ${n} was modified: CurrentDeliveryStreamVersionId ${String(i.CurrentDeliveryStreamVersionId)} does not match its current VersionId ${s.version}. Describe the stream and retry with the current version.`,
+        );
+      }
+      if (i.DestinationId !== DESTINATION_ID) throw invalidArgument(`Destination ${String(i.DestinationId)} not found in delivery stream ${n}; its destination is ${DESTINATION_ID}.`);
+      const { kind: updKind, member } = destinationBlock(i, 'Update');
+      validateUpdate(updKind, i[member] as Json, member);
+      const s3Family = (k: DestinationKind) => k === 'S3' || k === 'ExtendedS3';
+      let kind: DestinationKind;
+      let merged: Json;
+      if (updKind === s.kind || (s3Family(updKind) && s3Family(s.kind))) {
+        // An S3 update keeps an ExtendedS3 stream extended; an ExtendedS3 update extends an S3 stream.
+        kind = s.kind === 'ExtendedS3' || updKind === 'ExtendedS3' ? 'ExtendedS3' : updKind;
+        merged = mergeUpdate(updKind, s.destination, i[member] as Json);
+      } else {
+        // A different destination type: the update must then be a complete configuration.
+        requireComplete(updKind, i[member] as Json, member);
+        kind = updKind;
+        merged = mergeUpdate(updKind, {}, i[member] as Json);
+      }
+      s.destination = validateDestination(kind, merged, member);
+      s.kind = kind;
+      s.version++;
+      s.updatedMs = clock.now();
+      await service.reconfigure(s);
+      return {};
+    },
+
+    async PutRecord(i) {
+      const n = name(i);
+      if (!isObject(i.Record)) throw validation(i.Record ?? null, 'record', i.Record === undefined || i.Record === null ? 'Member must not be null' : 'Member must be a structure');
+      const data = recordData(i.Record, 'record.data');
+      writable(n);
+      const [id] = await service.append(n, [data]);
+      return { RecordId: id, Encrypted: false };
+    },
+
+    async PutRecordBatch(i) {
+      const n = name(i);
+      if (!Array.isArray(i.Records)) throw validation(i.Records ?? null, 'records', 'Member must not be null');
+      if (i.Records.length < 1 || i.Records.length > MAX_BATCH_RECORDS) {
+        throw validation(`[${i.Records.length} records]`, 'records', `Member must have length less than or equal to ${MAX_BATCH_RECORDS} and greater than or equal to 1`);
+      }
+      let total = 0;
+      const data = i.Records.map((r: unknown, k: number) => {
+        if (!isObject(r)) throw validation(r, `records.${k + 1}.member`, 'Member must be a structure');
+        const d = recordData(r, `records.${k + 1}.member.data`);
+        total += d.length;
+        return d;
+      });
+      if (total > MAX_BATCH_BYTES) {
+        throw invalidArgument(`Records size (${total} bytes of data) exceeds the limit of ${MAX_BATCH_BYTES} bytes (4 MiB) per PutRecordBatch request.`);
+      }
+      writable(n);
+      const ids = await service.append(n, data);
+      return { FailedPutCount: 0, Encrypted: false, RequestResponses: ids.map((RecordId) => ({ RecordId })) };
+    },
+
+    StartDeliveryStreamEncryption(i) {
+      registry.require(name(i));
+      throw invalidArgument(encryptionUnsupported);
+    },
+
+    StopDeliveryStreamEncryption(i) {
+      registry.require(name(i));
+      throw invalidArgument(encryptionUnsupported);
+    },
+
+    TagDeliveryStream(i) {
+      const n = name(i);
+      if (i.Tags === undefined || i.Tags === null) throw validation(null, 'tags', 'Member must not be null');
+      check(i.Tags, tagList, 'tags');
+      const s = registry.require(n);
+      const tags = { ...s.tags };
+      for (const t of i.Tags as Array<{ Key: string; Value?: string }>) tags[t.Key] = t.Value ?? '';
+      if (Object.keys(tags).length > MAX_TAGS_PER_STREAM) {
+        throw limitExceeded(`Delivery stream ${n} would have ${Object.keys(tags).length} tags; a delivery stream can have at most ${MAX_TAGS_PER_STREAM} tags.`);
+      }
+      s.tags = tags;
+      registry.save(s);
+      return {};
+    },
+
+    UntagDeliveryStream(i) {
+      const n = name(i);
+      if (i.TagKeys === undefined || i.TagKeys === null) throw validation(null, 'tagKeys', 'Member must not be null');
+      check(i.TagKeys, list(tagKey, 1, MAX_TAGS_PER_STREAM), 'tagKeys');
+      const s = registry.require(n);
+      for (const k of i.TagKeys as string[]) delete s.tags[k];
+      registry.save(s);
+      return {};
+    },
+
+    ListTagsForDeliveryStream(i) {
+      const n = name(i);
+      check(i.Limit, int({ min: 1, max: MAX_LIST_TAGS }), 'limit');
+      check(i.ExclusiveStartTagKey, tagKey, 'exclusiveStartTagKey');
+      const s = registry.require(n);
+      const limit = (i.Limit as number | undefined) ?? MAX_LIST_TAGS;
+      const after = i.ExclusiveStartTagKey as string | undefined;
+      const keys = Object.keys(s.tags).sort().filter((k) => after === undefined || k > after);
+      return { Tags: keys.slice(0, limit).map((Key) => ({ Key, Value: s.tags[Key] })), HasMoreTags: keys.length > limit };
+    },
+  };
+
+  /** Puts go only to DirectPut streams: a Kinesis-sourced stream reads its records itself. */
+  function writable(n: string): void {
+    const s = registry.require(n);
+    if (s.type === 'KinesisStreamAsSource') {
+      throw invalidArgument(`This operation is not permitted on KinesisStreamAsSource delivery stream type: ${n} reads its records from the Kinesis stream ${s.kinesisSource!.streamArn}; put them there.`);
+    }
+  }
+
+  function sourceOf(c: unknown): { streamArn: string; roleArn: string } {
+    if (!isObject(c)) throw invalidArgument('KinesisStreamSourceConfiguration is required when DeliveryStreamType is KinesisStreamAsSource.');
+    check(c, obj({ KinesisStreamARN: str(1, 512, KINESIS_STREAM_ARN), RoleARN: str(1, 512, ROLE_ARN) }, ['KinesisStreamARN', 'RoleARN']), 'kinesisStreamSourceConfiguration');
+    const streamArn = c.KinesisStreamARN as string;
+    const roleArn = c.RoleARN as string;
+    const [, , , region, account, resource] = streamArn.split(':');
+    if (region !== registry.region || account !== accountId) {
+      throw invalidArgument(`KinesisStreamSourceConfiguration.KinesisStreamARN ${streamArn} is not a stream of this server (region ${registry.region}, account ${accountId}); only embedded Kinesis streams can be a source.`);
+    }
+    const streamName = resource.slice('stream/'.length);
+    if (!o.kinesisStreamExists(streamName)) throw invalidArgument(`KinesisStreamSourceConfiguration.KinesisStreamARN: Kinesis stream ${streamArn} does not exist.`);
+    const roleAccount = roleArn.split(':')[4];
+    const roleName = roleArn.slice(roleArn.indexOf(':role/') + ':role/'.length).split('/').pop()!;
+    if (roleAccount !== accountId || !o.roleExists(roleName)) {
+      throw invalidArgument(`KinesisStreamSourceConfiguration.RoleARN: role ${roleArn} does not exist in account ${accountId}; Firehose reads the Kinesis stream as this role.`);
+    }
+    return { streamArn, roleArn };
+  }
+
+  return { targetPrefix: FIREHOSE_TARGET_PREFIX, signingServices: [FIREHOSE_SIGNING_NAME], operations };
+}
+
+const encryptionUnsupported =
+  'Server-side encryption of delivery streams is not supported by this server: encryption at rest (AWS KMS) is not available, and records are stored unencrypted in its data directory.';
+
+/** The one destination block of a create (`Configuration`) or update (`Update`) request. */
+function destinationBlock(i: Json, suffix: 'Configuration' | 'Update'): { kind: DestinationKind; member: string } {
+  const present = (m: string) => i[m] !== undefined && i[m] !== null;
+  const supported = (Object.keys(KINDS) as DestinationKind[]).filter((k) => present(suffix === 'Configuration' ? KINDS[k].config : KINDS[k].update));
+  const unsupported = UNSUPPORTED_DESTINATIONS.map((k) => `${k}Destination${suffix}`).filter(present);
+  const names = (Object.keys(KINDS) as DestinationKind[]).map((k) => (suffix === 'Configuration' ? KINDS[k].config : KINDS[k].update)).join(', ');
+  if (unsupported.length > 0) {
+    throw invalidArgument(`${unsupported[0]} is not supported by this server; the supported destinations are ${names}.`);
+  }
+  if (supported.length !== 1) {
+    throw invalidArgument(`Exactly one destination ${suffix === 'Configuration' ? 'configuration' : 'update'} must be given (one of ${names}); got ${supported.length}.`);
+  }
+  const kind = supported[0];
+  return { kind, member: suffix === 'Configuration' ? KINDS[kind].config : KINDS[kind].update };
+}
+
+function recordData(r: Json, member: string): Buffer {
+  if (r.Data === undefined || r.Data === null) throw validation(null, member, 'Member must not be null');
+  const data = blobInput(r.Data, 'Data');
+  if (data.length > MAX_RECORD_BYTES) throw validation(`${data.length} bytes`, member, `Member must have length less than or equal to ${MAX_RECORD_BYTES}`);
+  return data;
+}

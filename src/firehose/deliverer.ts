@@ -1,0 +1,376 @@
+// One delivery stream's delivery loop. It owns: reading the stream's log from the saved
+// checkpoint, buffering records (one buffer, or one per partition key with dynamic partitioning,
+// up to MAX_ACTIVE_PARTITIONS), cutting a buffer into a batch when it reaches the size hint or its
+// oldest record the interval hint (measured on the injected clock, looked at every BUFFER_CHECK_MS),
+// handing batches to the destination with full-jitter backoff until the destination's retry window
+// has passed since the first attempt and then to `abandon` (retried until it succeeds), and moving
+// the checkpoint only below every record still buffered or in flight: at least once, and buffers
+// survive restarts because they are read again from the log. It does not own the destination, the
+// log or where the checkpoint is persisted.
+
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../clock.js';
+import { backoffDelay, type BackoffOptions } from '../delivery/backoff.js';
+import type { Log } from '../log/log.js';
+import type { DeliveryBatch, DeliveryOutcome, FirehoseDestination, FirehoseRecord, StreamInfo } from './destination.js';
+import { BUFFER_CHECK_MS, CLOSE_FLUSH_TIMEOUT_MS, MAX_ACTIVE_PARTITIONS, READ_CHUNK_BYTES, READ_CHUNK_RECORDS } from './limits.js';
+import { decodeRecord } from './records.js';
+
+export interface DelivererOptions {
+  stream: () => StreamInfo;
+  log: Log;
+  destination: FirehoseDestination;
+  checkpoint: { load(): number; save(offset: number): void };
+  clock: Clock;
+  checkMs?: number;
+  closeTimeoutMs?: number;
+  backoff?: BackoffOptions;
+  random?: () => number;
+  newId?: () => string;
+}
+
+export interface DelivererHealth {
+  state: 'running' | 'retrying' | 'stopped';
+  /** First log offset not yet delivered (or abandoned / rejected). */
+  checkpoint: number;
+  logEnd: number;
+  /** Records between the checkpoint and the end of the log: buffered, in flight or not read yet. */
+  recordsBehind: number;
+  bufferedRecords: number;
+  bufferedBytes: number;
+  activePartitions: number;
+  deliveredRecords: number;
+  deliveredBatches: number;
+  /** Destination calls repeated after a failure. */
+  retries: number;
+  abandonedBatches: number;
+  rejectedRecords: number;
+  /** Buffer age checks so far (tests wait on it instead of sleeping). */
+  checks: number;
+  lastError?: { message: string; at: number };
+  lastDeliveryAt?: number;
+}
+
+interface Entry {
+  offset: number;
+  /** When the record entered this stream's log: the buffer interval counts from here. */
+  appendedMs: number;
+  record: FirehoseRecord;
+}
+
+interface Partition {
+  keys?: Record<string, string>;
+  entries: Entry[];
+  bytes: number;
+}
+
+interface Pending {
+  batch: Omit<DeliveryBatch, 'attempt'>;
+  firstOffset: number;
+  attempts: number;
+  firstAttemptMs?: number;
+}
+
+const STOPPED: unique symbol = Symbol('stopped');
+type Stopped = typeof STOPPED;
+/** Error code of records whose partition keys could not be evaluated (AWS's name). */
+export const PARTITION_FAILED = 'DynamicPartitioning.MetadataExtractionFailed';
+export const ACTIVE_PARTITION_EXCEEDED = 'activePartitionExceeded';
+
+export class Deliverer {
+  private cursor: number;
+  private readAt: number;
+  private partitions = new Map<string, Partition>();
+  private pending: Pending[] = [];
+  private inflight: { p: Pending; done: Promise<DeliveryOutcome> } | undefined;
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+  private signalStop: () => void = () => {};
+  private stopSignal: Promise<Stopped> = new Promise(() => {});
+  private state: DelivererHealth['state'] = 'stopped';
+  private stats = { deliveredRecords: 0, deliveredBatches: 0, retries: 0, abandonedBatches: 0, rejectedRecords: 0, checks: 0 };
+  private lastError: { message: string; at: number } | undefined;
+  private lastDeliveryAt: number | undefined;
+
+  constructor(private readonly o: DelivererOptions) {
+    this.cursor = o.checkpoint.load();
+    this.readAt = this.cursor;
+  }
+
+  start(): void {
+    if (this.loop) return;
+    this.stopSignal = new Promise((resolve) => (this.signalStop = () => resolve(STOPPED)));
+    this.state = 'running';
+    this.loop = this.run().finally(() => {
+      this.state = 'stopped';
+    });
+  }
+
+  /** Ends the loop without flushing: what is buffered stays in the log for the next deliverer. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.signalStop();
+    await this.loop;
+  }
+
+  /**
+   * Shutdown: stops the loop, then offers every buffer to the destination once, all within the
+   * close timeout. What is not accepted stays behind the checkpoint, read again at the next start.
+   */
+  async close(): Promise<void> {
+    await this.stop();
+    const deadline = this.o.clock.now() + (this.o.closeTimeoutMs ?? CLOSE_FLUSH_TIMEOUT_MS);
+    const timeout = <T>(p: Promise<T>): Promise<T | Stopped> => {
+      let timer: NodeJS.Timeout | undefined;
+      const t = new Promise<Stopped>((r) => (timer = setTimeout(() => r(STOPPED), Math.max(0, deadline - this.o.clock.now()))));
+      return Promise.race([p, t]).finally(() => clearTimeout(timer));
+    };
+    if (this.inflight) {
+      const { p, done } = this.inflight;
+      const out = await timeout(done);
+      if (out !== STOPPED && out.ok) this.acknowledge(p);
+    }
+    for (const key of [...this.partitions.keys()]) this.cut(key);
+    for (const p of [...this.pending]) {
+      const out = await timeout(this.attempt(p));
+      if (out !== STOPPED && out.ok) this.acknowledge(p);
+    }
+    this.advance();
+  }
+
+  health(): DelivererHealth {
+    const logEnd = this.o.log.endOffset();
+    let bufferedRecords = 0;
+    let bufferedBytes = 0;
+    for (const p of this.partitions.values()) {
+      bufferedRecords += p.entries.length;
+      bufferedBytes += p.bytes;
+    }
+    return {
+      state: this.state,
+      checkpoint: this.cursor,
+      logEnd,
+      recordsBehind: Math.max(0, logEnd - this.cursor),
+      bufferedRecords,
+      bufferedBytes,
+      activePartitions: this.partitions.size,
+      ...this.stats,
+      ...(this.lastError ? { lastError: { ...this.lastError } } : {}),
+      ...(this.lastDeliveryAt !== undefined ? { lastDeliveryAt: this.lastDeliveryAt } : {}),
+    };
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      try {
+        const read = await this.readChunk();
+        this.cutDue();
+        while (this.pending.length > 0) {
+          if (!(await this.deliver(this.pending[0]))) return;
+          this.advance();
+        }
+        this.advance();
+        failures = 0;
+        if (!read) {
+          // New records wake us at once; the timeout is the buffer-age check of the clock.
+          const since = performance.now();
+          const checkMs = this.o.checkMs ?? BUFFER_CHECK_MS;
+          const woke = await this.untilStop(this.o.log.waitFor(this.readAt, checkMs));
+          // A closed log answers false at once: pause rather than spin.
+          if (woke === false && performance.now() - since < checkMs / 2 && !(await this.pause(checkMs))) return;
+        }
+      } catch (e) {
+        this.failed(`reading the delivery stream's log: ${describe(e)}`);
+        if (!(await this.pause(backoffDelay(failures++, this.o.backoff, this.o.random)))) return;
+      }
+    }
+  }
+
+  /** Reads one chunk into the buffers; false when there was nothing new. */
+  private async readChunk(): Promise<boolean> {
+    const { log, destination } = this.o;
+    if (this.readAt >= log.endOffset()) return false;
+    const { records, nextOffset } = await log.read(this.readAt, { maxRecords: READ_CHUNK_RECORDS, maxBytes: READ_CHUNK_BYTES });
+    const rejects = new Map<string, { message: string; records: FirehoseRecord[] }>();
+    const reject = (code: string, message: string, r: FirehoseRecord) => {
+      const g = rejects.get(code) ?? { message, records: [] };
+      g.records.push(r);
+      rejects.set(code, g);
+    };
+    for (const lr of records) {
+      let record: FirehoseRecord;
+      try {
+        record = decodeRecord(lr.payload);
+      } catch (e) {
+        this.failed(`log offset ${lr.offset} skipped: ${describe(e)}`);
+        continue;
+      }
+      let key = '';
+      let keys: Record<string, string> | undefined;
+      if (destination.partition) {
+        const part = destination.partition(record);
+        if (!part.ok) {
+          reject(PARTITION_FAILED, part.error, record);
+          continue;
+        }
+        key = part.key;
+        keys = part.keys;
+        if (!this.partitions.has(key) && this.partitions.size >= MAX_ACTIVE_PARTITIONS) {
+          reject(ACTIVE_PARTITION_EXCEEDED, `the delivery stream already has ${MAX_ACTIVE_PARTITIONS} active partitions (limit)`, record);
+          continue;
+        }
+      }
+      let p = this.partitions.get(key);
+      if (!p) this.partitions.set(key, (p = { keys, entries: [], bytes: 0 }));
+      p.entries.push({ offset: lr.offset, appendedMs: lr.timestamp, record });
+      p.bytes += record.data.length;
+      if (p.bytes >= destination.buffering.sizeBytes) this.cut(key);
+    }
+    for (const [code, g] of rejects) {
+      if (!(await this.rejectRecords(code, g.message, g.records))) return true;
+    }
+    this.readAt = Math.max(this.readAt, nextOffset);
+    return true;
+  }
+
+  /** Cuts every buffer whose oldest record has waited the interval (interval 0: at once). */
+  private cutDue(): void {
+    this.stats.checks++;
+    const now = this.o.clock.now();
+    const interval = this.o.destination.buffering.intervalMs;
+    for (const [key, p] of this.partitions) if (now - p.entries[0].appendedMs >= interval) this.cut(key);
+  }
+
+  private cut(key: string): void {
+    const p = this.partitions.get(key);
+    if (!p) return;
+    this.partitions.delete(key);
+    const records = p.entries.map((e) => e.record);
+    this.pending.push({
+      batch: {
+        id: this.o.newId?.() ?? randomUUID(),
+        stream: this.o.stream(),
+        records,
+        firstArrivalMs: records.reduce((m, r) => Math.min(m, r.arrivalMs), Infinity),
+        ...(p.keys ? { partitionKeys: p.keys } : {}),
+      },
+      firstOffset: p.entries[0].offset,
+      attempts: 0,
+    });
+  }
+
+  /** Delivers until accepted or abandoned; false when stopped first. */
+  private async deliver(p: Pending): Promise<boolean> {
+    const { destination, clock } = this.o;
+    for (;;) {
+      p.firstAttemptMs ??= clock.now();
+      const done = this.attempt(p);
+      this.inflight = { p, done };
+      const out = await this.untilStop(done);
+      if (out === STOPPED) return false;
+      this.inflight = undefined;
+      if (out.ok) {
+        this.acknowledge(p);
+        return true;
+      }
+      this.failed(`${destination.kind}: ${out.error}`);
+      if (clock.now() - p.firstAttemptMs >= destination.retryDurationMs) return this.abandon(p, out.error);
+      if (!(await this.pause(backoffDelay(p.attempts - 1, this.o.backoff, this.o.random)))) return false;
+      this.stats.retries++;
+    }
+  }
+
+  private async abandon(p: Pending, lastError: string): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      const out = await this.untilStop(safe(() => this.o.destination.abandon({ ...p.batch, attempt: p.attempts }, lastError)));
+      if (out === STOPPED) return false;
+      if (out.ok) {
+        this.stats.abandonedBatches++;
+        this.pending.splice(this.pending.indexOf(p), 1);
+        this.state = 'running';
+        return true;
+      }
+      this.failed(`${this.o.destination.kind}: keeping an undeliverable batch failed: ${out.error}`);
+      if (!(await this.pause(backoffDelay(attempt, this.o.backoff, this.o.random)))) return false;
+    }
+  }
+
+  private async rejectRecords(code: string, message: string, records: FirehoseRecord[]): Promise<boolean> {
+    const { destination } = this.o;
+    for (let attempt = 0; ; attempt++) {
+      const out = destination.rejectRecords
+        ? await this.untilStop(safe(() => destination.rejectRecords!(this.o.stream(), records, code, message)))
+        : ({ ok: true } as const);
+      if (out === STOPPED) return false;
+      if (out.ok) {
+        this.stats.rejectedRecords += records.length;
+        return true;
+      }
+      this.failed(`${destination.kind}: writing ${records.length} ${code} records to the error output failed: ${out.error}`);
+      if (!(await this.pause(backoffDelay(attempt, this.o.backoff, this.o.random)))) return false;
+    }
+  }
+
+  private attempt(p: Pending): Promise<DeliveryOutcome> {
+    p.attempts++;
+    return safe(() => this.o.destination.deliver({ ...p.batch, attempt: p.attempts }));
+  }
+
+  private acknowledge(p: Pending): void {
+    const i = this.pending.indexOf(p);
+    if (i >= 0) this.pending.splice(i, 1);
+    this.stats.deliveredBatches++;
+    this.stats.deliveredRecords += p.batch.records.length;
+    this.lastDeliveryAt = this.o.clock.now();
+    this.state = 'running';
+  }
+
+  /** The checkpoint goes up to the oldest record still buffered or pending, else to what was read. */
+  private advance(): void {
+    let at = this.readAt;
+    for (const p of this.pending) at = Math.min(at, p.firstOffset);
+    for (const p of this.partitions.values()) at = Math.min(at, p.entries[0].offset);
+    if (at <= this.cursor) return;
+    this.cursor = at;
+    try {
+      this.o.checkpoint.save(at);
+    } catch (e) {
+      // Delivery goes on; a lagging saved checkpoint only costs duplicates after a restart.
+      this.lastError = { message: `checkpoint save failed: ${describe(e)}`, at: this.o.clock.now() };
+    }
+  }
+
+  private failed(message: string): void {
+    this.state = 'retrying';
+    this.lastError = { message, at: this.o.clock.now() };
+  }
+
+  private async pause(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const slept = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+    try {
+      return (await this.untilStop(slept)) !== STOPPED;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private untilStop<T>(p: Promise<T>): Promise<T | Stopped> {
+    return this.stopping ? Promise.resolve(STOPPED) : Promise.race([p, this.stopSignal]);
+  }
+}
+
+/** Destinations must not throw, but one that does is a failed attempt, not a dead loop. */
+async function safe(f: () => Promise<DeliveryOutcome>): Promise<DeliveryOutcome> {
+  try {
+    return await f();
+  } catch (e) {
+    return { ok: false, error: describe(e) };
+  }
+}
+
+export function describe(e: unknown): string {
+  if (e instanceof Error) return e.name && e.name !== 'Error' ? `${e.name}: ${e.message}` : e.message;
+  return String(e);
+}

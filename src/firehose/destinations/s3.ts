@@ -1,0 +1,266 @@
+// The extended-S3 destination (ExtendedS3DestinationConfiguration, or the deprecated
+// S3DestinationConfiguration): turns one buffered batch into one S3 object — records concatenated
+// as they are (Firehose adds no delimiter unless the AppendDelimiterToRecord processor is set),
+// converted to Parquet when DataFormatConversionConfiguration is enabled, compressed, and named by
+// keys.ts. Also owns the error output (JSON-lines documents under ErrorOutputPrefix), the raw-data
+// backup (S3BackupMode Enabled) and dynamic partitioning. Redshift and HTTP-endpoint destinations
+// reuse it for staging and backup through writeObject/writeErrors.
+//
+// Every key of a batch is derived from the batch id, so a retried batch overwrites its own objects
+// instead of adding duplicates.
+
+import { createHash } from 'node:crypto';
+import type { DeliveryBatch, DeliveryOutcome, DestinationContext, FirehoseDestination, FirehoseRecord, PartitionResult, StreamInfo, BufferingHints } from '../destination.js';
+import type { ObjectStore } from '../objects/object-store.js';
+import { compress, isCompressionFormat, type CompressionFormat } from '../compress.js';
+import { COMPRESSION_EXTENSIONS, DEFAULT_TIME_ZONE, MAX_EVALUATED_PREFIX_CHARS, dataPrefix, derivedUuid, errorPrefix, fileExtension, objectSuffix, prefixPartitionKeys, validateTimeZone } from '../keys.js';
+import { enabledProcessors, errorOutputTypeFor, extractPartitionKeys, metadataExtractionQuery, parseExtractionQuery, type ExtractionQuery } from '../partition.js';
+
+export const DEFAULT_BUFFER_SIZE_MIB = 5;
+export const DEFAULT_BUFFER_INTERVAL_SECONDS = 300;
+/** DynamicPartitioningConfiguration.RetryOptions.DurationInSeconds when absent. */
+export const DEFAULT_PARTITIONING_RETRY_SECONDS = 300;
+/** What AppendDelimiterToRecord appends to each record. */
+export const RECORD_DELIMITER = Buffer.from('\n');
+export const FORMAT_CONVERSION_FAILED_TYPE = 'format-conversion-failed';
+/** errorCode for conversion failures whose message carries no `DataFormatConversion.*` code. */
+export const FORMAT_CONVERSION_DEFAULT_CODE = 'DataFormatConversion.MalformedData';
+/**
+ * Pinstream's own names for a batch whose retry window ran out (dynamic partitioning's
+ * RetryOptions): AWS documents no error-output-type for that case.
+ */
+export const DELIVERY_FAILED_TYPE = 'delivery-failed';
+export const DELIVERY_FAILED_CODE = 'S3.DeliveryFailed';
+
+/** The module another part provides; loaded only when conversion is configured. */
+const PARQUET_MODULE = '../parquet.js';
+type ToParquet = (
+  records: FirehoseRecord[],
+  conf: Record<string, unknown>,
+) => Promise<{ ok: true; body: Buffer } | { ok: false; failed: Array<{ index: number; error: string }>; body?: Buffer }>;
+
+type Conf = Record<string, unknown>;
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const obj = (v: unknown): Conf | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Conf) : undefined);
+
+export type WriteResult = { ok: true; key: string } | { ok: false; error: string };
+
+export class S3Destination implements FirehoseDestination {
+  readonly kind = 'ExtendedS3' as const;
+  readonly buffering: BufferingHints;
+  readonly retryDurationMs: number;
+  partition?: (record: FirehoseRecord) => PartitionResult;
+
+  private readonly store: ObjectStore;
+  private readonly prefix: string | undefined;
+  private readonly errorOutputPrefix: string | undefined;
+  private readonly compression: CompressionFormat;
+  private readonly timeZone: string;
+  private readonly delimiter: boolean;
+  private readonly dynamic: boolean;
+  private readonly conversion: Conf | undefined;
+  private readonly extension: string;
+  private readonly backup: S3Destination | undefined;
+
+  constructor(
+    config: Conf,
+    private readonly stream: () => StreamInfo,
+    private readonly ctx: DestinationContext,
+  ) {
+    const bucketArn = str(config.BucketARN);
+    if (!bucketArn) throw new Error('S3 destination: BucketARN is required');
+    this.store = ctx.objects(bucketArn);
+    this.prefix = str(config.Prefix);
+    this.errorOutputPrefix = str(config.ErrorOutputPrefix);
+    const format = config.CompressionFormat ?? 'UNCOMPRESSED';
+    if (!isCompressionFormat(format)) throw new Error(`S3 destination: unknown CompressionFormat ${JSON.stringify(format)}`);
+    this.compression = format;
+    this.timeZone = str(config.CustomTimeZone) ?? DEFAULT_TIME_ZONE;
+    const tzError = validateTimeZone(this.timeZone);
+    if (tzError) throw new Error(`S3 destination: ${tzError}`);
+
+    const hints = obj(config.BufferingHints);
+    this.buffering = {
+      sizeBytes: (num(hints?.SizeInMBs) ?? DEFAULT_BUFFER_SIZE_MIB) * 1024 * 1024,
+      intervalMs: (num(hints?.IntervalInSeconds) ?? DEFAULT_BUFFER_INTERVAL_SECONDS) * 1000,
+    };
+
+    const processors = enabledProcessors(config.ProcessingConfiguration);
+    this.delimiter = processors.some((p) => p.Type === 'AppendDelimiterToRecord');
+
+    const conversion = obj(config.DataFormatConversionConfiguration);
+    this.conversion = conversion && conversion.Enabled !== false ? conversion : undefined;
+    this.extension = fileExtension({ fileExtension: str(config.FileExtension), conversion: this.conversion !== undefined, compression: this.compression });
+
+    const dp = obj(config.DynamicPartitioningConfiguration);
+    this.dynamic = dp?.Enabled === true;
+    // S3 itself is retried for as long as it takes; only a partitioned batch has a window
+    // (DynamicPartitioningConfiguration.RetryOptions), after which it goes to the error output.
+    this.retryDurationMs = this.dynamic ? (num(obj(dp?.RetryOptions)?.DurationInSeconds) ?? DEFAULT_PARTITIONING_RETRY_SECONDS) * 1000 : Infinity;
+    if (this.dynamic) {
+      const query = metadataExtractionQuery(config.ProcessingConfiguration);
+      const parsed = query === undefined ? undefined : parseExtractionQuery(query);
+      this.partition = (record) => this.partitionOf(record, parsed);
+    }
+
+    const backupConf = obj(config.S3BackupConfiguration);
+    this.backup = config.S3BackupMode === 'Enabled' && backupConf ? new S3Destination(backupConf, stream, ctx) : undefined;
+  }
+
+  private partitionOf(record: FirehoseRecord, query: ExtractionQuery | undefined): PartitionResult {
+    const used = prefixPartitionKeys(this.prefix);
+    let extracted: Record<string, string> = {};
+    if (used.some((u) => u.source === 'query')) {
+      if (!query) return { ok: false, error: 'no MetadataExtractionQuery is configured for !{partitionKeyFromQuery:…}' };
+      const r = extractPartitionKeys(query, record.data);
+      if (!r.ok) return r;
+      extracted = r.keys;
+    }
+    const keys: Record<string, string> = {};
+    for (const u of used) {
+      if (u.source === 'lambda') return { ok: false, error: `!{partitionKeyFromLambda:${u.key}} needs a Lambda processor, which Pinstream does not run` };
+      keys[u.key] = extracted[u.key];
+    }
+    const evaluated = dataPrefix(this.prefix, true, { arrivalMs: record.arrivalMs, timeZone: this.timeZone, partitionKeys: keys, randomSeed: '' });
+    if (evaluated.length > MAX_EVALUATED_PREFIX_CHARS) {
+      return { ok: false, error: `the evaluated prefix is ${evaluated.length} characters; at most ${MAX_EVALUATED_PREFIX_CHARS} are allowed` };
+    }
+    return { ok: true, key: JSON.stringify(Object.entries(keys)), keys };
+  }
+
+  async deliver(batch: DeliveryBatch): Promise<DeliveryOutcome> {
+    try {
+      if (this.backup) {
+        const b = await this.backup.writeObject(batch.records, batch.firstArrivalMs, batch.id);
+        if (!b.ok) return { ok: false, error: `S3 backup: ${b.error}` };
+      }
+      let body: Buffer | undefined;
+      if (this.conversion) {
+        body = await this.convert(batch);
+        if (body === undefined) return { ok: true };
+      } else body = this.concat(batch.records);
+      await this.put(this.dataKey(batch.firstArrivalMs, batch.id, batch.partitionKeys, undefined), body, true, batch.firstArrivalMs);
+      return { ok: true };
+    } catch (e) {
+      return { ok: false, error: `${this.store.location}: ${(e as Error).message}` };
+    }
+  }
+
+  /** Converts to Parquet; failed records go to the error output. undefined = nothing left to write. */
+  private async convert(batch: DeliveryBatch): Promise<Buffer | undefined> {
+    const { toParquet } = (await import(PARQUET_MODULE)) as { toParquet: ToParquet };
+    const result = await toParquet(batch.records, this.conversion!);
+    if (result.ok) return result.body;
+    const schema = obj(this.conversion!.SchemaConfiguration) ?? {};
+    const docs = result.failed.map(({ index, error }) => {
+      const r = batch.records[index];
+      const m = /^(DataFormatConversion\.[A-Za-z]+):?\s*(.*)$/s.exec(error);
+      return {
+        attemptsMade: batch.attempt,
+        arrivalTimestamp: r.arrivalMs,
+        lastErrorCode: m ? m[1] : FORMAT_CONVERSION_DEFAULT_CODE,
+        lastErrorMessage: m ? m[2] : error,
+        attemptEndingTimestamp: this.ctx.clock.now(),
+        rawData: r.data.toString('base64'),
+        sequenceNumber: null,
+        subSequenceNumber: null,
+        dataCatalogTable: {
+          catalogId: str(schema.CatalogId) ?? null,
+          databaseName: str(schema.DatabaseName) ?? null,
+          tableName: str(schema.TableName) ?? null,
+          region: str(schema.Region) ?? null,
+          versionId: str(schema.VersionId) ?? 'LATEST',
+          catalogArn: null,
+        },
+      };
+    });
+    const failedArrival = Math.min(...result.failed.map((f) => batch.records[f.index].arrivalMs));
+    await this.putErrorDocs(docs, FORMAT_CONVERSION_FAILED_TYPE, failedArrival, `${batch.id}:${FORMAT_CONVERSION_FAILED_TYPE}`);
+    return result.body && result.failed.length < batch.records.length ? result.body : undefined;
+  }
+
+  /**
+   * Writes records as one object the normal way (delimiter, compression, key naming; no format
+   * conversion) and returns its key. `prefix` replaces the configured Prefix (same expression rules).
+   */
+  async writeObject(records: FirehoseRecord[], firstArrivalMs: number, batchId: string, opts: { prefix?: string } = {}): Promise<WriteResult> {
+    try {
+      const key = this.dataKey(firstArrivalMs, batchId, undefined, opts.prefix);
+      await this.put(key, this.concat(records), false, firstArrivalMs);
+      return { ok: true, key };
+    } catch (e) {
+      return { ok: false, error: `${this.store.location}: ${(e as Error).message}` };
+    }
+  }
+
+  /**
+   * Writes one JSON-lines error document per record under the error prefix for errorOutputType
+   * (e.g. `http-endpoint-failed`, `processing-failed`): {attemptsMade, arrivalTimestamp, errorCode,
+   * errorMessage, attemptEndingTimestamp, rawData (base64)}.
+   */
+  async writeErrors(records: FirehoseRecord[], errorOutputType: string, errorCode: string, errorMessage: string, firstArrivalMs: number, attemptsMade = 1): Promise<DeliveryOutcome> {
+    if (records.length === 0) return { ok: true };
+    const now = this.ctx.clock.now();
+    const docs = records.map((r) => ({
+      attemptsMade,
+      arrivalTimestamp: r.arrivalMs,
+      errorCode,
+      errorMessage,
+      attemptEndingTimestamp: now,
+      rawData: r.data.toString('base64'),
+    }));
+    // Seeded by the records themselves, so writing the same failure again replaces the object.
+    const seed = createHash('sha256').update(errorOutputType).update(records.map((r) => r.recordId).join('\n')).digest('hex');
+    try {
+      await this.putErrorDocs(docs, errorOutputType, firstArrivalMs, seed);
+      return { ok: true };
+    } catch (e) {
+      return { ok: false, error: `${this.store.location}: ${(e as Error).message}` };
+    }
+  }
+
+  async abandon(batch: DeliveryBatch, lastError: string): Promise<DeliveryOutcome> {
+    return this.writeErrors(batch.records, DELIVERY_FAILED_TYPE, DELIVERY_FAILED_CODE, lastError, batch.firstArrivalMs, batch.attempt);
+  }
+
+  async rejectRecords(_stream: StreamInfo, records: FirehoseRecord[], errorCode: string, errorMessage: string): Promise<DeliveryOutcome> {
+    if (records.length === 0) return { ok: true };
+    const first = Math.min(...records.map((r) => r.arrivalMs));
+    return this.writeErrors(records, errorOutputTypeFor(errorCode), errorCode, errorMessage, first);
+  }
+
+  async close(): Promise<void> {
+    // Object stores belong to the server (one per bucket, shared by streams): nothing to release here.
+  }
+
+  private concat(records: FirehoseRecord[]): Buffer {
+    return Buffer.concat(this.delimiter ? records.flatMap((r) => [r.data, RECORD_DELIMITER]) : records.map((r) => r.data));
+  }
+
+  private dataKey(firstArrivalMs: number, batchId: string, partitionKeys: Record<string, string> | undefined, prefixOverride: string | undefined): string {
+    const ctx = { arrivalMs: firstArrivalMs, timeZone: this.timeZone, partitionKeys, randomSeed: batchId };
+    const prefix = dataPrefix(prefixOverride ?? this.prefix, this.dynamic && prefixOverride === undefined, ctx);
+    return prefix + objectSuffix(this.stream(), firstArrivalMs, batchId, this.extension, this.timeZone);
+  }
+
+  private async put(key: string, body: Buffer, converted: boolean, firstArrivalMs: number): Promise<void> {
+    // Parquet compresses inside the file; the object itself is only compressed for raw data.
+    const data = converted && this.conversion ? body : compress(this.compression, body, { entryName: entryName(key), mtimeMs: firstArrivalMs });
+    await this.store.put(key, data);
+  }
+
+  private async putErrorDocs(docs: object[], errorOutputType: string, firstArrivalMs: number, seed: string): Promise<void> {
+    const uuid = derivedUuid(seed);
+    const ctx = { arrivalMs: firstArrivalMs, timeZone: this.timeZone, randomSeed: seed };
+    // Error objects are JSON lines: compressed like the data, but never named `.parquet`.
+    const key = errorPrefix(this.prefix, this.errorOutputPrefix, errorOutputType, ctx) + objectSuffix(this.stream(), firstArrivalMs, uuid, COMPRESSION_EXTENSIONS[this.compression], this.timeZone);
+    const body = Buffer.from(docs.map((d) => JSON.stringify(d) + '\n').join(''));
+    await this.store.put(key, compress(this.compression, body, { entryName: entryName(key), mtimeMs: firstArrivalMs }));
+  }
+}
+
+/** The ZIP entry is the object's own name without `.zip`. */
+function entryName(key: string): string {
+  return key.slice(key.lastIndexOf('/') + 1).replace(/\.zip$/, '') || 'data';
+}

@@ -1,0 +1,30 @@
+// Firehose error types (reference/kinesis-firehose.md §3.1): the model's declared errors for
+// semantic problems, and Coral's ValidationException (what AWS answers for a member outside the
+// model's min/max/pattern/enum, e.g. "Value '…' at 'deliveryStreamName' failed to satisfy
+// constraint: …"), with the member path as AWS writes it (camelCase, `.N.member` for lists).
+
+import { ServiceError } from '../http/awsjson.js';
+
+export const resourceNotFound = (m: string) => new ServiceError('ResourceNotFoundException', m);
+export const resourceInUse = (m: string) => new ServiceError('ResourceInUseException', m);
+export const invalidArgument = (m: string) => new ServiceError('InvalidArgumentException', m);
+export const limitExceeded = (m: string) => new ServiceError('LimitExceededException', m);
+export const concurrentModification = (m: string) => new ServiceError('ConcurrentModificationException', m);
+
+export const notFoundMessage = (name: string, accountId: string) => `Firehose ${name} under account ${accountId} not found.`;
+
+/** Coral-style constraint failure: names the member and the constraint it broke. */
+export const validation = (value: unknown, member: string, constraint: string) =>
+  new ServiceError(
+    'ValidationException',
+    `1 validation error detected: Value '${describe(value)}' at '${member}' failed to satisfy constraint: ${constraint}`,
+  );
+
+function describe(v: unknown): string {
+  if (v === null || v === undefined) return 'null';
+  if (typeof v === 'object') return JSON.stringify(v).slice(0, 100);
+  return String(v).slice(0, 100);
+}
+
+/** `ExtendedS3DestinationConfiguration` → `extendedS3DestinationConfiguration`, as Coral names members. */
+export const memberName = (wire: string) => wire.charAt(0).toLowerCase() + wire.slice(1);

@@ -1,0 +1,241 @@
+// The embedded Firehose at run time: owns the delivery-stream registry and, per stream, its
+// segment log (`<dataDir>/firehose/<name>/`), destination adapter, deliverer and (for
+// KinesisStreamAsSource) Kinesis reader. Starts them all at boot, swaps the destination on
+// UpdateDestination, deletes a stream's data on DeleteDeliveryStream and, on close, lets every
+// deliverer flush its buffers once before closing the logs.
+
+import { join } from 'node:path';
+import { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { Clock } from '../clock.js';
+import type { BucketRoute } from '../config/config.js';
+import { deliveryHttpHandler } from '../delivery/kinesis-destination.js';
+import type { Credentials } from '../iam/sigv4.js';
+import type { Log } from '../log/log.js';
+import { SegmentLog } from '../log/segment-log.js';
+import type { Db } from '../store/db.js';
+import type { FirehoseDestination, StreamInfo } from './destination.js';
+import { createDestination } from './destinations/index.js';
+import { Deliverer, type DelivererHealth } from './deliverer.js';
+import { KinesisSource, type KinesisSourceHealth } from './kinesis-source.js';
+import { ObjectStores } from './objects/index.js';
+import { encodeRecord, newRecordId } from './records.js';
+import { invalidArgument } from './errors.js';
+import { KINDS } from './validate.js';
+import { DELIVERER_CHECKPOINT, DeliveryStreamRegistry, type DeliveryStreamState } from './registry.js';
+
+export interface FirehoseServiceOptions {
+  db: Db;
+  dataDir: string;
+  region: string;
+  accountId: string;
+  fsync: boolean;
+  clock: Clock;
+  buckets: BucketRoute[];
+  /** Credentials that act as a role of this account (IamStore.roleSessionCredentials). */
+  roleCredentials: (roleName: string) => Credentials;
+  /** This server's URL, known once it listens: the Kinesis source reaches the embedded Kinesis there. */
+  serverUrl: () => string;
+  /** How often deliverers compare buffer ages with the clock (default BUFFER_CHECK_MS). */
+  checkMs?: number;
+  kinesisPollMs?: number;
+}
+
+export interface DeliveryStreamHealth {
+  name: string;
+  delivery: DelivererHealth;
+  source?: KinesisSourceHealth;
+}
+
+interface Running {
+  log: Log;
+  destination: FirehoseDestination;
+  deliverer: Deliverer;
+  source?: { reader: KinesisSource; client?: KinesisClient };
+}
+
+export class FirehoseService {
+  readonly registry: DeliveryStreamRegistry;
+  readonly objects: ObjectStores;
+  /** Streams being opened or open; `settled` holds the open ones for synchronous health reads. */
+  private running = new Map<string, Promise<Running>>();
+  private settled = new Map<string, Running>();
+
+  constructor(private readonly o: FirehoseServiceOptions) {
+    this.registry = new DeliveryStreamRegistry(o.db, o.region, o.accountId);
+    this.objects = new ObjectStores(o.dataDir, o.buckets);
+  }
+
+  /** Opens every stored stream and starts its loops (once the server listens). */
+  async start(): Promise<void> {
+    for (const s of this.registry.list()) await this.open(s);
+  }
+
+  /** Stores a new stream and starts it; a stream that cannot start is not kept. */
+  async create(s: DeliveryStreamState): Promise<void> {
+    this.registry.create(s);
+    try {
+      await this.open(s);
+    } catch (e) {
+      this.running.delete(s.name);
+      this.registry.delete(s.name);
+      throw e;
+    }
+  }
+
+  /** Saves a new configuration and restarts delivery with it; buffered records are re-read from the log. */
+  async reconfigure(s: DeliveryStreamState): Promise<void> {
+    // Built first: a configuration the adapter refuses leaves the stream as it was.
+    const destination = this.destination(s);
+    this.registry.save(s);
+    const r = await this.running.get(s.name);
+    if (!r) return destination.close();
+    await r.deliverer.stop();
+    await r.destination.close();
+    r.destination = destination;
+    r.deliverer = this.deliverer(s.name, r.log, destination);
+    r.deliverer.start();
+  }
+
+  /** Stops the stream's loops without flushing and removes its records and checkpoints. */
+  async delete(name: string): Promise<void> {
+    const pending = this.running.get(name);
+    this.running.delete(name);
+    this.settled.delete(name);
+    this.registry.delete(name);
+    if (!pending) return;
+    const r = await pending;
+    await this.stopSource(r);
+    await r.deliverer.stop();
+    await r.destination.close();
+    await r.log.destroy();
+  }
+
+  /** Appends accepted records durably; resolves once they are on disk, with their RecordIds. */
+  async append(name: string, data: Buffer[]): Promise<string[]> {
+    const r = await this.runningOf(name);
+    const now = this.o.clock.now();
+    const ids = data.map(() => newRecordId());
+    await r.log.append(data.map((d, i) => encodeRecord(d, now, ids[i].bytes)));
+    return ids.map((x) => x.id);
+  }
+
+  health(name: string): DeliveryStreamHealth | undefined {
+    const r = this.settled.get(name);
+    if (!r) return undefined;
+    return { name, delivery: r.deliverer.health(), ...(r.source ? { source: r.source.reader.health() } : {}) };
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.running.values()];
+    this.running.clear();
+    this.settled.clear();
+    await Promise.all(
+      all.map(async (p) => {
+        const r = await p;
+        await this.stopSource(r);
+        await r.deliverer.close();
+        await r.destination.close();
+        await r.log.close();
+      }),
+    );
+    this.objects.close();
+  }
+
+  private async runningOf(name: string): Promise<Running> {
+    const p = this.running.get(name);
+    if (!p) throw new Error(`delivery stream ${name} is not running`);
+    return p;
+  }
+
+  private open(s: DeliveryStreamState): Promise<Running> {
+    const p = (async (): Promise<Running> => {
+      const destination = this.destination(s);
+      const log = await SegmentLog.open(join(this.o.dataDir, 'firehose', s.name), { fsync: this.o.fsync, clock: this.o.clock });
+      try {
+        const r: Running = { log, destination, deliverer: this.deliverer(s.name, log, destination) };
+        if (s.kinesisSource) r.source = this.source(s, log);
+        r.deliverer.start();
+        r.source?.reader.start();
+        this.settled.set(s.name, r);
+        return r;
+      } catch (e) {
+        await log.close();
+        await destination.close();
+        throw e;
+      }
+    })();
+    this.running.set(s.name, p);
+    p.catch(() => this.settled.delete(s.name));
+    return p;
+  }
+
+  private streamInfo(name: string): () => StreamInfo {
+    // Read per batch, so object names carry the version current when the batch was cut.
+    let last: StreamInfo = { name, arn: this.registry.arn(name), version: 1 };
+    return () => {
+      const s = this.registry.get(name);
+      if (s) last = { name, arn: this.registry.arn(name), version: s.version };
+      return last;
+    };
+  }
+
+  /** The adapter for the stream's configuration; what it refuses is the caller's InvalidArgumentException. */
+  private destination(s: DeliveryStreamState): FirehoseDestination {
+    try {
+      return createDestination(s.kind, s.destination, this.streamInfo(s.name), {
+        clock: this.o.clock,
+        objects: (bucketArn) => this.objects.resolve(bucketArn),
+      });
+    } catch (e) {
+      throw invalidArgument(`${KINDS[s.kind].config}: ${(e as Error).message}`);
+    }
+  }
+
+  private deliverer(name: string, log: Log, destination: FirehoseDestination): Deliverer {
+    return new Deliverer({
+      stream: this.streamInfo(name),
+      log,
+      destination,
+      clock: this.o.clock,
+      checkMs: this.o.checkMs,
+      checkpoint: {
+        load: () => Number(this.registry.checkpoint(name, DELIVERER_CHECKPOINT) ?? 0),
+        save: (offset) => this.registry.saveCheckpoint(name, DELIVERER_CHECKPOINT, String(offset)),
+      },
+    });
+  }
+
+  private source(s: DeliveryStreamState, log: Log): Running['source'] {
+    const { streamArn, roleArn } = s.kinesisSource!;
+    const roleName = roleArn.slice(roleArn.lastIndexOf('/') + 1);
+    const source: NonNullable<Running['source']> = { reader: undefined as unknown as KinesisSource };
+    // Signed as the role, through the same API any Kinesis consumer uses.
+    const client = () =>
+      (source.client ??= new KinesisClient({
+        endpoint: this.o.serverUrl(),
+        region: this.o.region,
+        credentials: this.o.roleCredentials(roleName),
+        maxAttempts: 1,
+        requestHandler: deliveryHttpHandler(),
+      }));
+    const reader = new KinesisSource({
+      streamArn,
+      client,
+      log,
+      clock: this.o.clock,
+      pollMs: this.o.kinesisPollMs,
+      checkpoint: {
+        load: (shard) => this.registry.checkpoint(s.name, shard),
+        save: (shard, position) => this.registry.saveCheckpoint(s.name, shard, position),
+      },
+    });
+    source.reader = reader;
+    return source;
+  }
+
+  private async stopSource(r: Running): Promise<void> {
+    if (!r.source) return;
+    await r.source.reader.stop();
+    r.source.client?.destroy();
+  }
+}

@@ -1,0 +1,370 @@
+// Delivery-stream configuration checks: the service model's constraints on every member of the
+// four supported destination blocks (written here as a compact spec, checked Coral-style), the
+// semantic rules Firehose adds (InvalidArgumentException), the defaults a description shows, the
+// merge of an UpdateDestination block, and the description shapes (secrets left out).
+
+import { isObject, type Json } from '../http/shape.js';
+import { invalidArgument, memberName, validation } from './errors.js';
+import {
+  BUFFER_INTERVAL_S,
+  DEFAULT_BUFFER_INTERVAL_S,
+  DEFAULT_BUFFER_SIZE_MB,
+  DEFAULT_DYNAMIC_PARTITIONING_RETRY_S,
+  DEFAULT_HTTP_RETRY_S,
+  DEFAULT_REDSHIFT_RETRY_S,
+  HTTP_BUFFER_SIZE_MB,
+  MAX_PREFIX_LENGTH,
+  RETRY_DURATION_S,
+  S3_BUFFER_SIZE_MB,
+} from './limits.js';
+
+export type DestinationKind = 'ExtendedS3' | 'S3' | 'Redshift' | 'HttpEndpoint';
+
+/** Wire member names of each supported destination kind. */
+export const KINDS: Record<DestinationKind, { config: string; update: string; description: string }> = {
+  ExtendedS3: { config: 'ExtendedS3DestinationConfiguration', update: 'ExtendedS3DestinationUpdate', description: 'ExtendedS3DestinationDescription' },
+  S3: { config: 'S3DestinationConfiguration', update: 'S3DestinationUpdate', description: 'S3DestinationDescription' },
+  Redshift: { config: 'RedshiftDestinationConfiguration', update: 'RedshiftDestinationUpdate', description: 'RedshiftDestinationDescription' },
+  HttpEndpoint: { config: 'HttpEndpointDestinationConfiguration', update: 'HttpEndpointDestinationUpdate', description: 'HttpEndpointDestinationDescription' },
+};
+
+/** Destination blocks of the model that this server cannot deliver to. */
+export const UNSUPPORTED_DESTINATIONS = [
+  'Elasticsearch',
+  'Amazonopensearchservice',
+  'AmazonOpenSearchServerless',
+  'Splunk',
+  'Snowflake',
+  'Iceberg',
+] as const;
+
+// --- a compact spec of the model's shapes ---------------------------------------------------
+
+export type Spec =
+  | { t: 'str'; min?: number; max?: number; pattern?: RegExp; enum?: readonly string[] }
+  | { t: 'int'; min: number; max: number }
+  | { t: 'bool' }
+  | { t: 'obj'; members: Record<string, Spec>; required?: readonly string[] }
+  | { t: 'list'; item: Spec; min?: number; max?: number }
+  | { t: 'any' };
+
+export const str = (min: number, max: number, pattern?: RegExp): Spec => ({ t: 'str', min, max, pattern });
+export const en = (...values: string[]): Spec => ({ t: 'str', enum: values });
+export const int = (r: { min: number; max: number }): Spec => ({ t: 'int', ...r });
+export const bool: Spec = { t: 'bool' };
+export const obj = (members: Record<string, Spec>, required: string[] = []): Spec => ({ t: 'obj', members, required });
+export const list = (item: Spec, min?: number, max?: number): Spec => ({ t: 'list', item, min, max });
+
+export const ROLE_ARN = /^arn:.*:iam::\d{12}:role\/[a-zA-Z_0-9+=,.@\-_/]+$/;
+export const BUCKET_ARN = /^arn:.*:s3:::[\w.-]{1,255}$/;
+export const KINESIS_STREAM_ARN = /^arn:.*:kinesis:[a-zA-Z0-9-]+:\d{12}:stream\/[a-zA-Z0-9_.-]+$/;
+/**
+ * The model only admits Redshift host names (`….redshift.amazonaws.com`); a self-hosted server
+ * delivers to any PostgreSQL-compatible database, so any host is accepted (deliberate deviation).
+ */
+export const JDBC_URL = /^jdbc:(redshift|postgresql):\/\/[A-Za-z0-9.-]+(:\d{1,5})?\/[a-zA-Z0-9_$-]+$/;
+/** The model demands https; plain http is accepted too, for endpoints on the same host (deviation). */
+export const HTTP_ENDPOINT_URL = /^https?:\/\/.+$/;
+const KMS_ARN = /^arn:.*:kms:[a-zA-Z0-9-]+:\d{12}:(key|alias)\/[a-zA-Z_0-9+=,.@\-_/]+$/;
+
+const roleArn = str(1, 512, ROLE_ARN);
+const buffering = (size: { min: number; max: number }) => obj({ SizeInMBs: int(size), IntervalInSeconds: int(BUFFER_INTERVAL_S) });
+const retry = obj({ DurationInSeconds: int(RETRY_DURATION_S) });
+const cloudWatch = obj({ Enabled: bool, LogGroupName: str(0, 512, /^[.\-_/#A-Za-z0-9]*$/), LogStreamName: str(0, 512, /^[^:*]*$/) });
+const encryption = obj({ NoEncryptionConfig: en('NoEncryption'), KMSEncryptionConfig: obj({ AWSKMSKeyARN: str(1, 512, KMS_ARN) }, ['AWSKMSKeyARN']) });
+const processing = obj({
+  Enabled: bool,
+  Processors: list(
+    obj(
+      {
+        Type: en('RecordDeAggregation', 'Decompression', 'CloudWatchLogProcessing', 'Lambda', 'MetadataExtraction', 'AppendDelimiterToRecord'),
+        Parameters: list(
+          obj(
+            {
+              ParameterName: en(
+                'LambdaArn', 'NumberOfRetries', 'MetadataExtractionQuery', 'JsonParsingEngine', 'RoleArn', 'BufferSizeInMBs',
+                'BufferIntervalInSeconds', 'SubRecordType', 'Delimiter', 'CompressionFormat', 'DataMessageExtraction',
+              ),
+              ParameterValue: str(1, 5120, /^(?!\s*$).+$/s),
+            },
+            ['ParameterName', 'ParameterValue'],
+          ),
+        ),
+      },
+      ['Type'],
+    ),
+  ),
+});
+const secretsManager = obj({ SecretARN: str(1, 2048), RoleARN: roleArn, Enabled: bool }, ['Enabled']);
+const compression = en('UNCOMPRESSED', 'GZIP', 'ZIP', 'Snappy', 'HADOOP_SNAPPY');
+
+const S3_MEMBERS: Record<string, Spec> = {
+  RoleARN: roleArn,
+  BucketARN: str(1, 2048, BUCKET_ARN),
+  Prefix: str(0, MAX_PREFIX_LENGTH),
+  ErrorOutputPrefix: str(0, MAX_PREFIX_LENGTH),
+  BufferingHints: buffering(S3_BUFFER_SIZE_MB),
+  CompressionFormat: compression,
+  EncryptionConfiguration: encryption,
+  CloudWatchLoggingOptions: cloudWatch,
+};
+const s3 = obj(S3_MEMBERS, ['RoleARN', 'BucketARN']);
+
+/** Full configurations (CreateDeliveryStream) and update blocks (UpdateDestination) of each kind. */
+const CONFIG_MEMBERS: Record<DestinationKind, { members: Record<string, Spec>; required: string[]; renames: Record<string, string> }> = {
+  S3: { members: S3_MEMBERS, required: ['RoleARN', 'BucketARN'], renames: {} },
+  ExtendedS3: {
+    members: {
+      ...S3_MEMBERS,
+      ProcessingConfiguration: processing,
+      S3BackupMode: en('Disabled', 'Enabled'),
+      S3BackupConfiguration: s3,
+      DataFormatConversionConfiguration: { t: 'any' },
+      DynamicPartitioningConfiguration: obj({ RetryOptions: retry, Enabled: bool }),
+      FileExtension: str(0, 128, /^$|^\.[0-9a-z!\-_.*'()]+$/),
+      CustomTimeZone: str(0, 50, /^$|^[a-zA-Z/_]+$/),
+    },
+    required: ['RoleARN', 'BucketARN'],
+    renames: { S3BackupConfiguration: 'S3BackupUpdate' },
+  },
+  Redshift: {
+    members: {
+      RoleARN: roleArn,
+      ClusterJDBCURL: str(1, 512, JDBC_URL),
+      CopyCommand: obj({ DataTableName: str(1, 512), DataTableColumns: str(0, 10240), CopyOptions: str(0, 10240) }, ['DataTableName']),
+      Username: str(1, 512),
+      Password: str(6, 512),
+      RetryOptions: retry,
+      S3Configuration: s3,
+      ProcessingConfiguration: processing,
+      S3BackupMode: en('Disabled', 'Enabled'),
+      S3BackupConfiguration: s3,
+      CloudWatchLoggingOptions: cloudWatch,
+      SecretsManagerConfiguration: secretsManager,
+    },
+    required: ['RoleARN', 'ClusterJDBCURL', 'CopyCommand', 'S3Configuration'],
+    renames: { S3Configuration: 'S3Update', S3BackupConfiguration: 'S3BackupUpdate' },
+  },
+  HttpEndpoint: {
+    members: {
+      EndpointConfiguration: obj({ Url: str(1, 1000, HTTP_ENDPOINT_URL), Name: str(1, 256, /^(?!\s*$).+$/s), AccessKey: str(0, 4096) }, ['Url']),
+      BufferingHints: buffering(HTTP_BUFFER_SIZE_MB),
+      CloudWatchLoggingOptions: cloudWatch,
+      RequestConfiguration: obj({
+        ContentEncoding: en('NONE', 'GZIP'),
+        CommonAttributes: list(obj({ AttributeName: str(1, 256, /^(?!\s*$).+$/s), AttributeValue: str(0, 1024) }, ['AttributeName', 'AttributeValue']), 0, 50),
+      }),
+      ProcessingConfiguration: processing,
+      RoleARN: roleArn,
+      RetryOptions: retry,
+      S3BackupMode: en('FailedDataOnly', 'AllData'),
+      S3Configuration: s3,
+      SecretsManagerConfiguration: secretsManager,
+    },
+    required: ['EndpointConfiguration', 'S3Configuration'],
+    renames: { S3Configuration: 'S3Update', S3BackupConfiguration: 'S3BackupUpdate' },
+  },
+};
+
+/** Checks `v` against `spec`; `path` is the Coral member path. Throws ValidationException. */
+export function check(v: unknown, spec: Spec, path: string): void {
+  if (v === undefined || v === null) return;
+  switch (spec.t) {
+    case 'str': {
+      if (typeof v !== 'string') throw validation(v, path, 'Member must be a string');
+      if (spec.enum && !spec.enum.includes(v)) throw validation(v, path, `Member must satisfy enum value set: [${spec.enum.join(', ')}]`);
+      if (spec.min !== undefined && v.length < spec.min) throw validation(v, path, `Member must have length greater than or equal to ${spec.min}`);
+      if (spec.max !== undefined && v.length > spec.max) throw validation(v, path, `Member must have length less than or equal to ${spec.max}`);
+      if (spec.pattern && !spec.pattern.test(v)) throw validation(v, path, `Member must satisfy regular expression pattern: ${spec.pattern.source}`);
+      return;
+    }
+    case 'int':
+      if (typeof v !== 'number' || !Number.isInteger(v)) throw validation(v, path, 'Member must be an integer');
+      if (v < spec.min) throw validation(v, path, `Member must have value greater than or equal to ${spec.min}`);
+      if (v > spec.max) throw validation(v, path, `Member must have value less than or equal to ${spec.max}`);
+      return;
+    case 'bool':
+      if (typeof v !== 'boolean') throw validation(v, path, 'Member must be a boolean');
+      return;
+    case 'any':
+      if (!isObject(v)) throw validation(v, path, 'Member must be a structure');
+      return;
+    case 'list':
+      if (!Array.isArray(v)) throw validation(v, path, 'Member must be a list');
+      if (spec.min !== undefined && v.length < spec.min) throw validation(`[${v.length} items]`, path, `Member must have length greater than or equal to ${spec.min}`);
+      if (spec.max !== undefined && v.length > spec.max) throw validation(`[${v.length} items]`, path, `Member must have length less than or equal to ${spec.max}`);
+      v.forEach((x, i) => check(x, spec.item, `${path}.${i + 1}.member`));
+      return;
+    case 'obj':
+      if (!isObject(v)) throw validation(v, path, 'Member must be a structure');
+      for (const r of spec.required ?? []) if (v[r] === undefined || v[r] === null) throw validation(null, `${path}.${memberName(r)}`, 'Member must not be null');
+      for (const [k, s] of Object.entries(spec.members)) check(v[k], s, `${path}.${memberName(k)}`);
+  }
+}
+
+/** Validates a full destination configuration of `kind`; returns it with defaults filled in. */
+export function validateDestination(kind: DestinationKind, c: unknown, member: string): Json {
+  const m = CONFIG_MEMBERS[kind];
+  if (c === undefined || c === null) throw validation(null, memberName(member), 'Member must not be null');
+  check(c, obj(m.members, m.required), memberName(member));
+  const cfg = c as Json;
+  semanticChecks(kind, cfg, member);
+  return withDefaults(kind, cfg);
+}
+
+/** Validates an update block of `kind` (no member required) in its own wire names. */
+export function validateUpdate(kind: DestinationKind, u: Json, member: string): void {
+  const m = CONFIG_MEMBERS[kind];
+  const members: Record<string, Spec> = {};
+  for (const [k, s] of Object.entries(m.members)) {
+    // Nested S3 updates (S3Update, S3BackupUpdate) have no required members either.
+    members[m.renames[k] ?? k] = s === s3 ? obj(S3_MEMBERS) : s;
+  }
+  check(u, obj(members), memberName(member));
+}
+
+/** An update that switches the destination type must name every member a configuration requires. */
+export function requireComplete(kind: DestinationKind, u: Json, member: string): void {
+  const m = CONFIG_MEMBERS[kind];
+  for (const r of m.required) {
+    const name = m.renames[r] ?? r;
+    if (u[name] === undefined || u[name] === null) throw validation(null, `${memberName(member)}.${memberName(name)}`, 'Member must not be null');
+  }
+}
+
+/** The stored configuration with an update block merged in (objects deep, lists replaced). */
+export function mergeUpdate(kind: DestinationKind, current: Json, update: Json): Json {
+  const renamed: Json = {};
+  const back = Object.fromEntries(Object.entries(CONFIG_MEMBERS[kind].renames).map(([a, b]) => [b, a]));
+  for (const [k, v] of Object.entries(update)) renamed[back[k] ?? k] = v;
+  return deepMerge(current, renamed);
+}
+
+function deepMerge(a: Json, b: Json): Json {
+  const out: Json = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    if (v === undefined || v === null) continue;
+    out[k] = isObject(v) && isObject(a[k]) ? deepMerge(a[k] as Json, v) : v;
+  }
+  return out;
+}
+
+function semanticChecks(kind: DestinationKind, c: Json, member: string): void {
+  hintsTogether(c.BufferingHints, `${member}.BufferingHints`);
+  for (const inner of ['S3Configuration', 'S3BackupConfiguration']) {
+    if (isObject(c[inner])) {
+      hintsTogether(c[inner].BufferingHints, `${member}.${inner}.BufferingHints`);
+      noKms(c[inner], `${member}.${inner}`);
+    }
+  }
+  noKms(c, member);
+  if (isObject(c.SecretsManagerConfiguration) && c.SecretsManagerConfiguration.Enabled === true) {
+    throw invalidArgument(`${member}.SecretsManagerConfiguration: AWS Secrets Manager is not available on this server; give the credentials in the configuration instead.`);
+  }
+  const processors = isObject(c.ProcessingConfiguration) && c.ProcessingConfiguration.Enabled !== false ? c.ProcessingConfiguration.Processors : undefined;
+  if (Array.isArray(processors) && processors.some((p) => isObject(p) && p.Type === 'Lambda')) {
+    throw invalidArgument(`${member}.ProcessingConfiguration: Lambda processors are not supported on this server (there is no Lambda to invoke).`);
+  }
+  if (c.S3BackupMode === 'Enabled' && !isObject(c.S3BackupConfiguration)) {
+    throw invalidArgument(`${member}.S3BackupConfiguration is required when S3BackupMode is Enabled.`);
+  }
+  if (kind === 'ExtendedS3' && isObject(c.DynamicPartitioningConfiguration) && c.DynamicPartitioningConfiguration.Enabled === true) {
+    if (typeof c.ErrorOutputPrefix !== 'string' || c.ErrorOutputPrefix === '') {
+      throw invalidArgument(`${member}.ErrorOutputPrefix is required when DynamicPartitioningConfiguration is enabled.`);
+    }
+    if (isObject(c.BufferingHints) && c.BufferingHints.IntervalInSeconds === 0) {
+      throw invalidArgument(`${member}.BufferingHints.IntervalInSeconds must be greater than 0 when DynamicPartitioningConfiguration is enabled (zero buffering is not allowed with dynamic partitioning).`);
+    }
+  }
+  if ((kind === 'ExtendedS3' || kind === 'S3') && typeof c.Prefix === 'string' && c.Prefix.includes('!{') && !c.ErrorOutputPrefix) {
+    throw invalidArgument(`${member}.ErrorOutputPrefix is required when Prefix contains expressions (!{...}).`);
+  }
+  if (kind === 'Redshift') {
+    const f = (c.S3Configuration as Json).CompressionFormat;
+    if (f === 'Snappy' || f === 'ZIP' || f === 'HADOOP_SNAPPY') {
+      throw invalidArgument(`${member}.S3Configuration.CompressionFormat ${f} is not supported for Redshift: COPY can only read UNCOMPRESSED or GZIP intermediate objects.`);
+    }
+    if (c.Username === undefined || c.Password === undefined) {
+      throw invalidArgument(`${member}: Username and Password are required (SecretsManagerConfiguration is not available on this server).`);
+    }
+  }
+}
+
+function hintsTogether(h: unknown, where: string): void {
+  if (!isObject(h)) return;
+  if ((h.SizeInMBs === undefined || h.SizeInMBs === null) !== (h.IntervalInSeconds === undefined || h.IntervalInSeconds === null)) {
+    throw invalidArgument(`${where}: SizeInMBs and IntervalInSeconds must be given together (one of them was missing).`);
+  }
+}
+
+function noKms(c: Json, where: string): void {
+  if (isObject(c.EncryptionConfiguration) && c.EncryptionConfiguration.KMSEncryptionConfig !== undefined) {
+    throw invalidArgument(`${where}.EncryptionConfiguration: KMSEncryptionConfig is not supported on this server (no AWS KMS); use NoEncryptionConfig.`);
+  }
+}
+
+// --- defaults and descriptions ----------------------------------------------------------------
+
+const hints = (h: unknown): Json => (isObject(h) ? h : { SizeInMBs: DEFAULT_BUFFER_SIZE_MB, IntervalInSeconds: DEFAULT_BUFFER_INTERVAL_S });
+
+function s3Defaults(c: Json): Json {
+  return {
+    Prefix: '',
+    ...c,
+    BufferingHints: hints(c.BufferingHints),
+    CompressionFormat: c.CompressionFormat ?? 'UNCOMPRESSED',
+    EncryptionConfiguration: c.EncryptionConfiguration ?? { NoEncryptionConfig: 'NoEncryption' },
+    CloudWatchLoggingOptions: c.CloudWatchLoggingOptions ?? { Enabled: false },
+  };
+}
+
+function withDefaults(kind: DestinationKind, c: Json): Json {
+  const backup = isObject(c.S3BackupConfiguration) ? { S3BackupConfiguration: s3Defaults(c.S3BackupConfiguration) } : {};
+  switch (kind) {
+    case 'S3':
+      return s3Defaults(c);
+    case 'ExtendedS3': {
+      const dp = isObject(c.DynamicPartitioningConfiguration) ? c.DynamicPartitioningConfiguration : undefined;
+      return {
+        ...s3Defaults(c),
+        S3BackupMode: c.S3BackupMode ?? 'Disabled',
+        ...backup,
+        ...(dp ? { DynamicPartitioningConfiguration: { ...dp, RetryOptions: dp.RetryOptions ?? { DurationInSeconds: DEFAULT_DYNAMIC_PARTITIONING_RETRY_S } } } : {}),
+      };
+    }
+    case 'Redshift':
+      return {
+        ...c,
+        RetryOptions: c.RetryOptions ?? { DurationInSeconds: DEFAULT_REDSHIFT_RETRY_S },
+        S3Configuration: s3Defaults(c.S3Configuration as Json),
+        S3BackupMode: c.S3BackupMode ?? 'Disabled',
+        ...backup,
+        CloudWatchLoggingOptions: c.CloudWatchLoggingOptions ?? { Enabled: false },
+      };
+    case 'HttpEndpoint': {
+      const rc = isObject(c.RequestConfiguration) ? c.RequestConfiguration : {};
+      return {
+        ...c,
+        BufferingHints: hints(c.BufferingHints),
+        RetryOptions: c.RetryOptions ?? { DurationInSeconds: DEFAULT_HTTP_RETRY_S },
+        RequestConfiguration: { ...rc, ContentEncoding: rc.ContentEncoding ?? 'NONE' },
+        S3BackupMode: c.S3BackupMode ?? 'FailedDataOnly',
+        S3Configuration: s3Defaults(c.S3Configuration as Json),
+        CloudWatchLoggingOptions: c.CloudWatchLoggingOptions ?? { Enabled: false },
+      };
+    }
+  }
+}
+
+/** The *DestinationDescription of a stored configuration: wire names of descriptions, no secrets. */
+export function describeDestination(c: Json): Json {
+  const { S3BackupConfiguration, S3Configuration, Password: _password, EndpointConfiguration, ...rest } = c;
+  const out: Json = { ...rest };
+  if (S3BackupConfiguration !== undefined) out.S3BackupDescription = S3BackupConfiguration;
+  if (S3Configuration !== undefined) out.S3DestinationDescription = S3Configuration;
+  if (isObject(EndpointConfiguration)) {
+    // AccessKey is a secret: descriptions never carry it (the model's HttpEndpointDescription has Url and Name only).
+    out.EndpointConfiguration = { Url: EndpointConfiguration.Url, ...(EndpointConfiguration.Name !== undefined ? { Name: EndpointConfiguration.Name } : {}) };
+  }
+  return out;
+}
