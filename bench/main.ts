@@ -4,15 +4,17 @@
 import { firehose } from './firehose.js';
 import { ingest } from './ingest.js';
 import { kinesis } from './kinesis.js';
+import { runAnalyticsBench } from './analytics.js';
 
-const BENCHMARKS: Record<string, (argv: string[]) => Promise<number>> = { ingest, kinesis, firehose };
+const BENCHMARKS: Record<string, (argv: string[]) => Promise<number>> = { ingest, kinesis, firehose, analytics: runAnalyticsBench };
 
 const USAGE = `usage: npm run bench -- <benchmark> [options]
 
 benchmarks:
   ingest    PutEvents throughput/latency sweep against the real server, with peers (--help for options)
   kinesis   Kinesis PutRecords/GetRecords/PutRecord against Pinstream and kinesalite (--help for options)
-  firehose  Firehose PutRecordBatch to the folder destination vs the disk's own bandwidth, and delivery latency (--help for options)`;
+  firehose  Firehose PutRecordBatch to the folder destination vs the disk's own bandwidth, and delivery latency (--help for options)
+  analytics event store: bulk load, loader rate, dashboard/KPI latency, size on disk (--help for options)`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -33,6 +33,11 @@ import { consumerOperations } from './kinesis/consumers.js';
 import { TokenSigner } from './kinesis/iterators.js';
 import { KinesisData } from './kinesis/records.js';
 import { StreamRegistry } from './kinesis/streams.js';
+import { firehoseService, FIREHOSE_TARGET_PREFIX } from './firehose/api.js';
+import { firehoseAuthorizer } from './firehose/authz.js';
+import { FirehoseService } from './firehose/service.js';
+import { consoleHandler } from './console/serve.js';
+import { PinstreamAnalytics } from './analytics/index.js';
 
 /** How often retention runs over the ingest log and the embedded Kinesis shard logs. */
 export const RETENTION_INTERVAL_MS = 60_000;
@@ -49,6 +54,10 @@ export interface Pinstream {
   ingestLog: Log;
   kinesis: StreamRegistry;
   delivery: DeliveryManager;
+  /** The embedded Firehose: delivery streams, their logs and deliverers. */
+  firehose: FirehoseService;
+  /** The analytics event store, loader and dashboards (DuckDB under `<dataDir>/analytics`). */
+  analytics: PinstreamAnalytics;
   close(): Promise<void>;
 }
 
@@ -65,6 +74,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock)
   const ingestLog = await SegmentLog.open(join(config.dataDir, 'log', 'ingest'), { fsync: config.logFsync, clock });
   const dedup = new Dedup(config.dedupWindowEvents);
   await rebuildDedup(ingestLog, dedup, config.dedupWindowEvents, clock.now() - DEDUP_REBUILD_WINDOW_MS);
+  const analytics = await PinstreamAnalytics.open({ dataDir: config.dataDir, ingestLog, db, clock, retentionDays: config.retentionDays });
 
   const apps = new Apps(db, clock, config.region, config.accountId);
   const endpoints = new Endpoints(db, clock);
@@ -89,11 +99,25 @@ export async function startPinstream(config: Config, clock: Clock = systemClock)
 
   const eventStreams = new EventStreams(db, clock, iam, ingestLog, (id) => apps.arn(id), config.retentionDays);
   let serverUrl = '';
+  const firehose = new FirehoseService({
+    db,
+    dataDir: config.dataDir,
+    region: config.region,
+    accountId: config.accountId,
+    fsync: config.logFsync,
+    clock,
+    buckets: config.buckets,
+    roleCredentials: (role) => iam.roleSessionCredentials(role),
+    serverUrl: () => serverUrl,
+  });
+  // Before listening: puts need every delivery stream's log open.
+  await firehose.start();
   const delivery = new DeliveryManager({ config, serverUrl: () => serverUrl, iam, eventStreams, ingestLog, clock });
   eventStreams.attach(delivery);
   const metrics = () =>
     renderMetrics(eventStreams.all().map((r) => ({ appId: r.app_id, destinationArn: r.destination_arn, health: delivery.health(r.app_id) })));
 
+  const consoleAssets = consoleHandler({ region: config.region, accountId: config.accountId });
   const dispatch = createDispatcher({
     clock,
     lookupKey: iam.lookup,
@@ -102,6 +126,15 @@ export async function startPinstream(config: Config, clock: Clock = systemClock)
       [KINESIS_TARGET_PREFIX, awsJsonProtocol({
           ...kinesisService(kinesisCore, consumerOperations(kinesisCore)),
           authorize: kinesisAuthorizer(authorizer, kinesis, signer),
+        })],
+      [FIREHOSE_TARGET_PREFIX, awsJsonProtocol({
+          ...firehoseService({
+            service: firehose,
+            clock,
+            kinesisStreamExists: (name) => kinesis.list().some((s) => s.name === name),
+            roleExists: (name) => iam.getRole(name) !== undefined,
+          }),
+          authorize: firehoseAuthorizer(authorizer, firehose.registry),
         })],
     ]),
     restJson: [
@@ -115,10 +148,14 @@ export async function startPinstream(config: Config, clock: Clock = systemClock)
           authorizer,
           callerArn: (req: ApiRequest) => iam.keyOwner(req.caller!.accessKeyId)!.arn,
           deliveryHealth: (id) => delivery.health(id),
+          analytics,
+          clock,
         }),
       },
     ],
     open: async (req) => {
+      const asset = consoleAssets(req);
+      if (asset) return asset;
       if (req.method !== 'GET') return undefined;
       if (req.rawPath === '/health') return json(200, { status: 'ok' });
       if (req.rawPath === '/metrics') return { status: 200, headers: { 'content-type': 'text/plain; version=0.0.4' }, body: metrics() };
@@ -138,11 +175,16 @@ export async function startPinstream(config: Config, clock: Clock = systemClock)
     ingestLog,
     kinesis,
     delivery,
+    firehose,
+    analytics,
     async close() {
       clearInterval(retention);
       await delivery.stopAll();
+      // Event-stream workers stop first (they put into Firehose); deliverers then flush once.
+      await firehose.close();
       await server.close();
       await kinesis.close();
+      await analytics.close();
       await ingestLog.close();
       db.close();
     },

@@ -12,6 +12,9 @@ import { checkTags, type Apps } from './apps.js';
 import { checkEndpointId, validateEndpointInput, type Endpoints } from './endpoints.js';
 import type { EventIngest } from './events.js';
 import { eventStreamShape, type EventStreams } from './eventstream.js';
+import { analyticsRoutes } from './kpi-routes.js';
+import type { Analytics } from '../analytics/types.js';
+import { systemClock, type Clock } from '../clock.js';
 import {
   DEFAULT_APPS_PAGE_SIZE,
   MAX_APPS_PAGE_SIZE,
@@ -32,6 +35,10 @@ export interface PinpointServices {
   callerArn: (req: ApiRequest) => string;
   /** Delivery health of an app's event stream, when its worker runs. */
   deliveryHealth: (appId: string) => object | undefined;
+  /** The KPI API and console analytics routes exist only when an event store is attached. */
+  analytics?: Analytics;
+  /** "Now" for KPI date-range rules and dashboard defaults. */
+  clock?: Clock;
 }
 
 export function pinpointProtocol(s: PinpointServices): Protocol {
@@ -286,6 +293,7 @@ export function pinpointProtocol(s: PinpointServices): Protocol {
         return { status: 204 };
       },
     },
+    ...(s.analytics ? analyticsRoutes({ apps, analytics: s.analytics, authorizer, clock: s.clock ?? systemClock }) : []),
   ]);
 
   return {

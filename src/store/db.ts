@@ -97,6 +97,27 @@ const MIGRATIONS: string[] = [
      at TEXT NOT NULL
    );
    CREATE INDEX delivery_errors_app ON delivery_errors(app_id);`,
+  // Embedded Firehose: one JSON document per delivery stream (configuration, version, tags), and
+  // the positions of its readers (key '' = the deliverer's log offset; shard ids = a Kinesis
+  // source's last sequence number). Buffered records live in per-stream segment logs.
+  `CREATE TABLE firehose_streams (
+     name TEXT PRIMARY KEY,
+     data TEXT NOT NULL
+   );
+   CREATE TABLE firehose_checkpoints (
+     stream TEXT NOT NULL,
+     key TEXT NOT NULL,
+     position TEXT NOT NULL,
+     PRIMARY KEY (stream, key)
+   ) WITHOUT ROWID;`,
+  // Analytics: saved funnels (ordered steps as JSON) per app; the events themselves live in DuckDB.
+  `CREATE TABLE analytics_funnels (
+     app_id TEXT NOT NULL,
+     id TEXT NOT NULL,
+     name TEXT NOT NULL,
+     steps TEXT NOT NULL,
+     PRIMARY KEY (app_id, id)
+   ) WITHOUT ROWID;`,
 ];
 
 export function openDb(dataDir: string): Db {

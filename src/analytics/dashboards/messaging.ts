@@ -1,0 +1,110 @@
+// Campaigns and Journeys dashboards (reference/pinpoint.md §5 "Campaigns", "Journeys"; event types
+// §3.3–3.7). Definitions, per campaign (and A/B treatment) or journey:
+// - Messages sent: `_campaign.send` (campaigns) / `_journey.send` (journeys), whatever the status.
+// - Messages delivered: `_email.delivered` + `_SMS.SUCCESS` + sends with status SUCCESS on the other
+//   channels (push, custom): email and SMS report delivery with their own events, so their SUCCESS
+//   send is not counted twice.
+// - Endpoint deliveries: distinct endpoints with a delivered message.
+// - Opens: `_email.open` + `_campaign|_journey.opened_notification`; clicks: `_email.click`. Opens and
+//   clicks by the same endpoint in the same clock hour count once (as the console does).
+// - Hard bounces: `_email.hardbounce`; opt-outs: `_email.unsubscribe` + `_SMS.OPTOUT`.
+// - Delivery rate = delivered ÷ sent; open rate = opens ÷ delivered; bounce rate = hard bounces ÷ sent.
+// With campaignId/journeyId the table is per run/activity instead.
+
+import type { Chart, DashboardResult } from '../types.js';
+import { column, daily, lineChart, pct, round, tile, type QueryContext, type Row } from './common.js';
+
+function measures(prefix: '_campaign' | '_journey', status: string): string {
+  const send = `${prefix}.send`;
+  const ok = `(event_type = '${send}' AND json_extract_string(attributes, '$.${status}') = 'SUCCESS' AND coalesce(json_extract_string(attributes, '$.delivery_type'), json_extract_string(attributes, '$.journey_activity_type'), '') NOT IN ('EMAIL', 'SMS'))`;
+  const delivered = `(event_type IN ('_email.delivered', '_SMS.SUCCESS') OR ${ok})`;
+  const hour = `endpoint_id || '@' || CAST(date_trunc('hour', event_time) AS VARCHAR)`;
+  return `
+    count(*) FILTER (WHERE event_type = '${send}') AS sent,
+    count(*) FILTER (WHERE ${delivered}) AS delivered,
+    count(DISTINCT endpoint_id) FILTER (WHERE ${delivered}) AS endpoint_deliveries,
+    count(DISTINCT ${hour}) FILTER (WHERE event_type IN ('_email.open', '${prefix}.opened_notification')) AS opens,
+    count(DISTINCT ${hour}) FILTER (WHERE event_type = '_email.click') AS clicks,
+    count(*) FILTER (WHERE event_type = '_email.hardbounce') AS hard_bounces,
+    count(*) FILTER (WHERE event_type = '_email.softbounce') AS soft_bounces,
+    count(*) FILTER (WHERE event_type = '_email.complaint') AS complaints,
+    count(*) FILTER (WHERE event_type IN ('_email.unsubscribe', '_SMS.OPTOUT')) AS opt_outs`;
+}
+
+const TABLE_COLUMNS = ['Messages sent', 'Messages delivered', 'Endpoint deliveries', 'Opens', 'Clicks', 'Hard bounces', 'Delivery rate (%)', 'Open rate (%)', 'Bounce rate (%)'];
+
+function tableRow(key: Array<string | null>, r: Row): Array<string | number | null> {
+  const n = (k: string) => Number(r[k] ?? 0);
+  return [
+    ...key,
+    n('sent'), n('delivered'), n('endpoint_deliveries'), n('opens'), n('clicks'), n('hard_bounces'),
+    round(pct(n('delivered'), n('sent'))), round(pct(n('opens'), n('delivered'))), round(pct(n('hard_bounces'), n('sent'))),
+  ];
+}
+
+async function messagingDashboard(c: QueryContext, kind: 'campaigns' | 'journeys'): Promise<DashboardResult> {
+  const campaigns = kind === 'campaigns';
+  const prefix = campaigns ? '_campaign' : '_journey';
+  const idCol = campaigns ? 'campaign_id' : 'journey_id';
+  const one = campaigns ? c.q.campaignId : c.q.journeyId;
+  const where = `${c.base()} AND ${idCol} IS NOT NULL${one !== undefined ? ` AND ${idCol} = ${campaigns ? '$campaign' : '$journey'}` : ''}${c.endpointFilter}`;
+  const m = measures(prefix, campaigns ? 'campaign_send_status' : 'journey_send_status');
+  const [total] = await c.all(`SELECT count(DISTINCT ${idCol}) FILTER (WHERE event_type = '${prefix}.send') AS active, ${m} FROM events WHERE ${where}`);
+  const group = one === undefined
+    ? (campaigns ? ['campaign_id', `coalesce(treatment_id, '0')`] : ['journey_id'])
+    : [campaigns ? 'campaign_activity_id' : 'journey_activity_id'];
+  const groupNames = one === undefined ? (campaigns ? ['Campaign', 'Treatment'] : ['Journey']) : [campaigns ? 'Campaign run' : 'Journey activity'];
+  const perGroup = await c.all(`SELECT ${group.map((g, i) => `${g} AS g${i}`).join(', ')}, ${m} FROM events WHERE ${where} GROUP BY ALL ORDER BY ALL`);
+  const perDay = await c.byDay(`SELECT CAST(day AS VARCHAR) AS day, ${m} FROM events WHERE ${where} GROUP BY day`);
+  const n = (k: string) => Number(total[k] ?? 0);
+  const title = campaigns ? 'Campaigns' : 'Journeys';
+  const charts: Chart[] = [
+    {
+      id: kind,
+      title: one === undefined ? title : `${campaigns ? 'Campaign runs' : 'Journey activities'}: ${one}`,
+      kind: 'table',
+      columns: [...groupNames, ...TABLE_COLUMNS],
+      rows: perGroup.map((r) => tableRow(group.map((_, i) => (r[`g${i}`] === null ? null : String(r[`g${i}`]))), r)),
+    },
+    lineChart('messages', 'Messages', c.days, {
+      'Messages sent': daily(c.days, column(perDay, 'sent')),
+      'Messages delivered': daily(c.days, column(perDay, 'delivered')),
+    }),
+    lineChart('endpoint-deliveries', 'Endpoint deliveries', c.days, { 'Endpoint deliveries': daily(c.days, column(perDay, 'endpoint_deliveries')) }),
+  ];
+  return {
+    dashboard: kind,
+    range: c.q.range,
+    tiles: [
+      tile(`active-${kind}`, campaigns ? 'Active campaigns' : 'Active journeys', n('active')),
+      ...messagingTiles(total),
+      tile('hard-bounces', 'Hard bounces', n('hard_bounces')),
+      tile('soft-bounces', 'Soft bounces', n('soft_bounces')),
+      tile('complaints', 'Complaints', n('complaints')),
+      tile('opt-outs', 'Opt-outs', n('opt_outs')),
+    ],
+    charts,
+  };
+}
+
+export function messagingTiles(r: Row) {
+  const n = (k: string) => Number(r[k] ?? 0);
+  return [
+    tile('messages-sent', 'Messages sent', n('sent')),
+    tile('messages-delivered', 'Messages delivered', n('delivered')),
+    tile('endpoint-deliveries', 'Endpoint deliveries', n('endpoint_deliveries')),
+    tile('delivery-rate', 'Delivery rate', pct(n('delivered'), n('sent')), 'percent'),
+    tile('open-rate', 'Open rate', pct(n('opens'), n('delivered')), 'percent'),
+    tile('links-clicked', 'Links clicked', n('clicks')),
+    tile('bounce-rate', 'Bounce rate', pct(n('hard_bounces'), n('sent')), 'percent'),
+  ];
+}
+
+/** Campaign totals for the Overview's campaign analytics. */
+export async function campaignTotals(c: QueryContext): Promise<Row> {
+  const [r] = await c.all(`SELECT ${measures('_campaign', 'campaign_send_status')} FROM events WHERE ${c.base()} AND campaign_id IS NOT NULL${c.endpointFilter}`);
+  return r;
+}
+
+export const campaignsDashboard = (c: QueryContext) => messagingDashboard(c, 'campaigns');
+export const journeysDashboard = (c: QueryContext) => messagingDashboard(c, 'journeys');

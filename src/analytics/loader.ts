@@ -1,0 +1,202 @@
+// The analytics loader: reads the ingest log from the store's checkpoint in batches, turns each
+// entry's event-stream record (reference/pinpoint.md §3) into an `events` row, and appends the
+// batch together with the next checkpoint in one DuckDB transaction (store.ts explains why that
+// makes re-reads after a crash impossible, and why records below `loaded_to` are skipped). Runs as its own async loop that sleeps on the log's
+// waitFor, like the delivery workers; `catchUp()` loads everything the log holds at the call.
+// Entries that cannot be decoded are counted and skipped: analytics must not stall on one bad
+// record, and the record is still in the ingest log for event streams.
+
+import type { Log } from '../log/log.js';
+import { decodeIngestEntry } from '../pinpoint/ingest-record.js';
+import type { EventRow, EventStore } from './store.js';
+
+/** Ingest-log records per load transaction. */
+export const LOADER_BATCH_RECORDS = 20_000;
+/** Bounds one batch's memory; at least one record is always read. */
+export const LOADER_BATCH_BYTES = 64 * 1024 * 1024;
+/** How long one wait for new records lasts before the loop looks again (bounds stop latency). */
+export const LOADER_IDLE_WAIT_MS = 1000;
+
+export interface LoaderHealth {
+  checkpoint: number;
+  logEnd: number;
+  loaded: number;
+  duplicates: number;
+  skipped: number;
+  lastError?: string;
+}
+
+type Json = Record<string, unknown>;
+
+const obj = (v: unknown): Json | undefined => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : undefined);
+const text = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+function isoMs(v: unknown): number | null {
+  if (typeof v !== 'string') return null;
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? null : t;
+}
+
+/**
+ * Maps one ingest entry to a row (fields per the EVENTS_DDL comments). Server-generated records
+ * (campaign/journey sends) carry the endpoint as a JSON string in client_context.custom.endpoint
+ * instead of a top-level `endpoint` object; both are read.
+ */
+export function recordToRow(appId: string, endpointId: string, eventId: string, record: Json): EventRow {
+  const application = obj(record.application) ?? {};
+  const client = obj(record.client) ?? {};
+  const device = obj(record.device) ?? {};
+  const platform = obj(device.platform) ?? {};
+  const locale = obj(device.locale) ?? {};
+  const session = obj(record.session) ?? {};
+  const attributes = obj(record.attributes) ?? {};
+  const metrics = obj(record.metrics) ?? {};
+  let endpoint = obj(record.endpoint);
+  if (!endpoint) {
+    const custom = obj(obj(record.client_context)?.custom);
+    if (typeof custom?.endpoint === 'string') {
+      try {
+        endpoint = obj(JSON.parse(custom.endpoint));
+      } catch {
+        // A malformed embedded endpoint only costs the endpoint columns.
+      }
+    }
+  }
+  endpoint ??= {};
+  const user = obj(endpoint.User) ?? {};
+  const location = obj(endpoint.Location) ?? {};
+  const demographic = obj(endpoint.Demographic) ?? {};
+  const eventTime = num(record.event_timestamp) ?? 0;
+  return {
+    appId,
+    eventKey: `${endpointId}/${eventId}`,
+    eventType: typeof record.event_type === 'string' ? record.event_type : '',
+    eventTime,
+    arrivalTime: num(record.arrival_timestamp) ?? eventTime,
+    endpointId: text(client.client_id) ?? endpointId,
+    userId: text(user.UserId),
+    endpointCreated: isoMs(endpoint.CreationDate),
+    sessionId: text(session.session_id),
+    sessionStart: num(session.start_timestamp),
+    channel: text(endpoint.ChannelType),
+    platform: text(platform.name) ?? text(demographic.Platform),
+    platformVersion: text(platform.version) ?? text(demographic.PlatformVersion),
+    appVersion: text(application.version_name) ?? text(demographic.AppVersion),
+    make: text(device.make) ?? text(demographic.Make),
+    model: text(device.model) ?? text(demographic.Model),
+    country: text(location.Country) ?? text(locale.country),
+    attributes: JSON.stringify(attributes),
+    metrics: JSON.stringify(metrics),
+    endpointAttributes: JSON.stringify(obj(endpoint.Attributes) ?? {}),
+    campaignId: text(attributes.campaign_id),
+    campaignActivityId: text(attributes.campaign_activity_id),
+    treatmentId: text(attributes.treatment_id),
+    journeyId: text(attributes.journey_id),
+    journeyActivityId: text(attributes.journey_activity_id),
+  };
+}
+
+export class AnalyticsLoader {
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+  /** Serializes loadBatch between the loop and catchUp(). */
+  private busy: Promise<unknown> = Promise.resolve();
+  private loaded = 0;
+  private duplicates = 0;
+  private skipped = 0;
+  private cursor = 0;
+  private lastError: string | undefined;
+
+  constructor(
+    private readonly log: Log,
+    private readonly store: EventStore,
+    private readonly batchRecords = LOADER_BATCH_RECORDS,
+  ) {}
+
+  start(): void {
+    if (this.loop) return;
+    this.stopping = false;
+    this.loop = this.run().finally(() => (this.loop = undefined));
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.loop;
+  }
+
+  /** Loads every record the log holds now. */
+  async catchUp(): Promise<void> {
+    const end = this.log.endOffset();
+    // Each batch commits its own transaction; stop at the end seen on entry (or if nothing moves).
+    for (let prev = -1, next = await this.loadBatch(); next < end && next !== prev; prev = next, next = await this.loadBatch());
+  }
+
+  health(): LoaderHealth {
+    return {
+      checkpoint: this.cursor,
+      logEnd: this.log.endOffset(),
+      loaded: this.loaded,
+      duplicates: this.duplicates,
+      skipped: this.skipped,
+      ...(this.lastError ? { lastError: this.lastError } : {}),
+    };
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        const next = await this.loadBatch();
+        if (next >= this.log.endOffset() && !this.stopping) {
+          const since = performance.now();
+          const woke = await this.log.waitFor(next, LOADER_IDLE_WAIT_MS);
+          // A closed log answers at once; do not spin.
+          if (!woke && performance.now() - since < LOADER_IDLE_WAIT_MS / 2) await sleep(LOADER_IDLE_WAIT_MS);
+        }
+      } catch (e) {
+        this.lastError = e instanceof Error ? e.message : String(e);
+        if (!this.stopping) await sleep(LOADER_IDLE_WAIT_MS);
+      }
+    }
+  }
+
+  /** Loads one batch from the checkpoint; returns the new checkpoint. */
+  private loadBatch(): Promise<number> {
+    const run = this.busy.then(() => this.loadOne());
+    this.busy = run.catch(() => {});
+    return run;
+  }
+
+  private async loadOne(): Promise<number> {
+    const { next: from, loadedTo } = await this.store.checkpoints();
+    this.cursor = from;
+    if (from >= this.log.endOffset()) return from;
+    const { records, nextOffset } = await this.log.read(from, { maxRecords: this.batchRecords, maxBytes: LOADER_BATCH_BYTES });
+    const rows: EventRow[] = [];
+    let replayed = 0;
+    for (const r of records) {
+      // Below loaded_to every record was stored once already (the checkpoint was moved back).
+      if (r.offset < loadedTo) {
+        replayed++;
+        continue;
+      }
+      try {
+        const e = decodeIngestEntry(r.payload);
+        rows.push(recordToRow(e.appId, e.endpointId, e.eventId, JSON.parse(e.record.toString('utf8')) as Json));
+      } catch (err) {
+        this.skipped++;
+        this.lastError = `offset ${r.offset}: ${err instanceof Error ? err.message : String(err)}`;
+      }
+    }
+    const next = Math.max(from, nextOffset);
+    const result = await this.store.append(rows, { offset: next });
+    this.loaded += result.inserted;
+    this.duplicates += result.duplicates + replayed;
+    this.cursor = next;
+    return next;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

@@ -1,0 +1,283 @@
+// The analytics event store: one DuckDB file (`<dataDir>/analytics/events.duckdb`) holding the
+// `events` table (EVENTS_DDL), the activity rollups (rollup.ts) and the loader's checkpoint. Owns
+// opening the database, the bulk append path, idempotency and deleting old rows; it does not read
+// the ingest log (loader.ts) or decide what a metric means (dashboards/).
+//
+// Idempotency by (app_id, event_key):
+// 1. The loader's checkpoint (next ingest-log offset) is written in the SAME DuckDB transaction
+//    as the rows and rollups it covers, so after a crash either all are there or none: a restart
+//    never re-reads records that were already stored (test/analytics-store.test.ts kills a loader
+//    between append and commit).
+// 2. The checkpoint row also keeps `loaded_to`, the highest offset ever committed. When the next
+//    offset is moved back by hand (a replay), the loader skips records below `loaded_to`: they are
+//    stored already. So no lookup of stored keys is needed, which was the slow part of loading.
+// 3. A batch is deduplicated within itself (the same event id twice within one batch of the log).
+//    An event id repeated beyond the ingest path's own dedup window (about a million events later)
+//    is in a later batch and is stored twice, as event streams deliver it twice.
+//
+// Bulk path: rows go through a DuckDB appender straight into `events`, typed in JS (timestamps as
+// microseconds, the day as days since the epoch, JSON columns as their text). Measured against the
+// earlier path (appender into a staging table, then INSERT … SELECT converting and anti-joining
+// the stored rows): BULK_PATH_NOTE.
+
+import { mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { DuckDBConnection, DuckDBDateValue, DuckDBInstance, DuckDBTimestampValue } from '@duckdb/node-api';
+import { ActivityRollup, DAY_MS, ROLLUP_DDL, deleteRollupsBefore } from './rollup.js';
+import { EVENTS_DDL } from './types.js';
+
+/** Measured by bench/analytics.ts (see its header), recorded for the reader. */
+export const BULK_PATH_NOTE =
+  'bulk fill 1M events: staging + anti-join merge 42k rows/s; appender straight into events + rollups ' + 'see bench/analytics.ts';
+
+/** One `events` row before conversion: times are epoch milliseconds, JSON columns are JSON text. */
+export interface EventRow {
+  appId: string;
+  eventKey: string;
+  eventType: string;
+  eventTime: number;
+  arrivalTime: number;
+  endpointId: string;
+  userId: string | null;
+  endpointCreated: number | null;
+  sessionId: string | null;
+  sessionStart: number | null;
+  channel: string | null;
+  platform: string | null;
+  platformVersion: string | null;
+  appVersion: string | null;
+  make: string | null;
+  model: string | null;
+  country: string | null;
+  attributes: string;
+  metrics: string;
+  endpointAttributes: string;
+  campaignId: string | null;
+  campaignActivityId: string | null;
+  treatmentId: string | null;
+  journeyId: string | null;
+  journeyActivityId: string | null;
+}
+
+export interface AppendResult {
+  /** Rows that reached the table. */
+  inserted: number;
+  /** Rows dropped because their (app_id, event_key) was repeated in the batch. */
+  duplicates: number;
+}
+
+export interface Checkpoint {
+  /** First ingest-log offset the reader reads next. */
+  next: number;
+  /** Every record below this offset has been stored (or dropped as a duplicate) once. */
+  loadedTo: number;
+}
+
+/** Where the loader's checkpoint lives inside the store (one row per reader name). */
+const META_DDL = [
+  `CREATE TABLE IF NOT EXISTS loader_checkpoints (name VARCHAR PRIMARY KEY, next_offset BIGINT NOT NULL)`,
+  `ALTER TABLE loader_checkpoints ADD COLUMN IF NOT EXISTS loaded_to BIGINT`,
+];
+
+export class EventStore {
+  private constructor(
+    readonly path: string,
+    private readonly instance: DuckDBInstance,
+    /** The one writer: the loader and retention take turns on it through `exclusive`. */
+    private readonly writer: DuckDBConnection,
+  ) {}
+
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private readonly rollup = new ActivityRollup();
+
+  /**
+   * Test seam for crash tests: awaited after a batch's rows, rollups and checkpoint are written and
+   * before COMMIT (a child process stops here and is killed).
+   */
+  beforeCommit: (() => Promise<void>) | undefined;
+
+  static async open(dataDir: string): Promise<EventStore> {
+    const dir = join(dataDir, 'analytics');
+    mkdirSync(dir, { recursive: true });
+    const path = join(dir, 'events.duckdb');
+    const instance = await DuckDBInstance.create(path);
+    const writer = await instance.connect();
+    for (const ddl of [EVENTS_DDL, ...META_DDL, ...ROLLUP_DDL]) await writer.run(ddl);
+    return new EventStore(path, instance, writer);
+  }
+
+  /** A new connection for read queries (DuckDB connections are not shared between concurrent queries). */
+  connect(): Promise<DuckDBConnection> {
+    return this.instance.connect();
+  }
+
+  /** First ingest-log offset not yet stored for this reader (0 when never loaded). */
+  async checkpoint(name = 'ingest'): Promise<number> {
+    return (await this.checkpoints(name)).next;
+  }
+
+  async checkpoints(name = 'ingest'): Promise<Checkpoint> {
+    return this.exclusive(async () => {
+      const r = await this.writer.runAndReadAll('SELECT next_offset, coalesce(loaded_to, next_offset) FROM loader_checkpoints WHERE name = $1', [name]);
+      const rows = r.getRowsJS();
+      return rows.length === 0 ? { next: 0, loadedTo: 0 } : { next: Number(rows[0][0]), loadedTo: Number(rows[0][1]) };
+    });
+  }
+
+  /** Moves a reader's next offset outside a load (a replay; tests simulate a lost checkpoint). */
+  async setCheckpoint(offset: number, name = 'ingest'): Promise<void> {
+    await this.exclusive(() =>
+      this.writer.run(
+        `INSERT INTO loader_checkpoints VALUES ($1, $2, $2) ON CONFLICT DO UPDATE SET next_offset = excluded.next_offset, loaded_to = greatest(coalesce(loaded_to, 0), excluded.loaded_to)`,
+        [name, offset],
+      ),
+    );
+  }
+
+  /**
+   * Appends a batch and its rollups in one transaction; with `checkpoint`, the reader's next offset
+   * (and `loaded_to`) is committed with it. Repeats of an (app_id, event_key) within the batch are
+   * dropped.
+   */
+  async append(rows: readonly EventRow[], checkpoint?: { name?: string; offset: number }): Promise<AppendResult> {
+    const seen = new Set<string>();
+    const unique = rows.filter((r) => {
+      const k = r.appId + '\u0000' + r.eventKey;
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    });
+    return this.exclusive(async () => {
+      const w = this.writer;
+      await w.run('BEGIN TRANSACTION');
+      try {
+        const batch = await this.rollup.prepare(w, unique);
+        if (unique.length > 0) {
+          const app = await w.createAppender('events');
+          try {
+            for (const r of unique) appendRow(app, r);
+            app.flushSync();
+          } finally {
+            app.closeSync();
+          }
+          await this.rollup.write(w, batch);
+        }
+        if (checkpoint) {
+          await w.run(
+            `INSERT INTO loader_checkpoints VALUES ($1, $2, $2) ON CONFLICT DO UPDATE SET next_offset = excluded.next_offset, loaded_to = greatest(coalesce(loaded_to, 0), excluded.loaded_to)`,
+            [checkpoint.name ?? 'ingest', checkpoint.offset],
+          );
+        }
+        await this.beforeCommit?.();
+        await w.run('COMMIT');
+        this.rollup.committed(batch);
+        return { inserted: unique.length, duplicates: rows.length - unique.length };
+      } catch (e) {
+        await w.run('ROLLBACK').catch(() => {});
+        throw e;
+      }
+    });
+  }
+
+  /** Deletes rows whose event_time is before cutoffMs, and rollup days before its day; returns the rows deleted. */
+  async deleteOlderThan(cutoffMs: number): Promise<number> {
+    return this.exclusive(async () => {
+      const w = this.writer;
+      await w.run('BEGIN TRANSACTION');
+      try {
+        const n = (await w.run('DELETE FROM events WHERE event_time < epoch_ms($1::BIGINT)', [cutoffMs])).rowsChanged;
+        await deleteRollupsBefore(w, cutoffMs);
+        await w.run('COMMIT');
+        return n;
+      } catch (e) {
+        await w.run('ROLLBACK').catch(() => {});
+        throw e;
+      }
+    });
+  }
+
+  /**
+   * Writes the WAL into the file so freed blocks go back to DuckDB's free list (reused by later
+   * inserts). See retention.ts for what this does to the file size.
+   */
+  async compact(): Promise<void> {
+    await this.exclusive(() => this.writer.run('CHECKPOINT'));
+  }
+
+  async rowCount(): Promise<number> {
+    return this.exclusive(async () => Number((await this.writer.runAndReadAll('SELECT count(*) FROM events')).getRowsJS()[0][0]));
+  }
+
+  /** Bytes on disk: the database file plus its WAL. */
+  fileBytes(): number {
+    let n = 0;
+    for (const p of [this.path, this.path + '.wal']) {
+      try {
+        n += statSync(p).size;
+      } catch {
+        // No WAL right after a checkpoint.
+      }
+    }
+    return n;
+  }
+
+  /** Runs fn alone on the writer connection (a DuckDB connection runs one statement/transaction at a time). */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('analytics store is closed'));
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.queue;
+    this.closed = true;
+    this.writer.closeSync();
+    this.instance.closeSync();
+  }
+}
+
+type Appender = Awaited<ReturnType<DuckDBConnection['createAppender']>>;
+
+function str(app: Appender, v: string | null): void {
+  if (v === null) app.appendNull();
+  else app.appendVarchar(v);
+}
+
+function time(app: Appender, ms: number | null): void {
+  if (ms === null) app.appendNull();
+  else app.appendTimestamp(new DuckDBTimestampValue(BigInt(Math.trunc(ms)) * 1000n));
+}
+
+/** Columns in EVENTS_DDL order. */
+function appendRow(app: Appender, r: EventRow): void {
+  app.appendVarchar(r.appId);
+  app.appendVarchar(r.eventKey);
+  app.appendVarchar(r.eventType);
+  time(app, r.eventTime);
+  time(app, r.arrivalTime);
+  app.appendDate(new DuckDBDateValue(Math.floor(Math.trunc(r.eventTime) / DAY_MS)));
+  app.appendVarchar(r.endpointId);
+  str(app, r.userId);
+  time(app, r.endpointCreated);
+  str(app, r.sessionId);
+  time(app, r.sessionStart);
+  str(app, r.channel);
+  str(app, r.platform);
+  str(app, r.platformVersion);
+  str(app, r.appVersion);
+  str(app, r.make);
+  str(app, r.model);
+  str(app, r.country);
+  app.appendVarchar(r.attributes);
+  app.appendVarchar(r.metrics);
+  app.appendVarchar(r.endpointAttributes);
+  str(app, r.campaignId);
+  str(app, r.campaignActivityId);
+  str(app, r.treatmentId);
+  str(app, r.journeyId);
+  str(app, r.journeyActivityId);
+  app.endRow();
+}
