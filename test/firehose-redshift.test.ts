@@ -15,19 +15,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { ManualClock } from '../src/clock.js';
-import type { DeliveryBatch, DestinationContext, FirehoseRecord, StreamInfo } from '../src/firehose/destination.js';
+import { DestinationConfigError, type DeliveryBatch, DestinationContext, FirehoseRecord, StreamInfo } from '../src/firehose/destination.js';
 import type { ObjectStore } from '../src/firehose/objects/object-store.js';
 import { FolderStore } from '../src/firehose/objects/folder.js';
+import { DEFAULT_REDSHIFT_RETRY_S } from '../src/firehose/limits.js';
 import {
-  REDSHIFT_BUFFER_INTERVAL_S_DEFAULT,
-  REDSHIFT_BUFFER_SIZE_MB_DEFAULT,
-  REDSHIFT_BUFFER_SIZE_MB_MAX,
   REDSHIFT_DEFAULT_PORT,
   REDSHIFT_ERROR_MANIFEST_FOLDER,
   REDSHIFT_MANIFEST_FOLDER,
   REDSHIFT_MAX_PARAMS_PER_INSERT,
-  REDSHIFT_RETRY_DURATION_S_DEFAULT,
-  RedshiftConfigError,
   RedshiftDestination,
   RedshiftErrorCode,
   parseCopyOptions,
@@ -292,7 +288,7 @@ test('configuration: JDBC URLs, CopyOptions subset refused clearly, limits and d
   });
   assert.deepEqual(parseJdbcUrl('jdbc:postgresql://127.0.0.1:6543/test?ssl=false'), { host: '127.0.0.1', port: 6543, database: 'test' });
   assert.deepEqual(parseJdbcUrl('jdbc:postgresql://db.local/x'), { host: 'db.local', port: 5432, database: 'x' });
-  assert.throws(() => parseJdbcUrl('postgres://127.0.0.1/test'), RedshiftConfigError);
+  assert.throws(() => parseJdbcUrl('postgres://127.0.0.1/test'), DestinationConfigError);
 
   assert.deepEqual(parseCopyOptions("JSON 'auto'"), { kind: 'json', ignoreCase: false, timeFormat: undefined, emptyAsNull: false, blanksAsNull: false });
   assert.deepEqual(parseCopyOptions("delimiter '\\t' gzip;"), { kind: 'delimited', csv: false, delimiter: '\t', quote: '"', timeFormat: undefined, emptyAsNull: false, blanksAsNull: false });
@@ -303,26 +299,24 @@ test('configuration: JDBC URLs, CopyOptions subset refused clearly, limits and d
     ["JSON 'auto' DELIMITER ','", /cannot be combined/],
     ["TIMEFORMAT 'YYYY-MM-DD HH:MI:SS'", /TIMEFORMAT/],
   ] as const) {
-    assert.throws(() => parseCopyOptions(options), (e: Error) => e instanceof RedshiftConfigError && why.test(e.message) && e.message.includes('supported:'), options);
+    assert.throws(() => parseCopyOptions(options), (e: Error) => e instanceof DestinationConfigError && why.test(e.message) && e.message.includes('supported:'), options);
   }
 
   assert.deepEqual(splitJsonValues('{"a":"}{"}\n{"b":[1,{"c":"\\"}"}]}{"d":2}  '), ['{"a":"}{"}', '{"b":[1,{"c":"\\"}"}]}', '{"d":2}']);
 
   const base = redshiftConfig('postgres', 'events', EVENT_COPY);
   const d = new RedshiftDestination(base, () => STREAM, ctx);
-  assert.equal(d.retryDurationMs, REDSHIFT_RETRY_DURATION_S_DEFAULT * 1000);
-  assert.equal(REDSHIFT_RETRY_DURATION_S_DEFAULT, 3600);
-  assert.deepEqual(d.buffering, { sizeBytes: REDSHIFT_BUFFER_SIZE_MB_DEFAULT * 1024 * 1024, intervalMs: REDSHIFT_BUFFER_INTERVAL_S_DEFAULT * 1000 });
+  assert.equal(d.retryDurationMs, DEFAULT_REDSHIFT_RETRY_S * 1000);
+  assert.equal(DEFAULT_REDSHIFT_RETRY_S, 3600);
+  assert.deepEqual(d.buffering, { sizeBytes: 5 * 1024 * 1024, intervalMs: 300_000 });
   await d.close();
   const s3 = base.S3Configuration;
   for (const bad of [
-    { RetryOptions: { DurationInSeconds: 7201 } },
     { S3Configuration: { ...s3, CompressionFormat: 'Snappy' } },
     { S3Configuration: { ...s3, CompressionFormat: 'ZIP' } },
-    { S3Configuration: { ...s3, BufferingHints: { SizeInMBs: REDSHIFT_BUFFER_SIZE_MB_MAX + 1, IntervalInSeconds: 300 } } },
     { ClusterJDBCURL: 'jdbc:mysql://127.0.0.1/test' },
   ]) {
-    assert.throws(() => new RedshiftDestination({ ...base, ...bad }, () => STREAM, ctx), RedshiftConfigError, JSON.stringify(bad));
+    assert.throws(() => new RedshiftDestination({ ...base, ...bad }, () => STREAM, ctx), DestinationConfigError, JSON.stringify(bad));
   }
   const gz = new RedshiftDestination({ ...base, S3Configuration: { ...s3, CompressionFormat: 'GZIP' } }, () => STREAM, ctx);
   await gz.close();

@@ -16,7 +16,8 @@ import type { DeliveryBatch, DestinationContext, FirehoseRecord, StreamInfo } fr
 import type { ObjectStore } from '../src/firehose/objects/object-store.js';
 import { FolderStore, InvalidKeyError, MAX_KEY_BYTES, MAX_SEGMENT_BYTES, NoSuchKeyError, TEMP_PREFIX } from '../src/firehose/objects/folder.js';
 import { LIST_PAGE_SIZE, S3Store } from '../src/firehose/objects/s3.js';
-import { DEFAULT_BUFFER_INTERVAL_SECONDS, DEFAULT_BUFFER_SIZE_MIB, DEFAULT_PARTITIONING_RETRY_SECONDS, S3Destination } from '../src/firehose/destinations/s3.js';
+import { S3Destination } from '../src/firehose/destinations/s3.js';
+import { DEFAULT_BUFFER_INTERVAL_S, DEFAULT_BUFFER_SIZE_MB, DEFAULT_DYNAMIC_PARTITIONING_RETRY_S } from '../src/firehose/limits.js';
 import { METADATA_EXTRACTION_FAILED } from '../src/firehose/partition.js';
 import { S3RVER_CREDENTIALS, createBucket, s3rverClient, startS3rver } from './helpers/s3rver.js';
 
@@ -61,7 +62,7 @@ describe('S3Destination on a folder bucket', () => {
   it('writes the records concatenated as-is under YYYY/MM/dd/HH/ with the exact suffix', async () => {
     const { ctx, store } = folders();
     const d = new S3Destination({ BucketARN: BUCKET, RoleARN: 'arn:aws:iam::000000000000:role/r' }, stream(), ctx);
-    assert.deepEqual(d.buffering, { sizeBytes: DEFAULT_BUFFER_SIZE_MIB * 1024 * 1024, intervalMs: DEFAULT_BUFFER_INTERVAL_SECONDS * 1000 });
+    assert.deepEqual(d.buffering, { sizeBytes: DEFAULT_BUFFER_SIZE_MB * 1024 * 1024, intervalMs: DEFAULT_BUFFER_INTERVAL_S * 1000 });
     assert.equal(d.retryDurationMs, Infinity);
     assert.equal(d.partition, undefined);
     assert.deepEqual(await d.deliver(batch(records('{"a":1}', '{"a":2}', 'raw'))), { ok: true });
@@ -138,7 +139,7 @@ describe('S3Destination on a folder bucket', () => {
       stream(),
       ctx,
     );
-    assert.equal(d.retryDurationMs, DEFAULT_PARTITIONING_RETRY_SECONDS * 1000);
+    assert.equal(d.retryDurationMs, DEFAULT_DYNAMIC_PARTITIONING_RETRY_S * 1000);
     const ev = (app: string, type: string, i: number) => JSON.stringify({ application: { app_id: app }, event_type: type, i });
     const recs = records(ev('a1', 'click', 0), ev('a2', 'view', 1), 'not json', ev('a1', 'click', 3), JSON.stringify({ event_type: 'view' }));
 

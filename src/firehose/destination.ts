@@ -67,6 +67,11 @@ export interface FirehoseDestination {
   close(): Promise<void>;
 }
 
+/** A configuration an adapter cannot run with; the API answers it as InvalidArgumentException. */
+export class DestinationConfigError extends Error {
+  readonly code = 'InvalidArgumentException';
+}
+
 /** What adapters get from the server: the clock, and object stores resolved per bucket. */
 export interface DestinationContext {
   clock: Clock;

@@ -35,8 +35,24 @@ export const BUFFER_INTERVAL_S = { min: 0, max: 900 } as const;
 /** RetryOptions.DurationInSeconds range, and the defaults of the destinations that have one. */
 export const RETRY_DURATION_S = { min: 0, max: 7200 } as const;
 export const DEFAULT_REDSHIFT_RETRY_S = 3600;
+/** HTTP endpoints: the model states no default; 300 s is the console's (not verified from an AWS document). */
 export const DEFAULT_HTTP_RETRY_S = 300;
 export const DEFAULT_DYNAMIC_PARTITIONING_RETRY_S = 300;
+
+/**
+ * A destination's BufferingHints with the defaults filled in. Ranges are checked once, at the API
+ * (validate.ts), before any adapter sees a configuration.
+ */
+export function bufferingOf(hints: { SizeInMBs?: unknown; IntervalInSeconds?: unknown } | undefined): { sizeBytes: number; intervalMs: number } {
+  const size = typeof hints?.SizeInMBs === 'number' ? hints.SizeInMBs : DEFAULT_BUFFER_SIZE_MB;
+  const interval = typeof hints?.IntervalInSeconds === 'number' ? hints.IntervalInSeconds : DEFAULT_BUFFER_INTERVAL_S;
+  return { sizeBytes: size * 1024 * 1024, intervalMs: interval * 1000 };
+}
+
+/** RetryOptions.DurationInSeconds in ms, or the destination's default. */
+export function retryDurationMsOf(retry: { DurationInSeconds?: unknown } | undefined, defaultSeconds: number): number {
+  return (typeof retry?.DurationInSeconds === 'number' ? retry.DurationInSeconds : defaultSeconds) * 1000;
+}
 
 /** Dynamic partitioning: buffers (distinct partition keys) alive at once per delivery stream. */
 export const MAX_ACTIVE_PARTITIONS = 500;

@@ -6,31 +6,21 @@
 
 import { gzipSync } from 'node:zlib';
 import type { Clock } from '../../clock.js';
-import type {
-  BufferingHints,
-  DeliveryBatch,
-  DeliveryOutcome,
-  DestinationContext,
-  FirehoseDestination,
-  FirehoseRecord,
-  StreamInfo,
+import {
+  DestinationConfigError,
+  type BufferingHints,
+  type DeliveryBatch,
+  type DeliveryOutcome,
+  type DestinationContext,
+  type FirehoseDestination,
+  type FirehoseRecord,
+  type StreamInfo,
 } from '../destination.js';
+import { bufferingOf, DEFAULT_HTTP_RETRY_S, retryDurationMsOf } from '../limits.js';
 import { S3Destination } from './s3.js';
 
 /** Firehose gives the endpoint 3 minutes to answer one request. */
 export const HTTP_ENDPOINT_TIMEOUT_MS = 3 * 60_000;
-/** HttpEndpointBufferingHints: SizeInMBs 1–64 (default 5), IntervalInSeconds 0–900 (default 300). */
-export const HTTP_BUFFER_SIZE_MB_DEFAULT = 5;
-export const HTTP_BUFFER_SIZE_MB_MIN = 1;
-export const HTTP_BUFFER_SIZE_MB_MAX = 64;
-export const HTTP_BUFFER_INTERVAL_S_DEFAULT = 300;
-export const HTTP_BUFFER_INTERVAL_S_MAX = 900;
-/**
- * HttpEndpointRetryOptions.DurationInSeconds is 0–7200; the model states no default. 300 s is the
- * console's default for HTTP endpoints (not verified from an AWS document in this pass).
- */
-export const HTTP_RETRY_DURATION_S_DEFAULT = 300;
-export const HTTP_RETRY_DURATION_S_MAX = 7200;
 /** How much of an endpoint's answer goes into the error message (Firehose logs a truncated body). */
 export const HTTP_ERROR_BODY_EXCERPT_CHARS = 512;
 /** An answer larger than this is not an acknowledgement; reading stops there (bounded memory). */
@@ -49,11 +39,6 @@ export const HttpErrorCode = {
   timeout: 'HttpEndpoint.RequestTimeout',
   connection: 'HttpEndpoint.ConnectionFailed',
 } as const;
-
-/** A configuration the adapter cannot run with; the API maps it to InvalidArgumentException. */
-export class HttpEndpointConfigError extends Error {
-  readonly code = 'InvalidArgumentException';
-}
 
 export interface HttpEndpointOptions {
   /** Per-request timeout; HTTP_ENDPOINT_TIMEOUT_MS unless a test needs a short one. */
@@ -87,30 +72,18 @@ export class HttpEndpointDestination implements FirehoseDestination {
   constructor(config: Record<string, unknown>, stream: () => StreamInfo, ctx: DestinationContext, options: HttpEndpointOptions = {}) {
     const c = config as HttpConfig;
     const url = c.EndpointConfiguration?.Url;
-    if (!url) throw new HttpEndpointConfigError('EndpointConfiguration.Url is required');
+    if (!url) throw new DestinationConfigError('EndpointConfiguration.Url is required');
     try {
       this.url = new URL(url);
     } catch {
-      throw new HttpEndpointConfigError(`EndpointConfiguration.Url is not a URL: ${url}`);
+      throw new DestinationConfigError(`EndpointConfiguration.Url is not a URL: ${url}`);
     }
     if (this.url.protocol !== 'https:' && this.url.protocol !== 'http:') {
-      throw new HttpEndpointConfigError(`EndpointConfiguration.Url must be http(s): ${url}`);
+      throw new DestinationConfigError(`EndpointConfiguration.Url must be http(s): ${url}`);
     }
-    if (!c.S3Configuration) throw new HttpEndpointConfigError('S3Configuration is required');
-    const size = c.BufferingHints?.SizeInMBs ?? HTTP_BUFFER_SIZE_MB_DEFAULT;
-    const interval = c.BufferingHints?.IntervalInSeconds ?? HTTP_BUFFER_INTERVAL_S_DEFAULT;
-    if (!Number.isInteger(size) || size < HTTP_BUFFER_SIZE_MB_MIN || size > HTTP_BUFFER_SIZE_MB_MAX) {
-      throw new HttpEndpointConfigError(`BufferingHints.SizeInMBs must be ${HTTP_BUFFER_SIZE_MB_MIN}–${HTTP_BUFFER_SIZE_MB_MAX}`);
-    }
-    if (!Number.isInteger(interval) || interval < 0 || interval > HTTP_BUFFER_INTERVAL_S_MAX) {
-      throw new HttpEndpointConfigError(`BufferingHints.IntervalInSeconds must be 0–${HTTP_BUFFER_INTERVAL_S_MAX}`);
-    }
-    this.buffering = { sizeBytes: size * 1024 * 1024, intervalMs: interval * 1000 };
-    const retry = c.RetryOptions?.DurationInSeconds ?? HTTP_RETRY_DURATION_S_DEFAULT;
-    if (!Number.isInteger(retry) || retry < 0 || retry > HTTP_RETRY_DURATION_S_MAX) {
-      throw new HttpEndpointConfigError(`RetryOptions.DurationInSeconds must be 0–${HTTP_RETRY_DURATION_S_MAX}`);
-    }
-    this.retryDurationMs = retry * 1000;
+    if (!c.S3Configuration) throw new DestinationConfigError('S3Configuration is required');
+    this.buffering = bufferingOf(c.BufferingHints);
+    this.retryDurationMs = retryDurationMsOf(c.RetryOptions, DEFAULT_HTTP_RETRY_S);
     this.accessKey = c.EndpointConfiguration?.AccessKey || undefined;
     const attrs = c.RequestConfiguration?.CommonAttributes ?? [];
     if (attrs.length > 0) {

@@ -8,27 +8,20 @@
 // `errors/manifests/` so a person can COPY it later.
 
 import pg from 'pg';
-import type {
-  BufferingHints,
-  DeliveryBatch,
-  DeliveryOutcome,
-  DestinationContext,
-  FirehoseDestination,
-  FirehoseRecord,
-  StreamInfo,
+import {
+  DestinationConfigError,
+  type BufferingHints,
+  type DeliveryBatch,
+  type DeliveryOutcome,
+  type DestinationContext,
+  type FirehoseDestination,
+  type FirehoseRecord,
+  type StreamInfo,
 } from '../destination.js';
 import type { ObjectStore } from '../objects/object-store.js';
+import { bufferingOf, DEFAULT_REDSHIFT_RETRY_S, retryDurationMsOf } from '../limits.js';
 import { S3Destination } from './s3.js';
 
-/** RedshiftRetryOptions.DurationInSeconds: 0–7200, default 3600 (model doc). */
-export const REDSHIFT_RETRY_DURATION_S_DEFAULT = 3600;
-export const REDSHIFT_RETRY_DURATION_S_MAX = 7200;
-/** The intermediate bucket buffers like S3: SizeInMBs 1–128 (default 5), IntervalInSeconds 0–900 (default 300). */
-export const REDSHIFT_BUFFER_SIZE_MB_DEFAULT = 5;
-export const REDSHIFT_BUFFER_SIZE_MB_MIN = 1;
-export const REDSHIFT_BUFFER_SIZE_MB_MAX = 128;
-export const REDSHIFT_BUFFER_INTERVAL_S_DEFAULT = 300;
-export const REDSHIFT_BUFFER_INTERVAL_S_MAX = 900;
 /** Ports the JDBC URL implies when it names none. */
 export const REDSHIFT_DEFAULT_PORT = 5439;
 export const POSTGRESQL_DEFAULT_PORT = 5432;
@@ -57,11 +50,6 @@ export const RedshiftErrorCode = {
   load: 'Redshift.LoadFailed',
   staging: 'Redshift.StagingFailed',
 } as const;
-
-/** A configuration the adapter cannot run with; the API maps it to InvalidArgumentException. */
-export class RedshiftConfigError extends Error {
-  readonly code = 'InvalidArgumentException';
-}
 
 /** Data COPY would reject (a bad row, a missing column): the batch fails and is retried. */
 class LoadError extends Error {
@@ -120,34 +108,22 @@ export class RedshiftDestination implements FirehoseDestination {
     const c = config as RedshiftConfig;
     const target = parseJdbcUrl(c.ClusterJDBCURL ?? '');
     const tableName = c.CopyCommand?.DataTableName;
-    if (!tableName) throw new RedshiftConfigError('CopyCommand.DataTableName is required');
+    if (!tableName) throw new DestinationConfigError('CopyCommand.DataTableName is required');
     this.table = parseTableName(tableName);
     const columns = c.CopyCommand?.DataTableColumns?.trim();
     this.columnList = columns ? parseColumnList(columns) : undefined;
     this.format = parseCopyOptions(c.CopyCommand?.CopyOptions ?? '');
     const s3 = c.S3Configuration;
-    if (!s3?.BucketARN) throw new RedshiftConfigError('S3Configuration.BucketARN is required');
+    if (!s3?.BucketARN) throw new DestinationConfigError('S3Configuration.BucketARN is required');
     if (s3.CompressionFormat && REDSHIFT_FORBIDDEN_COMPRESSIONS.includes(s3.CompressionFormat)) {
-      throw new RedshiftConfigError(`CompressionFormat ${s3.CompressionFormat} is not allowed in RedshiftDestinationConfiguration.S3Configuration: COPY cannot read it`);
+      throw new DestinationConfigError(`CompressionFormat ${s3.CompressionFormat} is not allowed in RedshiftDestinationConfiguration.S3Configuration: COPY cannot read it`);
     }
-    const size = s3.BufferingHints?.SizeInMBs ?? REDSHIFT_BUFFER_SIZE_MB_DEFAULT;
-    const interval = s3.BufferingHints?.IntervalInSeconds ?? REDSHIFT_BUFFER_INTERVAL_S_DEFAULT;
-    if (!Number.isInteger(size) || size < REDSHIFT_BUFFER_SIZE_MB_MIN || size > REDSHIFT_BUFFER_SIZE_MB_MAX) {
-      throw new RedshiftConfigError(`BufferingHints.SizeInMBs must be ${REDSHIFT_BUFFER_SIZE_MB_MIN}–${REDSHIFT_BUFFER_SIZE_MB_MAX}`);
-    }
-    if (!Number.isInteger(interval) || interval < 0 || interval > REDSHIFT_BUFFER_INTERVAL_S_MAX) {
-      throw new RedshiftConfigError(`BufferingHints.IntervalInSeconds must be 0–${REDSHIFT_BUFFER_INTERVAL_S_MAX}`);
-    }
-    this.buffering = { sizeBytes: size * 1024 * 1024, intervalMs: interval * 1000 };
-    const retry = c.RetryOptions?.DurationInSeconds ?? REDSHIFT_RETRY_DURATION_S_DEFAULT;
-    if (!Number.isInteger(retry) || retry < 0 || retry > REDSHIFT_RETRY_DURATION_S_MAX) {
-      throw new RedshiftConfigError(`RetryOptions.DurationInSeconds must be 0–${REDSHIFT_RETRY_DURATION_S_MAX}`);
-    }
-    this.retryDurationMs = retry * 1000;
+    this.buffering = bufferingOf(s3.BufferingHints);
+    this.retryDurationMs = retryDurationMsOf(c.RetryOptions, DEFAULT_REDSHIFT_RETRY_S);
 
     this.staging = new S3Destination(s3, stream, ctx);
     if (c.S3BackupMode === 'Enabled') {
-      if (!c.S3BackupConfiguration) throw new RedshiftConfigError('S3BackupMode Enabled needs S3BackupConfiguration');
+      if (!c.S3BackupConfiguration) throw new DestinationConfigError('S3BackupMode Enabled needs S3BackupConfiguration');
       this.backup = new S3Destination(c.S3BackupConfiguration, stream, ctx);
     }
     this.bucket = ctx.objects(s3.BucketARN);
@@ -303,7 +279,7 @@ export interface JdbcTarget {
 /** `jdbc:redshift://host:port/db` or `jdbc:postgresql://…`; query parameters are ignored. */
 export function parseJdbcUrl(url: string): JdbcTarget {
   const m = /^jdbc:(redshift|postgresql):\/\/(\[[^\]]+\]|[^:/?#;]+)(?::(\d{1,5}))?\/([^?;/#]+)/.exec(url);
-  if (!m) throw new RedshiftConfigError(`ClusterJDBCURL must look like jdbc:redshift://host:port/database: ${url}`);
+  if (!m) throw new DestinationConfigError(`ClusterJDBCURL must look like jdbc:redshift://host:port/database: ${url}`);
   const host = m[2].startsWith('[') ? m[2].slice(1, -1) : m[2];
   const port = m[3] ? Number(m[3]) : m[1] === 'redshift' ? REDSHIFT_DEFAULT_PORT : POSTGRESQL_DEFAULT_PORT;
   return { host, port, database: decodeURIComponent(m[4]) };
@@ -313,7 +289,7 @@ export function parseJdbcUrl(url: string): JdbcTarget {
 function identifier(raw: string): string {
   const t = raw.trim();
   if (t.length >= 2 && t.startsWith('"') && t.endsWith('"')) return t.slice(1, -1).replace(/""/g, '"');
-  if (!t) throw new RedshiftConfigError('empty identifier');
+  if (!t) throw new DestinationConfigError('empty identifier');
   return t.toLowerCase();
 }
 
@@ -337,7 +313,7 @@ export function parseTableName(name: string): { schema?: string; name: string } 
   const parts = splitOutsideQuotes(name, '.').map(identifier);
   if (parts.length === 1) return { name: parts[0] };
   if (parts.length === 2) return { schema: parts[0], name: parts[1] };
-  throw new RedshiftConfigError(`CopyCommand.DataTableName must be table or schema.table: ${name}`);
+  throw new DestinationConfigError(`CopyCommand.DataTableName must be table or schema.table: ${name}`);
 }
 
 export function parseColumnList(text: string): string[] {
@@ -367,7 +343,7 @@ export function parseCopyOptions(text: string): CopyFormat {
   let emptyAsNull = false;
   let blanksAsNull = false;
   const refuse = (why: string): never => {
-    throw new RedshiftConfigError(`CopyOptions: ${why} (supported: ${SUPPORTED_COPY_OPTIONS})`);
+    throw new DestinationConfigError(`CopyOptions: ${why} (supported: ${SUPPORTED_COPY_OPTIONS})`);
   };
   let i = 0;
   const word = () => (tokens[i]?.kind === 'word' ? tokens[i].value.toUpperCase() : undefined);
@@ -460,7 +436,7 @@ function tokenize(text: string): Token[] {
       let value = '';
       i++;
       for (;;) {
-        if (i >= text.length) throw new RedshiftConfigError('CopyOptions: unterminated quoted value');
+        if (i >= text.length) throw new DestinationConfigError('CopyOptions: unterminated quoted value');
         if (text[i] === "'" && text[i + 1] === "'") {
           value += "'";
           i += 2;

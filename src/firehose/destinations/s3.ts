@@ -10,16 +10,13 @@
 // instead of adding duplicates.
 
 import { createHash } from 'node:crypto';
-import type { DeliveryBatch, DeliveryOutcome, DestinationContext, FirehoseDestination, FirehoseRecord, PartitionResult, StreamInfo, BufferingHints } from '../destination.js';
+import { DestinationConfigError, type DeliveryBatch, type DeliveryOutcome, type DestinationContext, type FirehoseDestination, type FirehoseRecord, type PartitionResult, type StreamInfo, type BufferingHints } from '../destination.js';
 import type { ObjectStore } from '../objects/object-store.js';
 import { compress, isCompressionFormat, type CompressionFormat } from '../compress.js';
 import { COMPRESSION_EXTENSIONS, DEFAULT_TIME_ZONE, MAX_EVALUATED_PREFIX_CHARS, dataPrefix, derivedUuid, errorPrefix, fileExtension, objectSuffix, prefixPartitionKeys, validateTimeZone } from '../keys.js';
+import { bufferingOf, DEFAULT_DYNAMIC_PARTITIONING_RETRY_S, retryDurationMsOf } from '../limits.js';
 import { enabledProcessors, errorOutputTypeFor, extractPartitionKeys, metadataExtractionQuery, parseExtractionQuery, type ExtractionQuery } from '../partition.js';
 
-export const DEFAULT_BUFFER_SIZE_MIB = 5;
-export const DEFAULT_BUFFER_INTERVAL_SECONDS = 300;
-/** DynamicPartitioningConfiguration.RetryOptions.DurationInSeconds when absent. */
-export const DEFAULT_PARTITIONING_RETRY_SECONDS = 300;
 /** What AppendDelimiterToRecord appends to each record. */
 export const RECORD_DELIMITER = Buffer.from('\n');
 export const FORMAT_CONVERSION_FAILED_TYPE = 'format-conversion-failed';
@@ -41,7 +38,6 @@ type ToParquet = (
 
 type Conf = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
-const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 const obj = (v: unknown): Conf | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Conf) : undefined);
 
 export type WriteResult = { ok: true; key: string } | { ok: false; error: string };
@@ -69,22 +65,18 @@ export class S3Destination implements FirehoseDestination {
     private readonly ctx: DestinationContext,
   ) {
     const bucketArn = str(config.BucketARN);
-    if (!bucketArn) throw new Error('S3 destination: BucketARN is required');
+    if (!bucketArn) throw new DestinationConfigError('BucketARN is required');
     this.store = ctx.objects(bucketArn);
     this.prefix = str(config.Prefix);
     this.errorOutputPrefix = str(config.ErrorOutputPrefix);
     const format = config.CompressionFormat ?? 'UNCOMPRESSED';
-    if (!isCompressionFormat(format)) throw new Error(`S3 destination: unknown CompressionFormat ${JSON.stringify(format)}`);
+    if (!isCompressionFormat(format)) throw new DestinationConfigError(`unknown CompressionFormat ${JSON.stringify(format)}`);
     this.compression = format;
     this.timeZone = str(config.CustomTimeZone) ?? DEFAULT_TIME_ZONE;
     const tzError = validateTimeZone(this.timeZone);
-    if (tzError) throw new Error(`S3 destination: ${tzError}`);
+    if (tzError) throw new DestinationConfigError(tzError);
 
-    const hints = obj(config.BufferingHints);
-    this.buffering = {
-      sizeBytes: (num(hints?.SizeInMBs) ?? DEFAULT_BUFFER_SIZE_MIB) * 1024 * 1024,
-      intervalMs: (num(hints?.IntervalInSeconds) ?? DEFAULT_BUFFER_INTERVAL_SECONDS) * 1000,
-    };
+    this.buffering = bufferingOf(obj(config.BufferingHints));
 
     const processors = enabledProcessors(config.ProcessingConfiguration);
     this.delimiter = processors.some((p) => p.Type === 'AppendDelimiterToRecord');
@@ -97,7 +89,7 @@ export class S3Destination implements FirehoseDestination {
     this.dynamic = dp?.Enabled === true;
     // S3 itself is retried for as long as it takes; only a partitioned batch has a window
     // (DynamicPartitioningConfiguration.RetryOptions), after which it goes to the error output.
-    this.retryDurationMs = this.dynamic ? (num(obj(dp?.RetryOptions)?.DurationInSeconds) ?? DEFAULT_PARTITIONING_RETRY_SECONDS) * 1000 : Infinity;
+    this.retryDurationMs = this.dynamic ? retryDurationMsOf(obj(dp?.RetryOptions), DEFAULT_DYNAMIC_PARTITIONING_RETRY_S) : Infinity;
     if (this.dynamic) {
       const query = metadataExtractionQuery(config.ProcessingConfiguration);
       const parsed = query === undefined ? undefined : parseExtractionQuery(query);
