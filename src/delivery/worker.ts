@@ -12,6 +12,7 @@ import type { Clock } from '../clock.js';
 import type { Log, LogRecord } from '../log/log.js';
 import { decodeIngestEntry } from '../pinpoint/ingest-record.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { describeError, STOPPED, StopSignal } from './stop-signal.js';
 import type { Checkpoint } from './checkpoints.js';
 import type { DeliveryRecord, Destination, RecordOutcome } from './destination.js';
 
@@ -85,8 +86,6 @@ interface Item {
   size: number;
 }
 
-const STOPPED: unique symbol = Symbol('stopped');
-type Stopped = typeof STOPPED;
 
 export class DeliveryWorker {
   private state: DeliveryState = 'stopped';
@@ -97,9 +96,7 @@ export class DeliveryWorker {
   /** This app's records read but held for the next batch (all below readAt, at or above cursor). */
   private carry: Item[] = [];
   private loop: Promise<void> | undefined;
-  private stopping = false;
-  private signalStop: () => void = () => {};
-  private stopSignal: Promise<Stopped> = new Promise(() => {});
+  private stop$ = new StopSignal();
   /** Append time of the oldest record of this app read but not yet acknowledged. */
   private oldestPending: number | undefined;
   private delivered = 0;
@@ -118,8 +115,7 @@ export class DeliveryWorker {
   /** Starts the loop from the saved checkpoint; returns at once. */
   start(): void {
     if (this.loop) return;
-    this.stopping = false;
-    this.stopSignal = new Promise((resolve) => (this.signalStop = () => resolve(STOPPED)));
+    this.stop$ = new StopSignal();
     this.cursor = this.opts.checkpoint.load();
     this.readAt = this.cursor;
     this.carry = [];
@@ -136,8 +132,7 @@ export class DeliveryWorker {
    */
   async stop(): Promise<void> {
     if (!this.loop) return;
-    this.stopping = true;
-    this.signalStop();
+    this.stop$.stop();
     await this.loop;
   }
 
@@ -160,12 +155,12 @@ export class DeliveryWorker {
 
   private async run(): Promise<void> {
     let attempt = 0;
-    while (!this.stopping) {
+    while (!this.stop$.stopped) {
       try {
         await this.step();
         attempt = 0;
         // A step that ends without stop() delivered all it sent: clears a 'retrying' left by a log error.
-        if (!this.stopping) this.state = 'running';
+        if (!this.stop$.stopped) this.state = 'running';
       } catch (e) {
         // Reading the log failed (I/O error, log closing): the same backoff as a destination failure.
         this.failed(`ingest log: ${describeError(e)}`);
@@ -194,7 +189,7 @@ export class DeliveryWorker {
       this.oldestPending = undefined;
       // The log wakes us on append; the timeout only bounds how long a stop could go unnoticed.
       const since = performance.now();
-      const woke = await this.untilStop(log.waitFor(this.readAt, CAUGHT_UP_WAIT_MS));
+      const woke = await this.stop$.race(log.waitFor(this.readAt, CAUGHT_UP_WAIT_MS));
       // A closed log answers false at once; without a pause this loop would spin and starve the process.
       if (woke === false && performance.now() - since < CAUGHT_UP_WAIT_MS / 2) await this.pause(CAUGHT_UP_WAIT_MS);
       return;
@@ -279,7 +274,7 @@ export class DeliveryWorker {
     const { destination, clock } = this.opts;
     let todo = batch;
     for (let attempt = 0; ; attempt++) {
-      const result = await this.untilStop(
+      const result = await this.stop$.race(
         destination.send(todo.map((it) => it.record)).then(
           (outcomes): { outcomes: RecordOutcome[] } => ({ outcomes }),
           (error: unknown): { error: unknown } => ({ error }),
@@ -346,19 +341,8 @@ export class DeliveryWorker {
   }
 
   /** Waits `ms` or until stop(); false when stopped. */
-  private async pause(ms: number): Promise<boolean> {
-    if (this.opts.sleep) return (await this.untilStop(this.opts.sleep(ms))) !== STOPPED;
-    let timer: NodeJS.Timeout | undefined;
-    const slept = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
-    try {
-      return (await this.untilStop(slept)) !== STOPPED;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  private untilStop<T>(p: Promise<T>): Promise<T | Stopped> {
-    return Promise.race([p, this.stopSignal]);
+  private pause(ms: number): Promise<boolean> {
+    return this.stop$.sleep(ms, this.opts.sleep);
   }
 }
 
@@ -368,9 +352,4 @@ function tooLarge(d: Destination, size: number, max: number): string {
       ? 'Kinesis PutRecords limit, data plus partition key'
       : 'Firehose PutRecordBatch limit, data plus newline';
   return `record is ${size} bytes, over the ${max}-byte per-record ${what}`;
-}
-
-function describeError(e: unknown): string {
-  if (e instanceof Error) return e.name && e.name !== 'Error' ? `${e.name}: ${e.message}` : e.message;
-  return String(e);
 }

@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { backoffDelay, type BackoffOptions } from '../delivery/backoff.js';
+import { describeError, STOPPED, StopSignal, type Stopped } from '../delivery/stop-signal.js';
 import type { Log } from '../log/log.js';
 import type { DeliveryBatch, DeliveryOutcome, FirehoseDestination, FirehoseRecord, StreamInfo } from './destination.js';
 import { BUFFER_CHECK_MS, CLOSE_FLUSH_TIMEOUT_MS, MAX_ACTIVE_PARTITIONS, READ_CHUNK_BYTES, READ_CHUNK_RECORDS } from './limits.js';
@@ -71,8 +72,6 @@ interface Pending {
   firstAttemptMs?: number;
 }
 
-const STOPPED: unique symbol = Symbol('stopped');
-type Stopped = typeof STOPPED;
 /** Error code of records whose partition keys could not be evaluated (AWS's name). */
 export const PARTITION_FAILED = 'DynamicPartitioning.MetadataExtractionFailed';
 export const ACTIVE_PARTITION_EXCEEDED = 'activePartitionExceeded';
@@ -84,9 +83,7 @@ export class Deliverer {
   private pending: Pending[] = [];
   private inflight: { p: Pending; done: Promise<DeliveryOutcome> } | undefined;
   private loop: Promise<void> | undefined;
-  private stopping = false;
-  private signalStop: () => void = () => {};
-  private stopSignal: Promise<Stopped> = new Promise(() => {});
+  private stop$ = new StopSignal();
   private state: DelivererHealth['state'] = 'stopped';
   private stats = { deliveredRecords: 0, deliveredBatches: 0, retries: 0, abandonedBatches: 0, rejectedRecords: 0, checks: 0 };
   private lastError: { message: string; at: number } | undefined;
@@ -99,7 +96,7 @@ export class Deliverer {
 
   start(): void {
     if (this.loop) return;
-    this.stopSignal = new Promise((resolve) => (this.signalStop = () => resolve(STOPPED)));
+    this.stop$ = new StopSignal();
     this.state = 'running';
     this.loop = this.run().finally(() => {
       this.state = 'stopped';
@@ -108,8 +105,7 @@ export class Deliverer {
 
   /** Ends the loop without flushing: what is buffered stays in the log for the next deliverer. */
   async stop(): Promise<void> {
-    this.stopping = true;
-    this.signalStop();
+    this.stop$.stop();
     await this.loop;
   }
 
@@ -162,7 +158,7 @@ export class Deliverer {
 
   private async run(): Promise<void> {
     let failures = 0;
-    while (!this.stopping) {
+    while (!this.stop$.stopped) {
       try {
         const read = await this.readChunk();
         this.cutDue();
@@ -176,12 +172,12 @@ export class Deliverer {
           // New records wake us at once; the timeout is the buffer-age check of the clock.
           const since = performance.now();
           const checkMs = this.o.checkMs ?? BUFFER_CHECK_MS;
-          const woke = await this.untilStop(this.o.log.waitFor(this.readAt, checkMs));
+          const woke = await this.stop$.race(this.o.log.waitFor(this.readAt, checkMs));
           // A closed log answers false at once: pause rather than spin.
           if (woke === false && performance.now() - since < checkMs / 2 && !(await this.pause(checkMs))) return;
         }
       } catch (e) {
-        this.failed(`reading the delivery stream's log: ${describe(e)}`);
+        this.failed(`reading the delivery stream's log: ${describeError(e)}`);
         if (!(await this.pause(backoffDelay(failures++, this.o.backoff, this.o.random)))) return;
       }
     }
@@ -203,7 +199,7 @@ export class Deliverer {
       try {
         record = decodeRecord(lr.payload);
       } catch (e) {
-        this.failed(`log offset ${lr.offset} skipped: ${describe(e)}`);
+        this.failed(`log offset ${lr.offset} skipped: ${describeError(e)}`);
         continue;
       }
       let key = '';
@@ -267,7 +263,7 @@ export class Deliverer {
       p.firstAttemptMs ??= clock.now();
       const done = this.attempt(p);
       this.inflight = { p, done };
-      const out = await this.untilStop(done);
+      const out = await this.stop$.race(done);
       if (out === STOPPED) return false;
       this.inflight = undefined;
       if (out.ok) {
@@ -283,7 +279,7 @@ export class Deliverer {
 
   private async abandon(p: Pending, lastError: string): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
-      const out = await this.untilStop(safe(() => this.o.destination.abandon({ ...p.batch, attempt: p.attempts }, lastError)));
+      const out = await this.stop$.race(safe(() => this.o.destination.abandon({ ...p.batch, attempt: p.attempts }, lastError)));
       if (out === STOPPED) return false;
       if (out.ok) {
         this.stats.abandonedBatches++;
@@ -300,7 +296,7 @@ export class Deliverer {
     const { destination } = this.o;
     for (let attempt = 0; ; attempt++) {
       const out = destination.rejectRecords
-        ? await this.untilStop(safe(() => destination.rejectRecords!(this.o.stream(), records, code, message)))
+        ? await this.stop$.race(safe(() => destination.rejectRecords!(this.o.stream(), records, code, message)))
         : ({ ok: true } as const);
       if (out === STOPPED) return false;
       if (out.ok) {
@@ -337,7 +333,7 @@ export class Deliverer {
       this.o.checkpoint.save(at);
     } catch (e) {
       // Delivery goes on; a lagging saved checkpoint only costs duplicates after a restart.
-      this.lastError = { message: `checkpoint save failed: ${describe(e)}`, at: this.o.clock.now() };
+      this.lastError = { message: `checkpoint save failed: ${describeError(e)}`, at: this.o.clock.now() };
     }
   }
 
@@ -346,18 +342,8 @@ export class Deliverer {
     this.lastError = { message, at: this.o.clock.now() };
   }
 
-  private async pause(ms: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const slept = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
-    try {
-      return (await this.untilStop(slept)) !== STOPPED;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  private untilStop<T>(p: Promise<T>): Promise<T | Stopped> {
-    return this.stopping ? Promise.resolve(STOPPED) : Promise.race([p, this.stopSignal]);
+  private pause(ms: number): Promise<boolean> {
+    return this.stop$.sleep(ms);
   }
 }
 
@@ -366,11 +352,6 @@ async function safe(f: () => Promise<DeliveryOutcome>): Promise<DeliveryOutcome>
   try {
     return await f();
   } catch (e) {
-    return { ok: false, error: describe(e) };
+    return { ok: false, error: describeError(e) };
   }
-}
-
-export function describe(e: unknown): string {
-  if (e instanceof Error) return e.name && e.name !== 'Error' ? `${e.name}: ${e.message}` : e.message;
-  return String(e);
 }

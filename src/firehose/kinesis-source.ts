@@ -16,7 +16,7 @@ import {
 import type { Clock } from '../clock.js';
 import { backoffDelay } from '../delivery/backoff.js';
 import type { Log } from '../log/log.js';
-import { describe } from './deliverer.js';
+import { describeError } from '../delivery/stop-signal.js';
 import { KINESIS_SOURCE_POLL_MS, KINESIS_SOURCE_READ_LIMIT } from './limits.js';
 import { encodeRecord, newRecordId } from './records.js';
 
@@ -81,7 +81,7 @@ export class KinesisSource {
         // Iterators may have expired or the role lost access: start over from the checkpoints.
         this.iterators.clear();
         this.h.state = 'retrying';
-        this.h.lastError = { message: `reading ${this.o.streamArn}: ${describe(e)}`, at: this.o.clock.now() };
+        this.h.lastError = { message: `reading ${this.o.streamArn}: ${describeError(e)}`, at: this.o.clock.now() };
         await this.sleep(backoffDelay(failures++, { maxMs: 10_000 }));
       }
     }
