@@ -1,6 +1,7 @@
 // Dashboard metrics over a hand-built event set with known answers, through the real path: the
 // official Pinpoint SDK's PutEvents into a real server (ManualClock moved day by day so endpoint
-// creation dates fall on the right days), the loader into DuckDB, then the dashboard SQL.
+// creation dates fall on the right days), the loader into DuckDB, then the dashboard SQL. Unfiltered
+// app metrics come from the loader's rollups; one test checks that `events` alone gives the same.
 //
 // Days are March 2024 (the 1st is a Friday); the clock ends on 2024-03-10, the range is 03-01..03-10.
 // Endpoints: e1 (user u1, android, US, plan=pro), e2 (user u1, ios, GB, plan=free),
@@ -13,7 +14,7 @@ import { ManualClock } from '../src/clock.js';
 import { ApiError } from '../src/http/errors.js';
 import type { Chart, DashboardName, DashboardQuery, DashboardResult } from '../src/analytics/types.js';
 import { MAX_FUNNEL_STEPS } from '../src/analytics/funnels.js';
-import { MAX_FILTER_VALUES } from '../src/analytics/dashboards.js';
+import { MAX_FILTER_VALUES, runDashboard } from '../src/analytics/dashboards.js';
 import { pinpointClient, startTestServer, type TestServer } from './helpers/server.js';
 
 const DAY = 86_400_000;
@@ -270,4 +271,20 @@ test('range and filter validation answer BadRequestException naming the field', 
   const values = Array.from({ length: MAX_FILTER_VALUES + 1 }, (_, i) => String(i));
   await assert.rejects(dash('events', { eventAttribute: { name: 'x', values } }), bad('eventAttribute.values'));
   await assert.rejects(dash('events', { eventAttribute: { name: 'x', values: values.slice(0, MAX_FILTER_VALUES) } }).then(() => { throw new Error('accepted'); }), /accepted/);
+});
+
+test('the rollups and the raw events answer every dashboard alike', async () => {
+  const analytics = t.server.analytics;
+  const conn = await analytics.store.connect();
+  try {
+    const deps = { clock, retentionDays: 90, funnels: (app: string) => analytics.listFunnels(app), fromEvents: true };
+    for (const name of ['overview', 'usage', 'revenue', 'events'] as const) {
+      for (const range of [RANGE, { start: '2024-03-03', end: '2024-03-09' }]) {
+        const q = { appId, range, ...(name === 'events' ? { eventType: '_session.start' } : {}) };
+        assert.deepEqual(await analytics.dashboard(name, q), await runDashboard(conn, name, q, deps), `${name} ${range.start}..${range.end}`);
+      }
+    }
+  } finally {
+    conn.closeSync();
+  }
 });

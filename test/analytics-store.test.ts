@@ -1,9 +1,13 @@
 // The analytics store and loader on real files: a SegmentLog ingest log of real ingest entries
 // (encodeIngestEntry + the PutEvents record builder), DuckDB on disk. Covers idempotent loading
 // (a lost checkpoint re-reads everything: no duplicates), restart from the checkpoint committed
-// with the rows, and retention by an injected clock with the file size it leaves.
+// with the rows, a loader killed (SIGKILL) between writing a batch and committing it (nothing of the
+// batch visible, the restart loads it once, rollups agree with the rows), and retention by an
+// injected clock with the file size it leaves.
 
 import { test } from 'node:test';
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -51,8 +55,8 @@ test('a re-read from an older checkpoint (lost checkpoint, replay) stores no dup
   const { dir, log, cleanup } = await setup();
   try {
     await log.append(entries(0, 3000, 1000));
-    // The same event twice in the log (a retry after the PutEvents dedup window): one row.
-    await log.append(entries(5, 1, 1000));
+    // The same event twice within one loader batch (offsets 2995 and 3000, batch 2800..3000): one row.
+    await log.append(entries(2995, 1, 1000));
     const store = await EventStore.open(dir);
     const loader = new AnalyticsLoader(log, store, 700);
     await loader.catchUp();
@@ -102,6 +106,67 @@ test('the loader restarts from the checkpoint committed with the rows; rows carr
     for (let i = 0; i < 100 && (await store.rowCount()) < 760; i++) await log.waitFor(1_000_000, 50);
     assert.equal(await store.rowCount(), 760);
     await loader.stop();
+    await store.close();
+  } finally {
+    await cleanup();
+  }
+});
+
+/** Child: loads with batches of 500 and stops before the second COMMIT, telling the parent. */
+const crashChild = (storeUrl: string, loaderUrl: string, logUrl: string, clockUrl: string) => `
+import { EventStore } from ${JSON.stringify(storeUrl)};
+import { AnalyticsLoader } from ${JSON.stringify(loaderUrl)};
+import { SegmentLog } from ${JSON.stringify(logUrl)};
+import { ManualClock } from ${JSON.stringify(clockUrl)};
+const [dir] = process.argv.slice(2);
+const log = await SegmentLog.open(dir + '/log', { fsync: false, clock: new ManualClock(0) });
+const store = await EventStore.open(dir);
+let commits = 0;
+store.beforeCommit = async () => {
+  if (++commits < 2) return;
+  process.stdout.write('paused\\n');
+  await new Promise(() => setInterval(() => {}, 1000));
+};
+await new AnalyticsLoader(log, store, 500).catchUp();
+`;
+
+async function sums(store: EventStore) {
+  const conn = await store.connect();
+  try {
+    const r = await conn.runAndReadAll(`SELECT (SELECT count(*) FROM events), (SELECT count(DISTINCT event_key) FROM events),
+      (SELECT coalesce(sum(n), 0) FROM daily_counts), (SELECT count(*) FROM activity_ids WHERE kind = 'e')`);
+    const [rows, keys, counted, endpoints] = r.getRowsJS()[0].map(Number);
+    return { rows, keys, counted, endpoints };
+  } finally {
+    conn.closeSync();
+  }
+}
+
+test('a loader killed between writing a batch and its COMMIT leaves nothing of it; the restart loads it once', async () => {
+  const { dir, log, cleanup } = await setup();
+  try {
+    await log.append(entries(0, 1500, 500));
+    const script = join(dir, 'crash-child.mjs');
+    const url = (p: string) => new URL(p, import.meta.url).href;
+    await writeFile(script, crashChild(url('../src/analytics/store.js'), url('../src/analytics/loader.js'), url('../src/log/segment-log.js'), url('../src/clock.js')));
+    const child = spawn(process.execPath, [script, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const paused = await new Promise<boolean>((resolve) => {
+      child.stdout.on('data', (d: Buffer) => d.toString().includes('paused') && resolve(true));
+      child.on('exit', () => resolve(false));
+    });
+    assert.ok(paused, 'the child reached the second COMMIT');
+    child.kill('SIGKILL');
+    await exited;
+
+    const store = await EventStore.open(dir);
+    // The first batch (500 records) committed; the second, written but not committed, is gone.
+    assert.equal(await store.checkpoint(), 500);
+    assert.deepEqual(await sums(store), { rows: 500, keys: 500, counted: 500, endpoints: 50 });
+    const loader = new AnalyticsLoader(log, store, 500);
+    await loader.catchUp();
+    assert.deepEqual({ loaded: loader.health().loaded, duplicates: loader.health().duplicates }, { loaded: 1000, duplicates: 0 });
+    assert.deepEqual(await sums(store), { rows: 1500, keys: 1500, counted: 1500, endpoints: 50 });
     await store.close();
   } finally {
     await cleanup();

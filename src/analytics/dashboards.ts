@@ -68,12 +68,14 @@ export interface DashboardDeps {
   retentionDays: number;
   /** Saved funnels of the app (the Funnels dashboard). */
   funnels: (appId: string) => Funnel[];
+  /** Read `events` only, never the rollups (tests compare the two paths). */
+  fromEvents?: boolean;
 }
 
 export async function runDashboard(conn: DuckDBConnection, name: DashboardName, q: DashboardQuery, deps: DashboardDeps): Promise<DashboardResult> {
   validateQuery(name, q);
   validateRange(q.range, deps.clock, deps.retentionDays);
-  const c = new QueryContext(conn, q);
+  const c = new QueryContext(conn, q, { fromEvents: deps.fromEvents });
   switch (name) {
     case 'overview':
       return overviewDashboard(c);

@@ -11,7 +11,7 @@ import { decodeIngestEntry } from '../pinpoint/ingest-record.js';
 import type { EventRow, EventStore } from './store.js';
 
 /** Ingest-log records per load transaction. */
-export const LOADER_BATCH_RECORDS = 20_000;
+export const LOADER_BATCH_RECORDS = 50_000;
 /** Bounds one batch's memory; at least one record is always read. */
 export const LOADER_BATCH_BYTES = 64 * 1024 * 1024;
 /** How long one wait for new records lasts before the loop looks again (bounds stop latency). */
@@ -167,34 +167,64 @@ export class AnalyticsLoader {
     return run;
   }
 
+  /**
+   * The batch parsed while the previous one was committing (DuckDB commits on its own threads, so
+   * parsing meanwhile keeps both busy). Used only if the checkpoint is still where it was expected.
+   */
+  private prefetch: { from: number; loadedTo: number; batch: Promise<ParsedBatch> } | undefined;
+
   private async loadOne(): Promise<number> {
     const { next: from, loadedTo } = await this.store.checkpoints();
     this.cursor = from;
+    const pre = this.prefetch;
+    this.prefetch = undefined;
     if (from >= this.log.endOffset()) return from;
+    const parsed = pre && pre.from === from && pre.loadedTo === loadedTo ? await pre.batch : await this.parse(from, loadedTo);
+    const appended = this.store.append(parsed.rows, { offset: parsed.next });
+    if (parsed.next < this.log.endOffset() && !this.stopping) {
+      const after = Math.max(loadedTo, parsed.next);
+      const batch = this.parse(parsed.next, after);
+      batch.catch(() => {}); // surfaces when used; a discarded prefetch must not be an unhandled rejection
+      this.prefetch = { from: parsed.next, loadedTo: after, batch };
+    }
+    const result = await appended;
+    this.loaded += result.inserted;
+    this.duplicates += result.duplicates + parsed.replayed;
+    this.skipped += parsed.skipped;
+    if (parsed.lastError) this.lastError = parsed.lastError;
+    this.cursor = parsed.next;
+    return parsed.next;
+  }
+
+  /** Reads and maps one batch from `from`; records below `loadedTo` are stored already and skipped. */
+  private async parse(from: number, loadedTo: number): Promise<ParsedBatch> {
     const { records, nextOffset } = await this.log.read(from, { maxRecords: this.batchRecords, maxBytes: LOADER_BATCH_BYTES });
-    const rows: EventRow[] = [];
-    let replayed = 0;
+    const out: ParsedBatch = { rows: [], next: Math.max(from, nextOffset), replayed: 0, skipped: 0 };
     for (const r of records) {
-      // Below loaded_to every record was stored once already (the checkpoint was moved back).
       if (r.offset < loadedTo) {
-        replayed++;
+        out.replayed++;
         continue;
       }
       try {
         const e = decodeIngestEntry(r.payload);
-        rows.push(recordToRow(e.appId, e.endpointId, e.eventId, JSON.parse(e.record.toString('utf8')) as Json));
+        out.rows.push(recordToRow(e.appId, e.endpointId, e.eventId, JSON.parse(e.record.toString('utf8')) as Json));
       } catch (err) {
-        this.skipped++;
-        this.lastError = `offset ${r.offset}: ${err instanceof Error ? err.message : String(err)}`;
+        out.skipped++;
+        out.lastError = `offset ${r.offset}: ${err instanceof Error ? err.message : String(err)}`;
       }
     }
-    const next = Math.max(from, nextOffset);
-    const result = await this.store.append(rows, { offset: next });
-    this.loaded += result.inserted;
-    this.duplicates += result.duplicates + replayed;
-    this.cursor = next;
-    return next;
+    return out;
   }
+}
+
+interface ParsedBatch {
+  rows: EventRow[];
+  next: number;
+  /** Records below loaded_to: stored by an earlier load. */
+  replayed: number;
+  /** Records that could not be decoded. */
+  skipped: number;
+  lastError?: string;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -5,11 +5,8 @@
 import { listValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import type { Chart, DashboardQuery, Tile } from '../types.js';
 
-/**
- * Messaging events the service itself emits for an endpoint (sends, deliveries, bounces…). They say
- * nothing about the app being opened, so they never make an endpoint "active".
- */
-export const SERVER_EVENT_PATTERN = '^(_campaign\\.send|_journey\\.send|_email\\..*|_SMS\\..*)$';
+/** Messaging events the service emits itself (defined with the rollups that also test it). */
+export { SERVER_EVENT_PATTERN } from '../rollup.js';
 
 /** JSON path of one map key, quoted so keys with dots or spaces work. */
 export function jsonPath(key: string): string {
@@ -23,10 +20,15 @@ export class QueryContext {
   /** Every day of the range, `YYYY-MM-DD`, ascending. */
   readonly days: string[];
 
+  /** Whether series may come from the rollups (rollup.ts); never with the endpoint-attribute filter. */
+  readonly rollups: boolean;
+
   constructor(
     readonly conn: DuckDBConnection,
     readonly q: DashboardQuery,
+    opts: { fromEvents?: boolean } = {},
   ) {
+    this.rollups = !opts.fromEvents && q.endpointAttribute === undefined;
     this.days = daysOf(q.range.start, q.range.end);
     this.params.app = q.appId;
     this.params.start = q.range.start;

@@ -18,7 +18,8 @@ function measures(prefix: '_campaign' | '_journey', status: string): string {
   const send = `${prefix}.send`;
   const ok = `(event_type = '${send}' AND json_extract_string(attributes, '$.${status}') = 'SUCCESS' AND coalesce(json_extract_string(attributes, '$.delivery_type'), json_extract_string(attributes, '$.journey_activity_type'), '') NOT IN ('EMAIL', 'SMS'))`;
   const delivered = `(event_type IN ('_email.delivered', '_SMS.SUCCESS') OR ${ok})`;
-  const hour = `endpoint_id || '@' || CAST(date_trunc('hour', event_time) AS VARCHAR)`;
+  // A struct, not a concatenated string: formatting timestamps as text dominated the scan.
+  const hour = `{'e': endpoint_id, 'h': date_trunc('hour', event_time)}`;
   return `
     count(*) FILTER (WHERE event_type = '${send}') AS sent,
     count(*) FILTER (WHERE ${delivered}) AS delivered,
@@ -32,6 +33,17 @@ function measures(prefix: '_campaign' | '_journey', status: string): string {
 }
 
 const TABLE_COLUMNS = ['Messages sent', 'Messages delivered', 'Endpoint deliveries', 'Opens', 'Clicks', 'Hard bounces', 'Delivery rate (%)', 'Open rate (%)', 'Bounce rate (%)'];
+
+/** ORDER BY ALL's order for the group keys: ascending, NULLs last. */
+function compareKeys(a: unknown[], b: unknown[]): number {
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === b[i]) continue;
+    if (a[i] === null) return 1;
+    if (b[i] === null) return -1;
+    return String(a[i]) < String(b[i]) ? -1 : 1;
+  }
+  return 0;
+}
 
 function tableRow(key: Array<string | null>, r: Row): Array<string | number | null> {
   const n = (k: string) => Number(r[k] ?? 0);
@@ -49,13 +61,23 @@ async function messagingDashboard(c: QueryContext, kind: 'campaigns' | 'journeys
   const one = campaigns ? c.q.campaignId : c.q.journeyId;
   const where = `${c.base()} AND ${idCol} IS NOT NULL${one !== undefined ? ` AND ${idCol} = ${campaigns ? '$campaign' : '$journey'}` : ''}${c.endpointFilter}`;
   const m = measures(prefix, campaigns ? 'campaign_send_status' : 'journey_send_status');
-  const [total] = await c.all(`SELECT count(DISTINCT ${idCol}) FILTER (WHERE event_type = '${prefix}.send') AS active, ${m} FROM events WHERE ${where}`);
   const group = one === undefined
     ? (campaigns ? ['campaign_id', `coalesce(treatment_id, '0')`] : ['journey_id'])
     : [campaigns ? 'campaign_activity_id' : 'journey_activity_id'];
   const groupNames = one === undefined ? (campaigns ? ['Campaign', 'Treatment'] : ['Journey']) : [campaigns ? 'Campaign run' : 'Journey activity'];
-  const perGroup = await c.all(`SELECT ${group.map((g, i) => `${g} AS g${i}`).join(', ')}, ${m} FROM events WHERE ${where} GROUP BY ALL ORDER BY ALL`);
-  const perDay = await c.byDay(`SELECT CAST(day AS VARCHAR) AS day, ${m} FROM events WHERE ${where} GROUP BY day`);
+  const keys = group.map((_, i) => `g${i}`);
+  // Totals, per-group rows and per-day rows in one scan of the range (GROUPING SETS), not three.
+  const rows = await c.all(`
+    SELECT grouping(${keys.join(', ')}) AS by_group, grouping(d) AS by_day, ${keys.join(', ')}, CAST(d AS VARCHAR) AS day,
+      count(DISTINCT ${idCol}) FILTER (WHERE event_type = '${prefix}.send') AS active, ${m}
+    FROM (SELECT *, ${group.map((g, i) => `${g} AS g${i}`).join(', ')}, day AS d FROM events WHERE ${where})
+    GROUP BY GROUPING SETS ((), (${keys.join(', ')}), (d))`);
+  // grouping() is 0 for the columns a row is grouped by.
+  const total = rows.find((r) => Number(r.by_group) !== 0 && Number(r.by_day) !== 0) ?? {};
+  const perGroup = rows
+    .filter((r) => Number(r.by_group) === 0)
+    .sort((a, b) => compareKeys(keys.map((k) => a[k]), keys.map((k) => b[k])));
+  const perDay = new Map(rows.filter((r) => Number(r.by_day) === 0).map((r) => [String(r.day), r]));
   const n = (k: string) => Number(total[k] ?? 0);
   const title = campaigns ? 'Campaigns' : 'Journeys';
   const charts: Chart[] = [

@@ -6,14 +6,28 @@
 
 import type { DashboardResult } from '../types.js';
 import { column, daily, lineChart, ratio, sum, tile, type QueryContext } from './common.js';
-import { activeSeries, activityPredicate, perDay } from './usage.js';
+import { PURCHASE_EVENT } from '../rollup.js';
+import { activeSeries, activityPredicate, distinctPerDay, fromRollups, perDay } from './usage.js';
 
-export const PURCHASE_EVENT = '_monetization.purchase';
+export { PURCHASE_EVENT };
 
 const PRICE = `coalesce(TRY_CAST(json_extract(metrics, '$._item_price') AS DOUBLE), 0)`;
 const QUANTITY = `coalesce(TRY_CAST(json_extract(metrics, '$._quantity') AS DOUBLE), 1)`;
 
 export async function revenueSeries(c: QueryContext) {
+  if (fromRollups(c)) {
+    const [rows, paying] = await Promise.all([
+      c.byDay(`SELECT CAST(day AS VARCHAR) AS day, sum(revenue) AS revenue, sum(units) AS units, sum(n) AS purchases
+        FROM daily_counts WHERE ${c.base()} AND event_type = '${PURCHASE_EVENT}' GROUP BY day`),
+      distinctPerDay(c, 'purchase:e'),
+    ]);
+    return {
+      revenue: daily(c.days, column(rows, 'revenue')),
+      units: daily(c.days, column(rows, 'units')),
+      purchases: daily(c.days, column(rows, 'purchases')),
+      paying,
+    };
+  }
   const rows = await c.byDay(`
     SELECT CAST(day AS VARCHAR) AS day, sum(${PRICE} * ${QUANTITY}) AS revenue, sum(${QUANTITY}) AS units,
       count(*) AS purchases, count(DISTINCT endpoint_id) AS paying

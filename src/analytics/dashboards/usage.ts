@@ -15,7 +15,12 @@
 //   endpoint's local time; the event table has no time zone column, so UTC is shown and said so.
 // - Sign-ins / sign-ups / authentication failures: `_userauth.sign_in|sign_up|auth_fail` per day.
 // Every metric honours the endpoint-attribute filter.
+//
+// Without that filter every series here is read from the rollups (rollup.ts: bitmaps of active
+// ids per day, counts per day/hour/type, first-seen days); with it, from `events` (the same
+// definitions in SQL; test/analytics-metrics.test.ts checks that both paths answer alike).
 
+import { Bitmap, DAY_MS, SESSION_START, type BitmapKind } from '../rollup.js';
 import type { Chart, DashboardResult, Tile } from '../types.js';
 import { SERVER_EVENT_PATTERN, column, daily, dayString, lineChart, mean, ratio, sum, tile, type QueryContext } from './common.js';
 
@@ -26,10 +31,47 @@ export const RETENTION_DAYS_AFTER = 7;
 
 export const WEEKDAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
 
+const SESSION_PRED = `event_type = '${SESSION_START}'`;
+
 /** The SQL predicate choosing the events that make an endpoint active (see header). */
 export async function activityPredicate(c: QueryContext): Promise<string> {
-  const r = await c.all(`SELECT 1 AS x FROM events WHERE ${c.base(MONTHLY_ACTIVE_DAYS)} AND event_type = '_session.start' LIMIT 1`);
-  return r.length > 0 ? `event_type = '_session.start'` : `NOT regexp_matches(event_type, '${SERVER_EVENT_PATTERN}')`;
+  const table = c.rollups ? 'daily_counts' : 'events';
+  const r = await c.all(`SELECT 1 AS x FROM ${table} WHERE ${c.base(MONTHLY_ACTIVE_DAYS)} AND event_type = '${SESSION_START}' LIMIT 1`);
+  return r.length > 0 ? SESSION_PRED : `NOT regexp_matches(event_type, '${SERVER_EVENT_PATTERN}')`;
+}
+
+/** Whether the rollups answer (they cannot apply the endpoint-attribute filter). */
+export const fromRollups = (c: QueryContext) => c.rollups;
+
+const dayNumber = (d: string) => Date.parse(d + 'T00:00:00Z') / DAY_MS;
+
+/** The bitmap for `pred` and `id` of each day in [start - lookbackDays, end], by day number. */
+export async function bitmaps(c: QueryContext, kind: BitmapKind, lookbackDays: number): Promise<Map<number, Bitmap>> {
+  const rows = await c.all(
+    `SELECT day - DATE '1970-01-01' AS d, bits FROM activity_bitmaps WHERE ${c.base(lookbackDays)} AND kind = $kind`,
+    { kind },
+  );
+  return new Map(rows.map((r) => [Number(r.d), Bitmap.from(r.bits as Uint8Array)]));
+}
+
+function kindOf(pred: string, id: 'endpoint_id' | 'user_id'): BitmapKind {
+  return `${pred === SESSION_PRED ? 'session' : 'app'}:${id === 'endpoint_id' ? 'e' : 'u'}`;
+}
+
+/** OR of the bitmaps of days [from, to]. */
+function union(maps: Map<number, Bitmap>, from: number, to: number): Bitmap {
+  const parts: Bitmap[] = [];
+  for (let d = from; d <= to; d++) {
+    const m = maps.get(d);
+    if (m) parts.push(m);
+  }
+  return Bitmap.or(parts);
+}
+
+/** Distinct ids per day of the range in one bitmap kind (paying endpoints, …). */
+export async function distinctPerDay(c: QueryContext, kind: BitmapKind): Promise<Array<number | null>> {
+  const maps = await bitmaps(c, kind, 0);
+  return c.days.map((d) => maps.get(dayNumber(d))?.count() ?? 0);
 }
 
 export interface ActiveSeries {
@@ -39,6 +81,14 @@ export interface ActiveSeries {
 
 /** Daily and 30-day active counts of `id` (endpoint_id or user_id) for every day of the range. */
 export async function activeSeries(c: QueryContext, pred: string, id: 'endpoint_id' | 'user_id'): Promise<ActiveSeries> {
+  if (fromRollups(c)) {
+    const maps = await bitmaps(c, kindOf(pred, id), MONTHLY_ACTIVE_DAYS - 1);
+    const days = c.days.map(dayNumber);
+    return {
+      daily: days.map((d) => maps.get(d)?.count() ?? 0),
+      monthly: days.map((d) => union(maps, d - (MONTHLY_ACTIVE_DAYS - 1), d).count()),
+    };
+  }
   const active = `SELECT DISTINCT ${id} AS id, day FROM events WHERE ${c.base(MONTHLY_ACTIVE_DAYS - 1)} AND ${id} IS NOT NULL AND ${pred}${c.endpointFilter}`;
   const dailyRows = await c.byDay(`SELECT CAST(day AS VARCHAR) AS day, count(*) AS n FROM (${active}) WHERE day >= $start::DATE GROUP BY day`);
   // Each active day covers the next 29 days too; cut at the id's next active day so one id's
@@ -60,6 +110,14 @@ export async function activeSeries(c: QueryContext, pred: string, id: 'endpoint_
 
 /** New endpoints (or users) per day. */
 export async function newSeries(c: QueryContext, id: 'endpoint_id' | 'user_id'): Promise<Array<number | null>> {
+  if (fromRollups(c)) {
+    const first = id === 'endpoint_id' ? `coalesce(created_day, first_day)` : `first_day`;
+    const rows = await c.byDay(`
+      SELECT CAST(f AS VARCHAR) AS day, count(*) AS n FROM (
+        SELECT ${first} AS f FROM activity_ids WHERE app_id = $app AND kind = '${id === 'endpoint_id' ? 'e' : 'u'}'
+      ) WHERE f BETWEEN $start::DATE AND $end::DATE GROUP BY f`);
+    return daily(c.days, column(rows, 'n'));
+  }
   const first = id === 'endpoint_id' ? `coalesce(CAST(min(endpoint_created) AS DATE), min(day))` : `min(day)`;
   const rows = await c.byDay(`
     SELECT CAST(first_day AS VARCHAR) AS day, count(*) AS n FROM (
@@ -71,6 +129,14 @@ export async function newSeries(c: QueryContext, id: 'endpoint_id' | 'user_id'):
 /** 7-day retention rate (%) per day; null where the cohort day had no active endpoints. */
 export async function retentionSeries(c: QueryContext, pred: string): Promise<Array<number | null>> {
   const k = RETENTION_DAYS_AFTER;
+  if (fromRollups(c)) {
+    const maps = await bitmaps(c, kindOf(pred, 'endpoint_id'), k);
+    return c.days.map(dayNumber).map((d) => {
+      const cohort = maps.get(d - k);
+      const n = cohort?.count() ?? 0;
+      return cohort === undefined || n === 0 ? null : (100 * cohort.and(union(maps, d - k + 1, d)).count()) / n;
+    });
+  }
   const rows = await c.byDay(`
     WITH a AS (SELECT DISTINCT endpoint_id AS id, day FROM events WHERE ${c.base(k)} AND ${pred}${c.endpointFilter}),
     cohort AS (SELECT id, day FROM a WHERE day <= $end::DATE - ${k}),
@@ -83,16 +149,21 @@ export async function retentionSeries(c: QueryContext, pred: string): Promise<Ar
 /** Count of one event type per day (endpoint-attribute filter applied). */
 export async function countSeries(c: QueryContext, eventType: string): Promise<Array<number | null>> {
   const rows = await c.byDay(
-    `SELECT CAST(day AS VARCHAR) AS day, count(*) AS n FROM events WHERE ${c.base()} AND event_type = $et${c.endpointFilter} GROUP BY day`,
+    fromRollups(c)
+      ? `SELECT CAST(day AS VARCHAR) AS day, sum(n) AS n FROM daily_counts WHERE ${c.base()} AND event_type = $et GROUP BY day`
+      : `SELECT CAST(day AS VARCHAR) AS day, count(*) AS n FROM events WHERE ${c.base()} AND event_type = $et${c.endpointFilter} GROUP BY day`,
     { et: eventType },
   );
   return daily(c.days, column(rows, 'n'));
 }
 
 export async function heatMap(c: QueryContext): Promise<Chart> {
-  const rows = await c.all(`
-    SELECT isodow(event_time) AS dow, hour(event_time) AS h, count(*) AS n FROM events
-    WHERE ${c.base()} AND event_type = '_session.start'${c.endpointFilter} GROUP BY ALL`);
+  const rows = await c.all(
+    fromRollups(c)
+      ? `SELECT isodow(day) AS dow, hour AS h, sum(n) AS n FROM daily_counts WHERE ${c.base()} AND event_type = '${SESSION_START}' GROUP BY ALL`
+      : `SELECT isodow(event_time) AS dow, hour(event_time) AS h, count(*) AS n FROM events
+         WHERE ${c.base()} AND event_type = '${SESSION_START}'${c.endpointFilter} GROUP BY ALL`,
+  );
   const grid = WEEKDAYS.map((d) => [d, ...new Array<number>(24).fill(0)] as Array<string | number>);
   for (const r of rows) grid[Number(r.dow) - 1][Number(r.h) + 1] = Number(r.n);
   const hours = Array.from({ length: 24 }, (_, h) => `${String(h).padStart(2, '0')}:00`);
