@@ -3,8 +3,8 @@
 //  1. peer: how fast this disk takes the same bytes written straight to files with fsync
 //     (the bandwidth the Firehose path can at best approach);
 //  2. throughput: N clients loop PutRecordBatch (500 records of --size bytes) for --seconds to a
-//     stream with 128 MiB / 60 s buffering; acknowledged records/s and MB/s, then the time until
-//     every acknowledged byte is in an object on disk (delivered MB/s, objects per minute);
+//     stream with 128 MiB / 5 s buffering; acknowledged records/s and MB/s, bytes already in
+//     objects when the puts end, and the time until every acknowledged byte is (objects per minute);
 //  3. latency: one PutRecord every --latency-gap ms to a stream buffering 1 s (the smallest
 //     non-zero interval); per record, the time from the put until an object holding it appears.
 // Clients are @aws-sdk/client-firehose over keep-alive HTTP/1.1, maxAttempts 1: errors are counted,
@@ -16,7 +16,10 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { CreateDeliveryStreamCommand, FirehoseClient, PutRecordBatchCommand, PutRecordCommand } from '@aws-sdk/client-firehose';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { mkdtempSync, readdirSync as listDir } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { freshDir, sampleProc, startPinstream, type Child } from './procs.js';
+import { renderProfile, summarizeProfile } from './profile.js';
 import { fmtInt, fmtNum, fmtRatio, percentile, table } from './stats.js';
 
 const BATCH = 500;
@@ -25,6 +28,8 @@ const REQUEST_TIMEOUT_MS = 30_000;
 const DRAIN_CAP_MS = 120_000;
 const POLL_MS = 20;
 const ROLE_ARN = 'arn:aws:iam::000000000000:role/firehose-bench';
+/** Buffering of the throughput stream: full 128 MiB objects, and the tail flushed soon after the puts. */
+const THROUGHPUT_INTERVAL_S = 5;
 
 const USAGE = `usage: npm run bench -- firehose [options]
 
@@ -32,7 +37,8 @@ const USAGE = `usage: npm run bench -- firehose [options]
   --clients N        concurrent PutRecordBatch clients (default 4)
   --size N           record size in bytes (default 1024)
   --latency-puts N   records sent one at a time for the 1 s-interval latency phase (default 40)
-  --latency-gap N    ms between those puts (default 250)`;
+  --latency-gap N    ms between those puts (default 250)
+  --profile          run the server under node --cpu-prof and summarise where its time went`;
 
 interface Options {
   seconds: number;
@@ -40,12 +46,13 @@ interface Options {
   size: number;
   latencyPuts: number;
   latencyGap: number;
+  profile: boolean;
 }
 
 class UsageError extends Error {}
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { seconds: 10, clients: 4, size: 1024, latencyPuts: 40, latencyGap: 250 };
+  const o: Options = { seconds: 10, clients: 4, size: 1024, latencyPuts: 40, latencyGap: 250, profile: false };
   const flags: Record<string, [keyof Options, number, number]> = {
     '--seconds': ['seconds', 1, 300],
     '--clients': ['clients', 1, 64],
@@ -56,11 +63,15 @@ function parseArgs(argv: string[]): Options {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '-h' || a === '--help') throw new UsageError('');
+    if (a === '--profile') {
+      o.profile = true;
+      continue;
+    }
     const f = flags[a];
     if (!f) throw new UsageError(`unknown option ${a}`);
     const n = Number(argv[++i]);
     if (!Number.isFinite(n) || n < f[1] || n > f[2]) throw new UsageError(`${a} needs a number from ${f[1]} to ${f[2]}`);
-    o[f[0]] = Math.floor(n);
+    (o[f[0]] as number) = Math.floor(n);
   }
   return o;
 }
@@ -125,7 +136,7 @@ async function createStream(fh: FirehoseClient, name: string, bucket: string, si
 
 async function throughput(fh: FirehoseClient, child: Child, dataDir: string, o: Options) {
   const bucket = 'bench-throughput';
-  await createStream(fh, 'bench-throughput', bucket, 128, 60);
+  await createStream(fh, 'bench-throughput', bucket, 128, THROUGHPUT_INTERVAL_S);
   const payload = randomBytes(o.size / 2).toString('hex').slice(0, o.size - 1) + '\n';
   const records = Array.from({ length: BATCH }, () => ({ Data: Buffer.from(payload) }));
   let acked = 0;
@@ -150,17 +161,18 @@ async function throughput(fh: FirehoseClient, child: Child, dataDir: string, o: 
   const putSeconds = (performance.now() - t0) / 1000;
   const putCpuPct = ((sampleProc(child.pid).cpuMs - cpu0) / (putSeconds * 1000)) * 100;
   const ackedBytes = acked * payload.length;
-  // The stream buffers up to 60 s: the drain measures flushing what is left after the last put.
   const dir = join(dataDir, 'buckets', bucket);
   const tDrain = performance.now();
   let files = objects(dir);
+  const inObjectsAtEnd = files.reduce((s, f) => s + f.size, 0);
   while (files.reduce((s, f) => s + f.size, 0) < ackedBytes && performance.now() - tDrain < DRAIN_CAP_MS) {
     await new Promise((r) => setTimeout(r, 200));
     files = objects(dir);
   }
   const deliveredBytes = files.reduce((s, f) => s + f.size, 0);
   const totalSeconds = (performance.now() - t0) / 1000;
-  return { acked, errors, putSeconds, putCpuPct, ackedBytes, deliveredBytes, files: files.length, totalSeconds, recordBytes: payload.length };
+  const drainSeconds = (performance.now() - tDrain) / 1000;
+  return { acked, errors, putSeconds, putCpuPct, ackedBytes, deliveredBytes, inObjectsAtEnd, drainSeconds, files: files.length, totalSeconds };
 }
 
 async function latency(fh: FirehoseClient, dataDir: string, o: Options) {
@@ -217,7 +229,8 @@ export async function firehose(argv: string[]): Promise<number> {
     throw e;
   }
   const dataDir = freshDir('pinstream-bench-firehose-');
-  const child = await startPinstream('pinstream', { tmpDir: dataDir });
+  const profDir = o.profile ? mkdtempSync(join(tmpdir(), 'pinstream-prof-')) : undefined;
+  const child = await startPinstream('pinstream', { tmpDir: dataDir, nodeArgs: profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [] });
   const fh = client(child);
   let failed = false;
   try {
@@ -225,8 +238,7 @@ export async function firehose(argv: string[]): Promise<number> {
     const t = await throughput(fh, child, dataDir, o);
     const peer = diskPeer(freshDir('pinstream-bench-disk-'), Math.max(t.deliveredBytes, 64 * 1024 * 1024), 128 * 1024 * 1024);
     const putMB = t.ackedBytes / 1e6 / t.putSeconds;
-    const deliveredMB = t.deliveredBytes / 1e6 / t.totalSeconds;
-    console.log('\nthroughput (folder destination, 128 MiB / 60 s buffering)');
+    console.log(`\nthroughput (folder destination, 128 MiB / ${THROUGHPUT_INTERVAL_S} s buffering)`);
     console.log(
       table(
         ['measure', 'value'],
@@ -236,7 +248,8 @@ export async function firehose(argv: string[]): Promise<number> {
           ['MB/s acknowledged', fmtNum(putMB)],
           ['server CPU during puts', `${fmtNum(t.putCpuPct)} %`],
           ['bytes in objects / acknowledged', `${fmtInt(t.deliveredBytes)} / ${fmtInt(t.ackedBytes)}`],
-          ['MB/s delivered, first put to last byte on disk', fmtNum(deliveredMB)],
+          ['bytes in objects when the last put was answered', `${fmtInt(t.inObjectsAtEnd)} (${fmtNum((t.inObjectsAtEnd / Math.max(1, t.ackedBytes)) * 100)} %)`],
+          ['seconds from the last put to the last byte on disk', fmtNum(t.drainSeconds)],
           ['objects written', fmtInt(t.files)],
           ['objects per minute', fmtNum((t.files / t.totalSeconds) * 60)],
           ['peer: same bytes straight to disk (fsync per 128 MiB file)', `${fmtNum(peer.mbPerS)} MB/s`],
@@ -260,6 +273,10 @@ export async function firehose(argv: string[]): Promise<number> {
   } finally {
     fh.destroy();
     await child.stop();
+  }
+  if (profDir) {
+    const files = listDir(profDir).filter((f) => f.endsWith('.cpuprofile'));
+    console.log(files.length ? '\n' + renderProfile(summarizeProfile(join(profDir, files[0]), 20)) : '\nno .cpuprofile was written');
   }
   return failed ? 1 : 0;
 }

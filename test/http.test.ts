@@ -264,3 +264,13 @@ describe('HTTP front door', () => {
     });
   });
 });
+
+test('blobInput takes standard base64 (padded or not) and refuses other text with SerializationException', async () => {
+  const { blobInput } = await import('../src/http/awsjson.js');
+  for (const v of ['', 'QQ==', 'QUI=', 'QUJD', 'QUJDRA', Buffer.from('héllo wörld').toString('base64')]) {
+    assert.deepEqual(blobInput(v, 'Data'), Buffer.from(v, 'base64'), v);
+  }
+  for (const v of ['Q', 'Q Q==', 'QU-D', 'QU_D', 'QU!D', 'QQ==QQ==', 'A=BC', 'QUJD\n', '====', 'QUJD*A==']) {
+    assert.throws(() => blobInput(v, 'Data'), (e: Error & { code?: string }) => e.code === 'SerializationException' && /Data is not valid base64/.test(e.message), JSON.stringify(v));
+  }
+});

@@ -18,7 +18,7 @@ import { backoffDelay } from '../delivery/backoff.js';
 import type { Log } from '../log/log.js';
 import { describeError } from '../delivery/stop-signal.js';
 import { KINESIS_SOURCE_POLL_MS, KINESIS_SOURCE_READ_LIMIT } from './limits.js';
-import { encodeRecord, newRecordId } from './records.js';
+import { encodeRecord, newRecordIds } from './records.js';
 
 /** Saved in place of a sequence number once a closed shard has been read to its end. */
 export const SHARD_DONE = 'END';
@@ -128,9 +128,8 @@ export class KinesisSource {
     const out = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: KINESIS_SOURCE_READ_LIMIT, StreamARN: streamArn }));
     const records = out.Records ?? [];
     if (records.length > 0) {
-      await log.append(
-        records.map((r) => encodeRecord(Buffer.from(r.Data!), r.ApproximateArrivalTimestamp?.getTime() ?? this.o.clock.now(), newRecordId().bytes)),
-      );
+      const ids = newRecordIds(records.length);
+      await log.append(records.map((r, i) => encodeRecord(Buffer.from(r.Data!), r.ApproximateArrivalTimestamp?.getTime() ?? this.o.clock.now(), ids[i])));
       checkpoint.save(shardId, records[records.length - 1].SequenceNumber!);
       this.h.recordsRead += records.length;
       this.h.lastReadAt = this.o.clock.now();

@@ -18,7 +18,7 @@ import { createDestination } from './destinations/index.js';
 import { Deliverer, type DelivererHealth } from './deliverer.js';
 import { KinesisSource, type KinesisSourceHealth } from './kinesis-source.js';
 import { ObjectStores } from './objects/index.js';
-import { encodeRecord, newRecordId } from './records.js';
+import { encodeRecord, newRecordIds, recordIdText } from './records.js';
 import { invalidArgument } from './errors.js';
 import { KINDS } from './validate.js';
 import { DELIVERER_CHECKPOINT, DeliveryStreamRegistry, type DeliveryStreamState } from './registry.js';
@@ -114,9 +114,9 @@ export class FirehoseService {
   async append(name: string, data: Buffer[]): Promise<string[]> {
     const r = await this.runningOf(name);
     const now = this.o.clock.now();
-    const ids = data.map(() => newRecordId());
-    await r.log.append(data.map((d, i) => encodeRecord(d, now, ids[i].bytes)));
-    return ids.map((x) => x.id);
+    const ids = newRecordIds(data.length);
+    await r.log.append(data.map((d, i) => encodeRecord(d, now, ids[i])));
+    return ids.map(recordIdText);
   }
 
   health(name: string): DeliveryStreamHealth | undefined {
