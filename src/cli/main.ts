@@ -116,6 +116,7 @@ async function start(): Promise<number> {
   const lines = [
     `Pinstream listening on ${p.url}`,
     `  region ${config.region}, account ${config.accountId}, data in ${config.dataDir}`,
+    `  web console: ${p.url}/console/ (sign in with an access key)`,
     `  admin access key id: ${p.admin.accessKeyId}`,
   ];
   if (p.adminCreated) {
