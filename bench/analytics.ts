@@ -87,6 +87,7 @@ function syntheticRow(i: number, o: Options, t0: number, rand: () => number): Ev
     metrics: type === '_monetization.purchase' ? JSON.stringify({ _item_price: 1 + (ep % 10), _quantity: 1 }) : JSON.stringify({ score: ep % 100 }),
     endpointAttributes: JSON.stringify({ plan: [ep % 4 === 0 ? 'pro' : 'free'] }),
     campaignId: campaign, campaignActivityId: campaign ? `${campaign}-run` : null, treatmentId: campaign ? '0' : null, journeyId: null, journeyActivityId: null,
+    campaignSendStatus: campaign ? 'SUCCESS' : null, journeySendStatus: null, deliveryType: campaign ? 'GCM' : null, journeyActivityType: null,
   };
 }
 

@@ -44,9 +44,11 @@ async function loadFixture(conn: DuckDBConnection, appId: string): Promise<void>
     const a = e.attributes ?? {};
     await conn.run(
       `INSERT INTO events (app_id, event_key, event_type, event_time, arrival_time, day, endpoint_id, attributes, metrics,
-         endpoint_attributes, campaign_id, campaign_activity_id, treatment_id, journey_id, journey_activity_id)
+         endpoint_attributes, campaign_id, campaign_activity_id, treatment_id, journey_id, journey_activity_id,
+         campaign_send_status, journey_send_status, delivery_type, journey_activity_type)
        VALUES ($app, $key, $type, CAST($at AS TIMESTAMP), CAST($at AS TIMESTAMP), CAST(CAST($at AS TIMESTAMP) AS DATE), $endpoint,
-         CAST($attrs AS JSON), CAST($metrics AS JSON), CAST('{}' AS JSON), $campaign, $activity, $treatment, $journey, $jactivity)`,
+         CAST($attrs AS JSON), CAST($metrics AS JSON), CAST('{}' AS JSON), $campaign, $activity, $treatment, $journey, $jactivity,
+         $send_status, $jsend_status, $delivery_type, $jactivity_type)`,
       {
         app: appId,
         key: `${e.endpoint}/${i++}`,
@@ -60,6 +62,11 @@ async function loadFixture(conn: DuckDBConnection, appId: string): Promise<void>
         treatment: a.treatment_id ?? null,
         journey: a.journey_id ?? null,
         jactivity: a.journey_activity_id ?? null,
+        // The messaging columns the loader fills from the same attributes (EVENTS_MESSAGING_COLUMNS).
+        send_status: a.campaign_send_status ?? null,
+        jsend_status: a.journey_send_status ?? null,
+        delivery_type: a.delivery_type ?? null,
+        jactivity_type: a.journey_activity_type ?? null,
       },
     );
   }

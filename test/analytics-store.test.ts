@@ -3,7 +3,9 @@
 // (a lost checkpoint re-reads everything: no duplicates), restart from the checkpoint committed
 // with the rows, a loader killed (SIGKILL) between writing a batch and committing it (nothing of the
 // batch visible, the restart loads it once, rollups agree with the rows), and retention by an
-// injected clock with the file size it leaves.
+// injected clock with the file size it leaves. The endpoint profiles (rollup.ts) against the raw
+// events for Demographics, merged across batches out of time order and derived from stored rows;
+// the messaging columns added to an older store.
 
 import { test } from 'node:test';
 import { spawn } from 'node:child_process';
@@ -17,7 +19,11 @@ import { SegmentLog } from '../src/log/segment-log.js';
 import { encodeIngestEntry } from '../src/pinpoint/ingest-record.js';
 import { buildRecord, endpointParts } from '../src/pinpoint/record.js';
 import type { StoredEndpoint } from '../src/pinpoint/endpoints.js';
-import { EventStore } from '../src/analytics/store.js';
+import { EventStore, type EventRow } from '../src/analytics/store.js';
+import { runDashboard } from '../src/analytics/dashboards.js';
+import { QueryContext } from '../src/analytics/dashboards/common.js';
+import { fromProfiles } from '../src/analytics/dashboards/demographics.js';
+import { EVENTS_MESSAGING_COLUMNS } from '../src/analytics/types.js';
 import { AnalyticsLoader } from '../src/analytics/loader.js';
 import { applyRetention, DAY_MS } from '../src/analytics/retention.js';
 
@@ -212,5 +218,107 @@ test('retention deletes rows older than the window by the injected clock; the fi
     await store.close();
   } finally {
     await cleanup();
+  }
+});
+
+/** A row of endpoint `ep` on day `day` (hour `hour`) with the given demographic fields. */
+function demoRow(n: number, ep: string, day: number, hour: number, f: Partial<EventRow>): EventRow {
+  const t = T0 + day * DAY_MS + hour * 3_600_000;
+  return {
+    appId: APP, eventKey: `${ep}/d${n}`, eventType: 'custom', eventTime: t, arrivalTime: t, endpointId: ep, userId: null, endpointCreated: null,
+    sessionId: null, sessionStart: null, channel: 'GCM', platform: null, platformVersion: null, appVersion: null, make: null, model: null, country: null,
+    attributes: '{}', metrics: '{}', endpointAttributes: '{}', campaignId: null, campaignActivityId: null, treatmentId: null, journeyId: null, journeyActivityId: null,
+    campaignSendStatus: null, journeySendStatus: null, deliveryType: null, journeyActivityType: null,
+    ...f,
+  };
+}
+
+test('endpoint profiles answer Demographics as the range events do, also when derived from stored rows', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'pinstream-analytics-'));
+  const clock = new ManualClock(T0 + 5 * DAY_MS);
+  const deps = { clock, retentionDays: 90, funnels: () => [] };
+  const ranges = [0, 1, 2, 3].map((d) => ({ start: new Date(T0 + d * DAY_MS).toISOString().slice(0, 10), end: '2024-01-04' }));
+  const compare = async (store: EventStore) => {
+    const conn = await store.connect();
+    try {
+      const answers = [];
+      for (const range of ranges) {
+        const q = { appId: APP, range };
+        assert.equal(await fromProfiles(new QueryContext(conn, q), Date.parse(range.start), Date.parse(range.end)), true, 'profiles serve ranges ending on the latest day');
+        const fast = await runDashboard(conn, 'demographics', q, deps);
+        assert.deepEqual(fast, await runDashboard(conn, 'demographics', q, { ...deps, fromEvents: true }), `${range.start}..${range.end}`);
+        answers.push(fast);
+      }
+      const early = { appId: APP, range: { start: '2024-01-01', end: '2024-01-02' } };
+      assert.equal(await fromProfiles(new QueryContext(conn, early), Date.parse('2024-01-01'), Date.parse('2024-01-02')), false, 'a range before the latest event reads events');
+      return answers;
+    } finally {
+      conn.closeSync();
+    }
+  };
+  try {
+    let store = await EventStore.open(dir);
+    // ep-a moves android/US → ios with no country; ep-b gets its platform late; ep-c is seen once.
+    // Two batches, out of time order, so the merge by time is exercised.
+    await store.append([
+      demoRow(1, 'ep-a', 2, 5, { platform: 'ios', model: 'X', endpointAttributes: '{"plan":["pro"]}' }),
+      demoRow(2, 'ep-b', 1, 0, { country: 'DE' }),
+      demoRow(3, 'ep-c', 0, 1, { platform: 'web', country: 'FR', endpointAttributes: '{"plan":["free","trial"]}' }),
+    ]);
+    await store.append([
+      demoRow(4, 'ep-a', 0, 3, { platform: 'android', country: 'US', model: 'Y', endpointAttributes: '{"plan":["free"]}' }),
+      demoRow(5, 'ep-a', 3, 1, {}),
+      demoRow(6, 'ep-b', 3, 2, { platform: 'android' }),
+    ]);
+    const answers = await compare(store);
+    const chart = (i: number, id: string) => answers[i].charts.find((c) => c.id === id)?.rows;
+    assert.deepEqual(chart(0, 'platform'), [['android', 1, 33.333333], ['ios', 1, 33.333333], ['web', 1, 33.333333]]);
+    // From day 1 on, ep-a's US event is out of the range and ep-c is not seen at all.
+    assert.deepEqual(chart(1, 'country'), [['DE', 1, 50], ['Unknown', 1, 50]]);
+    assert.deepEqual(chart(3, 'platform'), [['Unknown', 1, 50], ['android', 1, 50]]);
+    assert.deepEqual(chart(0, 'attribute:plan'), [['free', 1, 33.333333], ['pro', 1, 33.333333], ['trial', 1, 33.333333]]);
+    // A store from before the profiles table: opening derives it from the rows.
+    const conn = await store.connect();
+    await conn.run('DROP TABLE endpoint_profiles');
+    conn.closeSync();
+    await store.close();
+    store = await EventStore.open(dir);
+    assert.deepEqual(await compare(store), answers);
+    await store.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a store from before the messaging columns gets them filled from the attributes when opened', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'pinstream-analytics-'));
+  try {
+    let store = await EventStore.open(dir);
+    const attributes = JSON.stringify({ campaign_id: 'c1', campaign_send_status: 'SUCCESS', delivery_type: 'GCM', journey_activity_type: '' });
+    await store.append([
+      demoRow(1, 'ep-a', 0, 1, { eventType: '_campaign.send', attributes, campaignId: 'c1' }),
+      demoRow(2, 'ep-b', 0, 2, { attributes: JSON.stringify({ journey_send_status: 'FAILURE' }) }),
+      demoRow(3, 'ep-c', 0, 3, {}),
+    ]);
+    // The old table had no messaging columns.
+    let conn = await store.connect();
+    for (const col of EVENTS_MESSAGING_COLUMNS) await conn.run(`ALTER TABLE events DROP COLUMN ${col}`);
+    conn.closeSync();
+    await store.close();
+    store = await EventStore.open(dir);
+    conn = await store.connect();
+    const rows = (await conn.runAndReadAll(`SELECT endpoint_id, ${EVENTS_MESSAGING_COLUMNS.join(', ')} FROM events ORDER BY endpoint_id`)).getRowsJS();
+    assert.deepEqual(rows, [
+      ['ep-a', 'SUCCESS', null, 'GCM', ''],
+      ['ep-b', null, 'FAILURE', null, null],
+      ['ep-c', null, null, null, null],
+    ]);
+    conn.closeSync();
+    // Rows appended after the upgrade land in the same columns.
+    await store.append([demoRow(4, 'ep-d', 1, 1, { campaignSendStatus: 'SUCCESS' })]);
+    assert.equal(await store.rowCount(), 4);
+    await store.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });

@@ -48,6 +48,8 @@ const PUSH_CHANNELS = `('GCM','APNS','APNS_SANDBOX','APNS_VOIP','APNS_VOIP_SANDB
 const SMS_SENT_TYPES = `('_sms.send','_sms.buffered','_sms.success','_sms.failure')`;
 
 const n = (cond: string) => `count(*) FILTER (WHERE ${cond})`;
+/** Event types whose messages are counted (msgs()); other rows need no message key, which is costly to build. */
+const COUNTED_MESSAGES = `('_email.open','_campaign.opened_notification')`;
 const msgs = (cond: string) => `count(DISTINCT msg) FILTER (WHERE ${cond})`;
 const endpoints = (cond: string) => `count(DISTINCT endpoint_id) FILTER (WHERE ${cond})`;
 const ratio = (a: string, b: string) => `(${a}) / nullif(${b}, 0)`;
@@ -259,17 +261,19 @@ export function formatDouble(v: number): string {
 export function kpiSql(def: KpiDefinition, kind: KpiScopeKind): string {
   const scope = kind === 'campaign' ? `AND campaign_id = $campaign` : kind === 'journey' ? `AND journey_id = $journey` : '';
   const group = def.groupBy ? GROUPINGS[def.groupBy].expr : 'NULL';
+  // SMS measures group by message; the others only count messages of COUNTED_MESSAGES.
+  const perMessage = def.source === 'txn-sms' || def.source === 'campaign-sms';
+  // Send status and delivery type are columns (EVENTS_MESSAGING_COLUMNS), not parsed from `attributes` per row.
   const rows = `
-    SELECT lower(event_type) AS t, endpoint_id, ${MESSAGE_KEY} AS msg, ${group} AS g,
-      upper(attributes->>'campaign_send_status') AS send_status,
-      upper(attributes->>'delivery_type') AS delivery_type,
+    SELECT lower(event_type) AS t, endpoint_id, ${perMessage ? MESSAGE_KEY : `CASE WHEN lower(event_type) IN ${COUNTED_MESSAGES} THEN ${MESSAGE_KEY} END`} AS msg, ${group} AS g,
+      upper(campaign_send_status) AS send_status,
+      upper(delivery_type) AS delivery_type,
       TRY_CAST(metrics->>'price_in_millicents_usd' AS DOUBLE) AS price,
       coalesce(TRY_CAST(metrics->>'number_of_message_parts' AS DOUBLE), TRY_CAST(attributes->>'number_of_message_parts' AS DOUBLE)) AS parts
     FROM events
     WHERE app_id = $app AND day BETWEEN CAST($start AS DATE) AND CAST($end AS DATE)
       AND ${SOURCE_FILTERS[def.source]} ${scope}`;
   const filtered = `SELECT * FROM base WHERE ${def.where ?? 'true'}${def.groupBy ? ' AND g IS NOT NULL' : ''}`;
-  const perMessage = def.source === 'txn-sms' || def.source === 'campaign-sms';
   const input = perMessage
     ? `SELECT g, msg, max(price) AS price, coalesce(max(parts), 1) AS parts,
          bool_or(t IN ${SMS_SENT_TYPES}) AS sent, bool_or(t = '_sms.success') AS delivered

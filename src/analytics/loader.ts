@@ -30,6 +30,8 @@ type Json = Record<string, unknown>;
 
 const obj = (v: unknown): Json | undefined => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : undefined);
 const text = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
+/** An attribute as json_extract_string reads it: strings as they are, numbers and booleans as JSON text. */
+const attr = (v: unknown): string | null => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? JSON.stringify(v) : null);
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
 function isoMs(v: unknown): number | null {
@@ -94,6 +96,10 @@ export function recordToRow(appId: string, endpointId: string, eventId: string, 
     treatmentId: text(attributes.treatment_id),
     journeyId: text(attributes.journey_id),
     journeyActivityId: text(attributes.journey_activity_id),
+    campaignSendStatus: attr(attributes.campaign_send_status),
+    journeySendStatus: attr(attributes.journey_send_status),
+    deliveryType: attr(attributes.delivery_type),
+    journeyActivityType: attr(attributes.journey_activity_type),
   };
 }
 

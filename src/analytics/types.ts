@@ -114,8 +114,17 @@ CREATE TABLE IF NOT EXISTS events (
   campaign_activity_id VARCHAR,
   treatment_id VARCHAR,
   journey_id VARCHAR,                -- attributes.journey_id
-  journey_activity_id VARCHAR
+  journey_activity_id VARCHAR,
+  -- Messaging attributes the Campaigns/Journeys dashboards and the KPIs test on every send, kept as
+  -- columns (the JSON parse per row was a third of those scans). Added later: ALTERed into older stores.
+  campaign_send_status VARCHAR,      -- attributes.campaign_send_status
+  journey_send_status VARCHAR,       -- attributes.journey_send_status
+  delivery_type VARCHAR,             -- attributes.delivery_type
+  journey_activity_type VARCHAR      -- attributes.journey_activity_type
 )`;
+
+/** The messaging columns at the end of EVENTS_DDL (a store from before them gets them by ALTER + backfill). */
+export const EVENTS_MESSAGING_COLUMNS = ['campaign_send_status', 'journey_send_status', 'delivery_type', 'journey_activity_type'] as const;
 
 export interface Analytics {
   dashboard(name: DashboardName, q: DashboardQuery): Promise<DashboardResult>;

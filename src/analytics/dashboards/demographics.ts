@@ -3,7 +3,13 @@
 // country and each value of each custom endpoint attribute. An endpoint counts once per chart, with
 // its latest non-empty value in the range (devices get upgraded; the newest state is what it is now).
 // Custom-attribute shares can add up to more than 100%: an attribute holds a list of values.
+//
+// Without the channel and endpoint-attribute filters, and when the range ends at or after the app's
+// latest event, the per-endpoint values come from `endpoint_profiles` (rollup.ts): a value counts
+// when the event it came from is in the range, which is then the same answer as arg_max over the
+// range's events. Otherwise (or with DashboardDeps.fromEvents) the range's events are read.
 
+import { DAY_MS } from '../rollup.js';
 import type { Chart, DashboardResult } from '../types.js';
 import { pct, round, tile, type QueryContext } from './common.js';
 
@@ -17,13 +23,31 @@ const DIMENSIONS: Array<{ id: string; title: string; col: string }> = [
 
 export const UNKNOWN = 'Unknown';
 
+/** Whether endpoint_profiles answers this query exactly (see header). */
+export async function fromProfiles(c: QueryContext, startMs: number, endMs: number): Promise<boolean> {
+  if (!c.rollups || c.q.channel !== undefined) return false;
+  const [{ t }] = await c.all(`SELECT max(last_t) AS t FROM endpoint_profiles WHERE app_id = $app`);
+  return t === null || Number(t) < endMs + DAY_MS;
+}
+
 export async function demographicsDashboard(c: QueryContext): Promise<DashboardResult> {
-  const channel = c.q.channel !== undefined ? ` AND channel = $channel` : '';
-  const latest = DIMENSIONS.map((d) => `arg_max(${d.col}, event_time) FILTER (WHERE ${d.col} IS NOT NULL) AS ${d.col}`).join(', ');
-  await c.all(`CREATE OR REPLACE TEMP TABLE demo AS
-    SELECT endpoint_id, ${latest},
-      arg_max(endpoint_attributes, event_time) FILTER (WHERE endpoint_attributes IS NOT NULL AND endpoint_attributes <> '{}') AS ea
-    FROM events WHERE ${c.base()}${channel}${c.endpointFilter} GROUP BY endpoint_id`);
+  const startMs = Date.parse(c.q.range.start + 'T00:00:00Z');
+  if (await fromProfiles(c, startMs, Date.parse(c.q.range.end + 'T00:00:00Z'))) {
+    const inRange = (col: string) => `CASE WHEN ${col}_t >= $start_ms THEN ${col} END`;
+    await c.all(
+      `CREATE OR REPLACE TEMP TABLE demo AS
+      SELECT idx AS endpoint_id, ${DIMENSIONS.map((d) => `${inRange(d.col)} AS ${d.col}`).join(', ')}, ${inRange('endpoint_attributes')} AS ea
+      FROM endpoint_profiles WHERE app_id = $app AND last_t >= $start_ms`,
+      { start_ms: startMs },
+    );
+  } else {
+    const channel = c.q.channel !== undefined ? ` AND channel = $channel` : '';
+    const latest = DIMENSIONS.map((d) => `arg_max(${d.col}, event_time) FILTER (WHERE ${d.col} IS NOT NULL) AS ${d.col}`).join(', ');
+    await c.all(`CREATE OR REPLACE TEMP TABLE demo AS
+      SELECT endpoint_id, ${latest},
+        arg_max(endpoint_attributes, event_time) FILTER (WHERE endpoint_attributes IS NOT NULL AND endpoint_attributes <> '{}') AS ea
+      FROM events WHERE ${c.base()}${channel}${c.endpointFilter} GROUP BY endpoint_id`);
+  }
   try {
     const [{ n: total }] = await c.all(`SELECT count(*) AS n FROM demo`);
     const charts: Chart[] = [];

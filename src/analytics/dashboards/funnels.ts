@@ -18,17 +18,26 @@ export async function funnelSteps(c: QueryContext, f: Funnel): Promise<number[]>
     (s.attributes ?? []).forEach((a, j) => {
       params[`p${i}_${j}`] = jsonPath(a.name);
       params[`v${i}_${j}`] = listValue(a.values);
+      // The loader writes attributes with JSON.stringify and PutEvents only accepts string values,
+      // so a matching row holds one of these exact substrings: a cheap test that spares most rows
+      // the JSON parse. The JSON test after it stays the definition.
+      const needles = a.values.map((v, k) => {
+        params[`s${i}_${j}_${k}`] = `${JSON.stringify(a.name)}:${JSON.stringify(v)}`;
+        return `contains(attributes, $s${i}_${j}_${k})`;
+      });
+      match += ` AND (${needles.join(' OR ')})`;
       match += ` AND list_contains($v${i}_${j}::VARCHAR[], json_extract_string(attributes, $p${i}_${j}))`;
     });
     // Only endpoint_id exists on both sides of the join, so the shared filters need no qualifying.
+    // rowid tells apart two events of the same millisecond (a string key made the steps 30% slower).
     const where = `${c.base()} AND ${match}${c.endpointFilter}`;
     ctes.push(
       i === 0
-        ? `s0 AS (SELECT endpoint_id, min(event_time) AS t, arg_min(event_key, event_time) AS k FROM events WHERE ${where} GROUP BY endpoint_id)`
-        : `s${i} AS (SELECT e.endpoint_id, min(e.event_time) AS t, arg_min(e.event_key, e.event_time) AS k
+        ? `s0 AS (SELECT endpoint_id, min(event_time) AS t, arg_min(rowid, event_time) AS k FROM events WHERE ${where} GROUP BY endpoint_id)`
+        : `s${i} AS (SELECT e.endpoint_id, min(e.event_time) AS t, arg_min(e.rowid, e.event_time) AS k
            FROM events e JOIN s${i - 1} p ON p.endpoint_id = e.endpoint_id
            WHERE ${where}
-             AND (e.event_time > p.t OR (e.event_time = p.t AND e.event_key <> p.k))
+             AND (e.event_time > p.t OR (e.event_time = p.t AND e.rowid <> p.k))
            GROUP BY e.endpoint_id)`,
     );
   });
