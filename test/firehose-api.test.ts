@@ -3,6 +3,8 @@
 // size, request size, name pattern, tag count and lengths, buffering and retry ranges, prefix
 // length), the error types and messages, and IAM authorization of a key without permissions.
 
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -133,6 +135,13 @@ describe('CreateDeliveryStream and DescribeDeliveryStream', () => {
     assert.deepEqual(h.RetryOptions, { DurationInSeconds: 300 });
     assert.deepEqual(h.RequestConfiguration, { ContentEncoding: 'NONE' });
     assert.equal(h.S3BackupMode, 'FailedDataOnly');
+
+    // At rest both are sealed with the data directory's master key; the adapters still get them.
+    const stored = Buffer.concat(['pinstream.db', 'pinstream.db-wal'].filter((f) => existsSync(join(t.dataDir, f))).map((f) => readFileSync(join(t.dataDir, f))));
+    assert.ok(stored.includes('shape-http'), 'the stream rows are in the files read');
+    for (const secret of ['secret-password', 'top-secret']) assert.equal(stored.includes(secret), false, `${secret} stored in clear`);
+    assert.equal((t.server.firehose.registry.get('shape-redshift')!.destination as any).Password, 'secret-password');
+    assert.equal((t.server.firehose.registry.get('shape-http')!.destination as any).EndpointConfiguration.AccessKey, 'top-secret');
   });
 
   test('a second stream of the same name is ResourceInUseException', async () => {

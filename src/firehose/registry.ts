@@ -2,10 +2,12 @@
 // destination configuration with defaults, version, tags), and the positions its readers keep:
 // the deliverer's first undelivered log offset and, for a Kinesis source, each shard's last
 // sequence number appended. Record data lives in the per-stream segment logs, not here.
+// Destination credentials (Redshift Password, HTTP endpoint AccessKey) are stored sealed.
 
 import type { Db } from '../store/db.js';
 import type { Json } from '../http/shape.js';
 import type { DestinationKind } from './validate.js';
+import type { SecretBox } from '../iam/secrets.js';
 import { notFoundMessage, resourceInUse, resourceNotFound } from './errors.js';
 
 export type DeliveryStreamType = 'DirectPut' | 'KinesisStreamAsSource';
@@ -33,6 +35,7 @@ export class DeliveryStreamRegistry {
     private readonly db: Db,
     readonly region: string,
     readonly accountId: string,
+    private readonly secrets: SecretBox,
   ) {}
 
   arn(name: string): string {
@@ -41,7 +44,7 @@ export class DeliveryStreamRegistry {
 
   get(name: string): DeliveryStreamState | undefined {
     const row = this.db.prepare('SELECT data FROM firehose_streams WHERE name = ?').get(name) as { data: string } | undefined;
-    return row ? (JSON.parse(row.data) as DeliveryStreamState) : undefined;
+    return row ? this.decode(row.data) : undefined;
   }
 
   require(name: string): DeliveryStreamState {
@@ -53,7 +56,7 @@ export class DeliveryStreamRegistry {
   /** All streams, in name order (byte order, as AWS lists them). */
   list(): DeliveryStreamState[] {
     const rows = this.db.prepare('SELECT data FROM firehose_streams ORDER BY name').all() as Array<{ data: string }>;
-    return rows.map((r) => JSON.parse(r.data) as DeliveryStreamState);
+    return rows.map((r) => this.decode(r.data));
   }
 
   count(): number {
@@ -61,12 +64,21 @@ export class DeliveryStreamRegistry {
   }
 
   create(s: DeliveryStreamState): void {
-    const r = this.db.prepare('INSERT INTO firehose_streams (name, data) VALUES (?, ?) ON CONFLICT(name) DO NOTHING').run(s.name, JSON.stringify(s));
+    const r = this.db.prepare('INSERT INTO firehose_streams (name, data) VALUES (?, ?) ON CONFLICT(name) DO NOTHING').run(s.name, this.encode(s));
     if (r.changes === 0) throw resourceInUse(`Firehose ${s.name} under accountId ${this.accountId} already exists`);
   }
 
   save(s: DeliveryStreamState): void {
-    this.db.prepare('UPDATE firehose_streams SET data = ? WHERE name = ?').run(JSON.stringify(s), s.name);
+    this.db.prepare('UPDATE firehose_streams SET data = ? WHERE name = ?').run(this.encode(s), s.name);
+  }
+
+  private encode(s: DeliveryStreamState): string {
+    return JSON.stringify({ ...s, destination: mapSecrets(s.destination, (v) => ({ sealed: this.secrets.seal(v).toString('base64') })) });
+  }
+
+  private decode(data: string): DeliveryStreamState {
+    const s = JSON.parse(data) as DeliveryStreamState;
+    return { ...s, destination: mapSecrets(s.destination, (v) => this.secrets.open(Buffer.from((v as { sealed: string }).sealed, 'base64'))) };
   }
 
   delete(name: string): void {
@@ -86,4 +98,19 @@ export class DeliveryStreamRegistry {
       .prepare('INSERT INTO firehose_checkpoints (stream, key, position) VALUES (?, ?, ?) ON CONFLICT(stream, key) DO UPDATE SET position = excluded.position')
       .run(stream, key, position);
   }
+}
+
+/** Where destination configurations carry credentials: Redshift `Password`, HTTP endpoint `EndpointConfiguration.AccessKey`. */
+const SECRET_PATHS: ReadonlyArray<readonly string[]> = [['Password'], ['EndpointConfiguration', 'AccessKey']];
+
+/** A copy of `dest` with each secret present replaced by `f(secret)`. */
+function mapSecrets(dest: Json, f: (v: any) => unknown): Json {
+  const out: Json = structuredClone(dest);
+  for (const path of SECRET_PATHS) {
+    let parent: any = out;
+    for (const k of path.slice(0, -1)) parent = parent?.[k];
+    const last = path[path.length - 1];
+    if (parent && typeof parent === 'object' && parent[last] !== undefined && parent[last] !== '') parent[last] = f(parent[last]);
+  }
+  return out;
 }

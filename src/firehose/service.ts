@@ -14,6 +14,7 @@ import type { Log } from '../log/log.js';
 import { SegmentLog } from '../log/segment-log.js';
 import type { Db } from '../store/db.js';
 import type { FirehoseDestination, StreamInfo } from './destination.js';
+import { SecretBox } from '../iam/secrets.js';
 import { createDestination } from './destinations/index.js';
 import { Deliverer, type DelivererHealth } from './deliverer.js';
 import { KinesisSource, type KinesisSourceHealth } from './kinesis-source.js';
@@ -61,7 +62,7 @@ export class FirehoseService {
   private settled = new Map<string, Running>();
 
   constructor(private readonly o: FirehoseServiceOptions) {
-    this.registry = new DeliveryStreamRegistry(o.db, o.region, o.accountId);
+    this.registry = new DeliveryStreamRegistry(o.db, o.region, o.accountId, new SecretBox(o.dataDir));
     this.objects = new ObjectStores(o.dataDir, o.buckets);
   }
 

@@ -3,13 +3,12 @@
 // master key kept in the data directory, mode 0600): SigV4 needs the plaintext secret to verify
 // signatures, so hashing is not an option. Secrets are shown once, at creation, and never logged.
 
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { Db } from '../store/db.js';
 import type { Credentials } from './sigv4.js';
 import { parsePolicy, type PolicyDocument } from './policy.js';
+import { SecretBox } from './secrets.js';
 
 export const ADMIN_USER = 'admin';
 /** Row of the `secrets` table remembering which admin key is the bootstrap one (not a secret itself). */
@@ -59,7 +58,7 @@ export const ROLE_SESSION_NAME = 'pinstream-event-stream';
 export class IamStore {
   private keyCache = new Map<string, KeyOwner | null>();
   private policyCache = new Map<string, PolicyDocument[]>();
-  private master: Buffer;
+  private secrets: SecretBox;
 
   constructor(
     private db: Db,
@@ -67,7 +66,7 @@ export class IamStore {
     readonly accountId: string,
     dataDir: string,
   ) {
-    this.master = masterKey(dataDir);
+    this.secrets = new SecretBox(dataDir);
   }
 
   userArn = (u: { name: string; path: string }) => `arn:aws:iam::${this.accountId}:user${u.path}${u.name}`;
@@ -287,30 +286,12 @@ export class IamStore {
   }
 
   private seal(secret: string): Buffer {
-    const iv = randomBytes(12);
-    const c = createCipheriv('aes-256-gcm', this.master, iv);
-    const body = Buffer.concat([c.update(secret, 'utf8'), c.final()]);
-    return Buffer.concat([iv, c.getAuthTag(), body]);
+    return this.secrets.seal(secret);
   }
 
   private open(sealed: Buffer): string {
-    const d = createDecipheriv('aes-256-gcm', this.master, sealed.subarray(0, 12));
-    d.setAuthTag(sealed.subarray(12, 28));
-    return Buffer.concat([d.update(sealed.subarray(28)), d.final()]).toString('utf8');
+    return this.secrets.open(sealed);
   }
-}
-
-/** The data directory's master key for secrets at rest, created on first use. */
-function masterKey(dataDir: string): Buffer {
-  const file = join(dataDir, 'master.key');
-  if (existsSync(file)) {
-    const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
-    if (key.length !== 32) throw new Error(`${file} does not hold a 32-byte base64 key`);
-    return key;
-  }
-  const key = randomBytes(32);
-  writeFileSync(file, key.toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
-  return key;
 }
 
 export function generateKey(): Credentials {
