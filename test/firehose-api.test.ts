@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
 import {
   CreateDeliveryStreamCommand,
   DeleteDeliveryStreamCommand,
@@ -30,6 +31,7 @@ import { ACCOUNT, ROLE, firehoseClient, s3Destination } from './helpers/firehose
 import { aws, awsOk, skipUnlessAws } from './helpers/awscli.js';
 import {
   DESTINATION_ID,
+  MAX_DELIVERY_STREAMS,
   MAX_BATCH_BYTES,
   MAX_BATCH_RECORDS,
   MAX_PREFIX_LENGTH,
@@ -427,4 +429,22 @@ describe('AWS CLI', () => {
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /ResourceNotFoundException.*Firehose cli-missing under account/);
   });
+});
+
+test(`the ${MAX_DELIVERY_STREAMS + 1}th delivery stream of an account is LimitExceededException`, async (t) => {
+  const ts = await startTestServer();
+  t.after(() => ts.close());
+  const client = firehoseClient(ts.server);
+  t.after(() => client.destroy());
+  // Filling the quota through the API would open 5,000 logs; rows in the registry count the same.
+  const db = new Database(join(ts.dataDir, 'pinstream.db'));
+  t.after(() => db.close());
+  const insert = db.prepare('INSERT INTO firehose_streams (name, data) VALUES (?, ?)');
+  db.transaction(() => {
+    for (let i = 0; i < MAX_DELIVERY_STREAMS; i++) insert.run(`filler-${i}`, '{}');
+  })();
+  const input = { DeliveryStreamName: 'one-too-many', ExtendedS3DestinationConfiguration: s3Destination('quota') };
+  await assertError(client.send(new CreateDeliveryStreamCommand(input)), 'LimitExceededException', new RegExp(`limit of ${MAX_DELIVERY_STREAMS} delivery streams`));
+  db.prepare('DELETE FROM firehose_streams WHERE name = ?').run('filler-0');
+  await client.send(new CreateDeliveryStreamCommand(input));
 });
