@@ -36,6 +36,9 @@ import { startTestServer, type TestServer } from './helpers/server.js';
 import { kinesisClient } from './helpers/kinesis.js';
 import { signedFetch } from './helpers/signed.js';
 import { browserUnavailable, launchBrowser, screenshot } from './helpers/browser.js';
+import { folderContents, firehoseClient, s3Destination, until } from './helpers/firehose.js';
+import { CreateDeliveryStreamCommand } from '@aws-sdk/client-firehose';
+import { join } from 'node:path';
 
 const staticModule = (name: string) => import(new URL(`../../src/console/static/${name}`, import.meta.url).href);
 
@@ -473,6 +476,41 @@ describe('console in Chromium', { skip: browserUnavailable() }, () => {
     // Nothing changed: the stream still uses the automatically created role.
     const still = await ts.pinpoint.send(new GetEventStreamCommand({ ApplicationId: appId }));
     assert.match(still.EventStream!.RoleArn!, /pinpoint-event-stream-/);
+  });
+
+  test('Settings → Event stream: a Firehose delivery stream with an automatically created role delivers the project\'s events', async () => {
+    const fh = firehoseClient(ts.server);
+    try {
+      await fh.send(new CreateDeliveryStreamCommand({
+        DeliveryStreamName: 'console-firehose',
+        ExtendedS3DestinationConfiguration: s3Destination('console-lake', { BufferingHints: { SizeInMBs: 1, IntervalInSeconds: 0 } }),
+      }));
+    } finally {
+      fh.destroy();
+    }
+    // The page may still show the previous test's form at this very URL: load it afresh.
+    await page.goto(`${ts.server.url}/console/#/projects/${appId}/settings`);
+    await page.reload();
+    await page.locator('#destination-arn').waitFor();
+    await page.click('button[name=edit]');
+    await page.check('input[name=kind][value=firehose]');
+    await page.locator('select[name=stream] option[value="console-firehose"]').waitFor({ state: 'attached' });
+    await page.selectOption('select[name=stream]', 'console-firehose');
+    await page.check('input[name=role-mode][value=auto]');
+    await page.click('button[name=save]');
+    const arn = `arn:aws:firehose:us-east-1:${ts.config.accountId}:deliverystream/console-firehose`;
+    await page.locator('#destination-arn', { hasText: arn }).waitFor();
+    const saved = await ts.pinpoint.send(new GetEventStreamCommand({ ApplicationId: appId }));
+    assert.equal(saved.EventStream!.DestinationStreamArn, arn);
+    await page.locator('#eventstream-tail p.empty', { hasText: 'Kinesis data streams only' }).waitFor();
+    await screenshot(page, '12b-eventstream-firehose');
+
+    const marker = `console.firehose.${randomUUID().slice(0, 8)}`;
+    await ts.pinpoint.send(new PutEventsCommand({
+      ApplicationId: appId,
+      EventsRequest: { BatchItem: { e1: { Endpoint: {}, Events: { f1: { EventType: marker, Timestamp: new Date().toISOString() } } } } },
+    }));
+    await until(async () => (await folderContents(join(ts.dataDir, 'buckets', 'console-lake'))).includes(marker), 'the event in the Firehose bucket', 30_000);
   });
 
   test('a key deleted while signed in sends the person back to sign-in with the reason', async () => {
