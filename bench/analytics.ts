@@ -147,6 +147,8 @@ export async function runAnalyticsBench(argv: string[]): Promise<number> {
     const loader = new AnalyticsLoader(log, loadStore);
     const ls = performance.now();
     await loader.catchUp();
+    // The checkpoint the loads left to do (STORE_CHECKPOINT_THRESHOLD defers it) is part of their cost.
+    await loadStore.compact();
     const loadSec = (performance.now() - ls) / 1000;
     const parseStart = performance.now();
     for (const r of (await log.read(0, { maxRecords: 20_000 })).records) {
@@ -155,7 +157,7 @@ export async function runAnalyticsBench(argv: string[]): Promise<number> {
     }
     const parseRate = 20_000 / ((performance.now() - parseStart) / 1000);
     console.log(
-      `loader: ${fmtInt(o.loaderEvents)} ingest-log records in ${fmtNum(loadSec, 2)} s = ${fmtInt(o.loaderEvents / loadSec)} records/s ` +
+      `loader: ${fmtInt(o.loaderEvents)} ingest-log records in ${fmtNum(loadSec, 2)} s (with the final checkpoint) = ${fmtInt(o.loaderEvents / loadSec)} records/s ` +
         `(PutEvents ingests ~42,000 durable events/s on a 2-core machine); parse+map alone ${fmtInt(parseRate)} records/s\n`,
     );
     await loadStore.close();

@@ -278,7 +278,7 @@ test('the rollups and the raw events answer every dashboard alike', async () => 
   const conn = await analytics.store.connect();
   try {
     const deps = { clock, retentionDays: 90, funnels: (app: string) => analytics.listFunnels(app), fromEvents: true };
-    for (const name of ['overview', 'usage', 'revenue', 'events', 'demographics'] as const) {
+    for (const name of ['overview', 'usage', 'revenue', 'events', 'demographics', 'campaigns'] as const) {
       for (const range of [RANGE, { start: '2024-03-03', end: '2024-03-09' }]) {
         const q = { appId, range, ...(name === 'events' ? { eventType: '_session.start' } : {}) };
         assert.deepEqual(await analytics.dashboard(name, q), await runDashboard(conn, name, q, deps), `${name} ${range.start}..${range.end}`);

@@ -14,6 +14,9 @@
 // - `daily_counts`: events per (app, day, UTC hour, event type), with revenue and units summed for
 //   purchases: sessions, sign-ins, the session heat map and revenue per day.
 //
+// - `campaign_days`: per (app, day, campaign, treatment, run) the Campaigns measures, with the
+//   distinct endpoint sets as sorted index lists (campaign-rollup.ts owns it; written from here).
+//
 // - `endpoint_profiles`: per (app, endpoint index) the endpoint's latest non-empty platform, app
 //   version, model, make, country and endpoint attributes, each with the time of the event it came
 //   from, and the endpoint's latest event time. Demographics reads these 100k rows instead of taking
@@ -29,6 +32,7 @@
 // only on the oldest retained day).
 
 import { DuckDBDateValue, blobValue, type DuckDBConnection } from '@duckdb/node-api';
+import { CAMPAIGN_ROLLUP_DDL, CampaignBatch, deleteCampaignDaysBefore, writeCampaignDays } from './campaign-rollup.js';
 import { DAY_MS } from './retention.js';
 import type { EventRow } from './store.js';
 
@@ -74,6 +78,7 @@ export const ROLLUP_DDL = [
   `CREATE TABLE IF NOT EXISTS endpoint_profiles (app_id VARCHAR NOT NULL, idx INTEGER NOT NULL, last_t BIGINT NOT NULL, ${PROFILE_DDL_COLUMNS})`,
   `CREATE OR REPLACE TEMP TABLE profiles_staging (app_id VARCHAR NOT NULL, idx INTEGER NOT NULL, last_t BIGINT NOT NULL, ${PROFILE_DDL_COLUMNS})`,
   `CREATE OR REPLACE TEMP TABLE ids_staging AS SELECT * FROM activity_ids LIMIT 0`,
+  ...CAMPAIGN_ROLLUP_DDL,
   `CREATE OR REPLACE TEMP TABLE counts_staging (app_id VARCHAR, day INTEGER, hour TINYINT, event_type VARCHAR, n BIGINT, revenue DOUBLE, units DOUBLE)`,
 ];
 
@@ -99,6 +104,8 @@ export interface RollupBatch {
   bits: Array<{ appId: string; day: number; kind: BitmapKind; set: number[] }>;
   counts: Count[];
   profiles: Profile[];
+  /** The campaign rollup's rows of the batch (campaign-rollup.ts). */
+  campaigns: CampaignBatch;
 }
 
 /** One endpoint's latest values within a batch (merged into `endpoint_profiles` by time). */
@@ -203,6 +210,7 @@ export class ActivityRollup {
     };
     const buckets = new Map<string, DayBucket>();
     const profiles = new Map<object, Map<number, Profile>>();
+    const campaigns = new CampaignBatch();
     let bucket: DayBucket | undefined;
     const setBit = (kind: BitmapKind, idx: number) => {
       const list = bucket!.bits.get(kind);
@@ -233,6 +241,7 @@ export class ActivityRollup {
           p.times[i] = r.eventTime;
         }
       }
+      if (r.campaignId !== null) campaigns.add(r, day, hour, e);
       let hours = bucket.counts.get(r.eventType);
       if (!hours) bucket.counts.set(r.eventType, (hours = []));
       const c = (hours[hour] ??= { appId: r.appId, day, hour, eventType: r.eventType, n: 0, revenue: 0, units: 0 });
@@ -254,7 +263,7 @@ export class ActivityRollup {
         if (u >= 0) setBit('app:u', u);
       }
     }
-    const batch: RollupBatch = { ids: [], bits: [], counts: [], profiles: [] };
+    const batch: RollupBatch = { ids: [], bits: [], counts: [], profiles: [], campaigns };
     for (const ofApp of profiles.values()) batch.profiles.push(...ofApp.values());
     for (const ch of changes.values()) batch.ids.push(...ch.changed.values());
     for (const b of buckets.values()) {
@@ -315,6 +324,7 @@ export class ActivityRollup {
         ON CONFLICT DO UPDATE SET n = n + excluded.n, revenue = revenue + excluded.revenue, units = units + excluded.units`);
     }
     if (batch.profiles.length > 0) await writeProfiles(conn, batch.profiles);
+    await writeCampaignDays(conn, batch.campaigns);
     // Read-modify-write of the few bitmaps the batch touches (a batch spans about one day).
     for (const b of batch.bits) {
       const r = await conn.runAndReadAll(`SELECT bits FROM activity_bitmaps WHERE app_id = $app AND day = DATE '1970-01-01' + $day::INTEGER AND kind = $kind`, {
@@ -438,6 +448,7 @@ export async function deleteRollupsBefore(conn: DuckDBConnection, cutoffMs: numb
   for (const t of ['activity_bitmaps', 'daily_counts']) {
     await conn.run(`DELETE FROM ${t} WHERE day < DATE '1970-01-01' + $day::INTEGER`, { day });
   }
+  await deleteCampaignDaysBefore(conn, day);
   // An endpoint with no event left has no profile to show.
   await conn.run(`DELETE FROM endpoint_profiles WHERE last_t < $cutoff`, { cutoff: cutoffMs });
 }

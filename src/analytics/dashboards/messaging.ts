@@ -10,7 +10,11 @@
 // - Hard bounces: `_email.hardbounce`; opt-outs: `_email.unsubscribe` + `_SMS.OPTOUT`.
 // - Delivery rate = delivered ÷ sent; open rate = opens ÷ delivered; bounce rate = hard bounces ÷ sent.
 // With campaignId/journeyId the table is per run/activity instead.
+// Campaigns (and the Overview's campaign totals) are answered from the campaign rollup
+// (campaign-rollup.ts) unless the endpoint-attribute filter is set; the SQL here is the definition it
+// must equal (test/analytics-store.test.ts compares the two).
 
+import { campaignMeasures } from '../campaign-rollup.js';
 import type { Chart, DashboardResult } from '../types.js';
 import { column, daily, lineChart, pct, round, tile, type QueryContext, type Row } from './common.js';
 
@@ -57,6 +61,38 @@ function tableRow(key: Array<string | null>, r: Row): Array<string | number | nu
   ];
 }
 
+interface Grouped {
+  total: Row;
+  /** In ORDER BY ALL order of the group keys g0, g1… */
+  perGroup: Row[];
+  perDay: Map<string, Row>;
+}
+
+async function fromEvents(c: QueryContext, idCol: string, prefix: string, where: string, m: string, group: string[], keys: string[]): Promise<Grouped> {
+  // Totals, per-group rows and per-day rows in one scan of the range (GROUPING SETS), not three.
+  const rows = await c.all(`
+    SELECT grouping(${keys.join(', ')}) AS by_group, grouping(d) AS by_day, ${keys.join(', ')}, CAST(d AS VARCHAR) AS day,
+      count(DISTINCT ${idCol}) FILTER (WHERE event_type = '${prefix}.send') AS active, ${m}
+    FROM (SELECT *, ${group.map((g, i) => `${g} AS g${i}`).join(', ')}, day AS d FROM events WHERE ${where})
+    GROUP BY GROUPING SETS ((), (${keys.join(', ')}), (d))`);
+  // grouping() is 0 for the columns a row is grouped by.
+  return {
+    total: rows.find((r) => Number(r.by_group) !== 0 && Number(r.by_day) !== 0) ?? {},
+    perGroup: rows
+      .filter((r) => Number(r.by_group) === 0)
+      .sort((a, b) => compareKeys(keys.map((k) => a[k]), keys.map((k) => b[k]))),
+    perDay: new Map(rows.filter((r) => Number(r.by_day) === 0).map((r) => [String(r.day), r])),
+  };
+}
+
+async function fromRollup(c: QueryContext, by: 'campaign' | 'run'): Promise<Grouped> {
+  const a = await campaignMeasures(c.conn, { appId: c.q.appId, start: c.q.range.start, end: c.q.range.end, campaignId: c.q.campaignId }, by);
+  const perGroup: Row[] = a.groups.map((g) => ({ ...g.m, ...Object.fromEntries(g.key.map((k, i) => [`g${i}`, k])) }));
+  const keys = a.groups[0]?.key.map((_, i) => `g${i}`) ?? [];
+  perGroup.sort((x, y) => compareKeys(keys.map((k) => x[k]), keys.map((k) => y[k])));
+  return { total: a.total ?? {}, perGroup, perDay: new Map([...a.days].map(([d, r]) => [d, r as Row])) };
+}
+
 async function messagingDashboard(c: QueryContext, kind: 'campaigns' | 'journeys'): Promise<DashboardResult> {
   const campaigns = kind === 'campaigns';
   const prefix = campaigns ? '_campaign' : '_journey';
@@ -69,19 +105,11 @@ async function messagingDashboard(c: QueryContext, kind: 'campaigns' | 'journeys
     : [campaigns ? 'campaign_activity_id' : 'journey_activity_id'];
   const groupNames = one === undefined ? (campaigns ? ['Campaign', 'Treatment'] : ['Journey']) : [campaigns ? 'Campaign run' : 'Journey activity'];
   const keys = group.map((_, i) => `g${i}`);
-  // Totals, per-group rows and per-day rows in one scan of the range (GROUPING SETS), not three.
-  const rows = await c.all(`
-    SELECT grouping(${keys.join(', ')}) AS by_group, grouping(d) AS by_day, ${keys.join(', ')}, CAST(d AS VARCHAR) AS day,
-      count(DISTINCT ${idCol}) FILTER (WHERE event_type = '${prefix}.send') AS active, ${m}
-    FROM (SELECT *, ${group.map((g, i) => `${g} AS g${i}`).join(', ')}, day AS d FROM events WHERE ${where})
-    GROUP BY GROUPING SETS ((), (${keys.join(', ')}), (d))`);
-  // grouping() is 0 for the columns a row is grouped by.
-  const total = rows.find((r) => Number(r.by_group) !== 0 && Number(r.by_day) !== 0) ?? {};
-  const perGroup = rows
-    .filter((r) => Number(r.by_group) === 0)
-    .sort((a, b) => compareKeys(keys.map((k) => a[k]), keys.map((k) => b[k])));
-  const perDay = new Map(rows.filter((r) => Number(r.by_day) === 0).map((r) => [String(r.day), r]));
+  const { total, perGroup, perDay } = campaigns && c.rollups
+    ? await fromRollup(c, one === undefined ? 'campaign' : 'run')
+    : await fromEvents(c, idCol, prefix, where, m, group, keys);
   const n = (k: string) => Number(total[k] ?? 0);
+
   const title = campaigns ? 'Campaigns' : 'Journeys';
   const charts: Chart[] = [
     {
@@ -127,6 +155,7 @@ export function messagingTiles(r: Row) {
 
 /** Campaign totals for the Overview's campaign analytics. */
 export async function campaignTotals(c: QueryContext): Promise<Row> {
+  if (c.rollups) return (await campaignMeasures(c.conn, { appId: c.q.appId, start: c.q.range.start, end: c.q.range.end }, 'none')).total ?? {};
   const [r] = await c.all(`SELECT ${measures('_campaign', 'campaign_send_status')} FROM events WHERE ${c.base()} AND campaign_id IS NOT NULL${c.endpointFilter}`);
   return r;
 }
