@@ -25,7 +25,7 @@ import {
   type PutRecordsRequestEntry,
 } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { freshDir, hostBusyMs, sampleProc, startKinesalite, startPinstream, type Child, type ProcSample } from './procs.js';
+import { hostBusyMs, sampleProc, startKinesalite, startPinstream, type Child, type ProcSample } from './procs.js';
 import { fmtInt, fmtNum, percentile, table } from './stats.js';
 
 

@@ -18,7 +18,7 @@ import { loadConfig } from '../src/config/config.js';
 import { backoffDelay } from '../src/delivery/backoff.js';
 import { MemoryCheckpoint } from '../src/delivery/checkpoints.js';
 import type { DeliveryRecord, Destination, RecordOutcome } from '../src/delivery/destination.js';
-import { destinationFor, KinesisDestination } from '../src/delivery/kinesis-destination.js';
+import { destinationFor } from '../src/delivery/kinesis-destination.js';
 import { DeliveryWorker, type DeliveryWorkerOptions, type RejectedEntry } from '../src/delivery/worker.js';
 import { SegmentLog } from '../src/log/segment-log.js';
 import { encodeIngestEntry } from '../src/pinpoint/ingest-record.js';

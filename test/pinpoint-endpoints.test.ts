@@ -3,7 +3,6 @@
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import {
   CreateAppCommand,
   DeleteEndpointCommand,

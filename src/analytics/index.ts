@@ -1,15 +1,15 @@
 // The Analytics service (types.ts `Analytics`): owns the event store, the loader that follows the
-// ingest log, the daily retention job, saved funnels and the dashboard queries; the KPI API
-// (kpi.ts, written separately) is reached through `kpi()`. Each query gets its own DuckDB
+// ingest log, the daily retention job, saved funnels and the dashboard queries; the KPI API's
+// queries (kpi.ts) are reached through `kpi()`. Each query gets its own DuckDB
 // connection, so console requests run concurrently with each other and with the loader.
 
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Clock } from '../clock.js';
-import { notFound } from '../http/errors.js';
 import type { Log } from '../log/log.js';
 import type { Db } from '../store/db.js';
 import { runDashboard } from './dashboards.js';
 import { FunnelStore } from './funnels.js';
+import { kpi } from './kpi.js';
 import { AnalyticsLoader } from './loader.js';
 import { DAY_MS, startRetention } from './retention.js';
 import { EventStore } from './store.js';
@@ -30,11 +30,8 @@ export interface AnalyticsOptions {
   background?: boolean;
 }
 
-type KpiFn = (conn: DuckDBConnection, scope: KpiScope, name: string, range: DateRange) => Promise<KpiRows>;
-
 export class PinstreamAnalytics implements Analytics {
   private stopRetention: () => void = () => {};
-  private kpiFn: Promise<KpiFn | undefined> | undefined;
 
   private constructor(
     readonly store: EventStore,
@@ -103,15 +100,8 @@ export class PinstreamAnalytics implements Analytics {
     return this.funnels.delete(appId, id);
   }
 
-  /** Delegates to kpi.ts when it is there (loaded once); until then every KPI is unknown. */
-  async kpi(scope: KpiScope, name: string, range: DateRange): Promise<KpiRows> {
-    this.kpiFn ??= import('./kpi.js' as string).then(
-      (m: { kpi?: KpiFn }) => m.kpi,
-      () => undefined,
-    );
-    const fn = await this.kpiFn;
-    if (!fn) throw notFound(`KPI ${name} is not available: the KPI module is not installed`);
-    return this.withConnection((conn) => fn(conn, scope, name, range));
+  kpi(scope: KpiScope, name: string, range: DateRange): Promise<KpiRows> {
+    return this.withConnection((conn) => kpi(conn, scope, name, range));
   }
 
   catchUp(): Promise<void> {

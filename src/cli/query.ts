@@ -19,12 +19,15 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { DescribeDeliveryStreamCommand, FirehoseClient, type DeliveryStreamDescription } from '@aws-sdk/client-firehose';
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { DuckDBConnection, DuckDBResultReader } from '@duckdb/node-api';
 import { ConfigError, DEFAULT_REGION, loadConfig, type Config } from '../config/config.js';
 import { openDuckDB, sqlPathList } from '../firehose/duckdb.js';
 import { readJsonSql } from '../firehose/parquet.js';
-import { wildcardMatch } from '../iam/policy.js';
+import { bucketLocation as sharedBucketLocation } from '../firehose/objects/index.js';
+import { S3Store, type S3StoreOptions } from '../firehose/objects/s3.js';
+
+/** An S3-compatible bucket to read delivered objects from. */
+export type S3Location = S3StoreOptions & { endpoint: string; region: string };
 import { defaultEndpoint, resolveCredentials } from './signed.js';
 
 export const QUERY_USAGE = `usage: pinstream query [--stream NAME] [--format table|csv|json] "SQL"
@@ -245,43 +248,21 @@ export async function folderSource(root: string, s: DeliveredStream): Promise<So
   return { files: keys.map((k) => ({ path: join(base, k), kind: fileKind(k, s) })), location: `${base}/${literalPrefix(s.prefix)}` };
 }
 
-export interface S3Location {
-  bucket: string;
-  endpoint: string;
-  region: string;
-  credentials?: { accessKeyId: string; secretAccessKey: string };
-}
-
 /** Downloads the stream's delivered objects from an S3-compatible endpoint into `dir`. */
 export async function s3Source(loc: S3Location, s: DeliveredStream, dir: string): Promise<Source> {
-  // Checksums only when required: S3-compatible servers (s3rver, older MinIO) lack the newer ones.
-  const client = new S3Client({
-    endpoint: loc.endpoint,
-    region: loc.region,
-    forcePathStyle: true,
-    credentials: loc.credentials,
-    maxAttempts: 3,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  // The same store the server writes through, so listing and reads behave alike (see objects/s3.ts).
+  const store = new S3Store(loc);
   const prefix = literalPrefix(s.prefix);
   try {
-    const keys: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await client.send(new ListObjectsV2Command({ Bucket: loc.bucket, Prefix: prefix, ContinuationToken: token }));
-      for (const o of page.Contents ?? []) if (o.Key && isDeliveredObject(o.Key, s)) keys.push(o.Key);
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    const keys = (await store.list(prefix)).filter((k) => isDeliveredObject(k, s));
     const files: Source['files'] = [];
-    for (const key of keys.sort()) {
+    for (const key of keys) {
       const kind = fileKind(key, s);
       // Keys become paths: one with `..` segments could point outside the temporary folder.
       if (key.split('/').some((x) => x === '..' || x === '.') || key.startsWith('/')) throw new QueryError(`object key ${key} cannot be stored as a file`);
       const path = join(dir, key);
-      const obj = await client.send(new GetObjectCommand({ Bucket: loc.bucket, Key: key }));
       await mkdir(dirname(path), { recursive: true });
-      await writeFile(path, await obj.Body!.transformToByteArray());
+      await writeFile(path, await store.get(key));
       files.push({ path, kind });
     }
     return { files, location: `s3://${loc.bucket}/${prefix} at ${loc.endpoint}` };
@@ -289,7 +270,7 @@ export async function s3Source(loc: S3Location, s: DeliveredStream, dir: string)
     if (e instanceof QueryError) throw e;
     throw new QueryError(`cannot read s3://${loc.bucket}/${prefix} at ${loc.endpoint}: ${(e as Error).name}: ${(e as Error).message}`);
   } finally {
-    client.destroy();
+    store.close();
   }
 }
 
@@ -298,13 +279,8 @@ export async function s3Source(loc: S3Location, s: DeliveredStream, dir: string)
  * S3-compatible endpoint, or `<dataDir>/buckets/<bucket>`.
  */
 export function bucketLocation(config: Config, bucket: string): { dir: string } | S3Location {
-  const route = config.buckets.find((r) => wildcardMatch(r.bucket, bucket, false));
-  if (route?.endpoint) {
-    const credentials = route.accessKeyId && route.secretAccessKey ? { accessKeyId: route.accessKeyId, secretAccessKey: route.secretAccessKey } : undefined;
-    return { bucket, endpoint: route.endpoint, region: route.region ?? config.region, credentials };
-  }
-  if (route?.dir) return { dir: route.dir };
-  return { dir: resolve(config.dataDir, 'buckets', bucket) };
+  const loc = sharedBucketLocation(bucket, config.dataDir, config.buckets);
+  return 'dir' in loc ? loc : { ...loc, region: loc.region ?? config.region };
 }
 
 async function streamSource(s: DeliveredStream, env: NodeJS.ProcessEnv, cleanup: string[]): Promise<Source> {

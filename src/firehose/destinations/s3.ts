@@ -14,6 +14,7 @@ import { DestinationConfigError, type DeliveryBatch, type DeliveryOutcome, type 
 import type { ObjectStore } from '../objects/object-store.js';
 import { compress, isCompressionFormat, type CompressionFormat } from '../compress.js';
 import { COMPRESSION_EXTENSIONS, DEFAULT_TIME_ZONE, MAX_EVALUATED_PREFIX_CHARS, dataPrefix, derivedUuid, errorPrefix, fileExtension, objectSuffix, prefixPartitionKeys, validateTimeZone } from '../keys.js';
+import { toParquet } from '../parquet.js';
 import { bufferingOf, DEFAULT_DYNAMIC_PARTITIONING_RETRY_S, retryDurationMsOf } from '../limits.js';
 import { enabledProcessors, errorOutputTypeFor, extractPartitionKeys, metadataExtractionQuery, parseExtractionQuery, type ExtractionQuery } from '../partition.js';
 
@@ -28,13 +29,6 @@ export const FORMAT_CONVERSION_DEFAULT_CODE = 'DataFormatConversion.MalformedDat
  */
 export const DELIVERY_FAILED_TYPE = 'delivery-failed';
 export const DELIVERY_FAILED_CODE = 'S3.DeliveryFailed';
-
-/** The module another part provides; loaded only when conversion is configured. */
-const PARQUET_MODULE = '../parquet.js';
-type ToParquet = (
-  records: FirehoseRecord[],
-  conf: Record<string, unknown>,
-) => Promise<{ ok: true; body: Buffer } | { ok: false; failed: Array<{ index: number; error: string }>; body?: Buffer }>;
 
 type Conf = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
@@ -141,7 +135,6 @@ export class S3Destination implements FirehoseDestination {
 
   /** Converts to Parquet; failed records go to the error output. undefined = nothing left to write. */
   private async convert(batch: DeliveryBatch): Promise<Buffer | undefined> {
-    const { toParquet } = (await import(PARQUET_MODULE)) as { toParquet: ToParquet };
     const result = await toParquet(batch.records, this.conversion!);
     if (result.ok) return result.body;
     const schema = obj(this.conversion!.SchemaConfiguration) ?? {};
