@@ -203,8 +203,14 @@ describe('CreateDeliveryStream and DescribeDeliveryStream', () => {
     await invalidValue(create({ DeliveryStreamName: 'p', ...ext({ CompressionFormat: 'BZIP2' }) }), `${m}.compressionFormat`, /enum value set: \[UNCOMPRESSED, GZIP, ZIP, Snappy, HADOOP_SNAPPY\]/);
     await invalid(create({ DeliveryStreamName: 'p', ...ext({ Prefix: 'y=!{timestamp:yyyy}/' }) }), /ErrorOutputPrefix is required when Prefix contains expressions/);
     await invalid(create({ DeliveryStreamName: 'p', ...ext({ CustomTimeZone: 'Nowhere/Atlantis' }) }), /ExtendedS3DestinationConfiguration: .*Nowhere\/Atlantis/);
+    // The prefix rules the S3 writer names objects by refuse a stream at once, not at its first delivery.
+    const errors = 'e/!{firehose:error-output-type}/';
+    await invalid(create({ DeliveryStreamName: 'p', ...ext({ Prefix: 'm=!{timestamp:MMM}/', ErrorOutputPrefix: errors }) }), /Ths supplied prefix\(es\).*'MMM' is not supported/);
+    await invalid(create({ DeliveryStreamName: 'p', ...ext({ Prefix: 'k=!{partitionKeyFromQuery:k}/', ErrorOutputPrefix: errors }) }), /can only be used when dynamic partitioning is enabled/);
+    await invalid(create({ DeliveryStreamName: 'p', ...ext({ Prefix: 'y=!{timestamp:yyyy}/', ErrorOutputPrefix: 'e/!{timestamp:yyyy}/' }) }), /must contain !\{firehose:error-output-type\}/);
     const dp = (extra: Record<string, unknown>) => ext({ DynamicPartitioningConfiguration: { Enabled: true, RetryOptions: { DurationInSeconds: 60 } }, Prefix: 'k=!{partitionKeyFromQuery:k}/', ...extra });
     await invalid(create({ DeliveryStreamName: 'p', ...dp({}) }), /ErrorOutputPrefix is required when DynamicPartitioningConfiguration is enabled/);
+    await invalid(create({ DeliveryStreamName: 'p', ...dp({ ErrorOutputPrefix: errors }) }), /no MetadataExtraction processor/);
     await invalid(
       create({ DeliveryStreamName: 'p', ...dp({ ErrorOutputPrefix: 'e/', BufferingHints: { SizeInMBs: 64, IntervalInSeconds: 0 } }) }),
       /IntervalInSeconds must be greater than 0 when DynamicPartitioningConfiguration is enabled/,

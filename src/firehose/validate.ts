@@ -5,6 +5,8 @@
 
 import { isObject, type Json } from '../http/shape.js';
 import { invalidArgument, memberName, validation } from './errors.js';
+import { prefixPartitionKeys, validatePrefix } from './keys.js';
+import { metadataExtractionQuery, validateExtraction } from './partition.js';
 import {
   BUFFER_INTERVAL_S,
   DEFAULT_BUFFER_INTERVAL_S,
@@ -278,6 +280,17 @@ function semanticChecks(kind: DestinationKind, c: Json, member: string): void {
   }
   if ((kind === 'ExtendedS3' || kind === 'S3') && typeof c.Prefix === 'string' && c.Prefix.includes('!{') && !c.ErrorOutputPrefix) {
     throw invalidArgument(`${member}.ErrorOutputPrefix is required when Prefix contains expressions (!{...}).`);
+  }
+  if (kind === 'ExtendedS3' || kind === 'S3') {
+    // The rules the S3 writer evaluates prefixes by (supported timestamp patterns, where partition
+    // keys and error types may appear, the extraction query defining every key used), checked
+    // here so a stream that could never name an object is refused when it is saved.
+    const dynamic = isObject(c.DynamicPartitioningConfiguration) && c.DynamicPartitioningConfiguration.Enabled === true;
+    const prefix = typeof c.Prefix === 'string' ? c.Prefix : undefined;
+    const problem =
+      validatePrefix(prefix, typeof c.ErrorOutputPrefix === 'string' ? c.ErrorOutputPrefix : undefined, dynamic) ??
+      validateExtraction(metadataExtractionQuery(c.ProcessingConfiguration), prefixPartitionKeys(prefix).filter((k) => k.source === 'query').map((k) => k.key));
+    if (problem) throw invalidArgument(`${member}: ${problem}`);
   }
   if (kind === 'Redshift') {
     const f = (c.S3Configuration as Json).CompressionFormat;
