@@ -54,6 +54,9 @@ export function retryDurationMsOf(retry: { DurationInSeconds?: unknown } | undef
   return (typeof retry?.DurationInSeconds === 'number' ? retry.DurationInSeconds : defaultSeconds) * 1000;
 }
 
+/** Compressions COPY cannot read, so the model forbids them on a Redshift intermediate bucket. */
+export const REDSHIFT_FORBIDDEN_COMPRESSIONS: readonly string[] = ['Snappy', 'ZIP', 'HADOOP_SNAPPY'];
+
 /** Dynamic partitioning: buffers (distinct partition keys) alive at once per delivery stream. */
 export const MAX_ACTIVE_PARTITIONS = 500;
 

@@ -18,6 +18,7 @@ import {
   MAX_PREFIX_LENGTH,
   RETRY_DURATION_S,
   S3_BUFFER_SIZE_MB,
+  REDSHIFT_FORBIDDEN_COMPRESSIONS,
 } from './limits.js';
 
 export type DestinationKind = 'ExtendedS3' | 'S3' | 'Redshift' | 'HttpEndpoint';
@@ -294,7 +295,7 @@ function semanticChecks(kind: DestinationKind, c: Json, member: string): void {
   }
   if (kind === 'Redshift') {
     const f = (c.S3Configuration as Json).CompressionFormat;
-    if (f === 'Snappy' || f === 'ZIP' || f === 'HADOOP_SNAPPY') {
+    if (typeof f === 'string' && REDSHIFT_FORBIDDEN_COMPRESSIONS.includes(f)) {
       throw invalidArgument(`${member}.S3Configuration.CompressionFormat ${f} is not supported for Redshift: COPY can only read UNCOMPRESSED or GZIP intermediate objects.`);
     }
     if (c.Username === undefined || c.Password === undefined) {

@@ -19,7 +19,7 @@ import {
   type StreamInfo,
 } from '../destination.js';
 import type { ObjectStore } from '../objects/object-store.js';
-import { bufferingOf, DEFAULT_REDSHIFT_RETRY_S, retryDurationMsOf } from '../limits.js';
+import { bufferingOf, DEFAULT_REDSHIFT_RETRY_S, REDSHIFT_FORBIDDEN_COMPRESSIONS, retryDurationMsOf } from '../limits.js';
 import { S3Destination } from './s3.js';
 
 /** Ports the JDBC URL implies when it names none. */
@@ -31,8 +31,6 @@ export const REDSHIFT_CONNECT_TIMEOUT_MS = 10_000;
 export const REDSHIFT_IDLE_TIMEOUT_MS = 30_000;
 /** Bind parameters per INSERT statement (the protocol's hard limit is 65,535). */
 export const REDSHIFT_MAX_PARAMS_PER_INSERT = 32_768;
-/** Compressions COPY cannot read, so the model forbids them on the intermediate bucket. */
-export const REDSHIFT_FORBIDDEN_COMPRESSIONS = ['Snappy', 'SNAPPY', 'ZIP', 'HADOOP_SNAPPY'];
 /** Folders of the intermediate bucket (after its literal Prefix): load manifests and skipped-batch manifests. */
 export const REDSHIFT_MANIFEST_FOLDER = 'manifests/';
 export const REDSHIFT_ERROR_MANIFEST_FOLDER = 'errors/manifests/';
