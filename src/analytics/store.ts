@@ -20,7 +20,7 @@
 // Bulk path: rows go through a DuckDB appender straight into `events`, typed in JS (timestamps as
 // microseconds, the day as days since the epoch, JSON columns as their text). Measured against the
 // earlier path (appender into a staging table, then INSERT … SELECT converting and anti-joining
-// the stored rows): BULK_PATH_NOTE.
+// the stored rows): see the measurements below.
 
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,16 +29,17 @@ import { ActivityRollup, DAY_MS, PROFILE_BACKFILL, ROLLUP_DDL, deleteRollupsBefo
 import { backfillCampaignDays } from './campaign-rollup.js';
 import { EVENTS_DDL, EVENTS_MESSAGING_COLUMNS } from './types.js';
 
-/** Measured by bench/analytics.ts on the 2-core dev machine (noisy: other work ran alongside), recorded for the reader. */
-export const BULK_PATH_NOTE =
-  'loader from a real ingest log (200k records, every id new): 27.6k records/s with staging + anti-join merge, ' +
-  '35.0k appending straight into events with the rollups and parsing the next batch during COMMIT; ' +
-  'appending 10M synthetic rows with rollups: 44.7k rows/s. ' +
-  'Adding the endpoint profiles (rollup.ts) and messaging columns: loader 32.7k records/s, 10M rows 35.7k rows/s; ' +
-  'the profile merge alone costs about a quarter of the loader rate (A/B on 200k records: 35.6k without, 24.2k-28.5k with). ' +
-  'STORE_CHECKPOINT_THRESHOLD 128 MiB (a checkpoint every few batches, not every batch): loader 32.4k-33.1k records/s including the final ' +
-  'checkpoint (was 24-28k on the same machine), 10M rows with the campaign rollup 36.2k-40.0k rows/s. Tried and dropped: profiles merged in ' +
-  'JS from an in-memory copy (+1 s main-thread time per 200k records), parsing on a worker thread (+2 s CPU on 2 cores, slower)';
+// Measured by bench/analytics.ts on the 2-core dev machine (noisy: other work ran alongside):
+//   loader from a real ingest log (200k records, every id new): 27.6k records/s with staging + anti-
+//   join merge, 35.0k appending straight into events with the rollups and parsing the next batch
+//   during COMMIT; appending 10M synthetic rows with rollups: 44.7k rows/s. Adding the endpoint
+//   profiles (rollup.ts) and messaging columns: loader 32.7k records/s, 10M rows 35.7k rows/s; the
+//   profile merge alone costs about a quarter of the loader rate (A/B on 200k records: 35.6k
+//   without, 24.2k-28.5k with). STORE_CHECKPOINT_THRESHOLD 128 MiB (a checkpoint every few batches,
+//   not every batch): loader 32.4k-33.1k records/s including the final checkpoint (was 24-28k on the
+//   same machine), 10M rows with the campaign rollup 36.2k-40.0k rows/s. Tried and dropped: profiles
+//   merged in JS from an in-memory copy (+1 s main-thread time per 200k records), parsing on a
+//   worker thread (+2 s CPU on 2 cores, slower).
 
 /**
  * WAL size at which a COMMIT also checkpoints (DuckDB's default is 16 MiB). A 50k-record batch writes

@@ -15,6 +15,7 @@ import { describeError, STOPPED, StopSignal, type Stopped } from '../delivery/st
 import type { Log } from '../log/log.js';
 import type { DeliveryBatch, DeliveryOutcome, FirehoseDestination, FirehoseRecord, StreamInfo } from './destination.js';
 import { BUFFER_CHECK_MS, CLOSE_FLUSH_TIMEOUT_MS, MAX_ACTIVE_PARTITIONS, READ_CHUNK_BYTES, READ_CHUNK_RECORDS } from './limits.js';
+import { METADATA_EXTRACTION_FAILED } from './partition.js';
 import { decodeRecord } from './records.js';
 
 export interface DelivererOptions {
@@ -72,8 +73,6 @@ interface Pending {
   firstAttemptMs?: number;
 }
 
-/** Error code of records whose partition keys could not be evaluated (AWS's name). */
-export const PARTITION_FAILED = 'DynamicPartitioning.MetadataExtractionFailed';
 export const ACTIVE_PARTITION_EXCEEDED = 'activePartitionExceeded';
 
 export class Deliverer {
@@ -207,7 +206,7 @@ export class Deliverer {
       if (destination.partition) {
         const part = destination.partition(record);
         if (!part.ok) {
-          reject(PARTITION_FAILED, part.error, record);
+          reject(METADATA_EXTRACTION_FAILED, part.error, record);
           continue;
         }
         key = part.key;
