@@ -9,10 +9,15 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GetAppsCommand } from '@aws-sdk/client-pinpoint';
+import { CreateAppCommand, GetAppsCommand, PutEventStreamCommand } from '@aws-sdk/client-pinpoint';
+import { CreateStreamCommand, DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
+import { IAMClient } from '@aws-sdk/client-iam';
 import { ConfigError, DEFAULTS, loadConfig, type Config } from '../src/config/config.js';
 import { startPinstream } from '../src/server.js';
 import { pinpointClient, startTestServer } from './helpers/server.js';
+import { kinesisClient } from './helpers/kinesis.js';
+import { createPinpointRole } from './helpers/eventstream.js';
+import { signedFetch } from './helpers/signed.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const ADMIN_ID = 'PSAKCONFIGURED00KEY1';
@@ -347,6 +352,49 @@ describe('pinstream start', () => {
     } finally {
       assert.equal(await second.stop(), 0, `stderr: ${second.stderr()}`);
     }
+  });
+
+  test('start prints no Node.js version warning of the AWS SDK, and notes an end-of-life Node.js only on 20', async () => {
+    // An event stream makes the server build an AWS SDK client at start (its delivery worker),
+    // which is where the SDK prints its notice on Node.js 20.
+    const dataDir = join(dir, 'data-eventstream');
+    const t = await startTestServer({ dataDir });
+    try {
+      const kinesis = kinesisClient(t.server);
+      const iam = new IAMClient({ endpoint: t.server.url, region: 'us-east-1', credentials: t.server.admin });
+      try {
+        await kinesis.send(new CreateStreamCommand({ StreamName: 'warn-check', ShardCount: 1 }));
+        const arn = (await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: 'warn-check' }))).StreamDescriptionSummary!.StreamARN!;
+        await createPinpointRole(iam, 'warn-check-role', { resource: arn });
+        const app = await t.pinpoint.send(new CreateAppCommand({ CreateApplicationRequest: { Name: 'warn-check' } }));
+        await t.pinpoint.send(
+          new PutEventStreamCommand({
+            ApplicationId: app.ApplicationResponse!.Id!,
+            WriteEventStream: { DestinationStreamArn: arn, RoleArn: 'arn:aws:iam::000000000000:role/warn-check-role' },
+          }),
+        );
+      } finally {
+        kinesis.destroy();
+        iam.destroy();
+      }
+    } finally {
+      await t.server.close();
+    }
+    const env = cleanEnv({ PINSTREAM_PORT: '0', PINSTREAM_DATA_DIR: dataDir });
+    delete env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED;
+    const started = await startCli(dir, env, /admin access key id: \S+\n/);
+    try {
+      const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(started.stdout())![1];
+      const status = await signedFetch(url, { method: 'GET', path: '/v1/eventstreams/status', credentials: t.server.admin });
+      assert.equal(status.status, 200, status.text);
+      assert.match(status.text, /warn-check/, 'the delivery worker (an SDK client) runs');
+      const eol = Number(process.versions.node.split('.')[0]) === 20;
+      if (eol) assert.match(started.stdout(), /past its end of life; Pinstream is tested on Node\.js 20, 22, 24/);
+      else assert.doesNotMatch(started.stdout(), /end of life/);
+    } finally {
+      assert.equal(await started.stop(), 0, `stderr: ${started.stderr()}`);
+    }
+    assert.doesNotMatch(started.stderr(), /NodeVersionSupportWarning|Warning/, started.stderr());
   });
 
   test('PINSTREAM_PORT=abc exits 2 and names PINSTREAM_PORT on stderr', async () => {

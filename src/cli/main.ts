@@ -16,7 +16,16 @@ commands:
                         SQL (DuckDB) over a delivery stream's delivered objects (--help for options)
   help                  show this text`;
 
+/** Node.js lines the suite runs on in CI (see README); older ones are refused by `engines`. */
+export const TESTED_NODE_MAJORS = [20, 22, 24];
+/** Node.js 20 reached end of life on 2026-04-30. */
+const END_OF_LIFE_NODE_MAJORS = new Set([20]);
+
 async function main(argv: string[]): Promise<number> {
+  // The AWS SDK is an implementation detail of the server and of these commands: its own notice
+  // about Node.js versions speaks of the SDK's support, not Pinstream's, so it is replaced by the
+  // one line `start` prints on an end-of-life Node.js.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const [cmd] = argv;
   switch (cmd) {
     case 'start':
@@ -127,6 +136,10 @@ async function start(): Promise<number> {
       `  try: AWS_ACCESS_KEY_ID=${p.admin.accessKeyId} AWS_SECRET_ACCESS_KEY=${p.admin.secretAccessKey} \\`,
       `       aws pinpoint get-apps --region ${config.region} --endpoint-url ${p.url}`,
     );
+  }
+  const major = Number(process.versions.node.split('.')[0]);
+  if (END_OF_LIFE_NODE_MAJORS.has(major)) {
+    lines.push(`  note: Node.js ${process.versions.node} is past its end of life; Pinstream is tested on Node.js ${TESTED_NODE_MAJORS.join(', ')} (use 24 LTS)`);
   }
   console.log(lines.join('\n'));
   return -1; // keep running

@@ -22,7 +22,6 @@ export function defaultEndpoint(env: NodeJS.ProcessEnv): string {
  * SDK client exactly as `aws` and other tools would). Throws when none is found.
  */
 export async function resolveCredentials(env: NodeJS.ProcessEnv): Promise<Credentials> {
-  env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const id = env.PINSTREAM_ADMIN_ACCESS_KEY_ID;
   const secret = env.PINSTREAM_ADMIN_SECRET_ACCESS_KEY;
   const probe = new KinesisClient({ region: 'us-east-1', ...(id && secret ? { credentials: { accessKeyId: id, secretAccessKey: secret } } : {}) });

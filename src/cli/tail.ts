@@ -459,8 +459,6 @@ function waitDrain(stream: NodeJS.WritableStream, signal: AbortSignal): Promise<
 // Client and entry point
 
 async function makeClient(o: TailOptions, env: NodeJS.ProcessEnv): Promise<KinesisClient> {
-  // The SDK's notice about future Node versions is noise in a command's output.
-  env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const id = env.PINSTREAM_ADMIN_ACCESS_KEY_ID;
   const secret = env.PINSTREAM_ADMIN_SECRET_ACCESS_KEY;
   const agentOpts = { keepAlive: true, maxSockets: 64 };
