@@ -11,6 +11,7 @@ import { listen } from './http/server.js';
 import { PolicyAuthorizer } from './iam/authorizer.js';
 import { iamServices } from './iam/api.js';
 import { IamStore } from './iam/store.js';
+import { assumeProblem, assumeRole, FIREHOSE_SERVICE_PRINCIPAL, roleMayNot } from './iam/roles.js';
 import { queryProtocol } from './http/query.js';
 import { kinesisAuthorizer } from './kinesis/authz.js';
 import type { Credentials } from './iam/sigv4.js';
@@ -107,7 +108,10 @@ export async function startPinstream(config: Config, clock: Clock = systemClock)
     fsync: config.logFsync,
     clock,
     buckets: config.buckets,
-    roleCredentials: (role) => iam.roleSessionCredentials(role),
+    roles: {
+      session: (roleArn, source) => assumeRole(iam, roleArn, source),
+      mayNot: (roleArn, source, action, resource) => roleMayNot(iam, roleArn, source, action, resource),
+    },
     serverUrl: () => serverUrl,
   });
   // Before listening: puts need every delivery stream's log open.
@@ -132,7 +136,8 @@ export async function startPinstream(config: Config, clock: Clock = systemClock)
             service: firehose,
             clock,
             kinesisStreamExists: (name) => kinesis.list().some((s) => s.name === name),
-            roleExists: (name) => iam.getRole(name) !== undefined,
+            passRole: (req, roleArn) => authorizer.passRole(req, roleArn, FIREHOSE_SERVICE_PRINCIPAL),
+            assumeProblem: (roleArn, name) => assumeProblem(iam, roleArn, firehose.roleSource(name)),
           }),
           authorize: firehoseAuthorizer(authorizer, firehose.registry),
         })],

@@ -8,6 +8,7 @@ import { json, type ApiRequest, type ApiResponse } from '../http/request.js';
 import { jsonBody, restJsonError, RestJsonRouter } from '../http/restjson.js';
 import { isObject, reqString, type Json } from '../http/shape.js';
 import type { Authorizer } from '../iam/authorizer.js';
+import { destinationActions, PINPOINT_SERVICE_PRINCIPAL } from '../iam/roles.js';
 import { checkTags, type Apps } from './apps.js';
 import { checkEndpointId, validateEndpointInput, type Endpoints } from './endpoints.js';
 import type { EventIngest } from './events.js';
@@ -195,7 +196,10 @@ export function pinpointProtocol(s: PinpointServices): Protocol {
         const id = p['application-id'];
         allow(req, 'PutEventStream', id);
         apps.require(id);
-        return json(200, eventStreamShape(await eventStreams.put(id, body(req), s.callerArn(req))));
+        // Naming a role Pinpoint will assume needs iam:PassRole on it, checked once the ARNs are
+        // well formed and before the role is looked up (so a refusal reveals nothing about it).
+        const passRole = (roleArn: string) => authorizer.passRole(req, roleArn, PINPOINT_SERVICE_PRINCIPAL);
+        return json(200, eventStreamShape(await eventStreams.put(id, body(req), s.callerArn(req), passRole)));
       },
     },
     {
@@ -232,7 +236,10 @@ export function pinpointProtocol(s: PinpointServices): Protocol {
     },
     {
       // Pinstream extension: "Automatically create a role" — creates (or repairs) the app's
-      // event-stream role; the caller must also be allowed to create roles and set their policies.
+      // event-stream role. The caller must also be allowed to create roles and set their policies,
+      // to pass the role to Pinpoint (it is made to be passed), and to write to the destination
+      // themselves (its put and describe actions): the role it makes can do no more than its
+      // caller, so the extension is no way to reach another tenant's stream.
       method: 'POST',
       path: '/v1/apps/{application-id}/eventstream/role',
       handler: (req, p) => {
@@ -241,8 +248,14 @@ export function pinpointProtocol(s: PinpointServices): Protocol {
         const roleArn = eventStreams.streamRoleArn(id);
         authorizer.authorize(req, 'iam:CreateRole', roleArn);
         authorizer.authorize(req, 'iam:PutRolePolicy', roleArn);
+        authorizer.passRole(req, roleArn, PINPOINT_SERVICE_PRINCIPAL);
         apps.require(id);
-        return json(201, { RoleArn: eventStreams.createRole(id, body(req)) });
+        const write = body(req);
+        const destination = eventStreams.roleDestination(write);
+        const needs = destinationActions(destination)!;
+        authorizer.authorize(req, needs.put, destination);
+        authorizer.authorize(req, needs.describe, destination);
+        return json(201, { RoleArn: eventStreams.createRole(id, write) });
       },
     },
     {
