@@ -259,6 +259,15 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
         const { out, ...rest } = page(p, store.listRoles().filter((r) => r.path.startsWith(prefix)), (r) => r.name);
         return { Roles: out.map(roleShape), ...rest };
       },
+      UpdateAssumeRolePolicy(p, req) {
+        const n = name(p, 'RoleName', 'roleName');
+        allow(req, 'UpdateAssumeRolePolicy', roleArnOf(n));
+        requireRole(n);
+        const trust = checkPolicy(p.get('PolicyDocument'), 'trust');
+        if (minifiedSize(trust) > MAX_TRUST_POLICY_BYTES) throw limitExceeded(`Cannot exceed quota for ACLSizePerRole: ${MAX_TRUST_POLICY_BYTES}`);
+        store.updateAssumeRolePolicy(n, trust);
+        return undefined;
+      },
       DeleteRole(p, req) {
         const n = name(p, 'RoleName', 'roleName');
         allow(req, 'DeleteRole', roleArnOf(n));
