@@ -5,7 +5,7 @@
 import type { Protocol } from '../http/dispatch.js';
 import { badRequest } from '../http/errors.js';
 import { json, type ApiRequest, type ApiResponse } from '../http/request.js';
-import { jsonBody, restJsonError, RestJsonRouter } from '../http/restjson.js';
+import { jsonBody, restJsonError, RestJsonRouter, type Route } from '../http/restjson.js';
 import { isObject, reqString, type Json } from '../http/shape.js';
 import type { Authorizer } from '../iam/authorizer.js';
 import { destinationActions, PINPOINT_SERVICE_PRINCIPAL } from '../iam/roles.js';
@@ -42,14 +42,15 @@ export interface PinpointServices {
   clock?: Clock;
 }
 
-export function pinpointProtocol(s: PinpointServices): Protocol {
+/** The route table is listed (`METHOD /path/{label}`) so the isolation suite can tell that every route has a refusal test. */
+export function pinpointProtocol(s: PinpointServices): Protocol & { routes: string[] } {
   const { apps, endpoints, events, eventStreams, authorizer } = s;
   const allow = (req: ApiRequest, action: string, appId?: string) =>
     authorizer.authorize(req, `mobiletargeting:${action}`, appId ? apps.arn(appId) : apps.collectionArn());
   const body = (req: ApiRequest) => jsonBody(req, MAX_REQUEST_BYTES);
   const accepted = (req: ApiRequest) => json(202, { Message: 'Accepted', RequestID: req.requestId });
 
-  const router = new RestJsonRouter([
+  const routes: Route[] = [
     {
       method: 'POST',
       path: '/v1/apps',
@@ -307,12 +308,14 @@ export function pinpointProtocol(s: PinpointServices): Protocol {
       },
     },
     ...(s.analytics ? analyticsRoutes({ apps, analytics: s.analytics, authorizer, clock: s.clock ?? systemClock }) : []),
-  ]);
+  ];
+  const router = new RestJsonRouter(routes);
 
   return {
     signingServices: [PINPOINT_SIGNING_NAME],
     handle: (req): Promise<ApiResponse> => router.handle(req),
     error: restJsonError,
+    routes: routes.map((r) => `${r.method} ${r.path}`),
   };
 }
 
