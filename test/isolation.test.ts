@@ -547,6 +547,17 @@ describe('ARN spellings (audit): other accounts, regions and partitions, path tr
     assert.ok(!(await admin.kinesis.send(new KN.GetRecordsCommand({ ShardIterator: it }))).Records!.some((r) => Buffer.from(r.Data!).toString() === 'forged'));
   });
 
+  test('an event stream destination spelled with a path trick is no destination', async () => {
+    const pa = track(pinpointClient({ url: t.server.url, admin: keyA }));
+    for (const arn of [`${streamArn('sa')}/../sb`, `${streamArn('sa')}/consumer/x`, `${deliveryArn('a-x')}/../b-stream`]) {
+      await assert.rejects(
+        pa.send(new PP.PutEventStreamCommand({ ApplicationId: A, WriteEventStream: { DestinationStreamArn: arn, RoleArn: roleArn('role-a') } })),
+        (e: any) => e.name === 'BadRequestException' && /must be a Kinesis data stream ARN/.test(e.message),
+        arn,
+      );
+    }
+  });
+
   test("role ARNs of other accounts, partitions, paths or case do not reach B's role", async () => {
     // Admin may pass any role; the role itself must still be this account's, spelled exactly.
     const app = (await t.pinpoint.send(new PP.CreateAppCommand({ CreateApplicationRequest: { Name: 'spellings' } }))).ApplicationResponse!.Id!;

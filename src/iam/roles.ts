@@ -79,10 +79,11 @@ export function roleMayNot(store: IamStore, roleArn: string, source: RoleSource,
 
 /** The put and describe actions a destination needs, by ARN service. */
 export function destinationActions(destinationArn: string): { put: string; describe: string } | undefined {
-  if (/^arn:aws[a-z-]*:kinesis:[^:]*:\d{12}:stream\/.+$/.test(destinationArn)) {
+  // Names as Kinesis and Firehose allow them, so a path such as `stream/a/../b` is no destination.
+  if (/^arn:aws[a-z-]*:kinesis:[^:]*:\d{12}:stream\/[a-zA-Z0-9_.-]{1,128}$/.test(destinationArn)) {
     return { put: 'kinesis:PutRecords', describe: 'kinesis:DescribeStream' };
   }
-  if (/^arn:aws[a-z-]*:firehose:[^:]*:\d{12}:deliverystream\/.+$/.test(destinationArn)) {
+  if (/^arn:aws[a-z-]*:firehose:[^:]*:\d{12}:deliverystream\/[a-zA-Z0-9_.-]{1,64}$/.test(destinationArn)) {
     return { put: 'firehose:PutRecordBatch', describe: 'firehose:DescribeDeliveryStream' };
   }
   return undefined;
