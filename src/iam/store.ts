@@ -88,6 +88,7 @@ export class IamStore {
     private clock: Clock,
     readonly accountId: string,
     dataDir: string,
+    private readonly maxSessions = MAX_ROLE_SESSIONS,
   ) {
     this.secrets = new SecretBox(dataDir);
     // Long-lived role keys of earlier versions carried no record of who assumed the role for what,
@@ -329,7 +330,7 @@ export class IamStore {
       const s = this.sessions.get(existing);
       if (s) return s.creds;
     }
-    if (this.sessions.size >= MAX_ROLE_SESSIONS) throw new Error(`cannot start a session of role ${roleName}: ${MAX_ROLE_SESSIONS} role sessions are live (limit)`);
+    if (this.sessions.size >= this.maxSessions) throw new Error(`cannot start a session of role ${roleName}: ${this.maxSessions} role sessions exist (the limit)`);
     const k = generateKey();
     const creds = { accessKeyId: SESSION_KEY_PREFIX + k.accessKeyId.slice(SESSION_KEY_PREFIX.length), secretAccessKey: k.secretAccessKey };
     const sessionName = source.service.split('.')[0];
