@@ -22,7 +22,9 @@ import {
   type FirehoseClient,
   ListDeliveryStreamsCommand,
   PutRecordCommand,
+  UpdateDestinationCommand,
 } from '@aws-sdk/client-firehose';
+import Database from 'better-sqlite3';
 import { DeleteRolePolicyCommand, IAMClient, PutRolePolicyCommand, UpdateAssumeRolePolicyCommand } from '@aws-sdk/client-iam';
 import { GetAppsCommand } from '@aws-sdk/client-pinpoint';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -250,6 +252,48 @@ describe("delivery is authorized as the stream's role", () => {
     await failing('redshift-staging-denied', /S3\.AccessDenied.*bucket-staging-b/);
     assert.deepEqual(await folderKeys(bucketDir('bucket-staging-b')), []);
   });
+});
+
+test('a delivery stream saved by an earlier version with a bucket name S3 refuses does not stop the server; it says why it cannot deliver', { timeout: 60_000 }, async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'pinstream-legacy-bucket-'));
+  try {
+    const first = await startTestServer({ dataDir });
+    await createDeliveryRole(first.server);
+    const c1 = firehoseClient(first.server);
+    await c1.send(new CreateDeliveryStreamCommand({ DeliveryStreamName: 'legacy', ExtendedS3DestinationConfiguration: s3Destination('bucket-ok', NOW) }));
+    c1.destroy();
+    await first.close();
+    // What an earlier version could store: BucketARN arn:aws:s3:::.. (edited in place here).
+    const db = new Database(join(dataDir, 'pinstream.db'));
+    const row = db.prepare('SELECT data FROM firehose_streams WHERE name = ?').get('legacy') as { data: string };
+    const data = JSON.parse(row.data);
+    data.destination.BucketARN = 'arn:aws:s3:::..';
+    db.prepare('UPDATE firehose_streams SET data = ? WHERE name = ?').run(JSON.stringify(data), 'legacy');
+    db.close();
+
+    const second = await startTestServer({ dataDir });
+    const c2 = firehoseClient(second.server);
+    try {
+      await c2.send(new PutRecordCommand({ DeliveryStreamName: 'legacy', Record: { Data: Buffer.from('kept\n') } }));
+      await until(() => second.server.firehose.health('legacy')?.delivery.lastError, 'the legacy stream reporting why');
+      const d = (await c2.send(new DescribeDeliveryStreamCommand({ DeliveryStreamName: 'legacy' }))).DeliveryStreamDescription!;
+      assert.match(d.FailureDescription!.Details!, /configuration cannot be used: .*not a valid bucket name.*correct it with UpdateDestination/);
+      await c2.send(
+        new UpdateDestinationCommand({
+          DeliveryStreamName: 'legacy',
+          CurrentDeliveryStreamVersionId: d.VersionId!,
+          DestinationId: 'destinationId-000000000001',
+          ExtendedS3DestinationUpdate: { BucketARN: 'arn:aws:s3:::bucket-ok' },
+        }),
+      );
+      await until(async () => (await folderContents(join(dataDir, 'buckets', 'bucket-ok'))) === 'kept\n', 'the kept record delivered after the fix');
+    } finally {
+      c2.destroy();
+      await second.close();
+    }
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
 });
 
 describe('containment below the API', () => {

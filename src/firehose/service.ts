@@ -288,7 +288,8 @@ function refusedDestination(kind: DeliveryStreamState['kind'], reason: string): 
   const error = `the delivery stream's configuration cannot be used: ${reason}; correct it with UpdateDestination`;
   return {
     kind: kind === 'S3' ? 'ExtendedS3' : kind,
-    buffering: bufferingOf(undefined),
+    // No waiting for a buffer to fill: the first record shows the problem in health at once.
+    buffering: { ...bufferingOf(undefined), intervalMs: 0 },
     retryDurationMs: Infinity,
     deliver: async () => ({ ok: false, error }),
     abandon: async () => ({ ok: false, error }),
