@@ -11,6 +11,7 @@ import { listen } from './http/server.js';
 import { PolicyAuthorizer } from './iam/authorizer.js';
 import { iamServices } from './iam/api.js';
 import { IamStore } from './iam/store.js';
+import { assumeProblem, assumeRole, FIREHOSE_SERVICE_PRINCIPAL, roleMayNot } from './iam/roles.js';
 import { queryProtocol } from './http/query.js';
 import { kinesisAuthorizer } from './kinesis/authz.js';
 import type { Credentials } from './iam/sigv4.js';
@@ -58,7 +59,17 @@ export interface Pinstream {
   firehose: FirehoseService;
   /** The analytics event store, loader and dashboards (DuckDB under `<dataDir>/analytics`). */
   analytics: PinstreamAnalytics;
+  /** Every operation each API answers (Pinpoint as `METHOD /path`): what the isolation suite must cover. */
+  operations: ApiInventory;
   close(): Promise<void>;
+}
+
+export interface ApiInventory {
+  pinpoint: string[];
+  kinesis: string[];
+  firehose: string[];
+  iam: string[];
+  sts: string[];
 }
 
 export async function startPinstream(config: Config, clock: Clock = systemClock): Promise<Pinstream> {
@@ -107,7 +118,10 @@ export async function startPinstream(config: Config, clock: Clock = systemClock)
     fsync: config.logFsync,
     clock,
     buckets: config.buckets,
-    roleCredentials: (role) => iam.roleSessionCredentials(role),
+    roles: {
+      session: (roleArn, source) => assumeRole(iam, roleArn, source),
+      mayNot: (roleArn, source, action, resource) => roleMayNot(iam, roleArn, source, action, resource),
+    },
     serverUrl: () => serverUrl,
   });
   // Before listening: puts need every delivery stream's log open.
@@ -118,41 +132,42 @@ export async function startPinstream(config: Config, clock: Clock = systemClock)
     renderMetrics(eventStreams.all().map((r) => ({ appId: r.app_id, destinationArn: r.destination_arn, health: delivery.health(r.app_id) })));
 
   const consoleAssets = consoleHandler({ region: config.region, accountId: config.accountId });
+  const queryServices = iamServices(iam, authorizer);
+  const kinesisApi = kinesisService(kinesisCore, consumerOperations(kinesisCore));
+  const firehoseApi = firehoseService({
+    service: firehose,
+    clock,
+    kinesisStreamExists: (name) => kinesis.list().some((s) => s.name === name),
+    passRole: (req, roleArn) => authorizer.passRole(req, roleArn, FIREHOSE_SERVICE_PRINCIPAL),
+    assumeProblem: (roleArn, name) => assumeProblem(iam, roleArn, firehose.roleSource(name)),
+  });
+  const pinpointApi = pinpointProtocol({
+    apps,
+    endpoints,
+    events,
+    eventStreams,
+    authorizer,
+    callerArn: (req: ApiRequest) => iam.keyOwner(req.caller!.accessKeyId)!.arn,
+    deliveryHealth: (id) => delivery.health(id),
+    analytics,
+    clock,
+  });
+  const operations: ApiInventory = {
+    pinpoint: pinpointApi.routes,
+    kinesis: [...Object.keys(kinesisApi.operations), ...Object.keys(kinesisApi.rawOperations ?? {})],
+    firehose: Object.keys(firehoseApi.operations),
+    iam: Object.keys(queryServices[0].actions),
+    sts: Object.keys(queryServices[1].actions),
+  };
   const dispatch = createDispatcher({
     clock,
     lookupKey: iam.lookup,
-    query: queryProtocol(['iam', 'sts'], iamServices(iam, authorizer)),
+    query: queryProtocol(['iam', 'sts'], queryServices),
     jsonTargets: new Map([
-      [KINESIS_TARGET_PREFIX, awsJsonProtocol({
-          ...kinesisService(kinesisCore, consumerOperations(kinesisCore)),
-          authorize: kinesisAuthorizer(authorizer, kinesis, signer),
-        })],
-      [FIREHOSE_TARGET_PREFIX, awsJsonProtocol({
-          ...firehoseService({
-            service: firehose,
-            clock,
-            kinesisStreamExists: (name) => kinesis.list().some((s) => s.name === name),
-            roleExists: (name) => iam.getRole(name) !== undefined,
-          }),
-          authorize: firehoseAuthorizer(authorizer, firehose.registry),
-        })],
+      [KINESIS_TARGET_PREFIX, awsJsonProtocol({ ...kinesisApi, authorize: kinesisAuthorizer(authorizer, kinesis, signer) })],
+      [FIREHOSE_TARGET_PREFIX, awsJsonProtocol({ ...firehoseApi, authorize: firehoseAuthorizer(authorizer, firehose.registry) })],
     ]),
-    restJson: [
-      {
-        prefix: '/v1/',
-        protocol: pinpointProtocol({
-          apps,
-          endpoints,
-          events,
-          eventStreams,
-          authorizer,
-          callerArn: (req: ApiRequest) => iam.keyOwner(req.caller!.accessKeyId)!.arn,
-          deliveryHealth: (id) => delivery.health(id),
-          analytics,
-          clock,
-        }),
-      },
-    ],
+    restJson: [{ prefix: '/v1/', protocol: pinpointApi }],
     open: async (req) => {
       const asset = consoleAssets(req);
       if (asset) return asset;
@@ -177,6 +192,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock)
     delivery,
     firehose,
     analytics,
+    operations,
     async close() {
       clearInterval(retention);
       await delivery.stopAll();

@@ -32,7 +32,7 @@ import {
 import { loadConfig } from '../src/config/config.js';
 import { CLI } from './helpers/process.js';
 import { startTestServer } from './helpers/server.js';
-import { ROLE, firehoseClient, s3Destination, until } from './helpers/firehose.js';
+import { ROLE, createDeliveryRole, firehoseClient, s3Destination, until } from './helpers/firehose.js';
 
 const NAME = 'pinpoint-events';
 const EXAMPLE_SQL = `SELECT event_type, date_trunc('day', to_timestamp(event_timestamp/1000)) AS day, count(*) FROM records GROUP BY ALL ORDER BY ALL`;
@@ -299,6 +299,7 @@ test('the command: plain DuckDB SQL without --stream; SQL errors exit 1 with one
 
 test('end to end: PutRecordBatch to JSON and Parquet delivery streams, then `pinstream query --stream`', async () => {
   const server = await startTestServer();
+  await createDeliveryRole(server.server);
   const fh = firehoseClient(server.server);
   try {
     const evs = events(150, 5);

@@ -36,7 +36,7 @@ import { startTestServer, type TestServer } from './helpers/server.js';
 import { kinesisClient } from './helpers/kinesis.js';
 import { signedFetch } from './helpers/signed.js';
 import { browserUnavailable, launchBrowser, screenshot } from './helpers/browser.js';
-import { folderContents, firehoseClient, s3Destination, until } from './helpers/firehose.js';
+import { createDeliveryRole, folderContents, firehoseClient, s3Destination, until } from './helpers/firehose.js';
 import { CreateDeliveryStreamCommand } from '@aws-sdk/client-firehose';
 import { join } from 'node:path';
 
@@ -480,6 +480,7 @@ describe('console in Chromium', { skip: browserUnavailable() }, () => {
 
   test('Settings → Event stream: a Firehose delivery stream with an automatically created role delivers the project\'s events', async () => {
     const fh = firehoseClient(ts.server);
+    await createDeliveryRole(ts.server);
     try {
       await fh.send(new CreateDeliveryStreamCommand({
         DeliveryStreamName: 'console-firehose',

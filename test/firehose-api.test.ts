@@ -27,7 +27,7 @@ import {
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, PutUserPolicyCommand } from '@aws-sdk/client-iam';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { assertError } from './helpers/kinesis.js';
-import { ACCOUNT, ROLE, firehoseClient, s3Destination } from './helpers/firehose.js';
+import { ACCOUNT, ROLE, createDeliveryRole, firehoseClient, s3Destination } from './helpers/firehose.js';
 import { aws, awsOk, skipUnlessAws } from './helpers/awscli.js';
 import {
   DESTINATION_ID,
@@ -51,6 +51,7 @@ let t: TestServer;
 let fh: FirehoseClient;
 before(async () => {
   t = await startTestServer();
+  await createDeliveryRole(t.server);
   fh = firehoseClient(t.server);
 });
 after(async () => {
@@ -162,12 +163,12 @@ describe('CreateDeliveryStream and DescribeDeliveryStream', () => {
 
   test('exactly one supported destination block', async () => {
     await invalid(create({ DeliveryStreamName: 'none', ExtendedS3DestinationConfiguration: undefined }), /Exactly one destination configuration must be given.*got 0/);
-    await invalid(create({ DeliveryStreamName: 'two', S3DestinationConfiguration: s3Destination('b') }), /Exactly one destination configuration.*got 2/);
+    await invalid(create({ DeliveryStreamName: 'two', S3DestinationConfiguration: s3Destination('bucket-b') }), /Exactly one destination configuration.*got 2/);
     await invalid(
       create({
         DeliveryStreamName: 'splunk',
         ExtendedS3DestinationConfiguration: undefined,
-        SplunkDestinationConfiguration: { HECEndpoint: 'https://x', HECEndpointType: 'Raw', HECToken: 't', S3Configuration: s3Destination('b') },
+        SplunkDestinationConfiguration: { HECEndpoint: 'https://x', HECEndpointType: 'Raw', HECToken: 't', S3Configuration: s3Destination('bucket-b') },
       }),
       /SplunkDestinationConfiguration is not supported by this server/,
     );
@@ -177,7 +178,7 @@ describe('CreateDeliveryStream and DescribeDeliveryStream', () => {
 
   test('buffering hints: ranges per destination kind, both or neither', async () => {
     const m = 'extendedS3DestinationConfiguration.bufferingHints';
-    const hints = (SizeInMBs?: number, IntervalInSeconds?: number) => ({ ExtendedS3DestinationConfiguration: s3Destination('b', { BufferingHints: { SizeInMBs, IntervalInSeconds } }) });
+    const hints = (SizeInMBs?: number, IntervalInSeconds?: number) => ({ ExtendedS3DestinationConfiguration: s3Destination('bucket-b', { BufferingHints: { SizeInMBs, IntervalInSeconds } }) });
     await create({ DeliveryStreamName: 'hints-max', ...hints(S3_BUFFER_SIZE_MB.max, BUFFER_INTERVAL_S.max) });
     await create({ DeliveryStreamName: 'hints-min', ...hints(S3_BUFFER_SIZE_MB.min, BUFFER_INTERVAL_S.min) });
     await invalidValue(create({ DeliveryStreamName: 'h', ...hints(S3_BUFFER_SIZE_MB.max + 1, 60) }), `${m}.sizeInMBs`, /Member must have value less than or equal to 128/);
@@ -186,14 +187,14 @@ describe('CreateDeliveryStream and DescribeDeliveryStream', () => {
     await invalid(create({ DeliveryStreamName: 'h', ...hints(5, undefined) }), /BufferingHints: SizeInMBs and IntervalInSeconds must be given together/);
     const http = (SizeInMBs: number) => ({
       ExtendedS3DestinationConfiguration: undefined,
-      HttpEndpointDestinationConfiguration: { EndpointConfiguration: { Url: 'https://h.invalid' }, BufferingHints: { SizeInMBs, IntervalInSeconds: 60 }, S3Configuration: s3Destination('b') },
+      HttpEndpointDestinationConfiguration: { EndpointConfiguration: { Url: 'https://h.invalid' }, BufferingHints: { SizeInMBs, IntervalInSeconds: 60 }, S3Configuration: s3Destination('bucket-b') },
     });
     await create({ DeliveryStreamName: 'http-max', ...http(HTTP_BUFFER_SIZE_MB.max) });
     await invalidValue(create({ DeliveryStreamName: 'h', ...http(HTTP_BUFFER_SIZE_MB.max + 1) }), 'httpEndpointDestinationConfiguration.bufferingHints.sizeInMBs', /less than or equal to 64/);
   });
 
   test('retry, prefix, ARN, compression and partitioning rules', async () => {
-    const ext = (extra: Record<string, unknown>) => ({ ExtendedS3DestinationConfiguration: s3Destination('b', extra) });
+    const ext = (extra: Record<string, unknown>) => ({ ExtendedS3DestinationConfiguration: s3Destination('bucket-b', extra) });
     const m = 'extendedS3DestinationConfiguration';
     await invalidValue(create({ DeliveryStreamName: 'p', ...ext({ Prefix: 'x'.repeat(MAX_PREFIX_LENGTH + 1) }) }), `${m}.prefix`, /less than or equal to 1024/);
     await invalidValue(create({ DeliveryStreamName: 'p', ...ext({ ErrorOutputPrefix: 'x'.repeat(MAX_PREFIX_LENGTH + 1) }) }), `${m}.errorOutputPrefix`, /less than or equal to 1024/);
@@ -228,7 +229,7 @@ describe('CreateDeliveryStream and DescribeDeliveryStream', () => {
         CopyCommand: { DataTableName: 't' },
         Username: 'u',
         Password: 'password',
-        S3Configuration: s3Destination('b', { CompressionFormat }),
+        S3Configuration: s3Destination('bucket-b', { CompressionFormat }),
       },
     });
     for (const f of ['Snappy', 'ZIP', 'HADOOP_SNAPPY']) {
@@ -439,6 +440,7 @@ describe('AWS CLI', () => {
 
 test(`the ${MAX_DELIVERY_STREAMS + 1}th delivery stream of an account is LimitExceededException`, async (t) => {
   const ts = await startTestServer();
+  await createDeliveryRole(ts.server);
   t.after(() => ts.close());
   const client = firehoseClient(ts.server);
   t.after(() => client.destroy());

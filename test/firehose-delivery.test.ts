@@ -26,7 +26,7 @@ import { CreateAppCommand, PutEventsCommand, PutEventStreamCommand } from '@aws-
 import { ManualClock } from '../src/clock.js';
 import { MAX_ACTIVE_PARTITIONS } from '../src/firehose/limits.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
-import { ACCOUNT, firehoseClient, folderContents, folderKeys, s3Destination, until } from './helpers/firehose.js';
+import { ACCOUNT, createDeliveryRole, firehoseClient, folderContents, folderKeys, s3Destination, until } from './helpers/firehose.js';
 import { assertError, kinesisClient } from './helpers/kinesis.js';
 import { createPinpointRole } from './helpers/eventstream.js';
 import { spawnServer, waitForExit } from './helpers/process.js';
@@ -38,6 +38,7 @@ after(async () => {
 
 async function server(opts: { clock?: ManualClock; dataDir?: string } = {}): Promise<{ t: TestServer; fh: FirehoseClient; close: () => Promise<void> }> {
   const t = await startTestServer(opts);
+  await createDeliveryRole(t.server);
   const fh = firehoseClient(t.server);
   let closed = false;
   const close = async () => {
@@ -140,6 +141,7 @@ test('kill -9 with records buffered: after a restart on the same data directory 
     await waitForExit(child.child);
   });
   const fh = firehoseClient({ url: child.url, admin: { accessKeyId: child.accessKeyId, secretAccessKey: child.secretAccessKey! } });
+  await createDeliveryRole({ url: child.url, admin: { accessKeyId: child.accessKeyId, secretAccessKey: child.secretAccessKey! } });
   await fh.send(
     new CreateDeliveryStreamCommand({ DeliveryStreamName: 'crash', ExtendedS3DestinationConfiguration: s3Destination('fh-crash', { BufferingHints: { SizeInMBs: 5, IntervalInSeconds: 900 } }) }),
   );

@@ -9,7 +9,7 @@ import { GetObjectCommand, ListObjectsCommand } from '@aws-sdk/client-s3';
 import { PutRecordBatchCommand } from '@aws-sdk/client-firehose';
 import { gunzipSync } from 'node:zlib';
 import { aws, awsOk, skipUnlessAws } from './helpers/awscli.js';
-import { ACCOUNT, firehoseClient, ROLE, until } from './helpers/firehose.js';
+import { ACCOUNT, createDeliveryRole, firehoseClient, ROLE, until } from './helpers/firehose.js';
 import { postgresTarget, withClient } from './helpers/postgres.js';
 import { createBucket, S3RVER_CREDENTIALS, s3rverClient, startS3rver } from './helpers/s3rver.js';
 import { startTestServer } from './helpers/server.js';
@@ -33,6 +33,7 @@ test('a delivery stream created with the AWS CLI writes GZIP objects to an S3-co
     },
   });
   t.after(() => ts.close());
+  await createDeliveryRole(ts.server);
 
   const out = awsOk(
     await aws(
@@ -88,6 +89,7 @@ test('a Redshift-style delivery stream loads the records into a real PostgreSQL 
   t.after(() => withClient(pgc, (c) => c.query(`DROP TABLE IF EXISTS ${table}`)));
   const ts = await startTestServer();
   t.after(() => ts.close());
+  await createDeliveryRole(ts.server);
   const fh = firehoseClient(ts.server);
   t.after(() => fh.destroy());
   const { CreateDeliveryStreamCommand } = await import('@aws-sdk/client-firehose');

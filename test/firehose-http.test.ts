@@ -83,7 +83,7 @@ async function context(clock = new ManualClock(Date.UTC(2026, 2, 7, 13, 5, 12)))
       return s;
     },
   };
-  return { ctx, clock, backup: ctx.objects(BACKUP_ARN), cleanup: () => rm(dir, { recursive: true, force: true }) };
+  return { ctx, clock, backup: ctx.objects(BACKUP_ARN, undefined), cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
 function config(url: string, extra: Record<string, unknown> = {}): Record<string, unknown> {

@@ -50,7 +50,7 @@ async function setup(t: { after(fn: () => unknown): void }) {
     },
   };
   t.after(() => rm(dir, { recursive: true, force: true }));
-  return { ctx, clock, bucket: ctx.objects(BUCKET_ARN) };
+  return { ctx, clock, bucket: ctx.objects(BUCKET_ARN, undefined) };
 }
 
 /** A fresh schema per test so runs never see each other's rows; dropped afterwards. */

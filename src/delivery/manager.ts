@@ -7,6 +7,7 @@ import type { Clock } from '../clock.js';
 import type { Config, DestinationRoute } from '../config/config.js';
 import type { Log } from '../log/log.js';
 import { wildcardMatch } from '../iam/policy.js';
+import { assumeRole, PINPOINT_SERVICE_PRINCIPAL } from '../iam/roles.js';
 import type { IamStore } from '../iam/store.js';
 import type { DeliveryControl, EventStreams } from '../pinpoint/eventstream.js';
 import type { Destination } from './destination.js';
@@ -38,8 +39,8 @@ export class DeliveryManager implements DeliveryControl {
     return this.route(arn) !== undefined;
   }
 
-  async describe(arn: string, roleArn: string): Promise<{ active: boolean; status: string }> {
-    const d = destinationFor(arn, this.clientConfig(arn, roleArn));
+  async describe(arn: string, roleArn: string, appId: string): Promise<{ active: boolean; status: string }> {
+    const d = destinationFor(arn, this.clientConfig(arn, roleArn, appId));
     try {
       return await d.describe();
     } finally {
@@ -55,7 +56,7 @@ export class DeliveryManager implements DeliveryControl {
     await this.stop(appId);
     const row = this.o.eventStreams.get(appId);
     if (!row) return;
-    const destination = destinationFor(row.destination_arn, this.clientConfig(row.destination_arn, row.role_arn));
+    const destination = destinationFor(row.destination_arn, this.clientConfig(row.destination_arn, row.role_arn, appId));
     const worker = new DeliveryWorker({
       appId,
       log: this.o.ingestLog,
@@ -94,8 +95,13 @@ export class DeliveryManager implements DeliveryControl {
     return this.o.config.destinations.find((r) => wildcardMatch(r.arn, arn, false));
   }
 
-  /** Embedded destinations are called as the event stream's role, so the role's policies apply. */
-  private clientConfig(arn: string, roleArn: string): ClientConfig {
+  /**
+   * Embedded destinations are called as the event stream's role, assumed by Pinpoint for the app
+   * (aws:SourceArn = the app's ARN), so the role's trust and policies apply as in AWS. The session
+   * is taken when the first call is made: a role that cannot be assumed fails that call, which
+   * the worker reports in its health and retries, rather than failing the server's start.
+   */
+  private clientConfig(arn: string, roleArn: string, appId: string): ClientConfig {
     const route = this.route(arn);
     const arnRegion = arn.split(':')[3];
     if (route) {
@@ -105,7 +111,8 @@ export class DeliveryManager implements DeliveryControl {
         credentials: route.accessKeyId ? { accessKeyId: route.accessKeyId, secretAccessKey: route.secretAccessKey! } : undefined,
       };
     }
-    const roleName = roleArn.slice(roleArn.lastIndexOf('/') + 1);
-    return { endpoint: this.o.serverUrl(), region: this.o.config.region, credentials: this.o.iam.roleSessionCredentials(roleName) };
+    const { region, accountId } = this.o.config;
+    const source = { service: PINPOINT_SERVICE_PRINCIPAL, sourceArn: `arn:aws:mobiletargeting:${region}:${accountId}:apps/${appId}`, sourceAccount: accountId };
+    return { endpoint: this.o.serverUrl(), region, credentials: async () => assumeRole(this.o.iam, roleArn, source) };
   }
 }

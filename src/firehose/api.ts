@@ -4,6 +4,7 @@
 // DELETING are never observable here), and server-side encryption at rest is not offered.
 
 import { blobInput, timestampOut, type JsonRpcService } from '../http/awsjson.js';
+import type { ApiRequest } from '../http/request.js';
 import { isObject, type Json } from '../http/shape.js';
 import type { Clock } from '../clock.js';
 import { concurrentModification, invalidArgument, limitExceeded, memberName, validation } from './errors.js';
@@ -23,7 +24,7 @@ import {
   STREAM_NAME_PATTERN,
 } from './limits.js';
 import type { DeliveryStreamState, DeliveryStreamType } from './registry.js';
-import type { FirehoseService } from './service.js';
+import type { DeliveryStreamHealth, FirehoseService } from './service.js';
 import {
   KINDS,
   KINESIS_STREAM_ARN,
@@ -35,8 +36,10 @@ import {
   int,
   list,
   mergeUpdate,
+  namedRoleArns,
   obj,
   requireComplete,
+  s3Configurations,
   str,
   validateDestination,
   validateUpdate,
@@ -57,8 +60,10 @@ export interface FirehoseApiOptions {
   clock: Clock;
   /** Whether an embedded Kinesis stream of this name exists (KinesisStreamAsSource). */
   kinesisStreamExists: (name: string) => boolean;
-  /** Whether an IAM role of this name exists in this account. */
-  roleExists: (name: string) => boolean;
+  /** The caller's iam:PassRole on a role the request names, to firehose.amazonaws.com (throws AccessDeniedException). */
+  passRole: (req: ApiRequest, roleArn: string) => void;
+  /** Why Firehose cannot assume the role for the named delivery stream (missing, or its trust policy); undefined when it can. */
+  assumeProblem: (roleArn: string, deliveryStreamName: string) => string | undefined;
 }
 
 export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
@@ -72,8 +77,24 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
     return i.DeliveryStreamName as string;
   };
 
+  /**
+   * The roles a create or update names: the caller must be allowed to pass each to Firehose
+   * (iam:PassRole, checked after the request is valid and before any role is looked up, so a
+   * refusal reveals nothing about other tenants' roles), and Firehose must be able to assume
+   * each one it will act as (the S3 configurations' roles, the Kinesis source's) for this stream.
+   */
+  function checkRoles(req: ApiRequest, streamName: string, named: Iterable<string>, used: Iterable<string>): void {
+    for (const roleArn of named) o.passRole(req, roleArn);
+    for (const roleArn of new Set(used)) {
+      const problem = o.assumeProblem(roleArn, streamName);
+      if (problem) throw invalidArgument(`Firehose is unable to assume role ${roleArn}. Please check the role provided. (${problem})`);
+    }
+  }
+  const usedRoles = (kind: DestinationKind, block: Json, member: string) =>
+    s3Configurations(kind, block, member).flatMap(({ config }) => (typeof config.RoleARN === 'string' ? [config.RoleARN] : []));
+
   const operations: JsonRpcService['operations'] = {
-    async CreateDeliveryStream(i) {
+    async CreateDeliveryStream(i, req) {
       const n = name(i);
       check(i.DeliveryStreamType, en(...STREAM_TYPES), 'deliveryStreamType');
       check(i.DirectPutSourceConfiguration, obj({ ThroughputHintInMBs: int({ min: 1, max: 100 }) }, ['ThroughputHintInMBs']), 'directPutSourceConfiguration');
@@ -91,6 +112,12 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
       }
       const { kind, member } = destinationBlock(i, 'Configuration');
       const destination = validateDestination(kind, i[member], member);
+      checkRoles(
+        req,
+        n,
+        namedRoleArns([i[member], i.KinesisStreamSourceConfiguration]),
+        [...usedRoles(kind, destination, member), ...(kinesisSource ? [kinesisSource.roleArn] : [])],
+      );
       if (registry.count() >= MAX_DELIVERY_STREAMS) {
         throw limitExceeded(`You have already reached the limit of ${MAX_DELIVERY_STREAMS} delivery streams in account ${accountId}.`);
       }
@@ -122,11 +149,13 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
         : s.directPut
           ? { DirectPutSourceDescription: { ThroughputHintInMBs: s.directPut.throughputHintInMBs } }
           : undefined;
+      const failure = deliveryFailure(service.health(s.name));
       return {
         DeliveryStreamDescription: {
           DeliveryStreamName: s.name,
           DeliveryStreamARN: registry.arn(s.name),
           DeliveryStreamStatus: 'ACTIVE',
+          ...(failure ? { FailureDescription: failure } : {}),
           DeliveryStreamEncryptionConfiguration: { Status: 'DISABLED' },
           DeliveryStreamType: s.type,
           VersionId: String(s.version),
@@ -160,7 +189,7 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
       return {};
     },
 
-    async UpdateDestination(i) {
+    async UpdateDestination(i, req) {
       const n = name(i);
       for (const [k, spec] of [['CurrentDeliveryStreamVersionId', str(1, 50, /^[0-9]+$/)], ['DestinationId', destinationId]] as const) {
         if (i[k] === undefined || i[k] === null) throw validation(null, memberName(k), 'Member must not be null');
@@ -188,7 +217,10 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
         kind = updKind;
         merged = mergeUpdate(updKind, {}, i[member] as Json);
       }
-      s.destination = validateDestination(kind, merged, member);
+      const destination = validateDestination(kind, merged, member);
+      // Only the roles this request names: a role the stream already had was checked when it was given.
+      checkRoles(req, n, namedRoleArns(i[member]), usedRoles(updKind, i[member] as Json, member));
+      s.destination = destination;
       s.kind = kind;
       s.version++;
       s.updatedMs = clock.now();
@@ -292,15 +324,24 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
     }
     const streamName = resource.slice('stream/'.length);
     if (!o.kinesisStreamExists(streamName)) throw invalidArgument(`KinesisStreamSourceConfiguration.KinesisStreamARN: Kinesis stream ${streamArn} does not exist.`);
-    const roleAccount = roleArn.split(':')[4];
-    const roleName = roleArn.slice(roleArn.indexOf(':role/') + ':role/'.length).split('/').pop()!;
-    if (roleAccount !== accountId || !o.roleExists(roleName)) {
-      throw invalidArgument(`KinesisStreamSourceConfiguration.RoleARN: role ${roleArn} does not exist in account ${accountId}; Firehose reads the Kinesis stream as this role.`);
-    }
+    // The role is checked with the others (checkRoles): iam:PassRole first, then that Firehose can assume it.
     return { streamArn, roleArn };
   }
 
   return { targetPrefix: FIREHOSE_TARGET_PREFIX, signingServices: [FIREHOSE_SIGNING_NAME], operations };
+}
+
+/**
+ * While a stream's delivery (or its Kinesis source) is failing, DescribeDeliveryStream says why in
+ * FailureDescription (type UNKNOWN_ERROR; the stream stays ACTIVE and keeps its records, which are
+ * retried). AWS reports delivery errors in CloudWatch Logs (e.g. S3.AccessDenied), which this server
+ * does not have: this is where a client can see them instead.
+ */
+function deliveryFailure(h: DeliveryStreamHealth | undefined): { Type: string; Details: string } | undefined {
+  if (!h) return undefined;
+  const failing = [h.delivery.state === 'retrying' ? h.delivery.lastError : undefined, h.source?.state === 'retrying' ? h.source.lastError : undefined];
+  const details = failing.filter((e) => e !== undefined).map((e) => e!.message);
+  return details.length > 0 ? { Type: 'UNKNOWN_ERROR', Details: details.join('; ') } : undefined;
 }
 
 const encryptionUnsupported =

@@ -75,6 +75,10 @@ export class DestinationConfigError extends Error {
 /** What adapters get from the server: the clock, and object stores resolved per bucket. */
 export interface DestinationContext {
   clock: Clock;
-  /** The store behind an S3 bucket ARN (`arn:aws:s3:::name`): a local folder or an S3-compatible endpoint. */
-  objects(bucketArn: string): ObjectStore;
+  /**
+   * The store behind an S3 bucket ARN (`arn:aws:s3:::name`), a local folder or an S3-compatible
+   * endpoint, as seen by `roleArn`: the role of the S3 configuration naming the bucket, which
+   * every read and write is authorized as.
+   */
+  objects(bucketArn: string, roleArn: string | undefined): ObjectStore;
 }

@@ -10,6 +10,7 @@ import type { Clock } from '../clock.js';
 import type { BucketRoute } from '../config/config.js';
 import { deliveryHttpHandler } from '../delivery/kinesis-destination.js';
 import type { Credentials } from '../iam/sigv4.js';
+import { FIREHOSE_SERVICE_PRINCIPAL, type RoleSource } from '../iam/roles.js';
 import type { Log } from '../log/log.js';
 import { SegmentLog } from '../log/segment-log.js';
 import type { Db } from '../store/db.js';
@@ -18,9 +19,11 @@ import { SecretBox } from '../iam/secrets.js';
 import { createDestination } from './destinations/index.js';
 import { Deliverer, type DelivererHealth } from './deliverer.js';
 import { KinesisSource, type KinesisSourceHealth } from './kinesis-source.js';
-import { ObjectStores } from './objects/index.js';
+import { bucketName, ObjectStores } from './objects/index.js';
+import { RoleScopedStore } from './objects/role-scoped.js';
 import { encodeRecord, newRecordIds, recordIdText } from './records.js';
 import { invalidArgument } from './errors.js';
+import { bufferingOf } from './limits.js';
 import { KINDS } from './validate.js';
 import { DELIVERER_CHECKPOINT, DeliveryStreamRegistry, type DeliveryStreamState } from './registry.js';
 
@@ -32,13 +35,25 @@ export interface FirehoseServiceOptions {
   fsync: boolean;
   clock: Clock;
   buckets: BucketRoute[];
-  /** Credentials that act as a role of this account (IamStore.roleSessionCredentials). */
-  roleCredentials: (roleName: string) => Credentials;
+  /** The IAM roles delivery streams name, as Firehose uses them (src/iam/roles.ts). */
+  roles: FirehoseRoles;
   /** This server's URL, known once it listens: the Kinesis source reaches the embedded Kinesis there. */
   serverUrl: () => string;
   /** How often deliverers compare buffer ages with the clock (default BUFFER_CHECK_MS). */
   checkMs?: number;
   kinesisPollMs?: number;
+}
+
+/**
+ * What Firehose does with a delivery stream's roles: assume one for the stream (its trust policy
+ * must allow firehose.amazonaws.com with aws:SourceArn = the stream's ARN), and ask what the
+ * assumed role may do. Both throw / answer with the reason a role cannot serve.
+ */
+export interface FirehoseRoles {
+  /** Session credentials of the role for `source` (throws with the reason when it cannot be assumed). */
+  session(roleArn: string, source: RoleSource): Credentials;
+  /** Why the role, assumed for `source`, may not do `action` on `resource`; undefined when it may. */
+  mayNot(roleArn: string, source: RoleSource, action: string, resource: string): string | undefined;
 }
 
 export interface DeliveryStreamHealth {
@@ -66,9 +81,13 @@ export class FirehoseService {
     this.objects = new ObjectStores(o.dataDir, o.buckets);
   }
 
-  /** Opens every stored stream and starts its loops (once the server listens). */
+  /**
+   * Opens every stored stream and starts its loops (once the server listens). A stored
+   * configuration the adapters now refuse (saved by an older version) does not stop the start:
+   * that stream keeps its records and reports why it cannot deliver until UpdateDestination fixes it.
+   */
   async start(): Promise<void> {
-    for (const s of this.registry.list()) await this.open(s);
+    for (const s of this.registry.list()) await this.open(s, true);
   }
 
   /** Stores a new stream and starts it; a stream that cannot start is not kept. */
@@ -148,10 +167,16 @@ export class FirehoseService {
     return p;
   }
 
-  private open(s: DeliveryStreamState): Promise<Running> {
+  private open(s: DeliveryStreamState, tolerant = false): Promise<Running> {
     const p = (async (): Promise<Running> => {
-      const destination = this.destination(s);
-      const log = await SegmentLog.open(join(this.o.dataDir, 'firehose', s.name), { fsync: this.o.fsync, clock: this.o.clock });
+      let destination: FirehoseDestination;
+      try {
+        destination = this.destination(s);
+      } catch (e) {
+        if (!tolerant) throw e;
+        destination = refusedDestination(s.kind, (e as Error).message);
+      }
+      const log = await SegmentLog.open(join(this.o.dataDir, 'firehose', streamDirName(s.name)), { fsync: this.o.fsync, clock: this.o.clock });
       try {
         const r: Running = { log, destination, deliverer: this.deliverer(s.name, log, destination) };
         if (s.kinesisSource) r.source = this.source(s, log);
@@ -183,9 +208,11 @@ export class FirehoseService {
   /** The adapter for the stream's configuration; what it refuses is the caller's InvalidArgumentException. */
   private destination(s: DeliveryStreamState): FirehoseDestination {
     try {
+      const source = this.roleSource(s.name);
       return createDestination(s.kind, s.destination, this.streamInfo(s.name), {
         clock: this.o.clock,
-        objects: (bucketArn) => this.objects.resolve(bucketArn),
+        objects: (bucketArn, roleArn) =>
+          new RoleScopedStore(this.objects.resolve(bucketArn), bucketName(bucketArn), roleArn, (action, resource) => this.o.roles.mayNot(roleArn!, source, action, resource)),
       });
     } catch (e) {
       throw invalidArgument(`${KINDS[s.kind].config}: ${(e as Error).message}`);
@@ -206,16 +233,22 @@ export class FirehoseService {
     });
   }
 
+  /** Who uses a delivery stream's roles: Firehose, for this stream (its ARN is the trust policy's aws:SourceArn). */
+  roleSource(name: string): RoleSource {
+    return { service: FIREHOSE_SERVICE_PRINCIPAL, sourceArn: this.registry.arn(name), sourceAccount: this.o.accountId };
+  }
+
   private source(s: DeliveryStreamState, log: Log): Running['source'] {
     const { streamArn, roleArn } = s.kinesisSource!;
-    const roleName = roleArn.slice(roleArn.lastIndexOf('/') + 1);
+    const roleSource = this.roleSource(s.name);
     const source: NonNullable<Running['source']> = { reader: undefined as unknown as KinesisSource };
-    // Signed as the role, through the same API any Kinesis consumer uses.
+    // Signed as the role, assumed when the first call is made (a role that cannot be assumed fails
+    // that call visibly in health, and is retried), through the same API any Kinesis consumer uses.
     const client = () =>
       (source.client ??= new KinesisClient({
         endpoint: this.o.serverUrl(),
         region: this.o.region,
-        credentials: this.o.roleCredentials(roleName),
+        credentials: async () => this.o.roles.session(roleArn, roleSource),
         maxAttempts: 1,
         requestHandler: deliveryHttpHandler(),
       }));
@@ -239,4 +272,27 @@ export class FirehoseService {
     await r.source.reader.stop();
     r.source.client?.destroy();
   }
+}
+
+/**
+ * The folder of a delivery stream's log under `<dataDir>/firehose`. Stream names are
+ * `[a-zA-Z0-9_.-]+`, so each is one path segment, except `.` and `..`, which are valid names but
+ * would be the firehose folder itself or the data directory: those are spelled with %2E.
+ */
+export function streamDirName(name: string): string {
+  return name === '.' || name === '..' ? name.replace(/\./g, '%2E') : name;
+}
+
+/** Stands in for a stored configuration the adapters refuse: every attempt fails, saying why. */
+function refusedDestination(kind: DeliveryStreamState['kind'], reason: string): FirehoseDestination {
+  const error = `the delivery stream's configuration cannot be used: ${reason}; correct it with UpdateDestination`;
+  return {
+    kind: kind === 'S3' ? 'ExtendedS3' : kind,
+    // No waiting for a buffer to fill: the first record shows the problem in health at once.
+    buffering: { ...bufferingOf(undefined), intervalMs: 0 },
+    retryDurationMs: Infinity,
+    deliver: async () => ({ ok: false, error }),
+    abandon: async () => ({ ok: false, error }),
+    close: async () => {},
+  };
 }

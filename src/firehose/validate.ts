@@ -6,6 +6,7 @@
 import { isObject, type Json } from '../http/shape.js';
 import { invalidArgument, memberName, validation } from './errors.js';
 import { prefixPartitionKeys, validatePrefix } from './keys.js';
+import { bucketName } from './objects/index.js';
 import { metadataExtractionQuery, validateExtraction } from './partition.js';
 import {
   BUFFER_INTERVAL_S,
@@ -252,7 +253,47 @@ function deepMerge(a: Json, b: Json): Json {
   return out;
 }
 
+/**
+ * Every S3 configuration of a destination block with the member path naming it: the block itself
+ * (S3, ExtendedS3), its S3Configuration (Redshift staging, HTTP endpoint backup) and its
+ * S3BackupConfiguration, in wire or update names.
+ */
+export function s3Configurations(kind: DestinationKind, c: Json, member: string): Array<{ config: Json; where: string }> {
+  const out: Array<{ config: Json; where: string }> = [];
+  if ((kind === 'S3' || kind === 'ExtendedS3') && (c.BucketARN !== undefined || c.RoleARN !== undefined)) out.push({ config: c, where: member });
+  for (const inner of ['S3Configuration', 'S3Update', 'S3BackupConfiguration', 'S3BackupUpdate']) {
+    if (isObject(c[inner])) out.push({ config: c[inner] as Json, where: `${member}.${inner}` });
+  }
+  return out;
+}
+
+/**
+ * Every role ARN a request names, for iam:PassRole: RoleARN members at any depth (destination,
+ * S3 configurations, SecretsManager, data format conversion schema, Kinesis source) and the
+ * RoleArn parameter of processors.
+ */
+export function namedRoleArns(v: unknown, out = new Set<string>()): Set<string> {
+  if (Array.isArray(v)) {
+    for (const x of v) namedRoleArns(x, out);
+  } else if (isObject(v)) {
+    if (v.ParameterName === 'RoleArn' && typeof v.ParameterValue === 'string') out.add(v.ParameterValue);
+    for (const [k, x] of Object.entries(v)) {
+      if (k === 'RoleARN' && typeof x === 'string') out.add(x);
+      else namedRoleArns(x, out);
+    }
+  }
+  return out;
+}
+
 function semanticChecks(kind: DestinationKind, c: Json, member: string): void {
+  for (const { config, where } of s3Configurations(kind, c, member)) {
+    if (typeof config.BucketARN !== 'string') continue;
+    try {
+      bucketName(config.BucketARN);
+    } catch (e) {
+      throw invalidArgument(`${where}.BucketARN ${config.BucketARN} is not a valid S3 bucket ARN: ${(e as Error).message}.`);
+    }
+  }
   hintsTogether(c.BufferingHints, `${member}.BufferingHints`);
   for (const inner of ['S3Configuration', 'S3BackupConfiguration']) {
     if (isObject(c[inner])) {

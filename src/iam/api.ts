@@ -55,7 +55,12 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
     }
     return v;
   };
-  const caller = (req: ApiRequest) => store.keyOwner(req.caller!.accessKeyId)!.user;
+  const caller = (req: ApiRequest) => {
+    const owner = store.keyOwner(req.caller!.accessKeyId)!;
+    // A role session is no user: calls that default to "the caller's user" must name one (as AWS says).
+    if (owner.kind !== 'user') throw new QueryError('ValidationError', 400, 'Must specify userName when calling with non-User credentials');
+    return owner.user;
+  };
   const requireUser = (n: string): UserRow => {
     const u = store.getUser(n);
     if (!u) throw noSuchEntity(`The user with name ${n} cannot be found.`);
@@ -166,7 +171,8 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
         const n = name(p, 'UserName', 'userName');
         const at = path(p);
         allow(req, 'CreateUser', userArnOf(n, at));
-        if (store.getUser(n)) throw alreadyExists(`User with name ${n} already exists.`);
+        // IAM names are unique regardless of case: "Alice" would be another spelling of "alice".
+        if (store.userNameTaken(n)) throw alreadyExists(`User with name ${n} already exists.`);
         return { User: userShape(store.createUser(n, at)) };
       },
       GetUser(p, req) {
@@ -235,7 +241,7 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
         allow(req, 'CreateRole', roleArnOf(n, at));
         const trust = checkPolicy(p.get('AssumeRolePolicyDocument'), 'trust');
         if (minifiedSize(trust) > MAX_TRUST_POLICY_BYTES) throw limitExceeded(`Cannot exceed quota for ACLSizePerRole: ${MAX_TRUST_POLICY_BYTES}`);
-        if (store.getRole(n)) throw alreadyExists(`Role with name ${n} already exists.`);
+        if (store.roleNameTaken(n)) throw alreadyExists(`Role with name ${n} already exists.`);
         const max = p.has('MaxSessionDuration') ? Number(p.get('MaxSessionDuration')) : undefined;
         if (max !== undefined && (!Number.isInteger(max) || max < 3600 || max > 43200)) {
           throw validation(p.get('MaxSessionDuration'), 'maxSessionDuration', 'Member must have value between 3600 and 43200');
@@ -252,6 +258,15 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
         const prefix = p.get('PathPrefix') ?? '/';
         const { out, ...rest } = page(p, store.listRoles().filter((r) => r.path.startsWith(prefix)), (r) => r.name);
         return { Roles: out.map(roleShape), ...rest };
+      },
+      UpdateAssumeRolePolicy(p, req) {
+        const n = name(p, 'RoleName', 'roleName');
+        allow(req, 'UpdateAssumeRolePolicy', roleArnOf(n));
+        requireRole(n);
+        const trust = checkPolicy(p.get('PolicyDocument'), 'trust');
+        if (minifiedSize(trust) > MAX_TRUST_POLICY_BYTES) throw limitExceeded(`Cannot exceed quota for ACLSizePerRole: ${MAX_TRUST_POLICY_BYTES}`);
+        store.updateAssumeRolePolicy(n, trust);
+        return undefined;
       },
       DeleteRole(p, req) {
         const n = name(p, 'RoleName', 'roleName');
@@ -271,6 +286,11 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
     actions: {
       // Needs no permission, as in AWS: any valid key may ask who it is.
       GetCallerIdentity(_p, req) {
+        const owner = store.keyOwner(req.caller!.accessKeyId)!;
+        if (owner.kind === 'role') {
+          const r = requireRole(owner.user);
+          return { UserId: `${r.role_id}:${owner.arn.slice(owner.arn.lastIndexOf('/') + 1)}`, Account: acct, Arn: owner.arn };
+        }
         const u = requireUser(caller(req));
         return { UserId: u.user_id, Account: acct, Arn: store.userArn(u) };
       },

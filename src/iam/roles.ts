@@ -1,19 +1,89 @@
-// Event-stream roles: checks that a role lets Pinpoint write a project's events to a destination
-// (reference/pinpoint.md §4.1) and says what is missing in words a user can act on; and creates
-// such a role ("Automatically create a role" in Pinpoint's console).
+// Roles a service uses on a customer's behalf. Assuming one (what STS does for Pinpoint and
+// Firehose in AWS): the role is named by its exact ARN, and its trust policy must let the service
+// principal assume it with aws:SourceArn (the app, or the delivery stream) and aws:SourceAccount,
+// checked when the role is saved and again on every use, so a role conditioned on app B never
+// serves app A. Event-stream roles: checks that a role lets Pinpoint write a project's events to a
+// destination (reference/pinpoint.md §4.1) and says what is missing in words a user can act on;
+// and creates such a role ("Automatically create a role" in Pinpoint's console).
 
-import { evaluate, parsePolicy, type PolicyDocument } from './policy.js';
-import type { IamStore } from './store.js';
+import type { Credentials } from './sigv4.js';
+import { evaluate, type PolicyDocument } from './policy.js';
+import type { IamStore, RoleRow, RoleSource } from './store.js';
 
+export type { RoleSource } from './store.js';
 export const PINPOINT_SERVICE_PRINCIPAL = 'pinpoint.amazonaws.com';
+export const FIREHOSE_SERVICE_PRINCIPAL = 'firehose.amazonaws.com';
 export const STREAM_ROLE_POLICY_NAME = 'PinpointEventStreamPermissionsPolicy';
+
+/** Why `source.service` cannot assume `role` for `source`, or undefined when its trust policy allows it. */
+export function trustProblem(store: IamStore, role: RoleRow, source: RoleSource): string | undefined {
+  const trust = store.trustPolicy(role);
+  const assume = (policy: PolicyDocument) =>
+    evaluate([policy], {
+      action: 'sts:AssumeRole',
+      resource: store.roleArn(role),
+      principal: { type: 'Service', id: source.service },
+      context: { 'aws:SourceAccount': source.sourceAccount, 'aws:SourceArn': source.sourceArn },
+    });
+  if (assume(trust) === 'Allow') return undefined;
+  // Would it allow without the Allow statements' conditions? Then the conditions are what to fix.
+  const unconditioned = { ...trust, Statement: trust.Statement.map((st) => (st.Effect === 'Allow' ? { ...st, Condition: undefined } : st)) };
+  return assume(unconditioned) === 'Allow'
+    ? `the trust policy of role ${role.name} lets ${source.service} assume it (sts:AssumeRole) only under conditions that ` +
+        `${source.sourceArn} does not meet; make aws:SourceAccount ${source.sourceAccount} and aws:SourceArn ${source.sourceArn} satisfy them`
+    : `the trust policy of role ${role.name} does not let ${source.service} assume it (sts:AssumeRole) for ${source.sourceArn}; ` +
+        `add a statement allowing sts:AssumeRole to Principal {"Service":"${source.service}"}`;
+}
+
+/** Why the role named by `roleArn` cannot be assumed for `source` (missing, or its trust), else undefined. */
+export function assumeProblem(store: IamStore, roleArn: string, source: RoleSource): string | undefined {
+  const role = store.roleByArn(roleArn);
+  if (!role) return `role ${roleArn} does not exist in account ${store.accountId}`;
+  return trustProblem(store, role, source);
+}
+
+/** A role that cannot be assumed; its message says why. */
+export class AssumeRoleError extends Error {
+  override name = 'AssumeRoleError';
+}
+
+/**
+ * What STS AssumeRole is for a service here: checks the role and its trust policy for `source`,
+ * then returns the session's credentials (AssumeRoleError when it cannot be assumed).
+ */
+export function assumeRole(store: IamStore, roleArn: string, source: RoleSource): Credentials {
+  const problem = assumeProblem(store, roleArn, source);
+  if (problem) throw new AssumeRoleError(`${source.service} cannot assume ${roleArn} for ${source.sourceArn}: ${problem}`);
+  return store.roleSession(store.roleByArn(roleArn)!.name, source);
+}
+
+/**
+ * Whether the role, assumed for `source`, may do `action` on `resource`: trust first, then the
+ * role's identity policies. Returns why not, or undefined. For work a service does itself
+ * (Firehose writing an S3 object), where no request is signed.
+ */
+export function roleMayNot(store: IamStore, roleArn: string, source: RoleSource, action: string, resource: string): string | undefined {
+  const problem = assumeProblem(store, roleArn, source);
+  if (problem) return problem;
+  const role = store.roleByArn(roleArn)!;
+  const decision = evaluate(store.policies('role', role.name), {
+    action,
+    resource,
+    context: { 'aws:PrincipalArn': store.roleArn(role), 'aws:PrincipalAccount': store.accountId, 'aws:SourceArn': source.sourceArn, 'aws:SourceAccount': source.sourceAccount },
+  });
+  if (decision === 'Allow') return undefined;
+  return decision === 'ExplicitDeny'
+    ? `role ${role.name} is explicitly denied ${action} on ${resource}`
+    : `no policy of role ${role.name} allows ${action} on ${resource}`;
+}
 
 /** The put and describe actions a destination needs, by ARN service. */
 export function destinationActions(destinationArn: string): { put: string; describe: string } | undefined {
-  if (/^arn:aws[a-z-]*:kinesis:[^:]*:\d{12}:stream\/.+$/.test(destinationArn)) {
+  // Names as Kinesis and Firehose allow them, so a path such as `stream/a/../b` is no destination.
+  if (/^arn:aws[a-z-]*:kinesis:[^:]*:\d{12}:stream\/[a-zA-Z0-9_.-]{1,128}$/.test(destinationArn)) {
     return { put: 'kinesis:PutRecords', describe: 'kinesis:DescribeStream' };
   }
-  if (/^arn:aws[a-z-]*:firehose:[^:]*:\d{12}:deliverystream\/.+$/.test(destinationArn)) {
+  if (/^arn:aws[a-z-]*:firehose:[^:]*:\d{12}:deliverystream\/[a-zA-Z0-9_.-]{1,64}$/.test(destinationArn)) {
     return { put: 'firehose:PutRecordBatch', describe: 'firehose:DescribeDeliveryStream' };
   }
   return undefined;
@@ -50,25 +120,8 @@ export function checkStreamRole(store: IamStore, roleArn: string, appArn: string
   if (store.roleArn(role) !== roleArn) return [`Role ${role.name} has the ARN ${store.roleArn(role)}, not ${roleArn}; use that ARN`];
 
   const missing: string[] = [];
-  const trust = parsePolicy(role.assume_role_policy, 'trust');
-  const assume = (policy: PolicyDocument) =>
-    evaluate([policy], {
-      action: 'sts:AssumeRole',
-      resource: store.roleArn(role),
-      principal: { type: 'Service', id: PINPOINT_SERVICE_PRINCIPAL },
-      context: { 'aws:SourceAccount': store.accountId, 'aws:SourceArn': appArn },
-    });
-  if (assume(trust) !== 'Allow') {
-    // Would it allow without the Allow statements' conditions? Then the conditions are what to fix.
-    const unconditioned = { ...trust, Statement: trust.Statement.map((st) => (st.Effect === 'Allow' ? { ...st, Condition: undefined } : st)) };
-    missing.push(
-      assume(unconditioned) === 'Allow'
-        ? `the trust policy of role ${role.name} lets ${PINPOINT_SERVICE_PRINCIPAL} assume it (sts:AssumeRole) only under conditions that ` +
-            `${appArn} does not meet; make aws:SourceAccount ${store.accountId} and aws:SourceArn ${appArn} satisfy them`
-        : `the trust policy of role ${role.name} does not let ${PINPOINT_SERVICE_PRINCIPAL} assume it (sts:AssumeRole) for ${appArn}; ` +
-            `add a statement allowing sts:AssumeRole to Principal {"Service":"${PINPOINT_SERVICE_PRINCIPAL}"}`,
-    );
-  }
+  const trust = trustProblem(store, role, { service: PINPOINT_SERVICE_PRINCIPAL, sourceArn: appArn, sourceAccount: store.accountId });
+  if (trust) missing.push(trust);
   const policies = store.policies('role', role.name);
   for (const action of [actions.put, actions.describe]) {
     if (evaluate(policies, { action, resource: destinationArn }) !== 'Allow') {

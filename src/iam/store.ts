@@ -49,15 +49,38 @@ export interface KeyOwner {
   /** User name, or role name for a role session. */
   user: string;
   arn: string;
+  /** Role sessions only: the service that assumed the role and for which resource. */
+  session?: RoleSource;
 }
 
-/** Session keys of a role are owned by this pseudo user name; no IAM user can be named so. */
-const ROLE_SESSION_OWNER = '@role:';
-export const ROLE_SESSION_NAME = 'pinstream-event-stream';
+/**
+ * Who assumes a role and on whose behalf: the service principal (pinpoint.amazonaws.com,
+ * firehose.amazonaws.com), and the aws:SourceArn / aws:SourceAccount a trust policy may test
+ * (the app an event stream belongs to, the delivery stream that writes).
+ */
+export interface RoleSource {
+  service: string;
+  sourceArn: string;
+  sourceAccount: string;
+}
+
+/** Pre-sessions data directories kept one long-lived key per role under this owner name; they are removed at start. */
+const LEGACY_ROLE_KEY_OWNER = '@role:';
+/** Temporary keys (AWS: ASIA…) are told apart from users' long-term keys (PSAK…). */
+const SESSION_KEY_PREFIX = 'PSIA';
+/** At most this many role sessions: one per (role, service, source) ever used by this process, so far fewer in practice. */
+export const MAX_ROLE_SESSIONS = 100_000;
 
 export class IamStore {
   private keyCache = new Map<string, KeyOwner | null>();
   private policyCache = new Map<string, PolicyDocument[]>();
+  private trustCache = new Map<string, PolicyDocument>();
+  /**
+   * Role sessions, in memory only (like STS credentials they do not outlive the process): by
+   * access key id, and by role/service/source so one user of a role reuses its session.
+   */
+  private sessions = new Map<string, KeyOwner & { session: RoleSource }>();
+  private sessionBySource = new Map<string, string>();
   private secrets: SecretBox;
 
   constructor(
@@ -65,8 +88,12 @@ export class IamStore {
     private clock: Clock,
     readonly accountId: string,
     dataDir: string,
+    private readonly maxSessions = MAX_ROLE_SESSIONS,
   ) {
     this.secrets = new SecretBox(dataDir);
+    // Long-lived role keys of earlier versions carried no record of who assumed the role for what,
+    // so no trust policy could be checked against them: they are not honoured, and removed.
+    this.db.prepare(`DELETE FROM access_keys WHERE substr(user_name, 1, ${LEGACY_ROLE_KEY_OWNER.length}) = ?`).run(LEGACY_ROLE_KEY_OWNER);
   }
 
   userArn = (u: { name: string; path: string }) => `arn:aws:iam::${this.accountId}:user${u.path}${u.name}`;
@@ -81,6 +108,11 @@ export class IamStore {
 
   getUser(name: string): UserRow | undefined {
     return this.db.prepare('SELECT * FROM iam_users WHERE name = ?').get(name) as UserRow | undefined;
+  }
+
+  /** IAM names are unique regardless of case ("ROLE" and "role" cannot both exist): the existing spelling, if any. */
+  userNameTaken(name: string): string | undefined {
+    return (this.db.prepare('SELECT name FROM iam_users WHERE lower(name) = lower(?)').get(name) as { name: string } | undefined)?.name;
   }
 
   listUsers(): UserRow[] {
@@ -131,25 +163,19 @@ export class IamStore {
   lookup = (accessKeyId: string): Credentials | undefined => this.keyOwner(accessKeyId)?.creds;
 
   keyOwner(accessKeyId: string): KeyOwner | undefined {
+    const session = this.sessions.get(accessKeyId);
+    if (session) return session;
     let c = this.keyCache.get(accessKeyId);
     if (c === undefined) {
       // The owner's ARN carries its path, so it is read here once rather than on every request.
       const row = this.db
         .prepare(
-          `SELECT k.secret, k.user_name, u.path AS user_path, r.name AS role_name FROM access_keys k
-           LEFT JOIN iam_users u ON u.name = k.user_name
-           LEFT JOIN iam_roles r ON '${ROLE_SESSION_OWNER}' || r.name = k.user_name
-           WHERE k.access_key_id = ? AND k.status = 'Active' AND (u.name IS NOT NULL OR r.name IS NOT NULL)`,
+          `SELECT k.secret, k.user_name, u.path AS user_path FROM access_keys k
+           JOIN iam_users u ON u.name = k.user_name
+           WHERE k.access_key_id = ? AND k.status = 'Active'`,
         )
-        .get(accessKeyId) as { secret: Buffer; user_name: string; user_path: string | null; role_name: string | null } | undefined;
-      const creds = row && { accessKeyId, secretAccessKey: this.open(row.secret) };
-      if (!row || !creds) c = null;
-      else if (row.role_name !== null) {
-        c = { creds, kind: 'role', user: row.role_name, arn: `arn:aws:sts::${this.accountId}:assumed-role/${row.role_name}/${ROLE_SESSION_NAME}` };
-      } else {
-        // The owner's ARN carries its path, so it is read here once rather than on every request.
-        c = { creds, kind: 'user', user: row.user_name, arn: this.userArn({ name: row.user_name, path: row.user_path! }) };
-      }
+        .get(accessKeyId) as { secret: Buffer; user_name: string; user_path: string } | undefined;
+      c = row ? { creds: { accessKeyId, secretAccessKey: this.open(row.secret) }, kind: 'user', user: row.user_name, arn: this.userArn({ name: row.user_name, path: row.user_path }) } : null;
       if (this.keyCache.size > 10_000) this.keyCache.clear();
       this.keyCache.set(accessKeyId, c);
     }
@@ -256,29 +282,67 @@ export class IamStore {
     return this.db.prepare('SELECT * FROM iam_roles WHERE name = ?').get(name) as RoleRow | undefined;
   }
 
+  /** The existing spelling of a role name that differs only in case, if any (IAM names are case-insensitive). */
+  roleNameTaken(name: string): string | undefined {
+    return (this.db.prepare('SELECT name FROM iam_roles WHERE lower(name) = lower(?)').get(name) as { name: string } | undefined)?.name;
+  }
+
+  /** The role a role ARN names, exactly: this account, the role's own path and name (else undefined). */
+  roleByArn(arn: string): RoleRow | undefined {
+    const m = /^arn:aws:iam::(\d{12}):role(\/(?:[\x21-\x7e]*\/)?)([\w+=,.@-]+)$/.exec(arn);
+    if (!m || m[1] !== this.accountId) return undefined;
+    const role = this.getRole(m[3]);
+    return role && role.path === m[2] ? role : undefined;
+  }
+
+  /** A role's trust policy, parsed (cached by its text, so an update is seen at once). */
+  trustPolicy(role: RoleRow): PolicyDocument {
+    let p = this.trustCache.get(role.assume_role_policy);
+    if (!p) {
+      p = parsePolicy(role.assume_role_policy, 'trust');
+      if (this.trustCache.size > 1_000) this.trustCache.clear();
+      this.trustCache.set(role.assume_role_policy, p);
+    }
+    return p;
+  }
+
   listRoles(): RoleRow[] {
     return this.db.prepare('SELECT * FROM iam_roles ORDER BY name').all() as RoleRow[];
   }
 
   deleteRole(name: string): void {
+    // Sessions of the role stay: the authorizer refuses their requests while the role is missing
+    // (saying so), and a role created again under the name serves them again if its trust allows.
     this.db.prepare('DELETE FROM iam_roles WHERE name = ?').run(name);
-    for (const k of this.listAccessKeys(ROLE_SESSION_OWNER + name)) this.deleteAccessKey(k.access_key_id);
   }
 
   /**
-   * Credentials with which Pinstream acts as `roleName` (what AssumeRole gives Pinpoint in AWS):
-   * requests signed with them are authorized by the role's policies, so a role that loses a
-   * permission stops delivery as it would in AWS. One key per role, created on first use.
+   * Temporary credentials with which a service acts as `roleName` for `source` (what STS
+   * AssumeRole gives Pinpoint or Firehose in AWS). The caller checks the trust policy first
+   * (roles.ts assumeRole); requests signed with these keys are authorized by the role's policies,
+   * and the authorizer checks the trust policy again on each, so a role whose trust or permissions
+   * change stops serving at once. One session per (role, service, source), reused.
    */
-  roleSessionCredentials(roleName: string): Credentials {
-    const owner = ROLE_SESSION_OWNER + roleName;
-    const existing = this.listAccessKeys(owner).find((k) => k.status === 'Active');
+  roleSession(roleName: string, source: RoleSource): Credentials {
+    const key = sessionKey(roleName, source);
+    const existing = this.sessionBySource.get(key);
     if (existing) {
-      const o = this.keyOwner(existing.access_key_id);
-      if (o) return o.creds;
+      const s = this.sessions.get(existing);
+      if (s) return s.creds;
     }
-    const k = this.createAccessKey(owner);
-    return { accessKeyId: k.accessKeyId, secretAccessKey: k.secretAccessKey };
+    if (this.sessions.size >= this.maxSessions) throw new Error(`cannot start a session of role ${roleName}: ${this.maxSessions} role sessions exist (the limit)`);
+    const k = generateKey();
+    const creds = { accessKeyId: SESSION_KEY_PREFIX + k.accessKeyId.slice(SESSION_KEY_PREFIX.length), secretAccessKey: k.secretAccessKey };
+    const sessionName = source.service.split('.')[0];
+    this.sessions.set(creds.accessKeyId, {
+      creds,
+      kind: 'role',
+      user: roleName,
+      arn: `arn:aws:sts::${this.accountId}:assumed-role/${roleName}/${sessionName}`,
+      session: { ...source },
+    });
+    this.sessionBySource.set(key, creds.accessKeyId);
+    return creds;
   }
 
   private now(): string {
@@ -293,6 +357,8 @@ export class IamStore {
     return this.secrets.open(sealed);
   }
 }
+
+const sessionKey = (role: string, s: RoleSource) => [role, s.service, s.sourceArn, s.sourceAccount].join('\n');
 
 export function generateKey(): Credentials {
   const bytes = randomBytes(16);

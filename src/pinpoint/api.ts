@@ -5,9 +5,10 @@
 import type { Protocol } from '../http/dispatch.js';
 import { badRequest } from '../http/errors.js';
 import { json, type ApiRequest, type ApiResponse } from '../http/request.js';
-import { jsonBody, restJsonError, RestJsonRouter } from '../http/restjson.js';
+import { jsonBody, restJsonError, RestJsonRouter, type Route } from '../http/restjson.js';
 import { isObject, reqString, type Json } from '../http/shape.js';
 import type { Authorizer } from '../iam/authorizer.js';
+import { destinationActions, PINPOINT_SERVICE_PRINCIPAL } from '../iam/roles.js';
 import { checkTags, type Apps } from './apps.js';
 import { checkEndpointId, validateEndpointInput, type Endpoints } from './endpoints.js';
 import type { EventIngest } from './events.js';
@@ -41,14 +42,15 @@ export interface PinpointServices {
   clock?: Clock;
 }
 
-export function pinpointProtocol(s: PinpointServices): Protocol {
+/** The route table is listed (`METHOD /path/{label}`) so the isolation suite can tell that every route has a refusal test. */
+export function pinpointProtocol(s: PinpointServices): Protocol & { routes: string[] } {
   const { apps, endpoints, events, eventStreams, authorizer } = s;
   const allow = (req: ApiRequest, action: string, appId?: string) =>
     authorizer.authorize(req, `mobiletargeting:${action}`, appId ? apps.arn(appId) : apps.collectionArn());
   const body = (req: ApiRequest) => jsonBody(req, MAX_REQUEST_BYTES);
   const accepted = (req: ApiRequest) => json(202, { Message: 'Accepted', RequestID: req.requestId });
 
-  const router = new RestJsonRouter([
+  const routes: Route[] = [
     {
       method: 'POST',
       path: '/v1/apps',
@@ -195,7 +197,10 @@ export function pinpointProtocol(s: PinpointServices): Protocol {
         const id = p['application-id'];
         allow(req, 'PutEventStream', id);
         apps.require(id);
-        return json(200, eventStreamShape(await eventStreams.put(id, body(req), s.callerArn(req))));
+        // Naming a role Pinpoint will assume needs iam:PassRole on it, checked once the ARNs are
+        // well formed and before the role is looked up (so a refusal reveals nothing about it).
+        const passRole = (roleArn: string) => authorizer.passRole(req, roleArn, PINPOINT_SERVICE_PRINCIPAL);
+        return json(200, eventStreamShape(await eventStreams.put(id, body(req), s.callerArn(req), passRole)));
       },
     },
     {
@@ -232,7 +237,10 @@ export function pinpointProtocol(s: PinpointServices): Protocol {
     },
     {
       // Pinstream extension: "Automatically create a role" — creates (or repairs) the app's
-      // event-stream role; the caller must also be allowed to create roles and set their policies.
+      // event-stream role. The caller must also be allowed to create roles and set their policies,
+      // to pass the role to Pinpoint (it is made to be passed), and to write to the destination
+      // themselves (its put and describe actions): the role it makes can do no more than its
+      // caller, so the extension is no way to reach another tenant's stream.
       method: 'POST',
       path: '/v1/apps/{application-id}/eventstream/role',
       handler: (req, p) => {
@@ -241,8 +249,14 @@ export function pinpointProtocol(s: PinpointServices): Protocol {
         const roleArn = eventStreams.streamRoleArn(id);
         authorizer.authorize(req, 'iam:CreateRole', roleArn);
         authorizer.authorize(req, 'iam:PutRolePolicy', roleArn);
+        authorizer.passRole(req, roleArn, PINPOINT_SERVICE_PRINCIPAL);
         apps.require(id);
-        return json(201, { RoleArn: eventStreams.createRole(id, body(req)) });
+        const write = body(req);
+        const destination = eventStreams.roleDestination(write);
+        const needs = destinationActions(destination)!;
+        authorizer.authorize(req, needs.put, destination);
+        authorizer.authorize(req, needs.describe, destination);
+        return json(201, { RoleArn: eventStreams.createRole(id, write) });
       },
     },
     {
@@ -294,12 +308,14 @@ export function pinpointProtocol(s: PinpointServices): Protocol {
       },
     },
     ...(s.analytics ? analyticsRoutes({ apps, analytics: s.analytics, authorizer, clock: s.clock ?? systemClock }) : []),
-  ]);
+  ];
+  const router = new RestJsonRouter(routes);
 
   return {
     signingServices: [PINPOINT_SIGNING_NAME],
     handle: (req): Promise<ApiResponse> => router.handle(req),
     error: restJsonError,
+    routes: routes.map((r) => `${r.method} ${r.path}`),
   };
 }
 

@@ -26,7 +26,7 @@ export interface DeliveryControl {
   /** True when a configured route sends this destination to another endpoint. */
   isRouted(destinationArn: string): boolean;
   /** Whether the destination exists and accepts writes; throws with a reason when it cannot be reached. */
-  describe(destinationArn: string, roleArn: string): Promise<{ active: boolean; status: string }>;
+  describe(destinationArn: string, roleArn: string, appId: string): Promise<{ active: boolean; status: string }>;
   /** (Re)starts the app's worker from its saved checkpoint. */
   restart(appId: string): Promise<void>;
   stop(appId: string): Promise<void>;
@@ -63,15 +63,15 @@ export class EventStreams {
     return row;
   }
 
-  async put(appId: string, write: Json, updatedBy: string): Promise<EventStreamRow> {
-    const destination = reqString(write.DestinationStreamArn, 'DestinationStreamArn');
+  /**
+   * Saves the app's event stream. `passRole` is the caller's iam:PassRole check on the role
+   * (throws when refused), made once both ARNs are well formed and before anything is looked up.
+   */
+  async put(appId: string, write: Json, updatedBy: string, passRole: (roleArn: string) => void): Promise<EventStreamRow> {
+    const destination = this.roleDestination(write);
     const roleArn = reqString(write.RoleArn, 'RoleArn');
-    if (!destinationActions(destination)) {
-      throw badRequest(
-        `DestinationStreamArn "${destination}" must be a Kinesis data stream ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME) ` +
-          `or a Firehose delivery stream ARN (arn:aws:firehose:REGION:ACCOUNT:deliverystream/NAME)`,
-      );
-    }
+    if (!ROLE_ARN.test(roleArn)) throw badRequest(`RoleArn "${roleArn}" is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)`);
+    passRole(roleArn);
     const delivery = this.delivery!;
     const local = delivery.isEmbedded(destination);
     if (!local && !delivery.isRouted(destination)) {
@@ -88,7 +88,7 @@ export class EventStreams {
     }
     let state: { active: boolean; status: string };
     try {
-      state = await delivery.describe(destination, roleArn);
+      state = await delivery.describe(destination, roleArn, appId);
     } catch (e) {
       throw badRequest(`Destination stream validation failed: cannot describe ${destination}: ${(e as Error).message}`);
     }
@@ -163,8 +163,8 @@ export class EventStreams {
     return role ? this.iam.roleArn(role) : `arn:aws:iam::${this.iam.accountId}:role/${name}`;
   }
 
-  /** Pinstream extension ("Automatically create a role"): creates or repairs the app's event-stream role. */
-  createRole(appId: string, write: Json): string {
+  /** The request's DestinationStreamArn, checked to be a Kinesis stream or Firehose delivery stream ARN. */
+  roleDestination(write: Json): string {
     const destination = reqString(write.DestinationStreamArn, 'DestinationStreamArn');
     if (!destinationActions(destination)) {
       throw badRequest(
@@ -172,6 +172,12 @@ export class EventStreams {
           `or a Firehose delivery stream ARN (arn:aws:firehose:REGION:ACCOUNT:deliverystream/NAME)`,
       );
     }
+    return destination;
+  }
+
+  /** Pinstream extension ("Automatically create a role"): creates or repairs the app's event-stream role. */
+  createRole(appId: string, write: Json): string {
+    const destination = this.roleDestination(write);
     // The region is the app ARN's (arn:aws:mobiletargeting:REGION:ACCOUNT:apps/ID).
     const region = this.appArn(appId).split(':')[3];
     return createStreamRole(this.iam, region, appId, destination);
@@ -187,6 +193,9 @@ export class EventStreams {
       .run(appId, e.offset, e.eventId, e.endpointId, e.reason, new Date(e.at).toISOString());
   }
 }
+
+/** An IAM role ARN, path allowed (the partition, account and role are checked when it is used). */
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/(?:[\x21-\x7e]*\/)?[\w+=,.@-]+$/;
 
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 

@@ -5,6 +5,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { FirehoseClient } from '@aws-sdk/client-firehose';
+import { CreateRoleCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import { TEMP_PREFIX } from '../../src/firehose/objects/folder.js';
 
 export const ACCOUNT = '000000000000';
@@ -12,6 +13,55 @@ export const ROLE = `arn:aws:iam::${ACCOUNT}:role/firehose-delivery`;
 
 export function firehoseClient(server: { url: string; admin: { accessKeyId: string; secretAccessKey: string } }, credentials = server.admin): FirehoseClient {
   return new FirehoseClient({ endpoint: server.url, region: 'us-east-1', credentials, maxAttempts: 1 });
+}
+
+/**
+ * Creates a role Firehose may assume (trust in firehose.amazonaws.com for this account) whose
+ * policy allows writing to every bucket (the S3 actions AWS documents for a Firehose role) —
+ * ROLE unless named — through the IAM API as a user would. Every delivery stream's S3 writes
+ * are authorized as its role.
+ */
+export async function createDeliveryRole(
+  server: { url: string; admin: { accessKeyId: string; secretAccessKey: string } },
+  name = ROLE.slice(ROLE.lastIndexOf('/') + 1),
+  resources: string[] = ['arn:aws:s3:::*'],
+): Promise<string> {
+  const iam = new IAMClient({ endpoint: server.url, region: 'us-east-1', credentials: server.admin, maxAttempts: 1 });
+  try {
+    // Idempotent: a server restarted on the same data directory already has the role.
+    await iam.send(
+      new CreateRoleCommand({
+        RoleName: name,
+        AssumeRolePolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            { Effect: 'Allow', Principal: { Service: 'firehose.amazonaws.com' }, Action: 'sts:AssumeRole', Condition: { StringEquals: { 'aws:SourceAccount': ACCOUNT } } },
+          ],
+        }),
+      }),
+    ).catch((e) => {
+      if (e.name !== 'EntityAlreadyExistsException') throw e;
+    });
+    await iam.send(
+      new PutRolePolicyCommand({
+        RoleName: name,
+        PolicyName: 'firehose-s3',
+        PolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Action: ['s3:AbortMultipartUpload', 's3:GetBucketLocation', 's3:GetObject', 's3:ListBucket', 's3:ListBucketMultipartUploads', 's3:PutObject'],
+              Resource: resources,
+            },
+          ],
+        }),
+      }),
+    );
+  } finally {
+    iam.destroy();
+  }
+  return `arn:aws:iam::${ACCOUNT}:role/${name}`;
 }
 
 /** An ExtendedS3DestinationConfiguration writing to `bucket`, with any members overridden. */

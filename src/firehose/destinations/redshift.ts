@@ -124,7 +124,7 @@ export class RedshiftDestination implements FirehoseDestination {
       if (!c.S3BackupConfiguration) throw new DestinationConfigError('S3BackupMode Enabled needs S3BackupConfiguration');
       this.backup = new S3Destination(c.S3BackupConfiguration, stream, ctx);
     }
-    this.bucket = ctx.objects(s3.BucketARN);
+    this.bucket = ctx.objects(s3.BucketARN, typeof s3.RoleARN === 'string' ? s3.RoleARN : undefined);
     this.bucketName = s3.BucketARN.replace(/^arn:[^:]+:s3:::/, '');
     // Firehose puts its manifests after a literal Prefix; a prefix with !{…} expressions has no
     // single value to put them under, so they go to the bucket's root folders.

@@ -60,7 +60,8 @@ export class S3Destination implements FirehoseDestination {
   ) {
     const bucketArn = str(config.BucketARN);
     if (!bucketArn) throw new DestinationConfigError('BucketARN is required');
-    this.store = ctx.objects(bucketArn);
+    // Written as the configuration's own role (the backup configuration has its own RoleARN).
+    this.store = ctx.objects(bucketArn, str(config.RoleARN));
     this.prefix = str(config.Prefix);
     this.errorOutputPrefix = str(config.ErrorOutputPrefix);
     const format = config.CompressionFormat ?? 'UNCOMPRESSED';

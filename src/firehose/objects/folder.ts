@@ -41,7 +41,10 @@ export class FolderStore implements ObjectStore {
     if (segments.some((s) => Buffer.byteLength(s) > MAX_SEGMENT_BYTES)) {
       throw new InvalidKeyError(`object key "${key}" has a path segment over ${MAX_SEGMENT_BYTES} bytes, which a folder cannot hold`);
     }
-    return join(this.root, ...segments);
+    const file = join(this.root, ...segments);
+    // Defence in depth: whatever the checks above missed, no write lands outside the bucket's root.
+    if (!file.startsWith(this.root + sep)) throw new InvalidKeyError(`object key "${key}" would leave the bucket's folder ${this.root}`);
+    return file;
   }
 
   async put(key: string, body: Buffer): Promise<void> {

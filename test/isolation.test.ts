@@ -1,0 +1,682 @@
+// The isolation suite (issue 12): tenant A, with every right on its own resources (Pinpoint app
+// A, Kinesis stream sa and its consumers, delivery streams a-*, its own IAM user and roles),
+// tries every operation of every protocol against tenant B's resources, and every one is refused
+// with the protocol's AWS error naming the action and B's ARN; afterwards B is as it was.
+//
+// What "every" means is checked, not hoped: the server lists the operations it answers
+// (Pinstream.operations: Pinpoint routes, Kinesis/Firehose targets, IAM/STS actions); each must
+// have a refusal case here or be listed as not resource-scoped (with the reason). An operation
+// added later without a case fails the suite. The AWS models (botocore JSON, PINSTREAM_AWS_MODELS,
+// default /work/shared/reference/models) drive the check that every implemented AWS operation is
+// covered under its AWS name and HTTP binding, and that the routes that match no AWS operation
+// are Pinstream's own extensions; the web console's calls (its static scripts) must all be
+// covered operations too.
+//
+// Protocols: Pinpoint restJson1 over HTTP/1.1 and HTTP/2 (official SDK) plus signed requests for
+// the extension routes; Kinesis awsJson1.1 over the SDK's HTTP/2 and CBOR 1.1 (as the Java SDK
+// and KCL send it); Firehose awsJson1.1; IAM/STS Query. Also audited: ARNs of other accounts,
+// regions and partitions, path tricks, case variants, and no existence oracle.
+
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomUUID } from 'node:crypto';
+import * as PP from '@aws-sdk/client-pinpoint';
+import * as KN from '@aws-sdk/client-kinesis';
+import * as FH from '@aws-sdk/client-firehose';
+import * as IAM from '@aws-sdk/client-iam';
+import { STSClient, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+import { NodeHttp2Handler } from '@smithy/node-http-handler';
+import { pinpointClient, startTestServer, type TestServer } from './helpers/server.js';
+import { kinesisClient } from './helpers/kinesis.js';
+import { createDeliveryRole, firehoseClient, s3Destination } from './helpers/firehose.js';
+import { createPinpointRole } from './helpers/eventstream.js';
+import { signedFetch } from './helpers/signed.js';
+import { cborCall } from './helpers/cbor.js';
+
+const ACCOUNT = '000000000000';
+const REGION = 'us-east-1';
+const APPS = `arn:aws:mobiletargeting:${REGION}:${ACCOUNT}:apps`;
+const appArn = (id: string) => `${APPS}/${id}`;
+const streamArn = (name: string) => `arn:aws:kinesis:${REGION}:${ACCOUNT}:stream/${name}`;
+const deliveryArn = (name: string) => `arn:aws:firehose:${REGION}:${ACCOUNT}:deliverystream/${name}`;
+const userArn = (name: string) => `arn:aws:iam::${ACCOUNT}:user/${name}`;
+const roleArn = (name: string) => `arn:aws:iam::${ACCOUNT}:role/${name}`;
+type Creds = { accessKeyId: string; secretAccessKey: string };
+type Json = Record<string, any>;
+
+const MODELS_DIR = process.env.PINSTREAM_AWS_MODELS ?? '/work/shared/reference/models';
+const CONSOLE_DIR = fileURLToPath(new URL('../../src/console/static/', import.meta.url));
+
+// --- the world: B's resources, and A's key --------------------------------------------------
+
+let t: TestServer;
+let admin: { iam: IAM.IAMClient; kinesis: KN.KinesisClient; firehose: FH.FirehoseClient };
+let A: string;
+let B: string;
+let keyA: Creds;
+/** B's IAM user's key (B's resource A must not touch). */
+let keyB: Creds;
+const b = {
+  endpoint: 'b-endpoint',
+  user: 'b-user',
+  funnel: '',
+  consumerArn: '',
+  shardId: 'shardId-000000000000',
+  iterator: '',
+  listShardsToken: '',
+};
+const clients: Array<{ destroy(): void }> = [];
+const track = <C extends { destroy(): void }>(c: C): C => (clients.push(c), c);
+
+async function iamUser(name: string, statements: object[]): Promise<Creds> {
+  await admin.iam.send(new IAM.CreateUserCommand({ UserName: name }));
+  await admin.iam.send(new IAM.PutUserPolicyCommand({ UserName: name, PolicyName: 'tenant', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: statements }) }));
+  const k = (await admin.iam.send(new IAM.CreateAccessKeyCommand({ UserName: name }))).AccessKey!;
+  return { accessKeyId: k.AccessKeyId!, secretAccessKey: k.SecretAccessKey! };
+}
+
+before(async () => {
+  t = await startTestServer();
+  admin = {
+    iam: track(new IAM.IAMClient({ endpoint: t.server.url, region: REGION, credentials: t.server.admin, maxAttempts: 1 })),
+    kinesis: track(kinesisClient(t.server)),
+    firehose: track(firehoseClient(t.server)),
+  };
+  A = (await t.pinpoint.send(new PP.CreateAppCommand({ CreateApplicationRequest: { Name: 'tenant-a', tags: { tenant: 'a' } } }))).ApplicationResponse!.Id!;
+  B = (await t.pinpoint.send(new PP.CreateAppCommand({ CreateApplicationRequest: { Name: 'tenant-b', tags: { tenant: 'b' } } }))).ApplicationResponse!.Id!;
+
+  // B's Pinpoint data: an endpoint of a user, an event, a saved funnel, an event stream to sb.
+  await t.pinpoint.send(new PP.UpdateEndpointCommand({ ApplicationId: B, EndpointId: b.endpoint, EndpointRequest: { ChannelType: 'GCM', Address: 'b-token', User: { UserId: b.user } } }));
+  await t.pinpoint.send(
+    new PP.PutEventsCommand({ ApplicationId: B, EventsRequest: { BatchItem: { [b.endpoint]: { Endpoint: {}, Events: { e1: { EventType: 'b.event', Timestamp: new Date().toISOString() } } } } } }),
+  );
+  const funnel = await signedFetch(t.server.url, {
+    method: 'POST',
+    path: `/v1/apps/${B}/funnels`,
+    body: JSON.stringify({ name: 'b-funnel', steps: [{ eventType: 'a' }, { eventType: 'b' }] }),
+    credentials: t.server.admin,
+  });
+  assert.equal(funnel.status, 201, funnel.text);
+  b.funnel = funnel.json.id;
+
+  for (const s of ['sa', 'sb']) await admin.kinesis.send(new KN.CreateStreamCommand({ StreamName: s, ShardCount: 2 }));
+  await admin.kinesis.send(new KN.PutRecordCommand({ StreamName: 'sb', PartitionKey: 'k', Data: Buffer.from('b-secret'), ExplicitHashKey: '0' }));
+  await admin.kinesis.send(new KN.AddTagsToStreamCommand({ StreamName: 'sb', Tags: { tenant: 'b' } }));
+  b.consumerArn = (await admin.kinesis.send(new KN.RegisterStreamConsumerCommand({ StreamARN: streamArn('sb'), ConsumerName: 'b-reader' }))).Consumer!.ConsumerARN!;
+  b.iterator = (await admin.kinesis.send(new KN.GetShardIteratorCommand({ StreamName: 'sb', ShardId: b.shardId, ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator!;
+  b.listShardsToken = (await admin.kinesis.send(new KN.ListShardsCommand({ StreamName: 'sb', MaxResults: 1 }))).NextToken!;
+
+  await createPinpointRole(admin.iam, 'role-b', { resource: streamArn('sb') });
+  await t.pinpoint.send(new PP.PutEventStreamCommand({ ApplicationId: B, WriteEventStream: { DestinationStreamArn: streamArn('sb'), RoleArn: roleArn('role-b') } }));
+
+  await createDeliveryRole(t.server, 'fh-role-b', ['arn:aws:s3:::bucket-b/*']);
+  await admin.firehose.send(
+    new FH.CreateDeliveryStreamCommand({ DeliveryStreamName: 'b-stream', ExtendedS3DestinationConfiguration: s3Destination('bucket-b', { RoleARN: roleArn('fh-role-b') }), Tags: [{ Key: 'tenant', Value: 'b' }] }),
+  );
+
+  keyB = await iamUser('tenant-b', [{ Effect: 'Allow', Action: 'mobiletargeting:*', Resource: [appArn(B), `${appArn(B)}/*`] }]);
+  keyA = await iamUser('tenant-a', [
+    { Effect: 'Allow', Action: 'mobiletargeting:*', Resource: [appArn(A), `${appArn(A)}/*`] },
+    { Effect: 'Allow', Action: 'kinesis:*', Resource: [streamArn('sa'), `${streamArn('sa')}/consumer/*`] },
+    { Effect: 'Allow', Action: 'firehose:*', Resource: deliveryArn('a-*') },
+    { Effect: 'Allow', Action: 'iam:*', Resource: [userArn('tenant-a'), roleArn('role-a*')] },
+  ]);
+});
+after(async () => {
+  for (const c of clients) c.destroy();
+  await t.close();
+});
+
+// --- refusal assertions ------------------------------------------------------------------------
+
+/** Runs `p` and returns the error it rejects with (fails when it succeeds). */
+async function rejection(p: Promise<unknown>, what: string): Promise<any> {
+  const err = await p.then(
+    () => undefined,
+    (e) => e,
+  );
+  assert.ok(err, `${what}: tenant A was not refused`);
+  return err;
+}
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+/** The authorizer's message: names the action and the resource, nothing of the resource's content. */
+const namesActionAndResource = (message: string, action: string, resource: string) =>
+  assert.match(message, new RegExp(`is not authorized to perform: ${escape(action)} on resource: ${escape(resource)} `), message);
+
+async function sdkRefused(p: Promise<unknown>, name: string, status: number, action: string, resource: string): Promise<void> {
+  const err = await rejection(p, action);
+  assert.equal(err.name, name, `${action}: ${err.name}: ${err.message}`);
+  assert.equal(err.$metadata?.httpStatusCode, status, `${action}: HTTP status`);
+  namesActionAndResource(err.message, action, resource);
+}
+
+// --- Pinpoint ------------------------------------------------------------------------------------
+
+interface RawCall {
+  method: string;
+  path: string;
+  query?: Record<string, string>;
+  body?: unknown;
+}
+
+interface PinpointCase {
+  /** The AWS operation this route is (undefined for Pinstream's extension routes). */
+  op?: string;
+  action: string;
+  resource: string;
+  /** An SDK call (run over HTTP/1.1 and HTTP/2)… */
+  sdk?: (c: PP.PinpointClient) => Promise<unknown>;
+  /** …or a signed request (extension routes the SDK does not know). */
+  raw?: () => RawCall | RawCall[];
+}
+
+const day = new Date().toISOString().slice(0, 10);
+const pinpointCases = (): Record<string, PinpointCase> => {
+  const at = (action: string, resource = appArn(B)) => ({ action: `mobiletargeting:${action}`, resource });
+  return {
+    'POST /v1/apps': { op: 'CreateApp', ...at('CreateApp', APPS), sdk: (c) => c.send(new PP.CreateAppCommand({ CreateApplicationRequest: { Name: 'tenant-b' } })) },
+    'GET /v1/apps': { op: 'GetApps', ...at('GetApps', APPS), sdk: (c) => c.send(new PP.GetAppsCommand({})) },
+    'GET /v1/apps/{application-id}': { op: 'GetApp', ...at('GetApp'), sdk: (c) => c.send(new PP.GetAppCommand({ ApplicationId: B })) },
+    'DELETE /v1/apps/{application-id}': { op: 'DeleteApp', ...at('DeleteApp'), sdk: (c) => c.send(new PP.DeleteAppCommand({ ApplicationId: B })) },
+    'GET /v1/apps/{application-id}/settings': { op: 'GetApplicationSettings', ...at('GetApplicationSettings'), sdk: (c) => c.send(new PP.GetApplicationSettingsCommand({ ApplicationId: B })) },
+    'PUT /v1/apps/{application-id}/settings': {
+      op: 'UpdateApplicationSettings',
+      ...at('UpdateApplicationSettings'),
+      sdk: (c) => c.send(new PP.UpdateApplicationSettingsCommand({ ApplicationId: B, WriteApplicationSettingsRequest: { CloudWatchMetricsEnabled: true } })),
+    },
+    'PUT /v1/apps/{application-id}/endpoints/{endpoint-id}': {
+      op: 'UpdateEndpoint',
+      ...at('UpdateEndpoint'),
+      sdk: (c) => c.send(new PP.UpdateEndpointCommand({ ApplicationId: B, EndpointId: b.endpoint, EndpointRequest: { Address: 'hijacked' } })),
+    },
+    'PUT /v1/apps/{application-id}/endpoints': {
+      op: 'UpdateEndpointsBatch',
+      ...at('UpdateEndpointsBatch'),
+      sdk: (c) => c.send(new PP.UpdateEndpointsBatchCommand({ ApplicationId: B, EndpointBatchRequest: { Item: [{ Id: b.endpoint, Address: 'hijacked' }] } })),
+    },
+    'GET /v1/apps/{application-id}/endpoints/{endpoint-id}': { op: 'GetEndpoint', ...at('GetEndpoint'), sdk: (c) => c.send(new PP.GetEndpointCommand({ ApplicationId: B, EndpointId: b.endpoint })) },
+    'DELETE /v1/apps/{application-id}/endpoints/{endpoint-id}': { op: 'DeleteEndpoint', ...at('DeleteEndpoint'), sdk: (c) => c.send(new PP.DeleteEndpointCommand({ ApplicationId: B, EndpointId: b.endpoint })) },
+    'GET /v1/apps/{application-id}/users/{user-id}': { op: 'GetUserEndpoints', ...at('GetUserEndpoints'), sdk: (c) => c.send(new PP.GetUserEndpointsCommand({ ApplicationId: B, UserId: b.user })) },
+    'DELETE /v1/apps/{application-id}/users/{user-id}': { op: 'DeleteUserEndpoints', ...at('DeleteUserEndpoints'), sdk: (c) => c.send(new PP.DeleteUserEndpointsCommand({ ApplicationId: B, UserId: b.user })) },
+    'POST /v1/apps/{application-id}/events': {
+      op: 'PutEvents',
+      ...at('PutEvents'),
+      sdk: (c) =>
+        c.send(new PP.PutEventsCommand({ ApplicationId: B, EventsRequest: { BatchItem: { [b.endpoint]: { Endpoint: {}, Events: { [randomUUID()]: { EventType: 'forged', Timestamp: new Date().toISOString() } } } } } })),
+    },
+    'POST /v1/apps/{application-id}/eventstream': {
+      op: 'PutEventStream',
+      ...at('PutEventStream'),
+      sdk: (c) => c.send(new PP.PutEventStreamCommand({ ApplicationId: B, WriteEventStream: { DestinationStreamArn: streamArn('sa'), RoleArn: roleArn('role-b') } })),
+    },
+    'GET /v1/apps/{application-id}/eventstream': { op: 'GetEventStream', ...at('GetEventStream'), sdk: (c) => c.send(new PP.GetEventStreamCommand({ ApplicationId: B })) },
+    'DELETE /v1/apps/{application-id}/eventstream': { op: 'DeleteEventStream', ...at('DeleteEventStream'), sdk: (c) => c.send(new PP.DeleteEventStreamCommand({ ApplicationId: B })) },
+    'GET /v1/tags/{resource-arn+}': { op: 'ListTagsForResource', ...at('ListTagsForResource'), sdk: (c) => c.send(new PP.ListTagsForResourceCommand({ ResourceArn: appArn(B) })) },
+    'POST /v1/tags/{resource-arn+}': { op: 'TagResource', ...at('TagResource'), sdk: (c) => c.send(new PP.TagResourceCommand({ ResourceArn: appArn(B), TagsModel: { tags: { tenant: 'a' } } })) },
+    'DELETE /v1/tags/{resource-arn+}': { op: 'UntagResource', ...at('UntagResource'), sdk: (c) => c.send(new PP.UntagResourceCommand({ ResourceArn: appArn(B), TagKeys: ['tenant'] })) },
+    'GET /v1/apps/{application-id}/kpis/daterange/{kpi-name}': {
+      op: 'GetApplicationDateRangeKpi',
+      ...at('GetApplicationDateRangeKpi', `${appArn(B)}/kpis/daterange/unique-endpoints`),
+      sdk: (c) => c.send(new PP.GetApplicationDateRangeKpiCommand({ ApplicationId: B, KpiName: 'unique-endpoints' })),
+    },
+    'GET /v1/apps/{application-id}/campaigns/{campaign-id}/kpis/daterange/{kpi-name}': {
+      op: 'GetCampaignDateRangeKpi',
+      ...at('GetCampaignDateRangeKpi', `${appArn(B)}/campaigns/c1/kpis/daterange/unique-deliveries`),
+      sdk: (c) => c.send(new PP.GetCampaignDateRangeKpiCommand({ ApplicationId: B, CampaignId: 'c1', KpiName: 'unique-deliveries' })),
+    },
+    'GET /v1/apps/{application-id}/journeys/{journey-id}/kpis/daterange/{kpi-name}': {
+      op: 'GetJourneyDateRangeKpi',
+      ...at('GetJourneyDateRangeKpi', `${appArn(B)}/journeys/j1/kpis/daterange/journey-runs`),
+      sdk: (c) => c.send(new PP.GetJourneyDateRangeKpiCommand({ ApplicationId: B, JourneyId: 'j1', KpiName: 'journey-runs' })),
+    },
+    // Pinstream extensions (README: "Replay and automatic roles", console dashboards and funnels).
+    'POST /v1/apps/{application-id}/eventstream/replay': { ...at('PutEventStream'), raw: () => ({ method: 'POST', path: `/v1/apps/${B}/eventstream/replay`, body: { StartTime: new Date(Date.now() - 60_000).toISOString() } }) },
+    'POST /v1/apps/{application-id}/eventstream/role': { ...at('PutEventStream'), raw: () => ({ method: 'POST', path: `/v1/apps/${B}/eventstream/role`, body: { DestinationStreamArn: streamArn('sb') } }) },
+    'GET /v1/apps/{application-id}/dashboards/{name}': {
+      ...at('GetApplicationDateRangeKpi'),
+      raw: () => [
+        { method: 'GET', path: `/v1/apps/${B}/dashboards/overview`, query: { start: day, end: day } },
+        { method: 'GET', path: `/v1/apps/${B}/dashboards/events.csv` },
+      ],
+    },
+    'GET /v1/apps/{application-id}/analytics/filters': { ...at('GetApplicationDateRangeKpi'), raw: () => ({ method: 'GET', path: `/v1/apps/${B}/analytics/filters` }) },
+    'GET /v1/apps/{application-id}/funnels': { ...at('GetApplicationDateRangeKpi'), raw: () => ({ method: 'GET', path: `/v1/apps/${B}/funnels` }) },
+    'POST /v1/apps/{application-id}/funnels': {
+      ...at('UpdateApplicationSettings'),
+      raw: () => ({ method: 'POST', path: `/v1/apps/${B}/funnels`, body: { id: b.funnel, name: 'overwritten', steps: [{ eventType: 'x' }, { eventType: 'y' }] } }),
+    },
+    'DELETE /v1/apps/{application-id}/funnels/{funnel-id}': { ...at('UpdateApplicationSettings'), raw: () => ({ method: 'DELETE', path: `/v1/apps/${B}/funnels/${b.funnel}` }) },
+  };
+};
+
+/**
+ * Routes that name no single resource, each with why and the test that covers it: a listing that
+ * shows the caller only what its policies allow.
+ */
+const PINPOINT_NOT_RESOURCE_SCOPED: Record<string, string> = {
+  'GET /v1/eventstreams/status': 'lists the delivery health of every event stream the caller may GetEventStream; tested below to hold nothing of B',
+};
+
+async function rawRefused(c: PinpointCase, creds: Creds): Promise<void> {
+  for (const r of [c.raw!()].flat()) {
+    const res = await signedFetch(t.server.url, { method: r.method, path: r.path, query: r.query, body: r.body === undefined ? undefined : JSON.stringify(r.body), credentials: creds });
+    assert.equal(res.status, 403, `${r.method} ${r.path}: ${res.text}`);
+    assert.equal(res.headers.get('x-amzn-errortype'), 'ForbiddenException');
+    namesActionAndResource(res.json.Message, c.action, c.resource);
+  }
+}
+
+describe('Pinpoint (restJson1)', () => {
+  for (const http of ['HTTP/1.1', 'HTTP/2'] as const) {
+    test(`every route, over ${http}: tenant A on B's app is ForbiddenException naming the action and B's ARN`, async () => {
+      const pa = track(pinpointClient({ url: t.server.url, admin: keyA }, http === 'HTTP/2' ? { requestHandler: new NodeHttp2Handler() } : {}));
+      for (const [route, c] of Object.entries(pinpointCases())) {
+        if (c.sdk) await sdkRefused(c.sdk(pa), 'ForbiddenException', 403, c.action, c.resource);
+        else await rawRefused(c, keyA);
+        assert.ok(route);
+      }
+    });
+  }
+
+  test('GET /v1/eventstreams/status lists only what the caller may read', async () => {
+    const status = async (creds: Creds) => {
+      const res = await signedFetch(t.server.url, { method: 'GET', path: '/v1/eventstreams/status', credentials: creds });
+      assert.equal(res.status, 200, res.text);
+      return (res.json.Item as Array<{ ApplicationId: string }>).map((i) => i.ApplicationId);
+    };
+    assert.deepEqual(await status(keyA), [], "A sees no event stream of B's");
+    assert.deepEqual(await status(keyB), [B], 'B sees its own');
+  });
+
+  test('no existence oracle: an app id that does not exist is refused exactly like B', async () => {
+    const ghost = randomUUID().replace(/-/g, '');
+    const pa = track(pinpointClient({ url: t.server.url, admin: keyA }));
+    await sdkRefused(pa.send(new PP.GetAppCommand({ ApplicationId: ghost })), 'ForbiddenException', 403, 'mobiletargeting:GetApp', appArn(ghost));
+    await sdkRefused(pa.send(new PP.GetEventStreamCommand({ ApplicationId: ghost })), 'ForbiddenException', 403, 'mobiletargeting:GetEventStream', appArn(ghost));
+  });
+});
+
+// --- Kinesis ------------------------------------------------------------------------------------
+
+interface JsonCase {
+  op: string;
+  input: () => Json;
+  resource: string;
+}
+
+const kinesisCases = (): JsonCase[] => {
+  const sb = streamArn('sb');
+  const byName = (op: string, extra: Json = {}): JsonCase[] => [
+    { op, input: () => ({ StreamName: 'sb', ...extra }), resource: sb },
+    { op, input: () => ({ StreamARN: sb, ...extra }), resource: sb },
+  ];
+  return [
+    { op: 'CreateStream', input: () => ({ StreamName: 'sb', ShardCount: 1 }), resource: sb },
+    { op: 'ListStreams', input: () => ({}), resource: streamArn('*') },
+    ...byName('DeleteStream'),
+    ...byName('DescribeStream'),
+    ...byName('DescribeStreamSummary'),
+    ...byName('ListShards'),
+    { op: 'ListShards', input: () => ({ NextToken: b.listShardsToken }), resource: sb },
+    ...byName('PutRecord', { PartitionKey: 'k', Data: Buffer.from('forged') }),
+    ...byName('PutRecords', { Records: [{ PartitionKey: 'k', Data: Buffer.from('forged') }] }),
+    ...byName('GetShardIterator', { ShardId: b.shardId, ShardIteratorType: 'TRIM_HORIZON' }),
+    { op: 'GetRecords', input: () => ({ ShardIterator: b.iterator }), resource: sb },
+    // An iterator of B's stream does not become A's by naming A's stream beside it.
+    { op: 'GetRecords', input: () => ({ ShardIterator: b.iterator, StreamARN: streamArn('sa') }), resource: sb },
+    ...byName('IncreaseStreamRetentionPeriod', { RetentionPeriodHours: 48 }),
+    ...byName('DecreaseStreamRetentionPeriod', { RetentionPeriodHours: 24 }),
+    ...byName('AddTagsToStream', { Tags: { tenant: 'a' } }),
+    ...byName('RemoveTagsFromStream', { TagKeys: ['tenant'] }),
+    ...byName('ListTagsForStream'),
+    ...byName('SplitShard', { ShardToSplit: b.shardId, NewStartingHashKey: '1000' }),
+    ...byName('MergeShards', { ShardToMerge: b.shardId, AdjacentShardToMerge: 'shardId-000000000001' }),
+    ...byName('UpdateShardCount', { TargetShardCount: 4, ScalingType: 'UNIFORM_SCALING' }),
+    { op: 'RegisterStreamConsumer', input: () => ({ StreamARN: sb, ConsumerName: 'a-reader' }), resource: sb },
+    { op: 'ListStreamConsumers', input: () => ({ StreamARN: sb }), resource: sb },
+    { op: 'DescribeStreamConsumer', input: () => ({ ConsumerARN: b.consumerArn }), resource: b.consumerArn },
+    { op: 'DescribeStreamConsumer', input: () => ({ StreamARN: sb, ConsumerName: 'b-reader' }), resource: sb },
+    { op: 'DeregisterStreamConsumer', input: () => ({ ConsumerARN: b.consumerArn }), resource: b.consumerArn },
+    { op: 'DeregisterStreamConsumer', input: () => ({ StreamARN: sb, ConsumerName: 'b-reader' }), resource: sb },
+    { op: 'SubscribeToShard', input: () => ({ ConsumerARN: b.consumerArn, ShardId: b.shardId, StartingPosition: { Type: 'TRIM_HORIZON' } }), resource: b.consumerArn },
+  ];
+};
+const KINESIS_NOT_RESOURCE_SCOPED: Record<string, string> = {};
+
+/** The SDK command for an operation (`<Op>Command`), built from the case's input. */
+function command(sdk: Record<string, any>, op: string, input: Json): any {
+  const C = sdk[`${op}Command`];
+  assert.ok(C, `the SDK has no ${op}Command`);
+  return new C(input);
+}
+
+describe('Kinesis (awsJson1.1 over HTTP/2, CBOR 1.1)', () => {
+  test("every operation naming a stream or consumer: tenant A on B's is AccessDeniedException (SDK, JSON over HTTP/2)", async () => {
+    const ka = track(kinesisClient({ url: t.server.url, admin: keyA }));
+    for (const c of kinesisCases()) await sdkRefused(ka.send(command(KN, c.op, c.input())), 'AccessDeniedException', 400, `kinesis:${c.op}`, c.resource);
+  });
+
+  test("every operation naming a stream or consumer: tenant A on B's is AccessDeniedException (CBOR, as the Java SDK sends it)", async () => {
+    for (const c of kinesisCases()) {
+      const res = await cborCall(t.server.url, keyA, c.op, c.input());
+      assert.equal(res.status, 400, `${c.op}: ${JSON.stringify(res.body)}`);
+      assert.match(String(res.contentType), /cbor/);
+      assert.equal(res.body.__type, 'AccessDeniedException', c.op);
+      namesActionAndResource(res.body.message, `kinesis:${c.op}`, c.resource);
+    }
+  });
+});
+
+// --- Firehose ---------------------------------------------------------------------------------------
+
+const firehoseCases = (): JsonCase[] => {
+  const bs = deliveryArn('b-stream');
+  const n = { DeliveryStreamName: 'b-stream' };
+  return [
+    { op: 'CreateDeliveryStream', input: () => ({ ...n, ExtendedS3DestinationConfiguration: s3Destination('bucket-b', { RoleARN: roleArn('fh-role-b') }) }), resource: bs },
+    { op: 'ListDeliveryStreams', input: () => ({}), resource: '*' },
+    { op: 'DescribeDeliveryStream', input: () => n, resource: bs },
+    { op: 'DeleteDeliveryStream', input: () => n, resource: bs },
+    { op: 'PutRecord', input: () => ({ ...n, Record: { Data: Buffer.from('forged') } }), resource: bs },
+    { op: 'PutRecordBatch', input: () => ({ ...n, Records: [{ Data: Buffer.from('forged') }] }), resource: bs },
+    {
+      op: 'UpdateDestination',
+      input: () => ({ ...n, CurrentDeliveryStreamVersionId: '1', DestinationId: 'destinationId-000000000001', ExtendedS3DestinationUpdate: { Prefix: 'stolen/' } }),
+      resource: bs,
+    },
+    { op: 'TagDeliveryStream', input: () => ({ ...n, Tags: [{ Key: 'tenant', Value: 'a' }] }), resource: bs },
+    { op: 'UntagDeliveryStream', input: () => ({ ...n, TagKeys: ['tenant'] }), resource: bs },
+    { op: 'ListTagsForDeliveryStream', input: () => n, resource: bs },
+    { op: 'StartDeliveryStreamEncryption', input: () => n, resource: bs },
+    { op: 'StopDeliveryStreamEncryption', input: () => n, resource: bs },
+  ];
+};
+const FIREHOSE_NOT_RESOURCE_SCOPED: Record<string, string> = {};
+
+describe('Firehose (awsJson1.1)', () => {
+  test("every operation naming a delivery stream: tenant A on B's is AccessDeniedException naming the action and B's ARN", async () => {
+    const fa = track(firehoseClient(t.server, keyA));
+    for (const c of firehoseCases()) await sdkRefused(fa.send(command(FH, c.op, c.input())), 'AccessDeniedException', 400, `firehose:${c.op}`, c.resource);
+  });
+});
+
+// --- IAM and STS ------------------------------------------------------------------------------------
+
+const iamCases = (): JsonCase[] => {
+  const u = { UserName: 'tenant-b' };
+  const r = { RoleName: 'role-b' };
+  const doc = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] });
+  const trust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'pinpoint.amazonaws.com' }, Action: 'sts:AssumeRole' }] });
+  return [
+    { op: 'CreateUser', input: () => u, resource: userArn('tenant-b') },
+    { op: 'GetUser', input: () => u, resource: userArn('tenant-b') },
+    { op: 'ListUsers', input: () => ({}), resource: userArn('*') },
+    { op: 'DeleteUser', input: () => u, resource: userArn('tenant-b') },
+    { op: 'CreateAccessKey', input: () => u, resource: userArn('tenant-b') },
+    { op: 'ListAccessKeys', input: () => u, resource: userArn('tenant-b') },
+    { op: 'UpdateAccessKey', input: () => ({ ...u, AccessKeyId: keyB.accessKeyId, Status: 'Inactive' }), resource: userArn('tenant-b') },
+    { op: 'DeleteAccessKey', input: () => ({ ...u, AccessKeyId: keyB.accessKeyId }), resource: userArn('tenant-b') },
+    { op: 'PutUserPolicy', input: () => ({ ...u, PolicyName: 'tenant', PolicyDocument: doc }), resource: userArn('tenant-b') },
+    { op: 'GetUserPolicy', input: () => ({ ...u, PolicyName: 'tenant' }), resource: userArn('tenant-b') },
+    { op: 'ListUserPolicies', input: () => u, resource: userArn('tenant-b') },
+    { op: 'DeleteUserPolicy', input: () => ({ ...u, PolicyName: 'tenant' }), resource: userArn('tenant-b') },
+    { op: 'CreateRole', input: () => ({ ...r, AssumeRolePolicyDocument: trust }), resource: roleArn('role-b') },
+    { op: 'GetRole', input: () => r, resource: roleArn('role-b') },
+    { op: 'ListRoles', input: () => ({}), resource: roleArn('*') },
+    { op: 'UpdateAssumeRolePolicy', input: () => ({ ...r, PolicyDocument: trust }), resource: roleArn('role-b') },
+    { op: 'DeleteRole', input: () => r, resource: roleArn('role-b') },
+    { op: 'PutRolePolicy', input: () => ({ ...r, PolicyName: 'PinpointEventStreamPermissionsPolicy', PolicyDocument: doc }), resource: roleArn('role-b') },
+    { op: 'GetRolePolicy', input: () => ({ ...r, PolicyName: 'PinpointEventStreamPermissionsPolicy' }), resource: roleArn('role-b') },
+    { op: 'ListRolePolicies', input: () => r, resource: roleArn('role-b') },
+    { op: 'DeleteRolePolicy', input: () => ({ ...r, PolicyName: 'PinpointEventStreamPermissionsPolicy' }), resource: roleArn('role-b') },
+  ];
+};
+const IAM_NOT_RESOURCE_SCOPED: Record<string, string> = {};
+const STS_NOT_RESOURCE_SCOPED: Record<string, string> = {
+  GetCallerIdentity: 'needs no permission (as in AWS) and only ever answers who the caller is; tested below to show A itself',
+};
+
+describe('IAM and STS (Query)', () => {
+  test("every IAM operation on B's user, keys, policies and role: AccessDenied naming the action and B's ARN", async () => {
+    const ia = track(new IAM.IAMClient({ endpoint: t.server.url, region: REGION, credentials: keyA, maxAttempts: 1 }));
+    for (const c of iamCases()) await sdkRefused(ia.send(command(IAM, c.op, c.input())), 'AccessDenied', 403, `iam:${c.op}`, c.resource);
+  });
+
+  test("B's access key under A's own user name is NoSuchEntity, and the key stays active", async () => {
+    const ia = track(new IAM.IAMClient({ endpoint: t.server.url, region: REGION, credentials: keyA, maxAttempts: 1 }));
+    await assert.rejects(ia.send(new IAM.UpdateAccessKeyCommand({ AccessKeyId: keyB.accessKeyId, Status: 'Inactive' })), { name: 'NoSuchEntityException' });
+    await assert.rejects(ia.send(new IAM.DeleteAccessKeyCommand({ AccessKeyId: keyB.accessKeyId })), { name: 'NoSuchEntityException' });
+    const keys = (await admin.iam.send(new IAM.ListAccessKeysCommand({ UserName: 'tenant-b' }))).AccessKeyMetadata!;
+    assert.deepEqual(keys.map((k) => [k.AccessKeyId, k.Status]), [[keyB.accessKeyId, 'Active']]);
+  });
+
+  test('GetCallerIdentity answers A with A', async () => {
+    const sts = track(new STSClient({ endpoint: t.server.url, region: REGION, credentials: keyA, maxAttempts: 1 }));
+    assert.equal((await sts.send(new GetCallerIdentityCommand({}))).Arn, userArn('tenant-a'));
+  });
+});
+
+// --- B afterwards -------------------------------------------------------------------------------------
+
+describe("B after every attempt", () => {
+  test('is exactly as it was', async () => {
+    const app = (await t.pinpoint.send(new PP.GetAppCommand({ ApplicationId: B }))).ApplicationResponse!;
+    assert.deepEqual(app.tags, { tenant: 'b' });
+    assert.equal((await t.pinpoint.send(new PP.GetEndpointCommand({ ApplicationId: B, EndpointId: b.endpoint }))).EndpointResponse!.Address, 'b-token');
+    assert.equal((await t.pinpoint.send(new PP.GetUserEndpointsCommand({ ApplicationId: B, UserId: b.user }))).EndpointsResponse!.Item!.length, 1);
+    const es = (await t.pinpoint.send(new PP.GetEventStreamCommand({ ApplicationId: B }))).EventStream!;
+    assert.deepEqual([es.DestinationStreamArn, es.RoleArn], [streamArn('sb'), roleArn('role-b')]);
+    const settings = (await t.pinpoint.send(new PP.GetApplicationSettingsCommand({ ApplicationId: B }))).ApplicationSettingsResource!;
+    assert.notEqual(settings.CampaignHook?.LambdaFunctionName, 'x');
+    const funnels = await signedFetch(t.server.url, { method: 'GET', path: `/v1/apps/${B}/funnels`, credentials: t.server.admin });
+    assert.deepEqual(funnels.json.funnels.map((f: any) => [f.id, f.name]), [[b.funnel, 'b-funnel']]);
+    assert.ok(!(await t.pinpoint.send(new PP.GetAppsCommand({ PageSize: '100' }))).ApplicationsResponse!.Item!.some((a) => a.Name === 'tenant-b' && a.Id !== B), 'no second app');
+
+    const sb = (await admin.kinesis.send(new KN.DescribeStreamSummaryCommand({ StreamName: 'sb' }))).StreamDescriptionSummary!;
+    assert.deepEqual([sb.StreamStatus, sb.OpenShardCount, sb.RetentionPeriodHours], ['ACTIVE', 2, 24]);
+    assert.deepEqual((await admin.kinesis.send(new KN.ListTagsForStreamCommand({ StreamName: 'sb' }))).Tags, [{ Key: 'tenant', Value: 'b' }]);
+    assert.deepEqual((await admin.kinesis.send(new KN.ListStreamConsumersCommand({ StreamARN: streamArn('sb') }))).Consumers!.map((c) => c.ConsumerName), ['b-reader']);
+    const it = (await admin.kinesis.send(new KN.GetShardIteratorCommand({ StreamName: 'sb', ShardId: b.shardId, ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator!;
+    const data = (await admin.kinesis.send(new KN.GetRecordsCommand({ ShardIterator: it }))).Records!.map((r) => Buffer.from(r.Data!).toString());
+    assert.ok(data.includes('b-secret') && !data.includes('forged'), `sb holds ${JSON.stringify(data)}`);
+    assert.ok(!(await admin.kinesis.send(new KN.ListStreamsCommand({}))).StreamNames!.includes('a-reader'));
+
+    const d = (await admin.firehose.send(new FH.DescribeDeliveryStreamCommand({ DeliveryStreamName: 'b-stream' }))).DeliveryStreamDescription!;
+    assert.equal(d.VersionId, '1');
+    assert.equal(d.Destinations![0].ExtendedS3DestinationDescription!.Prefix, '');
+    assert.deepEqual((await admin.firehose.send(new FH.ListTagsForDeliveryStreamCommand({ DeliveryStreamName: 'b-stream' }))).Tags, [{ Key: 'tenant', Value: 'b' }]);
+    assert.equal(t.server.firehose.health('b-stream')!.delivery.logEnd, 0, 'no record was put into b-stream');
+
+    assert.deepEqual((await admin.iam.send(new IAM.ListUserPoliciesCommand({ UserName: 'tenant-b' }))).PolicyNames, ['tenant']);
+    assert.equal((await admin.iam.send(new IAM.ListAccessKeysCommand({ UserName: 'tenant-b' }))).AccessKeyMetadata!.length, 1);
+    const role = (await admin.iam.send(new IAM.GetRoleCommand({ RoleName: 'role-b' }))).Role!;
+    assert.match(decodeURIComponent(role.AssumeRolePolicyDocument!), /pinpoint\.amazonaws\.com/);
+    assert.deepEqual((await admin.iam.send(new IAM.ListRolePoliciesCommand({ RoleName: 'role-b' }))).PolicyNames, ['PinpointEventStreamPermissionsPolicy']);
+  });
+});
+
+// --- ARN spellings ------------------------------------------------------------------------------------
+
+describe('ARN spellings (audit): other accounts, regions and partitions, path tricks, case', () => {
+  test('a Deny on B cannot be sidestepped by spelling B differently', async () => {
+    const fenced = await iamUser('fenced', [
+      { Effect: 'Allow', Action: ['mobiletargeting:*', 'kinesis:*', 'firehose:*'], Resource: '*' },
+      { Effect: 'Deny', Action: 'mobiletargeting:*', Resource: [appArn(B), `${appArn(B)}/*`] },
+      { Effect: 'Deny', Action: 'kinesis:*', Resource: [streamArn('sb'), `${streamArn('sb')}/*`] },
+      { Effect: 'Deny', Action: 'firehose:*', Resource: deliveryArn('b-stream') },
+    ]);
+    const refused = async (p: Promise<unknown>, what: string) => {
+      const e = await rejection(p, what);
+      assert.ok(['AccessDeniedException', 'ForbiddenException', 'ResourceNotFoundException', 'NotFoundException', 'ValidationException', 'BadRequestException', 'InvalidArgumentException'].includes(e.name), `${what}: ${e.name}: ${e.message}`);
+    };
+    const pf = track(pinpointClient({ url: t.server.url, admin: fenced }));
+    // The app id in another case, and the tagging ARN in other regions, accounts and partitions.
+    await refused(pf.send(new PP.GetAppCommand({ ApplicationId: B.toUpperCase() })), 'GetApp with the id upper-cased');
+    for (const arn of [
+      `arn:aws:mobiletargeting:eu-west-1:${ACCOUNT}:apps/${B}`,
+      `arn:aws:mobiletargeting:${REGION}:999999999999:apps/${B}`,
+      `arn:aws-cn:mobiletargeting:${REGION}:${ACCOUNT}:apps/${B}`,
+      `arn:aws:mobiletargeting:${REGION}:${ACCOUNT}:apps/${B}/../${A}`,
+      `arn:aws:mobiletargeting:${REGION}:${ACCOUNT}:apps/${A}/../${B}`,
+      `ARN:AWS:MOBILETARGETING:${REGION.toUpperCase()}:${ACCOUNT}:APPS/${B.toUpperCase()}`,
+    ]) {
+      await refused(pf.send(new PP.ListTagsForResourceCommand({ ResourceArn: arn })), `ListTagsForResource ${arn}`);
+    }
+    const kf = track(kinesisClient({ url: t.server.url, admin: fenced }));
+    for (const arn of [
+      `arn:aws:kinesis::${ACCOUNT}:stream/sb`,
+      `arn:aws:kinesis:eu-west-1:${ACCOUNT}:stream/sb`,
+      `arn:aws:kinesis:${REGION}:999999999999:stream/sb`,
+      `arn:aws-cn:kinesis:${REGION}:${ACCOUNT}:stream/sb`,
+      `arn:aws:kinesis:${REGION}:${ACCOUNT}:stream/sa/../sb`,
+      `arn:aws:kinesis:${REGION}:${ACCOUNT}:stream/SB`,
+    ]) {
+      await refused(kf.send(new KN.DescribeStreamSummaryCommand({ StreamARN: arn })), `DescribeStreamSummary ${arn}`);
+      await refused(kf.send(new KN.PutRecordCommand({ StreamARN: arn, PartitionKey: 'k', Data: Buffer.from('forged') })), `PutRecord ${arn}`);
+    }
+    await refused(kf.send(new KN.DescribeStreamSummaryCommand({ StreamName: 'SB' })), 'StreamName SB');
+    await refused(kf.send(new KN.DescribeStreamConsumerCommand({ ConsumerARN: b.consumerArn.replace(`:${REGION}:`, '::') })), 'a consumer ARN without region');
+    const ff = track(firehoseClient(t.server, fenced));
+    await refused(ff.send(new FH.DescribeDeliveryStreamCommand({ DeliveryStreamName: 'B-STREAM' })), 'DeliveryStreamName B-STREAM');
+    // And nothing reached sb or b-stream.
+    const it = (await admin.kinesis.send(new KN.GetShardIteratorCommand({ StreamName: 'sb', ShardId: b.shardId, ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator!;
+    assert.ok(!(await admin.kinesis.send(new KN.GetRecordsCommand({ ShardIterator: it }))).Records!.some((r) => Buffer.from(r.Data!).toString() === 'forged'));
+  });
+
+  test('an event stream destination spelled with a path trick is no destination', async () => {
+    const pa = track(pinpointClient({ url: t.server.url, admin: keyA }));
+    for (const arn of [`${streamArn('sa')}/../sb`, `${streamArn('sa')}/consumer/x`, `${deliveryArn('a-x')}/../b-stream`]) {
+      await assert.rejects(
+        pa.send(new PP.PutEventStreamCommand({ ApplicationId: A, WriteEventStream: { DestinationStreamArn: arn, RoleArn: roleArn('role-a') } })),
+        (e: any) => e.name === 'BadRequestException' && /must be a Kinesis data stream ARN/.test(e.message),
+        arn,
+      );
+    }
+  });
+
+  test("role ARNs of other accounts, partitions, paths or case do not reach B's role", async () => {
+    // Admin may pass any role; the role itself must still be this account's, spelled exactly.
+    const app = (await t.pinpoint.send(new PP.CreateAppCommand({ CreateApplicationRequest: { Name: 'spellings' } }))).ApplicationResponse!.Id!;
+    for (const role of [
+      `arn:aws:iam::999999999999:role/role-b`,
+      `arn:aws-cn:iam::${ACCOUNT}:role/role-b`,
+      `arn:aws:iam::${ACCOUNT}:role/other/path/role-b`,
+      `arn:aws:iam::${ACCOUNT}:role/ROLE-B`,
+    ]) {
+      await assert.rejects(
+        t.pinpoint.send(new PP.PutEventStreamCommand({ ApplicationId: app, WriteEventStream: { DestinationStreamArn: streamArn('sb'), RoleArn: role } })),
+        (e: any) => e.name === 'BadRequestException' && /Destination stream validation failed/.test(e.message),
+        role,
+      );
+      await assert.rejects(
+        admin.firehose.send(new FH.CreateDeliveryStreamCommand({ DeliveryStreamName: `spell-${randomUUID().slice(0, 8)}`, ExtendedS3DestinationConfiguration: s3Destination('bucket-b', { RoleARN: role }) })),
+        (e: any) => e.name === 'InvalidArgumentException' && /unable to assume role/.test(e.message),
+        role,
+      );
+    }
+  });
+});
+
+// --- coverage: every implemented operation has a case -------------------------------------------
+
+interface BotocoreModel {
+  metadata: { protocol: string };
+  operations: Record<string, { name: string; http: { method: string; requestUri: string } }>;
+}
+
+function loadModel(service: string): BotocoreModel | undefined {
+  const file = join(MODELS_DIR, `${service}.json.gz`);
+  return existsSync(file) ? (JSON.parse(gunzipSync(readFileSync(file)).toString('utf8')) as BotocoreModel) : undefined;
+}
+
+/** `/v1/apps/{application-id}` and `/v1/tags/{resource-arn+}` → one shape for comparing routes. */
+const routeShape = (methodAndPath: string) => methodAndPath.replace(/\?.*$/, '').replace(/\{[^}]+\}/g, '{}');
+
+describe('coverage', () => {
+  test('every operation the server answers has a refusal case here, or is listed as not resource-scoped with the reason', () => {
+    const inv = t.server.operations;
+    const covered = {
+      pinpoint: new Set([...Object.keys(pinpointCases()), ...Object.keys(PINPOINT_NOT_RESOURCE_SCOPED)]),
+      kinesis: new Set([...kinesisCases().map((c) => c.op), ...Object.keys(KINESIS_NOT_RESOURCE_SCOPED)]),
+      firehose: new Set([...firehoseCases().map((c) => c.op), ...Object.keys(FIREHOSE_NOT_RESOURCE_SCOPED)]),
+      iam: new Set([...iamCases().map((c) => c.op), ...Object.keys(IAM_NOT_RESOURCE_SCOPED)]),
+      sts: new Set(Object.keys(STS_NOT_RESOURCE_SCOPED)),
+    };
+    for (const service of ['pinpoint', 'kinesis', 'firehose', 'iam', 'sts'] as const) {
+      const missing = inv[service].filter((op) => !covered[service].has(op));
+      assert.deepEqual(missing, [], `${service}: operations without an isolation case (add one, or list them as not resource-scoped with the reason)`);
+      const stale = [...covered[service]].filter((op) => !inv[service].includes(op));
+      assert.deepEqual(stale, [], `${service}: cases for operations the server does not answer`);
+    }
+  });
+
+  test('driven by the AWS models: each implemented AWS operation is covered under its own name and HTTP binding; the rest are extensions', (tc) => {
+    const models = { pinpoint: loadModel('pinpoint'), kinesis: loadModel('kinesis'), firehose: loadModel('firehose'), iam: loadModel('iam'), sts: loadModel('sts') };
+    if (Object.values(models).some((m) => !m)) {
+      tc.skip(`the AWS models are not at ${MODELS_DIR} (set PINSTREAM_AWS_MODELS)`);
+      return;
+    }
+    const inv = t.server.operations;
+    // Pinpoint: routes matched to the model's operations by method and URI.
+    const byShape = new Map<string, string>();
+    for (const op of Object.values(models.pinpoint!.operations)) byShape.set(routeShape(`${op.http.method} ${op.http.requestUri}`), op.name);
+    const cases = pinpointCases();
+    const implemented: string[] = [];
+    for (const route of inv.pinpoint) {
+      const awsOp = byShape.get(routeShape(route));
+      const c = cases[route];
+      if (awsOp) implemented.push(awsOp);
+      if (c) assert.equal(c.op, awsOp, `${route}: the case names ${c.op ?? 'no AWS operation'}, the model says ${awsOp ?? 'none (an extension)'}`);
+    }
+    assert.ok(implemented.length >= 20, `implemented Pinpoint operations found in the model: ${implemented.join(', ')}`);
+    // JSON and Query services: every implemented operation is an operation of the model.
+    for (const service of ['kinesis', 'firehose', 'iam', 'sts'] as const) {
+      const names = new Set(Object.keys(models[service]!.operations));
+      const unknown = inv[service].filter((op) => !names.has(op));
+      assert.deepEqual(unknown, [], `${service}: operations the server answers that the AWS model does not have`);
+    }
+  });
+
+  test("the web console's API calls are all covered operations", () => {
+    const inv = t.server.operations;
+    const js = readdirSync(CONSOLE_DIR)
+      .filter((f) => f.endsWith('.js'))
+      .map((f) => readFileSync(join(CONSOLE_DIR, f), 'utf8'))
+      .join('\n');
+    const calls = new Set<string>();
+    for (const m of js.matchAll(/api\.pinpoint\('(GET|POST|PUT|DELETE)', \[([^\]]*)\]/g)) calls.add(`pinpoint ${m[1]} ${segments(m[2])}`);
+    for (const m of js.matchAll(/api\.pinpointText\(\[([^\]]*)\]/g)) calls.add(`pinpoint GET ${segments(m[1])}`);
+    for (const m of js.matchAll(/pinpoint\('(GET|POST|PUT|DELETE)', \[([^\]]*)\]/g)) calls.add(`pinpoint ${m[1]} ${segments(m[2])}`);
+    for (const m of js.matchAll(/\b(kinesis|firehose)\('([A-Za-z]+)'/g)) calls.add(`${m[1]} ${m[2]}`);
+    for (const m of js.matchAll(/Action: '([A-Za-z]+)'/g)) calls.add(`${m[1] === 'GetCallerIdentity' ? 'sts' : 'iam'} ${m[1]}`);
+    assert.ok(calls.size >= 15, `console calls found: ${[...calls].join('; ')}`);
+    const routes = new Map(inv.pinpoint.map((r) => [routeShape(r), r]));
+    for (const call of calls) {
+      const [service, ...rest] = call.split(' ');
+      if (service === 'pinpoint') {
+        const route = routes.get(routeShape(rest.join(' ')));
+        assert.ok(route, `the console calls ${rest.join(' ')}, which is no route`);
+        assert.ok(route in pinpointCases() || route in PINPOINT_NOT_RESOURCE_SCOPED, `console call ${route} has no isolation case`);
+      } else {
+        assert.ok(inv[service as 'kinesis'].includes(rest[0]), `the console calls ${call}, which the server does not answer`);
+      }
+    }
+  });
+});
+
+/** The console's path segments (`'v1', 'apps', app.Id`) as a path with `{}` for every computed one. */
+function segments(list: string): string {
+  return (
+    '/' +
+    list
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .map((s) => (/^'[^']*'$/.test(s) ? s.slice(1, -1) : '{}'))
+      .join('/')
+  );
+}
