@@ -6,8 +6,8 @@
 // What "every" means is checked, not hoped: the server lists the operations it answers
 // (Pinstream.operations: Pinpoint routes, Kinesis/Firehose targets, IAM/STS actions); each must
 // have a refusal case here or be listed as not resource-scoped (with the reason). An operation
-// added later without a case fails the suite. The AWS models (botocore JSON, PINSTREAM_AWS_MODELS,
-// default /work/shared/reference/models) drive the check that every implemented AWS operation is
+// added later without a case fails the suite. The AWS models (the tables generated from them in
+// src/models/generated) drive the check that every implemented AWS operation is
 // covered under its AWS name and HTTP binding, and that the routes that match no AWS operation
 // are Pinstream's own extensions; the web console's calls (its static scripts) must all be
 // covered operations too.
@@ -19,8 +19,7 @@
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
@@ -36,6 +35,11 @@ import { createDeliveryRole, firehoseClient, s3Destination } from './helpers/fir
 import { createPinpointRole } from './helpers/eventstream.js';
 import { signedFetch } from './helpers/signed.js';
 import { cborCall } from './helpers/cbor.js';
+import { model as pinpointModel } from '../src/models/generated/pinpoint.js';
+import { model as kinesisModel } from '../src/models/generated/kinesis.js';
+import { model as firehoseModel } from '../src/models/generated/firehose.js';
+import { model as iamModel } from '../src/models/generated/iam.js';
+import { model as stsModel } from '../src/models/generated/sts.js';
 
 const ACCOUNT = '000000000000';
 const REGION = 'us-east-1';
@@ -48,7 +52,6 @@ const roleArn = (name: string) => `arn:aws:iam::${ACCOUNT}:role/${name}`;
 type Creds = { accessKeyId: string; secretAccessKey: string };
 type Json = Record<string, any>;
 
-const MODELS_DIR = process.env.PINSTREAM_AWS_MODELS ?? '/work/shared/reference/models';
 const CONSOLE_DIR = fileURLToPath(new URL('../../src/console/static/', import.meta.url));
 
 // --- the world: B's resources, and A's key --------------------------------------------------
@@ -583,16 +586,6 @@ describe('ARN spellings (audit): other accounts, regions and partitions, path tr
 
 // --- coverage: every implemented operation has a case -------------------------------------------
 
-interface BotocoreModel {
-  metadata: { protocol: string };
-  operations: Record<string, { name: string; http: { method: string; requestUri: string } }>;
-}
-
-function loadModel(service: string): BotocoreModel | undefined {
-  const file = join(MODELS_DIR, `${service}.json.gz`);
-  return existsSync(file) ? (JSON.parse(gunzipSync(readFileSync(file)).toString('utf8')) as BotocoreModel) : undefined;
-}
-
 /** `/v1/apps/{application-id}` and `/v1/tags/{resource-arn+}` → one shape for comparing routes. */
 const routeShape = (methodAndPath: string) => methodAndPath.replace(/\?.*$/, '').replace(/\{[^}]+\}/g, '{}');
 
@@ -614,16 +607,12 @@ describe('coverage', () => {
     }
   });
 
-  test('driven by the AWS models: each implemented AWS operation is covered under its own name and HTTP binding; the rest are extensions', (tc) => {
-    const models = { pinpoint: loadModel('pinpoint'), kinesis: loadModel('kinesis'), firehose: loadModel('firehose'), iam: loadModel('iam'), sts: loadModel('sts') };
-    if (Object.values(models).some((m) => !m)) {
-      tc.skip(`the AWS models are not at ${MODELS_DIR} (set PINSTREAM_AWS_MODELS)`);
-      return;
-    }
+  test('driven by the AWS models: each implemented AWS operation is covered under its own name and HTTP binding; the rest are extensions', () => {
+    const models = { pinpoint: pinpointModel, kinesis: kinesisModel, firehose: firehoseModel, iam: iamModel, sts: stsModel };
     const inv = t.server.operations;
     // Pinpoint: routes matched to the model's operations by method and URI.
     const byShape = new Map<string, string>();
-    for (const op of Object.values(models.pinpoint!.operations)) byShape.set(routeShape(`${op.http.method} ${op.http.requestUri}`), op.name);
+    for (const op of Object.values(models.pinpoint.operations)) byShape.set(routeShape(`${op.http.method} ${op.http.requestUri}`), op.name);
     const cases = pinpointCases();
     const implemented: string[] = [];
     for (const route of inv.pinpoint) {
@@ -635,7 +624,7 @@ describe('coverage', () => {
     assert.ok(implemented.length >= 20, `implemented Pinpoint operations found in the model: ${implemented.join(', ')}`);
     // JSON and Query services: every implemented operation is an operation of the model.
     for (const service of ['kinesis', 'firehose', 'iam', 'sts'] as const) {
-      const names = new Set(Object.keys(models[service]!.operations));
+      const names = new Set(Object.keys(models[service].operations));
       const unknown = inv[service].filter((op) => !names.has(op));
       assert.deepEqual(unknown, [], `${service}: operations the server answers that the AWS model does not have`);
     }
