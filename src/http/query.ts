@@ -19,16 +19,25 @@ export interface QueryService {
 /** A Query-protocol error with the service's own code (e.g. NoSuchEntity) and status. */
 export class QueryError extends ApiError {}
 
+/**
+ * The longest Query request body: IAM's largest parameter, a policy document of 131,072 characters,
+ * is at most 9 bytes a character once UTF-8 and percent-encoded (1.1 MiB), plus the other parameters.
+ */
+export const MAX_QUERY_REQUEST_BYTES = 2 * 1024 * 1024;
+
 export function queryProtocol(signingServices: readonly string[], services: QueryService[]): Protocol {
   const byVersion = new Map(services.map((s) => [s.version, s]));
+  // Action names come from the client: Maps of own entries only, never inherited members.
+  const actions = new Map(services.map((s) => [s, new Map(Object.entries(s.actions))]));
   const pick = (params: QueryParams) => byVersion.get(params.get('Version') ?? '') ?? services[0];
   return {
     signingServices,
+    maxBodyBytes: () => MAX_QUERY_REQUEST_BYTES,
     async handle(req) {
       const map = readParams(req);
       const action = map.get('Action') ?? '';
       const service = pick(map);
-      const fn = Object.hasOwn(service.actions, action) ? service.actions[action] : undefined;
+      const fn = actions.get(service)!.get(action);
       if (!fn) throw new QueryError('InvalidAction', 400, `Could not find operation ${action || '(no Action parameter)'} for version ${map.get('Version') ?? ''}`);
       const result = await fn(map, req);
       const inner = result === undefined ? '' : `<${action}Result>${toXml(result)}</${action}Result>`;
@@ -61,18 +70,21 @@ function readParams(req: ApiRequest): QueryParams {
  * STS name authentication failures differently from the JSON services (InvalidClientTokenId, not
  * UnrecognizedClientException), and `aws iam` users and SDK retry/skew logic look for those names.
  */
-const QUERY_CODES: Record<string, string> = {
-  AccessDeniedException: 'AccessDenied',
-  BadRequestException: 'InvalidInput',
-  InternalServerErrorException: 'ServiceFailure',
-  UnrecognizedClientException: 'InvalidClientTokenId',
-  InvalidSignatureException: 'SignatureDoesNotMatch',
-  IncompleteSignatureException: 'IncompleteSignature',
-  MissingAuthenticationTokenException: 'MissingAuthenticationToken',
-};
+const QUERY_CODES: ReadonlyMap<string, string> = new Map([
+  ['AccessDeniedException', 'AccessDenied'],
+  ['BadRequestException', 'InvalidInput'],
+  ['InternalServerErrorException', 'ServiceFailure'],
+  ['UnrecognizedClientException', 'InvalidClientTokenId'],
+  ['InvalidSignatureException', 'SignatureDoesNotMatch'],
+  ['IncompleteSignatureException', 'IncompleteSignature'],
+  ['MissingAuthenticationTokenException', 'MissingAuthenticationToken'],
+  // AWS's common errors for every Query API.
+  ['ServiceUnavailableException', 'ServiceUnavailable'],
+  ['RequestTimeoutException', 'RequestTimeout'],
+]);
 
 function queryCode(code: string): string {
-  return Object.hasOwn(QUERY_CODES, code) ? QUERY_CODES[code] : code;
+  return QUERY_CODES.get(code) ?? code;
 }
 
 function xml(status: number, body: string): ApiResponse {

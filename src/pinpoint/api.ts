@@ -20,6 +20,7 @@ import {
   MAX_APPS_PAGE_SIZE,
   MAX_ENDPOINTS_PER_BATCH,
   MAX_ENDPOINT_BATCH_REQUEST_BYTES,
+  MAX_PUT_EVENTS_REQUEST_BYTES,
   MAX_REQUEST_BYTES,
 } from './limits.js';
 
@@ -123,6 +124,7 @@ export function pinpointProtocol(s: PinpointServices): Protocol {
     {
       method: 'PUT',
       path: '/v1/apps/{application-id}/endpoints',
+      maxBodyBytes: MAX_ENDPOINT_BATCH_REQUEST_BYTES,
       handler: (req, p) => {
         const appId = p['application-id'];
         allow(req, 'UpdateEndpointsBatch', appId);
@@ -183,6 +185,7 @@ export function pinpointProtocol(s: PinpointServices): Protocol {
     {
       method: 'POST',
       path: '/v1/apps/{application-id}/events',
+      maxBodyBytes: MAX_PUT_EVENTS_REQUEST_BYTES,
       handler: async (req, p) => {
         allow(req, 'PutEvents', p['application-id']);
         return json(202, await events.putEvents(p['application-id'], req.body));
@@ -294,10 +297,11 @@ export function pinpointProtocol(s: PinpointServices): Protocol {
       },
     },
     ...(s.analytics ? analyticsRoutes({ apps, analytics: s.analytics, authorizer, clock: s.clock ?? systemClock }) : []),
-  ]);
+  ], MAX_REQUEST_BYTES);
 
   return {
     signingServices: [PINPOINT_SIGNING_NAME],
+    maxBodyBytes: (req) => router.maxBodyBytes(req),
     handle: (req): Promise<ApiResponse> => router.handle(req),
     error: restJsonError,
   };
