@@ -12,6 +12,8 @@ export type QueryAction = (params: QueryParams, req: ApiRequest) => unknown;
 
 export interface QueryService {
   version: string;
+  /** The SigV4 signing name, which tells services apart when the Version is not known yet. */
+  signingName: string;
   xmlNamespace: string;
   actions: Record<string, QueryAction>;
 }
@@ -29,7 +31,14 @@ export function queryProtocol(signingServices: readonly string[], services: Quer
   const byVersion = new Map(services.map((s) => [s.version, s]));
   // Action names come from the client: Maps of own entries only, never inherited members.
   const actions = new Map(services.map((s) => [s, new Map(Object.entries(s.actions))]));
+  const bySigningName = new Map(services.map((s) => [s.signingName, s]));
   const pick = (params: QueryParams) => byVersion.get(params.get('Version') ?? '') ?? services[0];
+  // Errors found before the body is read (authentication) know no Version unless the URL has one;
+  // the credential scope then names the service, else the first one answers.
+  const pickForError = (req: ApiRequest) => {
+    const params = readParams(req);
+    return byVersion.get(params.get('Version') ?? '') ?? bySigningName.get(scopeService(req) ?? '') ?? services[0];
+  };
   return {
     signingServices,
     maxBodyBytes: () => MAX_QUERY_REQUEST_BYTES,
@@ -47,7 +56,7 @@ export function queryProtocol(signingServices: readonly string[], services: Quer
       );
     },
     error(err, req) {
-      const service = pick(readParams(req));
+      const service = pickForError(req);
       const type = err.status >= 500 ? 'Receiver' : 'Sender';
       return xml(
         err.status,
@@ -63,6 +72,13 @@ function readParams(req: ApiRequest): QueryParams {
   const map: QueryParams = new Map(new URLSearchParams(req.body.toString('utf8')));
   for (const [k, v] of req.query) if (!map.has(k)) map.set(k, v);
   return map;
+}
+
+/** The service of the SigV4 credential scope (AKID/date/region/SERVICE/aws4_request), if any. */
+function scopeService(req: ApiRequest): string | undefined {
+  const auth = req.headers.authorization;
+  const credential = typeof auth === 'string' ? /Credential=([^,\s]+)/.exec(auth)?.[1] : (req.query.get('X-Amz-Credential') ?? undefined);
+  return credential?.split('/')[3];
 }
 
 /**
