@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config/config.js';
 import { createDispatcher } from './http/dispatch.js';
-import { listen } from './http/server.js';
+import { listen, type ServerStats } from './http/server.js';
 import { fileDescriptorLimit, resolveMaxConnections } from './http/limits.js';
 import { operatorRoutes } from './http/operator.js';
 import { PolicyAuthorizer } from './iam/authorizer.js';
@@ -59,6 +59,8 @@ export interface Pinstream {
   firehose: FirehoseService;
   /** The analytics event store, loader and dashboards (DuckDB under `<dataDir>/analytics`). */
   analytics: PinstreamAnalytics;
+  /** The HTTP front door's live counters (connections, requests in flight, unverified body bytes). */
+  httpStats(): ServerStats;
   close(): Promise<void>;
 }
 
@@ -183,6 +185,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock)
     delivery,
     firehose,
     analytics,
+    httpStats: () => server.stats(),
     async close() {
       clearInterval(retention);
       await delivery.stopAll();
