@@ -364,7 +364,7 @@ function serve(ctx: ServeContext, conn: Conn, req: CompatRequest, res: CompatRes
     // An HTTP/2 stream is left to finish its body (thrown away) or time out; HTTP/1.1 closes unless
     // the rest is short enough to read (a client that asked to continue will not send it at all).
     const close = closeConnection || (hasBody && (!drainable || expectContinue));
-    if (hasBody) timer = streamDeadline(req, ctx.limits.bodyTimeoutMs);
+    if (hasBody) stopStream(req, res, ctx.limits.bodyTimeoutMs, (t) => (timer = t));
     Promise.resolve(out).then(
       (r) => send(res, r, close),
       (err) => {
@@ -380,36 +380,32 @@ function serve(ctx: ServeContext, conn: Conn, req: CompatRequest, res: CompatRes
   }
   if (expectContinue) (res as http.ServerResponse).writeContinue();
 
-  const chunks: Buffer[] = [];
-  let size = 0;
+  const body = new BodyCollector(declared);
   let reading = true;
   /** Stops reading: answers now, closes the connection (HTTP/1.1) or lets the stream run out. */
   const giveUp = (r: BodyRefusal) => {
     reading = false;
-    chunks.length = 0;
+    body.clear();
     release();
     clearTimeout(timer);
     drain(req);
     send(res, adm.refuse(r), true);
-    if (!req.readableEnded) timer = streamDeadline(req, ctx.limits.bodyTimeoutMs);
+    if (!req.readableEnded) stopStream(req, res, ctx.limits.bodyTimeoutMs, (t) => (timer = t));
   };
   timer = setTimeout(() => giveUp({ reason: 'timeout', timeoutMs: ctx.limits.bodyTimeoutMs }), ctx.limits.bodyTimeoutMs);
   timer.unref();
   req.on('data', (chunk: Buffer) => {
     if (!reading) return;
-    size += chunk.length;
-    if (size > adm.maxBodyBytes) return giveUp({ reason: 'too-large', limit: adm.maxBodyBytes });
+    if (body.size + chunk.length > adm.maxBodyBytes) return giveUp({ reason: 'too-large', limit: adm.maxBodyBytes });
     if (!ctx.budget.take(chunk.length)) return giveUp({ reason: 'busy', budget: ctx.budget.limit });
     charged += chunk.length;
-    chunks.push(chunk);
+    body.append(chunk);
   });
   req.on('end', () => {
     if (!reading) return;
     reading = false;
     clearTimeout(timer);
-    const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
-    chunks.length = 0;
-    adm.finish(body, release).then(
+    adm.finish(body.take(), release).then(
       (out) => {
         release();
         send(res, out, false);
@@ -423,6 +419,58 @@ function serve(ctx: ServeContext, conn: Conn, req: CompatRequest, res: CompatRes
   });
 }
 
+/** Body blocks start at this size and double up to BODY_BLOCK_MAX_BYTES. */
+const BODY_BLOCK_MIN_BYTES = 16 * 1024;
+const BODY_BLOCK_MAX_BYTES = 1024 * 1024;
+
+/**
+ * Holds a body as it arrives, copied into blocks of its own. A chunk as read is often a view into a
+ * larger buffer (HTTP/2 hands out slices of its socket reads, shared between streams), and keeping
+ * the view keeps all of it: holding views made memory three times the bytes counted. Blocks grow
+ * geometrically (and stop at the declared length), so the copy costs one memcpy and the unused
+ * tail of the last block is never written, hence never resident.
+ */
+class BodyCollector {
+  private blocks: Buffer[] = [];
+  private current: Buffer | undefined;
+  private used = 0;
+  size = 0;
+
+  constructor(private readonly declared: number | undefined) {}
+
+  append(chunk: Buffer): void {
+    let at = 0;
+    while (at < chunk.length) {
+      if (!this.current || this.used === this.current.length) this.grow(chunk.length - at);
+      const n = chunk.copy(this.current!, this.used, at);
+      this.used += n;
+      at += n;
+    }
+    this.size += chunk.length;
+  }
+
+  private grow(need: number): void {
+    if (this.current) this.blocks.push(this.current);
+    const next = Math.min(BODY_BLOCK_MAX_BYTES, Math.max(BODY_BLOCK_MIN_BYTES, this.size));
+    const left = this.declared !== undefined && this.declared > this.size ? this.declared - this.size : Math.max(next, need);
+    this.current = Buffer.allocUnsafeSlow(Math.min(next, left) || need);
+    this.used = 0;
+  }
+
+  take(): Buffer {
+    const last = this.current ? this.current.subarray(0, this.used) : Buffer.alloc(0);
+    const out = this.blocks.length === 0 ? last : Buffer.concat([...this.blocks, last], this.size);
+    this.clear();
+    return out;
+  }
+
+  clear(): void {
+    this.blocks = [];
+    this.current = undefined;
+    this.used = 0;
+  }
+}
+
 /** Reads and throws away whatever body is left (bounded by the caller's deadline). */
 function drain(req: CompatRequest): void {
   req.removeAllListeners('data');
@@ -430,13 +478,23 @@ function drain(req: CompatRequest): void {
   req.resume();
 }
 
-/** After an early answer on HTTP/2, a body that never ends ends the stream instead. */
-function streamDeadline(req: CompatRequest, ms: number): NodeJS.Timeout {
+/**
+ * After an early answer on HTTP/2, the rest of the body is not wanted: once the answer is out the
+ * stream is reset with NO_ERROR, which RFC 9113 §8.1 provides for exactly this ("a complete
+ * response prior to the client sending an entire request"); the client stops sending. Should the
+ * answer not get out (a peer that does not read), the stream is cancelled after `ms`.
+ */
+function stopStream(req: CompatRequest, res: CompatResponse, ms: number, setTimer: (t: NodeJS.Timeout) => void): void {
+  if (!('stream' in req)) return;
+  const stream = req.stream;
+  res.once('finish', () => {
+    if (!stream.destroyed && !req.readableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+  });
   const t = setTimeout(() => {
-    if ('stream' in req && !req.stream.destroyed) req.stream.close(http2.constants.NGHTTP2_CANCEL);
+    if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
   }, ms);
   t.unref();
-  return t;
+  setTimer(t);
 }
 
 function contentLength(headers: http.IncomingHttpHeaders): number | undefined {
