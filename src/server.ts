@@ -8,7 +8,7 @@ import type { Config } from './config/config.js';
 import { createDispatcher } from './http/dispatch.js';
 import { listen, type ServerStats } from './http/server.js';
 import { fileDescriptorLimit, resolveMaxConnections } from './http/limits.js';
-import { operatorRoutes } from './http/operator.js';
+import { httpMetrics, operatorRoutes } from './http/operator.js';
 import { PolicyAuthorizer } from './iam/authorizer.js';
 import { iamServices } from './iam/api.js';
 import { IamStore } from './iam/store.js';
@@ -120,7 +120,8 @@ export async function startPinstream(config: Config, clock: Clock = systemClock)
   const delivery = new DeliveryManager({ config, serverUrl: () => serverUrl, iam, eventStreams, ingestLog, clock });
   eventStreams.attach(delivery);
   const metrics = () =>
-    renderMetrics(eventStreams.all().map((r) => ({ appId: r.app_id, destinationArn: r.destination_arn, health: delivery.health(r.app_id) })));
+    renderMetrics(eventStreams.all().map((r) => ({ appId: r.app_id, destinationArn: r.destination_arn, health: delivery.health(r.app_id) }))) +
+    httpMetrics(server.stats());
 
   const consoleAssets = consoleHandler({ region: config.region, accountId: config.accountId });
   const dispatch = createDispatcher({

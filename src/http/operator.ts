@@ -41,6 +41,16 @@ export function operatorRoutes(o: OperatorOptions): (req: ApiRequest) => ApiResp
   };
 }
 
+/** The front door's own gauges, appended to /metrics. */
+export function httpMetrics(s: { connections: number; busyConnections: number; unverifiedBodyBytes: number }): string {
+  const gauge = (name: string, help: string, v: number) => `# HELP ${name} ${help}\n# TYPE ${name} gauge\n${name} ${v}\n`;
+  return (
+    gauge('pinstream_http_connections', 'Open client connections (HTTP/1.1, HTTP/2, or not yet known).', s.connections) +
+    gauge('pinstream_http_busy_connections', 'Connections with a request or stream in flight.', s.busyConnections) +
+    gauge('pinstream_http_unverified_body_bytes', 'Request-body bytes held before their signature is verified.', s.unverifiedBodyBytes)
+  );
+}
+
 function bearer(v: string | undefined): string | undefined {
   const m = v === undefined ? null : /^Bearer +(\S+) *$/i.exec(v);
   return m ? m[1] : undefined;

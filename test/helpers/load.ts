@@ -38,7 +38,8 @@ export async function spawnChildServer(o: { dataDir: string; env?: Record<string
     PINSTREAM_LOG_FSYNC: 'false',
     ...o.env,
   };
-  const args = [o.cli ?? CLI, 'start'];
+  // PINSTREAM_RESOURCES_CLI runs the suite against another build (e.g. to measure before a change).
+  const args = [o.cli ?? process.env.PINSTREAM_RESOURCES_CLI ?? CLI, 'start'];
   const child =
     o.fdLimit === undefined
       ? spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -80,10 +81,12 @@ export async function spawnChildServer(o: { dataDir: string; env?: Record<string
   };
 }
 
-/** Opens `n` connections and sends nothing. */
+/** Opens `n` connections (100 at a time) and sends nothing. */
 export async function silentConnections(url: string, n: number): Promise<RawConnection[]> {
   const out: RawConnection[] = [];
-  for (let i = 0; i < n; i++) out.push(await RawConnection.open(url));
+  for (let i = 0; i < n; i += 100) {
+    out.push(...(await Promise.all(Array.from({ length: Math.min(100, n - i) }, () => RawConnection.open(url)))));
+  }
   return out;
 }
 
