@@ -1,7 +1,10 @@
 // AWS Signature Version 4 verification, server side. This module owns deciding whether a request
 // was signed by a known access key: parsing the Authorization header or the presigned query
 // parameters, rebuilding the canonical request exactly as AWS clients build it, checking the clock
-// skew / presign expiry, the credential scope, the signature and the payload hash. It does not know
+// skew / presign expiry, the credential scope, the session token (X-Amz-Security-Token must be
+// exactly the credentials' own, and absent for long-term keys), the signature and the payload
+// hash. checkSigV4Head runs every check that needs no body, so the HTTP front door can refuse a
+// request before reading its body; verifySigV4 runs them all. It does not know
 // about users, policies or HTTP responses: callers turn a failed result into an HTTP 403 with the
 // returned AWS error type, which is modelled on what real AWS front doors answer so SDKs react the
 // same way (e.g. the JS SDK corrects its clock after an InvalidSignatureException + Date header).
