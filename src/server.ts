@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config/config.js';
 import { createDispatcher } from './http/dispatch.js';
-import { json } from './http/request.js';
-import { listen } from './http/server.js';
+import { listen, type ServerStats } from './http/server.js';
+import { fileDescriptorLimit, resolveMaxConnections } from './http/limits.js';
+import { httpMetrics, operatorRoutes } from './http/operator.js';
 import { PolicyAuthorizer } from './iam/authorizer.js';
 import { iamServices } from './iam/api.js';
 import { IamStore } from './iam/store.js';
@@ -61,6 +62,8 @@ export interface Pinstream {
   analytics: PinstreamAnalytics;
   /** Every operation each API answers (Pinpoint as `METHOD /path`): what the isolation suite must cover. */
   operations: ApiInventory;
+  /** The HTTP front door's live counters (connections, requests in flight, unverified body bytes). */
+  httpStats(): ServerStats;
   close(): Promise<void>;
 }
 
@@ -73,6 +76,8 @@ export interface ApiInventory {
 }
 
 export async function startPinstream(config: Config, clock: Clock = systemClock): Promise<Pinstream> {
+  // Before anything is opened: a cap the file-descriptor limit cannot hold stops the start.
+  const maxConnections = resolveMaxConnections(config.maxConnections, fileDescriptorLimit());
   const db = openDb(config.dataDir);
   const iam = new IamStore(db, clock, config.accountId, config.dataDir);
   const authorizer = new PolicyAuthorizer(iam);
@@ -129,7 +134,8 @@ export async function startPinstream(config: Config, clock: Clock = systemClock)
   const delivery = new DeliveryManager({ config, serverUrl: () => serverUrl, iam, eventStreams, ingestLog, clock });
   eventStreams.attach(delivery);
   const metrics = () =>
-    renderMetrics(eventStreams.all().map((r) => ({ appId: r.app_id, destinationArn: r.destination_arn, health: delivery.health(r.app_id) })));
+    renderMetrics(eventStreams.all().map((r) => ({ appId: r.app_id, destinationArn: r.destination_arn, health: delivery.health(r.app_id) }))) +
+    httpMetrics(server.stats());
 
   const consoleAssets = consoleHandler({ region: config.region, accountId: config.accountId });
   const queryServices = iamServices(iam, authorizer);
@@ -168,16 +174,19 @@ export async function startPinstream(config: Config, clock: Clock = systemClock)
       [FIREHOSE_TARGET_PREFIX, awsJsonProtocol({ ...firehoseApi, authorize: firehoseAuthorizer(authorizer, firehose.registry) })],
     ]),
     restJson: [{ prefix: '/v1/', protocol: pinpointApi }],
-    open: async (req) => {
-      const asset = consoleAssets(req);
-      if (asset) return asset;
-      if (req.method !== 'GET') return undefined;
-      if (req.rawPath === '/health') return json(200, { status: 'ok' });
-      if (req.rawPath === '/metrics') return { status: 200, headers: { 'content-type': 'text/plain; version=0.0.4' }, body: metrics() };
-      return undefined;
-    },
+    open: consoleAssets,
+    // /health is open and names no tenant; /metrics names apps and ARNs, so it takes the token.
+    operator: operatorRoutes({ metricsToken: config.metricsToken, metrics, health: () => ({ status: 'ok' }) }),
   });
-  const server = await listen(dispatch, config.host, config.port);
+  const server = await listen(dispatch, config.host, config.port, {
+    headersTimeoutMs: config.headersTimeoutMs,
+    bodyTimeoutMs: config.bodyTimeoutMs,
+    keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+    maxConnections,
+    maxUnverifiedBodyBytes: config.maxUnverifiedBodyBytes,
+    http2MaxConcurrentStreams: config.http2MaxConcurrentStreams,
+    http2MaxSessionMemoryMb: config.http2MaxSessionMemoryMb,
+  });
   serverUrl = server.url;
   // Workers start once the server listens: embedded destinations are reached through it.
   await delivery.startAll();
@@ -193,6 +202,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock)
     firehose,
     analytics,
     operations,
+    httpStats: () => server.stats(),
     async close() {
       clearInterval(retention);
       await delivery.stopAll();

@@ -12,7 +12,22 @@ import { fileURLToPath } from 'node:url';
 import { CreateAppCommand, GetAppsCommand, PutEventStreamCommand } from '@aws-sdk/client-pinpoint';
 import { CreateStreamCommand, DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
 import { IAMClient } from '@aws-sdk/client-iam';
-import { ConfigError, DEFAULTS, loadConfig, type Config } from '../src/config/config.js';
+import {
+  ConfigError,
+  DEFAULTS,
+  DEFAULT_BODY_TIMEOUT_MS,
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS,
+  DEFAULT_HTTP2_MAX_SESSION_MEMORY_MB,
+  DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+  DEFAULT_MAX_UNVERIFIED_BODY_BYTES,
+  MIN_MAX_UNVERIFIED_BODY_BYTES,
+  MIN_METRICS_TOKEN_LENGTH,
+  OPERATOR_RESERVE_CONNECTIONS,
+  loadConfig,
+  type Config,
+} from '../src/config/config.js';
+import { CONNECTION_SHARE_OF_FILE_DESCRIPTORS, MIN_FILE_DESCRIPTORS_FOR_FILES, fileDescriptorLimit, resolveMaxConnections } from '../src/http/limits.js';
 import { startPinstream } from '../src/server.js';
 import { pinpointClient, startTestServer } from './helpers/server.js';
 import { kinesisClient } from './helpers/kinesis.js';
@@ -408,5 +423,99 @@ describe('pinstream start', () => {
     assert.match(stderr, /PINSTREAM_PORT/);
     assert.match(stderr, /abc/);
     assert.doesNotMatch(stdout, /listening/);
+  });
+});
+
+describe('HTTP limits and the metrics token (issue 12)', () => {
+  test('defaults are the named constants', () => {
+    const c = loadConfig({});
+    assert.equal(c.headersTimeoutMs, DEFAULT_HEADERS_TIMEOUT_MS);
+    assert.equal(DEFAULT_HEADERS_TIMEOUT_MS, 10_000, 'headers within 10 s');
+    assert.equal(c.bodyTimeoutMs, DEFAULT_BODY_TIMEOUT_MS);
+    assert.equal(c.keepAliveTimeoutMs, DEFAULT_KEEP_ALIVE_TIMEOUT_MS);
+    assert.equal(c.maxConnections, 0, 'derived from the file-descriptor limit');
+    assert.equal(c.maxUnverifiedBodyBytes, DEFAULT_MAX_UNVERIFIED_BODY_BYTES);
+    assert.equal(c.http2MaxConcurrentStreams, DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS);
+    assert.equal(c.http2MaxSessionMemoryMb, DEFAULT_HTTP2_MAX_SESSION_MEMORY_MB);
+    assert.equal(c.metricsToken, undefined);
+  });
+
+  test('each is read from PINSTREAM_* and from the file', async () => {
+    const env = {
+      PINSTREAM_HEADERS_TIMEOUT_MS: '2500',
+      PINSTREAM_BODY_TIMEOUT_MS: '30000',
+      PINSTREAM_KEEP_ALIVE_TIMEOUT_MS: '5000',
+      PINSTREAM_MAX_CONNECTIONS: '2000',
+      PINSTREAM_MAX_UNVERIFIED_BODY_BYTES: String(64 * 1024 * 1024),
+      PINSTREAM_HTTP2_MAX_CONCURRENT_STREAMS: '50',
+      PINSTREAM_HTTP2_MAX_SESSION_MEMORY_MB: '16',
+      PINSTREAM_METRICS_TOKEN: 'a-long-enough-metrics-token',
+    };
+    const c = loadConfig(env);
+    assert.deepEqual(
+      [c.headersTimeoutMs, c.bodyTimeoutMs, c.keepAliveTimeoutMs, c.maxConnections, c.maxUnverifiedBodyBytes, c.http2MaxConcurrentStreams, c.http2MaxSessionMemoryMb, c.metricsToken],
+      [2500, 30000, 5000, 2000, 64 * 1024 * 1024, 50, 16, 'a-long-enough-metrics-token'],
+    );
+    const dir = await mkdtemp(join(tmpdir(), 'pinstream-config-http-'));
+    try {
+      const p = join(dir, 'pinstream.json');
+      await writeFile(p, JSON.stringify({ headersTimeoutMs: 3000, maxConnections: 500, metricsToken: 'file-metrics-token-0123' }));
+      const f = loadConfig({ PINSTREAM_CONFIG: p });
+      assert.deepEqual([f.headersTimeoutMs, f.maxConnections, f.metricsToken], [3000, 500, 'file-metrics-token-0123']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  for (const [name, bad] of [
+    ['PINSTREAM_HEADERS_TIMEOUT_MS', '0'],
+    ['PINSTREAM_HEADERS_TIMEOUT_MS', '600001'],
+    ['PINSTREAM_BODY_TIMEOUT_MS', 'soon'],
+    ['PINSTREAM_KEEP_ALIVE_TIMEOUT_MS', '-1'],
+    ['PINSTREAM_MAX_CONNECTIONS', '-5'],
+    ['PINSTREAM_MAX_UNVERIFIED_BODY_BYTES', String(MIN_MAX_UNVERIFIED_BODY_BYTES - 1)],
+    ['PINSTREAM_HTTP2_MAX_CONCURRENT_STREAMS', '0'],
+    ['PINSTREAM_HTTP2_MAX_SESSION_MEMORY_MB', '0'],
+  ]) {
+    test(`${name}=${bad} is a ConfigError naming ${name}`, () => {
+      assertConfigError(() => loadConfig({ [name]: bad }), name, bad);
+    });
+  }
+
+  test(`PINSTREAM_MAX_CONNECTIONS at or below the ${OPERATOR_RESERVE_CONNECTIONS} reserved connections is a ConfigError`, () => {
+    assertConfigError(() => loadConfig({ PINSTREAM_MAX_CONNECTIONS: String(OPERATOR_RESERVE_CONNECTIONS) }), 'PINSTREAM_MAX_CONNECTIONS', 'reserved');
+    assert.equal(loadConfig({ PINSTREAM_MAX_CONNECTIONS: String(OPERATOR_RESERVE_CONNECTIONS + 1) }).maxConnections, OPERATOR_RESERVE_CONNECTIONS + 1);
+  });
+
+  test('a metrics token too short, or with spaces, is a ConfigError that does not print it', () => {
+    for (const bad of ['short-token', 'has a space in it somewhere']) {
+      assertConfigError(() => loadConfig({ PINSTREAM_METRICS_TOKEN: bad }), 'PINSTREAM_METRICS_TOKEN', String(MIN_METRICS_TOKEN_LENGTH));
+      assert.throws(() => loadConfig({ PINSTREAM_METRICS_TOKEN: bad }), (e: Error) => !e.message.includes(bad));
+    }
+  });
+
+  test('the connection cap: three quarters of the descriptor limit by default; a configured cap the limit cannot hold is refused', () => {
+    assert.equal(resolveMaxConnections(0, 1024), Math.floor(1024 * CONNECTION_SHARE_OF_FILE_DESCRIPTORS));
+    assert.equal(resolveMaxConnections(900, 1024), 900);
+    assert.throws(() => resolveMaxConnections(1024 - MIN_FILE_DESCRIPTORS_FOR_FILES + 1, 1024), (e: Error) => e instanceof ConfigError && /PINSTREAM_MAX_CONNECTIONS is 961.*ulimit -n.*1024/.test(e.message));
+    assert.throws(() => resolveMaxConnections(0, 16), (e: Error) => e instanceof ConfigError && /too low/.test(e.message));
+    assert.ok(fileDescriptorLimit() > 0);
+  });
+
+  test('pinstream start with a PINSTREAM_MAX_CONNECTIONS above the descriptor limit exits 2 naming it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pinstream-cli-conns-'));
+    try {
+      const env = cleanEnv({ PINSTREAM_PORT: '0', PINSTREAM_DATA_DIR: join(dir, 'data'), PINSTREAM_MAX_CONNECTIONS: '10000000' });
+      const { code, stderr, stdout } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        execFile(process.execPath, [CLI, 'start'], { cwd: dir, env, timeout: 15_000 }, (err, stdout, stderr) => {
+          resolve({ code: err ? ((err as any).code ?? null) : 0, stdout, stderr });
+        });
+      });
+      assert.equal(code, 2, `stdout: ${stdout}\nstderr: ${stderr}`);
+      assert.match(stderr, /PINSTREAM_MAX_CONNECTIONS is 10000000.*ulimit -n/);
+      assert.doesNotMatch(stdout, /listening/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -28,12 +28,14 @@ import { execFile } from 'node:child_process';
 import { CLI } from './helpers/process.js';
 
 const ACCOUNT = '000000000000';
+/** /metrics names apps and destinations, so it takes the operator's bearer token. */
+const METRICS_TOKEN = 'eventstream-test-metrics-token';
 let t: TestServer;
 let kinesis: KinesisClient;
 let iam: IAMClient;
 
 before(async () => {
-  t = await startTestServer();
+  t = await startTestServer({ config: { metricsToken: METRICS_TOKEN } });
   kinesis = new KinesisClient({ endpoint: t.server.url, region: 'us-east-1', credentials: t.server.admin, maxAttempts: 1 });
   iam = new IAMClient({ endpoint: t.server.url, region: 'us-east-1', credentials: t.server.admin, maxAttempts: 1 });
 });
@@ -212,7 +214,7 @@ describe('delivery to the embedded Kinesis', () => {
     const item = status.json.Item.find((i: any) => i.ApplicationId === app);
     assert.equal(item.DestinationStreamArn, streamArn('status-stream'));
     assert.ok(item.Health.delivered >= 1, JSON.stringify(item.Health));
-    const metrics = await (await fetch(`${t.server.url}/metrics`)).text();
+    const metrics = await (await fetch(`${t.server.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
     assert.match(metrics, new RegExp(`pinstream_delivery_delivered_total\\{app_id="${app}",destination="${streamArn('status-stream')}"\\} [1-9]`));
     assert.match(metrics, /# TYPE pinstream_delivery_records_behind gauge/);
 

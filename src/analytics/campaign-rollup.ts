@@ -85,7 +85,7 @@ export class CampaignBatch {
     }
     if (OPEN_TYPES.has(type)) row.opens.push(e * HOURS + hour);
     else if (type === CLICK) row.clicks.push(e * HOURS + hour);
-    const counted = COUNTED[type];
+    const counted = Object.hasOwn(COUNTED, type) ? COUNTED[type] : undefined;
     if (counted) row.counts[counted]++;
   }
 }

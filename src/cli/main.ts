@@ -110,7 +110,17 @@ async function start(): Promise<number> {
   }
   // Loaded here so client subcommands work without the server's modules.
   const { startPinstream } = await import('../server.js');
-  const p = await startPinstream(config);
+  let p;
+  try {
+    p = await startPinstream(config);
+  } catch (e) {
+    // Settings checked against the machine at start (the connection cap against ulimit -n).
+    if (e instanceof ConfigError) {
+      console.error(`pinstream: configuration error: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
   // Handlers go in before the banner: supervisors send SIGTERM as soon as they see it.
   let stopping = false;
   const stop = async (signal: string) => {

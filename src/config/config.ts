@@ -36,6 +36,25 @@ export interface Config {
    * matching none are folders under `<dataDir>/buckets/<bucket>`.
    */
   buckets: BucketRoute[];
+  /** HTTP: the request line and headers must arrive within this long of the connection or of the previous response. */
+  headersTimeoutMs: number;
+  /** HTTP: once the headers are in, the whole body must arrive within this long (408 otherwise). */
+  bodyTimeoutMs: number;
+  /** HTTP: an idle keep-alive connection (HTTP/1.1) or an HTTP/2 session without streams is closed after this long. */
+  keepAliveTimeoutMs: number;
+  /**
+   * HTTP: open connections at most; 0 = three quarters of the process's file-descriptor limit. The
+   * last OPERATOR_RESERVE_CONNECTIONS of them serve only /health and /metrics.
+   */
+  maxConnections: number;
+  /** HTTP: request-body bytes held, over all requests, before their signature is verified. */
+  maxUnverifiedBodyBytes: number;
+  /** HTTP/2: streams one session may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  http2MaxConcurrentStreams: number;
+  /** HTTP/2: memory one session may use (Node's maxSessionMemory), in MB; beyond it new streams are refused. */
+  http2MaxSessionMemoryMb: number;
+  /** Bearer token that `GET /metrics` requires; unset = /metrics answers 401 to everyone. */
+  metricsToken?: string;
 }
 
 export interface BucketRoute {
@@ -65,6 +84,21 @@ export interface DestinationRoute {
 export const DEFAULT_PORT = 4580;
 export const DEFAULT_ACCOUNT_ID = '000000000000';
 export const DEFAULT_REGION = 'us-east-1';
+/** Headers must arrive within 10 s (issue 12); Node's own default is 60 s. */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+/** A 7 MiB Pinpoint body at 1 Mbit/s takes about 60 s. */
+export const DEFAULT_BODY_TIMEOUT_MS = 60_000;
+/** Longer than the idle timeouts of common clients and load balancers (60 s), so they close first. */
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 65_000;
+/** 0: derived from the file-descriptor limit at start (see src/http/limits.ts). */
+export const DEFAULT_MAX_CONNECTIONS = 0;
+export const DEFAULT_MAX_UNVERIFIED_BODY_BYTES = 128 * 1024 * 1024;
+export const MIN_MAX_UNVERIFIED_BODY_BYTES = 16 * 1024 * 1024;
+/** What AWS's HTTP/2 endpoints (Kinesis SubscribeToShard) advertise. */
+export const DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS = 100;
+export const DEFAULT_HTTP2_MAX_SESSION_MEMORY_MB = 32;
+/** A metrics token shorter than this is too easy to guess. */
+export const MIN_METRICS_TOKEN_LENGTH = 16;
 
 export const DEFAULTS: Config = {
   host: '127.0.0.1',
@@ -79,6 +113,14 @@ export const DEFAULTS: Config = {
   kinesisShardLimits: false,
   destinations: [],
   buckets: [],
+  headersTimeoutMs: DEFAULT_HEADERS_TIMEOUT_MS,
+  bodyTimeoutMs: DEFAULT_BODY_TIMEOUT_MS,
+  keepAliveTimeoutMs: DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+  maxConnections: DEFAULT_MAX_CONNECTIONS,
+  maxUnverifiedBodyBytes: DEFAULT_MAX_UNVERIFIED_BODY_BYTES,
+  http2MaxConcurrentStreams: DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS,
+  http2MaxSessionMemoryMb: DEFAULT_HTTP2_MAX_SESSION_MEMORY_MB,
+  metricsToken: undefined,
 };
 
 export class ConfigError extends Error {
@@ -103,6 +145,14 @@ const ENV_KEYS: Record<string, keyof Config> = {
   PINSTREAM_KINESIS_SHARD_LIMITS: 'kinesisShardLimits',
   PINSTREAM_DESTINATIONS: 'destinations',
   PINSTREAM_BUCKETS: 'buckets',
+  PINSTREAM_HEADERS_TIMEOUT_MS: 'headersTimeoutMs',
+  PINSTREAM_BODY_TIMEOUT_MS: 'bodyTimeoutMs',
+  PINSTREAM_KEEP_ALIVE_TIMEOUT_MS: 'keepAliveTimeoutMs',
+  PINSTREAM_MAX_CONNECTIONS: 'maxConnections',
+  PINSTREAM_MAX_UNVERIFIED_BODY_BYTES: 'maxUnverifiedBodyBytes',
+  PINSTREAM_HTTP2_MAX_CONCURRENT_STREAMS: 'http2MaxConcurrentStreams',
+  PINSTREAM_HTTP2_MAX_SESSION_MEMORY_MB: 'http2MaxSessionMemoryMb',
+  PINSTREAM_METRICS_TOKEN: 'metricsToken',
 };
 
 /**
@@ -123,14 +173,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       throw new ConfigError(`${file}: must contain a JSON object`);
     }
     for (const k of Object.keys(parsed)) {
-      if (!(k in DEFAULTS) && k !== 'adminAccessKeyId' && k !== 'adminSecretAccessKey') {
+      // Own keys only: "constructor" or "__proto__" are not settings.
+      if (!Object.hasOwn(DEFAULTS, k) && k !== 'adminAccessKeyId' && k !== 'adminSecretAccessKey') {
         throw new ConfigError(`${file}: unknown setting "${k}" (known: ${Object.keys(DEFAULTS).join(', ')})`);
       }
     }
     sources.push({ name: (k) => `${file}: ${k}`, values: parsed as Raw });
   }
-  const fromEnv: Raw = {};
-  const envName: Record<string, string> = {};
+  const fromEnv: Raw = Object.create(null);
+  const envName: Record<string, string> = Object.create(null);
   for (const [v, k] of Object.entries(ENV_KEYS)) {
     if (env[v] !== undefined && env[v] !== '') {
       fromEnv[k] = env[v];
@@ -140,8 +191,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   sources.push({ name: (k) => envName[k] ?? k, values: fromEnv });
   sources.push({ name: (k) => k, values: overrides as Raw });
 
-  const merged: Raw = { ...DEFAULTS };
-  const origin: Record<string, string> = {};
+  // Null prototypes: keys come from a file and the environment, and `__proto__` must stay a plain key.
+  const merged: Raw = Object.assign(Object.create(null), DEFAULTS);
+  const origin: Record<string, string> = Object.create(null);
   for (const s of sources) {
     for (const [k, v] of Object.entries(s.values)) {
       if (v === undefined) continue;
@@ -173,7 +225,37 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     kinesisShardLimits: bool(merged.kinesisShardLimits, label('kinesisShardLimits')),
     destinations: routes(merged.destinations, label('destinations')),
     buckets: bucketRoutes(merged.buckets, label('buckets')),
+    headersTimeoutMs: int(merged.headersTimeoutMs, label('headersTimeoutMs'), 100, 600_000),
+    bodyTimeoutMs: int(merged.bodyTimeoutMs, label('bodyTimeoutMs'), 100, 3_600_000),
+    keepAliveTimeoutMs: int(merged.keepAliveTimeoutMs, label('keepAliveTimeoutMs'), 100, 3_600_000),
+    // Below OPERATOR_RESERVE_CONNECTIONS + 1 no ordinary connection would fit; checked against the
+    // file-descriptor limit at start, where that limit is known.
+    maxConnections: maxConnections(merged.maxConnections, label('maxConnections')),
+    // At least two of the largest request bodies (Kinesis JSON, 8 MiB) must fit.
+    maxUnverifiedBodyBytes: int(merged.maxUnverifiedBodyBytes, label('maxUnverifiedBodyBytes'), MIN_MAX_UNVERIFIED_BODY_BYTES, 64 * 1024 * 1024 * 1024),
+    http2MaxConcurrentStreams: int(merged.http2MaxConcurrentStreams, label('http2MaxConcurrentStreams'), 1, 10_000),
+    http2MaxSessionMemoryMb: int(merged.http2MaxSessionMemoryMb, label('http2MaxSessionMemoryMb'), 1, 1024),
+    metricsToken: optional(merged.metricsToken, (v) => metricsToken(v, label('metricsToken'))),
   };
+}
+
+/** Connections a server reserves for /health and /metrics (see src/http/server.ts). */
+export const OPERATOR_RESERVE_CONNECTIONS = 16;
+
+function maxConnections(v: unknown, name: string): number {
+  const n = int(v, name, 0, 10_000_000);
+  if (n !== 0 && n <= OPERATOR_RESERVE_CONNECTIONS) {
+    throw new ConfigError(`${name} must be 0 (from the file-descriptor limit) or more than the ${OPERATOR_RESERVE_CONNECTIONS} connections reserved for /health, got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
+/** Checked without echoing the value: it is a secret even when it is a bad one. */
+function metricsToken(v: unknown, name: string): string {
+  if (typeof v !== 'string' || !/^[\x21-\x7e]+$/.test(v) || v.length < MIN_METRICS_TOKEN_LENGTH || v.length > 512) {
+    throw new ConfigError(`${name} must be ${MIN_METRICS_TOKEN_LENGTH}-512 printable ASCII characters without spaces (the value is not shown)`);
+  }
+  return v;
 }
 
 function envNameOf(key: string): string {

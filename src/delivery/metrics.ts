@@ -1,7 +1,7 @@
 // Prometheus text exposition of event-stream delivery: lag (records and milliseconds behind),
 // delivered, retried and rejected counts, and when the last error happened, per app and
-// destination. Served unauthenticated at GET /metrics, like most exporters (bind the server to
-// a private address when that matters).
+// destination. Served at GET /metrics to the bearer token PINSTREAM_METRICS_TOKEN (src/http/operator.ts):
+// the labels name tenants' apps and destinations.
 
 export interface StreamMetrics {
   appId: string;

@@ -14,6 +14,7 @@ import {
   MAX_BATCH_BYTES,
   MAX_BATCH_RECORDS,
   MAX_DELIVERY_STREAMS,
+  MAX_JSON_REQUEST_BYTES,
   MAX_LIST_LIMIT,
   MAX_LIST_TAGS,
   MAX_RECORD_BYTES,
@@ -328,7 +329,7 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
     return { streamArn, roleArn };
   }
 
-  return { targetPrefix: FIREHOSE_TARGET_PREFIX, signingServices: [FIREHOSE_SIGNING_NAME], operations };
+  return { targetPrefix: FIREHOSE_TARGET_PREFIX, signingServices: [FIREHOSE_SIGNING_NAME], maxRequestBytes: MAX_JSON_REQUEST_BYTES, operations };
 }
 
 /**

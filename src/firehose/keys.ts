@@ -21,13 +21,16 @@ export const DEFAULT_TIME_PATTERN = 'yyyy/MM/dd/HH/';
 export const DEFAULT_TIME_ZONE = 'UTC';
 
 /** Default file extensions by CompressionFormat (AWS "Configure Amazon S3 object name format"). */
-export const COMPRESSION_EXTENSIONS: Readonly<Record<string, string>> = {
-  UNCOMPRESSED: '',
-  GZIP: '.gz',
-  ZIP: '.zip',
-  Snappy: '.snappy',
-  HADOOP_SNAPPY: '.hsnappy',
-};
+export const COMPRESSION_EXTENSIONS: Readonly<Record<string, string>> = Object.freeze(
+  // A null prototype: looked up by a client-sent name, which must not find inherited members.
+  Object.assign(Object.create(null) as Record<string, string>, {
+    UNCOMPRESSED: '',
+    GZIP: '.gz',
+    ZIP: '.zip',
+    Snappy: '.snappy',
+    HADOOP_SNAPPY: '.hsnappy',
+  }),
+);
 export const PARQUET_EXTENSION = '.parquet';
 
 /** AWS words its prefix-constraint errors this way (spelling included), as seen from InvalidArgumentException. */

@@ -7,6 +7,11 @@ export const MAX_RECORD_BYTES = 1_024_000;
 export const MAX_BATCH_RECORDS = 500;
 /** PutRecordBatch: decoded Data of all records of one call. */
 export const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+/**
+ * The longest request body: a full PutRecordBatch in JSON, 4 MiB of data in base64 (5.33 MiB) plus
+ * 500 records' `{"Data":""}` and the stream name. Configurations (CreateDeliveryStream) are far smaller.
+ */
+export const MAX_JSON_REQUEST_BYTES = 6 * 1024 * 1024;
 
 export const MAX_STREAM_NAME_LENGTH = 64;
 export const STREAM_NAME_PATTERN = /^[a-zA-Z0-9_.-]+$/;

@@ -105,7 +105,8 @@ export async function readJsonSql(c: DuckDBConnection, paths: string[], compress
   const inferred = (await c.runAndReadAll(`DESCRIBE SELECT * FROM ${auto}`)).getRows().map(([n, t]) => [String(n), String(t)]);
   let changed = false;
   const columns = inferred.map(([name, type]) => {
-    const fixed = PINPOINT_SCHEMA[name.toLowerCase()];
+    // Column names come from the records: own keys only (a column `constructor` has no fixed type).
+    const fixed = Object.hasOwn(PINPOINT_SCHEMA, name.toLowerCase()) ? PINPOINT_SCHEMA[name.toLowerCase()] : undefined;
     const t = fixed !== undefined && fixed !== type && fits(fixed, type) ? fixed : type;
     if (t !== type) changed = true;
     return `${sqlString(name)}: ${sqlString(t)}`;
@@ -225,11 +226,12 @@ export function normalizeRecord(text: string, o: ParquetOptions): Normalized {
   const walk = (v: unknown, top: boolean): unknown => {
     if (Array.isArray(v)) return v.map((x) => walk(x, false));
     if (v === null || typeof v !== 'object') return v;
-    const out: Record<string, unknown> = {};
+    // A null prototype: a record key `__proto__` stays a key (a plain object would drop it).
+    const out: Record<string, unknown> = Object.create(null);
     for (const [k, x] of Object.entries(v)) {
       const n = rename(k, top);
       // Two keys equal after renaming: the later one wins, as it would in JSON.parse.
-      if (n in out) changed = true;
+      if (Object.hasOwn(out, n)) changed = true;
       out[n] = walk(x, false);
     }
     return out;

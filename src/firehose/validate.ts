@@ -239,8 +239,9 @@ export function requireComplete(kind: DestinationKind, u: Json, member: string):
 /** The stored configuration with an update block merged in (objects deep, lists replaced). */
 export function mergeUpdate(kind: DestinationKind, current: Json, update: Json): Json {
   const renamed: Json = {};
-  const back = Object.fromEntries(Object.entries(CONFIG_MEMBERS[kind].renames).map(([a, b]) => [b, a]));
-  for (const [k, v] of Object.entries(update)) renamed[back[k] ?? k] = v;
+  // Member names come from the client: only the table's own renames apply.
+  const back = new Map(Object.entries(CONFIG_MEMBERS[kind].renames).map(([a, b]) => [b, a]));
+  for (const [k, v] of Object.entries(update)) renamed[back.get(k) ?? k] = v;
   return deepMerge(current, renamed);
 }
 

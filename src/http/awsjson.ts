@@ -22,6 +22,8 @@ export type WireFormat = 'json' | 'cbor';
 export interface JsonRpcService {
   targetPrefix: string;
   signingServices: readonly string[];
+  /** The longest request body the service accepts: its largest legal request, blobs in base64. */
+  maxRequestBytes: number;
   operations: Record<string, Operation>;
   rawOperations?: Record<string, RawOperation>;
   /** Runs before every operation; throws AccessDeniedException when the caller may not act. */
@@ -36,20 +38,25 @@ export class ServiceError extends ApiError {
 }
 
 export function awsJsonProtocol(service: JsonRpcService): Protocol {
+  // The operation name comes from the client: Maps of the tables' own entries, so `constructor` or
+  // `__proto__` find nothing inherited.
+  const operations = new Map(Object.entries(service.operations));
+  const rawOperations = new Map(Object.entries(service.rawOperations ?? {}));
+  const prefix = `${service.targetPrefix}.`;
   return {
     signingServices: service.signingServices,
+    maxBodyBytes: () => service.maxRequestBytes,
     async handle(req) {
       const target = String(req.headers['x-amz-target'] ?? '');
-      const op = target.slice(service.targetPrefix.length + 1);
+      const op = target.startsWith(prefix) ? target.slice(prefix.length) : '';
+      const fn = operations.get(op);
+      const raw = rawOperations.get(op);
+      if (!fn && !raw) throw new ServiceError('UnknownOperationException', `Unknown operation ${target}`);
       const format = formatOf(req);
       const input = decodeBody(req, format);
-      const known = Object.hasOwn(service.operations, op) || Object.hasOwn(service.rawOperations ?? {}, op);
-      if (known) service.authorize?.(op, input, req);
-      const raw = service.rawOperations?.[op];
+      service.authorize?.(op, input, req);
       if (raw) return raw(input, req, format);
-      const fn = Object.hasOwn(service.operations, op) ? service.operations[op] : undefined;
-      if (!fn) throw new ServiceError('UnknownOperationException', `Unknown operation ${target}`);
-      const out = await fn(input, req);
+      const out = await fn!(input, req);
       return encodeBody(out, format, 200);
     },
     error(err, req) {

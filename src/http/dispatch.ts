@@ -2,19 +2,25 @@
 // JSON 1.1 for Kinesis/Firehose, ...), authenticates it with SigV4 for that protocol's signing
 // service, runs it, and turns every error into that protocol's wire shape. CORS is answered here
 // so browser SDK clients work against any service.
+//
+// It works in two steps (server.ts reads the body in between): from the head alone it routes,
+// checks everything about the signature that needs no body (form, scope, clock, key, session
+// token) and names the longest body the operation accepts, so a request that cannot succeed is
+// refused before its body is read; with the body it verifies the signature and runs the operation.
 
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.js';
-import { verifySigV4, type Credentials } from '../iam/sigv4.js';
+import { checkSigV4Head, verifySigV4, type Credentials } from '../iam/sigv4.js';
 import { ApiError, authError, internalError, payloadTooLarge } from './errors.js';
 import type { ApiRequest, ApiResponse } from './request.js';
-import type { RawRequest } from './server.js';
-import { MAX_BODY_BYTES } from './server.js';
+import type { Admission, BodyRefusal, FrontDoor, RequestHead } from './server.js';
 
 /** One wire protocol family (restJson1, awsJson1.1, awsQuery), with its own error shape. */
 export interface Protocol {
   /** Signing names accepted in the SigV4 credential scope. */
   readonly signingServices: readonly string[];
+  /** The longest body this request may have, judged from its method, path and headers alone. */
+  maxBodyBytes(req: ApiRequest): number;
   handle(req: ApiRequest): Promise<ApiResponse>;
   error(err: ApiError, req: ApiRequest): ApiResponse;
 }
@@ -28,8 +34,10 @@ export interface DispatcherOptions {
   jsonTargets?: Map<string, Protocol>;
   /** The Query protocol (IAM, STS): form-encoded POSTs without X-Amz-Target. */
   query?: Protocol;
-  /** Unauthenticated routes (health, console assets). */
-  open?: (req: ApiRequest) => Promise<ApiResponse | undefined>;
+  /** Unauthenticated routes (console assets). */
+  open?: (req: ApiRequest) => Promise<ApiResponse | undefined> | ApiResponse | undefined;
+  /** Operator routes (/health, /metrics): answered first, also when the server is at its connection limit. */
+  operator?: (req: ApiRequest) => ApiResponse | undefined;
 }
 
 const CORS_HEADERS: Record<string, string> = {
@@ -37,36 +45,93 @@ const CORS_HEADERS: Record<string, string> = {
   'access-control-expose-headers': 'x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMessage,x-amz-apigw-id,Date',
 };
 
-export function createDispatcher(opts: DispatcherOptions): (raw: RawRequest) => Promise<ApiResponse> {
-  return async (raw) => {
-    const req = toApiRequest(raw);
-    const res = await route(req, raw.tooLarge, opts);
-    res.headers = { ...res.headers, ...CORS_HEADERS, 'x-amzn-requestid': req.requestId };
-    return res;
+/** Retryable: every AWS SDK retries a 503, whatever the error type. */
+export const serviceUnavailable = (message: string) => new ApiError('ServiceUnavailableException', 503, message);
+/** The JS SDK retries RequestTimeoutException; others retry the 408. */
+export const requestTimeout = (message: string) => new ApiError('RequestTimeoutException', 408, message);
+
+export function createDispatcher(opts: DispatcherOptions): FrontDoor {
+  return (head: RequestHead): Admission => {
+    const req = toApiRequest(head);
+    const decorate = (res: ApiResponse): ApiResponse => {
+      res.headers = { ...res.headers, ...CORS_HEADERS, 'x-amzn-requestid': req.requestId };
+      return res;
+    };
+    const answer = (res: ApiResponse | Promise<ApiResponse | undefined> | undefined, closeConnection = false): Admission => ({
+      response: Promise.resolve(res).then((r) => decorate(r ?? notFoundPlain(req))),
+      closeConnection,
+      maxBodyBytes: 0,
+      finish: () => Promise.reject(new Error('finish after an answer')),
+      refuse: () => decorate(notFoundPlain(req)),
+    });
+
+    if (req.method === 'OPTIONS') return answer(preflight(req));
+    const operator = opts.operator?.(req);
+    if (operator) return answer(operator);
+    const protocol = selectProtocol(req, opts);
+    if (!protocol) {
+      if (head.overloaded) return answer(overloadedPlain(req), true);
+      // Nothing here needs a body; a short one is read and dropped by the server.
+      return answer(opts.open?.(req));
+    }
+
+    const fail = (e: unknown) => decorate(errorResponse(protocol, e, req));
+    let maxBodyBytes: number;
+    try {
+      if (head.overloaded) throw serviceUnavailable('The server is at its connection limit; retry with backoff');
+      const auth = checkSigV4Head(req, { lookup: opts.lookupKey, now: opts.clock.now(), services: protocol.signingServices });
+      if (!auth.ok) throw authError(auth.code, auth.message);
+      maxBodyBytes = protocol.maxBodyBytes(req);
+    } catch (e) {
+      return answer(fail(e), head.overloaded);
+    }
+    return {
+      maxBodyBytes,
+      refuse: (r) => fail(refusalError(r)),
+      async finish(body, verified) {
+        req.body = body;
+        try {
+          const auth = verifySigV4(
+            { method: req.method, rawPath: req.rawPath, rawQuery: req.rawQuery, headers: req.headers, body },
+            { lookup: opts.lookupKey, now: opts.clock.now(), services: protocol.signingServices },
+          );
+          if (!auth.ok) throw authError(auth.code, auth.message);
+          verified();
+          req.caller = { accessKeyId: auth.accessKeyId, region: auth.region };
+          const res = await protocol.handle(req);
+          if (!isResponse(res)) throw new Error(`the ${req.method} ${req.rawPath} handler answered ${String(res)}`);
+          return decorate(res);
+        } catch (e) {
+          return fail(e);
+        }
+      },
+    };
   };
 }
 
-async function route(req: ApiRequest, tooLarge: boolean, opts: DispatcherOptions): Promise<ApiResponse> {
-  if (req.method === 'OPTIONS') return preflight(req);
-  const protocol = selectProtocol(req, opts);
-  if (!protocol) {
-    const open = opts.open ? await opts.open(req) : undefined;
-    return open ?? notFoundPlain(req);
+function refusalError(r: BodyRefusal): ApiError {
+  switch (r.reason) {
+    case 'too-large':
+      return payloadTooLarge(
+        r.declared !== undefined
+          ? `Request body is ${r.declared} bytes; the maximum is ${r.limit} bytes`
+          : `Request body exceeds the maximum of ${r.limit} bytes`,
+      );
+    case 'busy':
+      return serviceUnavailable('The server is receiving too many request bodies at once; retry with backoff');
+    case 'timeout':
+      return requestTimeout(`The request body did not arrive within ${r.timeoutMs} ms`);
   }
-  try {
-    if (tooLarge) throw payloadTooLarge(`Request body exceeds the maximum of ${MAX_BODY_BYTES} bytes`);
-    const auth = verifySigV4(
-      { method: req.method, rawPath: req.rawPath, rawQuery: req.rawQuery, headers: req.headers, body: req.body },
-      { lookup: opts.lookupKey, now: opts.clock.now(), services: protocol.signingServices },
-    );
-    if (!auth.ok) throw authError(auth.code, auth.message);
-    req.caller = { accessKeyId: auth.accessKeyId, region: auth.region };
-    return await protocol.handle(req);
-  } catch (e) {
-    if (e instanceof ApiError) return protocol.error(e, req);
-    console.error(`pinstream: internal error (request ${req.requestId})`, e);
-    return protocol.error(internalError(`Internal server error (request ${req.requestId})`), req);
-  }
+}
+
+function errorResponse(protocol: Protocol, e: unknown, req: ApiRequest): ApiResponse {
+  if (e instanceof ApiError) return protocol.error(e, req);
+  console.error(`pinstream: internal error (request ${req.requestId})`, e);
+  return protocol.error(internalError(`Internal server error (request ${req.requestId})`), req);
+}
+
+function isResponse(v: unknown): v is ApiResponse {
+  return typeof v === 'object' && v !== null && Number.isInteger((v as ApiResponse).status);
 }
 
 function selectProtocol(req: ApiRequest, opts: DispatcherOptions): Protocol | undefined {
@@ -82,17 +147,17 @@ function selectProtocol(req: ApiRequest, opts: DispatcherOptions): Protocol | un
   return undefined;
 }
 
-function toApiRequest(raw: RawRequest): ApiRequest {
-  const q = raw.url.indexOf('?');
-  const rawPath = q < 0 ? raw.url : raw.url.slice(0, q);
-  const rawQuery = q < 0 ? '' : raw.url.slice(q + 1);
+function toApiRequest(head: RequestHead): ApiRequest {
+  const q = head.url.indexOf('?');
+  const rawPath = q < 0 ? head.url : head.url.slice(0, q);
+  const rawQuery = q < 0 ? '' : head.url.slice(q + 1);
   return {
-    method: raw.method.toUpperCase(),
+    method: head.method.toUpperCase(),
     rawPath,
     rawQuery,
     query: new URLSearchParams(rawQuery),
-    headers: raw.headers,
-    body: raw.body,
+    headers: head.headers,
+    body: Buffer.alloc(0),
     requestId: randomUUID(),
   };
 }
@@ -114,5 +179,13 @@ function notFoundPlain(req: ApiRequest): ApiResponse {
     status: 404,
     headers: { 'content-type': 'application/json', 'x-amzn-errortype': 'NotFoundException' },
     body: JSON.stringify({ Message: `No service answers ${req.method} ${req.rawPath}`, RequestID: req.requestId }),
+  };
+}
+
+function overloadedPlain(req: ApiRequest): ApiResponse {
+  return {
+    status: 503,
+    headers: { 'content-type': 'application/json', 'x-amzn-errortype': 'ServiceUnavailableException' },
+    body: JSON.stringify({ Message: 'The server is at its connection limit; retry with backoff', RequestID: req.requestId }),
   };
 }

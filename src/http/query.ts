@@ -12,6 +12,8 @@ export type QueryAction = (params: QueryParams, req: ApiRequest) => unknown;
 
 export interface QueryService {
   version: string;
+  /** The SigV4 signing name, which tells services apart when the Version is not known yet. */
+  signingName: string;
   xmlNamespace: string;
   actions: Record<string, QueryAction>;
 }
@@ -19,16 +21,32 @@ export interface QueryService {
 /** A Query-protocol error with the service's own code (e.g. NoSuchEntity) and status. */
 export class QueryError extends ApiError {}
 
+/**
+ * The longest Query request body: IAM's largest parameter, a policy document of 131,072 characters,
+ * is at most 9 bytes a character once UTF-8 and percent-encoded (1.1 MiB), plus the other parameters.
+ */
+export const MAX_QUERY_REQUEST_BYTES = 2 * 1024 * 1024;
+
 export function queryProtocol(signingServices: readonly string[], services: QueryService[]): Protocol {
   const byVersion = new Map(services.map((s) => [s.version, s]));
+  // Action names come from the client: Maps of own entries only, never inherited members.
+  const actions = new Map(services.map((s) => [s, new Map(Object.entries(s.actions))]));
+  const bySigningName = new Map(services.map((s) => [s.signingName, s]));
   const pick = (params: QueryParams) => byVersion.get(params.get('Version') ?? '') ?? services[0];
+  // Errors found before the body is read (authentication) know no Version unless the URL has one;
+  // the credential scope then names the service, else the first one answers.
+  const pickForError = (req: ApiRequest) => {
+    const params = readParams(req);
+    return byVersion.get(params.get('Version') ?? '') ?? bySigningName.get(scopeService(req) ?? '') ?? services[0];
+  };
   return {
     signingServices,
+    maxBodyBytes: () => MAX_QUERY_REQUEST_BYTES,
     async handle(req) {
       const map = readParams(req);
       const action = map.get('Action') ?? '';
       const service = pick(map);
-      const fn = Object.hasOwn(service.actions, action) ? service.actions[action] : undefined;
+      const fn = actions.get(service)!.get(action);
       if (!fn) throw new QueryError('InvalidAction', 400, `Could not find operation ${action || '(no Action parameter)'} for version ${map.get('Version') ?? ''}`);
       const result = await fn(map, req);
       const inner = result === undefined ? '' : `<${action}Result>${toXml(result)}</${action}Result>`;
@@ -38,7 +56,7 @@ export function queryProtocol(signingServices: readonly string[], services: Quer
       );
     },
     error(err, req) {
-      const service = pick(readParams(req));
+      const service = pickForError(req);
       const type = err.status >= 500 ? 'Receiver' : 'Sender';
       return xml(
         err.status,
@@ -56,23 +74,33 @@ function readParams(req: ApiRequest): QueryParams {
   return map;
 }
 
+/** The service of the SigV4 credential scope (AKID/date/region/SERVICE/aws4_request), if any. */
+function scopeService(req: ApiRequest): string | undefined {
+  const auth = req.headers.authorization;
+  const credential = typeof auth === 'string' ? /Credential=([^,\s]+)/.exec(auth)?.[1] : (req.query.get('X-Amz-Credential') ?? undefined);
+  return credential?.split('/')[3];
+}
+
 /**
  * Protocol-neutral codes raised outside the IAM handlers, in the Query protocol's spelling. IAM and
  * STS name authentication failures differently from the JSON services (InvalidClientTokenId, not
  * UnrecognizedClientException), and `aws iam` users and SDK retry/skew logic look for those names.
  */
-const QUERY_CODES: Record<string, string> = {
-  AccessDeniedException: 'AccessDenied',
-  BadRequestException: 'InvalidInput',
-  InternalServerErrorException: 'ServiceFailure',
-  UnrecognizedClientException: 'InvalidClientTokenId',
-  InvalidSignatureException: 'SignatureDoesNotMatch',
-  IncompleteSignatureException: 'IncompleteSignature',
-  MissingAuthenticationTokenException: 'MissingAuthenticationToken',
-};
+const QUERY_CODES: ReadonlyMap<string, string> = new Map([
+  ['AccessDeniedException', 'AccessDenied'],
+  ['BadRequestException', 'InvalidInput'],
+  ['InternalServerErrorException', 'ServiceFailure'],
+  ['UnrecognizedClientException', 'InvalidClientTokenId'],
+  ['InvalidSignatureException', 'SignatureDoesNotMatch'],
+  ['IncompleteSignatureException', 'IncompleteSignature'],
+  ['MissingAuthenticationTokenException', 'MissingAuthenticationToken'],
+  // AWS's common errors for every Query API.
+  ['ServiceUnavailableException', 'ServiceUnavailable'],
+  ['RequestTimeoutException', 'RequestTimeout'],
+]);
 
 function queryCode(code: string): string {
-  return Object.hasOwn(QUERY_CODES, code) ? QUERY_CODES[code] : code;
+  return QUERY_CODES.get(code) ?? code;
 }
 
 function xml(status: number, body: string): ApiResponse {

@@ -11,6 +11,8 @@ export interface Route {
   /** e.g. '/v1/apps/{application-id}/endpoints/{endpoint-id}'; a final '{name+}' takes the rest. */
   path: string;
   handler: RouteHandler;
+  /** The longest body the operation accepts, when it differs from the router's default. */
+  maxBodyBytes?: number;
 }
 
 interface CompiledRoute extends Route {
@@ -20,14 +22,31 @@ interface CompiledRoute extends Route {
 
 export class RestJsonRouter {
   private routes: CompiledRoute[];
-  constructor(routes: Route[]) {
+  /** `defaultMaxBodyBytes`: the longest body of routes that name none (and of unknown paths). */
+  constructor(
+    routes: Route[],
+    private readonly defaultMaxBodyBytes: number,
+  ) {
     this.routes = routes.map((r) => {
       const segments = r.path.split('/').slice(1);
       return { ...r, segments, greedy: segments[segments.length - 1]?.endsWith('+}') ?? false };
     });
   }
 
+  /** The longest body the request's route accepts, from its method and path alone. */
+  maxBodyBytes(req: ApiRequest): number {
+    const found = this.find(req);
+    return found.route?.maxBodyBytes ?? this.defaultMaxBodyBytes;
+  }
+
   async handle(req: ApiRequest): Promise<ApiResponse> {
+    const { route, params, pathMatched } = this.find(req);
+    if (route) return route.handler(req, params!);
+    if (pathMatched) throw methodNotAllowed(`Method ${req.method} is not allowed on ${req.rawPath}`);
+    throw notFound(`Unknown resource path ${req.rawPath}`);
+  }
+
+  private find(req: ApiRequest): { route?: CompiledRoute; params?: Record<string, string>; pathMatched: boolean } {
     const parts = req.rawPath.split('/').slice(1);
     if (parts.length > 1 && parts[parts.length - 1] === '') parts.pop();
     let pathMatched = false;
@@ -35,17 +54,17 @@ export class RestJsonRouter {
       const params = match(r, parts);
       if (!params) continue;
       pathMatched = true;
-      if (r.method === req.method) return r.handler(req, params);
+      if (r.method === req.method) return { route: r, params, pathMatched };
     }
-    if (pathMatched) throw methodNotAllowed(`Method ${req.method} is not allowed on ${req.rawPath}`);
-    throw notFound(`Unknown resource path ${req.rawPath}`);
+    return { pathMatched };
   }
 }
 
 function match(r: CompiledRoute, parts: string[]): Record<string, string> | undefined {
   const n = r.segments.length;
   if (r.greedy ? parts.length < n : parts.length !== n) return undefined;
-  const params: Record<string, string> = {};
+  // Path labels are client text: a null prototype keeps `__proto__` an ordinary label value.
+  const params: Record<string, string> = Object.create(null);
   for (let i = 0; i < n; i++) {
     const seg = r.segments[i];
     if (seg.startsWith('{')) {

@@ -165,6 +165,7 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
 
   const iam: QueryService = {
     version: '2010-05-08',
+    signingName: 'iam',
     xmlNamespace: 'https://iam.amazonaws.com/doc/2010-05-08/',
     actions: {
       CreateUser(p, req) {
@@ -282,6 +283,7 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
 
   const sts: QueryService = {
     version: '2011-06-15',
+    signingName: 'sts',
     xmlNamespace: 'https://sts.amazonaws.com/doc/2011-06-15/',
     actions: {
       // Needs no permission, as in AWS: any valid key may ask who it is.

@@ -96,17 +96,18 @@ function parseStatement(s: unknown, f: string, kind: 'identity' | 'trust'): Stat
   if (r.Principal !== undefined) {
     if (r.Principal === '*') out.Principal = '*';
     else if (typeof r.Principal === 'object' && r.Principal !== null && !Array.isArray(r.Principal)) {
-      out.Principal = {};
+      out.Principal = Object.create(null) as Record<string, string[]>;
       for (const [k, v] of Object.entries(r.Principal)) out.Principal[k] = list(v, `${f}.Principal.${k}`);
     } else throw new PolicyError(`${f}.Principal must be "*" or an object`);
   }
   if (r.Condition !== undefined) {
     if (typeof r.Condition !== 'object' || r.Condition === null || Array.isArray(r.Condition)) throw new PolicyError(`${f}.Condition must be an object`);
-    out.Condition = {};
+    // Null prototypes: a key such as `__proto__` stays a key instead of being dropped.
+    out.Condition = Object.create(null) as Record<string, Record<string, string[]>>;
     for (const [op, block] of Object.entries(r.Condition)) {
       if (!conditionOperator(op)) throw new PolicyError(`${f}.Condition: unknown operator ${op}`);
       if (typeof block !== 'object' || block === null || Array.isArray(block)) throw new PolicyError(`${f}.Condition.${op} must be an object`);
-      out.Condition[op] = {};
+      out.Condition[op] = Object.create(null) as Record<string, string[]>;
       for (const [key, v] of Object.entries(block)) {
         out.Condition[op][key] = Array.isArray(v) ? v.map(String) : [String(v)];
       }
@@ -180,7 +181,8 @@ export function wildcardMatch(pattern: string, value: string, ignoreCase: boolea
 
 type Comparator = (policyValue: string, actual: string) => boolean;
 
-const COMPARATORS: Record<string, { cmp: Comparator; negated: boolean }> = {
+/** Operator names come from policy documents: a Map, so `constructor` is no operator. */
+const COMPARATORS: ReadonlyMap<string, { cmp: Comparator; negated: boolean }> = new Map(Object.entries({
   StringEquals: { cmp: (p, a) => p === a, negated: false },
   StringNotEquals: { cmp: (p, a) => p === a, negated: true },
   StringEqualsIgnoreCase: { cmp: (p, a) => p.toLowerCase() === a.toLowerCase(), negated: false },
@@ -198,7 +200,7 @@ const COMPARATORS: Record<string, { cmp: Comparator; negated: boolean }> = {
   NumericLessThanEquals: { cmp: (p, a) => Number(a) <= Number(p), negated: false },
   NumericGreaterThan: { cmp: (p, a) => Number(a) > Number(p), negated: false },
   NumericGreaterThanEquals: { cmp: (p, a) => Number(a) >= Number(p), negated: false },
-};
+}));
 
 function conditionOperator(op: string): { base: string; ifExists: boolean; set?: 'ForAnyValue' | 'ForAllValues' } | undefined {
   let rest = op;
@@ -211,7 +213,7 @@ function conditionOperator(op: string): { base: string; ifExists: boolean; set?:
   const ifExists = rest.endsWith('IfExists');
   const base = ifExists ? rest.slice(0, -'IfExists'.length) : rest;
   if (base === 'Null') return { base, ifExists: false, set };
-  return COMPARATORS[base] ? { base, ifExists, set } : undefined;
+  return COMPARATORS.has(base) ? { base, ifExists, set } : undefined;
 }
 
 /** Every operator block must hold; within a block every key; within a key any value (OR). */
@@ -225,7 +227,7 @@ function conditionsHold(cond: NonNullable<Statement['Condition']>, ctx: Conditio
         if ((actual === undefined) !== wantNull) return false;
         continue;
       }
-      const { cmp, negated } = COMPARATORS[o.base];
+      const { cmp, negated } = COMPARATORS.get(o.base)!;
       if (actual === undefined) {
         if (o.ifExists || negated || o.set === 'ForAllValues') continue;
         return false;
@@ -244,7 +246,7 @@ function conditionsHold(cond: NonNullable<Statement['Condition']>, ctx: Conditio
 
 /** Condition keys are case-insensitive. */
 function lookup(ctx: ConditionContext, key: string): string | string[] | undefined {
-  if (key in ctx) return ctx[key];
+  if (Object.hasOwn(ctx, key)) return ctx[key];
   const lower = key.toLowerCase();
   for (const [k, v] of Object.entries(ctx)) if (k.toLowerCase() === lower) return v;
   return undefined;

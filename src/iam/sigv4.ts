@@ -1,7 +1,10 @@
 // AWS Signature Version 4 verification, server side. This module owns deciding whether a request
 // was signed by a known access key: parsing the Authorization header or the presigned query
 // parameters, rebuilding the canonical request exactly as AWS clients build it, checking the clock
-// skew / presign expiry, the credential scope, the signature and the payload hash. It does not know
+// skew / presign expiry, the credential scope, the session token (X-Amz-Security-Token must be
+// exactly the credentials' own, and absent for long-term keys), the signature and the payload
+// hash. checkSigV4Head runs every check that needs no body, so the HTTP front door can refuse a
+// request before reading its body; verifySigV4 runs them all. It does not know
 // about users, policies or HTTP responses: callers turn a failed result into an HTTP 403 with the
 // returned AWS error type, which is modelled on what real AWS front doors answer so SDKs react the
 // same way (e.g. the JS SDK corrects its clock after an InvalidSignatureException + Date header).
@@ -22,7 +25,8 @@
 
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
-export interface SignedRequest {
+/** What arrives before the body: enough to refuse most forged or stale requests without reading it. */
+export interface SignedRequestHead {
   method: string;
   /** The path exactly as on the request line, still percent-encoded, no query. */
   rawPath: string;
@@ -30,12 +34,20 @@ export interface SignedRequest {
   rawQuery: string;
   /** Node's lower-cased headers (HTTP/2: also pseudo-headers such as ':authority'). */
   headers: Record<string, string | string[] | undefined>;
+}
+
+export interface SignedRequest extends SignedRequestHead {
   body: Buffer;
 }
 
 export interface Credentials {
   accessKeyId: string;
   secretAccessKey: string;
+  /**
+   * Temporary credentials only: the session token the request must carry (X-Amz-Security-Token),
+   * compared exactly. Long-term keys have none, and a request presenting one with them is refused.
+   */
+  sessionToken?: string;
 }
 
 export interface VerifyOptions {
@@ -94,7 +106,37 @@ interface QueryParam {
   key: string;
 }
 
+/** What the header checks established, for the signature check that follows once the body is in. */
+interface HeadContext {
+  parts: AuthParts;
+  params: QueryParam[];
+  accessKeyId: string;
+  scopeDate: string;
+  region: string;
+  service: string;
+  signedHeaderNames: string[];
+  creds: Credentials;
+}
+
+const INVALID_TOKEN = 'The security token included in the request is invalid.';
+
+/**
+ * Every check that needs no body: the auth form and its parts, the credential scope, the clock,
+ * the signed headers, the key and its session token. A request failing here is refused before its
+ * body is read; `ok` means only that the body is worth reading (the signature is still unchecked).
+ */
+export function checkSigV4Head(req: SignedRequestHead, opts: VerifyOptions): VerifyResult {
+  const head = headCheck(req, opts);
+  return 'ok' in head ? head : { ok: true, accessKeyId: head.accessKeyId, region: head.region, service: head.service };
+}
+
 export function verifySigV4(req: SignedRequest, opts: VerifyOptions): VerifyResult {
+  const head = headCheck(req, opts);
+  if ('ok' in head) return head;
+  return verifySignature(req, head);
+}
+
+function headCheck(req: SignedRequestHead, opts: VerifyOptions): HeadContext | Failure {
   const maxSkewMs = opts.maxSkewMs ?? MAX_CLOCK_SKEW_MS;
   const params = parseQuery(req.rawQuery);
   const authorization = single(req.headers.authorization);
@@ -182,7 +224,24 @@ export function verifySigV4(req: SignedRequest, opts: VerifyOptions): VerifyResu
   if (!/^[0-9a-fA-F]{64}$/.test(parts.signature)) return invalid(BAD_SIGNATURE);
 
   const creds = opts.lookup(accessKeyId);
-  if (!creds) return fail('UnrecognizedClientException', 'The security token included in the request is invalid.');
+  if (!creds) return fail('UnrecognizedClientException', INVALID_TOKEN);
+
+  // --- Session token: must be exactly the one of these credentials, or absent for a long-term key.
+  // (The JS SDK's presign moves X-Amz-Security-Token into the query.)
+  let token = single(req.headers['x-amz-security-token']);
+  if (token === undefined) {
+    const p = findParam(params, 'X-Amz-Security-Token');
+    if (p) token = safeDecode(p.rawValue);
+  }
+  if (!sameToken(creds.sessionToken, token)) return fail('UnrecognizedClientException', INVALID_TOKEN);
+
+  return { parts, params, accessKeyId, scopeDate, region, service, signedHeaderNames, creds };
+}
+
+/** The signature over the canonical request, then the body against the hash it vouches for. */
+function verifySignature(req: SignedRequest, head: HeadContext): VerifyResult {
+  const { parts, params, accessKeyId, scopeDate, region, service, signedHeaderNames, creds } = head;
+  const { amzDate } = parts;
 
   // --- Payload hash ---------------------------------------------------------------------------
   // Both SDKs put the x-amz-content-sha256 header's value into the canonical request verbatim
@@ -202,10 +261,10 @@ export function verifySigV4(req: SignedRequest, opts: VerifyOptions): VerifyResu
   const stringToSignPrefix = `${ALGORITHM}\n${amzDate}\n${scopeDate}/${region}/${service}/${TERMINATOR}\n`;
   let matched = false;
   try {
-    const head = `${req.method}\n${canonicalizePath(req.rawPath)}\n`;
+    const start = `${req.method}\n${canonicalizePath(req.rawPath)}\n`;
     const tail = `\n${canonicalHeaders(signedHeaderNames, req.headers)}\n${signedHeaderNames.join(';')}\n${payloadHash}`;
     for (const query of canonicalQueryForms(params)) {
-      const canonicalRequest = head + query + tail;
+      const canonicalRequest = start + query + tail;
       const stringToSign = stringToSignPrefix + createHash('sha256').update(canonicalRequest, 'utf8').digest('hex');
       const actual = createHmac('sha256', signingKey).update(stringToSign, 'utf8').digest();
       if (timingSafeEqual(actual, expected)) {
@@ -535,6 +594,14 @@ function escapeUri(s: string): string {
   return /[!'()*]/.test(e) ? e.replace(/[!'()*]/g, hexEncode) : e;
 }
 const hexEncode = (c: string) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`;
+
+/** Constant-time equality of two optional tokens (digests, so lengths leak nothing either). */
+function sameToken(expected: string | undefined, presented: string | undefined): boolean {
+  if (expected === undefined || presented === undefined) return expected === presented;
+  const a = createHash('sha256').update(expected, 'utf8').digest();
+  const b = createHash('sha256').update(presented, 'utf8').digest();
+  return timingSafeEqual(a, b);
+}
 
 function single(v: string | string[] | undefined): string | undefined {
   return typeof v === 'string' ? v : v?.[0];

@@ -29,6 +29,7 @@ import {
   MAX_GET_RECORDS_COUNT,
   MAX_LIST_SHARDS,
   MAX_LIST_TAGS,
+  MAX_JSON_REQUEST_BYTES,
   MAX_PARTITION_KEY_LENGTH,
   MAX_PUT_RECORDS_BYTES,
   MAX_PUT_RECORDS_COUNT,
@@ -400,6 +401,7 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
   return {
     targetPrefix: KINESIS_TARGET_PREFIX,
     signingServices: [KINESIS_SIGNING_NAME],
+    maxRequestBytes: MAX_JSON_REQUEST_BYTES,
     operations,
     rawOperations: extra.rawOperations,
   };

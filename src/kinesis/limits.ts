@@ -4,6 +4,13 @@ export const MAX_RECORD_BYTES = 1024 * 1024; // Data (decoded) + partition key, 
 export const MAX_PUT_RECORDS_COUNT = 500;
 export const MAX_PUT_RECORDS_BYTES = 5 * 1024 * 1024;
 export const MAX_PARTITION_KEY_LENGTH = 256;
+/**
+ * The longest request body: a full PutRecords in JSON. Its 5 MiB of data and keys are 6.67 MiB
+ * once the data is base64 (4/3), plus 500 records' JSON around them (member names, an
+ * ExplicitHashKey of up to 39 digits, partition keys of up to 256 characters at up to 3 bytes in
+ * UTF-8): 6.67 MiB + 500 × ~900 bytes ≈ 7.1 MiB. Anything longer cannot be a valid request.
+ */
+export const MAX_JSON_REQUEST_BYTES = 8 * 1024 * 1024;
 export const MAX_GET_RECORDS_COUNT = 10_000;
 export const MAX_GET_RECORDS_BYTES = 10 * 1024 * 1024;
 export const ITERATOR_TTL_MS = 5 * 60 * 1000;

@@ -21,6 +21,7 @@ import {
   MAX_APPS_PAGE_SIZE,
   MAX_ENDPOINTS_PER_BATCH,
   MAX_ENDPOINT_BATCH_REQUEST_BYTES,
+  MAX_PUT_EVENTS_REQUEST_BYTES,
   MAX_REQUEST_BYTES,
 } from './limits.js';
 
@@ -125,6 +126,7 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
     {
       method: 'PUT',
       path: '/v1/apps/{application-id}/endpoints',
+      maxBodyBytes: MAX_ENDPOINT_BATCH_REQUEST_BYTES,
       handler: (req, p) => {
         const appId = p['application-id'];
         allow(req, 'UpdateEndpointsBatch', appId);
@@ -185,6 +187,7 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
     {
       method: 'POST',
       path: '/v1/apps/{application-id}/events',
+      maxBodyBytes: MAX_PUT_EVENTS_REQUEST_BYTES,
       handler: async (req, p) => {
         allow(req, 'PutEvents', p['application-id']);
         return json(202, await events.putEvents(p['application-id'], req.body));
@@ -309,10 +312,11 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
     },
     ...(s.analytics ? analyticsRoutes({ apps, analytics: s.analytics, authorizer, clock: s.clock ?? systemClock }) : []),
   ];
-  const router = new RestJsonRouter(routes);
+  const router = new RestJsonRouter(routes, MAX_REQUEST_BYTES);
 
   return {
     signingServices: [PINPOINT_SIGNING_NAME],
+    maxBodyBytes: (req) => router.maxBodyBytes(req),
     handle: (req): Promise<ApiResponse> => router.handle(req),
     error: restJsonError,
     routes: routes.map((r) => `${r.method} ${r.path}`),
