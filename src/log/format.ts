@@ -509,10 +509,17 @@ async function tryFixHeader(fh: LogFile, fmt: SegmentFormat, start: number, expe
   const storedLen = v2 ? head.readUInt32LE(8) : head.readUInt32LE(0);
   const ts = head.readDoubleLE(H - 8);
   if (!Number.isFinite(ts)) return undefined;
-  const candidates = new Set<number>([storedLen, regionEnd - start - H]);
+  // Lengths worth a CRC: the stored one, and those ending where the next valid frame (or the data
+  // ends) or where a later frame's magic begins (that frame may be damaged too).
+  const ends = new Set<number>([regionEnd]);
+  if (v2 && regionEnd - start <= 64 * READ_CHUNK_BYTES) {
+    const region = Buffer.alloc(regionEnd - start);
+    await readFully(fh, region, start);
+    for (let i = region.indexOf(FRAME_MAGIC_BYTES, H); i >= 0 && ends.size < 64; i = region.indexOf(FRAME_MAGIC_BYTES, i + 1)) ends.add(start + i);
+  }
+  const candidates = new Set<number>([storedLen, ...[...ends].map((e) => e - start - H)]);
   for (const len of candidates) {
-    // The restored frame must end exactly where the next valid frame (or the data) begins.
-    if (len < 0 || len > MAX_RECORD_BYTES || start + H + len !== regionEnd) continue;
+    if (len < 0 || len > MAX_RECORD_BYTES || start + H + len > regionEnd) continue;
     const fixed = Buffer.from(head.subarray(0, H));
     if (v2) {
       fixed.writeUInt32LE(FRAME_MAGIC, 0);
