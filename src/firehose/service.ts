@@ -4,20 +4,19 @@
 // UpdateDestination, deletes a stream's data on DeleteDeliveryStream and, on close, lets every
 // deliverer flush its buffers once before closing the logs.
 
-import { join } from 'node:path';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Clock } from '../clock.js';
 import type { BucketRoute } from '../config/config.js';
 import { deliveryHttpHandler } from '../delivery/kinesis-destination.js';
 import type { Credentials } from '../iam/sigv4.js';
-import type { Log } from '../log/log.js';
-import { SegmentLog } from '../log/segment-log.js';
+import type { Log, OffsetGap } from '../log/log.js';
+import { SegmentLogProvider, type LogProvider } from '../log/provider.js';
 import type { Db } from '../store/db.js';
 import type { FirehoseDestination, StreamInfo } from './destination.js';
 import { SecretBox } from '../iam/secrets.js';
 import { createDestination } from './destinations/index.js';
 import { Deliverer, type DelivererHealth } from './deliverer.js';
-import { KinesisSource, type KinesisSourceHealth } from './kinesis-source.js';
+import { KinesisSource, SHARD_DONE, type KinesisSourceHealth } from './kinesis-source.js';
 import { ObjectStores } from './objects/index.js';
 import { encodeRecord, newRecordIds, recordIdText } from './records.js';
 import { invalidArgument } from './errors.js';
@@ -39,6 +38,13 @@ export interface FirehoseServiceOptions {
   /** How often deliverers compare buffer ages with the clock (default BUFFER_CHECK_MS). */
   checkMs?: number;
   kinesisPollMs?: number;
+  /** Opens the delivery streams' logs (default: segment logs under `dataDir`). */
+  logs?: LogProvider;
+  /**
+   * Checks a Kinesis source's saved sequence number against the shard log it points into (the
+   * embedded Kinesis; see Log.checkConsumer), so records put after a loss there are not skipped.
+   */
+  checkKinesisCheckpoint?: (streamArn: string, shardId: string, sequenceNumber: string, consumer: string) => Promise<OffsetGap | undefined>;
 }
 
 export interface DeliveryStreamHealth {
@@ -60,10 +66,12 @@ export class FirehoseService {
   /** Streams being opened or open; `settled` holds the open ones for synchronous health reads. */
   private running = new Map<string, Promise<Running>>();
   private settled = new Map<string, Running>();
+  private readonly logs: LogProvider;
 
   constructor(private readonly o: FirehoseServiceOptions) {
     this.registry = new DeliveryStreamRegistry(o.db, o.region, o.accountId, new SecretBox(o.dataDir));
     this.objects = new ObjectStores(o.dataDir, o.buckets);
+    this.logs = o.logs ?? new SegmentLogProvider({ dataDir: o.dataDir, fsync: o.fsync, clock: o.clock });
   }
 
   /** Opens every stored stream and starts its loops (once the server listens). */
@@ -93,7 +101,7 @@ export class FirehoseService {
     await r.deliverer.stop();
     await r.destination.close();
     r.destination = destination;
-    r.deliverer = this.deliverer(s.name, r.log, destination);
+    r.deliverer = this.deliverer(s.name, r.log, destination, await this.checkDeliverer(s.name, r.log));
     r.deliverer.start();
   }
 
@@ -151,10 +159,12 @@ export class FirehoseService {
   private open(s: DeliveryStreamState): Promise<Running> {
     const p = (async (): Promise<Running> => {
       const destination = this.destination(s);
-      const log = await SegmentLog.open(join(this.o.dataDir, 'firehose', s.name), { fsync: this.o.fsync, clock: this.o.clock });
+      const log = await this.logs.open('firehose', s.name);
       try {
-        const r: Running = { log, destination, deliverer: this.deliverer(s.name, log, destination) };
-        if (s.kinesisSource) r.source = this.source(s, log);
+        // Before anything reads or appends: a checkpoint beyond the log's end must not be passed silently.
+        const gap = await this.checkDeliverer(s.name, log);
+        const r: Running = { log, destination, deliverer: this.deliverer(s.name, log, destination, gap) };
+        if (s.kinesisSource) r.source = this.source(s, log, await this.checkSource(s));
         r.deliverer.start();
         r.source?.reader.start();
         this.settled.set(s.name, r);
@@ -192,11 +202,29 @@ export class FirehoseService {
     }
   }
 
-  private deliverer(name: string, log: Log, destination: FirehoseDestination): Deliverer {
+  private checkDeliverer(name: string, log: Log): Promise<OffsetGap | undefined> {
+    return log.checkConsumer('the Firehose deliverer', Number(this.registry.checkpoint(name, DELIVERER_CHECKPOINT) ?? 0));
+  }
+
+  /** The source's shard checkpoints against the Kinesis shard logs: what was lost there is reported. */
+  private async checkSource(s: DeliveryStreamState): Promise<OffsetGap[]> {
+    const check = this.o.checkKinesisCheckpoint;
+    if (!check || !s.kinesisSource) return [];
+    const gaps: OffsetGap[] = [];
+    for (const { key, position } of this.registry.checkpoints(s.name)) {
+      if (key === DELIVERER_CHECKPOINT || position === SHARD_DONE) continue;
+      const gap = await check(s.kinesisSource.streamArn, key, position, 'a Firehose Kinesis source').catch(() => undefined);
+      if (gap) gaps.push(gap);
+    }
+    return gaps;
+  }
+
+  private deliverer(name: string, log: Log, destination: FirehoseDestination, gap: OffsetGap | undefined): Deliverer {
     return new Deliverer({
       stream: this.streamInfo(name),
       log,
       destination,
+      gap,
       clock: this.o.clock,
       checkMs: this.o.checkMs,
       checkpoint: {
@@ -206,7 +234,7 @@ export class FirehoseService {
     });
   }
 
-  private source(s: DeliveryStreamState, log: Log): Running['source'] {
+  private source(s: DeliveryStreamState, log: Log, gaps: OffsetGap[]): Running['source'] {
     const { streamArn, roleArn } = s.kinesisSource!;
     const roleName = roleArn.slice(roleArn.lastIndexOf('/') + 1);
     const source: NonNullable<Running['source']> = { reader: undefined as unknown as KinesisSource };
@@ -225,6 +253,7 @@ export class FirehoseService {
       log,
       clock: this.o.clock,
       pollMs: this.o.kinesisPollMs,
+      gaps,
       checkpoint: {
         load: (shard) => this.registry.checkpoint(s.name, shard),
         save: (shard, position) => this.registry.saveCheckpoint(s.name, shard, position),

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { verifySigV4, type Credentials } from '../iam/sigv4.js';
 import { ApiError, authError, internalError, payloadTooLarge } from './errors.js';
+import { isDiskFull } from '../log/errors.js';
 import type { ApiRequest, ApiResponse } from './request.js';
 import type { RawRequest } from './server.js';
 import { MAX_BODY_BYTES } from './server.js';
@@ -65,6 +66,8 @@ async function route(req: ApiRequest, tooLarge: boolean, opts: DispatcherOptions
   } catch (e) {
     if (e instanceof ApiError) return protocol.error(e, req);
     console.error(`pinstream: internal error (request ${req.requestId})`, e);
+    // The metadata store (SQLite) out of space: still a retryable 500, but one that says so.
+    if (isDiskFull(e)) return protocol.error(internalError(`The request could not be completed: the server's disk is full (request ${req.requestId})`), req);
     return protocol.error(internalError(`Internal server error (request ${req.requestId})`), req);
   }
 }
