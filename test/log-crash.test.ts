@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, open, readdir, readFile, rm, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { crc32c } from '@node-rs/crc32';
 import { join } from 'node:path';
 import type { LogRecord } from '../src/log/log.js';
 import { HEADER_BYTES, SegmentLog } from '../src/log/segment-log.js';
@@ -68,8 +69,17 @@ const recordBytes = (n: number) => HEADER_BYTES + payloadFor(n).length;
  * acknowledged. The log's high-water mark (written at close) knows every acknowledged offset, so
  * a cut that ends before it is loss, not a torn write; these tests model the crash by removing it.
  */
-async function asIfCrashedMidWrite(dir: string): Promise<void> {
+async function asIfCrashedMidWrite(dir: string, ackedEnd: number): Promise<void> {
   await rm(join(dir, 'log.hwm'), { force: true });
+  // The end mark in the segment header is rewritten after each round's records: it had not moved yet.
+  const seg = await lastSegment(dir);
+  const fh = await open(seg, 'r+');
+  const header = Buffer.alloc(48);
+  await fh.read(header, 0, 48, 0);
+  header.writeDoubleLE(ackedEnd, 32);
+  header.writeUInt32LE(crc32c(header.subarray(32, 40), header.readUInt32LE(8)), 40);
+  await fh.write(header, 32, 16, 32);
+  await fh.close();
 }
 
 /** Records `from..to-1` except `lost`, as the reopened log must hold them. */
@@ -82,7 +92,7 @@ function assertRecordsExcept(records: LogRecord[], to: number, lost: number[]): 
 test('torn tail: a few bytes cut off the last record', async (t) => {
   const dir = await tempDir(t);
   await prepare(dir);
-  await asIfCrashedMidWrite(dir);
+  await asIfCrashedMidWrite(dir, 59);
   const seg = await lastSegment(dir);
   const size = (await stat(seg)).size;
   await truncate(seg, size - 3);
@@ -92,7 +102,7 @@ test('torn tail: a few bytes cut off the last record', async (t) => {
 test('torn tail: only part of the last header is left', async (t) => {
   const dir = await tempDir(t);
   await prepare(dir);
-  await asIfCrashedMidWrite(dir);
+  await asIfCrashedMidWrite(dir, 59);
   const seg = await lastSegment(dir);
   const size = (await stat(seg)).size;
   await truncate(seg, size - recordBytes(59) + 10);

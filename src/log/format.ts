@@ -6,8 +6,11 @@
 // layout lives in one place.
 //
 // Format 2 (segments created by this version):
-//   segment header, 32 bytes: two identical 16-byte copies of
-//     [u32 SEGMENT_MAGIC][u16 version=2][u16 header bytes=32][u32 salt][u32 crc32c(first 12 bytes)]
+//   segment header, 48 bytes: two identical 16-byte copies of
+//     [u32 SEGMENT_MAGIC][u16 version=2][u16 header bytes=48][u32 salt][u32 crc32c(first 12 bytes)]
+//   then the end mark [f64 end offset][u32 crc32c(end offset, salt)][u32 0], rewritten with every
+//   write round (same file, before its fdatasync): the offset the segment's records had reached,
+//   so a segment cut short later is told apart from a torn write, and no offset is reused.
 //   record: [u32 FRAME_MAGIC][u32 crc][u32 payload length][f64 offset][f64 timestamp ms][payload]
 //     crc = crc32c(length..end of payload) seeded with the log's salt
 //   hole:   [u32 HOLE_MAGIC][u32 crc][u32 bytes covered, header included][u32 0][f64 next offset]
@@ -34,7 +37,10 @@ export const INDEX_INTERVAL_BYTES = 4096;
 export const READ_CHUNK_BYTES = 256 * 1024;
 
 export const FORMAT_VERSION = 2;
-export const SEGMENT_HEADER_BYTES = 32;
+export const SEGMENT_HEADER_BYTES = 48;
+/** Where the end mark sits in a format-2 segment, and its size. */
+export const END_MARK_POSITION = 32;
+export const END_MARK_BYTES = 16;
 /** Record header of format 2. */
 export const HEADER_BYTES = 28;
 export const V1_HEADER_BYTES = 24;
@@ -72,8 +78,9 @@ export function v2Format(salt: number): SegmentFormat {
   return { version: 2, salt: salt >>> 0, dataStart: SEGMENT_HEADER_BYTES, headerBytes: HEADER_BYTES };
 }
 
-export function encodeSegmentHeader(salt: number): Buffer {
+export function encodeSegmentHeader(salt: number, end: number): Buffer {
   const buf = Buffer.alloc(SEGMENT_HEADER_BYTES);
+  encodeEndMark(end, salt).copy(buf, END_MARK_POSITION);
   for (const at of [0, HEADER_COPY]) {
     buf.writeUInt32LE(SEGMENT_MAGIC, at);
     buf.writeUInt16LE(FORMAT_VERSION, at + 4);
@@ -92,8 +99,32 @@ function headerCopySalt(buf: Buffer, at: number): number | undefined {
   return buf.readUInt32LE(at + 8);
 }
 
+/** The end mark: the offset the segment's records reached by the last write round. */
+export function encodeEndMark(end: number, salt: number): Buffer {
+  const buf = Buffer.alloc(END_MARK_BYTES);
+  buf.writeDoubleLE(end, 0);
+  buf.writeUInt32LE(crc32c(buf.subarray(0, 8), salt), 8);
+  return buf;
+}
+
+function readEndMark(head: Buffer, salt: number): number | undefined {
+  if (head.length < END_MARK_POSITION + END_MARK_BYTES) return undefined;
+  const m = head.subarray(END_MARK_POSITION, END_MARK_POSITION + END_MARK_BYTES);
+  if (crc32c(m.subarray(0, 8), salt) !== m.readUInt32LE(8)) return undefined;
+  const end = m.readDoubleLE(0);
+  return Number.isSafeInteger(end) && end >= 0 ? end : undefined;
+}
+
 export type HeaderState =
-  | { kind: 'v2'; fmt: SegmentFormat; /** A damaged copy to overwrite with this buffer at position 0. */ rewrite?: Buffer; recovered?: boolean }
+  | {
+      kind: 'v2';
+      fmt: SegmentFormat;
+      /** The end mark, when intact. */
+      mark?: number;
+      /** A damaged copy: overwrite the two copies (not the mark) with these 32 bytes at position 0. */
+      rewrite?: Buffer;
+      recovered?: boolean;
+    }
   | { kind: 'v1' }
   /** Nothing, or only part of a header, was written when the segment was created. */
   | { kind: 'unwritten' };
@@ -105,25 +136,31 @@ export async function readSegmentHeader(fh: LogFile, size: number): Promise<Head
   await readFully(fh, head, 0);
   const a = headerCopySalt(head, 0);
   const b = headerCopySalt(head, HEADER_COPY);
-  if (a !== undefined && b !== undefined && a === b) return { kind: 'v2', fmt: v2Format(a) };
-  if (a !== undefined || b !== undefined) {
-    const salt = (a ?? b)!;
-    return { kind: 'v2', fmt: v2Format(salt), rewrite: encodeSegmentHeader(salt) };
-  }
+  const v2 = (salt: number, rewrite: boolean, recovered = false): HeaderState => {
+    const mark = readEndMark(head, salt);
+    return {
+      kind: 'v2',
+      fmt: v2Format(salt),
+      ...(mark !== undefined ? { mark } : {}),
+      ...(rewrite ? { rewrite: encodeSegmentHeader(salt, 0).subarray(0, END_MARK_POSITION), recovered } : {}),
+    };
+  };
+  if (a !== undefined && b !== undefined && a === b) return v2(a, false);
+  if (a !== undefined || b !== undefined) return v2((a ?? b)!, true);
   const first = head.length >= 4 ? head.readUInt32LE(0) : 0;
   if (head.length >= 4 && (first <= MAX_RECORD_BYTES || first === HOLE_MAGIC)) return { kind: 'v1' };
   if (size < SEGMENT_HEADER_BYTES && isHeaderPrefix(head)) return { kind: 'unwritten' };
   // Both copies are damaged: the salt can still be recovered from the first record's CRC.
   const salt = size >= SEGMENT_HEADER_BYTES + HEADER_BYTES ? await recoverSalt(fh, size) : undefined;
-  if (salt !== undefined) return { kind: 'v2', fmt: v2Format(salt), rewrite: encodeSegmentHeader(salt), recovered: true };
+  if (salt !== undefined) return v2(salt, true, true);
   if (size < SEGMENT_HEADER_BYTES + HEADER_BYTES) return { kind: 'unwritten' };
   // Not recognisable: scanned as format 1, so every byte of it ends up reported and moved aside.
   return { kind: 'v1' };
 }
 
 function isHeaderPrefix(head: Buffer): boolean {
-  const want = encodeSegmentHeader(0);
-  for (let i = 0; i < head.length; i++) {
+  const want = encodeSegmentHeader(0, 0);
+  for (let i = 0; i < Math.min(head.length, END_MARK_POSITION); i++) {
     // Only the salt and CRC bytes may differ from a header written with salt 0.
     const inVarying = (i % HEADER_COPY >= 8 && i % HEADER_COPY < 16) || head[i] === 0;
     if (!inVarying && head[i] !== want[i]) return false;

@@ -20,7 +20,9 @@ import {
   SEGMENT_HEADER_BYTES,
   SparseIndex,
   V1_FORMAT,
+  END_MARK_POSITION,
   decodeIndexFile,
+  encodeEndMark,
   encodeHole,
   encodeIndexFile,
   encodeSegmentHeader,
@@ -139,6 +141,8 @@ export class SegmentLog implements Log {
   private tailDirty = false;
   private repairs: Promise<unknown> = Promise.resolve();
   private readonly gaps = new Map<string, OffsetGap>();
+  /** The end mark of the last segment found at open. */
+  private lastMark: number | undefined;
   private readonly hwm: { written: number; lastAt: number; timer?: NodeJS.Timeout; writing?: Promise<void> } = { written: 0, lastAt: -Infinity };
   private readonly waiters = new Set<Waiter>();
   private readonly counters: SegmentLogStats = { syncs: 0, appends: 0, bytes: 0 };
@@ -201,8 +205,10 @@ export class SegmentLog implements Log {
       if (n.endsWith('.tmp')) await fs.unlink(join(dir, n)).catch(() => undefined);
     }
     this.h.damagedFiles = names.filter((n) => DAMAGED_RE.test(n)).length;
-    const hwm = await this.readHwm();
+    const hwmFile = await this.readHwm();
     for (let i = 0; i < bases.length; i++) this.segments.push(await this.loadSegment(bases[i], bases[i + 1]));
+    // The furthest end known to have been reached: the last segment's end mark, or the lazily written file.
+    const hwm = this.lastMark === undefined ? hwmFile : Math.max(this.lastMark, hwmFile ?? 0);
     if (this.segments.length === 0) {
       if (hwm !== undefined && hwm > 0) {
         this.h.damagedRegions++;
@@ -249,7 +255,7 @@ export class SegmentLog implements Log {
         }
         fmt = v2Format(this.saltForNew());
         await fh.truncate(0);
-        await writeAll(fh, encodeSegmentHeader(fmt.salt), 0);
+        await writeAll(fh, encodeSegmentHeader(fmt.salt, base), 0);
         await this.sync(fh);
         size = SEGMENT_HEADER_BYTES;
       } else if (header.kind === 'v1') {
@@ -257,6 +263,7 @@ export class SegmentLog implements Log {
       } else {
         fmt = header.fmt;
         this.salt ??= fmt.salt;
+        if (isLast) this.lastMark = header.mark;
         if (header.rewrite) {
           await writeAll(fh, header.rewrite, 0);
           await this.sync(fh);
@@ -333,7 +340,10 @@ export class SegmentLog implements Log {
       off = r.offset;
       if (r.stop === 'end') break;
       const bad = await inspectBadFrame(fh, seg.fmt, r.position, r.offset, size);
-      if (mode === 'last' && !bad.resync && !bad.fixed && (bad.incomplete || bad.zeros)) {
+      // A torn tail is an incomplete last write, which was never acknowledged: the end mark (the
+      // offset the last acknowledged round reached) is not beyond it. Anything else is damage.
+      const acknowledged = (this.lastMark ?? 0) > r.offset;
+      if (mode === 'last' && !bad.resync && !bad.fixed && (bad.incomplete || bad.zeros) && !acknowledged) {
         const cut = size - r.position;
         this.h.tornBytes += cut;
         this.report(
@@ -403,7 +413,8 @@ export class SegmentLog implements Log {
       next = bad.resync.next;
     } else {
       regionEnd = size;
-      next = knownEnd ?? expected + bad.framesSeen;
+      // The last segment at open: past every frame the region seems to hold and past the end mark.
+      next = knownEnd ?? Math.max(expected + bad.framesSeen, this.lastMark ?? 0);
     }
     const bytes = regionEnd - bad.start;
     const tail = regionEnd === size && mayTruncate;
@@ -560,6 +571,9 @@ export class SegmentLog implements Log {
       seg.size,
     );
     if (bytesWritten !== bytes) throw new Error(`short write to ${seg.path}: ${bytesWritten} of ${bytes} bytes`);
+    // The end mark goes with the records (one small write to the same file, synced with them): a
+    // later open tells a segment cut short from a torn write, so no acknowledged offset is reused.
+    await writeAll(fh, encodeEndMark(chunk[chunk.length - 1].end, seg.fmt.salt), END_MARK_POSITION);
     if (this.fsync) await fh.datasync();
     this.counters.syncs++;
     this.counters.appends += chunk.length;
@@ -581,6 +595,8 @@ export class SegmentLog implements Log {
     const seg = this.active();
     const fh = await seg.fh!;
     await fh.truncate(seg.size);
+    // The failed round may have moved the end mark already: back to what is committed.
+    await writeAll(fh, encodeEndMark(seg.end, seg.fmt.salt), END_MARK_POSITION);
     if (this.fsync) await fh.datasync();
     this.tailDirty = false;
   }
@@ -620,7 +636,7 @@ export class SegmentLog implements Log {
     const fmt = v2Format(this.saltForNew());
     const fh = await this.fs.open(path, 'w+');
     try {
-      await writeAll(fh, encodeSegmentHeader(fmt.salt), 0);
+      await writeAll(fh, encodeSegmentHeader(fmt.salt, base), 0);
       if (this.fsync) {
         await fh.datasync();
         // The new name must survive a power loss too, or acknowledged records could vanish with it.
