@@ -326,6 +326,11 @@ export class SegmentLog implements Log {
   ): Promise<{ summary: SegmentSummary; regions: Array<[number, number]> }> {
     const summary = emptySummary(seg.base, seg.fmt);
     const regions: Array<[number, number]> = [];
+    if (size < seg.fmt.dataStart) {
+      // Cut inside its header (the header itself was read or restored): frames start after it.
+      await fh.truncate(seg.fmt.dataStart);
+      size = seg.fmt.dataStart;
+    }
     const visit: RecordVisitor = (offset, ts, _payload, position) => {
       summary.index.maybeAdd(offset, position, ts);
       if (Number.isNaN(summary.firstTs)) summary.firstTs = ts;
