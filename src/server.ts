@@ -67,6 +67,10 @@ export interface Pinstream {
 export interface PinstreamDeps {
   /** File operations of every log (tests inject disk faults here); default node:fs/promises. */
   logFs?: LogFs;
+  /** Segment size of every log (default 64 MiB); tests use small ones to get many segments. */
+  logSegmentBytes?: number;
+  /** Where the logs' damage and write-failure lines go (default stderr). */
+  logReport?: (line: string) => void;
 }
 
 /** The /health answer: the logs' section has counts by log kind only, nothing tenant-identifying. */
@@ -85,7 +89,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
       : undefined;
   const { credentials: admin, created } = iam.ensureAdmin(configured);
 
-  const logs = new SegmentLogProvider({ dataDir: config.dataDir, fsync: config.logFsync, clock, fs: deps.logFs });
+  const logs = new SegmentLogProvider({ dataDir: config.dataDir, fsync: config.logFsync, clock, fs: deps.logFs, segmentBytes: deps.logSegmentBytes, report: deps.logReport });
   const ingestLog = await logs.open('ingest', 'ingest');
   const dedup = new Dedup(config.dedupWindowEvents);
   await rebuildDedup(ingestLog, dedup, config.dedupWindowEvents, clock.now() - DEDUP_REBUILD_WINDOW_MS);

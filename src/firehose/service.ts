@@ -238,15 +238,18 @@ export class FirehoseService {
     const { streamArn, roleArn } = s.kinesisSource!;
     const roleName = roleArn.slice(roleArn.lastIndexOf('/') + 1);
     const source: NonNullable<Running['source']> = { reader: undefined as unknown as KinesisSource };
-    // Signed as the role, through the same API any Kinesis consumer uses.
-    const client = () =>
-      (source.client ??= new KinesisClient({
+    // Signed as the role, through the same API any Kinesis consumer uses. At a restart the source
+    // starts before the server listens: no client is made (and kept) before its URL is known.
+    const client = () => {
+      if (!source.client && !this.o.serverUrl()) throw new Error('the server is not listening yet');
+      return (source.client ??= new KinesisClient({
         endpoint: this.o.serverUrl(),
         region: this.o.region,
         credentials: this.o.roleCredentials(roleName),
         maxAttempts: 1,
         requestHandler: deliveryHttpHandler(),
       }));
+    };
     const reader = new KinesisSource({
       streamArn,
       client,

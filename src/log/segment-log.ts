@@ -575,7 +575,8 @@ export class SegmentLog implements Log {
       chunk.map((a) => a.buf),
       seg.size,
     );
-    if (bytesWritten !== bytes) throw new Error(`short write to ${seg.path}: ${bytesWritten} of ${bytes} bytes`);
+    // A short write is what a filling disk does first; writing the rest gets its error (ENOSPC).
+    if (bytesWritten !== bytes) await this.writeRest(fh, chunk, bytesWritten, seg.size);
     // The end mark goes with the records (one small write to the same file, synced with them): a
     // later open tells a segment cut short from a torn write, so no acknowledged offset is reused.
     await writeAll(fh, encodeEndMark(chunk[chunk.length - 1].end, seg.fmt.salt), END_MARK_POSITION);
@@ -593,6 +594,19 @@ export class SegmentLog implements Log {
       seg.size += a.buf.length;
     }
     this.wake();
+  }
+
+  private async writeRest(fh: LogFile, chunk: PendingAppend[], written: number, at: number): Promise<void> {
+    let skip = written;
+    for (const a of chunk) {
+      if (skip >= a.buf.length) {
+        skip -= a.buf.length;
+        continue;
+      }
+      await writeAll(fh, a.buf.subarray(skip), at + written);
+      written += a.buf.length - skip;
+      skip = 0;
+    }
   }
 
   /** After a failed write: the committed size is known, so cut whatever the failed write left. */

@@ -14,8 +14,9 @@ export interface ServerProcess {
   output: () => string;
 }
 
-export async function spawnServer(env: Record<string, string>, timeoutMs = 20_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [CLI, 'start'], {
+/** `script`: another entry point printing the same banner (test/helpers/fault-server.ts). */
+export async function spawnServer(env: Record<string, string>, timeoutMs = 20_000, script?: string): Promise<ServerProcess> {
+  const child = spawn(process.execPath, script ? [script] : [CLI, 'start'], {
     env: { ...process.env, PINSTREAM_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
