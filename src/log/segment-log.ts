@@ -143,6 +143,12 @@ export class SegmentLog implements Log {
   private readonly gaps = new Map<string, OffsetGap>();
   /** The end mark of the last segment found at open. */
   private lastMark: number | undefined;
+  /**
+   * Until the first record is appended after opening, the end the log was found with: consumers
+   * checked before then all compare with it, so each one that had passed lost records is told, even
+   * after another one's check moved the log on.
+   */
+  private auditBase: number | undefined;
   private readonly hwm: { written: number; lastAt: number; timer?: NodeJS.Timeout; writing?: Promise<void> } = { written: 0, lastAt: -Infinity };
   private readonly waiters = new Set<Waiter>();
   private readonly counters: SegmentLogStats = { syncs: 0, appends: 0, bytes: 0 };
@@ -232,6 +238,7 @@ export class SegmentLog implements Log {
       );
       await this.skipTo(hwm);
     }
+    this.auditBase = this.nextOffset;
   }
 
   private saltForNew(): number {
@@ -473,6 +480,7 @@ export class SegmentLog implements Log {
     this.lastTs = timestamp;
     const firstOffset = this.nextOffset;
     if (payloads.length === 0) return { firstOffset, timestamp };
+    this.auditBase = undefined;
     // Framing validates the payloads; offsets are taken only once it succeeded.
     const { buf, marks } = frameBatch(payloads, firstOffset, timestamp, MAX_RECORD_BYTES, this.saltForNew());
     this.nextOffset += payloads.length;
@@ -744,9 +752,9 @@ export class SegmentLog implements Log {
   async checkConsumer(consumer: string, checkpoint: number): Promise<OffsetGap | undefined> {
     const prior = this.gaps.get(consumer);
     if (prior && checkpoint <= prior.checkpoint) return prior;
-    if (!Number.isSafeInteger(checkpoint) || checkpoint <= this.endOffset()) return undefined;
+    if (!Number.isSafeInteger(checkpoint) || checkpoint <= (this.auditBase ?? this.endOffset())) return undefined;
     await this.flushing; // appends in flight may reach it
-    const end = this.endOffset();
+    const end = this.auditBase ?? this.endOffset();
     if (checkpoint <= end || this.closing) return undefined;
     const records = checkpoint - end;
     const gap: OffsetGap = {

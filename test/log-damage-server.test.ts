@@ -1,0 +1,251 @@
+// Regression tests of issue 12 defect 2 through the real server: one damaged byte in a log costs
+// the damaged record only, the server starts, the loss is reported, and consumers' checkpoints
+// never end up beyond the log so that new records are delivered and loaded (not silently skipped).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateAppCommand, PutEventsCommand, PutEventStreamCommand, type Event } from '@aws-sdk/client-pinpoint';
+import { CreateStreamCommand, GetRecordsCommand, GetShardIteratorCommand, PutRecordCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { SegmentLog } from '../src/log/segment-log.js';
+import { encodeIngestEntry } from '../src/pinpoint/ingest-record.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+import { kinesisClient } from './helpers/kinesis.js';
+import { createPinpointRole } from './helpers/eventstream.js';
+import { until } from './helpers/firehose.js';
+
+const ACCOUNT = '000000000000';
+
+async function flipAt(path: string, position: number): Promise<void> {
+  const fh = await open(path, 'r+');
+  const b = Buffer.alloc(1);
+  await fh.read(b, 0, 1, position);
+  b[0] ^= 0x20;
+  await fh.write(b, 0, 1, position);
+  await fh.close();
+}
+
+const segments = async (dir: string) => (await readdir(dir)).filter((n) => n.endsWith('.log')).sort().map((n) => join(dir, n));
+
+/** Flips one byte inside the bytes of the (unique) text `marker` in a segment file. */
+async function damageText(path: string, marker: string): Promise<void> {
+  const at = (await readFile(path)).indexOf(marker);
+  assert.ok(at >= 0, `${marker} in ${path}`);
+  await flipAt(path, at + 1);
+}
+
+async function eventsLoaded(t: TestServer): Promise<Set<string>> {
+  await t.server.analytics.catchUp();
+  const conn = await t.server.analytics.store.connect();
+  try {
+    return new Set((await conn.runAndReadAll('SELECT event_key FROM events')).getRowsJS().map((r) => String(r[0]).split('/')[1]));
+  } finally {
+    conn.closeSync();
+  }
+}
+
+async function streamEventIds(t: TestServer, StreamName: string): Promise<string[]> {
+  const k = kinesisClient(t.server);
+  try {
+    let it = (await k.send(new GetShardIteratorCommand({ StreamName, ShardId: 'shardId-000000000000', ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator;
+    const ids: string[] = [];
+    for (;;) {
+      const r = await k.send(new GetRecordsCommand({ ShardIterator: it }));
+      for (const rec of r.Records!) ids.push(JSON.parse(Buffer.from(rec.Data!).toString()).attributes.id);
+      if (r.Records!.length === 0) return ids;
+      it = r.NextShardIterator;
+    }
+  } finally {
+    k.destroy();
+  }
+}
+
+async function putEvents(t: TestServer, app: string, ids: string[]): Promise<void> {
+  for (let i = 0; i < ids.length; i += 100) {
+    const Events: Record<string, Event> = {};
+    for (const id of ids.slice(i, i + 100)) Events[id] = { EventType: 'damage.test', Timestamp: new Date().toISOString(), Attributes: { id } };
+    const r = await t.pinpoint.send(new PutEventsCommand({ ApplicationId: app, EventsRequest: { BatchItem: { [`ep-${i}`]: { Endpoint: {}, Events } } } }));
+    for (const res of Object.values(r.EventsResponse!.Results![`ep-${i}`].EventsItemResponse!)) assert.equal(res.StatusCode, 202);
+  }
+}
+
+async function withEventStream(t: TestServer): Promise<string> {
+  const app = (await t.pinpoint.send(new CreateAppCommand({ CreateApplicationRequest: { Name: 'damage' } }))).ApplicationResponse!.Id!;
+  const k = kinesisClient(t.server);
+  const iam = new IAMClient({ endpoint: t.server.url, region: 'us-east-1', credentials: t.server.admin, maxAttempts: 1 });
+  try {
+    await k.send(new CreateStreamCommand({ StreamName: 'es', ShardCount: 1 }));
+    const arn = `arn:aws:kinesis:us-east-1:${ACCOUNT}:stream/es`;
+    await createPinpointRole(iam, 'es-role', { resource: arn });
+    await t.pinpoint.send(new PutEventStreamCommand({ ApplicationId: app, WriteEventStream: { DestinationStreamArn: arn, RoleArn: `arn:aws:iam::${ACCOUNT}:role/es-role` } }));
+  } finally {
+    k.destroy();
+    iam.destroy();
+  }
+  return app;
+}
+
+const caughtUp = (t: TestServer, app: string) => until(() => t.server.delivery.health(app)?.recordsBehind === 0, 'delivery to catch up', 30_000);
+
+test('one flipped byte in the middle of the active ingest segment costs one event; new events are still delivered and loaded', { timeout: 120_000 }, async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'pinstream-ingest-damage-'));
+  try {
+    let t = await startTestServer({ dataDir });
+    const app = await withEventStream(t);
+    const before = Array.from({ length: 2000 }, (_, i) => `old-${i}`);
+    try {
+      await putEvents(t, app, before);
+      await caughtUp(t, app);
+      assert.equal((await eventsLoaded(t)).size, 2000);
+    } finally {
+      await t.close();
+    }
+    const [seg] = await segments(join(dataDir, 'log', 'ingest'));
+    await damageText(seg, '"old-1000"');
+
+    t = await startTestServer({ dataDir });
+    try {
+      assert.equal(t.server.ingestLog.endOffset(), 2000, 'nothing after the damaged record was cut');
+      const health = await (await fetch(`${t.server.url}/health`)).json();
+      assert.equal(health.logs.ingest.recordsLost, 1);
+      assert.equal(health.logs.ingest.damagedFiles, 1);
+      assert.match(await (await fetch(`${t.server.url}/metrics`)).text(), /^pinstream_log_records_lost_total\{log="ingest"\} 1$/m);
+      const after = Array.from({ length: 300 }, (_, i) => `new-${i}`);
+      await putEvents(t, app, after);
+      await caughtUp(t, app);
+      const h = t.server.delivery.health(app)!;
+      assert.ok(h.checkpoint <= h.logEnd, `checkpoint ${h.checkpoint} within the log (end ${h.logEnd})`);
+      const delivered = new Set(await streamEventIds(t, 'es'));
+      for (const id of after) assert.ok(delivered.has(id), `${id} delivered`);
+      const loaded = await eventsLoaded(t);
+      for (const id of after) assert.ok(loaded.has(id), `${id} loaded`);
+      // Every other event is still in the ingest log.
+      const inLog = new Set<string>();
+      for (let next = 0; next < t.server.ingestLog.endOffset(); ) {
+        const r = await t.server.ingestLog.read(next);
+        for (const rec of r.records) inLog.add(JSON.parse(rec.payload.toString().split('\n')[0])[2]);
+        next = r.nextOffset;
+      }
+      assert.deepEqual(before.filter((id) => !inLog.has(id)), ['old-1000']);
+    } finally {
+      await t.close();
+    }
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+for (const index of ['with', 'without'] as const) {
+  test(`a flipped byte in a closed ingest segment (${index} its index): the server starts and loads every other event`, { timeout: 60_000 }, async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'pinstream-closed-damage-'));
+    try {
+      const dir = join(dataDir, 'log', 'ingest');
+      const log = await SegmentLog.open(dir, { segmentBytes: 4096 });
+      const record = (i: number) => JSON.stringify({ event_type: 'damage.test', event_timestamp: Date.now(), arrival_timestamp: Date.now(), attributes: { id: `ev-${i}` } });
+      for (let i = 0; i < 300; i += 10) await log.append(Array.from({ length: 10 }, (_, k) => encodeIngestEntry('app0', 'ep0', `ev-${i + k}`, record(i + k))));
+      await log.close();
+      const segs = await segments(dir);
+      assert.ok(segs.length > 3, 'several segments');
+      await damageText(segs[0], '"ev-5"');
+      if (index === 'without') await rm(segs[0].replace(/\.log$/, '.idx'));
+
+      const t = await startTestServer({ dataDir });
+      try {
+        const loaded = await eventsLoaded(t);
+        assert.equal(loaded.size, 299);
+        assert.ok(!loaded.has('ev-5'));
+        assert.equal(t.server.logs.health().ingest.recordsLost, 1);
+      } finally {
+        await t.close();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+}
+
+test('a delivery checkpoint beyond the end of the ingest log is reported and new events are still delivered and loaded', { timeout: 120_000 }, async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'pinstream-gap-'));
+  try {
+    let t = await startTestServer({ dataDir });
+    const app = await withEventStream(t);
+    try {
+      await putEvents(t, app, Array.from({ length: 500 }, (_, i) => `old-${i}`));
+      await caughtUp(t, app);
+      await eventsLoaded(t);
+    } finally {
+      await t.close();
+    }
+    // The whole ingest log is gone (an operator removed it, or a disk lost it).
+    await rm(join(dataDir, 'log', 'ingest'), { recursive: true });
+
+    t = await startTestServer({ dataDir });
+    try {
+      const gap = t.server.delivery.health(app)!;
+      assert.equal(gap.checkpointGap?.records, 500, JSON.stringify(gap));
+      assert.match(gap.checkpointGap!.message, /beyond the end of the log/);
+      assert.equal(t.server.analytics.loader.health().checkpointGap?.records, 500);
+      assert.ok(t.server.logs.health().ingest.checkpointGaps >= 1);
+      const after = Array.from({ length: 200 }, (_, i) => `new-${i}`);
+      await putEvents(t, app, after);
+      await caughtUp(t, app);
+      const delivered = new Set(await streamEventIds(t, 'es'));
+      for (const id of after) assert.ok(delivered.has(id), `${id} delivered`);
+      const loaded = await eventsLoaded(t);
+      for (const id of after) assert.ok(loaded.has(id), `${id} loaded`);
+    } finally {
+      await t.close();
+    }
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('one flipped byte in the middle of a Kinesis shard log costs one record; sequence numbers are not reused', { timeout: 60_000 }, async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'pinstream-shard-damage-'));
+  try {
+    let t = await startTestServer({ dataDir });
+    let k = kinesisClient(t.server);
+    const seqs = new Map<string, string>();
+    try {
+      await k.send(new CreateStreamCommand({ StreamName: 's', ShardCount: 1 }));
+      for (let b = 0; b < 20; b++) {
+        const data = Array.from({ length: 100 }, (_, i) => `rec-${b * 100 + i}|`);
+        const r = await k.send(new PutRecordsCommand({ StreamName: 's', Records: data.map((d) => ({ Data: Buffer.from(d), PartitionKey: d })) }));
+        r.Records!.forEach((x, i) => seqs.set(data[i], x.SequenceNumber!));
+      }
+    } finally {
+      k.destroy();
+      await t.close();
+    }
+    const shardDir = join(dataDir, 'kinesis', (await readdir(join(dataDir, 'kinesis')))[0], 'shardId-000000000000');
+    const [seg] = await segments(shardDir);
+    await damageText(seg, 'rec-1000|');
+
+    t = await startTestServer({ dataDir });
+    k = kinesisClient(t.server);
+    try {
+      let it = (await k.send(new GetShardIteratorCommand({ StreamName: 's', ShardId: 'shardId-000000000000', ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator;
+      const got = new Map<string, string>();
+      for (;;) {
+        const r = await k.send(new GetRecordsCommand({ ShardIterator: it }));
+        for (const rec of r.Records!) got.set(Buffer.from(rec.Data!).toString(), rec.SequenceNumber!);
+        if (r.Records!.length === 0) break;
+        it = r.NextShardIterator;
+      }
+      assert.deepEqual([...seqs.keys()].filter((d) => got.get(d) !== seqs.get(d)), ['rec-1000|']);
+      assert.equal(t.server.logs.health().kinesis.recordsLost, 1);
+      const next = await k.send(new PutRecordCommand({ StreamName: 's', Data: Buffer.from('after|'), PartitionKey: 'a' }));
+      const max = [...seqs.values()].reduce((m, s) => (BigInt(s) > m ? BigInt(s) : m), 0n);
+      assert.ok(BigInt(next.SequenceNumber!) > max, 'a new record gets a sequence number above every earlier one');
+    } finally {
+      k.destroy();
+      await t.close();
+    }
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
