@@ -17,28 +17,46 @@ export interface Frame {
   payload?: Buffer;
 }
 
-/** The frames of an intact format-2 segment file. */
+/**
+ * The frames of a format-2 segment file. Damage a reader has not repaired yet is stepped over the
+ * way the log resynchronises: a frame counts only if the next one (or the end of the file) follows it.
+ */
 export function framesOf(file: Buffer): Frame[] {
   const out: Frame[] = [];
+  const isMagic = (q: number) => q + 4 <= file.length && [FRAME_MAGIC, HOLE_MAGIC].includes(file.readUInt32LE(q));
+  const fits = (end: number) => end === file.length || isMagic(end);
   let p = SEGMENT_HEADER_BYTES;
   while (p + HOLE_BYTES <= file.length) {
     const magic = file.readUInt32LE(p);
     if (magic === HOLE_MAGIC) {
       const bytes = file.readUInt32LE(p + 8);
-      out.push({ start: p, end: p + bytes });
-      p += bytes;
-    } else if (magic === FRAME_MAGIC) {
-      const len = file.readUInt32LE(p + 8);
-      const end = p + HEADER_BYTES + len;
-      if (end > file.length) break;
-      out.push({ start: p, end, offset: file.readDoubleLE(p + 12), payload: file.subarray(p + HEADER_BYTES, end) });
-      p = end;
-    } else {
-      throw new Error(`not an intact segment: unknown frame at ${p}`);
+      if (bytes >= HOLE_BYTES && fits(p + bytes)) {
+        out.push({ start: p, end: p + bytes });
+        p += bytes;
+        continue;
+      }
+    } else if (magic === FRAME_MAGIC && p + HEADER_BYTES <= file.length) {
+      const end = p + HEADER_BYTES + file.readUInt32LE(p + 8);
+      if (end <= file.length && fits(end)) {
+        out.push({ start: p, end, offset: file.readDoubleLE(p + 12), payload: file.subarray(p + HEADER_BYTES, end) });
+        p = end;
+        continue;
+      }
     }
+    const next = [file.indexOf(FRAME_MAGIC_BYTES, p + 1), file.indexOf(HOLE_MAGIC_BYTES, p + 1)].filter((x) => x >= 0);
+    if (next.length === 0) break;
+    p = Math.min(...next);
   }
   return out;
 }
+
+const u32 = (v: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v);
+  return b;
+};
+const FRAME_MAGIC_BYTES = u32(FRAME_MAGIC);
+const HOLE_MAGIC_BYTES = u32(HOLE_MAGIC);
 
 export interface LogFiles {
   /** Segment files, oldest first (absolute paths). */
