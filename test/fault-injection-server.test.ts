@@ -8,30 +8,19 @@
 //      analytics, Firehose buckets) and, for Kinesis, at the sequence number it was given; every
 //      loss must have been reported (server log lines, /health, /metrics); sequence numbers are
 //      never given twice; the server starts and accepts every request in every cycle.
-//   2. A real full disk (a small tmpfs, when running as root): every put says the disk is full,
-//      the server stays up, and the puts succeed again as soon as space is freed, without restart.
-//   3. ENOSPC and fsync failures injected through the log file seam, per log kind.
+//   2. ENOSPC and fsync failures injected through the log file seam, per log kind.
+// (A real full disk, a tmpfs, is in disk-full.test.ts.)
 // Seeds are printed (FAULT_SEED reproduces); PINSTREAM_FAULTS_LONG=1 runs more cycles.
 
 import { test } from 'node:test';
-import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, open, readdir, readFile, rm, stat, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateAppCommand, PutEventsCommand, PutEventStreamCommand, type Event, type EventsBatch, type PinpointClient } from '@aws-sdk/client-pinpoint';
-import {
-  CreateStreamCommand,
-  GetRecordsCommand,
-  GetShardIteratorCommand,
-  ListShardsCommand,
-  PutRecordCommand,
-  PutRecordsCommand,
-  type KinesisClient,
-} from '@aws-sdk/client-kinesis';
-import { CreateDeliveryStreamCommand, PutRecordBatchCommand, PutRecordCommand as FirehosePutRecordCommand, type FirehoseClient } from '@aws-sdk/client-firehose';
-import { CreateRoleCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import { PutEventsCommand } from '@aws-sdk/client-pinpoint';
+import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import { PutRecordBatchCommand } from '@aws-sdk/client-firehose';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { loadConfig } from '../src/config/config.js';
 import { startPinstream, type Pinstream } from '../src/server.js';
@@ -42,126 +31,13 @@ import { eio, enospc, faultyFs, seeded, suiteSeed } from './helpers/faults.js';
 import { framesOf, logFiles, type Frame } from './helpers/segments.js';
 import { spawnServer, waitForExit, type ServerProcess } from './helpers/process.js';
 import { FAULT_SERVER } from './helpers/fault-server.js';
-import { pinpointClient } from './helpers/server.js';
-import { kinesisClient } from './helpers/kinesis.js';
-import { firehoseClient, folderContents, until } from './helpers/firehose.js';
+import { folderContents, until } from './helpers/firehose.js';
 import { rejection } from './helpers/rejection.js';
+import { Acked, KINDS, clientsFor, health, idOf, load, metric, readStream, setUp, type Kind } from './helpers/pipeline.js';
 
 const LONG = process.env.PINSTREAM_FAULTS_LONG === '1';
 const CYCLES = LONG ? 30 : 6;
-const LOAD_ROUNDS = 8;
 const SEGMENT_BYTES = 16 * 1024;
-const ACCOUNT = '000000000000';
-const KINDS = ['ingest', 'kinesis', 'firehose'] as const;
-type Kind = (typeof KINDS)[number];
-
-interface Admin {
-  accessKeyId: string;
-  secretAccessKey: string;
-}
-
-interface Clients {
-  pinpoint: PinpointClient;
-  kinesis: KinesisClient;
-  firehose: FirehoseClient;
-  iam: IAMClient;
-  destroy(): void;
-}
-
-function clientsFor(url: string, admin: Admin): Clients {
-  const target = { url, admin };
-  const c = {
-    pinpoint: pinpointClient(target),
-    kinesis: kinesisClient(target, { http1: true }),
-    firehose: firehoseClient(target),
-    iam: new IAMClient({ endpoint: url, region: 'us-east-1', credentials: admin, maxAttempts: 1 }),
-  };
-  return { ...c, destroy: () => Object.values(c).forEach((x) => x.destroy()) };
-}
-
-const streamArn = (name: string) => `arn:aws:kinesis:us-east-1:${ACCOUNT}:stream/${name}`;
-const roleArn = (name: string) => `arn:aws:iam::${ACCOUNT}:role/${name}`;
-
-/** The pipeline every test drives: an app streaming to fi-es, fi-src read by the fi-source Firehose, fi-direct. */
-async function setUp(c: Clients, opts: { intervalSeconds: number; eventStream: boolean }): Promise<string> {
-  const app = (await c.pinpoint.send(new CreateAppCommand({ CreateApplicationRequest: { Name: 'faults' } }))).ApplicationResponse!.Id!;
-  await c.kinesis.send(new CreateStreamCommand({ StreamName: 'fi-src', ShardCount: 2 }));
-  await c.kinesis.send(new CreateStreamCommand({ StreamName: 'fi-es', ShardCount: 1 }));
-  const role = async (name: string, service: string, statements: object[]) => {
-    await c.iam.send(
-      new CreateRoleCommand({
-        RoleName: name,
-        AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: service }, Action: 'sts:AssumeRole' }] }),
-      }),
-    );
-    await c.iam.send(new PutRolePolicyCommand({ RoleName: name, PolicyName: 'p', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: statements }) }));
-  };
-  await role('fi-es-role', 'pinpoint.amazonaws.com', [{ Effect: 'Allow', Action: ['kinesis:PutRecords', 'kinesis:DescribeStream'], Resource: streamArn('fi-es') }]);
-  await role('fi-fh-role', 'firehose.amazonaws.com', [
-    { Effect: 'Allow', Action: ['kinesis:DescribeStream', 'kinesis:ListShards', 'kinesis:GetShardIterator', 'kinesis:GetRecords'], Resource: streamArn('fi-src') },
-    { Effect: 'Allow', Action: ['s3:PutObject', 's3:GetBucketLocation', 's3:ListBucket', 's3:AbortMultipartUpload', 's3:GetObject'], Resource: ['arn:aws:s3:::fi-*'] },
-  ]);
-  if (opts.eventStream) {
-    await c.pinpoint.send(new PutEventStreamCommand({ ApplicationId: app, WriteEventStream: { DestinationStreamArn: streamArn('fi-es'), RoleArn: roleArn('fi-es-role') } }));
-  }
-  const s3 = (bucket: string) => ({
-    RoleARN: roleArn('fi-fh-role'),
-    BucketARN: `arn:aws:s3:::${bucket}`,
-    BufferingHints: { SizeInMBs: 1, IntervalInSeconds: opts.intervalSeconds },
-  });
-  await c.firehose.send(new CreateDeliveryStreamCommand({ DeliveryStreamName: 'fi-direct', DeliveryStreamType: 'DirectPut', ExtendedS3DestinationConfiguration: s3('fi-direct-bucket') }));
-  await c.firehose.send(
-    new CreateDeliveryStreamCommand({
-      DeliveryStreamName: 'fi-source',
-      DeliveryStreamType: 'KinesisStreamAsSource',
-      KinesisStreamSourceConfiguration: { KinesisStreamARN: streamArn('fi-src'), RoleARN: roleArn('fi-fh-role') },
-      ExtendedS3DestinationConfiguration: s3('fi-source-bucket'),
-    }),
-  );
-  return app;
-}
-
-/** What was acknowledged, by id: events (by event id, with their endpoint), Kinesis records (with their sequence numbers), Firehose records. */
-class Acked {
-  events = new Map<string, string>();
-  kinesis = new Map<string, string>();
-  firehose = new Set<string>();
-  count(): number {
-    return this.events.size + this.kinesis.size + this.firehose.size;
-  }
-}
-
-/** One round of load through the SDKs; every request must be accepted in full. */
-async function load(c: Clients, app: string, acked: Acked, tag: string, rng: ReturnType<typeof seeded>): Promise<void> {
-  for (let r = 0; r < LOAD_ROUNDS; r++) {
-    const BatchItem: Record<string, EventsBatch> = {};
-    for (let e = 0; e < 2; e++) {
-      const Events: Record<string, Event> = {};
-      for (let k = 0; k < 10; k++) {
-        const id = `e${tag}-${r}-${e}-${k}`;
-        Events[id] = { EventType: 'fault.test', Timestamp: new Date().toISOString(), Attributes: { fi: id, pad: 'p'.repeat(rng.int(150)) } };
-      }
-      BatchItem[`ep${tag}-${r}-${e}`] = { Endpoint: {}, Events };
-    }
-    const out = await c.pinpoint.send(new PutEventsCommand({ ApplicationId: app, EventsRequest: { BatchItem } }));
-    for (const [endpoint, item] of Object.entries(out.EventsResponse!.Results!)) {
-      for (const [id, res] of Object.entries(item.EventsItemResponse!)) {
-        assert.equal(res.StatusCode, 202, `${id}: ${res.Message}`);
-        acked.events.set(id, endpoint);
-      }
-    }
-    const krecs = Array.from({ length: 30 }, (_, i) => `k|k${tag}-${r}-${i}|${'x'.repeat(rng.int(80))}\n`);
-    const kout = await c.kinesis.send(new PutRecordsCommand({ StreamName: 'fi-src', Records: krecs.map((d, i) => ({ Data: Buffer.from(d), PartitionKey: `pk-${tag}-${r}-${i}` })) }));
-    assert.equal(kout.FailedRecordCount ?? 0, 0, JSON.stringify(kout.Records?.find((x) => x.ErrorCode)));
-    kout.Records!.forEach((x, i) => acked.kinesis.set(idOf(krecs[i]), x.SequenceNumber!));
-    const frecs = Array.from({ length: 30 }, (_, i) => `f|f${tag}-${r}-${i}|${'y'.repeat(rng.int(80))}\n`);
-    const fout = await c.firehose.send(new PutRecordBatchCommand({ DeliveryStreamName: 'fi-direct', Records: frecs.map((d) => ({ Data: Buffer.from(d) })) }));
-    assert.equal(fout.FailedPutCount, 0, JSON.stringify(fout.RequestResponses?.find((x) => x.ErrorCode)));
-    for (const d of frecs) acked.firehose.add(idOf(d));
-  }
-}
-
-const idOf = (line: string) => line.split('|')[1];
 
 /** The id a log record carries, by log kind. */
 function idInPayload(kind: Kind, payload: Buffer): string {
@@ -219,37 +95,6 @@ async function flipByte(path: string, position: number, mask: number): Promise<v
   } finally {
     await fh.close();
   }
-}
-
-/** Every record of a Kinesis stream from TRIM_HORIZON: id → sequence number (and no id twice). */
-async function readStream(k: KinesisClient, StreamName: string): Promise<Map<string, string[]>> {
-  const out = new Map<string, string[]>();
-  const shards = (await k.send(new ListShardsCommand({ StreamName }))).Shards!;
-  for (const s of shards) {
-    let it = (await k.send(new GetShardIteratorCommand({ StreamName, ShardId: s.ShardId, ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator;
-    for (let pages = 0; it && pages < 10_000; pages++) {
-      const r = await k.send(new GetRecordsCommand({ ShardIterator: it, Limit: 1000 }));
-      for (const rec of r.Records!) {
-        const text = Buffer.from(rec.Data!).toString();
-        const id = text.startsWith('k|') ? idOf(text) : (JSON.parse(text).attributes?.fi as string);
-        out.set(id, [...(out.get(id) ?? []), rec.SequenceNumber!]);
-      }
-      if (r.Records!.length === 0 && r.MillisBehindLatest === 0) break;
-      it = r.NextShardIterator;
-    }
-  }
-  return out;
-}
-
-async function health(url: string): Promise<{ status: string; logs: Record<Kind, { recordsLost: number; diskFullLogs: number; failingLogs: number }> }> {
-  return (await fetch(`${url}/health`)).json() as never;
-}
-
-async function metric(url: string, name: string, kind: Kind): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const m = new RegExp(`^${name}\\{log="${kind}"\\} (\\d+)$`, 'm').exec(text);
-  assert.ok(m, `${name}{log="${kind}"} in /metrics`);
-  return Number(m[1]);
 }
 
 test('real server: random damage to the ingest log, Kinesis shard logs and Firehose logs; every other acknowledged record is delivered', { timeout: LONG ? 3_600_000 : 175_000 }, async (t) => {
@@ -429,120 +274,6 @@ test('real server: random damage to the ingest log, Kinesis shard logs and Fireh
   const summary = `seed ${seed}, ${CYCLES} cycles, ${faults.flips} flips, ${faults.truncations} truncations, ${faults.indexFaults} index faults, ${faults.kills} kill -9, ${acked.count()} records acknowledged, ${lost} lost in damaged bytes, ${outside.length} lost outside damaged bytes, ${ms} ms`;
   t.diagnostic(summary);
   console.log(`fault injection (server, damage): ${summary}`);
-});
-
-/** Runs `f` with a small tmpfs mounted at a fresh directory; skips when mounting is not permitted. */
-async function withTmpfs(t: TestContext, sizeMb: number, f: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'pinstream-tmpfs-'));
-  try {
-    if (process.getuid?.() !== 0) {
-      t.skip('needs root to mount a tmpfs (a real full disk)');
-      return;
-    }
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMb}m`, 'tmpfs', dir], { stdio: 'pipe' });
-    } catch (e) {
-      t.skip(`mount -t tmpfs is not permitted here: ${String((e as Error).message).split('\n')[0]}`);
-      return;
-    }
-    try {
-      await f(dir);
-    } finally {
-      execFileSync('umount', ['-l', dir]);
-    }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-/** Fills the file system holding `dir` with one file, to the last byte; returns its path. */
-async function fillDisk(dir: string): Promise<string> {
-  const path = join(dir, 'filler');
-  const fh = await open(path, 'w');
-  try {
-    for (const size of [1 << 20, 4096, 1]) {
-      const chunk = Buffer.alloc(size, 1);
-      for (;;) {
-        try {
-          await fh.write(chunk);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === 'ENOSPC') break;
-          throw e;
-        }
-      }
-    }
-  } finally {
-    await fh.close();
-  }
-  return path;
-}
-
-test('a real full disk (tmpfs): every put says the disk is full, the server stays up, and puts succeed again once space is freed', { timeout: 120_000 }, async (t) => {
-  await withTmpfs(t, 96, async (mnt) => {
-    const dataDir = join(mnt, 'data');
-    const server = await startPinstream(loadConfig({}, { port: 0, dataDir }), undefined, { logReport: () => {} });
-    const c = clientsFor(server.url, server.admin);
-    try {
-      const app = await setUp(c, { intervalSeconds: 0, eventStream: false });
-      const acked = new Acked();
-      const rng = seeded(1);
-      await load(c, app, acked, 'before', rng);
-      const filler = await fillDisk(mnt);
-
-      // Pinpoint: a 500 InternalServerErrorException (the SDK retries it) that says why.
-      const ev = await rejection(
-        c.pinpoint.send(new PutEventsCommand({ ApplicationId: app, EventsRequest: { BatchItem: { 'ep-full': { Endpoint: {}, Events: { full: { EventType: 'x', Timestamp: new Date().toISOString() } } } } } })),
-      );
-      assert.equal(ev.name, 'InternalServerErrorException');
-      assert.equal(ev.$metadata.httpStatusCode, 500);
-      assert.match(ev.message, /disk is full/);
-      // Kinesis: per-record InternalFailure in PutRecords, a 500 InternalFailure for PutRecord.
-      // (Writes big enough to need new blocks: a small one may still fit in a segment's last page.)
-      const big = (id: string) => Buffer.from(`k|${id}|${'z'.repeat(20_000)}\n`);
-      const kout = await c.kinesis.send(new PutRecordsCommand({ StreamName: 'fi-src', Records: [{ Data: big('full'), PartitionKey: 'a' }] }));
-      assert.equal(kout.FailedRecordCount, 1);
-      assert.equal(kout.Records![0].ErrorCode, 'InternalFailure');
-      assert.match(kout.Records![0].ErrorMessage!, /the server's disk is full \(ENOSPC\)/);
-      const kone = await rejection(c.kinesis.send(new PutRecordCommand({ StreamName: 'fi-src', Data: big('full1'), PartitionKey: 'a' })));
-      assert.equal(kone.$metadata.httpStatusCode, 500);
-      assert.match(kone.message, /disk is full/);
-      // Firehose: ServiceUnavailableException, per record in PutRecordBatch, 503 for PutRecord.
-      const fbig = (id: string) => Buffer.from(`f|${id}|${'z'.repeat(20_000)}\n`);
-      const fout = await c.firehose.send(new PutRecordBatchCommand({ DeliveryStreamName: 'fi-direct', Records: [{ Data: fbig('full') }, { Data: fbig('full2') }] }));
-      assert.equal(fout.FailedPutCount, 2);
-      assert.deepEqual(fout.RequestResponses!.map((r) => r.ErrorCode), ['ServiceUnavailableException', 'ServiceUnavailableException']);
-      assert.match(fout.RequestResponses![0].ErrorMessage!, /disk is full/);
-      const fone = await rejection(c.firehose.send(new FirehosePutRecordCommand({ DeliveryStreamName: 'fi-direct', Record: { Data: fbig('full3') } })));
-      assert.equal(fone.name, 'ServiceUnavailableException');
-      assert.equal(fone.$metadata.httpStatusCode, 503);
-      assert.match(fone.message, /disk is full/);
-      // Health and metrics say so, by log kind.
-      const h = await health(server.url);
-      assert.equal(h.status, 'degraded');
-      assert.ok(h.logs.kinesis.diskFullLogs >= 1 && h.logs.firehose.diskFullLogs >= 1, JSON.stringify(h.logs));
-      assert.ok((await metric(server.url, 'pinstream_log_disk_full', 'kinesis')) >= 1);
-
-      // Space comes back: the very next puts succeed, without a restart.
-      await rm(filler);
-      await load(c, app, acked, 'after', rng);
-      assert.equal((await health(server.url)).status, 'ok');
-      await server.analytics.catchUp();
-      const read = await readStream(c.kinesis, 'fi-src');
-      for (const [id, seq] of acked.kinesis) assert.ok(read.get(id)?.includes(seq), `Kinesis record ${id}`);
-      assert.ok(!read.has('full') && !read.has('full1'), 'refused records were not stored');
-      const conn = await server.analytics.store.connect();
-      const loaded = new Set((await conn.runAndReadAll('SELECT event_key FROM events')).getRowsJS().map((r) => String(r[0])));
-      conn.closeSync();
-      for (const [id, endpoint] of acked.events) assert.ok(loaded.has(`${endpoint}/${id}`), `event ${id} loaded`);
-    } finally {
-      c.destroy();
-      await server.close();
-    }
-    const delivered = new Set((await folderContents(join(dataDir, 'buckets', 'fi-direct-bucket'))).split('\n').filter(Boolean).map(idOf));
-    const ids = [...delivered];
-    assert.ok(ids.length > 0);
-    assert.ok(!delivered.has('full') && !delivered.has('full2') && !delivered.has('full3'));
-  });
 });
 
 test('ENOSPC and fdatasync failures injected into each log of the real server: refused with the reason, then accepted again', { timeout: 120_000 }, async () => {
