@@ -44,7 +44,7 @@ export interface SegmentLogProviderOptions {
   report?: (line: string) => void;
 }
 
-/** A name part is one plain directory name: never empty, `.`, `..` or containing a separator. */
+/** A name part: what stream names may contain, never a separator. */
 const NAME_PART = /^[A-Za-z0-9_.-]{1,255}$/;
 
 const COUNTERS = ['recordsLost', 'bytesLost', 'damagedRegions', 'recordsRepaired', 'tornBytes', 'indexRebuilds', 'checkpointGaps', 'writeFailures'] as const;
@@ -117,13 +117,15 @@ export class SegmentLogProvider implements LogProvider {
     return out;
   }
 
-  /** Where a log lives; the layout of earlier releases (ingest in log/ingest, streams by name). */
+  /**
+   * Where a log lives; the layout of earlier releases (ingest in log/ingest, streams by name). The
+   * names `.` and `..` are valid stream names: they are spelled with %2E so that they stay one
+   * directory below their kind's (`..` would otherwise be the data directory itself).
+   */
   private dir(kind: LogKind, path: string[]): string {
-    if (path.length === 0 || path.some((p) => !NAME_PART.test(p) || p === '.' || p === '..')) {
-      throw new Error(`invalid log name ${JSON.stringify(path)}`);
-    }
+    if (path.length === 0 || path.some((p) => !NAME_PART.test(p))) throw new Error(`invalid log name ${JSON.stringify(path)}`);
     const root = kind === 'ingest' ? join(this.o.dataDir, 'log') : join(this.o.dataDir, kind);
-    return join(root, ...path);
+    return join(root, ...path.map((p) => (p === '.' || p === '..' ? p.replaceAll('.', '%2E') : p)));
   }
 }
 
