@@ -249,3 +249,81 @@ test('one flipped byte in the middle of a Kinesis shard log costs one record; se
     await rm(dataDir, { recursive: true, force: true });
   }
 });
+
+test('a Kinesis shard log lost after its readers passed it: a Firehose source and a shard iterator report the gap, and new records are read, not skipped', { timeout: 90_000 }, async () => {
+  const { CreateDeliveryStreamCommand } = await import('@aws-sdk/client-firehose');
+  const { firehoseClient, folderContents, s3Destination } = await import('./helpers/firehose.js');
+  const dataDir = await mkdtemp(join(tmpdir(), 'pinstream-shard-gap-'));
+  try {
+    let t = await startTestServer({ dataDir });
+    let k = kinesisClient(t.server);
+    const fh = firehoseClient(t.server);
+    const iam = new IAMClient({ endpoint: t.server.url, region: 'us-east-1', credentials: t.server.admin, maxAttempts: 1 });
+    const arn = `arn:aws:kinesis:us-east-1:${ACCOUNT}:stream/src`;
+    let iterator: string;
+    let lastSeq: string;
+    let soloIterator: string;
+    let soloLast: string;
+    try {
+      await k.send(new CreateStreamCommand({ StreamName: 'src', ShardCount: 1 }));
+      await createPinpointRole(iam, 'reader', {
+        resource: arn,
+        trustService: 'firehose.amazonaws.com',
+        actions: ['kinesis:DescribeStream', 'kinesis:ListShards', 'kinesis:GetShardIterator', 'kinesis:GetRecords', 's3:PutObject'],
+      });
+      await fh.send(
+        new CreateDeliveryStreamCommand({
+          DeliveryStreamName: 'from-src',
+          DeliveryStreamType: 'KinesisStreamAsSource',
+          KinesisStreamSourceConfiguration: { KinesisStreamARN: arn, RoleARN: `arn:aws:iam::${ACCOUNT}:role/reader` },
+          ExtendedS3DestinationConfiguration: s3Destination('gap-bucket', { RoleARN: `arn:aws:iam::${ACCOUNT}:role/reader`, BufferingHints: { SizeInMBs: 1, IntervalInSeconds: 0 } }),
+        }),
+      );
+      const r = await k.send(new PutRecordsCommand({ StreamName: 'src', Records: Array.from({ length: 50 }, (_, i) => ({ Data: Buffer.from(`old-${i}\n`), PartitionKey: 'p' })) }));
+      lastSeq = r.Records![49].SequenceNumber!;
+      await until(() => (t.server.firehose.health('from-src')?.source?.recordsRead ?? 0) >= 50, 'the source to read the records', 30_000);
+      // A consumer of our own has read everything too; its iterator points past the last record.
+      const it = (await k.send(new GetShardIteratorCommand({ StreamName: 'src', ShardId: 'shardId-000000000000', ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator;
+      iterator = (await k.send(new GetRecordsCommand({ ShardIterator: it }))).NextShardIterator!;
+      // And a stream only such an iterator reads.
+      await k.send(new CreateStreamCommand({ StreamName: 'solo', ShardCount: 1 }));
+      const s = await k.send(new PutRecordsCommand({ StreamName: 'solo', Records: Array.from({ length: 20 }, (_, i) => ({ Data: Buffer.from(`solo-${i}`), PartitionKey: 'p' })) }));
+      soloLast = s.Records![19].SequenceNumber!;
+      const sit = (await k.send(new GetShardIteratorCommand({ StreamName: 'solo', ShardId: 'shardId-000000000000', ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator;
+      soloIterator = (await k.send(new GetRecordsCommand({ ShardIterator: sit }))).NextShardIterator!;
+    } finally {
+      k.destroy();
+      fh.destroy();
+      iam.destroy();
+      await t.close();
+    }
+    // The shards' whole logs are gone: their segments, end marks and high-water marks.
+    for (const d of await readdir(join(dataDir, 'kinesis'))) await rm(join(dataDir, 'kinesis', d, 'shardId-000000000000'), { recursive: true });
+
+    t = await startTestServer({ dataDir });
+    k = kinesisClient(t.server);
+    try {
+      const gaps = t.server.firehose.health('from-src')?.source?.checkpointGaps;
+      assert.equal(gaps?.[0]?.records, 50, JSON.stringify(t.server.firehose.health('from-src')));
+      // The iterator from before the restart is signed by this server: still served, past the gap.
+      const r = await k.send(new GetRecordsCommand({ ShardIterator: iterator }));
+      assert.deepEqual(r.Records, []);
+      const next = await k.send(new PutRecordCommand({ StreamName: 'src', Data: Buffer.from('new-0\n'), PartitionKey: 'p' }));
+      assert.ok(BigInt(next.SequenceNumber!) > BigInt(lastSeq), 'sequence numbers go on above the lost ones');
+      const after = await k.send(new GetRecordsCommand({ ShardIterator: r.NextShardIterator! }));
+      assert.deepEqual(after.Records!.map((x) => Buffer.from(x.Data!).toString()), ['new-0\n']);
+      // The iterator alone: served past the gap, and the log continues after it.
+      assert.deepEqual((await k.send(new GetRecordsCommand({ ShardIterator: soloIterator }))).Records, []);
+      assert.equal(t.server.logs.health().kinesis.checkpointGaps, 2);
+      const solo = await k.send(new PutRecordCommand({ StreamName: 'solo', Data: Buffer.from('solo-new'), PartitionKey: 'p' }));
+      assert.ok(BigInt(solo.SequenceNumber!) > BigInt(soloLast));
+      const dir = join(dataDir, 'buckets', 'gap-bucket');
+      await until(async () => (await folderContents(dir)).includes('new-0'), 'the source to deliver the new record', 30_000);
+    } finally {
+      k.destroy();
+      await t.close();
+    }
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
