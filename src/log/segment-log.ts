@@ -974,7 +974,8 @@ export class SegmentLog implements Log {
       await this.flushing;
       clearTimeout(this.hwm.timer);
       this.hwm.timer = undefined;
-      if (!this.destroying) await this.writeHwm(true);
+      // Only when it moved: a shutdown of thousands of idle shard logs costs no syncs.
+      if (!this.destroying && this.endOffset() > this.hwm.written) await this.writeHwm(true);
       for (const w of this.waiters) this.settleWaiter(w, false);
       for (const seg of this.segments) {
         seg.retired = true;
