@@ -24,13 +24,13 @@ import {
 import { startTestServer } from './helpers/server.js';
 import { spawnServer, waitForExit } from './helpers/process.js';
 import { kinesisClient, readLineage } from './helpers/kinesis.js';
+import { HEADER_BYTES } from '../src/log/format.js';
 
 const CLIENTS = 6;
 const RECORDS_PER_REQUEST = 100;
 const KILL_AFTER_ACKED = 5_000;
 const MAX_LOAD_MS = 20_000;
 const sid = (i: number) => 'shardId-' + String(i).padStart(12, '0');
-const HEADER_BYTES = 24; // segment log record header (src/log/format.ts)
 
 test('kill -9 during PutRecords: every acknowledged record reads back at its sequence number after restart', async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'pinstream-kcrash-'));

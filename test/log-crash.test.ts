@@ -4,9 +4,12 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, open, readdir, readFile, rm, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { crc32c } from '@node-rs/crc32';
 import { join } from 'node:path';
 import type { LogRecord } from '../src/log/log.js';
 import { HEADER_BYTES, SegmentLog } from '../src/log/segment-log.js';
+import { SEGMENT_HEADER_BYTES } from '../src/log/format.js';
+import { eio, faultyFs } from './helpers/faults.js';
 
 async function tempDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'pinstream-logcrash-'));
@@ -61,9 +64,35 @@ async function checkRecovered(dir: string, survivors: number): Promise<void> {
 
 const recordBytes = (n: number) => HEADER_BYTES + payloadFor(n).length;
 
+/**
+ * A torn tail is what a crash in the middle of a write leaves: bytes of a record that was never
+ * acknowledged. The log's high-water mark (written at close) knows every acknowledged offset, so
+ * a cut that ends before it is loss, not a torn write; these tests model the crash by removing it.
+ */
+async function asIfCrashedMidWrite(dir: string, ackedEnd: number): Promise<void> {
+  await rm(join(dir, 'log.hwm'), { force: true });
+  // The end mark in the segment header is rewritten after each round's records: it had not moved yet.
+  const seg = await lastSegment(dir);
+  const fh = await open(seg, 'r+');
+  const header = Buffer.alloc(48);
+  await fh.read(header, 0, 48, 0);
+  header.writeDoubleLE(ackedEnd, 32);
+  header.writeUInt32LE(crc32c(header.subarray(32, 40), header.readUInt32LE(8)), 40);
+  await fh.write(header, 32, 16, 32);
+  await fh.close();
+}
+
+/** Records `from..to-1` except `lost`, as the reopened log must hold them. */
+function assertRecordsExcept(records: LogRecord[], to: number, lost: number[]): void {
+  const want = Array.from({ length: to }, (_, i) => i).filter((i) => !lost.includes(i));
+  assert.deepEqual(records.map((r) => r.offset), want);
+  for (const r of records) assert.equal(r.payload.toString(), payloadFor(r.offset).toString());
+}
+
 test('torn tail: a few bytes cut off the last record', async (t) => {
   const dir = await tempDir(t);
   await prepare(dir);
+  await asIfCrashedMidWrite(dir, 59);
   const seg = await lastSegment(dir);
   const size = (await stat(seg)).size;
   await truncate(seg, size - 3);
@@ -73,13 +102,14 @@ test('torn tail: a few bytes cut off the last record', async (t) => {
 test('torn tail: only part of the last header is left', async (t) => {
   const dir = await tempDir(t);
   await prepare(dir);
+  await asIfCrashedMidWrite(dir, 59);
   const seg = await lastSegment(dir);
   const size = (await stat(seg)).size;
   await truncate(seg, size - recordBytes(59) + 10);
   await checkRecovered(dir, 59);
 });
 
-test('torn tail: corrupted payload bytes fail the CRC', async (t) => {
+test('a complete last record that fails its CRC is damage: lost, reported, its offset not reused', async (t) => {
   const dir = await tempDir(t);
   await prepare(dir);
   const seg = await lastSegment(dir);
@@ -87,64 +117,97 @@ test('torn tail: corrupted payload bytes fail the CRC', async (t) => {
   const fh = await open(seg, 'r+');
   await fh.write(Buffer.from('XX'), 0, 2, size - Math.floor(payloadFor(59).length / 2));
   await fh.close();
-  await checkRecovered(dir, 59);
+  const lines: string[] = [];
+  const log = await SegmentLog.open(dir, { segmentBytes: 1024, report: (l) => lines.push(l) });
+  assert.equal(log.endOffset(), 60, 'the damaged record keeps its offset');
+  assertRecordsExcept(await readAll(log), 60, [59]);
+  assert.equal((await log.append([payloadFor(60)])).firstOffset, 60);
+  assert.equal(log.health().recordsLost, 1);
+  assert.match(lines.join('\n'), /offsets 59\.\.59 \(1 records\) are lost/);
+  await log.close();
+  assert.ok((await readdir(dir)).some((n) => /\.log\.damaged-\d+$/.test(n)), 'damaged bytes kept aside');
 });
 
-test('torn tail: damage inside the last segment drops everything after it', async (t) => {
+test('damage inside the last segment costs only the damaged record', async (t) => {
   const dir = await tempDir(t);
   await prepare(dir);
   const seg = await lastSegment(dir);
   const base = Number(seg.slice(-24, -4));
   assert.ok(base > 0 && base < 57, 'fixture spans several segments');
-  // Flip one byte of the offset field of record base + 1: a valid length but a wrong CRC.
+  // One byte of the payload of record base + 1: its CRC fails, nothing can restore it.
+  const at = SEGMENT_HEADER_BYTES + recordBytes(base) + HEADER_BYTES + 3;
+  const before = await readFile(seg);
   const fh = await open(seg, 'r+');
-  await fh.write(Buffer.from([0x42]), 0, 1, recordBytes(base) + 9);
+  await fh.write(Buffer.from([before[at] ^ 0x42]), 0, 1, at);
   await fh.close();
-  await checkRecovered(dir, base + 1);
+  const lines: string[] = [];
+  let log = await SegmentLog.open(dir, { segmentBytes: 1024, report: (l) => lines.push(l) });
+  assert.equal(log.endOffset(), 60);
+  assertRecordsExcept(await readAll(log), 60, [base + 1]);
+  const h = log.health();
+  assert.deepEqual([h.recordsLost, h.bytesLost, h.damagedRegions, h.damagedFiles], [1, recordBytes(base + 1), 1, 1]);
+  const r = await log.append([payloadFor(60), payloadFor(61)]);
+  assert.equal(r.firstOffset, 60);
+  await log.close();
+  const aside = (await readdir(dir)).filter((n) => n.includes('.damaged-'));
+  assert.deepEqual(aside, [`${seg.slice(-24)}.damaged-${SEGMENT_HEADER_BYTES + recordBytes(base)}`]);
+  const kept = await readFile(join(dir, aside[0]));
+  assert.equal(kept.length, recordBytes(base + 1));
+  assert.equal(kept[HEADER_BYTES + 3], before[at] ^ 0x42, 'the damaged bytes themselves were kept');
+  log = await SegmentLog.open(dir, { segmentBytes: 1024 });
+  assertRecordsExcept(await readAll(log), 62, [base + 1]);
+  assert.equal(log.health().recordsLost, 0, 'repaired once: nothing new to report');
+  assert.equal(log.health().damagedFiles, 1);
+  await log.close();
 });
 
-test('a damaged closed segment without its index refuses to open', async (t) => {
-  const dir = await tempDir(t);
-  await prepare(dir);
-  const first = join(dir, '00000000000000000000.log');
-  await unlink(first.replace('.log', '.idx'));
-  const data = await readFile(first);
-  data[HEADER_BYTES + 2] ^= 0xff;
-  await writeFile(first, data);
-  await assert.rejects(SegmentLog.open(dir), /corrupt record in closed segment/);
-});
+for (const withIndex of [false, true]) {
+  test(`a damaged closed segment ${withIndex ? 'with' : 'without'} its index opens and skips only the damaged record`, async (t) => {
+    const dir = await tempDir(t);
+    await prepare(dir);
+    const first = join(dir, '00000000000000000000.log');
+    if (!withIndex) await unlink(first.replace('.log', '.idx'));
+    const data = await readFile(first);
+    data[SEGMENT_HEADER_BYTES + HEADER_BYTES + 2] ^= 0xff; // payload of record 0
+    await writeFile(first, data);
+    const lines: string[] = [];
+    const log = await SegmentLog.open(dir, { segmentBytes: 1024, report: (l) => lines.push(l) });
+    // With an intact index the segment is not scanned at open: the read that reaches it repairs it.
+    assertRecordsExcept(await readAll(log), 60, [0]);
+    assert.equal(log.health().recordsLost, 1);
+    assert.match(lines.join('\n'), /offsets 0\.\.0 \(1 records\) are lost/);
+    assertRecordsExcept(await readAll(log), 60, [0]);
+    assert.equal(log.health().recordsLost, 1, 'reported once');
+    await log.close();
+  });
+}
 
-test('a failed sync rejects the waiting appends and stops the log', async (t) => {
+test('a failed sync rejects the waiting appends; the next append writes again', async (t) => {
   const dir = await tempDir(t);
-  const log = await SegmentLog.open(dir);
+  let failSyncs = 0;
+  const fs = faultyFs({ datasync: () => (failSyncs > 0 ? (failSyncs--, eio('injected sync failure')) : undefined) });
+  const log = await SegmentLog.open(dir, { fs, report: () => {} });
   await log.append([payloadFor(0), payloadFor(1)]);
-  const probe = await open(join(dir, 'probe'), 'w');
-  const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
-  await probe.close();
-  const datasync = proto.datasync;
-  proto.datasync = async () => {
-    throw Object.assign(new Error('EIO: injected sync failure'), { code: 'EIO' });
-  };
-  try {
-    const failing = log.append([payloadFor(2)]);
-    const queued = log.append([payloadFor(3)]);
-    await assert.rejects(failing, /injected/);
-    await assert.rejects(queued, /injected/);
-  } finally {
-    proto.datasync = datasync;
-  }
+  failSyncs = 1;
+  const failing = log.append([payloadFor(2)]);
+  const queued = log.append([payloadFor(3)]);
+  await assert.rejects(failing, /writing the log failed \(EIO\)/);
+  await assert.rejects(queued, /writing the log failed \(EIO\)/);
   assert.equal(log.endOffset(), 2);
   assert.equal((await log.read(0)).records.length, 2);
   assert.equal(await log.waitFor(2, 20), false);
-  await assert.rejects(log.append([payloadFor(2)]), /write failure/);
+  assert.equal(log.health().failing?.code, 'EIO');
+  // The failed round's offsets were never acknowledged: the next append takes them.
+  assert.deepEqual((await log.append([payloadFor(2)])).firstOffset, 2);
+  assert.equal(log.health().failing, undefined);
+  assert.equal(log.health().writeFailures, 1);
   await log.close();
 
-  // What reached the file before the failed sync may or may not survive; either way it is whole.
   const reopened = await SegmentLog.open(dir);
-  assert.ok([2, 3, 4].includes(reopened.endOffset()), `end ${reopened.endOffset()}`);
+  assert.equal(reopened.endOffset(), 3);
   const all = await readAll(reopened);
-  assert.equal(all.length, reopened.endOffset());
   all.forEach((r, i) => assert.equal(r.payload.toString(), payloadFor(i).toString()));
+  assert.equal(all.length, 3);
   await reopened.close();
 });
 

@@ -44,6 +44,7 @@ export class PinstreamAnalytics implements Analytics {
     const store = await EventStore.open(opts.dataDir);
     const a = new PinstreamAnalytics(store, new AnalyticsLoader(opts.ingestLog, store), new FunnelStore(opts.db), opts);
     if (opts.background ?? true) {
+      await a.loader.checkCheckpoint();
       a.loader.start();
       a.stopRetention = startRetention(store, opts.clock, opts.retentionDays, (e) => console.error('pinstream: analytics retention failed', e));
     }

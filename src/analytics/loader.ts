@@ -6,7 +6,7 @@
 // Entries that cannot be decoded are counted and skipped: analytics must not stall on one bad
 // record, and the record is still in the ingest log for event streams.
 
-import type { Log } from '../log/log.js';
+import type { Log, OffsetGap } from '../log/log.js';
 import { decodeIngestEntry } from '../pinpoint/ingest-record.js';
 import type { EventRow, EventStore } from './store.js';
 
@@ -24,6 +24,8 @@ export interface LoaderHealth {
   duplicates: number;
   skipped: number;
   lastError?: string;
+  /** The checkpoint was beyond the end of the ingest log at start: events it had loaded were lost from the log. */
+  checkpointGap?: { records: number; message: string };
 }
 
 type Json = Record<string, unknown>;
@@ -113,6 +115,7 @@ export class AnalyticsLoader {
   private skipped = 0;
   private cursor = 0;
   private lastError: string | undefined;
+  private gap: OffsetGap | undefined;
 
   constructor(
     private readonly log: Log,
@@ -131,6 +134,15 @@ export class AnalyticsLoader {
     await this.loop;
   }
 
+  /**
+   * Before loading (and before the server accepts events): a checkpoint beyond the end of the log
+   * is reported and the log continues after it, so no new event gets an offset the loader has passed.
+   */
+  async checkCheckpoint(): Promise<void> {
+    const { next } = await this.store.checkpoints();
+    this.gap = await this.log.checkConsumer('the analytics loader', next);
+  }
+
   /** Loads every record the log holds now. */
   async catchUp(): Promise<void> {
     const end = this.log.endOffset();
@@ -146,6 +158,7 @@ export class AnalyticsLoader {
       duplicates: this.duplicates,
       skipped: this.skipped,
       ...(this.lastError ? { lastError: this.lastError } : {}),
+      ...(this.gap ? { checkpointGap: { records: this.gap.records, message: this.gap.message } } : {}),
     };
   }
 
@@ -231,6 +244,8 @@ interface ParsedBatch {
   /** Records that could not be decoded. */
   skipped: number;
   lastError?: string;
+  /** The checkpoint was beyond the end of the ingest log at start: events it had loaded were lost from the log. */
+  checkpointGap?: { records: number; message: string };
 }
 
 function sleep(ms: number): Promise<void> {

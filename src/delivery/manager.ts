@@ -12,7 +12,7 @@ import type { IamStore } from '../iam/store.js';
 import type { DeliveryControl, EventStreams } from '../pinpoint/eventstream.js';
 import type { Destination } from './destination.js';
 import { destinationFor, type ClientConfig } from './kinesis-destination.js';
-import { DeliveryWorker, type WorkerHealth } from './worker.js';
+import { DeliveryWorker, deliveryConsumer, type WorkerHealth } from './worker.js';
 
 export interface DeliveryManagerOptions {
   config: Config;
@@ -46,6 +46,15 @@ export class DeliveryManager implements DeliveryControl {
     } finally {
       d.close();
     }
+  }
+
+  /**
+   * Checks every event stream's checkpoint against the ingest log before the server accepts events:
+   * one beyond the end (events lost after they were delivered) makes the log continue past it, so
+   * new events cannot take offsets the worker will never read. Workers show the gap in health.
+   */
+  async checkCheckpoints(): Promise<void> {
+    for (const row of this.o.eventStreams.all()) await this.o.ingestLog.checkConsumer(deliveryConsumer(row.app_id), row.checkpoint);
   }
 
   async startAll(): Promise<void> {

@@ -9,7 +9,7 @@
 // async loop: a slow or dead destination delays only this worker, never PutEvents or other workers.
 
 import type { Clock } from '../clock.js';
-import type { Log, LogRecord } from '../log/log.js';
+import type { Log, LogRecord, OffsetGap } from '../log/log.js';
 import { decodeIngestEntry } from '../pinpoint/ingest-record.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { describeError, STOPPED, StopSignal } from './stop-signal.js';
@@ -68,7 +68,12 @@ export interface DeliveryHealth {
   rejected: number;
   lastError?: { message: string; at: number };
   lastDeliveryAt?: number;
+  /** The checkpoint was beyond the end of the ingest log at start: events it had passed were lost. */
+  checkpointGap?: { records: number; message: string };
 }
+
+/** The consumer name a worker uses with Log.checkConsumer (the manager checks it before the server listens). */
+export const deliveryConsumer = (appId: string) => `event-stream delivery of app ${appId}`;
 
 /** The name the delivery manager uses for the same shape. */
 export type WorkerHealth = DeliveryHealth;
@@ -104,6 +109,7 @@ export class DeliveryWorker {
   private rejected = 0;
   private lastError: { message: string; at: number } | undefined;
   private lastDeliveryAt: number | undefined;
+  private gap: OffsetGap | undefined;
   /** `["appId",` — every entry of this app starts with it (encodeIngestEntry uses JSON.stringify). */
   private readonly headerPrefix: Buffer;
 
@@ -150,11 +156,19 @@ export class DeliveryWorker {
       rejected: this.rejected,
       ...(this.lastError ? { lastError: { ...this.lastError } } : {}),
       ...(this.lastDeliveryAt !== undefined ? { lastDeliveryAt: this.lastDeliveryAt } : {}),
+      ...(this.gap ? { checkpointGap: { records: this.gap.records, message: this.gap.message } } : {}),
     };
   }
 
   private async run(): Promise<void> {
     let attempt = 0;
+    try {
+      // A checkpoint beyond the end means events this worker passed were lost since: the log
+      // reports it and moves on past it, so new events never get offsets below the checkpoint.
+      this.gap = await this.opts.log.checkConsumer(deliveryConsumer(this.opts.appId), this.cursor);
+    } catch (e) {
+      this.failed(`ingest log: ${describeError(e)}`);
+    }
     while (!this.stop$.stopped) {
       try {
         await this.step();
@@ -199,8 +213,9 @@ export class DeliveryWorker {
       maxBytes: READ_MAX_BYTES,
     });
     if (records.length > 0 && records[0].offset > this.readAt) {
-      // Retention deleted records this worker had not delivered: say so, they cannot come back.
-      const message = `ingest log retention removed offsets ${this.readAt}..${records[0].offset - 1} before they were delivered`;
+      // Retention deleted records this worker had not delivered (or damage did; the log reports
+      // that itself): say so, they cannot come back.
+      const message = `offsets ${this.readAt}..${records[0].offset - 1} are no longer in the ingest log (retention, or damage reported by the log) and were not delivered`;
       this.lastError = { message, at: this.opts.clock.now() };
     }
     const batches = this.pack(this.carry.concat(this.select(records)));

@@ -7,7 +7,8 @@ import { blobInput, timestampOut, type JsonRpcService } from '../http/awsjson.js
 import type { ApiRequest } from '../http/request.js';
 import { isObject, type Json } from '../http/shape.js';
 import type { Clock } from '../clock.js';
-import { concurrentModification, invalidArgument, limitExceeded, memberName, validation } from './errors.js';
+import { concurrentModification, invalidArgument, limitExceeded, memberName, serviceUnavailable, validation } from './errors.js';
+import { LogWriteError, storageFailureText } from '../log/errors.js';
 import {
   DEFAULT_LIST_LIMIT,
   DESTINATION_ID,
@@ -234,7 +235,9 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
       if (!isObject(i.Record)) throw validation(i.Record ?? null, 'record', i.Record === undefined || i.Record === null ? 'Member must not be null' : 'Member must be a structure');
       const data = recordData(i.Record, 'record.data');
       writable(n);
-      const [id] = await service.append(n, [data]);
+      const [id] = await service.append(n, [data]).catch((e: unknown) => {
+        throw e instanceof LogWriteError ? serviceUnavailable(notStored(e)) : e;
+      });
       return { RecordId: id, Encrypted: false };
     },
 
@@ -255,7 +258,15 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
         throw invalidArgument(`Records size (${total} bytes of data) exceeds the limit of ${MAX_BATCH_BYTES} bytes (4 MiB) per PutRecordBatch request.`);
       }
       writable(n);
-      const ids = await service.append(n, data);
+      let ids: string[];
+      try {
+        ids = await service.append(n, data);
+      } catch (e) {
+        if (!(e instanceof LogWriteError)) throw e;
+        // Per-record failures, as AWS reports them: clients resend the failed entries.
+        const ErrorMessage = notStored(e);
+        return { FailedPutCount: data.length, Encrypted: false, RequestResponses: data.map(() => ({ ErrorCode: 'ServiceUnavailableException', ErrorMessage })) };
+      }
       return { FailedPutCount: 0, Encrypted: false, RequestResponses: ids.map((RecordId) => ({ RecordId })) };
     },
 
@@ -369,4 +380,9 @@ function recordData(r: Json, member: string): Buffer {
   const data = blobInput(r.Data, 'Data');
   if (data.length > MAX_RECORD_BYTES) throw validation(`${data.length} bytes`, member, `Member must have length less than or equal to ${MAX_RECORD_BYTES}`);
   return data;
+}
+
+/** A write to the delivery stream's log failed (disk full, I/O error): retryable, and says why. */
+function notStored(e: LogWriteError): string {
+  return `Service unavailable: ${storageFailureText(e)}; the record was not stored. Back off and retry the operation.`;
 }

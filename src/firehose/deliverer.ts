@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { backoffDelay, type BackoffOptions } from '../delivery/backoff.js';
 import { describeError, STOPPED, StopSignal, type Stopped } from '../delivery/stop-signal.js';
-import type { Log } from '../log/log.js';
+import type { Log, OffsetGap } from '../log/log.js';
 import type { DeliveryBatch, DeliveryOutcome, FirehoseDestination, FirehoseRecord, StreamInfo } from './destination.js';
 import { BUFFER_CHECK_MS, CLOSE_FLUSH_TIMEOUT_MS, MAX_ACTIVE_PARTITIONS, READ_CHUNK_BYTES, READ_CHUNK_RECORDS } from './limits.js';
 import { METADATA_EXTRACTION_FAILED } from './partition.js';
@@ -29,6 +29,8 @@ export interface DelivererOptions {
   backoff?: BackoffOptions;
   random?: () => number;
   newId?: () => string;
+  /** Found at start: the checkpoint was beyond the log's end (records lost to damage); shown in health. */
+  gap?: OffsetGap;
 }
 
 export interface DelivererHealth {
@@ -51,6 +53,8 @@ export interface DelivererHealth {
   checks: number;
   lastError?: { message: string; at: number };
   lastDeliveryAt?: number;
+  /** The checkpoint was beyond the end of the log at start: records it had passed were lost. */
+  checkpointGap?: { records: number; message: string };
 }
 
 interface Entry {
@@ -152,6 +156,7 @@ export class Deliverer {
       ...this.stats,
       ...(this.lastError ? { lastError: { ...this.lastError } } : {}),
       ...(this.lastDeliveryAt !== undefined ? { lastDeliveryAt: this.lastDeliveryAt } : {}),
+      ...(this.o.gap ? { checkpointGap: { records: this.o.gap.records, message: this.o.gap.message } } : {}),
     };
   }
 

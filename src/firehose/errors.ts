@@ -10,6 +10,8 @@ export const resourceInUse = (m: string) => new ServiceError('ResourceInUseExcep
 export const invalidArgument = (m: string) => new ServiceError('InvalidArgumentException', m);
 export const limitExceeded = (m: string) => new ServiceError('LimitExceededException', m);
 export const concurrentModification = (m: string) => new ServiceError('ConcurrentModificationException', m);
+/** The model's server fault for PutRecord(Batch); SDKs back off and retry it (503, as its name says). */
+export const serviceUnavailable = (m: string) => new ServiceError('ServiceUnavailableException', m, 503);
 
 export const notFoundMessage = (name: string, accountId: string) => `Firehose ${name} under account ${accountId} not found.`;
 

@@ -15,7 +15,7 @@ import {
 } from '@aws-sdk/client-kinesis';
 import type { Clock } from '../clock.js';
 import { backoffDelay } from '../delivery/backoff.js';
-import type { Log } from '../log/log.js';
+import type { Log, OffsetGap } from '../log/log.js';
 import { describeError } from '../delivery/stop-signal.js';
 import { KINESIS_SOURCE_POLL_MS, KINESIS_SOURCE_READ_LIMIT } from './limits.js';
 import { encodeRecord, newRecordIds } from './records.js';
@@ -31,6 +31,8 @@ export interface KinesisSourceOptions {
   checkpoint: { load(shardId: string): string | undefined; save(shardId: string, position: string): void };
   clock: Clock;
   pollMs?: number;
+  /** Shard checkpoints found beyond their shard log's end at start (records lost there); shown in health. */
+  gaps?: OffsetGap[];
 }
 
 export interface KinesisSourceHealth {
@@ -40,6 +42,8 @@ export interface KinesisSourceHealth {
   shards: number;
   lastError?: { message: string; at: number };
   lastReadAt?: number;
+  /** Shard checkpoints that were beyond the end of their shard's log at start: records lost there. */
+  checkpointGaps?: Array<{ records: number; message: string }>;
 }
 
 export class KinesisSource {
@@ -51,6 +55,7 @@ export class KinesisSource {
 
   constructor(private readonly o: KinesisSourceOptions) {
     this.h = { streamArn: o.streamArn, state: 'stopped', recordsRead: 0, shards: 0 };
+    if (o.gaps?.length) this.h.checkpointGaps = o.gaps.map((g) => ({ records: g.records, message: g.message }));
   }
 
   start(): void {

@@ -93,6 +93,11 @@ export class DeliveryStreamRegistry {
     return row?.position;
   }
 
+  /** Every checkpoint of a stream: the deliverer's ('') and one per Kinesis source shard. */
+  checkpoints(stream: string): Array<{ key: string; position: string }> {
+    return this.db.prepare('SELECT key, position FROM firehose_checkpoints WHERE stream = ?').all(stream) as Array<{ key: string; position: string }>;
+  }
+
   saveCheckpoint(stream: string, key: string, position: string): void {
     this.db
       .prepare('INSERT INTO firehose_checkpoints (stream, key, position) VALUES (?, ?, ?) ON CONFLICT(stream, key) DO UPDATE SET position = excluded.position')

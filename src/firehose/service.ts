@@ -4,21 +4,20 @@
 // UpdateDestination, deletes a stream's data on DeleteDeliveryStream and, on close, lets every
 // deliverer flush its buffers once before closing the logs.
 
-import { join } from 'node:path';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Clock } from '../clock.js';
 import type { BucketRoute } from '../config/config.js';
 import { deliveryHttpHandler } from '../delivery/kinesis-destination.js';
 import type { Credentials } from '../iam/sigv4.js';
 import { FIREHOSE_SERVICE_PRINCIPAL, type RoleSource } from '../iam/roles.js';
-import type { Log } from '../log/log.js';
-import { SegmentLog } from '../log/segment-log.js';
+import type { Log, OffsetGap } from '../log/log.js';
+import { SegmentLogProvider, type LogProvider } from '../log/provider.js';
 import type { Db } from '../store/db.js';
 import type { FirehoseDestination, StreamInfo } from './destination.js';
 import { SecretBox } from '../iam/secrets.js';
 import { createDestination } from './destinations/index.js';
 import { Deliverer, type DelivererHealth } from './deliverer.js';
-import { KinesisSource, type KinesisSourceHealth } from './kinesis-source.js';
+import { KinesisSource, SHARD_DONE, type KinesisSourceHealth } from './kinesis-source.js';
 import { bucketName, ObjectStores } from './objects/index.js';
 import { RoleScopedStore } from './objects/role-scoped.js';
 import { encodeRecord, newRecordIds, recordIdText } from './records.js';
@@ -42,6 +41,13 @@ export interface FirehoseServiceOptions {
   /** How often deliverers compare buffer ages with the clock (default BUFFER_CHECK_MS). */
   checkMs?: number;
   kinesisPollMs?: number;
+  /** Opens the delivery streams' logs (default: segment logs under `dataDir`). */
+  logs?: LogProvider;
+  /**
+   * Checks a Kinesis source's saved sequence number against the shard log it points into (the
+   * embedded Kinesis; see Log.checkConsumer), so records put after a loss there are not skipped.
+   */
+  checkKinesisCheckpoint?: (streamArn: string, shardId: string, sequenceNumber: string, consumer: string) => Promise<OffsetGap | undefined>;
 }
 
 /**
@@ -75,10 +81,12 @@ export class FirehoseService {
   /** Streams being opened or open; `settled` holds the open ones for synchronous health reads. */
   private running = new Map<string, Promise<Running>>();
   private settled = new Map<string, Running>();
+  private readonly logs: LogProvider;
 
   constructor(private readonly o: FirehoseServiceOptions) {
     this.registry = new DeliveryStreamRegistry(o.db, o.region, o.accountId, new SecretBox(o.dataDir));
     this.objects = new ObjectStores(o.dataDir, o.buckets);
+    this.logs = o.logs ?? new SegmentLogProvider({ dataDir: o.dataDir, fsync: o.fsync, clock: o.clock });
   }
 
   /**
@@ -112,7 +120,7 @@ export class FirehoseService {
     await r.deliverer.stop();
     await r.destination.close();
     r.destination = destination;
-    r.deliverer = this.deliverer(s.name, r.log, destination);
+    r.deliverer = this.deliverer(s.name, r.log, destination, await this.checkDeliverer(s.name, r.log));
     r.deliverer.start();
   }
 
@@ -176,10 +184,12 @@ export class FirehoseService {
         if (!tolerant) throw e;
         destination = refusedDestination(s.kind, (e as Error).message);
       }
-      const log = await SegmentLog.open(join(this.o.dataDir, 'firehose', streamDirName(s.name)), { fsync: this.o.fsync, clock: this.o.clock });
+      const log = await this.logs.open('firehose', s.name);
       try {
-        const r: Running = { log, destination, deliverer: this.deliverer(s.name, log, destination) };
-        if (s.kinesisSource) r.source = this.source(s, log);
+        // Before anything reads or appends: a checkpoint beyond the log's end must not be passed silently.
+        const gap = await this.checkDeliverer(s.name, log);
+        const r: Running = { log, destination, deliverer: this.deliverer(s.name, log, destination, gap) };
+        if (s.kinesisSource) r.source = this.source(s, log, await this.checkSource(s));
         r.deliverer.start();
         r.source?.reader.start();
         this.settled.set(s.name, r);
@@ -219,11 +229,29 @@ export class FirehoseService {
     }
   }
 
-  private deliverer(name: string, log: Log, destination: FirehoseDestination): Deliverer {
+  private checkDeliverer(name: string, log: Log): Promise<OffsetGap | undefined> {
+    return log.checkConsumer('the Firehose deliverer', Number(this.registry.checkpoint(name, DELIVERER_CHECKPOINT) ?? 0));
+  }
+
+  /** The source's shard checkpoints against the Kinesis shard logs: what was lost there is reported. */
+  private async checkSource(s: DeliveryStreamState): Promise<OffsetGap[]> {
+    const check = this.o.checkKinesisCheckpoint;
+    if (!check || !s.kinesisSource) return [];
+    const gaps: OffsetGap[] = [];
+    for (const { key, position } of this.registry.checkpoints(s.name)) {
+      if (key === DELIVERER_CHECKPOINT || position === SHARD_DONE) continue;
+      const gap = await check(s.kinesisSource.streamArn, key, position, 'a Firehose Kinesis source').catch(() => undefined);
+      if (gap) gaps.push(gap);
+    }
+    return gaps;
+  }
+
+  private deliverer(name: string, log: Log, destination: FirehoseDestination, gap: OffsetGap | undefined): Deliverer {
     return new Deliverer({
       stream: this.streamInfo(name),
       log,
       destination,
+      gap,
       clock: this.o.clock,
       checkMs: this.o.checkMs,
       checkpoint: {
@@ -238,26 +266,31 @@ export class FirehoseService {
     return { service: FIREHOSE_SERVICE_PRINCIPAL, sourceArn: this.registry.arn(name), sourceAccount: this.o.accountId };
   }
 
-  private source(s: DeliveryStreamState, log: Log): Running['source'] {
+  private source(s: DeliveryStreamState, log: Log, gaps: OffsetGap[]): Running['source'] {
     const { streamArn, roleArn } = s.kinesisSource!;
     const roleSource = this.roleSource(s.name);
     const source: NonNullable<Running['source']> = { reader: undefined as unknown as KinesisSource };
     // Signed as the role, assumed when the first call is made (a role that cannot be assumed fails
     // that call visibly in health, and is retried), through the same API any Kinesis consumer uses.
-    const client = () =>
-      (source.client ??= new KinesisClient({
+    // At a restart the source starts before the server listens: no client is made (and kept)
+    // before its URL is known.
+    const client = () => {
+      if (!source.client && !this.o.serverUrl()) throw new Error('the server is not listening yet');
+      return (source.client ??= new KinesisClient({
         endpoint: this.o.serverUrl(),
         region: this.o.region,
         credentials: async () => this.o.roles.session(roleArn, roleSource),
         maxAttempts: 1,
         requestHandler: deliveryHttpHandler(),
       }));
+    };
     const reader = new KinesisSource({
       streamArn,
       client,
       log,
       clock: this.o.clock,
       pollMs: this.o.kinesisPollMs,
+      gaps,
       checkpoint: {
         load: (shard) => this.registry.checkpoint(s.name, shard),
         save: (shard, position) => this.registry.saveCheckpoint(s.name, shard, position),
@@ -272,15 +305,6 @@ export class FirehoseService {
     await r.source.reader.stop();
     r.source.client?.destroy();
   }
-}
-
-/**
- * The folder of a delivery stream's log under `<dataDir>/firehose`. Stream names are
- * `[a-zA-Z0-9_.-]+`, so each is one path segment, except `.` and `..`, which are valid names but
- * would be the firehose folder itself or the data directory: those are spelled with %2E.
- */
-export function streamDirName(name: string): string {
-  return name === '.' || name === '..' ? name.replace(/\./g, '%2E') : name;
 }
 
 /** Stands in for a stored configuration the adapters refuse: every attempt fails, saying why. */

@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { checkSigV4Head, verifySigV4, type Credentials } from '../iam/sigv4.js';
 import { ApiError, authError, internalError, payloadTooLarge } from './errors.js';
+import { isDiskFull } from '../log/errors.js';
 import type { ApiRequest, ApiResponse } from './request.js';
 import type { Admission, BodyRefusal, FrontDoor, RequestHead } from './server.js';
 
@@ -127,6 +128,8 @@ function refusalError(r: BodyRefusal): ApiError {
 function errorResponse(protocol: Protocol, e: unknown, req: ApiRequest): ApiResponse {
   if (e instanceof ApiError) return protocol.error(e, req);
   console.error(`pinstream: internal error (request ${req.requestId})`, e);
+  // The metadata store (SQLite) out of space: still a retryable 500, but one that says so.
+  if (isDiskFull(e)) return protocol.error(internalError(`The request could not be completed: the server's disk is full (request ${req.requestId})`), req);
   return protocol.error(internalError(`Internal server error (request ${req.requestId})`), req);
 }
 

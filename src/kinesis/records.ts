@@ -5,6 +5,7 @@
 
 import type { Clock } from '../clock.js';
 import type { Log } from '../log/log.js';
+import { LogWriteError, storageFailureText } from '../log/errors.js';
 import { timestampOut } from '../http/awsjson.js';
 import { decodeSequenceNumber, hashKeyHex, sequenceNumber, shardIdOf } from './keys.js';
 import { expiredIterator, invalidArgument, resourceNotFound, throughputExceeded } from './errors.js';
@@ -108,7 +109,9 @@ export class KinesisData {
           });
         } catch (e) {
           console.error(`pinstream: kinesis append to ${s.name}/${shardIdOf(shard.index)} failed`, e);
-          for (const i of admitted) results[i] = { ErrorCode: 'InternalFailure', ErrorMessage: 'Internal service failure.' };
+          // InternalFailure, as AWS answers a record it could not store; clients resend failed records.
+          const reason = e instanceof LogWriteError ? ` The record was not stored: ${storageFailureText(e)}.` : '';
+          for (const i of admitted) results[i] = { ErrorCode: 'InternalFailure', ErrorMessage: `Internal service failure.${reason}` };
         }
       }),
     );
@@ -195,7 +198,14 @@ export class KinesisData {
       }
     }
     const log = await this.registry.log(s, shard.index);
-    const end = shard.endOffset ?? log.endOffset();
+    let end = shard.endOffset ?? log.endOffset();
+    if (offset > end && shard.endOffset === undefined) {
+      // Iterators are signed by this server, so the shard really reached this offset before: the
+      // records up to it were lost since. The log reports that and continues after it, so no
+      // sequence number this consumer has passed is handed out again.
+      await log.checkConsumer('a shard iterator', offset);
+      end = log.endOffset();
+    }
     // Records past retention are gone even while their segment is still on disk.
     offset = Math.max(offset, await this.trimHorizon(s, log));
     const max = Math.min(limit, Math.max(0, end - offset));

@@ -3,13 +3,11 @@
 // injected clock), shard lineage for resharding, routing of hash keys to open shards, and the
 // per-shard segment logs that hold the records (one directory per stream incarnation and shard).
 
-import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Clock } from '../clock.js';
 import type { Db } from '../store/db.js';
-import { SegmentLog } from '../log/segment-log.js';
-import { evenRanges, shardIdOf, toHex } from './keys.js';
+import type { Log, OffsetGap } from '../log/log.js';
+import { SegmentLogProvider, type LogProvider } from '../log/provider.js';
+import { decodeSequenceNumber, evenRanges, parseShardId, shardIdOf, toHex } from './keys.js';
 import { limitExceeded, resourceInUse, resourceNotFound, validation } from './errors.js';
 import { DEFAULT_RETENTION_HOURS, MAX_SHARDS_PER_ACCOUNT } from './limits.js';
 
@@ -60,10 +58,12 @@ export interface KinesisOptions {
   transitionMs: number;
   /** fdatasync shard logs before acknowledging puts (PINSTREAM_LOG_FSYNC). */
   fsync: boolean;
+  /** Opens the shard logs (default: segment logs under `dataDir`). */
+  logs?: LogProvider;
 }
 
 interface Runtime {
-  logs: Map<number, Promise<SegmentLog>>;
+  logs: Map<number, Promise<Log>>;
   /** Appends in flight per shard: a shard is closed only after they land. */
   inflight: Map<number, Set<Promise<unknown>>>;
   /** Open shards sorted by start hash, for routing. */
@@ -82,12 +82,14 @@ export class StreamRegistry {
    * their logs' ends at open are final.
    */
   private unfinished = new Set<ShardState>();
+  private readonly logs: LogProvider;
 
   constructor(
     private db: Db,
     private clock: Clock,
     readonly opts: KinesisOptions,
   ) {
+    this.logs = opts.logs ?? new SegmentLogProvider({ dataDir: opts.dataDir, fsync: opts.fsync, clock });
     for (const row of db.prepare('SELECT data FROM kinesis_streams').all() as Array<{ data: string }>) {
       const s = JSON.parse(row.data) as StreamState;
       this.streams.set(s.name, s);
@@ -248,13 +250,13 @@ export class StreamRegistry {
     return open[lo];
   }
 
-  log(s: StreamState, index: number): Promise<SegmentLog> {
+  log(s: StreamState, index: number): Promise<Log> {
     // After close() nothing may reopen a shard log behind the shutdown's back.
     if (this.closed) return Promise.reject(new Error('the Kinesis registry is closed'));
     const rt = this.rt(s);
     let p = rt.logs.get(index);
     if (!p) {
-      p = SegmentLog.open(join(this.streamDir(s), shardIdOf(index)), { clock: this.clock, fsync: this.opts.fsync });
+      p = this.logs.open('kinesis', this.streamDir(s), shardIdOf(index));
       const sh = this.shard(s, index);
       if (sh && this.unfinished.has(sh)) {
         p = p.then((log) => {
@@ -268,6 +270,27 @@ export class StreamRegistry {
       rt.logs.set(index, p);
     }
     return p;
+  }
+
+  /**
+   * A consumer's saved sequence number of a shard (a Firehose Kinesis source's checkpoint), checked
+   * against the shard's log: when it is beyond the end (records lost there), the loss is reported
+   * and the shard's log continues after it, so sequence numbers are never handed out twice.
+   */
+  async checkSequenceCheckpoint(streamArn: string, shardId: string, sequenceNumber: string, consumer: string): Promise<OffsetGap | undefined> {
+    let s: StreamState | undefined;
+    try {
+      s = this.streams.get(this.resolveName({ StreamARN: streamArn }));
+    } catch {
+      return undefined;
+    }
+    const index = parseShardId(shardId);
+    const shard = s && index !== undefined ? this.shard(s, index) : undefined;
+    const d = decodeSequenceNumber(sequenceNumber);
+    if (!s || !shard || !d || d.shardIndex !== shard.index || d.shardCreatedSec !== Math.floor(shard.createdMs / 1000)) return undefined;
+    // A closed shard takes no more records: nothing could reuse its offsets.
+    if (shard.endOffset !== undefined || this.closed) return undefined;
+    return (await this.log(s, shard.index)).checkConsumer(consumer, d.counter);
   }
 
   /** Tracks an append so closing the shard waits for it. */
@@ -295,7 +318,7 @@ export class StreamRegistry {
     this.save(s);
     for (const p of close) {
       await Promise.allSettled([...(this.rt(s).inflight.get(p.index) ?? [])]);
-      p.endOffset = this.hasLog(s, p.index) ? (await this.log(s, p.index)).endOffset() : 0;
+      p.endOffset = (await this.hasLog(s, p.index)) ? (await this.log(s, p.index)).endOffset() : 0;
     }
     this.markUpdating(s);
     return created;
@@ -309,7 +332,7 @@ export class StreamRegistry {
       let changed = false;
       for (const sh of [...s.shards]) {
         if (this.streams.get(s.name) !== s) break; // deleted (and maybe re-created) meanwhile
-        const log = this.hasLog(s, sh.index) ? await this.log(s, sh.index) : undefined;
+        const log = (await this.hasLog(s, sh.index)) ? await this.log(s, sh.index) : undefined;
         await log?.deleteOlderThan(cutoff);
         if (sh.closedMs !== undefined && sh.closedMs < cutoff) {
           s.shards = s.shards.filter((x) => x !== sh);
@@ -335,8 +358,8 @@ export class StreamRegistry {
    * record has neither, and opening its log would create files and hold a descriptor per shard
    * (thousands for a wide stream, on every retention pass).
    */
-  private hasLog(s: StreamState, index: number): boolean {
-    return this.rt(s).logs.has(index) || existsSync(join(this.streamDir(s), shardIdOf(index)));
+  private async hasLog(s: StreamState, index: number): Promise<boolean> {
+    return this.rt(s).logs.has(index) || (await this.logs.exists('kinesis', this.streamDir(s), shardIdOf(index)));
   }
 
   private openShardTotal(): number {
@@ -345,8 +368,9 @@ export class StreamRegistry {
     return n;
   }
 
+  /** The name of a stream incarnation's group of shard logs. */
   private streamDir(s: StreamState): string {
-    return join(this.opts.dataDir, 'kinesis', `${s.name}-${s.createdMs}`);
+    return `${s.name}-${s.createdMs}`;
   }
 
   private rt(s: StreamState): Runtime {
@@ -378,7 +402,7 @@ export class StreamRegistry {
     const rt = this.runtime.get(s.name);
     this.runtime.delete(s.name);
     if (rt) for (const p of rt.logs.values()) await (await p).close().catch(() => {});
-    await rm(this.streamDir(s), { recursive: true, force: true });
+    await this.logs.remove('kinesis', this.streamDir(s));
   }
 }
 

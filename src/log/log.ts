@@ -3,7 +3,11 @@
 // embedded segment log can later be swapped for a distributed engine without touching callers.
 
 export interface LogRecord {
-  /** Position of the record in the log: dense, starting at 0, increasing by one per record. */
+  /**
+   * Position of the record in the log: starts at 0 and increases by one per record, except where
+   * records were lost to damage (or skipped so that no offset is handed out twice): there the
+   * sequence has a hole, which reads step over. An offset is never given to two records.
+   */
   offset: number;
   /** Milliseconds since the epoch at which the record was appended (the log's clock). */
   timestamp: number;
@@ -29,14 +33,53 @@ export interface ReadOptions {
 
 export interface ReadResult {
   records: LogRecord[];
-  /** Offset to pass to the next read. */
+  /** Offset to pass to the next read (past any hole the read stepped over). */
   nextOffset: number;
+}
+
+/** A consumer's saved position was beyond the end of the log (see `checkConsumer`). */
+export interface OffsetGap {
+  consumer: string;
+  /** The consumer's checkpoint: the first offset it had not consumed. */
+  checkpoint: number;
+  /** Where the log ended when the gap was found. */
+  logEnd: number;
+  /** Offsets the consumer had passed that the log no longer holds (checkpoint - logEnd). */
+  records: number;
+  /** Operator-facing sentence, free of tenant names. */
+  message: string;
+}
+
+/** Damage, recovery and write trouble of one log since it was opened (counts only, no names). */
+export interface LogHealth {
+  /** Acknowledged records lost to damage (skipped, their bytes moved aside). */
+  recordsLost: number;
+  /** Bytes moved aside into `*.damaged-<position>` files. */
+  bytesLost: number;
+  /** Damaged places found (records lost or not). */
+  damagedRegions: number;
+  /** Damaged records restored from their CRC (only header fields were hit). */
+  recordsRepaired: number;
+  /** Bytes of torn tails (an incomplete last write, never acknowledged) cut at open. */
+  tornBytes: number;
+  /** Index files found damaged or inconsistent and rebuilt from their segment. */
+  indexRebuilds: number;
+  /** Consumers found with a checkpoint beyond the end of the log. */
+  checkpointGaps: number;
+  /** `*.damaged-*` files next to the segments (from this start or earlier ones). */
+  damagedFiles: number;
+  /** Write rounds that failed (each failed every append in it). */
+  writeFailures: number;
+  /** Set while writes fail: since when, the error code, and whether the disk is full. */
+  failing?: { since: number; code: string; diskFull: boolean };
 }
 
 export interface Log {
   /**
    * Appends a batch. The promise resolves only once every record of the batch is on disk
    * (fdatasync done when the log is configured durable); concurrent appends share one sync.
+   * A failed write rejects with a LogWriteError (log/errors.ts) and the log retries on the next
+   * append, so it recovers by itself once the disk has room again.
    */
   append(payloads: ReadonlyArray<Payload>): Promise<AppendResult>;
   /** Reads committed records from `offset` on. Offsets below the start (trimmed) read from the start. */
@@ -51,6 +94,14 @@ export interface Log {
   waitFor(offset: number, timeoutMs: number): Promise<boolean>;
   /** Deletes whole segments whose every record is older than cutoffMs. Returns records removed. */
   deleteOlderThan(cutoffMs: number): Promise<number>;
+  /**
+   * A consumer (`consumer` names it in the server's log lines) resumes at `checkpoint`. When that
+   * is beyond the end, records it had already passed were lost: the log reports it and durably
+   * continues at `checkpoint`, so no offset at or below one a consumer passed is handed out again.
+   * Returns the gap (also on later calls for the same consumer), else undefined.
+   */
+  checkConsumer(consumer: string, checkpoint: number): Promise<OffsetGap | undefined>;
+  health(): LogHealth;
   /** Removes all files of the log (stream deletion). */
   destroy(): Promise<void>;
   close(): Promise<void>;

@@ -5,6 +5,7 @@
 
 import type { Clock } from '../clock.js';
 import type { Log } from '../log/log.js';
+import { storageFailureText } from '../log/errors.js';
 import { ApiError, badRequest, internalError, payloadTooLarge } from '../http/errors.js';
 import { isObject, parseIsoTimestamp, type Json } from '../http/shape.js';
 import type { Apps } from './apps.js';
@@ -84,7 +85,8 @@ export class EventIngest {
       } catch (e) {
         this.dedup.release(claimed);
         console.error('pinstream: ingest log append failed', e);
-        throw internalError('The events could not be stored; nothing was accepted. Retry the request.');
+        // 500 InternalServerErrorException: SDKs retry it; the reason says whether the disk is full.
+        throw internalError(`The events could not be stored (${storageFailureText(e)}); nothing was accepted. Retry the request.`);
       }
     }
     return { Results: results };

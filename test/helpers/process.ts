@@ -6,6 +6,14 @@ import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
+/** The operator token test servers are started with, so tests can scrape /metrics (metricsFetch). */
+export const TEST_METRICS_TOKEN = 'pinstream-test-metrics-token';
+
+/** GET /metrics with the test servers' bearer token. */
+export function metricsFetch(url: string): Promise<Response> {
+  return fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${TEST_METRICS_TOKEN}` } });
+}
+
 export interface ServerProcess {
   child: ChildProcess;
   url: string;
@@ -14,9 +22,10 @@ export interface ServerProcess {
   output: () => string;
 }
 
-export async function spawnServer(env: Record<string, string>, timeoutMs = 20_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [CLI, 'start'], {
-    env: { ...process.env, PINSTREAM_PORT: '0', ...env },
+/** `script`: another entry point printing the same banner (test/helpers/fault-server.ts). */
+export async function spawnServer(env: Record<string, string>, timeoutMs = 20_000, script?: string): Promise<ServerProcess> {
+  const child = spawn(process.execPath, script ? [script] : [CLI, 'start'], {
+    env: { ...process.env, PINSTREAM_PORT: '0', PINSTREAM_METRICS_TOKEN: TEST_METRICS_TOKEN, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

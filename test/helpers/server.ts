@@ -8,6 +8,7 @@ import { PinpointClient } from '@aws-sdk/client-pinpoint';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { startPinstream, type Pinstream } from '../../src/server.js';
 import type { Clock } from '../../src/clock.js';
+import { TEST_METRICS_TOKEN } from './process.js';
 
 export interface TestServer {
   server: Pinstream;
@@ -19,7 +20,7 @@ export interface TestServer {
 
 export async function startTestServer(opts: { clock?: Clock; config?: Partial<Config>; dataDir?: string } = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'pinstream-test-')));
-  const config = loadConfig({}, { port: 0, dataDir, ...opts.config });
+  const config = loadConfig({}, { port: 0, dataDir, metricsToken: TEST_METRICS_TOKEN, ...opts.config });
   const server = await startPinstream(config, opts.clock);
   const pinpoint = pinpointClient(server);
   return {
