@@ -142,27 +142,48 @@ export function hasEndpointFields(input: Json): boolean {
   return false;
 }
 
+/**
+ * Every statement of the endpoint write and read paths. Each touches only the rows it names: by
+ * primary key, or through an index named with INDEXED BY. An app may hold millions of endpoints, and
+ * without statistics SQLite's planner prefers the primary key's `app_id` prefix over a two-column
+ * index, which reads the whole app; INDEXED BY makes preparing the statement fail instead of
+ * silently scanning. test/endpoint-plans.test.ts checks each plan.
+ */
+export const ENDPOINT_SQL = {
+  get: 'SELECT data FROM endpoints WHERE app_id = ? AND id = ?',
+  put: `INSERT INTO endpoints (app_id, id, user_id, active_address, data) VALUES (@app, @id, @user, @activeAddress, @data)
+        ON CONFLICT(app_id, id) DO UPDATE SET user_id = @user, active_address = @activeAddress, data = @data`,
+  byUser: 'SELECT data FROM endpoints INDEXED BY endpoints_user WHERE app_id = ? AND user_id = ?',
+  /** Other ACTIVE endpoints with this address (the column holds the Address of ACTIVE endpoints only). */
+  activeByAddress: 'SELECT data FROM endpoints INDEXED BY endpoints_active_address WHERE app_id = ? AND active_address = ? AND id <> ?',
+  del: 'DELETE FROM endpoints WHERE app_id = ? AND id = ?',
+  /** At most MAX_ATTRIBUTE_NAMES_PER_APP rows, read once per app and then cached. */
+  names: 'SELECT name FROM app_attribute_names WHERE app_id = ?',
+  addName: 'INSERT OR IGNORE INTO app_attribute_names (app_id, name) VALUES (?, ?)',
+} as const;
+
+function prepareEndpointStatements(db: Db) {
+  return {
+    get: db.prepare(ENDPOINT_SQL.get),
+    put: db.prepare(ENDPOINT_SQL.put),
+    byUser: db.prepare(ENDPOINT_SQL.byUser),
+    activeByAddress: db.prepare(ENDPOINT_SQL.activeByAddress),
+    del: db.prepare(ENDPOINT_SQL.del),
+    names: db.prepare(ENDPOINT_SQL.names),
+    addName: db.prepare(ENDPOINT_SQL.addName),
+  };
+}
+
 export class Endpoints {
   private cache = new Map<string, StoredEndpoint>();
   private namesByApp = new Map<string, Set<string>>();
-  private stmt;
+  private stmt: ReturnType<typeof prepareEndpointStatements>;
 
   constructor(
     private db: Db,
     private clock: Clock,
   ) {
-    this.stmt = {
-      get: db.prepare('SELECT data FROM endpoints WHERE app_id = ? AND id = ?'),
-      put: db.prepare(
-        `INSERT INTO endpoints (app_id, id, user_id, address, data) VALUES (@app, @id, @user, @address, @data)
-         ON CONFLICT(app_id, id) DO UPDATE SET user_id = @user, address = @address, data = @data`,
-      ),
-      byUser: db.prepare('SELECT data FROM endpoints WHERE app_id = ? AND user_id = ?'),
-      byAddress: db.prepare('SELECT data FROM endpoints WHERE app_id = ? AND address = ? AND id <> ?'),
-      del: db.prepare('DELETE FROM endpoints WHERE app_id = ? AND id = ?'),
-      names: db.prepare('SELECT name FROM app_attribute_names WHERE app_id = ?'),
-      addName: db.prepare('INSERT OR IGNORE INTO app_attribute_names (app_id, name) VALUES (?, ?)'),
-    };
+    this.stmt = prepareEndpointStatements(db);
   }
 
   get(appId: string, id: string): StoredEndpoint | undefined {
@@ -247,7 +268,8 @@ export class Endpoints {
 
   private write(appId: string, e: Endpoint): StoredEndpoint {
     const json = JSON.stringify(e);
-    this.stmt.put.run({ app: appId, id: e.Id, user: e.User?.UserId ?? null, address: e.Address ?? null, data: json });
+    const activeAddress = e.EndpointStatus === 'ACTIVE' ? (e.Address ?? null) : null;
+    this.stmt.put.run({ app: appId, id: e.Id, user: e.User?.UserId ?? null, activeAddress, data: json });
     const stored = { endpoint: e, json };
     this.remember(cacheKey(appId, e.Id), stored);
     return stored;
@@ -272,10 +294,9 @@ export class Endpoints {
   }
 
   private deactivateOthersWithAddress(appId: string, id: string, address: string): void {
-    const rows = this.stmt.byAddress.all(appId, address, id) as Array<{ data: string }>;
+    const rows = this.stmt.activeByAddress.all(appId, address, id) as Array<{ data: string }>;
     for (const r of rows) {
       const other = JSON.parse(r.data) as Endpoint;
-      if (other.EndpointStatus === 'INACTIVE') continue;
       other.EndpointStatus = 'INACTIVE';
       this.write(appId, other);
     }
