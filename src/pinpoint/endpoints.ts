@@ -178,12 +178,17 @@ export class Endpoints {
   private cache = new Map<string, StoredEndpoint>();
   private namesByApp = new Map<string, Set<string>>();
   private stmt: ReturnType<typeof prepareEndpointStatements>;
+  /** Cache keys written by each open transaction level, forgotten if that level rolls back. */
+  private journal: string[][] = [];
+  /** One transaction function for every call (better-sqlite3's db.transaction() is costly to create per call). */
+  private runInTransaction: (fn: () => unknown) => unknown;
 
   constructor(
     private db: Db,
     private clock: Clock,
   ) {
     this.stmt = prepareEndpointStatements(db);
+    this.runInTransaction = db.transaction((fn: () => unknown) => fn());
   }
 
   get(appId: string, id: string): StoredEndpoint | undefined {
@@ -204,16 +209,36 @@ export class Endpoints {
     return e.endpoint;
   }
 
+  /**
+   * Runs fn in one SQLite transaction (a savepoint when nested, so an inner failure undoes only its
+   * own writes). When it fails, the cache forgets what it wrote, since the rows were rolled back.
+   */
+  transaction<T>(appId: string, fn: () => T): T {
+    const written: string[] = [];
+    this.journal.push(written);
+    try {
+      const out = this.runInTransaction(fn) as T;
+      this.journal.pop();
+      this.journal[this.journal.length - 1]?.push(...written);
+      return out;
+    } catch (e) {
+      this.journal.pop();
+      for (const k of written) this.cache.delete(k);
+      this.namesByApp.delete(appId);
+      throw e;
+    }
+  }
+
   /** Creates or merges one endpoint (input already validated). Runs in its own transaction. */
   upsert(appId: string, id: string, input: Json): StoredEndpoint {
-    return this.db.transaction(() => this.upsertInTx(appId, id, input))();
+    return this.transaction(appId, () => this.upsertInTx(appId, id, input));
   }
 
   /** All-or-nothing batch: a failing item rolls back the items before it. */
   upsertBatch(appId: string, items: Array<{ id: string; input: Json }>): void {
-    this.db.transaction(() => {
+    this.transaction(appId, () => {
       for (const { id, input } of items) this.upsertInTx(appId, id, input);
-    })();
+    });
   }
 
   /** For PutEvents: returns the endpoint, creating it (or merging `input`) when needed. */
@@ -239,12 +264,12 @@ export class Endpoints {
 
   deleteUser(appId: string, userId: string): Endpoint[] {
     const list = this.byUser(appId, userId);
-    this.db.transaction(() => {
+    this.transaction(appId, () => {
       for (const e of list) {
         this.stmt.del.run(appId, e.Id);
         this.cache.delete(cacheKey(appId, e.Id));
       }
-    })();
+    });
     return list;
   }
 
@@ -324,6 +349,7 @@ export class Endpoints {
   }
 
   private remember(key: string, e: StoredEndpoint): void {
+    this.journal[this.journal.length - 1]?.push(key);
     if (this.cache.size >= ENDPOINT_CACHE_SIZE) this.cache.delete(this.cache.keys().next().value as string);
     this.cache.set(key, e);
   }
