@@ -7,10 +7,48 @@
 // itself: about 60 bytes per remembered event instead of about 200. Three differently seeded
 // 32-bit hashes over the key make a false match — a new event taken for a retry — about 1e-17
 // likely for a full window of a million events, far below any hardware error rate.
+//
+// A key enters the window only once the append that carries it is durable. Until then it is
+// pending on that append (a small map of the keys in flight, empty when idle): a retry of the event
+// arriving meanwhile waits for the original's append, is answered Accepted if it became durable,
+// and claims the key and writes the event itself if it failed. So "Accepted" for a retry is never
+// sent for an event that is then lost.
+
+/** The claims of one ingest-log append, settled once the append is durable or has failed. */
+export class PendingAppend {
+  readonly keys: string[] = [];
+  /** Resolves true when the append is durable, false when it failed (its keys are free again). */
+  readonly settled: Promise<boolean>;
+  private resolve!: (ok: boolean) => void;
+  private done = false;
+
+  constructor() {
+    this.settled = new Promise((r) => (this.resolve = r));
+  }
+
+  get isSettled(): boolean {
+    return this.done;
+  }
+
+  /** Called by Dedup.settle only. */
+  finish(ok: boolean): void {
+    this.done = true;
+    this.resolve(ok);
+  }
+}
+
+/**
+ * What to do with one event: 'write' it (the key is now pending on the caller's append), 'skip' it
+ * (it is durable already, or in the caller's own append), or wait for the PendingAppend that
+ * carries it and then claim again.
+ */
+export type Claim = 'write' | 'skip' | PendingAppend;
 
 export class Dedup {
   private current = new Set<string>();
   private previous = new Set<string>();
+  /** Keys whose first append is still in flight, with that append. */
+  private pending = new Map<string, PendingAppend>();
 
   constructor(private capacity: number) {}
 
@@ -35,20 +73,38 @@ export class Dedup {
     return String.fromCharCode(a & 0xffff, a >>> 16, b & 0xffff, b >>> 16, c & 0xffff, c >>> 16);
   }
 
-  /** Records the key; false when it was already seen (a retry). */
-  claim(key: string): boolean {
-    if (this.capacity === 0) return true;
-    if (this.current.has(key) || this.previous.has(key)) return false;
-    this.add(key);
-    return true;
+  /** Starts the claims of one append; settle it once the append is durable or has failed. */
+  begin(): PendingAppend {
+    return new PendingAppend();
   }
 
-  /** Forgets keys whose append failed, so the client's retry is accepted. */
-  release(keys: string[]): void {
-    for (const k of keys) {
-      this.current.delete(k);
-      this.previous.delete(k);
+  /** Claims `key` for `append` (see Claim). */
+  claim(key: string, append: PendingAppend): Claim {
+    if (this.capacity === 0) return 'write';
+    const inFlight = this.pending.get(key);
+    if (inFlight !== undefined) return inFlight === append ? 'skip' : inFlight;
+    if (this.current.has(key) || this.previous.has(key)) return 'skip';
+    this.pending.set(key, append);
+    append.keys.push(key);
+    return 'write';
+  }
+
+  /**
+   * The append is durable (ok: its keys join the window) or failed (its keys are forgotten, so the
+   * client's retry, or a retry waiting on it, writes the events). Wakes whoever waits on it.
+   */
+  settle(append: PendingAppend, ok: boolean): void {
+    if (append.isSettled) return;
+    for (const k of append.keys) {
+      this.pending.delete(k);
+      if (ok) this.add(k);
     }
+    append.finish(ok);
+  }
+
+  /** Keys whose append is in flight (for tests and health). */
+  get inFlight(): number {
+    return this.pending.size;
   }
 
   add(key: string): void {

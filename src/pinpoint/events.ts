@@ -9,7 +9,7 @@ import { ApiError, badRequest, internalError, payloadTooLarge } from '../http/er
 import { isObject, parseIsoTimestamp, type Json } from '../http/shape.js';
 import type { Apps } from './apps.js';
 import { checkEndpointId, hasEndpointFields, validateEndpointInput, type Endpoints, type StoredEndpoint } from './endpoints.js';
-import { Dedup } from './dedup.js';
+import { Dedup, type PendingAppend } from './dedup.js';
 import { encodeIngestEntry } from './ingest-record.js';
 import { buildRecord, endpointParts, type EventInput } from './record.js';
 import {
@@ -28,7 +28,31 @@ export interface ItemResult {
 
 const ACCEPTED: ItemResult = Object.freeze({ StatusCode: 202, Message: 'Accepted' });
 
+/**
+ * How long a retried event waits for its original's append (still in flight when the retry
+ * arrived) before the retry answers that event with a retryable 500 instead of "Accepted". An
+ * append normally settles within one fsync; this bounds a retry's wait on a stuck disk.
+ */
+export const MAX_RETRY_WAIT_MS = 10_000;
+
+export interface EventIngestOptions {
+  /** MAX_RETRY_WAIT_MS unless a test shortens it. */
+  retryWaitMs?: number;
+}
+
+/** An accepted event whose first copy was still being appended by another request. */
+interface Waiting {
+  key: string;
+  eventId: string;
+  payload: string;
+  results: Record<string, ItemResult>;
+  on: PendingAppend;
+}
+
 export class EventIngest {
+  private readonly retryWaitMs: number;
+  private waitingNow = 0;
+
   constructor(
     private apps: Apps,
     private endpoints: Endpoints,
@@ -36,7 +60,10 @@ export class EventIngest {
     private dedup: Dedup,
     private clock: Clock,
     private accountId: string,
-  ) {}
+    options: EventIngestOptions = {},
+  ) {
+    this.retryWaitMs = options.retryWaitMs ?? MAX_RETRY_WAIT_MS;
+  }
 
   async putEvents(appId: string, body: Buffer): Promise<{ Results: Record<string, Json> }> {
     this.apps.require(appId);
@@ -50,44 +77,118 @@ export class EventIngest {
     const checkSize = body.length > MAX_EVENT_BYTES;
     const results: Record<string, Json> = {};
     const payloads: string[] = [];
-    const claimed: string[] = [];
+    const waiting: Waiting[] = [];
+    const append = this.dedup.begin();
 
-    for (const [endpointId, item] of batch) {
-      const eventResults: Record<string, ItemResult> = {};
-      const { result: endpointResult, stored } = this.endpointFor(appId, endpointId, item.Endpoint as Json);
-      results[endpointId] = { EndpointItemResponse: endpointResult, EventsItemResponse: eventResults };
-      const events = item.Events as Json;
-      if (!stored) {
-        for (const eventId of Object.keys(events)) eventResults[eventId] = { StatusCode: 400, Message: endpointResult.Message };
-        continue;
-      }
-      const parts = endpointParts(appId, stored.endpoint.Id, stored, this.accountId);
-      const scope = Dedup.scope(appId, endpointId);
-      for (const eventId in events) {
-        const raw = events[eventId];
-        const checked = validateEvent(eventId, raw, checkSize);
-        if (typeof checked === 'string') {
-          eventResults[eventId] = { StatusCode: 400, Message: checked };
-          continue;
+    try {
+      // One SQLite transaction for the request's endpoint writes (a savepoint per item).
+      this.endpoints.transaction(appId, () => {
+        for (const [endpointId, item] of batch) {
+          const eventResults: Record<string, ItemResult> = {};
+          const { result: endpointResult, stored } = this.endpointFor(appId, endpointId, item.Endpoint as Json);
+          results[endpointId] = { EndpointItemResponse: endpointResult, EventsItemResponse: eventResults };
+          const events = item.Events as Json;
+          if (!stored) {
+            for (const eventId of Object.keys(events)) eventResults[eventId] = { StatusCode: 400, Message: endpointResult.Message };
+            continue;
+          }
+          const parts = endpointParts(appId, stored.endpoint.Id, stored, this.accountId);
+          const scope = Dedup.scope(appId, endpointId);
+          for (const eventId in events) {
+            const raw = events[eventId];
+            const checked = validateEvent(eventId, raw, checkSize);
+            if (typeof checked === 'string') {
+              eventResults[eventId] = { StatusCode: 400, Message: checked };
+              continue;
+            }
+            eventResults[eventId] = ACCEPTED;
+            const key = Dedup.keyIn(scope, eventId);
+            const claim = this.dedup.claim(key, append);
+            if (claim === 'skip') continue;
+            const payload = encodeIngestEntry(appId, stored.endpoint.Id, eventId, buildRecord(parts, checked, arrival));
+            if (claim === 'write') payloads.push(payload);
+            else waiting.push({ key, eventId, payload, results: eventResults, on: claim });
+          }
         }
-        eventResults[eventId] = ACCEPTED;
-        const key = Dedup.keyIn(scope, eventId);
-        if (!this.dedup.claim(key)) continue;
-        claimed.push(key);
-        payloads.push(encodeIngestEntry(appId, stored.endpoint.Id, eventId, buildRecord(parts, checked, arrival)));
-      }
+      });
+    } catch (e) {
+      this.dedup.settle(append, false);
+      throw e;
     }
 
-    if (payloads.length > 0) {
-      try {
-        await this.log.append(payloads);
-      } catch (e) {
-        this.dedup.release(claimed);
-        console.error('pinstream: ingest log append failed', e);
-        throw internalError('The events could not be stored; nothing was accepted. Retry the request.');
-      }
+    // Our own events and the retried ones whose originals are in flight, side by side.
+    const [own, retried] = await Promise.allSettled([this.appendSettling(append, payloads), this.afterOriginals(waiting)]);
+    if (own.status === 'rejected' || retried.status === 'rejected') {
+      console.error('pinstream: ingest log append failed', own.status === 'rejected' ? own.reason : (retried as PromiseRejectedResult).reason);
+      throw internalError('The events could not be stored. Retry the request; events already stored are not stored twice.');
     }
     return { Results: results };
+  }
+
+  /** Appends and settles the claims of `append`: durable keys join the window, failed ones are freed. */
+  private async appendSettling(append: PendingAppend, payloads: string[]): Promise<void> {
+    if (payloads.length === 0) {
+      this.dedup.settle(append, true);
+      return;
+    }
+    try {
+      await this.log.append(payloads);
+    } catch (e) {
+      this.dedup.settle(append, false);
+      throw e;
+    }
+    this.dedup.settle(append, true);
+  }
+
+  /**
+   * Retried events whose original append was in flight: each waits for that append (at most
+   * retryWaitMs in all). A durable original keeps the retry's "Accepted"; a failed one leaves the key
+   * free, and the retry claims it and writes the event itself (or waits again on whoever claimed it
+   * first). An original still unsettled at the deadline makes that event a retryable 500.
+   */
+  /** Retried events now waiting for their original's append (health, tests). */
+  get retriesWaiting(): number {
+    return this.waitingNow;
+  }
+
+  private async afterOriginals(waiting: Waiting[]): Promise<void> {
+    if (waiting.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.retryWaitMs);
+    });
+    try {
+      let round = waiting;
+      while (round.length > 0) {
+        this.waitingNow += round.length;
+        let outcomes: Array<boolean | 'timeout'>;
+        try {
+          outcomes = await Promise.all(round.map((w) => Promise.race([w.on.settled, deadline])));
+        } finally {
+          this.waitingNow -= round.length;
+        }
+        const append = this.dedup.begin();
+        const payloads: string[] = [];
+        const next: Waiting[] = [];
+        for (let i = 0; i < round.length; i++) {
+          const w = round[i];
+          if (outcomes[i] === 'timeout') {
+            w.results[w.eventId] = {
+              StatusCode: 500,
+              Message: `Event ${w.eventId}: an earlier request with this event is still being stored after ${this.retryWaitMs} ms; retry it`,
+            };
+            continue;
+          }
+          const claim = this.dedup.claim(w.key, append);
+          if (claim === 'write') payloads.push(w.payload);
+          else if (claim !== 'skip') next.push({ ...w, on: claim });
+        }
+        await this.appendSettling(append, payloads);
+        round = next;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Updates/creates the endpoint; an invalid endpoint id fails the item, an invalid profile only its update. */
