@@ -359,10 +359,14 @@ function cacheKey(appId: string, id: string): string {
   return appId + '\n' + id.toLowerCase();
 }
 
-/** Pinpoint's update semantics: given fields replace; attribute/metric keys replace one by one. */
+/**
+ * Pinpoint's update semantics: given fields replace; attribute/metric keys replace one by one.
+ * Only the members Pinpoint defines are kept (it ignores others), and the previous endpoint is
+ * copied member by member, so nothing a client nests is ever walked or stored.
+ */
 function merge(prev: Endpoint | undefined, input: Json, appId: string, id: string, now: string): Endpoint {
   const e: Endpoint = prev
-    ? structuredClone(prev)
+    ? copyEndpoint(prev)
     : { ApplicationId: appId, Id: id, CohortId: cohortOf(id), CreationDate: now, EffectiveDate: now, EndpointStatus: 'ACTIVE', OptOut: 'NONE' };
   for (const k of ['Address', 'ChannelType', 'OptOut', 'RequestId'] as const) {
     if (typeof input[k] === 'string') e[k] = input[k] as string;
@@ -370,9 +374,9 @@ function merge(prev: Endpoint | undefined, input: Json, appId: string, id: strin
   e.EffectiveDate = typeof input.EffectiveDate === 'string' ? input.EffectiveDate : now;
   e.EndpointStatus = typeof input.EndpointStatus === 'string' ? input.EndpointStatus : 'ACTIVE';
   if (isObject(input.Attributes)) e.Attributes = mergeLists(e.Attributes, input.Attributes);
-  if (isObject(input.Metrics)) e.Metrics = { ...e.Metrics, ...(input.Metrics as Record<string, number>) };
-  if (isObject(input.Demographic)) e.Demographic = { ...e.Demographic, ...(input.Demographic as Record<string, string>) };
-  if (isObject(input.Location)) e.Location = { ...e.Location, ...(input.Location as Record<string, string | number>) };
+  if (isObject(input.Metrics)) e.Metrics = { ...e.Metrics, ...(present(input.Metrics, Object.keys(input.Metrics)) as Record<string, number>) };
+  if (isObject(input.Demographic)) e.Demographic = { ...e.Demographic, ...(present(input.Demographic, DEMOGRAPHIC_FIELDS) as Record<string, string>) };
+  if (isObject(input.Location)) e.Location = { ...e.Location, ...(present(input.Location, LOCATION_FIELDS) as Record<string, string | number>) };
   if (isObject(input.User)) {
     const u = { ...e.User };
     if (typeof input.User.UserId === 'string') u.UserId = input.User.UserId;
@@ -382,12 +386,61 @@ function merge(prev: Endpoint | undefined, input: Json, appId: string, id: strin
   return e;
 }
 
+const LOCATION_FIELDS = [...LOCATION_STRINGS, 'Latitude', 'Longitude'];
+
+/** The named members of `o` that are given (not undefined or null). */
+function present(o: Json, keys: readonly string[]): Json {
+  const out: Json = {};
+  for (const k of keys) {
+    const v = Object.hasOwn(o, k) ? o[k] : undefined;
+    if (v !== undefined && v !== null) setOwn(out, k, v);
+  }
+  return out;
+}
+
+/** out[k] = v as an own property, even for a client's "__proto__" key (which an assignment would turn into the prototype). */
+function setOwn(out: object, k: string, v: unknown): void {
+  Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
+
+/** A copy of a stored endpoint, member by member (stored data written by older versions may carry unknown members). */
+function copyEndpoint(p: Endpoint): Endpoint {
+  const e: Endpoint = {
+    ApplicationId: p.ApplicationId,
+    Id: p.Id,
+    CohortId: p.CohortId,
+    CreationDate: p.CreationDate,
+    EffectiveDate: p.EffectiveDate,
+    EndpointStatus: p.EndpointStatus,
+    OptOut: p.OptOut,
+  };
+  if (p.RequestId !== undefined) e.RequestId = p.RequestId;
+  if (p.Address !== undefined) e.Address = p.Address;
+  if (p.ChannelType !== undefined) e.ChannelType = p.ChannelType;
+  if (isObject(p.Attributes)) e.Attributes = copyLists(p.Attributes);
+  if (isObject(p.Metrics)) e.Metrics = present(p.Metrics, Object.keys(p.Metrics)) as Record<string, number>;
+  if (isObject(p.Demographic)) e.Demographic = present(p.Demographic, DEMOGRAPHIC_FIELDS) as Record<string, string>;
+  if (isObject(p.Location)) e.Location = present(p.Location, LOCATION_FIELDS) as Record<string, string | number>;
+  if (isObject(p.User)) {
+    e.User = {};
+    if (typeof p.User.UserId === 'string') e.User.UserId = p.User.UserId;
+    if (isObject(p.User.UserAttributes)) e.User.UserAttributes = copyLists(p.User.UserAttributes);
+  }
+  return e;
+}
+
+function copyLists(m: Record<string, string[]>): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(m)) if (Array.isArray(v)) setOwn(out, k, v.filter((x) => typeof x === 'string'));
+  return out;
+}
+
 /** Per-key replace; an empty list removes the key. */
 function mergeLists(prev: Record<string, string[]> | undefined, next: Json): Record<string, string[]> {
   const out = { ...prev };
   for (const [k, v] of Object.entries(next)) {
     if (Array.isArray(v) && v.length === 0) delete out[k];
-    else out[k] = v as string[];
+    else setOwn(out, k, v);
   }
   return out;
 }

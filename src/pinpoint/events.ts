@@ -6,6 +6,7 @@
 import type { Clock } from '../clock.js';
 import type { Log } from '../log/log.js';
 import { ApiError, badRequest, internalError, payloadTooLarge } from '../http/errors.js';
+import { nestingExceeds, nestingMessage } from '../nesting.js';
 import { isObject, parseIsoTimestamp, type Json } from '../http/shape.js';
 import type { Apps } from './apps.js';
 import { checkEndpointId, hasEndpointFields, validateEndpointInput, type Endpoints, type StoredEndpoint } from './endpoints.js';
@@ -219,6 +220,7 @@ function parseBatch(body: Buffer): Array<[string, Json]> {
     throw badRequest(`Request body is not valid JSON: ${(e as Error).message}`);
   }
   if (!isObject(req)) throw badRequest('Request body must be a JSON object with a BatchItem map');
+  if (nestingExceeds(req)) throw badRequest(nestingMessage('PutEvents request body'));
   if (!isObject(req.BatchItem)) throw badRequest('BatchItem is required and must be a map of endpoint id to EventsBatch');
   const items = Object.entries(req.BatchItem);
   let count = 0;
