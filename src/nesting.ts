@@ -7,10 +7,10 @@
 // module: http/ (JSON and CBOR bodies), pinpoint/ (PutEvents) and iam/ (policy documents) use it.
 //
 // AWS documents no depth limit for these APIs. The deepest input shape of any operation in the
-// service models of Pinpoint, Kinesis, Firehose, IAM and STS is 12 levels (Pinpoint CreateJourney;
-// PutEvents 7, UpdateEndpointsBatch 6, Firehose CreateDeliveryStream 7, an IAM policy with a
-// Condition 6), so no valid request comes near the limit: test/nesting.test.ts computes that from
-// the models.
+// botocore service models of Pinpoint, Kinesis, Firehose, IAM and STS is 12 levels (Pinpoint
+// CreateJourney; PutEvents 7, UpdateEndpointsBatch 6, Firehose CreateDeliveryStream 7; an IAM
+// policy document with a Condition is 6), counted by walking the models' shapes. No valid request
+// comes near 32, which leaves room for members a client adds and the server ignores.
 
 /** Deepest nesting of objects and arrays accepted in a client document (the top-level object is 1). */
 export const MAX_NESTING_DEPTH = 32;
