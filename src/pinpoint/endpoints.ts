@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Db } from '../store/db.js';
 import type { Clock } from '../clock.js';
 import { badRequest, notFound } from '../http/errors.js';
+import { isWellFormed, repairJsonText, wellFormed } from '../unicode.js';
 import { isObject, optEnum, optNumber, optObject, optString, parseIsoTimestamp, type Json } from '../http/shape.js';
 import {
   MAX_ATTRIBUTE_NAMES_PER_APP,
@@ -55,6 +56,8 @@ const ENDPOINT_CACHE_SIZE = 50_000;
 
 export function checkEndpointId(id: string): void {
   if (id === '') throw badRequest('Endpoint id is required');
+  // An id is a name: replacing its broken half-character could merge two endpoints, so it is refused.
+  if (!isWellFormed(id)) throw badRequest(`Endpoint id ${JSON.stringify(id)} is not valid Unicode: it contains an unpaired UTF-16 surrogate`);
   if (/[${}]/.test(id)) throw badRequest(`Endpoint id "${id}" must not contain $, { or }`);
 }
 
@@ -197,7 +200,8 @@ export class Endpoints {
     if (!e) {
       const row = this.stmt.get.get(appId, id) as { data: string } | undefined;
       if (!row) return undefined;
-      e = { endpoint: JSON.parse(row.data), json: row.data };
+      const json = repairJsonText(row.data);
+      e = { endpoint: JSON.parse(json), json };
       this.remember(key, e);
     }
     return e;
@@ -259,7 +263,7 @@ export class Endpoints {
 
   byUser(appId: string, userId: string): Endpoint[] {
     const rows = this.stmt.byUser.all(appId, userId) as Array<{ data: string }>;
-    return rows.map((r) => JSON.parse(r.data) as Endpoint);
+    return rows.map((r) => JSON.parse(repairJsonText(r.data)) as Endpoint);
   }
 
   deleteUser(appId: string, userId: string): Endpoint[] {
@@ -278,8 +282,10 @@ export class Endpoints {
     for (const k of this.cache.keys()) if (k.startsWith(appId + '\n')) this.cache.delete(k);
   }
 
-  private upsertInTx(appId: string, id: string, input: Json): StoredEndpoint {
+  private upsertInTx(appId: string, id: string, raw: Json): StoredEndpoint {
     checkEndpointId(id);
+    // Strings that are not valid Unicode are stored with U+FFFD for each unpaired surrogate (src/unicode.ts).
+    const input = wellFormed(raw);
     this.reserveAttributeNames(appId, attributeNames(input));
     const prev = this.get(appId, id)?.endpoint;
     const now = new Date(this.clock.now()).toISOString();
@@ -321,7 +327,7 @@ export class Endpoints {
   private deactivateOthersWithAddress(appId: string, id: string, address: string): void {
     const rows = this.stmt.activeByAddress.all(appId, address, id) as Array<{ data: string }>;
     for (const r of rows) {
-      const other = JSON.parse(r.data) as Endpoint;
+      const other = JSON.parse(repairJsonText(r.data)) as Endpoint;
       other.EndpointStatus = 'INACTIVE';
       this.write(appId, other);
     }

@@ -7,6 +7,7 @@ import type { Clock } from '../clock.js';
 import type { Log } from '../log/log.js';
 import { ApiError, badRequest, internalError, payloadTooLarge } from '../http/errors.js';
 import { nestingExceeds, nestingMessage } from '../nesting.js';
+import { isWellFormed, wellFormed } from '../unicode.js';
 import { isObject, parseIsoTimestamp, type Json } from '../http/shape.js';
 import type { Apps } from './apps.js';
 import { checkEndpointId, hasEndpointFields, validateEndpointInput, type Endpoints, type StoredEndpoint } from './endpoints.js';
@@ -74,6 +75,9 @@ export class EventIngest {
       );
     }
     const batch = parseBatch(body);
+    // Only JSON escapes can produce unpaired surrogates (UTF-8 cannot encode one): without "\ud" in
+    // the body there is nothing to repair, and the per-event walk is skipped.
+    const repairStrings = body.includes('\\ud') || body.includes('\\uD');
     const arrival = this.clock.now();
     const checkSize = body.length > MAX_EVENT_BYTES;
     const results: Record<string, Json> = {};
@@ -96,7 +100,7 @@ export class EventIngest {
           const parts = endpointParts(appId, stored.endpoint.Id, stored, this.accountId);
           const scope = Dedup.scope(appId, endpointId);
           for (const eventId in events) {
-            const raw = events[eventId];
+            const raw = repairStrings ? wellFormed(events[eventId]) : events[eventId];
             const checked = validateEvent(eventId, raw, checkSize);
             if (typeof checked === 'string') {
               eventResults[eventId] = { StatusCode: 400, Message: checked };
@@ -242,6 +246,9 @@ const OPTIONAL_STRINGS = ['AppPackageName', 'AppTitle', 'AppVersionCode', 'Clien
 export function validateEvent(eventId: string, raw: unknown, checkSize: boolean): EventInput | string {
   const f = `Event ${eventId}`;
   if (eventId === '') return 'Event id must not be empty';
+  // Ids are names, refused when broken (replacing a half-character could merge two events); other
+  // strings arrive here already made well-formed (src/unicode.ts).
+  if (!isWellFormed(eventId)) return `Event id ${JSON.stringify(eventId)} is not valid Unicode: it contains an unpaired UTF-16 surrogate`;
   if (!isObject(raw)) return `${f}: must be an Event object`;
   if (checkSize) {
     const bytes = Buffer.byteLength(JSON.stringify(raw));
