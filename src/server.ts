@@ -91,6 +91,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock)
 
   const apps = new Apps(db, clock, config.region, config.accountId);
   const endpoints = new Endpoints(db, clock);
+  endpoints.resumePurges().catch((e) => console.error('pinstream: removing the endpoints of deleted apps failed', e));
   const events = new EventIngest(apps, endpoints, ingestLog, dedup, clock, config.accountId);
 
   const kinesis = new StreamRegistry(db, clock, {

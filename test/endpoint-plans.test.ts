@@ -10,7 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { ENDPOINT_SQL, Endpoints } from '../src/pinpoint/endpoints.js';
+import { ENDPOINT_PURGE_CHUNK, ENDPOINT_SQL, Endpoints } from '../src/pinpoint/endpoints.js';
+import { Apps } from '../src/pinpoint/apps.js';
 import { openDb, type Db } from '../src/store/db.js';
 import { ManualClock } from '../src/clock.js';
 
@@ -60,6 +61,10 @@ test('every endpoint statement reads only the rows it names (EXPLAIN QUERY PLAN)
     // The attribute-name quota's table holds at most MAX_ATTRIBUTE_NAMES_PER_APP rows per app; read once per app.
     assert.match(plan(db, ENDPOINT_SQL.names).join(' | '), /SEARCH app_attribute_names USING (PRIMARY KEY|COVERING INDEX \S+) \(app_id=\?\)/);
     assertKeyed(db, 'addName', 'SELECT 1 FROM app_attribute_names WHERE app_id = ? AND name = ?', /PRIMARY KEY \(app_id=\? AND name=\?\)/);
+    // DeleteApp: each chunk reads ENDPOINT_PURGE_CHUNK rows in key order and deletes them by key.
+    const purge = plan(db, ENDPOINT_SQL.purgeChunk);
+    for (const line of purge) assert.doesNotMatch(line, /^SCAN\b/, purge.join(' | '));
+    assert.match(purge.join(' | '), /SEARCH endpoints USING PRIMARY KEY \(app_id=\? AND id=\?\)/);
     // The upsert's conflict target is the primary key: no plan line may scan.
     for (const line of plan(db, ENDPOINT_SQL.put)) assert.doesNotMatch(line, /^SCAN\b/);
   });
@@ -142,6 +147,47 @@ test('an existing data directory is migrated: the address index holds ACTIVE end
       db.close();
     }
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test(`DeleteApp removes the app's endpoints ${ENDPOINT_PURGE_CHUNK} per event-loop turn, and a purge a stop interrupted resumes`, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pinstream-plans-'));
+  const db = openDb(dir);
+  try {
+    const clock = new ManualClock(Date.parse('2026-11-26T10:00:00Z'));
+    const apps = new Apps(db, clock, 'us-east-1', '000000000000');
+    const endpoints = new Endpoints(db, clock);
+    const app = apps.create('doomed', {}).Id;
+    const other = apps.create('kept', {}).Id;
+    const total = ENDPOINT_PURGE_CHUNK * 2 + 500;
+    endpoints.upsertBatch(app, Array.from({ length: total }, (_, i) => ({ id: `e${i}`, input: { Address: `a${i}@example.com`, User: { UserId: `u${i}` } } })));
+    endpoints.upsert(other, 'e0', { Address: 'a0@example.com' });
+    const count = (id: string) => (db.prepare('SELECT count(*) AS n FROM endpoints WHERE app_id = ?').get(id) as { n: number }).n;
+
+    apps.delete(app);
+    assert.deepEqual(db.prepare('SELECT app_id FROM endpoint_purges').all(), [{ app_id: app }]);
+    const purge = endpoints.purgeApp(app);
+    // A marker queued on the event loop now runs after the first chunk (done at once) and the one
+    // queued before it, and before the rest: the purge does not hold the loop.
+    await new Promise((r) => setImmediate(r));
+    assert.equal(count(app), total - 2 * ENDPOINT_PURGE_CHUNK, 'one chunk per turn');
+    await purge;
+    assert.equal(count(app), 0);
+    assert.equal(count(other), 1, "another app's endpoints stay");
+    assert.deepEqual(db.prepare('SELECT app_id FROM endpoint_purges').all(), []);
+    assert.equal(endpoints.get(app, 'e1'), undefined, 'nothing cached survives');
+
+    // A stop between chunks: the queue entry stays, and the next start finishes the job.
+    const again = apps.create('doomed-2', {}).Id;
+    endpoints.upsertBatch(again, Array.from({ length: ENDPOINT_PURGE_CHUNK + 1 }, (_, i) => ({ id: `x${i}`, input: {} })));
+    apps.delete(again);
+    const restarted = new Endpoints(db, clock);
+    await restarted.resumePurges();
+    assert.equal(count(again), 0);
+    assert.deepEqual(db.prepare('SELECT app_id FROM endpoint_purges').all(), []);
+  } finally {
+    db.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

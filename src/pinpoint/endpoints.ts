@@ -54,6 +54,9 @@ export interface StoredEndpoint {
 
 const ENDPOINT_CACHE_SIZE = 50_000;
 
+/** Endpoints of a deleted app removed per event-loop turn (about a millisecond of work). */
+export const ENDPOINT_PURGE_CHUNK = 1000;
+
 export function checkEndpointId(id: string): void {
   if (id === '') throw badRequest('Endpoint id is required');
   // An id is a name: replacing its broken half-character could merge two endpoints, so it is refused.
@@ -160,6 +163,10 @@ export const ENDPOINT_SQL = {
   /** Other ACTIVE endpoints with this address (the column holds the Address of ACTIVE endpoints only). */
   activeByAddress: 'SELECT data FROM endpoints INDEXED BY endpoints_active_address WHERE app_id = ? AND active_address = ? AND id <> ?',
   del: 'DELETE FROM endpoints WHERE app_id = ? AND id = ?',
+  /** One chunk of a deleted app's endpoints (primary-key order, so each chunk reads only its rows). */
+  purgeChunk: 'DELETE FROM endpoints WHERE app_id = ? AND id IN (SELECT id FROM endpoints WHERE app_id = ? LIMIT ?)',
+  purgeDone: 'DELETE FROM endpoint_purges WHERE app_id = ?',
+  purges: 'SELECT app_id FROM endpoint_purges',
   /** At most MAX_ATTRIBUTE_NAMES_PER_APP rows, read once per app and then cached. */
   names: 'SELECT name FROM app_attribute_names WHERE app_id = ?',
   addName: 'INSERT OR IGNORE INTO app_attribute_names (app_id, name) VALUES (?, ?)',
@@ -172,6 +179,9 @@ function prepareEndpointStatements(db: Db) {
     byUser: db.prepare(ENDPOINT_SQL.byUser),
     activeByAddress: db.prepare(ENDPOINT_SQL.activeByAddress),
     del: db.prepare(ENDPOINT_SQL.del),
+    purgeChunk: db.prepare(ENDPOINT_SQL.purgeChunk),
+    purgeDone: db.prepare(ENDPOINT_SQL.purgeDone),
+    purges: db.prepare(ENDPOINT_SQL.purges),
     names: db.prepare(ENDPOINT_SQL.names),
     addName: db.prepare(ENDPOINT_SQL.addName),
   };
@@ -280,6 +290,23 @@ export class Endpoints {
   forgetApp(appId: string): void {
     this.namesByApp.delete(appId);
     for (const k of this.cache.keys()) if (k.startsWith(appId + '\n')) this.cache.delete(k);
+  }
+
+  /**
+   * Removes the endpoints of an app Apps.delete queued, ENDPOINT_PURGE_CHUNK per event-loop turn,
+   * then takes the app off the queue. Resolves when they are gone.
+   */
+  async purgeApp(appId: string): Promise<void> {
+    this.forgetApp(appId);
+    while (this.db.open && this.stmt.purgeChunk.run(appId, appId, ENDPOINT_PURGE_CHUNK).changes > 0) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    if (this.db.open) this.stmt.purgeDone.run(appId);
+  }
+
+  /** Finishes purges a stop interrupted (at start-up). */
+  async resumePurges(): Promise<void> {
+    for (const { app_id } of this.stmt.purges.all() as Array<{ app_id: string }>) await this.purgeApp(app_id);
   }
 
   private upsertInTx(appId: string, id: string, raw: Json): StoredEndpoint {

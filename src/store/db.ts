@@ -129,6 +129,10 @@ const MIGRATIONS: string[] = [
      WHERE active_address IS NOT NULL AND json_extract(data, '$.EndpointStatus') IS NOT 'ACTIVE';
    DROP INDEX endpoints_address;
    CREATE INDEX endpoints_active_address ON endpoints(app_id, active_address) WHERE active_address IS NOT NULL;`,
+  // Apps deleted whose endpoints are still being removed, a chunk per event-loop turn (an app may
+  // hold millions of endpoints; one DELETE of them all blocked the server for seconds). A purge
+  // interrupted by a stop resumes at the next start.
+  `CREATE TABLE endpoint_purges (app_id TEXT PRIMARY KEY) WITHOUT ROWID;`,
 ];
 
 export function openDb(dataDir: string): Db {
