@@ -145,17 +145,17 @@ export class EventIngest {
     this.dedup.settle(append, true);
   }
 
+  /** Retried events now waiting for their original's append (health, tests). */
+  get retriesWaiting(): number {
+    return this.waitingNow;
+  }
+
   /**
    * Retried events whose original append was in flight: each waits for that append (at most
    * retryWaitMs in all). A durable original keeps the retry's "Accepted"; a failed one leaves the key
    * free, and the retry claims it and writes the event itself (or waits again on whoever claimed it
    * first). An original still unsettled at the deadline makes that event a retryable 500.
    */
-  /** Retried events now waiting for their original's append (health, tests). */
-  get retriesWaiting(): number {
-    return this.waitingNow;
-  }
-
   private async afterOriginals(waiting: Waiting[]): Promise<void> {
     if (waiting.length === 0) return;
     let timer: NodeJS.Timeout | undefined;
