@@ -60,5 +60,5 @@ test('a key is pending on its append until that append settles: a retry waits, t
   d.settle(again, true);
   assert.equal(await again.settled, true);
   assert.equal(d.claim(key, d.begin()), 'skip', 'durable now');
-  assert.equal(d.size, 1, 'only durable keys are in the window');
+  assert.equal(d.size, 1, 'the failed append left the window; the retry that wrote it is in it once');
 });
