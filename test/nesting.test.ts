@@ -16,6 +16,12 @@ import { DepthLimitedTokenizer } from '../src/http/cbor-depth.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { assertRestError, kinesisPost, signedFetch, signedRequest } from './helpers/signed.js';
 import { CBOR_CONTENT_TYPE } from './helpers/cbor.js';
+import type { ServiceModel } from '../src/models/types.js';
+import { model as pinpointModel } from '../src/models/generated/pinpoint.js';
+import { model as kinesisModel } from '../src/models/generated/kinesis.js';
+import { model as firehoseModel } from '../src/models/generated/firehose.js';
+import { model as iamModel } from '../src/models/generated/iam.js';
+import { model as stsModel } from '../src/models/generated/sts.js';
 
 /** JSON text of `depth` nested arrays around 1: depth 1 is `[1]`. */
 const arrays = (depth: number) => '['.repeat(depth) + '1' + ']'.repeat(depth);
@@ -51,6 +57,35 @@ describe('nestingExceeds and the CBOR tokenizer', () => {
       assert.throws(() => dec(nested(DEEP, open, close)), /more than 32 levels deep/, name);
     }
   });
+});
+
+/** Deepest object/array nesting of a shape's JSON (a structure, list or map is one level); throws on a recursive shape. */
+function shapeDepth(m: ServiceModel, name: string, path: string[] = []): number {
+  if (path.includes(name)) throw new Error(`recursive shape ${[...path, name].join(' > ')}`);
+  const s = m.shapes[name];
+  const inner = (ref: { shape: string } | undefined) => (ref ? shapeDepth(m, ref.shape, [...path, name]) : 0);
+  if (s.type === 'structure') return 1 + Math.max(0, ...Object.values(s.members ?? {}).filter((r) => r.location === undefined).map(inner));
+  if (s.type === 'list') return 1 + inner(s.member);
+  if (s.type === 'map') return 1 + inner(s.value);
+  return 0;
+}
+
+test(`no operation of the Pinpoint, Kinesis, Firehose, IAM or STS models takes input nested anywhere near MAX_NESTING_DEPTH (${MAX_NESTING_DEPTH})`, () => {
+  let deepest = { depth: 0, where: '' };
+  for (const m of [pinpointModel, kinesisModel, firehoseModel, iamModel, stsModel] as ServiceModel[]) {
+    for (const [op, o] of Object.entries(m.operations)) {
+      if (!o.input) continue;
+      const input = m.shapes[o.input.shape];
+      // restJson: a payload member is the whole body.
+      const depth = input.payload ? shapeDepth(m, input.members![input.payload].shape) : shapeDepth(m, o.input.shape);
+      if (depth > deepest.depth) deepest = { depth, where: `${m.metadata.serviceId} ${op}` };
+    }
+  }
+  assert.ok(deepest.depth > 0 && deepest.depth <= 12, `deepest valid input: ${deepest.where}, ${deepest.depth} levels`);
+  assert.ok(MAX_NESTING_DEPTH >= 2 * deepest.depth, 'the limit leaves room for members a client adds and the server ignores');
+  // An IAM policy document (a JSON string inside a Query parameter) with a Condition: 6 levels.
+  assert.equal(nestingExceeds(JSON.parse('{"Statement":[{"Condition":{"StringEquals":{"aws:SourceArn":["x"]}}}]}'), 5), true);
+  assert.equal(nestingExceeds(JSON.parse('{"Statement":[{"Condition":{"StringEquals":{"aws:SourceArn":["x"]}}}]}'), 6), false);
 });
 
 describe('deeply nested requests are 400s, in every protocol', () => {
