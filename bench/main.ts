@@ -1,12 +1,13 @@
 // Benchmark entry point (`npm run bench -- <name> [options]`): dispatches on the first argument to
 // one benchmark module and sets the exit code from its result.
 
+import { endpoints } from './endpoints.js';
 import { firehose } from './firehose.js';
 import { ingest } from './ingest.js';
 import { kinesis } from './kinesis.js';
 import { runAnalyticsBench } from './analytics.js';
 
-const BENCHMARKS: Record<string, (argv: string[]) => Promise<number>> = { ingest, kinesis, firehose, analytics: runAnalyticsBench };
+const BENCHMARKS: Record<string, (argv: string[]) => Promise<number>> = { ingest, kinesis, firehose, analytics: runAnalyticsBench, endpoints };
 
 const USAGE = `usage: npm run bench -- <benchmark> [options]
 
@@ -14,7 +15,8 @@ benchmarks:
   ingest    PutEvents throughput/latency sweep against the real server, with peers (--help for options)
   kinesis   Kinesis PutRecords/GetRecords/PutRecord against Pinstream and kinesalite (--help for options)
   firehose  Firehose PutRecordBatch to the folder destination vs the disk's own bandwidth, and delivery latency (--help for options)
-  analytics event store: bulk load, loader rate, dashboard/KPI latency, size on disk (--help for options)`;
+  analytics event store: bulk load, loader rate, dashboard/KPI latency, size on disk (--help for options)
+  endpoints UpdateEndpointsBatch and endpoint-creating PutEvents at 10k/100k/1M endpoints per app, event loop stalls (--help for options)`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -56,6 +56,8 @@ export interface Pinstream {
   ingestLog: Log;
   /** Opens every log (ingest, Kinesis shards, Firehose) and sums their damage and write reports. */
   logs: LogProvider;
+  /** PutEvents (tests observe retries waiting for their original's append). */
+  ingest: EventIngest;
   kinesis: StreamRegistry;
   delivery: DeliveryManager;
   /** The embedded Firehose: delivery streams, their logs and deliverers. */
@@ -113,6 +115,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
 
   const apps = new Apps(db, clock, config.region, config.accountId);
   const endpoints = new Endpoints(db, clock);
+  endpoints.resumePurges().catch((e) => console.error('pinstream: removing the endpoints of deleted apps failed', e));
   const events = new EventIngest(apps, endpoints, ingestLog, dedup, clock, config.accountId);
 
   const kinesis = new StreamRegistry(db, clock, {
@@ -223,6 +226,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     adminCreated: created,
     ingestLog,
     logs,
+    ingest: events,
     kinesis,
     delivery,
     firehose,

@@ -16,18 +16,49 @@ test('keys: the same triple matches, endpoint case is ignored, boundaries and ev
   assert.equal(seen.size, 100_000, 'no fingerprint collision among 100,000 sequential ids');
 });
 
-test('claim says false for a retry, release forgets, and the window drops its oldest half', () => {
+test('a durable key is skipped, a failed append frees its keys, and the window drops its oldest half', () => {
   const d = new Dedup(4);
   const k = (i: number) => Dedup.key('a', 'e', String(i));
-  assert.equal(d.claim(k(1)), true);
-  assert.equal(d.claim(k(1)), false);
-  d.release([k(1)]);
-  assert.equal(d.claim(k(1)), true, 'released keys are accepted again');
-  for (const i of [2, 3, 4, 5, 6]) assert.equal(d.claim(k(i)), true);
+  const durable = (...keys: string[]) => {
+    const a = d.begin();
+    for (const key of keys) assert.equal(d.claim(key, a), 'write');
+    d.settle(a, true);
+  };
+  durable(k(1));
+  assert.equal(d.claim(k(1), d.begin()), 'skip', 'a retry of a durable event is not written again');
+  const failed = d.begin();
+  assert.equal(d.claim(k(7), failed), 'write');
+  d.settle(failed, false);
+  assert.equal(d.claim(k(7), d.begin()), 'write', 'the keys of a failed append are accepted again');
+  const d2 = new Dedup(4);
+  const a = d2.begin();
+  assert.equal(d2.claim(k(1), a), 'write');
+  assert.equal(d2.claim(k(1), a), 'skip', 'the same event twice in one append is written once');
+  for (const i of [2, 3, 4, 5, 6]) durable(k(i));
   assert.ok(d.size <= 4);
-  assert.equal(d.claim(k(6)), false, 'the newest keys are still remembered');
-  assert.equal(d.claim(k(1)), true, 'the oldest keys left the window');
+  assert.equal(d.claim(k(6), d.begin()), 'skip', 'the newest keys are still remembered');
+  assert.equal(d.claim(k(1), d.begin()), 'write', 'the oldest keys left the window');
   const off = new Dedup(0);
-  assert.equal(off.claim(k(1)), true);
-  assert.equal(off.claim(k(1)), true, 'a window of 0 turns deduplication off');
+  assert.equal(off.claim(k(1), off.begin()), 'write');
+  assert.equal(off.claim(k(1), off.begin()), 'write', 'a window of 0 turns deduplication off');
+});
+
+test('a key is pending on its append until that append settles: a retry waits, then skips or writes', async () => {
+  const d = new Dedup(100);
+  const key = Dedup.key('a', 'e', 'x');
+  const original = d.begin();
+  assert.equal(d.claim(key, original), 'write');
+  assert.equal(d.inFlight, 1);
+  const retry = d.claim(key, d.begin());
+  assert.equal(retry, original, 'a retry while the original is in flight waits for the original');
+  d.settle(original, false);
+  assert.equal(await original.settled, false);
+  assert.equal(d.inFlight, 0);
+  const again = d.begin();
+  assert.equal(d.claim(key, again), 'write', 'after the original failed the retry claims the key and writes');
+  assert.equal(d.claim(key, d.begin()), again, 'a second retry now waits on the first retry');
+  d.settle(again, true);
+  assert.equal(await again.settled, true);
+  assert.equal(d.claim(key, d.begin()), 'skip', 'durable now');
+  assert.equal(d.size, 1, 'the failed append left the window; the retry that wrote it is in it once');
 });

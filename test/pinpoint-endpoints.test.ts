@@ -240,6 +240,28 @@ describe('UpdateEndpointsBatch', () => {
     await badRequest(t.pinpoint.send(new UpdateEndpointsBatchCommand({ ApplicationId: app, EndpointBatchRequest: { Item: [{ ChannelType: 'SMS' }] } })), /Item\[0\]\.Id is required/);
   });
 
+  test('a batch refused by a later item leaves no trace: earlier items are not readable, endpoints it deactivated stay ACTIVE', async () => {
+    const app = await newApp();
+    for (let i = 0; i < MAX_ENDPOINTS_PER_USER; i++) await update(app, `u${i}`, { ChannelType: 'EMAIL', Address: `u${i}@example.com`, User: { UserId: 'full' } });
+    await badRequest(
+      t.pinpoint.send(
+        new UpdateEndpointsBatchCommand({
+          ApplicationId: app,
+          EndpointBatchRequest: {
+            Item: [
+              { Id: 'first', ChannelType: 'EMAIL', Address: 'u3@example.com', Attributes: { fresh: ['x'] } },
+              { Id: 'over-cap', ChannelType: 'EMAIL', User: { UserId: 'full' } },
+            ],
+          },
+        }),
+      ),
+      /Exceeded maximum endpoint per user count 15/,
+    );
+    // The rows were rolled back; what the server remembers in memory must be too.
+    await assert.rejects(get(app, 'first'), (e: any) => e.name === 'NotFoundException', 'an item of the refused batch is readable');
+    assert.equal((await get(app, 'u3')).EndpointStatus, 'ACTIVE', 'an endpoint the refused batch deactivated reads INACTIVE');
+  });
+
   test(`a batch request over ${MAX_ENDPOINT_BATCH_REQUEST_BYTES} bytes is a 413`, async () => {
     const app = await newApp();
     const res = await signedFetch(t.server.url, {

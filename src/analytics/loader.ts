@@ -8,6 +8,7 @@
 
 import type { Log, OffsetGap } from '../log/log.js';
 import { decodeIngestEntry } from '../pinpoint/ingest-record.js';
+import { repairJsonText } from '../unicode.js';
 import type { EventRow, EventStore } from './store.js';
 
 /** Ingest-log records per load transaction. */
@@ -35,6 +36,13 @@ const text = (v: unknown): string | null => (typeof v === 'string' && v !== '' ?
 /** An attribute as json_extract_string reads it: strings as they are, numbers and booleans as JSON text. */
 const attr = (v: unknown): string | null => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? JSON.stringify(v) : null);
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+/**
+ * A JSON column's text. JSON.stringify escapes an unpaired surrogate as "\ud800", which DuckDB's
+ * JSON functions refuse for the whole query; records written before PutEvents repaired such
+ * strings still carry them, so the escape becomes \ufffd here. (VARCHAR columns need nothing: the
+ * appender writes U+FFFD for an unpaired surrogate itself.)
+ */
+const jsonText = (v: Json): string => repairJsonText(JSON.stringify(v));
 
 function isoMs(v: unknown): number | null {
   if (typeof v !== 'string') return null;
@@ -90,9 +98,9 @@ export function recordToRow(appId: string, endpointId: string, eventId: string, 
     make: text(device.make) ?? text(demographic.Make),
     model: text(device.model) ?? text(demographic.Model),
     country: text(location.Country) ?? text(locale.country),
-    attributes: JSON.stringify(attributes),
-    metrics: JSON.stringify(metrics),
-    endpointAttributes: JSON.stringify(obj(endpoint.Attributes) ?? {}),
+    attributes: jsonText(attributes),
+    metrics: jsonText(metrics),
+    endpointAttributes: jsonText(obj(endpoint.Attributes) ?? {}),
     campaignId: text(attributes.campaign_id),
     campaignActivityId: text(attributes.campaign_activity_id),
     treatmentId: text(attributes.treatment_id),

@@ -141,6 +141,7 @@ export class EventStore {
     // A store written before endpoint profiles existed: derive them once from its rows.
     if (!hadProfiles) await writer.run(PROFILE_BACKFILL);
     if (hadEvents && !hadCampaignDays) await backfillCampaignDays(writer);
+    await repairSurrogateEscapes(writer);
     return new EventStore(path, instance, writer);
   }
 
@@ -274,6 +275,53 @@ export class EventStore {
     this.writer.closeSync();
     this.instance.closeSync();
   }
+}
+
+/** One-time repairs of stores written by earlier versions, by name, so each runs once. */
+const UPGRADES_DDL = `CREATE TABLE IF NOT EXISTS store_upgrades (name VARCHAR PRIMARY KEY)`;
+
+/** JSON columns (and copies of them) that the loader filled with JSON.stringify text. */
+export const JSON_TEXT_COLUMNS: ReadonlyArray<[table: string, column: string]> = [
+  ['events', 'attributes'],
+  ['events', 'metrics'],
+  ['events', 'endpoint_attributes'],
+  ['endpoint_profiles', 'endpoint_attributes'],
+];
+
+/**
+ * Before the loader repaired them (loader.ts jsonText), JSON columns could hold an escaped unpaired
+ * surrogate ("\ud800", from an event attribute a client had sent that way), and DuckDB's JSON
+ * functions then failed every query that read the app's rows: dashboards with filters answered 500
+ * forever. Replaces each such escape with \ufffd, once per store. JSON.stringify wrote these texts,
+ * and it escapes only unpaired surrogates (a valid pair is written as the character itself), so a
+ * surrogate escape whose backslash is not itself escaped is always unpaired. A regex pass cannot
+ * match two adjacent escapes that share the character before them, hence two passes.
+ */
+export async function repairSurrogateEscapes(w: DuckDBConnection): Promise<number> {
+  await w.run(UPGRADES_DDL);
+  const name = 'json-unpaired-surrogate-escapes';
+  if ((await w.runAndReadAll('SELECT 1 FROM store_upgrades WHERE name = $1', [name])).getRowsJS().length > 0) return 0;
+  const escape = `'((?:^|[^\\\\])(?:\\\\\\\\)*)\\\\u[dD][89a-fA-F][0-9a-fA-F]{2}'`;
+  const once = (text: string) => `regexp_replace(${text}, ${escape}, '\\1\\\\ufffd', 'g')`;
+  let rows = 0;
+  await w.run('BEGIN TRANSACTION');
+  try {
+    for (const [table, column] of JSON_TEXT_COLUMNS) {
+      const text = `CAST(${column} AS VARCHAR)`;
+      const type = table === 'events' ? 'JSON' : 'VARCHAR';
+      const r = await w.run(
+        `UPDATE ${table} SET ${column} = CAST(${once(once(text))} AS ${type}) WHERE regexp_matches(${text}, '\\\\u[dD][89a-fA-F]')`,
+      );
+      rows += Number(r.rowsChanged);
+    }
+    await w.run('INSERT INTO store_upgrades VALUES ($1)', [name]);
+    await w.run('COMMIT');
+  } catch (e) {
+    await w.run('ROLLBACK').catch(() => {});
+    throw e;
+  }
+  if (rows > 0) console.error(`pinstream: analytics: replaced unpaired surrogate escapes in ${rows} stored JSON values with U+FFFD`);
+  return rows;
 }
 
 type Appender = Awaited<ReturnType<DuckDBConnection['createAppender']>>;

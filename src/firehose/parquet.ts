@@ -31,6 +31,7 @@ import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { FirehoseRecord } from './destination.js';
 import { sqlString, withDuckDB } from './duckdb.js';
+import { MAX_RECORD_NESTING_DEPTH, nestingExceeds } from '../nesting.js';
 
 /** lastErrorCode of a record that is not one JSON object (format-conversion-failed documents). */
 export const MALFORMED_DATA = 'DataFormatConversion.MalformedData';
@@ -214,6 +215,9 @@ export function normalizeRecord(text: string, o: ParquetOptions): Normalized {
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return { ok: false, error: `a record must be one JSON object, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}` };
+  }
+  if (nestingExceeds(value, MAX_RECORD_NESTING_DEPTH)) {
+    return { ok: false, error: `the record nests objects and arrays more than ${MAX_RECORD_NESTING_DEPTH} levels deep; the maximum is ${MAX_RECORD_NESTING_DEPTH}` };
   }
   let changed = false;
   const rename = (k: string, top: boolean): string => {

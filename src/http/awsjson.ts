@@ -6,6 +6,8 @@
 import { decode as cborDecode, encode as cborEncode } from 'cborg';
 import type { Protocol } from './dispatch.js';
 import { ApiError } from './errors.js';
+import { DepthLimitedTokenizer } from './cbor-depth.js';
+import { nestingExceeds, nestingMessage } from '../nesting.js';
 import type { ApiRequest, ApiResponse } from './request.js';
 import type { Json } from './shape.js';
 
@@ -77,11 +79,15 @@ function decodeBody(req: ApiRequest, format: WireFormat): Json {
   if (req.body.length === 0) return {};
   let v: unknown;
   try {
-    v = format === 'cbor' ? cborDecode(req.body, { tags: CBOR_TAGS }) : JSON.parse(req.body.toString('utf8'));
+    v =
+      format === 'cbor'
+        ? cborDecode(req.body, { tags: CBOR_TAGS, tokenizer: new DepthLimitedTokenizer(new Uint8Array(req.body.buffer, req.body.byteOffset, req.body.length)) })
+        : JSON.parse(req.body.toString('utf8'));
   } catch (e) {
     throw new ServiceError('SerializationException', `Request body is not valid ${format === 'cbor' ? 'CBOR' : 'JSON'}: ${(e as Error).message}`);
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ServiceError('SerializationException', 'Request body must be an object');
+  if (nestingExceeds(v)) throw new ServiceError('SerializationException', nestingMessage('Request body'));
   return v as Json;
 }
 

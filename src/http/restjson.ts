@@ -2,6 +2,7 @@
 // and the error shape the AWS SDKs parse: status + x-amzn-ErrorType + {"Message","RequestID"}.
 
 import { ApiError, badRequest, methodNotAllowed, notFound, payloadTooLarge } from './errors.js';
+import { nestingExceeds, nestingMessage } from '../nesting.js';
 import type { ApiRequest, ApiResponse } from './request.js';
 
 export type RouteHandler = (req: ApiRequest, params: Record<string, string>) => Promise<ApiResponse> | ApiResponse;
@@ -108,5 +109,6 @@ export function jsonBody(req: ApiRequest, maxBytes: number, what = 'Request body
     throw badRequest(`${what} is not valid JSON: ${(e as Error).message}`);
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw badRequest(`${what} must be a JSON object`);
+  if (nestingExceeds(v)) throw badRequest(nestingMessage(what));
   return v as Record<string, unknown>;
 }

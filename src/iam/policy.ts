@@ -4,6 +4,8 @@
 // (actions case-insensitive, resources case-sensitive), Principal for trust policies, and the
 // string, ARN, boolean and numeric condition operators (with IfExists, ForAnyValue/ForAllValues).
 
+import { nestingExceeds, nestingMessage } from '../nesting.js';
+
 export interface Statement {
   Sid?: string;
   Effect: 'Allow' | 'Deny';
@@ -64,6 +66,7 @@ export function parsePolicy(doc: string | object, kind: 'identity' | 'trust' = '
     throw new PolicyError(`Syntax errors in policy: ${(e as Error).message}`);
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new PolicyError('Policy document must be a JSON object');
+  if (nestingExceeds(raw)) throw new PolicyError(nestingMessage('Policy document'));
   const r = raw as Record<string, unknown>;
   if (r.Version !== undefined && r.Version !== '2012-10-17' && r.Version !== '2008-10-17') {
     throw new PolicyError(`The policy Version "${String(r.Version)}" is not supported; use "2012-10-17"`);

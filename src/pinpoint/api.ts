@@ -88,7 +88,7 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
         apps.require(id);
         if (eventStreams.get(id)) await eventStreams.delete(id);
         const app = apps.delete(id);
-        endpoints.forgetApp(id);
+        await endpoints.purgeApp(id);
         return json(200, app);
       },
     },

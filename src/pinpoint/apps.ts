@@ -92,7 +92,8 @@ export class Apps {
   delete(id: string): App {
     const app = this.require(id);
     this.db.transaction(() => {
-      this.db.prepare('DELETE FROM endpoints WHERE app_id = ?').run(id);
+      // The endpoints go in chunks afterwards (Endpoints.purgeApp), from this queue.
+      this.db.prepare('INSERT OR IGNORE INTO endpoint_purges (app_id) VALUES (?)').run(id);
       this.db.prepare('DELETE FROM app_attribute_names WHERE app_id = ?').run(id);
       this.db.prepare('DELETE FROM apps WHERE id = ?').run(id);
     })();

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Db } from '../store/db.js';
 import type { Clock } from '../clock.js';
 import { badRequest, notFound } from '../http/errors.js';
+import { isWellFormed, repairJsonText, wellFormed } from '../unicode.js';
 import { isObject, optEnum, optNumber, optObject, optString, parseIsoTimestamp, type Json } from '../http/shape.js';
 import {
   MAX_ATTRIBUTE_NAMES_PER_APP,
@@ -53,8 +54,13 @@ export interface StoredEndpoint {
 
 const ENDPOINT_CACHE_SIZE = 50_000;
 
+/** Endpoints of a deleted app removed per event-loop turn (about a millisecond of work). */
+export const ENDPOINT_PURGE_CHUNK = 1000;
+
 export function checkEndpointId(id: string): void {
   if (id === '') throw badRequest('Endpoint id is required');
+  // An id is a name: replacing its broken half-character could merge two endpoints, so it is refused.
+  if (!isWellFormed(id)) throw badRequest(`Endpoint id ${JSON.stringify(id)} is not valid Unicode: it contains an unpaired UTF-16 surrogate`);
   if (/[${}]/.test(id)) throw badRequest(`Endpoint id "${id}" must not contain $, { or }`);
 }
 
@@ -142,27 +148,60 @@ export function hasEndpointFields(input: Json): boolean {
   return false;
 }
 
+/**
+ * Every statement of the endpoint write and read paths. Each touches only the rows it names: by
+ * primary key, or through an index named with INDEXED BY. An app may hold millions of endpoints, and
+ * without statistics SQLite's planner prefers the primary key's `app_id` prefix over a two-column
+ * index, which reads the whole app; INDEXED BY makes preparing the statement fail instead of
+ * silently scanning. test/endpoint-plans.test.ts checks each plan.
+ */
+export const ENDPOINT_SQL = {
+  get: 'SELECT data FROM endpoints WHERE app_id = ? AND id = ?',
+  put: `INSERT INTO endpoints (app_id, id, user_id, active_address, data) VALUES (@app, @id, @user, @activeAddress, @data)
+        ON CONFLICT(app_id, id) DO UPDATE SET user_id = @user, active_address = @activeAddress, data = @data`,
+  byUser: 'SELECT data FROM endpoints INDEXED BY endpoints_user WHERE app_id = ? AND user_id = ?',
+  /** Other ACTIVE endpoints with this address (the column holds the Address of ACTIVE endpoints only). */
+  activeByAddress: 'SELECT data FROM endpoints INDEXED BY endpoints_active_address WHERE app_id = ? AND active_address = ? AND id <> ?',
+  del: 'DELETE FROM endpoints WHERE app_id = ? AND id = ?',
+  /** One chunk of a deleted app's endpoints (primary-key order, so each chunk reads only its rows). */
+  purgeChunk: 'DELETE FROM endpoints WHERE app_id = ? AND id IN (SELECT id FROM endpoints WHERE app_id = ? LIMIT ?)',
+  purgeDone: 'DELETE FROM endpoint_purges WHERE app_id = ?',
+  purges: 'SELECT app_id FROM endpoint_purges',
+  /** At most MAX_ATTRIBUTE_NAMES_PER_APP rows, read once per app and then cached. */
+  names: 'SELECT name FROM app_attribute_names WHERE app_id = ?',
+  addName: 'INSERT OR IGNORE INTO app_attribute_names (app_id, name) VALUES (?, ?)',
+} as const;
+
+function prepareEndpointStatements(db: Db) {
+  return {
+    get: db.prepare(ENDPOINT_SQL.get),
+    put: db.prepare(ENDPOINT_SQL.put),
+    byUser: db.prepare(ENDPOINT_SQL.byUser),
+    activeByAddress: db.prepare(ENDPOINT_SQL.activeByAddress),
+    del: db.prepare(ENDPOINT_SQL.del),
+    purgeChunk: db.prepare(ENDPOINT_SQL.purgeChunk),
+    purgeDone: db.prepare(ENDPOINT_SQL.purgeDone),
+    purges: db.prepare(ENDPOINT_SQL.purges),
+    names: db.prepare(ENDPOINT_SQL.names),
+    addName: db.prepare(ENDPOINT_SQL.addName),
+  };
+}
+
 export class Endpoints {
   private cache = new Map<string, StoredEndpoint>();
   private namesByApp = new Map<string, Set<string>>();
-  private stmt;
+  private stmt: ReturnType<typeof prepareEndpointStatements>;
+  /** Cache keys written by each open transaction level, forgotten if that level rolls back. */
+  private journal: string[][] = [];
+  /** One transaction function for every call (better-sqlite3's db.transaction() is costly to create per call). */
+  private runInTransaction: (fn: () => unknown) => unknown;
 
   constructor(
     private db: Db,
     private clock: Clock,
   ) {
-    this.stmt = {
-      get: db.prepare('SELECT data FROM endpoints WHERE app_id = ? AND id = ?'),
-      put: db.prepare(
-        `INSERT INTO endpoints (app_id, id, user_id, address, data) VALUES (@app, @id, @user, @address, @data)
-         ON CONFLICT(app_id, id) DO UPDATE SET user_id = @user, address = @address, data = @data`,
-      ),
-      byUser: db.prepare('SELECT data FROM endpoints WHERE app_id = ? AND user_id = ?'),
-      byAddress: db.prepare('SELECT data FROM endpoints WHERE app_id = ? AND address = ? AND id <> ?'),
-      del: db.prepare('DELETE FROM endpoints WHERE app_id = ? AND id = ?'),
-      names: db.prepare('SELECT name FROM app_attribute_names WHERE app_id = ?'),
-      addName: db.prepare('INSERT OR IGNORE INTO app_attribute_names (app_id, name) VALUES (?, ?)'),
-    };
+    this.stmt = prepareEndpointStatements(db);
+    this.runInTransaction = db.transaction((fn: () => unknown) => fn());
   }
 
   get(appId: string, id: string): StoredEndpoint | undefined {
@@ -171,7 +210,8 @@ export class Endpoints {
     if (!e) {
       const row = this.stmt.get.get(appId, id) as { data: string } | undefined;
       if (!row) return undefined;
-      e = { endpoint: JSON.parse(row.data), json: row.data };
+      const json = repairJsonText(row.data);
+      e = { endpoint: JSON.parse(json), json };
       this.remember(key, e);
     }
     return e;
@@ -183,16 +223,36 @@ export class Endpoints {
     return e.endpoint;
   }
 
+  /**
+   * Runs fn in one SQLite transaction (a savepoint when nested, so an inner failure undoes only its
+   * own writes). When it fails, the cache forgets what it wrote, since the rows were rolled back.
+   */
+  transaction<T>(appId: string, fn: () => T): T {
+    const written: string[] = [];
+    this.journal.push(written);
+    try {
+      const out = this.runInTransaction(fn) as T;
+      this.journal.pop();
+      this.journal[this.journal.length - 1]?.push(...written);
+      return out;
+    } catch (e) {
+      this.journal.pop();
+      for (const k of written) this.cache.delete(k);
+      this.namesByApp.delete(appId);
+      throw e;
+    }
+  }
+
   /** Creates or merges one endpoint (input already validated). Runs in its own transaction. */
   upsert(appId: string, id: string, input: Json): StoredEndpoint {
-    return this.db.transaction(() => this.upsertInTx(appId, id, input))();
+    return this.transaction(appId, () => this.upsertInTx(appId, id, input));
   }
 
   /** All-or-nothing batch: a failing item rolls back the items before it. */
   upsertBatch(appId: string, items: Array<{ id: string; input: Json }>): void {
-    this.db.transaction(() => {
+    this.transaction(appId, () => {
       for (const { id, input } of items) this.upsertInTx(appId, id, input);
-    })();
+    });
   }
 
   /** For PutEvents: returns the endpoint, creating it (or merging `input`) when needed. */
@@ -213,17 +273,17 @@ export class Endpoints {
 
   byUser(appId: string, userId: string): Endpoint[] {
     const rows = this.stmt.byUser.all(appId, userId) as Array<{ data: string }>;
-    return rows.map((r) => JSON.parse(r.data) as Endpoint);
+    return rows.map((r) => JSON.parse(repairJsonText(r.data)) as Endpoint);
   }
 
   deleteUser(appId: string, userId: string): Endpoint[] {
     const list = this.byUser(appId, userId);
-    this.db.transaction(() => {
+    this.transaction(appId, () => {
       for (const e of list) {
         this.stmt.del.run(appId, e.Id);
         this.cache.delete(cacheKey(appId, e.Id));
       }
-    })();
+    });
     return list;
   }
 
@@ -232,8 +292,27 @@ export class Endpoints {
     for (const k of this.cache.keys()) if (k.startsWith(appId + '\n')) this.cache.delete(k);
   }
 
-  private upsertInTx(appId: string, id: string, input: Json): StoredEndpoint {
+  /**
+   * Removes the endpoints of an app Apps.delete queued, ENDPOINT_PURGE_CHUNK per event-loop turn,
+   * then takes the app off the queue. Resolves when they are gone.
+   */
+  async purgeApp(appId: string): Promise<void> {
+    this.forgetApp(appId);
+    while (this.db.open && this.stmt.purgeChunk.run(appId, appId, ENDPOINT_PURGE_CHUNK).changes > 0) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    if (this.db.open) this.stmt.purgeDone.run(appId);
+  }
+
+  /** Finishes purges a stop interrupted (at start-up). */
+  async resumePurges(): Promise<void> {
+    for (const { app_id } of this.stmt.purges.all() as Array<{ app_id: string }>) await this.purgeApp(app_id);
+  }
+
+  private upsertInTx(appId: string, id: string, raw: Json): StoredEndpoint {
     checkEndpointId(id);
+    // Strings that are not valid Unicode are stored with U+FFFD for each unpaired surrogate (src/unicode.ts).
+    const input = wellFormed(raw);
     this.reserveAttributeNames(appId, attributeNames(input));
     const prev = this.get(appId, id)?.endpoint;
     const now = new Date(this.clock.now()).toISOString();
@@ -247,7 +326,8 @@ export class Endpoints {
 
   private write(appId: string, e: Endpoint): StoredEndpoint {
     const json = JSON.stringify(e);
-    this.stmt.put.run({ app: appId, id: e.Id, user: e.User?.UserId ?? null, address: e.Address ?? null, data: json });
+    const activeAddress = e.EndpointStatus === 'ACTIVE' ? (e.Address ?? null) : null;
+    this.stmt.put.run({ app: appId, id: e.Id, user: e.User?.UserId ?? null, activeAddress, data: json });
     const stored = { endpoint: e, json };
     this.remember(cacheKey(appId, e.Id), stored);
     return stored;
@@ -272,10 +352,9 @@ export class Endpoints {
   }
 
   private deactivateOthersWithAddress(appId: string, id: string, address: string): void {
-    const rows = this.stmt.byAddress.all(appId, address, id) as Array<{ data: string }>;
+    const rows = this.stmt.activeByAddress.all(appId, address, id) as Array<{ data: string }>;
     for (const r of rows) {
-      const other = JSON.parse(r.data) as Endpoint;
-      if (other.EndpointStatus === 'INACTIVE') continue;
+      const other = JSON.parse(repairJsonText(r.data)) as Endpoint;
       other.EndpointStatus = 'INACTIVE';
       this.write(appId, other);
     }
@@ -303,6 +382,7 @@ export class Endpoints {
   }
 
   private remember(key: string, e: StoredEndpoint): void {
+    this.journal[this.journal.length - 1]?.push(key);
     if (this.cache.size >= ENDPOINT_CACHE_SIZE) this.cache.delete(this.cache.keys().next().value as string);
     this.cache.set(key, e);
   }
@@ -312,10 +392,14 @@ function cacheKey(appId: string, id: string): string {
   return appId + '\n' + id.toLowerCase();
 }
 
-/** Pinpoint's update semantics: given fields replace; attribute/metric keys replace one by one. */
+/**
+ * Pinpoint's update semantics: given fields replace; attribute/metric keys replace one by one.
+ * Only the members Pinpoint defines are kept (it ignores others), and the previous endpoint is
+ * copied member by member, so nothing a client nests is ever walked or stored.
+ */
 function merge(prev: Endpoint | undefined, input: Json, appId: string, id: string, now: string): Endpoint {
   const e: Endpoint = prev
-    ? structuredClone(prev)
+    ? copyEndpoint(prev)
     : { ApplicationId: appId, Id: id, CohortId: cohortOf(id), CreationDate: now, EffectiveDate: now, EndpointStatus: 'ACTIVE', OptOut: 'NONE' };
   for (const k of ['Address', 'ChannelType', 'OptOut', 'RequestId'] as const) {
     if (typeof input[k] === 'string') e[k] = input[k] as string;
@@ -323,9 +407,9 @@ function merge(prev: Endpoint | undefined, input: Json, appId: string, id: strin
   e.EffectiveDate = typeof input.EffectiveDate === 'string' ? input.EffectiveDate : now;
   e.EndpointStatus = typeof input.EndpointStatus === 'string' ? input.EndpointStatus : 'ACTIVE';
   if (isObject(input.Attributes)) e.Attributes = mergeLists(e.Attributes, input.Attributes);
-  if (isObject(input.Metrics)) e.Metrics = { ...e.Metrics, ...(input.Metrics as Record<string, number>) };
-  if (isObject(input.Demographic)) e.Demographic = { ...e.Demographic, ...(input.Demographic as Record<string, string>) };
-  if (isObject(input.Location)) e.Location = { ...e.Location, ...(input.Location as Record<string, string | number>) };
+  if (isObject(input.Metrics)) e.Metrics = { ...e.Metrics, ...(present(input.Metrics, Object.keys(input.Metrics)) as Record<string, number>) };
+  if (isObject(input.Demographic)) e.Demographic = { ...e.Demographic, ...(present(input.Demographic, DEMOGRAPHIC_FIELDS) as Record<string, string>) };
+  if (isObject(input.Location)) e.Location = { ...e.Location, ...(present(input.Location, LOCATION_FIELDS) as Record<string, string | number>) };
   if (isObject(input.User)) {
     const u = { ...e.User };
     if (typeof input.User.UserId === 'string') u.UserId = input.User.UserId;
@@ -335,12 +419,61 @@ function merge(prev: Endpoint | undefined, input: Json, appId: string, id: strin
   return e;
 }
 
+const LOCATION_FIELDS = [...LOCATION_STRINGS, 'Latitude', 'Longitude'];
+
+/** The named members of `o` that are given (not undefined or null). */
+function present(o: Json, keys: readonly string[]): Json {
+  const out: Json = {};
+  for (const k of keys) {
+    const v = Object.hasOwn(o, k) ? o[k] : undefined;
+    if (v !== undefined && v !== null) setOwn(out, k, v);
+  }
+  return out;
+}
+
+/** out[k] = v as an own property, even for a client's "__proto__" key (which an assignment would turn into the prototype). */
+function setOwn(out: object, k: string, v: unknown): void {
+  Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
+
+/** A copy of a stored endpoint, member by member (stored data written by older versions may carry unknown members). */
+function copyEndpoint(p: Endpoint): Endpoint {
+  const e: Endpoint = {
+    ApplicationId: p.ApplicationId,
+    Id: p.Id,
+    CohortId: p.CohortId,
+    CreationDate: p.CreationDate,
+    EffectiveDate: p.EffectiveDate,
+    EndpointStatus: p.EndpointStatus,
+    OptOut: p.OptOut,
+  };
+  if (p.RequestId !== undefined) e.RequestId = p.RequestId;
+  if (p.Address !== undefined) e.Address = p.Address;
+  if (p.ChannelType !== undefined) e.ChannelType = p.ChannelType;
+  if (isObject(p.Attributes)) e.Attributes = copyLists(p.Attributes);
+  if (isObject(p.Metrics)) e.Metrics = present(p.Metrics, Object.keys(p.Metrics)) as Record<string, number>;
+  if (isObject(p.Demographic)) e.Demographic = present(p.Demographic, DEMOGRAPHIC_FIELDS) as Record<string, string>;
+  if (isObject(p.Location)) e.Location = present(p.Location, LOCATION_FIELDS) as Record<string, string | number>;
+  if (isObject(p.User)) {
+    e.User = {};
+    if (typeof p.User.UserId === 'string') e.User.UserId = p.User.UserId;
+    if (isObject(p.User.UserAttributes)) e.User.UserAttributes = copyLists(p.User.UserAttributes);
+  }
+  return e;
+}
+
+function copyLists(m: Record<string, string[]>): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(m)) if (Array.isArray(v)) setOwn(out, k, v.filter((x) => typeof x === 'string'));
+  return out;
+}
+
 /** Per-key replace; an empty list removes the key. */
 function mergeLists(prev: Record<string, string[]> | undefined, next: Json): Record<string, string[]> {
   const out = { ...prev };
   for (const [k, v] of Object.entries(next)) {
     if (Array.isArray(v) && v.length === 0) delete out[k];
-    else out[k] = v as string[];
+    else setOwn(out, k, v);
   }
   return out;
 }

@@ -7,10 +7,12 @@ import type { Clock } from '../clock.js';
 import type { Log } from '../log/log.js';
 import { storageFailureText } from '../log/errors.js';
 import { ApiError, badRequest, internalError, payloadTooLarge } from '../http/errors.js';
+import { nestingExceeds, nestingMessage } from '../nesting.js';
+import { isWellFormed, wellFormed } from '../unicode.js';
 import { isObject, parseIsoTimestamp, type Json } from '../http/shape.js';
 import type { Apps } from './apps.js';
 import { checkEndpointId, hasEndpointFields, validateEndpointInput, type Endpoints, type StoredEndpoint } from './endpoints.js';
-import { Dedup } from './dedup.js';
+import { Dedup, type PendingAppend } from './dedup.js';
 import { encodeIngestEntry } from './ingest-record.js';
 import { buildRecord, endpointParts, type EventInput } from './record.js';
 import {
@@ -29,15 +31,43 @@ export interface ItemResult {
 
 const ACCEPTED: ItemResult = Object.freeze({ StatusCode: 202, Message: 'Accepted' });
 
+/**
+ * How long a retried event waits for its original's append (still in flight when the retry
+ * arrived) before the retry answers that event with a retryable 500 instead of "Accepted". An
+ * append normally settles within one fsync; this bounds a retry's wait on a stuck disk.
+ */
+export const MAX_RETRY_WAIT_MS = 10_000;
+
+export interface EventIngestOptions {
+  /** MAX_RETRY_WAIT_MS unless a test shortens it. */
+  retryWaitMs?: number;
+}
+
+/** An accepted event whose first copy was still being appended by another request. */
+interface Waiting {
+  key: string;
+  eventId: string;
+  payload: string;
+  results: Record<string, ItemResult>;
+  on: PendingAppend;
+}
+
 export class EventIngest {
+  private readonly retryWaitMs: number;
+  private waitingNow = 0;
+
   constructor(
     private apps: Apps,
     private endpoints: Endpoints,
-    private log: Log,
+    /** Only appends: PutEvents writes the ingest log and never reads it. */
+    private log: Pick<Log, 'append'>,
     private dedup: Dedup,
     private clock: Clock,
     private accountId: string,
-  ) {}
+    options: EventIngestOptions = {},
+  ) {
+    this.retryWaitMs = options.retryWaitMs ?? MAX_RETRY_WAIT_MS;
+  }
 
   async putEvents(appId: string, body: Buffer): Promise<{ Results: Record<string, Json> }> {
     this.apps.require(appId);
@@ -47,49 +77,127 @@ export class EventIngest {
       );
     }
     const batch = parseBatch(body);
+    // Only JSON escapes can produce unpaired surrogates (UTF-8 cannot encode one): without "\ud" in
+    // the body there is nothing to repair, and the per-event walk is skipped.
+    const repairStrings = body.includes('\\ud') || body.includes('\\uD');
     const arrival = this.clock.now();
     const checkSize = body.length > MAX_EVENT_BYTES;
     const results: Record<string, Json> = {};
     const payloads: string[] = [];
-    const claimed: string[] = [];
+    const waiting: Waiting[] = [];
+    const append = this.dedup.begin();
 
-    for (const [endpointId, item] of batch) {
-      const eventResults: Record<string, ItemResult> = {};
-      const { result: endpointResult, stored } = this.endpointFor(appId, endpointId, item.Endpoint as Json);
-      results[endpointId] = { EndpointItemResponse: endpointResult, EventsItemResponse: eventResults };
-      const events = item.Events as Json;
-      if (!stored) {
-        for (const eventId of Object.keys(events)) eventResults[eventId] = { StatusCode: 400, Message: endpointResult.Message };
-        continue;
-      }
-      const parts = endpointParts(appId, stored.endpoint.Id, stored, this.accountId);
-      const scope = Dedup.scope(appId, endpointId);
-      for (const eventId in events) {
-        const raw = events[eventId];
-        const checked = validateEvent(eventId, raw, checkSize);
-        if (typeof checked === 'string') {
-          eventResults[eventId] = { StatusCode: 400, Message: checked };
-          continue;
+    try {
+      // One SQLite transaction for the request's endpoint writes (a savepoint per item).
+      this.endpoints.transaction(appId, () => {
+        for (const [endpointId, item] of batch) {
+          const eventResults: Record<string, ItemResult> = {};
+          const { result: endpointResult, stored } = this.endpointFor(appId, endpointId, item.Endpoint as Json);
+          results[endpointId] = { EndpointItemResponse: endpointResult, EventsItemResponse: eventResults };
+          const events = item.Events as Json;
+          if (!stored) {
+            for (const eventId of Object.keys(events)) eventResults[eventId] = { StatusCode: 400, Message: endpointResult.Message };
+            continue;
+          }
+          const parts = endpointParts(appId, stored.endpoint.Id, stored, this.accountId);
+          const scope = Dedup.scope(appId, endpointId);
+          for (const eventId in events) {
+            const raw = repairStrings ? wellFormed(events[eventId]) : events[eventId];
+            const checked = validateEvent(eventId, raw, checkSize);
+            if (typeof checked === 'string') {
+              eventResults[eventId] = { StatusCode: 400, Message: checked };
+              continue;
+            }
+            eventResults[eventId] = ACCEPTED;
+            const key = Dedup.keyIn(scope, eventId);
+            const claim = this.dedup.claim(key, append);
+            if (claim === 'skip') continue;
+            const payload = encodeIngestEntry(appId, stored.endpoint.Id, eventId, buildRecord(parts, checked, arrival));
+            if (claim === 'write') payloads.push(payload);
+            else waiting.push({ key, eventId, payload, results: eventResults, on: claim });
+          }
         }
-        eventResults[eventId] = ACCEPTED;
-        const key = Dedup.keyIn(scope, eventId);
-        if (!this.dedup.claim(key)) continue;
-        claimed.push(key);
-        payloads.push(encodeIngestEntry(appId, stored.endpoint.Id, eventId, buildRecord(parts, checked, arrival)));
-      }
+      });
+    } catch (e) {
+      this.dedup.settle(append, false);
+      throw e;
     }
 
-    if (payloads.length > 0) {
-      try {
-        await this.log.append(payloads);
-      } catch (e) {
-        this.dedup.release(claimed);
-        console.error('pinstream: ingest log append failed', e);
-        // 500 InternalServerErrorException: SDKs retry it; the reason says whether the disk is full.
-        throw internalError(`The events could not be stored (${storageFailureText(e)}); nothing was accepted. Retry the request.`);
-      }
+    // Our own events and the retried ones whose originals are in flight, side by side.
+    const [own, retried] = await Promise.allSettled([this.appendSettling(append, payloads), this.afterOriginals(waiting)]);
+    if (own.status === 'rejected' || retried.status === 'rejected') {
+      const reason = own.status === 'rejected' ? own.reason : (retried as PromiseRejectedResult).reason;
+      console.error('pinstream: ingest log append failed', reason);
+      // 500 InternalServerErrorException: SDKs retry it; the reason says whether the disk is full.
+      throw internalError(`The events could not be stored (${storageFailureText(reason)}). Retry the request; events already stored are not stored twice.`);
     }
     return { Results: results };
+  }
+
+  /** Appends and settles the claims of `append`: durable keys join the window, failed ones are freed. */
+  private async appendSettling(append: PendingAppend, payloads: string[]): Promise<void> {
+    if (payloads.length === 0) {
+      this.dedup.settle(append, true);
+      return;
+    }
+    try {
+      await this.log.append(payloads);
+    } catch (e) {
+      this.dedup.settle(append, false);
+      throw e;
+    }
+    this.dedup.settle(append, true);
+  }
+
+  /** Retried events now waiting for their original's append (health, tests). */
+  get retriesWaiting(): number {
+    return this.waitingNow;
+  }
+
+  /**
+   * Retried events whose original append was in flight: each waits for that append (at most
+   * retryWaitMs in all). A durable original keeps the retry's "Accepted"; a failed one leaves the key
+   * free, and the retry claims it and writes the event itself (or waits again on whoever claimed it
+   * first). An original still unsettled at the deadline makes that event a retryable 500.
+   */
+  private async afterOriginals(waiting: Waiting[]): Promise<void> {
+    if (waiting.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.retryWaitMs);
+    });
+    try {
+      let round = waiting;
+      while (round.length > 0) {
+        this.waitingNow += round.length;
+        let outcomes: Array<boolean | 'timeout'>;
+        try {
+          outcomes = await Promise.all(round.map((w) => Promise.race([w.on.settled, deadline])));
+        } finally {
+          this.waitingNow -= round.length;
+        }
+        const append = this.dedup.begin();
+        const payloads: string[] = [];
+        const next: Waiting[] = [];
+        for (let i = 0; i < round.length; i++) {
+          const w = round[i];
+          if (outcomes[i] === 'timeout') {
+            w.results[w.eventId] = {
+              StatusCode: 500,
+              Message: `Event ${w.eventId}: an earlier request with this event is still being stored after ${this.retryWaitMs} ms; retry it`,
+            };
+            continue;
+          }
+          const claim = this.dedup.claim(w.key, append);
+          if (claim === 'write') payloads.push(w.payload);
+          else if (claim !== 'skip') next.push({ ...w, on: claim });
+        }
+        await this.appendSettling(append, payloads);
+        round = next;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Updates/creates the endpoint; an invalid endpoint id fails the item, an invalid profile only its update. */
@@ -120,6 +228,7 @@ function parseBatch(body: Buffer): Array<[string, Json]> {
     throw badRequest(`Request body is not valid JSON: ${(e as Error).message}`);
   }
   if (!isObject(req)) throw badRequest('Request body must be a JSON object with a BatchItem map');
+  if (nestingExceeds(req)) throw badRequest(nestingMessage('PutEvents request body'));
   if (!isObject(req.BatchItem)) throw badRequest('BatchItem is required and must be a map of endpoint id to EventsBatch');
   const items = Object.entries(req.BatchItem);
   let count = 0;
@@ -141,6 +250,9 @@ const OPTIONAL_STRINGS = ['AppPackageName', 'AppTitle', 'AppVersionCode', 'Clien
 export function validateEvent(eventId: string, raw: unknown, checkSize: boolean): EventInput | string {
   const f = `Event ${eventId}`;
   if (eventId === '') return 'Event id must not be empty';
+  // Ids are names, refused when broken (replacing a half-character could merge two events); other
+  // strings arrive here already made well-formed (src/unicode.ts).
+  if (!isWellFormed(eventId)) return `Event id ${JSON.stringify(eventId)} is not valid Unicode: it contains an unpaired UTF-16 surrogate`;
   if (!isObject(raw)) return `${f}: must be an Event object`;
   if (checkSize) {
     const bytes = Buffer.byteLength(JSON.stringify(raw));

@@ -118,6 +118,21 @@ const MIGRATIONS: string[] = [
      steps TEXT NOT NULL,
      PRIMARY KEY (app_id, id)
    ) WITHOUT ROWID;`,
+  // Endpoint lookups by address used the primary key's app_id prefix instead of the partial index
+  // (SQLite's planner, without statistics, preferred it): every write scanned the whole app. The
+  // address column now holds the Address of ACTIVE endpoints only (the one lookup it serves is
+  // "other ACTIVE endpoints with this address"), so a thousand endpoints that once shared an
+  // address are not re-read on every write either. Queries name their index (INDEXED BY in
+  // endpoints.ts), so a plan can never fall back to a scan of the app.
+  `ALTER TABLE endpoints RENAME COLUMN address TO active_address;
+   UPDATE endpoints SET active_address = NULL
+     WHERE active_address IS NOT NULL AND json_extract(data, '$.EndpointStatus') IS NOT 'ACTIVE';
+   DROP INDEX endpoints_address;
+   CREATE INDEX endpoints_active_address ON endpoints(app_id, active_address) WHERE active_address IS NOT NULL;`,
+  // Apps deleted whose endpoints are still being removed, a chunk per event-loop turn (an app may
+  // hold millions of endpoints; one DELETE of them all blocked the server for seconds). A purge
+  // interrupted by a stop resumes at the next start.
+  `CREATE TABLE endpoint_purges (app_id TEXT PRIMARY KEY) WITHOUT ROWID;`,
 ];
 
 export function openDb(dataDir: string): Db {

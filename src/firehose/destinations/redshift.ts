@@ -21,6 +21,7 @@ import {
 import type { ObjectStore } from '../objects/object-store.js';
 import { bufferingOf, DEFAULT_REDSHIFT_RETRY_S, REDSHIFT_FORBIDDEN_COMPRESSIONS, retryDurationMsOf } from '../limits.js';
 import { S3Destination } from './s3.js';
+import { MAX_RECORD_NESTING_DEPTH, nestingExceeds } from '../../nesting.js';
 
 /** Ports the JDBC URL implies when it names none. */
 export const REDSHIFT_DEFAULT_PORT = 5439;
@@ -517,7 +518,7 @@ export function splitJsonValues(text: string): string[] {
   return out;
 }
 
-function jsonRows(text: string, columns: ColumnInfo[], format: CopyFormat & { kind: 'json' }): unknown[][] {
+export function jsonRows(text: string, columns: ColumnInfo[], format: CopyFormat & { kind: 'json' }): unknown[][] {
   return splitJsonValues(text).map((raw, index) => {
     let value: unknown;
     try {
@@ -527,6 +528,9 @@ function jsonRows(text: string, columns: ColumnInfo[], format: CopyFormat & { ki
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       throw new LoadError(RedshiftErrorCode.load, `record ${index + 1}: JSON 'auto' needs an object, got ${raw.slice(0, 200)}`);
+    }
+    if (nestingExceeds(value, MAX_RECORD_NESTING_DEPTH)) {
+      throw new LoadError(RedshiftErrorCode.load, `record ${index + 1}: nests objects and arrays more than ${MAX_RECORD_NESTING_DEPTH} levels deep; the maximum is ${MAX_RECORD_NESTING_DEPTH}`);
     }
     const obj = value as Record<string, unknown>;
     // Redshift's 'auto' matches a key to the column name exactly (its column names are lower
