@@ -405,3 +405,29 @@ test('the campaign rollup answers Campaigns and the Overview campaign tiles as t
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('stopping the loader while it backs off after a failed commit resolves (nothing else keeps the process busy)', async () => {
+  const { dir, log, cleanup } = await setup();
+  try {
+    await log.append(entries(0, 10, 10));
+    const store = await EventStore.open(dir);
+    // The commit fails, as DuckDB's does on a full disk; the loop then waits before trying again.
+    const failing = Object.create(store) as EventStore;
+    let failures = 0;
+    failing.append = async () => {
+      failures++;
+      throw new Error('IO Error: No space left on device');
+    };
+    const loader = new AnalyticsLoader(log, failing);
+    loader.start();
+    for (let i = 0; i < 1000 && failures === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(failures > 0);
+    // With an unref'd back-off timer, this await was the only thing left: the test was cancelled
+    // ("Promise resolution is still pending but the event loop has already resolved").
+    await loader.stop();
+    assert.match(loader.health().lastError ?? '', /No space left/);
+    await store.close();
+  } finally {
+    await cleanup();
+  }
+});

@@ -6,6 +6,7 @@
 // Entries that cannot be decoded are counted and skipped: analytics must not stall on one bad
 // record, and the record is still in the ingest log for event streams.
 
+import { StopSignal } from '../consumer/stop-signal.js';
 import type { Log, OffsetGap } from '../log/log.js';
 import { decodeIngestEntry } from '../pinpoint/ingest-record.js';
 import { repairJsonText } from '../unicode.js';
@@ -116,6 +117,7 @@ export function recordToRow(appId: string, endpointId: string, eventId: string, 
 export class AnalyticsLoader {
   private loop: Promise<void> | undefined;
   private stopping = false;
+  private stop$ = new StopSignal();
   /** Serializes loadBatch between the loop and catchUp(). */
   private busy: Promise<unknown> = Promise.resolve();
   private loaded = 0;
@@ -134,11 +136,13 @@ export class AnalyticsLoader {
   start(): void {
     if (this.loop) return;
     this.stopping = false;
+    this.stop$ = new StopSignal();
     this.loop = this.run().finally(() => (this.loop = undefined));
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stop$.stop();
     await this.loop;
   }
 
@@ -176,13 +180,15 @@ export class AnalyticsLoader {
         const next = await this.loadBatch();
         if (next >= this.log.endOffset() && !this.stopping) {
           const since = performance.now();
-          const woke = await this.log.waitFor(next, LOADER_IDLE_WAIT_MS);
+          const woke = await this.stop$.race(this.log.waitFor(next, LOADER_IDLE_WAIT_MS));
           // A closed log answers at once; do not spin.
-          if (!woke && performance.now() - since < LOADER_IDLE_WAIT_MS / 2) await sleep(LOADER_IDLE_WAIT_MS);
+          if (woke === false && performance.now() - since < LOADER_IDLE_WAIT_MS / 2) await this.stop$.sleep(LOADER_IDLE_WAIT_MS);
         }
       } catch (e) {
         this.lastError = e instanceof Error ? e.message : String(e);
-        if (!this.stopping) await sleep(LOADER_IDLE_WAIT_MS);
+        // Stop-aware: an unref'd sleep here once left close() awaiting a promise the event loop
+        // had dropped (the loader had just failed to commit on a full disk).
+        await this.stop$.sleep(LOADER_IDLE_WAIT_MS);
       }
     }
   }
@@ -256,6 +262,3 @@ interface ParsedBatch {
   checkpointGap?: { records: number; message: string };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}

@@ -12,7 +12,7 @@ import type { Clock } from '../clock.js';
 import type { Log, LogRecord, OffsetGap } from '../log/log.js';
 import { decodeIngestEntry } from '../pinpoint/ingest-record.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
-import { describeError, STOPPED, StopSignal } from './stop-signal.js';
+import { describeError, STOPPED, StopSignal } from '../consumer/stop-signal.js';
 import type { Checkpoint } from './checkpoints.js';
 import type { DeliveryRecord, Destination, RecordOutcome } from './destination.js';
 

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { backoffDelay, type BackoffOptions } from '../delivery/backoff.js';
-import { describeError, STOPPED, StopSignal, type Stopped } from '../delivery/stop-signal.js';
+import { describeError, STOPPED, StopSignal, type Stopped } from '../consumer/stop-signal.js';
 import type { Log, OffsetGap } from '../log/log.js';
 import type { DeliveryBatch, DeliveryOutcome, FirehoseDestination, FirehoseRecord, StreamInfo } from './destination.js';
 import { BUFFER_CHECK_MS, CLOSE_FLUSH_TIMEOUT_MS, MAX_ACTIVE_PARTITIONS, READ_CHUNK_BYTES, READ_CHUNK_RECORDS } from './limits.js';

@@ -16,7 +16,7 @@ import {
 import type { Clock } from '../clock.js';
 import { backoffDelay } from '../delivery/backoff.js';
 import type { Log, OffsetGap } from '../log/log.js';
-import { describeError } from '../delivery/stop-signal.js';
+import { describeError } from '../consumer/stop-signal.js';
 import { KINESIS_SOURCE_POLL_MS, KINESIS_SOURCE_READ_LIMIT } from './limits.js';
 import { encodeRecord, newRecordIds } from './records.js';
 

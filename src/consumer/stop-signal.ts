@@ -1,6 +1,8 @@
-// The stop signal of a long-running delivery loop (event-stream workers, Firehose deliverers):
-// lets every await of the loop — a log wait, a destination call, a backoff sleep — end as soon as
-// stop() is called, without cancelling the awaited work itself.
+// The stop signal of a long-running loop that reads a log (event-stream workers, Firehose
+// deliverers, the analytics loader): lets every await of the loop — a log wait, a destination
+// call, a backoff sleep — end as soon as stop() is called, without cancelling the awaited work
+// itself. Its sleeps hold a (ref'd) timer, so a loop being stopped never leaves its stopper
+// awaiting a promise the event loop has forgotten.
 
 export const STOPPED: unique symbol = Symbol('stopped');
 export type Stopped = typeof STOPPED;
