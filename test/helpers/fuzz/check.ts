@@ -25,7 +25,9 @@ function header(h: Record<string, string | string[] | undefined>, name: string):
 
 /** Which protocol the server's dispatcher gives this request to. */
 export function answering(r: WireRequest): Answering {
-  const target = header(r.headers, 'x-amz-target');
+  let target = header(r.headers, 'x-amz-target');
+  // HTTP/2 forbids whitespace around a field value; such a field does not reach the server.
+  if (r.h2 && target !== undefined && /^\s|\s$/.test(target)) target = undefined;
   const path = r.target.split('?')[0];
   if (target !== undefined) {
     const dot = target.indexOf('.');
@@ -60,6 +62,7 @@ export function checkAnswer(r: WireRequest, res: WireResponse): Violation | unde
   // with a bare 400/431 before any protocol sees them; only requests built to be invalid HTTP may get that.
   if (r.httpInvalid && (res.status === 400 || res.status === 431) && res.headers['x-amzn-requestid'] === undefined) return undefined;
   if (res.status < 400) return checkSuccess(proto, r, res);
+  if (res.partial) return undefined; // cut at the read cap: nothing to parse
   if (r.method === 'HEAD') {
     // No body on HEAD; the error type must still be there for REST answers.
     return proto === 'rest' && !header(res.headers, 'x-amzn-errortype') ? { kind: 'shape', detail: `HEAD error without x-amzn-ErrorType: ${res.status}` } : undefined;

@@ -3,7 +3,7 @@
 // 1e400 or -0, duplicate and prototype-ish keys, nesting far past any recursion limit. CBOR is
 // written by hand for that reason (cborg checks its input); the suite decodes answers with cborg.
 
-import { BadText, Blob, Deep, Huge, Obj, RawNumber, Ref, Timestamp, type Value } from './values.js';
+import { BadText, Blob, Deep, Huge, JsonText, Obj, RawNumber, Ref, Timestamp, type Value } from './values.js';
 
 export type Resolve = (r: Ref) => string;
 
@@ -46,6 +46,7 @@ export function toJson(v: Value, resolve: Resolve): Buffer {
       out.push(open.repeat(x.depth), '0', close.repeat(x.depth));
     } else if (x instanceof Huge) out.push(JSON.stringify(hugeText(x, Buffer.byteLength(JSON.stringify(x.unit)) - 2)));
     else if (x instanceof BadText) out.push(JSON.stringify(x.prefix).slice(0, -1), Buffer.from(x.bytes), '"');
+    else if (x instanceof JsonText) out.push(JSON.stringify(toJson(x.value, resolve).toString('utf8')));
   };
   write(v);
   return Buffer.concat(out.map((c) => (typeof c === 'string' ? Buffer.from(c, 'utf8') : c)));
@@ -109,11 +110,14 @@ export function toCbor(v: Value, resolve: Resolve): Buffer {
     else if (x instanceof Timestamp) out.push(cborHead(6, 1), cborNumber(x.ms / 1000));
     else if (x instanceof Ref) out.push(cborText(resolve(x)));
     else if (x instanceof RawNumber) {
-      if (/^\d{20,}$/.test(x.text)) {
-        // A positive bignum (tag 2), as CBOR writes integers past 64 bits.
-        const hex = BigInt(x.text).toString(16);
+      const n = /^-?\d+$/.test(x.text) ? BigInt(x.text) : undefined;
+      if (n !== undefined && n >= 0n && n < 1n << 64n) out.push(cborHead(0, n)); // past 2^53: decoders hand out a BigInt
+      else if (n !== undefined && n < 0n && n >= -(1n << 64n)) out.push(cborHead(1, -1n - n));
+      else if (n !== undefined) {
+        // Past 64 bits: a bignum (tag 2 positive, tag 3 negative), as CBOR writes them.
+        const hex = (n < 0n ? -1n - n : n).toString(16);
         const bytes = Buffer.from(hex.length % 2 ? `0${hex}` : hex, 'hex');
-        out.push(cborHead(6, 2), cborHead(2, bytes.length), bytes);
+        out.push(cborHead(6, n < 0n ? 3 : 2), cborHead(2, bytes.length), bytes);
       } else out.push(cborNumber(Number(x.text)));
     } else if (x instanceof Deep) {
       const level = x.kind === 'array' ? Buffer.from([0x81]) : Buffer.from([0xa1, 0x61, 0x61]);
@@ -121,6 +125,9 @@ export function toCbor(v: Value, resolve: Resolve): Buffer {
     } else if (x instanceof Huge) out.push(cborText(hugeText(x)));
     else if (x instanceof BadText) {
       const bytes = Buffer.concat([Buffer.from(x.prefix, 'utf8'), Buffer.from(x.bytes)]);
+      out.push(cborHead(3, bytes.length), bytes);
+    } else if (x instanceof JsonText) {
+      const bytes = toJson(x.value, resolve);
       out.push(cborHead(3, bytes.length), bytes);
     }
   };
@@ -155,7 +162,8 @@ export function scalarBytes(x: Value, resolve: Resolve, inUrl = false): Buffer {
   if (typeof x === 'number' || typeof x === 'boolean') return Buffer.from(String(x));
   if (x instanceof Ref) return Buffer.from(resolve(x));
   if (x instanceof RawNumber) return Buffer.from(x.text);
-  if (x instanceof Timestamp) return Buffer.from(Number.isFinite(x.ms) ? new Date(x.ms).toISOString() : String(x.ms));
+  if (x instanceof Timestamp) return Buffer.from(Number.isNaN(new Date(x.ms).getTime()) ? String(x.ms) : new Date(x.ms).toISOString());
+  if (x instanceof JsonText) return toJson(x.value, resolve);
   if (x instanceof Blob) return Buffer.from(Buffer.from(x.bytes).toString('base64'));
   if (x instanceof Huge) return Buffer.from(hugeText(x), 'utf8');
   if (x instanceof BadText) return Buffer.concat([Buffer.from(x.prefix, 'utf8'), Buffer.from(x.bytes)]);

@@ -4,7 +4,7 @@
 // replay and shrink it.
 
 import fc from 'fast-check';
-import { BadText, Blob, Deep, Huge, Obj, RawNumber, Timestamp, type Value } from './values.js';
+import { BadText, Blob, Deep, Huge, JsonText, Obj, RawNumber, Timestamp, type Value } from './values.js';
 
 /** Keys a lookup by `obj[name]` or an `out[k] = v` copy trips over. */
 export const PROTO_KEYS = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__', 'isPrototypeOf'];
@@ -80,6 +80,8 @@ const ODD_NUMBERS: Value[] = [
   new RawNumber('123456789012345678901234567890'),
   new RawNumber('0.30000000000000004441'),
   new RawNumber('9007199254740993'),
+  new RawNumber('18446744073709551615'),
+  new RawNumber('340282366920938463463374607431768211456'),
   'NaN',
   'Infinity',
   '1e3',
@@ -170,6 +172,9 @@ function slots(root: { v: Value }): Slot[] {
         out.push({ get: () => e[1], set: (n) => (e[1] = n), obj: v, index: i });
         walk(e[1]);
       });
+    } else if (v instanceof JsonText) {
+      out.push({ get: () => v.value, set: (n) => (v.value = n) });
+      walk(v.value);
     }
   };
   walk(root.v);
@@ -183,7 +188,7 @@ function objects(root: Value): Obj[] {
     else if (v instanceof Obj) {
       out.push(v);
       v.entries.forEach((e) => walk(e[1]));
-    }
+    } else if (v instanceof JsonText) walk(v.value);
   };
   walk(root);
   return out;
@@ -192,10 +197,35 @@ function objects(root: Value): Obj[] {
 function clone(v: Value): Value {
   if (Array.isArray(v)) return v.map(clone);
   if (v instanceof Obj) return new Obj(v.entries.map(([k, x]) => [k, clone(x)]), v.map);
+  if (v instanceof JsonText) return new JsonText(clone(v.value));
   return v;
 }
 
-const REPLACEMENTS: Value[] = [null, true, false, 0, -1, 'x', '', [], [null], new Obj([]), new Obj([['a', 1]]), new Blob(new Uint8Array([0, 255])), new Timestamp(0), 3.14];
+const REPLACEMENTS: Value[] = [
+  null,
+  true,
+  false,
+  0,
+  -1,
+  'x',
+  '',
+  [],
+  [null],
+  [[['x']]],
+  new Obj([]),
+  new Obj([['a', 1]]),
+  // Objects that break String(v), `${v}` and v + '' (own toString / valueOf that are not functions).
+  new Obj([['toString', 1]]),
+  new Obj([['valueOf', 'x'], ['toString', new Obj([])]]),
+  new Obj([['__proto__', new Obj([['polluted', true]])]]),
+  new Obj([['length', 1e9], ['0', 'x']]),
+  new Blob(new Uint8Array([0, 255])),
+  new Timestamp(0),
+  new Timestamp(8.64e15 + 1),
+  new RawNumber('18446744073709551615'),
+  new RawNumber('-9223372036854775809'),
+  3.14,
+];
 
 /** Applies the mutations to a copy of the input, in order; a mutation that finds no node of its kind does nothing. */
 export function applyMutations(input: Value, muts: Mutation[]): Value {

@@ -22,7 +22,8 @@ export type Value =
   | RawNumber
   | Deep
   | Huge
-  | BadText;
+  | BadText
+  | JsonText;
 
 /** A JSON object / CBOR map / Query structure, in entry order; `map` marks a botocore map (Query names them differently). */
 export class Obj {
@@ -68,6 +69,11 @@ export class BadText {
     public prefix: string,
     public bytes: Uint8Array,
   ) {}
+}
+
+/** A string member that holds a JSON document (an IAM policy): mutated as a tree, sent as text. */
+export class JsonText {
+  constructor(public value: Value) {}
 }
 
 /** Names of fixtures the suite creates and keeps alive; see Fixtures in the test. */
@@ -138,18 +144,52 @@ const POOLS: Record<string, fc.Arbitrary<Value>> = {
   UserName: fc.oneof(ref('userName'), fc.constantFrom('fuzz-new-user', 'admin')),
   RoleName: fc.oneof(ref('roleName'), fc.constant('fuzz-new-role')),
   PolicyName: fc.constantFrom('fuzz-policy', 'p1'),
-  PolicyDocument: fc.constantFrom(
-    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kinesis:DescribeStream","Resource":"*"}]}',
-    '{"Version":"2012-10-17","Statement":[]}',
-    '{"Statement":{"Effect":"Deny","NotAction":"x:*","NotResource":"*","Condition":{"StringEquals":{"aws:SourceAccount":"1"}}}}',
+  PolicyDocument: fc.oneof(
+    fc.constantFrom(
+      '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kinesis:DescribeStream","Resource":"*"}]}',
+      '{"Version":"2012-10-17","Statement":[]}',
+      '{"Statement":{"Effect":"Deny","NotAction":"x:*","NotResource":"*","Condition":{"StringEquals":{"aws:SourceAccount":"1"}}}}',
+    ),
+    policyArb(false).map((v) => new JsonText(v)),
   ),
-  AssumeRolePolicyDocument: fc.constantFrom(
-    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"firehose.amazonaws.com"},"Action":"sts:AssumeRole"}]}',
-    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}',
+  AssumeRolePolicyDocument: fc.oneof(
+    fc.constantFrom(
+      '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"firehose.amazonaws.com"},"Action":"sts:AssumeRole"}]}',
+      '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}',
+    ),
+    policyArb(true).map((v) => new JsonText(v)),
   ),
   StartTime: fc.oneof(ref('yesterday'), ref('now')),
   Timestamp: fc.oneof(ref('now'), fc.constant('2026-11-26T10:00:00Z')),
 };
+
+/** An IAM policy document (identity or trust) as a tree, so mutations reach its Conditions and lists. */
+function policyArb(trust: boolean): fc.Arbitrary<Value> {
+  const strs = (xs: string[]) => fc.oneof(fc.constantFrom(...xs), fc.array(fc.constantFrom(...xs), { minLength: 1, maxLength: 3 }));
+  const condition = fc
+    .array(
+      fc.tuple(
+        fc.constantFrom('StringEquals', 'StringLike', 'ArnLike', 'ArnEquals', 'StringNotEquals', 'Bool', 'NumericLessThan', 'ForAnyValue:StringEquals', 'IpAddress', 'Null'),
+        fc.array(fc.tuple(fc.constantFrom('aws:SourceArn', 'aws:SourceAccount', 'aws:username', 'kinesis:x', 'aws:SecureTransport'), strs(['*', 'arn:aws:*', '000000000000', 'true'])), { minLength: 1, maxLength: 2 }),
+      ),
+      { maxLength: 2 },
+    )
+    .map((ops) => new Obj(ops.map(([op, kv]) => [op, new Obj(kv as Array<[string, Value]>, true)] as [string, Value]), true));
+  const statement = fc
+    .record({
+      Effect: fc.constantFrom('Allow', 'Deny'),
+      Action: strs(trust ? ['sts:AssumeRole', 'sts:*'] : ['kinesis:*', 'firehose:PutRecord*', 'iam:PassRole', 'mobiletargeting:*', '*']),
+      Resource: strs(['*', 'arn:aws:kinesis:us-east-1:000000000000:stream/*', 'arn:aws:iam::000000000000:role/x']),
+      Principal: fc.constantFrom<Value>(new Obj([['Service', 'firehose.amazonaws.com']]), new Obj([['AWS', '*']]), '*'),
+      Condition: condition,
+    })
+    .map((r) => {
+      const entries: Array<[string, Value]> = [['Effect', r.Effect], ['Action', r.Action], ['Condition', r.Condition]];
+      entries.push(trust ? ['Principal', r.Principal] : ['Resource', r.Resource]);
+      return new Obj(entries);
+    });
+  return fc.array(statement, { minLength: 1, maxLength: 3 }).map((st) => new Obj([['Version', '2012-10-17'], ['Statement', st]]));
+}
 
 /** Members whose generated values would reach other hosts if they were ever used: only these. */
 const OFF_HOST_GUARDS: Record<string, fc.Arbitrary<Value>> = {

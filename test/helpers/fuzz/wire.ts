@@ -861,10 +861,11 @@ export class Transport {
       };
       const timer = setTimeout(() => finish({ ok: false, error: `no answer within ${REQUEST_TIMEOUT_MS} ms (h2)` }), REQUEST_TIMEOUT_MS);
       try {
-        if (!this.session || this.session.closed || this.session.destroyed) {
-          this.session = http2.connect(this.url);
-          this.session.on('error', () => {});
-        }
+        // A session of its own per request: a request the server refuses at the HTTP/2 layer
+        // (GOAWAY) must not take the next one down with it.
+        this.session?.destroy();
+        this.session = http2.connect(this.url);
+        this.session.on('error', () => {});
         const headers: http2.OutgoingHttpHeaders = { ':method': r.method, ':path': r.target };
         for (const [k, v] of Object.entries(r.headers)) {
           if (['connection', 'transfer-encoding', 'host', 'keep-alive', 'expect'].includes(k)) continue;
