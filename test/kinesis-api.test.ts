@@ -1339,6 +1339,16 @@ describe('hostile member values (found by fuzzing)', () => {
     assert.match(big.body.message, /Value '18446744073709551615' at 'shardCount'/);
   });
 
+  test('RemoveTagsFromStream: a tag key that is not a string of 1 to 128 characters is a ValidationException, not a 500', async () => {
+    await create(s.k, 'hostile-tags', 1);
+    for (const key of ['{"toString":1}', deep(10_000), JSON.stringify('k'.repeat(129)), '""']) {
+      const r = await json('RemoveTagsFromStream', `{"StreamName":"hostile-tags","TagKeys":["a",${key}]}`);
+      assert.equal(r.status, 400, `${key.slice(0, 20)}: ${JSON.stringify(r.body).slice(0, 200)}`);
+      assert.equal(r.body.__type, 'ValidationException');
+      assert.match(r.body.message, /at 'tagKeys' failed to satisfy constraint: Member must satisfy constraint: \[Member must have length less than or equal to 128/);
+    }
+  });
+
   test('a consumer named by ConsumerARN with a StreamARN or ConsumerName that is an object: InvalidArgumentException, not a 500', async () => {
     await create(s.k, 'hostile-consumers', 1);
     const reg = await s.k.send(new RegisterStreamConsumerCommand({ StreamARN: arnOf('hostile-consumers'), ConsumerName: 'c' }));
