@@ -25,7 +25,7 @@ import { KinesisClient, PutRecordCommand } from '@aws-sdk/client-kinesis';
 import { FirehoseClient, PutRecordCommand as FirehosePutRecordCommand } from '@aws-sdk/client-firehose';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { operationsOf } from './helpers/fuzz/models.js';
-import { FuzzServer, Fuzzer, RAW_CASES, rawExchange, type GroupStats } from './helpers/fuzz/runner.js';
+import { FuzzServer, Fuzzer, RAW_CASES, rawExchange, type Finding, type GroupStats } from './helpers/fuzz/runner.js';
 import { checkAnswer } from './helpers/fuzz/check.js';
 import type { Group, WireRequest } from './helpers/fuzz/wire.js';
 
@@ -50,6 +50,24 @@ const GROUPS: Array<Group & { share: number }> = [
 const FRONT_PATHS = ['/', '/health', '/metrics', '/console', '/console/', '/console/index.html', '/console/config.json', '/console/../../../etc/passwd', '/console/%2e%2e/%2e%2e/package.json', '/console/app.js%00.html', '/v1', '/v2/apps', '/%00', '//', '/favicon.ico', '/health/', '/HEALTH', '/metrics?x=__proto__', '/?Action=GetUser&Version=2010-05-08', '/v1%2Fapps'];
 
 const seedOf = (i: number) => (SEED + i * 7919) % 2 ** 31;
+
+/**
+ * Findings of defects the issue names, whose fixes are other engineers' (issue 12 #1 and #11): the
+ * suite still fails on them, and says whose they are, so a failure here is read at a glance.
+ */
+const KNOWN: Array<{ owner: string; matches: (f: Finding) => boolean }> = [
+  {
+    owner: 'issue 12 #1 (http): X-Amz-Target operation looked up as an inherited property',
+    matches: (f) => /^X-Amz-Target: \w+\.(constructor|__proto__|toString|hasOwnProperty|valueOf|__defineGetter__|isPrototypeOf)$/.test(f.op),
+  },
+  { owner: 'issue 12 #11 (http): a first TCP read of the single byte "P" is taken for HTTP/2', matches: (f) => f.op === 'first read is the single byte P' },
+  {
+    owner: 'issue 12 #11 (ingest): deep nesting in a Pinpoint body overflows the stack',
+    matches: (f) => f.group === 'pinpoint-rest' && /Maximum call stack size exceeded/.test(f.detail),
+  },
+  { owner: 'issue 12 #11 (ingest): a lone surrogate in an accepted attribute', matches: (f) => f.group === 'pinpoint-rest' && /surrogate|URIError|unpaired/i.test(f.detail) },
+];
+const ownerOf = (f: Finding) => KNOWN.find((k) => k.matches(f))?.owner;
 
 test('fuzzing every operation of every protocol: the process lives, no 5xx, every error AWS-shaped, the SDKs work afterwards', { timeout: Math.max(180_000, SECONDS * 1000 * 2 + 120_000) }, async (t) => {
   t.diagnostic(`seed ${SEED} (replay any run with PINSTREAM_FUZZ_SEED=${SEED}); budget ${SECONDS} s${RUNS ? `, at most ${RUNS} cases per group` : ''}`);
@@ -172,11 +190,18 @@ test('fuzzing every operation of every protocol: the process lives, no 5xx, ever
       `requests fuzzed: ${total} (${all.map((s) => `${s.group} ${s.requests}`).join(', ')}); crashes ${fuzzer.crashes}, ` +
         `5xx ${count('5xx')}, non-AWS-shaped ${count('shape')}, unanswered ${count('no-answer')}, logged as unhandled ${count('stderr')}; server restarts ${server.restarts}`,
     );
-    for (const f of findings) t.diagnostic(`FINDING ${f.kind} ×${f.count} ${f.group} ${f.op}: ${f.detail.slice(0, 400)}\n  replay: ${f.replay}\n  ${f.example.replace(/\n/g, '\n  ')}`);
+    for (const f of findings) {
+      const owner = ownerOf(f);
+      t.diagnostic(`FINDING ${f.kind} ×${f.count} ${f.group} ${f.op}${owner ? ` [known: ${owner}]` : ''}: ${f.detail.slice(0, 400)}\n  replay: ${f.replay}\n  ${f.example.replace(/\n/g, '\n  ')}`);
+    }
+    const line = (f: Finding) => `- ${f.kind} ×${f.count} ${f.group} ${f.op}: ${f.detail.slice(0, 300)} [${f.replay}]`;
+    const known = findings.filter((f) => ownerOf(f));
+    const fresh = findings.filter((f) => !ownerOf(f));
     assert.equal(
       findings.length,
       0,
-      `${findings.length} distinct findings (seed ${SEED}):\n${findings.map((f) => `- ${f.kind} ×${f.count} ${f.group} ${f.op}: ${f.detail.slice(0, 300)} [${f.replay}]`).join('\n')}`,
+      `${findings.length} distinct findings (seed ${SEED}); ${fresh.length} new:\n${fresh.map(line).join('\n')}\n` +
+        `${known.length} of defects issue 12 names, fixed elsewhere:\n${known.map((f) => `${line(f)} — ${ownerOf(f)}`).join('\n')}`,
     );
   } finally {
     await fuzzer.close();
@@ -191,9 +216,11 @@ function summary(s: GroupStats): string {
     classes.set(k, (classes.get(k) ?? 0) + n);
   }
   const top = [...s.errorTypes].sort((a, b) => b[1] - a[1]).slice(0, 8);
+  const neverOk = s.implementedOps.filter((op) => !s.succeeded.has(op));
   return (
     `${s.group}: ${s.requests} requests in ${s.runs} cases` +
     (s.operations ? `, ${s.implemented}/${s.operations} model operations answered as implemented` : '') +
+    (s.implementedOps.length ? `, ${s.implementedOps.length - neverOk.length} of them answered 2xx at least once${neverOk.length ? ` (not: ${neverOk.join(', ')})` : ''}` : '') +
     `; answers ${[...classes].map(([k, n]) => `${k} ${n}`).join(', ')}` +
     (s.notSent ? `; ${s.notSent} not sendable by Node's client` : '') +
     (top.length ? `; top errors ${top.map(([k, n]) => `${k} ${n}`).join(', ')}` : '') +

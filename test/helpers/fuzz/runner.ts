@@ -40,6 +40,10 @@ export interface GroupStats {
   runs: number;
   /** The slowest cases (ms, description), to keep the CI budget honest. */
   slowest: Array<[number, string]>;
+  /** Successful (2xx) answers per operation: how deep the fuzzing got. */
+  succeeded: Map<string, number>;
+  /** Names of the operations answered as implemented. */
+  implementedOps: string[];
 }
 
 export class FuzzServer {
@@ -118,7 +122,7 @@ export class Fuzzer {
   statsFor(g: Group): GroupStats {
     let s = this.stats.get(g.name);
     if (!s) {
-      s = { group: g.name, requests: 0, notSent: 0, byStatus: new Map(), bySign: new Map(), errorTypes: new Map(), implemented: 0, operations: g.ops.length, runs: 0, slowest: [] };
+      s = { group: g.name, requests: 0, notSent: 0, byStatus: new Map(), bySign: new Map(), errorTypes: new Map(), implemented: 0, operations: g.ops.length, runs: 0, slowest: [], succeeded: new Map(), implementedOps: [] };
       this.stats.set(g.name, s);
     }
     return s;
@@ -144,6 +148,7 @@ export class Fuzzer {
       if (!unknown) implemented.push(i);
     }
     this.statsFor(g).implemented = implemented.length;
+    this.statsFor(g).implementedOps = implemented.map((i) => g.ops[i].name);
     return implemented;
   }
 
@@ -224,6 +229,7 @@ export class Fuzzer {
       s.requests++;
       inc(s.byStatus, String(answer.status));
       inc(s.bySign, c.sign);
+      if (answer.status < 300) inc(s.succeeded, op.name);
       const type = errorType(request, answer);
       if (type) inc(s.errorTypes, type);
       pending.violation = checkAnswer(request, answer);

@@ -253,12 +253,13 @@ function plain(op: Operation, s: Shape, depth: number, o: GenOptions, name: stri
     case 'list': {
       const max = Math.min(s.max ?? 4, depth >= o.maxDepth ? 1 : 4);
       const min = Math.min(s.min ?? 0, max);
-      return fc.array(shapeArb(op, s.member!.shape, depth + 1, o, undefined), { minLength: min, maxLength: max });
+      // Lists and maps do not count as a level: the depth limit is for recursive structures.
+      return fc.array(shapeArb(op, s.member!.shape, depth, o, undefined), { minLength: min, maxLength: max });
     }
     case 'map': {
       const max = Math.min(s.max ?? 4, depth >= o.maxDepth ? 1 : 3);
       return fc
-        .array(fc.tuple(shapeArb(op, s.key!.shape, depth + 1, o, undefined), shapeArb(op, s.value!.shape, depth + 1, o, undefined)), { maxLength: max })
+        .array(fc.tuple(shapeArb(op, s.key!.shape, depth, o, undefined), shapeArb(op, s.value!.shape, depth, o, undefined)), { maxLength: max })
         .map((es) => new Obj(es.map(([k, v]) => [typeof k === 'string' ? k : String(k), v]), true));
     }
     case 'string':

@@ -264,22 +264,42 @@ export interface Group {
  */
 export function caseArbitrary(group: Group, implemented: number[], inputArb: (op: Operation) => fc.Arbitrary<Value>): fc.Arbitrary<FuzzCase> {
   const others = group.ops.map((_, i) => i).filter((i) => !implemented.includes(i));
+  // Deleting the fixtures every few cases would leave the other operations little to work on.
+  const destructive = (i: number) => /^(Delete|Deregister)/.test(group.ops[i].name);
+  const keep = implemented.filter((i) => !destructive(i));
+  const drop = implemented.filter(destructive);
+  const implementedArb =
+    drop.length === 0 || keep.length === 0
+      ? fc.constantFrom(...implemented)
+      : fc.oneof({ weight: 6 * keep.length, arbitrary: fc.constantFrom(...keep) }, { weight: drop.length, arbitrary: fc.constantFrom(...drop) });
   const opArb =
     implemented.length === 0 || others.length === 0
-      ? fc.nat({ max: group.ops.length - 1 })
-      : fc.oneof({ weight: 85, arbitrary: fc.constantFrom(...implemented) }, { weight: 15, arbitrary: fc.constantFrom(...others) });
-  return opArb.chain((op) =>
-    fc.record({
+      ? implemented.length === 0
+        ? fc.nat({ max: group.ops.length - 1 })
+        : implementedArb
+      : fc.oneof({ weight: 85, arbitrary: implementedArb }, { weight: 15, arbitrary: fc.constantFrom(...others) });
+  const h2 = fc.oneof({ weight: 9, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) });
+  const none = { body: fc.constant<BodyMutation>({ k: 'none' }), wire: fc.constant<WireMutation>({ k: 'none' }), headers: fc.constant<HeaderMutation>({ k: 'none' }) };
+  const signed = fc.oneof({ weight: 3, arbitrary: fc.constant<SignMode>('admin') }, { weight: 1, arbitrary: fc.constant<SignMode>('restricted') });
+  // Three kinds of case, so that each layer is exercised on its own as well as all at once:
+  // well-formed and properly signed (reaches the handlers' semantics), only the input mutated
+  // (reaches their validation), and everything mutated (the protocol and HTTP layers).
+  return opArb.chain((op) => {
+    const input = inputArb(group.ops[op]);
+    const clean = fc.record({ op: fc.constant(op), input, muts: fc.constant<Mutation[]>([]), ...none, sign: signed, h2 });
+    const valueOnly = fc.record({ op: fc.constant(op), input, muts: mutationsArb, ...none, sign: signed, h2 });
+    const full = fc.record({
       op: fc.constant(op),
-      input: inputArb(group.ops[op]),
+      input,
       muts: mutationsArb,
       body: bodyMutationArb(group.format),
       wire: wireMutationArb(group.format),
       headers: headerMutationArb,
       sign: signModeArb,
-      h2: fc.oneof({ weight: 9, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
-    }),
-  );
+      h2,
+    });
+    return fc.oneof({ weight: 3, arbitrary: clean }, { weight: 4, arbitrary: valueOnly }, { weight: 3, arbitrary: full });
+  });
 }
 
 /** The request as it goes on the wire. `httpInvalid`: not valid HTTP, so the HTTP parser may refuse it before any protocol sees it. */
