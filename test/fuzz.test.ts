@@ -27,6 +27,8 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { operationsOf } from './helpers/fuzz/models.js';
 import { FuzzServer, Fuzzer, RAW_CASES, rawExchange, type Finding, type GroupStats } from './helpers/fuzz/runner.js';
 import { checkAnswer } from './helpers/fuzz/check.js';
+import { inputArbitrary } from './helpers/fuzz/values.js';
+import { caseArbitrary } from './helpers/fuzz/wire.js';
 import type { Group, WireRequest } from './helpers/fuzz/wire.js';
 
 const env = process.env;
@@ -37,7 +39,7 @@ const ONLY = env.PINSTREAM_FUZZ_GROUPS?.split(',').map((s) => s.trim());
 const REPLAY = env.PINSTREAM_FUZZ_REPLAY;
 
 const kinesisOps = operationsOf('kinesis');
-/** Groups and their share of the time budget. */
+/** Groups and their share of the time budget (the rest: bursts 8%, front door 5%). */
 const GROUPS: Array<Group & { share: number }> = [
   { name: 'pinpoint-rest', format: 'rest', ops: operationsOf('pinpoint'), share: 0.28 },
   { name: 'kinesis-json', format: 'json', ops: kinesisOps, share: 0.16 },
@@ -46,6 +48,9 @@ const GROUPS: Array<Group & { share: number }> = [
   { name: 'iam-query', format: 'query', ops: operationsOf('iam'), share: 0.16 },
   { name: 'sts-query', format: 'query', ops: operationsOf('sts'), share: 0.06 },
 ];
+/** Services whose operations are mixed in concurrent bursts, and the bursts' share of the budget. */
+const BURST_GROUPS = ['pinpoint-rest', 'kinesis-json', 'firehose-json', 'iam-query'];
+const BURST_SHARE = 0.08;
 /** Front-door paths (unauthenticated routes, console assets, unknown prefixes). */
 const FRONT_PATHS = ['/', '/health', '/metrics', '/console', '/console/', '/console/index.html', '/console/config.json', '/console/../../../etc/passwd', '/console/%2e%2e/%2e%2e/package.json', '/console/app.js%00.html', '/v1', '/v2/apps', '/%00', '//', '/favicon.ico', '/health/', '/HEALTH', '/metrics?x=__proto__', '/?Action=GetUser&Version=2010-05-08', '/v1%2Fapps'];
 
@@ -83,6 +88,27 @@ test('fuzzing every operation of every protocol: the process lives, no 5xx, ever
     assert.deepEqual(fuzzer.fixtures.problems, [], 'fixtures could be created with the SDKs');
 
     const groups = GROUPS.filter((g) => !ONLY || ONLY.includes(g.name));
+    const implementedOf = new Map<string, number[]>();
+    const burstArb = async () => {
+      const parts = [];
+      for (const g of GROUPS.filter((x) => BURST_GROUPS.includes(x.name))) {
+        if (!implementedOf.has(g.name)) implementedOf.set(g.name, await fuzzer.discover(g));
+        parts.push(caseArbitrary(g, implementedOf.get(g.name)!, (op) => inputArbitrary(op)).map((c) => ({ g: g as Group, c })));
+      }
+      return fc.array(fc.oneof(...parts), { minLength: 2, maxLength: 8 });
+    };
+    if (REPLAY?.startsWith('concurrent:')) {
+      const arb = await burstArb();
+      await fc.assert(
+        fc.asyncProperty(arb, async (cases) => {
+          const before = fuzzer.findings.size;
+          await fuzzer.burst(cases, REPLAY, seedOf(98));
+          assert.equal(fuzzer.findings.size, before, [...fuzzer.findings.values()].at(-1)?.detail);
+        }),
+        { seed: seedOf(98), path: REPLAY.split(':')[1], endOnFailure: false },
+      );
+      return;
+    }
     if (REPLAY) {
       const [name, path] = REPLAY.split(':');
       const g = GROUPS.find((x) => x.name === name);
@@ -97,12 +123,32 @@ test('fuzzing every operation of every protocol: the process lives, no 5xx, ever
       await t.test(g.name, async (st) => {
         const started = Date.now();
         const implemented = await fuzzer.discover(g);
+        implementedOf.set(g.name, implemented);
         const share = g.share / groups.reduce((a, x) => a + x.share, 0);
-        const budget = SECONDS * 1000 * share * (ONLY ? 1 : 0.95) - (Date.now() - started);
+        const budget = SECONDS * 1000 * share * (ONLY ? 1 : 0.95 - BURST_SHARE) - (Date.now() - started);
         await fuzzer.run(g, implemented, Math.max(1_000, budget), RUNS, seedOf(GROUPS.indexOf(g)));
         st.diagnostic(summary(fuzzer.statsFor(g)));
         assert.ok(server.alive(), 'the server process is alive after the batch');
         assert.ok(await server.healthy(), '/health answers after the batch');
+      });
+    }
+
+    if (!ONLY || ONLY.includes('concurrent')) {
+      await t.test('concurrent bursts across services', async (st) => {
+        const arb = await burstArb();
+        let run = 0;
+        let inflight: Promise<unknown> = Promise.resolve();
+        const out = await fc.check(
+          fc.asyncProperty(arb, async (cases) => {
+            inflight = fuzzer.burst(cases, `concurrent:${run++}`, seedOf(98));
+            await inflight;
+          }),
+          { seed: seedOf(98), numRuns: RUNS ?? 1_000_000, interruptAfterTimeLimit: SECONDS * 1000 * (ONLY ? 1 : BURST_SHARE), markInterruptAsFailure: false },
+        );
+        await inflight;
+        assert.ok(!out.failed, `the bursts stopped: ${String(out.errorInstance)}`);
+        st.diagnostic(summary(fuzzer.statsFor({ name: 'concurrent', format: 'rest', ops: [] })));
+        assert.ok(server.alive(), 'the server process is alive after the bursts');
       });
     }
 
@@ -190,6 +236,14 @@ test('fuzzing every operation of every protocol: the process lives, no 5xx, ever
       `requests fuzzed: ${total} (${all.map((s) => `${s.group} ${s.requests}`).join(', ')}); crashes ${fuzzer.crashes}, ` +
         `5xx ${count('5xx')}, non-AWS-shaped ${count('shape')}, unanswered ${count('no-answer')}, logged as unhandled ${count('stderr')}; server restarts ${server.restarts}`,
     );
+    // Everything else the server wrote to stderr (retries, delivery warnings), to read alongside.
+    const logged = new Map<string, number>();
+    for (const l of server.stderr.split('\n')) {
+      if (!l.trim() || /^\s+at /.test(l)) continue;
+      const k = l.replace(/[0-9a-f-]{36}|\d+/g, 'N').slice(0, 160);
+      logged.set(k, (logged.get(k) ?? 0) + 1);
+    }
+    if (logged.size > 0) t.diagnostic(`server stderr, distinct lines: ${[...logged].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([k, n]) => `\n  ×${n} ${k}`).join('')}`);
     for (const f of findings) {
       const owner = ownerOf(f);
       t.diagnostic(`FINDING ${f.kind} ×${f.count} ${f.group} ${f.op}${owner ? ` [known: ${owner}]` : ''}: ${f.detail.slice(0, 400)}\n  replay: ${f.replay}\n  ${f.example.replace(/\n/g, '\n  ')}`);

@@ -176,6 +176,52 @@ export class Fuzzer {
   }
 
   /**
+   * Sends the cases (of any groups) at the same time, clean or input-mutated, and checks each answer:
+   * races between operations on the same fixtures (a put while the stream is deleted, two
+   * re-creations) must end in answers, not 500s.
+   */
+  async burst(cases: Array<{ g: Group; c: FuzzCase }>, id: string, seed: number): Promise<void> {
+    await this.keepUp();
+    this.flushPending();
+    const transport = new Transport(this.server.url, cases.length);
+    const mark = this.server.stderr.length;
+    const s = this.statsFor({ name: 'concurrent', format: 'rest', ops: [] });
+    s.runs++;
+    try {
+      const requests = await Promise.all(cases.map(({ g, c }) => buildRequest(g, c, this.target())));
+      const outcomes = await Promise.all(requests.map((r) => transport.send(r)));
+      const replay = `PINSTREAM_FUZZ_SEED=${seed} PINSTREAM_FUZZ_REPLAY=${id}`;
+      for (let i = 0; i < cases.length; i++) {
+        const { g, c } = cases[i];
+        const o = outcomes[i];
+        const where = `${entryOf(g, c, requests[i])} (in a burst of ${cases.length})`;
+        const describeCase = `${g.ops[c.op].name} [${describeMutations(c.muts)}; ${c.sign}]`;
+        if (!o.ok) {
+          if (o.error.startsWith('client refused')) continue;
+          s.requests++;
+          inc(s.byStatus, 'no answer');
+          if (!(await this.checkAlive({ mark, group: 'concurrent', where, replay, describeCase, request: requests[i] }))) return;
+          if (!requests[i].httpInvalid) this.record('no-answer', 'concurrent', where, o.error, replay, describeCase, requests[i]);
+          continue;
+        }
+        s.requests++;
+        inc(s.byStatus, String(o.res.status));
+        if (o.res.status < 300) inc(s.succeeded, g.ops[c.op].name);
+        const v = checkAnswer(requests[i], o.res);
+        if (v) this.record(v.kind, 'concurrent', where, v.detail, replay, describeCase, requests[i]);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+      const line = this.server.stderr
+        .slice(mark)
+        .split('\n')
+        .find((l) => SUSPICIOUS.test(l));
+      if (line) this.record('stderr', 'concurrent', `burst of ${cases.length}`, line.replace(/request [0-9a-f-]{36}/, 'request …').slice(0, 300), replay, cases.map(({ g, c }) => g.ops[c.op].name).join(', '), requests[0]);
+    } finally {
+      transport.close();
+    }
+  }
+
+  /**
    * Replays one case (PINSTREAM_FUZZ_REPLAY=group:path with the same seed) and throws on a violation,
    * so fast-check shrinks it to a smaller request that still fails.
    */

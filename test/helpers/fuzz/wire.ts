@@ -833,9 +833,15 @@ export const REQUEST_TIMEOUT_MS = 30_000;
 const EVENT_STREAM = 'application/vnd.amazon.eventstream';
 
 export class Transport {
-  private agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  private agent: http.Agent;
   private session?: http2.ClientHttp2Session;
-  constructor(private url: string) {}
+  /** `sockets` > 1 lets concurrent sends go out at once (bursts); HTTP/2 then shares no session. */
+  constructor(
+    private url: string,
+    sockets = 1,
+  ) {
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: sockets });
+  }
 
   send(r: WireRequest): Promise<Outcome> {
     return r.h2 ? this.sendH2(r) : this.sendH1(r);
@@ -883,15 +889,16 @@ export class Transport {
       try {
         // A session of its own per request: a request the server refuses at the HTTP/2 layer
         // (GOAWAY) must not take the next one down with it.
-        this.session?.destroy();
-        this.session = http2.connect(this.url);
-        this.session.on('error', () => {});
+        const session = http2.connect(this.url);
+        session.on('error', () => {});
+        this.session = session;
         const headers: http2.OutgoingHttpHeaders = { ':method': r.method, ':path': r.target };
         for (const [k, v] of Object.entries(r.headers)) {
           if (['connection', 'transfer-encoding', 'host', 'keep-alive', 'expect'].includes(k)) continue;
           headers[k] = v;
         }
-        const stream = this.session.request(headers, { endStream: false });
+        const stream = session.request(headers, { endStream: false });
+        stream.on('close', () => session.destroy());
         stream.on('response', (h) => {
           const status = Number(h[':status']);
           collect(stream, status, h as Record<string, string>, () => stream.close(http2.constants.NGHTTP2_CANCEL)).then((x) => finish({ ok: true, res: x }));
