@@ -63,7 +63,10 @@ const seedOf = (i: number) => (SEED + i * 7919) % 2 ** 31;
 const KNOWN: Array<{ owner: string; matches: (f: Finding) => boolean }> = [
   {
     owner: 'issue 12 #1 (http): X-Amz-Target operation looked up as an inherited property',
-    matches: (f) => /^X-Amz-Target: \w+\.(constructor|__proto__|toString|hasOwnProperty|valueOf|__defineGetter__|isPrototypeOf)$/.test(f.op),
+    matches: (f) =>
+      /^X-Amz-Target: \w+\.(constructor|__proto__|toString|hasOwnProperty|valueOf|__defineGetter__|isPrototypeOf)( \(in a burst of \d+\))?$/.test(f.op) ||
+      // What the inherited "operations" do when called (src/http/awsjson.ts rawOperations lookup).
+      /raw is not a function|Cannot convert undefined or null to object|Cannot create property 'headers' on string|ERR_HTTP_INVALID_STATUS_CODE/.test(f.detail),
   },
   { owner: 'issue 12 #11 (http): a first TCP read of the single byte "P" is taken for HTTP/2', matches: (f) => f.op === 'first read is the single byte P' },
   {
@@ -102,7 +105,7 @@ test('fuzzing every operation of every protocol: the process lives, no 5xx, ever
       await fc.assert(
         fc.asyncProperty(arb, async (cases) => {
           const before = fuzzer.findings.size;
-          await fuzzer.burst(cases, REPLAY, seedOf(98));
+          await fuzzer.burst(cases, REPLAY);
           assert.equal(fuzzer.findings.size, before, [...fuzzer.findings.values()].at(-1)?.detail);
         }),
         { seed: seedOf(98), path: REPLAY.split(':')[1], endOnFailure: false },
@@ -140,7 +143,7 @@ test('fuzzing every operation of every protocol: the process lives, no 5xx, ever
         let inflight: Promise<unknown> = Promise.resolve();
         const out = await fc.check(
           fc.asyncProperty(arb, async (cases) => {
-            inflight = fuzzer.burst(cases, `concurrent:${run++}`, seedOf(98));
+            inflight = fuzzer.burst(cases, `concurrent:${run++}`);
             await inflight;
           }),
           { seed: seedOf(98), numRuns: RUNS ?? 1_000_000, interruptAfterTimeLimit: SECONDS * 1000 * (ONLY ? 1 : BURST_SHARE), markInterruptAsFailure: false },

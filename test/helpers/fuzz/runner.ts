@@ -162,7 +162,7 @@ export class Fuzzer {
       fc.asyncProperty(arb, async (c) => {
         const path = run++;
         s.runs++;
-        inflight = this.exercise(g, c, `${g.name}:${path}`, seed);
+        inflight = this.exercise(g, c, `${g.name}:${path}`);
         await inflight;
         return true;
       }),
@@ -180,7 +180,7 @@ export class Fuzzer {
    * races between operations on the same fixtures (a put while the stream is deleted, two
    * re-creations) must end in answers, not 500s.
    */
-  async burst(cases: Array<{ g: Group; c: FuzzCase }>, id: string, seed: number): Promise<void> {
+  async burst(cases: Array<{ g: Group; c: FuzzCase }>, id: string): Promise<void> {
     await this.keepUp();
     this.flushPending();
     const transport = new Transport(this.server.url, cases.length);
@@ -190,7 +190,7 @@ export class Fuzzer {
     try {
       const requests = await Promise.all(cases.map(({ g, c }) => buildRequest(g, c, this.target())));
       const outcomes = await Promise.all(requests.map((r) => transport.send(r)));
-      const replay = `PINSTREAM_FUZZ_SEED=${seed} PINSTREAM_FUZZ_REPLAY=${id}`;
+      const replay = `PINSTREAM_FUZZ_SEED=${this.seed} PINSTREAM_FUZZ_REPLAY=${id}`;
       for (let i = 0; i < cases.length; i++) {
         const { g, c } = cases[i];
         const o = outcomes[i];
@@ -227,22 +227,30 @@ export class Fuzzer {
    */
   async replay(g: Group, implemented: number[], path: string, seed: number): Promise<void> {
     const arb = caseArbitrary(g, implemented, (op) => inputArbitrary(op));
-    await fc.assert(
-      fc.asyncProperty(arb, async (c) => {
-        const before = this.findings.size;
-        const v = await this.exercise(g, c, `${g.name}:${path}`, seed);
-        await new Promise((r) => setTimeout(r, 50));
-        this.flushPending();
-        if (v.violation || this.findings.size > before) {
-          throw new Error(`${v.violation?.kind ?? 'finding'}: ${v.violation?.detail ?? [...this.findings.values()].at(-1)?.detail}\n${dumpRequest(v.request, 2000)}`);
-        }
-      }),
-      { seed, path, endOnFailure: false },
-    );
+    let smallest = '';
+    try {
+      await fc.assert(
+        fc.asyncProperty(arb, async (c) => {
+          const before = this.findings.size;
+          const v = await this.exercise(g, c, `${g.name}:${path}`);
+          await new Promise((r) => setTimeout(r, 50));
+          this.flushPending();
+          if (v.violation || this.findings.size > before) {
+            const what = v.violation ? `${v.violation.kind}: ${v.violation.detail}` : [...this.findings.values()].at(-1)?.detail;
+            // Shrinking tries smaller and smaller cases; the last failing one is the one to read.
+            smallest = `${what}\n${dumpRequest(v.request, 2000)}`;
+            throw new Error(what);
+          }
+        }),
+        { seed, path, endOnFailure: false },
+      );
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\nThe smallest failing request:\n${smallest}`);
+    }
   }
 
   /** Sends one case and checks every invariant; records findings. */
-  async exercise(g: Group, c: FuzzCase, id: string, seed = this.seed) {
+  async exercise(g: Group, c: FuzzCase, id: string) {
     const started = Date.now();
     await this.keepUp();
     // The server logs an error before it answers, but its stderr pipe and the socket are read in
@@ -254,7 +262,7 @@ export class Fuzzer {
     const mark = this.server.stderr.length;
     const outcome = await this.transport.send(request);
     const where = entryOf(g, c, request);
-    const replay = `PINSTREAM_FUZZ_SEED=${seed} PINSTREAM_FUZZ_REPLAY=${id}`;
+    const replay = `PINSTREAM_FUZZ_SEED=${this.seed} PINSTREAM_FUZZ_REPLAY=${id}`;
     const describeCase = `${op.name} [${describeMutations(c.muts)}; body ${c.body.k}; wire ${c.wire.k}${'i' in c.wire ? `#${c.wire.i}` : ''}; headers ${c.headers.k}; ${c.sign}${c.h2 ? '; h2' : ''}]`;
     const pending: Pending = { mark, group: g.name, where, replay, describeCase, request };
     this.pending = pending;
@@ -279,6 +287,8 @@ export class Fuzzer {
       const type = errorType(request, answer);
       if (type) inc(s.errorTypes, type);
       pending.violation = checkAnswer(request, answer);
+      // A 500 is logged before it is sent, but the pipe may deliver the line a moment later.
+      for (let i = 0; i < 20 && answer.status >= 500 && !SUSPICIOUS.test(this.server.stderr.slice(mark)); i++) await new Promise((r) => setTimeout(r, 10));
     }
     const took = Date.now() - started;
     if (s.slowest.length < 3 || took > s.slowest[2][0]) {
