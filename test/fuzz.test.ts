@@ -77,6 +77,30 @@ const KNOWN: Array<{ owner: string; matches: (f: Finding) => boolean }> = [
 ];
 const ownerOf = (f: Finding) => KNOWN.find((k) => k.matches(f))?.owner;
 
+test('the invariant checks refuse what they must (so a quiet fuzz run means something)', () => {
+  const req = (headers: Record<string, string>, target = '/'): WireRequest => ({ method: 'POST', target, headers, body: Buffer.alloc(0), h2: false, httpInvalid: false });
+  const res = (status: number, headers: Record<string, string>, body: string | Buffer) => ({ status, headers, body: Buffer.from(body), partial: false });
+  const rest = req({ 'content-type': 'application/json' }, '/v1/apps');
+  const kinesisJson = req({ 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'Kinesis_20131202.ListStreams' });
+  const kinesisCbor = req({ 'content-type': 'application/x-amz-cbor-1.1', 'x-amz-target': 'Kinesis_20131202.ListStreams' });
+  const iam = req({ 'content-type': 'application/x-www-form-urlencoded' });
+  const xmlError = (code: string, message: string) => `<?xml version="1.0"?><ErrorResponse><Error><Code>${code}</Code><Message>${message}</Message></Error></ErrorResponse>`;
+
+  assert.equal(checkAnswer(rest, res(500, { 'content-type': 'application/json', 'x-amzn-errortype': 'InternalServerErrorException' }, '{"Message":"x"}'))?.kind, '5xx');
+  assert.equal(checkAnswer(rest, res(400, { 'content-type': 'application/json' }, '{"Message":"x"}'))?.kind, 'shape', 'no x-amzn-ErrorType');
+  assert.equal(checkAnswer(rest, res(400, { 'content-type': 'application/json', 'x-amzn-errortype': 'BadRequestException' }, '{"Msg":"x"}'))?.kind, 'shape', 'no Message');
+  assert.equal(checkAnswer(rest, res(400, { 'content-type': 'application/json', 'x-amzn-errortype': 'BadRequestException' }, '{"Message":"x"}')), undefined);
+  assert.equal(checkAnswer(kinesisJson, res(400, { 'content-type': 'application/json' }, '{"__type":"X","message":"m"}'))?.kind, 'shape', 'JSON 1.1 content type');
+  assert.equal(checkAnswer(kinesisJson, res(400, { 'content-type': 'application/x-amz-json-1.1' }, '{"message":"m"}'))?.kind, 'shape', 'no __type');
+  assert.equal(checkAnswer(kinesisJson, res(400, { 'content-type': 'application/x-amz-json-1.1' }, '{"__type":"X","message":"m"}')), undefined);
+  assert.equal(checkAnswer(kinesisCbor, res(400, { 'content-type': 'application/x-amz-json-1.1' }, '{"__type":"X","message":"m"}'))?.kind, 'shape', 'CBOR asked, JSON answered');
+  assert.equal(checkAnswer(kinesisCbor, res(400, { 'content-type': 'application/x-amz-cbor-1.1' }, Buffer.from('a1665f5f7479706561' + '58', 'hex')))?.kind, 'shape', 'CBOR without message');
+  assert.equal(checkAnswer(iam, res(400, { 'content-type': 'text/xml' }, xmlError('InvalidInput', 'a\u0001b')))?.kind, 'shape', 'a control character XML 1.0 cannot carry');
+  assert.equal(checkAnswer(iam, res(400, { 'content-type': 'text/xml' }, xmlError('InvalidInput', 'a & b')))?.kind, 'shape', 'a bare ampersand');
+  assert.equal(checkAnswer(iam, res(400, { 'content-type': 'text/xml' }, '<ErrorResponse><Error><Code>X</Code>'))?.kind, 'shape', 'unclosed XML');
+  assert.equal(checkAnswer(iam, res(400, { 'content-type': 'text/xml' }, xmlError('InvalidInput', 'a &amp; b'))), undefined);
+});
+
 test('fuzzing every operation of every protocol: the process lives, no 5xx, every error AWS-shaped, the SDKs work afterwards', { timeout: Math.max(180_000, SECONDS * 1000 * 2 + 120_000) }, async (t) => {
   t.diagnostic(`seed ${SEED} (replay any run with PINSTREAM_FUZZ_SEED=${SEED}); budget ${SECONDS} s${RUNS ? `, at most ${RUNS} cases per group` : ''}`);
   const dataDir = await mkdtemp(join(tmpdir(), 'pinstream-fuzz-'));

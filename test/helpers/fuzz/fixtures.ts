@@ -103,12 +103,14 @@ export class Fixtures {
   };
 
   private clients() {
+    // Bounded waits: a wedged server fails the setup step instead of hanging the suite.
+    const handler = () => new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 15_000 });
     const base = { endpoint: this.url, region: REGION, credentials: this.admin, maxAttempts: 1 };
     return {
-      pinpoint: new PinpointClient(base),
-      kinesis: new KinesisClient({ ...base, requestHandler: new NodeHttpHandler() }),
-      firehose: new FirehoseClient(base),
-      iam: new IAMClient(base),
+      pinpoint: new PinpointClient({ ...base, requestHandler: handler() }),
+      kinesis: new KinesisClient({ ...base, requestHandler: handler() }),
+      firehose: new FirehoseClient({ ...base, requestHandler: handler() }),
+      iam: new IAMClient({ ...base, requestHandler: handler() }),
     };
   }
 
