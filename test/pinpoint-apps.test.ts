@@ -367,6 +367,31 @@ describe('Pinpoint apps', () => {
       );
     });
 
+    test('UpdateApplicationSettings keeps only modelled members: an unknown one (even nested 10,000 deep) is ignored, not stored or echoed (found by fuzzing)', async () => {
+      const app = await create('settings-unknown');
+      const deep = '{"a":'.repeat(10_000) + '1' + '}'.repeat(10_000);
+      const put = await signedFetch(t.server.url, {
+        method: 'PUT',
+        path: `/v1/apps/${app.Id}/settings`,
+        body: `{"Limits":{"Daily":7,"Extra":${deep},"__proto__":{"Total":1}},"QuietTime":{"Start":"22:00","Note":"x"},"JourneyLimits":{"TimeframeCap":{"Cap":2,"Days":1,"Junk":[]}}}`,
+        credentials: t.server.admin,
+      });
+      assert.equal(put.status, 200, put.text.slice(0, 300));
+      assert.deepEqual(put.json.Limits, { Daily: 7 });
+      assert.deepEqual(put.json.QuietTime, { Start: '22:00' });
+      assert.deepEqual(put.json.JourneyLimits, { TimeframeCap: { Cap: 2, Days: 1 } });
+      const got = await t.pinpoint.send(new GetApplicationSettingsCommand({ ApplicationId: app.Id }));
+      assert.deepEqual(got.ApplicationSettingsResource?.Limits, { Daily: 7 });
+
+      const bad = await signedFetch(t.server.url, {
+        method: 'PUT',
+        path: `/v1/apps/${app.Id}/settings`,
+        body: JSON.stringify({ JourneyLimits: { TimeframeCap: { Cap: 'lots' } } }),
+        credentials: t.server.admin,
+      });
+      assertRestError(bad, 400, 'BadRequestException', /JourneyLimits\.TimeframeCap\.Cap must be an integer/);
+    });
+
     test('a settings group that is not an object is 400 naming it', async () => {
       const app = await create('settings-bad');
       const res = await signedFetch(t.server.url, {
