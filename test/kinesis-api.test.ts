@@ -1309,7 +1309,7 @@ describe('CBOR client (application/x-amz-cbor-1.1, as the Java SDK and KCL speak
   });
 });
 
-describe('hostile member values (found by fuzzing)', () => {
+describe('hostile member values (the fuzzing suite found the first)', () => {
   const s = kinesisServer();
   const json = async (op: string, body: string) => {
     const res = await kinesisPost(s.t.server.url, s.t.server.admin, op, 'application/x-amz-json-1.1', Buffer.from(body));
