@@ -45,6 +45,12 @@ export const UNSUPPORTED_FORMAT = 'DataFormatConversion.UnsupportedFormat';
  */
 export const JSON_MAX_OBJECT_BYTES = 4 * 1000 * 1024;
 
+/**
+ * Deepest nesting of objects and arrays in a record the deserializer reads (Jackson's default
+ * maxNestingDepth, under the OpenX JSON SerDe); a deeper record fails alone as MalformedData.
+ */
+export const MAX_RECORD_NESTING = 1000;
+
 export const PARQUET_COMPRESSIONS = ['SNAPPY', 'GZIP', 'UNCOMPRESSED'] as const;
 export type ParquetCompression = (typeof PARQUET_COMPRESSIONS)[number];
 
@@ -222,19 +228,28 @@ export function normalizeRecord(text: string, o: ParquetOptions): Normalized {
     if (n !== k) changed = true;
     return n;
   };
-  const walk = (v: unknown, top: boolean): unknown => {
-    if (Array.isArray(v)) return v.map((x) => walk(x, false));
+  const tooDeep = new Error('too deep');
+  const walk = (v: unknown, top: boolean, depth: number): unknown => {
     if (v === null || typeof v !== 'object') return v;
-    const out: Record<string, unknown> = {};
+    if (depth > MAX_RECORD_NESTING) throw tooDeep;
+    if (Array.isArray(v)) return v.map((x) => walk(x, false, depth + 1));
+    // A record's key "__proto__" is a key like any other: no prototype for it to set.
+    const out: Record<string, unknown> = Object.create(null);
     for (const [k, x] of Object.entries(v)) {
       const n = rename(k, top);
       // Two keys equal after renaming: the later one wins, as it would in JSON.parse.
-      if (n in out) changed = true;
-      out[n] = walk(x, false);
+      if (Object.hasOwn(out, n)) changed = true;
+      out[n] = walk(x, false, depth + 1);
     }
     return out;
   };
-  const out = walk(value, true) as Record<string, unknown>;
+  let out: Record<string, unknown>;
+  try {
+    out = walk(value, true, 1) as Record<string, unknown>;
+  } catch (e) {
+    if (e !== tooDeep) throw e;
+    return { ok: false, error: `nested deeper than ${MAX_RECORD_NESTING} levels` };
+  }
   const trimmed = text.trim();
   const line = changed || /[\r\n]/.test(trimmed) ? JSON.stringify(out) : trimmed;
   return { ok: true, line };
