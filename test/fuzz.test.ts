@@ -105,6 +105,7 @@ test('fuzzing every operation of every protocol: the process lives, no 5xx, ever
   t.diagnostic(`seed ${SEED} (replay any run with PINSTREAM_FUZZ_SEED=${SEED}); budget ${SECONDS} s${RUNS ? `, at most ${RUNS} cases per group` : ''}`);
   const dataDir = await mkdtemp(join(tmpdir(), 'pinstream-fuzz-'));
   const server = new FuzzServer(
+    // Durability is the crash suites' subject; without fsync the budget buys more requests.
     { PINSTREAM_DATA_DIR: dataDir, PINSTREAM_LOG_FSYNC: 'false' },
     { accessKeyId: 'PSAKFUZZADMIN0000000', secretAccessKey: 'fuzz-admin-secret-0123456789abcdefghij' },
   );
@@ -189,7 +190,7 @@ test('fuzzing every operation of every protocol: the process lives, no 5xx, ever
           if (!server.alive()) {
             fuzzer.crashes++;
             fuzzer.record('crash', 'front-door', c.name, `process exited: ${server.stderr.slice(-600)}`, '', c.name, undefined);
-            await server.start();
+            await fuzzer.restart();
           } else if (a.statuses.some((x) => x >= 500)) {
             fuzzer.record('5xx', 'front-door', c.name, `statuses ${a.statuses.join(',')}`, '', c.name, undefined);
           } else if (c.expectAnswer && a.statuses.length === 0) {

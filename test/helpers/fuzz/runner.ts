@@ -57,15 +57,9 @@ export class FuzzServer {
   ) {}
 
   async start(): Promise<void> {
-    if (process.env.PINSTREAM_FUZZ_DEBUG) console.error(`fuzz: starting a server ${new Error().stack?.split('\n').slice(2, 5).join(' < ')}`);
     const p = await spawnServer({ ...this.env, PINSTREAM_ADMIN_ACCESS_KEY_ID: this.admin.accessKeyId, PINSTREAM_ADMIN_SECRET_ACCESS_KEY: this.admin.secretAccessKey }, 60_000);
     this.child = p.child;
     this.url = p.url;
-    if (process.env.PINSTREAM_FUZZ_DEBUG) {
-      const child = p.child;
-      console.error(`fuzz: server pid ${child.pid} at ${p.url}`);
-      child.on('exit', (code, sig) => console.error(`fuzz: server pid ${child.pid} exited ${code ?? sig}`));
-    }
     this.child.stderr!.on('data', (d) => (this.stderr += d));
   }
 
@@ -364,7 +358,8 @@ export class Fuzzer {
     return lines.slice(-4).join(' | ').slice(0, 500);
   }
 
-  private async restart(): Promise<void> {
+  /** Starts the server again on the same data directory, with fresh connections and fixtures. */
+  async restart(): Promise<void> {
     this.server.restarts++;
     await this.server.start();
     this.transport.close();
