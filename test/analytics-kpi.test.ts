@@ -510,4 +510,19 @@ describe('KPI and analytics REST routes end to end', () => {
     assertRestError(await get(t.server.admin, `/funnels/${created.json.id}`, {}, 'DELETE'), 404, 'NotFoundException', /not found/);
     assert.deepEqual((await get(reader, '/funnels')).json.funnels, []);
   });
+
+  test('SaveFunnel: step attributes that are not a list of filters are 400 BadRequestException, not a 500 (found by fuzzing)', async () => {
+    const save = (attributes: unknown) =>
+      signedFetch(t.server.url, {
+        method: 'POST',
+        path: `/v1/apps/${appId}/funnels`,
+        body: JSON.stringify({ name: 'bad', steps: [{ eventType: 'a', attributes }, { eventType: 'b' }] }),
+        credentials: t.server.admin,
+        signingDate: new Date(NOW),
+      });
+    for (const attributes of [{ k0: 'x' }, 'plan:pro', 7, { map: 1 }]) {
+      assertRestError(await save(attributes), 400, 'BadRequestException', /steps\[0\]\.attributes must be a list/);
+    }
+    assertRestError(await save([null]), 400, 'BadRequestException', /steps\[0\]\.attributes\[0\]\.name is required/);
+  });
 });

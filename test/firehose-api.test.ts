@@ -27,6 +27,7 @@ import {
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, PutUserPolicyCommand } from '@aws-sdk/client-iam';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { assertError } from './helpers/kinesis.js';
+import { signedRequest } from './helpers/signed.js';
 import { ACCOUNT, ROLE, createDeliveryRole, firehoseClient, s3Destination } from './helpers/firehose.js';
 import { aws, awsOk, skipUnlessAws } from './helpers/awscli.js';
 import {
@@ -46,6 +47,7 @@ import {
   BUFFER_INTERVAL_S,
   RETRY_DURATION_S,
 } from '../src/firehose/limits.js';
+import { MAX_NESTING_DEPTH } from '../src/nesting.js';
 
 let t: TestServer;
 let fh: FirehoseClient;
@@ -379,6 +381,43 @@ describe('tags', () => {
     await invalidValue(tg('x', 'v'.repeat(MAX_TAG_VALUE_LENGTH + 1)), 'tags.1.member.value', /less than or equal to 256/);
     await invalidValue(tg('aws:reserved'), 'tags.1.member.key', /regular expression pattern/);
     await invalidValue(fh.send(new ListTagsForDeliveryStreamCommand({ DeliveryStreamName: 'tagged', Limit: 51 })), 'limit', /less than or equal to 50/);
+  });
+});
+
+describe('hostile member values (found by fuzzing)', () => {
+  const call = async (op: string, body: string) => {
+    const res = await signedRequest(t.server.url, {
+      path: '/',
+      service: 'firehose',
+      headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `Firehose_20150804.${op}` },
+      body,
+      credentials: t.server.admin,
+    });
+    return { status: res.status, body: await res.json() };
+  };
+  const deep = (n: number, open: string, close: string) => open.repeat(n) + '1' + close.repeat(n);
+
+  test('nested or long members, or objects with their own toString: ValidationException with the value cut short; nesting past the decode limit: SerializationException; never a 500', async () => {
+    await create({ DeliveryStreamName: 'hostile-1' });
+    const d = MAX_NESTING_DEPTH - 2;
+    const cases: Array<[string, string, string]> = [
+      ['DescribeDeliveryStream', `{"DeliveryStreamName":"hostile-1","Limit":${deep(d, '{"a":', '}')}}`, 'limit'],
+      ['UntagDeliveryStream', `{"DeliveryStreamName":"hostile-1","TagKeys":${deep(d, '[', ']')}}`, 'tagKeys'],
+      ['ListDeliveryStreams', `{"DeliveryStreamType":[${'"xxxxxxxx",'.repeat(5_000)}"x"]}`, 'deliveryStreamType'],
+      ['DescribeDeliveryStream', '{"DeliveryStreamName":{"toString":1,"valueOf":2}}', 'deliveryStreamName'],
+    ];
+    for (const [op, body, member] of cases) {
+      const r = await call(op, body);
+      assert.equal(r.status, 400, `${op} ${member}: ${JSON.stringify(r.body).slice(0, 200)}`);
+      assert.equal(r.body.__type, 'ValidationException');
+      assert.match(r.body.message, new RegExp(`^1 validation error detected: Value '.{1,100}' at '${member}`));
+    }
+    for (const body of [`{"DeliveryStreamName":"hostile-1","Limit":${deep(10_000, '{"a":', '}')}}`, `{"DeliveryStreamType":${deep(100_000, '[', ']')}}`]) {
+      const r = await call('DescribeDeliveryStream', body);
+      assert.equal(r.status, 400);
+      assert.equal(r.body.__type, 'SerializationException');
+      assert.match(r.body.message, /nests objects and arrays more than 32 levels deep/);
+    }
   });
 });
 

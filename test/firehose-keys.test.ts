@@ -107,6 +107,8 @@ describe('prefix evaluation', () => {
     assert.equal(dataPrefix(prefix, true, ctx(T, { partitionKeys: { app: 'a1', type: 'click' } })), 'app=a1/type=click/');
     assert.equal(dataPrefix(`${prefix}!{timestamp:yyyy}/`, true, ctx(T, { partitionKeys: { app: 'a1', type: 'click' } })), 'app=a1/type=click/2024/');
     assert.throws(() => dataPrefix(prefix, true, ctx(T, { partitionKeys: { app: 'a1' } })), PrefixEvaluationError);
+    // A key the record did not yield is missing even when Object.prototype has a member of that name.
+    assert.throws(() => dataPrefix('!{partitionKeyFromQuery:toString}/', true, ctx(T, { partitionKeys: {} })), PrefixEvaluationError);
     assert.deepEqual(prefixPartitionKeys(`${prefix}!{partitionKeyFromLambda:x}`), [
       { source: 'query', key: 'app' },
       { source: 'query', key: 'type' },
@@ -192,6 +194,16 @@ describe('MetadataExtractionQuery subset', () => {
     assert.match((extractPartitionKeys(q, rec({ application: { app_id: null } })) as { error: string }).error, /must not be null or empty/);
     assert.match((extractPartitionKeys(q, rec({ application: { app_id: { a: 1 } } })) as { error: string }).error, /must be a string, number or boolean/);
     assert.match((extractPartitionKeys(q, rec([1, 2])) as { error: string }).error, /must not be null or empty/);
+  });
+
+  it('reads own fields only: .constructor or .toString of a record is missing, as in jq; a key named __proto__ is kept', () => {
+    const inherited = parseExtractionQuery('{k: .constructor}');
+    assert.match((extractPartitionKeys(inherited, rec({})) as { error: string }).error, /must not be null or empty/);
+    assert.match((extractPartitionKeys(parseExtractionQuery('{k: .a.toString}'), rec({ a: {} })) as { error: string }).error, /must not be null or empty/);
+    const r = extractPartitionKeys(parseExtractionQuery('{__proto__: .a, constructor: .b}'), rec({ a: 'x', b: 'y' }));
+    assert.ok(r.ok);
+    assert.equal(Object.hasOwn(r.keys, '__proto__') && r.keys.__proto__, 'x');
+    assert.equal(Object.hasOwn(r.keys, 'constructor') && r.keys.constructor, 'y');
   });
 
   it('rejects JQ beyond the subset at validation time', () => {

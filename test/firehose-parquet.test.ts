@@ -13,8 +13,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FirehoseRecord } from '../src/firehose/destination.js';
 import { sqlString, withDuckDB } from '../src/firehose/duckdb.js';
-import { CONVERSION_FAILED, JSON_MAX_OBJECT_BYTES, MALFORMED_DATA, PINPOINT_SCHEMA, UNSUPPORTED_FORMAT, parquetOptions, toParquet } from '../src/firehose/parquet.js';
+import {
+  CONVERSION_FAILED,
+  JSON_MAX_OBJECT_BYTES,
+  MALFORMED_DATA,
+  PINPOINT_SCHEMA,
+  UNSUPPORTED_FORMAT,
+  normalizeRecord,
+  parquetOptions,
+  toParquet,
+  type ParquetOptions,
+} from '../src/firehose/parquet.js';
 import { buildRecord, endpointParts } from '../src/pinpoint/record.js';
+import { MAX_RECORD_NESTING_DEPTH } from '../src/nesting.js';
 
 const APP = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 const BASE_MS = Date.UTC(2026, 10, 26, 10, 0, 0);
@@ -58,6 +69,12 @@ function conf(serializer: Record<string, unknown> = {}, deserializer: Record<str
     InputFormatConfiguration: { Deserializer: { OpenXJsonSerDe: deserializer } },
     OutputFormatConfiguration: { Serializer: { ParquetSerDe: serializer } },
   };
+}
+
+function options(): ParquetOptions {
+  const p = parquetOptions(conf());
+  assert.ok(p.ok);
+  return p.options;
 }
 
 /** Writes the Parquet body to a temp file and runs `sql` with `$file` replaced by its path. */
@@ -177,6 +194,28 @@ test('a record that is not a JSON object is reported failed; the others are conv
   const none = await toParquet(bad, conf());
   assert.deepEqual(none.ok ? [] : none.failed.map((f) => f.index), [0, 1]);
   assert.equal(none.ok ? 'body' : none.body, undefined);
+});
+
+test('a record nested past MAX_RECORD_NESTING_DEPTH fails alone as MalformedData (a 1 MiB record of brackets was a stack overflow that failed every retry of the batch)', async () => {
+  const { records } = pinpointRecords(2);
+  const depth = 300_000;
+  const deep = { data: Buffer.from(`{"event_type":"x","a":${'['.repeat(depth)}${']'.repeat(depth)}}\n`), arrivalMs: BASE_MS, recordId: 'deep' };
+  const out = await toParquet([records[0], deep, records[1]], conf());
+  assert.equal(out.ok, false);
+  if (out.ok) return;
+  assert.deepEqual(out.failed.map((f) => f.index), [1]);
+  assert.match(out.failed[0].error, new RegExp(`^${MALFORMED_DATA}: the record nests objects and arrays more than ${MAX_RECORD_NESTING_DEPTH} levels deep`));
+  assert.ok(out.body, 'the other records are converted');
+
+  const limit = `{"a":${'['.repeat(MAX_RECORD_NESTING_DEPTH - 1)}${']'.repeat(MAX_RECORD_NESTING_DEPTH - 1)}}`;
+  assert.equal(normalizeRecord(limit, options()).ok, true);
+});
+
+test('a record key "__proto__" stays a key when keys are renamed', () => {
+  const n = normalizeRecord('{"Event_Type":"x","__proto__":{"A":1}}', options());
+  assert.ok(n.ok);
+  assert.deepEqual(JSON.parse(n.line), JSON.parse('{"event_type":"x","__proto__":{"a":1}}'));
+  assert.match(n.line, /"__proto__":\{"a":1\}/);
 });
 
 test('a record that does not fit the Pinpoint schema fails alone with ConversionFailed; the batch still converts', async () => {

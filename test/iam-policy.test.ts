@@ -121,6 +121,17 @@ test('malformed policies are rejected with a message naming the problem', () => 
   assert.throws(() => parsePolicy({ Statement: [{ Effect: 'Allow', Action: '*' }] }), /exactly one of Resource or NotResource/);
   assert.throws(() => parsePolicy({ Statement: [{ Effect: 'Allow', Action: '*', Resource: '*', Condition: { StringSorta: {} } }] }), /unknown operator StringSorta/);
   assert.throws(() => parsePolicy({ Version: '2020-01-01', Statement: [] }), /Version/);
+  // A condition value that is an object (found by fuzzing: {"toString":{}} could not be made a string: a 500).
+  for (const bad of [{ valueOf: 'x', toString: {} }, [{}], null, [['a']]]) {
+    assert.throws(
+      () => parsePolicy({ Statement: [{ Effect: 'Deny', Action: '*', Resource: '*', Condition: { StringEquals: { 'aws:username': bad } } }] }),
+      (e: Error) => e instanceof PolicyError && /Condition\.StringEquals\.aws:username: condition values must be strings, numbers or booleans/.test(e.message),
+    );
+  }
+  assert.deepEqual(
+    parsePolicy({ Statement: [{ Effect: 'Allow', Action: '*', Resource: '*', Condition: { NumericLessThan: { 'aws:MultiFactorAuthAge': 3600 }, Bool: { 'aws:SecureTransport': [true] } } }] }).Statement[0].Condition,
+    Object.assign(Object.create(null), { NumericLessThan: Object.assign(Object.create(null), { 'aws:MultiFactorAuthAge': ['3600'] }), Bool: Object.assign(Object.create(null), { 'aws:SecureTransport': ['true'] }) }),
+  );
   assert.throws(() => parsePolicy({ Statement: [{ Effect: 'Allow', Action: 'sts:AssumeRole' }] }, 'trust'), /needs a Principal/);
 });
 

@@ -27,6 +27,7 @@ import {
   MergeShardsCommand,
   PutRecordCommand,
   PutRecordsCommand,
+  RegisterStreamConsumerCommand,
   RemoveTagsFromStreamCommand,
   SplitShardCommand,
   UpdateShardCountCommand,
@@ -39,6 +40,8 @@ import { startTestServer } from './helpers/server.js';
 import { aws, awsOk, skipUnlessAws } from './helpers/awscli.js';
 import { assertError, kinesisClient, kinesisServer } from './helpers/kinesis.js';
 import { cborCall, cborTimestamp, CBOR_CONTENT_TYPE } from './helpers/cbor.js';
+import { kinesisPost } from './helpers/signed.js';
+import { MAX_NESTING_DEPTH } from '../src/nesting.js';
 
 const ACCOUNT = '000000000000';
 const MAX_HASH = (1n << 128n) - 1n;
@@ -1304,6 +1307,64 @@ describe('CBOR client (application/x-amz-cbor-1.1, as the Java SDK and KCL speak
     const big = await call('PutRecord', { StreamName: 'cbor', Data: Buffer.alloc(MIB), PartitionKey: 'k' });
     assert.equal(big.status, 400);
     assert.equal(big.body.__type, 'ValidationException');
+  });
+});
+
+describe('hostile member values (the fuzzing suite found the first)', () => {
+  const s = kinesisServer();
+  const json = async (op: string, body: string) => {
+    const res = await kinesisPost(s.t.server.url, s.t.server.admin, op, 'application/x-amz-json-1.1', Buffer.from(body));
+    return { status: res.status, body: await res.json() };
+  };
+  const deep = (n: number) => '['.repeat(n) + '1' + ']'.repeat(n);
+
+  test('an object with its own toString, a long or nested list, a 64-bit CBOR integer: ValidationException naming the member; nesting past the decode limit: SerializationException; never a 500', async () => {
+    const own = await json('CreateStream', '{"StreamName":"hostile","ShardCount":{"toString":1,"valueOf":"x"}}');
+    assert.equal(own.status, 400);
+    assert.equal(own.body.__type, 'ValidationException');
+    assert.match(own.body.message, /^1 validation error detected: Value '\{toString=1, valueOf=x\}' at 'shardCount'/);
+
+    const limit = await json('ListStreams', `{"Limit":[${'"xxxxxxxx",'.repeat(5_000)}"x"]}`);
+    assert.equal(limit.status, 400);
+    assert.equal(limit.body.__type, 'ValidationException');
+    assert.match(limit.body.message, /Value '\[xxxxxxxx, xxxxxxxx/);
+    assert.ok(limit.body.message.length < 400, 'the echoed value is cut short');
+
+    const name = await json('CreateStream', `{"StreamName":${deep(MAX_NESTING_DEPTH - 2)},"ShardCount":1}`);
+    assert.equal(name.status, 400);
+    assert.equal(name.body.__type, 'ValidationException');
+    // Deeper than any request of the model can be: refused while decoding, before any member is read.
+    const deeper = await json('CreateStream', `{"StreamName":${deep(10_000)},"ShardCount":1}`);
+    assert.equal(deeper.status, 400);
+    assert.equal(deeper.body.__type, 'SerializationException');
+    assert.match(deeper.body.message, /nests objects and arrays more than 32 levels deep/);
+
+    const big = await cborCall(s.t.server.url, s.t.server.admin, 'CreateStream', { StreamName: 'hostile', ShardCount: 2n ** 64n - 1n });
+    assert.equal(big.status, 400);
+    assert.equal(big.body.__type, 'ValidationException');
+    assert.match(big.body.message, /Value '18446744073709551615' at 'shardCount'/);
+  });
+
+  test('RemoveTagsFromStream: a tag key that is not a string of 1 to 128 characters is a ValidationException, not a 500', async () => {
+    await create(s.k, 'hostile-tags', 1);
+    for (const key of ['{"toString":1}', deep(MAX_NESTING_DEPTH - 3), JSON.stringify('k'.repeat(129)), '""']) {
+      const r = await json('RemoveTagsFromStream', `{"StreamName":"hostile-tags","TagKeys":["a",${key}]}`);
+      assert.equal(r.status, 400, `${key.slice(0, 20)}: ${JSON.stringify(r.body).slice(0, 200)}`);
+      assert.equal(r.body.__type, 'ValidationException');
+      assert.match(r.body.message, /at 'tagKeys' failed to satisfy constraint: Member must satisfy constraint: \[Member must have length less than or equal to 128/);
+    }
+  });
+
+  test('a consumer named by ConsumerARN with a StreamARN or ConsumerName that is an object: InvalidArgumentException, not a 500', async () => {
+    await create(s.k, 'hostile-consumers', 1);
+    const reg = await s.k.send(new RegisterStreamConsumerCommand({ StreamARN: arnOf('hostile-consumers'), ConsumerName: 'c' }));
+    const arn = reg.Consumer!.ConsumerARN!;
+    for (const member of ['StreamARN', 'ConsumerName']) {
+      const r = await json('DescribeStreamConsumer', JSON.stringify({ ConsumerARN: arn, [member]: { toString: 1 } }));
+      assert.equal(r.status, 400, `${member}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.__type, 'InvalidArgumentException');
+      assert.match(r.body.message, new RegExp(`^${member} \\{toString=1\\} does not match`));
+    }
   });
 });
 

@@ -54,6 +54,7 @@ describe('/metrics and /health', () => {
       const res = await metrics(authorization);
       assert.equal(res.status, 401);
       assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer /);
+      assert.equal(res.headers.get('x-amzn-errortype'), 'UnauthorizedException');
       const body = await res.text();
       for (const name of tenantNames()) assert.ok(!body.includes(name), `the answer names ${name}`);
     });

@@ -367,6 +367,39 @@ describe('Pinpoint apps', () => {
       );
     });
 
+    test('UpdateApplicationSettings keeps only modelled members: an unknown one (even nested deep) is ignored, not stored or echoed; past the nesting limit the body is refused', async () => {
+      const app = await create('settings-unknown');
+      const deep = '{"a":'.repeat(20) + '1' + '}'.repeat(20);
+      const put = await signedFetch(t.server.url, {
+        method: 'PUT',
+        path: `/v1/apps/${app.Id}/settings`,
+        body: `{"Limits":{"Daily":7,"Extra":${deep},"__proto__":{"Total":1}},"QuietTime":{"Start":"22:00","Note":"x"},"JourneyLimits":{"TimeframeCap":{"Cap":2,"Days":1,"Junk":[]}}}`,
+        credentials: t.server.admin,
+      });
+      assert.equal(put.status, 200, put.text.slice(0, 300));
+      assert.deepEqual(put.json.Limits, { Daily: 7 });
+      assert.deepEqual(put.json.QuietTime, { Start: '22:00' });
+      assert.deepEqual(put.json.JourneyLimits, { TimeframeCap: { Cap: 2, Days: 1 } });
+      const got = await t.pinpoint.send(new GetApplicationSettingsCommand({ ApplicationId: app.Id }));
+      assert.deepEqual(got.ApplicationSettingsResource?.Limits, { Daily: 7 });
+
+      const bad = await signedFetch(t.server.url, {
+        method: 'PUT',
+        path: `/v1/apps/${app.Id}/settings`,
+        body: JSON.stringify({ JourneyLimits: { TimeframeCap: { Cap: 'lots' } } }),
+        credentials: t.server.admin,
+      });
+      assertRestError(bad, 400, 'BadRequestException', /JourneyLimits\.TimeframeCap\.Cap must be an integer/);
+
+      const tooDeep = await signedFetch(t.server.url, {
+        method: 'PUT',
+        path: `/v1/apps/${app.Id}/settings`,
+        body: `{"Limits":{"Daily":7,"Extra":${'{"a":'.repeat(10_000) + '1' + '}'.repeat(10_000)}}}`,
+        credentials: t.server.admin,
+      });
+      assertRestError(tooDeep, 400, 'BadRequestException', /nests objects and arrays more than 32 levels deep/);
+    });
+
     test('a settings group that is not an object is 400 naming it', async () => {
       const app = await create('settings-bad');
       const res = await signedFetch(t.server.url, {

@@ -19,6 +19,9 @@ function checkSteps(steps: unknown): FunnelStep[] {
     if (typeof s !== 'object' || s === null) throw badRequest(`${f} must be an object {name, eventType, attributes?}`);
     if (typeof s.eventType !== 'string' || s.eventType === '') throw badRequest(`${f}.eventType is required`);
     const name = typeof s.name === 'string' && s.name !== '' ? s.name : s.eventType;
+    if (s.attributes !== undefined && s.attributes !== null && !Array.isArray(s.attributes)) {
+      throw badRequest(`${f}.attributes must be a list of {name, values}`);
+    }
     const attributes = (s.attributes ?? []).map((a, j) => {
       if (typeof a?.name !== 'string' || a.name === '') throw badRequest(`${f}.attributes[${j}].name is required`);
       if (!Array.isArray(a.values) || a.values.length === 0 || a.values.some((v) => typeof v !== 'string')) {

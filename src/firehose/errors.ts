@@ -4,6 +4,7 @@
 // constraint: …"), with the member path as AWS writes it (camelCase, `.N.member` for lists).
 
 import { ServiceError } from '../http/awsjson.js';
+import { shownValue } from '../http/shape.js';
 
 export const resourceNotFound = (m: string) => new ServiceError('ResourceNotFoundException', m);
 export const resourceInUse = (m: string) => new ServiceError('ResourceInUseException', m);
@@ -19,14 +20,8 @@ export const notFoundMessage = (name: string, accountId: string) => `Firehose ${
 export const validation = (value: unknown, member: string, constraint: string) =>
   new ServiceError(
     'ValidationException',
-    `1 validation error detected: Value '${describe(value)}' at '${member}' failed to satisfy constraint: ${constraint}`,
+    `1 validation error detected: Value '${shownValue(value)}' at '${member}' failed to satisfy constraint: ${constraint}`,
   );
-
-function describe(v: unknown): string {
-  if (v === null || v === undefined) return 'null';
-  if (typeof v === 'object') return JSON.stringify(v).slice(0, 100);
-  return String(v).slice(0, 100);
-}
 
 /** `ExtendedS3DestinationConfiguration` → `extendedS3DestinationConfiguration`, as Coral names members. */
 export const memberName = (wire: string) => wire.charAt(0).toLowerCase() + wire.slice(1);

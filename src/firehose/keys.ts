@@ -289,7 +289,7 @@ export function evaluateParts(parts: PrefixPart[], ctx: PrefixContext): string {
         out += ctx.errorOutputType ?? '';
         break;
       case 'partitionKey': {
-        const v = ctx.partitionKeys?.[p.key];
+        const v = ctx.partitionKeys && Object.hasOwn(ctx.partitionKeys, p.key) ? ctx.partitionKeys[p.key] : undefined;
         if (v === undefined) throw new PrefixEvaluationError(`partition key "${p.key}" has no value`);
         out += v;
         break;

@@ -135,17 +135,19 @@ export function extractPartitionKeys(query: ExtractionQuery, data: Buffer): Extr
   } catch {
     return { ok: false, error: 'Non JSON record provided' };
   }
+  // Field names come from the query and values from the record: both are looked up and stored as
+  // own keys only, as jq does (`.constructor` of {} is null, not Object; a key "__proto__" is a key).
   const keys: Record<string, string> = {};
   for (const k of query.keys) {
     let v: unknown = doc;
     for (const s of k.path) {
-      if ('field' in s) v = v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>)[s.field] : undefined;
+      if ('field' in s) v = v !== null && typeof v === 'object' && !Array.isArray(v) && Object.hasOwn(v, s.field) ? (v as Record<string, unknown>)[s.field] : undefined;
       else v = Array.isArray(v) ? v[s.index] : undefined;
       if (v === undefined) break;
     }
     if (v === undefined || v === null || v === '') return { ok: false, error: `partitionKeys values must not be null or empty (key "${k.name}")` };
     if (typeof v === 'object') return { ok: false, error: `partition key "${k.name}" must be a string, number or boolean, got ${Array.isArray(v) ? 'an array' : 'an object'}` };
-    keys[k.name] = String(v);
+    Object.defineProperty(keys, k.name, { value: String(v), enumerable: true, writable: true, configurable: true });
   }
   return { ok: true, keys };
 }

@@ -14,7 +14,9 @@ export class DepthLimitedTokenizer extends Tokenizer {
   private readonly open: number[] = [];
 
   constructor(data: Uint8Array) {
-    super(data, {});
+    // cborg's own decode defaults (a tokenizer given to decode() does not get them): 64-bit
+    // integers become BigInts, indefinite lengths and undefined are read.
+    super(data, { strict: false, allowIndefinite: true, allowUndefined: true, allowBigInt: true });
   }
 
   override next(): Token {

@@ -28,7 +28,8 @@ export function operatorRoutes(o: OperatorOptions): (req: ApiRequest) => ApiResp
     if (expected === undefined || presented === undefined || !timingSafeEqual(digest(presented), expected)) {
       return {
         status: 401,
-        headers: { 'content-type': 'application/json', 'www-authenticate': 'Bearer realm="pinstream-metrics"' },
+        // The front door's own error shape (as for an unknown path): x-amzn-ErrorType and Message.
+        headers: { 'content-type': 'application/json', 'x-amzn-errortype': 'UnauthorizedException', 'www-authenticate': 'Bearer realm="pinstream-metrics"' },
         body: JSON.stringify({
           Message:
             expected === undefined

@@ -112,11 +112,18 @@ function parseStatement(s: unknown, f: string, kind: 'identity' | 'trust'): Stat
       if (typeof block !== 'object' || block === null || Array.isArray(block)) throw new PolicyError(`${f}.Condition.${op} must be an object`);
       out.Condition[op] = Object.create(null) as Record<string, string[]>;
       for (const [key, v] of Object.entries(block)) {
-        out.Condition[op][key] = Array.isArray(v) ? v.map(String) : [String(v)];
+        out.Condition[op][key] = (Array.isArray(v) ? v : [v]).map((x) => conditionValue(x, `${f}.Condition.${op}.${key}`));
       }
     }
   }
   return out;
+}
+
+/** A condition value is a string, number or boolean (IAM's JSON grammar); anything else is malformed. */
+function conditionValue(v: unknown, field: string): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  throw new PolicyError(`${field}: condition values must be strings, numbers or booleans`);
 }
 
 /** Evaluates identity policies for one request (AWS's evaluation logic, single account). */

@@ -291,7 +291,12 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
       if (!Array.isArray(i.TagKeys) || i.TagKeys.length < 1 || i.TagKeys.length > 50) {
         throw validation(i.TagKeys, 'tagKeys', 'Member must have length less than or equal to 50 and greater than or equal to 1');
       }
-      for (const k of i.TagKeys) delete s.tags[String(k)];
+      for (const k of i.TagKeys) {
+        if (typeof k !== 'string' || k.length < 1 || k.length > MAX_TAG_KEY_LENGTH) {
+          throw validation(k, 'tagKeys', `Member must satisfy constraint: [Member must have length less than or equal to ${MAX_TAG_KEY_LENGTH}, Member must have length greater than or equal to 1]`);
+        }
+      }
+      for (const k of i.TagKeys) delete s.tags[k];
       registry.save(s);
       return undefined;
     },

@@ -19,7 +19,7 @@ import {
   type WireFormat,
 } from '../http/awsjson.js';
 import { EVENT_STREAM_CONTENT_TYPE, eventMessage, exceptionMessage } from '../http/eventstream.js';
-import { isObject, type Json } from '../http/shape.js';
+import { isObject, shownValue, type Json } from '../http/shape.js';
 import type { Clock } from '../clock.js';
 import type { KinesisServices } from './api.js';
 import { expiredNextToken, invalidArgument, limitExceeded, optInt, resourceInUse, resourceNotFound, validation } from './errors.js';
@@ -146,10 +146,10 @@ export function consumerOperations(k: KinesisServices): Pick<JsonRpcService, 'op
     if (i.ConsumerARN !== undefined && i.ConsumerARN !== null) {
       const found = consumerByArn(i.ConsumerARN);
       if (i.StreamARN !== undefined && i.StreamARN !== null && i.StreamARN !== registry.arn(found.s.name)) {
-        throw invalidArgument(`StreamARN ${String(i.StreamARN)} does not match the stream of ConsumerARN ${String(i.ConsumerARN)}.`);
+        throw invalidArgument(`StreamARN ${shownValue(i.StreamARN)} does not match the stream of ConsumerARN ${shownValue(i.ConsumerARN)}.`);
       }
       if (i.ConsumerName !== undefined && i.ConsumerName !== null && i.ConsumerName !== found.c.name) {
-        throw invalidArgument(`ConsumerName ${String(i.ConsumerName)} does not match ConsumerARN ${String(i.ConsumerARN)}.`);
+        throw invalidArgument(`ConsumerName ${shownValue(i.ConsumerName)} does not match ConsumerARN ${shownValue(i.ConsumerARN)}.`);
       }
       return found;
     }

@@ -2,6 +2,7 @@
 // and the member checks that raise them.
 
 import { ServiceError } from '../http/awsjson.js';
+import { shownValue } from '../http/shape.js';
 
 export const resourceNotFound = (m: string) => new ServiceError('ResourceNotFoundException', m);
 export const resourceInUse = (m: string) => new ServiceError('ResourceInUseException', m);
@@ -16,7 +17,7 @@ export const internalFailure = (m: string) => new ServiceError('InternalFailure'
 export const validation = (value: unknown, member: string, constraint: string) =>
   new ServiceError(
     'ValidationException',
-    `1 validation error detected: Value '${String(value).slice(0, 100)}' at '${member}' failed to satisfy constraint: ${constraint}`,
+    `1 validation error detected: Value '${shownValue(value)}' at '${member}' failed to satisfy constraint: ${constraint}`,
   );
 
 /** A required integer member within [min, max], with Coral-style messages. */

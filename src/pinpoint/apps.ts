@@ -169,33 +169,43 @@ export class Apps {
   }
 }
 
-const ints = (names: string[]) => (v: unknown, f: string) => {
+/**
+ * The modelled members of a settings object, checked; others are dropped, as Pinpoint's
+ * deserializer ignores members its model does not have (so nothing a client invents is stored,
+ * echoed back, or walked when the settings are saved).
+ */
+const members = (v: unknown, f: string, checks: Record<string, (x: unknown, field: string) => unknown>): Json => {
   const o = optObject(v, f)!;
-  for (const n of names) {
-    if (o[n] !== undefined && !Number.isInteger(o[n])) throw badRequest(`${f}.${n} must be an integer`);
+  const out: Json = {};
+  for (const [n, check] of Object.entries(checks)) {
+    if (o[n] === undefined || o[n] === null) continue;
+    out[n] = check(o[n], `${f}.${n}`);
   }
-  return o;
+  return out;
+};
+
+const int = (x: unknown, field: string) => {
+  if (!Number.isInteger(x)) throw badRequest(`${field} must be an integer`);
+  return x;
+};
+const ints = (names: string[]) => (v: unknown, f: string) => members(v, f, Object.fromEntries(names.map((n) => [n, int])));
+const timeOfDay = (x: unknown, field: string) => {
+  const t = optString(x, field)!;
+  if (!/^([01]\d|2[0-3]):[0-5]\d$/.test(t)) throw badRequest(`${field} must be a time of day as HH:MM; got "${t}"`);
+  return t;
 };
 
 /** Each writable settings group with the check of its members (shapes of the Pinpoint model). */
 const SETTINGS_GROUPS: Record<string, (v: unknown, field: string) => Json> = {
-  CampaignHook: (v, f) => {
-    const o = optObject(v, f)!;
-    optString(o.LambdaFunctionName, `${f}.LambdaFunctionName`);
-    optString(o.WebUrl, `${f}.WebUrl`);
-    optEnum(o.Mode, `${f}.Mode`, ['DELIVERY', 'FILTER']);
-    return o;
-  },
+  CampaignHook: (v, f) =>
+    members(v, f, {
+      LambdaFunctionName: (x, field) => optString(x, field),
+      WebUrl: (x, field) => optString(x, field),
+      Mode: (x, field) => optEnum(x, field, ['DELIVERY', 'FILTER']),
+    }),
   Limits: ints(['Daily', 'MaximumDuration', 'MessagesPerSecond', 'Total', 'Session']),
-  QuietTime: (v, f) => {
-    const o = optObject(v, f)!;
-    for (const n of ['Start', 'End']) {
-      const t = optString(o[n], `${f}.${n}`);
-      if (t !== undefined && !/^([01]\d|2[0-3]):[0-5]\d$/.test(t)) throw badRequest(`${f}.${n} must be a time of day as HH:MM; got "${t}"`);
-    }
-    return o;
-  },
-  JourneyLimits: ints(['DailyCap', 'TotalCap']),
+  QuietTime: (v, f) => members(v, f, { Start: timeOfDay, End: timeOfDay }),
+  JourneyLimits: (v, f) => members(v, f, { DailyCap: int, TotalCap: int, TimeframeCap: ints(['Cap', 'Days']) }),
 };
 
 /** Validates a tag map against the tagging limits. */
