@@ -231,6 +231,8 @@ test('fuzzing every operation of every protocol: the process lives, no 5xx, ever
 
     await t.test('the official SDKs still work afterwards (PutEvents, Kinesis, Firehose, STS)', async () => {
       await fuzzer.fixtures.ensure();
+      // What the fuzzer deleted or broke (its apps, streams, role) is put back first; say so if it cannot be.
+      assert.deepEqual(fuzzer.fixtures.problems, [], 'the fixtures could not be restored');
       const base = { endpoint: server.url, region: 'us-east-1', credentials: server.admin, maxAttempts: 1 };
       const pinpoint = new PinpointClient(base);
       const kinesis = new KinesisClient(base);

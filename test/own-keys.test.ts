@@ -16,6 +16,8 @@ import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, PutUserPolicyComm
 import { DuckDBInstance } from '@duckdb/node-api';
 import { startTestServer, pinpointClient, type TestServer } from './helpers/server.js';
 import { signedRequest } from './helpers/signed.js';
+import { createDeliveryRole, firehoseClient, s3Destination } from './helpers/firehose.js';
+import { CreateDeliveryStreamCommand, ListTagsForDeliveryStreamCommand, TagDeliveryStreamCommand } from '@aws-sdk/client-firehose';
 import { rejection } from './helpers/rejection.js';
 import { ConfigError, loadConfig } from '../src/config/config.js';
 import { CampaignBatch, CAMPAIGN_COUNTS } from '../src/analytics/campaign-rollup.js';
@@ -243,6 +245,47 @@ describe('own keys outside the request path', () => {
     } finally {
       c.closeSync();
       db.closeSync();
+    }
+  });
+});
+
+describe('names Object.prototype carries, sent as data keys, are kept as keys', () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startTestServer();
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  test('PutEvents: an endpoint id and an event id "__proto__" get their own results; endpoint attributes named so are stored', async () => {
+    const app = (await t.pinpoint.send(new CreateAppCommand({ CreateApplicationRequest: { Name: 'proto-keys' } }))).ApplicationResponse!.Id!;
+    // Raw JSON: an SDK object literal with a "__proto__" key would set its prototype instead.
+    const body =
+      '{"BatchItem":{"__proto__":{"Endpoint":{"Attributes":{"__proto__":["a"],"constructor":["b"]}},' +
+      `"Events":{"__proto__":{"EventType":"t","Timestamp":"${new Date().toISOString()}"},"toString":{"EventType":"t","Timestamp":"${new Date().toISOString()}"}}}}}`;
+    const res = await send(t.server.url, { method: 'POST', path: `/v1/apps/${app}/events`, body, credentials: t.server.admin });
+    assert.equal(res.status, 202, res.raw.toString());
+    const results = JSON.parse(res.raw.toString('utf8')).Results;
+    assert.deepEqual(Object.keys(results), ['__proto__']);
+    assert.deepEqual(Object.keys(results['__proto__'].EventsItemResponse).sort(), ['__proto__', 'toString']);
+    for (const r of Object.values(results['__proto__'].EventsItemResponse) as Array<{ StatusCode: number }>) assert.equal(r.StatusCode, 202);
+    const got = await send(t.server.url, { method: 'GET', path: `/v1/apps/${app}/endpoints/__proto__`, credentials: t.server.admin });
+    assert.equal(got.status, 200, got.raw.toString());
+    const attributes = JSON.parse(got.raw.toString('utf8')).Attributes;
+    assert.deepEqual(Object.keys(attributes).sort(), ['__proto__', 'constructor']);
+  });
+
+  test('Firehose: a tag key "__proto__" is stored and listed', async () => {
+    await createDeliveryRole(t.server);
+    const fh = firehoseClient(t.server);
+    try {
+      await fh.send(new CreateDeliveryStreamCommand({ DeliveryStreamName: 'proto-tags', ExtendedS3DestinationConfiguration: s3Destination('proto-tags') }));
+      await fh.send(new TagDeliveryStreamCommand({ DeliveryStreamName: 'proto-tags', Tags: [{ Key: '__proto__', Value: 'p' }, { Key: 'constructor', Value: 'c' }] }));
+      const listed = await fh.send(new ListTagsForDeliveryStreamCommand({ DeliveryStreamName: 'proto-tags' }));
+      assert.deepEqual(listed.Tags!.map((x) => `${x.Key}=${x.Value}`).sort(), ['__proto__=p', 'constructor=c']);
+    } finally {
+      fh.destroy();
     }
   });
 });

@@ -285,8 +285,8 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
       if (i.Tags === undefined || i.Tags === null) throw validation(null, 'tags', 'Member must not be null');
       check(i.Tags, tagList, 'tags');
       const s = registry.require(n);
-      const tags = { ...s.tags };
-      for (const t of i.Tags as Array<{ Key: string; Value?: string }>) tags[t.Key] = t.Value ?? '';
+      // Spread and fromEntries define own properties: a tag key "__proto__" is kept, not swallowed by the setter.
+      const tags: Record<string, string> = { ...s.tags, ...Object.fromEntries((i.Tags as Array<{ Key: string; Value?: string }>).map((t) => [t.Key, t.Value ?? ''])) };
       if (Object.keys(tags).length > MAX_TAGS_PER_STREAM) {
         throw limitExceeded(`Delivery stream ${n} would have ${Object.keys(tags).length} tags; a delivery stream can have at most ${MAX_TAGS_PER_STREAM} tags.`);
       }

@@ -82,7 +82,8 @@ export class EventIngest {
     const repairStrings = body.includes('\\ud') || body.includes('\\uD');
     const arrival = this.clock.now();
     const checkSize = body.length > MAX_EVENT_BYTES;
-    const results: Record<string, Json> = {};
+    // Keyed by client-sent ids: null prototypes, so an id "__proto__" is an entry like any other.
+    const results: Record<string, Json> = Object.create(null);
     const payloads: string[] = [];
     const waiting: Waiting[] = [];
     const append = this.dedup.begin();
@@ -91,7 +92,7 @@ export class EventIngest {
       // One SQLite transaction for the request's endpoint writes (a savepoint per item).
       this.endpoints.transaction(appId, () => {
         for (const [endpointId, item] of batch) {
-          const eventResults: Record<string, ItemResult> = {};
+          const eventResults: Record<string, ItemResult> = Object.create(null);
           const { result: endpointResult, stored } = this.endpointFor(appId, endpointId, item.Endpoint as Json);
           results[endpointId] = { EndpointItemResponse: endpointResult, EventsItemResponse: eventResults };
           const events = item.Events as Json;

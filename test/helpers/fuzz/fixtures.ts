@@ -20,6 +20,11 @@ import {
   CreateRoleCommand,
   CreateUserCommand,
   GetRoleCommand,
+  UpdateAssumeRolePolicyCommand,
+  ListRolePoliciesCommand,
+  DeleteRolePolicyCommand,
+  ListUserPoliciesCommand,
+  DeleteUserPolicyCommand,
   GetUserCommand,
   IAMClient,
   ListAccessKeysCommand,
@@ -149,11 +154,16 @@ export class Fixtures {
         });
         try {
           await c.iam.send(new GetRoleCommand({ RoleName: ROLE }));
+          // The fuzzer may have rewritten its trust (UpdateAssumeRolePolicy): put it back.
+          await c.iam.send(new UpdateAssumeRolePolicyCommand({ RoleName: ROLE, PolicyDocument: trust }));
         } catch {
           await c.iam.send(new CreateRoleCommand({ RoleName: ROLE, AssumeRolePolicyDocument: trust }));
         }
         const policy = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['kinesis:*', 'firehose:*', 's3:*'], Resource: '*' }] };
         await c.iam.send(new PutRolePolicyCommand({ RoleName: ROLE, PolicyName: 'fuzz-role-policy', PolicyDocument: JSON.stringify(policy) }));
+        // Policies the fuzzer added (a Deny would stop the event stream and delivery stream setups).
+        const names = (await c.iam.send(new ListRolePoliciesCommand({ RoleName: ROLE }))).PolicyNames ?? [];
+        for (const n of names) if (n !== 'fuzz-role-policy') await c.iam.send(new DeleteRolePolicyCommand({ RoleName: ROLE, PolicyName: n }));
       });
       await step('user', async () => {
         try {
@@ -177,6 +187,8 @@ export class Fixtures {
           ],
         };
         await c.iam.send(new PutUserPolicyCommand({ UserName: USER, PolicyName: 'fuzz-policy', PolicyDocument: JSON.stringify(policy) }));
+        const names = (await c.iam.send(new ListUserPoliciesCommand({ UserName: USER }))).PolicyNames ?? [];
+        for (const n of names) if (n !== 'fuzz-policy') await c.iam.send(new DeleteUserPolicyCommand({ UserName: USER, PolicyName: n }));
       });
       const stream = async (name: string, shards: number) => {
         try {
