@@ -15,7 +15,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, open, readdir, readFile, rm, stat, truncate } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutEventsCommand } from '@aws-sdk/client-pinpoint';
@@ -27,7 +27,7 @@ import { startPinstream, type Pinstream } from '../src/server.js';
 import { SegmentLog } from '../src/log/segment-log.js';
 import { decodeIngestEntry } from '../src/pinpoint/ingest-record.js';
 import { decodeRecord } from '../src/firehose/records.js';
-import { eio, enospc, faultyFs, seeded, suiteSeed } from './helpers/faults.js';
+import { eio, enospc, faultyFs, flipByte, seeded, suiteSeed } from './helpers/faults.js';
 import { framesOf, logFiles, type Frame } from './helpers/segments.js';
 import { spawnServer, TEST_METRICS_TOKEN, waitForExit, type ServerProcess } from './helpers/process.js';
 import { FAULT_SERVER } from './helpers/fault-server.js';
@@ -83,18 +83,6 @@ function lostInLines(lines: string[], dataDir: string): Record<Kind, number> {
     else if (line.includes(join(dataDir, 'firehose'))) out.firehose += n;
   }
   return out;
-}
-
-async function flipByte(path: string, position: number, mask: number): Promise<void> {
-  const fh = await open(path, 'r+');
-  try {
-    const b = Buffer.alloc(1);
-    await fh.read(b, 0, 1, position);
-    b[0] ^= mask;
-    await fh.write(b, 0, 1, position);
-  } finally {
-    await fh.close();
-  }
 }
 
 test('real server: random damage to the ingest log, Kinesis shard logs and Firehose logs; every other acknowledged record is delivered', { timeout: LONG ? 3_600_000 : 175_000 }, async (t) => {

@@ -13,12 +13,12 @@
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, open, readFile, rm, stat, truncate } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LogWriteError } from '../src/log/errors.js';
 import { SegmentLog } from '../src/log/segment-log.js';
-import { eio, enospc, faultyFs, seeded, suiteSeed } from './helpers/faults.js';
+import { eio, enospc, faultyFs, flipByte, seeded, suiteSeed } from './helpers/faults.js';
 import { framesOf, logFiles, type Frame } from './helpers/segments.js';
 
 const LONG = process.env.PINSTREAM_FAULTS_LONG === '1';
@@ -51,18 +51,6 @@ async function readAll(log: SegmentLog): Promise<Map<number, Buffer>> {
     next = r.nextOffset;
   }
   return out;
-}
-
-async function flipByte(path: string, position: number, mask: number): Promise<void> {
-  const fh = await open(path, 'r+');
-  try {
-    const b = Buffer.alloc(1);
-    await fh.read(b, 0, 1, position);
-    b[0] ^= mask;
-    await fh.write(b, 0, 1, position);
-  } finally {
-    await fh.close();
-  }
 }
 
 test('damage at rest: random byte flips and truncations of active and closed segments and index files', async (t) => {

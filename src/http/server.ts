@@ -21,22 +21,17 @@ import net from 'node:net';
 import http from 'node:http';
 import http2 from 'node:http2';
 import { Readable } from 'node:stream';
-import { OPERATOR_RESERVE_CONNECTIONS } from '../config/config.js';
+import { OPERATOR_RESERVE_CONNECTIONS, type Config } from '../config/config.js';
 import type { ApiResponse } from './request.js';
 import { MAX_HEADER_BYTES, NODE_REQUEST_TIMEOUT_SLACK_MS, REFUSED_BODY_DRAIN_BYTES } from './limits.js';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
-export interface ServerLimits {
-  headersTimeoutMs: number;
-  bodyTimeoutMs: number;
-  keepAliveTimeoutMs: number;
-  /** Resolved (never 0): see resolveMaxConnections. */
-  maxConnections: number;
-  maxUnverifiedBodyBytes: number;
-  http2MaxConcurrentStreams: number;
-  http2MaxSessionMemoryMb: number;
-}
+/** The front door's settings, as validated in Config; `maxConnections` resolved (never 0, see resolveMaxConnections). */
+export type ServerLimits = Pick<
+  Config,
+  'headersTimeoutMs' | 'bodyTimeoutMs' | 'keepAliveTimeoutMs' | 'maxConnections' | 'maxUnverifiedBodyBytes' | 'http2MaxConcurrentStreams' | 'http2MaxSessionMemoryMb'
+>;
 
 /** A request as far as it is known before its body. */
 export interface RequestHead {

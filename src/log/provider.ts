@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Clock } from '../clock.js';
 import { nodeFs, type LogFs } from './fs.js';
 import type { Log, LogHealth } from './log.js';
-import { SegmentLog } from './segment-log.js';
+import { emptyHealth, SegmentLog } from './segment-log.js';
 
 export type LogKind = 'ingest' | 'kinesis' | 'firehose';
 export const LOG_KINDS: readonly LogKind[] = ['ingest', 'kinesis', 'firehose'];
@@ -50,20 +50,7 @@ const NAME_PART = /^[A-Za-z0-9_.-]{1,255}$/;
 const COUNTERS = ['recordsLost', 'bytesLost', 'damagedRegions', 'recordsRepaired', 'tornBytes', 'indexRebuilds', 'checkpointGaps', 'writeFailures'] as const;
 
 function emptyKind(): LogKindHealth {
-  return {
-    open: 0,
-    failingLogs: 0,
-    diskFullLogs: 0,
-    recordsLost: 0,
-    bytesLost: 0,
-    damagedRegions: 0,
-    recordsRepaired: 0,
-    tornBytes: 0,
-    indexRebuilds: 0,
-    checkpointGaps: 0,
-    damagedFiles: 0,
-    writeFailures: 0,
-  };
+  return { open: 0, failingLogs: 0, diskFullLogs: 0, ...emptyHealth() };
 }
 
 export class SegmentLogProvider implements LogProvider {

@@ -111,7 +111,8 @@ const segmentName = (base: number): string => `${String(base).padStart(20, '0')}
 const indexPath = (segPath: string): string => segPath.replace(/\.log$/, '.idx');
 const randomSalt = (): number => randomBytes(4).readUInt32LE(0);
 
-function emptyHealth(): LogHealth {
+/** All counters of a log's health at zero (the provider sums these by log kind). */
+export function emptyHealth(): LogHealth {
   return {
     recordsLost: 0,
     bytesLost: 0,

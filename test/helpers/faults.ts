@@ -2,6 +2,7 @@
 // lets a test fail chosen operations the way a disk does (ENOSPC after a partial write, EIO from
 // fdatasync, a failing truncate), plus a seeded random generator for the fault-injection suites.
 
+import { open } from 'node:fs/promises';
 import { nodeFs, type LogFile, type LogFs } from '../../src/log/fs.js';
 
 export interface FaultHooks {
@@ -73,3 +74,16 @@ function wrap(path: string, f: LogFile, hooks: FaultHooks): LogFile {
 }
 
 export { seeded, suiteSeed } from './random.js';
+
+/** Damage at rest: XORs one byte of a file with `mask` (a flipped bit when it is a power of two). */
+export async function flipByte(path: string, position: number, mask: number): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, position);
+    b[0] ^= mask;
+    await fh.write(b, 0, 1, position);
+  } finally {
+    await fh.close();
+  }
+}
