@@ -364,7 +364,8 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
       const arn = policyArnParam(p);
       const id = versionParam(p);
       allow(req, 'GetPolicyVersion', arn);
-      const v = store.getManagedPolicy(arn) && store.policyVersions(requirePolicy(arn)).find((x) => x.version_id === id);
+      const m = store.getManagedPolicy(arn);
+      const v = m && store.policyVersions(m).find((x) => x.version_id === id);
       if (!v) throw noSuchEntity(`Policy ${arn} version ${id} does not exist or is not attachable.`);
       return { PolicyVersion: { Document: encodeURIComponent(v.document), VersionId: v.version_id, IsDefaultVersion: v.is_default, CreateDate: v.create_date } };
     },
@@ -623,7 +624,7 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
       statements.push(...(Array.isArray(parsed.Statement) ? parsed.Statement : [parsed.Statement]));
     }
     const arns: string[] = [];
-    for (let i = 1; p.has(`PolicyArns.member.${i}.arn`); i++) arns.push(p.get(`PolicyArns.member.${i}.arn`)!);
+    for (let i = 1; p.has(`PolicyArns.member.${i}.arn`) && arns.length <= MAX_SESSION_POLICY_ARNS; i++) arns.push(p.get(`PolicyArns.member.${i}.arn`)!);
     if (arns.length > MAX_SESSION_POLICY_ARNS) throw validation(`[${arns.join(', ')}]`, 'policyArns', `Member must have length less than or equal to ${MAX_SESSION_POLICY_ARNS}`);
     for (const arn of arns) {
       const m = store.getManagedPolicy(arn);
@@ -705,9 +706,11 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
       GetCallerIdentity(_p, req) {
         const owner = store.keyOwner(req.caller!.accessKeyId)!;
         if (owner.kind === 'role') {
-          const r = requireRole(owner.user);
-          return { UserId: `${r.role_id}:${owner.arn.slice(owner.arn.lastIndexOf('/') + 1)}`, Account: acct, Arn: owner.arn };
+          // A session answers with the role id it was issued for, even once the role is gone (as AWS does).
+          const id = owner.temporary?.principalId ?? requireRole(owner.user).role_id;
+          return { UserId: `${id}:${owner.arn.slice(owner.arn.lastIndexOf('/') + 1)}`, Account: acct, Arn: owner.arn };
         }
+        if (owner.temporary) return { UserId: owner.temporary.principalId, Account: acct, Arn: owner.arn };
         const u = requireUser(caller(req));
         return { UserId: u.user_id, Account: acct, Arn: store.userArn(u) };
       },
