@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { CreateAccessKeyCommand, CreateRoleCommand, CreateUserCommand, IAMClient, ListUsersCommand, PutRolePolicyCommand, PutUserPolicyCommand } from '@aws-sdk/client-iam';
+import { CreateAccessKeyCommand, CreatePolicyCommand, CreateRoleCommand, CreateUserCommand, IAMClient, ListUsersCommand, PutRolePolicyCommand, PutUserPolicyCommand } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, GetCallerIdentityCommand, GetSessionTokenCommand, STSClient } from '@aws-sdk/client-sts';
 import { CreateStreamCommand, KinesisClient, ListStreamsCommand } from '@aws-sdk/client-kinesis';
 import { CreateAppCommand, PinpointClient, PutEventsCommand } from '@aws-sdk/client-pinpoint';
@@ -18,7 +18,7 @@ import { ManualClock } from '../src/clock.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { rejection } from './helpers/rejection.js';
 import { EXPIRED_SESSION_RETENTION_MS } from '../src/iam/store.js';
-import { DEFAULT_SESSION_TOKEN_SECONDS, MAX_CHAINED_SESSION_SECONDS } from '../src/iam/api.js';
+import { DEFAULT_SESSION_TOKEN_SECONDS, MAX_CHAINED_SESSION_SECONDS, MAX_SESSION_POLICY_ARNS } from '../src/iam/api.js';
 
 const ACCOUNT = '000000000000';
 const REGION = 'us-east-1';
@@ -125,6 +125,17 @@ describe('AssumeRole', () => {
     const deny = await assume({ Policy: doc({ Effect: 'Allow', Action: '*', Resource: '*' }, { Effect: 'Deny', Action: 'kinesis:ListStreams', Resource: '*' }), RoleSessionName: 'deny' });
     const denied = await rejection(() => kinesisAs(toCreds(deny.Credentials!)).send(new ListStreamsCommand({})));
     assert.match(denied.message, /explicit deny in a session policy/);
+  });
+
+  test(`PolicyArns: managed policies as the session policy (at most ${MAX_SESSION_POLICY_ARNS})`, async () => {
+    const admin = iamAs(t.server.admin);
+    const p = (await admin.send(new CreatePolicyCommand({ PolicyName: 'session-list', PolicyDocument: doc({ Effect: 'Allow', Action: 'kinesis:ListStreams', Resource: '*' }) }))).Policy!;
+    const creds = toCreds((await assume({ PolicyArns: [{ arn: p.Arn }], RoleSessionName: 'managed' })).Credentials!);
+    await kinesisAs(creds).send(new ListStreamsCommand({}));
+    assert.equal((await rejection(() => kinesisAs(creds).send(new CreateStreamCommand({ StreamName: 'managed-narrowed', ShardCount: 1 })))).name, 'AccessDeniedException');
+    const many = Array.from({ length: MAX_SESSION_POLICY_ARNS + 1 }, () => ({ arn: p.Arn }));
+    assert.equal((await rejection(() => assume({ PolicyArns: many }))).name, 'ValidationError');
+    assert.equal((await rejection(() => assume({ PolicyArns: [{ arn: `arn:aws:iam::${ACCOUNT}:policy/none` }] }))).name, 'InvalidParameterValue');
   });
 
   test('malformed or oversized session policies are refused', async () => {
