@@ -468,7 +468,7 @@ describe('precedence and multi-error messages (Kinesis)', () => {
     assert.deepEqual(short.body, { __type: 'InvalidArgumentException', message: 'Minimum allowed retention period is 24 hours. Requested retention period (1 hours) is too short.' });
   });
 
-  test('the official SDK surfaces the ValidationException and the SerializationException text', async () => {
+  test('the official SDK surfaces the ValidationException with its exact message and status', async () => {
     const k: KinesisClient = kinesisClient(t.server);
     try {
       await assert.rejects(k.send(new CreateStreamCommand({ StreamName: 'x'.repeat(129), ShardCount: 1 })), (e: Error & { name: string; $metadata: { httpStatusCode?: number } }) => {
