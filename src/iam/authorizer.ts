@@ -3,12 +3,15 @@
 // do everything (like an account's root user), other users exactly what their inline policies
 // allow. A service acting as a role (a role session) may do what the role's policies allow, and
 // only while the role's trust policy still lets that service assume it for the same source. A
+// resource's own resource-based policy (a Kinesis stream's or consumer's, from the sources services
+// register with addResourcePolicies) is evaluated with the identity policies: either may allow,
+// an explicit Deny in either denies. A
 // refusal is one protocol-neutral error (AccessDeniedException, 403) that each protocol renders
 // in its own shape. Naming a role for a service to use needs iam:PassRole on it (passRole).
 
 import type { ApiRequest } from '../http/request.js';
 import { ApiError } from '../http/errors.js';
-import { evaluate, type ConditionContext, type Decision } from './policy.js';
+import { evaluate, evaluateResourcePolicy, type ConditionContext, type Decision, type PolicyDocument } from './policy.js';
 import { trustProblem } from './roles.js';
 import { ADMIN_USER, type IamStore } from './store.js';
 
@@ -24,8 +27,18 @@ export interface Authorizer {
   passRole(req: ApiRequest, roleArn: string, service: string): void;
 }
 
+/** The resource-based policy attached to a resource ARN, if that source owns it and it has one. */
+export type ResourcePolicySource = (resourceArn: string) => PolicyDocument | undefined;
+
 export class PolicyAuthorizer implements Authorizer {
+  private resourcePolicySources: ResourcePolicySource[] = [];
+
   constructor(private store: IamStore) {}
+
+  /** A service's resource-based policies, evaluated for every request on its resources. */
+  addResourcePolicies(source: ResourcePolicySource): void {
+    this.resourcePolicySources.push(source);
+  }
 
   allowed(req: ApiRequest, action: string, resourceArn: string, context?: ConditionContext): boolean {
     return this.decide(req, action, resourceArn, context).decision === 'Allow';
@@ -62,7 +75,22 @@ export class PolicyAuthorizer implements Authorizer {
       ...(owner.session ? { 'aws:SourceArn': owner.session.sourceArn, 'aws:SourceAccount': owner.session.sourceAccount } : {}),
       ...context,
     };
-    return { decision: evaluate(this.store.policies(owner.kind, owner.user), { action, resource, context: ctx }), who };
+    const request = { action, resource, context: ctx };
+    const identity = evaluate(this.store.policies(owner.kind, owner.user), request);
+    const attached = this.resourcePolicyOf(resource);
+    if (!attached || identity === 'ExplicitDeny') return { decision: identity, who };
+    const callers = owner.kind === 'user' ? [who] : [who, ctx['aws:PrincipalArn'] as string];
+    const byResource = evaluateResourcePolicy(attached, request, callers, this.store.accountId);
+    if (byResource === 'ExplicitDeny') return { decision: 'ExplicitDeny', who, why: 'with an explicit deny in a resource-based policy' };
+    return { decision: identity === 'Allow' || byResource === 'Allow' ? 'Allow' : 'ImplicitDeny', who };
+  }
+
+  private resourcePolicyOf(resource: string): PolicyDocument | undefined {
+    for (const source of this.resourcePolicySources) {
+      const p = source(resource);
+      if (p) return p;
+    }
+    return undefined;
   }
 
   private roleArnOf(name: string): string {

@@ -3,11 +3,13 @@
 // §2), over the stream registry (control plane) and KinesisData (data plane).
 
 import type { Clock } from '../clock.js';
-import { blobInput, timestampOut, timestampInput, type JsonRpcService } from '../http/awsjson.js';
+import { blobInput, ServiceError, timestampOut, timestampInput, type JsonRpcService } from '../http/awsjson.js';
 import { isObject, type Json } from '../http/shape.js';
 import { type ShardState, type StreamMode, type StreamRegistry, type StreamState } from './streams.js';
 import { hashKeyRange, type IteratorType, type KinesisData, type PutEntry } from './records.js';
-import { evenRanges, parseHashKey, parseShardId, sequenceNumber, shardIdOf, toHex } from './keys.js';
+import { decodeSequenceNumber, evenRanges, parseHashKey, parseShardId, sequenceNumber, shardIdOf, toHex } from './keys.js';
+import { adminOperations } from './admin.js';
+import { checkTagCharacters, mergeTags } from './tags.js';
 import {
   expiredNextToken,
   internalFailure,
@@ -34,12 +36,15 @@ import {
   MAX_PUT_RECORDS_BYTES,
   MAX_PUT_RECORDS_COUNT,
   MAX_RECORD_BYTES,
+  MAX_RECORD_SIZE_KIB,
   MAX_RETENTION_HOURS,
   MAX_TAGS_PER_CALL,
   MAX_TAGS_PER_STREAM,
   MAX_TAG_KEY_LENGTH,
   MAX_TAG_VALUE_LENGTH,
+  MIN_RECORD_SIZE_KIB,
   MIN_RETENTION_HOURS,
+  DEFAULT_RECORD_SIZE_KIB,
   ON_DEMAND_SHARDS,
 } from './limits.js';
 
@@ -60,16 +65,31 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
   const accountId = registry.opts.accountId;
   const stream = (i: Json) => registry.get(registry.resolveName(i));
 
-  const shardOf = (s: StreamState, id: unknown, member: string): ShardState => {
+  /**
+   * The shard a ShardId names, in any of AWS's lenient forms. AWS words a missing shard by
+   * operation: GetShardIterator says the canonical id "does not exist", resharding operations
+   * "Could not find shard" it; an id naming no index at all is echoed as given.
+   */
+  const shardOf = (s: StreamState, id: unknown, member: string, op: 'GetShardIterator' | 'reshard' = 'reshard'): ShardState => {
+    const index = shardIndexOf(s.name, id, member);
+    const sh = registry.shard(s, index);
+    if (!sh) throw missingShard(s.name, index, op);
+    return sh;
+  };
+  const shardIndexOf = (streamName: string, id: unknown, member: string): number => {
     if (typeof id !== 'string' || !/^[a-zA-Z0-9_.-]{1,128}$/.test(id)) {
       throw validation(id, member, 'Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+');
     }
-    // A well-formed id that names no shard (e.g. `shard-7`) is a missing shard, not a bad request.
     const index = parseShardId(id);
-    const sh = index === undefined ? undefined : registry.shard(s, index);
-    if (!sh) throw resourceNotFound(`Could not find shard ${id} in stream ${s.name} under account ${accountId}.`);
-    return sh;
+    if (index === undefined) throw resourceNotFound(`Could not find shard ${id} in stream ${streamName} under account ${accountId}.`);
+    return index;
   };
+  const missingShard = (streamName: string, index: number, op: 'GetShardIterator' | 'reshard') =>
+    resourceNotFound(
+      op === 'GetShardIterator'
+        ? `Shard ${shardIdOf(index)} in stream ${streamName} under account ${accountId} does not exist`
+        : `Could not find shard ${shardIdOf(index)} in stream ${streamName} under account ${accountId}.`,
+    );
 
   const shardShape = (sh: ShardState) => ({
     ShardId: shardIdOf(sh.index),
@@ -101,7 +121,10 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
       } else {
         count = int(i.ShardCount, 'shardCount', 1, 100_000);
       }
-      registry.create(name, count, mode, tagMap(i.Tags, MAX_TAGS_PER_STREAM));
+      const recordSize = optInt(i.MaxRecordSizeInKiB, 'maxRecordSizeInKiB', MIN_RECORD_SIZE_KIB, MAX_RECORD_SIZE_KIB);
+      const tags = tagMap(i.Tags, MAX_TAGS_PER_STREAM);
+      checkTagCharacters([...Object.keys(tags), ...Object.values(tags)], `Failed to add tags to stream ${name} under account ${accountId}`);
+      registry.create(name, count, mode, tags, recordSize);
       return undefined;
     },
 
@@ -130,7 +153,7 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
           Shards: page.map(shardShape),
           HasMoreShards: shards.length > page.length,
           RetentionPeriodHours: s.retentionHours,
-          EnhancedMonitoring: [{ ShardLevelMetrics: [] }],
+          EnhancedMonitoring: [{ ShardLevelMetrics: s.shardLevelMetrics ?? [] }],
           EncryptionType: 'NONE',
         },
       };
@@ -142,11 +165,11 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
         StreamDescriptionSummary: {
           ...summary(s),
           RetentionPeriodHours: s.retentionHours,
-          EnhancedMonitoring: [{ ShardLevelMetrics: [] }],
+          EnhancedMonitoring: [{ ShardLevelMetrics: s.shardLevelMetrics ?? [] }],
           EncryptionType: 'NONE',
           OpenShardCount: s.shards.filter((x) => x.closedMs === undefined).length,
           ConsumerCount: s.consumers.filter((c) => c.status !== 'DELETING').length,
-          MaxRecordSizeInKiB: MAX_RECORD_BYTES / 1024,
+          MaxRecordSizeInKiB: s.maxRecordSizeKiB ?? DEFAULT_RECORD_SIZE_KIB,
         },
       };
     },
@@ -202,7 +225,8 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
 
     async PutRecord(i) {
       const s = registry.getWritable(registry.resolveName(i));
-      const entry = putEntry(i, 'data', 'partitionKey', 'explicitHashKey');
+      const entry = putEntry(i, 'data', 'partitionKey', 'explicitHashKey', recordLimit(s));
+      checkOrdering(s, i.SequenceNumberForOrdering);
       const [r] = await data.put(s, [entry]);
       if ('ErrorCode' in r) throw errorFor(r.ErrorCode, r.ErrorMessage);
       return r;
@@ -220,7 +244,7 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
       let total = 0;
       const entries = i.Records.map((r: unknown, n: number) => {
         if (!isObject(r)) throw validation(r, `records.${n + 1}.member`, 'Member must be a structure');
-        const e = putEntry(r, `records.${n + 1}.member.data`, `records.${n + 1}.member.partitionKey`, `records.${n + 1}.member.explicitHashKey`);
+        const e = putEntry(r, `records.${n + 1}.member.data`, `records.${n + 1}.member.partitionKey`, `records.${n + 1}.member.explicitHashKey`, recordLimit(s));
         total += e.data.length + Buffer.byteLength(e.partitionKey);
         return e;
       });
@@ -232,8 +256,17 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
     },
 
     async GetShardIterator(i) {
-      const s = registry.getWritable(registry.resolveName(i));
-      const shard = shardOf(s, i.ShardId, 'shardId');
+      // An unknown stream is worded as the missing shard, as AWS answers it.
+      const name = registry.resolveName(i);
+      const index = shardIndexOf(name, i.ShardId, 'shardId');
+      let s: StreamState;
+      try {
+        s = registry.getWritable(name);
+      } catch (e) {
+        if (e instanceof ServiceError && e.code === 'ResourceNotFoundException') throw missingShard(name, index, 'GetShardIterator');
+        throw e;
+      }
+      const shard = shardOf(s, i.ShardId, 'shardId', 'GetShardIterator');
       const type = i.ShardIteratorType as IteratorType;
       const types = ['AT_SEQUENCE_NUMBER', 'AFTER_SEQUENCE_NUMBER', 'TRIM_HORIZON', 'LATEST', 'AT_TIMESTAMP'];
       if (!types.includes(type)) throw validation(type, 'shardIteratorType', `Member must satisfy enum value set: [${types.join(', ')}]`);
@@ -277,11 +310,7 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
     AddTagsToStream(i) {
       const s = stream(i);
       const add = tagMap(i.Tags, MAX_TAGS_PER_CALL, true);
-      const merged = { ...s.tags, ...add };
-      if (Object.keys(merged).length > MAX_TAGS_PER_STREAM) {
-        throw limitExceeded(`Failed to add tags to stream ${s.name} under account ${accountId} because a given stream cannot have more than ${MAX_TAGS_PER_STREAM} tags.`);
-      }
-      s.tags = merged;
+      s.tags = mergeTags(s.tags, add, 'stream', `Failed to add tags to stream ${s.name} under account ${accountId}`);
       registry.save(s);
       return undefined;
     },
@@ -296,7 +325,8 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
           throw validation(k, 'tagKeys', `Member must satisfy constraint: [Member must have length less than or equal to ${MAX_TAG_KEY_LENGTH}, Member must have length greater than or equal to 1]`);
         }
       }
-      for (const k of i.TagKeys) delete s.tags[k];
+      checkTagCharacters(i.TagKeys, `Failed to remove tags from stream ${s.name} under account ${accountId}`);
+      for (const k of i.TagKeys) if (Object.hasOwn(s.tags, k)) delete s.tags[k];
       registry.save(s);
       return undefined;
     },
@@ -369,12 +399,20 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
       }
       return { StreamName: s.name, CurrentShardCount: current, TargetShardCount: target, StreamARN: registry.arn(s.name) };
     },
+    ...adminOperations(k),
     ...extra.operations,
   };
 
   function setRetention(i: Json, dir: 'increase' | 'decrease') {
     const s = stream(i);
-    const hours = int(i.RetentionPeriodHours, 'retentionPeriodHours', MIN_RETENTION_HOURS, MAX_RETENTION_HOURS);
+    // The model gives RetentionPeriodHours no range: AWS checks it as a business rule.
+    const hours = int(i.RetentionPeriodHours, 'retentionPeriodHours', -(2 ** 31), 2 ** 31 - 1);
+    if (hours < MIN_RETENTION_HOURS) {
+      throw invalidArgument(`Minimum allowed retention period is ${MIN_RETENTION_HOURS} hours. Requested retention period (${hours} hours) is too short.`);
+    }
+    if (hours > MAX_RETENTION_HOURS) {
+      throw invalidArgument(`Maximum allowed retention period is ${MAX_RETENTION_HOURS} hours. Requested retention period (${hours} hours) is too long.`);
+    }
     if (dir === 'increase' && hours < s.retentionHours) {
       throw invalidArgument(
         `Requested retention period (${hours} hours) for stream ${s.name} can not be shorter than existing retention period (${s.retentionHours} hours). Use DecreaseRetentionPeriod API.`,
@@ -389,6 +427,22 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
     s.retentionHours = hours;
     registry.save(s);
     return undefined;
+  }
+
+  /**
+   * SequenceNumberForOrdering: the model's pattern, then a number this server could have issued
+   * (its layout, not from the future), as AWS checks it. Records of a shard are appended in
+   * order anyway, so a valid one needs nothing more.
+   */
+  function checkOrdering(s: StreamState, v: unknown): void {
+    if (v === undefined || v === null) return;
+    if (typeof v !== 'string' || !/^(0|[1-9]\d{0,128})$/.test(v)) {
+      throw validation(v, 'sequenceNumberForOrdering', 'Member must satisfy regular expression pattern: 0|([1-9]\\d{0,128})');
+    }
+    const d = decodeSequenceNumber(v);
+    if (!d || d.recordSec * 1000 > clock.now()) {
+      throw invalidArgument(`ExclusiveMinimumSequenceNumber ${v} used in PutRecord on stream ${s.name} under account ${accountId} is invalid.`);
+    }
   }
 
   function provisionedActive(i: Json, op: string): StreamState {
@@ -495,7 +549,10 @@ function filterShards(s: StreamState, filter: Json | undefined, now: number): Sh
   }
 }
 
-function putEntry(r: Json, dataMember: string, pkMember: string, hashMember: string): PutEntry {
+/** The largest record (data plus partition key) the stream takes: its MaxRecordSizeInKiB. */
+const recordLimit = (s: StreamState) => (s.maxRecordSizeKiB ?? DEFAULT_RECORD_SIZE_KIB) * 1024;
+
+function putEntry(r: Json, dataMember: string, pkMember: string, hashMember: string, maxBytes: number): PutEntry {
   if (r.Data === undefined || r.Data === null) throw validation(null, dataMember, 'Member must not be null');
   const data = blobInput(r.Data, 'Data');
   const pk = r.PartitionKey;
@@ -503,8 +560,8 @@ function putEntry(r: Json, dataMember: string, pkMember: string, hashMember: str
     throw validation(pk, pkMember, `Member must have length less than or equal to ${MAX_PARTITION_KEY_LENGTH} and greater than or equal to 1`);
   }
   const size = data.length + Buffer.byteLength(pk);
-  if (size > MAX_RECORD_BYTES) {
-    throw validation(`${data.length} bytes`, dataMember, `Member must have length less than or equal to ${MAX_RECORD_BYTES} (data plus partition key: ${size} bytes)`);
+  if (size > maxBytes) {
+    throw validation(`${data.length} bytes`, dataMember, `Member must have length less than or equal to ${maxBytes} (data plus partition key: ${size} bytes)`);
   }
   const e: PutEntry = { data, partitionKey: pk };
   if (r.ExplicitHashKey !== undefined && r.ExplicitHashKey !== null) {

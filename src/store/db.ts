@@ -133,6 +133,10 @@ const MIGRATIONS: string[] = [
   // hold millions of endpoints; one DELETE of them all blocked the server for seconds). A purge
   // interrupted by a stop resumes at the next start.
   `CREATE TABLE endpoint_purges (app_id TEXT PRIMARY KEY) WITHOUT ROWID;`,
+  // Embedded Kinesis account-level settings (UpdateAccountSettings: the minimum throughput billing
+  // commitment), one JSON value per setting. Per-stream state added with them (enhanced
+  // monitoring, record size, resource policies) lives in the stream documents of kinesis_streams.
+  `CREATE TABLE kinesis_account_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;`,
 ];
 
 export function openDb(dataDir: string): Db {
