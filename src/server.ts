@@ -32,6 +32,7 @@ import type { ApiRequest } from './http/request.js';
 import { awsJsonProtocol } from './http/awsjson.js';
 import { kinesisService, KINESIS_TARGET_PREFIX } from './kinesis/api.js';
 import { consumerOperations } from './kinesis/consumers.js';
+import { kinesisResourcePolicies } from './kinesis/admin.js';
 import { TokenSigner } from './kinesis/iterators.js';
 import { KinesisData } from './kinesis/records.js';
 import { StreamRegistry } from './kinesis/streams.js';
@@ -129,6 +130,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   const signer = new TokenSigner(db, 'kinesis-iterators');
   const kinesisData = new KinesisData(kinesis, signer, clock, config.kinesisShardLimits);
   const kinesisCore = { registry: kinesis, data: kinesisData, signer, clock };
+  authorizer.addResourcePolicies(kinesisResourcePolicies(kinesis));
   const retention = setInterval(() => {
     kinesis.applyRetention().catch((e) => console.error('pinstream: kinesis retention failed', e));
     // The ingest log keeps events for PINSTREAM_RETENTION_DAYS (whole segments are deleted).
@@ -160,6 +162,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   eventStreams.attach(delivery);
   const metrics = () =>
     renderMetrics(eventStreams.all().map((r) => ({ appId: r.app_id, destinationArn: r.destination_arn, health: delivery.health(r.app_id) }))) +
+    kinesisData.metrics.render(kinesis) +
     httpMetrics(server.stats()) +
     renderLogMetrics(logs.health());
 

@@ -349,9 +349,25 @@ const kinesisCases = (): JsonCase[] => {
     { op: 'DeregisterStreamConsumer', input: () => ({ ConsumerARN: b.consumerArn }), resource: b.consumerArn },
     { op: 'DeregisterStreamConsumer', input: () => ({ StreamARN: sb, ConsumerName: 'b-reader' }), resource: sb },
     { op: 'SubscribeToShard', input: () => ({ ConsumerARN: b.consumerArn, ShardId: b.shardId, StartingPosition: { Type: 'TRIM_HORIZON' } }), resource: b.consumerArn },
+    { op: 'TagResource', input: () => ({ ResourceARN: sb, Tags: { tenant: 'a' } }), resource: sb },
+    { op: 'TagResource', input: () => ({ ResourceARN: b.consumerArn, Tags: { tenant: 'a' } }), resource: b.consumerArn },
+    { op: 'UntagResource', input: () => ({ ResourceARN: sb, TagKeys: ['tenant'] }), resource: sb },
+    { op: 'ListTagsForResource', input: () => ({ ResourceARN: b.consumerArn }), resource: b.consumerArn },
+    ...byName('EnableEnhancedMonitoring', { ShardLevelMetrics: ['ALL'] }),
+    ...byName('DisableEnhancedMonitoring', { ShardLevelMetrics: ['ALL'] }),
+    { op: 'UpdateStreamMode', input: () => ({ StreamARN: sb, StreamModeDetails: { StreamMode: 'ON_DEMAND' } }), resource: sb },
+    { op: 'UpdateMaxRecordSize', input: () => ({ StreamARN: sb, MaxRecordSizeInKiB: 2048 }), resource: sb },
+    // A can neither put, read nor remove the policy of B's stream or consumer.
+    { op: 'PutResourcePolicy', input: () => ({ ResourceARN: sb, Policy: '{"Statement":[]}' }), resource: sb },
+    { op: 'GetResourcePolicy', input: () => ({ ResourceARN: sb }), resource: sb },
+    { op: 'DeleteResourcePolicy', input: () => ({ ResourceARN: b.consumerArn }), resource: b.consumerArn },
   ];
 };
-const KINESIS_NOT_RESOURCE_SCOPED: Record<string, string> = {};
+const KINESIS_NOT_RESOURCE_SCOPED: Record<string, string> = {
+  DescribeLimits: 'account-level: AWS authorizes it on Resource "*" only, and it names no stream',
+  DescribeAccountSettings: 'account-level: AWS authorizes it on Resource "*" only, and it names no stream',
+  UpdateAccountSettings: 'account-level: AWS authorizes it on Resource "*" only, and it names no stream',
+};
 
 /** The SDK command for an operation (`<Op>Command`), built from the case's input. */
 function command(sdk: Record<string, any>, op: string, input: Json): any {

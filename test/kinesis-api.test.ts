@@ -42,6 +42,7 @@ import { assertError, kinesisClient, kinesisServer } from './helpers/kinesis.js'
 import { cborCall, cborTimestamp, CBOR_CONTENT_TYPE } from './helpers/cbor.js';
 import { kinesisPost } from './helpers/signed.js';
 import { MAX_NESTING_DEPTH } from '../src/nesting.js';
+import { MAX_RETENTION_HOURS, MIN_RETENTION_HOURS } from '../src/kinesis/limits.js';
 
 const ACCOUNT = '000000000000';
 const MAX_HASH = (1n << 128n) - 1n;
@@ -196,10 +197,11 @@ describe('Kinesis control plane (SDK, HTTP/2)', () => {
       msg,
     );
     await assertError(s.k.send(new ListShardsCommand({ StreamName: 'gone' })), 'ResourceNotFoundException', msg);
+    // GetShardIterator words an unknown stream as the missing shard, as AWS does (kinesalite's recording).
     await assertError(
       s.k.send(new GetShardIteratorCommand({ StreamName: 'gone', ShardId: sid(0), ShardIteratorType: 'LATEST' })),
       'ResourceNotFoundException',
-      msg,
+      `Shard ${sid(0)} in stream gone under account ${ACCOUNT} does not exist`,
     );
     const names = (await s.k.send(new ListStreamsCommand({}))).StreamNames!;
     assert.ok(!names.includes('gone'));
@@ -276,7 +278,7 @@ describe('Kinesis control plane (SDK, HTTP/2)', () => {
     await assertError(s.k.send(new ListShardsCommand({ StreamName: 'five', MaxResults: 10_001 })), 'ValidationException', /maxResults/);
   });
 
-  test('Increase/DecreaseStreamRetentionPeriod: 24..8760 hours and direction errors', async () => {
+  test('Increase/DecreaseStreamRetentionPeriod: 24..8760 hours (InvalidArgumentException outside, AWS texts) and direction errors', async () => {
     await create(s.k, 'ret', 1);
     const hours = async () => (await s.k.send(new DescribeStreamSummaryCommand({ StreamName: 'ret' }))).StreamDescriptionSummary!.RetentionPeriodHours;
     await s.k.send(new IncreaseStreamRetentionPeriodCommand({ StreamName: 'ret', RetentionPeriodHours: 48 }));
@@ -286,9 +288,14 @@ describe('Kinesis control plane (SDK, HTTP/2)', () => {
     assert.equal(await hours(), 8760);
     // The current model gives RetentionPeriodHours no range: the bounds are Kinesis's rule, with its text.
     await assertError(
-      s.k.send(new IncreaseStreamRetentionPeriodCommand({ StreamName: 'ret', RetentionPeriodHours: 8761 })),
+      s.k.send(new IncreaseStreamRetentionPeriodCommand({ StreamName: 'ret', RetentionPeriodHours: MAX_RETENTION_HOURS + 1 })),
       'InvalidArgumentException',
-      'Maximum allowed retention period is 8760 hours. Requested retention period (8761 hours) is too long.',
+      `Maximum allowed retention period is ${MAX_RETENTION_HOURS} hours. Requested retention period (${MAX_RETENTION_HOURS + 1} hours) is too long.`,
+    );
+    await assertError(
+      s.k.send(new IncreaseStreamRetentionPeriodCommand({ StreamName: 'ret', RetentionPeriodHours: MIN_RETENTION_HOURS - 1 })),
+      'InvalidArgumentException',
+      `Minimum allowed retention period is ${MIN_RETENTION_HOURS} hours. Requested retention period (${MIN_RETENTION_HOURS - 1} hours) is too short.`,
     );
     await assertError(
       s.k.send(new IncreaseStreamRetentionPeriodCommand({ StreamName: 'ret', RetentionPeriodHours: 100 })),
@@ -303,6 +310,11 @@ describe('Kinesis control plane (SDK, HTTP/2)', () => {
       'Minimum allowed retention period is 24 hours. Requested retention period (23 hours) is too short.',
     );
     await assertError(
+      s.k.send(new DecreaseStreamRetentionPeriodCommand({ StreamName: 'ret', RetentionPeriodHours: -5 })),
+      'InvalidArgumentException',
+      'Minimum allowed retention period is 24 hours. Requested retention period (-5 hours) is too short.',
+    );
+    await assertError(
       s.k.send(new DecreaseStreamRetentionPeriodCommand({ StreamName: 'ret', RetentionPeriodHours: 25 })),
       'InvalidArgumentException',
       'Requested retention period (25 hours) for stream ret can not be longer than existing retention period (24 hours). Use IncreaseRetentionPeriod API.',
@@ -314,7 +326,7 @@ describe('Kinesis control plane (SDK, HTTP/2)', () => {
     );
   });
 
-  test('tags: add, overwrite, list with Limit/ExclusiveStartTagKey paging, remove, 51st tag is LimitExceededException', async () => {
+  test('tags: add, overwrite, list with Limit/ExclusiveStartTagKey paging, remove, 51st tag is InvalidArgumentException', async () => {
     await create(s.k, 'tags', 1);
     await s.k.send(new AddTagsToStreamCommand({ StreamName: 'tags', Tags: { b: '2', a: '1', c: '3' } }));
     await s.k.send(new AddTagsToStreamCommand({ StreamName: 'tags', Tags: { a: 'one', empty: '' } }));
@@ -346,8 +358,8 @@ describe('Kinesis control plane (SDK, HTTP/2)', () => {
     await s.k.send(new AddTagsToStreamCommand({ StreamName: 'tags', Tags: many })); // 50 tags now
     await assertError(
       s.k.send(new AddTagsToStreamCommand({ StreamName: 'tags', Tags: { one: 'too many' } })),
-      'LimitExceededException',
-      `Failed to add tags to stream tags under account ${ACCOUNT} because a given stream cannot have more than 50 tags.`,
+      'InvalidArgumentException',
+      `Failed to add tags to stream tags under account ${ACCOUNT} because a given stream cannot have more than 50 tags associated with it.`,
     );
     // Overwriting an existing key keeps the count at 50 and is fine.
     await s.k.send(new AddTagsToStreamCommand({ StreamName: 'tags', Tags: { a: 'again' } }));
@@ -711,14 +723,14 @@ describe('Kinesis data plane (SDK, HTTP/2)', () => {
       /shardId/,
     );
     await assertError(
-      s.k.send(new GetShardIteratorCommand({ StreamName: 'pos', ShardId: 'shard-7', ShardIteratorType: 'LATEST' })),
+      s.k.send(new GetShardIteratorCommand({ StreamName: 'pos', ShardId: 'shard_7', ShardIteratorType: 'LATEST' })),
       'ResourceNotFoundException',
-      `Could not find shard shard-7 in stream pos under account ${ACCOUNT}.`,
+      `Could not find shard shard_7 in stream pos under account ${ACCOUNT}.`,
     );
     await assertError(
       s.k.send(new GetShardIteratorCommand({ StreamName: 'pos', ShardId: sid(7), ShardIteratorType: 'LATEST' })),
       'ResourceNotFoundException',
-      `Could not find shard ${sid(7)} in stream pos under account ${ACCOUNT}.`,
+      `Shard ${sid(7)} in stream pos under account ${ACCOUNT} does not exist`,
     );
     await assertError(
       s.k.send(new GetShardIteratorCommand({ StreamName: 'pos', ShardId: sid(0), ShardIteratorType: 'SOMEWHERE' as any })),
@@ -1298,7 +1310,7 @@ describe('CBOR client (application/x-amz-cbor-1.1, as the Java SDK and KCL speak
   });
 
   test('errors come back as CBOR {__type, message}', async () => {
-    const e = await call('GetShardIterator', { StreamName: 'nope', ShardId: sid(0), ShardIteratorType: 'LATEST' });
+    const e = await call('DescribeStreamSummary', { StreamName: 'nope' });
     assert.equal(e.status, 400);
     assert.equal(e.contentType, CBOR_CONTENT_TYPE);
     assert.deepEqual(e.body, { __type: 'ResourceNotFoundException', message: notFound('nope') });

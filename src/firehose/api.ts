@@ -8,7 +8,7 @@ import { model as firehoseModel } from '../models/generated/firehose.js';
 import type { Inputs } from '../models/generated/firehose-inputs.js';
 import type { ShapeOverride } from '../models/validate.js';
 import type { ApiRequest } from '../http/request.js';
-import { isObject, type Json } from '../http/shape.js';
+import type { Json } from '../http/shape.js';
 import type { Clock } from '../clock.js';
 import { concurrentModification, invalidArgument, limitExceeded, serviceUnavailable } from './errors.js';
 import { LogWriteError, storageFailureText } from '../log/errors.js';

@@ -9,11 +9,14 @@
 // by id) exists. Explicit deny wins everywhere. A refusal is one protocol-neutral error
 // (AccessDeniedException, 403) that each protocol renders in its own shape. Naming a role for a
 // service to use needs iam:PassRole on it (passRole); assuming a role through STS needs its trust
-// policy (assumeRole).
+// policy (assumeRole). A resource's own
+// resource-based policy (a Kinesis stream's or consumer's, from the sources services register with
+// addResourcePolicies) is evaluated with the identity policies: either may allow, an explicit Deny
+// in either denies.
 
 import type { ApiRequest } from '../http/request.js';
 import { ApiError } from '../http/errors.js';
-import { evaluate, type ConditionContext, type Decision } from './policy.js';
+import { evaluate, evaluateResourcePolicy, type ConditionContext, type Decision, type PolicyDocument } from './policy.js';
 import { trustProblem } from './roles.js';
 import { ADMIN_USER, type IamStore, type KeyOwner, type RoleRow } from './store.js';
 
@@ -38,8 +41,18 @@ export interface Authorizer {
 const denied = (who: string, action: string, resource: string, because: string) =>
   new ApiError('AccessDeniedException', 403, `User: ${who} is not authorized to perform: ${action} on resource: ${resource} ${because}`);
 
+/** The resource-based policy attached to a resource ARN, if that source owns it and it has one. */
+export type ResourcePolicySource = (resourceArn: string) => PolicyDocument | undefined;
+
 export class PolicyAuthorizer implements Authorizer {
+  private resourcePolicySources: ResourcePolicySource[] = [];
+
   constructor(private store: IamStore) {}
+
+  /** A service's resource-based policies, evaluated for every request on its resources. */
+  addResourcePolicies(source: ResourcePolicySource): void {
+    this.resourcePolicySources.push(source);
+  }
 
   allowed(req: ApiRequest, action: string, resourceArn: string, context?: ConditionContext): boolean {
     return this.decide(req, action, resourceArn, context).decision === 'Allow';
@@ -110,14 +123,20 @@ export class PolicyAuthorizer implements Authorizer {
       if (problem) return { decision: 'ImplicitDeny', who, why: `because the role session is no longer valid: ${problem}` };
     }
     const request = { action, resource, context: { ...this.context(owner), ...context } };
-    const decision = evaluate(this.store.policies(owner.kind, owner.user), request);
-    if (temp?.policy && decision !== 'ExplicitDeny') {
+    let identity = evaluate(this.store.policies(owner.kind, owner.user), request);
+    if (temp?.policy && identity !== 'ExplicitDeny') {
       // A session policy only narrows: the session may do what both allow.
       const session = evaluate([temp.policy], request);
       if (session === 'ExplicitDeny') return { decision: 'ExplicitDeny', who, why: 'with an explicit deny in a session policy' };
-      if (decision === 'Allow' && session !== 'Allow') return { decision: 'ImplicitDeny', who, why: `because no session policy allows the ${action} action` };
+      if (identity === 'Allow' && session !== 'Allow') return { decision: 'ImplicitDeny', who, why: `because no session policy allows the ${action} action` };
     }
-    return { decision, who };
+    const attached = this.resourcePolicyOf(resource);
+    if (!attached || identity === 'ExplicitDeny') return { decision: identity, who };
+    const callers = owner.kind === 'user' ? [who] : [who, request.context['aws:PrincipalArn'] as string];
+    const byResource = evaluateResourcePolicy(attached, request, callers, this.store.accountId);
+    if (byResource === 'ExplicitDeny') return { decision: 'ExplicitDeny', who, why: 'with an explicit deny in a resource-based policy' };
+    identity = identity === 'Allow' || byResource === 'Allow' ? 'Allow' : 'ImplicitDeny';
+    return { decision: identity, who };
   }
 
   /** Why temporary credentials no longer act for anyone: their user or role is gone (or is another one by now). */
@@ -125,6 +144,14 @@ export class PolicyAuthorizer implements Authorizer {
     if (!owner.temporary) return undefined;
     const current = owner.kind === 'role' ? this.store.getRole(owner.user)?.role_id : this.store.getUser(owner.user)?.user_id;
     return current === owner.temporary.principalId ? undefined : `because the ${owner.kind} ${owner.user} these temporary credentials were issued for no longer exists`;
+  }
+
+  private resourcePolicyOf(resource: string): PolicyDocument | undefined {
+    for (const source of this.resourcePolicySources) {
+      const p = source(resource);
+      if (p) return p;
+    }
+    return undefined;
   }
 
   private roleArnOf(name: string): string {

@@ -1,6 +1,6 @@
 // IAM policy documents: parsing with clear errors (MalformedPolicyDocument), and evaluation as AWS
 // documents it for identity policies — an explicit Deny wins, then an Allow, otherwise the
-// implicit deny. Supports Action/NotAction, Resource/NotResource with `*` and `?` wildcards
+// implicit deny — and for the resource-based policies of the same account (evaluateResourcePolicy). Supports Action/NotAction, Resource/NotResource with `*` and `?` wildcards
 // (actions case-insensitive, resources case-sensitive), Principal for trust policies, and the
 // string, ARN, boolean and numeric condition operators (with IfExists, ForAnyValue/ForAllValues).
 
@@ -57,8 +57,10 @@ const resources = (v: unknown, field: string): string[] => {
   return out;
 };
 
+export type PolicyKind = 'identity' | 'trust' | 'resource';
+
 /** Parses and checks a policy document (JSON text or object). */
-export function parsePolicy(doc: string | object, kind: 'identity' | 'trust' = 'identity'): PolicyDocument {
+export function parsePolicy(doc: string | object, kind: PolicyKind = 'identity'): PolicyDocument {
   let raw: unknown;
   try {
     raw = typeof doc === 'string' ? JSON.parse(doc) : doc;
@@ -79,7 +81,7 @@ export function parsePolicy(doc: string | object, kind: 'identity' | 'trust' = '
   };
 }
 
-function parseStatement(s: unknown, f: string, kind: 'identity' | 'trust'): Statement {
+function parseStatement(s: unknown, f: string, kind: PolicyKind): Statement {
   if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new PolicyError(`${f} must be an object`);
   const r = s as Record<string, unknown>;
   if (r.Effect !== 'Allow' && r.Effect !== 'Deny') throw new PolicyError(`${f}.Effect must be "Allow" or "Deny"`);
@@ -88,11 +90,13 @@ function parseStatement(s: unknown, f: string, kind: 'identity' | 'trust'): Stat
   if ((r.Action === undefined) === (r.NotAction === undefined)) throw new PolicyError(`${f} must have exactly one of Action or NotAction`);
   if (r.Action !== undefined) out.Action = actions(r.Action, `${f}.Action`);
   if (r.NotAction !== undefined) out.NotAction = actions(r.NotAction, `${f}.NotAction`);
+  if (kind !== 'trust' && (r.Resource === undefined) === (r.NotResource === undefined)) {
+    throw new PolicyError(`${f} must have exactly one of Resource or NotResource`);
+  }
   if (kind === 'identity') {
-    if ((r.Resource === undefined) === (r.NotResource === undefined)) throw new PolicyError(`${f} must have exactly one of Resource or NotResource`);
     if (r.Principal !== undefined) throw new PolicyError(`${f}: Principal is not allowed in an identity policy`);
   } else if (r.Principal === undefined) {
-    throw new PolicyError(`${f}: a trust policy statement needs a Principal`);
+    throw new PolicyError(`${f}: a ${kind === 'trust' ? 'trust' : 'resource-based'} policy statement needs a Principal`);
   }
   if (r.Resource !== undefined) out.Resource = resources(r.Resource, `${f}.Resource`);
   if (r.NotResource !== undefined) out.NotResource = resources(r.NotResource, `${f}.NotResource`);
@@ -135,6 +139,27 @@ export function evaluate(policies: PolicyDocument[], req: RequestContext): Decis
       if (s.Effect === 'Deny') return 'ExplicitDeny';
       allowed = true;
     }
+  }
+  return allowed ? 'Allow' : 'ImplicitDeny';
+}
+
+/**
+ * Evaluates a resource-based policy for a caller of the resource's own account, named by its ARNs
+ * (a user's ARN; a role session's ARN and its role's). A statement naming one of them (or `*`)
+ * applies to the caller. One naming the account itself (`123456789012`, `arn:aws:iam::…:root`)
+ * only delegates to the account's identity policies, so it grants nothing by itself, but its Deny
+ * still denies everyone in the account.
+ */
+export function evaluateResourcePolicy(policy: PolicyDocument, req: Omit<RequestContext, 'principal'>, callers: string[], accountId: string): Decision {
+  const account = new Set([accountId, `arn:aws:iam::${accountId}:root`]);
+  let allowed = false;
+  for (const s of policy.Statement) {
+    if (!statementApplies({ ...s, Principal: undefined }, req)) continue;
+    const ids = s.Principal === '*' ? ['*'] : (s.Principal?.AWS ?? []);
+    const names = ids.some((id) => id === '*' || callers.some((c) => wildcardMatch(id, c, false)));
+    const delegates = ids.some((id) => account.has(id));
+    if (s.Effect === 'Deny' && (names || delegates)) return 'ExplicitDeny';
+    if (s.Effect === 'Allow' && names) allowed = true;
   }
   return allowed ? 'Allow' : 'ImplicitDeny';
 }

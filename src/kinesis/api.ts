@@ -4,13 +4,14 @@
 // ranges, patterns and enums are the model's, checked before a handler runs (src/models/validate.ts).
 
 import type { Clock } from '../clock.js';
-import { timestampOut, type JsonRpcService, type Operations } from '../http/awsjson.js';
-import type { Json } from '../http/shape.js';
+import { ServiceError, timestampOut, type JsonRpcService, type Operations } from '../http/awsjson.js';
 import { model as kinesisModel } from '../models/generated/kinesis.js';
 import type { Inputs, PutRecordsRequestEntry, ShardFilter } from '../models/generated/kinesis-inputs.js';
 import { type ShardState, type StreamMode, type StreamRegistry, type StreamState } from './streams.js';
 import { hashKeyRange, type IteratorType, type KinesisData, type PutEntry } from './records.js';
-import { evenRanges, parseHashKey, parseShardId, sequenceNumber, shardIdOf, toHex } from './keys.js';
+import { decodeSequenceNumber, evenRanges, parseHashKey, parseShardId, sequenceNumber, shardIdOf, toHex } from './keys.js';
+import { adminOperations } from './admin.js';
+import { checkTagCharacters, mergeTags } from './tags.js';
 import {
   expiredNextToken,
   internalFailure,
@@ -31,10 +32,9 @@ import {
   MAX_LIST_TAGS,
   MAX_JSON_REQUEST_BYTES,
   MAX_PUT_RECORDS_BYTES,
-  MAX_RECORD_BYTES,
   MAX_RETENTION_HOURS,
-  MAX_TAGS_PER_STREAM,
   MIN_RETENTION_HOURS,
+  DEFAULT_RECORD_SIZE_KIB,
   ON_DEMAND_SHARDS,
 } from './limits.js';
 
@@ -55,13 +55,29 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
   const accountId = registry.opts.accountId;
   const stream = (i: { StreamName?: string; StreamARN?: string }) => registry.get(registry.resolveName(i));
 
-  const shardOf = (s: StreamState, id: string): ShardState => {
-    // A well-formed id that names no shard (e.g. `shard-7`) is a missing shard, not a bad request.
-    const index = parseShardId(id);
-    const sh = index === undefined ? undefined : registry.shard(s, index);
-    if (!sh) throw resourceNotFound(`Could not find shard ${id} in stream ${s.name} under account ${accountId}.`);
+  /**
+   * The shard a ShardId names, in any of AWS's lenient forms (the model has checked its pattern).
+   * AWS words a missing shard by operation: GetShardIterator says the canonical id "does not
+   * exist", resharding operations "Could not find shard" it; an id naming no index at all is
+   * echoed as given.
+   */
+  const shardOf = (s: StreamState, id: string, op: 'GetShardIterator' | 'reshard' = 'reshard'): ShardState => {
+    const index = shardIndexOf(s.name, id);
+    const sh = registry.shard(s, index);
+    if (!sh) throw missingShard(s.name, index, op);
     return sh;
   };
+  const shardIndexOf = (streamName: string, id: string): number => {
+    const index = parseShardId(id);
+    if (index === undefined) throw resourceNotFound(`Could not find shard ${id} in stream ${streamName} under account ${accountId}.`);
+    return index;
+  };
+  const missingShard = (streamName: string, index: number, op: 'GetShardIterator' | 'reshard') =>
+    resourceNotFound(
+      op === 'GetShardIterator'
+        ? `Shard ${shardIdOf(index)} in stream ${streamName} under account ${accountId} does not exist`
+        : `Could not find shard ${shardIdOf(index)} in stream ${streamName} under account ${accountId}.`,
+    );
 
   const shardShape = (sh: ShardState) => ({
     ShardId: shardIdOf(sh.index),
@@ -96,9 +112,8 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
         if (i.ShardCount === undefined) throw validation(null, 'shardCount', 'Member must not be null');
         count = i.ShardCount;
       }
-      const tags = i.Tags ?? {};
-      if (Object.keys(tags).length > MAX_TAGS_PER_STREAM) throw tooManyTags(name, Object.keys(tags).length);
-      registry.create(name, count, mode, tags);
+      const tags = mergeTags(undefined, i.Tags ?? {}, 'stream', `Failed to add tags to stream ${name} under account ${accountId}`);
+      registry.create(name, count, mode, tags, i.MaxRecordSizeInKiB);
       return undefined;
     },
 
@@ -127,7 +142,7 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
           Shards: page.map(shardShape),
           HasMoreShards: shards.length > page.length,
           RetentionPeriodHours: s.retentionHours,
-          EnhancedMonitoring: [{ ShardLevelMetrics: [] }],
+          EnhancedMonitoring: [{ ShardLevelMetrics: s.shardLevelMetrics ?? [] }],
           EncryptionType: 'NONE',
         },
       };
@@ -139,11 +154,11 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
         StreamDescriptionSummary: {
           ...summary(s),
           RetentionPeriodHours: s.retentionHours,
-          EnhancedMonitoring: [{ ShardLevelMetrics: [] }],
+          EnhancedMonitoring: [{ ShardLevelMetrics: s.shardLevelMetrics ?? [] }],
           EncryptionType: 'NONE',
           OpenShardCount: s.shards.filter((x) => x.closedMs === undefined).length,
           ConsumerCount: s.consumers.filter((c) => c.status !== 'DELETING').length,
-          MaxRecordSizeInKiB: MAX_RECORD_BYTES / 1024,
+          MaxRecordSizeInKiB: s.maxRecordSizeKiB ?? DEFAULT_RECORD_SIZE_KIB,
         },
       };
     },
@@ -200,7 +215,8 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
 
     async PutRecord(i) {
       const s = registry.getWritable(registry.resolveName(i));
-      const entry = putEntry(i, 'data');
+      const entry = putEntry(i, 'data', recordLimit(s));
+      checkOrdering(s, i.SequenceNumberForOrdering);
       const [r] = await data.put(s, [entry]);
       if ('ErrorCode' in r) throw errorFor(r.ErrorCode, r.ErrorMessage);
       return r;
@@ -210,7 +226,7 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
       const s = registry.getWritable(registry.resolveName(i));
       let total = 0;
       const entries = i.Records.map((r, n) => {
-        const e = putEntry(r, `records.${n + 1}.member.data`);
+        const e = putEntry(r, `records.${n + 1}.member.data`, recordLimit(s));
         total += e.data.length + Buffer.byteLength(e.partitionKey);
         return e;
       });
@@ -222,8 +238,17 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
     },
 
     async GetShardIterator(i) {
-      const s = registry.getWritable(registry.resolveName(i));
-      const shard = shardOf(s, i.ShardId);
+      // An unknown stream is worded as the missing shard, as AWS answers it.
+      const name = registry.resolveName(i);
+      const index = shardIndexOf(name, i.ShardId);
+      let s: StreamState;
+      try {
+        s = registry.getWritable(name);
+      } catch (e) {
+        if (e instanceof ServiceError && e.code === 'ResourceNotFoundException') throw missingShard(name, index, 'GetShardIterator');
+        throw e;
+      }
+      const shard = shardOf(s, i.ShardId, 'GetShardIterator');
       const type = i.ShardIteratorType as IteratorType;
       const bySeq = type === 'AT_SEQUENCE_NUMBER' || type === 'AFTER_SEQUENCE_NUMBER';
       const hasSeq = i.StartingSequenceNumber !== undefined;
@@ -260,15 +285,14 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
 
     AddTagsToStream(i) {
       const s = stream(i);
-      const merged = { ...s.tags, ...i.Tags };
-      if (Object.keys(merged).length > MAX_TAGS_PER_STREAM) throw tooManyTags(s.name, Object.keys(merged).length);
-      s.tags = merged;
+      s.tags = mergeTags(s.tags, i.Tags, 'stream', `Failed to add tags to stream ${s.name} under account ${accountId}`);
       registry.save(s);
       return undefined;
     },
 
     RemoveTagsFromStream(i) {
       const s = stream(i);
+      checkTagCharacters(i.TagKeys, `Failed to remove tags from stream ${s.name} under account ${accountId}`);
       for (const k of i.TagKeys) if (Object.hasOwn(s.tags, k)) delete s.tags[k];
       registry.save(s);
       return undefined;
@@ -338,13 +362,14 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
       }
       return { StreamName: s.name, CurrentShardCount: current, TargetShardCount: target, StreamARN: registry.arn(s.name) };
     },
+    ...adminOperations(k),
     ...extra.operations,
   };
 
   function setRetention(i: Inputs['IncreaseStreamRetentionPeriod'], dir: 'increase' | 'decrease') {
     const s = stream(i);
-    const hours = i.RetentionPeriodHours;
     // The model has no range for RetentionPeriodHours: the bounds are Kinesis's own rule and text.
+    const hours = i.RetentionPeriodHours;
     if (hours < MIN_RETENTION_HOURS) {
       throw invalidArgument(`Minimum allowed retention period is ${MIN_RETENTION_HOURS} hours. Requested retention period (${hours} hours) is too short.`);
     }
@@ -367,6 +392,19 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
     return undefined;
   }
 
+  /**
+   * SequenceNumberForOrdering (its pattern is the model's): a number this server could have
+   * issued (its layout, not from the future), as AWS checks it. Records of a shard are appended in
+   * order anyway, so a valid one needs nothing more.
+   */
+  function checkOrdering(s: StreamState, v: string | undefined): void {
+    if (v === undefined) return;
+    const d = decodeSequenceNumber(v);
+    if (!d || d.recordSec * 1000 > clock.now()) {
+      throw invalidArgument(`ExclusiveMinimumSequenceNumber ${v} used in PutRecord on stream ${s.name} under account ${accountId} is invalid.`);
+    }
+  }
+
   function provisionedActive(i: { StreamName?: string; StreamARN?: string }, op: string): StreamState {
     const s = registry.requireActive(registry.resolveName(i));
     if (s.mode === 'ON_DEMAND') throw validation(s.name, 'streamName', `${op} is not supported for streams in ON_DEMAND mode`);
@@ -380,9 +418,6 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
   }
 
   /** More than MAX_TAGS_PER_STREAM on one stream: the model allows 200 in a call, a stream holds 50. */
-  const tooManyTags = (name: string, n: number) =>
-    limitExceeded(`Failed to add tags to stream ${name} under account ${accountId} because a given stream cannot have more than ${MAX_TAGS_PER_STREAM} tags.`);
-
   return {
     targetPrefix: KINESIS_TARGET_PREFIX,
     signingServices: [KINESIS_SIGNING_NAME],
@@ -477,16 +512,19 @@ function filterShards(s: StreamState, filter: ShardFilter | undefined, now: numb
   }
 }
 
+/** The largest record (data plus partition key) the stream takes: its MaxRecordSizeInKiB. */
+const recordLimit = (s: StreamState) => (s.maxRecordSizeKiB ?? DEFAULT_RECORD_SIZE_KIB) * 1024;
+
 /**
  * A validated record's size rule: data plus partition key within the stream's record size (the
  * model allows 10 MiB of data alone; streams default to 1 MiB), and its hash key in range.
  */
-function putEntry(r: PutRecordsRequestEntry, dataMember: string): PutEntry {
+function putEntry(r: PutRecordsRequestEntry, dataMember: string, maxBytes: number): PutEntry {
   const data = r.Data;
   const pk = r.PartitionKey;
   const size = data.length + Buffer.byteLength(pk);
-  if (size > MAX_RECORD_BYTES) {
-    throw validation(`${data.length} bytes`, dataMember, `Member must have length less than or equal to ${MAX_RECORD_BYTES} (data plus partition key: ${size} bytes)`);
+  if (size > maxBytes) {
+    throw validation(`${data.length} bytes`, dataMember, `Member must have length less than or equal to ${maxBytes} (data plus partition key: ${size} bytes)`);
   }
   const e: PutEntry = { data, partitionKey: pk };
   if (r.ExplicitHashKey !== undefined) {

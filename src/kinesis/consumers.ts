@@ -273,10 +273,13 @@ export function consumerOperations(k: KinesisServices): Pick<JsonRpcService, 'op
     const arn = consumerArn(s, c);
     if (c.status !== 'ACTIVE') throw resourceInUse(`Consumer ${arn} under account ${accountId} is not ACTIVE, instead in state ${c.status}.`);
     if (s.status !== 'ACTIVE' && s.status !== 'UPDATING') throw registry.notFound(s.name);
-    const index = typeof i.ShardId === 'string' ? parseShardId(i.ShardId) : undefined;
-    if (index === undefined) throw validation(i.ShardId, 'shardId', 'Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+');
-    const shard = registry.shard(s, index);
-    if (!shard) throw resourceNotFound(`Could not find shard ${String(i.ShardId)} in stream ${s.name} under account ${accountId}.`);
+    if (typeof i.ShardId !== 'string' || !/^[a-zA-Z0-9_.-]{1,128}$/.test(i.ShardId)) {
+      throw validation(i.ShardId, 'shardId', 'Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+');
+    }
+    // AWS's lenient shard id forms; a missing shard is echoed in its canonical spelling.
+    const index = parseShardId(i.ShardId);
+    const shard = index === undefined ? undefined : registry.shard(s, index);
+    if (!shard) throw resourceNotFound(`Could not find shard ${index === undefined ? i.ShardId : shardIdOf(index)} in stream ${s.name} under account ${accountId}.`);
     const offset = await startingOffset(s, shard, i.StartingPosition);
 
     // Decided after the last await, so two concurrent calls cannot both pass the takeover check.

@@ -10,6 +10,7 @@ import { timestampOut } from '../http/awsjson.js';
 import { decodeSequenceNumber, hashKeyHex, sequenceNumber, shardIdOf } from './keys.js';
 import { expiredIterator, invalidArgument, resourceNotFound, throughputExceeded } from './errors.js';
 import { TokenSigner } from './iterators.js';
+import { ShardMetrics } from './metrics.js';
 import {
   ITERATOR_TTL_MS,
   MAX_GET_RECORDS_BYTES,
@@ -70,6 +71,8 @@ class ShardMeter {
 
 export class KinesisData {
   private meter = new ShardMeter();
+  /** Shard-level counters, rendered on /metrics for the metrics a stream has enabled. */
+  readonly metrics = new ShardMetrics();
 
   constructor(
     private registry: StreamRegistry,
@@ -101,6 +104,8 @@ export class KinesisData {
             this.registry.log(s, shard.index).then((log) => log.append(admitted.map((i) => frame(entries[i])))),
           );
           const { firstOffset, timestamp } = await appended;
+          this.metrics.add(s, shard.index, 'IncomingRecords', admitted.length);
+          this.metrics.add(s, shard.index, 'IncomingBytes', admitted.reduce((n, i) => n + entries[i].data.length + Buffer.byteLength(entries[i].partitionKey), 0));
           admitted.forEach((i, k) => {
             results[i] = {
               SequenceNumber: sequenceNumber(shard.createdMs, shard.index, firstOffset + k + 1, timestamp),
@@ -194,6 +199,7 @@ export class KinesisData {
     if (meter) {
       const w = this.meter.take(`r:${s.name}/${shard.index}`, now, 0, 0, 1);
       if (w.calls > SHARD_READ_CALLS_PER_SEC || w.bytes > SHARD_READ_BYTES_PER_SEC) {
+        this.metrics.add(s, shard.index, 'ReadProvisionedThroughputExceeded', 1);
         throw throughputExceeded(`Rate exceeded for shard ${shardIdOf(shard.index)} in stream ${s.name} under account ${this.registry.opts.accountId}.`);
       }
     }
@@ -226,6 +232,9 @@ export class KinesisData {
     const ended = shard.endOffset !== undefined && nextOffset >= shard.endOffset;
     const last = got.records[got.records.length - 1];
     const behind = nextOffset >= end ? 0 : Math.max(0, now - (last?.timestamp ?? now));
+    this.metrics.add(s, shard.index, 'OutgoingRecords', records.length);
+    this.metrics.add(s, shard.index, 'OutgoingBytes', records.reduce((n, r) => n + r.Data.length, 0));
+    this.metrics.set(s, shard.index, 'IteratorAgeMilliseconds', behind);
     return { records, nextOffset, ended, millisBehindLatest: behind };
   }
 
@@ -246,6 +255,7 @@ export class KinesisData {
       const w = this.meter.take(`w:${s.name}/${shard.index}`, now, 1, size, 0);
       if (w.records > SHARD_WRITE_RECORDS_PER_SEC || w.bytes > SHARD_WRITE_BYTES_PER_SEC) {
         this.meter.take(`w:${s.name}/${shard.index}`, now, -1, -size, 0);
+        this.metrics.add(s, shard.index, 'WriteProvisionedThroughputExceeded', 1);
         results[i] = {
           ErrorCode: 'ProvisionedThroughputExceededException',
           ErrorMessage: `Rate exceeded for shard ${shardIdOf(shard.index)} in stream ${s.name} under account ${this.registry.opts.accountId}.`,

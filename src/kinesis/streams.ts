@@ -9,7 +9,7 @@ import type { Log, OffsetGap } from '../log/log.js';
 import { SegmentLogProvider, type LogProvider } from '../log/provider.js';
 import { decodeSequenceNumber, evenRanges, parseShardId, shardIdOf, toHex } from './keys.js';
 import { limitExceeded, resourceInUse, resourceNotFound, validation } from './errors.js';
-import { DEFAULT_RETENTION_HOURS, MAX_SHARDS_PER_ACCOUNT } from './limits.js';
+import { DEFAULT_RETENTION_HOURS, MAX_ON_DEMAND_STREAMS, MAX_SHARDS_PER_ACCOUNT } from './limits.js';
 
 export type StreamStatus = 'CREATING' | 'ACTIVE' | 'UPDATING' | 'DELETING';
 export type StreamMode = 'PROVISIONED' | 'ON_DEMAND';
@@ -32,6 +32,10 @@ export interface ConsumerState {
   createdMs: number;
   status: 'CREATING' | 'ACTIVE' | 'DELETING';
   statusUntilMs: number;
+  /** TagResource on the consumer's ARN (admin.ts). */
+  tags?: Record<string, string>;
+  /** The consumer's resource-based policy (PutResourcePolicy), as stored JSON text. */
+  policy?: string;
 }
 
 export interface StreamState {
@@ -48,6 +52,15 @@ export interface StreamState {
   nextShardIndex: number;
   consumers: ConsumerState[];
   scalings: number[];
+  // Set by the operations of admin.ts; absent in documents written before them (= the defaults).
+  /** Enabled shard-level metrics (EnableEnhancedMonitoring), in the model's enum order. */
+  shardLevelMetrics?: string[];
+  /** MaxRecordSizeInKiB (CreateStream, UpdateMaxRecordSize); default DEFAULT_RECORD_SIZE_KIB. */
+  maxRecordSizeKiB?: number;
+  /** When UpdateStreamMode switched the mode, for the switches-per-24-hours rule. */
+  modeSwitches?: number[];
+  /** The stream's resource-based policy (PutResourcePolicy), as stored JSON text. */
+  policy?: string;
 }
 
 export interface KinesisOptions {
@@ -162,11 +175,12 @@ export class StreamRegistry {
     return [...this.streams.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  create(name: string, shardCount: number, mode: StreamMode, tags: Record<string, string>): StreamState {
+  create(name: string, shardCount: number, mode: StreamMode, tags: Record<string, string>, maxRecordSizeKiB?: number): StreamState {
     if (this.streams.has(name)) {
       this.settle(this.streams.get(name)!);
       if (this.streams.has(name)) throw resourceInUse(`Stream ${name} under account ${this.opts.accountId} already exists.`);
     }
+    if (mode === 'ON_DEMAND') this.ensureOnDemandCapacity();
     this.ensureShardCapacity(shardCount);
     // The creation time names the incarnation (its log directory, and the check that an iterator
     // belongs to it), so a stream deleted and re-created within one millisecond still gets a new one.
@@ -185,6 +199,7 @@ export class StreamRegistry {
       nextShardIndex: shardCount,
       consumers: [],
       scalings: [],
+      ...(maxRecordSizeKiB !== undefined ? { maxRecordSizeKiB } : {}),
     };
     this.streams.set(name, s);
     this.save(s);
@@ -200,6 +215,33 @@ export class StreamRegistry {
           `Current shard count for the account: ${open}. Limit: ${MAX_SHARDS_PER_ACCOUNT}. Number of additional shards that would have resulted from this request: ${additional}.`,
       );
     }
+  }
+
+  /** The account's quota of ON_DEMAND streams, checked before a stream becomes one. */
+  ensureOnDemandCapacity(): void {
+    const n = this.onDemandStreamCount();
+    if (n + 1 > MAX_ON_DEMAND_STREAMS) {
+      throw limitExceeded(
+        `This request would exceed the on-demand stream count limit for the account ${this.opts.accountId} in ${this.opts.region}. ` +
+          `Current on-demand stream count for the account: ${n}. Limit: ${MAX_ON_DEMAND_STREAMS}.`,
+      );
+    }
+  }
+
+  onDemandStreamCount(): number {
+    let n = 0;
+    for (const s of this.streams.values()) if (s.mode === 'ON_DEMAND') n++;
+    return n;
+  }
+
+  /** An account-level Kinesis setting (UpdateAccountSettings), as stored JSON text. */
+  accountSetting(key: string): string | undefined {
+    const row = this.db.prepare('SELECT value FROM kinesis_account_settings WHERE key = ?').get(key) as { value: string } | undefined;
+    return row?.value;
+  }
+
+  setAccountSetting(key: string, value: string): void {
+    this.db.prepare('INSERT INTO kinesis_account_settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   async delete(name: string): Promise<void> {
@@ -362,7 +404,7 @@ export class StreamRegistry {
     return this.rt(s).logs.has(index) || (await this.logs.exists('kinesis', this.streamDir(s), shardIdOf(index)));
   }
 
-  private openShardTotal(): number {
+  openShardTotal(): number {
     let n = 0;
     for (const s of this.streams.values()) n += s.shards.filter((x) => x.closedMs === undefined).length;
     return n;

@@ -188,6 +188,10 @@ const MIGRATIONS: string[] = [
      create_date TEXT NOT NULL
    );
    CREATE INDEX sts_sessions_expiration ON sts_sessions(expiration);`,
+  // Embedded Kinesis account-level settings (UpdateAccountSettings: the minimum throughput billing
+  // commitment), one JSON value per setting. Per-stream state added with them (enhanced
+  // monitoring, record size, resource policies) lives in the stream documents of kinesis_streams.
+  `CREATE TABLE kinesis_account_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;`,
 ];
 
 export function openDb(dataDir: string): Db {
