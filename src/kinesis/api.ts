@@ -82,6 +82,8 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
     },
   });
 
+  const encryption = (s: StreamState) => (s.encryption ? { EncryptionType: 'KMS', KeyId: s.encryption.keyId } : { EncryptionType: 'NONE' });
+
   const summary = (s: StreamState) => ({
     StreamName: s.name,
     StreamARN: registry.arn(s.name),
@@ -131,7 +133,7 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
           HasMoreShards: shards.length > page.length,
           RetentionPeriodHours: s.retentionHours,
           EnhancedMonitoring: [{ ShardLevelMetrics: [] }],
-          EncryptionType: 'NONE',
+          ...encryption(s),
         },
       };
     },
@@ -143,7 +145,7 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
           ...summary(s),
           RetentionPeriodHours: s.retentionHours,
           EnhancedMonitoring: [{ ShardLevelMetrics: [] }],
-          EncryptionType: 'NONE',
+          ...encryption(s),
           OpenShardCount: s.shards.filter((x) => x.closedMs === undefined).length,
           ConsumerCount: s.consumers.filter((c) => c.status !== 'DELETING').length,
           MaxRecordSizeInKiB: MAX_RECORD_BYTES / 1024,
@@ -203,9 +205,10 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
     async PutRecord(i) {
       const s = registry.getWritable(registry.resolveName(i));
       const entry = putEntry(i, 'data', 'partitionKey', 'explicitHashKey');
+      const kms = sealed(s); // read with the put, which seals by the same state
       const [r] = await data.put(s, [entry]);
       if ('ErrorCode' in r) throw errorFor(r.ErrorCode, r.ErrorMessage);
-      return r;
+      return { ...r, ...kms };
     },
 
     async PutRecords(i) {
@@ -227,8 +230,9 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
       if (total > MAX_PUT_RECORDS_BYTES) {
         throw invalidArgument(`Records size (${total} bytes, data plus partition keys) exceeds the limit of ${MAX_PUT_RECORDS_BYTES} bytes (5 MiB) per PutRecords request.`);
       }
+      const kms = sealed(s);
       const results = await data.put(s, entries);
-      return { FailedRecordCount: results.filter((r) => 'ErrorCode' in r).length, Records: results };
+      return { FailedRecordCount: results.filter((r) => 'ErrorCode' in r).length, Records: results, ...kms };
     },
 
     async GetShardIterator(i) {
@@ -548,6 +552,11 @@ function tagMap(v: unknown, max: number, required = false): Record<string, strin
     }
   }
   return v as Record<string, string>;
+}
+
+/** PutRecord(s) output of an encrypted stream says so, as AWS's does. */
+function sealed(s: StreamState): { EncryptionType?: 'KMS' } {
+  return s.encryption ? { EncryptionType: 'KMS' } : {};
 }
 
 function errorFor(code: string, message: string) {

@@ -7,6 +7,8 @@ import type { Clock } from '../clock.js';
 import type { Db } from '../store/db.js';
 import type { Log, OffsetGap } from '../log/log.js';
 import { SegmentLogProvider, type LogProvider } from '../log/provider.js';
+import { SecretBox } from '../iam/secrets.js';
+import { DataKeys, incarnationOf } from './encryption.js';
 import { decodeSequenceNumber, evenRanges, parseShardId, shardIdOf, toHex } from './keys.js';
 import { limitExceeded, resourceInUse, resourceNotFound, validation } from './errors.js';
 import { DEFAULT_RETENTION_HOURS, MAX_SHARDS_PER_ACCOUNT } from './limits.js';
@@ -48,6 +50,10 @@ export interface StreamState {
   nextShardIndex: number;
   consumers: ConsumerState[];
   scalings: number[];
+  /** Server-side encryption (StartStreamEncryption), with the KeyId as the client gave it. */
+  encryption?: { keyId: string };
+  /** When encryption was started and stopped in the last 24 hours (AWS's rolling limits). */
+  encryptionChanges?: { starts: number[]; stops: number[] };
 }
 
 export interface KinesisOptions {
@@ -60,6 +66,8 @@ export interface KinesisOptions {
   fsync: boolean;
   /** Opens the shard logs (default: segment logs under `dataDir`). */
   logs?: LogProvider;
+  /** Seals the data keys of encrypted streams (default: the master key of `dataDir`). */
+  secrets?: SecretBox;
 }
 
 interface Runtime {
@@ -83,6 +91,8 @@ export class StreamRegistry {
    */
   private unfinished = new Set<ShardState>();
   private readonly logs: LogProvider;
+  /** Data keys of encrypted streams; opening them at start checks the master key. */
+  readonly keys: DataKeys;
 
   constructor(
     private db: Db,
@@ -96,6 +106,8 @@ export class StreamRegistry {
       this.lastCreatedMs = Math.max(this.lastCreatedMs, s.createdMs);
       for (const sh of s.shards) if (sh.closedMs !== undefined && sh.endOffset === undefined) this.unfinished.add(sh);
     }
+    this.keys = new DataKeys(db, opts.secrets ?? new SecretBox(opts.dataDir), clock);
+    this.keys.prune(new Set([...this.streams.values()].map(incarnationOf)));
   }
 
   arn(name: string): string {
@@ -370,7 +382,7 @@ export class StreamRegistry {
 
   /** The name of a stream incarnation's group of shard logs. */
   private streamDir(s: StreamState): string {
-    return `${s.name}-${s.createdMs}`;
+    return incarnationOf(s);
   }
 
   private rt(s: StreamState): Runtime {
@@ -399,6 +411,7 @@ export class StreamRegistry {
     if (this.streams.get(s.name) !== s) return;
     this.streams.delete(s.name);
     this.db.prepare('DELETE FROM kinesis_streams WHERE name = ?').run(s.name);
+    this.keys.forget(this.streamDir(s));
     const rt = this.runtime.get(s.name);
     this.runtime.delete(s.name);
     if (rt) for (const p of rt.logs.values()) await (await p).close().catch(() => {});

@@ -133,6 +133,16 @@ const MIGRATIONS: string[] = [
   // hold millions of endpoints; one DELETE of them all blocked the server for seconds). A purge
   // interrupted by a stop resumes at the next start.
   `CREATE TABLE endpoint_purges (app_id TEXT PRIMARY KEY) WITHOUT ROWID;`,
+  // Kinesis server-side encryption: the data keys of each stream incarnation (`<name>-<created ms>`,
+  // as its shard-log directory), sealed with the master key. Records name their key by key_id, so
+  // every key stays until the incarnation is deleted: old records keep opening after a rotation.
+  `CREATE TABLE kinesis_data_keys (
+     stream TEXT NOT NULL,
+     key_id INTEGER NOT NULL,
+     created_ms INTEGER NOT NULL,
+     sealed BLOB NOT NULL,
+     PRIMARY KEY (stream, key_id)
+   ) WITHOUT ROWID;`,
 ];
 
 export function openDb(dataDir: string): Db {
