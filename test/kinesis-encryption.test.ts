@@ -26,6 +26,7 @@ import {
   KinesisClient,
   type _Record,
 } from '@aws-sdk/client-kinesis';
+import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, PutUserPolicyCommand } from '@aws-sdk/client-iam';
 import { ManualClock } from '../src/clock.js';
 import { openDb } from '../src/store/db.js';
 import { SecretBox, MasterKeyError } from '../src/iam/secrets.js';
@@ -351,6 +352,34 @@ describe('encrypted records across restarts, master keys and damage', () => {
     await writeFile(keyFile, original, { mode: 0o600 });
     await start();
     assert.deepEqual((await readAll(k, 'kept')).map(view), records);
+  });
+
+  test('authorized as the other operations: kinesis:StartStreamEncryption / StopStreamEncryption on the stream ARN', async () => {
+    const iam = new IAMClient({ endpoint: t!.server.url, region: 'us-east-1', credentials: t!.server.admin, maxAttempts: 1 });
+    try {
+      const arn = t!.server.kinesis.arn('kept');
+      await iam.send(new CreateUserCommand({ UserName: 'stopper' }));
+      await iam.send(
+        new PutUserPolicyCommand({
+          UserName: 'stopper',
+          PolicyName: 'stop-only',
+          PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['kinesis:StopStreamEncryption', 'kinesis:DescribeStreamSummary'], Resource: arn }] }),
+        }),
+      );
+      const key = (await iam.send(new CreateAccessKeyCommand({ UserName: 'stopper' }))).AccessKey!;
+      const user = kinesisClient({ url: t!.server.url, admin: { accessKeyId: key.AccessKeyId!, secretAccessKey: key.SecretAccessKey! } });
+      try {
+        const input = { StreamName: 'kept', EncryptionType: 'KMS' as const, KeyId: KEY_UUID };
+        await assertError(user.send(new StartStreamEncryptionCommand(input)), 'AccessDeniedException', /kinesis:StartStreamEncryption/);
+        await k.send(new StartStreamEncryptionCommand(input));
+        await user.send(new StopStreamEncryptionCommand(input));
+        assert.equal((await user.send(new DescribeStreamSummaryCommand({ StreamName: 'kept' }))).StreamDescriptionSummary!.EncryptionType, 'NONE');
+      } finally {
+        user.destroy();
+      }
+    } finally {
+      iam.destroy();
+    }
   });
 
   test('a flipped byte in a sealed record is reported as damage by the log and never returned', async () => {
