@@ -99,6 +99,8 @@ export class DataKeys {
   private keys = new Map<string, Map<number, Buffer>>();
   /** The key each incarnation writes with in this process. */
   private writing = new Map<string, WriteKey>();
+  /** Additional data per incarnation and shard, less the frame prefix (built once: puts are hot). */
+  private contexts = new Map<string, Map<number, Buffer>>();
 
   /**
    * Opens every stored data key: a master key that does not open them (replaced, or lost and
@@ -126,6 +128,7 @@ export class DataKeys {
 
   forget(incarnation: string): void {
     this.keys.delete(incarnation);
+    this.contexts.delete(incarnation);
     this.writing.delete(incarnation);
     this.db.prepare('DELETE FROM kinesis_data_keys WHERE stream = ?').run(incarnation);
   }
@@ -147,7 +150,7 @@ export class DataKeys {
     out.writeUInt32BE(w.used % 2 ** 32, 13);
     w.used++;
     const c = createCipheriv('aes-256-gcm', w.key, out.subarray(5, PREFIX_BYTES));
-    c.setAAD(additionalData(out, incarnation, shardIndex));
+    c.setAAD(this.additionalData(out, incarnation, shardIndex));
     const n = c.update(frame).copy(out, ENCRYPTED_HEADER_BYTES);
     c.final();
     c.getAuthTag().copy(out, PREFIX_BYTES);
@@ -165,12 +168,30 @@ export class DataKeys {
     if (!key) throw new RecordDamage(`the record names data key ${id}, which this stream does not have`);
     try {
       const d = createDecipheriv('aes-256-gcm', key, payload.subarray(5, PREFIX_BYTES));
-      d.setAAD(additionalData(payload, incarnation, shardIndex));
+      d.setAAD(this.additionalData(payload, incarnation, shardIndex));
       d.setAuthTag(payload.subarray(PREFIX_BYTES, ENCRYPTED_HEADER_BYTES));
-      return Buffer.concat([d.update(payload.subarray(ENCRYPTED_HEADER_BYTES)), d.final()]);
+      const plain = d.update(payload.subarray(ENCRYPTED_HEADER_BYTES));
+      d.final(); // GCM emits everything from update(); final() checks the tag
+      return plain;
     } catch {
       throw new RecordDamage(`the record fails authentication under data key ${id}`);
     }
+  }
+
+  /** [frame prefix][\0 incarnation \0 shard index]: what a record is bound to. */
+  private additionalData(frame: Buffer, incarnation: string, shardIndex: number): Buffer {
+    let byShard = this.contexts.get(incarnation);
+    if (!byShard) this.contexts.set(incarnation, (byShard = new Map()));
+    let ctx = byShard.get(shardIndex);
+    if (!ctx) {
+      const suffix = Buffer.from(`\0${incarnation}\0${shardIndex}`, 'utf8');
+      ctx = Buffer.alloc(PREFIX_BYTES + suffix.length);
+      suffix.copy(ctx, PREFIX_BYTES);
+      byShard.set(shardIndex, ctx);
+    }
+    // setAAD copies the bytes in, so one buffer per shard serves every record.
+    frame.copy(ctx, 0, 0, PREFIX_BYTES);
+    return ctx;
   }
 
   private keysOf(incarnation: string): Map<number, Buffer> {
@@ -200,9 +221,6 @@ function sealContext(incarnation: string, id: number): string {
   return `kinesis-data-key\0${incarnation}\0${id}`;
 }
 
-function additionalData(frame: Buffer, incarnation: string, shardIndex: number): Buffer {
-  return Buffer.concat([frame.subarray(0, PREFIX_BYTES), Buffer.from(`\0${incarnation}\0${shardIndex}`, 'utf8')]);
-}
 
 /** StartStreamEncryption and StopStreamEncryption, registered next to the other operations. */
 export function encryptionOperations(k: KinesisServices): Pick<JsonRpcService, 'operations'> {
