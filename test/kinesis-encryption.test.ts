@@ -6,7 +6,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +27,8 @@ import {
   type _Record,
 } from '@aws-sdk/client-kinesis';
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, PutUserPolicyCommand } from '@aws-sdk/client-iam';
+import { CreateDeliveryStreamCommand } from '@aws-sdk/client-firehose';
+import { CreateAppCommand, PutEventsCommand, PutEventStreamCommand } from '@aws-sdk/client-pinpoint';
 import { ManualClock } from '../src/clock.js';
 import { openDb } from '../src/store/db.js';
 import { SecretBox, MasterKeyError } from '../src/iam/secrets.js';
@@ -44,6 +46,8 @@ import { model } from '../src/models/generated/kinesis.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { assertError, kinesisClient, kinesisServer } from './helpers/kinesis.js';
 import { flipByte } from './helpers/faults.js';
+import { ACCOUNT, createDeliveryRole, firehoseClient, folderContents, s3Destination, until } from './helpers/firehose.js';
+import { createPinpointRole } from './helpers/eventstream.js';
 import { framesOf, logFiles } from './helpers/segments.js';
 
 const SHARD0 = 'shardId-000000000000';
@@ -415,6 +419,52 @@ describe('encrypted records across restarts, master keys and damage', () => {
     assert.equal(t!.server.kinesisData.damagedRecords, 1);
     assert.equal(t!.server.logs.health().kinesis.recordsLost, 0, 'the log itself saw nothing wrong');
   });
+});
+
+test('the readers of shard logs go on through encryption: a Pinpoint event stream into an encrypted stream, read by a Firehose Kinesis source into a bucket', { timeout: 60_000 }, async () => {
+  const t = await startTestServer();
+  const k = kinesisClient(t.server);
+  const fh = firehoseClient(t.server);
+  const iam = new IAMClient({ endpoint: t.server.url, region: 'us-east-1', credentials: t.server.admin, maxAttempts: 1 });
+  try {
+    await k.send(new CreateStreamCommand({ StreamName: 'pp-sealed', ShardCount: 2 }));
+    await k.send(new StartStreamEncryptionCommand({ StreamName: 'pp-sealed', EncryptionType: 'KMS', KeyId: KINESIS_MANAGED_KEY_ALIAS }));
+    const streamArn = t.server.kinesis.arn('pp-sealed');
+    await createDeliveryRole(t.server);
+    await createPinpointRole(iam, 'fh-reader', {
+      resource: streamArn,
+      trustService: 'firehose.amazonaws.com',
+      actions: ['kinesis:DescribeStream', 'kinesis:ListShards', 'kinesis:GetShardIterator', 'kinesis:GetRecords'],
+    });
+    await fh.send(
+      new CreateDeliveryStreamCommand({
+        DeliveryStreamName: 'from-sealed',
+        DeliveryStreamType: 'KinesisStreamAsSource',
+        KinesisStreamSourceConfiguration: { KinesisStreamARN: streamArn, RoleARN: `arn:aws:iam::${ACCOUNT}:role/fh-reader` },
+        ExtendedS3DestinationConfiguration: s3Destination('fh-sealed', { BufferingHints: { SizeInMBs: 1, IntervalInSeconds: 0 } }),
+      }),
+    );
+    await createPinpointRole(iam, 'pp-to-kinesis', { resource: streamArn, actions: ['kinesis:PutRecords', 'kinesis:DescribeStream'] });
+    const app = (await t.pinpoint.send(new CreateAppCommand({ CreateApplicationRequest: { Name: 'sealed-events' } }))).ApplicationResponse!.Id!;
+    await t.pinpoint.send(new PutEventStreamCommand({ ApplicationId: app, WriteEventStream: { DestinationStreamArn: streamArn, RoleArn: `arn:aws:iam::${ACCOUNT}:role/pp-to-kinesis` } }));
+    const eventType = secret('signup');
+    await t.pinpoint.send(
+      new PutEventsCommand({
+        ApplicationId: app,
+        EventsRequest: { BatchItem: { [randomUUID()]: { Endpoint: {}, Events: { e1: { EventType: eventType, Timestamp: new Date().toISOString() } } } } },
+      }),
+    );
+    const dir = join(t.dataDir, 'buckets', 'fh-sealed');
+    await until(async () => (await folderContents(dir)).includes(eventType), 'the event in the bucket, through the encrypted stream');
+    const event = JSON.parse((await folderContents(dir)).split('\n').find((l) => l.includes(eventType))!);
+    assert.equal(event.event_type, eventType);
+    assert.ok(!(await shardLogBytes(t.dataDir, 'pp-sealed')).includes(eventType), 'the event is sealed in the shard log');
+  } finally {
+    k.destroy();
+    fh.destroy();
+    iam.destroy();
+    await t.close();
+  }
 });
 
 describe('DataKeys', () => {
