@@ -481,7 +481,10 @@ describe('DataKeys', () => {
     try {
       const keys = new DataKeys(db, new SecretBox(join(dir, 'a')), new ManualClock(), 3);
       const frames = Array.from({ length: 7 }, (_, n) => Buffer.from(`frame-${n}`));
+      const sync = () => db.pragma('synchronous', { simple: true });
+      const before = sync();
       const sealed = frames.map((f) => keys.seal('s-1', 0, f));
+      assert.equal(sync(), before, 'the store is back to its own synchronous setting after storing a key');
       assert.equal(keys.count('s-1'), 3);
       assert.deepEqual(sealed.map((b) => b.readUInt32BE(1)), [1, 1, 1, 2, 2, 2, 3]);
       assert.equal(new Set(sealed.map((b) => b.subarray(1, 17).toString('hex'))).size, 7, 'no key and nonce pair repeats');

@@ -206,10 +206,18 @@ export class DataKeys {
     const keys = this.keysOf(incarnation);
     const id = Math.max(0, ...keys.keys()) + 1;
     const key = randomBytes(KEY_BYTES);
-    // Stored before its first use: a record is never written under a key the store does not hold.
-    this.db
-      .prepare('INSERT INTO kinesis_data_keys (stream, key_id, created_ms, sealed) VALUES (?, ?, ?, ?)')
-      .run(incarnation, id, this.clock.now(), this.box.sealBytes(key, sealContext(incarnation, id)));
+    // Stored durably before its first use: the shard logs fsync their records, and the store's
+    // usual synchronous=NORMAL could lose this commit to an OS crash while the records under the
+    // key survive it, unreadable. One synced commit per new key (per stream, Start and process).
+    const was = Number(this.db.pragma('synchronous', { simple: true }));
+    this.db.pragma('synchronous = FULL');
+    try {
+      this.db
+        .prepare('INSERT INTO kinesis_data_keys (stream, key_id, created_ms, sealed) VALUES (?, ?, ?, ?)')
+        .run(incarnation, id, this.clock.now(), this.box.sealBytes(key, sealContext(incarnation, id)));
+    } finally {
+      this.db.pragma(`synchronous = ${was}`);
+    }
     keys.set(id, key);
     const fresh = { id, key, used: 0 };
     this.writing.set(incarnation, fresh);
