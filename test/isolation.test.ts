@@ -27,6 +27,7 @@ import * as PP from '@aws-sdk/client-pinpoint';
 import * as KN from '@aws-sdk/client-kinesis';
 import * as FH from '@aws-sdk/client-firehose';
 import * as IAM from '@aws-sdk/client-iam';
+import * as STS from '@aws-sdk/client-sts';
 import { STSClient, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { NodeHttp2Handler } from '@smithy/node-http-handler';
 import { pinpointClient, startTestServer, type TestServer } from './helpers/server.js';
@@ -49,6 +50,8 @@ const streamArn = (name: string) => `arn:aws:kinesis:${REGION}:${ACCOUNT}:stream
 const deliveryArn = (name: string) => `arn:aws:firehose:${REGION}:${ACCOUNT}:deliverystream/${name}`;
 const userArn = (name: string) => `arn:aws:iam::${ACCOUNT}:user/${name}`;
 const roleArn = (name: string) => `arn:aws:iam::${ACCOUNT}:role/${name}`;
+const groupArn = (name: string) => `arn:aws:iam::${ACCOUNT}:group/${name}`;
+const policyArn = (name: string) => `arn:aws:iam::${ACCOUNT}:policy/${name}`;
 type Creds = { accessKeyId: string; secretAccessKey: string };
 type Json = Record<string, any>;
 
@@ -412,6 +415,9 @@ describe('Firehose (awsJson1.1)', () => {
 const iamCases = (): JsonCase[] => {
   const u = { UserName: 'tenant-b' };
   const r = { RoleName: 'role-b' };
+  const g = { GroupName: 'group-b' };
+  const pb = { PolicyName: 'policy-b' };
+  const pa = { PolicyArn: policyArn('policy-b') };
   const doc = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] });
   const trust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'pinpoint.amazonaws.com' }, Action: 'sts:AssumeRole' }] });
   return [
@@ -436,11 +442,45 @@ const iamCases = (): JsonCase[] => {
     { op: 'GetRolePolicy', input: () => ({ ...r, PolicyName: 'PinpointEventStreamPermissionsPolicy' }), resource: roleArn('role-b') },
     { op: 'ListRolePolicies', input: () => r, resource: roleArn('role-b') },
     { op: 'DeleteRolePolicy', input: () => ({ ...r, PolicyName: 'PinpointEventStreamPermissionsPolicy' }), resource: roleArn('role-b') },
+    // Managed policies: B's policy by its ARN; attachments are authorized on the user, group or role.
+    { op: 'CreatePolicy', input: () => ({ ...pb, PolicyDocument: doc }), resource: policyArn('policy-b') },
+    { op: 'GetPolicy', input: () => pa, resource: policyArn('policy-b') },
+    { op: 'ListPolicies', input: () => ({}), resource: policyArn('*') },
+    { op: 'DeletePolicy', input: () => pa, resource: policyArn('policy-b') },
+    { op: 'CreatePolicyVersion', input: () => ({ ...pa, PolicyDocument: doc }), resource: policyArn('policy-b') },
+    { op: 'GetPolicyVersion', input: () => ({ ...pa, VersionId: 'v1' }), resource: policyArn('policy-b') },
+    { op: 'ListPolicyVersions', input: () => pa, resource: policyArn('policy-b') },
+    { op: 'DeletePolicyVersion', input: () => ({ ...pa, VersionId: 'v1' }), resource: policyArn('policy-b') },
+    { op: 'SetDefaultPolicyVersion', input: () => ({ ...pa, VersionId: 'v1' }), resource: policyArn('policy-b') },
+    { op: 'ListEntitiesForPolicy', input: () => pa, resource: policyArn('policy-b') },
+    { op: 'AttachUserPolicy', input: () => ({ ...u, ...pa }), resource: userArn('tenant-b') },
+    { op: 'DetachUserPolicy', input: () => ({ ...u, ...pa }), resource: userArn('tenant-b') },
+    { op: 'ListAttachedUserPolicies', input: () => u, resource: userArn('tenant-b') },
+    { op: 'AttachRolePolicy', input: () => ({ ...r, ...pa }), resource: roleArn('role-b') },
+    { op: 'DetachRolePolicy', input: () => ({ ...r, ...pa }), resource: roleArn('role-b') },
+    { op: 'ListAttachedRolePolicies', input: () => r, resource: roleArn('role-b') },
+    { op: 'AttachGroupPolicy', input: () => ({ ...g, ...pa }), resource: groupArn('group-b') },
+    { op: 'DetachGroupPolicy', input: () => ({ ...g, ...pa }), resource: groupArn('group-b') },
+    { op: 'ListAttachedGroupPolicies', input: () => g, resource: groupArn('group-b') },
+    // Groups.
+    { op: 'CreateGroup', input: () => g, resource: groupArn('group-b') },
+    { op: 'GetGroup', input: () => g, resource: groupArn('group-b') },
+    { op: 'ListGroups', input: () => ({}), resource: groupArn('*') },
+    { op: 'DeleteGroup', input: () => g, resource: groupArn('group-b') },
+    { op: 'AddUserToGroup', input: () => ({ ...g, UserName: 'tenant-a' }), resource: groupArn('group-b') },
+    { op: 'RemoveUserFromGroup', input: () => ({ ...g, ...u }), resource: groupArn('group-b') },
+    { op: 'ListGroupsForUser', input: () => u, resource: userArn('tenant-b') },
+    { op: 'PutGroupPolicy', input: () => ({ ...g, PolicyName: 'group', PolicyDocument: doc }), resource: groupArn('group-b') },
+    { op: 'GetGroupPolicy', input: () => ({ ...g, PolicyName: 'group' }), resource: groupArn('group-b') },
+    { op: 'ListGroupPolicies', input: () => g, resource: groupArn('group-b') },
+    { op: 'DeleteGroupPolicy', input: () => ({ ...g, PolicyName: 'group' }), resource: groupArn('group-b') },
   ];
 };
 const IAM_NOT_RESOURCE_SCOPED: Record<string, string> = {};
+const stsCases = (): JsonCase[] => [{ op: 'AssumeRole', input: () => ({ RoleArn: roleArn('role-b'), RoleSessionName: 'tenant-a' }), resource: roleArn('role-b') }];
 const STS_NOT_RESOURCE_SCOPED: Record<string, string> = {
   GetCallerIdentity: 'needs no permission (as in AWS) and only ever answers who the caller is; tested below to show A itself',
+  GetSessionToken: "needs no permission (as in AWS) and only ever issues credentials acting as the caller itself; tested below to act as A",
 };
 
 describe('IAM and STS (Query)', () => {
@@ -460,6 +500,14 @@ describe('IAM and STS (Query)', () => {
   test('GetCallerIdentity answers A with A', async () => {
     const sts = track(new STSClient({ endpoint: t.server.url, region: REGION, credentials: keyA, maxAttempts: 1 }));
     assert.equal((await sts.send(new GetCallerIdentityCommand({}))).Arn, userArn('tenant-a'));
+  });
+
+  test("STS: A cannot assume B's role (AccessDenied naming sts:AssumeRole and the role); A's session token acts as A", async () => {
+    const sts = track(new STSClient({ endpoint: t.server.url, region: REGION, credentials: keyA, maxAttempts: 1 }));
+    for (const c of stsCases()) await sdkRefused(sts.send(command(STS, c.op, c.input())), 'AccessDenied', 403, `sts:${c.op}`, c.resource);
+    const temp = (await sts.send(new STS.GetSessionTokenCommand({}))).Credentials!;
+    const asA = track(new STSClient({ endpoint: t.server.url, region: REGION, credentials: { accessKeyId: temp.AccessKeyId!, secretAccessKey: temp.SecretAccessKey!, sessionToken: temp.SessionToken! }, maxAttempts: 1 }));
+    assert.equal((await asA.send(new GetCallerIdentityCommand({}))).Arn, userArn('tenant-a'));
   });
 });
 
@@ -597,7 +645,7 @@ describe('coverage', () => {
       kinesis: new Set([...kinesisCases().map((c) => c.op), ...Object.keys(KINESIS_NOT_RESOURCE_SCOPED)]),
       firehose: new Set([...firehoseCases().map((c) => c.op), ...Object.keys(FIREHOSE_NOT_RESOURCE_SCOPED)]),
       iam: new Set([...iamCases().map((c) => c.op), ...Object.keys(IAM_NOT_RESOURCE_SCOPED)]),
-      sts: new Set(Object.keys(STS_NOT_RESOURCE_SCOPED)),
+      sts: new Set([...stsCases().map((c) => c.op), ...Object.keys(STS_NOT_RESOURCE_SCOPED)]),
     };
     for (const service of ['pinpoint', 'kinesis', 'firehose', 'iam', 'sts'] as const) {
       const missing = inv[service].filter((op) => !covered[service].has(op));

@@ -225,7 +225,7 @@ describe('StartStreamEncryption / StopStreamEncryption (kinesisTransitionMs 1000
     settle();
     const start = (input: object) => k.send(new StartStreamEncryptionCommand({ StreamName: 'enc-errors', EncryptionType: 'KMS', KeyId: KEY_UUID, ...input } as any));
     const maxKeyId = model.shapes.KeyId.max!;
-    await assertError(start({ KeyId: undefined }), 'ValidationException', "1 validation error detected: Value 'null' at 'keyId' failed to satisfy constraint: Member must not be null");
+    await assertError(start({ KeyId: undefined }), 'ValidationException', "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null");
     await assertError(start({ KeyId: 'a'.repeat(maxKeyId + 1) }), 'ValidationException', new RegExp(`Member must have length less than or equal to ${maxKeyId}$`));
     await assertError(start({ EncryptionType: 'AES' }), 'ValidationException', /Member must satisfy enum value set: \[NONE, KMS\]$/);
     await assertError(start({ EncryptionType: undefined }), 'ValidationException', /at 'encryptionType' failed to satisfy constraint: Member must not be null/);

@@ -2,6 +2,10 @@
 // JSON bodies with base64 blobs, or CBOR 1.1 bodies with raw byte strings (the Java SDK's and
 // KCL's default for Kinesis). The answer is in the request's content type. Errors are
 // {"__type","message"} (400 for client errors, 500 for InternalFailure), mapped here only.
+// Every request is checked against the service's model before anyone sees it, in AWS's order:
+// decode, deserialize into the model's types (SerializationException), the model's constraints
+// (one ValidationException listing them all), then authorization, then the handler (resource
+// existence, then business rules), which receives the validated, typed input.
 
 import { decode as cborDecode, encode as cborEncode } from 'cborg';
 import type { Protocol } from './dispatch.js';
@@ -10,14 +14,22 @@ import { DepthLimitedTokenizer } from './cbor-depth.js';
 import { nestingExceeds, nestingMessage } from '../nesting.js';
 import type { ApiRequest, ApiResponse } from './request.js';
 import type { Json } from './shape.js';
+import type { ServiceModel } from '../models/types.js';
+import { ModelValidator, type ShapeOverride } from '../models/validate.js';
 
 export const JSON_CONTENT_TYPE = 'application/x-amz-json-1.1';
 export const CBOR_CONTENT_TYPE = 'application/x-amz-cbor-1.1';
 
-/** Operation input: blobs arrive as base64 strings (JSON) or Buffers (CBOR); use `blobInput`. */
-export type Operation = (input: Json, req: ApiRequest) => Promise<unknown> | unknown;
+/**
+ * An operation over its validated input: only the model's members, blobs as Buffers, timestamps as
+ * Dates (`I` is the generated input type, src/models/generated/<service>-inputs.ts).
+ */
+export type Operation<I = Json> = (input: I, req: ApiRequest) => Promise<unknown> | unknown;
 /** A streaming operation answers with its own response (SubscribeToShard's event stream). */
-export type RawOperation = (input: Json, req: ApiRequest, format: WireFormat) => Promise<ApiResponse>;
+export type RawOperation<I = Json> = (input: I, req: ApiRequest, format: WireFormat) => Promise<ApiResponse>;
+/** An operation table typed per operation by a generated `Inputs` map. */
+export type Operations<M> = { [K in keyof M]?: Operation<M[K]> };
+export type RawOperations<M> = { [K in keyof M]?: RawOperation<M[K]> };
 
 export type WireFormat = 'json' | 'cbor';
 
@@ -26,9 +38,15 @@ export interface JsonRpcService {
   signingServices: readonly string[];
   /** The longest request body the service accepts: its largest legal request, blobs in base64. */
   maxRequestBytes: number;
-  operations: Record<string, Operation>;
-  rawOperations?: Record<string, RawOperation>;
-  /** Runs before every operation; throws AccessDeniedException when the caller may not act. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  operations: Record<string, Operation<any> | undefined>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  rawOperations?: Record<string, RawOperation<any> | undefined>;
+  /** The service's generated model: every operation's input is validated against it. */
+  model?: ServiceModel;
+  /** Deliberate deviations from the model, by shape name (each documented where it is given). */
+  modelOverrides?: Record<string, ShapeOverride>;
+  /** Runs after validation, before every operation; throws AccessDeniedException when the caller may not act. */
   authorize?: (operation: string, input: Json, req: ApiRequest) => void;
 }
 
@@ -42,8 +60,9 @@ export class ServiceError extends ApiError {
 export function awsJsonProtocol(service: JsonRpcService): Protocol {
   // The operation name comes from the client: Maps of the tables' own entries, so `constructor` or
   // `__proto__` find nothing inherited.
-  const operations = new Map(Object.entries(service.operations));
-  const rawOperations = new Map(Object.entries(service.rawOperations ?? {}));
+  const operations = new Map(Object.entries(service.operations).filter(([, f]) => f !== undefined));
+  const rawOperations = new Map(Object.entries(service.rawOperations ?? {}).filter(([, f]) => f !== undefined));
+  const validator = service.model ? new ModelValidator(service.model, service.modelOverrides) : undefined;
   const prefix = `${service.targetPrefix}.`;
   return {
     signingServices: service.signingServices,
@@ -55,7 +74,15 @@ export function awsJsonProtocol(service: JsonRpcService): Protocol {
       const raw = rawOperations.get(op);
       if (!fn && !raw) throw new ServiceError('UnknownOperationException', `Unknown operation ${target}`);
       const format = formatOf(req);
-      const input = decodeBody(req, format);
+      const body = decodeBody(req, format);
+      let input = body as Json;
+      if (validator) {
+        const r = validator.validate<Json>(op, body);
+        if (!r.ok) throw new ServiceError(r.error.code, r.error.message);
+        input = r.value;
+      } else if (!isStructure(body)) {
+        throw new ServiceError('SerializationException', 'Request body must be an object');
+      }
       service.authorize?.(op, input, req);
       if (raw) return raw(input, req, format);
       const out = await fn!(input, req);
@@ -65,7 +92,9 @@ export function awsJsonProtocol(service: JsonRpcService): Protocol {
       const format = formatOf(req);
       // JSON-RPC services answer AccessDeniedException with 400, like every other client error.
       const status = err.code === 'AccessDeniedException' ? 400 : err.status;
-      return encodeBody({ __type: err.code, message: err.message }, format, status);
+      // Coral writes a SerializationException's text as `Message` (kinesalite recorded it); SDKs read either.
+      const text = err.code === 'SerializationException' ? { Message: err.message } : { message: err.message };
+      return encodeBody({ __type: err.code, ...text }, format, status);
     },
   };
 }
@@ -75,7 +104,10 @@ function formatOf(req: ApiRequest): WireFormat {
   return ct.startsWith(CBOR_CONTENT_TYPE) ? 'cbor' : 'json';
 }
 
-function decodeBody(req: ApiRequest, format: WireFormat): Json {
+const isStructure = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+
+/** The decoded body (any JSON/CBOR value: the model validator says what is wrong with it). */
+function decodeBody(req: ApiRequest, format: WireFormat): unknown {
   if (req.body.length === 0) return {};
   let v: unknown;
   try {
@@ -86,9 +118,8 @@ function decodeBody(req: ApiRequest, format: WireFormat): Json {
   } catch (e) {
     throw new ServiceError('SerializationException', `Request body is not valid ${format === 'cbor' ? 'CBOR' : 'JSON'}: ${(e as Error).message}`);
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ServiceError('SerializationException', 'Request body must be an object');
   if (nestingExceeds(v)) throw new ServiceError('SerializationException', nestingMessage('Request body'));
-  return v as Json;
+  return v;
 }
 
 /** Undefined output (operations without a result) is an empty body, as AWS answers. */

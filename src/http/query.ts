@@ -91,6 +91,7 @@ const QUERY_CODES: ReadonlyMap<string, string> = new Map([
   ['BadRequestException', 'InvalidInput'],
   ['InternalServerErrorException', 'ServiceFailure'],
   ['UnrecognizedClientException', 'InvalidClientTokenId'],
+  ['ExpiredTokenException', 'ExpiredToken'],
   ['InvalidSignatureException', 'SignatureDoesNotMatch'],
   ['IncompleteSignatureException', 'IncompleteSignature'],
   ['MissingAuthenticationTokenException', 'MissingAuthenticationToken'],

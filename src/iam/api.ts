@@ -1,23 +1,60 @@
-// The IAM API (Query protocol, version 2010-05-08) for users, access keys, inline policies and
-// roles, and STS GetCallerIdentity (2011-06-15): what `@aws-sdk/client-iam` and `aws iam` need to
-// manage who may call Pinstream. Every action is authorized like any other API call.
+// The IAM API (Query protocol, version 2010-05-08) for users, access keys, groups, inline and
+// managed policies and roles, and STS (2011-06-15) GetCallerIdentity, AssumeRole and
+// GetSessionToken: what `@aws-sdk/client-iam`, `-sts` and `aws iam` need to manage who may call
+// Pinstream. Every action is authorized like any other API call. AWS-managed policies
+// (arn:aws:iam::aws:policy/...) do not exist here: ListPolicies with Scope AWS is empty.
 
 import type { ApiRequest } from '../http/request.js';
 import { QueryError, type QueryParams, type QueryService } from '../http/query.js';
 import type { Authorizer } from './authorizer.js';
 import { parsePolicy, PolicyError } from './policy.js';
-import { ADMIN_USER, IamStore, MAX_ACCESS_KEYS_PER_USER, type RoleRow, type UserRow } from './store.js';
+import {
+  ADMIN_USER,
+  IamStore,
+  MAX_ACCESS_KEYS_PER_USER,
+  MAX_ATTACHED_POLICIES,
+  MAX_POLICY_VERSIONS,
+  type GroupRow,
+  type ManagedPolicyRow,
+  type PolicyOwnerKind,
+  type RoleRow,
+  type UserRow,
+} from './store.js';
+import type { ServiceModel } from '../models/types.js';
+import { model as stsModel } from '../models/generated/sts.js';
 
 /** IAM quotas (AWS's defaults): aggregate inline policy size per user and per role. */
 export const MAX_USER_POLICY_BYTES = 2048;
 export const MAX_ROLE_POLICY_BYTES = 10_240;
 export const MAX_TRUST_POLICY_BYTES = 2048;
+export const MAX_GROUP_POLICY_BYTES = 5120;
+/** Managed policy document size (non-whitespace characters), AWS's quota. */
+export const MAX_MANAGED_POLICY_BYTES = 6144;
+/** Groups a user may belong to (AWS's quota). */
+export const MAX_GROUPS_PER_USER = 10;
+/** STS: a session policy (inline plus managed ones named by PolicyArns) packs into this many bytes at most. */
+export const MAX_SESSION_POLICY_BYTES = 2048;
+/** STS: managed policies a session may name (PolicyArns). */
+export const MAX_SESSION_POLICY_ARNS = 10;
+/** STS: a role assumed with temporary credentials (role chaining) lasts at most an hour. */
+export const MAX_CHAINED_SESSION_SECONDS = 3600;
+export const DEFAULT_ROLE_SESSION_SECONDS = 3600;
+export const DEFAULT_SESSION_TOKEN_SECONDS = 43_200;
 export const DEFAULT_MAX_ITEMS = 100;
+
+/** An integer shape's range in AWS's model. */
+const range = (m: ServiceModel, shape: string) => ({ min: m.shapes[shape].min!, max: m.shapes[shape].max! });
+const ROLE_SESSION_SECONDS = range(stsModel, 'roleDurationSecondsType');
+const SESSION_TOKEN_SECONDS = range(stsModel, 'durationSecondsType');
+const ROLE_SESSION_NAME = range(stsModel, 'roleSessionNameType');
+const EXTERNAL_ID = range(stsModel, 'externalIdType');
+const ARN_LENGTH = range(stsModel, 'arnType');
 
 const NAME = /^[\w+=,.@-]+$/;
 
 const noSuchEntity = (m: string) => new QueryError('NoSuchEntity', 404, m);
 const alreadyExists = (m: string) => new QueryError('EntityAlreadyExists', 409, m);
+const accessDenied = (m: string) => new QueryError('AccessDenied', 403, m);
 const deleteConflict = (m: string) => new QueryError('DeleteConflict', 409, m);
 const limitExceeded = (m: string) => new QueryError('LimitExceeded', 409, m);
 const malformedPolicy = (m: string) => new QueryError('MalformedPolicyDocument', 400, m);
@@ -71,7 +108,65 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
     if (!r) throw noSuchEntity(`The role with name ${n} cannot be found.`);
     return r;
   };
-  const allow = (req: ApiRequest, action: string, resource: string) => authorizer.authorize(req, `iam:${action}`, resource);
+  const requireGroup = (n: string): GroupRow => {
+    const g = store.getGroup(n);
+    if (!g) throw noSuchEntity(`The group with name ${n} cannot be found.`);
+    return g;
+  };
+  const groupArnOf = (name: string, path?: string) => {
+    const g = path === undefined ? store.getGroup(name) : undefined;
+    return g ? store.groupArn(g) : `arn:aws:iam::${acct}:group${path ?? '/'}${name}`;
+  };
+  const allow = (req: ApiRequest, action: string, resource: string, context?: Record<string, string>) =>
+    authorizer.authorize(req, `iam:${action}`, resource, context);
+
+  /** A PolicyArn parameter, checked against the model's length; the policy itself is looked up by exact ARN. */
+  const policyArnParam = (p: QueryParams, key = 'PolicyArn', member = 'policyArn'): string => {
+    const v = p.get(key);
+    if (v === undefined || v === '') throw validation(v, member, 'Member must not be null');
+    if (v.length < ARN_LENGTH.min || v.length > ARN_LENGTH.max) {
+      throw validation(v, member, `Member must have length greater than or equal to ${ARN_LENGTH.min} and less than or equal to ${ARN_LENGTH.max}`);
+    }
+    return v;
+  };
+  const requirePolicy = (arn: string): ManagedPolicyRow => {
+    const m = store.getManagedPolicy(arn);
+    if (!m) throw noSuchEntity(`Policy ${arn} was not found.`);
+    return m;
+  };
+  const versionParam = (p: QueryParams): string => {
+    const v = p.get('VersionId');
+    if (v === undefined || v === '') throw validation(v, 'versionId', 'Member must not be null');
+    if (!/^v[1-9][0-9]{0,8}$/.test(v)) throw validation(v, 'versionId', 'Member must satisfy regular expression pattern: v[1-9][0-9]*(\\.[A-Za-z0-9-]*)?');
+    return v;
+  };
+  const flag = (p: QueryParams, key: string, member: string): boolean => {
+    const v = p.get(key);
+    if (v === undefined) return false;
+    if (v !== 'true' && v !== 'false') throw validation(v, member, 'Member must be true or false');
+    return v === 'true';
+  };
+  const policyPath = (p: QueryParams, key = 'Path'): string => {
+    const v = p.get(key) ?? '/';
+    if (v.length > 512 || !/^((\/[A-Za-z0-9.,+@=_-]+)*)\/$/.test(v)) {
+      throw validation(v, key === 'Path' ? 'path' : 'pathPrefix', 'Member must satisfy regular expression pattern: ((/[A-Za-z0-9\\.,\\+@=_-]+)*)/');
+    }
+    return v;
+  };
+  const policyShape = (m: ManagedPolicyRow, withDescription = false) => ({
+    PolicyName: m.name,
+    PolicyId: m.policy_id,
+    Arn: m.arn,
+    Path: m.path,
+    DefaultVersionId: m.default_version,
+    AttachmentCount: store.policyAttachments(m.arn).length,
+    PermissionsBoundaryUsageCount: 0,
+    IsAttachable: true,
+    Description: withDescription ? (m.description ?? undefined) : undefined,
+    CreateDate: m.create_date,
+    UpdateDate: m.update_date,
+  });
+  const groupShape = (g: GroupRow) => ({ Path: g.path, GroupName: g.name, GroupId: g.group_id, Arn: store.groupArn(g), CreateDate: g.create_date });
 
   const userShape = (u: UserRow) => ({ Path: u.path, UserName: u.name, UserId: u.user_id, Arn: store.userArn(u), CreateDate: u.create_date });
   const roleShape = (r: RoleRow) => ({
@@ -113,21 +208,26 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
     return doc;
   };
 
-  const putInline = (kind: 'user' | 'role', owner: string, policyName: string, doc: string) => {
-    const limit = kind === 'user' ? MAX_USER_POLICY_BYTES : MAX_ROLE_POLICY_BYTES;
+  const putInline = (kind: PolicyOwnerKind, owner: string, policyName: string, doc: string) => {
+    const limit = kind === 'user' ? MAX_USER_POLICY_BYTES : kind === 'group' ? MAX_GROUP_POLICY_BYTES : MAX_ROLE_POLICY_BYTES;
     const others = store.listPolicies(kind, owner).filter((n) => n !== policyName);
     const total = others.reduce((sum, n) => sum + minifiedSize(store.getPolicy(kind, owner, n)!), minifiedSize(doc));
     if (total > limit) throw limitExceeded(`Maximum policy size of ${limit} bytes exceeded for ${kind} ${owner}`);
     store.putPolicy(kind, owner, policyName, doc);
   };
 
-  /** Put/Get/List/Delete{User,Role}Policy: the same four actions for both kinds of owner. */
-  const inlinePolicyActions = (kind: 'user' | 'role'): Record<string, (p: QueryParams, req: ApiRequest) => unknown> => {
-    const Kind = kind === 'user' ? 'User' : 'Role';
-    const arnOf = kind === 'user' ? userArnOf : roleArnOf;
-    const requireOwner = kind === 'user' ? requireUser : requireRole;
+  const ownerOf = (kind: PolicyOwnerKind) =>
+    ({
+      user: { Kind: 'User', arnOf: userArnOf, require: requireUser, max: 64 },
+      group: { Kind: 'Group', arnOf: groupArnOf, require: requireGroup, max: 128 },
+      role: { Kind: 'Role', arnOf: roleArnOf, require: requireRole, max: 64 },
+    })[kind];
+
+  /** Put/Get/List/Delete{User,Group,Role}Policy: the same four actions for each kind of owner. */
+  const inlinePolicyActions = (kind: PolicyOwnerKind): Record<string, (p: QueryParams, req: ApiRequest) => unknown> => {
+    const { Kind, arnOf, require: requireOwner, max } = ownerOf(kind);
     const owner = (p: QueryParams, req: ApiRequest, action: string) => {
-      const n = name(p, `${Kind}Name`, `${kind}Name`);
+      const n = name(p, `${Kind}Name`, `${kind}Name`, max);
       allow(req, action, arnOf(n));
       requireOwner(n);
       return n;
@@ -163,6 +263,226 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
     };
   };
 
+  /** Attach/Detach/ListAttached{User,Group,Role}Policies, authorized on the user, group or role as in AWS. */
+  const attachedPolicyActions = (kind: PolicyOwnerKind): Record<string, (p: QueryParams, req: ApiRequest) => unknown> => {
+    const { Kind, arnOf, require: requireOwner, max } = ownerOf(kind);
+    const owner = (p: QueryParams, req: ApiRequest, action: string, policyArn?: string) => {
+      const n = name(p, `${Kind}Name`, `${kind}Name`, max);
+      allow(req, action, arnOf(n), policyArn === undefined ? undefined : { 'iam:PolicyARN': policyArn });
+      requireOwner(n);
+      return n;
+    };
+    return {
+      [`Attach${Kind}Policy`](p, req) {
+        const arn = policyArnParam(p);
+        const n = owner(p, req, `Attach${Kind}Policy`, arn);
+        if (!store.getManagedPolicy(arn)) throw noSuchEntity(`Policy ${arn} does not exist or is not attachable.`);
+        const attached = store.attachedPolicies(kind, n);
+        if (!attached.some((a) => a.arn === arn) && attached.length >= MAX_ATTACHED_POLICIES) {
+          throw limitExceeded(`Cannot exceed quota for PoliciesPer${Kind}: ${MAX_ATTACHED_POLICIES}`);
+        }
+        store.attachPolicy(kind, n, arn);
+        return undefined;
+      },
+      [`Detach${Kind}Policy`](p, req) {
+        const arn = policyArnParam(p);
+        const n = owner(p, req, `Detach${Kind}Policy`, arn);
+        if (!store.attachedPolicies(kind, n).some((a) => a.arn === arn)) throw noSuchEntity(`Policy ${arn} was not found.`);
+        store.detachPolicy(kind, n, arn);
+        return undefined;
+      },
+      [`ListAttached${Kind}Policies`](p, req) {
+        const n = owner(p, req, `ListAttached${Kind}Policies`);
+        const prefix = policyPath(p, 'PathPrefix');
+        const { out, ...rest } = page(p, store.attachedPolicies(kind, n).filter((a) => a.path.startsWith(prefix)), (a) => a.name);
+        return { AttachedPolicies: out.map((a) => ({ PolicyName: a.name, PolicyArn: a.arn })), ...rest };
+      },
+    };
+  };
+
+  const managedPolicyActions: Record<string, (p: QueryParams, req: ApiRequest) => unknown> = {
+    CreatePolicy(p, req) {
+      const n = name(p, 'PolicyName', 'policyName', 128);
+      const at = policyPath(p);
+      const arn = store.managedPolicyArn(n, at);
+      allow(req, 'CreatePolicy', arn);
+      const doc = checkPolicy(p.get('PolicyDocument'), 'identity');
+      if (minifiedSize(doc) > MAX_MANAGED_POLICY_BYTES) throw limitExceeded(`Cannot exceed quota for PolicySize: ${MAX_MANAGED_POLICY_BYTES}`);
+      const desc = p.get('Description');
+      if (desc !== undefined && desc.length > 1000) throw validation(desc, 'description', 'Member must have length less than or equal to 1000');
+      if (store.managedPolicyNameTaken(n)) throw alreadyExists(`A policy called ${n} already exists. Duplicate names are not allowed.`);
+      return { Policy: policyShape(store.createManagedPolicy(n, at, doc, desc)) };
+    },
+    GetPolicy(p, req) {
+      const arn = policyArnParam(p);
+      allow(req, 'GetPolicy', arn);
+      return { Policy: policyShape(requirePolicy(arn), true) };
+    },
+    ListPolicies(p, req) {
+      allow(req, 'ListPolicies', `arn:aws:iam::${acct}:policy/*`);
+      const scope = p.get('Scope') ?? 'All';
+      if (scope !== 'All' && scope !== 'AWS' && scope !== 'Local') throw validation(scope, 'scope', 'Member must satisfy enum value set: [All, AWS, Local]');
+      const usage = p.get('PolicyUsageFilter');
+      if (usage !== undefined && usage !== 'PermissionsPolicy' && usage !== 'PermissionsBoundary') {
+        throw validation(usage, 'policyUsageFilter', 'Member must satisfy enum value set: [PermissionsPolicy, PermissionsBoundary]');
+      }
+      const onlyAttached = flag(p, 'OnlyAttached', 'onlyAttached');
+      const prefix = policyPath(p, 'PathPrefix');
+      // No AWS-managed policies exist here, and none is used as a permissions boundary.
+      const all = scope === 'AWS' || usage === 'PermissionsBoundary' ? [] : store.listManagedPolicies();
+      const shown = all.map((m) => policyShape(m)).filter((m) => m.Path.startsWith(prefix) && (!onlyAttached || m.AttachmentCount > 0));
+      const { out, ...rest } = page(p, shown, (m) => m.PolicyName);
+      return { Policies: out, ...rest };
+    },
+    DeletePolicy(p, req) {
+      const arn = policyArnParam(p);
+      allow(req, 'DeletePolicy', arn);
+      const m = requirePolicy(arn);
+      if (store.policyAttachments(arn).length > 0) throw deleteConflict('Cannot delete a policy attached to entities.');
+      if (store.policyVersions(m).length > 1) {
+        throw deleteConflict(
+          "This policy has more than one version. Before you delete a policy, you must delete the policy's versions. The default version is deleted with the policy.",
+        );
+      }
+      store.deleteManagedPolicy(arn);
+      return undefined;
+    },
+    CreatePolicyVersion(p, req) {
+      const arn = policyArnParam(p);
+      allow(req, 'CreatePolicyVersion', arn);
+      const m = requirePolicy(arn);
+      const doc = checkPolicy(p.get('PolicyDocument'), 'identity');
+      if (minifiedSize(doc) > MAX_MANAGED_POLICY_BYTES) throw limitExceeded(`Cannot exceed quota for PolicySize: ${MAX_MANAGED_POLICY_BYTES}`);
+      const setAsDefault = flag(p, 'SetAsDefault', 'setAsDefault');
+      if (store.policyVersions(m).length >= MAX_POLICY_VERSIONS) {
+        throw limitExceeded(`A managed policy can have up to ${MAX_POLICY_VERSIONS} versions. Before you create a new version, you must delete an existing version.`);
+      }
+      const v = store.createPolicyVersion(m, doc, setAsDefault);
+      return { PolicyVersion: { VersionId: v.version_id, IsDefaultVersion: v.is_default, CreateDate: v.create_date } };
+    },
+    GetPolicyVersion(p, req) {
+      const arn = policyArnParam(p);
+      const id = versionParam(p);
+      allow(req, 'GetPolicyVersion', arn);
+      const m = store.getManagedPolicy(arn);
+      const v = m && store.policyVersions(m).find((x) => x.version_id === id);
+      if (!v) throw noSuchEntity(`Policy ${arn} version ${id} does not exist or is not attachable.`);
+      return { PolicyVersion: { Document: encodeURIComponent(v.document), VersionId: v.version_id, IsDefaultVersion: v.is_default, CreateDate: v.create_date } };
+    },
+    ListPolicyVersions(p, req) {
+      const arn = policyArnParam(p);
+      allow(req, 'ListPolicyVersions', arn);
+      const versions = store.policyVersions(requirePolicy(arn));
+      // Newest first, as AWS lists them; the marker is the version number (fixed width for ordering).
+      const { out, ...rest } = page(p, versions, (v) => String(1e9 - Number(v.version_id.slice(1))).padStart(10, '0'));
+      return { Versions: out.map((v) => ({ VersionId: v.version_id, IsDefaultVersion: v.is_default, CreateDate: v.create_date })), ...rest };
+    },
+    DeletePolicyVersion(p, req) {
+      const arn = policyArnParam(p);
+      const id = versionParam(p);
+      allow(req, 'DeletePolicyVersion', arn);
+      const m = requirePolicy(arn);
+      const v = store.policyVersions(m).find((x) => x.version_id === id);
+      if (!v) throw noSuchEntity(`Policy ${arn} version ${id} does not exist or is not deletable.`);
+      if (v.is_default) throw deleteConflict('Cannot delete the default version of a policy.');
+      store.deletePolicyVersion(m, id);
+      return undefined;
+    },
+    SetDefaultPolicyVersion(p, req) {
+      const arn = policyArnParam(p);
+      const id = versionParam(p);
+      allow(req, 'SetDefaultPolicyVersion', arn);
+      const m = requirePolicy(arn);
+      if (!store.policyVersions(m).some((x) => x.version_id === id)) throw noSuchEntity(`Policy ${arn} version ${id} does not exist or is not attachable.`);
+      store.setDefaultPolicyVersion(m, id);
+      return undefined;
+    },
+    ListEntitiesForPolicy(p, req) {
+      const arn = policyArnParam(p);
+      allow(req, 'ListEntitiesForPolicy', arn);
+      requirePolicy(arn);
+      const filter = p.get('EntityFilter');
+      const FILTERS = ['User', 'Role', 'Group', 'LocalManagedPolicy', 'AWSManagedPolicy'];
+      if (filter !== undefined && !FILTERS.includes(filter)) throw validation(filter, 'entityFilter', `Member must satisfy enum value set: [${FILTERS.join(', ')}]`);
+      const prefix = path(p.has('PathPrefix') ? new Map([['Path', p.get('PathPrefix')!]]) : new Map());
+      const wanted = (k: PolicyOwnerKind) => filter === undefined || filter === 'LocalManagedPolicy' || filter.toLowerCase() === k;
+      const entities = store
+        .policyAttachments(arn)
+        .filter((a) => wanted(a.kind))
+        .map((a) => ({ ...a, row: a.kind === 'user' ? store.getUser(a.owner) : a.kind === 'group' ? store.getGroup(a.owner) : store.getRole(a.owner) }))
+        .filter((a) => a.row && a.row.path.startsWith(prefix));
+      const { out, ...rest } = page(p, entities, (a) => `${a.kind}\n${a.owner}`);
+      const of = (k: PolicyOwnerKind) => out.filter((a) => a.kind === k);
+      return {
+        PolicyGroups: of('group').map((a) => ({ GroupName: a.owner, GroupId: (a.row as GroupRow).group_id })),
+        PolicyUsers: of('user').map((a) => ({ UserName: a.owner, UserId: (a.row as UserRow).user_id })),
+        PolicyRoles: of('role').map((a) => ({ RoleName: a.owner, RoleId: (a.row as RoleRow).role_id })),
+        ...rest,
+      };
+    },
+  };
+
+  const groupActions: Record<string, (p: QueryParams, req: ApiRequest) => unknown> = {
+    CreateGroup(p, req) {
+      const n = name(p, 'GroupName', 'groupName', 128);
+      const at = path(p);
+      allow(req, 'CreateGroup', groupArnOf(n, at));
+      if (store.groupNameTaken(n)) throw alreadyExists(`Group with name ${n} already exists.`);
+      return { Group: groupShape(store.createGroup(n, at)) };
+    },
+    GetGroup(p, req) {
+      const n = name(p, 'GroupName', 'groupName', 128);
+      allow(req, 'GetGroup', groupArnOf(n));
+      const g = requireGroup(n);
+      const { out, ...rest } = page(p, store.groupMembers(n), (u) => u.name);
+      return { Group: groupShape(g), Users: out.map(userShape), ...rest };
+    },
+    ListGroups(p, req) {
+      allow(req, 'ListGroups', groupArnOf('*', '/'));
+      const prefix = p.get('PathPrefix') ?? '/';
+      const { out, ...rest } = page(p, store.listGroups().filter((g) => g.path.startsWith(prefix)), (g) => g.name);
+      return { Groups: out.map(groupShape), ...rest };
+    },
+    DeleteGroup(p, req) {
+      const n = name(p, 'GroupName', 'groupName', 128);
+      allow(req, 'DeleteGroup', groupArnOf(n));
+      requireGroup(n);
+      if (store.groupMembers(n).length > 0) throw deleteConflict('Cannot delete entity, must remove users from group first.');
+      if (store.attachedPolicies('group', n).length > 0) throw deleteConflict('Cannot delete entity, must detach all policies first.');
+      if (store.listPolicies('group', n).length > 0) throw deleteConflict('Cannot delete entity, must delete policies first.');
+      store.deleteGroup(n);
+      return undefined;
+    },
+    AddUserToGroup(p, req) {
+      const g = name(p, 'GroupName', 'groupName', 128);
+      const u = name(p, 'UserName', 'userName');
+      allow(req, 'AddUserToGroup', groupArnOf(g));
+      requireGroup(g);
+      requireUser(u);
+      const groups = store.groupsForUser(u);
+      if (!groups.some((x) => x.name === g) && groups.length >= MAX_GROUPS_PER_USER) throw limitExceeded(`Cannot exceed quota for GroupsPerUser: ${MAX_GROUPS_PER_USER}`);
+      store.addUserToGroup(g, u);
+      return undefined;
+    },
+    RemoveUserFromGroup(p, req) {
+      const g = name(p, 'GroupName', 'groupName', 128);
+      const u = name(p, 'UserName', 'userName');
+      allow(req, 'RemoveUserFromGroup', groupArnOf(g));
+      requireGroup(g);
+      requireUser(u);
+      if (!store.groupsForUser(u).some((x) => x.name === g)) throw noSuchEntity(`The user with name ${u} cannot be found in group ${g}.`);
+      store.removeUserFromGroup(g, u);
+      return undefined;
+    },
+    ListGroupsForUser(p, req) {
+      const u = name(p, 'UserName', 'userName');
+      allow(req, 'ListGroupsForUser', userArnOf(u));
+      requireUser(u);
+      const { out, ...rest } = page(p, store.groupsForUser(u), (g) => g.name);
+      return { Groups: out.map(groupShape), ...rest };
+    },
+  };
+
   const iam: QueryService = {
     version: '2010-05-08',
     signingName: 'iam',
@@ -193,6 +513,8 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
         requireUser(n);
         if (n === ADMIN_USER) throw deleteConflict('The bootstrap admin user cannot be deleted.');
         if (store.listAccessKeys(n).length > 0) throw deleteConflict('Cannot delete entity, must delete access keys first.');
+        if (store.groupsForUser(n).length > 0) throw deleteConflict('Cannot delete entity, must remove user from all groups first.');
+        if (store.attachedPolicies('user', n).length > 0) throw deleteConflict('Cannot delete entity, must detach all policies first.');
         if (store.listPolicies('user', n).length > 0) throw deleteConflict('Cannot delete entity, must delete policies first.');
         store.deleteUser(n);
         return undefined;
@@ -273,26 +595,122 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
         const n = name(p, 'RoleName', 'roleName');
         allow(req, 'DeleteRole', roleArnOf(n));
         requireRole(n);
+        if (store.attachedPolicies('role', n).length > 0) throw deleteConflict('Cannot delete entity, must detach all policies first.');
         if (store.listPolicies('role', n).length > 0) throw deleteConflict('Cannot delete entity, must delete policies first.');
         store.deleteRole(n);
         return undefined;
       },
       ...inlinePolicyActions('role'),
+      ...inlinePolicyActions('group'),
+      ...attachedPolicyActions('user'),
+      ...attachedPolicyActions('group'),
+      ...attachedPolicyActions('role'),
+      ...managedPolicyActions,
+      ...groupActions,
     },
   };
+
+  /**
+   * AssumeRole's session policy: the inline Policy and the default versions of the managed
+   * policies named by PolicyArns, as one document (AWS evaluates them as one set). Undefined when
+   * neither is given. Its packed size is checked against MAX_SESSION_POLICY_BYTES.
+   */
+  const sessionPolicy = (p: QueryParams): { text: string; packedPercent: number } | undefined => {
+    const statements: unknown[] = [];
+    const inline = p.get('Policy');
+    if (inline !== undefined) {
+      const doc = checkPolicy(inline, 'identity');
+      const parsed = JSON.parse(doc) as { Statement: unknown };
+      statements.push(...(Array.isArray(parsed.Statement) ? parsed.Statement : [parsed.Statement]));
+    }
+    const arns: string[] = [];
+    for (let i = 1; p.has(`PolicyArns.member.${i}.arn`) && arns.length <= MAX_SESSION_POLICY_ARNS; i++) arns.push(p.get(`PolicyArns.member.${i}.arn`)!);
+    if (arns.length > MAX_SESSION_POLICY_ARNS) throw validation(`[${arns.join(', ')}]`, 'policyArns', `Member must have length less than or equal to ${MAX_SESSION_POLICY_ARNS}`);
+    for (const arn of arns) {
+      const m = store.getManagedPolicy(arn);
+      const v = m && store.policyVersions(m).find((x) => x.is_default);
+      if (!v) throw new QueryError('InvalidParameterValue', 400, `Policy ${arn} does not exist or is not attachable.`);
+      const parsed = JSON.parse(v.document) as { Statement: unknown };
+      statements.push(...(Array.isArray(parsed.Statement) ? parsed.Statement : [parsed.Statement]));
+    }
+    if (inline === undefined && arns.length === 0) return undefined;
+    const text = JSON.stringify({ Version: '2012-10-17', Statement: statements });
+    const percent = Math.ceil((Buffer.byteLength(text) * 100) / MAX_SESSION_POLICY_BYTES);
+    if (percent > 100) throw new QueryError('PackedPolicyTooLarge', 400, `Packed policy consumes ${percent}% of allotted space, please use smaller policy for session.`);
+    return { text, packedPercent: percent };
+  };
+  const credentialsShape = (c: { accessKeyId: string; secretAccessKey: string; sessionToken: string; expiration: number }) => ({
+    AccessKeyId: c.accessKeyId,
+    SecretAccessKey: c.secretAccessKey,
+    SessionToken: c.sessionToken,
+    Expiration: isoSeconds(c.expiration),
+  });
 
   const sts: QueryService = {
     version: '2011-06-15',
     signingName: 'sts',
     xmlNamespace: 'https://sts.amazonaws.com/doc/2011-06-15/',
     actions: {
+      AssumeRole(p, req) {
+        const roleArn = p.get('RoleArn');
+        if (roleArn === undefined || roleArn === '') throw validation(roleArn, 'roleArn', 'Member must not be null');
+        if (roleArn.length < ARN_LENGTH.min || roleArn.length > ARN_LENGTH.max) {
+          throw validation(roleArn, 'roleArn', `Member must have length greater than or equal to ${ARN_LENGTH.min} and less than or equal to ${ARN_LENGTH.max}`);
+        }
+        const session = p.get('RoleSessionName');
+        if (session === undefined || session === '') throw validation(session, 'roleSessionName', 'Member must not be null');
+        if (session.length < ROLE_SESSION_NAME.min || session.length > ROLE_SESSION_NAME.max || !NAME.test(session)) {
+          throw validation(
+            session,
+            'roleSessionName',
+            `Member must have length greater than or equal to ${ROLE_SESSION_NAME.min}, Member must have length less than or equal to ${ROLE_SESSION_NAME.max}, Member must satisfy regular expression pattern: [\\w+=,.@-]*`,
+          );
+        }
+        const externalId = p.get('ExternalId');
+        if (externalId !== undefined && (externalId.length < EXTERNAL_ID.min || externalId.length > EXTERNAL_ID.max || !/^[\w+=,.@:/-]*$/.test(externalId))) {
+          throw validation(externalId, 'externalId', `Member must have length between ${EXTERNAL_ID.min} and ${EXTERNAL_ID.max} and satisfy regular expression pattern: [\\w+=,.@:\\/-]*`);
+        }
+        const duration = seconds(p, 'durationSeconds', ROLE_SESSION_SECONDS, DEFAULT_ROLE_SESSION_SECONDS);
+        const policy = sessionPolicy(p);
+        const owner = store.keyOwner(req.caller!.accessKeyId)!;
+        // A role that does not exist is refused like one that does not trust the caller: nothing tells them apart.
+        const role = store.roleByArn(roleArn);
+        const context = externalId === undefined ? undefined : { 'sts:ExternalId': externalId };
+        if (!role) {
+          throw accessDenied(`User: ${owner.arn} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`);
+        }
+        authorizer.assumeRole(req, role, context);
+        const chained = owner.temporary !== undefined || owner.session !== undefined;
+        if (chained && duration > MAX_CHAINED_SESSION_SECONDS) {
+          throw new QueryError('ValidationError', 400, `The requested DurationSeconds exceeds the ${MAX_CHAINED_SESSION_SECONDS / 3600} hour session limit for roles assumed by role chaining.`);
+        }
+        if (duration > role.max_session_duration) throw new QueryError('ValidationError', 400, 'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.');
+        const arn = `arn:aws:sts::${acct}:assumed-role/${role.name}/${session}`;
+        const creds = store.createTemporarySession({ kind: 'role', principal: role.name, principalId: role.role_id, arn, durationSeconds: duration, policy: policy?.text, chained });
+        return {
+          Credentials: credentialsShape(creds),
+          AssumedRoleUser: { AssumedRoleId: `${role.role_id}:${session}`, Arn: arn },
+          PackedPolicySize: policy?.packedPercent,
+        };
+      },
+      // Needs no permission (AWS: policies cannot control it), but only an IAM user's long-term key may ask.
+      GetSessionToken(p, req) {
+        const owner = store.keyOwner(req.caller!.accessKeyId)!;
+        if (owner.temporary || owner.session || owner.kind !== 'user') throw accessDenied('Cannot call GetSessionToken with session credentials');
+        const duration = seconds(p, 'durationSeconds', SESSION_TOKEN_SECONDS, DEFAULT_SESSION_TOKEN_SECONDS);
+        const u = requireUser(owner.user);
+        const creds = store.createTemporarySession({ kind: 'user', principal: u.name, principalId: u.user_id, arn: store.userArn(u), durationSeconds: duration });
+        return { Credentials: credentialsShape(creds) };
+      },
       // Needs no permission, as in AWS: any valid key may ask who it is.
       GetCallerIdentity(_p, req) {
         const owner = store.keyOwner(req.caller!.accessKeyId)!;
         if (owner.kind === 'role') {
-          const r = requireRole(owner.user);
-          return { UserId: `${r.role_id}:${owner.arn.slice(owner.arn.lastIndexOf('/') + 1)}`, Account: acct, Arn: owner.arn };
+          // A session answers with the role id it was issued for, even once the role is gone (as AWS does).
+          const id = owner.temporary?.principalId ?? requireRole(owner.user).role_id;
+          return { UserId: `${id}:${owner.arn.slice(owner.arn.lastIndexOf('/') + 1)}`, Account: acct, Arn: owner.arn };
         }
+        if (owner.temporary) return { UserId: owner.temporary.principalId, Account: acct, Arn: owner.arn };
         const u = requireUser(caller(req));
         return { UserId: u.user_id, Account: acct, Arn: store.userArn(u) };
       },
@@ -300,6 +718,19 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
   };
   return [iam, sts];
 }
+
+/** Integer parameter within the model's range, or the default when absent. */
+function seconds(p: QueryParams, member: string, r: { min: number; max: number }, fallback: number): number {
+  const raw = p.get('DurationSeconds');
+  if (raw === undefined) return fallback;
+  const v = /^-?\d{1,12}$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isInteger(v)) throw validation(raw, member, 'Member must be an integer');
+  if (v < r.min) throw validation(raw, member, `Member must have value greater than or equal to ${r.min}`);
+  if (v > r.max) throw validation(raw, member, `Member must have value less than or equal to ${r.max}`);
+  return v;
+}
+
+const isoSeconds = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 function accessKey(p: QueryParams, store: IamStore, user: string) {
   const id = p.get('AccessKeyId');

@@ -28,7 +28,7 @@ export interface RequestContext {
   action: string;
   resource: string;
   /** For trust policies: the principal asking to assume the role. */
-  principal?: { type: 'Service' | 'AWS'; id: string };
+  principal?: { type: 'Service' | 'AWS'; id: string | readonly string[] };
   context?: ConditionContext;
 }
 
@@ -153,7 +153,9 @@ function principalMatch(p: Statement['Principal'], who: RequestContext['principa
   if (p === '*') return true;
   if (!who || !p) return false;
   const ids = p[who.type];
-  return !!ids && ids.some((id) => id === '*' || wildcardMatch(id, who.id, false));
+  // A caller may be named several ways (its ARN, its role's ARN, its account): any one matches.
+  const names = typeof who.id === 'string' ? [who.id] : who.id;
+  return !!ids && ids.some((id) => id === '*' || names.some((n) => wildcardMatch(id, n, false)));
 }
 
 /** ARNs match part by part (so `*` in a part does not cross a `:`), other strings whole. */

@@ -2,9 +2,9 @@
 // was signed by a known access key: parsing the Authorization header or the presigned query
 // parameters, rebuilding the canonical request exactly as AWS clients build it, checking the clock
 // skew / presign expiry, the credential scope, the session token (X-Amz-Security-Token must be
-// exactly the credentials' own, and absent for long-term keys), the signature and the payload
-// hash. checkSigV4Head runs every check that needs no body, so the HTTP front door can refuse a
-// request before reading its body; verifySigV4 runs them all. It does not know
+// exactly the credentials' own, and absent for long-term keys) and the temporary credentials'
+// expiry, the signature and the payload hash. checkSigV4Head runs every check that needs no body,
+// so the HTTP front door can refuse a request before reading its body; verifySigV4 runs them all. It does not know
 // about users, policies or HTTP responses: callers turn a failed result into an HTTP 403 with the
 // returned AWS error type, which is modelled on what real AWS front doors answer so SDKs react the
 // same way (e.g. the JS SDK corrects its clock after an InvalidSignatureException + Date header).
@@ -48,6 +48,8 @@ export interface Credentials {
    * compared exactly. Long-term keys have none, and a request presenting one with them is refused.
    */
   sessionToken?: string;
+  /** Temporary credentials only: when they stop working (ms since epoch; not the SDKs' `expiration` Date). */
+  expiresAt?: number;
 }
 
 export interface VerifyOptions {
@@ -119,6 +121,7 @@ interface HeadContext {
 }
 
 const INVALID_TOKEN = 'The security token included in the request is invalid.';
+const EXPIRED_TOKEN = 'The security token included in the request is expired';
 
 /**
  * Every check that needs no body: the auth form and its parts, the credential scope, the clock,
@@ -234,6 +237,8 @@ function headCheck(req: SignedRequestHead, opts: VerifyOptions): HeadContext | F
     if (p) token = safeDecode(p.rawValue);
   }
   if (!sameToken(creds.sessionToken, token)) return fail('UnrecognizedClientException', INVALID_TOKEN);
+  // Only the holder of the right token learns that it expired.
+  if (creds.expiresAt !== undefined && opts.now >= creds.expiresAt) return fail('ExpiredTokenException', EXPIRED_TOKEN);
 
   return { parts, params, accessKeyId, scopeDate, region, service, signedHeaderNames, creds };
 }

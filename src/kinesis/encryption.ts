@@ -20,10 +20,9 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { Db } from '../store/db.js';
 import type { SecretBox } from '../iam/secrets.js';
-import type { Json } from '../http/shape.js';
-import { ServiceError, type JsonRpcService } from '../http/awsjson.js';
-import { model } from '../models/generated/kinesis.js';
-import { invalidArgument, limitExceeded, validation } from './errors.js';
+import { ServiceError, type Operations } from '../http/awsjson.js';
+import type { Inputs, StartStreamEncryptionInput } from '../models/generated/kinesis-inputs.js';
+import { invalidArgument, limitExceeded } from './errors.js';
 import type { KinesisServices } from './api.js';
 import type { StreamState } from './streams.js';
 
@@ -50,9 +49,6 @@ const TAG_BYTES = 16;
 const PREFIX_BYTES = 1 + 4 + NONCE_BYTES;
 export const ENCRYPTED_HEADER_BYTES = PREFIX_BYTES + TAG_BYTES;
 
-const KEY_ID_MIN = model.shapes.KeyId.min ?? 1;
-const KEY_ID_MAX = model.shapes.KeyId.max ?? Infinity;
-const ENCRYPTION_TYPES: readonly string[] = model.shapes.EncryptionType.enum ?? [];
 
 const UUID = '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}';
 const MULTI_REGION = 'mrk-[0-9a-fA-F]{32}';
@@ -231,31 +227,17 @@ function sealContext(incarnation: string, id: number): string {
 
 
 /** StartStreamEncryption and StopStreamEncryption, registered next to the other operations. */
-export function encryptionOperations(k: KinesisServices): Pick<JsonRpcService, 'operations'> {
+export function encryptionOperations(k: KinesisServices): { operations: Operations<Pick<Inputs, 'StartStreamEncryption' | 'StopStreamEncryption'>> } {
   const { registry, clock } = k;
-  const keys = registry.keys;
   const { accountId } = registry.opts;
+  const keys = registry.keys;
 
-  function input(i: Json): string {
-    // Shape first, as the model says (Coral's ValidationException), then the stream.
-    const type = i.EncryptionType;
-    if (type === undefined || type === null) throw validation(null, 'encryptionType', 'Member must not be null');
-    if (typeof type !== 'string' || !ENCRYPTION_TYPES.includes(type)) {
-      throw validation(type, 'encryptionType', `Member must satisfy enum value set: [${ENCRYPTION_TYPES.join(', ')}]`);
-    }
-    const keyId = i.KeyId;
-    if (keyId === undefined || keyId === null) throw validation(null, 'keyId', 'Member must not be null');
-    if (typeof keyId !== 'string') throw validation(keyId, 'keyId', 'Member must be a string');
-    if (keyId.length < KEY_ID_MIN) throw validation(keyId, 'keyId', `Member must have length greater than or equal to ${KEY_ID_MIN}`);
-    if (keyId.length > KEY_ID_MAX) throw validation(keyId, 'keyId', `Member must have length less than or equal to ${KEY_ID_MAX}`);
-    return keyId;
-  }
-
-  function change(i: Json, op: string, limit: number, field: 'starts' | 'stops'): { s: StreamState; keyId: string } {
-    const keyId = input(i);
+  // The input arrives validated against the model (types, required members, KeyId length, the
+  // EncryptionType enum); what is left are the rules of the operation, after the stream.
+  function change(i: StartStreamEncryptionInput, op: string, limit: number, field: 'starts' | 'stops'): StreamState {
     const s = registry.requireActive(registry.resolveName(i));
     if (i.EncryptionType !== 'KMS') throw invalidArgument(`KMS is the only EncryptionType ${op} accepts.`);
-    checkKeyId(keyId);
+    checkKeyId(i.KeyId);
     const now = clock.now();
     const log = (s.encryptionChanges ??= { starts: [], stops: [] });
     log[field] = log[field].filter((t) => now - t < DAY_MS);
@@ -263,20 +245,20 @@ export function encryptionOperations(k: KinesisServices): Pick<JsonRpcService, '
       throw limitExceeded(`${op} was already called ${limit} times in the last 24 hours for stream ${s.name} under account ${accountId}.`);
     }
     log[field].push(now);
-    return { s, keyId };
+    return s;
   }
 
   return {
     operations: {
       StartStreamEncryption(i) {
-        const { s, keyId } = change(i, 'StartStreamEncryption', MAX_ENCRYPTION_STARTS_PER_DAY, 'starts');
-        s.encryption = { keyId };
+        const s = change(i, 'StartStreamEncryption', MAX_ENCRYPTION_STARTS_PER_DAY, 'starts');
+        s.encryption = { keyId: i.KeyId };
         keys.rotate(incarnationOf(s));
         registry.markUpdating(s);
         return undefined;
       },
       StopStreamEncryption(i) {
-        const { s } = change(i, 'StopStreamEncryption', MAX_ENCRYPTION_STOPS_PER_DAY, 'stops');
+        const s = change(i, 'StopStreamEncryption', MAX_ENCRYPTION_STOPS_PER_DAY, 'stops');
         // Records sealed so far keep their keys: they stay readable until retention drops them.
         delete s.encryption;
         registry.markUpdating(s);
