@@ -33,6 +33,7 @@ import { awsJsonProtocol } from './http/awsjson.js';
 import { kinesisService, KINESIS_TARGET_PREFIX } from './kinesis/api.js';
 import { consumerOperations } from './kinesis/consumers.js';
 import { kinesisResourcePolicies } from './kinesis/admin.js';
+import { encryptionOperations } from './kinesis/encryption.js';
 import { TokenSigner } from './kinesis/iterators.js';
 import { KinesisData } from './kinesis/records.js';
 import { StreamRegistry } from './kinesis/streams.js';
@@ -60,6 +61,7 @@ export interface Pinstream {
   /** PutEvents (tests observe retries waiting for their original's append). */
   ingest: EventIngest;
   kinesis: StreamRegistry;
+  kinesisData: KinesisData;
   delivery: DeliveryManager;
   /** The embedded Firehose: delivery streams, their logs and deliverers. */
   firehose: FirehoseService;
@@ -168,7 +170,11 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
 
   const consoleAssets = consoleHandler({ region: config.region, accountId: config.accountId });
   const queryServices = iamServices(iam, authorizer);
-  const kinesisApi = kinesisService(kinesisCore, consumerOperations(kinesisCore));
+  const consumerApi = consumerOperations(kinesisCore);
+  const kinesisApi = kinesisService(kinesisCore, {
+    rawOperations: consumerApi.rawOperations,
+    operations: { ...consumerApi.operations, ...encryptionOperations(kinesisCore).operations },
+  });
   const firehoseApi = firehoseService({
     service: firehose,
     clock,
@@ -231,6 +237,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     logs,
     ingest: events,
     kinesis,
+    kinesisData,
     delivery,
     firehose,
     analytics,

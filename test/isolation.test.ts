@@ -357,6 +357,9 @@ const kinesisCases = (): JsonCase[] => {
     ...byName('DisableEnhancedMonitoring', { ShardLevelMetrics: ['ALL'] }),
     { op: 'UpdateStreamMode', input: () => ({ StreamARN: sb, StreamModeDetails: { StreamMode: 'ON_DEMAND' } }), resource: sb },
     { op: 'UpdateMaxRecordSize', input: () => ({ StreamARN: sb, MaxRecordSizeInKiB: 2048 }), resource: sb },
+    // A can neither start nor stop encryption of B's stream (nor learn its KeyId from the error).
+    ...byName('StartStreamEncryption', { EncryptionType: 'KMS', KeyId: 'alias/aws/kinesis' }),
+    ...byName('StopStreamEncryption', { EncryptionType: 'KMS', KeyId: 'alias/aws/kinesis' }),
     // A can neither put, read nor remove the policy of B's stream or consumer.
     { op: 'PutResourcePolicy', input: () => ({ ResourceARN: sb, Policy: '{"Statement":[]}' }), resource: sb },
     { op: 'GetResourcePolicy', input: () => ({ ResourceARN: sb }), resource: sb },

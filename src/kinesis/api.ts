@@ -90,6 +90,8 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
     },
   });
 
+  const encryption = (s: StreamState) => (s.encryption ? { EncryptionType: 'KMS', KeyId: s.encryption.keyId } : { EncryptionType: 'NONE' });
+
   const summary = (s: StreamState) => ({
     StreamName: s.name,
     StreamARN: registry.arn(s.name),
@@ -143,7 +145,7 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
           HasMoreShards: shards.length > page.length,
           RetentionPeriodHours: s.retentionHours,
           EnhancedMonitoring: [{ ShardLevelMetrics: s.shardLevelMetrics ?? [] }],
-          EncryptionType: 'NONE',
+          ...encryption(s),
         },
       };
     },
@@ -155,7 +157,7 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
           ...summary(s),
           RetentionPeriodHours: s.retentionHours,
           EnhancedMonitoring: [{ ShardLevelMetrics: s.shardLevelMetrics ?? [] }],
-          EncryptionType: 'NONE',
+          ...encryption(s),
           OpenShardCount: s.shards.filter((x) => x.closedMs === undefined).length,
           ConsumerCount: s.consumers.filter((c) => c.status !== 'DELETING').length,
           MaxRecordSizeInKiB: s.maxRecordSizeKiB ?? DEFAULT_RECORD_SIZE_KIB,
@@ -217,9 +219,10 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
       const s = registry.getWritable(registry.resolveName(i));
       const entry = putEntry(i, 'data', recordLimit(s));
       checkOrdering(s, i.SequenceNumberForOrdering);
+      const kms = sealed(s); // read with the put, which seals by the same state
       const [r] = await data.put(s, [entry]);
       if ('ErrorCode' in r) throw errorFor(r.ErrorCode, r.ErrorMessage);
-      return r;
+      return { ...r, ...kms };
     },
 
     async PutRecords(i) {
@@ -233,8 +236,9 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
       if (total > MAX_PUT_RECORDS_BYTES) {
         throw invalidArgument(`Records size (${total} bytes, data plus partition keys) exceeds the limit of ${MAX_PUT_RECORDS_BYTES} bytes (5 MiB) per PutRecords request.`);
       }
+      const kms = sealed(s);
       const results = await data.put(s, entries);
-      return { FailedRecordCount: results.filter((r) => 'ErrorCode' in r).length, Records: results };
+      return { FailedRecordCount: results.filter((r) => 'ErrorCode' in r).length, Records: results, ...kms };
     },
 
     async GetShardIterator(i) {
@@ -537,6 +541,11 @@ function putEntry(r: PutRecordsRequestEntry, dataMember: string, maxBytes: numbe
     e.hashHex = toHex(k);
   }
   return e;
+}
+
+/** PutRecord(s) output of an encrypted stream says so, as AWS's does. */
+function sealed(s: StreamState): { EncryptionType?: 'KMS' } {
+  return s.encryption ? { EncryptionType: 'KMS' } : {};
 }
 
 function errorFor(code: string, message: string) {

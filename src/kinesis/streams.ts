@@ -7,6 +7,8 @@ import type { Clock } from '../clock.js';
 import type { Db } from '../store/db.js';
 import type { Log, OffsetGap } from '../log/log.js';
 import { SegmentLogProvider, type LogProvider } from '../log/provider.js';
+import { SecretBox } from '../iam/secrets.js';
+import { DataKeys, incarnationOf } from './encryption.js';
 import { decodeSequenceNumber, evenRanges, parseShardId, shardIdOf, toHex } from './keys.js';
 import { limitExceeded, resourceInUse, resourceNotFound, validation } from './errors.js';
 import { DEFAULT_RETENTION_HOURS, MAX_ON_DEMAND_STREAMS, MAX_SHARDS_PER_ACCOUNT } from './limits.js';
@@ -61,6 +63,10 @@ export interface StreamState {
   modeSwitches?: number[];
   /** The stream's resource-based policy (PutResourcePolicy), as stored JSON text. */
   policy?: string;
+  /** Server-side encryption (StartStreamEncryption), with the KeyId as the client gave it. */
+  encryption?: { keyId: string };
+  /** When encryption was started and stopped in the last 24 hours (AWS's rolling limits). */
+  encryptionChanges?: { starts: number[]; stops: number[] };
 }
 
 export interface KinesisOptions {
@@ -73,6 +79,8 @@ export interface KinesisOptions {
   fsync: boolean;
   /** Opens the shard logs (default: segment logs under `dataDir`). */
   logs?: LogProvider;
+  /** Seals the data keys of encrypted streams (default: the master key of `dataDir`). */
+  secrets?: SecretBox;
 }
 
 interface Runtime {
@@ -96,6 +104,8 @@ export class StreamRegistry {
    */
   private unfinished = new Set<ShardState>();
   private readonly logs: LogProvider;
+  /** Data keys of encrypted streams; opening them at start checks the master key. */
+  readonly keys: DataKeys;
 
   constructor(
     private db: Db,
@@ -109,6 +119,8 @@ export class StreamRegistry {
       this.lastCreatedMs = Math.max(this.lastCreatedMs, s.createdMs);
       for (const sh of s.shards) if (sh.closedMs !== undefined && sh.endOffset === undefined) this.unfinished.add(sh);
     }
+    this.keys = new DataKeys(db, opts.secrets ?? new SecretBox(opts.dataDir), clock);
+    this.keys.prune(new Set([...this.streams.values()].map(incarnationOf)));
   }
 
   arn(name: string): string {
@@ -412,7 +424,7 @@ export class StreamRegistry {
 
   /** The name of a stream incarnation's group of shard logs. */
   private streamDir(s: StreamState): string {
-    return `${s.name}-${s.createdMs}`;
+    return incarnationOf(s);
   }
 
   private rt(s: StreamState): Runtime {
@@ -441,6 +453,7 @@ export class StreamRegistry {
     if (this.streams.get(s.name) !== s) return;
     this.streams.delete(s.name);
     this.db.prepare('DELETE FROM kinesis_streams WHERE name = ?').run(s.name);
+    this.keys.forget(this.streamDir(s));
     const rt = this.runtime.get(s.name);
     this.runtime.delete(s.name);
     if (rt) for (const p of rt.logs.values()) await (await p).close().catch(() => {});

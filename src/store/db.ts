@@ -192,6 +192,16 @@ const MIGRATIONS: string[] = [
   // commitment), one JSON value per setting. Per-stream state added with them (enhanced
   // monitoring, record size, resource policies) lives in the stream documents of kinesis_streams.
   `CREATE TABLE kinesis_account_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;`,
+  // Kinesis server-side encryption: the data keys of each stream incarnation (`<name>-<created ms>`,
+  // as its shard-log directory), sealed with the master key. Records name their key by key_id, so
+  // every key stays until the incarnation is deleted: old records keep opening after a rotation.
+  `CREATE TABLE kinesis_data_keys (
+     stream TEXT NOT NULL,
+     key_id INTEGER NOT NULL,
+     created_ms INTEGER NOT NULL,
+     sealed BLOB NOT NULL,
+     PRIMARY KEY (stream, key_id)
+   ) WITHOUT ROWID;`,
 ];
 
 export function openDb(dataDir: string): Db {
