@@ -3,7 +3,7 @@
 // The router also knows every operation of the service's AWS model (method and requestUri), so a
 // request for one Pinstream does not implement is told so by name instead of "no such path".
 
-import { ApiError, badRequest, methodNotAllowed, notFound, payloadTooLarge, unsupportedOperation } from './errors.js';
+import { ApiError, AuthError, badRequest, methodNotAllowed, notFound, payloadTooLarge, unsupportedOperation } from './errors.js';
 import type { OperationModel } from '../models/types.js';
 import { nestingExceeds, nestingMessage } from '../nesting.js';
 import type { ApiRequest, ApiResponse } from './request.js';
@@ -154,6 +154,15 @@ function match(r: Template, parts: string[]): Record<string, string> | undefined
 }
 
 export function restJsonError(err: ApiError, req: ApiRequest): ApiResponse {
+  if (err instanceof AuthError) {
+    // Pinpoint sits behind API Gateway, whose authentication failures are all 403 with a body of
+    // just {"message"} (API Gateway's gateway-response shape, not Pinpoint's MessageBody).
+    return {
+      status: 403,
+      headers: { 'content-type': 'application/json', 'x-amzn-errortype': err.code },
+      body: JSON.stringify({ message: err.message }),
+    };
+  }
   // Pinpoint models authorization failures as its own ForbiddenException (403).
   const code = err.code === 'AccessDeniedException' ? 'ForbiddenException' : err.code;
   return {
