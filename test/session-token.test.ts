@@ -105,7 +105,7 @@ describe('a long-term key with a made-up session token', () => {
     assert.equal((await fetch(`${t.server.url}/v1/apps?${await presign(temp)}`)).status, 200);
     const forged = await fetch(`${t.server.url}/v1/apps?${await presign({ ...temp, sessionToken: MADE_UP })}`);
     assert.equal(forged.status, 403);
-    assert.equal((await forged.json()).Message, INVALID);
+    assert.deepEqual(await forged.json(), { message: INVALID });
   });
 
   test('temporary credentials work on every protocol with their own token', async () => {
