@@ -50,17 +50,19 @@ describe('a long-term key with a made-up session token', () => {
     assert.equal(err.message, INVALID);
   });
 
-  test('Kinesis (JSON 1.1, over HTTP/2 as the SDK ships and over HTTP/1.1): UnrecognizedClientException', async () => {
+  test('Kinesis (JSON 1.1, over HTTP/2 as the SDK ships and over HTTP/1.1): 400 UnrecognizedClientException', async () => {
     for (const c of [track(new KinesisClient(common())), track(new KinesisClient({ ...common(), requestHandler: new NodeHttpHandler() }))]) {
       const err = await rejection(() => c.send(new ListStreamsCommand({})));
       assert.equal(err.name, 'UnrecognizedClientException');
+      assert.equal(err.$metadata.httpStatusCode, 400);
       assert.equal(err.message, INVALID);
     }
   });
 
-  test('Firehose (JSON 1.1): UnrecognizedClientException', async () => {
+  test('Firehose (JSON 1.1): 400 UnrecognizedClientException', async () => {
     const err = await rejection(() => track(new FirehoseClient(common())).send(new ListDeliveryStreamsCommand({})));
     assert.equal(err.name, 'UnrecognizedClientException');
+    assert.equal(err.$metadata.httpStatusCode, 400);
     assert.equal(err.message, INVALID);
   });
 
@@ -91,7 +93,7 @@ describe('a long-term key with a made-up session token', () => {
     const bad = await fetch(`${t.server.url}/v1/apps?${tokened}`);
     assert.equal(bad.status, 403);
     assert.equal(bad.headers.get('x-amzn-errortype'), 'UnrecognizedClientException');
-    assert.equal((await bad.json()).Message, INVALID);
+    assert.deepEqual(await bad.json(), { message: INVALID });
 
     const good = await fetch(`${t.server.url}/v1/apps?${await presign(t.server.admin)}`);
     assert.equal(good.status, 200);
@@ -103,7 +105,7 @@ describe('a long-term key with a made-up session token', () => {
     assert.equal((await fetch(`${t.server.url}/v1/apps?${await presign(temp)}`)).status, 200);
     const forged = await fetch(`${t.server.url}/v1/apps?${await presign({ ...temp, sessionToken: MADE_UP })}`);
     assert.equal(forged.status, 403);
-    assert.equal((await forged.json()).Message, INVALID);
+    assert.deepEqual(await forged.json(), { message: INVALID });
   });
 
   test('temporary credentials work on every protocol with their own token', async () => {

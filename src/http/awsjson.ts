@@ -9,13 +9,15 @@
 
 import { decode as cborDecode, encode as cborEncode } from 'cborg';
 import type { Protocol } from './dispatch.js';
-import { ApiError } from './errors.js';
+import { ApiError, AuthError } from './errors.js';
 import { DepthLimitedTokenizer } from './cbor-depth.js';
 import { nestingExceeds, nestingMessage } from '../nesting.js';
 import type { ApiRequest, ApiResponse } from './request.js';
 import type { Json } from './shape.js';
 import type { ServiceModel } from '../models/types.js';
 import { ModelValidator, type ShapeOverride } from '../models/validate.js';
+import { model as kinesisModel } from '../models/generated/kinesis.js';
+import { model as firehoseModel } from '../models/generated/firehose.js';
 
 export const JSON_CONTENT_TYPE = 'application/x-amz-json-1.1';
 export const CBOR_CONTENT_TYPE = 'application/x-amz-cbor-1.1';
@@ -57,6 +59,23 @@ export class ServiceError extends ApiError {
   }
 }
 
+/** The AWS models of the awsJson services, matched to a service by its target prefix. */
+const MODELS = [kinesisModel, firehoseModel];
+
+/** AWS sends UnknownOperationException with no message: `{"__type":"UnknownOperationException"}`. */
+const unknownOperationError = () => new ServiceError('UnknownOperationException', '');
+
+/**
+ * AWS's answer to a POST in an awsJson 1.1 content type that names no service here (no
+ * X-Amz-Target, or an unknown prefix): 400 UnknownOperationException in the request's format.
+ * Undefined for other content types, which AWS does not read as awsJson at all.
+ */
+export function awsJsonUnknownOperation(req: ApiRequest): ApiResponse | undefined {
+  const ct = String(req.headers['content-type'] ?? '');
+  if (!ct.startsWith(JSON_CONTENT_TYPE) && !ct.startsWith(CBOR_CONTENT_TYPE)) return undefined;
+  return encodeBody({ __type: unknownOperationError().code }, formatOf(req), 400);
+}
+
 export function awsJsonProtocol(service: JsonRpcService): Protocol {
   // The operation name comes from the client: Maps of the tables' own entries, so `constructor` or
   // `__proto__` find nothing inherited.
@@ -64,9 +83,19 @@ export function awsJsonProtocol(service: JsonRpcService): Protocol {
   const rawOperations = new Map(Object.entries(service.rawOperations ?? {}).filter(([, f]) => f !== undefined));
   const validator = service.model ? new ModelValidator(service.model, service.modelOverrides) : undefined;
   const prefix = `${service.targetPrefix}.`;
+  const model = MODELS.find((m) => m.metadata.targetPrefix === service.targetPrefix);
+  const modelled = new Set(Object.keys(model?.operations ?? {}));
   return {
     signingServices: service.signingServices,
     maxBodyBytes: () => service.maxRequestBytes,
+    unknownOperation(req) {
+      const target = String(req.headers['x-amz-target'] ?? '');
+      const op = target.startsWith(prefix) ? target.slice(prefix.length) : '';
+      if (operations.has(op) || rawOperations.has(op)) return undefined;
+      // An operation of AWS's model that Pinstream lacks is named, so it is not taken for a typo.
+      if (modelled.has(op)) return new ServiceError('UnknownOperationException', `Pinstream does not support the ${model!.metadata.serviceId} operation ${op}`);
+      return unknownOperationError();
+    },
     async handle(req) {
       const target = String(req.headers['x-amz-target'] ?? '');
       const op = target.startsWith(prefix) ? target.slice(prefix.length) : '';
@@ -90,8 +119,12 @@ export function awsJsonProtocol(service: JsonRpcService): Protocol {
     },
     error(err, req) {
       const format = formatOf(req);
-      // JSON-RPC services answer AccessDeniedException with 400, like every other client error.
-      const status = err.code === 'AccessDeniedException' ? 400 : err.status;
+      // JSON-RPC services answer authentication failures (MissingAuthenticationTokenException,
+      // UnrecognizedClientException, Invalid/IncompleteSignatureException) and
+      // AccessDeniedException with 400, like every other client error. An error AWS sends
+      // without a message (UnknownOperationException) has none here either.
+      const status = err instanceof AuthError || err.code === 'AccessDeniedException' ? 400 : err.status;
+      if (err.message === '') return encodeBody({ __type: err.code }, format, status);
       // Coral writes a SerializationException's text as `Message` (kinesalite recorded it); SDKs read either.
       const text = err.code === 'SerializationException' ? { Message: err.message } : { message: err.message };
       return encodeBody({ __type: err.code, ...text }, format, status);

@@ -4,7 +4,7 @@
 // The service is chosen by the Version parameter; errors are mapped to XML here only.
 
 import type { Protocol } from './dispatch.js';
-import { ApiError } from './errors.js';
+import { ApiError, AuthError } from './errors.js';
 import type { ApiRequest, ApiResponse } from './request.js';
 
 export type QueryParams = Map<string, string>;
@@ -58,9 +58,13 @@ export function queryProtocol(signingServices: readonly string[], services: Quer
     error(err, req) {
       const service = pickForError(req);
       const type = err.status >= 500 ? 'Receiver' : 'Sender';
+      const code = queryCode(err.code);
+      // AWS's common errors of Query services: IncompleteSignature is 400; MissingAuthenticationToken,
+      // InvalidClientTokenId and SignatureDoesNotMatch are 403.
+      const status = err instanceof AuthError ? (code === 'IncompleteSignature' ? 400 : 403) : err.status;
       return xml(
-        err.status,
-        `<ErrorResponse xmlns="${service.xmlNamespace}"><Error><Type>${type}</Type><Code>${esc(queryCode(err.code))}</Code>` +
+        status,
+        `<ErrorResponse xmlns="${service.xmlNamespace}"><Error><Type>${type}</Type><Code>${esc(code)}</Code>` +
           `<Message>${esc(err.message)}</Message></Error><RequestId>${req.requestId}</RequestId></ErrorResponse>`,
       );
     },

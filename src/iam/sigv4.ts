@@ -304,16 +304,12 @@ function verifySignature(req: SignedRequest, head: HeadContext): VerifyResult {
 function headerParts(value: string, headers: SignedRequest['headers']): AuthParts | Failure {
   const space = value.indexOf(' ');
   const algorithm = space < 0 ? value : value.slice(0, space);
-  if (algorithm !== ALGORITHM) {
-    return incomplete(
-      `Unsupported Authorization algorithm '${algorithm}': only ${ALGORITHM} is supported. Authorization=${value}`,
-    );
-  }
   let credential: string | undefined;
   let signedHeaders: string | undefined;
   let signature: string | undefined;
-  // "Credential=..., SignedHeaders=..., Signature=..." — clients differ on spaces after commas.
-  for (const item of value.slice(space + 1).split(',')) {
+  // "Credential=..., SignedHeaders=..., Signature=..." — clients differ on spaces after commas, and
+  // AWS takes a space alone as a separator too (no part's value holds a space or a comma).
+  for (const item of space < 0 ? [] : value.slice(space + 1).split(/[,\s]/)) {
     const eq = item.indexOf('=');
     if (eq < 0) continue;
     const name = item.slice(0, eq).trim();
@@ -333,7 +329,13 @@ function headerParts(value: string, headers: SignedRequest['headers']): AuthPart
   if (amzDateHeader === undefined && dateHeader === undefined) {
     missing.push("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.");
   }
+  // AWS names the missing parts first, whatever the first word (`Authorization: X` lists them all).
   if (missing.length > 0) return incomplete(`${missing.join(' ')} Authorization=${value}`);
+  if (algorithm !== ALGORITHM) {
+    return incomplete(
+      `Unsupported Authorization algorithm '${algorithm}': only ${ALGORITHM} is supported. Authorization=${value}`,
+    );
+  }
 
   let dateMs: number;
   let amzDate: string;

@@ -1,6 +1,7 @@
 // The Pinpoint REST API (restJson1, signing name "mobiletargeting"): the route table with each
 // operation's method, path and success status (reference/pinpoint.md §1.3), and the glue from wire
-// shapes to the apps, endpoints and events services.
+// shapes to the apps, endpoints and events services. The model's other operations (segments,
+// campaigns, channels, templates, journeys, ...) are answered by the router as unsupported.
 
 import type { Protocol } from '../http/dispatch.js';
 import { badRequest } from '../http/errors.js';
@@ -14,6 +15,7 @@ import { checkEndpointId, validateEndpointInput, type Endpoints } from './endpoi
 import type { EventIngest } from './events.js';
 import { eventStreamShape, type EventStreams } from './eventstream.js';
 import { analyticsRoutes } from './kpi-routes.js';
+import { model as pinpointModel } from '../models/generated/pinpoint.js';
 import type { Analytics } from '../analytics/types.js';
 import { systemClock, type Clock } from '../clock.js';
 import {
@@ -312,7 +314,8 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
     },
     ...(s.analytics ? analyticsRoutes({ apps, analytics: s.analytics, authorizer, clock: s.clock ?? systemClock }) : []),
   ];
-  const router = new RestJsonRouter(routes, MAX_REQUEST_BYTES);
+  // Every other operation of AWS's model answers that Pinstream does not support it.
+  const router = new RestJsonRouter(routes, MAX_REQUEST_BYTES, { service: 'Pinpoint', operations: pinpointModel.operations });
 
   return {
     signingServices: [PINPOINT_SIGNING_NAME],
