@@ -28,6 +28,8 @@ export interface JsonRpcService {
   maxRequestBytes: number;
   operations: Record<string, Operation>;
   rawOperations?: Record<string, RawOperation>;
+  /** Operations answered without a signature (the model's noAuth); they run without a caller. */
+  unsignedOperations?: readonly string[];
   /** Runs before every operation; throws AccessDeniedException when the caller may not act. */
   authorize?: (operation: string, input: Json, req: ApiRequest) => void;
 }
@@ -45,8 +47,14 @@ export function awsJsonProtocol(service: JsonRpcService): Protocol {
   const operations = new Map(Object.entries(service.operations));
   const rawOperations = new Map(Object.entries(service.rawOperations ?? {}));
   const prefix = `${service.targetPrefix}.`;
+  const unsigned = new Set(service.unsignedOperations ?? []);
+  const operationOf = (req: ApiRequest) => {
+    const target = String(req.headers['x-amz-target'] ?? '');
+    return target.startsWith(prefix) ? target.slice(prefix.length) : '';
+  };
   return {
     signingServices: service.signingServices,
+    unsigned: unsigned.size > 0 ? { head: (req) => unsigned.has(operationOf(req)) } : undefined,
     maxBodyBytes: () => service.maxRequestBytes,
     async handle(req) {
       const target = String(req.headers['x-amz-target'] ?? '');

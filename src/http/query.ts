@@ -16,6 +16,8 @@ export interface QueryService {
   signingName: string;
   xmlNamespace: string;
   actions: Record<string, QueryAction>;
+  /** Actions answered without a signature (the model's noAuth); they run without a caller. */
+  unsignedActions?: readonly string[];
 }
 
 /** A Query-protocol error with the service's own code (e.g. NoSuchEntity) and status. */
@@ -39,8 +41,20 @@ export function queryProtocol(signingServices: readonly string[], services: Quer
     const params = readParams(req);
     return byVersion.get(params.get('Version') ?? '') ?? bySigningName.get(scopeService(req) ?? '') ?? services[0];
   };
+  const unsigned = new Map(services.map((s) => [s, new Set(s.unsignedActions ?? [])]));
+  const anyUnsigned = services.some((s) => (s.unsignedActions ?? []).length > 0);
   return {
     signingServices,
+    // The action is in the body: an unsigned request is read, then run only if it names one of these.
+    unsigned: anyUnsigned
+      ? {
+          head: (req) => req.method === 'POST',
+          body: (req) => {
+            const params = readParams(req);
+            return unsigned.get(pick(params))!.has(params.get('Action') ?? '');
+          },
+        }
+      : undefined,
     maxBodyBytes: () => MAX_QUERY_REQUEST_BYTES,
     async handle(req) {
       const map = readParams(req);
