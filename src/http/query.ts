@@ -74,7 +74,7 @@ export function queryProtocol(signingServices: readonly string[], services: Quer
       const type = err.status >= 500 ? 'Receiver' : 'Sender';
       return xml(
         err.status,
-        `<ErrorResponse xmlns="${service.xmlNamespace}"><Error><Type>${type}</Type><Code>${esc(queryCode(err.code))}</Code>` +
+        `<ErrorResponse xmlns="${service.xmlNamespace}"><Error><Type>${type}</Type><Code>${esc(err instanceof QueryError ? err.code : queryCode(err.code))}</Code>` +
           `<Message>${esc(err.message)}</Message></Error><RequestId>${req.requestId}</RequestId></ErrorResponse>`,
       );
     },
@@ -114,6 +114,7 @@ const QUERY_CODES: ReadonlyMap<string, string> = new Map([
   ['RequestTimeoutException', 'RequestTimeout'],
 ]);
 
+/** Codes a Query handler raises (QueryError) are already the service's own, e.g. STS's ExpiredTokenException for a web identity token. */
 function queryCode(code: string): string {
   return QUERY_CODES.get(code) ?? code;
 }
