@@ -55,6 +55,21 @@ export interface Config {
   http2MaxSessionMemoryMb: number;
   /** Bearer token that `GET /metrics` requires; unset = /metrics answers 401 to everyone. */
   metricsToken?: string;
+  /**
+   * OpenID Connect providers whose ID tokens Cognito identity pools and STS
+   * AssumeRoleWithWebIdentity accept (what IAM OIDC providers are in AWS): the issuer, its keys
+   * (a JWKS file or https URL) and the client ids (audiences) tokens may be for.
+   */
+  oidcProviders: OidcProviderConfig[];
+}
+
+export interface OidcProviderConfig {
+  /** The tokens' `iss`, e.g. https://login.example.com; the provider's name is it without https://. */
+  issuer: string;
+  /** A JWKS file (absolute, or relative to the working directory) or an https:// URL. */
+  jwks: string;
+  /** Audiences (`aud`) accepted through an IAM OIDC provider ARN; SupportedLoginProviders name their own. */
+  clientIds: string[];
 }
 
 export interface BucketRoute {
@@ -121,6 +136,7 @@ export const DEFAULTS: Config = {
   http2MaxConcurrentStreams: DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS,
   http2MaxSessionMemoryMb: DEFAULT_HTTP2_MAX_SESSION_MEMORY_MB,
   metricsToken: undefined,
+  oidcProviders: [],
 };
 
 export class ConfigError extends Error {
@@ -153,6 +169,7 @@ const ENV_KEYS: Record<string, keyof Config> = {
   PINSTREAM_HTTP2_MAX_CONCURRENT_STREAMS: 'http2MaxConcurrentStreams',
   PINSTREAM_HTTP2_MAX_SESSION_MEMORY_MB: 'http2MaxSessionMemoryMb',
   PINSTREAM_METRICS_TOKEN: 'metricsToken',
+  PINSTREAM_OIDC_PROVIDERS: 'oidcProviders',
 };
 
 /**
@@ -236,6 +253,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     http2MaxConcurrentStreams: int(merged.http2MaxConcurrentStreams, label('http2MaxConcurrentStreams'), 1, 10_000),
     http2MaxSessionMemoryMb: int(merged.http2MaxSessionMemoryMb, label('http2MaxSessionMemoryMb'), 1, 1024),
     metricsToken: optional(merged.metricsToken, (v) => metricsToken(v, label('metricsToken'))),
+    oidcProviders: oidcProviders(merged.oidcProviders, label('oidcProviders')),
   };
 }
 
@@ -299,6 +317,24 @@ function bucketRoutes(v: unknown, name: string): BucketRoute[] {
     if ((dir === undefined) === (endpoint === undefined)) throw new ConfigError(`${f}: set exactly one of dir (a local folder) or endpoint (an S3-compatible URL)`);
     const region = optional(o.region, (x) => pattern(x, `${f}.region`, /^[a-z]{2}(-[a-z]+)+-\d+$/, 'a region name'));
     return { bucket, dir: dir === undefined ? undefined : resolve(dir), endpoint, region, ...routeCredentials(o, f) };
+  });
+}
+
+/** OIDC providers (PINSTREAM_OIDC_PROVIDERS): a JSON array (file) or JSON text (environment). */
+function oidcProviders(v: unknown, name: string): OidcProviderConfig[] {
+  const seen = new Set<string>();
+  return routeList(v, name, ['issuer', 'jwks', 'clientIds']).map(({ f, o }) => {
+    // https only, no query or fragment: the issuer is compared exactly with each token's iss.
+    const issuer = pattern(o.issuer, `${f}.issuer`, /^https:\/\/[A-Za-z0-9.-]+(:\d+)?(\/[\x21-\x7e]*)?$/, 'an https:// URL without query (the tokens\' iss)');
+    if (issuer.includes('?') || issuer.includes('#')) throw new ConfigError(`${f}.issuer must have no query or fragment`);
+    if (seen.has(issuer)) throw new ConfigError(`${f}.issuer ${issuer} is configured twice`);
+    seen.add(issuer);
+    const jwks = str(o.jwks, `${f}.jwks`);
+    const clientIds = o.clientIds === undefined ? [] : o.clientIds;
+    if (!Array.isArray(clientIds) || !clientIds.every((c) => typeof c === 'string' && c.length > 0 && c.length <= 255)) {
+      throw new ConfigError(`${f}.clientIds must be a list of client ids (1-255 characters each)`);
+    }
+    return { issuer, jwks: /^https?:\/\//.test(jwks) ? jwks : resolve(jwks), clientIds: [...clientIds] as string[] };
   });
 }
 

@@ -48,6 +48,8 @@ export interface JsonRpcService {
   model?: ServiceModel;
   /** Deliberate deviations from the model, by shape name (each documented where it is given). */
   modelOverrides?: Record<string, ShapeOverride>;
+  /** Operations answered without a signature (the model's noAuth); they run without a caller. */
+  unsignedOperations?: readonly string[];
   /** Runs after validation, before every operation; throws AccessDeniedException when the caller may not act. */
   authorize?: (operation: string, input: Json, req: ApiRequest) => void;
 }
@@ -85,8 +87,14 @@ export function awsJsonProtocol(service: JsonRpcService): Protocol {
   const prefix = `${service.targetPrefix}.`;
   const model = MODELS.find((m) => m.metadata.targetPrefix === service.targetPrefix);
   const modelled = new Set(Object.keys(model?.operations ?? {}));
+  const unsigned = new Set(service.unsignedOperations ?? []);
+  const operationOf = (req: ApiRequest) => {
+    const target = String(req.headers['x-amz-target'] ?? '');
+    return target.startsWith(prefix) ? target.slice(prefix.length) : '';
+  };
   return {
     signingServices: service.signingServices,
+    unsigned: unsigned.size > 0 ? { head: (req) => unsigned.has(operationOf(req)) } : undefined,
     maxBodyBytes: () => service.maxRequestBytes,
     unknownOperation(req) {
       const target = String(req.headers['x-amz-target'] ?? '');

@@ -32,6 +32,14 @@ export interface Protocol {
    * authentication, as AWS's RPC front ends do (awsJson: UnknownOperationException, signed or not).
    */
   unknownOperation?(req: ApiRequest): ApiError | undefined;
+  /**
+   * Operations AWS answers without a signature (its models' noAuth: Cognito's GetId,
+   * GetCredentialsForIdentity, ...; STS AssumeRoleWithWebIdentity). `head` says from the head
+   * whether a request without any signature may be one (exact for X-Amz-Target; the Query protocol
+   * names its action in the body, so there `body` decides once it is read). Such a request runs
+   * without a caller; anything else without a signature is refused as before.
+   */
+  unsigned?: { head(req: ApiRequest): boolean; body?(req: ApiRequest): boolean };
 }
 
 export interface DispatcherOptions {
@@ -59,6 +67,9 @@ export const CORS_MAX_AGE_SECONDS = 172_800;
 
 /** AWS's text when a request names no service and operation it could authorize. */
 export const NO_OPERATION_MESSAGE = 'Unable to determine service/operation name to be authorized';
+
+/** What checkSigV4Head answers for a request that carries no signature at all. */
+const MISSING_SIGNATURE = 'MissingAuthenticationTokenException';
 
 /** Retryable: every AWS SDK retries a 503, whatever the error type. */
 export const serviceUnavailable = (message: string) => new ApiError('ServiceUnavailableException', 503, message);
@@ -98,15 +109,37 @@ export function createDispatcher(opts: DispatcherOptions): FrontDoor {
 
     const fail = (e: unknown) => decorate(errorResponse(protocol, e, req));
     let maxBodyBytes: number;
+    let unsigned = false;
     try {
       if (head.overloaded) throw serviceUnavailable('The server is at its connection limit; retry with backoff');
       const unknown = protocol.unknownOperation?.(req);
       if (unknown) throw unknown;
       const auth = checkSigV4Head(req, { lookup: opts.lookupKey, now: opts.clock.now(), services: protocol.signingServices });
-      if (!auth.ok) throw authError(auth.code, auth.message);
+      if (!auth.ok) {
+        if (auth.code !== MISSING_SIGNATURE || !protocol.unsigned?.head(req)) throw authError(auth.code, auth.message);
+        unsigned = true;
+      }
       maxBodyBytes = protocol.maxBodyBytes(req);
     } catch (e) {
       return answer(fail(e), head.overloaded);
+    }
+    if (unsigned) {
+      return {
+        maxBodyBytes,
+        refuse: (r) => fail(refusalError(r)),
+        async finish(body, verified) {
+          req.body = body;
+          try {
+            if (protocol.unsigned!.body && !protocol.unsigned!.body(req)) throw authError(MISSING_SIGNATURE, 'Missing Authentication Token');
+            verified();
+            const res = await protocol.handle(req);
+            if (!isResponse(res)) throw new Error(`the ${req.method} ${req.rawPath} handler answered ${String(res)}`);
+            return decorate(res);
+          } catch (e) {
+            return fail(e);
+          }
+        },
+      };
     }
     return {
       maxBodyBytes,

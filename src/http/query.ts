@@ -16,6 +16,8 @@ export interface QueryService {
   signingName: string;
   xmlNamespace: string;
   actions: Record<string, QueryAction>;
+  /** Actions answered without a signature (the model's noAuth); they run without a caller. */
+  unsignedActions?: readonly string[];
 }
 
 /** A Query-protocol error with the service's own code (e.g. NoSuchEntity) and status. */
@@ -39,8 +41,20 @@ export function queryProtocol(signingServices: readonly string[], services: Quer
     const params = readParams(req);
     return byVersion.get(params.get('Version') ?? '') ?? bySigningName.get(scopeService(req) ?? '') ?? services[0];
   };
+  const unsigned = new Map(services.map((s) => [s, new Set(s.unsignedActions ?? [])]));
+  const anyUnsigned = services.some((s) => (s.unsignedActions ?? []).length > 0);
   return {
     signingServices,
+    // The action is in the body: an unsigned request is read, then run only if it names one of these.
+    unsigned: anyUnsigned
+      ? {
+          head: (req) => req.method === 'POST',
+          body: (req) => {
+            const params = readParams(req);
+            return unsigned.get(pick(params))!.has(params.get('Action') ?? '');
+          },
+        }
+      : undefined,
     maxBodyBytes: () => MAX_QUERY_REQUEST_BYTES,
     async handle(req) {
       const map = readParams(req);
@@ -58,7 +72,8 @@ export function queryProtocol(signingServices: readonly string[], services: Quer
     error(err, req) {
       const service = pickForError(req);
       const type = err.status >= 500 ? 'Receiver' : 'Sender';
-      const code = queryCode(err.code);
+      // A handler's own QueryError keeps its code (STS ExpiredTokenException for a web token).
+      const code = err instanceof QueryError ? err.code : queryCode(err.code);
       // AWS's common errors of Query services: IncompleteSignature is 400; MissingAuthenticationToken,
       // InvalidClientTokenId and SignatureDoesNotMatch are 403.
       const status = err instanceof AuthError ? (code === 'IncompleteSignature' ? 400 : 403) : err.status;
@@ -104,6 +119,7 @@ const QUERY_CODES: ReadonlyMap<string, string> = new Map([
   ['RequestTimeoutException', 'RequestTimeout'],
 ]);
 
+/** Codes a Query handler raises (QueryError) are already the service's own, e.g. STS's ExpiredTokenException for a web identity token. */
 function queryCode(code: string): string {
   return QUERY_CODES.get(code) ?? code;
 }

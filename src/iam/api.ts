@@ -6,7 +6,7 @@
 
 import type { ApiRequest } from '../http/request.js';
 import { QueryError, type QueryParams, type QueryService } from '../http/query.js';
-import type { Authorizer } from './authorizer.js';
+import { webIdentityContext, type Authorizer } from './authorizer.js';
 import { parsePolicy, PolicyError } from './policy.js';
 import {
   ADMIN_USER,
@@ -19,7 +19,9 @@ import {
   type PolicyOwnerKind,
   type RoleRow,
   type UserRow,
+  type WebIdentity,
 } from './store.js';
+import { evaluate } from './policy.js';
 import type { ServiceModel } from '../models/types.js';
 import { model as stsModel } from '../models/generated/sts.js';
 
@@ -49,6 +51,7 @@ const SESSION_TOKEN_SECONDS = range(stsModel, 'durationSecondsType');
 const ROLE_SESSION_NAME = range(stsModel, 'roleSessionNameType');
 const EXTERNAL_ID = range(stsModel, 'externalIdType');
 const ARN_LENGTH = range(stsModel, 'arnType');
+const WEB_IDENTITY_TOKEN = range(stsModel, 'clientTokenType');
 
 const NAME = /^[\w+=,.@-]+$/;
 
@@ -61,7 +64,28 @@ const malformedPolicy = (m: string) => new QueryError('MalformedPolicyDocument',
 const validation = (value: string | undefined, member: string, constraint: string) =>
   new QueryError('ValidationError', 400, `1 validation error detected: Value '${value ?? 'null'}' at '${member}' failed to satisfy constraint: ${constraint}`);
 
-export function iamServices(store: IamStore, authorizer: Authorizer): QueryService[] {
+/**
+ * Who verifies web identity tokens for AssumeRoleWithWebIdentity (src/cognito/federation.ts):
+ * Cognito's OpenID tokens and configured OIDC providers' ID tokens.
+ */
+export interface WebIdentityFederation {
+  /** The token's verified identity and the trust policy's Federated principal; throws WebIdentityError. */
+  verify(token: string): Promise<{ web: WebIdentity; principal: string; provider: string }>;
+  /** After credentials were issued to a web identity (bounds a Cognito identity's sessions). */
+  issued(web: WebIdentity): void;
+}
+
+/** A web identity token that is refused: STS's code (InvalidIdentityToken, ExpiredTokenException, ...) and message. */
+export class WebIdentityError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function iamServices(store: IamStore, authorizer: Authorizer, federation?: WebIdentityFederation): QueryService[] {
   const acct = store.accountId;
   // Actions are authorized on the entity's ARN, path included, as GetUser/GetRole show it, so a
   // policy written against that ARN matches. Entities that do not exist (yet) have the root path.
@@ -650,6 +674,8 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
     version: '2011-06-15',
     signingName: 'sts',
     xmlNamespace: 'https://sts.amazonaws.com/doc/2011-06-15/',
+    // The model's noAuth actions this service answers.
+    unsignedActions: Object.values(stsModel.operations).filter((o) => o.unsigned && o.name === 'AssumeRoleWithWebIdentity').map((o) => o.name),
     actions: {
       AssumeRole(p, req) {
         const roleArn = p.get('RoleArn');
@@ -691,6 +717,63 @@ export function iamServices(store: IamStore, authorizer: Authorizer): QueryServi
           Credentials: credentialsShape(creds),
           AssumedRoleUser: { AssumedRoleId: `${role.role_id}:${session}`, Arn: arn },
           PackedPolicySize: policy?.packedPercent,
+        };
+      },
+      // Unsigned, as in AWS: the token is the proof, the role's trust policy the permission.
+      async AssumeRoleWithWebIdentity(p) {
+        if (!federation) throw new QueryError('InvalidAction', 400, 'AssumeRoleWithWebIdentity is not available');
+        const roleArn = p.get('RoleArn');
+        if (roleArn === undefined || roleArn === '') throw validation(roleArn, 'roleArn', 'Member must not be null');
+        if (roleArn.length < ARN_LENGTH.min || roleArn.length > ARN_LENGTH.max) {
+          throw validation(roleArn, 'roleArn', `Member must have length greater than or equal to ${ARN_LENGTH.min} and less than or equal to ${ARN_LENGTH.max}`);
+        }
+        const session = p.get('RoleSessionName');
+        if (session === undefined || session === '') throw validation(session, 'roleSessionName', 'Member must not be null');
+        if (session.length < ROLE_SESSION_NAME.min || session.length > ROLE_SESSION_NAME.max || !NAME.test(session)) {
+          throw validation(
+            session,
+            'roleSessionName',
+            `Member must have length greater than or equal to ${ROLE_SESSION_NAME.min}, Member must have length less than or equal to ${ROLE_SESSION_NAME.max}, Member must satisfy regular expression pattern: [\\w+=,.@-]*`,
+          );
+        }
+        const token = p.get('WebIdentityToken');
+        if (token === undefined || token === '') throw validation(token, 'webIdentityToken', 'Member must not be null');
+        if (token.length < WEB_IDENTITY_TOKEN.min || token.length > WEB_IDENTITY_TOKEN.max) {
+          throw validation('***', 'webIdentityToken', `Member must have length less than or equal to ${WEB_IDENTITY_TOKEN.max}`);
+        }
+        if (p.get('ProviderId') !== undefined) throw new QueryError('InvalidParameterValue', 400, 'ProviderId (OAuth 2.0 access tokens) is not supported; send an OpenID Connect ID token');
+        const duration = seconds(p, 'durationSeconds', ROLE_SESSION_SECONDS, DEFAULT_ROLE_SESSION_SECONDS);
+        const policy = sessionPolicy(p);
+        let verified;
+        try {
+          verified = await federation.verify(token);
+        } catch (e) {
+          if (e instanceof WebIdentityError) throw new QueryError(e.code, e.code === 'IDPRejectedClaim' ? 403 : 400, e.message);
+          throw e;
+        }
+        const { web, principal, provider } = verified;
+        const role = store.roleByArn(roleArn);
+        const trusted =
+          role !== undefined &&
+          evaluate([store.trustPolicy(role)], {
+            action: 'sts:AssumeRoleWithWebIdentity',
+            resource: roleArn,
+            principal: { type: 'Federated', id: principal },
+            context: webIdentityContext(web),
+          }) === 'Allow';
+        // A missing role is refused like an untrusting one: nothing tells them apart.
+        if (!role || !trusted) throw accessDenied('Not authorized to perform sts:AssumeRoleWithWebIdentity');
+        if (duration > role.max_session_duration) throw new QueryError('ValidationError', 400, 'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.');
+        const arn = `arn:aws:sts::${acct}:assumed-role/${role.name}/${session}`;
+        const creds = store.createTemporarySession({ kind: 'role', principal: role.name, principalId: role.role_id, arn, durationSeconds: duration, policy: policy?.text, webIdentity: web });
+        federation.issued(web);
+        return {
+          Credentials: credentialsShape(creds),
+          SubjectFromWebIdentityToken: web.sub,
+          AssumedRoleUser: { AssumedRoleId: `${role.role_id}:${session}`, Arn: arn },
+          PackedPolicySize: policy?.packedPercent,
+          Provider: provider,
+          Audience: web.aud,
         };
       },
       // Needs no permission (AWS: policies cannot control it), but only an IAM user's long-term key may ask.

@@ -6,7 +6,7 @@
 // policies allow, and only while the role's trust policy still lets that service assume it for the
 // same source. STS temporary credentials act as their user or assumed role, narrowed by a session
 // policy when one was given (both must allow), and only while that user or role (the same one,
-// by id) exists. Explicit deny wins everywhere. A refusal is one protocol-neutral error
+// by id) exists; web-identity sessions (Cognito, OIDC) carry their claims as condition keys. Explicit deny wins everywhere. A refusal is one protocol-neutral error
 // (AccessDeniedException, 403) that each protocol renders in its own shape. Naming a role for a
 // service to use needs iam:PassRole on it (passRole); assuming a role through STS needs its trust
 // policy (assumeRole). A resource's own
@@ -18,7 +18,7 @@ import type { ApiRequest } from '../http/request.js';
 import { ApiError } from '../http/errors.js';
 import { evaluate, evaluateResourcePolicy, type ConditionContext, type Decision, type PolicyDocument } from './policy.js';
 import { trustProblem } from './roles.js';
-import { ADMIN_USER, type IamStore, type KeyOwner, type RoleRow } from './store.js';
+import { ADMIN_USER, type IamStore, type KeyOwner, type RoleRow, type WebIdentity } from './store.js';
 
 export interface Authorizer {
   /** Throws AccessDeniedException when the caller may not act. */
@@ -101,6 +101,7 @@ export class PolicyAuthorizer implements Authorizer {
       'aws:PrincipalAccount': this.store.accountId,
       'aws:SecureTransport': 'false',
       ...(owner.session ? { 'aws:SourceArn': owner.session.sourceArn, 'aws:SourceAccount': owner.session.sourceAccount } : {}),
+      ...(owner.temporary?.webIdentity ? webIdentityContext(owner.temporary.webIdentity) : {}),
     };
   }
 
@@ -158,4 +159,17 @@ export class PolicyAuthorizer implements Authorizer {
     const r = this.store.getRole(name);
     return r ? this.store.roleArn(r) : `arn:aws:iam::${this.store.accountId}:role/${name}`;
   }
+}
+
+/**
+ * The condition keys (and so policy variables) of a web identity, as AWS names them: the provider's
+ * name then `:sub`, `:aud` and, for Cognito, `:amr` (a list: "unauthenticated", or "authenticated"
+ * and the login providers).
+ */
+export function webIdentityContext(w: WebIdentity): ConditionContext {
+  return {
+    [`${w.provider}:sub`]: w.sub,
+    [`${w.provider}:aud`]: w.aud,
+    ...(w.amr ? { [`${w.provider}:amr`]: w.amr } : {}),
+  };
 }

@@ -76,6 +76,22 @@ export interface TemporaryInfo {
   chained: boolean;
   /** ms since epoch */
   expiration: number;
+  /** Sessions of a web identity (Cognito, an OIDC provider): its claims, for policy variables and conditions. */
+  webIdentity?: WebIdentity;
+}
+
+/**
+ * Who a web-identity session acts for: the provider (`cognito-identity.amazonaws.com`, or an OIDC
+ * provider's name, its issuer without https://) and the token's claims, which policies read as
+ * `PROVIDER:sub`, `PROVIDER:aud` and `PROVIDER:amr`. Cognito identities also name their pool.
+ */
+export interface WebIdentity {
+  provider: string;
+  sub: string;
+  aud: string;
+  amr?: string[];
+  /** Cognito only: the identity pool (the record's application.cognito_identity_pool_id). */
+  poolId?: string;
 }
 
 export interface NewTemporarySession {
@@ -89,6 +105,7 @@ export interface NewTemporarySession {
   /** Session policy text, already validated. */
   policy?: string;
   chained?: boolean;
+  webIdentity?: WebIdentity;
 }
 
 export interface KeyRow {
@@ -519,12 +536,47 @@ export class IamStore {
     const expiration = this.clock.now() + s.durationSeconds * 1000;
     this.db
       .prepare(
-        `INSERT INTO sts_sessions (access_key_id, secret, token, kind, principal, principal_id, arn, policy, chained, expiration, create_date)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO sts_sessions (access_key_id, secret, token, kind, principal, principal_id, arn, policy, chained, expiration, create_date, web_identity, identity_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(k.accessKeyId, this.seal(k.secretAccessKey), this.seal(sessionToken), s.kind, s.principal, s.principalId, s.arn, s.policy ?? null, s.chained ? 1 : 0, expiration, this.now());
+      .run(
+        k.accessKeyId,
+        this.seal(k.secretAccessKey),
+        this.seal(sessionToken),
+        s.kind,
+        s.principal,
+        s.principalId,
+        s.arn,
+        s.policy ?? null,
+        s.chained ? 1 : 0,
+        expiration,
+        this.now(),
+        s.webIdentity ? JSON.stringify(s.webIdentity) : null,
+        s.webIdentity?.poolId !== undefined ? s.webIdentity.sub : null,
+      );
     this.keyCache.delete(k.accessKeyId);
     return { accessKeyId: k.accessKeyId, secretAccessKey: k.secretAccessKey, sessionToken, expiration };
+  }
+
+  /**
+   * Keeps the `keep` newest sessions of a Cognito identity and removes the others (expired or
+   * not): what bounds the credentials unsigned GetCredentialsForIdentity calls can pile up.
+   */
+  trimIdentitySessions(identityId: string, keep: number): number {
+    const old = this.db
+      .prepare('SELECT access_key_id FROM sts_sessions WHERE identity_id = ? ORDER BY rowid DESC LIMIT -1 OFFSET ?')
+      .all(identityId, keep) as Array<{ access_key_id: string }>;
+    const del = this.db.prepare('DELETE FROM sts_sessions WHERE access_key_id = ?');
+    for (const r of old) {
+      del.run(r.access_key_id);
+      this.keyCache.delete(r.access_key_id);
+    }
+    return old.length;
+  }
+
+  /** Sessions stored for a Cognito identity (expired ones included until purged or trimmed). */
+  identitySessionCount(identityId: string): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM sts_sessions WHERE identity_id = ?').get(identityId) as { n: number }).n;
   }
 
   /** Temporary sessions stored (expired ones included until they are purged). */
@@ -540,7 +592,18 @@ export class IamStore {
 
   private temporaryOwner(accessKeyId: string): KeyOwner | null {
     const row = this.db.prepare('SELECT * FROM sts_sessions WHERE access_key_id = ?').get(accessKeyId) as
-      | { secret: Buffer; token: Buffer; kind: 'user' | 'role'; principal: string; principal_id: string; arn: string; policy: string | null; chained: number; expiration: number }
+      | {
+          secret: Buffer;
+          token: Buffer;
+          kind: 'user' | 'role';
+          principal: string;
+          principal_id: string;
+          arn: string;
+          policy: string | null;
+          chained: number;
+          expiration: number;
+          web_identity: string | null;
+        }
       | undefined;
     if (!row) return null;
     return {
@@ -553,6 +616,7 @@ export class IamStore {
         policy: row.policy === null ? undefined : parsePolicy(row.policy),
         chained: row.chained === 1,
         expiration: row.expiration,
+        webIdentity: row.web_identity === null ? undefined : (JSON.parse(row.web_identity) as WebIdentity),
       },
     };
   }

@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The services Pinstream speaks, by model file name. */
-export const SERVICES = ['pinpoint', 'kinesis', 'firehose', 'iam', 'sts'] as const;
+export const SERVICES = ['pinpoint', 'kinesis', 'firehose', 'iam', 'sts', 'cognito-identity'] as const;
 
 const SHAPE_KEYS = [
   'type', 'required', 'members', 'member', 'key', 'value', 'min', 'max', 'pattern', 'enum', 'payload', 'timestampFormat',
@@ -53,6 +53,8 @@ export function compact(model: Obj): Obj {
     if (o.input) out.input = member(o.input as Obj);
     if (o.output) out.output = member(o.output as Obj);
     if (Array.isArray(o.errors) && o.errors.length > 0) out.errors = (o.errors as Obj[]).map((e) => e.shape);
+    // Operations AWS answers without a signature (Cognito's GetId, STS AssumeRoleWithWebIdentity).
+    if (o.authtype === 'none' || (Array.isArray(o.auth) && o.auth.includes('smithy.api#noAuth'))) out.unsigned = true;
     operations[name] = out;
   }
   return { metadata: pick(model.metadata as Obj, METADATA_KEYS), operations, shapes };

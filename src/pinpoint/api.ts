@@ -13,6 +13,7 @@ import { destinationActions, PINPOINT_SERVICE_PRINCIPAL } from '../iam/roles.js'
 import { checkTags, type Apps } from './apps.js';
 import { checkEndpointId, validateEndpointInput, type Endpoints } from './endpoints.js';
 import type { EventIngest } from './events.js';
+import type { CognitoCaller } from './record.js';
 import { eventStreamShape, type EventStreams } from './eventstream.js';
 import { analyticsRoutes } from './kpi-routes.js';
 import { model as pinpointModel } from '../models/generated/pinpoint.js';
@@ -43,6 +44,10 @@ export interface PinpointServices {
   analytics?: Analytics;
   /** "Now" for KPI date-range rules and dashboard defaults. */
   clock?: Clock;
+  /** The caller's Cognito identity and pool, when its credentials came from GetCredentialsForIdentity. */
+  callerCognito?: (req: ApiRequest) => CognitoCaller | undefined;
+  /** Pinstream extension: a guest identity pool for a project (src/cognito/guest.ts). */
+  guestAccess?: (req: ApiRequest, appId: string) => unknown;
 }
 
 /** The route table is listed (`METHOD /path/{label}`) so the isolation suite can tell that every route has a refusal test. */
@@ -192,7 +197,7 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
       maxBodyBytes: MAX_PUT_EVENTS_REQUEST_BYTES,
       handler: async (req, p) => {
         allow(req, 'PutEvents', p['application-id']);
-        return json(202, await events.putEvents(p['application-id'], req.body));
+        return json(202, await events.putEvents(p['application-id'], req.body, s.callerCognito?.(req)));
       },
     },
     {
@@ -264,6 +269,23 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
         return json(201, { RoleArn: eventStreams.createRole(id, write) });
       },
     },
+    ...(s.guestAccess
+      ? [
+          {
+            // Pinstream extension: guest access for a project in one step — an identity pool with an
+            // unauthenticated role that may only PutEvents and UpdateEndpoint on this project, and
+            // the configuration an app needs (src/cognito/guest.ts authorizes each part).
+            method: 'POST',
+            path: '/v1/apps/{application-id}/guest-access',
+            handler: (req: ApiRequest, p: Record<string, string>) => {
+              const id = p['application-id'];
+              allow(req, 'GetApp', id);
+              apps.require(id);
+              return json(201, s.guestAccess!(req, id));
+            },
+          } satisfies Route,
+        ]
+      : []),
     {
       // Pinstream extension: delivery health of every event stream the caller may read.
       method: 'GET',

@@ -14,7 +14,7 @@ import type { Apps } from './apps.js';
 import { checkEndpointId, hasEndpointFields, validateEndpointInput, type Endpoints, type StoredEndpoint } from './endpoints.js';
 import { Dedup, type PendingAppend } from './dedup.js';
 import { encodeIngestEntry } from './ingest-record.js';
-import { buildRecord, endpointParts, type EventInput } from './record.js';
+import { buildRecord, endpointParts, type CognitoCaller, type EventInput } from './record.js';
 import {
   MAX_EVENTS_PER_REQUEST,
   MAX_EVENT_ATTRIBUTES_AND_METRICS,
@@ -69,7 +69,8 @@ export class EventIngest {
     this.retryWaitMs = options.retryWaitMs ?? MAX_RETRY_WAIT_MS;
   }
 
-  async putEvents(appId: string, body: Buffer): Promise<{ Results: Record<string, Json> }> {
+  /** `cognito`: the caller's Cognito identity, when its credentials came from one (recorded in every event's record). */
+  async putEvents(appId: string, body: Buffer, cognito?: CognitoCaller): Promise<{ Results: Record<string, Json> }> {
     this.apps.require(appId);
     if (body.length > MAX_PUT_EVENTS_REQUEST_BYTES) {
       throw payloadTooLarge(
@@ -100,7 +101,7 @@ export class EventIngest {
             for (const eventId of Object.keys(events)) eventResults[eventId] = { StatusCode: 400, Message: endpointResult.Message };
             continue;
           }
-          const parts = endpointParts(appId, stored.endpoint.Id, stored, this.accountId);
+          const parts = endpointParts(appId, stored.endpoint.Id, stored, this.accountId, cognito);
           const scope = Dedup.scope(appId, endpointId);
           for (const eventId in events) {
             const raw = repairStrings ? wellFormed(events[eventId]) : events[eventId];

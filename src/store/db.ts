@@ -202,6 +202,34 @@ const MIGRATIONS: string[] = [
      sealed BLOB NOT NULL,
      PRIMARY KEY (stream, key_id)
    ) WITHOUT ROWID;`,
+  // Cognito identity pools and their identities; a login (provider, subject) belongs to one
+  // identity of a pool. Temporary credentials issued to a web identity carry its claims
+  // (web_identity, JSON) and, for Cognito identities, the identity id (to bound its sessions).
+  `CREATE TABLE cognito_pools (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     data TEXT NOT NULL,
+     create_date INTEGER NOT NULL
+   );
+   CREATE TABLE cognito_identities (
+     id TEXT PRIMARY KEY,
+     pool_id TEXT NOT NULL,
+     logins TEXT NOT NULL DEFAULT '{}',
+     create_date INTEGER NOT NULL,
+     last_modified INTEGER NOT NULL
+   );
+   CREATE INDEX cognito_identities_pool ON cognito_identities(pool_id, id);
+   CREATE TABLE cognito_logins (
+     pool_id TEXT NOT NULL,
+     provider TEXT NOT NULL,
+     subject TEXT NOT NULL,
+     identity_id TEXT NOT NULL,
+     PRIMARY KEY (pool_id, provider, subject)
+   ) WITHOUT ROWID;
+   CREATE INDEX cognito_logins_identity ON cognito_logins(identity_id);
+   ALTER TABLE sts_sessions ADD COLUMN web_identity TEXT;
+   ALTER TABLE sts_sessions ADD COLUMN identity_id TEXT;
+   CREATE INDEX sts_sessions_identity ON sts_sessions(identity_id, create_date) WHERE identity_id IS NOT NULL;`,
 ];
 
 export function openDb(dataDir: string): Db {
