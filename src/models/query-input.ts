@@ -21,7 +21,7 @@ const INT_MIN = -2147483648;
 const INT_MAX = 2147483647;
 
 /** A scalar's text that does not convert to its type (Coral's deserialization failure). */
-class MalformedValue extends Error {}
+export class MalformedValue extends Error {}
 
 /** The parameters as a tree: `PolicyArns.member.1.arn=x` → PolicyArns → member → 1 → arn. Linear in the parameters' length. */
 function tree(params: ReadonlyMap<string, string>): Node {
@@ -117,8 +117,8 @@ export class QueryDecoder {
   }
 }
 
-/** A scalar parameter's text as its model type. */
-function scalar(type: string, text: string, param: string): unknown {
+/** A scalar parameter's text as its model type (also a REST URI label, query string or header). */
+export function scalar(type: string, text: string, param: string): unknown {
   const bad = (what: string): never => {
     throw new MalformedValue(`Value '${shownValue(text, MAX_SHOWN_VALUE_CHARS)}' for parameter ${param} can not be converted to ${what}`);
   };
