@@ -127,7 +127,7 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
       handler: (req, p) => {
         const settings = input('UpdateApplicationSettings', req, p, body(req)).WriteApplicationSettingsRequest;
         allow(req, 'UpdateApplicationSettings', p['application-id']);
-        return json(200, apps.updateSettings(p['application-id'], settings as Json));
+        return json(200, apps.updateSettings(p['application-id'], settings));
       },
     },
     {
