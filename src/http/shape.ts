@@ -27,12 +27,6 @@ export function reqString(v: unknown, field: string): string {
   return s;
 }
 
-export function optNumber(v: unknown, field: string): number | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw badRequest(`${field} must be a number`);
-  return v;
-}
-
 export function optEnum<T extends string>(v: unknown, field: string, values: readonly T[]): T | undefined {
   const s = optString(v, field);
   if (s !== undefined && !values.includes(s as T)) throw badRequest(`${field} must be one of ${values.join(', ')}; got "${s}"`);

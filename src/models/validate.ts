@@ -10,6 +10,9 @@
 // where not expected", "Value null at 'streamName' failed to satisfy constraint: Member must not
 // be null", a list of simple members reported once at the list ("Member must satisfy constraint:
 // [...]"), map keys and values at the map ("Map keys must satisfy constraint: [...]").
+// Member paths are Coral's (`records.2.member.partitionKey`) by default; the REST services
+// (Pinpoint, API-Gateway-fronted Java rather than Coral) ask for wire names from the body's root
+// (`Item[1].ChannelType`, `BatchItem.ep1.Endpoint`), and name the member in type errors too.
 
 import type { MemberRef, ServiceModel, Shape } from './types.js';
 import { shownValue } from './shown.js';
@@ -31,9 +34,15 @@ export type ValidationResult<T> = { ok: true; value: T } | { ok: false; error: M
 
 /**
  * A deliberate deviation from the model for one shape (e.g. a self-hosted Firehose accepting any
- * PostgreSQL host where AWS admits only Redshift hosts); documented where it is passed.
+ * PostgreSQL host where AWS admits only Redshift hosts); documented where it is passed. `opaque`
+ * passes the value through unchecked, for parts a handler judges item by item (PutEvents' events).
  */
-export type ShapeOverride = Partial<Pick<Shape, 'pattern' | 'min' | 'max'>>;
+export type ShapeOverride = Partial<Pick<Shape, 'pattern' | 'min' | 'max' | 'required'>> & { opaque?: boolean };
+
+export interface ValidatorOptions {
+  /** 'coral' (default): `streamName`, `records.2.member.x`. 'rest': wire names from the payload's root, `Item[1].Id`, `BatchItem.k.Endpoint`. */
+  paths?: 'coral' | 'rest';
+}
 
 class SerializationFailure extends Error {}
 
@@ -88,11 +97,15 @@ function containerMismatch(v: unknown): string | undefined {
 
 const NUMBER_NAMES: Record<string, string> = { integer: 'Integer', long: 'Long', float: 'Float', double: 'Double' };
 
-export class ModelValidator {
-  private readonly shapes: Map<string, Shape>;
-  private readonly inputs: Map<string, string>;
+type ValidatorShape = Shape & { opaque?: boolean };
 
-  constructor(model: ServiceModel, overrides: Record<string, ShapeOverride> = {}) {
+export class ModelValidator {
+  private readonly shapes: Map<string, ValidatorShape>;
+  private readonly inputs: Map<string, string>;
+  private readonly rest: boolean;
+
+  constructor(model: ServiceModel, overrides: Record<string, ShapeOverride> = {}, options: ValidatorOptions = {}) {
+    this.rest = options.paths === 'rest';
     this.shapes = new Map(Object.entries(model.shapes));
     for (const [name, o] of Object.entries(overrides)) {
       const s = this.shapes.get(name);
@@ -103,7 +116,7 @@ export class ModelValidator {
     for (const [name, op] of Object.entries(model.operations)) if (op.input) this.inputs.set(name, op.input.shape);
   }
 
-  shape(name: string): Shape {
+  shape(name: string): ValidatorShape {
     const s = this.shapes.get(name);
     if (!s) throw new Error(`model has no shape ${name}`);
     return s;
@@ -128,7 +141,7 @@ export class ModelValidator {
   validateShape<T>(shapeName: string, body: unknown): ValidationResult<T> {
     let value: unknown;
     try {
-      value = this.deserialize(shapeName, body);
+      value = this.deserialize(shapeName, body, '');
     } catch (e) {
       if (e instanceof SerializationFailure) return { ok: false, error: { code: 'SerializationException', message: e.message } };
       throw e;
@@ -142,13 +155,42 @@ export class ModelValidator {
     return { ok: true, value: (value ?? {}) as T };
   }
 
+  /**
+   * One constraint violation. Coral: "Value 'x' at 'path' failed to satisfy constraint: Member must …".
+   * REST: the path leads, "BatchItem.e.Endpoint is required", "ChannelType must satisfy enum value set: […]; got 'x'".
+   */
+  private push(errors: string[], v: unknown, at: string, constraint: string): void {
+    if (errors.length >= MAX_REPORTED_VALIDATION_ERRORS) return;
+    const shown = v === null || v === undefined ? 'null' : `'${shownValue(v, MAX_SHOWN_VALUE_CHARS)}'`;
+    if (!this.rest) errors.push(`Value ${shown} at '${at}' failed to satisfy constraint: ${constraint}`);
+    else if (constraint === 'Member must not be null') errors.push(`${at} is required`);
+    else errors.push(`${at} ${constraint.replace(/^Member /, '').replace(/^Map /, 'map ')}; got ${shown}`);
+  }
+
   // --- phase 1: deserialization -------------------------------------------------------------
 
-  private deserialize(shapeName: string, v: unknown): unknown {
+  /** A member's path below `at`, in the validator's spelling. */
+  private memberPath(at: string, name: string, ref: MemberRef, payload: boolean): string {
+    if (!this.rest) return at === '' ? lowerFirst(name) : `${at}.${lowerFirst(name)}`;
+    if (payload) return at; // the payload is the body: its members are named from the root
+    const wire = ref.locationName ?? name;
+    return at === '' ? wire : `${at}.${wire}`;
+  }
+
+  private itemPath(at: string, i: number): string {
+    return this.rest ? `${at}[${i}]` : `${at}.${i + 1}.member`;
+  }
+
+  private entryPath(at: string, key: string): string {
+    return this.rest ? (at === '' ? key : `${at}.${key}`) : `${at}.${key}.member`;
+  }
+
+  private deserialize(shapeName: string, v: unknown, at: string): unknown {
     if (v === null || v === undefined) return undefined;
     const s = this.shape(shapeName);
+    if (s.opaque) return v;
     const fail = (m: string): never => {
-      throw new SerializationFailure(m);
+      throw new SerializationFailure(this.rest ? `${at === '' ? 'The request body' : at} must be ${EXPECTED[s.type]}; got ${jsonKind(v)}` : m);
     };
     switch (s.type) {
       case 'structure': {
@@ -158,7 +200,7 @@ export class ModelValidator {
         const out: Record<string, unknown> = {};
         for (const [name, ref] of Object.entries(s.members ?? {})) {
           if (!Object.hasOwn(o, name)) continue;
-          const x = this.deserialize(ref.shape, o[name]);
+          const x = this.deserialize(ref.shape, o[name], this.memberPath(at, name, ref, s.payload === name));
           if (x !== undefined) out[name] = x;
         }
         return out;
@@ -168,13 +210,13 @@ export class ModelValidator {
           if (typeof v === 'object' && !(v instanceof Uint8Array) && !(v instanceof Date)) fail('Start of structure or map found where not expected.');
           fail('Expected list or null');
         }
-        return (v as unknown[]).map((x) => (x === null ? null : this.deserialize(s.member!.shape, x)));
+        return (v as unknown[]).map((x, i) => (x === null ? null : this.deserialize(s.member!.shape, x, this.itemPath(at, i))));
       }
       case 'map': {
         if (Array.isArray(v)) fail('Start of list found where not expected');
         if (typeof v !== 'object' || v instanceof Uint8Array || v instanceof Date) fail('Expected map or null');
         // Client keys stay own data keys ("__proto__" included): fromEntries defines, never sets.
-        return Object.fromEntries(Object.entries(v as object).map(([k, x]) => [k, x === null ? null : this.deserialize(s.value!.shape, x)]));
+        return Object.fromEntries(Object.entries(v as object).map(([k, x]) => [k, x === null ? null : this.deserialize(s.value!.shape, x, this.entryPath(at, k))]));
       }
       case 'string': {
         if (typeof v === 'string') return v;
@@ -224,13 +266,14 @@ export class ModelValidator {
 
   private checkStructure(shapeName: string, o: Record<string, unknown>, path: string, errors: string[]): void {
     const s = this.shape(shapeName);
+    if (s.opaque) return;
     const required = new Set(s.required ?? []);
     for (const [name, ref] of Object.entries(s.members ?? {})) {
       if (errors.length >= MAX_REPORTED_VALIDATION_ERRORS) return;
-      const at = path === '' ? lowerFirst(name) : `${path}.${lowerFirst(name)}`;
+      const at = this.memberPath(path, name, ref, s.payload === name);
       const v = Object.hasOwn(o, name) ? o[name] : undefined;
       if (v === undefined || v === null) {
-        if (required.has(name)) push(errors, null, at, 'Member must not be null');
+        if (required.has(name)) this.push(errors, null, at, 'Member must not be null');
         continue;
       }
       this.checkValue(ref, v, at, errors);
@@ -239,20 +282,22 @@ export class ModelValidator {
 
   private checkValue(ref: MemberRef, v: unknown, at: string, errors: string[]): void {
     const s = this.shape(ref.shape);
-    for (const c of this.violations(s, v)) push(errors, v, at, c);
+    if (s.opaque) return;
+    for (const c of this.violations(s, v)) this.push(errors, v, at, c);
     if (s.type === 'structure') this.checkStructure(ref.shape, v as Record<string, unknown>, at, errors);
     else if (s.type === 'list') {
       const items = v as unknown[];
       const m = this.shape(s.member!.shape);
+      if (m.opaque) return; // judged item by item by the handler, nulls included
       if (isSimple(m)) {
         // Coral reports a list of simple members once, at the list, with all the member's constraints.
         if (items.some((x) => x === null || x === undefined || this.violations(m, x).length > 0)) {
-          push(errors, v, at, `Member must satisfy constraint: [${this.describe(m, items.some((x) => x === null || x === undefined))}]`);
+          this.push(errors, v, at, `Member must satisfy constraint: [${this.describe(m, items.some((x) => x === null || x === undefined))}]`);
         }
       } else {
         items.forEach((x, i) => {
-          const p = `${at}.${i + 1}.member`;
-          if (x === null || x === undefined) push(errors, null, p, 'Member must not be null');
+          const p = this.itemPath(at, i);
+          if (x === null || x === undefined) this.push(errors, null, p, 'Member must not be null');
           else this.checkValue(s.member!, x, p, errors);
         });
       }
@@ -260,15 +305,16 @@ export class ModelValidator {
       const entries = Object.entries(v as object);
       const k = this.shape(s.key!.shape);
       const val = this.shape(s.value!.shape);
-      if (entries.some(([key]) => this.violations(k, key).length > 0)) push(errors, v, at, `Map keys must satisfy constraint: [${this.describe(k, false)}]`);
+      if (val.opaque) return;
+      if (entries.some(([key]) => this.violations(k, key).length > 0)) this.push(errors, v, at, `Map keys must satisfy constraint: [${this.describe(k, false)}]`);
       if (isSimple(val)) {
         if (entries.some(([, x]) => x === null || x === undefined || this.violations(val, x).length > 0)) {
-          push(errors, v, at, `Map value must satisfy constraint: [${this.describe(val, entries.some(([, x]) => x === null || x === undefined))}]`);
+          this.push(errors, v, at, `Map value must satisfy constraint: [${this.describe(val, entries.some(([, x]) => x === null || x === undefined))}]`);
         }
       } else {
         for (const [key, x] of entries) {
-          const p = `${at}.${key}.member`;
-          if (x === null || x === undefined) push(errors, null, p, 'Member must not be null');
+          const p = this.entryPath(at, key);
+          if (x === null || x === undefined) this.push(errors, null, p, 'Member must not be null');
           else this.checkValue(s.value!, x, p, errors);
         }
       }
@@ -329,10 +375,28 @@ function lengthOf(s: Shape, v: unknown): number | undefined {
   }
 }
 
-function push(errors: string[], v: unknown, at: string, constraint: string): void {
-  if (errors.length >= MAX_REPORTED_VALIDATION_ERRORS) return;
-  const shown = v === null || v === undefined ? 'null' : `'${shownValue(v, MAX_SHOWN_VALUE_CHARS)}'`;
-  errors.push(`Value ${shown} at '${at}' failed to satisfy constraint: ${constraint}`);
+/** What a REST type error says the member must be, by model type. */
+const EXPECTED: Record<string, string> = {
+  structure: 'an object',
+  list: 'a list',
+  map: 'an object (a map)',
+  string: 'a string',
+  integer: 'an integer',
+  long: 'an integer',
+  float: 'a number',
+  double: 'a number',
+  boolean: 'a boolean',
+  timestamp: 'a timestamp',
+  blob: 'base64 text',
+};
+
+/** A decoded JSON value's kind, as a REST type error names it. */
+function jsonKind(v: unknown): string {
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'string') return `the string '${shownValue(v, 100)}'`;
+  if (typeof v === 'number' || typeof v === 'bigint') return `the number ${String(v)}`;
+  if (typeof v === 'boolean') return `the boolean ${String(v)}`;
+  return 'an object';
 }
 
 /**
