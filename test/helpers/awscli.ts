@@ -15,6 +15,8 @@ export const AWS_CLI_TIMEOUT_MS = 60_000;
 export interface AwsCredentials {
   accessKeyId: string;
   secretAccessKey: string;
+  /** Temporary credentials (STS, Cognito) carry a session token. */
+  sessionToken?: string;
 }
 
 export interface AwsCliTarget {
@@ -45,6 +47,7 @@ export function awsEnv(credentials?: AwsCredentials): NodeJS.ProcessEnv {
   if (credentials) {
     env.AWS_ACCESS_KEY_ID = credentials.accessKeyId;
     env.AWS_SECRET_ACCESS_KEY = credentials.secretAccessKey;
+    if (credentials.sessionToken) env.AWS_SESSION_TOKEN = credentials.sessionToken;
   }
   env.AWS_CONFIG_FILE = '/dev/null';
   env.AWS_SHARED_CREDENTIALS_FILE = '/dev/null';
