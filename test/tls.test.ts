@@ -25,6 +25,7 @@ import { NodeHttpHandler, NodeHttp2Handler } from '@smithy/node-http-handler';
 import { CreateAppCommand, GetAppsCommand, PinpointClient, PutEventsCommand, PutEventStreamCommand } from '@aws-sdk/client-pinpoint';
 import { CreateStreamCommand, DescribeStreamSummaryCommand, GetRecordsCommand, GetShardIteratorCommand, KinesisClient, ListShardsCommand, PutRecordCommand } from '@aws-sdk/client-kinesis';
 import { IAMClient } from '@aws-sdk/client-iam';
+import { CreateDeliveryStreamCommand, FirehoseClient } from '@aws-sdk/client-firehose';
 import { ConfigError, OPERATOR_RESERVE_CONNECTIONS, loadConfig } from '../src/config/config.js';
 import { ALPN_PROTOCOLS, MAX_TLS_FILE_BYTES, TLS_MIN_VERSION, loadTlsMaterial } from '../src/http/tls.js';
 import { startPinstream } from '../src/server.js';
@@ -33,6 +34,7 @@ import { makePki, opensslMissing, OPENSSL, type ServerCert, type TestPki } from 
 import { RawConnection, signedHead, until } from './helpers/raw.js';
 import { CLI, spawnServer, waitForExit } from './helpers/process.js';
 import { createPinpointRole } from './helpers/eventstream.js';
+import { folderContents, until as firehoseUntil } from './helpers/firehose.js';
 
 const skip = opensslMissing();
 const REGION = 'us-east-1';
@@ -416,6 +418,38 @@ describe('TLS only (no plain port) and no PINSTREAM_TLS_CA', { skip }, () => {
       pinpoint.destroy();
       kinesis.destroy();
       iam.destroy();
+    }
+  });
+  test('a Firehose stream with a Kinesis source reads the embedded stream over HTTPS as its role (the server calling itself)', async () => {
+    const agent = new https.Agent({ ca: [ca, execFileSync(OPENSSL, ['x509', '-in', pki.intermediatePath], { encoding: 'utf8' })] });
+    const common = { endpoint: t.server.url, region: REGION, credentials: t.server.admin, maxAttempts: 1, requestHandler: new NodeHttpHandler({ httpsAgent: agent }) };
+    const kinesis = new KinesisClient(common);
+    const iam = new IAMClient(common);
+    const fh = new FirehoseClient(common);
+    try {
+      await kinesis.send(new CreateStreamCommand({ StreamName: 'tls-source', ShardCount: 1 }));
+      const streamArn = (await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: 'tls-source' }))).StreamDescriptionSummary!.StreamARN!;
+      await createPinpointRole(iam, 'tls-firehose', {
+        resource: '*',
+        trustService: 'firehose.amazonaws.com',
+        actions: ['kinesis:DescribeStream', 'kinesis:ListShards', 'kinesis:GetShardIterator', 'kinesis:GetRecords', 's3:GetBucketLocation', 's3:ListBucket', 's3:PutObject'],
+      });
+      const role = 'arn:aws:iam::000000000000:role/tls-firehose';
+      await fh.send(
+        new CreateDeliveryStreamCommand({
+          DeliveryStreamName: 'tls-from-kinesis',
+          DeliveryStreamType: 'KinesisStreamAsSource',
+          KinesisStreamSourceConfiguration: { KinesisStreamARN: streamArn, RoleARN: role },
+          ExtendedS3DestinationConfiguration: { RoleARN: role, BucketARN: 'arn:aws:s3:::tls-bucket', BufferingHints: { SizeInMBs: 1, IntervalInSeconds: 0 } },
+        }),
+      );
+      await kinesis.send(new PutRecordCommand({ StreamName: 'tls-source', PartitionKey: 'k', Data: Buffer.from('through tls\n') }));
+      const dir = join(t.dataDir, 'buckets', 'tls-bucket');
+      await firehoseUntil(async () => (await folderContents(dir)).includes('through tls'), 'the record in the bucket', 20_000);
+    } finally {
+      kinesis.destroy();
+      iam.destroy();
+      fh.destroy();
     }
   });
 });
