@@ -9,6 +9,8 @@
 // @aws-sdk/client-kinesis over keep-alive HTTP/1.1 (kinesalite has no HTTP/2), maxAttempts 1, so
 // every throttle or error is counted instead of retried away. Reports records/s, payload MB/s,
 // latency percentiles, server CPU/RSS and Pinstream/kinesalite ratios; exit 1 on any error.
+// --encryption adds, for Pinstream, the same put and get phases per size on a stream with
+// server-side encryption started (alias/aws/kinesis), reported as encrypted/plain ratios.
 
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -22,6 +24,7 @@ import {
   ListShardsCommand,
   PutRecordCommand,
   PutRecordsCommand,
+  StartStreamEncryptionCommand,
   type PutRecordsRequestEntry,
 } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -59,6 +62,7 @@ const USAGE = `usage: npm run bench -- kinesis [options]
   --latency-puts N     sequential PutRecord calls measured after ${LATENCY_WARMUP} warm-ups (default 1000)
   --warmup N           seconds of PutRecords on a scratch stream before measuring each target (default 2)
   --memory             also run kinesalite in memory (memdown)
+  --encryption         Pinstream also on encrypted streams (StartStreamEncryption), as ratios to plain
   --targets LIST       comma list of ${ALL_TARGETS.join(', ')} (default pinstream,kinesalite-disk)`;
 
 interface Options {
@@ -68,12 +72,13 @@ interface Options {
   latencyPuts: number;
   warmup: number;
   targets: TargetName[];
+  encryption: boolean;
 }
 
 class UsageError extends Error {}
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { seconds: 10, clients: 4, sizes: [200, 1024], latencyPuts: 1000, warmup: 2, targets: ['pinstream', 'kinesalite-disk'] };
+  const o: Options = { seconds: 10, clients: 4, sizes: [200, 1024], latencyPuts: 1000, warmup: 2, targets: ['pinstream', 'kinesalite-disk'], encryption: false };
   const num = (flag: string, v: string | undefined, min: number, max: number): number => {
     const n = Number(v);
     if (v === undefined || v === '' || !Number.isFinite(n) || n < min || n > max) throw new UsageError(`${flag} needs a number from ${min} to ${max}, got ${v}`);
@@ -100,6 +105,9 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--warmup':
         o.warmup = num(a, argv[++i], 0, 60);
+        break;
+      case '--encryption':
+        o.encryption = true;
         break;
       case '--memory':
         if (!o.targets.includes('kinesalite-memory')) o.targets.push('kinesalite-memory');
@@ -200,8 +208,15 @@ type Usage = ReturnType<Meter['end']>;
 
 const hex16 = (buf: Buffer, i: number) => buf.toString('hex', i * 8, i * 8 + 8);
 
-async function createStream(client: KinesisClient, name: string): Promise<void> {
+async function createStream(client: KinesisClient, name: string, encrypted = false): Promise<void> {
   await client.send(new CreateStreamCommand({ StreamName: name, ShardCount: SHARDS }));
+  await waitActive(client, name);
+  if (!encrypted) return;
+  await client.send(new StartStreamEncryptionCommand({ StreamName: name, EncryptionType: 'KMS', KeyId: 'alias/aws/kinesis' }));
+  await waitActive(client, name);
+}
+
+async function waitActive(client: KinesisClient, name: string): Promise<void> {
   const deadline = Date.now() + 10_000;
   for (;;) {
     const s = await client.send(new DescribeStreamSummaryCommand({ StreamName: name }));
@@ -334,6 +349,8 @@ interface CaseResult {
 interface TargetResult {
   name: TargetName;
   cases: CaseResult[];
+  /** The same cases on encrypted streams (--encryption, Pinstream only). */
+  encryptedCases: CaseResult[];
   latency: Float64Array;
   rssStartMB: number;
   rssEndMB: number;
@@ -354,7 +371,7 @@ async function runTarget(name: TargetName, o: Options, live: Set<Child>): Promis
   live.add(t.child);
   const errors = new Errors();
   const clients = Array.from({ length: o.clients }, () => makeClient(t));
-  const res: TargetResult = { name, cases: [], latency: new Float64Array(0), rssStartMB: sampleProc(t.child.pid).rssMB, rssEndMB: NaN, hwmMB: NaN, errors, noisy: 0 };
+  const res: TargetResult = { name, cases: [], encryptedCases: [], latency: new Float64Array(0), rssStartMB: sampleProc(t.child.pid).rssMB, rssEndMB: NaN, hwmMB: NaN, errors, noisy: 0 };
   const tag = Date.now().toString(36);
   const noisy = (u: Usage) => {
     if (u.otherCpuPct > NOISY_OTHER_CPU_PCT) {
@@ -371,15 +388,16 @@ async function runTarget(name: TargetName, o: Options, live: Set<Child>): Promis
       const w = await putPhase(clients, warm, randomBytes(200), o.warmup, errors);
       console.log(`  warm-up: ${o.warmup} s of PutRecords (200 B) on a scratch stream, ${fmtInt(w.records)} records, ${w.failedRecords} failed`);
     }
-    for (const size of o.sizes) {
-      const stream = `bench-${size}-${tag}`;
-      await createStream(clients[0], stream);
+    const runCase = async (size: number, encrypted: boolean): Promise<CaseResult> => {
+      const stream = `bench-${encrypted ? 'kms-' : ''}${size}-${tag}`;
+      const label = encrypted ? ' (encrypted)' : '';
+      await createStream(clients[0], stream, encrypted);
       const payload = randomBytes(size);
       let m = new Meter(t.child.pid);
       const put = await putPhase(clients, stream, payload, o.seconds, errors);
       const putUsage = m.end();
       console.log(
-        `  PutRecords ${size} B x${BATCH}, ${o.clients} clients, ${fmtNum(put.elapsedMs / 1000)} s: ${fmtInt(recPerSec(put.records, put.elapsedMs))} rec/s, ` +
+        `  PutRecords${label} ${size} B x${BATCH}, ${o.clients} clients, ${fmtNum(put.elapsedMs / 1000)} s: ${fmtInt(recPerSec(put.records, put.elapsedMs))} rec/s, ` +
           `${fmtNum(mbPerSec(put.payloadBytes, put.elapsedMs), 2)} MB/s, ${fmtInt(put.requests)} calls, call p50 ${fmtNum(percentile(put.latencies, 50), 1)} ` +
           `p99 ${fmtNum(percentile(put.latencies, 99), 1)} max ${fmtNum(put.latencies[put.latencies.length - 1], 1)} ms, failed records ${put.failedRecords}; ${usageText(putUsage)}`,
       );
@@ -388,14 +406,18 @@ async function runTarget(name: TargetName, o: Options, live: Set<Child>): Promis
       const get = await getPhase(clients[0], stream, errors);
       const getUsage = m.end();
       console.log(
-        `  GetRecords ${size} B, ${SHARDS} shards in parallel: ${fmtInt(get.records)} records in ${fmtNum(get.elapsedMs / 1000, 2)} s ` +
+        `  GetRecords${label} ${size} B, ${SHARDS} shards in parallel: ${fmtInt(get.records)} records in ${fmtNum(get.elapsedMs / 1000, 2)} s ` +
           `(${get.calls} calls): ${fmtInt(recPerSec(get.records, get.elapsedMs))} rec/s, ${fmtNum(mbPerSec(get.payloadBytes, get.elapsedMs), 2)} MB/s; ${usageText(getUsage)}`,
       );
       noisy(getUsage);
-      if (get.timedOut) errors.add(`GetRecords ${size} B: not finished within the ${GET_CAP_MS / 1000} s cap`);
-      if (get.records !== put.records) errors.add(`GetRecords ${size} B: read ${get.records} records, ${put.records} were acknowledged`);
-      if (get.payloadBytes !== put.payloadBytes) errors.add(`GetRecords ${size} B: read ${get.payloadBytes} payload bytes, ${put.payloadBytes} were acknowledged`);
-      res.cases.push({ size, put, putUsage, get, getUsage });
+      if (get.timedOut) errors.add(`GetRecords${label} ${size} B: not finished within the ${GET_CAP_MS / 1000} s cap`);
+      if (get.records !== put.records) errors.add(`GetRecords${label} ${size} B: read ${get.records} records, ${put.records} were acknowledged`);
+      if (get.payloadBytes !== put.payloadBytes) errors.add(`GetRecords${label} ${size} B: read ${get.payloadBytes} payload bytes, ${put.payloadBytes} were acknowledged`);
+      return { size, put, putUsage, get, getUsage };
+    };
+    for (const size of o.sizes) {
+      res.cases.push(await runCase(size, false));
+      if (o.encryption && name === 'pinstream') res.encryptedCases.push(await runCase(size, true));
     }
     const latStream = `latency-${tag}`;
     await createStream(clients[0], latStream);
@@ -507,6 +529,20 @@ export async function kinesis(argv: string[]): Promise<number> {
   row('errors (failed records, request errors, read mismatches)', (r) => r.errors.total, (n) => String(n), false);
   console.log('summary (ratios: above 1 = Pinstream higher; for rec/s and MB/s higher is better, for ms and MB lower is better):');
   console.log(table(header, rows));
+  if (pin && pin.encryptedCases.length > 0) {
+    const encRows: string[][] = [];
+    for (const e of pin.encryptedCases) {
+      const p = pin.cases.find((x) => x.size === e.size)!;
+      const pair = (metric: string, get: (c: CaseResult) => number, fmt: (n: number) => string) =>
+        encRows.push([`${metric} ${e.size} B`, fmt(get(p)), fmt(get(e)), fmtNum(get(e) / get(p), 2) + 'x']);
+      pair('PutRecords rec/s', (c) => recPerSec(c.put.records, c.put.elapsedMs), fmtInt);
+      pair('PutRecords call p50 ms', (c) => percentile(c.put.latencies, 50), (n) => fmtNum(n, 1));
+      pair('PutRecords server cpu %', (c) => c.putUsage.serverCpuPct, (n) => fmtNum(n, 0));
+      pair('GetRecords rec/s', (c) => recPerSec(c.get.records, c.get.elapsedMs), fmtInt);
+    }
+    console.log('\nencryption at rest (pinstream; encrypted/plain, each encrypted case right after its plain one):');
+    console.log(table(['metric', 'plain', 'encrypted', 'encrypted/plain'], encRows));
+  }
   console.log('\nfsync policy:');
   for (const r of results) console.log(`  ${r.name.padEnd(18)} ${FSYNC_POLICY[r.name]}`);
   const noisy = results.reduce((a, r) => a + r.noisy, 0);

@@ -33,6 +33,8 @@ import type { ApiRequest } from './http/request.js';
 import { awsJsonProtocol } from './http/awsjson.js';
 import { kinesisService, KINESIS_TARGET_PREFIX } from './kinesis/api.js';
 import { consumerOperations } from './kinesis/consumers.js';
+import { kinesisResourcePolicies } from './kinesis/admin.js';
+import { encryptionOperations } from './kinesis/encryption.js';
 import { TokenSigner } from './kinesis/iterators.js';
 import { KinesisData } from './kinesis/records.js';
 import { StreamRegistry } from './kinesis/streams.js';
@@ -41,6 +43,12 @@ import { firehoseAuthorizer } from './firehose/authz.js';
 import { FirehoseService } from './firehose/service.js';
 import { consoleHandler } from './console/serve.js';
 import { PinstreamAnalytics } from './analytics/index.js';
+import { cognitoService, COGNITO_TARGET_PREFIX } from './cognito/api.js';
+import { webIdentityFederation } from './cognito/federation.js';
+import { createGuestAccess } from './cognito/guest.js';
+import { DEFAULT_COGNITO_LIMITS, IdentityPools, type CognitoLimits } from './cognito/pools.js';
+import { CognitoTokens, OidcProvider } from './cognito/tokens.js';
+import { SecretBox } from './iam/secrets.js';
 
 /** How often retention runs over the ingest log and the embedded Kinesis shard logs. */
 export const RETENTION_INTERVAL_MS = 60_000;
@@ -70,6 +78,7 @@ export interface Pinstream {
   /** PutEvents (tests observe retries waiting for their original's append). */
   ingest: EventIngest;
   kinesis: StreamRegistry;
+  kinesisData: KinesisData;
   delivery: DeliveryManager;
   /** The embedded Firehose: delivery streams, their logs and deliverers. */
   firehose: FirehoseService;
@@ -88,6 +97,7 @@ export interface ApiInventory {
   firehose: string[];
   iam: string[];
   sts: string[];
+  cognito: string[];
 }
 
 /** Parts tests may replace. */
@@ -98,6 +108,8 @@ export interface PinstreamDeps {
   logSegmentBytes?: number;
   /** Where the logs' damage and write-failure lines go (default stderr). */
   logReport?: (line: string) => void;
+  /** Bounds on what unsigned Cognito calls can create (tests use small ones). */
+  cognitoLimits?: Partial<CognitoLimits>;
 }
 
 /** The /health answer: the logs' section has counts by log kind only, nothing tenant-identifying. */
@@ -141,6 +153,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   const signer = new TokenSigner(db, 'kinesis-iterators');
   const kinesisData = new KinesisData(kinesis, signer, clock, config.kinesisShardLimits);
   const kinesisCore = { registry: kinesis, data: kinesisData, signer, clock };
+  authorizer.addResourcePolicies(kinesisResourcePolicies(kinesis));
   const retention = setInterval(() => {
     kinesis.applyRetention().catch((e) => console.error('pinstream: kinesis retention failed', e));
     // The ingest log keeps events for PINSTREAM_RETENTION_DAYS (whole segments are deleted).
@@ -172,12 +185,21 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   eventStreams.attach(delivery);
   const metrics = () =>
     renderMetrics(eventStreams.all().map((r) => ({ appId: r.app_id, destinationArn: r.destination_arn, health: delivery.health(r.app_id) }))) +
+    kinesisData.metrics.render(kinesis) +
     httpMetrics(server.stats()) +
     renderLogMetrics(logs.health());
 
   const consoleAssets = consoleHandler({ region: config.region, accountId: config.accountId });
-  const queryServices = iamServices(iam, authorizer);
-  const kinesisApi = kinesisService(kinesisCore, consumerOperations(kinesisCore));
+  const pools = new IdentityPools(db, clock, config.region, config.accountId, { ...DEFAULT_COGNITO_LIMITS, ...deps.cognitoLimits });
+  const cognitoTokens = new CognitoTokens(db, new SecretBox(config.dataDir), clock);
+  const oidc = new Map(config.oidcProviders.map((c) => new OidcProvider(c, clock)).map((p) => [p.name, p]));
+  const cognitoApi = cognitoService({ pools, iam, authorizer, tokens: cognitoTokens, oidc });
+  const queryServices = iamServices(iam, authorizer, webIdentityFederation({ tokens: cognitoTokens, oidc, pools, iam }));
+  const consumerApi = consumerOperations(kinesisCore);
+  const kinesisApi = kinesisService(kinesisCore, {
+    rawOperations: consumerApi.rawOperations,
+    operations: { ...consumerApi.operations, ...encryptionOperations(kinesisCore).operations },
+  });
   const firehoseApi = firehoseService({
     service: firehose,
     clock,
@@ -195,6 +217,12 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     deliveryHealth: (id) => delivery.health(id),
     analytics,
     clock,
+    callerCognito: (req: ApiRequest) => {
+      const w = req.caller ? iam.keyOwner(req.caller.accessKeyId)?.temporary?.webIdentity : undefined;
+      return w?.poolId !== undefined ? { identityId: w.sub, poolId: w.poolId } : undefined;
+    },
+    guestAccess: (req: ApiRequest, appId: string) =>
+      createGuestAccess({ pools, iam, authorizer, appArn: (id) => apps.arn(id) }, req, appId, publicUrl(req, serverUrl)),
   });
   const operations: ApiInventory = {
     pinpoint: pinpointApi.routes,
@@ -202,6 +230,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     firehose: Object.keys(firehoseApi.operations),
     iam: Object.keys(queryServices[0].actions),
     sts: Object.keys(queryServices[1].actions),
+    cognito: Object.keys(cognitoApi.operations),
   };
   const dispatch = createDispatcher({
     clock,
@@ -210,6 +239,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     jsonTargets: new Map([
       [KINESIS_TARGET_PREFIX, awsJsonProtocol({ ...kinesisApi, authorize: kinesisAuthorizer(authorizer, kinesis, signer) })],
       [FIREHOSE_TARGET_PREFIX, awsJsonProtocol({ ...firehoseApi, authorize: firehoseAuthorizer(authorizer, firehose.registry) })],
+      [COGNITO_TARGET_PREFIX, awsJsonProtocol(cognitoApi)],
     ]),
     restJson: [{ prefix: '/v1/', protocol: pinpointApi }],
     open: consoleAssets,
@@ -252,6 +282,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     logs,
     ingest: events,
     kinesis,
+    kinesisData,
     delivery,
     firehose,
     analytics,
@@ -270,6 +301,16 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     },
   };
   return running;
+}
+
+/**
+ * The URL apps reach this server by: the scheme it listens with and the Host the request named
+ * (behind a proxy or with DNS pointing AWS names here, that is the public name).
+ */
+function publicUrl(req: ApiRequest, serverUrl: string): string {
+  const host = req.headers.host ?? req.headers[':authority'];
+  const scheme = serverUrl.startsWith('https:') ? 'https' : 'http';
+  return typeof host === 'string' && /^[A-Za-z0-9.:[\]-]+$/.test(host) ? `${scheme}://${host}` : serverUrl;
 }
 
 /** Re-learns the keys of recently accepted events so retries after a restart stay deduplicated. */

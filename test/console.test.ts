@@ -64,10 +64,12 @@ describe('console assets', () => {
   });
   after(() => ts.close());
 
-  test('/ and /console redirect to /console/', async () => {
-    const root = await rawGet(ts.server.url, '/');
+  test('/ (a browser asking for a page) and /console redirect to /console/', async () => {
+    const root = await rawGet(ts.server.url, '/', { accept: 'text/html,application/xhtml+xml' });
     assert.equal(root.status, 302);
     assert.equal(root.headers.location, CONSOLE_PATH);
+    // Not asking for a page (an SDK, curl, a probe): AWS's answer at its endpoint root.
+    assert.equal((await rawGet(ts.server.url, '/')).status, 403);
     const bare = await rawGet(ts.server.url, '/console');
     assert.equal(bare.status, 301);
     assert.equal(bare.headers.location, CONSOLE_PATH);

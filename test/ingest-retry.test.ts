@@ -87,12 +87,13 @@ function harness(retryWaitMs?: number): Harness {
   };
 }
 
-const body = (events: string[]) =>
-  Buffer.from(
-    JSON.stringify({
-      BatchItem: { 'device-1': { Endpoint: {}, Events: Object.fromEntries(events.map((id) => [id, { EventType: 'pageView', Timestamp: '2026-11-26T09:00:00Z' }])) } },
-    }),
-  );
+/** A PutEvents request's bytes and its validated input, as the route hands them to the ingest. */
+const body = (events: string[]) => {
+  const request = {
+    BatchItem: { 'device-1': { Endpoint: {}, Events: Object.fromEntries(events.map((id) => [id, { EventType: 'pageView', Timestamp: '2026-11-26T09:00:00Z' }])) } },
+  };
+  return [Buffer.from(JSON.stringify(request)), request] as const;
+};
 
 type Answer = Awaited<ReturnType<EventIngest['putEvents']>>;
 // Results are null-prototype maps (a client's event id may be "__proto__"); a plain copy compares with object literals.
@@ -112,12 +113,12 @@ describe('a retry while its original is being written (EventIngest, controlled l
   test('the retry is not answered before the original is durable; the original fails; the retry writes the events', async () => {
     const h = harness();
     try {
-      const original = watch(h.ingest.putEvents(h.appId, body(['e1', 'e2'])));
+      const original = watch(h.ingest.putEvents(h.appId, ...body(['e1', 'e2'])));
       const held = await h.log.appended(1);
-      const retry = watch(h.ingest.putEvents(h.appId, body(['e1', 'e2'])));
+      const retry = watch(h.ingest.putEvents(h.appId, ...body(['e1', 'e2'])));
       // Marker: a later request with another event is appended and answered; the retry, sent
       // before it, must still be waiting (the code before the fix had answered it "Accepted").
-      const marker = h.ingest.putEvents(h.appId, body(['m1']));
+      const marker = h.ingest.putEvents(h.appId, ...body(['m1']));
       (await h.log.appended(2)).succeed();
       assert.equal(eventResults(await marker).m1.StatusCode, 202);
       assert.equal(retry.settled, false, 'the retry was answered while its original was still being written');
@@ -141,9 +142,9 @@ describe('a retry while its original is being written (EventIngest, controlled l
   test('when the original becomes durable, the retry is answered Accepted without a second copy', async () => {
     const h = harness();
     try {
-      const original = h.ingest.putEvents(h.appId, body(['e1', 'e2']));
+      const original = h.ingest.putEvents(h.appId, ...body(['e1', 'e2']));
       const held = await h.log.appended(1);
-      const retry = watch(h.ingest.putEvents(h.appId, body(['e1', 'e2', 'e3'])));
+      const retry = watch(h.ingest.putEvents(h.appId, ...body(['e1', 'e2', 'e3'])));
       const own = await h.log.appended(2);
       assert.deepEqual(own.payloads.map((p) => decodeIngestEntry(Buffer.from(p)).eventId), ['e3'], 'the retry writes only its new event now');
       own.succeed();
@@ -161,10 +162,10 @@ describe('a retry while its original is being written (EventIngest, controlled l
   test('two retries of a failed original: one writes, the other waits for that write', async () => {
     const h = harness();
     try {
-      const original = h.ingest.putEvents(h.appId, body(['e1']));
+      const original = h.ingest.putEvents(h.appId, ...body(['e1']));
       const held = await h.log.appended(1);
-      const r1 = h.ingest.putEvents(h.appId, body(['e1']));
-      const r2 = h.ingest.putEvents(h.appId, body(['e1']));
+      const r1 = h.ingest.putEvents(h.appId, ...body(['e1']));
+      const r2 = h.ingest.putEvents(h.appId, ...body(['e1']));
       held.fail(new Error('fsync failed'));
       await assert.rejects(original);
       (await h.log.appended(2)).succeed();
@@ -181,9 +182,9 @@ describe('a retry while its original is being written (EventIngest, controlled l
   test(`a retry waits at most its bound (MAX_RETRY_WAIT_MS = ${MAX_RETRY_WAIT_MS} ms by default), then answers that event with a retryable 500`, async () => {
     const h = harness(20);
     try {
-      const original = watch(h.ingest.putEvents(h.appId, body(['e1'])));
+      const original = watch(h.ingest.putEvents(h.appId, ...body(['e1'])));
       const held = await h.log.appended(1);
-      const retry = h.ingest.putEvents(h.appId, body(['e1', 'e2']));
+      const retry = h.ingest.putEvents(h.appId, ...body(['e1', 'e2']));
       (await h.log.appended(2)).succeed();
       const answer = await retry;
       const results = eventResults(answer) as Record<string, { StatusCode: number; Message: string }>;

@@ -14,7 +14,7 @@
 //
 // Protocols: Pinpoint restJson1 over HTTP/1.1 and HTTP/2 (official SDK) plus signed requests for
 // the extension routes; Kinesis awsJson1.1 over the SDK's HTTP/2 and CBOR 1.1 (as the Java SDK
-// and KCL send it); Firehose awsJson1.1; IAM/STS Query. Also audited: ARNs of other accounts,
+// and KCL send it); Firehose awsJson1.1; IAM/STS Query; Cognito Identity awsJson1.1. Also audited: ARNs of other accounts,
 // regions and partitions, path tricks, case variants, and no existence oracle.
 
 import { test, describe, before, after } from 'node:test';
@@ -27,6 +27,8 @@ import * as PP from '@aws-sdk/client-pinpoint';
 import * as KN from '@aws-sdk/client-kinesis';
 import * as FH from '@aws-sdk/client-firehose';
 import * as IAM from '@aws-sdk/client-iam';
+import * as STS from '@aws-sdk/client-sts';
+import * as CI from '@aws-sdk/client-cognito-identity';
 import { STSClient, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { NodeHttp2Handler } from '@smithy/node-http-handler';
 import { pinpointClient, startTestServer, type TestServer } from './helpers/server.js';
@@ -40,6 +42,7 @@ import { model as kinesisModel } from '../src/models/generated/kinesis.js';
 import { model as firehoseModel } from '../src/models/generated/firehose.js';
 import { model as iamModel } from '../src/models/generated/iam.js';
 import { model as stsModel } from '../src/models/generated/sts.js';
+import { model as cognitoModel } from '../src/models/generated/cognito-identity.js';
 
 const ACCOUNT = '000000000000';
 const REGION = 'us-east-1';
@@ -49,6 +52,10 @@ const streamArn = (name: string) => `arn:aws:kinesis:${REGION}:${ACCOUNT}:stream
 const deliveryArn = (name: string) => `arn:aws:firehose:${REGION}:${ACCOUNT}:deliverystream/${name}`;
 const userArn = (name: string) => `arn:aws:iam::${ACCOUNT}:user/${name}`;
 const roleArn = (name: string) => `arn:aws:iam::${ACCOUNT}:role/${name}`;
+const groupArn = (name: string) => `arn:aws:iam::${ACCOUNT}:group/${name}`;
+const policyArn = (name: string) => `arn:aws:iam::${ACCOUNT}:policy/${name}`;
+const POOLS = `arn:aws:cognito-identity:${REGION}:${ACCOUNT}:identitypool`;
+const poolArn = (id: string) => `${POOLS}/${id}`;
 type Creds = { accessKeyId: string; secretAccessKey: string };
 type Json = Record<string, any>;
 
@@ -71,7 +78,11 @@ const b = {
   shardId: 'shardId-000000000000',
   iterator: '',
   listShardsToken: '',
+  pool: '',
+  identity: '',
 };
+/** Tenant A's own identity pool (A may do everything on it). */
+let poolOfA = '';
 const clients: Array<{ destroy(): void }> = [];
 const track = <C extends { destroy(): void }>(c: C): C => (clients.push(c), c);
 
@@ -121,12 +132,20 @@ before(async () => {
     new FH.CreateDeliveryStreamCommand({ DeliveryStreamName: 'b-stream', ExtendedS3DestinationConfiguration: s3Destination('bucket-b', { RoleARN: roleArn('fh-role-b') }), Tags: [{ Key: 'tenant', Value: 'b' }] }),
   );
 
+  // B's identity pool, its guest role and an identity in it.
+  const ci = track(new CI.CognitoIdentityClient({ endpoint: t.server.url, region: REGION, credentials: t.server.admin, maxAttempts: 1 }));
+  b.pool = (await ci.send(new CI.CreateIdentityPoolCommand({ IdentityPoolName: 'b-pool', AllowUnauthenticatedIdentities: true }))).IdentityPoolId!;
+  await ci.send(new CI.SetIdentityPoolRolesCommand({ IdentityPoolId: b.pool, Roles: { unauthenticated: roleArn('role-b') } }));
+  b.identity = (await ci.send(new CI.GetIdCommand({ IdentityPoolId: b.pool }))).IdentityId!;
+  poolOfA = (await ci.send(new CI.CreateIdentityPoolCommand({ IdentityPoolName: 'a-pool', AllowUnauthenticatedIdentities: true }))).IdentityPoolId!;
+
   keyB = await iamUser('tenant-b', [{ Effect: 'Allow', Action: 'mobiletargeting:*', Resource: [appArn(B), `${appArn(B)}/*`] }]);
   keyA = await iamUser('tenant-a', [
     { Effect: 'Allow', Action: 'mobiletargeting:*', Resource: [appArn(A), `${appArn(A)}/*`] },
     { Effect: 'Allow', Action: 'kinesis:*', Resource: [streamArn('sa'), `${streamArn('sa')}/consumer/*`] },
     { Effect: 'Allow', Action: 'firehose:*', Resource: deliveryArn('a-*') },
     { Effect: 'Allow', Action: 'iam:*', Resource: [userArn('tenant-a'), roleArn('role-a*')] },
+    { Effect: 'Allow', Action: 'cognito-identity:*', Resource: poolArn(poolOfA) },
   ]);
 });
 after(async () => {
@@ -253,6 +272,7 @@ const pinpointCases = (): Record<string, PinpointCase> => {
       raw: () => ({ method: 'POST', path: `/v1/apps/${B}/funnels`, body: { id: b.funnel, name: 'overwritten', steps: [{ eventType: 'x' }, { eventType: 'y' }] } }),
     },
     'DELETE /v1/apps/{application-id}/funnels/{funnel-id}': { ...at('UpdateApplicationSettings'), raw: () => ({ method: 'DELETE', path: `/v1/apps/${B}/funnels/${b.funnel}` }) },
+    'POST /v1/apps/{application-id}/guest-access': { ...at('GetApp'), raw: () => ({ method: 'POST', path: `/v1/apps/${B}/guest-access`, body: {} }) },
   };
 };
 
@@ -346,9 +366,28 @@ const kinesisCases = (): JsonCase[] => {
     { op: 'DeregisterStreamConsumer', input: () => ({ ConsumerARN: b.consumerArn }), resource: b.consumerArn },
     { op: 'DeregisterStreamConsumer', input: () => ({ StreamARN: sb, ConsumerName: 'b-reader' }), resource: sb },
     { op: 'SubscribeToShard', input: () => ({ ConsumerARN: b.consumerArn, ShardId: b.shardId, StartingPosition: { Type: 'TRIM_HORIZON' } }), resource: b.consumerArn },
+    { op: 'TagResource', input: () => ({ ResourceARN: sb, Tags: { tenant: 'a' } }), resource: sb },
+    { op: 'TagResource', input: () => ({ ResourceARN: b.consumerArn, Tags: { tenant: 'a' } }), resource: b.consumerArn },
+    { op: 'UntagResource', input: () => ({ ResourceARN: sb, TagKeys: ['tenant'] }), resource: sb },
+    { op: 'ListTagsForResource', input: () => ({ ResourceARN: b.consumerArn }), resource: b.consumerArn },
+    ...byName('EnableEnhancedMonitoring', { ShardLevelMetrics: ['ALL'] }),
+    ...byName('DisableEnhancedMonitoring', { ShardLevelMetrics: ['ALL'] }),
+    { op: 'UpdateStreamMode', input: () => ({ StreamARN: sb, StreamModeDetails: { StreamMode: 'ON_DEMAND' } }), resource: sb },
+    { op: 'UpdateMaxRecordSize', input: () => ({ StreamARN: sb, MaxRecordSizeInKiB: 2048 }), resource: sb },
+    // A can neither start nor stop encryption of B's stream (nor learn its KeyId from the error).
+    ...byName('StartStreamEncryption', { EncryptionType: 'KMS', KeyId: 'alias/aws/kinesis' }),
+    ...byName('StopStreamEncryption', { EncryptionType: 'KMS', KeyId: 'alias/aws/kinesis' }),
+    // A can neither put, read nor remove the policy of B's stream or consumer.
+    { op: 'PutResourcePolicy', input: () => ({ ResourceARN: sb, Policy: '{"Statement":[]}' }), resource: sb },
+    { op: 'GetResourcePolicy', input: () => ({ ResourceARN: sb }), resource: sb },
+    { op: 'DeleteResourcePolicy', input: () => ({ ResourceARN: b.consumerArn }), resource: b.consumerArn },
   ];
 };
-const KINESIS_NOT_RESOURCE_SCOPED: Record<string, string> = {};
+const KINESIS_NOT_RESOURCE_SCOPED: Record<string, string> = {
+  DescribeLimits: 'account-level: AWS authorizes it on Resource "*" only, and it names no stream',
+  DescribeAccountSettings: 'account-level: AWS authorizes it on Resource "*" only, and it names no stream',
+  UpdateAccountSettings: 'account-level: AWS authorizes it on Resource "*" only, and it names no stream',
+};
 
 /** The SDK command for an operation (`<Op>Command`), built from the case's input. */
 function command(sdk: Record<string, any>, op: string, input: Json): any {
@@ -412,6 +451,9 @@ describe('Firehose (awsJson1.1)', () => {
 const iamCases = (): JsonCase[] => {
   const u = { UserName: 'tenant-b' };
   const r = { RoleName: 'role-b' };
+  const g = { GroupName: 'group-b' };
+  const pb = { PolicyName: 'policy-b' };
+  const pa = { PolicyArn: policyArn('policy-b') };
   const doc = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] });
   const trust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'pinpoint.amazonaws.com' }, Action: 'sts:AssumeRole' }] });
   return [
@@ -436,12 +478,102 @@ const iamCases = (): JsonCase[] => {
     { op: 'GetRolePolicy', input: () => ({ ...r, PolicyName: 'PinpointEventStreamPermissionsPolicy' }), resource: roleArn('role-b') },
     { op: 'ListRolePolicies', input: () => r, resource: roleArn('role-b') },
     { op: 'DeleteRolePolicy', input: () => ({ ...r, PolicyName: 'PinpointEventStreamPermissionsPolicy' }), resource: roleArn('role-b') },
+    // Managed policies: B's policy by its ARN; attachments are authorized on the user, group or role.
+    { op: 'CreatePolicy', input: () => ({ ...pb, PolicyDocument: doc }), resource: policyArn('policy-b') },
+    { op: 'GetPolicy', input: () => pa, resource: policyArn('policy-b') },
+    { op: 'ListPolicies', input: () => ({}), resource: policyArn('*') },
+    { op: 'DeletePolicy', input: () => pa, resource: policyArn('policy-b') },
+    { op: 'CreatePolicyVersion', input: () => ({ ...pa, PolicyDocument: doc }), resource: policyArn('policy-b') },
+    { op: 'GetPolicyVersion', input: () => ({ ...pa, VersionId: 'v1' }), resource: policyArn('policy-b') },
+    { op: 'ListPolicyVersions', input: () => pa, resource: policyArn('policy-b') },
+    { op: 'DeletePolicyVersion', input: () => ({ ...pa, VersionId: 'v1' }), resource: policyArn('policy-b') },
+    { op: 'SetDefaultPolicyVersion', input: () => ({ ...pa, VersionId: 'v1' }), resource: policyArn('policy-b') },
+    { op: 'ListEntitiesForPolicy', input: () => pa, resource: policyArn('policy-b') },
+    { op: 'AttachUserPolicy', input: () => ({ ...u, ...pa }), resource: userArn('tenant-b') },
+    { op: 'DetachUserPolicy', input: () => ({ ...u, ...pa }), resource: userArn('tenant-b') },
+    { op: 'ListAttachedUserPolicies', input: () => u, resource: userArn('tenant-b') },
+    { op: 'AttachRolePolicy', input: () => ({ ...r, ...pa }), resource: roleArn('role-b') },
+    { op: 'DetachRolePolicy', input: () => ({ ...r, ...pa }), resource: roleArn('role-b') },
+    { op: 'ListAttachedRolePolicies', input: () => r, resource: roleArn('role-b') },
+    { op: 'AttachGroupPolicy', input: () => ({ ...g, ...pa }), resource: groupArn('group-b') },
+    { op: 'DetachGroupPolicy', input: () => ({ ...g, ...pa }), resource: groupArn('group-b') },
+    { op: 'ListAttachedGroupPolicies', input: () => g, resource: groupArn('group-b') },
+    // Groups.
+    { op: 'CreateGroup', input: () => g, resource: groupArn('group-b') },
+    { op: 'GetGroup', input: () => g, resource: groupArn('group-b') },
+    { op: 'ListGroups', input: () => ({}), resource: groupArn('*') },
+    { op: 'DeleteGroup', input: () => g, resource: groupArn('group-b') },
+    { op: 'AddUserToGroup', input: () => ({ ...g, UserName: 'tenant-a' }), resource: groupArn('group-b') },
+    { op: 'RemoveUserFromGroup', input: () => ({ ...g, ...u }), resource: groupArn('group-b') },
+    { op: 'ListGroupsForUser', input: () => u, resource: userArn('tenant-b') },
+    { op: 'PutGroupPolicy', input: () => ({ ...g, PolicyName: 'group', PolicyDocument: doc }), resource: groupArn('group-b') },
+    { op: 'GetGroupPolicy', input: () => ({ ...g, PolicyName: 'group' }), resource: groupArn('group-b') },
+    { op: 'ListGroupPolicies', input: () => g, resource: groupArn('group-b') },
+    { op: 'DeleteGroupPolicy', input: () => ({ ...g, PolicyName: 'group' }), resource: groupArn('group-b') },
   ];
 };
 const IAM_NOT_RESOURCE_SCOPED: Record<string, string> = {};
+const stsCases = (): JsonCase[] => [{ op: 'AssumeRole', input: () => ({ RoleArn: roleArn('role-b'), RoleSessionName: 'tenant-a' }), resource: roleArn('role-b') }];
 const STS_NOT_RESOURCE_SCOPED: Record<string, string> = {
   GetCallerIdentity: 'needs no permission (as in AWS) and only ever answers who the caller is; tested below to show A itself',
+  GetSessionToken: "needs no permission (as in AWS) and only ever issues credentials acting as the caller itself; tested below to act as A",
+  AssumeRoleWithWebIdentity: "unsigned as in AWS (noAuth): the verified web identity token is the caller, the role's trust policy the permission (test/cognito.test.ts)",
 };
+
+// --- Cognito Identity ----------------------------------------------------------------------------
+
+const cognitoCases = (): JsonCase[] => {
+  const pool = () => ({ IdentityPoolId: b.pool });
+  return [
+    { op: 'CreateIdentityPool', input: () => ({ IdentityPoolName: 'b-pool', AllowUnauthenticatedIdentities: true }), resource: `${POOLS}/*` },
+    { op: 'DescribeIdentityPool', input: pool, resource: poolArn(b.pool) },
+    { op: 'UpdateIdentityPool', input: () => ({ IdentityPoolId: b.pool, IdentityPoolName: 'taken', AllowUnauthenticatedIdentities: true }), resource: poolArn(b.pool) },
+    { op: 'DeleteIdentityPool', input: pool, resource: poolArn(b.pool) },
+    { op: 'SetIdentityPoolRoles', input: () => ({ IdentityPoolId: b.pool, Roles: { unauthenticated: roleArn('role-a') } }), resource: poolArn(b.pool) },
+    { op: 'GetIdentityPoolRoles', input: pool, resource: poolArn(b.pool) },
+    { op: 'ListIdentities', input: () => ({ IdentityPoolId: b.pool, MaxResults: 10 }), resource: poolArn(b.pool) },
+    { op: 'DescribeIdentity', input: () => ({ IdentityId: b.identity }), resource: poolArn(b.pool) },
+  ];
+};
+const COGNITO_NOT_RESOURCE_SCOPED: Record<string, string> = {
+  ListIdentityPools: 'lists only the pools the caller may DescribeIdentityPool; tested below to hold nothing of B',
+  DeleteIdentities: "refuses each identity the caller may not delete (UnprocessedIdentityIds AccessDenied); tested below to leave B's identity",
+  GetId: 'unsigned as in AWS (noAuth): creates an identity only in the pool named, bounded per pool (test/cognito.test.ts)',
+  GetCredentialsForIdentity: "unsigned as in AWS: only the pool's own role for the identity, as its trust policy allows (test/cognito.test.ts)",
+  GetOpenIdToken: 'unsigned as in AWS: a token for the identity named, for its own pool only (test/cognito.test.ts)',
+  UnlinkIdentity: "unsigned as in AWS: needs a verified login of the identity (test/cognito.test.ts)",
+};
+
+describe('Cognito Identity (awsJson1.1)', () => {
+  test("every operation naming B's pool or identity: AccessDeniedException naming the action and B's pool ARN", async () => {
+    const ca = track(new CI.CognitoIdentityClient({ endpoint: t.server.url, region: REGION, credentials: keyA, maxAttempts: 1 }));
+    for (const c of cognitoCases()) await sdkRefused(ca.send(command(CI, c.op, c.input())), 'AccessDeniedException', 400, `cognito-identity:${c.op}`, c.resource);
+  });
+
+  test("ListIdentityPools shows A only its own pool; DeleteIdentities refuses B's identity; B's role cannot become A's pool's role", async () => {
+    const ca = track(new CI.CognitoIdentityClient({ endpoint: t.server.url, region: REGION, credentials: keyA, maxAttempts: 1 }));
+    // A's policy names its own pool only, not the collection ListIdentityPools is authorized on.
+    const listing = await rejection(ca.send(new CI.ListIdentityPoolsCommand({ MaxResults: 60 })), 'ListIdentityPools');
+    assert.equal(listing.name, 'AccessDeniedException');
+    const del = await ca.send(new CI.DeleteIdentitiesCommand({ IdentityIdsToDelete: [b.identity] }));
+    assert.deepEqual(del.UnprocessedIdentityIds, [{ IdentityId: b.identity, ErrorCode: 'AccessDenied' }]);
+    // Giving one's own pool B's role would hand B's permissions to A's guests: iam:PassRole is needed.
+    await sdkRefused(
+      ca.send(new CI.SetIdentityPoolRolesCommand({ IdentityPoolId: poolOfA, Roles: { unauthenticated: roleArn('role-b') } })),
+      'AccessDeniedException',
+      400,
+      'iam:PassRole',
+      roleArn('role-b'),
+    );
+    // A user allowed to list sees only the pools it may describe.
+    const lister = await iamUser('pool-lister', [
+      { Effect: 'Allow', Action: 'cognito-identity:ListIdentityPools', Resource: '*' },
+      { Effect: 'Allow', Action: 'cognito-identity:DescribeIdentityPool', Resource: poolArn(poolOfA) },
+    ]);
+    const cl = track(new CI.CognitoIdentityClient({ endpoint: t.server.url, region: REGION, credentials: lister, maxAttempts: 1 }));
+    assert.deepEqual((await cl.send(new CI.ListIdentityPoolsCommand({ MaxResults: 60 }))).IdentityPools!.map((p) => p.IdentityPoolId), [poolOfA]);
+  });
+});
 
 describe('IAM and STS (Query)', () => {
   test("every IAM operation on B's user, keys, policies and role: AccessDenied naming the action and B's ARN", async () => {
@@ -460,6 +592,14 @@ describe('IAM and STS (Query)', () => {
   test('GetCallerIdentity answers A with A', async () => {
     const sts = track(new STSClient({ endpoint: t.server.url, region: REGION, credentials: keyA, maxAttempts: 1 }));
     assert.equal((await sts.send(new GetCallerIdentityCommand({}))).Arn, userArn('tenant-a'));
+  });
+
+  test("STS: A cannot assume B's role (AccessDenied naming sts:AssumeRole and the role); A's session token acts as A", async () => {
+    const sts = track(new STSClient({ endpoint: t.server.url, region: REGION, credentials: keyA, maxAttempts: 1 }));
+    for (const c of stsCases()) await sdkRefused(sts.send(command(STS, c.op, c.input())), 'AccessDenied', 403, `sts:${c.op}`, c.resource);
+    const temp = (await sts.send(new STS.GetSessionTokenCommand({}))).Credentials!;
+    const asA = track(new STSClient({ endpoint: t.server.url, region: REGION, credentials: { accessKeyId: temp.AccessKeyId!, secretAccessKey: temp.SecretAccessKey!, sessionToken: temp.SessionToken! }, maxAttempts: 1 }));
+    assert.equal((await asA.send(new GetCallerIdentityCommand({}))).Arn, userArn('tenant-a'));
   });
 });
 
@@ -499,6 +639,11 @@ describe("B after every attempt", () => {
     const role = (await admin.iam.send(new IAM.GetRoleCommand({ RoleName: 'role-b' }))).Role!;
     assert.match(decodeURIComponent(role.AssumeRolePolicyDocument!), /pinpoint\.amazonaws\.com/);
     assert.deepEqual((await admin.iam.send(new IAM.ListRolePoliciesCommand({ RoleName: 'role-b' }))).PolicyNames, ['PinpointEventStreamPermissionsPolicy']);
+
+    const ci = track(new CI.CognitoIdentityClient({ endpoint: t.server.url, region: REGION, credentials: t.server.admin, maxAttempts: 1 }));
+    assert.equal((await ci.send(new CI.DescribeIdentityPoolCommand({ IdentityPoolId: b.pool }))).IdentityPoolName, 'b-pool');
+    assert.deepEqual((await ci.send(new CI.GetIdentityPoolRolesCommand({ IdentityPoolId: b.pool }))).Roles, { unauthenticated: roleArn('role-b') });
+    assert.equal((await ci.send(new CI.DescribeIdentityCommand({ IdentityId: b.identity }))).IdentityId, b.identity);
   });
 });
 
@@ -597,9 +742,10 @@ describe('coverage', () => {
       kinesis: new Set([...kinesisCases().map((c) => c.op), ...Object.keys(KINESIS_NOT_RESOURCE_SCOPED)]),
       firehose: new Set([...firehoseCases().map((c) => c.op), ...Object.keys(FIREHOSE_NOT_RESOURCE_SCOPED)]),
       iam: new Set([...iamCases().map((c) => c.op), ...Object.keys(IAM_NOT_RESOURCE_SCOPED)]),
-      sts: new Set(Object.keys(STS_NOT_RESOURCE_SCOPED)),
+      sts: new Set([...stsCases().map((c) => c.op), ...Object.keys(STS_NOT_RESOURCE_SCOPED)]),
+      cognito: new Set([...cognitoCases().map((c) => c.op), ...Object.keys(COGNITO_NOT_RESOURCE_SCOPED)]),
     };
-    for (const service of ['pinpoint', 'kinesis', 'firehose', 'iam', 'sts'] as const) {
+    for (const service of ['pinpoint', 'kinesis', 'firehose', 'iam', 'sts', 'cognito'] as const) {
       const missing = inv[service].filter((op) => !covered[service].has(op));
       assert.deepEqual(missing, [], `${service}: operations without an isolation case (add one, or list them as not resource-scoped with the reason)`);
       const stale = [...covered[service]].filter((op) => !inv[service].includes(op));
@@ -608,7 +754,7 @@ describe('coverage', () => {
   });
 
   test('driven by the AWS models: each implemented AWS operation is covered under its own name and HTTP binding; the rest are extensions', () => {
-    const models = { pinpoint: pinpointModel, kinesis: kinesisModel, firehose: firehoseModel, iam: iamModel, sts: stsModel };
+    const models = { pinpoint: pinpointModel, kinesis: kinesisModel, firehose: firehoseModel, iam: iamModel, sts: stsModel, cognito: cognitoModel };
     const inv = t.server.operations;
     // Pinpoint: routes matched to the model's operations by method and URI.
     const byShape = new Map<string, string>();
@@ -623,7 +769,7 @@ describe('coverage', () => {
     }
     assert.ok(implemented.length >= 20, `implemented Pinpoint operations found in the model: ${implemented.join(', ')}`);
     // JSON and Query services: every implemented operation is an operation of the model.
-    for (const service of ['kinesis', 'firehose', 'iam', 'sts'] as const) {
+    for (const service of ['kinesis', 'firehose', 'iam', 'sts', 'cognito'] as const) {
       const names = new Set(Object.keys(models[service].operations));
       const unknown = inv[service].filter((op) => !names.has(op));
       assert.deepEqual(unknown, [], `${service}: operations the server answers that the AWS model does not have`);

@@ -536,7 +536,7 @@ describe('resharding races and the rolling scaling window (registry level, Manua
   test('the 10-per-24-hours scaling limit is a rolling window', async () => {
     const svc = kinesisService({ registry, data, signer: new TokenSigner(db, 'kinesis-iterators'), clock });
     registry.create('window', 1, 'PROVISIONED', {});
-    const scale = (n: number) => svc.operations.UpdateShardCount({ StreamName: 'window', TargetShardCount: n, ScalingType: 'UNIFORM_SCALING' }, {} as any);
+    const scale = (n: number) => svc.operations.UpdateShardCount!({ StreamName: 'window', TargetShardCount: n, ScalingType: 'UNIFORM_SCALING' }, {} as any);
     const start = clock.now();
     for (let i = 0; i < 10; i++) {
       await scale(i % 2 === 0 ? 2 : 1);

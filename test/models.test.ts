@@ -10,8 +10,9 @@ import { model as kinesis } from '../src/models/generated/kinesis.js';
 import { model as firehose } from '../src/models/generated/firehose.js';
 import { model as iam } from '../src/models/generated/iam.js';
 import { model as sts } from '../src/models/generated/sts.js';
+import { model as cognitoIdentity } from '../src/models/generated/cognito-identity.js';
 
-const MODELS: Record<string, ServiceModel> = { pinpoint, kinesis, firehose, iam, sts };
+const MODELS: Record<string, ServiceModel> = { pinpoint, kinesis, firehose, iam, sts, 'cognito-identity': cognitoIdentity };
 
 for (const [name, m] of Object.entries(MODELS)) {
   test(`${name}: every shape reference resolves, and the protocol metadata is there`, () => {

@@ -155,9 +155,9 @@ describe('deeply nested requests are 400s, in every protocol', () => {
         credentials: t.server.admin,
       });
       assert.equal(res.status, 400, service);
-      const body = (await res.json()) as { __type: string; message: string };
+      const body = (await res.json()) as { __type: string; Message: string };
       assert.equal(body.__type, 'SerializationException');
-      assert.match(body.message, /Request body nests objects and arrays more than 32 levels deep/);
+      assert.match(body.Message, /Request body nests objects and arrays more than 32 levels deep/);
     }
   });
 
@@ -166,9 +166,9 @@ describe('deeply nested requests are 400s, in every protocol', () => {
     const body = (depth: number) => Buffer.from([0xa1, 0x61, 0x58, ...Array.from({ length: depth - 1 }, () => 0x81), 0x01]);
     const deep = await kinesisPost(t.server.url, t.server.admin, 'ListStreams', CBOR_CONTENT_TYPE, body(DEEP));
     assert.equal(deep.status, 400);
-    const answer = decode(Buffer.from(await deep.arrayBuffer())) as { __type: string; message: string };
+    const answer = decode(Buffer.from(await deep.arrayBuffer())) as { __type: string; Message: string };
     assert.equal(answer.__type, 'SerializationException');
-    assert.match(answer.message, /CBOR body nests objects and arrays more than 32 levels deep/);
+    assert.match(answer.Message, /CBOR body nests objects and arrays more than 32 levels deep/);
     const ok = await kinesisPost(t.server.url, t.server.admin, 'ListStreams', CBOR_CONTENT_TYPE, body(MAX_NESTING_DEPTH));
     assert.equal(ok.status, 200);
   });

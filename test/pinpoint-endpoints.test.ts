@@ -126,7 +126,7 @@ describe('UpdateEndpoint and GetEndpoint', () => {
 
   test('invalid values are 400s naming the field', async () => {
     const app = await newApp();
-    await badRequest(update(app, 'e', { ChannelType: 'PIGEON' as any }), /EndpointRequest\.ChannelType must be one of PUSH, GCM/);
+    await badRequest(update(app, 'e', { ChannelType: 'PIGEON' as any }), /^1 validation error detected: ChannelType must satisfy enum value set: \[PUSH, GCM.*\]; got 'PIGEON'$/);
     await badRequest(update(app, 'e', { OptOut: 'SOME' }), /OptOut must be one of ALL, NONE/);
     await badRequest(update(app, 'e', { EffectiveDate: 'soon' }), /EffectiveDate "soon" is not an ISO 8601/);
     await badRequest(update(app, 'e', { Location: { Latitude: 91 } }), /Latitude must be between -90 and 90/);

@@ -1,9 +1,10 @@
-// Issue 12, defect 9: a long-term access key presented with a made-up session token
-// (X-Amz-Security-Token, as a header or in a presigned URL) is refused as AWS refuses it:
-// UnrecognizedClientException "The security token included in the request is invalid." on the
+// Issue 12, defect 9, and issue 13's temporary credentials: a long-term access key presented with a
+// session token (X-Amz-Security-Token, as a header or in a presigned URL) is refused as AWS refuses
+// it: UnrecognizedClientException "The security token included in the request is invalid." on the
 // JSON and REST protocols, InvalidClientTokenId on the Query protocol (IAM, STS). Temporary
-// credentials, when a later issue brings them, carry their token in Credentials.sessionToken and
-// must be presented with exactly that token; the verifier half of that is tested here too.
+// credentials (STS AssumeRole / GetSessionToken, ASIA… keys) carry their token in
+// Credentials.sessionToken and work only with exactly that token, as a header or presigned; the
+// verifier half of that is tested here at unit level, the server half in iam-sts.test.ts.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +14,7 @@ import { GetAppsCommand, PinpointClient } from '@aws-sdk/client-pinpoint';
 import { KinesisClient, ListStreamsCommand } from '@aws-sdk/client-kinesis';
 import { FirehoseClient, ListDeliveryStreamsCommand } from '@aws-sdk/client-firehose';
 import { IAMClient, ListUsersCommand } from '@aws-sdk/client-iam';
-import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { GetCallerIdentityCommand, GetSessionTokenCommand, STSClient } from '@aws-sdk/client-sts';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { rejection } from './helpers/rejection.js';
@@ -49,17 +50,19 @@ describe('a long-term key with a made-up session token', () => {
     assert.equal(err.message, INVALID);
   });
 
-  test('Kinesis (JSON 1.1, over HTTP/2 as the SDK ships and over HTTP/1.1): UnrecognizedClientException', async () => {
+  test('Kinesis (JSON 1.1, over HTTP/2 as the SDK ships and over HTTP/1.1): 400 UnrecognizedClientException', async () => {
     for (const c of [track(new KinesisClient(common())), track(new KinesisClient({ ...common(), requestHandler: new NodeHttpHandler() }))]) {
       const err = await rejection(() => c.send(new ListStreamsCommand({})));
       assert.equal(err.name, 'UnrecognizedClientException');
+      assert.equal(err.$metadata.httpStatusCode, 400);
       assert.equal(err.message, INVALID);
     }
   });
 
-  test('Firehose (JSON 1.1): UnrecognizedClientException', async () => {
+  test('Firehose (JSON 1.1): 400 UnrecognizedClientException', async () => {
     const err = await rejection(() => track(new FirehoseClient(common())).send(new ListDeliveryStreamsCommand({})));
     assert.equal(err.name, 'UnrecognizedClientException');
+    assert.equal(err.$metadata.httpStatusCode, 400);
     assert.equal(err.message, INVALID);
   });
 
@@ -90,10 +93,28 @@ describe('a long-term key with a made-up session token', () => {
     const bad = await fetch(`${t.server.url}/v1/apps?${tokened}`);
     assert.equal(bad.status, 403);
     assert.equal(bad.headers.get('x-amzn-errortype'), 'UnrecognizedClientException');
-    assert.equal((await bad.json()).Message, INVALID);
+    assert.deepEqual(await bad.json(), { message: INVALID });
 
     const good = await fetch(`${t.server.url}/v1/apps?${await presign(t.server.admin)}`);
     assert.equal(good.status, 200);
+
+    // Real temporary credentials presigned with their own token work; with another token they do not.
+    const c = (await track(new STSClient({ ...common(), credentials: t.server.admin })).send(new GetSessionTokenCommand({ DurationSeconds: 900 }))).Credentials!;
+    const temp = { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken! };
+    assert.match(temp.accessKeyId, /^ASIA/);
+    assert.equal((await fetch(`${t.server.url}/v1/apps?${await presign(temp)}`)).status, 200);
+    const forged = await fetch(`${t.server.url}/v1/apps?${await presign({ ...temp, sessionToken: MADE_UP })}`);
+    assert.equal(forged.status, 403);
+    assert.deepEqual(await forged.json(), { message: INVALID });
+  });
+
+  test('temporary credentials work on every protocol with their own token', async () => {
+    const c = (await track(new STSClient({ ...common(), credentials: t.server.admin })).send(new GetSessionTokenCommand({ DurationSeconds: 900 }))).Credentials!;
+    const credentials = { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken! };
+    assert.equal((await track(new PinpointClient({ ...common(), credentials })).send(new GetAppsCommand({}))).$metadata.httpStatusCode, 200);
+    await track(new KinesisClient({ ...common(), credentials })).send(new ListStreamsCommand({}));
+    await track(new FirehoseClient({ ...common(), credentials })).send(new ListDeliveryStreamsCommand({}));
+    assert.equal((await track(new STSClient({ ...common(), credentials })).send(new GetCallerIdentityCommand({}))).Arn, `arn:aws:iam::000000000000:user/admin`);
   });
 });
 

@@ -14,6 +14,8 @@ commands:
                         deliver an app's events again from a time on (--help for options)
   query [--stream NAME] "SQL"
                         SQL (DuckDB) over a delivery stream's delivered objects (--help for options)
+  identity-pool create --app APP_ID
+                        guest access for a project: identity pool, guest role, app configuration
   help                  show this text`;
 
 /** Node.js lines the suite runs on in CI (see README); older ones are refused by `engines`. */
@@ -51,6 +53,13 @@ async function main(argv: string[]): Promise<number> {
       const rest = argv.slice(1);
       if (!rest.includes('--help') && !rest.includes('-h')) return query(rest);
       console.log(QUERY_USAGE);
+      return 0;
+    }
+    case 'identity-pool': {
+      const { identityPool, IDENTITY_POOL_USAGE } = await import('./identity-pool.js');
+      const rest = argv.slice(1);
+      if (!rest.includes('--help') && !rest.includes('-h')) return identityPool(rest);
+      console.log(IDENTITY_POOL_USAGE);
       return 0;
     }
     case undefined:

@@ -56,6 +56,12 @@ export interface Config {
   /** Bearer token that `GET /metrics` requires; unset = /metrics answers 401 to everyone. */
   metricsToken?: string;
   /**
+   * OpenID Connect providers whose ID tokens Cognito identity pools and STS
+   * AssumeRoleWithWebIdentity accept (what IAM OIDC providers are in AWS): the issuer, its keys
+   * (a JWKS file or https URL) and the client ids (audiences) tokens may be for.
+   */
+  oidcProviders: OidcProviderConfig[];
+  /**
    * TLS: PEM certificate file (the server's certificate, optionally followed by its intermediates).
    * With tlsKey set, `port` speaks HTTPS only (HTTP/1.1 and HTTP/2 by ALPN); see src/http/tls.ts.
    */
@@ -66,6 +72,15 @@ export interface Config {
   tlsCa?: string;
   /** With TLS on: a second port that speaks plain HTTP (HTTP/1.1 and h2c); unset = none. */
   httpPort?: number;
+}
+
+export interface OidcProviderConfig {
+  /** The tokens' `iss`, e.g. https://login.example.com; the provider's name is it without https://. */
+  issuer: string;
+  /** A JWKS file (absolute, or relative to the working directory) or an https:// URL. */
+  jwks: string;
+  /** Audiences (`aud`) accepted through an IAM OIDC provider ARN; SupportedLoginProviders name their own. */
+  clientIds: string[];
 }
 
 export interface BucketRoute {
@@ -136,6 +151,7 @@ export const DEFAULTS: Config = {
   tlsKey: undefined,
   tlsCa: undefined,
   httpPort: undefined,
+  oidcProviders: [],
 };
 
 export class ConfigError extends Error {
@@ -172,6 +188,7 @@ const ENV_KEYS: Record<string, keyof Config> = {
   PINSTREAM_TLS_KEY: 'tlsKey',
   PINSTREAM_TLS_CA: 'tlsCa',
   PINSTREAM_HTTP_PORT: 'httpPort',
+  PINSTREAM_OIDC_PROVIDERS: 'oidcProviders',
 };
 
 /**
@@ -271,6 +288,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     tlsKey: optional(merged.tlsKey, (v) => resolve(str(v, label('tlsKey')))),
     tlsCa: optional(merged.tlsCa, (v) => resolve(str(v, label('tlsCa')))),
     httpPort: optional(merged.httpPort, (v) => httpPort(v, label('httpPort'), merged.port)),
+    oidcProviders: oidcProviders(merged.oidcProviders, label('oidcProviders')),
   };
 }
 
@@ -340,6 +358,24 @@ function bucketRoutes(v: unknown, name: string): BucketRoute[] {
     if ((dir === undefined) === (endpoint === undefined)) throw new ConfigError(`${f}: set exactly one of dir (a local folder) or endpoint (an S3-compatible URL)`);
     const region = optional(o.region, (x) => pattern(x, `${f}.region`, /^[a-z]{2}(-[a-z]+)+-\d+$/, 'a region name'));
     return { bucket, dir: dir === undefined ? undefined : resolve(dir), endpoint, region, ...routeCredentials(o, f) };
+  });
+}
+
+/** OIDC providers (PINSTREAM_OIDC_PROVIDERS): a JSON array (file) or JSON text (environment). */
+function oidcProviders(v: unknown, name: string): OidcProviderConfig[] {
+  const seen = new Set<string>();
+  return routeList(v, name, ['issuer', 'jwks', 'clientIds']).map(({ f, o }) => {
+    // https only, no query or fragment: the issuer is compared exactly with each token's iss.
+    const issuer = pattern(o.issuer, `${f}.issuer`, /^https:\/\/[A-Za-z0-9.-]+(:\d+)?(\/[\x21-\x7e]*)?$/, 'an https:// URL without query (the tokens\' iss)');
+    if (issuer.includes('?') || issuer.includes('#')) throw new ConfigError(`${f}.issuer must have no query or fragment`);
+    if (seen.has(issuer)) throw new ConfigError(`${f}.issuer ${issuer} is configured twice`);
+    seen.add(issuer);
+    const jwks = str(o.jwks, `${f}.jwks`);
+    const clientIds = o.clientIds === undefined ? [] : o.clientIds;
+    if (!Array.isArray(clientIds) || !clientIds.every((c) => typeof c === 'string' && c.length > 0 && c.length <= 255)) {
+      throw new ConfigError(`${f}.clientIds must be a list of client ids (1-255 characters each)`);
+    }
+    return { issuer, jwks: /^https?:\/\//.test(jwks) ? jwks : resolve(jwks), clientIds: [...clientIds] as string[] };
   });
 }
 

@@ -1,6 +1,6 @@
 // Serves the web console: the static assets under /console/ (plain ES modules, no build step),
 // /console/config.json (the region and account the browser needs to sign requests and build
-// ARNs), and the redirects that lead a person from / to it. All of it is unauthenticated: the
+// ARNs), and the redirects that lead a person (a browser asking for a page) from / to it. All of it is unauthenticated: the
 // assets hold no data, and every API call the console makes is SigV4-signed by the browser.
 
 import { createHash } from 'node:crypto';
@@ -70,7 +70,10 @@ export function consoleHandler(info: ConsoleInfo, dir = staticDir()): (req: ApiR
 
   return (req) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return undefined;
-    if (req.rawPath === '/' || req.rawPath === '/console') return redirect(req.rawPath === '/' ? 302 : 301, CONSOLE_PATH);
+    // `/` is also AWS's endpoint root: only a browser asking for a page is sent to the console;
+    // anything else gets AWS's answer there (dispatch.ts). `/console` is ours alone.
+    if (req.rawPath === '/' && wantsPage(req)) return redirect(302, CONSOLE_PATH);
+    if (req.rawPath === '/console') return redirect(301, CONSOLE_PATH);
     if (!req.rawPath.startsWith(CONSOLE_PATH)) return undefined;
     const name = req.rawPath.slice(CONSOLE_PATH.length) || 'index.html';
     if (name === 'config.json') return { ...json(200, JSON.parse(config)), headers: { 'content-type': 'application/json', 'cache-control': 'no-store' } };
@@ -78,6 +81,12 @@ export function consoleHandler(info: ConsoleInfo, dir = staticDir()): (req: ApiR
     if (!asset) return notFound(req.rawPath);
     return serveFile(asset, req);
   };
+}
+
+/** A browser navigating asks for text/html (Accept); SDKs, curl and probes do not. */
+function wantsPage(req: ApiRequest): boolean {
+  const accept = req.headers.accept;
+  return typeof accept === 'string' && accept.toLowerCase().includes('text/html');
 }
 
 function serveFile(asset: Asset, req: ApiRequest): ApiResponse {

@@ -1,61 +1,47 @@
 // The Firehose API (awsJson1.1, target prefix Firehose_20150804, signing name "firehose"): each
-// operation's input checks and output shape (reference/kinesis-firehose.md §3), over the
-// FirehoseService. Streams are ACTIVE as soon as CreateDeliveryStream answers (CREATING and
+// operation's business rules and output shape (reference/kinesis-firehose.md §3), over the
+// FirehoseService; input shapes are the model's, checked before a handler runs (src/models/validate.ts). Streams are ACTIVE as soon as CreateDeliveryStream answers (CREATING and
 // DELETING are never observable here), and server-side encryption at rest is not offered.
 
-import { blobInput, timestampOut, type JsonRpcService } from '../http/awsjson.js';
+import { timestampOut, type JsonRpcService, type Operations } from '../http/awsjson.js';
+import { model as firehoseModel } from '../models/generated/firehose.js';
+import type { Inputs } from '../models/generated/firehose-inputs.js';
+import type { ShapeOverride } from '../models/validate.js';
 import type { ApiRequest } from '../http/request.js';
-import { isObject, type Json } from '../http/shape.js';
+import type { Json } from '../http/shape.js';
 import type { Clock } from '../clock.js';
-import { concurrentModification, invalidArgument, limitExceeded, memberName, serviceUnavailable, validation } from './errors.js';
+import { concurrentModification, invalidArgument, limitExceeded, serviceUnavailable } from './errors.js';
 import { LogWriteError, storageFailureText } from '../log/errors.js';
-import {
-  DEFAULT_LIST_LIMIT,
-  DESTINATION_ID,
-  MAX_BATCH_BYTES,
-  MAX_BATCH_RECORDS,
-  MAX_DELIVERY_STREAMS,
-  MAX_JSON_REQUEST_BYTES,
-  MAX_LIST_LIMIT,
-  MAX_LIST_TAGS,
-  MAX_RECORD_BYTES,
-  MAX_STREAM_NAME_LENGTH,
-  MAX_TAGS_PER_STREAM,
-  MAX_TAG_KEY_LENGTH,
-  MAX_TAG_VALUE_LENGTH,
-  STREAM_NAME_PATTERN,
-} from './limits.js';
+import { DEFAULT_LIST_LIMIT, DESTINATION_ID, MAX_BATCH_BYTES, MAX_DELIVERY_STREAMS, MAX_JSON_REQUEST_BYTES, MAX_LIST_TAGS, MAX_TAGS_PER_STREAM } from './limits.js';
 import type { DeliveryStreamState, DeliveryStreamType } from './registry.js';
 import type { DeliveryStreamHealth, FirehoseService } from './service.js';
 import {
   KINDS,
-  KINESIS_STREAM_ARN,
-  ROLE_ARN,
   UNSUPPORTED_DESTINATIONS,
-  check,
   describeDestination,
-  en,
-  int,
-  list,
   mergeUpdate,
   namedRoleArns,
-  obj,
   requireComplete,
   s3Configurations,
-  str,
   validateDestination,
-  validateUpdate,
   type DestinationKind,
 } from './validate.js';
 
 export const FIREHOSE_TARGET_PREFIX = 'Firehose_20150804';
 export const FIREHOSE_SIGNING_NAME = 'firehose';
 
-const STREAM_TYPES = ['DirectPut', 'KinesisStreamAsSource', 'MSKAsSource', 'DatabaseAsSource'];
-const nameSpec = str(1, MAX_STREAM_NAME_LENGTH, STREAM_NAME_PATTERN);
-const tagKey = str(1, MAX_TAG_KEY_LENGTH, /^(?!aws:)[\p{L}\p{Z}\p{N}_.:/=+\-@%]*$/u);
-const tagList = list(obj({ Key: tagKey, Value: str(0, MAX_TAG_VALUE_LENGTH, /^[\p{L}\p{Z}\p{N}_.:/=+\-@%]*$/u) }, ['Key']), 1, MAX_TAGS_PER_STREAM);
-const destinationId = str(1, 100, /^[a-zA-Z0-9-]+$/);
+/**
+ * Deliberate deviations from the model: it admits only Redshift host names in ClusterJDBCURL
+ * (`….redshift.amazonaws.com`) and only https endpoints; a self-hosted server delivers to any
+ * PostgreSQL-compatible database and to plain-http endpoints on the same host.
+ */
+export const FIREHOSE_MODEL_OVERRIDES: Record<string, ShapeOverride> = {
+  ClusterJDBCURL: { pattern: 'jdbc:(redshift|postgresql)://[A-Za-z0-9.-]+(:\\d{1,5})?/[a-zA-Z0-9_$-]+' },
+  HttpEndpointUrl: { pattern: 'https?://.+' },
+};
+
+/** A validated input as the untyped configuration object the destination code stores. */
+const asJson = (v: unknown) => v as Json;
 
 export interface FirehoseApiOptions {
   service: FirehoseService;
@@ -73,11 +59,7 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
   const registry = service.registry;
   const accountId = registry.accountId;
 
-  const name = (i: Json): string => {
-    if (i.DeliveryStreamName === undefined || i.DeliveryStreamName === null) throw validation(null, 'deliveryStreamName', 'Member must not be null');
-    check(i.DeliveryStreamName, nameSpec, 'deliveryStreamName');
-    return i.DeliveryStreamName as string;
-  };
+  const name = (i: { DeliveryStreamName: string }): string => i.DeliveryStreamName;
 
   /**
    * The roles a create or update names: the caller must be allowed to pass each to Firehose
@@ -95,29 +77,27 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
   const usedRoles = (kind: DestinationKind, block: Json, member: string) =>
     s3Configurations(kind, block, member).flatMap(({ config }) => (typeof config.RoleARN === 'string' ? [config.RoleARN] : []));
 
-  const operations: JsonRpcService['operations'] = {
+  const operations: Operations<Inputs> = {
     async CreateDeliveryStream(i, req) {
       const n = name(i);
-      check(i.DeliveryStreamType, en(...STREAM_TYPES), 'deliveryStreamType');
-      check(i.DirectPutSourceConfiguration, obj({ ThroughputHintInMBs: int({ min: 1, max: 100 }) }, ['ThroughputHintInMBs']), 'directPutSourceConfiguration');
-      check(i.Tags, tagList, 'tags');
-      const type = (i.DeliveryStreamType ?? 'DirectPut') as string;
+      const type = i.DeliveryStreamType ?? 'DirectPut';
       if (type === 'MSKAsSource' || type === 'DatabaseAsSource') {
         throw invalidArgument(`DeliveryStreamType ${type} is not supported by this server; use DirectPut or KinesisStreamAsSource.`);
       }
-      if (i.DeliveryStreamEncryptionConfigurationInput !== undefined && i.DeliveryStreamEncryptionConfigurationInput !== null) {
+      if (i.DeliveryStreamEncryptionConfigurationInput !== undefined) {
         throw invalidArgument(encryptionUnsupported);
       }
       const kinesisSource = type === 'KinesisStreamAsSource' ? sourceOf(i.KinesisStreamSourceConfiguration) : undefined;
-      if (type === 'DirectPut' && i.KinesisStreamSourceConfiguration !== undefined && i.KinesisStreamSourceConfiguration !== null) {
+      if (type === 'DirectPut' && i.KinesisStreamSourceConfiguration !== undefined) {
         throw invalidArgument('KinesisStreamSourceConfiguration is only allowed when DeliveryStreamType is KinesisStreamAsSource.');
       }
-      const { kind, member } = destinationBlock(i, 'Configuration');
-      const destination = validateDestination(kind, i[member], member);
+      const { kind, member } = destinationBlock(asJson(i), 'Configuration');
+      const block = asJson(i)[member] as Json;
+      const destination = validateDestination(kind, block, member);
       checkRoles(
         req,
         n,
-        namedRoleArns([i[member], i.KinesisStreamSourceConfiguration]),
+        namedRoleArns([block, i.KinesisStreamSourceConfiguration]),
         [...usedRoles(kind, destination, member), ...(kinesisSource ? [kinesisSource.roleArn] : [])],
       );
       if (registry.count() >= MAX_DELIVERY_STREAMS) {
@@ -131,10 +111,10 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
         createdMs: now,
         updatedMs: now,
         ...(kinesisSource ? { kinesisSource: { ...kinesisSource, deliveryStartMs: now } } : {}),
-        ...(isObject(i.DirectPutSourceConfiguration) ? { directPut: { throughputHintInMBs: i.DirectPutSourceConfiguration.ThroughputHintInMBs as number } } : {}),
+        ...(i.DirectPutSourceConfiguration ? { directPut: { throughputHintInMBs: i.DirectPutSourceConfiguration.ThroughputHintInMBs } } : {}),
         kind,
         destination,
-        tags: Object.fromEntries(((i.Tags as Array<{ Key: string; Value?: string }>) ?? []).map((t) => [t.Key, t.Value ?? ''])),
+        tags: Object.fromEntries((i.Tags ?? []).map((t) => [t.Key, t.Value ?? ''])),
       };
       await service.create(state);
       return { DeliveryStreamARN: registry.arn(n) };
@@ -142,8 +122,6 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
 
     DescribeDeliveryStream(i) {
       const n = name(i);
-      check(i.Limit, int({ min: 1, max: 10_000 }), 'limit');
-      check(i.ExclusiveStartDestinationId, destinationId, 'exclusiveStartDestinationId');
       const s = registry.require(n);
       const destinations = i.ExclusiveStartDestinationId === DESTINATION_ID ? [] : [{ DestinationId: DESTINATION_ID, [KINDS[s.kind].description]: describeDestination(s.destination) }];
       const source = s.kinesisSource
@@ -171,21 +149,17 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
     },
 
     ListDeliveryStreams(i) {
-      check(i.Limit, int({ min: 1, max: MAX_LIST_LIMIT }), 'limit');
-      check(i.DeliveryStreamType, en(...STREAM_TYPES), 'deliveryStreamType');
-      check(i.ExclusiveStartDeliveryStreamName, nameSpec, 'exclusiveStartDeliveryStreamName');
-      const limit = (i.Limit as number | undefined) ?? DEFAULT_LIST_LIMIT;
-      const after = i.ExclusiveStartDeliveryStreamName as string | undefined;
+      const limit = i.Limit ?? DEFAULT_LIST_LIMIT;
+      const after = i.ExclusiveStartDeliveryStreamName;
       const names = registry
         .list()
-        .filter((s) => (i.DeliveryStreamType === undefined || i.DeliveryStreamType === null || s.type === i.DeliveryStreamType) && (after === undefined || s.name > after))
+        .filter((s) => (i.DeliveryStreamType === undefined || s.type === i.DeliveryStreamType) && (after === undefined || s.name > after))
         .map((s) => s.name);
       return { DeliveryStreamNames: names.slice(0, limit), HasMoreDeliveryStreams: names.length > limit };
     },
 
     async DeleteDeliveryStream(i) {
       const n = name(i);
-      check(i.AllowForceDelete, { t: 'bool' }, 'allowForceDelete');
       registry.require(n);
       await service.delete(n);
       return {};
@@ -193,10 +167,6 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
 
     async UpdateDestination(i, req) {
       const n = name(i);
-      for (const [k, spec] of [['CurrentDeliveryStreamVersionId', str(1, 50, /^[0-9]+$/)], ['DestinationId', destinationId]] as const) {
-        if (i[k] === undefined || i[k] === null) throw validation(null, memberName(k), 'Member must not be null');
-        check(i[k], spec, memberName(k));
-      }
       const s = registry.require(n);
       if (i.CurrentDeliveryStreamVersionId !== String(s.version)) {
         throw concurrentModification(
@@ -204,24 +174,24 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
         );
       }
       if (i.DestinationId !== DESTINATION_ID) throw invalidArgument(`Destination ${String(i.DestinationId)} not found in delivery stream ${n}; its destination is ${DESTINATION_ID}.`);
-      const { kind: updKind, member } = destinationBlock(i, 'Update');
-      validateUpdate(updKind, i[member] as Json, member);
+      const { kind: updKind, member } = destinationBlock(asJson(i), 'Update');
+      const update = asJson(i)[member] as Json;
       const s3Family = (k: DestinationKind) => k === 'S3' || k === 'ExtendedS3';
       let kind: DestinationKind;
       let merged: Json;
       if (updKind === s.kind || (s3Family(updKind) && s3Family(s.kind))) {
         // An S3 update keeps an ExtendedS3 stream extended; an ExtendedS3 update extends an S3 stream.
         kind = s.kind === 'ExtendedS3' || updKind === 'ExtendedS3' ? 'ExtendedS3' : updKind;
-        merged = mergeUpdate(updKind, s.destination, i[member] as Json);
+        merged = mergeUpdate(updKind, s.destination, update);
       } else {
         // A different destination type: the update must then be a complete configuration.
-        requireComplete(updKind, i[member] as Json, member);
+        requireComplete(updKind, update, member);
         kind = updKind;
-        merged = mergeUpdate(updKind, {}, i[member] as Json);
+        merged = mergeUpdate(updKind, {}, update);
       }
       const destination = validateDestination(kind, merged, member);
       // Only the roles this request names: a role the stream already had was checked when it was given.
-      checkRoles(req, n, namedRoleArns(i[member]), usedRoles(updKind, i[member] as Json, member));
+      checkRoles(req, n, namedRoleArns(update), usedRoles(updKind, update, member));
       s.destination = destination;
       s.kind = kind;
       s.version++;
@@ -232,8 +202,7 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
 
     async PutRecord(i) {
       const n = name(i);
-      if (!isObject(i.Record)) throw validation(i.Record ?? null, 'record', i.Record === undefined || i.Record === null ? 'Member must not be null' : 'Member must be a structure');
-      const data = recordData(i.Record, 'record.data');
+      const data = i.Record.Data;
       writable(n);
       const [id] = await service.append(n, [data]).catch((e: unknown) => {
         throw e instanceof LogWriteError ? serviceUnavailable(notStored(e)) : e;
@@ -243,17 +212,8 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
 
     async PutRecordBatch(i) {
       const n = name(i);
-      if (!Array.isArray(i.Records)) throw validation(i.Records ?? null, 'records', 'Member must not be null');
-      if (i.Records.length < 1 || i.Records.length > MAX_BATCH_RECORDS) {
-        throw validation(`[${i.Records.length} records]`, 'records', `Member must have length less than or equal to ${MAX_BATCH_RECORDS} and greater than or equal to 1`);
-      }
-      let total = 0;
-      const data = i.Records.map((r: unknown, k: number) => {
-        if (!isObject(r)) throw validation(r, `records.${k + 1}.member`, 'Member must be a structure');
-        const d = recordData(r, `records.${k + 1}.member.data`);
-        total += d.length;
-        return d;
-      });
+      const data = i.Records.map((r) => r.Data);
+      const total = data.reduce((sum, d) => sum + d.length, 0);
       if (total > MAX_BATCH_BYTES) {
         throw invalidArgument(`Records size (${total} bytes of data) exceeds the limit of ${MAX_BATCH_BYTES} bytes (4 MiB) per PutRecordBatch request.`);
       }
@@ -282,11 +242,9 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
 
     TagDeliveryStream(i) {
       const n = name(i);
-      if (i.Tags === undefined || i.Tags === null) throw validation(null, 'tags', 'Member must not be null');
-      check(i.Tags, tagList, 'tags');
       const s = registry.require(n);
       // Spread and fromEntries define own properties: a tag key "__proto__" is kept, not swallowed by the setter.
-      const tags: Record<string, string> = { ...s.tags, ...Object.fromEntries((i.Tags as Array<{ Key: string; Value?: string }>).map((t) => [t.Key, t.Value ?? ''])) };
+      const tags: Record<string, string> = { ...s.tags, ...Object.fromEntries(i.Tags.map((t) => [t.Key, t.Value ?? ''])) };
       if (Object.keys(tags).length > MAX_TAGS_PER_STREAM) {
         throw limitExceeded(`Delivery stream ${n} would have ${Object.keys(tags).length} tags; a delivery stream can have at most ${MAX_TAGS_PER_STREAM} tags.`);
       }
@@ -297,21 +255,17 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
 
     UntagDeliveryStream(i) {
       const n = name(i);
-      if (i.TagKeys === undefined || i.TagKeys === null) throw validation(null, 'tagKeys', 'Member must not be null');
-      check(i.TagKeys, list(tagKey, 1, MAX_TAGS_PER_STREAM), 'tagKeys');
       const s = registry.require(n);
-      for (const k of i.TagKeys as string[]) delete s.tags[k];
+      for (const k of i.TagKeys) if (Object.hasOwn(s.tags, k)) delete s.tags[k];
       registry.save(s);
       return {};
     },
 
     ListTagsForDeliveryStream(i) {
       const n = name(i);
-      check(i.Limit, int({ min: 1, max: MAX_LIST_TAGS }), 'limit');
-      check(i.ExclusiveStartTagKey, tagKey, 'exclusiveStartTagKey');
       const s = registry.require(n);
-      const limit = (i.Limit as number | undefined) ?? MAX_LIST_TAGS;
-      const after = i.ExclusiveStartTagKey as string | undefined;
+      const limit = i.Limit ?? MAX_LIST_TAGS;
+      const after = i.ExclusiveStartTagKey;
       const keys = Object.keys(s.tags).sort().filter((k) => after === undefined || k > after);
       return { Tags: keys.slice(0, limit).map((Key) => ({ Key, Value: s.tags[Key] })), HasMoreTags: keys.length > limit };
     },
@@ -325,11 +279,10 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
     }
   }
 
-  function sourceOf(c: unknown): { streamArn: string; roleArn: string } {
-    if (!isObject(c)) throw invalidArgument('KinesisStreamSourceConfiguration is required when DeliveryStreamType is KinesisStreamAsSource.');
-    check(c, obj({ KinesisStreamARN: str(1, 512, KINESIS_STREAM_ARN), RoleARN: str(1, 512, ROLE_ARN) }, ['KinesisStreamARN', 'RoleARN']), 'kinesisStreamSourceConfiguration');
-    const streamArn = c.KinesisStreamARN as string;
-    const roleArn = c.RoleARN as string;
+  function sourceOf(c: Inputs['CreateDeliveryStream']['KinesisStreamSourceConfiguration']): { streamArn: string; roleArn: string } {
+    if (!c) throw invalidArgument('KinesisStreamSourceConfiguration is required when DeliveryStreamType is KinesisStreamAsSource.');
+    const streamArn = c.KinesisStreamARN;
+    const roleArn = c.RoleARN;
     const [, , , region, account, resource] = streamArn.split(':');
     if (region !== registry.region || account !== accountId) {
       throw invalidArgument(`KinesisStreamSourceConfiguration.KinesisStreamARN ${streamArn} is not a stream of this server (region ${registry.region}, account ${accountId}); only embedded Kinesis streams can be a source.`);
@@ -340,7 +293,14 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
     return { streamArn, roleArn };
   }
 
-  return { targetPrefix: FIREHOSE_TARGET_PREFIX, signingServices: [FIREHOSE_SIGNING_NAME], maxRequestBytes: MAX_JSON_REQUEST_BYTES, operations };
+  return {
+    targetPrefix: FIREHOSE_TARGET_PREFIX,
+    signingServices: [FIREHOSE_SIGNING_NAME],
+    maxRequestBytes: MAX_JSON_REQUEST_BYTES,
+    model: firehoseModel,
+    modelOverrides: FIREHOSE_MODEL_OVERRIDES,
+    operations,
+  };
 }
 
 /**
@@ -373,13 +333,6 @@ function destinationBlock(i: Json, suffix: 'Configuration' | 'Update'): { kind: 
   }
   const kind = supported[0];
   return { kind, member: suffix === 'Configuration' ? KINDS[kind].config : KINDS[kind].update };
-}
-
-function recordData(r: Json, member: string): Buffer {
-  if (r.Data === undefined || r.Data === null) throw validation(null, member, 'Member must not be null');
-  const data = blobInput(r.Data, 'Data');
-  if (data.length > MAX_RECORD_BYTES) throw validation(`${data.length} bytes`, member, `Member must have length less than or equal to ${MAX_RECORD_BYTES}`);
-  return data;
 }
 
 /** A write to the delivery stream's log failed (disk full, I/O error): retryable, and says why. */

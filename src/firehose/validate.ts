@@ -1,7 +1,8 @@
-// Delivery-stream configuration checks: the service model's constraints on every member of the
-// four supported destination blocks (written here as a compact spec, checked Coral-style), the
-// semantic rules Firehose adds (InvalidArgumentException), the defaults a description shows, the
-// merge of an UpdateDestination block, and the description shapes (secrets left out).
+// Delivery-stream configuration rules beyond the model (whose shapes, lengths, patterns and enums
+// src/models/validate.ts checks before a handler runs): the semantic rules Firehose adds
+// (InvalidArgumentException), the members an update switching destination type must name, the
+// defaults a description shows, the merge of an UpdateDestination block, and the description
+// shapes (secrets left out).
 
 import { isObject, type Json } from '../http/shape.js';
 import { invalidArgument, memberName, validation } from './errors.js';
@@ -9,16 +10,11 @@ import { prefixPartitionKeys, validatePrefix } from './keys.js';
 import { bucketName } from './objects/index.js';
 import { metadataExtractionQuery, validateExtraction } from './partition.js';
 import {
-  BUFFER_INTERVAL_S,
   DEFAULT_BUFFER_INTERVAL_S,
   DEFAULT_BUFFER_SIZE_MB,
   DEFAULT_DYNAMIC_PARTITIONING_RETRY_S,
   DEFAULT_HTTP_RETRY_S,
   DEFAULT_REDSHIFT_RETRY_S,
-  HTTP_BUFFER_SIZE_MB,
-  MAX_PREFIX_LENGTH,
-  RETRY_DURATION_S,
-  S3_BUFFER_SIZE_MB,
   REDSHIFT_FORBIDDEN_COMPRESSIONS,
 } from './limits.js';
 
@@ -42,189 +38,27 @@ export const UNSUPPORTED_DESTINATIONS = [
   'Iceberg',
 ] as const;
 
-// --- a compact spec of the model's shapes ---------------------------------------------------
-
-export type Spec =
-  | { t: 'str'; min?: number; max?: number; pattern?: RegExp; enum?: readonly string[] }
-  | { t: 'int'; min: number; max: number }
-  | { t: 'bool' }
-  | { t: 'obj'; members: Record<string, Spec>; required?: readonly string[] }
-  | { t: 'list'; item: Spec; min?: number; max?: number }
-  | { t: 'any' };
-
-export const str = (min: number, max: number, pattern?: RegExp): Spec => ({ t: 'str', min, max, pattern });
-export const en = (...values: string[]): Spec => ({ t: 'str', enum: values });
-export const int = (r: { min: number; max: number }): Spec => ({ t: 'int', ...r });
-export const bool: Spec = { t: 'bool' };
-export const obj = (members: Record<string, Spec>, required: string[] = []): Spec => ({ t: 'obj', members, required });
-export const list = (item: Spec, min?: number, max?: number): Spec => ({ t: 'list', item, min, max });
-
-export const ROLE_ARN = /^arn:.*:iam::\d{12}:role\/[a-zA-Z_0-9+=,.@\-_/]+$/;
-export const BUCKET_ARN = /^arn:.*:s3:::[\w.-]{1,255}$/;
-export const KINESIS_STREAM_ARN = /^arn:.*:kinesis:[a-zA-Z0-9-]+:\d{12}:stream\/[a-zA-Z0-9_.-]+$/;
-/**
- * The model only admits Redshift host names (`….redshift.amazonaws.com`); a self-hosted server
- * delivers to any PostgreSQL-compatible database, so any host is accepted (deliberate deviation).
- */
-export const JDBC_URL = /^jdbc:(redshift|postgresql):\/\/[A-Za-z0-9.-]+(:\d{1,5})?\/[a-zA-Z0-9_$-]+$/;
-/** The model demands https; plain http is accepted too, for endpoints on the same host (deviation). */
-export const HTTP_ENDPOINT_URL = /^https?:\/\/.+$/;
-const KMS_ARN = /^arn:.*:kms:[a-zA-Z0-9-]+:\d{12}:(key|alias)\/[a-zA-Z_0-9+=,.@\-_/]+$/;
-
-const roleArn = str(1, 512, ROLE_ARN);
-const buffering = (size: { min: number; max: number }) => obj({ SizeInMBs: int(size), IntervalInSeconds: int(BUFFER_INTERVAL_S) });
-const retry = obj({ DurationInSeconds: int(RETRY_DURATION_S) });
-const cloudWatch = obj({ Enabled: bool, LogGroupName: str(0, 512, /^[.\-_/#A-Za-z0-9]*$/), LogStreamName: str(0, 512, /^[^:*]*$/) });
-const encryption = obj({ NoEncryptionConfig: en('NoEncryption'), KMSEncryptionConfig: obj({ AWSKMSKeyARN: str(1, 512, KMS_ARN) }, ['AWSKMSKeyARN']) });
-const processing = obj({
-  Enabled: bool,
-  Processors: list(
-    obj(
-      {
-        Type: en('RecordDeAggregation', 'Decompression', 'CloudWatchLogProcessing', 'Lambda', 'MetadataExtraction', 'AppendDelimiterToRecord'),
-        Parameters: list(
-          obj(
-            {
-              ParameterName: en(
-                'LambdaArn', 'NumberOfRetries', 'MetadataExtractionQuery', 'JsonParsingEngine', 'RoleArn', 'BufferSizeInMBs',
-                'BufferIntervalInSeconds', 'SubRecordType', 'Delimiter', 'CompressionFormat', 'DataMessageExtraction',
-              ),
-              ParameterValue: str(1, 5120, /^(?!\s*$).+$/s),
-            },
-            ['ParameterName', 'ParameterValue'],
-          ),
-        ),
-      },
-      ['Type'],
-    ),
-  ),
-});
-const secretsManager = obj({ SecretARN: str(1, 2048), RoleARN: roleArn, Enabled: bool }, ['Enabled']);
-const compression = en('UNCOMPRESSED', 'GZIP', 'ZIP', 'Snappy', 'HADOOP_SNAPPY');
-
-const S3_MEMBERS: Record<string, Spec> = {
-  RoleARN: roleArn,
-  BucketARN: str(1, 2048, BUCKET_ARN),
-  Prefix: str(0, MAX_PREFIX_LENGTH),
-  ErrorOutputPrefix: str(0, MAX_PREFIX_LENGTH),
-  BufferingHints: buffering(S3_BUFFER_SIZE_MB),
-  CompressionFormat: compression,
-  EncryptionConfiguration: encryption,
-  CloudWatchLoggingOptions: cloudWatch,
-};
-const s3 = obj(S3_MEMBERS, ['RoleARN', 'BucketARN']);
-
-/** Full configurations (CreateDeliveryStream) and update blocks (UpdateDestination) of each kind. */
-const CONFIG_MEMBERS: Record<DestinationKind, { members: Record<string, Spec>; required: string[]; renames: Record<string, string> }> = {
-  S3: { members: S3_MEMBERS, required: ['RoleARN', 'BucketARN'], renames: {} },
-  ExtendedS3: {
-    members: {
-      ...S3_MEMBERS,
-      ProcessingConfiguration: processing,
-      S3BackupMode: en('Disabled', 'Enabled'),
-      S3BackupConfiguration: s3,
-      DataFormatConversionConfiguration: { t: 'any' },
-      DynamicPartitioningConfiguration: obj({ RetryOptions: retry, Enabled: bool }),
-      FileExtension: str(0, 128, /^$|^\.[0-9a-z!\-_.*'()]+$/),
-      CustomTimeZone: str(0, 50, /^$|^[a-zA-Z/_]+$/),
-    },
-    required: ['RoleARN', 'BucketARN'],
-    renames: { S3BackupConfiguration: 'S3BackupUpdate' },
-  },
+/** Required members of each kind's full configuration, and the update block's names for them. */
+const CONFIG_MEMBERS: Record<DestinationKind, { required: string[]; renames: Record<string, string> }> = {
+  S3: { required: ['RoleARN', 'BucketARN'], renames: {} },
+  ExtendedS3: { required: ['RoleARN', 'BucketARN'], renames: { S3BackupConfiguration: 'S3BackupUpdate' } },
   Redshift: {
-    members: {
-      RoleARN: roleArn,
-      ClusterJDBCURL: str(1, 512, JDBC_URL),
-      CopyCommand: obj({ DataTableName: str(1, 512), DataTableColumns: str(0, 10240), CopyOptions: str(0, 10240) }, ['DataTableName']),
-      Username: str(1, 512),
-      Password: str(6, 512),
-      RetryOptions: retry,
-      S3Configuration: s3,
-      ProcessingConfiguration: processing,
-      S3BackupMode: en('Disabled', 'Enabled'),
-      S3BackupConfiguration: s3,
-      CloudWatchLoggingOptions: cloudWatch,
-      SecretsManagerConfiguration: secretsManager,
-    },
     required: ['RoleARN', 'ClusterJDBCURL', 'CopyCommand', 'S3Configuration'],
     renames: { S3Configuration: 'S3Update', S3BackupConfiguration: 'S3BackupUpdate' },
   },
   HttpEndpoint: {
-    members: {
-      EndpointConfiguration: obj({ Url: str(1, 1000, HTTP_ENDPOINT_URL), Name: str(1, 256, /^(?!\s*$).+$/s), AccessKey: str(0, 4096) }, ['Url']),
-      BufferingHints: buffering(HTTP_BUFFER_SIZE_MB),
-      CloudWatchLoggingOptions: cloudWatch,
-      RequestConfiguration: obj({
-        ContentEncoding: en('NONE', 'GZIP'),
-        CommonAttributes: list(obj({ AttributeName: str(1, 256, /^(?!\s*$).+$/s), AttributeValue: str(0, 1024) }, ['AttributeName', 'AttributeValue']), 0, 50),
-      }),
-      ProcessingConfiguration: processing,
-      RoleARN: roleArn,
-      RetryOptions: retry,
-      S3BackupMode: en('FailedDataOnly', 'AllData'),
-      S3Configuration: s3,
-      SecretsManagerConfiguration: secretsManager,
-    },
     required: ['EndpointConfiguration', 'S3Configuration'],
     renames: { S3Configuration: 'S3Update', S3BackupConfiguration: 'S3BackupUpdate' },
   },
 };
 
-/** Checks `v` against `spec`; `path` is the Coral member path. Throws ValidationException. */
-export function check(v: unknown, spec: Spec, path: string): void {
-  if (v === undefined || v === null) return;
-  switch (spec.t) {
-    case 'str': {
-      if (typeof v !== 'string') throw validation(v, path, 'Member must be a string');
-      if (spec.enum && !spec.enum.includes(v)) throw validation(v, path, `Member must satisfy enum value set: [${spec.enum.join(', ')}]`);
-      if (spec.min !== undefined && v.length < spec.min) throw validation(v, path, `Member must have length greater than or equal to ${spec.min}`);
-      if (spec.max !== undefined && v.length > spec.max) throw validation(v, path, `Member must have length less than or equal to ${spec.max}`);
-      if (spec.pattern && !spec.pattern.test(v)) throw validation(v, path, `Member must satisfy regular expression pattern: ${spec.pattern.source}`);
-      return;
-    }
-    case 'int':
-      if (typeof v !== 'number' || !Number.isInteger(v)) throw validation(v, path, 'Member must be an integer');
-      if (v < spec.min) throw validation(v, path, `Member must have value greater than or equal to ${spec.min}`);
-      if (v > spec.max) throw validation(v, path, `Member must have value less than or equal to ${spec.max}`);
-      return;
-    case 'bool':
-      if (typeof v !== 'boolean') throw validation(v, path, 'Member must be a boolean');
-      return;
-    case 'any':
-      if (!isObject(v)) throw validation(v, path, 'Member must be a structure');
-      return;
-    case 'list':
-      if (!Array.isArray(v)) throw validation(v, path, 'Member must be a list');
-      if (spec.min !== undefined && v.length < spec.min) throw validation(`[${v.length} items]`, path, `Member must have length greater than or equal to ${spec.min}`);
-      if (spec.max !== undefined && v.length > spec.max) throw validation(`[${v.length} items]`, path, `Member must have length less than or equal to ${spec.max}`);
-      v.forEach((x, i) => check(x, spec.item, `${path}.${i + 1}.member`));
-      return;
-    case 'obj':
-      if (!isObject(v)) throw validation(v, path, 'Member must be a structure');
-      for (const r of spec.required ?? []) if (v[r] === undefined || v[r] === null) throw validation(null, `${path}.${memberName(r)}`, 'Member must not be null');
-      for (const [k, s] of Object.entries(spec.members)) check(v[k], s, `${path}.${memberName(k)}`);
-  }
-}
-
-/** Validates a full destination configuration of `kind`; returns it with defaults filled in. */
-export function validateDestination(kind: DestinationKind, c: unknown, member: string): Json {
-  const m = CONFIG_MEMBERS[kind];
-  if (c === undefined || c === null) throw validation(null, memberName(member), 'Member must not be null');
-  check(c, obj(m.members, m.required), memberName(member));
-  const cfg = c as Json;
-  semanticChecks(kind, cfg, member);
-  return withDefaults(kind, cfg);
-}
-
-/** Validates an update block of `kind` (no member required) in its own wire names. */
-export function validateUpdate(kind: DestinationKind, u: Json, member: string): void {
-  const m = CONFIG_MEMBERS[kind];
-  const members: Record<string, Spec> = {};
-  for (const [k, s] of Object.entries(m.members)) {
-    // Nested S3 updates (S3Update, S3BackupUpdate) have no required members either.
-    members[m.renames[k] ?? k] = s === s3 ? obj(S3_MEMBERS) : s;
-  }
-  check(u, obj(members), memberName(member));
+/**
+ * A full destination configuration of `kind` (its shape already checked against the model):
+ * Firehose's own rules, then the configuration with defaults filled in.
+ */
+export function validateDestination(kind: DestinationKind, c: Json, member: string): Json {
+  semanticChecks(kind, c, member);
+  return withDefaults(kind, c);
 }
 
 /** An update that switches the destination type must name every member a configuration requires. */

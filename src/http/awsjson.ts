@@ -2,22 +2,36 @@
 // JSON bodies with base64 blobs, or CBOR 1.1 bodies with raw byte strings (the Java SDK's and
 // KCL's default for Kinesis). The answer is in the request's content type. Errors are
 // {"__type","message"} (400 for client errors, 500 for InternalFailure), mapped here only.
+// Every request is checked against the service's model before anyone sees it, in AWS's order:
+// decode, deserialize into the model's types (SerializationException), the model's constraints
+// (one ValidationException listing them all), then authorization, then the handler (resource
+// existence, then business rules), which receives the validated, typed input.
 
 import { decode as cborDecode, encode as cborEncode } from 'cborg';
 import type { Protocol } from './dispatch.js';
-import { ApiError } from './errors.js';
+import { ApiError, AuthError } from './errors.js';
 import { DepthLimitedTokenizer } from './cbor-depth.js';
 import { nestingExceeds, nestingMessage } from '../nesting.js';
 import type { ApiRequest, ApiResponse } from './request.js';
 import type { Json } from './shape.js';
+import type { ServiceModel } from '../models/types.js';
+import { ModelValidator, type ShapeOverride } from '../models/validate.js';
+import { model as kinesisModel } from '../models/generated/kinesis.js';
+import { model as firehoseModel } from '../models/generated/firehose.js';
 
 export const JSON_CONTENT_TYPE = 'application/x-amz-json-1.1';
 export const CBOR_CONTENT_TYPE = 'application/x-amz-cbor-1.1';
 
-/** Operation input: blobs arrive as base64 strings (JSON) or Buffers (CBOR); use `blobInput`. */
-export type Operation = (input: Json, req: ApiRequest) => Promise<unknown> | unknown;
+/**
+ * An operation over its validated input: only the model's members, blobs as Buffers, timestamps as
+ * Dates (`I` is the generated input type, src/models/generated/<service>-inputs.ts).
+ */
+export type Operation<I = Json> = (input: I, req: ApiRequest) => Promise<unknown> | unknown;
 /** A streaming operation answers with its own response (SubscribeToShard's event stream). */
-export type RawOperation = (input: Json, req: ApiRequest, format: WireFormat) => Promise<ApiResponse>;
+export type RawOperation<I = Json> = (input: I, req: ApiRequest, format: WireFormat) => Promise<ApiResponse>;
+/** An operation table typed per operation by a generated `Inputs` map. */
+export type Operations<M> = { [K in keyof M]?: Operation<M[K]> };
+export type RawOperations<M> = { [K in keyof M]?: RawOperation<M[K]> };
 
 export type WireFormat = 'json' | 'cbor';
 
@@ -26,9 +40,17 @@ export interface JsonRpcService {
   signingServices: readonly string[];
   /** The longest request body the service accepts: its largest legal request, blobs in base64. */
   maxRequestBytes: number;
-  operations: Record<string, Operation>;
-  rawOperations?: Record<string, RawOperation>;
-  /** Runs before every operation; throws AccessDeniedException when the caller may not act. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  operations: Record<string, Operation<any> | undefined>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  rawOperations?: Record<string, RawOperation<any> | undefined>;
+  /** The service's generated model: every operation's input is validated against it. */
+  model?: ServiceModel;
+  /** Deliberate deviations from the model, by shape name (each documented where it is given). */
+  modelOverrides?: Record<string, ShapeOverride>;
+  /** Operations answered without a signature (the model's noAuth); they run without a caller. */
+  unsignedOperations?: readonly string[];
+  /** Runs after validation, before every operation; throws AccessDeniedException when the caller may not act. */
   authorize?: (operation: string, input: Json, req: ApiRequest) => void;
 }
 
@@ -39,15 +61,49 @@ export class ServiceError extends ApiError {
   }
 }
 
+/** The AWS models of the awsJson services, matched to a service by its target prefix. */
+const MODELS = [kinesisModel, firehoseModel];
+
+/** AWS sends UnknownOperationException with no message: `{"__type":"UnknownOperationException"}`. */
+const unknownOperationError = () => new ServiceError('UnknownOperationException', '');
+
+/**
+ * AWS's answer to a POST in an awsJson 1.1 content type that names no service here (no
+ * X-Amz-Target, or an unknown prefix): 400 UnknownOperationException in the request's format.
+ * Undefined for other content types, which AWS does not read as awsJson at all.
+ */
+export function awsJsonUnknownOperation(req: ApiRequest): ApiResponse | undefined {
+  const ct = String(req.headers['content-type'] ?? '');
+  if (!ct.startsWith(JSON_CONTENT_TYPE) && !ct.startsWith(CBOR_CONTENT_TYPE)) return undefined;
+  return encodeBody({ __type: unknownOperationError().code }, formatOf(req), 400);
+}
+
 export function awsJsonProtocol(service: JsonRpcService): Protocol {
   // The operation name comes from the client: Maps of the tables' own entries, so `constructor` or
   // `__proto__` find nothing inherited.
-  const operations = new Map(Object.entries(service.operations));
-  const rawOperations = new Map(Object.entries(service.rawOperations ?? {}));
+  const operations = new Map(Object.entries(service.operations).filter(([, f]) => f !== undefined));
+  const rawOperations = new Map(Object.entries(service.rawOperations ?? {}).filter(([, f]) => f !== undefined));
+  const validator = service.model ? new ModelValidator(service.model, service.modelOverrides) : undefined;
   const prefix = `${service.targetPrefix}.`;
+  const model = MODELS.find((m) => m.metadata.targetPrefix === service.targetPrefix);
+  const modelled = new Set(Object.keys(model?.operations ?? {}));
+  const unsigned = new Set(service.unsignedOperations ?? []);
+  const operationOf = (req: ApiRequest) => {
+    const target = String(req.headers['x-amz-target'] ?? '');
+    return target.startsWith(prefix) ? target.slice(prefix.length) : '';
+  };
   return {
     signingServices: service.signingServices,
+    unsigned: unsigned.size > 0 ? { head: (req) => unsigned.has(operationOf(req)) } : undefined,
     maxBodyBytes: () => service.maxRequestBytes,
+    unknownOperation(req) {
+      const target = String(req.headers['x-amz-target'] ?? '');
+      const op = target.startsWith(prefix) ? target.slice(prefix.length) : '';
+      if (operations.has(op) || rawOperations.has(op)) return undefined;
+      // An operation of AWS's model that Pinstream lacks is named, so it is not taken for a typo.
+      if (modelled.has(op)) return new ServiceError('UnknownOperationException', `Pinstream does not support the ${model!.metadata.serviceId} operation ${op}`);
+      return unknownOperationError();
+    },
     async handle(req) {
       const target = String(req.headers['x-amz-target'] ?? '');
       const op = target.startsWith(prefix) ? target.slice(prefix.length) : '';
@@ -55,7 +111,15 @@ export function awsJsonProtocol(service: JsonRpcService): Protocol {
       const raw = rawOperations.get(op);
       if (!fn && !raw) throw new ServiceError('UnknownOperationException', `Unknown operation ${target}`);
       const format = formatOf(req);
-      const input = decodeBody(req, format);
+      const body = decodeBody(req, format);
+      let input = body as Json;
+      if (validator) {
+        const r = validator.validate<Json>(op, body);
+        if (!r.ok) throw new ServiceError(r.error.code, r.error.message);
+        input = r.value;
+      } else if (!isStructure(body)) {
+        throw new ServiceError('SerializationException', 'Request body must be an object');
+      }
       service.authorize?.(op, input, req);
       if (raw) return raw(input, req, format);
       const out = await fn!(input, req);
@@ -63,9 +127,15 @@ export function awsJsonProtocol(service: JsonRpcService): Protocol {
     },
     error(err, req) {
       const format = formatOf(req);
-      // JSON-RPC services answer AccessDeniedException with 400, like every other client error.
-      const status = err.code === 'AccessDeniedException' ? 400 : err.status;
-      return encodeBody({ __type: err.code, message: err.message }, format, status);
+      // JSON-RPC services answer authentication failures (MissingAuthenticationTokenException,
+      // UnrecognizedClientException, Invalid/IncompleteSignatureException) and
+      // AccessDeniedException with 400, like every other client error. An error AWS sends
+      // without a message (UnknownOperationException) has none here either.
+      const status = err instanceof AuthError || err.code === 'AccessDeniedException' ? 400 : err.status;
+      if (err.message === '') return encodeBody({ __type: err.code }, format, status);
+      // Coral writes a SerializationException's text as `Message` (kinesalite recorded it); SDKs read either.
+      const text = err.code === 'SerializationException' ? { Message: err.message } : { message: err.message };
+      return encodeBody({ __type: err.code, ...text }, format, status);
     },
   };
 }
@@ -75,7 +145,10 @@ function formatOf(req: ApiRequest): WireFormat {
   return ct.startsWith(CBOR_CONTENT_TYPE) ? 'cbor' : 'json';
 }
 
-function decodeBody(req: ApiRequest, format: WireFormat): Json {
+const isStructure = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+
+/** The decoded body (any JSON/CBOR value: the model validator says what is wrong with it). */
+function decodeBody(req: ApiRequest, format: WireFormat): unknown {
   if (req.body.length === 0) return {};
   let v: unknown;
   try {
@@ -86,9 +159,8 @@ function decodeBody(req: ApiRequest, format: WireFormat): Json {
   } catch (e) {
     throw new ServiceError('SerializationException', `Request body is not valid ${format === 'cbor' ? 'CBOR' : 'JSON'}: ${(e as Error).message}`);
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ServiceError('SerializationException', 'Request body must be an object');
   if (nestingExceeds(v)) throw new ServiceError('SerializationException', nestingMessage('Request body'));
-  return v as Json;
+  return v;
 }
 
 /** Undefined output (operations without a result) is an empty body, as AWS answers. */

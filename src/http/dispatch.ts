@@ -1,7 +1,9 @@
 // Request routing: picks the protocol a request speaks (restJson1 paths for Pinpoint, X-Amz-Target
 // JSON 1.1 for Kinesis/Firehose, ...), authenticates it with SigV4 for that protocol's signing
 // service, runs it, and turns every error into that protocol's wire shape. CORS is answered here
-// so browser SDK clients work against any service.
+// as AWS answers it, so browser SDK clients work against any service. A request that reaches no
+// protocol (no or an unknown X-Amz-Target, a path of no service) gets AWS's answer for it (see
+// noOperation), after the operator routes and the console's pages had their turn.
 //
 // It works in two steps (server.ts reads the body in between): from the head alone it routes,
 // checks everything about the signature that needs no body (form, scope, clock, key, session
@@ -12,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { checkSigV4Head, verifySigV4, type Credentials } from '../iam/sigv4.js';
 import { ApiError, authError, internalError, payloadTooLarge } from './errors.js';
+import { awsJsonUnknownOperation } from './awsjson.js';
 import { isDiskFull } from '../log/errors.js';
 import type { ApiRequest, ApiResponse } from './request.js';
 import type { Admission, BodyRefusal, FrontDoor, RequestHead } from './server.js';
@@ -24,6 +27,19 @@ export interface Protocol {
   maxBodyBytes(req: ApiRequest): number;
   handle(req: ApiRequest): Promise<ApiResponse>;
   error(err: ApiError, req: ApiRequest): ApiResponse;
+  /**
+   * The error for a request that names no operation of this protocol, found from its head before
+   * authentication, as AWS's RPC front ends do (awsJson: UnknownOperationException, signed or not).
+   */
+  unknownOperation?(req: ApiRequest): ApiError | undefined;
+  /**
+   * Operations AWS answers without a signature (its models' noAuth: Cognito's GetId,
+   * GetCredentialsForIdentity, ...; STS AssumeRoleWithWebIdentity). `head` says from the head
+   * whether a request without any signature may be one (exact for X-Amz-Target; the Query protocol
+   * names its action in the body, so there `body` decides once it is read). Such a request runs
+   * without a caller; anything else without a signature is refused as before.
+   */
+  unsigned?: { head(req: ApiRequest): boolean; body?(req: ApiRequest): boolean };
 }
 
 export interface DispatcherOptions {
@@ -41,10 +57,19 @@ export interface DispatcherOptions {
   operator?: (req: ApiRequest) => ApiResponse | undefined;
 }
 
-const CORS_HEADERS: Record<string, string> = {
-  'access-control-allow-origin': '*',
-  'access-control-expose-headers': 'x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMessage,x-amz-apigw-id,Date',
-};
+/**
+ * AWS's CORS answer (as recorded by kinesalite against Kinesis): only to a request with an Origin,
+ * any origin allowed, these headers readable by the page, and a preflight that grants exactly the
+ * method and headers asked for, cached CORS_MAX_AGE_SECONDS.
+ */
+export const CORS_EXPOSE_HEADERS = 'x-amzn-RequestId,x-amzn-ErrorType,x-amz-request-id,x-amz-id-2,x-amzn-ErrorMessage,Date';
+export const CORS_MAX_AGE_SECONDS = 172_800;
+
+/** AWS's text when a request names no service and operation it could authorize. */
+export const NO_OPERATION_MESSAGE = 'Unable to determine service/operation name to be authorized';
+
+/** What checkSigV4Head answers for a request that carries no signature at all. */
+const MISSING_SIGNATURE = 'MissingAuthenticationTokenException';
 
 /** Retryable: every AWS SDK retries a 503, whatever the error type. */
 export const serviceUnavailable = (message: string) => new ApiError('ServiceUnavailableException', 503, message);
@@ -54,19 +79,25 @@ export const requestTimeout = (message: string) => new ApiError('RequestTimeoutE
 export function createDispatcher(opts: DispatcherOptions): FrontDoor {
   return (head: RequestHead): Admission => {
     const req = toApiRequest(head);
+    const origin = req.headers.origin !== undefined;
     const decorate = (res: ApiResponse): ApiResponse => {
-      res.headers = { ...res.headers, ...CORS_HEADERS, 'x-amzn-requestid': req.requestId };
+      res.headers = {
+        ...res.headers,
+        ...(origin ? { 'access-control-allow-origin': '*', 'access-control-expose-headers': CORS_EXPOSE_HEADERS } : {}),
+        'x-amzn-requestid': req.requestId,
+      };
       return res;
     };
     const answer = (res: ApiResponse | Promise<ApiResponse | undefined> | undefined, closeConnection = false): Admission => ({
-      response: Promise.resolve(res).then((r) => decorate(r ?? notFoundPlain(req))),
+      response: Promise.resolve(res).then((r) => decorate(r ?? noOperation(req))),
       closeConnection,
       maxBodyBytes: 0,
       finish: () => Promise.reject(new Error('finish after an answer')),
-      refuse: () => decorate(notFoundPlain(req)),
+      refuse: () => decorate(noOperation(req)),
     });
 
-    if (req.method === 'OPTIONS') return answer(preflight(req));
+    // A preflight carries an Origin; Pinpoint's paths answer OPTIONS without one too (API Gateway).
+    if (req.method === 'OPTIONS' && (origin || opts.restJson.some((r) => req.rawPath.startsWith(r.prefix)))) return answer(preflight(req));
     const operator = opts.operator?.(req);
     if (operator) return answer(operator);
     const protocol = selectProtocol(req, opts);
@@ -78,13 +109,37 @@ export function createDispatcher(opts: DispatcherOptions): FrontDoor {
 
     const fail = (e: unknown) => decorate(errorResponse(protocol, e, req));
     let maxBodyBytes: number;
+    let unsigned = false;
     try {
       if (head.overloaded) throw serviceUnavailable('The server is at its connection limit; retry with backoff');
+      const unknown = protocol.unknownOperation?.(req);
+      if (unknown) throw unknown;
       const auth = checkSigV4Head(req, { lookup: opts.lookupKey, now: opts.clock.now(), services: protocol.signingServices });
-      if (!auth.ok) throw authError(auth.code, auth.message);
+      if (!auth.ok) {
+        if (auth.code !== MISSING_SIGNATURE || !protocol.unsigned?.head(req)) throw authError(auth.code, auth.message);
+        unsigned = true;
+      }
       maxBodyBytes = protocol.maxBodyBytes(req);
     } catch (e) {
       return answer(fail(e), head.overloaded);
+    }
+    if (unsigned) {
+      return {
+        maxBodyBytes,
+        refuse: (r) => fail(refusalError(r)),
+        async finish(body, verified) {
+          req.body = body;
+          try {
+            if (protocol.unsigned!.body && !protocol.unsigned!.body(req)) throw authError(MISSING_SIGNATURE, 'Missing Authentication Token');
+            verified();
+            const res = await protocol.handle(req);
+            if (!isResponse(res)) throw new Error(`the ${req.method} ${req.rawPath} handler answered ${String(res)}`);
+            return decorate(res);
+          } catch (e) {
+            return fail(e);
+          }
+        },
+      };
     }
     return {
       maxBodyBytes,
@@ -139,7 +194,8 @@ function isResponse(v: unknown): v is ApiResponse {
 
 function selectProtocol(req: ApiRequest, opts: DispatcherOptions): Protocol | undefined {
   const target = req.headers['x-amz-target'];
-  if (typeof target === 'string' && opts.jsonTargets) {
+  // awsJson is POST only; another method with a target is answered as AWS does (noOperation).
+  if (typeof target === 'string' && opts.jsonTargets && req.method === 'POST') {
     const prefix = target.slice(0, target.indexOf('.'));
     const p = opts.jsonTargets.get(prefix);
     if (p) return p;
@@ -165,23 +221,51 @@ function toApiRequest(head: RequestHead): ApiRequest {
   };
 }
 
+/** Grants what the preflight asks for, no more (a header or method not asked for is not named). */
 function preflight(req: ApiRequest): ApiResponse {
-  const asked = req.headers['access-control-request-headers'];
+  const headers = req.headers['access-control-request-headers'];
+  const method = req.headers['access-control-request-method'];
   return {
     status: 200,
     headers: {
-      'access-control-allow-methods': 'GET,POST,PUT,DELETE,PATCH,HEAD,OPTIONS',
-      'access-control-allow-headers': typeof asked === 'string' && asked ? asked : '*',
-      'access-control-max-age': '86400',
+      ...(typeof headers === 'string' && headers ? { 'access-control-allow-headers': headers } : {}),
+      ...(typeof method === 'string' && method ? { 'access-control-allow-methods': method } : {}),
+      'access-control-max-age': String(CORS_MAX_AGE_SECONDS),
     },
+    body: '',
   };
 }
 
-function notFoundPlain(req: ApiRequest): ApiResponse {
+/**
+ * AWS's answer to a request that reaches no service's operation (kinesalite's recording of
+ * Kinesis): a POST in an awsJson 1.1 content type (JSON or CBOR), with no X-Amz-Target or one no
+ * service here has, is 400 UnknownOperationException in that format, signed or not; anything else
+ * (another method, another content type, a path of no service) is a 403 in AWS's legacy XML shape,
+ * MissingAuthenticationTokenException when unsigned, else AccessDeniedException; a POST naming a
+ * Service.Operation in another content type is a 404 <UnknownOperationException/>.
+ */
+function noOperation(req: ApiRequest): ApiResponse {
+  const target = req.headers['x-amz-target'];
+  if (req.method === 'POST') {
+    const unknown = awsJsonUnknownOperation(req);
+    if (unknown) return unknown;
+    if (typeof target === 'string' && /^[^.]+\.[^.]/.test(target)) return legacyXml(404, 'UnknownOperationException');
+  }
+  const signed = req.headers.authorization !== undefined || req.query.has('X-Amz-Algorithm');
+  return signed
+    ? legacyXml(403, 'AccessDeniedException', NO_OPERATION_MESSAGE)
+    : legacyXml(403, 'MissingAuthenticationTokenException', 'Missing Authentication Token');
+}
+
+/**
+ * `<Type>\n  <Message>…</Message>\n</Type>\n` (or `<Type/>\n` without a message), no content type,
+ * as AWS's RPC front ends answer; x-amzn-ErrorType is added so SDKs that read it name the error.
+ */
+function legacyXml(status: number, type: string, message?: string): ApiResponse {
   return {
-    status: 404,
-    headers: { 'content-type': 'application/json', 'x-amzn-errortype': 'NotFoundException' },
-    body: JSON.stringify({ Message: `No service answers ${req.method} ${req.rawPath}`, RequestID: req.requestId }),
+    status,
+    headers: { 'x-amzn-errortype': type },
+    body: message === undefined ? `<${type}/>\n` : `<${type}>\n  <Message>${message}</Message>\n</${type}>\n`,
   };
 }
 

@@ -1,7 +1,10 @@
 // restJson1 (AWS's REST-JSON protocol, used by Pinpoint): path routing with {labels}, JSON bodies,
 // and the error shape the AWS SDKs parse: status + x-amzn-ErrorType + {"Message","RequestID"}.
+// The router also knows every operation of the service's AWS model (method and requestUri), so a
+// request for one Pinstream does not implement is told so by name instead of "no such path".
 
-import { ApiError, badRequest, methodNotAllowed, notFound, payloadTooLarge } from './errors.js';
+import { ApiError, AuthError, badRequest, methodNotAllowed, notFound, payloadTooLarge, unsupportedOperation } from './errors.js';
+import type { OperationModel } from '../models/types.js';
 import { nestingExceeds, nestingMessage } from '../nesting.js';
 import type { ApiRequest, ApiResponse } from './request.js';
 
@@ -16,22 +19,59 @@ export interface Route {
   maxBodyBytes?: number;
 }
 
-interface CompiledRoute extends Route {
+interface Template {
   segments: string[];
   greedy: boolean;
 }
 
+interface CompiledRoute extends Route, Template {}
+
+interface CompiledOperation extends Template {
+  op: OperationModel;
+}
+
+/** The service's AWS model, for the operations no route implements. */
+export interface RestJsonModel {
+  /** The name used in messages, e.g. 'Pinpoint'. */
+  service: string;
+  operations: Record<string, OperationModel>;
+}
+
+const compile = (path: string): Template => {
+  const segments = path.split('/').slice(1);
+  return { segments, greedy: segments[segments.length - 1]?.endsWith('+}') ?? false };
+};
+
+/** `/v1/apps/{application-id}` and `/v1/tags/{resource-arn+}` → one comparable shape, labels unnamed. */
+const shapeOf = (method: string, path: string) => `${method} ${path.replace(/\{[^}]*\}/g, '{}')}`;
+
+/**
+ * The model's operations that no route implements (same method, same path shape; a route's greedy
+ * label stands for the model's plain one), in model order. `routes` as `METHOD /path` strings.
+ */
+export function unimplementedOperations(routes: readonly string[], operations: Record<string, OperationModel>): OperationModel[] {
+  const implemented = new Set(routes.map((r) => {
+    const [method, path] = r.split(' ');
+    return shapeOf(method, path);
+  }));
+  return Object.values(operations).filter((op) => !implemented.has(shapeOf(op.http.method, op.http.requestUri)));
+}
+
 export class RestJsonRouter {
   private routes: CompiledRoute[];
-  /** `defaultMaxBodyBytes`: the longest body of routes that name none (and of unknown paths). */
+  private unimplemented: CompiledOperation[];
+  /**
+   * `defaultMaxBodyBytes`: the longest body of routes that name none (and of unknown paths).
+   * `model`: the service's AWS operations; those without a route answer as unsupported.
+   */
   constructor(
     routes: Route[],
     private readonly defaultMaxBodyBytes: number,
+    private readonly model?: RestJsonModel,
   ) {
-    this.routes = routes.map((r) => {
-      const segments = r.path.split('/').slice(1);
-      return { ...r, segments, greedy: segments[segments.length - 1]?.endsWith('+}') ?? false };
-    });
+    this.routes = routes.map((r) => ({ ...r, ...compile(r.path) }));
+    const ops = model ? unimplementedOperations(routes.map((r) => `${r.method} ${r.path}`), model.operations) : [];
+    this.unimplemented = ops.map((op) => ({ op, ...compile(op.http.requestUri) }));
   }
 
   /** The longest body the request's route accepts, from its method and path alone. */
@@ -43,13 +83,21 @@ export class RestJsonRouter {
   async handle(req: ApiRequest): Promise<ApiResponse> {
     const { route, params, pathMatched } = this.find(req);
     if (route) return route.handler(req, params!);
-    if (pathMatched) throw methodNotAllowed(`Method ${req.method} is not allowed on ${req.rawPath}`);
+    const parts = pathParts(req.rawPath);
+    let best: CompiledOperation | undefined;
+    let modelPathMatched = false;
+    for (const o of this.unimplemented) {
+      if (!match(o, parts)) continue;
+      modelPathMatched = true;
+      if (o.op.http.method === req.method && (!best || moreSpecific(o, best))) best = o;
+    }
+    if (best) throw unsupportedOperation(this.model!.service, best.op.name, best.op.http.method, best.op.http.requestUri);
+    if (pathMatched || modelPathMatched) throw methodNotAllowed(`Method ${req.method} is not allowed on ${req.rawPath}`);
     throw notFound(`Unknown resource path ${req.rawPath}`);
   }
 
   private find(req: ApiRequest): { route?: CompiledRoute; params?: Record<string, string>; pathMatched: boolean } {
-    const parts = req.rawPath.split('/').slice(1);
-    if (parts.length > 1 && parts[parts.length - 1] === '') parts.pop();
+    const parts = pathParts(req.rawPath);
     let pathMatched = false;
     for (const r of this.routes) {
       const params = match(r, parts);
@@ -61,7 +109,26 @@ export class RestJsonRouter {
   }
 }
 
-function match(r: CompiledRoute, parts: string[]): Record<string, string> | undefined {
+function pathParts(rawPath: string): string[] {
+  const parts = rawPath.split('/').slice(1);
+  if (parts.length > 1 && parts[parts.length - 1] === '') parts.pop();
+  return parts;
+}
+
+/**
+ * API Gateway's precedence when two templates match: a literal segment beats a label at the first
+ * place they differ (`/jobs/export` before `/jobs/{job-id}`).
+ */
+function moreSpecific(a: Template, b: Template): boolean {
+  for (let i = 0; i < Math.min(a.segments.length, b.segments.length); i++) {
+    const al = !a.segments[i].startsWith('{');
+    const bl = !b.segments[i].startsWith('{');
+    if (al !== bl) return al;
+  }
+  return false;
+}
+
+function match(r: Template, parts: string[]): Record<string, string> | undefined {
   const n = r.segments.length;
   if (r.greedy ? parts.length < n : parts.length !== n) return undefined;
   // Path labels are client text: a null prototype keeps `__proto__` an ordinary label value.
@@ -87,6 +154,15 @@ function match(r: CompiledRoute, parts: string[]): Record<string, string> | unde
 }
 
 export function restJsonError(err: ApiError, req: ApiRequest): ApiResponse {
+  if (err instanceof AuthError) {
+    // Pinpoint sits behind API Gateway, whose authentication failures are all 403 with a body of
+    // just {"message"} (API Gateway's gateway-response shape, not Pinpoint's MessageBody).
+    return {
+      status: 403,
+      headers: { 'content-type': 'application/json', 'x-amzn-errortype': err.code },
+      body: JSON.stringify({ message: err.message }),
+    };
+  }
   // Pinpoint models authorization failures as its own ForbiddenException (403).
   const code = err.code === 'AccessDeniedException' ? 'ForbiddenException' : err.code;
   return {

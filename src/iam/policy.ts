@@ -1,8 +1,11 @@
 // IAM policy documents: parsing with clear errors (MalformedPolicyDocument), and evaluation as AWS
 // documents it for identity policies — an explicit Deny wins, then an Allow, otherwise the
-// implicit deny. Supports Action/NotAction, Resource/NotResource with `*` and `?` wildcards
+// implicit deny — and for the resource-based policies of the same account (evaluateResourcePolicy).
+// Supports Action/NotAction, Resource/NotResource with `*` and `?` wildcards
 // (actions case-insensitive, resources case-sensitive), Principal for trust policies, and the
-// string, ARN, boolean and numeric condition operators (with IfExists, ForAnyValue/ForAllValues).
+// string, ARN, boolean and numeric condition operators (with IfExists, ForAnyValue/ForAllValues),
+// and policy variables (`${aws:username}`, `${cognito-identity.amazonaws.com:sub}`, ...) in
+// resources and condition values of Version 2012-10-17 policies, filled from the request context.
 
 import { nestingExceeds, nestingMessage } from '../nesting.js';
 
@@ -28,7 +31,7 @@ export interface RequestContext {
   action: string;
   resource: string;
   /** For trust policies: the principal asking to assume the role. */
-  principal?: { type: 'Service' | 'AWS'; id: string };
+  principal?: { type: 'Service' | 'AWS' | 'Federated'; id: string | readonly string[] };
   context?: ConditionContext;
 }
 
@@ -57,8 +60,10 @@ const resources = (v: unknown, field: string): string[] => {
   return out;
 };
 
+export type PolicyKind = 'identity' | 'trust' | 'resource';
+
 /** Parses and checks a policy document (JSON text or object). */
-export function parsePolicy(doc: string | object, kind: 'identity' | 'trust' = 'identity'): PolicyDocument {
+export function parsePolicy(doc: string | object, kind: PolicyKind = 'identity'): PolicyDocument {
   let raw: unknown;
   try {
     raw = typeof doc === 'string' ? JSON.parse(doc) : doc;
@@ -79,7 +84,7 @@ export function parsePolicy(doc: string | object, kind: 'identity' | 'trust' = '
   };
 }
 
-function parseStatement(s: unknown, f: string, kind: 'identity' | 'trust'): Statement {
+function parseStatement(s: unknown, f: string, kind: PolicyKind): Statement {
   if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new PolicyError(`${f} must be an object`);
   const r = s as Record<string, unknown>;
   if (r.Effect !== 'Allow' && r.Effect !== 'Deny') throw new PolicyError(`${f}.Effect must be "Allow" or "Deny"`);
@@ -88,11 +93,13 @@ function parseStatement(s: unknown, f: string, kind: 'identity' | 'trust'): Stat
   if ((r.Action === undefined) === (r.NotAction === undefined)) throw new PolicyError(`${f} must have exactly one of Action or NotAction`);
   if (r.Action !== undefined) out.Action = actions(r.Action, `${f}.Action`);
   if (r.NotAction !== undefined) out.NotAction = actions(r.NotAction, `${f}.NotAction`);
+  if (kind !== 'trust' && (r.Resource === undefined) === (r.NotResource === undefined)) {
+    throw new PolicyError(`${f} must have exactly one of Resource or NotResource`);
+  }
   if (kind === 'identity') {
-    if ((r.Resource === undefined) === (r.NotResource === undefined)) throw new PolicyError(`${f} must have exactly one of Resource or NotResource`);
     if (r.Principal !== undefined) throw new PolicyError(`${f}: Principal is not allowed in an identity policy`);
   } else if (r.Principal === undefined) {
-    throw new PolicyError(`${f}: a trust policy statement needs a Principal`);
+    throw new PolicyError(`${f}: a ${kind === 'trust' ? 'trust' : 'resource-based'} policy statement needs a Principal`);
   }
   if (r.Resource !== undefined) out.Resource = resources(r.Resource, `${f}.Resource`);
   if (r.NotResource !== undefined) out.NotResource = resources(r.NotResource, `${f}.NotResource`);
@@ -130,8 +137,10 @@ function conditionValue(v: unknown, field: string): string {
 export function evaluate(policies: PolicyDocument[], req: RequestContext): Decision {
   let allowed = false;
   for (const p of policies) {
+    // AWS: policy variables exist only in Version 2012-10-17; elsewhere `${...}` is literal text.
+    const vars = p.Version === '2012-10-17' ? (req.context ?? {}) : undefined;
     for (const s of p.Statement) {
-      if (!statementApplies(s, req)) continue;
+      if (!statementApplies(s, req, vars)) continue;
       if (s.Effect === 'Deny') return 'ExplicitDeny';
       allowed = true;
     }
@@ -139,21 +148,75 @@ export function evaluate(policies: PolicyDocument[], req: RequestContext): Decis
   return allowed ? 'Allow' : 'ImplicitDeny';
 }
 
-function statementApplies(s: Statement, req: RequestContext): boolean {
+/**
+ * Evaluates a resource-based policy for a caller of the resource's own account, named by its ARNs
+ * (a user's ARN; a role session's ARN and its role's). A statement naming one of them (or `*`)
+ * applies to the caller. One naming the account itself (`123456789012`, `arn:aws:iam::…:root`)
+ * only delegates to the account's identity policies, so it grants nothing by itself, but its Deny
+ * still denies everyone in the account.
+ */
+export function evaluateResourcePolicy(policy: PolicyDocument, req: Omit<RequestContext, 'principal'>, callers: string[], accountId: string): Decision {
+  const account = new Set([accountId, `arn:aws:iam::${accountId}:root`]);
+  let allowed = false;
+  const vars = policy.Version === '2012-10-17' ? (req.context ?? {}) : undefined;
+  for (const s of policy.Statement) {
+    if (!statementApplies({ ...s, Principal: undefined }, req, vars)) continue;
+    const ids = s.Principal === '*' ? ['*'] : (s.Principal?.AWS ?? []);
+    const names = ids.some((id) => id === '*' || callers.some((c) => wildcardMatch(id, c, false)));
+    const delegates = ids.some((id) => account.has(id));
+    if (s.Effect === 'Deny' && (names || delegates)) return 'ExplicitDeny';
+    if (s.Effect === 'Allow' && names) allowed = true;
+  }
+  return allowed ? 'Allow' : 'ImplicitDeny';
+}
+
+function statementApplies(s: Statement, req: RequestContext, vars: ConditionContext | undefined): boolean {
   if (s.Action && !s.Action.some((a) => wildcardMatch(a, req.action, true))) return false;
   if (s.NotAction && s.NotAction.some((a) => wildcardMatch(a, req.action, true))) return false;
-  if (s.Resource && !s.Resource.some((r) => resourceMatch(r, req.resource))) return false;
-  if (s.NotResource && s.NotResource.some((r) => resourceMatch(r, req.resource))) return false;
+  const resource = (r: string) => {
+    const pattern = vars ? substitute(r, vars) : r;
+    return pattern !== undefined && resourceMatch(pattern, req.resource);
+  };
+  if (s.Resource && !s.Resource.some(resource)) return false;
+  // A NotResource whose variable has no value excludes nothing.
+  if (s.NotResource && s.NotResource.some(resource)) return false;
   if (s.Principal !== undefined && !principalMatch(s.Principal, req.principal)) return false;
-  if (s.Condition && !conditionsHold(s.Condition, req.context ?? {})) return false;
+  if (s.Condition && !conditionsHold(s.Condition, req.context ?? {}, vars)) return false;
   return true;
+}
+
+/** Characters a `${...}` escape stands for. */
+const VARIABLE_ESCAPES: ReadonlyMap<string, string> = new Map([['*', '*'], ['?', '?'], ['$', '$']]);
+
+/**
+ * Fills `${key}` from the request context (keys case-insensitive, as condition keys). Undefined when
+ * a variable has no single value: AWS then treats the resource or condition value as not matching.
+ * A value holding a wildcard character is no value either, so a claim such as a `sub` of `*`
+ * cannot widen a resource pattern.
+ */
+export function substitute(text: string, ctx: ConditionContext): string | undefined {
+  if (!text.includes('${')) return text;
+  let missing = false;
+  const out = text.replace(/\$\{([^}]*)\}/g, (_all, key: string) => {
+    const escape = VARIABLE_ESCAPES.get(key);
+    if (escape !== undefined) return escape;
+    const v = lookup(ctx, key);
+    if (typeof v !== 'string' || v.includes('*') || v.includes('?')) {
+      missing = true;
+      return '';
+    }
+    return v;
+  });
+  return missing ? undefined : out;
 }
 
 function principalMatch(p: Statement['Principal'], who: RequestContext['principal']): boolean {
   if (p === '*') return true;
   if (!who || !p) return false;
   const ids = p[who.type];
-  return !!ids && ids.some((id) => id === '*' || wildcardMatch(id, who.id, false));
+  // A caller may be named several ways (its ARN, its role's ARN, its account): any one matches.
+  const names = typeof who.id === 'string' ? [who.id] : who.id;
+  return !!ids && ids.some((id) => id === '*' || names.some((n) => wildcardMatch(id, n, false)));
 }
 
 /** ARNs match part by part (so `*` in a part does not cross a `:`), other strings whole. */
@@ -227,10 +290,12 @@ function conditionOperator(op: string): { base: string; ifExists: boolean; set?:
 }
 
 /** Every operator block must hold; within a block every key; within a key any value (OR). */
-function conditionsHold(cond: NonNullable<Statement['Condition']>, ctx: ConditionContext): boolean {
+function conditionsHold(cond: NonNullable<Statement['Condition']>, ctx: ConditionContext, vars: ConditionContext | undefined): boolean {
   for (const [op, block] of Object.entries(cond)) {
     const o = conditionOperator(op)!;
-    for (const [key, values] of Object.entries(block)) {
+    for (const [key, written] of Object.entries(block)) {
+      // A value whose variable has no value matches nothing.
+      const values = vars ? written.map((v) => substitute(v, vars)).filter((v): v is string => v !== undefined) : written;
       const actual = lookup(ctx, key);
       if (o.base === 'Null') {
         const wantNull = values[0]?.toLowerCase() === 'true';

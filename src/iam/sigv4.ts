@@ -2,9 +2,9 @@
 // was signed by a known access key: parsing the Authorization header or the presigned query
 // parameters, rebuilding the canonical request exactly as AWS clients build it, checking the clock
 // skew / presign expiry, the credential scope, the session token (X-Amz-Security-Token must be
-// exactly the credentials' own, and absent for long-term keys), the signature and the payload
-// hash. checkSigV4Head runs every check that needs no body, so the HTTP front door can refuse a
-// request before reading its body; verifySigV4 runs them all. It does not know
+// exactly the credentials' own, and absent for long-term keys) and the temporary credentials'
+// expiry, the signature and the payload hash. checkSigV4Head runs every check that needs no body,
+// so the HTTP front door can refuse a request before reading its body; verifySigV4 runs them all. It does not know
 // about users, policies or HTTP responses: callers turn a failed result into an HTTP 403 with the
 // returned AWS error type, which is modelled on what real AWS front doors answer so SDKs react the
 // same way (e.g. the JS SDK corrects its clock after an InvalidSignatureException + Date header).
@@ -48,6 +48,8 @@ export interface Credentials {
    * compared exactly. Long-term keys have none, and a request presenting one with them is refused.
    */
   sessionToken?: string;
+  /** Temporary credentials only: when they stop working (ms since epoch; not the SDKs' `expiration` Date). */
+  expiresAt?: number;
 }
 
 export interface VerifyOptions {
@@ -119,6 +121,7 @@ interface HeadContext {
 }
 
 const INVALID_TOKEN = 'The security token included in the request is invalid.';
+const EXPIRED_TOKEN = 'The security token included in the request is expired';
 
 /**
  * Every check that needs no body: the auth form and its parts, the credential scope, the clock,
@@ -234,6 +237,8 @@ function headCheck(req: SignedRequestHead, opts: VerifyOptions): HeadContext | F
     if (p) token = safeDecode(p.rawValue);
   }
   if (!sameToken(creds.sessionToken, token)) return fail('UnrecognizedClientException', INVALID_TOKEN);
+  // Only the holder of the right token learns that it expired.
+  if (creds.expiresAt !== undefined && opts.now >= creds.expiresAt) return fail('ExpiredTokenException', EXPIRED_TOKEN);
 
   return { parts, params, accessKeyId, scopeDate, region, service, signedHeaderNames, creds };
 }
@@ -299,16 +304,12 @@ function verifySignature(req: SignedRequest, head: HeadContext): VerifyResult {
 function headerParts(value: string, headers: SignedRequest['headers']): AuthParts | Failure {
   const space = value.indexOf(' ');
   const algorithm = space < 0 ? value : value.slice(0, space);
-  if (algorithm !== ALGORITHM) {
-    return incomplete(
-      `Unsupported Authorization algorithm '${algorithm}': only ${ALGORITHM} is supported. Authorization=${value}`,
-    );
-  }
   let credential: string | undefined;
   let signedHeaders: string | undefined;
   let signature: string | undefined;
-  // "Credential=..., SignedHeaders=..., Signature=..." — clients differ on spaces after commas.
-  for (const item of value.slice(space + 1).split(',')) {
+  // "Credential=..., SignedHeaders=..., Signature=..." — clients differ on spaces after commas, and
+  // AWS takes a space alone as a separator too (no part's value holds a space or a comma).
+  for (const item of space < 0 ? [] : value.slice(space + 1).split(/[,\s]/)) {
     const eq = item.indexOf('=');
     if (eq < 0) continue;
     const name = item.slice(0, eq).trim();
@@ -328,7 +329,13 @@ function headerParts(value: string, headers: SignedRequest['headers']): AuthPart
   if (amzDateHeader === undefined && dateHeader === undefined) {
     missing.push("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.");
   }
+  // AWS names the missing parts first, whatever the first word (`Authorization: X` lists them all).
   if (missing.length > 0) return incomplete(`${missing.join(' ')} Authorization=${value}`);
+  if (algorithm !== ALGORITHM) {
+    return incomplete(
+      `Unsupported Authorization algorithm '${algorithm}': only ${ALGORITHM} is supported. Authorization=${value}`,
+    );
+  }
 
   let dateMs: number;
   let amzDate: string;

@@ -1,13 +1,17 @@
 // The Kinesis Data Streams API (awsJson1.1/CBOR, target prefix Kinesis_20131202, signing name
-// "kinesis"): each operation's input validation and output shape (reference/kinesis-firehose.md
-// §2), over the stream registry (control plane) and KinesisData (data plane).
+// "kinesis"): each operation's business rules and output shape (reference/kinesis-firehose.md §2),
+// over the stream registry (control plane) and KinesisData (data plane). Input shapes, lengths,
+// ranges, patterns and enums are the model's, checked before a handler runs (src/models/validate.ts).
 
 import type { Clock } from '../clock.js';
-import { blobInput, timestampOut, timestampInput, type JsonRpcService } from '../http/awsjson.js';
-import { isObject, type Json } from '../http/shape.js';
+import { ServiceError, timestampOut, type JsonRpcService, type Operations } from '../http/awsjson.js';
+import { model as kinesisModel } from '../models/generated/kinesis.js';
+import type { Inputs, PutRecordsRequestEntry, ShardFilter } from '../models/generated/kinesis-inputs.js';
 import { type ShardState, type StreamMode, type StreamRegistry, type StreamState } from './streams.js';
 import { hashKeyRange, type IteratorType, type KinesisData, type PutEntry } from './records.js';
-import { evenRanges, parseHashKey, parseShardId, sequenceNumber, shardIdOf, toHex } from './keys.js';
+import { decodeSequenceNumber, evenRanges, parseHashKey, parseShardId, sequenceNumber, shardIdOf, toHex } from './keys.js';
+import { adminOperations } from './admin.js';
+import { checkTagCharacters, mergeTags } from './tags.js';
 import {
   expiredNextToken,
   internalFailure,
@@ -17,8 +21,6 @@ import {
   resourceNotFound,
   throughputExceeded,
   validation,
-  int,
-  optInt,
 } from './errors.js';
 import type { TokenSigner } from './iterators.js';
 import {
@@ -27,19 +29,12 @@ import {
   DEFAULT_LIST_STREAMS,
   LIST_SHARDS_TOKEN_TTL_MS,
   MAX_GET_RECORDS_COUNT,
-  MAX_LIST_SHARDS,
   MAX_LIST_TAGS,
   MAX_JSON_REQUEST_BYTES,
-  MAX_PARTITION_KEY_LENGTH,
   MAX_PUT_RECORDS_BYTES,
-  MAX_PUT_RECORDS_COUNT,
-  MAX_RECORD_BYTES,
   MAX_RETENTION_HOURS,
-  MAX_TAGS_PER_CALL,
-  MAX_TAGS_PER_STREAM,
-  MAX_TAG_KEY_LENGTH,
-  MAX_TAG_VALUE_LENGTH,
   MIN_RETENTION_HOURS,
+  DEFAULT_RECORD_SIZE_KIB,
   ON_DEMAND_SHARDS,
 } from './limits.js';
 
@@ -58,18 +53,31 @@ export interface KinesisServices {
 export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, 'rawOperations'> & { operations?: JsonRpcService['operations'] } = {}): JsonRpcService {
   const { registry, data, signer, clock } = k;
   const accountId = registry.opts.accountId;
-  const stream = (i: Json) => registry.get(registry.resolveName(i));
+  const stream = (i: { StreamName?: string; StreamARN?: string }) => registry.get(registry.resolveName(i));
 
-  const shardOf = (s: StreamState, id: unknown, member: string): ShardState => {
-    if (typeof id !== 'string' || !/^[a-zA-Z0-9_.-]{1,128}$/.test(id)) {
-      throw validation(id, member, 'Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+');
-    }
-    // A well-formed id that names no shard (e.g. `shard-7`) is a missing shard, not a bad request.
-    const index = parseShardId(id);
-    const sh = index === undefined ? undefined : registry.shard(s, index);
-    if (!sh) throw resourceNotFound(`Could not find shard ${id} in stream ${s.name} under account ${accountId}.`);
+  /**
+   * The shard a ShardId names, in any of AWS's lenient forms (the model has checked its pattern).
+   * AWS words a missing shard by operation: GetShardIterator says the canonical id "does not
+   * exist", resharding operations "Could not find shard" it; an id naming no index at all is
+   * echoed as given.
+   */
+  const shardOf = (s: StreamState, id: string, op: 'GetShardIterator' | 'reshard' = 'reshard'): ShardState => {
+    const index = shardIndexOf(s.name, id);
+    const sh = registry.shard(s, index);
+    if (!sh) throw missingShard(s.name, index, op);
     return sh;
   };
+  const shardIndexOf = (streamName: string, id: string): number => {
+    const index = parseShardId(id);
+    if (index === undefined) throw resourceNotFound(`Could not find shard ${id} in stream ${streamName} under account ${accountId}.`);
+    return index;
+  };
+  const missingShard = (streamName: string, index: number, op: 'GetShardIterator' | 'reshard') =>
+    resourceNotFound(
+      op === 'GetShardIterator'
+        ? `Shard ${shardIdOf(index)} in stream ${streamName} under account ${accountId} does not exist`
+        : `Could not find shard ${shardIdOf(index)} in stream ${streamName} under account ${accountId}.`,
+    );
 
   const shardShape = (sh: ShardState) => ({
     ShardId: shardIdOf(sh.index),
@@ -82,6 +90,8 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
     },
   });
 
+  const encryption = (s: StreamState) => (s.encryption ? { EncryptionType: 'KMS', KeyId: s.encryption.keyId } : { EncryptionType: 'NONE' });
+
   const summary = (s: StreamState) => ({
     StreamName: s.name,
     StreamARN: registry.arn(s.name),
@@ -90,18 +100,22 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
     StreamCreationTimestamp: timestampOut(s.createdMs),
   });
 
-  const operations: JsonRpcService['operations'] = {
+  const operations: Operations<Inputs> = {
     CreateStream(i) {
       const name = registry.resolveName({ StreamName: i.StreamName });
-      const mode = modeOf(i.StreamModeDetails);
+      const mode = (i.StreamModeDetails?.StreamMode ?? 'PROVISIONED') as StreamMode;
       let count: number;
       if (mode === 'ON_DEMAND') {
-        if (i.ShardCount !== undefined && i.ShardCount !== null) throw invalidArgument('ShardCount is not supported for streams in ON_DEMAND mode.');
+        if (i.ShardCount !== undefined) throw invalidArgument('ShardCount is not supported for streams in ON_DEMAND mode.');
         count = ON_DEMAND_SHARDS;
       } else {
-        count = int(i.ShardCount, 'shardCount', 1, 100_000);
+        // Optional in the current model (ON_DEMAND streams have none), required for PROVISIONED:
+        // answered as the model that still required it did.
+        if (i.ShardCount === undefined) throw validation(null, 'shardCount', 'Member must not be null');
+        count = i.ShardCount;
       }
-      registry.create(name, count, mode, tagMap(i.Tags, MAX_TAGS_PER_STREAM));
+      const tags = mergeTags(undefined, i.Tags ?? {}, 'stream', `Failed to add tags to stream ${name} under account ${accountId}`);
+      registry.create(name, count, mode, tags, i.MaxRecordSizeInKiB);
       return undefined;
     },
 
@@ -117,9 +131,9 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
 
     DescribeStream(i) {
       const s = stream(i);
-      const limit = optInt(i.Limit, 'limit', 1, 10_000) ?? DEFAULT_DESCRIBE_SHARDS;
+      const limit = i.Limit ?? DEFAULT_DESCRIBE_SHARDS;
       let shards = s.status === 'CREATING' ? [] : [...s.shards].sort((a, b) => a.index - b.index);
-      if (typeof i.ExclusiveStartShardId === 'string') {
+      if (i.ExclusiveStartShardId !== undefined) {
         const after = parseShardId(i.ExclusiveStartShardId) ?? -1;
         shards = shards.filter((x) => x.index > after);
       }
@@ -130,8 +144,8 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
           Shards: page.map(shardShape),
           HasMoreShards: shards.length > page.length,
           RetentionPeriodHours: s.retentionHours,
-          EnhancedMonitoring: [{ ShardLevelMetrics: [] }],
-          EncryptionType: 'NONE',
+          EnhancedMonitoring: [{ ShardLevelMetrics: s.shardLevelMetrics ?? [] }],
+          ...encryption(s),
         },
       };
     },
@@ -142,19 +156,19 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
         StreamDescriptionSummary: {
           ...summary(s),
           RetentionPeriodHours: s.retentionHours,
-          EnhancedMonitoring: [{ ShardLevelMetrics: [] }],
-          EncryptionType: 'NONE',
+          EnhancedMonitoring: [{ ShardLevelMetrics: s.shardLevelMetrics ?? [] }],
+          ...encryption(s),
           OpenShardCount: s.shards.filter((x) => x.closedMs === undefined).length,
           ConsumerCount: s.consumers.filter((c) => c.status !== 'DELETING').length,
-          MaxRecordSizeInKiB: MAX_RECORD_BYTES / 1024,
+          MaxRecordSizeInKiB: s.maxRecordSizeKiB ?? DEFAULT_RECORD_SIZE_KIB,
         },
       };
     },
 
     ListStreams(i) {
-      const limit = optInt(i.Limit, 'limit', 1, 10_000) ?? DEFAULT_LIST_STREAMS;
-      let after = typeof i.ExclusiveStartStreamName === 'string' ? i.ExclusiveStartStreamName : undefined;
-      if (typeof i.NextToken === 'string') {
+      const limit = i.Limit ?? DEFAULT_LIST_STREAMS;
+      let after = i.ExclusiveStartStreamName;
+      if (i.NextToken !== undefined) {
         const t = signer.decodeToken<{ after: string }>(i.NextToken);
         if (!t) throw invalidArgument('Invalid NextToken.');
         after = t.after;
@@ -173,22 +187,23 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
     async ListShards(i) {
       let name: string;
       let after = -1;
-      let filter = isObject(i.ShardFilter) ? i.ShardFilter : undefined;
-      if (typeof i.NextToken === 'string') {
+      let filter: ShardFilter | undefined = i.ShardFilter;
+      if (i.NextToken !== undefined) {
         if (i.StreamName !== undefined) throw invalidArgument('NextToken and StreamName cannot be provided together.');
-        const t = signer.decodeToken<{ stream: string; after: number; issued: number; filter?: Json }>(i.NextToken);
+        const t = signer.decodeToken<{ stream: string; after: number; issued: number; filter?: ShardFilter }>(i.NextToken);
         if (!t) throw invalidArgument('Invalid NextToken.');
         if (clock.now() - t.issued > LIST_SHARDS_TOKEN_TTL_MS) throw expiredNextToken('The NextToken has expired.');
         name = t.stream;
         after = t.after;
-        filter = t.filter;
+        // A token's filter went through JSON: its timestamp came back as text, made a Date again here.
+        filter = t.filter && { ...t.filter, ...(t.filter.Timestamp !== undefined ? { Timestamp: new Date(t.filter.Timestamp) } : {}) };
       } else {
         if (i.StreamName === undefined && i.StreamARN === undefined) throw invalidArgument('Either NextToken or StreamName should be provided.');
         name = registry.resolveName(i);
-        if (typeof i.ExclusiveStartShardId === 'string') after = parseShardId(i.ExclusiveStartShardId) ?? -1;
+        if (i.ExclusiveStartShardId !== undefined) after = parseShardId(i.ExclusiveStartShardId) ?? -1;
       }
       const s = registry.get(name);
-      const max = Math.min(optInt(i.MaxResults, 'maxResults', 1, MAX_LIST_SHARDS) ?? DEFAULT_LIST_SHARDS, DEFAULT_LIST_SHARDS);
+      const max = Math.min(i.MaxResults ?? DEFAULT_LIST_SHARDS, DEFAULT_LIST_SHARDS);
       const shards = filterShards(s, filter, clock.now()).filter((x) => x.index > after).sort((a, b) => a.index - b.index);
       const page = shards.slice(0, max);
       const more = shards.length > page.length;
@@ -202,46 +217,45 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
 
     async PutRecord(i) {
       const s = registry.getWritable(registry.resolveName(i));
-      const entry = putEntry(i, 'data', 'partitionKey', 'explicitHashKey');
+      const entry = putEntry(i, 'data', recordLimit(s));
+      checkOrdering(s, i.SequenceNumberForOrdering);
+      const kms = sealed(s); // read with the put, which seals by the same state
       const [r] = await data.put(s, [entry]);
       if ('ErrorCode' in r) throw errorFor(r.ErrorCode, r.ErrorMessage);
-      return r;
+      return { ...r, ...kms };
     },
 
     async PutRecords(i) {
       const s = registry.getWritable(registry.resolveName(i));
-      if (!Array.isArray(i.Records) || i.Records.length < 1 || i.Records.length > MAX_PUT_RECORDS_COUNT) {
-        throw validation(
-          Array.isArray(i.Records) ? `[${i.Records.length} records]` : i.Records,
-          'records',
-          `Member must have length less than or equal to ${MAX_PUT_RECORDS_COUNT} and greater than or equal to 1`,
-        );
-      }
       let total = 0;
-      const entries = i.Records.map((r: unknown, n: number) => {
-        if (!isObject(r)) throw validation(r, `records.${n + 1}.member`, 'Member must be a structure');
-        const e = putEntry(r, `records.${n + 1}.member.data`, `records.${n + 1}.member.partitionKey`, `records.${n + 1}.member.explicitHashKey`);
+      const entries = i.Records.map((r, n) => {
+        const e = putEntry(r, `records.${n + 1}.member.data`, recordLimit(s));
         total += e.data.length + Buffer.byteLength(e.partitionKey);
         return e;
       });
       if (total > MAX_PUT_RECORDS_BYTES) {
         throw invalidArgument(`Records size (${total} bytes, data plus partition keys) exceeds the limit of ${MAX_PUT_RECORDS_BYTES} bytes (5 MiB) per PutRecords request.`);
       }
+      const kms = sealed(s);
       const results = await data.put(s, entries);
-      return { FailedRecordCount: results.filter((r) => 'ErrorCode' in r).length, Records: results };
+      return { FailedRecordCount: results.filter((r) => 'ErrorCode' in r).length, Records: results, ...kms };
     },
 
     async GetShardIterator(i) {
-      const s = registry.getWritable(registry.resolveName(i));
-      const shard = shardOf(s, i.ShardId, 'shardId');
-      const type = i.ShardIteratorType as IteratorType;
-      const types = ['AT_SEQUENCE_NUMBER', 'AFTER_SEQUENCE_NUMBER', 'TRIM_HORIZON', 'LATEST', 'AT_TIMESTAMP'];
-      if (!types.includes(type)) throw validation(type, 'shardIteratorType', `Member must satisfy enum value set: [${types.join(', ')}]`);
-      const bySeq = type === 'AT_SEQUENCE_NUMBER' || type === 'AFTER_SEQUENCE_NUMBER';
-      const hasSeq = i.StartingSequenceNumber !== undefined && i.StartingSequenceNumber !== null;
-      if (hasSeq && (typeof i.StartingSequenceNumber !== 'string' || !/^(0|[1-9]\d{0,128})$/.test(i.StartingSequenceNumber))) {
-        throw validation(i.StartingSequenceNumber, 'startingSequenceNumber', 'Member must satisfy regular expression pattern: 0|([1-9]\\d{0,128})');
+      // An unknown stream is worded as the missing shard, as AWS answers it.
+      const name = registry.resolveName(i);
+      const index = shardIndexOf(name, i.ShardId);
+      let s: StreamState;
+      try {
+        s = registry.getWritable(name);
+      } catch (e) {
+        if (e instanceof ServiceError && e.code === 'ResourceNotFoundException') throw missingShard(name, index, 'GetShardIterator');
+        throw e;
       }
+      const shard = shardOf(s, i.ShardId, 'GetShardIterator');
+      const type = i.ShardIteratorType as IteratorType;
+      const bySeq = type === 'AT_SEQUENCE_NUMBER' || type === 'AFTER_SEQUENCE_NUMBER';
+      const hasSeq = i.StartingSequenceNumber !== undefined;
       if (bySeq !== hasSeq) {
         throw invalidArgument(
           'Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST ' +
@@ -250,18 +264,17 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
       }
       let ts: number | undefined;
       if (type === 'AT_TIMESTAMP') {
-        if (i.Timestamp === undefined || i.Timestamp === null) {
+        if (i.Timestamp === undefined) {
           throw invalidArgument('Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.');
         }
-        ts = timestampInput(i.Timestamp, 'Timestamp');
+        ts = i.Timestamp.getTime();
       }
-      const offset = await data.iteratorOffset(s, shard, type, hasSeq ? String(i.StartingSequenceNumber) : undefined, ts);
+      const offset = await data.iteratorOffset(s, shard, type, i.StartingSequenceNumber, ts);
       return { ShardIterator: data.iterator(s, shard, offset) };
     },
 
     async GetRecords(i) {
-      if (typeof i.ShardIterator !== 'string') throw validation(i.ShardIterator, 'shardIterator', 'Member must not be null');
-      const limit = optInt(i.Limit, 'limit', 1, MAX_GET_RECORDS_COUNT) ?? MAX_GET_RECORDS_COUNT;
+      const limit = i.Limit ?? MAX_GET_RECORDS_COUNT;
       const { stream: s, shard, offset } = data.resolveIterator(i.ShardIterator);
       const r = await data.read(s, shard, offset, limit);
       return {
@@ -276,35 +289,23 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
 
     AddTagsToStream(i) {
       const s = stream(i);
-      const add = tagMap(i.Tags, MAX_TAGS_PER_CALL, true);
-      const merged = { ...s.tags, ...add };
-      if (Object.keys(merged).length > MAX_TAGS_PER_STREAM) {
-        throw limitExceeded(`Failed to add tags to stream ${s.name} under account ${accountId} because a given stream cannot have more than ${MAX_TAGS_PER_STREAM} tags.`);
-      }
-      s.tags = merged;
+      s.tags = mergeTags(s.tags, i.Tags, 'stream', `Failed to add tags to stream ${s.name} under account ${accountId}`);
       registry.save(s);
       return undefined;
     },
 
     RemoveTagsFromStream(i) {
       const s = stream(i);
-      if (!Array.isArray(i.TagKeys) || i.TagKeys.length < 1 || i.TagKeys.length > 50) {
-        throw validation(i.TagKeys, 'tagKeys', 'Member must have length less than or equal to 50 and greater than or equal to 1');
-      }
-      for (const k of i.TagKeys) {
-        if (typeof k !== 'string' || k.length < 1 || k.length > MAX_TAG_KEY_LENGTH) {
-          throw validation(k, 'tagKeys', `Member must satisfy constraint: [Member must have length less than or equal to ${MAX_TAG_KEY_LENGTH}, Member must have length greater than or equal to 1]`);
-        }
-      }
-      for (const k of i.TagKeys) delete s.tags[k];
+      checkTagCharacters(i.TagKeys, `Failed to remove tags from stream ${s.name} under account ${accountId}`);
+      for (const k of i.TagKeys) if (Object.hasOwn(s.tags, k)) delete s.tags[k];
       registry.save(s);
       return undefined;
     },
 
     ListTagsForStream(i) {
       const s = stream(i);
-      const limit = optInt(i.Limit, 'limit', 1, MAX_LIST_TAGS) ?? MAX_LIST_TAGS;
-      const start = typeof i.ExclusiveStartTagKey === 'string' ? i.ExclusiveStartTagKey : undefined;
+      const limit = i.Limit ?? MAX_LIST_TAGS;
+      const start = i.ExclusiveStartTagKey;
       const keys = Object.keys(s.tags).sort().filter((k) => start === undefined || k > start);
       const page = keys.slice(0, limit);
       return { Tags: page.map((k) => ({ Key: k, Value: s.tags[k] })), HasMoreTags: keys.length > page.length };
@@ -312,10 +313,7 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
 
     async SplitShard(i) {
       const s = provisionedActive(i, 'SplitShard');
-      const parent = openShard(s, i.ShardToSplit, 'shardToSplit');
-      if (typeof i.NewStartingHashKey !== 'string' || !/^(0|[1-9]\d{0,38})$/.test(i.NewStartingHashKey)) {
-        throw validation(i.NewStartingHashKey, 'newStartingHashKey', 'Member must satisfy regular expression pattern: 0|([1-9]\\d{0,38})');
-      }
+      const parent = openShard(s, i.ShardToSplit);
       const key = BigInt(i.NewStartingHashKey); // beyond 2^128-1 fails the range check below
       const start = BigInt('0x' + parent.startHex);
       const end = BigInt('0x' + parent.endHex);
@@ -335,8 +333,8 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
 
     async MergeShards(i) {
       const s = provisionedActive(i, 'MergeShards');
-      const a = openShard(s, i.ShardToMerge, 'shardToMerge');
-      const b = openShard(s, i.AdjacentShardToMerge, 'adjacentShardToMerge');
+      const a = openShard(s, i.ShardToMerge);
+      const b = openShard(s, i.AdjacentShardToMerge);
       const [lo, hi] = a.startHex < b.startHex ? [a, b] : [b, a];
       if (a === b || BigInt('0x' + lo.endHex) + 1n !== BigInt('0x' + hi.startHex)) {
         throw invalidArgument(
@@ -349,9 +347,8 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
 
     async UpdateShardCount(i) {
       const s = provisionedActive(i, 'UpdateShardCount');
-      if (i.ScalingType !== 'UNIFORM_SCALING') throw validation(i.ScalingType, 'scalingType', 'Member must satisfy enum value set: [UNIFORM_SCALING]');
       const open = s.shards.filter((x) => x.closedMs === undefined).sort((x, y) => (x.startHex < y.startHex ? -1 : 1));
-      const target = int(i.TargetShardCount, 'targetShardCount', 1, 100_000);
+      const target = i.TargetShardCount;
       if (target > open.length * 2 || target * 2 < open.length) {
         throw invalidArgument(`UpdateShardCount cannot scale ${s.name} from ${open.length} to ${target} shards: the target must be between half and double the current open shard count.`);
       }
@@ -369,12 +366,20 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
       }
       return { StreamName: s.name, CurrentShardCount: current, TargetShardCount: target, StreamARN: registry.arn(s.name) };
     },
+    ...adminOperations(k),
     ...extra.operations,
   };
 
-  function setRetention(i: Json, dir: 'increase' | 'decrease') {
+  function setRetention(i: Inputs['IncreaseStreamRetentionPeriod'], dir: 'increase' | 'decrease') {
     const s = stream(i);
-    const hours = int(i.RetentionPeriodHours, 'retentionPeriodHours', MIN_RETENTION_HOURS, MAX_RETENTION_HOURS);
+    // The model has no range for RetentionPeriodHours: the bounds are Kinesis's own rule and text.
+    const hours = i.RetentionPeriodHours;
+    if (hours < MIN_RETENTION_HOURS) {
+      throw invalidArgument(`Minimum allowed retention period is ${MIN_RETENTION_HOURS} hours. Requested retention period (${hours} hours) is too short.`);
+    }
+    if (hours > MAX_RETENTION_HOURS) {
+      throw invalidArgument(`Maximum allowed retention period is ${MAX_RETENTION_HOURS} hours. Requested retention period (${hours} hours) is too long.`);
+    }
     if (dir === 'increase' && hours < s.retentionHours) {
       throw invalidArgument(
         `Requested retention period (${hours} hours) for stream ${s.name} can not be shorter than existing retention period (${s.retentionHours} hours). Use DecreaseRetentionPeriod API.`,
@@ -391,22 +396,37 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
     return undefined;
   }
 
-  function provisionedActive(i: Json, op: string): StreamState {
+  /**
+   * SequenceNumberForOrdering (its pattern is the model's): a number this server could have
+   * issued (its layout, not from the future), as AWS checks it. Records of a shard are appended in
+   * order anyway, so a valid one needs nothing more.
+   */
+  function checkOrdering(s: StreamState, v: string | undefined): void {
+    if (v === undefined) return;
+    const d = decodeSequenceNumber(v);
+    if (!d || d.recordSec * 1000 > clock.now()) {
+      throw invalidArgument(`ExclusiveMinimumSequenceNumber ${v} used in PutRecord on stream ${s.name} under account ${accountId} is invalid.`);
+    }
+  }
+
+  function provisionedActive(i: { StreamName?: string; StreamARN?: string }, op: string): StreamState {
     const s = registry.requireActive(registry.resolveName(i));
     if (s.mode === 'ON_DEMAND') throw validation(s.name, 'streamName', `${op} is not supported for streams in ON_DEMAND mode`);
     return s;
   }
 
-  function openShard(s: StreamState, id: unknown, member: string): ShardState {
-    const sh = shardOf(s, id, member);
+  function openShard(s: StreamState, id: string): ShardState {
+    const sh = shardOf(s, id);
     if (sh.closedMs !== undefined) throw resourceInUse(`Shard ${shardIdOf(sh.index)} in stream ${s.name} under account ${accountId} has already been merged or split, and thus is not eligible for merging or splitting.`);
     return sh;
   }
 
+  /** More than MAX_TAGS_PER_STREAM on one stream: the model allows 200 in a call, a stream holds 50. */
   return {
     targetPrefix: KINESIS_TARGET_PREFIX,
     signingServices: [KINESIS_SIGNING_NAME],
     maxRequestBytes: MAX_JSON_REQUEST_BYTES,
+    model: kinesisModel,
     operations,
     rawOperations: extra.rawOperations,
   };
@@ -465,13 +485,13 @@ function uniformScaling(open: ShardState[], target: number, firstIndex: number, 
 }
 
 /** ShardFilter semantics of ListShards (§2.3). */
-function filterShards(s: StreamState, filter: Json | undefined, now: number): ShardState[] {
+function filterShards(s: StreamState, filter: ShardFilter | undefined, now: number): ShardState[] {
   const type = filter?.Type ?? 'FROM_TRIM_HORIZON';
   switch (type) {
     case 'FROM_TRIM_HORIZON':
       return s.shards;
     case 'AFTER_SHARD_ID': {
-      const after = typeof filter?.ShardId === 'string' ? parseShardId(filter.ShardId) : undefined;
+      const after = filter?.ShardId !== undefined ? parseShardId(filter.ShardId) : undefined;
       if (after === undefined) throw invalidArgument('ShardFilter of type AFTER_SHARD_ID requires a ShardId.');
       return s.shards.filter((x) => x.index > after);
     }
@@ -485,34 +505,35 @@ function filterShards(s: StreamState, filter: Json | undefined, now: number): Sh
     case 'AT_TIMESTAMP':
     case 'FROM_TIMESTAMP': {
       if (filter?.Timestamp === undefined) throw invalidArgument(`ShardFilter of type ${type} requires a Timestamp.`);
-      const t = timestampInput(filter.Timestamp, 'ShardFilter.Timestamp');
+      const t = filter.Timestamp.getTime();
       return type === 'AT_TIMESTAMP'
         ? s.shards.filter((x) => x.createdMs <= t && (x.closedMs === undefined || x.closedMs > t))
         : s.shards.filter((x) => x.closedMs === undefined || x.closedMs >= t);
     }
     default:
-      throw validation(type, 'shardFilter.type', 'Member must satisfy enum value set: [AFTER_SHARD_ID, AT_TRIM_HORIZON, FROM_TRIM_HORIZON, AT_LATEST, AT_TIMESTAMP, FROM_TIMESTAMP]');
+      // The model's enum has refused anything else before the handler ran.
+      throw invalidArgument(`Unsupported ShardFilter type ${type}.`);
   }
 }
 
-function putEntry(r: Json, dataMember: string, pkMember: string, hashMember: string): PutEntry {
-  if (r.Data === undefined || r.Data === null) throw validation(null, dataMember, 'Member must not be null');
-  const data = blobInput(r.Data, 'Data');
+/** The largest record (data plus partition key) the stream takes: its MaxRecordSizeInKiB. */
+const recordLimit = (s: StreamState) => (s.maxRecordSizeKiB ?? DEFAULT_RECORD_SIZE_KIB) * 1024;
+
+/**
+ * A validated record's size rule: data plus partition key within the stream's record size (the
+ * model allows 10 MiB of data alone; streams default to 1 MiB), and its hash key in range.
+ */
+function putEntry(r: PutRecordsRequestEntry, dataMember: string, maxBytes: number): PutEntry {
+  const data = r.Data;
   const pk = r.PartitionKey;
-  if (typeof pk !== 'string' || pk.length < 1 || pk.length > MAX_PARTITION_KEY_LENGTH) {
-    throw validation(pk, pkMember, `Member must have length less than or equal to ${MAX_PARTITION_KEY_LENGTH} and greater than or equal to 1`);
-  }
   const size = data.length + Buffer.byteLength(pk);
-  if (size > MAX_RECORD_BYTES) {
-    throw validation(`${data.length} bytes`, dataMember, `Member must have length less than or equal to ${MAX_RECORD_BYTES} (data plus partition key: ${size} bytes)`);
+  if (size > maxBytes) {
+    throw validation(`${data.length} bytes`, dataMember, `Member must have length less than or equal to ${maxBytes} (data plus partition key: ${size} bytes)`);
   }
   const e: PutEntry = { data, partitionKey: pk };
-  if (r.ExplicitHashKey !== undefined && r.ExplicitHashKey !== null) {
-    // As AWS checks it: the model's pattern first (a Coral ValidationException), then the range.
+  if (r.ExplicitHashKey !== undefined) {
+    // The model's pattern admits up to 39 digits; the range is Kinesis's own check.
     const h = r.ExplicitHashKey;
-    if (typeof h !== 'string' || !/^(0|[1-9]\d{0,38})$/.test(h)) {
-      throw validation(h, hashMember, 'Member must satisfy regular expression pattern: 0|([1-9]\\d{0,38})');
-    }
     const k = parseHashKey(h);
     if (k === undefined) {
       throw invalidArgument(`Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was ${h}`);
@@ -522,32 +543,9 @@ function putEntry(r: Json, dataMember: string, pkMember: string, hashMember: str
   return e;
 }
 
-function modeOf(details: unknown): StreamMode {
-  if (details === undefined || details === null) return 'PROVISIONED';
-  if (!isObject(details) || (details.StreamMode !== 'PROVISIONED' && details.StreamMode !== 'ON_DEMAND')) {
-    throw validation(isObject(details) ? details.StreamMode : details, 'streamModeDetails.streamMode', 'Member must satisfy enum value set: [PROVISIONED, ON_DEMAND]');
-  }
-  return details.StreamMode;
-}
-
-function tagMap(v: unknown, max: number, required = false): Record<string, string> {
-  if (v === undefined || v === null) {
-    if (required) throw validation(null, 'tags', 'Member must not be null');
-    return {};
-  }
-  if (!isObject(v)) throw validation(v, 'tags', 'Member must be a map');
-  const keys = Object.keys(v);
-  if (keys.length > max || (required && keys.length === 0)) {
-    throw validation(`${keys.length} tags`, 'tags', `Member must have length less than or equal to ${max} and greater than or equal to 1`);
-  }
-  for (const k of keys) {
-    if (k.length < 1 || k.length > MAX_TAG_KEY_LENGTH) throw validation(k, 'tags', `Map keys must have length less than or equal to ${MAX_TAG_KEY_LENGTH}`);
-    const val = v[k];
-    if (typeof val !== 'string' || val.length > MAX_TAG_VALUE_LENGTH) {
-      throw validation(val, `tags.${k}`, `Map values must be strings of length less than or equal to ${MAX_TAG_VALUE_LENGTH}`);
-    }
-  }
-  return v as Record<string, string>;
+/** PutRecord(s) output of an encrypted stream says so, as AWS's does. */
+function sealed(s: StreamState): { EncryptionType?: 'KMS' } {
+  return s.encryption ? { EncryptionType: 'KMS' } : {};
 }
 
 function errorFor(code: string, message: string) {

@@ -19,10 +19,10 @@ import {
   type WireFormat,
 } from '../http/awsjson.js';
 import { EVENT_STREAM_CONTENT_TYPE, eventMessage, exceptionMessage } from '../http/eventstream.js';
-import { isObject, shownValue, type Json } from '../http/shape.js';
+import { shownValue, type Json } from '../http/shape.js';
 import type { Clock } from '../clock.js';
 import type { KinesisServices } from './api.js';
-import { expiredNextToken, invalidArgument, limitExceeded, optInt, resourceInUse, resourceNotFound, validation } from './errors.js';
+import { expiredNextToken, invalidArgument, limitExceeded, resourceInUse, resourceNotFound, validation } from './errors.js';
 import { decodeSequenceNumber, parseShardId, sequenceNumber, shardIdOf } from './keys.js';
 import { MAX_CONSUMERS_PER_STREAM } from './limits.js';
 import type { IteratorType, KinesisData, ShardRead } from './records.js';
@@ -37,14 +37,11 @@ export const SUBSCRIPTION_TAKEOVER_MS = 5_000;
 /** AWS lets at most 5 consumers be CREATING at the same time (per account). */
 export const MAX_CREATING_CONSUMERS = 5;
 export const DEFAULT_LIST_CONSUMERS = 100;
-export const MAX_LIST_CONSUMERS = 10_000;
 export const LIST_CONSUMERS_TOKEN_TTL_MS = 5 * 60_000;
 /** Records per SubscribeToShardEvent (the read is also capped at GetRecords' 10 MiB). */
 const MAX_EVENT_RECORDS = 10_000;
 
-const CONSUMER_NAME_RE = /^[a-zA-Z0-9_.-]{1,128}$/;
 const CONSUMER_ARN_RE = /^arn:aws:kinesis:([^:]*):(\d{12}):stream\/([a-zA-Z0-9_.-]+)\/consumer\/([a-zA-Z0-9_.-]+):(\d+)$/;
-const ITERATOR_TYPES: IteratorType[] = ['AT_SEQUENCE_NUMBER', 'AFTER_SEQUENCE_NUMBER', 'TRIM_HORIZON', 'LATEST', 'AT_TIMESTAMP'];
 
 export interface SubscriptionOptions {
   lifetimeMs: number;
@@ -134,8 +131,8 @@ export function consumerOperations(k: KinesisServices): Pick<JsonRpcService, 'op
     if (changed) registry.save(s);
   }
 
+  /** `arn` as the model validated it (present where the operation requires it). */
   function streamByArn(arn: unknown): StreamState {
-    if (arn === undefined || arn === null) throw validation(null, 'streamARN', 'Member must not be null');
     const s = registry.get(registry.resolveName({ StreamARN: arn }));
     settle(s);
     return s;
@@ -144,7 +141,7 @@ export function consumerOperations(k: KinesisServices): Pick<JsonRpcService, 'op
   /** By ConsumerARN, or StreamARN + ConsumerName; all three may be given if they agree. */
   function findConsumer(i: Json): { s: StreamState; c: ConsumerState } {
     if (i.ConsumerARN !== undefined && i.ConsumerARN !== null) {
-      const found = consumerByArn(i.ConsumerARN);
+      const found = consumerByArn(i.ConsumerARN as string);
       if (i.StreamARN !== undefined && i.StreamARN !== null && i.StreamARN !== registry.arn(found.s.name)) {
         throw invalidArgument(`StreamARN ${shownValue(i.StreamARN)} does not match the stream of ConsumerARN ${shownValue(i.ConsumerARN)}.`);
       }
@@ -156,19 +153,17 @@ export function consumerOperations(k: KinesisServices): Pick<JsonRpcService, 'op
     if (i.StreamARN === undefined || i.StreamARN === null || i.ConsumerName === undefined || i.ConsumerName === null) {
       throw invalidArgument('Either ConsumerARN, or both StreamARN and ConsumerName, must be provided.');
     }
-    const name = consumerName(i.ConsumerName);
+    const name = i.ConsumerName as string;
     const s = streamByArn(i.StreamARN);
     const c = s.consumers.find((x) => x.name === name);
     if (!c) throw resourceNotFound(`Consumer ${name} under stream ${s.name} under account ${accountId} not found.`);
     return { s, c };
   }
 
-  function consumerByArn(arn: unknown): { s: StreamState; c: ConsumerState } {
-    if (arn === undefined || arn === null) throw validation(null, 'consumerARN', 'Member must not be null');
-    const m = typeof arn === 'string' && arn.length <= 2048 ? CONSUMER_ARN_RE.exec(arn) : null;
-    if (!m) {
-      throw validation(arn, 'consumerARN', 'Member must satisfy regular expression pattern: ^(arn):aws.*:kinesis:.*:\\d{12}:.*stream\\/[a-zA-Z0-9_.-]+\\/consumer\\/[a-zA-Z0-9_.-]+:[0-9]+');
-    }
+  /** `arn`: a ConsumerARN the model's pattern admitted; only this server's canonical spelling names a consumer. */
+  function consumerByArn(arn: string): { s: StreamState; c: ConsumerState } {
+    const m = CONSUMER_ARN_RE.exec(arn);
+    if (!m) throw consumerNotFound(arn);
     const [, arnRegion, account, streamName, name, seconds] = m;
     // Only the canonical spelling: IAM policies are matched against it (see StreamRegistry.resolveName).
     if (account !== accountId || arnRegion !== region) throw consumerNotFound(String(arn));
@@ -189,8 +184,7 @@ export function consumerOperations(k: KinesisServices): Pick<JsonRpcService, 'op
   const operations: JsonRpcService['operations'] = {
     RegisterStreamConsumer(i) {
       const s = streamByArn(i.StreamARN);
-      const name = consumerName(i.ConsumerName);
-      if (i.Tags !== undefined && i.Tags !== null && !isObject(i.Tags)) throw validation(i.Tags, 'tags', 'Member must be a map');
+      const name = i.ConsumerName as string;
       if (s.status !== 'ACTIVE' && s.status !== 'UPDATING') {
         throw resourceInUse(`Stream ${s.name} under account ${accountId} not ACTIVE, instead in state ${s.status}`);
       }
@@ -225,7 +219,7 @@ export function consumerOperations(k: KinesisServices): Pick<JsonRpcService, 'op
 
     ListStreamConsumers(i) {
       const s = streamByArn(i.StreamARN);
-      const max = optInt(i.MaxResults, 'maxResults', 1, MAX_LIST_CONSUMERS) ?? DEFAULT_LIST_CONSUMERS;
+      const max = (i.MaxResults as number | undefined) ?? DEFAULT_LIST_CONSUMERS;
       if (i.StreamCreationTimestamp !== undefined && i.StreamCreationTimestamp !== null) {
         if (Math.abs(timestampInput(i.StreamCreationTimestamp, 'StreamCreationTimestamp') - s.createdMs) >= 1) throw registry.notFound(s.name);
       }
@@ -269,14 +263,17 @@ export function consumerOperations(k: KinesisServices): Pick<JsonRpcService, 'op
   };
 
   const SubscribeToShard: RawOperation = async (i, _req, format) => {
-    const { s, c } = consumerByArn(i.ConsumerARN);
+    const { s, c } = consumerByArn(i.ConsumerARN as string);
     const arn = consumerArn(s, c);
     if (c.status !== 'ACTIVE') throw resourceInUse(`Consumer ${arn} under account ${accountId} is not ACTIVE, instead in state ${c.status}.`);
     if (s.status !== 'ACTIVE' && s.status !== 'UPDATING') throw registry.notFound(s.name);
-    const index = typeof i.ShardId === 'string' ? parseShardId(i.ShardId) : undefined;
-    if (index === undefined) throw validation(i.ShardId, 'shardId', 'Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+');
-    const shard = registry.shard(s, index);
-    if (!shard) throw resourceNotFound(`Could not find shard ${String(i.ShardId)} in stream ${s.name} under account ${accountId}.`);
+    if (typeof i.ShardId !== 'string' || !/^[a-zA-Z0-9_.-]{1,128}$/.test(i.ShardId)) {
+      throw validation(i.ShardId, 'shardId', 'Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+');
+    }
+    // AWS's lenient shard id forms; a missing shard is echoed in its canonical spelling.
+    const index = parseShardId(i.ShardId);
+    const shard = index === undefined ? undefined : registry.shard(s, index);
+    if (!shard) throw resourceNotFound(`Could not find shard ${index === undefined ? i.ShardId : shardIdOf(index)} in stream ${s.name} under account ${accountId}.`);
     const offset = await startingOffset(s, shard, i.StartingPosition);
 
     // Decided after the last await, so two concurrent calls cannot both pass the takeover check.
@@ -289,10 +286,9 @@ export function consumerOperations(k: KinesisServices): Pick<JsonRpcService, 'op
   };
 
   /** StartingPosition → shard log offset, with GetShardIterator's rules for which fields go together. */
-  async function startingOffset(s: StreamState, shard: ShardState, pos: unknown): Promise<number> {
-    if (!isObject(pos)) throw validation(null, 'startingPosition', 'Member must not be null');
+  async function startingOffset(s: StreamState, shard: ShardState, position: unknown): Promise<number> {
+    const pos = position as Json; // required, with a Type from the model's enum
     const type = pos.Type as IteratorType;
-    if (!ITERATOR_TYPES.includes(type)) throw validation(type, 'startingPosition.type', `Member must satisfy enum value set: [${ITERATOR_TYPES.join(', ')}]`);
     const bySeq = type === 'AT_SEQUENCE_NUMBER' || type === 'AFTER_SEQUENCE_NUMBER';
     const seq = pos.SequenceNumber;
     const hasSeq = seq !== undefined && seq !== null;
@@ -526,11 +522,4 @@ class Subscription {
   }
 }
 
-function consumerName(v: unknown): string {
-  if (v === undefined || v === null) throw validation(null, 'consumerName', 'Member must not be null');
-  if (typeof v !== 'string' || !CONSUMER_NAME_RE.test(v)) {
-    throw validation(v, 'consumerName', 'Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+ and have length 1 to 128');
-  }
-  return v;
-}
 

@@ -32,10 +32,20 @@ export function evenRanges(n: number): Array<{ start: bigint; end: bigint }> {
 
 export const shardIdOf = (index: number) => 'shardId-' + String(index).padStart(12, '0');
 
-/** Accepts `shardId-000000000001`, `shardId-1` and `1`, as kinesalite and AWS tools do. */
+/** The largest shard index a shard id may name (AWS's and kinesalite's 2^31 - 1). */
+export const MAX_SHARD_INDEX = 2_147_483_647;
+
+/**
+ * A shard id in AWS's lenient forms: the digits after the first `-` (any prefix, or none:
+ * `shardId-000000000005`, `shardId-5`, `shard-5`, `-5`) or the digits alone (`5`), as AWS answers
+ * them (recorded in kinesalite's GetShardIterator tests). Undefined when it names no index; the
+ * canonical spelling of a parsed id is `shardIdOf(index)`.
+ */
 export function parseShardId(id: string): number | undefined {
-  const m = /^(?:shardId-)?(\d{1,12})$/.exec(id);
-  return m ? Number(m[1]) : undefined;
+  const m = /^(?:[^-]*-)?(\d+)$/.exec(id);
+  if (!m || m[1].length > 20) return undefined;
+  const n = Number(m[1]);
+  return n <= MAX_SHARD_INDEX ? n : undefined;
 }
 
 const hex = (n: number, width: number) => Math.floor(n).toString(16).padStart(width, '0').slice(-width);
@@ -56,6 +66,8 @@ export interface DecodedSequence {
   /** Creation time of the shard it came from, in whole epoch seconds. */
   shardCreatedSec: number;
   counter: number;
+  /** The record's arrival time, in whole epoch seconds. */
+  recordSec: number;
 }
 
 export function decodeSequenceNumber(s: string): DecodedSequence | undefined {
@@ -65,5 +77,5 @@ export function decodeSequenceNumber(s: string): DecodedSequence | undefined {
   const counter = Number.parseInt(h.slice(11, 27), 16);
   const shardIndex = Number.parseInt(h.slice(38, 46), 16);
   if (!Number.isSafeInteger(counter)) return undefined;
-  return { shardIndex, shardCreatedSec: Number.parseInt(h.slice(1, 10), 16), counter };
+  return { shardIndex, shardCreatedSec: Number.parseInt(h.slice(1, 10), 16), counter, recordSec: Number.parseInt(h.slice(29, 38), 16) };
 }

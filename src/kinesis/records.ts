@@ -1,7 +1,8 @@
 // The Kinesis data plane: PutRecord(s) onto shard logs (routing by MD5 hash key, one append per
 // shard, per-record results), shard iterators, and GetRecords with MillisBehindLatest and
 // ChildShards at the end of closed shards. Each record in a shard log is
-// [u16 partition-key length][partition key][data]; the log supplies offset and arrival time.
+// [u16 partition-key length][partition key][data], or that frame encrypted when the stream was
+// (encryption.ts; the first byte tells them apart); the log supplies offset and arrival time.
 
 import type { Clock } from '../clock.js';
 import type { Log } from '../log/log.js';
@@ -10,6 +11,7 @@ import { timestampOut } from '../http/awsjson.js';
 import { decodeSequenceNumber, hashKeyHex, sequenceNumber, shardIdOf } from './keys.js';
 import { expiredIterator, invalidArgument, resourceNotFound, throughputExceeded } from './errors.js';
 import { TokenSigner } from './iterators.js';
+import { ShardMetrics } from './metrics.js';
 import {
   ITERATOR_TTL_MS,
   MAX_GET_RECORDS_BYTES,
@@ -19,6 +21,7 @@ import {
   SHARD_WRITE_RECORDS_PER_SEC,
 } from './limits.js';
 import type { ShardState, StreamRegistry, StreamState } from './streams.js';
+import { RecordDamage, incarnationOf } from './encryption.js';
 
 export interface PutEntry {
   data: Buffer;
@@ -38,6 +41,8 @@ export interface OutRecord {
   ApproximateArrivalTimestamp: Date;
   Data: Buffer;
   PartitionKey: string;
+  /** Present on records stored encrypted, as AWS marks them. */
+  EncryptionType?: 'KMS';
 }
 
 export interface ChildShard {
@@ -70,6 +75,8 @@ class ShardMeter {
 
 export class KinesisData {
   private meter = new ShardMeter();
+  /** Shard-level counters, rendered on /metrics for the metrics a stream has enabled. */
+  readonly metrics = new ShardMetrics();
 
   constructor(
     private registry: StreamRegistry,
@@ -88,19 +95,27 @@ export class KinesisData {
     });
     const results: PutResult[] = new Array(entries.length);
     const now = this.clock.now();
+    // Decided when the call arrives (the caller reports EncryptionType from the same state).
+    const incarnation = s.encryption ? incarnationOf(s) : undefined;
     await Promise.all(
       [...byShard].map(async ([shard, indexes]) => {
         const admitted = this.shardLimits ? this.admitWrites(s, shard, entries, indexes, results, now) : indexes;
         if (admitted.length === 0) return;
         try {
+          const frames = admitted.map((i) => {
+            const f = frame(entries[i]);
+            return incarnation === undefined ? f : this.registry.keys.seal(incarnation, shard.index, f);
+          });
           // Tracked from routing on, log opening included: a reshard that closes this shard while
           // its log is still opening must wait for this append before taking the shard's end.
           const appended = this.registry.track(
             s,
             shard.index,
-            this.registry.log(s, shard.index).then((log) => log.append(admitted.map((i) => frame(entries[i])))),
+            this.registry.log(s, shard.index).then((log) => log.append(frames)),
           );
           const { firstOffset, timestamp } = await appended;
+          this.metrics.add(s, shard.index, 'IncomingRecords', admitted.length);
+          this.metrics.add(s, shard.index, 'IncomingBytes', admitted.reduce((n, i) => n + entries[i].data.length + Buffer.byteLength(entries[i].partitionKey), 0));
           admitted.forEach((i, k) => {
             results[i] = {
               SequenceNumber: sequenceNumber(shard.createdMs, shard.index, firstOffset + k + 1, timestamp),
@@ -194,6 +209,7 @@ export class KinesisData {
     if (meter) {
       const w = this.meter.take(`r:${s.name}/${shard.index}`, now, 0, 0, 1);
       if (w.calls > SHARD_READ_CALLS_PER_SEC || w.bytes > SHARD_READ_BYTES_PER_SEC) {
+        this.metrics.add(s, shard.index, 'ReadProvisionedThroughputExceeded', 1);
         throw throughputExceeded(`Rate exceeded for shard ${shardIdOf(shard.index)} in stream ${s.name} under account ${this.registry.opts.accountId}.`);
       }
     }
@@ -211,22 +227,52 @@ export class KinesisData {
     const max = Math.min(limit, Math.max(0, end - offset));
     const got = max > 0 ? await log.read(offset, { maxRecords: max, maxBytes: MAX_GET_RECORDS_BYTES }) : { records: [], nextOffset: offset };
     let bytes = 0;
-    const records = got.records.map((r) => {
+    const records: OutRecord[] = [];
+    for (const r of got.records) {
       bytes += r.payload.length;
-      const pkLen = r.payload.readUInt16BE(0);
-      return {
+      const rec = this.decode(s, shard, r.payload, r.offset);
+      if (!rec) continue;
+      records.push({
         SequenceNumber: sequenceNumber(shard.createdMs, shard.index, r.offset + 1, r.timestamp),
         ApproximateArrivalTimestamp: timestampOut(r.timestamp),
-        Data: r.payload.subarray(2 + pkLen),
-        PartitionKey: r.payload.toString('utf8', 2, 2 + pkLen),
-      };
-    });
+        Data: rec.data,
+        PartitionKey: rec.partitionKey,
+        ...(rec.encrypted ? { EncryptionType: 'KMS' as const } : {}),
+      });
+    }
     if (meter) this.meter.take(`r:${s.name}/${shard.index}`, now, 0, bytes, 0);
     const nextOffset = Math.max(got.nextOffset, Math.min(offset, end));
     const ended = shard.endOffset !== undefined && nextOffset >= shard.endOffset;
     const last = got.records[got.records.length - 1];
     const behind = nextOffset >= end ? 0 : Math.max(0, now - (last?.timestamp ?? now));
+    this.metrics.add(s, shard.index, 'OutgoingRecords', records.length);
+    this.metrics.add(s, shard.index, 'OutgoingBytes', records.reduce((n, r) => n + r.Data.length, 0));
+    this.metrics.set(s, shard.index, 'IteratorAgeMilliseconds', behind);
     return { records, nextOffset, ended, millisBehindLatest: behind };
+  }
+
+  /** Stored records that did not open and were skipped, since start (see `decode`). */
+  damagedRecords = 0;
+
+  /**
+   * A stored frame's partition key and data. A frame that does not decode (an encrypted one that
+   * fails authentication, or a frame cut short) passed the log's checksum, so it was written so or
+   * altered on purpose: it is reported and skipped like a record lost to damage, never returned.
+   */
+  private decode(s: StreamState, shard: ShardState, payload: Buffer, offset: number): { partitionKey: string; data: Buffer; encrypted: boolean } | undefined {
+    try {
+      const encrypted = payload.length > 0 && payload[0] >= 0x80;
+      const plain = encrypted ? this.registry.keys.open(incarnationOf(s), shard.index, payload) : payload;
+      if (plain.length < 2) throw new RecordDamage(`a ${plain.length}-byte frame`);
+      const pkLen = plain.readUInt16BE(0);
+      if (2 + pkLen > plain.length) throw new RecordDamage(`partition key length ${pkLen} beyond the ${plain.length}-byte frame`);
+      return { partitionKey: plain.toString('utf8', 2, 2 + pkLen), data: plain.subarray(2 + pkLen), encrypted };
+    } catch (e) {
+      if (!(e instanceof RecordDamage)) throw e;
+      this.damagedRecords++;
+      console.error(`pinstream: kinesis record at offset ${offset} of ${s.name}/${shardIdOf(shard.index)} is damaged and was skipped: ${e.message}`);
+      return undefined;
+    }
   }
 
   childShards(s: StreamState, shard: ShardState): ChildShard[] {
@@ -246,6 +292,7 @@ export class KinesisData {
       const w = this.meter.take(`w:${s.name}/${shard.index}`, now, 1, size, 0);
       if (w.records > SHARD_WRITE_RECORDS_PER_SEC || w.bytes > SHARD_WRITE_BYTES_PER_SEC) {
         this.meter.take(`w:${s.name}/${shard.index}`, now, -1, -size, 0);
+        this.metrics.add(s, shard.index, 'WriteProvisionedThroughputExceeded', 1);
         results[i] = {
           ErrorCode: 'ProvisionedThroughputExceededException',
           ErrorMessage: `Rate exceeded for shard ${shardIdOf(shard.index)} in stream ${s.name} under account ${this.registry.opts.accountId}.`,

@@ -7,9 +7,11 @@ import type { Clock } from '../clock.js';
 import type { Db } from '../store/db.js';
 import type { Log, OffsetGap } from '../log/log.js';
 import { SegmentLogProvider, type LogProvider } from '../log/provider.js';
+import { SecretBox } from '../iam/secrets.js';
+import { DataKeys, incarnationOf } from './encryption.js';
 import { decodeSequenceNumber, evenRanges, parseShardId, shardIdOf, toHex } from './keys.js';
 import { limitExceeded, resourceInUse, resourceNotFound, validation } from './errors.js';
-import { DEFAULT_RETENTION_HOURS, MAX_SHARDS_PER_ACCOUNT } from './limits.js';
+import { DEFAULT_RETENTION_HOURS, MAX_ON_DEMAND_STREAMS, MAX_SHARDS_PER_ACCOUNT } from './limits.js';
 
 export type StreamStatus = 'CREATING' | 'ACTIVE' | 'UPDATING' | 'DELETING';
 export type StreamMode = 'PROVISIONED' | 'ON_DEMAND';
@@ -32,6 +34,10 @@ export interface ConsumerState {
   createdMs: number;
   status: 'CREATING' | 'ACTIVE' | 'DELETING';
   statusUntilMs: number;
+  /** TagResource on the consumer's ARN (admin.ts). */
+  tags?: Record<string, string>;
+  /** The consumer's resource-based policy (PutResourcePolicy), as stored JSON text. */
+  policy?: string;
 }
 
 export interface StreamState {
@@ -48,6 +54,19 @@ export interface StreamState {
   nextShardIndex: number;
   consumers: ConsumerState[];
   scalings: number[];
+  // Set by the operations of admin.ts; absent in documents written before them (= the defaults).
+  /** Enabled shard-level metrics (EnableEnhancedMonitoring), in the model's enum order. */
+  shardLevelMetrics?: string[];
+  /** MaxRecordSizeInKiB (CreateStream, UpdateMaxRecordSize); default DEFAULT_RECORD_SIZE_KIB. */
+  maxRecordSizeKiB?: number;
+  /** When UpdateStreamMode switched the mode, for the switches-per-24-hours rule. */
+  modeSwitches?: number[];
+  /** The stream's resource-based policy (PutResourcePolicy), as stored JSON text. */
+  policy?: string;
+  /** Server-side encryption (StartStreamEncryption), with the KeyId as the client gave it. */
+  encryption?: { keyId: string };
+  /** When encryption was started and stopped in the last 24 hours (AWS's rolling limits). */
+  encryptionChanges?: { starts: number[]; stops: number[] };
 }
 
 export interface KinesisOptions {
@@ -60,6 +79,8 @@ export interface KinesisOptions {
   fsync: boolean;
   /** Opens the shard logs (default: segment logs under `dataDir`). */
   logs?: LogProvider;
+  /** Seals the data keys of encrypted streams (default: the master key of `dataDir`). */
+  secrets?: SecretBox;
 }
 
 interface Runtime {
@@ -83,6 +104,8 @@ export class StreamRegistry {
    */
   private unfinished = new Set<ShardState>();
   private readonly logs: LogProvider;
+  /** Data keys of encrypted streams; opening them at start checks the master key. */
+  readonly keys: DataKeys;
 
   constructor(
     private db: Db,
@@ -96,6 +119,8 @@ export class StreamRegistry {
       this.lastCreatedMs = Math.max(this.lastCreatedMs, s.createdMs);
       for (const sh of s.shards) if (sh.closedMs !== undefined && sh.endOffset === undefined) this.unfinished.add(sh);
     }
+    this.keys = new DataKeys(db, opts.secrets ?? new SecretBox(opts.dataDir), clock);
+    this.keys.prune(new Set([...this.streams.values()].map(incarnationOf)));
   }
 
   arn(name: string): string {
@@ -162,11 +187,12 @@ export class StreamRegistry {
     return [...this.streams.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  create(name: string, shardCount: number, mode: StreamMode, tags: Record<string, string>): StreamState {
+  create(name: string, shardCount: number, mode: StreamMode, tags: Record<string, string>, maxRecordSizeKiB?: number): StreamState {
     if (this.streams.has(name)) {
       this.settle(this.streams.get(name)!);
       if (this.streams.has(name)) throw resourceInUse(`Stream ${name} under account ${this.opts.accountId} already exists.`);
     }
+    if (mode === 'ON_DEMAND') this.ensureOnDemandCapacity();
     this.ensureShardCapacity(shardCount);
     // The creation time names the incarnation (its log directory, and the check that an iterator
     // belongs to it), so a stream deleted and re-created within one millisecond still gets a new one.
@@ -185,6 +211,7 @@ export class StreamRegistry {
       nextShardIndex: shardCount,
       consumers: [],
       scalings: [],
+      ...(maxRecordSizeKiB !== undefined ? { maxRecordSizeKiB } : {}),
     };
     this.streams.set(name, s);
     this.save(s);
@@ -200,6 +227,33 @@ export class StreamRegistry {
           `Current shard count for the account: ${open}. Limit: ${MAX_SHARDS_PER_ACCOUNT}. Number of additional shards that would have resulted from this request: ${additional}.`,
       );
     }
+  }
+
+  /** The account's quota of ON_DEMAND streams, checked before a stream becomes one. */
+  ensureOnDemandCapacity(): void {
+    const n = this.onDemandStreamCount();
+    if (n + 1 > MAX_ON_DEMAND_STREAMS) {
+      throw limitExceeded(
+        `This request would exceed the on-demand stream count limit for the account ${this.opts.accountId} in ${this.opts.region}. ` +
+          `Current on-demand stream count for the account: ${n}. Limit: ${MAX_ON_DEMAND_STREAMS}.`,
+      );
+    }
+  }
+
+  onDemandStreamCount(): number {
+    let n = 0;
+    for (const s of this.streams.values()) if (s.mode === 'ON_DEMAND') n++;
+    return n;
+  }
+
+  /** An account-level Kinesis setting (UpdateAccountSettings), as stored JSON text. */
+  accountSetting(key: string): string | undefined {
+    const row = this.db.prepare('SELECT value FROM kinesis_account_settings WHERE key = ?').get(key) as { value: string } | undefined;
+    return row?.value;
+  }
+
+  setAccountSetting(key: string, value: string): void {
+    this.db.prepare('INSERT INTO kinesis_account_settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   async delete(name: string): Promise<void> {
@@ -362,7 +416,7 @@ export class StreamRegistry {
     return this.rt(s).logs.has(index) || (await this.logs.exists('kinesis', this.streamDir(s), shardIdOf(index)));
   }
 
-  private openShardTotal(): number {
+  openShardTotal(): number {
     let n = 0;
     for (const s of this.streams.values()) n += s.shards.filter((x) => x.closedMs === undefined).length;
     return n;
@@ -370,7 +424,7 @@ export class StreamRegistry {
 
   /** The name of a stream incarnation's group of shard logs. */
   private streamDir(s: StreamState): string {
-    return `${s.name}-${s.createdMs}`;
+    return incarnationOf(s);
   }
 
   private rt(s: StreamState): Runtime {
@@ -399,6 +453,7 @@ export class StreamRegistry {
     if (this.streams.get(s.name) !== s) return;
     this.streams.delete(s.name);
     this.db.prepare('DELETE FROM kinesis_streams WHERE name = ?').run(s.name);
+    this.keys.forget(this.streamDir(s));
     const rt = this.runtime.get(s.name);
     this.runtime.delete(s.name);
     if (rt) for (const p of rt.logs.values()) await (await p).close().catch(() => {});

@@ -60,6 +60,8 @@ export interface OperationModel {
   input?: MemberRef;
   output?: MemberRef;
   errors?: string[];
+  /** AWS accepts the operation without a signature (the model's `smithy.api#noAuth`). */
+  unsigned?: boolean;
 }
 
 export interface ServiceModel {

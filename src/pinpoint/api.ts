@@ -1,17 +1,27 @@
 // The Pinpoint REST API (restJson1, signing name "mobiletargeting"): the route table with each
 // operation's method, path and success status (reference/pinpoint.md §1.3), and the glue from wire
-// shapes to the apps, endpoints and events services.
+// shapes to the apps, endpoints and events services. Each modelled operation's input (URI labels,
+// query string and JSON body) is validated against Pinpoint's model before authorization: a
+// wrong type or a missing required member is a BadRequestException naming the member's path
+// from the body's root; handlers receive the typed input and keep only Pinpoint's business rules.
+// The model's other operations (segments, campaigns, channels, templates, journeys, ...) are
+// answered by the router as unsupported.
 
 import type { Protocol } from '../http/dispatch.js';
 import { badRequest } from '../http/errors.js';
 import { json, type ApiRequest, type ApiResponse } from '../http/request.js';
 import { jsonBody, restJsonError, RestJsonRouter, type Route } from '../http/restjson.js';
-import { isObject, reqString, type Json } from '../http/shape.js';
+import type { Json } from '../http/shape.js';
+import { model as pinpointModel } from '../models/generated/pinpoint.js';
+import type { Inputs } from '../models/generated/pinpoint-inputs.js';
+import { ModelValidator, type ShapeOverride } from '../models/validate.js';
+import { RestDecoder } from '../models/rest-input.js';
 import type { Authorizer } from '../iam/authorizer.js';
 import { destinationActions, PINPOINT_SERVICE_PRINCIPAL } from '../iam/roles.js';
 import { checkTags, type Apps } from './apps.js';
 import { checkEndpointId, validateEndpointInput, type Endpoints } from './endpoints.js';
 import type { EventIngest } from './events.js';
+import type { CognitoCaller } from './record.js';
 import { eventStreamShape, type EventStreams } from './eventstream.js';
 import { analyticsRoutes } from './kpi-routes.js';
 import type { Analytics } from '../analytics/types.js';
@@ -27,6 +37,13 @@ import {
 
 export const PINPOINT_SIGNING_NAME = 'mobiletargeting';
 
+/**
+ * Deliberate deviations from Pinpoint's model. PutEvents judges each event on its own (a bad
+ * event fails only that event, in its result, as Pinpoint does), so the request layer passes
+ * events through unchecked and events.ts validates them one by one.
+ */
+export const PINPOINT_MODEL_OVERRIDES: Record<string, ShapeOverride> = { Event: { opaque: true } };
+
 export interface PinpointServices {
   apps: Apps;
   endpoints: Endpoints;
@@ -41,6 +58,10 @@ export interface PinpointServices {
   analytics?: Analytics;
   /** "Now" for KPI date-range rules and dashboard defaults. */
   clock?: Clock;
+  /** The caller's Cognito identity and pool, when its credentials came from GetCredentialsForIdentity. */
+  callerCognito?: (req: ApiRequest) => CognitoCaller | undefined;
+  /** Pinstream extension: a guest identity pool for a project (src/cognito/guest.ts). */
+  guestAccess?: (req: ApiRequest, appId: string) => unknown;
 }
 
 /** The route table is listed (`METHOD /path/{label}`) so the isolation suite can tell that every route has a refusal test. */
@@ -49,6 +70,13 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
   const allow = (req: ApiRequest, action: string, appId?: string) =>
     authorizer.authorize(req, `mobiletargeting:${action}`, appId ? apps.arn(appId) : apps.collectionArn());
   const body = (req: ApiRequest) => jsonBody(req, MAX_REQUEST_BYTES);
+  const decoder = new RestDecoder(new ModelValidator(pinpointModel, PINPOINT_MODEL_OVERRIDES, { paths: 'rest' }));
+  /** The operation's validated input; `payload` is its parsed JSON body. */
+  const input = <K extends keyof Inputs>(operation: K, req: ApiRequest, labels: Record<string, string>, payload: unknown = {}): Inputs[K] => {
+    const r = decoder.decode<Inputs[K]>(operation, { labels, query: req.query, headers: req.headers, body: payload });
+    if (!r.ok) throw badRequest(r.error.message);
+    return r.value;
+  };
   const accepted = (req: ApiRequest) => json(202, { Message: 'Accepted', RequestID: req.requestId });
 
   const routes: Route[] = [
@@ -56,10 +84,10 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
       method: 'POST',
       path: '/v1/apps',
       handler: (req) => {
+        const { Name, tags } = input('CreateApp', req, {}, body(req)).CreateApplicationRequest;
         allow(req, 'CreateApp');
-        const b = body(req);
-        const name = reqString(b.Name, 'Name');
-        return json(201, apps.create(name, checkTags(b.tags, 'tags')));
+        if (Name === '') throw badRequest('Name must not be empty');
+        return json(201, apps.create(Name, checkTags(tags, 'tags')));
       },
     },
     {
@@ -104,8 +132,9 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
       method: 'PUT',
       path: '/v1/apps/{application-id}/settings',
       handler: (req, p) => {
+        const settings = input('UpdateApplicationSettings', req, p, body(req)).WriteApplicationSettingsRequest;
         allow(req, 'UpdateApplicationSettings', p['application-id']);
-        return json(200, apps.updateSettings(p['application-id'], body(req)));
+        return json(200, apps.updateSettings(p['application-id'], settings));
       },
     },
     {
@@ -113,13 +142,13 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
       path: '/v1/apps/{application-id}/endpoints/{endpoint-id}',
       handler: (req, p) => {
         const appId = p['application-id'];
+        const endpoint = input('UpdateEndpoint', req, p, body(req)).EndpointRequest as Json;
         allow(req, 'UpdateEndpoint', appId);
         apps.require(appId);
         const id = p['endpoint-id'];
         checkEndpointId(id);
-        const input = body(req);
-        validateEndpointInput(input, 'EndpointRequest', req.body.length);
-        endpoints.upsert(appId, id, input);
+        validateEndpointInput(endpoint, 'EndpointRequest', req.body.length);
+        endpoints.upsert(appId, id, endpoint);
         return accepted(req);
       },
     },
@@ -129,16 +158,17 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
       maxBodyBytes: MAX_ENDPOINT_BATCH_REQUEST_BYTES,
       handler: (req, p) => {
         const appId = p['application-id'];
+        const { Item } = input('UpdateEndpointsBatch', req, p, jsonBody(req, MAX_ENDPOINT_BATCH_REQUEST_BYTES, 'UpdateEndpointsBatch request')).EndpointBatchRequest;
         allow(req, 'UpdateEndpointsBatch', appId);
         apps.require(appId);
-        const b = jsonBody(req, MAX_ENDPOINT_BATCH_REQUEST_BYTES, 'UpdateEndpointsBatch request');
-        if (!Array.isArray(b.Item)) throw badRequest('Item is required and must be a list of EndpointBatchItem');
-        if (b.Item.length > MAX_ENDPOINTS_PER_BATCH) {
-          throw badRequest(`Item has ${b.Item.length} endpoints; the maximum is ${MAX_ENDPOINTS_PER_BATCH} per UpdateEndpointsBatch request`);
+        if (Item.length > MAX_ENDPOINTS_PER_BATCH) {
+          throw badRequest(`Item has ${Item.length} endpoints; the maximum is ${MAX_ENDPOINTS_PER_BATCH} per UpdateEndpointsBatch request`);
         }
-        const items = b.Item.map((item: unknown, i: number) => {
-          if (!isObject(item)) throw badRequest(`Item[${i}] must be an EndpointBatchItem object`);
-          const id = reqString(item.Id, `Item[${i}].Id`);
+        const items = Item.map((item, i) => {
+          // The model leaves Id optional; a batch item without one has nothing to update.
+          if (item === null) throw badRequest(`Item[${i}] must be an EndpointBatchItem object`);
+          const id = item.Id;
+          if (id === undefined || id === '') throw badRequest(`Item[${i}].Id is required`);
           checkEndpointId(id);
           const { Id: _, ...input } = item;
           validateEndpointInput(input, `Item[${i}]`, Buffer.byteLength(JSON.stringify(item)));
@@ -189,8 +219,9 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
       path: '/v1/apps/{application-id}/events',
       maxBodyBytes: MAX_PUT_EVENTS_REQUEST_BYTES,
       handler: async (req, p) => {
+        const batch = input('PutEvents', req, p, jsonBody(req, MAX_PUT_EVENTS_REQUEST_BYTES)).EventsRequest;
         allow(req, 'PutEvents', p['application-id']);
-        return json(202, await events.putEvents(p['application-id'], req.body));
+        return json(202, await events.putEvents(p['application-id'], req.body, batch, s.callerCognito?.(req)));
       },
     },
     {
@@ -198,12 +229,13 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
       path: '/v1/apps/{application-id}/eventstream',
       handler: async (req, p) => {
         const id = p['application-id'];
+        const write = input('PutEventStream', req, p, body(req)).WriteEventStream;
         allow(req, 'PutEventStream', id);
         apps.require(id);
         // Naming a role Pinpoint will assume needs iam:PassRole on it, checked once the ARNs are
         // well formed and before the role is looked up (so a refusal reveals nothing about it).
         const passRole = (roleArn: string) => authorizer.passRole(req, roleArn, PINPOINT_SERVICE_PRINCIPAL);
-        return json(200, eventStreamShape(await eventStreams.put(id, body(req), s.callerArn(req), passRole)));
+        return json(200, eventStreamShape(await eventStreams.put(id, write, s.callerArn(req), passRole)));
       },
     },
     {
@@ -262,6 +294,23 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
         return json(201, { RoleArn: eventStreams.createRole(id, write) });
       },
     },
+    ...(s.guestAccess
+      ? [
+          {
+            // Pinstream extension: guest access for a project in one step — an identity pool with an
+            // unauthenticated role that may only PutEvents and UpdateEndpoint on this project, and
+            // the configuration an app needs (src/cognito/guest.ts authorizes each part).
+            method: 'POST',
+            path: '/v1/apps/{application-id}/guest-access',
+            handler: (req: ApiRequest, p: Record<string, string>) => {
+              const id = p['application-id'];
+              allow(req, 'GetApp', id);
+              apps.require(id);
+              return json(201, s.guestAccess!(req, id));
+            },
+          } satisfies Route,
+        ]
+      : []),
     {
       // Pinstream extension: delivery health of every event stream the caller may read.
       method: 'GET',
@@ -288,12 +337,11 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
       method: 'POST',
       path: '/v1/tags/{resource-arn+}',
       handler: (req, p) => {
+        const { tags } = input('TagResource', req, p, body(req)).TagsModel;
         const id = apps.appIdFromArn(p['resource-arn']);
         allow(req, 'TagResource', id);
         const app = apps.require(id);
-        const b = body(req);
-        if (!isObject(b.tags)) throw badRequest('tags is required and must be a map of strings');
-        apps.tag(app.Id, checkTags(b.tags, 'tags'));
+        apps.tag(app.Id, checkTags(tags, 'tags'));
         return { status: 204 };
       },
     },
@@ -312,7 +360,8 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
     },
     ...(s.analytics ? analyticsRoutes({ apps, analytics: s.analytics, authorizer, clock: s.clock ?? systemClock }) : []),
   ];
-  const router = new RestJsonRouter(routes, MAX_REQUEST_BYTES);
+  // Every other operation of AWS's model answers that Pinstream does not support it.
+  const router = new RestJsonRouter(routes, MAX_REQUEST_BYTES, { service: 'Pinpoint', operations: pinpointModel.operations });
 
   return {
     signingServices: [PINPOINT_SIGNING_NAME],

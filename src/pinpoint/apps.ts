@@ -5,7 +5,8 @@ import { randomUUID } from 'node:crypto';
 import type { Db } from '../store/db.js';
 import type { Clock } from '../clock.js';
 import { badRequest, notFound } from '../http/errors.js';
-import { isObject, optEnum, optObject, optString, type Json } from '../http/shape.js';
+import type { Json } from '../http/shape.js';
+import type { WriteApplicationSettingsRequest } from '../models/generated/pinpoint-inputs.js';
 import { MAX_TAGS_PER_RESOURCE, MAX_TAG_KEY_LENGTH, MAX_TAG_VALUE_LENGTH } from './limits.js';
 
 export interface App {
@@ -140,19 +141,21 @@ export class Apps {
     };
   }
 
-  /** Replaces the given settings groups; CloudWatch/event tagging flags are stored but not echoed, as in Pinpoint. */
-  updateSettings(id: string, write: Json): Json {
+  /**
+   * Replaces the given settings groups; CloudWatch/event tagging flags are stored but not echoed,
+   * as in Pinpoint. `write` is model-validated: only modelled members, of their types (nothing a
+   * client invents is stored or echoed back).
+   */
+  updateSettings(id: string, write: WriteApplicationSettingsRequest): Json {
     this.require(id);
+    for (const k of ['Start', 'End'] as const) {
+      const t = write.QuietTime?.[k];
+      if (t !== undefined && !/^([01]\d|2[0-3]):[0-5]\d$/.test(t)) throw badRequest(`QuietTime.${k} must be a time of day as HH:MM; got "${t}"`);
+    }
     const row = this.db.prepare('SELECT settings FROM apps WHERE id = ?').get(id) as { settings: string };
     const s = JSON.parse(row.settings) as Json;
-    for (const [k, check] of Object.entries(SETTINGS_GROUPS)) {
-      if (write[k] === undefined || write[k] === null) continue;
-      s[k] = check(write[k], k);
-    }
-    for (const k of ['CloudWatchMetricsEnabled', 'EventTaggingEnabled']) {
-      if (write[k] === undefined) continue;
-      if (typeof write[k] !== 'boolean') throw badRequest(`${k} must be a boolean`);
-      s[k] = write[k];
+    for (const k of ['CampaignHook', 'Limits', 'QuietTime', 'JourneyLimits', 'CloudWatchMetricsEnabled', 'EventTaggingEnabled'] as const) {
+      if (write[k] !== undefined) s[k] = write[k];
     }
     s.LastModifiedDate = new Date(this.clock.now()).toISOString();
     this.db.prepare('UPDATE apps SET settings = ? WHERE id = ?').run(JSON.stringify(s), id);
@@ -169,49 +172,9 @@ export class Apps {
   }
 }
 
-/**
- * The modelled members of a settings object, checked; others are dropped, as Pinpoint's
- * deserializer ignores members its model does not have (so nothing a client invents is stored,
- * echoed back, or walked when the settings are saved).
- */
-const members = (v: unknown, f: string, checks: Record<string, (x: unknown, field: string) => unknown>): Json => {
-  const o = optObject(v, f)!;
-  const out: Json = {};
-  for (const [n, check] of Object.entries(checks)) {
-    if (o[n] === undefined || o[n] === null) continue;
-    out[n] = check(o[n], `${f}.${n}`);
-  }
-  return out;
-};
-
-const int = (x: unknown, field: string) => {
-  if (!Number.isInteger(x)) throw badRequest(`${field} must be an integer`);
-  return x;
-};
-const ints = (names: string[]) => (v: unknown, f: string) => members(v, f, Object.fromEntries(names.map((n) => [n, int])));
-const timeOfDay = (x: unknown, field: string) => {
-  const t = optString(x, field)!;
-  if (!/^([01]\d|2[0-3]):[0-5]\d$/.test(t)) throw badRequest(`${field} must be a time of day as HH:MM; got "${t}"`);
-  return t;
-};
-
-/** Each writable settings group with the check of its members (shapes of the Pinpoint model). */
-const SETTINGS_GROUPS: Record<string, (v: unknown, field: string) => Json> = {
-  CampaignHook: (v, f) =>
-    members(v, f, {
-      LambdaFunctionName: (x, field) => optString(x, field),
-      WebUrl: (x, field) => optString(x, field),
-      Mode: (x, field) => optEnum(x, field, ['DELIVERY', 'FILTER']),
-    }),
-  Limits: ints(['Daily', 'MaximumDuration', 'MessagesPerSecond', 'Total', 'Session']),
-  QuietTime: (v, f) => members(v, f, { Start: timeOfDay, End: timeOfDay }),
-  JourneyLimits: (v, f) => members(v, f, { DailyCap: int, TotalCap: int, TimeframeCap: ints(['Cap', 'Days']) }),
-};
-
 /** Validates a tag map against the tagging limits. */
-export function checkTags(tags: unknown, field: string): Record<string, string> {
-  if (tags === undefined || tags === null) return {};
-  if (!isObject(tags)) throw badRequest(`${field} must be an object of string values`);
+export function checkTags(tags: Record<string, string> | undefined, field: string): Record<string, string> {
+  if (tags === undefined) return {};
   const keys = Object.keys(tags);
   if (keys.length > MAX_TAGS_PER_RESOURCE) {
     throw badRequest(`${field} has ${keys.length} tags; the maximum is ${MAX_TAGS_PER_RESOURCE} per resource`);
@@ -221,7 +184,6 @@ export function checkTags(tags: unknown, field: string): Record<string, string> 
     if (k.length === 0 || k.length > MAX_TAG_KEY_LENGTH) {
       throw badRequest(`${field} key "${k.slice(0, 40)}" is ${k.length} characters; tag keys must be 1 to ${MAX_TAG_KEY_LENGTH}`);
     }
-    if (typeof v !== 'string') throw badRequest(`${field}.${k} must be a string`);
     if (v.length > MAX_TAG_VALUE_LENGTH) {
       throw badRequest(`${field}.${k} is ${v.length} characters; tag values must be at most ${MAX_TAG_VALUE_LENGTH}`);
     }

@@ -8,7 +8,8 @@ import type { Db } from '../store/db.js';
 import type { Clock } from '../clock.js';
 import { badRequest, notFound } from '../http/errors.js';
 import { isWellFormed, repairJsonText, wellFormed } from '../unicode.js';
-import { isObject, optEnum, optNumber, optObject, optString, parseIsoTimestamp, type Json } from '../http/shape.js';
+import { isObject, optEnum, parseIsoTimestamp, type Json } from '../http/shape.js';
+import type { EndpointRequest } from '../models/generated/pinpoint-inputs.js';
 import {
   MAX_ATTRIBUTE_NAMES_PER_APP,
   MAX_ENDPOINT_ATTRIBUTE_NAME_LENGTH,
@@ -18,9 +19,6 @@ import {
   MAX_ENDPOINTS_PER_USER,
 } from './limits.js';
 
-export const CHANNEL_TYPES = [
-  'PUSH', 'GCM', 'APNS', 'APNS_SANDBOX', 'APNS_VOIP', 'APNS_VOIP_SANDBOX', 'ADM', 'SMS', 'VOICE', 'EMAIL', 'BAIDU', 'CUSTOM', 'IN_APP',
-] as const;
 /** Push channels whose oldest endpoint gives way when a user reaches the endpoint cap (§2.2). */
 const PUSH_CHANNELS = new Set(['ADM', 'GCM', 'APNS', 'APNS_SANDBOX', 'APNS_VOIP', 'APNS_VOIP_SANDBOX', 'BAIDU']);
 
@@ -65,45 +63,27 @@ export function checkEndpointId(id: string): void {
 }
 
 /**
- * Validates an EndpointRequest / EndpointBatchItem / PublicEndpoint body. `field` prefixes messages.
- * Returns the attribute names it carries (for the per-app name quota).
+ * Pinpoint's rules for an EndpointRequest / EndpointBatchItem / PublicEndpoint body that the model
+ * does not carry (its size, status and opt-out values, dates, coordinates, attribute limits); its
+ * member types were checked against the model before. `field` prefixes messages.
  */
 export function validateEndpointInput(input: Json, field: string, bytes: number): void {
   if (bytes > MAX_ENDPOINT_BYTES) {
     throw badRequest(`${field} is ${bytes} bytes; the maximum endpoint size is ${MAX_ENDPOINT_BYTES} bytes (15 KB)`);
   }
-  optString(input.Address, `${field}.Address`);
-  optEnum(input.ChannelType, `${field}.ChannelType`, CHANNEL_TYPES);
-  optEnum(input.EndpointStatus, `${field}.EndpointStatus`, ['ACTIVE', 'INACTIVE']);
-  optEnum(input.OptOut, `${field}.OptOut`, ['ALL', 'NONE']);
-  optString(input.RequestId, `${field}.RequestId`);
-  const eff = optString(input.EffectiveDate, `${field}.EffectiveDate`);
-  if (eff !== undefined && parseIsoTimestamp(eff) === undefined) {
-    throw badRequest(`${field}.EffectiveDate "${eff}" is not an ISO 8601 date-time`);
+  const e = input as Pick<EndpointRequest, 'EndpointStatus' | 'OptOut' | 'EffectiveDate' | 'Attributes' | 'Metrics' | 'Location' | 'User'>;
+  // The model types these as plain strings; Pinpoint takes only these values.
+  optEnum(e.EndpointStatus, `${field}.EndpointStatus`, ['ACTIVE', 'INACTIVE']);
+  optEnum(e.OptOut, `${field}.OptOut`, ['ALL', 'NONE']);
+  if (e.EffectiveDate !== undefined && parseIsoTimestamp(e.EffectiveDate) === undefined) {
+    throw badRequest(`${field}.EffectiveDate "${e.EffectiveDate}" is not an ISO 8601 date-time`);
   }
-  checkAttributeMap(input.Attributes, `${field}.Attributes`);
-  const metrics = optObject(input.Metrics, `${field}.Metrics`);
-  if (metrics) {
-    for (const [k, v] of Object.entries(metrics)) {
-      checkName(k, `${field}.Metrics`);
-      optNumber(v, `${field}.Metrics.${k}`);
-    }
-  }
-  const demo = optObject(input.Demographic, `${field}.Demographic`);
-  if (demo) for (const k of DEMOGRAPHIC_FIELDS) optString(demo[k], `${field}.Demographic.${k}`);
-  const loc = optObject(input.Location, `${field}.Location`);
-  if (loc) {
-    for (const k of LOCATION_STRINGS) optString(loc[k], `${field}.Location.${k}`);
-    const lat = optNumber(loc.Latitude, `${field}.Location.Latitude`);
-    const lon = optNumber(loc.Longitude, `${field}.Location.Longitude`);
-    if (lat !== undefined && (lat < -90 || lat > 90)) throw badRequest(`${field}.Location.Latitude must be between -90 and 90`);
-    if (lon !== undefined && (lon < -180 || lon > 180)) throw badRequest(`${field}.Location.Longitude must be between -180 and 180`);
-  }
-  const user = optObject(input.User, `${field}.User`);
-  if (user) {
-    optString(user.UserId, `${field}.User.UserId`);
-    checkAttributeMap(user.UserAttributes, `${field}.User.UserAttributes`);
-  }
+  checkAttributeMap(e.Attributes, `${field}.Attributes`);
+  for (const k of Object.keys(e.Metrics ?? {})) checkName(k, `${field}.Metrics`);
+  const { Latitude: lat, Longitude: lon } = e.Location ?? {};
+  if (lat !== undefined && (lat < -90 || lat > 90)) throw badRequest(`${field}.Location.Latitude must be between -90 and 90`);
+  if (lon !== undefined && (lon < -180 || lon > 180)) throw badRequest(`${field}.Location.Longitude must be between -180 and 180`);
+  if (e.User) checkAttributeMap(e.User.UserAttributes, `${field}.User.UserAttributes`);
 }
 
 function checkName(name: string, field: string): void {
@@ -114,17 +94,15 @@ function checkName(name: string, field: string): void {
   }
 }
 
-function checkAttributeMap(v: unknown, field: string): void {
-  const map = optObject(v, field);
+function checkAttributeMap(map: Record<string, Array<string | null>> | undefined, field: string): void {
   if (!map) return;
   for (const [k, values] of Object.entries(map)) {
     checkName(k, field);
-    if (!Array.isArray(values)) throw badRequest(`${field}.${k} must be a list of strings`);
     if (values.length > MAX_ENDPOINT_ATTRIBUTE_VALUES) {
       throw badRequest(`${field}.${k} has ${values.length} values; the maximum is ${MAX_ENDPOINT_ATTRIBUTE_VALUES} per attribute`);
     }
     for (const s of values) {
-      if (typeof s !== 'string') throw badRequest(`${field}.${k} must be a list of strings`);
+      if (s === null) throw badRequest(`${field}.${k} must be a list of strings`);
       if (s.length > MAX_ENDPOINT_ATTRIBUTE_VALUE_LENGTH) {
         throw badRequest(
           `${field}.${k} has a value of ${s.length} characters; attribute values must be at most ${MAX_ENDPOINT_ATTRIBUTE_VALUE_LENGTH}`,

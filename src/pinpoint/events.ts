@@ -7,14 +7,14 @@ import type { Clock } from '../clock.js';
 import type { Log } from '../log/log.js';
 import { storageFailureText } from '../log/errors.js';
 import { ApiError, badRequest, internalError, payloadTooLarge } from '../http/errors.js';
-import { nestingExceeds, nestingMessage } from '../nesting.js';
 import { isWellFormed, wellFormed } from '../unicode.js';
 import { isObject, parseIsoTimestamp, type Json } from '../http/shape.js';
 import type { Apps } from './apps.js';
+import type { EventsRequest } from '../models/generated/pinpoint-inputs.js';
 import { checkEndpointId, hasEndpointFields, validateEndpointInput, type Endpoints, type StoredEndpoint } from './endpoints.js';
 import { Dedup, type PendingAppend } from './dedup.js';
 import { encodeIngestEntry } from './ingest-record.js';
-import { buildRecord, endpointParts, type EventInput } from './record.js';
+import { buildRecord, endpointParts, type CognitoCaller, type EventInput } from './record.js';
 import {
   MAX_EVENTS_PER_REQUEST,
   MAX_EVENT_ATTRIBUTES_AND_METRICS,
@@ -69,14 +69,19 @@ export class EventIngest {
     this.retryWaitMs = options.retryWaitMs ?? MAX_RETRY_WAIT_MS;
   }
 
-  async putEvents(appId: string, body: Buffer): Promise<{ Results: Record<string, Json> }> {
+  /**
+   * `request`: the validated EventsRequest (its events unchecked: each is judged here on its own);
+   * `body`: its raw bytes; `cognito`: the caller's Cognito identity, when its credentials came from
+   * one (recorded in every event's record).
+   */
+  async putEvents(appId: string, body: Buffer, request: EventsRequest, cognito?: CognitoCaller): Promise<{ Results: Record<string, Json> }> {
     this.apps.require(appId);
     if (body.length > MAX_PUT_EVENTS_REQUEST_BYTES) {
       throw payloadTooLarge(
         `PutEvents request is ${body.length} bytes; the maximum is ${MAX_PUT_EVENTS_REQUEST_BYTES} bytes (4 MB)`,
       );
     }
-    const batch = parseBatch(body);
+    const batch = eventBatches(request);
     // Only JSON escapes can produce unpaired surrogates (UTF-8 cannot encode one): without "\ud" in
     // the body there is nothing to repair, and the per-event walk is skipped.
     const repairStrings = body.includes('\\ud') || body.includes('\\uD');
@@ -100,7 +105,7 @@ export class EventIngest {
             for (const eventId of Object.keys(events)) eventResults[eventId] = { StatusCode: 400, Message: endpointResult.Message };
             continue;
           }
-          const parts = endpointParts(appId, stored.endpoint.Id, stored, this.accountId);
+          const parts = endpointParts(appId, stored.endpoint.Id, stored, this.accountId, cognito);
           const scope = Dedup.scope(appId, endpointId);
           for (const eventId in events) {
             const raw = repairStrings ? wellFormed(events[eventId]) : events[eventId];
@@ -221,28 +226,15 @@ export class EventIngest {
   }
 }
 
-function parseBatch(body: Buffer): Array<[string, Json]> {
-  let req: unknown;
-  try {
-    req = JSON.parse(body.toString('utf8'));
-  } catch (e) {
-    throw badRequest(`Request body is not valid JSON: ${(e as Error).message}`);
-  }
-  if (!isObject(req)) throw badRequest('Request body must be a JSON object with a BatchItem map');
-  if (nestingExceeds(req)) throw badRequest(nestingMessage('PutEvents request body'));
-  if (!isObject(req.BatchItem)) throw badRequest('BatchItem is required and must be a map of endpoint id to EventsBatch');
-  const items = Object.entries(req.BatchItem);
+/** The batch's items, within the per-request event quota (the model has checked their shapes). */
+function eventBatches(request: EventsRequest): Array<[string, Json]> {
+  const items = Object.entries(request.BatchItem);
   let count = 0;
-  for (const [endpointId, item] of items) {
-    if (!isObject(item)) throw badRequest(`BatchItem.${endpointId} must be an EventsBatch object`);
-    if (!isObject(item.Endpoint)) throw badRequest(`BatchItem.${endpointId}.Endpoint is required (it may be {})`);
-    if (!isObject(item.Events)) throw badRequest(`BatchItem.${endpointId}.Events is required and must be a map of event id to Event`);
-    count += Object.keys(item.Events).length;
-  }
+  for (const [, item] of items) count += Object.keys(item.Events).length;
   if (count > MAX_EVENTS_PER_REQUEST) {
     throw badRequest(`PutEvents request has ${count} events; the maximum is ${MAX_EVENTS_PER_REQUEST} per request`);
   }
-  return items as Array<[string, Json]>;
+  return items as unknown as Array<[string, Json]>;
 }
 
 const OPTIONAL_STRINGS = ['AppPackageName', 'AppTitle', 'AppVersionCode', 'ClientSdkVersion', 'SdkName'] as const;

@@ -7,6 +7,7 @@ import type { Db } from '../store/db.js';
 import type { Log } from '../log/log.js';
 import { badRequest, notFound } from '../http/errors.js';
 import { reqString, type Json } from '../http/shape.js';
+import type { WriteEventStream } from '../models/generated/pinpoint-inputs.js';
 import { checkStreamRole, createStreamRole, destinationActions } from '../iam/roles.js';
 import type { IamStore } from '../iam/store.js';
 
@@ -67,9 +68,9 @@ export class EventStreams {
    * Saves the app's event stream. `passRole` is the caller's iam:PassRole check on the role
    * (throws when refused), made once both ARNs are well formed and before anything is looked up.
    */
-  async put(appId: string, write: Json, updatedBy: string, passRole: (roleArn: string) => void): Promise<EventStreamRow> {
+  async put(appId: string, write: WriteEventStream, updatedBy: string, passRole: (roleArn: string) => void): Promise<EventStreamRow> {
     const destination = this.roleDestination(write);
-    const roleArn = reqString(write.RoleArn, 'RoleArn');
+    const roleArn = write.RoleArn;
     if (!ROLE_ARN.test(roleArn)) throw badRequest(`RoleArn "${roleArn}" is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)`);
     passRole(roleArn);
     const delivery = this.delivery!;
@@ -164,7 +165,7 @@ export class EventStreams {
   }
 
   /** The request's DestinationStreamArn, checked to be a Kinesis stream or Firehose delivery stream ARN. */
-  roleDestination(write: Json): string {
+  roleDestination(write: { DestinationStreamArn?: unknown }): string {
     const destination = reqString(write.DestinationStreamArn, 'DestinationStreamArn');
     if (!destinationActions(destination)) {
       throw badRequest(

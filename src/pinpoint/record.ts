@@ -23,6 +23,8 @@ export interface EventInput {
 /** The parts of a record that depend only on the app, the endpoint and the account. */
 export interface EndpointParts {
   appId: string;
+  /** The Cognito identity pool of the caller's credentials, when they came from one. */
+  cognitoPoolId?: string;
   versionName?: string;
   /** `,"client":{…},"device":{…}` */
   clientDevice: string;
@@ -33,7 +35,13 @@ export interface EndpointParts {
   applicationJson?: string;
 }
 
-export function endpointParts(appId: string, endpointId: string, stored: StoredEndpoint, accountId: string): EndpointParts {
+/** Who sent the events, when their credentials came from a Cognito identity (Pinpoint recorded both ids). */
+export interface CognitoCaller {
+  identityId: string;
+  poolId: string;
+}
+
+export function endpointParts(appId: string, endpointId: string, stored: StoredEndpoint, accountId: string, cognito?: CognitoCaller): EndpointParts {
   const d = stored.endpoint.Demographic ?? {};
   const device: Record<string, unknown> = {};
   if (d.Locale) device.locale = parseLocale(d.Locale);
@@ -43,10 +51,13 @@ export function endpointParts(appId: string, endpointId: string, stored: StoredE
   if (d.Platform !== undefined) platform.name = d.Platform;
   if (d.PlatformVersion !== undefined) platform.version = d.PlatformVersion;
   device.platform = platform;
+  const client: Record<string, string> = { client_id: endpointId };
+  if (cognito) client.cognito_id = cognito.identityId;
   return {
     appId,
+    cognitoPoolId: cognito?.poolId,
     versionName: d.AppVersion,
-    clientDevice: `,"client":${JSON.stringify({ client_id: endpointId })},"device":${JSON.stringify(device)}`,
+    clientDevice: `,"client":${JSON.stringify(client)},"device":${JSON.stringify(device)}`,
     tail: `,"endpoint":${stored.json},"awsAccountId":${JSON.stringify(accountId)}}`,
   };
 }
@@ -77,6 +88,7 @@ function applicationJson(parts: EndpointParts, ev: EventInput): string {
   const key = `${ev.AppPackageName}\0${ev.SdkName}\0${ev.ClientSdkVersion}\0${ev.AppTitle}\0${ev.AppVersionCode}`;
   if (parts.applicationKey === key) return parts.applicationJson!;
   const application: Record<string, unknown> = { app_id: parts.appId };
+  if (parts.cognitoPoolId !== undefined) application.cognito_identity_pool_id = parts.cognitoPoolId;
   if (ev.AppPackageName !== undefined) application.package_name = ev.AppPackageName;
   const sdk: Record<string, string> = {};
   if (ev.SdkName !== undefined) sdk.name = ev.SdkName;

@@ -133,6 +133,103 @@ const MIGRATIONS: string[] = [
   // hold millions of endpoints; one DELETE of them all blocked the server for seconds). A purge
   // interrupted by a stop resumes at the next start.
   `CREATE TABLE endpoint_purges (app_id TEXT PRIMARY KEY) WITHOUT ROWID;`,
+  // IAM managed policies (their versions, and which users, groups and roles they are attached to),
+  // groups and their members (group inline policies live in iam_policies with kind 'group'), and
+  // STS temporary credentials: kept here so they outlive a restart as AWS's do, secret and token
+  // sealed like access keys' secrets, removed a while after they expire.
+  `CREATE TABLE iam_managed_policies (
+     arn TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     policy_id TEXT NOT NULL,
+     path TEXT NOT NULL,
+     description TEXT,
+     default_version TEXT NOT NULL,
+     next_version INTEGER NOT NULL,
+     create_date TEXT NOT NULL,
+     update_date TEXT NOT NULL
+   );
+   CREATE TABLE iam_policy_versions (
+     arn TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     document TEXT NOT NULL,
+     create_date TEXT NOT NULL,
+     PRIMARY KEY (arn, version)
+   ) WITHOUT ROWID;
+   CREATE TABLE iam_attachments (
+     kind TEXT NOT NULL,
+     owner TEXT NOT NULL,
+     policy_arn TEXT NOT NULL,
+     PRIMARY KEY (kind, owner, policy_arn)
+   ) WITHOUT ROWID;
+   CREATE INDEX iam_attachments_policy ON iam_attachments(policy_arn);
+   CREATE TABLE iam_groups (
+     name TEXT PRIMARY KEY,
+     group_id TEXT NOT NULL,
+     path TEXT NOT NULL,
+     create_date TEXT NOT NULL
+   );
+   CREATE TABLE iam_group_members (
+     group_name TEXT NOT NULL,
+     user_name TEXT NOT NULL,
+     PRIMARY KEY (group_name, user_name)
+   ) WITHOUT ROWID;
+   CREATE INDEX iam_group_members_user ON iam_group_members(user_name);
+   CREATE TABLE sts_sessions (
+     access_key_id TEXT PRIMARY KEY,
+     secret BLOB NOT NULL,
+     token BLOB NOT NULL,
+     kind TEXT NOT NULL,
+     principal TEXT NOT NULL,
+     principal_id TEXT NOT NULL,
+     arn TEXT NOT NULL,
+     policy TEXT,
+     chained INTEGER NOT NULL DEFAULT 0,
+     expiration INTEGER NOT NULL,
+     create_date TEXT NOT NULL
+   );
+   CREATE INDEX sts_sessions_expiration ON sts_sessions(expiration);`,
+  // Embedded Kinesis account-level settings (UpdateAccountSettings: the minimum throughput billing
+  // commitment), one JSON value per setting. Per-stream state added with them (enhanced
+  // monitoring, record size, resource policies) lives in the stream documents of kinesis_streams.
+  `CREATE TABLE kinesis_account_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;`,
+  // Kinesis server-side encryption: the data keys of each stream incarnation (`<name>-<created ms>`,
+  // as its shard-log directory), sealed with the master key. Records name their key by key_id, so
+  // every key stays until the incarnation is deleted: old records keep opening after a rotation.
+  `CREATE TABLE kinesis_data_keys (
+     stream TEXT NOT NULL,
+     key_id INTEGER NOT NULL,
+     created_ms INTEGER NOT NULL,
+     sealed BLOB NOT NULL,
+     PRIMARY KEY (stream, key_id)
+   ) WITHOUT ROWID;`,
+  // Cognito identity pools and their identities; a login (provider, subject) belongs to one
+  // identity of a pool. Temporary credentials issued to a web identity carry its claims
+  // (web_identity, JSON) and, for Cognito identities, the identity id (to bound its sessions).
+  `CREATE TABLE cognito_pools (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     data TEXT NOT NULL,
+     create_date INTEGER NOT NULL
+   );
+   CREATE TABLE cognito_identities (
+     id TEXT PRIMARY KEY,
+     pool_id TEXT NOT NULL,
+     logins TEXT NOT NULL DEFAULT '{}',
+     create_date INTEGER NOT NULL,
+     last_modified INTEGER NOT NULL
+   );
+   CREATE INDEX cognito_identities_pool ON cognito_identities(pool_id, id);
+   CREATE TABLE cognito_logins (
+     pool_id TEXT NOT NULL,
+     provider TEXT NOT NULL,
+     subject TEXT NOT NULL,
+     identity_id TEXT NOT NULL,
+     PRIMARY KEY (pool_id, provider, subject)
+   ) WITHOUT ROWID;
+   CREATE INDEX cognito_logins_identity ON cognito_logins(identity_id);
+   ALTER TABLE sts_sessions ADD COLUMN web_identity TEXT;
+   ALTER TABLE sts_sessions ADD COLUMN identity_id TEXT;
+   CREATE INDEX sts_sessions_identity ON sts_sessions(identity_id, create_date) WHERE identity_id IS NOT NULL;`,
 ];
 
 export function openDb(dataDir: string): Db {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PinpointClient } from '@aws-sdk/client-pinpoint';
 import { loadConfig, type Config } from '../../src/config/config.js';
-import { startPinstream, type Pinstream } from '../../src/server.js';
+import { startPinstream, type Pinstream, type PinstreamDeps } from '../../src/server.js';
 import type { Clock } from '../../src/clock.js';
 import { TEST_METRICS_TOKEN } from './process.js';
 
@@ -18,10 +18,10 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(opts: { clock?: Clock; config?: Partial<Config>; dataDir?: string } = {}): Promise<TestServer> {
+export async function startTestServer(opts: { clock?: Clock; config?: Partial<Config>; dataDir?: string; deps?: PinstreamDeps } = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'pinstream-test-')));
   const config = loadConfig({}, { port: 0, dataDir, metricsToken: TEST_METRICS_TOKEN, ...opts.config });
-  const server = await startPinstream(config, opts.clock);
+  const server = await startPinstream(config, opts.clock, opts.deps);
   const pinpoint = pinpointClient(server);
   return {
     server,

@@ -174,12 +174,31 @@ async function renderProject(r) {
   }
   const tabs = [...DASHBOARDS, ['settings', 'Settings · Event stream']];
   const content = h('div', { class: 'tab-content' });
+  const guest = h('div', { class: 'guest-access' });
+  // One step: an identity pool whose guests may only PutEvents and UpdateEndpoint on this project.
+  async function createGuestAccess() {
+    replace(guest, h('p', { class: 'loading' }, 'Creating guest access…'));
+    try {
+      const out = await api.pinpoint('POST', ['v1', 'apps', app.Id, 'guest-access'], { body: {} });
+      replace(guest,
+        h('p', {}, `Identity pool ${out.IdentityPoolId}: guests may only send events and update endpoints of this project. An app needs:`),
+        h('pre', { class: 'mono' }, JSON.stringify({ identityPoolId: out.IdentityPoolId, region: out.Region, appId: out.ApplicationId, endpoints: out.Endpoints }, null, 2)),
+        h('p', {}, 'aws-exports.js (Amplify Gen 1):'),
+        h('pre', { class: 'mono' }, JSON.stringify(out.AwsExports, null, 2)),
+        h('p', {}, 'amplify_outputs.json (Amplify Gen 2):'),
+        h('pre', { class: 'mono' }, JSON.stringify(out.AmplifyOutputs, null, 2)));
+    } catch (err) {
+      replace(guest, errorBox(err));
+    }
+  }
   replace(
     view,
     h('div', { class: 'project-head' },
       h('a', { href: '#/projects', class: 'back' }, '← Projects'),
       h('h1', {}, app.Name),
-      h('span', { class: 'mono muted' }, app.Id)),
+      h('span', { class: 'mono muted' }, app.Id),
+      h('button', { type: 'button', class: 'small', onclick: createGuestAccess }, 'Guest access for apps')),
+    guest,
     h('nav', { class: 'tabs', role: 'tablist' }, tabs.map(([id, label]) =>
       h('a', { href: projectHash(app.Id, id), role: 'tab', class: id === r.tab ? 'active' : undefined, 'aria-selected': String(id === r.tab), dataset: { tab: id } }, label))),
     content,

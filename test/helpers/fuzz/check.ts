@@ -1,14 +1,16 @@
 // The invariants every answer must meet, per protocol: no 5xx (nothing is injected here, so any
 // is a bug), and every error in the shape that protocol's AWS SDKs parse:
-//  - restJson1 (Pinpoint, and the front door's own 404): status + x-amzn-ErrorType + a JSON
-//    object with "Message" (or "message");
+//  - restJson1 (Pinpoint): status + x-amzn-ErrorType + a JSON object with "Message" (or "message");
 //  - awsJson 1.1: {"__type", "message"} in the request's wire format (CBOR when the request was
-//    application/x-amz-cbor-1.1, JSON otherwise), with that content type;
+//    application/x-amz-cbor-1.1, JSON otherwise), with that content type; UnknownOperationException
+//    has no message, as AWS sends it;
+//  - the front door (no service's operation): AWS's answers, {"__type":"UnknownOperationException"}
+//    for a POST in an awsJson content type, else x-amzn-ErrorType + `<Type>…</Type>` XML;
 //  - Query (IAM, STS): an XML <ErrorResponse><Error><Code/><Message/></Error></ErrorResponse>
 //    that the SDK's XML parser reads and that holds only characters XML 1.0 allows (botocore's
 //    expat parser rejects the whole answer otherwise).
 // Which protocol answers is decided the way the server's one port decides it (src/http/dispatch.ts):
-// a known X-Amz-Target prefix, else a /v1/ path, else a form POST, else the front door.
+// a POST with a known X-Amz-Target prefix, else a /v1/ path, else a form POST, else the front door.
 
 import { decode as cborDecode } from 'cborg';
 import { parseXML } from '@aws-sdk/xml-builder';
@@ -29,7 +31,8 @@ export function answering(r: WireRequest): Answering {
   // HTTP/2 forbids whitespace around a field value; such a field does not reach the server.
   if (r.h2 && target !== undefined && /^\s|\s$/.test(target)) target = undefined;
   const path = r.target.split('?')[0];
-  if (target !== undefined) {
+  // awsJson is POST only (dispatch.ts): another method with a target reaches the front door.
+  if (target !== undefined && r.method.toUpperCase() === 'POST') {
     const dot = target.indexOf('.');
     // Mirrors dispatch.ts: the text before the first dot (slice(0, -1) when there is none).
     const prefix = target.slice(0, dot);
@@ -74,9 +77,24 @@ export function checkAnswer(r: WireRequest, res: WireResponse): Violation | unde
 function errorProblem(proto: Answering, r: WireRequest, res: WireResponse): string | undefined {
   const ct = header(res.headers, 'content-type') ?? '';
   switch (proto) {
-    case 'rest':
     case 'front': {
-      if (proto === 'front' && r.target.startsWith('/console')) return undefined; // static files: plain 404s
+      if (r.target.startsWith('/console')) return undefined; // static files: plain 404s
+      if (ct === JSON_CT || ct === CBOR_CT) {
+        // awsJson names the error in the body only.
+        const body = ct === CBOR_CT ? parseCbor(res.body) : parseJson(res.body);
+        return isObject(body) && body.__type === 'UnknownOperationException' ? undefined : 'awsJson answer is not UnknownOperationException';
+      }
+      const type = header(res.headers, 'x-amzn-errortype');
+      if (!type || !/^[A-Za-z][A-Za-z0-9]*$/.test(type)) return `x-amzn-ErrorType is ${JSON.stringify(type)}`;
+      if (ct.startsWith('application/json')) {
+        // Operator routes (/metrics without its token) answer in JSON with a message.
+        const body = parseJson(res.body);
+        return isObject(body) && (typeof body.message === 'string' || typeof body.Message === 'string') ? undefined : 'no message';
+      }
+      const text = res.body.toString('utf8');
+      return text.startsWith(`<${type}>`) || text.startsWith(`<${type}/>`) ? undefined : `XML body does not name ${type}`;
+    }
+    case 'rest': {
       const type = header(res.headers, 'x-amzn-errortype');
       if (!type || !/^[A-Za-z][A-Za-z0-9]*(:.*)?$/.test(type)) return `x-amzn-ErrorType is ${JSON.stringify(type)}`;
       if (!ct.startsWith('application/json')) return `content-type ${ct}`;
@@ -92,6 +110,7 @@ function errorProblem(proto: Answering, r: WireRequest, res: WireResponse): stri
       const body = proto === 'cbor' ? parseCbor(res.body) : parseJson(res.body);
       if (!isObject(body)) return `body is not a ${proto.toUpperCase()} map`;
       if (typeof body.__type !== 'string' || body.__type === '') return '__type missing';
+      if (body.__type === 'UnknownOperationException' && body.message === undefined) return undefined;
       if (typeof body.message !== 'string' && typeof body.Message !== 'string') return 'message missing';
       return undefined;
     }

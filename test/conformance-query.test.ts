@@ -1,0 +1,443 @@
+// Conformance of the Query protocol layer (IAM, STS) with AWS's validation, generated from the
+// model tables the server uses: for every implemented action, each member of its input gets each
+// of its constraints broken once (every other required member valid), sent as form parameters
+// the way the SDKs serialize them (`A.B`, `Name.member.N`, `Name=` for an empty list), signed,
+// to a real server. The expected answer is computed here from the model: a missing member, a
+// length, range, pattern or enum outside the model is `<Code>ValidationError</Code>` 400 with
+// "1 validation error detected: Value '…' at 'memberPath' failed to satisfy constraint: …"
+// (IAM's recorded spelling); a number or boolean that is not one is InvalidInput 400. Then
+// hand-written cases: nested list paths, precedence, and the official SDK seeing the answers.
+
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, ListUsersCommand } from '@aws-sdk/client-iam';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { startTestServer, type TestServer } from './helpers/server.js';
+import { signedRequest } from './helpers/signed.js';
+import { model as iamModel } from '../src/models/generated/iam.js';
+import { model as stsModel } from '../src/models/generated/sts.js';
+import type { ServiceModel, Shape } from '../src/models/types.js';
+import { compilePattern, MAX_REPORTED_VALIDATION_ERRORS } from '../src/models/validate.js';
+import { shownValue } from '../src/models/shown.js';
+import { MAX_SESSION_POLICY_ARNS } from '../src/iam/api.js';
+
+/** Longer strings or lists than this are not built (a 128 KiB policy document). */
+const MAX_BUILT = 2048;
+
+let t: TestServer;
+before(async () => {
+  t = await startTestServer();
+});
+after(async () => {
+  await t.close();
+});
+
+interface Svc {
+  name: string;
+  model: ServiceModel;
+  shapes: Map<string, Shape>;
+}
+const SERVICES: Svc[] = [
+  { name: 'iam', model: iamModel, shapes: new Map(Object.entries(iamModel.shapes)) },
+  { name: 'sts', model: stsModel, shapes: new Map(Object.entries(stsModel.shapes)) },
+];
+
+type Params = Array<[string, string]>;
+
+async function send(svc: Svc, action: string, params: Params, credentials = t.server.admin) {
+  const form = new URLSearchParams([['Action', action], ['Version', svc.model.metadata.apiVersion], ...params]);
+  const res = await signedRequest(t.server.url, {
+    path: '/',
+    service: svc.name,
+    headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
+    body: form.toString(),
+    credentials,
+  });
+  const text = await res.text();
+  const tag = (name: string) => unescapeXml(new RegExp(`<${name}>([\\s\\S]*?)</${name}>`).exec(text)?.[1] ?? '');
+  return { status: res.status, code: tag('Code'), message: tag('Message'), text };
+}
+
+const unescapeXml = (s: string) =>
+  s.replace(/&(lt|gt|quot|apos|amp);/g, (_, e: string) => ({ lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' })[e]!);
+
+const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
+
+// --- valid values, and their Query serialization ------------------------------------------
+
+const CANDIDATES = ['a', 'abc', '/', 'v1', '0', 'arn:aws:iam::000000000000:policy/p', 'https://example.com', 'AAAA'];
+
+function valid(svc: Svc, shapeName: string, depth = 0): unknown {
+  const s = svc.shapes.get(shapeName)!;
+  switch (s.type) {
+    case 'string': {
+      if (s.enum) return s.enum[0];
+      const min = s.min ?? 0;
+      const re = s.pattern === undefined ? undefined : compilePattern(s.pattern);
+      for (const c of CANDIDATES) {
+        const v = c.length < min ? c + 'a'.repeat(min - c.length) : c;
+        if ((s.max === undefined || v.length <= s.max) && (!re || re.test(v))) return v;
+      }
+      return undefined;
+    }
+    case 'integer':
+    case 'long':
+    case 'float':
+    case 'double':
+      return s.min ?? 1;
+    case 'boolean':
+      return true;
+    case 'timestamp':
+      return new Date(1_700_000_000_000);
+    case 'blob':
+      return 'AQEB';
+    case 'list': {
+      const n = s.min ?? 0;
+      if (n > MAX_BUILT) return undefined;
+      const item = n > 0 ? valid(svc, s.member!.shape, depth + 1) : undefined;
+      if (n > 0 && item === undefined) return undefined;
+      return Array.from({ length: n }, () => item);
+    }
+    case 'map':
+      return s.min ? undefined : {};
+    case 'structure': {
+      if (depth > 6) return undefined;
+      const out: Record<string, unknown> = {};
+      for (const name of s.required ?? []) {
+        const m = valid(svc, s.members![name].shape, depth + 1);
+        if (m === undefined) return undefined;
+        out[name] = m;
+      }
+      return out;
+    }
+  }
+}
+
+/** A value as the SDKs' Query serializer writes it. */
+function toParams(svc: Svc, shapeName: string, v: unknown, prefix: string, out: Params): Params {
+  const s = svc.shapes.get(shapeName)!;
+  if (s.type === 'structure') {
+    for (const [name, ref] of Object.entries(s.members ?? {})) {
+      const x = (v as Record<string, unknown>)[name];
+      if (x !== undefined) toParams(svc, ref.shape, x, prefix === '' ? name : `${prefix}.${name}`, out);
+    }
+  } else if (s.type === 'list') {
+    const items = v as unknown[];
+    if (items.length === 0) out.push([prefix, '']);
+    items.forEach((x, i) => toParams(svc, s.member!.shape, x, `${prefix}.member.${i + 1}`, out));
+  } else if (s.type === 'map') {
+    Object.entries(v as object).forEach(([k, x], i) => {
+      out.push([`${prefix}.entry.${i + 1}.key`, k]);
+      toParams(svc, s.value!.shape, x, `${prefix}.entry.${i + 1}.value`, out);
+    });
+  } else if (v instanceof Date) out.push([prefix, v.toISOString()]);
+  else out.push([prefix, String(v)]);
+  return out;
+}
+
+// --- violations ----------------------------------------------------------------------------
+
+interface Case {
+  title: string;
+  value?: unknown;
+  /** Raw text for the parameter (type cases), instead of a serialized value. */
+  raw?: string;
+  constraints?: string[];
+  malformed?: string;
+}
+
+const NUMBER_NAMES: Record<string, string> = { integer: 'Integer', long: 'Long', float: 'Float', double: 'Double' };
+
+function typeCase(s: Shape): Case | undefined {
+  if (s.type === 'integer' || s.type === 'long') return { title: 'text for a number', raw: '12abc', malformed: `an ${NUMBER_NAMES[s.type]}` };
+  if (s.type === 'boolean') return { title: 'text for a boolean', raw: 'yes', malformed: 'a Boolean' };
+  if (s.type === 'timestamp') return { title: 'text for a timestamp', raw: 'yesterday', malformed: 'a Timestamp' };
+  return undefined;
+}
+
+function stringViolations(s: Shape, v: string): string[] {
+  const out: string[] = [];
+  if (s.enum && !s.enum.includes(v)) out.push(`Member must satisfy enum value set: [${s.enum.join(', ')}]`);
+  const re = s.pattern === undefined ? null : compilePattern(s.pattern);
+  if (re && !re.test(v)) out.push(`Member must satisfy regular expression pattern: ${s.pattern}`);
+  if (s.min !== undefined && v.length < s.min) out.push(`Member must have length greater than or equal to ${s.min}`);
+  if (s.max !== undefined && v.length > s.max) out.push(`Member must have length less than or equal to ${s.max}`);
+  return out;
+}
+
+function constraintCases(svc: Svc, shapeName: string): Case[] {
+  const s = svc.shapes.get(shapeName)!;
+  const out: Case[] = [];
+  if (s.type === 'string') {
+    if (s.enum) out.push({ title: 'outside the enum', value: 'NOT_IN_THE_ENUM', constraints: stringViolations(s, 'NOT_IN_THE_ENUM') });
+    if (s.min !== undefined && s.min > 0) {
+      // An empty parameter is an empty string in Query (not a missing member): it breaks the length.
+      const v = 'a'.repeat(s.min - 1);
+      out.push({ title: `shorter than ${s.min}`, value: v, constraints: stringViolations(s, v) });
+    }
+    if (s.max !== undefined && s.max < MAX_BUILT) {
+      const v = String(valid(svc, shapeName) ?? 'a').padEnd(s.max + 1, 'a');
+      out.push({ title: `longer than ${s.max}`, value: v, constraints: stringViolations(s, v) });
+    }
+    if (s.pattern !== undefined && compilePattern(s.pattern)) {
+      for (const c of ['!', ' ', '#%', '\u0101', '\u{1F600}']) {
+        const v = c.repeat(Math.max(1, s.min ?? 1));
+        const broken = stringViolations(s, v);
+        if (broken.length === 1 && broken[0].includes('regular expression')) {
+          out.push({ title: 'outside the pattern', value: v, constraints: broken });
+          break;
+        }
+      }
+    }
+  } else if (s.type === 'integer' || s.type === 'long') {
+    if (s.min !== undefined) out.push({ title: `below ${s.min}`, value: s.min - 1, constraints: [`Member must have value greater than or equal to ${s.min}`] });
+    if (s.max !== undefined) out.push({ title: `above ${s.max}`, value: s.max + 1, constraints: [`Member must have value less than or equal to ${s.max}`] });
+  } else if (s.type === 'list') {
+    const one = valid(svc, s.member!.shape);
+    const serializes = one !== undefined && toParams(svc, s.member!.shape, one, 'x', []).length > 0;
+    if (s.min !== undefined && s.min > 0 && serializes) {
+      out.push({ title: `fewer than ${s.min} entries`, value: Array.from({ length: s.min - 1 }, () => one), constraints: [`Member must have length greater than or equal to ${s.min}`] });
+    }
+    if (s.max !== undefined && s.max < MAX_BUILT && serializes) {
+      out.push({ title: `more than ${s.max} entries`, value: Array.from({ length: s.max + 1 }, () => one), constraints: [`Member must have length less than or equal to ${s.max}`] });
+    }
+  }
+  return out;
+}
+
+interface Generated {
+  op: string;
+  path: string;
+  title: string;
+  params: Params;
+  expected: { status: number; code: string; message: string };
+}
+
+function generate(svc: Svc, implemented: Set<string>): { cases: Generated[]; unbuildable: string[] } {
+  const cases: Generated[] = [];
+  const unbuildable: string[] = [];
+  for (const op of implemented) {
+    const o = svc.model.operations[op];
+    if (!o.input) continue;
+    const base = valid(svc, o.input.shape) as Record<string, unknown> | undefined;
+    if (!base) {
+      unbuildable.push(op);
+      continue;
+    }
+    const s = svc.shapes.get(o.input.shape)!;
+    for (const [member, ref] of Object.entries(s.members ?? {})) {
+      const at = lowerFirst(member);
+      const withValue = (v: unknown) => toParams(svc, o.input!.shape, { ...base, [member]: v }, '', []);
+      if ((s.required ?? []).includes(member)) {
+        const rest = { ...base };
+        delete rest[member];
+        cases.push({
+          op,
+          path: at,
+          title: 'missing',
+          params: toParams(svc, o.input.shape, rest, '', []),
+          expected: { status: 400, code: 'ValidationError', message: `1 validation error detected: Value null at '${at}' failed to satisfy constraint: Member must not be null` },
+        });
+      }
+      const tc = typeCase(svc.shapes.get(ref.shape)!);
+      if (tc) {
+        const params = [...toParams(svc, o.input.shape, { ...base, [member]: undefined }, '', []), [member, tc.raw!] as [string, string]];
+        cases.push({ op, path: at, title: tc.title, params, expected: { status: 400, code: 'InvalidInput', message: `Value '${tc.raw}' for parameter ${member} can not be converted to ${tc.malformed}` } });
+      }
+      for (const c of constraintCases(svc, ref.shape)) {
+        const n = c.constraints!.length;
+        const shown = `'${shownValue(c.value, 4096)}'`;
+        cases.push({
+          op,
+          path: at,
+          title: c.title,
+          params: withValue(c.value),
+          expected: {
+            status: 400,
+            code: 'ValidationError',
+            message: `${n} validation error${n > 1 ? 's' : ''} detected: ${c.constraints!.map((x) => `Value ${shown} at '${at}' failed to satisfy constraint: ${x}`).join('; ')}`,
+          },
+        });
+      }
+    }
+  }
+  return { cases, unbuildable };
+}
+
+for (const svc of SERVICES) {
+  describe(`${svc.name}: every constraint of every implemented action's input, from the model`, () => {
+    const implemented = new Set<string>();
+    let cases: Generated[] = [];
+    let unbuildable: string[] = [];
+    before(async () => {
+      // Actions Pinstream does not implement answer InvalidAction before any check.
+      for (const op of Object.keys(svc.model.operations)) {
+        const r = await send(svc, op, []);
+        if (r.code !== 'InvalidAction') implemented.add(op);
+      }
+      ({ cases, unbuildable } = generate(svc, implemented));
+    });
+
+    test('the generated suite covers every implemented action and each kind of violation', () => {
+      assert.deepEqual(unbuildable, [], 'every action has a valid base request');
+      assert.ok(implemented.size >= 3, `${implemented.size} actions implemented`);
+      const withInput = [...implemented].filter((op) => Object.keys(svc.shapes.get(svc.model.operations[op].input?.shape ?? '')?.members ?? {}).length > 0);
+      assert.deepEqual(new Set(cases.map((c) => c.op)), new Set(withInput));
+      const kinds = svc.name === 'iam' ? ['missing', 'shorter than', 'longer than', 'below', 'above', 'outside the enum', 'outside the pattern', 'more than', 'text for a number', 'text for a boolean'] : ['missing', 'below', 'above', 'outside the pattern', 'more than', 'text for a number'];
+      for (const kind of kinds) assert.ok(cases.some((c) => c.title.startsWith(kind)), `${svc.name} has a "${kind}" case`);
+    });
+
+    test('every violation answered 400 with the exact code and message', async () => {
+      const failures: string[] = [];
+      for (const g of cases) {
+        const r = await send(svc, g.op, g.params);
+        if (r.status !== g.expected.status || r.code !== g.expected.code || r.message !== g.expected.message) {
+          failures.push(`${g.op} ${g.path} (${g.title}): got ${r.status} ${r.code} ${r.message.slice(0, 300)}; want ${g.expected.code} ${g.expected.message.slice(0, 300)}`);
+        }
+      }
+      assert.ok(cases.length > 50 || svc.name === 'sts', `${cases.length} cases`);
+      assert.deepEqual(failures.slice(0, 10), [], `${failures.length} of ${cases.length} cases differ`);
+    });
+  });
+}
+
+// --- hand-written cases --------------------------------------------------------------------
+
+describe('Query decoding and precedence', () => {
+  const [iam, sts] = SERVICES;
+  let noRights: { accessKeyId: string; secretAccessKey: string };
+  before(async () => {
+    const client = new IAMClient({ endpoint: t.server.url, region: 'us-east-1', credentials: t.server.admin });
+    await client.send(new CreateUserCommand({ UserName: 'query-nobody' }));
+    const key = (await client.send(new CreateAccessKeyCommand({ UserName: 'query-nobody' }))).AccessKey!;
+    noRights = { accessKeyId: key.AccessKeyId!, secretAccessKey: key.SecretAccessKey! };
+    client.destroy();
+  });
+
+  test('list members of structures are reported at list.N.member.name', async () => {
+    const r = await send(sts, 'AssumeRole', [
+      ['RoleArn', 'arn:aws:iam::000000000000:role/r'],
+      ['RoleSessionName', 's1'],
+      ['PolicyArns.member.1.arn', 'arn:aws:iam::000000000000:policy/p'],
+      ['PolicyArns.member.2.arn', 'short'],
+    ]);
+    assert.equal(r.status, 400);
+    assert.equal(r.code, 'ValidationError');
+    assert.equal(r.message, "1 validation error detected: Value 'short' at 'policyArns.2.member.arn' failed to satisfy constraint: Member must have length greater than or equal to 20");
+  });
+
+  test('a list of simple members is reported once at the list, with the member constraints', async () => {
+    const r = await send(sts, 'AssumeRole', [
+      ['RoleArn', 'arn:aws:iam::000000000000:role/r'],
+      ['RoleSessionName', 's1'],
+      ['TransitiveTagKeys.member.1', 'ok'],
+      ['TransitiveTagKeys.member.2', '!'],
+    ]);
+    const key = stsModel.shapes.tagKeyType;
+    assert.equal(
+      r.message,
+      `1 validation error detected: Value '[ok, !]' at 'transitiveTagKeys' failed to satisfy constraint: Member must satisfy constraint: [Member must have length less than or equal to ${key.max}, Member must have length greater than or equal to ${key.min}, Member must satisfy regular expression pattern: ${key.pattern}]`,
+    );
+  });
+
+  test('items are taken in index order whatever the parameter order; gaps close up', async () => {
+    const r = await send(sts, 'AssumeRole', [
+      ['RoleArn', 'arn:aws:iam::000000000000:role/r'],
+      ['RoleSessionName', 's1'],
+      ['PolicyArns.member.10.arn', 'x10'],
+      ['PolicyArns.member.2.arn', 'x2'],
+    ]);
+    assert.equal(
+      r.message,
+      "2 validation errors detected: Value 'x2' at 'policyArns.1.member.arn' failed to satisfy constraint: Member must have length greater than or equal to 20; " +
+        "Value 'x10' at 'policyArns.2.member.arn' failed to satisfy constraint: Member must have length greater than or equal to 20",
+    );
+  });
+
+  test('every violation in one message, in model member order', async () => {
+    const r = await send(iam, 'CreateUser', [
+      ['UserName', 'bad name'],
+      ['Path', 'nopath'],
+    ]);
+    assert.equal(
+      r.message,
+      "2 validation errors detected: Value 'nopath' at 'path' failed to satisfy constraint: Member must satisfy regular expression pattern: (\\u002F)|(\\u002F[\\u0021-\\u007E]+\\u002F); " +
+        "Value 'bad name' at 'userName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+",
+    );
+  });
+
+  test(`at most ${MAX_REPORTED_VALIDATION_ERRORS} violations are reported`, async () => {
+    const params: Params = [
+      ['RoleArn', 'arn:aws:iam::000000000000:role/r'],
+      ['RoleSessionName', 's1'],
+    ];
+    for (let i = 1; i <= 15; i++) params.push([`PolicyArns.member.${i}.arn`, 'short']);
+    const r = await send(sts, 'AssumeRole', params);
+    assert.match(r.message, new RegExp(`^${MAX_REPORTED_VALIDATION_ERRORS} validation errors detected: `));
+    assert.equal(r.message.split('; ').length, MAX_REPORTED_VALIDATION_ERRORS);
+  });
+
+  test(`PolicyArns beyond ${MAX_SESSION_POLICY_ARNS} (a quota the model does not carry) is still refused`, async () => {
+    const params: Params = [
+      ['RoleArn', 'arn:aws:iam::000000000000:role/r'],
+      ['RoleSessionName', 's1'],
+    ];
+    for (let i = 1; i <= MAX_SESSION_POLICY_ARNS + 1; i++) params.push([`PolicyArns.member.${i}.arn`, 'arn:aws:iam::000000000000:policy/p']);
+    const r = await send(sts, 'AssumeRole', params);
+    assert.equal(r.code, 'ValidationError');
+    assert.match(r.message, new RegExp(`at 'policyArns' failed to satisfy constraint: Member must have length less than or equal to ${MAX_SESSION_POLICY_ARNS}$`));
+  });
+
+  test('hostile parameter names are data: __proto__ and constructor reach no member', async () => {
+    const r = await send(iam, 'ListUsers', [
+      ['__proto__.x', '1'],
+      ['constructor', 'x'],
+      ['MaxItems.member.1', '5'],
+    ]);
+    assert.equal(r.status, 200, r.text);
+  });
+
+  test('a number past the integer range is malformed, not saturated', async () => {
+    const r = await send(iam, 'ListUsers', [['MaxItems', '99999999999']]);
+    assert.deepEqual([r.status, r.code, r.message], [400, 'InvalidInput', "Value '99999999999' for parameter MaxItems can not be converted to an Integer"]);
+  });
+
+  test('malformed before validation before authorization before existence', async () => {
+    const malformed = await send(iam, 'GetGroup', [['GroupName', 'bad name'], ['MaxItems', 'x']], noRights);
+    assert.equal(malformed.code, 'InvalidInput');
+    const invalid = await send(iam, 'GetGroup', [['GroupName', 'bad name']], noRights);
+    assert.equal(invalid.code, 'ValidationError');
+    const denied = await send(iam, 'GetGroup', [['GroupName', 'no-such-group']], noRights);
+    assert.deepEqual([denied.status, denied.code], [403, 'AccessDenied']);
+    const missing = await send(iam, 'GetGroup', [['GroupName', 'no-such-group']]);
+    assert.deepEqual([missing.status, missing.code], [404, 'NoSuchEntity']);
+  });
+
+  test('the official SDKs surface ValidationError and InvalidInput with their messages', async () => {
+    const client = new IAMClient({ endpoint: t.server.url, region: 'us-east-1', credentials: t.server.admin });
+    const stsClient = new STSClient({ endpoint: t.server.url, region: 'us-east-1', credentials: t.server.admin });
+    try {
+      await assert.rejects(client.send(new ListUsersCommand({ MaxItems: 1001 })), (e: Error & { name: string; $metadata: { httpStatusCode?: number } }) => {
+        assert.equal(e.name, 'ValidationError');
+        assert.equal(e.$metadata.httpStatusCode, 400);
+        assert.equal(e.message, "1 validation error detected: Value '1001' at 'maxItems' failed to satisfy constraint: Member must have value less than or equal to 1000");
+        return true;
+      });
+      await assert.rejects(
+        stsClient.send(new AssumeRoleCommand({ RoleArn: 'arn:aws:iam::000000000000:role/r', RoleSessionName: 'a b', DurationSeconds: 60 })),
+        (e: Error & { name: string }) => {
+          assert.equal(e.name, 'ValidationError');
+          assert.equal(
+            e.message,
+            "2 validation errors detected: Value 'a b' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*; " +
+              "Value '60' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900",
+          );
+          return true;
+        },
+      );
+    } finally {
+      client.destroy();
+      stsClient.destroy();
+    }
+  });
+});
