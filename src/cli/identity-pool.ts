@@ -5,6 +5,7 @@
 // aws-exports / amplify_outputs.json settings.
 
 import { defaultEndpoint, resolveCredentials, signedCall } from './signed.js';
+import type { GuestAccess } from '../cognito/guest.js';
 
 export const IDENTITY_POOL_USAGE = `usage: pinstream identity-pool create --app APP_ID [--endpoint URL] [--json]
 
@@ -12,16 +13,6 @@ Creates (or repairs) the project's guest identity pool: unauthenticated identiti
 credentials allowed only mobiletargeting:PutEvents and mobiletargeting:UpdateEndpoint on APP_ID.
 Prints the configuration an app needs (--json: the server's answer as JSON).
 credentials: PINSTREAM_ADMIN_ACCESS_KEY_ID/SECRET when both are set, else the AWS SDK's chain.`;
-
-interface GuestAccess {
-  IdentityPoolId: string;
-  Region: string;
-  ApplicationId: string;
-  UnauthenticatedRoleArn: string;
-  Endpoints: { Pinpoint: string; CognitoIdentity: string };
-  AwsExports: Record<string, string>;
-  AmplifyOutputs: object;
-}
 
 export async function identityPool(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const [sub, ...rest] = argv;
