@@ -219,7 +219,7 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
       path: '/v1/apps/{application-id}/events',
       maxBodyBytes: MAX_PUT_EVENTS_REQUEST_BYTES,
       handler: async (req, p) => {
-        const batch = input('PutEvents', req, p, jsonBody(req, MAX_PUT_EVENTS_REQUEST_BYTES)).EventsRequest;
+        const batch = input('PutEvents', req, p, jsonBody(req, MAX_PUT_EVENTS_REQUEST_BYTES, 'PutEvents request body')).EventsRequest;
         allow(req, 'PutEvents', p['application-id']);
         return json(202, await events.putEvents(p['application-id'], req.body, batch, s.callerCognito?.(req)));
       },
