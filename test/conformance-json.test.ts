@@ -1,11 +1,12 @@
-// Conformance of the awsJson 1.1 / CBOR request layer (Kinesis, Firehose) with AWS's Coral
+// Conformance of the awsJson 1.1 / CBOR request layer (Kinesis, Firehose, Cognito Identity) with AWS's Coral
 // validation, generated from the same model tables the server uses: for every operation, every
 // member of its input (nested structures included) gets each of its constraints broken once, with
 // every other required member valid, and the exact answer is computed here from the model: a wrong
 // JSON type is a SerializationException with Coral's text; a missing required member, a length,
 // range, pattern or enum outside the model is "1 validation error detected: Value '…' at
-// 'memberPath' failed to satisfy constraint: …". Sent raw and signed to a real server, in JSON
-// and a sample in CBOR. Then hand-written cases: AWS's precedence (serialization, validation,
+// 'memberPath' failed to satisfy constraint: …" ("Value at …", no value, for a sensitive shape
+// such as Cognito's login tokens). Sent raw to a real server, signed (the model's noAuth
+// operations unsigned, as devices send them), in JSON and a sample in CBOR. Then hand-written cases: AWS's precedence (serialization, validation,
 // authorization, resource existence), multi-error messages, and the official SDK seeing them.
 
 import { test, describe, before, after } from 'node:test';
@@ -18,10 +19,12 @@ import { signedRequest } from './helpers/signed.js';
 import { kinesisClient } from './helpers/kinesis.js';
 import { model as kinesisModel } from '../src/models/generated/kinesis.js';
 import { model as firehoseModel } from '../src/models/generated/firehose.js';
+import { model as cognitoModel } from '../src/models/generated/cognito-identity.js';
 import type { ServiceModel, Shape } from '../src/models/types.js';
 import { compilePattern, MAX_REPORTED_VALIDATION_ERRORS } from '../src/models/validate.js';
 import { FIREHOSE_MODEL_OVERRIDES } from '../src/firehose/api.js';
 import { shownValue } from '../src/models/shown.js';
+import { hiddenShape, valuePrefix } from './helpers/sensitive.js';
 
 const JSON_CT = 'application/x-amz-json-1.1';
 const CBOR_CT = 'application/x-amz-cbor-1.1';
@@ -42,22 +45,27 @@ interface Svc {
   prefix: string;
   model: ServiceModel;
   shapes: Map<string, Shape>;
+  /** Kinds of violation the model gives no reachable member to (no enum outside RoleMappings' map values). */
+  absentKinds: string[];
 }
-const service = (name: string, signing: string, model: ServiceModel, overrides: Record<string, Partial<Shape>> = {}): Svc => {
+const service = (name: string, signing: string, model: ServiceModel, overrides: Record<string, Partial<Shape>> = {}, absentKinds: string[] = []): Svc => {
   const shapes = new Map(Object.entries(model.shapes));
   for (const [k, o] of Object.entries(overrides)) shapes.set(k, { ...shapes.get(k)!, ...o });
-  return { name, signing, prefix: model.metadata.targetPrefix!, model, shapes };
+  return { name, signing, prefix: model.metadata.targetPrefix!, model, shapes, absentKinds };
 };
-const SERVICES = [service('kinesis', 'kinesis', kinesisModel), service('firehose', 'firehose', firehoseModel, FIREHOSE_MODEL_OVERRIDES)];
+const SERVICES = [
+  service('kinesis', 'kinesis', kinesisModel),
+  service('firehose', 'firehose', firehoseModel, FIREHOSE_MODEL_OVERRIDES),
+  service('cognito-identity', cognitoModel.metadata.signingName ?? cognitoModel.metadata.endpointPrefix, cognitoModel, {}, ['outside the enum']),
+];
 
+/** Signed by `credentials`, except the model's noAuth operations, which go unsigned as a device sends them. */
 async function send(svc: Svc, op: string, body: unknown, format: 'json' | 'cbor' = 'json', credentials = t.server.admin) {
-  const res = await signedRequest(t.server.url, {
-    path: '/',
-    service: svc.signing,
-    headers: { 'content-type': format === 'json' ? JSON_CT : CBOR_CT, 'x-amz-target': `${svc.prefix}.${op}` },
-    body: format === 'json' ? JSON.stringify(body) : Buffer.from(cborEncode(body)),
-    credentials,
-  });
+  const headers = { 'content-type': format === 'json' ? JSON_CT : CBOR_CT, 'x-amz-target': `${svc.prefix}.${op}` };
+  const payload = format === 'json' ? JSON.stringify(body) : Buffer.from(cborEncode(body));
+  const res = svc.model.operations[op]?.unsigned
+    ? await fetch(t.server.url, { method: 'POST', headers, body: payload })
+    : await signedRequest(t.server.url, { path: '/', service: svc.signing, headers, body: payload, credentials });
   const raw = Buffer.from(await res.arrayBuffer());
   const answer = raw.length === 0 ? {} : format === 'json' ? JSON.parse(raw.toString('utf8')) : cborDecode(raw);
   return { status: res.status, body: answer as Record<string, unknown> };
@@ -91,6 +99,8 @@ const CANDIDATES = [
   'x.snowflakecomputing.com',
   '.gz',
   'AAAA',
+  'us-east-1:00000000-0000-0000-0000-000000000000',
+  'authenticated',
 ];
 
 /** A valid wire value of a shape and what the server makes of it (blobs as Buffers, model order). */
@@ -248,7 +258,9 @@ function constraintCases(svc: Svc, s: Shape): Case[] {
       const b = build(s.min - 1);
       out.push({ title: `fewer than ${s.min} entries`, ...b, constraints: [`Member must have length greater than or equal to ${s.min}`] });
     }
-    if (s.max !== undefined && s.max < MAX_BUILT && one && key !== undefined) {
+    // Numbered keys must stay valid keys (RolesMap's two role types leave no third one to add).
+    const keysValid = s.type === 'list' || (key !== undefined && Array.from({ length: (s.max ?? 0) + 1 }, (_, i) => stringViolations(svc.shapes.get(s.key!.shape)!, `${key}${i}`)).every((v) => v.length === 0));
+    if (s.max !== undefined && s.max < MAX_BUILT && one && keysValid) {
       const b = build(s.max + 1);
       out.push({ title: `more than ${s.max} entries`, ...b, constraints: [`Member must have length less than or equal to ${s.max}`] });
     }
@@ -269,6 +281,8 @@ interface Generated {
   path: string;
   c: Case;
   body: unknown;
+  /** The member's shape is sensitive (or holds one): its value must not be in the message. */
+  hidden: boolean;
   expected: { __type: string; Message?: string; message?: string };
 }
 
@@ -296,28 +310,31 @@ function generate(svc: Svc): { cases: Generated[]; unbuildable: string[] } {
           else o2[member] = value;
           return body;
         };
+        const hidden = hiddenShape(svc.shapes, ref.shape);
         const tc = typeCase(ms);
-        cases.push({ op, path: at, c: tc, body: put(tc.wire), expected: { __type: 'SerializationException', Message: tc.serialization } });
+        cases.push({ op, path: at, c: tc, body: put(tc.wire), hidden, expected: { __type: 'SerializationException', Message: tc.serialization } });
         if ((s.required ?? []).includes(member)) {
           cases.push({
             op,
             path: at,
             c: { title: 'missing' , wire: undefined },
             body: put(undefined, true),
-            expected: { __type: 'ValidationException', message: `1 validation error detected: Value null at '${at}' failed to satisfy constraint: Member must not be null` },
+            hidden,
+            expected: { __type: 'ValidationException', message: `1 validation error detected: ${valuePrefix(svc.shapes, ref.shape, null)}at '${at}' failed to satisfy constraint: Member must not be null` },
           });
         }
         for (const c of constraintCases(svc, ms)) {
           const n = c.constraints!.length;
-          const shown = `'${shownValue(c.typed, 4096)}'`;
+          const shown = valuePrefix(svc.shapes, ref.shape, c.typed);
           cases.push({
             op,
             path: at,
             c,
             body: put(c.wire),
+            hidden,
             expected: {
               __type: 'ValidationException',
-              message: `${n} validation error${n > 1 ? 's' : ''} detected: ${c.constraints!.map((x) => `Value ${shown} at '${at}' failed to satisfy constraint: ${x}`).join('; ')}`,
+              message: `${n} validation error${n > 1 ? 's' : ''} detected: ${c.constraints!.map((x) => `${shown}at '${at}' failed to satisfy constraint: ${x}`).join('; ')}`,
             },
           });
         }
@@ -353,9 +370,11 @@ for (const svc of SERVICES) {
       // Operations whose input has no members (DescribeLimits) have nothing to violate.
       const hasMembers = (op: string) => Object.keys(svc.model.shapes[svc.model.operations[op].input?.shape ?? '']?.members ?? {}).length > 0;
       assert.deepEqual(new Set(cases.map((c) => c.op)), new Set([...implemented].filter(hasMembers)));
-      for (const kind of ['missing', 'shorter than', 'longer than', 'below', 'outside the enum', 'outside the pattern', 'fewer than', 'a number for a string']) {
+      for (const kind of ['missing', 'shorter than', 'longer than', 'below', 'outside the enum', 'outside the pattern', 'fewer than', 'a number for a string'].filter((k) => !svc.absentKinds.includes(k))) {
         assert.ok(cases.some((c) => c.c.title.startsWith(kind)), `${svc.name} has a "${kind}" case`);
       }
+      // Cognito's login tokens are sensitive: the suite includes constraints broken on them.
+      if (svc.name === 'cognito-identity') assert.ok(cases.some((c) => c.hidden && c.expected.__type === 'ValidationException' && c.c.title !== 'missing'), 'cases on a sensitive member');
     });
 
     test(`JSON: every violation (${all.length} over all operations) answered 400 with the exact type and message`, async () => {
@@ -491,7 +510,7 @@ describe('precedence and multi-error messages (Kinesis)', () => {
 });
 
 describe('model patterns', () => {
-  test('every pattern of the Kinesis and Firehose models compiles in JavaScript, anchored like Java matches()', () => {
+  test('every pattern of the awsJson models (Kinesis, Firehose, Cognito Identity) compiles in JavaScript, anchored like Java matches()', () => {
     for (const svc of SERVICES) {
       for (const [name, s] of svc.shapes) if (s.pattern !== undefined) assert.ok(compilePattern(s.pattern), `${svc.name} ${name}: ${s.pattern}`);
     }
@@ -502,5 +521,63 @@ describe('model patterns', () => {
 
   test('a pattern JavaScript cannot compile is skipped, not a crash', () => {
     assert.equal(compilePattern('[a-z&&[^b]]++(?<'), null);
+  });
+});
+
+describe('Cognito Identity: login tokens (a sensitive shape) are never echoed', () => {
+  const cognito = SERVICES.find((s) => s.name === 'cognito-identity')!;
+  const POOL = 'us-east-1:00000000-0000-0000-0000-000000000000';
+  const SECRET = 'eyJhbGciOiJSUzI1NiJ9.secret-token';
+  const tokenShape = cognito.shapes.get(cognito.shapes.get('LoginsMap')!.value!.shape)!;
+
+  test('the shapes are what the model says: LoginsMap values are sensitive, their map is not', () => {
+    assert.equal(tokenShape.sensitive, true);
+    assert.notEqual(cognito.shapes.get('LoginsMap')!.sensitive, true);
+  });
+
+  test('an empty or too long token: "Value at \'logins\'", the constraints, no value (unsigned GetId)', async () => {
+    const describe = `[Member must have length less than or equal to ${tokenShape.max}, Member must have length greater than or equal to ${tokenShape.min}]`;
+    for (const token of ['', SECRET + 'x'.repeat(tokenShape.max!)]) {
+      const r = await send(cognito, 'GetId', { IdentityPoolId: POOL, Logins: { 'login.example': token } });
+      assert.equal(r.status, 400);
+      assert.deepEqual(r.body, { __type: 'ValidationException', message: `1 validation error detected: Value at 'logins' failed to satisfy constraint: Map value must satisfy constraint: ${describe}` });
+    }
+  });
+
+  test('too many logins: the map is not shown, the member beside it is', async () => {
+    const Logins = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`p${i}.example`, `${SECRET}${i}`]));
+    const r = await send(cognito, 'GetCredentialsForIdentity', { IdentityId: 'bad id!', Logins });
+    assert.deepEqual(r.body, {
+      __type: 'ValidationException',
+      message:
+        "2 validation errors detected: Value 'bad id!' at 'identityId' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w-]+:[0-9a-f-]+; " +
+        "Value at 'logins' failed to satisfy constraint: Member must have length less than or equal to 10",
+    });
+  });
+
+  test('a missing required Logins (UnlinkIdentity) says "Value at" too; a non-sensitive member still says "Value null at"', async () => {
+    const r = await send(cognito, 'UnlinkIdentity', { IdentityId: POOL, LoginsToRemove: ['p'] });
+    assert.deepEqual(r.body, { __type: 'ValidationException', message: "1 validation error detected: Value at 'logins' failed to satisfy constraint: Member must not be null" });
+    const n = await send(cognito, 'UnlinkIdentity', { IdentityId: POOL, Logins: { p: SECRET } });
+    assert.deepEqual(n.body, { __type: 'ValidationException', message: "1 validation error detected: Value null at 'loginsToRemove' failed to satisfy constraint: Member must not be null" });
+  });
+
+  test('the official SDK surfaces the message without the token', async () => {
+    const { CognitoIdentityClient, GetIdCommand } = await import('@aws-sdk/client-cognito-identity');
+    const c = new CognitoIdentityClient({ endpoint: t.server.url, region: 'us-east-1', maxAttempts: 1, credentials: t.server.admin });
+    try {
+      await assert.rejects(c.send(new GetIdCommand({ IdentityPoolId: POOL, Logins: { 'login.example': '' } })), (e: Error & { name: string }) => {
+        assert.equal(e.name, 'ValidationException');
+        assert.match(e.message, /^1 validation error detected: Value at 'logins' failed to satisfy constraint: Map value must satisfy constraint: \[/);
+        return true;
+      });
+      const long = SECRET.padEnd(tokenShape.max! + 1, 's');
+      await assert.rejects(c.send(new GetIdCommand({ IdentityPoolId: POOL, Logins: { 'login.example': long } })), (e: Error) => {
+        assert.ok(!e.message.includes(SECRET), e.message.slice(0, 200));
+        return true;
+      });
+    } finally {
+      c.destroy();
+    }
   });
 });

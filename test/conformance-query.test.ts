@@ -18,7 +18,7 @@ import { model as iamModel } from '../src/models/generated/iam.js';
 import { model as stsModel } from '../src/models/generated/sts.js';
 import type { ServiceModel, Shape } from '../src/models/types.js';
 import { compilePattern, MAX_REPORTED_VALIDATION_ERRORS } from '../src/models/validate.js';
-import { shownValue } from '../src/models/shown.js';
+import { valuePrefix } from './helpers/sensitive.js';
 import { MAX_SESSION_POLICY_ARNS } from '../src/iam/api.js';
 
 /** Longer strings or lists than this are not built (a 128 KiB policy document). */
@@ -236,7 +236,7 @@ function generate(svc: Svc, implemented: Set<string>): { cases: Generated[]; unb
           path: at,
           title: 'missing',
           params: toParams(svc, o.input.shape, rest, '', []),
-          expected: { status: 400, code: 'ValidationError', message: `1 validation error detected: Value null at '${at}' failed to satisfy constraint: Member must not be null` },
+          expected: { status: 400, code: 'ValidationError', message: `1 validation error detected: ${valuePrefix(svc.shapes, ref.shape, null)}at '${at}' failed to satisfy constraint: Member must not be null` },
         });
       }
       const tc = typeCase(svc.shapes.get(ref.shape)!);
@@ -246,7 +246,7 @@ function generate(svc: Svc, implemented: Set<string>): { cases: Generated[]; unb
       }
       for (const c of constraintCases(svc, ref.shape)) {
         const n = c.constraints!.length;
-        const shown = `'${shownValue(c.value, 4096)}'`;
+        const shown = valuePrefix(svc.shapes, ref.shape, c.value);
         cases.push({
           op,
           path: at,
@@ -255,7 +255,7 @@ function generate(svc: Svc, implemented: Set<string>): { cases: Generated[]; unb
           expected: {
             status: 400,
             code: 'ValidationError',
-            message: `${n} validation error${n > 1 ? 's' : ''} detected: ${c.constraints!.map((x) => `Value ${shown} at '${at}' failed to satisfy constraint: ${x}`).join('; ')}`,
+            message: `${n} validation error${n > 1 ? 's' : ''} detected: ${c.constraints!.map((x) => `${shown}at '${at}' failed to satisfy constraint: ${x}`).join('; ')}`,
           },
         });
       }
@@ -324,6 +324,30 @@ describe('Query decoding and precedence', () => {
     assert.equal(r.status, 400);
     assert.equal(r.code, 'ValidationError');
     assert.equal(r.message, "1 validation error detected: Value 'short' at 'policyArns.2.member.arn' failed to satisfy constraint: Member must have length greater than or equal to 20");
+  });
+
+  test("a sensitive member's value is never echoed: AssumeRoleWithWebIdentity's token (AWS's recorded answer)", async () => {
+    const secret = 'abc';
+    const r = await send(sts, 'AssumeRoleWithWebIdentity', [
+      ['RoleArn', 'arn:aws:iam::000000000000:role/r'],
+      ['RoleSessionName', 's1'],
+      ['WebIdentityToken', secret],
+    ]);
+    assert.deepEqual([r.status, r.code], [400, 'ValidationError']);
+    assert.equal(r.message, "1 validation error detected: Value at 'webIdentityToken' failed to satisfy constraint: Member must have length greater than or equal to 4");
+    const missing = await send(sts, 'AssumeRoleWithWebIdentity', [
+      ['RoleArn', 'arn:aws:iam::000000000000:role/r'],
+      ['RoleSessionName', 's1'],
+    ]);
+    assert.equal(missing.message, "1 validation error detected: Value at 'webIdentityToken' failed to satisfy constraint: Member must not be null");
+    // The member next to it is not sensitive and is shown as always.
+    const both = await send(sts, 'AssumeRoleWithWebIdentity', [
+      ['RoleArn', 'arn:aws:iam::000000000000:role/r'],
+      ['RoleSessionName', 'a b'],
+      ['WebIdentityToken', 'x'.repeat(20_001)],
+    ]);
+    assert.match(both.message, /^2 validation errors detected: Value 'a b' at 'roleSessionName' .*; Value at 'webIdentityToken' failed to satisfy constraint: Member must have length less than or equal to 20000$/);
+    assert.doesNotMatch(both.message, /xxxx/);
   });
 
   test('a list of simple members is reported once at the list, with the member constraints', async () => {

@@ -1,7 +1,8 @@
 // Fuzzing: generated requests for every operation of every protocol Pinstream serves, against a
 // real `pinstream start` child process. Operations and input shapes come from the AWS models
 // (Pinpoint restJson1 plus Pinstream's /v1/ extension routes, Kinesis awsJson 1.1 as JSON and as
-// CBOR, Firehose awsJson 1.1, IAM and STS Query); fast-check generates valid-ish inputs and
+// CBOR, Firehose awsJson 1.1, Cognito Identity awsJson 1.1 with its noAuth operations mostly sent
+// unsigned, IAM and STS Query); fast-check generates valid-ish inputs and
 // mutates them (types, sizes, encodings, nesting, prototype-ish keys, odd paths, targets, query
 // strings and headers), signed by the admin, by a restricted user, presigned, or unsigned and
 // badly signed. Invariants: the process never exits, no answer is 5xx (nothing is injected here),
@@ -24,6 +25,7 @@ import { CreateAppCommand, PinpointClient, PutEventsCommand } from '@aws-sdk/cli
 import { KinesisClient, PutRecordCommand } from '@aws-sdk/client-kinesis';
 import { FirehoseClient, PutRecordCommand as FirehosePutRecordCommand } from '@aws-sdk/client-firehose';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { CognitoIdentityClient, GetCredentialsForIdentityCommand } from '@aws-sdk/client-cognito-identity';
 import { operationsOf } from './helpers/fuzz/models.js';
 import { FuzzServer, Fuzzer, RAW_CASES, rawExchange, type Finding, type GroupStats } from './helpers/fuzz/runner.js';
 import { checkAnswer } from './helpers/fuzz/check.js';
@@ -47,9 +49,10 @@ const GROUPS: Array<Group & { share: number }> = [
   { name: 'firehose-json', format: 'json', ops: operationsOf('firehose'), share: 0.14 },
   { name: 'iam-query', format: 'query', ops: operationsOf('iam'), share: 0.16 },
   { name: 'sts-query', format: 'query', ops: operationsOf('sts'), share: 0.06 },
+  { name: 'cognito-json', format: 'json', ops: operationsOf('cognito-identity'), share: 0.06 },
 ];
 /** Services whose operations are mixed in concurrent bursts, and the bursts' share of the budget. */
-const BURST_GROUPS = ['pinpoint-rest', 'kinesis-json', 'firehose-json', 'iam-query'];
+const BURST_GROUPS = ['pinpoint-rest', 'kinesis-json', 'firehose-json', 'iam-query', 'cognito-json'];
 const BURST_SHARE = 0.08;
 /** Front-door paths (unauthenticated routes, console assets, unknown prefixes). */
 const FRONT_PATHS = ['/', '/health', '/metrics', '/console', '/console/', '/console/index.html', '/console/config.json', '/console/../../../etc/passwd', '/console/%2e%2e/%2e%2e/package.json', '/console/app.js%00.html', '/v1', '/v2/apps', '/%00', '//', '/favicon.ico', '/health/', '/HEALTH', '/metrics?x=__proto__', '/?Action=GetUser&Version=2010-05-08', '/v1%2Fapps'];
@@ -229,7 +232,7 @@ test('fuzzing every operation of every protocol: the process lives, no 5xx, ever
     }
     t.diagnostic(`fuzzing took ${((Date.now() - fuzzStart) / 1000).toFixed(1)} s`);
 
-    await t.test('the official SDKs still work afterwards (PutEvents, Kinesis, Firehose, STS)', async () => {
+    await t.test('the official SDKs still work afterwards (PutEvents, Kinesis, Firehose, STS, Cognito guest credentials)', async () => {
       await fuzzer.fixtures.ensure();
       // What the fuzzer deleted or broke (its apps, streams, role) is put back first; say so if it cannot be.
       assert.deepEqual(fuzzer.fixtures.problems, [], 'the fixtures could not be restored');
@@ -238,6 +241,8 @@ test('fuzzing every operation of every protocol: the process lives, no 5xx, ever
       const kinesis = new KinesisClient(base);
       const firehose = new FirehoseClient(base);
       const sts = new STSClient(base);
+      // A device: no credentials of its own, only the unsigned Cognito operations.
+      const device = new CognitoIdentityClient({ ...base, credentials: async () => ({ accessKeyId: 'unused', secretAccessKey: 'unused' }) });
       try {
         const app = await pinpoint.send(new CreateAppCommand({ CreateApplicationRequest: { Name: 'after-fuzzing' } }));
         const out = await pinpoint.send(
@@ -253,8 +258,10 @@ test('fuzzing every operation of every protocol: the process lives, no 5xx, ever
         assert.ok(fh.RecordId);
         const me = await sts.send(new GetCallerIdentityCommand({}));
         assert.match(me.Arn ?? '', /:user\/admin$/);
+        const guest = await device.send(new GetCredentialsForIdentityCommand({ IdentityId: fuzzer.fixtures.identityId }));
+        assert.match(guest.Credentials?.AccessKeyId ?? '', /^ASIA/);
       } finally {
-        for (const c of [pinpoint, kinesis, firehose, sts]) c.destroy();
+        for (const c of [pinpoint, kinesis, firehose, sts, device]) c.destroy();
       }
     });
 

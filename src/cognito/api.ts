@@ -10,14 +10,16 @@
 // server (config oidcProviders) and named on the pool (OpenIdConnectProviderARNs or
 // SupportedLoginProviders). Signed operations are authorized as cognito-identity:<Operation> on
 // the pool's ARN. RoleMappings and developer-authenticated identities are not supported (refused,
-// saying so).
+// saying so). Input shapes (types, required members, lengths, patterns, the Logins and Roles maps'
+// keys and sizes) are the model's, checked before a handler runs (src/models/validate.ts), which
+// never echoes a login token (a sensitive shape); the handlers keep Cognito's business rules.
 
-import { ServiceError, type JsonRpcService } from '../http/awsjson.js';
-import type { Json } from '../http/shape.js';
+import { ServiceError, type JsonRpcService, type Operations } from '../http/awsjson.js';
 import type { Authorizer } from '../iam/authorizer.js';
 import { evaluate } from '../iam/policy.js';
 import type { IamStore, RoleRow, WebIdentity } from '../iam/store.js';
 import { model } from '../models/generated/cognito-identity.js';
+import type { Inputs } from '../models/generated/cognito-identity-inputs.js';
 import { COGNITO_PROVIDER, TokenError, type CognitoTokens, type OidcProvider } from './tokens.js';
 import { LimitError, type Identity, type IdentityPools, type Pool, type PoolConfig } from './pools.js';
 
@@ -44,89 +46,6 @@ const invalidParameter = (m: string) => err('InvalidParameterException', m);
 const badPoolConfig = () => err('InvalidIdentityPoolConfigurationException', 'Invalid identity pool configuration. Check assigned IAM roles for this pool.');
 const poolNotFound = (id: string) => notFound(`IdentityPool '${id}' not found.`);
 const identityNotFound = (id: string) => notFound(`Identity '${id}' not found.`);
-
-/** AWS's shape-constraint error: "1 validation error detected: Value 'x' at 'member' failed to satisfy constraint: ...". */
-const validation = (value: unknown, member: string, constraint: string) =>
-  err('ValidationException', `1 validation error detected: Value '${shown(value)}' at '${member}' failed to satisfy constraint: ${constraint}`);
-const shown = (v: unknown) => (v === undefined || v === null ? 'null' : typeof v === 'string' ? v.slice(0, 200) : JSON.stringify(v)?.slice(0, 200));
-const lowerFirst = (s: string) => s[0].toLowerCase() + s.slice(1);
-
-/** A string member checked against its shape in the model (length, pattern). */
-function str(input: Json, member: string, shapeName: string, required: true): string;
-function str(input: Json, member: string, shapeName: string, required?: false): string | undefined;
-function str(input: Json, member: string, shapeName: string, required = false): string | undefined {
-  const v = Object.hasOwn(input, member) ? input[member] : undefined;
-  const name = lowerFirst(member);
-  if (v === undefined || v === null) {
-    if (required) throw validation(v, name, 'Member must not be null');
-    return undefined;
-  }
-  if (typeof v !== 'string') throw err('SerializationException', `${member} must be a string`);
-  checkString(v, name, shapeName);
-  return v;
-}
-
-function checkString(v: string, name: string, shapeName: string): void {
-  const s = model.shapes[shapeName];
-  if (s.min !== undefined && v.length < s.min) throw validation(v, name, `Member must have length greater than or equal to ${s.min}`);
-  if (s.max !== undefined && v.length > s.max) throw validation(v, name, `Member must have length less than or equal to ${s.max}`);
-  if (s.pattern !== undefined && !new RegExp(`^(?:${s.pattern})$`, 'u').test(v)) throw validation(v, name, `Member must satisfy regular expression pattern: ${s.pattern}`);
-}
-
-function bool(input: Json, member: string, required: boolean): boolean | undefined {
-  const v = Object.hasOwn(input, member) ? input[member] : undefined;
-  if (v === undefined || v === null) {
-    if (required) throw validation(v, lowerFirst(member), 'Member must not be null');
-    return undefined;
-  }
-  if (typeof v !== 'boolean') throw err('SerializationException', `${member} must be a boolean`);
-  return v;
-}
-
-function int(input: Json, member: string, shapeName: string, required: boolean): number | undefined {
-  const v = Object.hasOwn(input, member) ? input[member] : undefined;
-  if (v === undefined || v === null) {
-    if (required) throw validation(v, lowerFirst(member), 'Member must not be null');
-    return undefined;
-  }
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw err('SerializationException', `${member} must be an integer`);
-  const s = model.shapes[shapeName];
-  if (s.min !== undefined && v < s.min) throw validation(v, lowerFirst(member), `Member must have value greater than or equal to ${s.min}`);
-  if (s.max !== undefined && v > s.max) throw validation(v, lowerFirst(member), `Member must have value less than or equal to ${s.max}`);
-  return v;
-}
-
-/** A map of strings checked against its shape (entry count, key and value shapes); a null-prototype copy. */
-function strMap(input: Json, member: string, shapeName: string): Record<string, string> | undefined {
-  const v = Object.hasOwn(input, member) ? input[member] : undefined;
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'object' || Array.isArray(v)) throw err('SerializationException', `${member} must be a map`);
-  const s = model.shapes[shapeName];
-  const entries = Object.entries(v as Json);
-  if (s.max !== undefined && entries.length > s.max) throw validation(v, lowerFirst(member), `Member must have length less than or equal to ${s.max}`);
-  const out: Record<string, string> = Object.create(null);
-  for (const [k, x] of entries) {
-    if (typeof x !== 'string') throw err('SerializationException', `${member}.${k} must be a string`);
-    checkString(k, lowerFirst(member), s.key!.shape);
-    checkString(x, lowerFirst(member), s.value!.shape);
-    out[k] = x;
-  }
-  return out;
-}
-
-function strList(input: Json, member: string, shapeName: string): string[] | undefined {
-  const v = Object.hasOwn(input, member) ? input[member] : undefined;
-  if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v)) throw err('SerializationException', `${member} must be a list`);
-  const s = model.shapes[shapeName];
-  if (s.min !== undefined && v.length < s.min) throw validation(v, lowerFirst(member), `Member must have length greater than or equal to ${s.min}`);
-  if (s.max !== undefined && v.length > s.max) throw validation(v, lowerFirst(member), `Member must have length less than or equal to ${s.max}`);
-  return v.map((x) => {
-    if (typeof x !== 'string') throw err('SerializationException', `${member} must be a list of strings`);
-    checkString(x, lowerFirst(member), s.member!.shape);
-    return x;
-  });
-}
 
 export interface CognitoDeps {
   pools: IdentityPools;
@@ -229,41 +148,37 @@ export function cognitoService(d: CognitoDeps): JsonRpcService {
     LastModifiedDate: new Date(i.lastModified),
   });
 
-  /** CreateIdentityPool's and UpdateIdentityPool's configuration members, checked. */
-  const poolConfig = (input: Json, previous?: Pool): PoolConfig => {
+  /** CreateIdentityPool's and UpdateIdentityPool's configuration members, checked against what this server supports. */
+  const poolConfig = (input: Inputs['CreateIdentityPool'], previous?: Pool): PoolConfig => {
     for (const unsupported of ['CognitoIdentityProviders', 'SamlProviderARNs'] as const) {
-      const v = input[unsupported];
-      if (Object.hasOwn(input, unsupported) && Array.isArray(v) && v.length > 0) {
+      if ((input[unsupported]?.length ?? 0) > 0) {
         throw invalidParameter(`${unsupported} are not supported by Pinstream; use OpenIdConnectProviderARNs or SupportedLoginProviders with a configured OIDC provider`);
       }
     }
-    const developer = str(input, 'DeveloperProviderName', 'DeveloperProviderName');
+    const developer = input.DeveloperProviderName;
     if (developer !== undefined && developer !== previous?.DeveloperProviderName) {
       throw invalidParameter('Developer-authenticated identities (DeveloperProviderName) are not supported by Pinstream');
     }
-    const oidcArns = strList(input, 'OpenIdConnectProviderARNs', 'OIDCProviderList');
+    const oidcArns = input.OpenIdConnectProviderARNs;
     for (const arn of oidcArns ?? []) {
       const m = /^arn:aws:iam::(\d{12}):oidc-provider\/(.+)$/.exec(arn);
       if (!m || m[1] !== acct) throw invalidParameter(`${arn} is not an OpenID Connect provider ARN of this account (arn:aws:iam::${acct}:oidc-provider/NAME)`);
       if (!oidc.has(m[2])) throw invalidParameter(`No OpenID Connect provider ${m[2]} is configured on this server (oidcProviders)`);
     }
-    const logins = strMap(input, 'SupportedLoginProviders', 'IdentityProviders');
+    const logins = input.SupportedLoginProviders;
     for (const name of Object.keys(logins ?? {})) {
       if (!oidc.has(name)) throw invalidParameter(`No OpenID Connect provider ${name} is configured on this server (oidcProviders); SupportedLoginProviders must name one`);
     }
     return {
-      AllowUnauthenticatedIdentities: bool(input, 'AllowUnauthenticatedIdentities', true)!,
-      AllowClassicFlow: bool(input, 'AllowClassicFlow', false),
+      AllowUnauthenticatedIdentities: input.AllowUnauthenticatedIdentities,
+      AllowClassicFlow: input.AllowClassicFlow,
       SupportedLoginProviders: logins,
       DeveloperProviderName: developer,
       OpenIdConnectProviderARNs: oidcArns,
-      IdentityPoolTags: strMap(input, 'IdentityPoolTags', 'IdentityPoolTagsType'),
+      IdentityPoolTags: input.IdentityPoolTags,
       Roles: previous?.Roles,
     };
   };
-
-  const poolId = (input: Json) => str(input, 'IdentityPoolId', 'IdentityPoolId', true);
-  const logins = (input: Json) => strMap(input, 'Logins', 'LoginsMap') ?? (Object.create(null) as Record<string, string>);
 
   /** The role a pool gives an identity (authenticated or not), and the checks of its trust policy. */
   const roleFor = (pool: Pool, web: WebIdentity): RoleRow => {
@@ -281,12 +196,11 @@ export function cognitoService(d: CognitoDeps): JsonRpcService {
   };
 
   /** Resolves the identity and its logins for the unsigned operations; returns the web identity. */
-  const actAs = async (input: Json): Promise<{ identity: Identity; pool: Pool; web: WebIdentity }> => {
-    const id = str(input, 'IdentityId', 'IdentityId', true);
-    const given = logins(input);
+  const actAs = async (input: { IdentityId: string; Logins?: Record<string, string> }): Promise<{ identity: Identity; pool: Pool; web: WebIdentity }> => {
+    const id = input.IdentityId;
     const identity = requireIdentity(id);
     const pool = requirePool(identity.poolId);
-    const verified = await verifyLogins(pool, given);
+    const verified = await verifyLogins(pool, input.Logins ?? {});
     const authenticated = claim(identity, verified);
     if (!authenticated) {
       if (Object.keys(identity.logins).length > 0) throw notAuthorized(`Access to Identity '${id}' is forbidden.`);
@@ -295,17 +209,16 @@ export function cognitoService(d: CognitoDeps): JsonRpcService {
     return { identity, pool, web: { provider: COGNITO_PROVIDER, sub: identity.id, aud: pool.IdentityPoolId, amr: verified.amr, poolId: pool.IdentityPoolId } };
   };
 
-  const operations: JsonRpcService['operations'] = {
+  const operations: Operations<Inputs> = {
     CreateIdentityPool(input) {
-      const name = str(input, 'IdentityPoolName', 'IdentityPoolName', true);
-      return poolShape(limited(() => pools.createPool(name, poolConfig(input))));
+      return poolShape(limited(() => pools.createPool(input.IdentityPoolName, poolConfig(input))));
     },
     DescribeIdentityPool(input) {
-      return poolShape(requirePool(poolId(input)));
+      return poolShape(requirePool(input.IdentityPoolId));
     },
     ListIdentityPools(input, req) {
-      const max = int(input, 'MaxResults', 'QueryLimit', true)!;
-      const after = str(input, 'NextToken', 'PaginationKey') ?? '';
+      const max = input.MaxResults;
+      const after = input.NextToken ?? '';
       // Only the pools the caller may describe: a list is no way to learn another tenant's pools.
       const page = pools.listPools(after, max + 1);
       const more = page.length > max;
@@ -318,42 +231,38 @@ export function cognitoService(d: CognitoDeps): JsonRpcService {
       };
     },
     UpdateIdentityPool(input) {
-      const previous = requirePool(poolId(input));
-      const name = str(input, 'IdentityPoolName', 'IdentityPoolName', true);
-      const updated: Pool = { IdentityPoolId: previous.IdentityPoolId, IdentityPoolName: name, ...poolConfig(input, previous) };
+      const previous = requirePool(input.IdentityPoolId);
+      const updated: Pool = { IdentityPoolId: previous.IdentityPoolId, IdentityPoolName: input.IdentityPoolName, ...poolConfig(input, previous) };
       pools.updatePool(updated);
       return poolShape(updated);
     },
     DeleteIdentityPool(input) {
-      const p = requirePool(poolId(input));
+      const p = requirePool(input.IdentityPoolId);
       pools.deletePool(p.IdentityPoolId);
       return undefined;
     },
     SetIdentityPoolRoles(input, req) {
-      const pool = requirePool(poolId(input));
-      const roles = strMap(input, 'Roles', 'RolesMap');
-      if (!roles) throw validation(undefined, 'roles', 'Member must not be null');
-      for (const [type, arn] of Object.entries(roles)) {
-        if (type !== AUTHENTICATED && type !== UNAUTHENTICATED) throw invalidParameter(`Invalid role type ${type}; use "authenticated" or "unauthenticated"`);
+      const pool = requirePool(input.IdentityPoolId);
+      // The model's key pattern, (un)?authenticated, has admitted only the two role types.
+      const roles = input.Roles;
+      for (const arn of Object.values(roles)) {
         if (!iam.roleByArn(arn)) throw invalidParameter(`Role ${arn} does not exist in account ${acct}`);
         // As in AWS: whoever gives a pool a role passes it to Cognito, so another tenant's role
         // cannot become the guest role of one's own pool.
         authorizer.passRole(req, arn, COGNITO_PROVIDER);
       }
-      const mappings = Object.hasOwn(input, 'RoleMappings') ? input.RoleMappings : undefined;
-      if (mappings && typeof mappings === 'object' && Object.keys(mappings).length > 0) throw invalidParameter('RoleMappings are not supported by Pinstream');
+      if (Object.keys(input.RoleMappings ?? {}).length > 0) throw invalidParameter('RoleMappings are not supported by Pinstream');
       pools.updatePool({ ...pool, Roles: { ...roles } });
       return undefined;
     },
     GetIdentityPoolRoles(input) {
-      const pool = requirePool(poolId(input));
+      const pool = requirePool(input.IdentityPoolId);
       return { IdentityPoolId: pool.IdentityPoolId, Roles: pool.Roles ?? {} };
     },
     async GetId(input) {
-      const pool = requirePool(poolId(input));
-      const account = str(input, 'AccountId', 'AccountId');
-      if (account !== undefined && account !== acct) throw poolNotFound(pool.IdentityPoolId);
-      const verified = await verifyLogins(pool, logins(input));
+      const pool = requirePool(input.IdentityPoolId);
+      if (input.AccountId !== undefined && input.AccountId !== acct) throw poolNotFound(pool.IdentityPoolId);
+      const verified = await verifyLogins(pool, input.Logins ?? {});
       const providers = Object.entries(verified.subjects);
       if (providers.length === 0) {
         if (!pool.AllowUnauthenticatedIdentities) throw notAuthorized('Unauthenticated access is not supported for this identity pool.');
@@ -370,7 +279,7 @@ export function cognitoService(d: CognitoDeps): JsonRpcService {
       return { IdentityId: limited(() => pools.createIdentity(pool.IdentityPoolId, verified.subjects)).id };
     },
     async GetCredentialsForIdentity(input) {
-      const custom = str(input, 'CustomRoleArn', 'ARNString');
+      const custom = input.CustomRoleArn;
       const { identity, pool, web } = await actAs(input);
       const role = roleFor(pool, web);
       // A custom role is chosen through role mappings (not supported): only the pool's own role may be named.
@@ -396,29 +305,26 @@ export function cognitoService(d: CognitoDeps): JsonRpcService {
       return { IdentityId: identity.id, Token: tokens.issue(identity.id, pool.IdentityPoolId, web.amr!) };
     },
     async UnlinkIdentity(input) {
-      const remove = strList(input, 'LoginsToRemove', 'LoginsList');
-      if (!remove) throw validation(undefined, 'loginsToRemove', 'Member must not be null');
       const { identity, web } = await actAs(input);
       // Unlinking needs proof of a login of the identity: an unauthenticated caller has none.
       if (web.amr?.[0] !== AUTHENTICATED) throw notAuthorized(`Access to Identity '${identity.id}' is forbidden.`);
-      pools.unlink(identity, remove);
+      pools.unlink(identity, input.LoginsToRemove);
       return undefined;
     },
     DescribeIdentity(input) {
-      return identityShape(requireIdentity(str(input, 'IdentityId', 'IdentityId', true)));
+      return identityShape(requireIdentity(input.IdentityId));
     },
     ListIdentities(input) {
-      const pool = requirePool(poolId(input));
-      const max = int(input, 'MaxResults', 'QueryLimit', true)!;
-      const after = str(input, 'NextToken', 'PaginationKey') ?? '';
+      const pool = requirePool(input.IdentityPoolId);
+      const max = input.MaxResults;
+      const after = input.NextToken ?? '';
       const page = pools.listIdentities(pool.IdentityPoolId, after, max + 1);
       const more = page.length > max;
       const shown = page.slice(0, max);
       return { IdentityPoolId: pool.IdentityPoolId, Identities: shown.map(identityShape), NextToken: more ? shown[shown.length - 1].id : undefined };
     },
     DeleteIdentities(input, req) {
-      const ids = strList(input, 'IdentityIdsToDelete', 'IdentityIdList');
-      if (!ids) throw validation(undefined, 'identityIdsToDelete', 'Member must not be null');
+      const ids = input.IdentityIdsToDelete;
       const unprocessed: Array<{ IdentityId: string; ErrorCode: string }> = [];
       for (const id of ids) {
         const identity = pools.getIdentity(id);
@@ -439,6 +345,7 @@ export function cognitoService(d: CognitoDeps): JsonRpcService {
     targetPrefix: COGNITO_TARGET_PREFIX,
     signingServices: [COGNITO_SIGNING_NAME],
     maxRequestBytes: MAX_COGNITO_REQUEST_BYTES,
+    model,
     operations,
     unsignedOperations: UNSIGNED_OPERATIONS.filter((o) => Object.hasOwn(operations, o)),
     authorize(op, input, req) {

@@ -13,6 +13,10 @@
 // Member paths are Coral's (`records.2.member.partitionKey`) by default; the REST services
 // (Pinpoint, API-Gateway-fronted Java rather than Coral) ask for wire names from the body's root
 // (`Item[1].ChannelType`, `BatchItem.ep1.Endpoint`), and name the member in type errors too.
+// A value of a shape the model marks `sensitive` (a password, a web identity token, Cognito's
+// Logins tokens), or a list, map or structure holding one, is never written into a message:
+// Coral says "Value at 'password' failed to satisfy constraint: …" (Cognito user pools' and STS's
+// recorded answers), and a type error names the type only.
 
 import type { MemberRef, ServiceModel, Shape } from './types.js';
 import { shownValue } from './shown.js';
@@ -103,6 +107,8 @@ export class ModelValidator {
   private readonly shapes: Map<string, ValidatorShape>;
   private readonly inputs: Map<string, string>;
   private readonly rest: boolean;
+  /** Shapes whose values are not shown in messages (sensitive, or holding a sensitive shape). */
+  private readonly secret = new Map<string, boolean>();
 
   constructor(model: ServiceModel, overrides: Record<string, ShapeOverride> = {}, options: ValidatorOptions = {}) {
     this.rest = options.paths === 'rest';
@@ -156,15 +162,31 @@ export class ModelValidator {
   }
 
   /**
-   * One constraint violation. Coral: "Value 'x' at 'path' failed to satisfy constraint: Member must …".
+   * Whether values of a shape stay out of messages: it is sensitive, or a list, map or structure
+   * reaching one (a list's text would carry its items). Cycles (recursive shapes) count as not.
+   */
+  hidden(shapeName: string): boolean {
+    const known = this.secret.get(shapeName);
+    if (known !== undefined) return known;
+    this.secret.set(shapeName, false);
+    const s = this.shape(shapeName);
+    const refs = [s.member, s.key, s.value, ...Object.values(s.members ?? {})].filter((r): r is MemberRef => r !== undefined);
+    const out = s.sensitive === true || refs.some((r) => this.hidden(r.shape));
+    this.secret.set(shapeName, out);
+    return out;
+  }
+
+  /**
+   * One constraint violation. Coral: "Value 'x' at 'path' failed to satisfy constraint: Member must …",
+   * or "Value at 'path' …" for a hidden shape (null included: no value is written at all).
    * REST: the path leads, "BatchItem.e.Endpoint is required", "ChannelType must satisfy enum value set: […]; got 'x'".
    */
-  private push(errors: string[], v: unknown, at: string, constraint: string): void {
+  private push(errors: string[], v: unknown, at: string, constraint: string, hidden: boolean): void {
     if (errors.length >= MAX_REPORTED_VALIDATION_ERRORS) return;
     const shown = v === null || v === undefined ? 'null' : `'${shownValue(v, MAX_SHOWN_VALUE_CHARS)}'`;
-    if (!this.rest) errors.push(`Value ${shown} at '${at}' failed to satisfy constraint: ${constraint}`);
+    if (!this.rest) errors.push(`Value ${hidden ? '' : `${shown} `}at '${at}' failed to satisfy constraint: ${constraint}`);
     else if (constraint === 'Member must not be null') errors.push(`${at} is required`);
-    else errors.push(`${at} ${constraint.replace(/^Member /, '').replace(/^Map /, 'map ')}; got ${shown}`);
+    else errors.push(`${at} ${constraint.replace(/^Member /, '').replace(/^Map /, 'map ')}${hidden ? '' : `; got ${shown}`}`);
   }
 
   // --- phase 1: deserialization -------------------------------------------------------------
@@ -189,8 +211,9 @@ export class ModelValidator {
     if (v === null || v === undefined) return undefined;
     const s = this.shape(shapeName);
     if (s.opaque) return v;
+    const hidden = s.sensitive === true;
     const fail = (m: string): never => {
-      throw new SerializationFailure(this.rest ? `${at === '' ? 'The request body' : at} must be ${EXPECTED[s.type]}; got ${jsonKind(v)}` : m);
+      throw new SerializationFailure(this.rest ? `${at === '' ? 'The request body' : at} must be ${EXPECTED[s.type]}; got ${jsonKind(v, hidden)}` : m);
     };
     switch (s.type) {
       case 'structure': {
@@ -229,7 +252,7 @@ export class ModelValidator {
           // Coral's Jackson reads the text booleans; any other text is refused, upper-cased.
           const u = v.toUpperCase();
           if (u === 'TRUE' || u === 'FALSE') return u === 'TRUE';
-          fail(`'${shownValue(u, MAX_SHOWN_VALUE_CHARS)}' can not be converted to an Boolean`);
+          fail(`${hidden ? 'Value' : `'${shownValue(u, MAX_SHOWN_VALUE_CHARS)}'`} can not be converted to an Boolean`);
         }
         fail(containerMismatch(v) ?? `class ${javaClass(v)} can not be converted to an Boolean`);
         break;
@@ -257,7 +280,7 @@ export class ModelValidator {
         break;
       }
       case 'blob':
-        return blob(v, fail);
+        return blob(v, fail, hidden);
     }
     return fail(`Unsupported shape type ${String(s.type)}`);
   }
@@ -273,7 +296,7 @@ export class ModelValidator {
       const at = this.memberPath(path, name, ref, s.payload === name);
       const v = Object.hasOwn(o, name) ? o[name] : undefined;
       if (v === undefined || v === null) {
-        if (required.has(name)) this.push(errors, null, at, 'Member must not be null');
+        if (required.has(name)) this.push(errors, null, at, 'Member must not be null', this.hidden(ref.shape));
         continue;
       }
       this.checkValue(ref, v, at, errors);
@@ -283,7 +306,8 @@ export class ModelValidator {
   private checkValue(ref: MemberRef, v: unknown, at: string, errors: string[]): void {
     const s = this.shape(ref.shape);
     if (s.opaque) return;
-    for (const c of this.violations(s, v)) this.push(errors, v, at, c);
+    const hidden = this.hidden(ref.shape);
+    for (const c of this.violations(s, v)) this.push(errors, v, at, c, hidden);
     if (s.type === 'structure') this.checkStructure(ref.shape, v as Record<string, unknown>, at, errors);
     else if (s.type === 'list') {
       const items = v as unknown[];
@@ -292,12 +316,12 @@ export class ModelValidator {
       if (isSimple(m)) {
         // Coral reports a list of simple members once, at the list, with all the member's constraints.
         if (items.some((x) => x === null || x === undefined || this.violations(m, x).length > 0)) {
-          this.push(errors, v, at, `Member must satisfy constraint: [${this.describe(m, items.some((x) => x === null || x === undefined))}]`);
+          this.push(errors, v, at, `Member must satisfy constraint: [${this.describe(m, items.some((x) => x === null || x === undefined))}]`, hidden);
         }
       } else {
         items.forEach((x, i) => {
           const p = this.itemPath(at, i);
-          if (x === null || x === undefined) this.push(errors, null, p, 'Member must not be null');
+          if (x === null || x === undefined) this.push(errors, null, p, 'Member must not be null', this.hidden(s.member!.shape));
           else this.checkValue(s.member!, x, p, errors);
         });
       }
@@ -306,15 +330,15 @@ export class ModelValidator {
       const k = this.shape(s.key!.shape);
       const val = this.shape(s.value!.shape);
       if (val.opaque) return;
-      if (entries.some(([key]) => this.violations(k, key).length > 0)) this.push(errors, v, at, `Map keys must satisfy constraint: [${this.describe(k, false)}]`);
+      if (entries.some(([key]) => this.violations(k, key).length > 0)) this.push(errors, v, at, `Map keys must satisfy constraint: [${this.describe(k, false)}]`, hidden);
       if (isSimple(val)) {
         if (entries.some(([, x]) => x === null || x === undefined || this.violations(val, x).length > 0)) {
-          this.push(errors, v, at, `Map value must satisfy constraint: [${this.describe(val, entries.some(([, x]) => x === null || x === undefined))}]`);
+          this.push(errors, v, at, `Map value must satisfy constraint: [${this.describe(val, entries.some(([, x]) => x === null || x === undefined))}]`, hidden);
         }
       } else {
         for (const [key, x] of entries) {
           const p = this.entryPath(at, key);
-          if (x === null || x === undefined) this.push(errors, null, p, 'Member must not be null');
+          if (x === null || x === undefined) this.push(errors, null, p, 'Member must not be null', this.hidden(s.value!.shape));
           else this.checkValue(s.value!, x, p, errors);
         }
       }
@@ -391,8 +415,9 @@ const EXPECTED: Record<string, string> = {
 };
 
 /** A decoded JSON value's kind, as a REST type error names it. */
-function jsonKind(v: unknown): string {
+function jsonKind(v: unknown, hidden: boolean): string {
   if (Array.isArray(v)) return 'a list';
+  if (hidden && (typeof v === 'string' || typeof v === 'number' || typeof v === 'bigint')) return typeof v === 'string' ? 'a string' : 'a number';
   if (typeof v === 'string') return `the string '${shownValue(v, 100)}'`;
   if (typeof v === 'number' || typeof v === 'bigint') return `the number ${String(v)}`;
   if (typeof v === 'boolean') return `the boolean ${String(v)}`;
@@ -403,15 +428,15 @@ function jsonKind(v: unknown): string {
  * A blob member: a CBOR byte string as it is; text (JSON's base64) checked as Coral checks it
  * (length a multiple of 4, the alphabet, canonical last character).
  */
-function blob(v: unknown, fail: (m: string) => never): Buffer {
+function blob(v: unknown, fail: (m: string) => never, hidden: boolean): Buffer {
   if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
   if (typeof v !== 'string') return fail(containerMismatch(v) ?? `class ${javaClass(v)} can not be converted to a Blob`);
-  const shown = () => shownValue(v, MAX_SHOWN_VALUE_CHARS);
-  if (v.length % 4 !== 0) fail(`'${shown()}' can not be converted to a Blob: Base64 encoded length is expected a multiple of 4 bytes but found: ${v.length}`);
+  const shown = () => (hidden ? 'Value' : `'${shownValue(v, MAX_SHOWN_VALUE_CHARS)}'`);
+  if (v.length % 4 !== 0) fail(`${shown()} can not be converted to a Blob: Base64 encoded length is expected a multiple of 4 bytes but found: ${v.length}`);
   const bad = /[^A-Za-z0-9+/=]|=[^=]/.exec(v);
-  if (bad) fail(`'${shown()}' can not be converted to a Blob: Invalid Base64 character: '${bad[0][0]}'`);
+  if (bad) fail(`${shown()} can not be converted to a Blob: Invalid Base64 character: '${bad[0][0]}'`);
   const out = Buffer.from(v, 'base64');
   // Non-canonical trailing bits (e.g. "+/+=") decode to bytes that do not encode back to the text.
-  if (out.toString('base64') !== v) fail(`'${shown()}' can not be converted to a Blob: Invalid last non-pad Base64 character dectected`);
+  if (out.toString('base64') !== v) fail(`${shown()} can not be converted to a Blob: Invalid last non-pad Base64 character dectected`);
   return out;
 }

@@ -1,7 +1,7 @@
 // The invariants every answer must meet, per protocol: no 5xx (nothing is injected here, so any
 // is a bug), and every error in the shape that protocol's AWS SDKs parse:
 //  - restJson1 (Pinpoint): status + x-amzn-ErrorType + a JSON object with "Message" (or "message");
-//  - awsJson 1.1: {"__type", "message"} in the request's wire format (CBOR when the request was
+//  - awsJson 1.1 (Kinesis, Firehose, Cognito Identity): {"__type", "message"} in the request's wire format (CBOR when the request was
 //    application/x-amz-cbor-1.1, JSON otherwise), with that content type; UnknownOperationException
 //    has no message, as AWS sends it;
 //  - the front door (no service's operation): AWS's answers, {"__type":"UnknownOperationException"}
@@ -15,10 +15,11 @@
 import { decode as cborDecode } from 'cborg';
 import { parseXML } from '@aws-sdk/xml-builder';
 import { CBOR_CT, JSON_CT, type WireRequest, type WireResponse } from './wire.js';
+import { AWS_JSON_TARGET_PREFIXES } from './models.js';
 
 export type Answering = 'rest' | 'json' | 'cbor' | 'query' | 'front';
 
-const TARGET_PREFIXES = ['Kinesis_20131202', 'Firehose_20150804'];
+const TARGET_PREFIXES = AWS_JSON_TARGET_PREFIXES;
 
 function header(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
   const v = h[name];

@@ -1,7 +1,8 @@
 // What the fuzzed requests point at, created and kept alive with the official SDK clients: two
 // apps (one the restricted user may use), a restricted IAM user and its key, a role, two Kinesis
 // streams with a consumer and a fresh shard iterator, a Firehose delivery stream to a folder
-// bucket, an event stream, a saved funnel. The fuzzer deletes and reconfigures these freely;
+// bucket, an event stream, a saved funnel, a Cognito identity pool with a guest role and one of its
+// identities. The fuzzer deletes and reconfigures these freely;
 // `ensure` puts them back between batches so requests keep reaching the code behind the lookups.
 
 import { CreateAppCommand, GetAppCommand, PinpointClient, PutEventStreamCommand } from '@aws-sdk/client-pinpoint';
@@ -31,6 +32,14 @@ import {
   PutRolePolicyCommand,
   PutUserPolicyCommand,
 } from '@aws-sdk/client-iam';
+import {
+  CognitoIdentityClient,
+  CreateIdentityPoolCommand,
+  DescribeIdentityCommand,
+  DescribeIdentityPoolCommand,
+  GetIdCommand,
+  SetIdentityPoolRolesCommand,
+} from '@aws-sdk/client-cognito-identity';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { signedFetch } from '../signed.js';
 import type { Credentials } from './wire.js';
@@ -45,6 +54,8 @@ const DELIVERY_STREAM = 'fuzz-ds';
 const ROLE = 'fuzz-role';
 const USER = 'fuzz-user';
 const BUCKET = 'fuzz-bucket';
+const GUEST_ROLE = 'fuzz-cognito-guest';
+const COGNITO = 'cognito-identity.amazonaws.com';
 
 export class Fixtures {
   appId = '';
@@ -54,6 +65,8 @@ export class Fixtures {
   iterator = 'AAAA';
   sequenceNumber = '49000000000000000000000000000000000000000000000000000000';
   funnelId = 'none';
+  identityPoolId = 'us-east-1:00000000-0000-0000-0000-000000000000';
+  identityId = 'us-east-1:00000000-0000-0000-0000-000000000000';
   /** Setup steps that failed in the last `ensure` (the fuzzer may have broken them; reported, not fatal). */
   problems: string[] = [];
 
@@ -100,6 +113,10 @@ export class Fixtures {
         return `arn:aws:s3:::${BUCKET}`;
       case 'funnelId':
         return this.funnelId;
+      case 'identityPool':
+        return this.identityPoolId;
+      case 'identityId':
+        return this.identityId;
       case 'now':
         return new Date(now - 1000).toISOString();
       case 'yesterday':
@@ -116,6 +133,7 @@ export class Fixtures {
       kinesis: new KinesisClient({ ...base, requestHandler: handler() }),
       firehose: new FirehoseClient({ ...base, requestHandler: handler() }),
       iam: new IAMClient({ ...base, requestHandler: handler() }),
+      cognito: new CognitoIdentityClient({ ...base, requestHandler: handler() }),
     };
   }
 
@@ -251,6 +269,47 @@ export class Fixtures {
         });
         if (r.json?.id) this.funnelId = r.json.id;
         else throw new Error(`SaveFunnel answered ${r.status} ${r.text.slice(0, 200)}`);
+      });
+      const newPool = async () => {
+        const p = await c.cognito.send(new CreateIdentityPoolCommand({ IdentityPoolName: 'fuzz pool', AllowUnauthenticatedIdentities: true }));
+        this.identityPoolId = p.IdentityPoolId!;
+        this.identityId = '';
+      };
+      await step('identity pool', async () => {
+        try {
+          const p = await c.cognito.send(new DescribeIdentityPoolCommand({ IdentityPoolId: this.identityPoolId }));
+          if (!p.AllowUnauthenticatedIdentities) throw new Error('guest access turned off');
+          if (p.SupportedLoginProviders || p.OpenIdConnectProviderARNs?.length) throw new Error('login providers set');
+        } catch {
+          await newPool();
+        }
+        // The fuzzer's GetId calls may have used up the pool's new identities (its burst, or its
+        // quota): a new pool has its own.
+        try {
+          if (this.identityId) await c.cognito.send(new DescribeIdentityCommand({ IdentityId: this.identityId }));
+        } catch {
+          this.identityId = '';
+        }
+        if (!this.identityId) {
+          try {
+            this.identityId = (await c.cognito.send(new GetIdCommand({ IdentityPoolId: this.identityPoolId }))).IdentityId!;
+          } catch {
+            await newPool();
+            this.identityId = (await c.cognito.send(new GetIdCommand({ IdentityPoolId: this.identityPoolId }))).IdentityId!;
+          }
+        }
+        // A guest role trusting this pool, so GetCredentialsForIdentity gets as far as credentials.
+        const trust = JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Principal: { Federated: COGNITO }, Action: 'sts:AssumeRoleWithWebIdentity', Condition: { StringEquals: { [`${COGNITO}:aud`]: this.identityPoolId } } }],
+        });
+        try {
+          await c.iam.send(new GetRoleCommand({ RoleName: GUEST_ROLE }));
+          await c.iam.send(new UpdateAssumeRolePolicyCommand({ RoleName: GUEST_ROLE, PolicyDocument: trust }));
+        } catch {
+          await c.iam.send(new CreateRoleCommand({ RoleName: GUEST_ROLE, AssumeRolePolicyDocument: trust }));
+        }
+        await c.cognito.send(new SetIdentityPoolRolesCommand({ IdentityPoolId: this.identityPoolId, Roles: { unauthenticated: `arn:aws:iam::${ACCOUNT}:role/${GUEST_ROLE}` } }));
       });
     } finally {
       for (const x of Object.values(c)) x.destroy();

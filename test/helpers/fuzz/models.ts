@@ -8,8 +8,16 @@ import { model as kinesis } from '../../../src/models/generated/kinesis.js';
 import { model as firehose } from '../../../src/models/generated/firehose.js';
 import { model as iam } from '../../../src/models/generated/iam.js';
 import { model as sts } from '../../../src/models/generated/sts.js';
+import { model as cognitoIdentity } from '../../../src/models/generated/cognito-identity.js';
 
-const MODELS = new Map<string, unknown>([['pinpoint', pinpoint], ['kinesis', kinesis], ['firehose', firehose], ['iam', iam], ['sts', sts]]);
+const MODELS = new Map<string, unknown>([
+  ['pinpoint', pinpoint],
+  ['kinesis', kinesis],
+  ['firehose', firehose],
+  ['iam', iam],
+  ['sts', sts],
+  ['cognito-identity', cognitoIdentity],
+]);
 
 export type ProtocolName = 'rest' | 'json' | 'query';
 
@@ -36,7 +44,7 @@ export interface MemberRef {
 }
 
 export interface Operation {
-  /** Which model: pinpoint, kinesis, firehose, iam, sts (Pinstream's extensions are in pinpoint). */
+  /** Which model: pinpoint, kinesis, firehose, iam, sts, cognito-identity (Pinstream's extensions are in pinpoint). */
   service: string;
   protocol: ProtocolName;
   name: string;
@@ -50,13 +58,18 @@ export interface Operation {
   apiVersion: string;
   /** A Pinstream extension route (not in the AWS model). */
   extension?: boolean;
+  /** AWS answers it without a signature (the model's noAuth: Cognito's GetId, GetCredentialsForIdentity…). */
+  unsigned?: boolean;
 }
 
 interface BotocoreModel {
   metadata: { protocol: string; targetPrefix?: string; apiVersion: string };
-  operations: Record<string, { name: string; http: { method: string; requestUri: string }; input?: { shape: string } }>;
+  operations: Record<string, { name: string; http: { method: string; requestUri: string }; input?: { shape: string }; unsigned?: boolean }>;
   shapes: Record<string, Shape>;
 }
+
+/** The X-Amz-Target prefixes of the awsJson services the server answers, from their models. */
+export const AWS_JSON_TARGET_PREFIXES = ['kinesis', 'firehose', 'cognito-identity'].map((s) => loadModel(s).metadata.targetPrefix!);
 
 export function loadModel(service: string): BotocoreModel {
   const m = MODELS.get(service);
@@ -81,6 +94,7 @@ export function operationsOf(service: string): Operation[] {
     shapes,
     targetPrefix: m.metadata.targetPrefix,
     apiVersion: m.metadata.apiVersion,
+    unsigned: o.unsigned,
   }));
   if (service === 'pinpoint') ops.push(...pinstreamExtensions(shapes, m.metadata.apiVersion));
   return ops;

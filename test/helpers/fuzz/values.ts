@@ -95,6 +95,8 @@ export type RefName =
   | 'userName'
   | 'bucketArn'
   | 'funnelId'
+  | 'identityPool'
+  | 'identityId'
   | 'now'
   | 'yesterday';
 
@@ -159,6 +161,10 @@ const POOLS: Record<string, fc.Arbitrary<Value>> = {
     ),
     policyArb(true).map((v) => new JsonText(v)),
   ),
+  IdentityPoolId: fc.oneof(ref('identityPool'), ref('identityPool'), fc.constant('us-east-1:00000000-0000-0000-0000-000000000000')),
+  IdentityId: fc.oneof(ref('identityId'), ref('identityId'), fc.constant('us-east-1:00000000-0000-0000-0000-000000000000')),
+  // No logins: a guest, who gets past the token checks to the pool's role (random tokens never verify).
+  Logins: fc.constant(new Obj([], true)),
   StartTime: fc.oneof(ref('yesterday'), ref('now')),
   Timestamp: fc.oneof(ref('now'), fc.constant('2026-11-26T10:00:00Z')),
 };

@@ -281,13 +281,17 @@ export function caseArbitrary(group: Group, implemented: number[], inputArb: (op
   const h2 = fc.oneof({ weight: 9, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) });
   const none = { body: fc.constant<BodyMutation>({ k: 'none' }), wire: fc.constant<WireMutation>({ k: 'none' }), headers: fc.constant<HeaderMutation>({ k: 'none' }) };
   const signed = fc.oneof({ weight: 3, arbitrary: fc.constant<SignMode>('admin') }, { weight: 1, arbitrary: fc.constant<SignMode>('restricted') });
+  // The model's noAuth operations (Cognito's GetId, GetCredentialsForIdentity…) are mostly sent
+  // as devices send them: without a signature.
+  const devices = fc.oneof({ weight: 3, arbitrary: fc.constant<SignMode>('unsigned') }, { weight: 1, arbitrary: fc.constant<SignMode>('admin') });
+  const signedFor = (op: number) => (group.ops[op].unsigned ? devices : signed);
   // Three kinds of case, so that each layer is exercised on its own as well as all at once:
   // well-formed and properly signed (reaches the handlers' semantics), only the input mutated
   // (reaches their validation), and everything mutated (the protocol and HTTP layers).
   return opArb.chain((op) => {
     const input = inputArb(group.ops[op]);
-    const clean = fc.record({ op: fc.constant(op), input, muts: fc.constant<Mutation[]>([]), ...none, sign: signed, h2 });
-    const valueOnly = fc.record({ op: fc.constant(op), input, muts: mutationsArb, ...none, sign: signed, h2 });
+    const clean = fc.record({ op: fc.constant(op), input, muts: fc.constant<Mutation[]>([]), ...none, sign: signedFor(op), h2 });
+    const valueOnly = fc.record({ op: fc.constant(op), input, muts: mutationsArb, ...none, sign: signedFor(op), h2 });
     const full = fc.record({
       op: fc.constant(op),
       input,
