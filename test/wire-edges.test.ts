@@ -13,6 +13,7 @@ import { CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS, NO_OPERATION_MESSAGE } from 
 import { CONSOLE_PATH } from '../src/console/serve.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { signedFetch, signedRequest } from './helpers/signed.js';
+import { model as cognitoModel } from '../src/models/generated/cognito-identity.js';
 
 const INVALID_TOKEN = 'The security token included in the request is invalid.';
 const BAD_SIGNATURE =
@@ -138,6 +139,15 @@ describe('the wire outside the operations', () => {
       const res = await fetch(`${t.server.url}/`, { method: 'POST', headers: { 'x-amz-target': `Kinesis_20131202.${missing}`, 'content-type': JSON_CT }, body: '{}' });
       assert.equal(res.status, 400);
       assert.deepEqual(await res.json(), { __type: 'UnknownOperationException', message: `Pinstream does not support the Kinesis operation ${missing}` });
+    });
+
+    test("Cognito Identity: an operation of AWS's model that Pinstream lacks is UnknownOperationException saying so", async () => {
+      for (const missing of ['GetOpenIdTokenForDeveloperIdentity', 'TagResource', 'MergeDeveloperIdentities']) {
+        assert.ok(Object.hasOwn(cognitoModel.operations, missing), `${missing} is in the model`);
+        const res = await fetch(`${t.server.url}/`, { method: 'POST', headers: { 'x-amz-target': `AWSCognitoIdentityService.${missing}`, 'content-type': JSON_CT }, body: '{}' });
+        assert.equal(res.status, 400);
+        assert.deepEqual(await res.json(), { __type: 'UnknownOperationException', message: `Pinstream does not support the Cognito Identity operation ${missing}` });
+      }
     });
 
     test('no X-Amz-Target, or an unknown service prefix, in an awsJson content type: 400 UnknownOperationException in that format', async () => {

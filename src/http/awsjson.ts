@@ -16,8 +16,6 @@ import type { ApiRequest, ApiResponse } from './request.js';
 import type { Json } from './shape.js';
 import type { ServiceModel } from '../models/types.js';
 import { ModelValidator, type ShapeOverride } from '../models/validate.js';
-import { model as kinesisModel } from '../models/generated/kinesis.js';
-import { model as firehoseModel } from '../models/generated/firehose.js';
 
 export const JSON_CONTENT_TYPE = 'application/x-amz-json-1.1';
 export const CBOR_CONTENT_TYPE = 'application/x-amz-cbor-1.1';
@@ -61,9 +59,6 @@ export class ServiceError extends ApiError {
   }
 }
 
-/** The AWS models of the awsJson services, matched to a service by its target prefix. */
-const MODELS = [kinesisModel, firehoseModel];
-
 /** AWS sends UnknownOperationException with no message: `{"__type":"UnknownOperationException"}`. */
 const unknownOperationError = () => new ServiceError('UnknownOperationException', '');
 
@@ -85,7 +80,7 @@ export function awsJsonProtocol(service: JsonRpcService): Protocol {
   const rawOperations = new Map(Object.entries(service.rawOperations ?? {}).filter(([, f]) => f !== undefined));
   const validator = service.model ? new ModelValidator(service.model, service.modelOverrides) : undefined;
   const prefix = `${service.targetPrefix}.`;
-  const model = MODELS.find((m) => m.metadata.targetPrefix === service.targetPrefix);
+  const model = service.model;
   const modelled = new Set(Object.keys(model?.operations ?? {}));
   const unsigned = new Set(service.unsignedOperations ?? []);
   const operationOf = (req: ApiRequest) => {
