@@ -141,8 +141,22 @@ async function start(): Promise<number> {
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  if (p.tls) {
+    // A renewed certificate is taken without a restart; a bad one is reported and the old one stays.
+    process.on('SIGHUP', () => {
+      try {
+        const t = p.reloadTls();
+        console.log(`pinstream: SIGHUP, TLS certificate reloaded (${t.names}; valid until ${t.validTo.toISOString()})`);
+      } catch (e) {
+        console.error(`pinstream: SIGHUP, TLS certificate not reloaded, the previous one stays: ${(e as Error).message}`);
+      }
+    });
+  }
   const lines = [
     `Pinstream listening on ${p.url}`,
+    ...(p.httpUrl ? [`  plain HTTP also on ${p.httpUrl}`] : []),
+    ...(p.tls ? [`  TLS certificate for ${p.tls.names}; valid until ${p.tls.validTo.toISOString()} (SIGHUP reloads it)`] : []),
+    ...(p.tls && p.tls.validTo.getTime() < Date.now() ? [`  warning: the TLS certificate expired on ${p.tls.validTo.toISOString()}; clients will refuse it`] : []),
     `  region ${config.region}, account ${config.accountId}, data in ${config.dataDir}`,
     `  web console: ${p.url}/console/ (sign in with an access key)`,
     `  admin access key id: ${p.admin.accessKeyId}`,

@@ -61,6 +61,17 @@ export interface Config {
    * (a JWKS file or https URL) and the client ids (audiences) tokens may be for.
    */
   oidcProviders: OidcProviderConfig[];
+  /**
+   * TLS: PEM certificate file (the server's certificate, optionally followed by its intermediates).
+   * With tlsKey set, `port` speaks HTTPS only (HTTP/1.1 and HTTP/2 by ALPN); see src/http/tls.ts.
+   */
+  tlsCert?: string;
+  /** TLS: PEM private key file of tlsCert (unencrypted). */
+  tlsKey?: string;
+  /** TLS: PEM file of intermediate certificates sent after tlsCert, for a chain kept in its own file. */
+  tlsCa?: string;
+  /** With TLS on: a second port that speaks plain HTTP (HTTP/1.1 and h2c); unset = none. */
+  httpPort?: number;
 }
 
 export interface OidcProviderConfig {
@@ -137,6 +148,10 @@ export const DEFAULTS: Config = {
   http2MaxSessionMemoryMb: DEFAULT_HTTP2_MAX_SESSION_MEMORY_MB,
   metricsToken: undefined,
   oidcProviders: [],
+  tlsCert: undefined,
+  tlsKey: undefined,
+  tlsCa: undefined,
+  httpPort: undefined,
 };
 
 export class ConfigError extends Error {
@@ -170,6 +185,10 @@ const ENV_KEYS: Record<string, keyof Config> = {
   PINSTREAM_HTTP2_MAX_SESSION_MEMORY_MB: 'http2MaxSessionMemoryMb',
   PINSTREAM_METRICS_TOKEN: 'metricsToken',
   PINSTREAM_OIDC_PROVIDERS: 'oidcProviders',
+  PINSTREAM_TLS_CERT: 'tlsCert',
+  PINSTREAM_TLS_KEY: 'tlsKey',
+  PINSTREAM_TLS_CA: 'tlsCa',
+  PINSTREAM_HTTP_PORT: 'httpPort',
 };
 
 /**
@@ -223,6 +242,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     const [set, missing] = merged.adminAccessKeyId === undefined ? ['adminSecretAccessKey', 'adminAccessKeyId'] : ['adminAccessKeyId', 'adminSecretAccessKey'];
     throw new ConfigError(`${label(set as keyof Config)} is set but ${envNameOf(missing)} is not; set both or neither`);
   }
+  if ((merged.tlsCert === undefined) !== (merged.tlsKey === undefined)) {
+    const [set, missing] = merged.tlsCert === undefined ? ['tlsKey', 'tlsCert'] : ['tlsCert', 'tlsKey'];
+    throw new ConfigError(`${label(set as keyof Config)} is set but ${envNameOf(missing)} is not; set both (a certificate and its key) or neither`);
+  }
+  // Without TLS the one port already speaks plain HTTP: a second one would be a surprise.
+  if (merged.tlsCert === undefined && merged.tlsCa !== undefined) {
+    throw new ConfigError(`${label('tlsCa')} is set but TLS is not (${envNameOf('tlsCert')} and ${envNameOf('tlsKey')})`);
+  }
+  if (merged.tlsCert === undefined && merged.httpPort !== undefined) {
+    throw new ConfigError(`${label('httpPort')} is a plain-HTTP port beside the HTTPS one; without TLS (${envNameOf('tlsCert')}, ${envNameOf('tlsKey')}) ${envNameOf('port')} already speaks plain HTTP`);
+  }
   return {
     host: str(merged.host, label('host')),
     port: int(merged.port, label('port'), 0, 65535),
@@ -254,7 +284,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     http2MaxSessionMemoryMb: int(merged.http2MaxSessionMemoryMb, label('http2MaxSessionMemoryMb'), 1, 1024),
     metricsToken: optional(merged.metricsToken, (v) => metricsToken(v, label('metricsToken'))),
     oidcProviders: oidcProviders(merged.oidcProviders, label('oidcProviders')),
+    // Paths only: the files are read and checked at start (src/http/tls.ts), and again on SIGHUP.
+    tlsCert: optional(merged.tlsCert, (v) => resolve(str(v, label('tlsCert')))),
+    tlsKey: optional(merged.tlsKey, (v) => resolve(str(v, label('tlsKey')))),
+    tlsCa: optional(merged.tlsCa, (v) => resolve(str(v, label('tlsCa')))),
+    httpPort: optional(merged.httpPort, (v) => httpPort(v, label('httpPort'), merged.port)),
   };
+}
+
+function httpPort(v: unknown, name: string, port: unknown): number {
+  const n = int(v, name, 0, 65535);
+  if (n !== 0 && n === Number(port)) throw new ConfigError(`${name} must differ from the HTTPS port, got ${n} for both`);
+  return n;
 }
 
 /** Connections a server reserves for /health and /metrics (see src/http/server.ts). */

@@ -121,6 +121,23 @@ export function deliveryHttpHandler(): NodeHttpHandler {
 }
 
 /**
+ * deliveryHttpHandler for calls this server makes to its own listening address (embedded Kinesis and
+ * Firehose destinations). Over TLS the certificate is for the names clients use (maybe
+ * pinpoint.REGION.amazonaws.com, from a private CA), not for the address the server dials, so it is
+ * not checked: the server connects to the port it holds itself, which no other process can bind.
+ * Never use it for any other address.
+ */
+export function selfHttpHandler(): NodeHttpHandler {
+  return new NodeHttpHandler({
+    httpAgent: new HttpAgent({ keepAlive: true }),
+    httpsAgent: new HttpsAgent({ keepAlive: true, rejectUnauthorized: false }),
+    connectionTimeout: CONNECT_TIMEOUT_MS,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    throwOnRequestTimeout: true,
+  });
+}
+
+/**
  * The adapter for a destination ARN (`arn:…:kinesis:…:stream/NAME` or
  * `arn:…:firehose:…:deliverystream/NAME`) with its own SDK client; close() destroys that client.
  */

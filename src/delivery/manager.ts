@@ -11,7 +11,7 @@ import { assumeRole, PINPOINT_SERVICE_PRINCIPAL } from '../iam/roles.js';
 import type { IamStore } from '../iam/store.js';
 import type { DeliveryControl, EventStreams } from '../pinpoint/eventstream.js';
 import type { Destination } from './destination.js';
-import { destinationFor, type ClientConfig } from './kinesis-destination.js';
+import { destinationFor, selfHttpHandler, type ClientConfig } from './kinesis-destination.js';
 import { DeliveryWorker, deliveryConsumer, type WorkerHealth } from './worker.js';
 
 export interface DeliveryManagerOptions {
@@ -122,6 +122,6 @@ export class DeliveryManager implements DeliveryControl {
     }
     const { region, accountId } = this.o.config;
     const source = { service: PINPOINT_SERVICE_PRINCIPAL, sourceArn: `arn:aws:mobiletargeting:${region}:${accountId}:apps/${appId}`, sourceAccount: accountId };
-    return { endpoint: this.o.serverUrl(), region, credentials: async () => assumeRole(this.o.iam, roleArn, source) };
+    return { endpoint: this.o.serverUrl(), region, credentials: async () => assumeRole(this.o.iam, roleArn, source), requestHandler: selfHttpHandler() };
   }
 }

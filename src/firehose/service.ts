@@ -7,7 +7,7 @@
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Clock } from '../clock.js';
 import type { BucketRoute } from '../config/config.js';
-import { deliveryHttpHandler } from '../delivery/kinesis-destination.js';
+import { selfHttpHandler } from '../delivery/kinesis-destination.js';
 import type { Credentials } from '../iam/sigv4.js';
 import { FIREHOSE_SERVICE_PRINCIPAL, type RoleSource } from '../iam/roles.js';
 import type { Log, OffsetGap } from '../log/log.js';
@@ -281,7 +281,8 @@ export class FirehoseService {
         region: this.o.region,
         credentials: async () => this.o.roles.session(roleArn, roleSource),
         maxAttempts: 1,
-        requestHandler: deliveryHttpHandler(),
+        // The server's own Kinesis: its own address, over TLS when that is on.
+        requestHandler: selfHttpHandler(),
       }));
     };
     const reader = new KinesisSource({

@@ -1,8 +1,12 @@
-// The one listening socket. HTTP/1.1 and cleartext HTTP/2 (prior knowledge, as the AWS SDK v3
-// Kinesis client and the Java SDK v2 speak it) share the port: the first bytes of each connection
-// decide which parser gets the socket. This module owns every resource bound of the front door:
+// The listening sockets. Without TLS one port serves HTTP/1.1 and cleartext HTTP/2 (prior knowledge,
+// as the AWS SDK v3 Kinesis client and the Java SDK v2 speak it): the first bytes of each connection
+// decide which parser gets the socket. With TLS configured that port speaks only TLS, and ALPN
+// (h2, http/1.1) decides; an optional second port (httpPort) then speaks plain HTTP as above. Both
+// ports share every bound below: one connection count, one reserve, one unverified-body budget.
+// This module owns every resource bound of the front door:
 //
-// - time: the first bytes and the headers must arrive within headersTimeoutMs, a body within
+// - time: the first bytes (with TLS: the whole handshake) and the headers must arrive within
+//   headersTimeoutMs each, a body within
 //   bodyTimeoutMs of its headers, and idle connections (HTTP/1.1 keep-alive, HTTP/2 sessions
 //   without streams) close after keepAliveTimeoutMs;
 // - size: a body longer than its protocol allows (the front door says how long, from the headers)
@@ -20,10 +24,12 @@
 import net from 'node:net';
 import http from 'node:http';
 import http2 from 'node:http2';
+import tls from 'node:tls';
 import { Readable } from 'node:stream';
 import { OPERATOR_RESERVE_CONNECTIONS, type Config } from '../config/config.js';
 import type { ApiResponse } from './request.js';
 import { MAX_HEADER_BYTES, NODE_REQUEST_TIMEOUT_SLACK_MS, REFUSED_BODY_DRAIN_BYTES } from './limits.js';
+import { ALPN_PROTOCOLS, secureContextOptions, type TlsMaterial } from './tls.js';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
@@ -69,9 +75,25 @@ export interface Admission {
 
 export type FrontDoor = (head: RequestHead) => Admission;
 
+/** Where to listen. */
+export interface ListenOptions {
+  host: string;
+  /** HTTPS when `tls` is given, else plain HTTP (HTTP/1.1 and h2c). */
+  port: number;
+  tls?: TlsMaterial;
+  /** With `tls`: a second port that speaks plain HTTP (0 picks a free one). */
+  httpPort?: number;
+}
+
 export interface RunningServer {
   port: number;
+  /** `https://…` when TLS is configured, else `http://…`. */
   url: string;
+  /** The plain-HTTP port beside HTTPS, when configured. */
+  httpPort?: number;
+  httpUrl?: string;
+  /** Serves new TLS connections with this material; connections already open keep theirs. */
+  reloadTls(m: TlsMaterial): void;
   /** Live counters, for tests and metrics. */
   stats(): ServerStats;
   close(): Promise<void>;
@@ -88,12 +110,15 @@ type CompatResponse = http.ServerResponse | http2.Http2ServerResponse;
 
 /** One accepted TCP connection, whichever protocol it turns out to speak. */
 interface Conn {
+  /** The TCP socket: what the connection count and its close are about. */
   socket: net.Socket;
+  /** Over TLS, once the handshake is done: the socket the HTTP parsers read (it carries CONN). */
+  tls?: tls.TLSSocket;
   kind: 'pending' | 'h1' | 'h2';
   /** Requests (HTTP/1.1) or streams (HTTP/2) being served. */
   active: number;
   session?: http2.ServerHttp2Session;
-  /** Pending: the first bytes' deadline; HTTP/2: the idle-session deadline. */
+  /** Pending: the first bytes' (TLS: the handshake's) deadline; HTTP/2: the idle-session deadline. */
   timer?: NodeJS.Timeout;
 }
 
@@ -113,7 +138,14 @@ class ByteBudget {
   }
 }
 
-export async function listen(frontDoor: FrontDoor, host: string, port: number, limits: ServerLimits): Promise<RunningServer> {
+/**
+ * A plain-HTTP request line sent to the TLS port, as OpenSSL recognizes it (GET, POST, HEAD, PUT):
+ * answered in plain HTTP, so the client learns why. Anything else that is not TLS is just closed.
+ */
+const PLAIN_HTTP_ON_TLS_PORT = 'ERR_SSL_HTTP_REQUEST';
+
+export async function listen(frontDoor: FrontDoor, where: ListenOptions, limits: ServerLimits): Promise<RunningServer> {
+  const { host } = where;
   const conns = new Map<net.Socket, Conn>();
   /** Connections with nothing in flight, longest idle first (a Set iterates in insertion order). */
   const idle = new Set<Conn>();
@@ -198,41 +230,101 @@ export async function listen(frontDoor: FrontDoor, host: string, port: number, l
     s.on('error', () => {});
   });
 
-  const server = net.createServer((socket) => {
+  /** Admits a TCP connection under the cap (pushing out the longest idle one), or refuses it. */
+  const admit = (socket: net.Socket): Conn | undefined => {
     if (conns.size >= limits.maxConnections) {
       const oldest = idle.values().next().value as Conn | undefined;
       if (!oldest) {
         socket.destroy();
-        return;
+        return undefined;
       }
       evict(oldest);
     }
     const c: Conn = { socket, kind: 'pending', active: 0 };
-    (socket as unknown as Record<symbol, Conn>)[CONN] = c;
     conns.set(socket, c);
     idle.add(c);
     socket.on('close', () => {
       conns.delete(socket);
       idle.delete(c);
       clearTimeout(c.timer);
+      if (handshaking.get(peerKey(socket)) === c) handshaking.delete(peerKey(socket));
     });
     socket.on('error', () => socket.destroy());
+    return c;
+  };
+
+  const plain = net.createServer((socket) => {
+    const c = admit(socket);
+    if (!c) return;
+    (socket as unknown as Record<symbol, Conn>)[CONN] = c;
     detectProtocol(c);
   });
+
+  // The TLS layer: fed the TCP sockets the listener accepted (so the cap and the reserve count
+  // them), it hands each finished handshake to the parser ALPN chose. tls.Server, not a bare
+  // TLSSocket: Node's HTTP/2 session only works on the sockets tls.Server releases to it.
+  let tlsServer: tls.Server | undefined;
+  /** TLS connections in their handshake, by peer address: the TLS socket names its TCP one by that alone. */
+  const handshaking = new Map<string, Conn>();
+  if (where.tls) {
+    tlsServer = tls.createServer({ ...secureContextOptions(where.tls), ALPNProtocols: ALPN_PROTOCOLS });
+    tlsServer.on('secureConnection', (t: tls.TLSSocket) => {
+      const key = peerKey(t);
+      const c = handshaking.get(key);
+      handshaking.delete(key);
+      if (!c || !conns.has(c.socket)) {
+        t.destroy();
+        return;
+      }
+      clearTimeout(c.timer);
+      c.timer = undefined;
+      c.tls = t;
+      (t as unknown as Record<symbol, Conn>)[CONN] = c;
+      t.on('error', () => t.destroy());
+      // No ALPN at all is an HTTP/1.1 client (RFC 9113 §3.2: HTTP/2 over TLS is negotiated by ALPN).
+      c.kind = t.alpnProtocol === 'h2' ? 'h2' : 'h1';
+      (c.kind === 'h2' ? h2 : h1).emit('connection', t);
+    });
+    tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, t: tls.TLSSocket) => {
+      const key = peerKey(t);
+      const c = handshaking.get(key);
+      handshaking.delete(key);
+      if (!c) return t.destroy();
+      if (err.code === PLAIN_HTTP_ON_TLS_PORT && c.socket.writable) {
+        // The TCP socket still writes: a short answer goes out in one write, before the TLS
+        // socket's teardown closes it.
+        c.socket.end(rawAnswer(plainError(400, 'BadRequestException', 'This port speaks HTTPS (TLS); plain HTTP is refused here')));
+      }
+      t.destroy();
+      c.socket.destroySoon();
+    });
+  }
+  const secure = where.tls
+    ? net.createServer((socket) => {
+        const c = admit(socket);
+        if (!c) return;
+        // The handshake must finish within the time the first bytes would have had.
+        c.timer = setTimeout(() => socket.destroy(), limits.headersTimeoutMs);
+        c.timer.unref();
+        handshaking.set(peerKey(socket), c);
+        tlsServer!.emit('connection', socket);
+      })
+    : undefined;
+
   // accept() failing (EMFILE when files took the descriptors meant for connections) must not take
   // the process down; say so once a minute at most.
   let lastAcceptError = 0;
-  server.on('error', (e) => {
+  const acceptError = (e: Error) => {
     if (Date.now() - lastAcceptError > 60_000) {
       lastAcceptError = Date.now();
-      console.error(`pinstream: accepting a connection failed: ${(e as Error).message}`);
+      console.error(`pinstream: accepting a connection failed: ${e.message}`);
     }
-  });
+  };
 
   const evict = (c: Conn) => {
     idle.delete(c);
     if (c.session) c.session.destroy();
-    else c.socket.destroy();
+    else (c.tls ?? c.socket).destroy();
   };
 
   /**
@@ -269,22 +361,34 @@ export async function listen(frontDoor: FrontDoor, host: string, port: number, l
     socket.on('end', onEnd);
   };
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.removeListener('error', reject);
-      resolve();
-    });
-  });
-  const actualPort = (server.address() as net.AddressInfo).port;
+  const main = secure ?? plain;
+  const servers = [main];
+  if (secure && where.httpPort !== undefined) servers.push(plain);
+  try {
+    await bind(main, host, where.port);
+    if (servers.length > 1) await bind(plain, host, where.httpPort!);
+  } catch (e) {
+    main.close();
+    throw e;
+  }
+  for (const s of servers) s.on('error', acceptError);
   const shownHost = host.includes(':') ? `[${host}]` : host;
+  const mainPort = (main.address() as net.AddressInfo).port;
+  const httpPort = servers.length > 1 ? (plain.address() as net.AddressInfo).port : undefined;
   return {
-    port: actualPort,
-    url: `http://${shownHost}:${actualPort}`,
+    port: mainPort,
+    url: `${secure ? 'https' : 'http'}://${shownHost}:${mainPort}`,
+    httpPort,
+    httpUrl: httpPort === undefined ? undefined : `http://${shownHost}:${httpPort}`,
+    reloadTls: (m) => {
+      if (!tlsServer) throw new Error('TLS is not configured');
+      tlsServer.setSecureContext(secureContextOptions(m));
+    },
     stats: () => ({ connections: conns.size, busyConnections: busy, unverifiedBodyBytes: budget.used }),
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        let open = servers.length;
+        for (const s of servers) s.close(() => --open === 0 && resolve());
         for (const c of conns.values()) {
           if (c.kind === 'pending') c.socket.destroy();
           else if (c.session) c.session.close();
@@ -297,6 +401,21 @@ export async function listen(frontDoor: FrontDoor, host: string, port: number, l
         }, 200).unref();
       }),
   };
+}
+
+function bind(server: net.Server, host: string, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.removeListener('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** A TCP connection's peer, which its TLS socket reports the same (both read the one descriptor). */
+function peerKey(s: net.Socket): string {
+  return `${s.remoteAddress}|${s.remotePort}`;
 }
 
 function connSocket(req: CompatRequest): net.Socket | undefined {
@@ -530,13 +649,17 @@ function clientError(err: NodeJS.ErrnoException, socket: net.Socket): void {
       : err.code === 'HPE_HEADER_OVERFLOW'
         ? [431, 'RequestHeaderFieldsTooLarge', `Request line and headers exceed ${MAX_HEADER_BYTES} bytes`]
         : [400, 'BadRequestException', 'Malformed HTTP request'];
-  const out = plainError(status, type, message);
+  socket.end(rawAnswer(plainError(status, type, message)));
+  socket.destroySoon?.();
+}
+
+/** A plainError as HTTP/1.1 bytes, with `connection: close`, for sockets no parser owns. */
+function rawAnswer(out: ApiResponse): string {
   const body = out.body as string;
-  let head = `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n`;
+  let head = `HTTP/1.1 ${out.status} ${http.STATUS_CODES[out.status]}\r\n`;
   for (const [k, v] of Object.entries(out.headers!)) head += `${k}: ${v}\r\n`;
   head += `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`;
-  socket.end(head + body);
-  socket.destroySoon?.();
+  return head + body;
 }
 
 function validStatus(s: unknown): s is number {

@@ -5,6 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
 
@@ -48,6 +49,16 @@ export class RawConnection {
     const u = new URL(url);
     return new Promise((resolve, reject) => {
       const s = net.connect(Number(u.port), u.hostname, () => resolve(new RawConnection(s)));
+      s.setNoDelay(true);
+      s.once('error', reject);
+    });
+  }
+
+  /** A TLS connection (handshake done) to an https:// URL, with the given client options (ca, ALPN…). */
+  static openTls(url: string, opts: tls.ConnectionOptions): Promise<RawConnection> {
+    const u = new URL(url);
+    return new Promise((resolve, reject) => {
+      const s = tls.connect({ port: Number(u.port), host: u.hostname, ...opts }, () => resolve(new RawConnection(s)));
       s.setNoDelay(true);
       s.once('error', reject);
     });
