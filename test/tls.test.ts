@@ -34,13 +34,16 @@ import { makePki, opensslMissing, OPENSSL, type ServerCert, type TestPki } from 
 import { RawConnection, signedHead, until } from './helpers/raw.js';
 import { CLI, spawnServer, waitForExit } from './helpers/process.js';
 import { createPinpointRole } from './helpers/eventstream.js';
+import { signedRequest } from './helpers/signed.js';
+import { fromCognitoIdentityPool } from '@aws-sdk/credential-provider-cognito-identity';
 import { folderContents, until as firehoseUntil } from './helpers/firehose.js';
 
 const skip = opensslMissing();
 const REGION = 'us-east-1';
 const PINPOINT_HOST = `pinpoint.${REGION}.amazonaws.com`;
 const KINESIS_HOST = `kinesis.${REGION}.amazonaws.com`;
-const NAMES = ['localhost', '127.0.0.1', PINPOINT_HOST, KINESIS_HOST];
+const COGNITO_HOST = `cognito-identity.${REGION}.amazonaws.com`;
+const NAMES = ['localhost', '127.0.0.1', PINPOINT_HOST, KINESIS_HOST, COGNITO_HOST];
 const HEADERS_TIMEOUT_MS = 1_000;
 
 let pki: TestPki;
@@ -182,6 +185,22 @@ describe('HTTPS on the one port, plain HTTP on PINSTREAM_HTTP_PORT', { skip }, (
       assert.ok((await pinpoint.send(new GetAppsCommand({}))).ApplicationsResponse!.Item!.some((a) => a.Id === app));
     } finally {
       pinpoint.destroy();
+    }
+  });
+
+  test('a guest app as Amplify runs it, endpoints resolved from the region: Cognito guest credentials from cognito-identity.us-east-1.amazonaws.com, PutEvents to pinpoint.us-east-1.amazonaws.com, both over TLS to this server', async () => {
+    const res = await signedRequest(t.server.httpUrl!, { path: `/v1/apps/${app}/guest-access`, body: '{}', credentials: t.server.admin });
+    assert.equal(res.status, 201, await res.clone().text());
+    const { IdentityPoolId } = (await res.json()) as { IdentityPoolId: string };
+    const requestHandler = new NodeHttpHandler({ httpsAgent: dnsAgent(t.server.port) });
+    const credentials = fromCognitoIdentityPool({ identityPoolId: IdentityPoolId, clientConfig: { region: REGION, maxAttempts: 1, requestHandler } });
+    const guest = new PinpointClient({ region: REGION, credentials, maxAttempts: 1, requestHandler });
+    try {
+      const out = await guest.send(putEvents(app));
+      assert.equal(out.EventsResponse!.Results!.e1.EventsItemResponse!.a.StatusCode, 202);
+      assert.match((await credentials()).accessKeyId, /^ASIA/);
+    } finally {
+      guest.destroy();
     }
   });
 

@@ -147,11 +147,11 @@ export const DEFAULTS: Config = {
   http2MaxConcurrentStreams: DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS,
   http2MaxSessionMemoryMb: DEFAULT_HTTP2_MAX_SESSION_MEMORY_MB,
   metricsToken: undefined,
-  oidcProviders: [],
   tlsCert: undefined,
   tlsKey: undefined,
   tlsCa: undefined,
   httpPort: undefined,
+  oidcProviders: [],
 };
 
 export class ConfigError extends Error {
@@ -184,11 +184,11 @@ const ENV_KEYS: Record<string, keyof Config> = {
   PINSTREAM_HTTP2_MAX_CONCURRENT_STREAMS: 'http2MaxConcurrentStreams',
   PINSTREAM_HTTP2_MAX_SESSION_MEMORY_MB: 'http2MaxSessionMemoryMb',
   PINSTREAM_METRICS_TOKEN: 'metricsToken',
-  PINSTREAM_OIDC_PROVIDERS: 'oidcProviders',
   PINSTREAM_TLS_CERT: 'tlsCert',
   PINSTREAM_TLS_KEY: 'tlsKey',
   PINSTREAM_TLS_CA: 'tlsCa',
   PINSTREAM_HTTP_PORT: 'httpPort',
+  PINSTREAM_OIDC_PROVIDERS: 'oidcProviders',
 };
 
 /**
@@ -283,12 +283,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     http2MaxConcurrentStreams: int(merged.http2MaxConcurrentStreams, label('http2MaxConcurrentStreams'), 1, 10_000),
     http2MaxSessionMemoryMb: int(merged.http2MaxSessionMemoryMb, label('http2MaxSessionMemoryMb'), 1, 1024),
     metricsToken: optional(merged.metricsToken, (v) => metricsToken(v, label('metricsToken'))),
-    oidcProviders: oidcProviders(merged.oidcProviders, label('oidcProviders')),
     // Paths only: the files are read and checked at start (src/http/tls.ts), and again on SIGHUP.
     tlsCert: optional(merged.tlsCert, (v) => resolve(str(v, label('tlsCert')))),
     tlsKey: optional(merged.tlsKey, (v) => resolve(str(v, label('tlsKey')))),
     tlsCa: optional(merged.tlsCa, (v) => resolve(str(v, label('tlsCa')))),
     httpPort: optional(merged.httpPort, (v) => httpPort(v, label('httpPort'), merged.port)),
+    oidcProviders: oidcProviders(merged.oidcProviders, label('oidcProviders')),
   };
 }
 
