@@ -33,7 +33,11 @@ const COGNITO_HOST = `cognito-identity.${REGION}.amazonaws.com`;
 const PINPOINT_HOST = `pinpoint.${REGION}.amazonaws.com`;
 const EVENT_TYPE = 'amplify.purchase';
 const EVENT_COUNT = 4;
-/** Amplify flushes its buffer every 5 s by itself (FLUSH_INTERVAL); flushEvents() is asked first. */
+/**
+ * Bound on waiting for the server to hold what the page sent and for Chromium to report the
+ * answers. Amplify flushes its buffer every 5 s by itself (FLUSH_INTERVAL); flushEvents() is asked
+ * first, so this is only reached when something is broken.
+ */
 const DELIVERY_TIMEOUT_MS = 20_000;
 
 /** base64(sha256(SubjectPublicKeyInfo)) of a certificate's key: what Chromium's SPKI allow-list takes. */
@@ -154,7 +158,11 @@ describe('Amplify JS v6 app reaching Pinstream under AWS names (DNS and TLS)', {
     assert.match(s.identityId ?? '', /^[a-z0-9-]+:[0-9a-f-]{36}$/);
     assert.match(s.accessKeyId ?? '', /^ASIA[A-Z0-9]{16}$/);
     assert.ok(s.hasSessionToken);
-    const cognito = (await settled()).filter((x) => x.host === COGNITO_HOST);
+    // Chromium reports responses to this process on its own schedule: wait for both to be seen.
+    const cognito = await until(async () => {
+      const c = (await settled()).filter((x) => x.host === COGNITO_HOST);
+      return c.length >= 2 ? c : undefined;
+    }, 'the Cognito answers', DELIVERY_TIMEOUT_MS);
     assert.deepEqual(
       cognito.map((x) => [x.target, x.status]),
       [
@@ -168,8 +176,10 @@ describe('Amplify JS v6 app reaching Pinstream under AWS names (DNS and TLS)', {
 
   test('identifyUser: UpdateEndpoint 202 at pinpoint.us-east-1.amazonaws.com, the endpoint stored with its user', async () => {
     await page.evaluate((u) => (window as unknown as Win).identify(u, 'tester@example.com'), userId);
-    const updates = (await settled()).filter((x) => x.host === PINPOINT_HOST && x.method === 'PUT');
-    assert.ok(updates.length >= 1, JSON.stringify(seen.map((x) => [x.method, x.path, x.status])));
+    const updates = await until(async () => {
+      const u = (await settled()).filter((x) => x.host === PINPOINT_HOST && x.method === 'PUT');
+      return u.length >= 1 ? u : undefined;
+    }, 'the UpdateEndpoint answer', DELIVERY_TIMEOUT_MS);
     for (const u of updates) {
       assert.equal(u.status, 202);
       assert.match(u.path, new RegExp(`^/v1/apps/${appId}/endpoints/[^/]+$`));
