@@ -9,8 +9,10 @@
 // --ignore-certificate-errors-spki-list). Nothing is intercepted or stubbed: GetId and
 // GetCredentialsForIdentity answered by Pinstream's Cognito, identifyUser's UpdateEndpoint 202,
 // every recorded event Accepted (read off the responses Chromium got), the endpoint stored with
-// its user, the events in analytics and in records carrying the Cognito ids. Runs the guide's
-// steps in docs/migration.md "Amplify JS" (the DNS/TLS recipe).
+// its user, the events in analytics and in records carrying the Cognito ids. The second suite
+// runs the same app and checks with Pinstream on plain HTTP behind a reverse proxy that holds the
+// certificate and forwards requests unchanged, Host included. Runs the guide's steps in
+// docs/migration.md "Amplify JS" (the DNS/TLS recipe and the reverse proxy).
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
