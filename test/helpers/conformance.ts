@@ -231,8 +231,8 @@ export function stringViolations(s: Shape, v: string): string[] {
   return out;
 }
 
-/** Text that breaks a pattern, tried in order until one breaks nothing else (a newline, past Latin-1, past the BMP). */
-const PATTERN_BREAKERS = ['!', ' ', '\n', '#%', '\u0101', '\u{1F600}'];
+/** Text that breaks a pattern, tried in order until one breaks nothing else: ASCII first, then past Latin-1, past the BMP, a control character. */
+const PATTERN_BREAKERS = ['!', ' ', '#%', '\u0101', '\u{1F600}', '\n'];
 
 /** One constraint of a member broken: the value (as the server holds it) and the texts Coral lists, in order. */
 export interface ConstraintCase {
