@@ -163,6 +163,12 @@ for (const svc of SERVICES) {
 
 describe('Query decoding and precedence', () => {
   const [iam, sts] = SERVICES;
+  const ROLE_ARN = 'arn:aws:iam::000000000000:role/r';
+  /** AssumeRole's two required parameters, valid. */
+  const SESSION: Params = [
+    ['RoleArn', ROLE_ARN],
+    ['RoleSessionName', 's1'],
+  ];
   let noRights: { accessKeyId: string; secretAccessKey: string };
   before(async () => {
     noRights = await userWithoutRights(t, 'query-nobody');
@@ -170,8 +176,7 @@ describe('Query decoding and precedence', () => {
 
   test('list members of structures are reported at list.N.member.name', async () => {
     const r = await send(sts, 'AssumeRole', [
-      ['RoleArn', 'arn:aws:iam::000000000000:role/r'],
-      ['RoleSessionName', 's1'],
+      ...SESSION,
       ['PolicyArns.member.1.arn', 'arn:aws:iam::000000000000:policy/p'],
       ['PolicyArns.member.2.arn', 'short'],
     ]);
@@ -182,21 +187,14 @@ describe('Query decoding and precedence', () => {
 
   test("a sensitive member's value is never echoed: AssumeRoleWithWebIdentity's token (AWS's recorded answer)", async () => {
     const secret = 'abc';
-    const r = await send(sts, 'AssumeRoleWithWebIdentity', [
-      ['RoleArn', 'arn:aws:iam::000000000000:role/r'],
-      ['RoleSessionName', 's1'],
-      ['WebIdentityToken', secret],
-    ]);
+    const r = await send(sts, 'AssumeRoleWithWebIdentity', [...SESSION, ['WebIdentityToken', secret]]);
     assert.deepEqual([r.status, r.code], [400, 'ValidationError']);
     assert.equal(r.message, "1 validation error detected: Value at 'webIdentityToken' failed to satisfy constraint: Member must have length greater than or equal to 4");
-    const missing = await send(sts, 'AssumeRoleWithWebIdentity', [
-      ['RoleArn', 'arn:aws:iam::000000000000:role/r'],
-      ['RoleSessionName', 's1'],
-    ]);
+    const missing = await send(sts, 'AssumeRoleWithWebIdentity', SESSION);
     assert.equal(missing.message, "1 validation error detected: Value at 'webIdentityToken' failed to satisfy constraint: Member must not be null");
     // The member next to it is not sensitive and is shown as always.
     const both = await send(sts, 'AssumeRoleWithWebIdentity', [
-      ['RoleArn', 'arn:aws:iam::000000000000:role/r'],
+      ['RoleArn', ROLE_ARN],
       ['RoleSessionName', 'a b'],
       ['WebIdentityToken', 'x'.repeat(20_001)],
     ]);
@@ -206,8 +204,7 @@ describe('Query decoding and precedence', () => {
 
   test('a list of simple members is reported once at the list, with the member constraints', async () => {
     const r = await send(sts, 'AssumeRole', [
-      ['RoleArn', 'arn:aws:iam::000000000000:role/r'],
-      ['RoleSessionName', 's1'],
+      ...SESSION,
       ['TransitiveTagKeys.member.1', 'ok'],
       ['TransitiveTagKeys.member.2', '!'],
     ]);
@@ -220,8 +217,7 @@ describe('Query decoding and precedence', () => {
 
   test('items are taken in index order whatever the parameter order; gaps close up', async () => {
     const r = await send(sts, 'AssumeRole', [
-      ['RoleArn', 'arn:aws:iam::000000000000:role/r'],
-      ['RoleSessionName', 's1'],
+      ...SESSION,
       ['PolicyArns.member.10.arn', 'x10'],
       ['PolicyArns.member.2.arn', 'x2'],
     ]);
@@ -245,10 +241,7 @@ describe('Query decoding and precedence', () => {
   });
 
   test(`at most ${MAX_REPORTED_VALIDATION_ERRORS} violations are reported`, async () => {
-    const params: Params = [
-      ['RoleArn', 'arn:aws:iam::000000000000:role/r'],
-      ['RoleSessionName', 's1'],
-    ];
+    const params: Params = [...SESSION];
     for (let i = 1; i <= 15; i++) params.push([`PolicyArns.member.${i}.arn`, 'short']);
     const r = await send(sts, 'AssumeRole', params);
     assert.match(r.message, new RegExp(`^${MAX_REPORTED_VALIDATION_ERRORS} validation errors detected: `));
@@ -256,10 +249,7 @@ describe('Query decoding and precedence', () => {
   });
 
   test(`PolicyArns beyond ${MAX_SESSION_POLICY_ARNS} (a quota the model does not carry) is still refused`, async () => {
-    const params: Params = [
-      ['RoleArn', 'arn:aws:iam::000000000000:role/r'],
-      ['RoleSessionName', 's1'],
-    ];
+    const params: Params = [...SESSION];
     for (let i = 1; i <= MAX_SESSION_POLICY_ARNS + 1; i++) params.push([`PolicyArns.member.${i}.arn`, 'arn:aws:iam::000000000000:policy/p']);
     const r = await send(sts, 'AssumeRole', params);
     assert.equal(r.code, 'ValidationError');
