@@ -8,8 +8,10 @@
 // such as Cognito's login tokens). Sent raw to a real server, signed (the model's noAuth
 // operations unsigned, as devices send them), in JSON and a sample in CBOR. Then hand-written cases: AWS's precedence (serialization, validation,
 // authorization, resource existence), multi-error messages, and the official SDK seeing them.
+// Valid values, constraint cases and Coral's messages come from helpers/conformance.ts; this file
+// owns the awsJson/CBOR wire and Coral's serialization texts.
 
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { isDeepStrictEqual } from 'node:util';
 import { decode as cborDecode, encode as cborEncode } from 'cborg';

@@ -7,8 +7,10 @@
 // "1 validation error detected: Value '…' at 'memberPath' failed to satisfy constraint: …"
 // (IAM's recorded spelling); a number or boolean that is not one is InvalidInput 400. Then
 // hand-written cases: nested list paths, precedence, and the official SDK seeing the answers.
+// Valid values, constraint cases and Coral's messages come from helpers/conformance.ts; this file
+// owns the Query parameter encoding and the InvalidInput texts.
 
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { IAMClient, ListUsersCommand } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';

@@ -8,6 +8,7 @@
 // "BatchItem.k.Endpoint is required", "Location.Latitude must be a number; got the string 'x'").
 // Pinpoint's own texts are not recorded anywhere public; this wording is Pinstream's choice.
 // Then hand-written cases: PutEvents' per-event results, precedence, and the official SDK.
+// Valid values come from helpers/conformance.ts; the REST walk, wording and type names are here.
 
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';

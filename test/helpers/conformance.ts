@@ -16,13 +16,13 @@ import { compilePattern } from '../../src/models/validate.js';
 import type { ServiceModel, Shape } from '../../src/models/types.js';
 
 /** Longer strings, lists, maps or blobs than this are not built (a 10 MiB blob, a 128 KiB policy). */
-export const MAX_BUILT = 2048;
+const MAX_BUILT = 2048;
 /** Structures nested deeper than this are not built (recursive shapes end here). */
-export const MAX_BUILT_DEPTH = 8;
+const MAX_BUILT_DEPTH = 8;
 /** Required nested structures are walked this deep for member cases. */
-export const MAX_WALK_DEPTH = 4;
+const MAX_WALK_DEPTH = 4;
 /** A suite's failure lists this many differing cases (and counts them all). */
-export const SHOWN_FAILURES = 10;
+const SHOWN_FAILURES = 10;
 /** Values are shown in Coral messages up to this many characters, as AWS cuts them. */
 const SHOWN_VALUE_CHARS = 4096;
 
@@ -87,7 +87,7 @@ export function shapeMap(model: ServiceModel, overrides: Record<string, Partial<
 }
 
 /** `StreamName` → `streamName`, as Coral spells member paths. */
-export const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
+const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
 
 /** The Java class names Coral uses for the model's number types. */
 export const NUMBER_NAMES: Readonly<Record<string, string>> = { integer: 'Integer', long: 'Long', float: 'Float', double: 'Double' };
@@ -221,7 +221,7 @@ export function jsonBody(v: unknown, timestamp: (d: Date) => unknown): unknown {
 // --- the oracle: constraint cases and Coral's messages ---------------------------------------
 
 /** The constraint texts a string value breaks, in Coral's order (enum, pattern, lengths). */
-export function stringViolations(s: Shape, v: string): string[] {
+function stringViolations(s: Shape, v: string): string[] {
   const out: string[] = [];
   if (s.enum && !s.enum.includes(v)) out.push(`Member must satisfy enum value set: [${s.enum.join(', ')}]`);
   const re = s.pattern === undefined ? null : compilePattern(s.pattern);
@@ -235,7 +235,7 @@ export function stringViolations(s: Shape, v: string): string[] {
 const PATTERN_BREAKERS = ['!', ' ', '#%', '\u0101', '\u{1F600}', '\n'];
 
 /** One constraint of a member broken: the value (as the server holds it) and the texts Coral lists, in order. */
-export interface ConstraintCase {
+interface ConstraintCase {
   title: string;
   value: unknown;
   constraints: string[];
@@ -245,7 +245,7 @@ export interface ConstraintCase {
  * Each constraint of a shape broken once, the value otherwise valid. `encodable` says whether a
  * protocol can carry a list or map item at all (Query writes nothing for an empty structure).
  */
-export function constraintCases(shapes: Shapes, shapeName: string, encodable: (shape: string, value: unknown) => boolean = () => true): ConstraintCase[] {
+function constraintCases(shapes: Shapes, shapeName: string, encodable: (shape: string, value: unknown) => boolean = () => true): ConstraintCase[] {
   const s = shapes.get(shapeName)!;
   const out: ConstraintCase[] = [];
   if (s.type === 'string') {
@@ -305,13 +305,13 @@ export function hiddenShape(shapes: Shapes, name: string, seen = new Set<string>
 }
 
 /** "Value 'x' " / "Value null " / "Value " (a hidden shape: no value at all), as Coral starts a violation. */
-export function valuePrefix(shapes: Shapes, shape: string, value: unknown): string {
+function valuePrefix(shapes: Shapes, shape: string, value: unknown): string {
   if (hiddenShape(shapes, shape)) return 'Value ';
   return value === undefined || value === null ? 'Value null ' : `Value '${shownValue(value, SHOWN_VALUE_CHARS)}' `;
 }
 
 /** Coral's message for `constraints` broken by one member: "N validation error(s) detected: Value '…' at 'path' failed to satisfy constraint: …; …". */
-export function coralMessage(shapes: Shapes, shape: string, at: string, value: unknown, constraints: readonly string[]): string {
+function coralMessage(shapes: Shapes, shape: string, at: string, value: unknown, constraints: readonly string[]): string {
   const shown = valuePrefix(shapes, shape, value);
   const n = constraints.length;
   return `${n} validation error${n > 1 ? 's' : ''} detected: ${constraints.map((x) => `${shown}at '${at}' failed to satisfy constraint: ${x}`).join('; ')}`;
