@@ -7,30 +7,22 @@
 // "1 validation error detected: Value '…' at 'memberPath' failed to satisfy constraint: …"
 // (IAM's recorded spelling); a number or boolean that is not one is InvalidInput 400. Then
 // hand-written cases: nested list paths, precedence, and the official SDK seeing the answers.
+// Valid values, constraint cases and Coral's messages come from helpers/conformance.ts; this file
+// owns the Query parameter encoding and the InvalidInput texts.
 
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, ListUsersCommand } from '@aws-sdk/client-iam';
+import { IAMClient, ListUsersCommand } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
-import { startTestServer, type TestServer } from './helpers/server.js';
 import { signedRequest } from './helpers/signed.js';
 import { model as iamModel } from '../src/models/generated/iam.js';
 import { model as stsModel } from '../src/models/generated/sts.js';
 import type { ServiceModel, Shape } from '../src/models/types.js';
-import { compilePattern, MAX_REPORTED_VALIDATION_ERRORS } from '../src/models/validate.js';
-import { valuePrefix } from './helpers/sensitive.js';
+import { MAX_REPORTED_VALIDATION_ERRORS } from '../src/models/validate.js';
 import { MAX_SESSION_POLICY_ARNS } from '../src/iam/api.js';
+import { assertEveryCase, coralCases, memberSites, NUMBER_NAMES, shapeMap, suiteServer, userWithoutRights, validValue, withValueAt } from './helpers/conformance.js';
 
-/** Longer strings or lists than this are not built (a 128 KiB policy document). */
-const MAX_BUILT = 2048;
-
-let t: TestServer;
-before(async () => {
-  t = await startTestServer();
-});
-after(async () => {
-  await t.close();
-});
+const t = suiteServer();
 
 interface Svc {
   name: string;
@@ -38,8 +30,8 @@ interface Svc {
   shapes: Map<string, Shape>;
 }
 const SERVICES: Svc[] = [
-  { name: 'iam', model: iamModel, shapes: new Map(Object.entries(iamModel.shapes)) },
-  { name: 'sts', model: stsModel, shapes: new Map(Object.entries(stsModel.shapes)) },
+  { name: 'iam', model: iamModel, shapes: shapeMap(iamModel) },
+  { name: 'sts', model: stsModel, shapes: shapeMap(stsModel) },
 ];
 
 type Params = Array<[string, string]>;
@@ -61,59 +53,9 @@ async function send(svc: Svc, action: string, params: Params, credentials = t.se
 const unescapeXml = (s: string) =>
   s.replace(/&(lt|gt|quot|apos|amp);/g, (_, e: string) => ({ lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' })[e]!);
 
-const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
+// --- Query serialization --------------------------------------------------------------------
 
-// --- valid values, and their Query serialization ------------------------------------------
-
-const CANDIDATES = ['a', 'abc', '/', 'v1', '0', 'arn:aws:iam::000000000000:policy/p', 'https://example.com', 'AAAA'];
-
-function valid(svc: Svc, shapeName: string, depth = 0): unknown {
-  const s = svc.shapes.get(shapeName)!;
-  switch (s.type) {
-    case 'string': {
-      if (s.enum) return s.enum[0];
-      const min = s.min ?? 0;
-      const re = s.pattern === undefined ? undefined : compilePattern(s.pattern);
-      for (const c of CANDIDATES) {
-        const v = c.length < min ? c + 'a'.repeat(min - c.length) : c;
-        if ((s.max === undefined || v.length <= s.max) && (!re || re.test(v))) return v;
-      }
-      return undefined;
-    }
-    case 'integer':
-    case 'long':
-    case 'float':
-    case 'double':
-      return s.min ?? 1;
-    case 'boolean':
-      return true;
-    case 'timestamp':
-      return new Date(1_700_000_000_000);
-    case 'blob':
-      return 'AQEB';
-    case 'list': {
-      const n = s.min ?? 0;
-      if (n > MAX_BUILT) return undefined;
-      const item = n > 0 ? valid(svc, s.member!.shape, depth + 1) : undefined;
-      if (n > 0 && item === undefined) return undefined;
-      return Array.from({ length: n }, () => item);
-    }
-    case 'map':
-      return s.min ? undefined : {};
-    case 'structure': {
-      if (depth > 6) return undefined;
-      const out: Record<string, unknown> = {};
-      for (const name of s.required ?? []) {
-        const m = valid(svc, s.members![name].shape, depth + 1);
-        if (m === undefined) return undefined;
-        out[name] = m;
-      }
-      return out;
-    }
-  }
-}
-
-/** A value as the SDKs' Query serializer writes it. */
+/** A value as the SDKs' Query serializer writes it (timestamps ISO 8601, blobs base64). */
 function toParams(svc: Svc, shapeName: string, v: unknown, prefix: string, out: Params): Params {
   const s = svc.shapes.get(shapeName)!;
   if (s.type === 'structure') {
@@ -131,78 +73,19 @@ function toParams(svc: Svc, shapeName: string, v: unknown, prefix: string, out: 
       toParams(svc, s.value!.shape, x, `${prefix}.entry.${i + 1}.value`, out);
     });
   } else if (v instanceof Date) out.push([prefix, v.toISOString()]);
+  else if (v instanceof Uint8Array) out.push([prefix, Buffer.from(v).toString('base64')]);
   else out.push([prefix, String(v)]);
   return out;
 }
 
 // --- violations ----------------------------------------------------------------------------
 
-interface Case {
-  title: string;
-  value?: unknown;
-  /** Raw text for the parameter (type cases), instead of a serialized value. */
-  raw?: string;
-  constraints?: string[];
-  malformed?: string;
-}
-
-const NUMBER_NAMES: Record<string, string> = { integer: 'Integer', long: 'Long', float: 'Float', double: 'Double' };
-
-function typeCase(s: Shape): Case | undefined {
+/** Text where a number, boolean or timestamp belongs: InvalidInput, naming the type it could not become. */
+function typeCase(s: Shape): { title: string; raw: string; malformed: string } | undefined {
   if (s.type === 'integer' || s.type === 'long') return { title: 'text for a number', raw: '12abc', malformed: `an ${NUMBER_NAMES[s.type]}` };
   if (s.type === 'boolean') return { title: 'text for a boolean', raw: 'yes', malformed: 'a Boolean' };
   if (s.type === 'timestamp') return { title: 'text for a timestamp', raw: 'yesterday', malformed: 'a Timestamp' };
   return undefined;
-}
-
-function stringViolations(s: Shape, v: string): string[] {
-  const out: string[] = [];
-  if (s.enum && !s.enum.includes(v)) out.push(`Member must satisfy enum value set: [${s.enum.join(', ')}]`);
-  const re = s.pattern === undefined ? null : compilePattern(s.pattern);
-  if (re && !re.test(v)) out.push(`Member must satisfy regular expression pattern: ${s.pattern}`);
-  if (s.min !== undefined && v.length < s.min) out.push(`Member must have length greater than or equal to ${s.min}`);
-  if (s.max !== undefined && v.length > s.max) out.push(`Member must have length less than or equal to ${s.max}`);
-  return out;
-}
-
-function constraintCases(svc: Svc, shapeName: string): Case[] {
-  const s = svc.shapes.get(shapeName)!;
-  const out: Case[] = [];
-  if (s.type === 'string') {
-    if (s.enum) out.push({ title: 'outside the enum', value: 'NOT_IN_THE_ENUM', constraints: stringViolations(s, 'NOT_IN_THE_ENUM') });
-    if (s.min !== undefined && s.min > 0) {
-      // An empty parameter is an empty string in Query (not a missing member): it breaks the length.
-      const v = 'a'.repeat(s.min - 1);
-      out.push({ title: `shorter than ${s.min}`, value: v, constraints: stringViolations(s, v) });
-    }
-    if (s.max !== undefined && s.max < MAX_BUILT) {
-      const v = String(valid(svc, shapeName) ?? 'a').padEnd(s.max + 1, 'a');
-      out.push({ title: `longer than ${s.max}`, value: v, constraints: stringViolations(s, v) });
-    }
-    if (s.pattern !== undefined && compilePattern(s.pattern)) {
-      for (const c of ['!', ' ', '#%', '\u0101', '\u{1F600}']) {
-        const v = c.repeat(Math.max(1, s.min ?? 1));
-        const broken = stringViolations(s, v);
-        if (broken.length === 1 && broken[0].includes('regular expression')) {
-          out.push({ title: 'outside the pattern', value: v, constraints: broken });
-          break;
-        }
-      }
-    }
-  } else if (s.type === 'integer' || s.type === 'long') {
-    if (s.min !== undefined) out.push({ title: `below ${s.min}`, value: s.min - 1, constraints: [`Member must have value greater than or equal to ${s.min}`] });
-    if (s.max !== undefined) out.push({ title: `above ${s.max}`, value: s.max + 1, constraints: [`Member must have value less than or equal to ${s.max}`] });
-  } else if (s.type === 'list') {
-    const one = valid(svc, s.member!.shape);
-    const serializes = one !== undefined && toParams(svc, s.member!.shape, one, 'x', []).length > 0;
-    if (s.min !== undefined && s.min > 0 && serializes) {
-      out.push({ title: `fewer than ${s.min} entries`, value: Array.from({ length: s.min - 1 }, () => one), constraints: [`Member must have length greater than or equal to ${s.min}`] });
-    }
-    if (s.max !== undefined && s.max < MAX_BUILT && serializes) {
-      out.push({ title: `more than ${s.max} entries`, value: Array.from({ length: s.max + 1 }, () => one), constraints: [`Member must have length less than or equal to ${s.max}`] });
-    }
-  }
-  return out;
 }
 
 interface Generated {
@@ -216,48 +99,27 @@ interface Generated {
 function generate(svc: Svc, implemented: Set<string>): { cases: Generated[]; unbuildable: string[] } {
   const cases: Generated[] = [];
   const unbuildable: string[] = [];
+  // A list item that writes no parameter (a structure with nothing required) cannot be counted by the server.
+  const encodable = (shape: string, v: unknown) => toParams(svc, shape, v, 'x', []).length > 0;
   for (const op of implemented) {
     const o = svc.model.operations[op];
     if (!o.input) continue;
-    const base = valid(svc, o.input.shape) as Record<string, unknown> | undefined;
-    if (!base) {
+    const input = o.input.shape;
+    const base = validValue(svc.shapes, input);
+    if (base === undefined) {
       unbuildable.push(op);
       continue;
     }
-    const s = svc.shapes.get(o.input.shape)!;
-    for (const [member, ref] of Object.entries(s.members ?? {})) {
-      const at = lowerFirst(member);
-      const withValue = (v: unknown) => toParams(svc, o.input!.shape, { ...base, [member]: v }, '', []);
-      if ((s.required ?? []).includes(member)) {
-        const rest = { ...base };
-        delete rest[member];
-        cases.push({
-          op,
-          path: at,
-          title: 'missing',
-          params: toParams(svc, o.input.shape, rest, '', []),
-          expected: { status: 400, code: 'ValidationError', message: `1 validation error detected: ${valuePrefix(svc.shapes, ref.shape, null)}at '${at}' failed to satisfy constraint: Member must not be null` },
-        });
-      }
-      const tc = typeCase(svc.shapes.get(ref.shape)!);
+    for (const site of memberSites(svc.shapes, input)) {
+      const without = toParams(svc, input, withValueAt(base, site.names, undefined, true), '', []);
+      const tc = typeCase(svc.shapes.get(site.shape)!);
       if (tc) {
-        const params = [...toParams(svc, o.input.shape, { ...base, [member]: undefined }, '', []), [member, tc.raw!] as [string, string]];
-        cases.push({ op, path: at, title: tc.title, params, expected: { status: 400, code: 'InvalidInput', message: `Value '${tc.raw}' for parameter ${member} can not be converted to ${tc.malformed}` } });
+        const name = site.names.join('.');
+        cases.push({ op, path: site.at, title: tc.title, params: [...without, [name, tc.raw]], expected: { status: 400, code: 'InvalidInput', message: `Value '${tc.raw}' for parameter ${name} can not be converted to ${tc.malformed}` } });
       }
-      for (const c of constraintCases(svc, ref.shape)) {
-        const n = c.constraints!.length;
-        const shown = valuePrefix(svc.shapes, ref.shape, c.value);
-        cases.push({
-          op,
-          path: at,
-          title: c.title,
-          params: withValue(c.value),
-          expected: {
-            status: 400,
-            code: 'ValidationError',
-            message: `${n} validation error${n > 1 ? 's' : ''} detected: ${c.constraints!.map((x) => `${shown}at '${at}' failed to satisfy constraint: ${x}`).join('; ')}`,
-          },
-        });
+      for (const c of coralCases(svc.shapes, site, encodable)) {
+        const params = c.remove ? without : toParams(svc, input, withValueAt(base, site.names, c.value), '', []);
+        cases.push({ op, path: site.at, title: c.title, params, expected: { status: 400, code: 'ValidationError', message: c.message } });
       }
     }
   }
@@ -287,16 +149,14 @@ for (const svc of SERVICES) {
       for (const kind of kinds) assert.ok(cases.some((c) => c.title.startsWith(kind)), `${svc.name} has a "${kind}" case`);
     });
 
-    test('every violation answered 400 with the exact code and message', async () => {
-      const failures: string[] = [];
-      for (const g of cases) {
-        const r = await send(svc, g.op, g.params);
-        if (r.status !== g.expected.status || r.code !== g.expected.code || r.message !== g.expected.message) {
-          failures.push(`${g.op} ${g.path} (${g.title}): got ${r.status} ${r.code} ${r.message.slice(0, 300)}; want ${g.expected.code} ${g.expected.message.slice(0, 300)}`);
-        }
-      }
+    test('every violation answered 400 with the exact code and message', async (tc) => {
+      tc.diagnostic(`${svc.name}: ${cases.length} cases on ${implemented.size} implemented actions`);
       assert.ok(cases.length > 50 || svc.name === 'sts', `${cases.length} cases`);
-      assert.deepEqual(failures.slice(0, 10), [], `${failures.length} of ${cases.length} cases differ`);
+      await assertEveryCase(cases, async (g) => {
+        const r = await send(svc, g.op, g.params);
+        if (r.status === g.expected.status && r.code === g.expected.code && r.message === g.expected.message) return undefined;
+        return `${g.op} ${g.path} (${g.title}): got ${r.status} ${r.code} ${r.message.slice(0, 300)}; want ${g.expected.code} ${g.expected.message.slice(0, 300)}`;
+      });
     });
   });
 }
@@ -305,19 +165,20 @@ for (const svc of SERVICES) {
 
 describe('Query decoding and precedence', () => {
   const [iam, sts] = SERVICES;
+  const ROLE_ARN = 'arn:aws:iam::000000000000:role/r';
+  /** AssumeRole's two required parameters, valid. */
+  const SESSION: Params = [
+    ['RoleArn', ROLE_ARN],
+    ['RoleSessionName', 's1'],
+  ];
   let noRights: { accessKeyId: string; secretAccessKey: string };
   before(async () => {
-    const client = new IAMClient({ endpoint: t.server.url, region: 'us-east-1', credentials: t.server.admin });
-    await client.send(new CreateUserCommand({ UserName: 'query-nobody' }));
-    const key = (await client.send(new CreateAccessKeyCommand({ UserName: 'query-nobody' }))).AccessKey!;
-    noRights = { accessKeyId: key.AccessKeyId!, secretAccessKey: key.SecretAccessKey! };
-    client.destroy();
+    noRights = await userWithoutRights(t, 'query-nobody');
   });
 
   test('list members of structures are reported at list.N.member.name', async () => {
     const r = await send(sts, 'AssumeRole', [
-      ['RoleArn', 'arn:aws:iam::000000000000:role/r'],
-      ['RoleSessionName', 's1'],
+      ...SESSION,
       ['PolicyArns.member.1.arn', 'arn:aws:iam::000000000000:policy/p'],
       ['PolicyArns.member.2.arn', 'short'],
     ]);
@@ -328,21 +189,14 @@ describe('Query decoding and precedence', () => {
 
   test("a sensitive member's value is never echoed: AssumeRoleWithWebIdentity's token (AWS's recorded answer)", async () => {
     const secret = 'abc';
-    const r = await send(sts, 'AssumeRoleWithWebIdentity', [
-      ['RoleArn', 'arn:aws:iam::000000000000:role/r'],
-      ['RoleSessionName', 's1'],
-      ['WebIdentityToken', secret],
-    ]);
+    const r = await send(sts, 'AssumeRoleWithWebIdentity', [...SESSION, ['WebIdentityToken', secret]]);
     assert.deepEqual([r.status, r.code], [400, 'ValidationError']);
     assert.equal(r.message, "1 validation error detected: Value at 'webIdentityToken' failed to satisfy constraint: Member must have length greater than or equal to 4");
-    const missing = await send(sts, 'AssumeRoleWithWebIdentity', [
-      ['RoleArn', 'arn:aws:iam::000000000000:role/r'],
-      ['RoleSessionName', 's1'],
-    ]);
+    const missing = await send(sts, 'AssumeRoleWithWebIdentity', SESSION);
     assert.equal(missing.message, "1 validation error detected: Value at 'webIdentityToken' failed to satisfy constraint: Member must not be null");
     // The member next to it is not sensitive and is shown as always.
     const both = await send(sts, 'AssumeRoleWithWebIdentity', [
-      ['RoleArn', 'arn:aws:iam::000000000000:role/r'],
+      ['RoleArn', ROLE_ARN],
       ['RoleSessionName', 'a b'],
       ['WebIdentityToken', 'x'.repeat(20_001)],
     ]);
@@ -352,8 +206,7 @@ describe('Query decoding and precedence', () => {
 
   test('a list of simple members is reported once at the list, with the member constraints', async () => {
     const r = await send(sts, 'AssumeRole', [
-      ['RoleArn', 'arn:aws:iam::000000000000:role/r'],
-      ['RoleSessionName', 's1'],
+      ...SESSION,
       ['TransitiveTagKeys.member.1', 'ok'],
       ['TransitiveTagKeys.member.2', '!'],
     ]);
@@ -366,8 +219,7 @@ describe('Query decoding and precedence', () => {
 
   test('items are taken in index order whatever the parameter order; gaps close up', async () => {
     const r = await send(sts, 'AssumeRole', [
-      ['RoleArn', 'arn:aws:iam::000000000000:role/r'],
-      ['RoleSessionName', 's1'],
+      ...SESSION,
       ['PolicyArns.member.10.arn', 'x10'],
       ['PolicyArns.member.2.arn', 'x2'],
     ]);
@@ -391,10 +243,7 @@ describe('Query decoding and precedence', () => {
   });
 
   test(`at most ${MAX_REPORTED_VALIDATION_ERRORS} violations are reported`, async () => {
-    const params: Params = [
-      ['RoleArn', 'arn:aws:iam::000000000000:role/r'],
-      ['RoleSessionName', 's1'],
-    ];
+    const params: Params = [...SESSION];
     for (let i = 1; i <= 15; i++) params.push([`PolicyArns.member.${i}.arn`, 'short']);
     const r = await send(sts, 'AssumeRole', params);
     assert.match(r.message, new RegExp(`^${MAX_REPORTED_VALIDATION_ERRORS} validation errors detected: `));
@@ -402,10 +251,7 @@ describe('Query decoding and precedence', () => {
   });
 
   test(`PolicyArns beyond ${MAX_SESSION_POLICY_ARNS} (a quota the model does not carry) is still refused`, async () => {
-    const params: Params = [
-      ['RoleArn', 'arn:aws:iam::000000000000:role/r'],
-      ['RoleSessionName', 's1'],
-    ];
+    const params: Params = [...SESSION];
     for (let i = 1; i <= MAX_SESSION_POLICY_ARNS + 1; i++) params.push([`PolicyArns.member.${i}.arn`, 'arn:aws:iam::000000000000:policy/p']);
     const r = await send(sts, 'AssumeRole', params);
     assert.equal(r.code, 'ValidationError');
