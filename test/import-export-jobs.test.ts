@@ -18,6 +18,7 @@ import { startTestServer, type TestServer } from './helpers/server.js';
 import { until } from './helpers/firehose.js';
 import { aws, awsOk, skipUnlessAws } from './helpers/awscli.js';
 import { createBucket, s3rverClient, startS3rver, type S3rverHandle } from './helpers/s3rver.js';
+import { browserUnavailable, launchBrowser, screenshot } from './helpers/browser.js';
 import { MAX_FAILURE_CHARS, MAX_FAILURE_SAMPLES, MAX_IMPORT_LINE_BYTES, MAX_IMPORT_PIECES, EXPORT_PIECE_MAX_BYTES } from '../src/pinpoint/jobs/limits.js';
 import { splitCsv } from '../src/pinpoint/jobs/formats.js';
 
@@ -295,6 +296,40 @@ describe('import and export jobs', () => {
     const empty = await finished(t, app, await importJob(t, app, { S3Url: 's3://moving/nothing-here/' }));
     assert.equal(empty.JobStatus, 'FAILED');
     assert.match(empty.Failures![0], /no JSON objects found at s3:\/\/moving\/nothing-here\//);
+  });
+
+  test('the console: Settings shows the project\'s jobs with progress and failures (Chromium)', { skip: browserUnavailable() }, async () => {
+    const app = await newApp(t, 'console');
+    await put('moving', 'console/a.json', [endpointLine(1), 'not json', endpointLine(2)].join('\n'));
+    await finished(t, app, await importJob(t, app, { S3Url: 's3://moving/console/' }));
+    await finished(t, app, (await t.pinpoint.send(new PP.CreateExportJobCommand({ ApplicationId: app, ExportJobRequest: { S3UrlPrefix: 's3://moving/console-out/', RoleArn: roleArn('jobs') } }))).ExportJobResponse!.Id!, 'export');
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage();
+      page.setDefaultTimeout(15_000);
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(t.server.url + '/');
+      await page.fill('input[name=accessKeyId]', t.server.admin.accessKeyId);
+      await page.fill('input[name=secretAccessKey]', t.server.admin.secretAccessKey);
+      await page.click('form.signin button[type=submit]');
+      await page.waitForURL(/#\/projects/);
+      await page.goto(`${t.server.url}/console/#/projects/${app}/settings`);
+      const rows = page.locator('#endpoint-jobs table.jobs tbody tr[data-job]');
+      await rows.first().waitFor();
+      assert.equal(await rows.count(), 2);
+      const text = await page.locator('#endpoint-jobs').innerText();
+      assert.match(text, /Import from s3:\/\/moving\/console\/ \(JSON\)/);
+      assert.match(text, /Export to s3:\/\/moving\/console-out\//);
+      assert.match(text, /COMPLETED/);
+      assert.match(text, /1 failure/);
+      await page.click('#endpoint-jobs details summary');
+      assert.match(await page.locator('#endpoint-jobs details li').first().innerText(), /console\/a\.json line 2: not valid JSON/);
+      await screenshot(page, '20-endpoint-jobs');
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
   });
 
   test('the AWS CLI: aws pinpoint create-import-job, get-import-job, get-import-jobs, create-export-job', async (c) => {
