@@ -49,6 +49,9 @@ import { createGuestAccess } from './cognito/guest.js';
 import { DEFAULT_COGNITO_LIMITS, IdentityPools, type CognitoLimits } from './cognito/pools.js';
 import { CognitoTokens, OidcProvider } from './cognito/tokens.js';
 import { SecretBox } from './iam/secrets.js';
+import { EndpointJobs } from './pinpoint/jobs/jobs.js';
+import type { JobSettings } from './pinpoint/jobs/limits.js';
+import { PINPOINT_SERVICE_PRINCIPAL } from './iam/roles.js';
 
 /** How often retention runs over the ingest log and the embedded Kinesis shard logs. */
 export const RETENTION_INTERVAL_MS = 60_000;
@@ -82,6 +85,8 @@ export interface Pinstream {
   delivery: DeliveryManager;
   /** The embedded Firehose: delivery streams, their logs and deliverers. */
   firehose: FirehoseService;
+  /** Endpoint import and export jobs. */
+  jobs: EndpointJobs;
   /** The analytics event store, loader and dashboards (DuckDB under `<dataDir>/analytics`). */
   analytics: PinstreamAnalytics;
   /** Every operation each API answers (Pinpoint as `METHOD /path`): what the isolation suite must cover. */
@@ -110,6 +115,8 @@ export interface PinstreamDeps {
   logReport?: (line: string) => void;
   /** Bounds on what unsigned Cognito calls can create (tests use small ones). */
   cognitoLimits?: Partial<CognitoLimits>;
+  /** Endpoint import/export job settings (tests use small batches), and a hook awaited before each import batch. */
+  jobs?: Partial<JobSettings> & { beforeBatch?: (jobId: string, totalProcessed: number) => Promise<void> | void };
 }
 
 /** The /health answer: the logs' section has counts by log kind only, nothing tenant-identifying. */
@@ -181,6 +188,18 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   });
   // Before listening: puts need every delivery stream's log open.
   await firehose.start();
+  const { beforeBatch, ...jobSettings } = deps.jobs ?? {};
+  const jobs = new EndpointJobs({
+    db,
+    apps,
+    endpoints,
+    clock,
+    accountId: config.accountId,
+    objects: firehose.objects,
+    roleMayNot: (roleArn, source, action, resource) => roleMayNot(iam, roleArn, source, action, resource),
+    settings: jobSettings,
+    beforeBatch,
+  });
   const delivery = new DeliveryManager({ config, serverUrl: () => serverUrl, iam, eventStreams, ingestLog, clock });
   eventStreams.attach(delivery);
   const metrics = () =>
@@ -215,6 +234,11 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     authorizer,
     callerArn: (req: ApiRequest) => iam.keyOwner(req.caller!.accessKeyId)!.arn,
     deliveryHealth: (id) => delivery.health(id),
+    jobs: {
+      jobs,
+      accountId: config.accountId,
+      roleProblem: (roleArn, appId) => assumeProblem(iam, roleArn, { service: PINPOINT_SERVICE_PRINCIPAL, sourceArn: apps.arn(appId), sourceAccount: config.accountId }),
+    },
     analytics,
     clock,
     callerCognito: (req: ApiRequest) => {
@@ -261,6 +285,8 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   serverUrl = server.httpUrl ?? server.url;
   // Workers start once the server listens: embedded destinations are reached through it.
   await delivery.startAll();
+  // Import and export jobs a stop interrupted resume in the background.
+  jobs.start();
 
   const certInfo = (m: TlsMaterial) => ({ names: m.names, validTo: m.validTo, fingerprint256: m.fingerprint256 });
   const running: Pinstream = {
@@ -285,11 +311,13 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     kinesisData,
     delivery,
     firehose,
+    jobs,
     analytics,
     operations,
     httpStats: () => server.stats(),
     async close() {
       clearInterval(retention);
+      await jobs.close();
       await delivery.stopAll();
       // Event-stream workers stop first (they put into Firehose); deliverers then flush once.
       await firehose.close();

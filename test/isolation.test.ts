@@ -80,6 +80,8 @@ const b = {
   listShardsToken: '',
   pool: '',
   identity: '',
+  importJob: '',
+  exportJob: '',
 };
 /** Tenant A's own identity pool (A may do everything on it). */
 let poolOfA = '';
@@ -126,6 +128,10 @@ before(async () => {
 
   await createPinpointRole(admin.iam, 'role-b', { resource: streamArn('sb') });
   await t.pinpoint.send(new PP.PutEventStreamCommand({ ApplicationId: B, WriteEventStream: { DestinationStreamArn: streamArn('sb'), RoleArn: roleArn('role-b') } }));
+
+  // B's import and export jobs (they fail for want of objects and rights: only their ids matter here).
+  b.importJob = (await t.pinpoint.send(new PP.CreateImportJobCommand({ ApplicationId: B, ImportJobRequest: { S3Url: 's3://bucket-b/in/', Format: 'JSON', RoleArn: roleArn('role-b') } }))).ImportJobResponse!.Id!;
+  b.exportJob = (await t.pinpoint.send(new PP.CreateExportJobCommand({ ApplicationId: B, ExportJobRequest: { S3UrlPrefix: 's3://bucket-b/out/', RoleArn: roleArn('role-b') } }))).ExportJobResponse!.Id!;
 
   await createDeliveryRole(t.server, 'fh-role-b', ['arn:aws:s3:::bucket-b/*']);
   await admin.firehose.send(
@@ -255,6 +261,20 @@ const pinpointCases = (): Record<string, PinpointCase> => {
       ...at('GetJourneyDateRangeKpi', `${appArn(B)}/journeys/j1/kpis/daterange/journey-runs`),
       sdk: (c) => c.send(new PP.GetJourneyDateRangeKpiCommand({ ApplicationId: B, JourneyId: 'j1', KpiName: 'journey-runs' })),
     },
+    'POST /v1/apps/{application-id}/jobs/import': {
+      op: 'CreateImportJob',
+      ...at('CreateImportJob'),
+      sdk: (c) => c.send(new PP.CreateImportJobCommand({ ApplicationId: B, ImportJobRequest: { S3Url: 's3://bucket-a/x/', Format: 'JSON', RoleArn: roleArn('role-b') } })),
+    },
+    'GET /v1/apps/{application-id}/jobs/import': { op: 'GetImportJobs', ...at('GetImportJobs'), sdk: (c) => c.send(new PP.GetImportJobsCommand({ ApplicationId: B })) },
+    'GET /v1/apps/{application-id}/jobs/import/{job-id}': { op: 'GetImportJob', ...at('GetImportJob'), sdk: (c) => c.send(new PP.GetImportJobCommand({ ApplicationId: B, JobId: b.importJob })) },
+    'POST /v1/apps/{application-id}/jobs/export': {
+      op: 'CreateExportJob',
+      ...at('CreateExportJob'),
+      sdk: (c) => c.send(new PP.CreateExportJobCommand({ ApplicationId: B, ExportJobRequest: { S3UrlPrefix: 's3://bucket-a/stolen/', RoleArn: roleArn('role-b') } })),
+    },
+    'GET /v1/apps/{application-id}/jobs/export': { op: 'GetExportJobs', ...at('GetExportJobs'), sdk: (c) => c.send(new PP.GetExportJobsCommand({ ApplicationId: B })) },
+    'GET /v1/apps/{application-id}/jobs/export/{job-id}': { op: 'GetExportJob', ...at('GetExportJob'), sdk: (c) => c.send(new PP.GetExportJobCommand({ ApplicationId: B, JobId: b.exportJob })) },
     // Pinstream extensions (README: "Replay and automatic roles", console dashboards and funnels).
     'POST /v1/apps/{application-id}/eventstream/replay': { ...at('PutEventStream'), raw: () => ({ method: 'POST', path: `/v1/apps/${B}/eventstream/replay`, body: { StartTime: new Date(Date.now() - 60_000).toISOString() } }) },
     'POST /v1/apps/{application-id}/eventstream/role': { ...at('PutEventStream'), raw: () => ({ method: 'POST', path: `/v1/apps/${B}/eventstream/role`, body: { DestinationStreamArn: streamArn('sb') } }) },

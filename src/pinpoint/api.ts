@@ -24,6 +24,8 @@ import type { EventIngest } from './events.js';
 import type { CognitoCaller } from './record.js';
 import { eventStreamShape, type EventStreams } from './eventstream.js';
 import { analyticsRoutes } from './kpi-routes.js';
+import { jobRoutes } from './jobs/routes.js';
+import type { EndpointJobs } from './jobs/jobs.js';
 import type { Analytics } from '../analytics/types.js';
 import { systemClock, type Clock } from '../clock.js';
 import {
@@ -60,6 +62,8 @@ export interface PinpointServices {
   clock?: Clock;
   /** The caller's Cognito identity and pool, when its credentials came from GetCredentialsForIdentity. */
   callerCognito?: (req: ApiRequest) => CognitoCaller | undefined;
+  /** Endpoint import and export jobs (src/pinpoint/jobs/), with the checks their roles need. */
+  jobs?: { jobs: EndpointJobs; accountId: string; roleProblem: (roleArn: string, appId: string) => string | undefined };
   /** Pinstream extension: a guest identity pool for a project (src/cognito/guest.ts). */
   guestAccess?: (req: ApiRequest, appId: string) => unknown;
 }
@@ -358,6 +362,7 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
         return { status: 204 };
       },
     },
+    ...(s.jobs ? jobRoutes({ ...s.jobs, apps, authorizer, input, body }) : []),
     ...(s.analytics ? analyticsRoutes({ apps, analytics: s.analytics, authorizer, clock: s.clock ?? systemClock }) : []),
   ];
   // Every other operation of AWS's model answers that Pinstream does not support it.

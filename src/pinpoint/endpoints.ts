@@ -287,7 +287,15 @@ export class Endpoints {
     for (const { app_id } of this.stmt.purges.all() as Array<{ app_id: string }>) await this.purgeApp(app_id);
   }
 
-  private upsertInTx(appId: string, id: string, raw: Json): StoredEndpoint {
+  /**
+   * For import jobs, inside `transaction`: an upsert that keeps the CreationDate an exported
+   * endpoint carries when it creates the endpoint (moving a project keeps its endpoints' ages).
+   */
+  importInTx(appId: string, id: string, input: Json, creationDate: string | undefined): StoredEndpoint {
+    return this.upsertInTx(appId, id, input, creationDate);
+  }
+
+  private upsertInTx(appId: string, id: string, raw: Json, creationDate?: string): StoredEndpoint {
     checkEndpointId(id);
     // Strings that are not valid Unicode are stored with U+FFFD for each unpaired surrogate (src/unicode.ts).
     const input = wellFormed(raw);
@@ -295,6 +303,7 @@ export class Endpoints {
     const prev = this.get(appId, id)?.endpoint;
     const now = new Date(this.clock.now()).toISOString();
     const e = merge(prev, input, appId, id, now);
+    if (!prev && creationDate !== undefined) e.CreationDate = creationDate;
     const prevUser = prev?.User?.UserId;
     const user = e.User?.UserId;
     if (user !== undefined && user !== prevUser) this.makeRoomForUser(appId, user, e);

@@ -230,6 +230,41 @@ const MIGRATIONS: string[] = [
    ALTER TABLE sts_sessions ADD COLUMN web_identity TEXT;
    ALTER TABLE sts_sessions ADD COLUMN identity_id TEXT;
    CREATE INDEX sts_sessions_identity ON sts_sessions(identity_id, create_date) WHERE identity_id IS NOT NULL;`,
+  // Endpoint import and export jobs (src/pinpoint/jobs/): a row per job with Pinpoint's counters
+  // and failure samples, and a row per piece (an object read or written) with how far it got —
+  // lines and bytes applied for an import, the last endpoint id written for an export — updated in
+  // the same transaction as the endpoints a batch writes, so a restart resumes exactly there.
+  `CREATE TABLE endpoint_jobs (
+     app_id TEXT NOT NULL,
+     id TEXT NOT NULL,
+     type TEXT NOT NULL,
+     status TEXT NOT NULL,
+     definition TEXT NOT NULL,
+     creation_date TEXT NOT NULL,
+     completion_date TEXT,
+     created_seq INTEGER NOT NULL,
+     total_pieces INTEGER NOT NULL DEFAULT 0,
+     completed_pieces INTEGER NOT NULL DEFAULT 0,
+     failed_pieces INTEGER NOT NULL DEFAULT 0,
+     total_processed INTEGER NOT NULL DEFAULT 0,
+     total_failures INTEGER NOT NULL DEFAULT 0,
+     failures TEXT NOT NULL DEFAULT '[]',
+     cursor TEXT,
+     PRIMARY KEY (app_id, id)
+   ) WITHOUT ROWID;
+   CREATE INDEX endpoint_jobs_list ON endpoint_jobs(app_id, type, created_seq);
+   CREATE INDEX endpoint_jobs_unfinished ON endpoint_jobs(created_seq) WHERE status NOT IN ('COMPLETED', 'FAILED');
+   CREATE TABLE endpoint_job_pieces (
+     job_id TEXT NOT NULL,
+     piece INTEGER NOT NULL,
+     key TEXT NOT NULL,
+     state TEXT NOT NULL,
+     lines INTEGER NOT NULL DEFAULT 0,
+     byte_offset INTEGER NOT NULL DEFAULT 0,
+     gzip INTEGER,
+     header TEXT,
+     PRIMARY KEY (job_id, piece)
+   ) WITHOUT ROWID;`,
 ];
 
 export function openDb(dataDir: string): Db {

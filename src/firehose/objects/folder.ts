@@ -2,7 +2,9 @@
 // are atomic and durable — temp file in the same directory, fsync, rename, fsync of the directory —
 // so a crash leaves either the whole object or none, and an acknowledged object survives power loss.
 
+import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { ObjectStore } from './object-store.js';
@@ -83,6 +85,22 @@ export class FolderStore implements ObjectStore {
       }
       throw e;
     }
+  }
+
+  async stream(key: string, start = 0): Promise<Readable> {
+    const file = this.path(key);
+    // Opened before returning, so a missing object is NoSuchKeyError here rather than a stream error later.
+    let fh;
+    try {
+      fh = await open(file, 'r');
+      if ((await fh.stat()).isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    } catch (e) {
+      await fh?.close();
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'EISDIR') throw new NoSuchKeyError(`${this.location}${key}: no such object`);
+      throw e;
+    }
+    return createReadStream('', { fd: fh, start, autoClose: true });
   }
 
   async list(prefix: string): Promise<string[]> {

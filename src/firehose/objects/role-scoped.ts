@@ -15,6 +15,7 @@
 // A refusal is Firehose's delivery error S3.AccessDenied: the deliverer keeps the batch, retries
 // it (S3 destinations retry until delivered) and reports the reason in the stream's health.
 
+import type { Readable } from 'node:stream';
 import type { ObjectStore } from './object-store.js';
 import { objectArn } from './index.js';
 
@@ -51,6 +52,11 @@ export class RoleScopedStore implements ObjectStore {
   async get(key: string): Promise<Buffer> {
     this.allow('s3:GetObject', objectArn(this.bucket, key));
     return this.inner.get(key);
+  }
+
+  async stream(key: string, start?: number): Promise<Readable> {
+    this.allow('s3:GetObject', objectArn(this.bucket, key));
+    return this.inner.stream(key, start);
   }
 
   async list(prefix: string): Promise<string[]> {

@@ -6,6 +6,7 @@
 // is a 500 there; v1 paging works on s3rver, MinIO and AWS alike.
 
 import { GetObjectCommand, ListObjectsCommand, PutObjectCommand, S3Client, type ListObjectsCommandOutput } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
 import type { ObjectStore } from './object-store.js';
 import { NoSuchKeyError } from './folder.js';
 
@@ -50,6 +51,18 @@ export class S3Store implements ObjectStore {
       return Buffer.from(await out.Body!.transformToByteArray());
     } catch (e) {
       if ((e as Error).name === 'NoSuchKey') throw new NoSuchKeyError(`${this.location}${key}: no such object`);
+      throw e;
+    }
+  }
+
+  async stream(key: string, start = 0): Promise<Readable> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: start > 0 ? `bytes=${start}-` : undefined }));
+      return out.Body as Readable;
+    } catch (e) {
+      if ((e as Error).name === 'NoSuchKey') throw new NoSuchKeyError(`${this.location}${key}: no such object`);
+      // A range starting at the object's end: nothing is left to read.
+      if ((e as Error).name === 'InvalidRange') return Readable.from([]);
       throw e;
     }
   }
