@@ -12,7 +12,7 @@ import { httpMetrics, operatorRoutes } from './http/operator.js';
 import { PolicyAuthorizer } from './iam/authorizer.js';
 import { iamServices } from './iam/api.js';
 import { IamStore } from './iam/store.js';
-import { assumeProblem, assumeRole, FIREHOSE_SERVICE_PRINCIPAL, roleMayNot } from './iam/roles.js';
+import { assumeProblem, assumeRole, FIREHOSE_SERVICE_PRINCIPAL, PINPOINT_SERVICE_PRINCIPAL, roleMayNot } from './iam/roles.js';
 import { queryProtocol } from './http/query.js';
 import { kinesisAuthorizer } from './kinesis/authz.js';
 import type { Credentials } from './iam/sigv4.js';
@@ -49,6 +49,8 @@ import { createGuestAccess } from './cognito/guest.js';
 import { DEFAULT_COGNITO_LIMITS, IdentityPools, type CognitoLimits } from './cognito/pools.js';
 import { CognitoTokens, OidcProvider } from './cognito/tokens.js';
 import { SecretBox } from './iam/secrets.js';
+import { HistoryJobs } from './history/jobs.js';
+import { historyRoutes } from './history/routes.js';
 
 /** How often retention runs over the ingest log and the embedded Kinesis shard logs. */
 export const RETENTION_INTERVAL_MS = 60_000;
@@ -84,6 +86,8 @@ export interface Pinstream {
   firehose: FirehoseService;
   /** The analytics event store, loader and dashboards (DuckDB under `<dataDir>/analytics`). */
   analytics: PinstreamAnalytics;
+  /** History imports (src/history/). */
+  history: HistoryJobs;
   /** Every operation each API answers (Pinpoint as `METHOD /path`): what the isolation suite must cover. */
   operations: ApiInventory;
   /** The HTTP front door's live counters (connections, requests in flight, unverified body bytes). */
@@ -207,6 +211,19 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     passRole: (req, roleArn) => authorizer.passRole(req, roleArn, FIREHOSE_SERVICE_PRINCIPAL),
     assumeProblem: (roleArn, name) => assumeProblem(iam, roleArn, firehose.roleSource(name)),
   });
+  const history = new HistoryJobs({
+    db,
+    store: analytics.store,
+    clock,
+    dataDir: config.dataDir,
+    buckets: config.buckets,
+    retentionDays: config.retentionDays,
+    ingestLog,
+    roleCheck: ({ appId, roleArn }) => {
+      const source = { service: PINPOINT_SERVICE_PRINCIPAL, sourceArn: apps.arn(appId), sourceAccount: config.accountId };
+      return (action, resource) => roleMayNot(iam, roleArn, source, action, resource);
+    },
+  });
   const pinpointApi = pinpointProtocol({
     apps,
     endpoints,
@@ -223,6 +240,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     },
     guestAccess: (req: ApiRequest, appId: string) =>
       createGuestAccess({ pools, iam, authorizer, appArn: (id) => apps.arn(id) }, req, appId, publicUrl(req, serverUrl)),
+    extraRoutes: historyRoutes({ apps, authorizer, jobs: history }),
   });
   const operations: ApiInventory = {
     pinpoint: pinpointApi.routes,
@@ -261,6 +279,8 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   serverUrl = server.httpUrl ?? server.url;
   // Workers start once the server listens: embedded destinations are reached through it.
   await delivery.startAll();
+  // History imports a stop or a crash interrupted go on from their last commit.
+  history.resume();
 
   const certInfo = (m: TlsMaterial) => ({ names: m.names, validTo: m.validTo, fingerprint256: m.fingerprint256 });
   const running: Pinstream = {
@@ -286,6 +306,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     delivery,
     firehose,
     analytics,
+    history,
     operations,
     httpStats: () => server.stats(),
     async close() {
@@ -295,6 +316,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
       await firehose.close();
       await server.close();
       await kinesis.close();
+      await history.close();
       await analytics.close();
       await ingestLog.close();
       db.close();

@@ -62,6 +62,8 @@ export interface PinpointServices {
   callerCognito?: (req: ApiRequest) => CognitoCaller | undefined;
   /** Pinstream extension: a guest identity pool for a project (src/cognito/guest.ts). */
   guestAccess?: (req: ApiRequest, appId: string) => unknown;
+  /** Pinstream extension routes owned by other modules (history imports: src/history/routes.ts). */
+  extraRoutes?: Route[];
 }
 
 /** The route table is listed (`METHOD /path/{label}`) so the isolation suite can tell that every route has a refusal test. */
@@ -358,6 +360,7 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
         return { status: 204 };
       },
     },
+    ...(s.extraRoutes ?? []),
     ...(s.analytics ? analyticsRoutes({ apps, analytics: s.analytics, authorizer, clock: s.clock ?? systemClock }) : []),
   ];
   // Every other operation of AWS's model answers that Pinstream does not support it.
