@@ -114,6 +114,8 @@ export interface PinstreamDeps {
   logReport?: (line: string) => void;
   /** Bounds on what unsigned Cognito calls can create (tests use small ones). */
   cognitoLimits?: Partial<CognitoLimits>;
+  /** Rows per history-import commit (default HISTORY_BATCH_RECORDS; crash tests use small ones). */
+  historyBatchRecords?: number;
 }
 
 /** The /health answer: the logs' section has counts by log kind only, nothing tenant-identifying. */
@@ -219,6 +221,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     buckets: config.buckets,
     retentionDays: config.retentionDays,
     ingestLog,
+    batchRecords: deps.historyBatchRecords,
     roleCheck: ({ appId, roleArn }) => {
       const source = { service: PINPOINT_SERVICE_PRINCIPAL, sourceArn: apps.arn(appId), sourceAccount: config.accountId };
       return (action, resource) => roleMayNot(iam, roleArn, source, action, resource);
