@@ -36,6 +36,7 @@ import { signedRequest } from './helpers/signed.js';
 import { createBucket, s3rverClient, startS3rver, S3RVER_CREDENTIALS, type S3rverHandle } from './helpers/s3rver.js';
 import { spawnServer, waitForExit, type ServerProcess } from './helpers/process.js';
 import { HISTORY_BATCH_COMMITTED, HISTORY_SERVER } from './helpers/history-server.js';
+import { browserUnavailable, launchBrowser } from './helpers/browser.js';
 
 type Creds = { accessKeyId: string; secretAccessKey: string };
 type Job = Record<string, any>;
@@ -460,6 +461,33 @@ describe('history import: kill -9 mid-import, then resume', () => {
     const second = await finished(proc.url, creds, app, again.body.Id, new Date());
     assert.equal(second.ImportedRecords, 0);
     assert.equal(second.DuplicateRecords, N);
+
+    // The console's project settings show the imports with their progress.
+    if (!browserUnavailable()) {
+      const browser = await launchBrowser();
+      try {
+        const page = await browser.newPage();
+        page.setDefaultTimeout(15_000);
+        const errors: string[] = [];
+        page.on('pageerror', (e) => errors.push(e.message));
+        page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+        await page.goto(proc.url + '/');
+        await page.fill('input[name=accessKeyId]', creds.accessKeyId);
+        await page.fill('input[name=secretAccessKey]', creds.secretAccessKey);
+        await page.click('form.signin button[type=submit]');
+        await page.getByRole('heading', { name: 'Projects' }).waitFor();
+        await page.goto(`${proc.url}/console/#/projects/${app}/settings`);
+        const first = page.locator(`#history-imports .history-import[data-job="${created.body.Id}"]`);
+        await first.waitFor().catch(async (e) => assert.fail(`${e}\n${errors.join('\n')}\n${await page.locator('main, body').first().innerHTML()}`));
+        const text = await first.innerText();
+        assert.match(text, /COMPLETED/);
+        assert.match(text, /6 of 6 objects · 600 records/);
+        assert.match(text, /Imported\s+600/);
+        assert.equal(await page.locator('#history-imports .history-import').count(), 2);
+      } finally {
+        await browser.close();
+      }
+    }
     proc.child.kill('SIGTERM');
     await waitForExit(proc.child);
     proc = undefined;

@@ -6,6 +6,7 @@ import * as api from './api.js';
 import { confirmDialog, errorBox, h, replace } from './dom.js';
 import { DASHBOARDS, renderDashboard } from './dashboards.js';
 import { renderEventStream } from './eventstream.js';
+import { renderHistoryImports } from './history.js';
 
 const view = document.getElementById('view');
 const sessionNav = document.getElementById('session');
@@ -172,7 +173,7 @@ async function renderProject(r) {
   } catch (err) {
     return replace(view, errorBox(err, h('a', { href: '#/projects' }, 'Back to projects')));
   }
-  const tabs = [...DASHBOARDS, ['settings', 'Settings · Event stream']];
+  const tabs = [...DASHBOARDS, ['settings', 'Settings · Event stream · History']];
   const content = h('div', { class: 'tab-content' });
   const guest = h('div', { class: 'guest-access' });
   // One step: an identity pool whose guests may only PutEvents and UpdateEndpoint on this project.
@@ -210,7 +211,12 @@ async function renderProject(r) {
     setParams: (params) => history.replaceState(null, '', projectHash(app.Id, r.tab, params)),
     onLeave: (fn) => cleanups.push(fn),
   };
-  if (r.tab === 'settings') return renderEventStream(content, ctx);
+  if (r.tab === 'settings') {
+    const stream = h('div');
+    const imports = h('div');
+    replace(content, stream, imports);
+    return Promise.all([renderEventStream(stream, ctx), renderHistoryImports(imports, ctx)]);
+  }
   return renderDashboard(content, { ...ctx, name: DASHBOARDS.some(([id]) => id === r.tab) ? r.tab : 'overview' });
 }
 
