@@ -6,8 +6,9 @@ import { firehose } from './firehose.js';
 import { ingest } from './ingest.js';
 import { kinesis } from './kinesis.js';
 import { runAnalyticsBench } from './analytics.js';
+import { history } from './history.js';
 
-const BENCHMARKS: Record<string, (argv: string[]) => Promise<number>> = { ingest, kinesis, firehose, analytics: runAnalyticsBench, endpoints };
+const BENCHMARKS: Record<string, (argv: string[]) => Promise<number>> = { ingest, kinesis, firehose, analytics: runAnalyticsBench, endpoints, history };
 
 const USAGE = `usage: npm run bench -- <benchmark> [options]
 
@@ -16,6 +17,7 @@ benchmarks:
   kinesis   Kinesis PutRecords/GetRecords/PutRecord against Pinstream and kinesalite (--help for options)
   firehose  Firehose PutRecordBatch to the folder destination vs the disk's own bandwidth, and delivery latency (--help for options)
   analytics event store: bulk load, loader rate, dashboard/KPI latency, size on disk (--help for options)
+  history   history import of gzipped JSON and Parquet archives vs the live loader, with peak RSS (--help for options)
   endpoints UpdateEndpointsBatch and endpoint-creating PutEvents at 10k/100k/1M endpoints per app, event loop stalls (--help for options)`;
 
 async function main(argv: string[]): Promise<number> {
