@@ -282,54 +282,106 @@ export class HistoryJobs {
     let counts = zero();
     /** Objects touched by the open batch: line reached, and whether the object ended. */
     let touched = new Map<number, { line: number; done: boolean }>();
-    let failureSamples = JSON.parse(job.failures).length as number;
     let since = performance.now();
+
+    /**
+     * The batch committing while the next one is read and parsed (DuckDB commits on its own
+     * threads, as in the analytics loader). Batches commit, and their progress is saved, in order.
+     */
+    let pending: Promise<void> = Promise.resolve();
 
     const commit = async () => {
       if (touched.size === 0) return;
-      if (rows.length > 0) {
-        const log = replay;
-        const r = await this.o.store.appendNew(rows, job.replay === 1 ? (fresh) => this.appendForReplay(log, rows, fresh) : undefined);
-        counts.imported += r.inserted;
-        counts.duplicates += r.duplicates;
-      }
-      const elapsed = Math.round(performance.now() - since);
-      const saveObject = this.o.db.prepare(`UPDATE history_import_objects SET lines_done = ?, done = ? WHERE job_id = ? AND seq = ?`);
-      const doneNow = [...touched.values()].filter((t) => t.done).length;
-      this.o.db.transaction(() => {
-        for (const [seq, t] of touched) saveObject.run(t.line, t.done ? 1 : 0, job.id, seq);
-        this.o.db
-          .prepare(
-            `UPDATE history_imports SET objects_done = objects_done + ?, records = records + ?, imported = imported + ?, duplicates = duplicates + ?,
-               too_old = too_old + ?, other_apps = other_apps + ?, malformed = malformed + ?, processing_ms = processing_ms + ? WHERE id = ?`,
-          )
-          .run(doneNow, counts.records, counts.imported, counts.duplicates, counts.tooOld, counts.otherApps, counts.malformed, elapsed, job.id);
-        if (counts.failures.length > 0) {
-          const cur = JSON.parse((this.o.db.prepare(`SELECT failures FROM history_imports WHERE id = ?`).get(job.id) as { failures: string }).failures) as string[];
-          this.o.db.prepare(`UPDATE history_imports SET failures = ? WHERE id = ?`).run(JSON.stringify([...cur, ...counts.failures].slice(0, MAX_FAILURE_SAMPLES)), job.id);
-        }
-      })();
-      since = performance.now();
+      const batch = { rows, replay, counts, touched: new Map([...touched].map(([seq, t]) => [seq, { ...t }])) };
       rows = [];
       replay = [];
       counts = zero();
       touched = new Map();
-      await this.afterBatch?.(job.id);
+      await pending;
+      pending = this.commitBatch(job, batch, performance.now() - since);
+      since = performance.now();
+      // A failed commit fails the job now rather than after the next batch is read.
+      pending.catch(() => {});
     };
 
+    try {
+      await this.readAll(job, reader, objects, map, cutoff, batchMax, tmpDir, {
+        add: (row, entry) => {
+          rows.push(row);
+          if (entry !== undefined) replay.push(entry);
+          return rows.length;
+        },
+        counts: () => counts,
+        touch: (seq, t) => touched.set(seq, t),
+        commit,
+        failureSamples: JSON.parse(job.failures).length as number,
+      });
+      await commit();
+    } finally {
+      await pending;
+    }
+  }
+
+  private async commitBatch(
+    job: JobRow,
+    b: { rows: EventRow[]; replay: string[]; counts: Counts; touched: Map<number, { line: number; done: boolean }> },
+    elapsedMs: number,
+  ): Promise<void> {
+    const { rows, counts, touched } = b;
+    if (rows.length > 0) {
+      const r = await this.o.store.appendNew(rows, job.replay === 1 ? (fresh) => this.appendForReplay(b.replay, rows, fresh) : undefined);
+      counts.imported += r.inserted;
+      counts.duplicates += r.duplicates;
+    }
+    const saveObject = this.o.db.prepare(`UPDATE history_import_objects SET lines_done = ?, done = ? WHERE job_id = ? AND seq = ?`);
+    const doneNow = [...touched.values()].filter((t) => t.done).length;
+    this.o.db.transaction(() => {
+      for (const [seq, t] of touched) saveObject.run(t.line, t.done ? 1 : 0, job.id, seq);
+      this.o.db
+        .prepare(
+          `UPDATE history_imports SET objects_done = objects_done + ?, records = records + ?, imported = imported + ?, duplicates = duplicates + ?,
+             too_old = too_old + ?, other_apps = other_apps + ?, malformed = malformed + ?, processing_ms = processing_ms + ? WHERE id = ?`,
+        )
+        .run(doneNow, counts.records, counts.imported, counts.duplicates, counts.tooOld, counts.otherApps, counts.malformed, Math.round(elapsedMs), job.id);
+      if (counts.failures.length > 0) {
+        const cur = JSON.parse((this.o.db.prepare(`SELECT failures FROM history_imports WHERE id = ?`).get(job.id) as { failures: string }).failures) as string[];
+        this.o.db.prepare(`UPDATE history_imports SET failures = ? WHERE id = ?`).run(JSON.stringify([...cur, ...counts.failures].slice(0, MAX_FAILURE_SAMPLES)), job.id);
+      }
+    })();
+    await this.afterBatch?.(job.id);
+  }
+
+  /** Reads the objects' records after their committed lines, handing rows and counts to `sink`. */
+  private async readAll(
+    job: JobRow,
+    reader: SourceReader,
+    objects: Array<{ seq: number; key: string; lines_done: number }>,
+    map: Map<string, string>,
+    cutoff: number,
+    batchMax: number,
+    tmpDir: string,
+    sink: {
+      add: (row: EventRow, entry: string | undefined) => number;
+      counts: () => Counts;
+      touch: (seq: number, t: { line: number; done: boolean }) => void;
+      commit: () => Promise<void>;
+      failureSamples: number;
+    },
+  ): Promise<void> {
     for (const obj of objects) {
       if (this.stopping) return;
       const t = { line: obj.lines_done, done: false };
-      touched.set(obj.seq, t);
+      sink.touch(obj.seq, t);
       for await (const l of readObject(reader, obj.key, obj.lines_done, () => this.duckConn(), tmpDir)) {
         // Stopping: the open batch is dropped; the resumed job reads it again from the last commit.
         if (this.stopping) return;
         t.line = l.line;
+        const counts = sink.counts();
         counts.records++;
         const bad = (why: string) => {
           counts.malformed++;
-          if (failureSamples < MAX_FAILURE_SAMPLES) {
-            failureSamples++;
+          if (sink.failureSamples < MAX_FAILURE_SAMPLES) {
+            sink.failureSamples++;
             counts.failures.push(`${obj.key}:${l.line}: ${why}`);
           }
         };
@@ -346,20 +398,18 @@ export class HistoryJobs {
         if (dest === undefined) counts.otherApps++;
         else if (p.eventTime < cutoff) counts.tooOld++;
         else {
-          rows.push(historyRow(dest, p));
-          if (job.replay === 1) replay.push(encodeIngestEntry(dest, p.endpointId, p.eventId, replayRecord(p.record, dest), true));
-          if (rows.length >= batchMax) {
-            await commit();
-            touched.set(obj.seq, t);
+          const entry = job.replay === 1 ? encodeIngestEntry(dest, p.endpointId, p.eventId, replayRecord(p.record, dest), true) : undefined;
+          if (sink.add(historyRow(dest, p), entry) >= batchMax) {
+            await sink.commit();
+            sink.touch(obj.seq, t);
             if (this.stopping) return;
           }
         }
       }
       t.done = true;
       // Small objects share a batch; a batch closes at the batch size or at the end of the archive.
-      if (rows.length >= batchMax || obj === objects[objects.length - 1]) await commit();
+      if (obj === objects[objects.length - 1]) await sink.commit();
     }
-    await commit();
   }
 
   /** Appends the batch's new events (not those already imported) to the ingest log, for event streams. */
