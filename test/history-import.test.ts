@@ -34,7 +34,8 @@ import { D1, D2, FIXTURE, IDS, NOW } from './helpers/kpi-events.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { signedRequest } from './helpers/signed.js';
 import { createBucket, s3rverClient, startS3rver, S3RVER_CREDENTIALS, type S3rverHandle } from './helpers/s3rver.js';
-import { spawnServer, waitForExit, type ServerProcess } from './helpers/process.js';
+import { CLI, spawnServer, waitForExit, type ServerProcess } from './helpers/process.js';
+import { spawnSync } from 'node:child_process';
 import { HISTORY_BATCH_COMMITTED, HISTORY_SERVER } from './helpers/history-server.js';
 import { browserUnavailable, launchBrowser } from './helpers/browser.js';
 
@@ -457,10 +458,16 @@ describe('history import: kill -9 mid-import, then resume', () => {
     assert.equal(job.DuplicateRecords, 0);
     assert.equal(job.TotalRecords, N);
     // Every event is held: running it again finds all of them.
-    const again = await api(proc.url, creds, 'POST', `/v1/apps/${app}/history-imports`, { Source: `${dir}/archive/`, Map: { oldapp: app } }, now2());
-    const second = await finished(proc.url, creds, app, again.body.Id, new Date());
-    assert.equal(second.ImportedRecords, 0);
-    assert.equal(second.DuplicateRecords, N);
+    // Through the CLI (not a TTY: no bar, the summary line): nothing new.
+    const cli = spawnSync(process.execPath, [CLI, 'history', 'import', '--map', `oldapp=${app}`, join(dir, 'archive'), '--endpoint', proc.url], {
+      env: { ...process.env, PINSTREAM_ADMIN_ACCESS_KEY_ID: creds.accessKeyId, PINSTREAM_ADMIN_SECRET_ACCESS_KEY: creds.secretAccessKey },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    assert.equal(cli.status, 0, cli.stderr + cli.stdout);
+    assert.match(cli.stdout, new RegExp(`^history import \\w+ COMPLETED: 6/6 objects, 600 records read, 0 imported, 600 already held, 0 older than retention, 0 of other apps, 0 malformed`, 'm'));
+    const listed = await api(proc.url, creds, 'GET', `/v1/apps/${app}/history-imports`, undefined, now2());
+    assert.equal(listed.body.Item[0].DuplicateRecords, N);
 
     // The console's project settings show the imports with their progress.
     if (!browserUnavailable()) {
