@@ -7,8 +7,9 @@ import { ingest } from './ingest.js';
 import { kinesis } from './kinesis.js';
 import { runAnalyticsBench } from './analytics.js';
 import { importBench } from './import.js';
+import { history } from './history.js';
 
-const BENCHMARKS: Record<string, (argv: string[]) => Promise<number>> = { ingest, kinesis, firehose, analytics: runAnalyticsBench, endpoints, import: importBench };
+const BENCHMARKS: Record<string, (argv: string[]) => Promise<number>> = { ingest, kinesis, firehose, analytics: runAnalyticsBench, endpoints, import: importBench, history };
 
 const USAGE = `usage: npm run bench -- <benchmark> [options]
 
@@ -18,7 +19,8 @@ benchmarks:
   firehose  Firehose PutRecordBatch to the folder destination vs the disk's own bandwidth, and delivery latency (--help for options)
   analytics event store: bulk load, loader rate, dashboard/KPI latency, size on disk (--help for options)
   endpoints UpdateEndpointsBatch and endpoint-creating PutEvents at 10k/100k/1M endpoints per app, event loop stalls (--help for options)
-  import    endpoint import jobs: 1M endpoints from a local bucket folder, JSON lines plain and gzip; endpoints/min, peak RSS`;
+  import    endpoint import jobs: 1M endpoints from a local bucket folder, JSON lines plain and gzip; endpoints/min, peak RSS
+  history   history import of gzipped JSON and Parquet archives vs the live loader, with peak RSS (--help for options)`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -12,7 +12,7 @@ import { httpMetrics, operatorRoutes } from './http/operator.js';
 import { PolicyAuthorizer } from './iam/authorizer.js';
 import { iamServices } from './iam/api.js';
 import { IamStore } from './iam/store.js';
-import { assumeProblem, assumeRole, FIREHOSE_SERVICE_PRINCIPAL, roleMayNot } from './iam/roles.js';
+import { assumeProblem, assumeRole, FIREHOSE_SERVICE_PRINCIPAL, PINPOINT_SERVICE_PRINCIPAL, roleMayNot } from './iam/roles.js';
 import { queryProtocol } from './http/query.js';
 import { kinesisAuthorizer } from './kinesis/authz.js';
 import type { Credentials } from './iam/sigv4.js';
@@ -51,7 +51,8 @@ import { CognitoTokens, OidcProvider } from './cognito/tokens.js';
 import { SecretBox } from './iam/secrets.js';
 import { EndpointJobs } from './pinpoint/jobs/jobs.js';
 import type { JobSettings } from './pinpoint/jobs/limits.js';
-import { PINPOINT_SERVICE_PRINCIPAL } from './iam/roles.js';
+import { HistoryJobs } from './history/jobs.js';
+import { historyRoutes } from './history/routes.js';
 
 /** How often retention runs over the ingest log and the embedded Kinesis shard logs. */
 export const RETENTION_INTERVAL_MS = 60_000;
@@ -89,6 +90,8 @@ export interface Pinstream {
   jobs: EndpointJobs;
   /** The analytics event store, loader and dashboards (DuckDB under `<dataDir>/analytics`). */
   analytics: PinstreamAnalytics;
+  /** History imports (src/history/). */
+  history: HistoryJobs;
   /** Every operation each API answers (Pinpoint as `METHOD /path`): what the isolation suite must cover. */
   operations: ApiInventory;
   /** The HTTP front door's live counters (connections, requests in flight, unverified body bytes). */
@@ -117,6 +120,8 @@ export interface PinstreamDeps {
   cognitoLimits?: Partial<CognitoLimits>;
   /** Endpoint import/export job settings (tests use small batches), and a hook awaited before each import batch. */
   jobs?: Partial<JobSettings> & { beforeBatch?: (jobId: string, totalProcessed: number) => Promise<void> | void };
+  /** Rows per history-import commit (default HISTORY_BATCH_RECORDS; crash tests use small ones). */
+  historyBatchRecords?: number;
 }
 
 /** The /health answer: the logs' section has counts by log kind only, nothing tenant-identifying. */
@@ -226,6 +231,20 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     passRole: (req, roleArn) => authorizer.passRole(req, roleArn, FIREHOSE_SERVICE_PRINCIPAL),
     assumeProblem: (roleArn, name) => assumeProblem(iam, roleArn, firehose.roleSource(name)),
   });
+  const history = new HistoryJobs({
+    db,
+    store: analytics.store,
+    clock,
+    dataDir: config.dataDir,
+    buckets: config.buckets,
+    retentionDays: config.retentionDays,
+    ingestLog,
+    batchRecords: deps.historyBatchRecords,
+    roleCheck: ({ appId, roleArn }) => {
+      const source = { service: PINPOINT_SERVICE_PRINCIPAL, sourceArn: apps.arn(appId), sourceAccount: config.accountId };
+      return (action, resource) => roleMayNot(iam, roleArn, source, action, resource);
+    },
+  });
   const pinpointApi = pinpointProtocol({
     apps,
     endpoints,
@@ -247,6 +266,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     },
     guestAccess: (req: ApiRequest, appId: string) =>
       createGuestAccess({ pools, iam, authorizer, appArn: (id) => apps.arn(id) }, req, appId, publicUrl(req, serverUrl)),
+    extraRoutes: historyRoutes({ apps, authorizer, jobs: history }),
   });
   const operations: ApiInventory = {
     pinpoint: pinpointApi.routes,
@@ -287,6 +307,8 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   await delivery.startAll();
   // Import and export jobs a stop interrupted resume in the background.
   jobs.start();
+  // History imports a stop or a crash interrupted go on from their last commit.
+  history.resume();
 
   const certInfo = (m: TlsMaterial) => ({ names: m.names, validTo: m.validTo, fingerprint256: m.fingerprint256 });
   const running: Pinstream = {
@@ -313,6 +335,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     firehose,
     jobs,
     analytics,
+    history,
     operations,
     httpStats: () => server.stats(),
     async close() {
@@ -323,6 +346,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
       await firehose.close();
       await server.close();
       await kinesis.close();
+      await history.close();
       await analytics.close();
       await ingestLog.close();
       db.close();

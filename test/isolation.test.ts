@@ -293,6 +293,9 @@ const pinpointCases = (): Record<string, PinpointCase> => {
     },
     'DELETE /v1/apps/{application-id}/funnels/{funnel-id}': { ...at('UpdateApplicationSettings'), raw: () => ({ method: 'DELETE', path: `/v1/apps/${B}/funnels/${b.funnel}` }) },
     'POST /v1/apps/{application-id}/guest-access': { ...at('GetApp'), raw: () => ({ method: 'POST', path: `/v1/apps/${B}/guest-access`, body: {} }) },
+    'POST /v1/apps/{application-id}/history-imports': { ...at('CreateImportJob'), raw: () => ({ method: 'POST', path: `/v1/apps/${B}/history-imports`, body: { Source: 's3://tenant-b-archive/x/' } }) },
+    'GET /v1/apps/{application-id}/history-imports': { ...at('GetImportJobs'), raw: () => ({ method: 'GET', path: `/v1/apps/${B}/history-imports` }) },
+    'GET /v1/apps/{application-id}/history-imports/{job-id}': { ...at('GetImportJob'), raw: () => ({ method: 'GET', path: `/v1/apps/${B}/history-imports/0123456789abcdef0123456789abcdef` }) },
   };
 };
 

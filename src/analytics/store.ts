@@ -179,43 +179,94 @@ export class EventStore {
    * dropped.
    */
   async append(rows: readonly EventRow[], checkpoint?: { name?: string; offset: number }): Promise<AppendResult> {
-    const seen = new Set<string>();
-    const unique = rows.filter((r) => {
-      const k = r.appId + '\u0000' + r.eventKey;
-      if (seen.has(k)) return false;
-      seen.add(k);
-      return true;
+    const unique = uniqueRows(rows);
+    return this.exclusive(async () => {
+      await this.writer.run('BEGIN TRANSACTION');
+      return this.insertAndCommit(unique, rows.length - unique.length, checkpoint);
     });
+  }
+
+  /**
+   * Appends the rows whose (app_id, event_key) the store does not hold yet, in one transaction
+   * (imported history: src/history/). Which keys it holds is read from `events` itself, limited
+   * to the batch's event-time span, so DuckDB's zone maps skip row groups of other periods; the
+   * check and the insert run in one turn on the writer, so two imports cannot both add a key.
+   * Rows older than retention are not in the store either: callers skip those before.
+   * `beforeInsert` sees the new rows before they are written (inside the transaction: if it
+   * throws, nothing is stored).
+   */
+  async appendNew(rows: readonly EventRow[], beforeInsert?: (fresh: readonly EventRow[]) => Promise<void>): Promise<AppendResult> {
+    const unique = uniqueRows(rows);
+    if (unique.length === 0) return { inserted: 0, duplicates: rows.length };
+    let min = Infinity;
+    let max = -Infinity;
+    for (const r of unique) {
+      if (r.eventTime < min) min = r.eventTime;
+      if (r.eventTime > max) max = r.eventTime;
+    }
     return this.exclusive(async () => {
       const w = this.writer;
+      await w.run(NEW_KEYS_DDL);
       await w.run('BEGIN TRANSACTION');
+      let fresh: EventRow[];
       try {
-        const batch = await this.rollup.prepare(w, unique);
-        if (unique.length > 0) {
-          const app = await w.createAppender('events');
-          try {
-            for (const r of unique) appendRow(app, r);
-            app.flushSync();
-          } finally {
-            app.closeSync();
+        await w.run('DELETE FROM new_keys_staging');
+        const app = await w.createAppender('new_keys_staging', 'main', 'temp');
+        try {
+          for (const r of unique) {
+            app.appendVarchar(r.appId);
+            app.appendVarchar(r.eventKey);
+            app.endRow();
           }
-          await this.rollup.write(w, batch);
+          app.flushSync();
+        } finally {
+          app.closeSync();
         }
-        if (checkpoint) {
-          await w.run(
-            `INSERT INTO loader_checkpoints VALUES ($1, $2, $2) ON CONFLICT DO UPDATE SET next_offset = excluded.next_offset, loaded_to = greatest(coalesce(loaded_to, 0), excluded.loaded_to)`,
-            [checkpoint.name ?? 'ingest', checkpoint.offset],
-          );
-        }
-        await this.beforeCommit?.();
-        await w.run('COMMIT');
-        this.rollup.committed(batch);
-        return { inserted: unique.length, duplicates: rows.length - unique.length };
+        const held = await w.runAndReadAll(
+          `SELECT e.app_id, e.event_key FROM events e SEMI JOIN new_keys_staging s ON e.app_id = s.app_id AND e.event_key = s.event_key
+           WHERE e.event_time BETWEEN epoch_ms($1::BIGINT) AND epoch_ms($2::BIGINT)`,
+          [Math.trunc(min), Math.trunc(max)],
+        );
+        const known = new Set(held.getRows().map(([a, k]) => String(a) + '\u0000' + String(k)));
+        fresh = known.size === 0 ? unique : unique.filter((r) => !known.has(r.appId + '\u0000' + r.eventKey));
+        await beforeInsert?.(fresh);
       } catch (e) {
         await w.run('ROLLBACK').catch(() => {});
         throw e;
       }
+      return this.insertAndCommit(fresh, rows.length - fresh.length);
     });
+  }
+
+  /** Inside an open transaction on the writer: the rows, their rollups, the checkpoint; then COMMIT. */
+  private async insertAndCommit(unique: readonly EventRow[], dropped: number, checkpoint?: { name?: string; offset: number }): Promise<AppendResult> {
+    const w = this.writer;
+    try {
+      const batch = await this.rollup.prepare(w, unique);
+      if (unique.length > 0) {
+        const app = await w.createAppender('events');
+        try {
+          for (const r of unique) appendRow(app, r);
+          app.flushSync();
+        } finally {
+          app.closeSync();
+        }
+        await this.rollup.write(w, batch);
+      }
+      if (checkpoint) {
+        await w.run(
+          `INSERT INTO loader_checkpoints VALUES ($1, $2, $2) ON CONFLICT DO UPDATE SET next_offset = excluded.next_offset, loaded_to = greatest(coalesce(loaded_to, 0), excluded.loaded_to)`,
+          [checkpoint.name ?? 'ingest', checkpoint.offset],
+        );
+      }
+      await this.beforeCommit?.();
+      await w.run('COMMIT');
+      this.rollup.committed(batch);
+      return { inserted: unique.length, duplicates: dropped };
+    } catch (e) {
+      await w.run('ROLLBACK').catch(() => {});
+      throw e;
+    }
   }
 
   /** Deletes rows whose event_time is before cutoffMs, and rollup days before its day; returns the rows deleted. */
@@ -275,6 +326,20 @@ export class EventStore {
     this.writer.closeSync();
     this.instance.closeSync();
   }
+}
+
+/** The keys of one appendNew batch (a temporary table: never in the database file). */
+const NEW_KEYS_DDL = `CREATE TEMP TABLE IF NOT EXISTS new_keys_staging (app_id VARCHAR, event_key VARCHAR)`;
+
+/** The rows without repeats of an (app_id, event_key) within them (the first one stays). */
+function uniqueRows(rows: readonly EventRow[]): EventRow[] {
+  const seen = new Set<string>();
+  return rows.filter((r) => {
+    const k = r.appId + '\u0000' + r.eventKey;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
 }
 
 /** One-time repairs of stores written by earlier versions, by name, so each runs once. */

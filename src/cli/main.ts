@@ -14,6 +14,8 @@ commands:
                         deliver an app's events again from a time on (--help for options)
   query [--stream NAME] "SQL"
                         SQL (DuckDB) over a delivery stream's delivered objects (--help for options)
+  history import --app APP_ID s3://bucket/prefix/ | FOLDER
+                        load Pinpoint event-stream history into a project's analytics (--help)
   identity-pool create --app APP_ID
                         guest access for a project: identity pool, guest role, app configuration
   help                  show this text`;
@@ -47,6 +49,13 @@ async function main(argv: string[]): Promise<number> {
       if (sub === 'status' && !help) return streamsStatus(rest);
       console.log(STATUS_USAGE);
       return sub === 'status' || sub === undefined || sub === 'help' ? 0 : 2;
+    }
+    case 'history': {
+      const { history, HISTORY_USAGE } = await import('./history.js');
+      const rest = argv.slice(1);
+      if (!rest.includes('--help') && !rest.includes('-h')) return history(rest);
+      console.log(HISTORY_USAGE);
+      return 0;
     }
     case 'query': {
       const { query, QUERY_USAGE } = await import('./query.js');

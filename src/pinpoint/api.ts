@@ -66,6 +66,8 @@ export interface PinpointServices {
   jobs?: { jobs: EndpointJobs; accountId: string; roleProblem: (roleArn: string, appId: string) => string | undefined };
   /** Pinstream extension: a guest identity pool for a project (src/cognito/guest.ts). */
   guestAccess?: (req: ApiRequest, appId: string) => unknown;
+  /** Pinstream extension routes owned by other modules (history imports: src/history/routes.ts). */
+  extraRoutes?: Route[];
 }
 
 /** The route table is listed (`METHOD /path/{label}`) so the isolation suite can tell that every route has a refusal test. */
@@ -363,6 +365,7 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
       },
     },
     ...(s.jobs ? jobRoutes({ ...s.jobs, apps, authorizer, input, body }) : []),
+    ...(s.extraRoutes ?? []),
     ...(s.analytics ? analyticsRoutes({ apps, analytics: s.analytics, authorizer, clock: s.clock ?? systemClock }) : []),
   ];
   // Every other operation of AWS's model answers that Pinstream does not support it.

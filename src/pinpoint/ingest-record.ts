@@ -12,15 +12,20 @@ export interface IngestEntry {
   eventId: string;
   /** The Pinpoint event-stream record (reference/pinpoint.md §3), UTF-8 JSON. */
   record: Buffer;
+  /**
+   * Imported history appended for event streams only (src/history/): the import stored the event
+   * in analytics itself, so the analytics loader passes it by. Marked by a fourth header element.
+   */
+  history?: boolean;
 }
 
-export function encodeIngestEntry(appId: string, endpointId: string, eventId: string, recordJson: string): string {
-  return JSON.stringify([appId, endpointId, eventId]) + '\n' + recordJson;
+export function encodeIngestEntry(appId: string, endpointId: string, eventId: string, recordJson: string, history = false): string {
+  return JSON.stringify(history ? [appId, endpointId, eventId, 1] : [appId, endpointId, eventId]) + '\n' + recordJson;
 }
 
 export function decodeIngestEntry(buf: Buffer): IngestEntry {
   const nl = buf.indexOf(NEWLINE);
   if (buf[0] !== 0x5b || nl < 0) throw new Error('not an ingest entry: missing header line');
-  const [appId, endpointId, eventId] = JSON.parse(buf.toString('utf8', 0, nl)) as string[];
-  return { appId, endpointId, eventId, record: buf.subarray(nl + 1) };
+  const [appId, endpointId, eventId, history] = JSON.parse(buf.toString('utf8', 0, nl)) as [string, string, string, number?];
+  return { appId, endpointId, eventId, record: buf.subarray(nl + 1), ...(history === 1 ? { history: true } : {}) };
 }

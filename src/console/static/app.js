@@ -7,6 +7,7 @@ import { confirmDialog, errorBox, h, replace } from './dom.js';
 import { DASHBOARDS, renderDashboard } from './dashboards.js';
 import { renderEventStream } from './eventstream.js';
 import { renderJobs } from './jobs.js';
+import { renderHistoryImports } from './history.js';
 
 const view = document.getElementById('view');
 const sessionNav = document.getElementById('session');
@@ -173,7 +174,7 @@ async function renderProject(r) {
   } catch (err) {
     return replace(view, errorBox(err, h('a', { href: '#/projects' }, 'Back to projects')));
   }
-  const tabs = [...DASHBOARDS, ['settings', 'Settings · Event stream · Jobs']];
+  const tabs = [...DASHBOARDS, ['settings', 'Settings · Event stream · Jobs · History']];
   const content = h('div', { class: 'tab-content' });
   const guest = h('div', { class: 'guest-access' });
   // One step: an identity pool whose guests may only PutEvents and UpdateEndpoint on this project.
@@ -214,8 +215,9 @@ async function renderProject(r) {
   if (r.tab === 'settings') {
     const stream = h('div');
     const jobs = h('div');
-    replace(content, stream, jobs);
-    return Promise.all([renderEventStream(stream, ctx), renderJobs(jobs, ctx)]);
+    const imports = h('div');
+    replace(content, stream, jobs, imports);
+    return Promise.all([renderEventStream(stream, ctx), renderJobs(jobs, ctx), renderHistoryImports(imports, ctx)]);
   }
   return renderDashboard(content, { ...ctx, name: DASHBOARDS.some(([id]) => id === r.tab) ? r.tab : 'overview' });
 }
