@@ -49,6 +49,7 @@ import { createGuestAccess } from './cognito/guest.js';
 import { DEFAULT_COGNITO_LIMITS, IdentityPools, type CognitoLimits } from './cognito/pools.js';
 import { CognitoTokens, OidcProvider } from './cognito/tokens.js';
 import { SecretBox } from './iam/secrets.js';
+import { MESSAGING_EVENTS_PATH, MessagingReceiver } from './messaging/receiver.js';
 
 /** How often retention runs over the ingest log and the embedded Kinesis shard logs. */
 export const RETENTION_INTERVAL_MS = 60_000;
@@ -84,6 +85,10 @@ export interface Pinstream {
   firehose: FirehoseService;
   /** The analytics event store, loader and dashboards (DuckDB under `<dataDir>/analytics`). */
   analytics: PinstreamAnalytics;
+  /** The email/SMS event receiver (Firehose HTTP endpoint protocol) at MESSAGING_EVENTS_PATH. */
+  messaging: MessagingReceiver;
+  /** Valid email/SMS records no project took (unknown configuration set, voice events, ...). */
+  unattributedLog: Log;
   /** Every operation each API answers (Pinpoint as `METHOD /path`): what the isolation suite must cover. */
   operations: ApiInventory;
   /** The HTTP front door's live counters (connections, requests in flight, unverified body bytes). */
@@ -141,6 +146,15 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   const endpoints = new Endpoints(db, clock);
   endpoints.resumePurges().catch((e) => console.error('pinstream: removing the endpoints of deleted apps failed', e));
   const events = new EventIngest(apps, endpoints, ingestLog, dedup, clock, config.accountId);
+  const unattributedLog = await logs.open('ingest', 'messaging-unattributed');
+  const messaging = new MessagingReceiver({
+    config: config.messagingEvents,
+    ingest: events,
+    appExists: (id) => apps.get(id) !== undefined,
+    unattributed: unattributedLog,
+    clock,
+    accountId: config.accountId,
+  });
 
   const kinesis = new StreamRegistry(db, clock, {
     dataDir: config.dataDir,
@@ -158,6 +172,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     kinesis.applyRetention().catch((e) => console.error('pinstream: kinesis retention failed', e));
     // The ingest log keeps events for PINSTREAM_RETENTION_DAYS (whole segments are deleted).
     ingestLog.deleteOlderThan(clock.now() - config.retentionDays * 86_400_000).catch((e) => console.error('pinstream: ingest log retention failed', e));
+    unattributedLog.deleteOlderThan(clock.now() - config.retentionDays * 86_400_000).catch((e) => console.error('pinstream: messaging-unattributed log retention failed', e));
   }, RETENTION_INTERVAL_MS);
   retention.unref();
 
@@ -187,6 +202,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     renderMetrics(eventStreams.all().map((r) => ({ appId: r.app_id, destinationArn: r.destination_arn, health: delivery.health(r.app_id) }))) +
     kinesisData.metrics.render(kinesis) +
     httpMetrics(server.stats()) +
+    messaging.metrics() +
     renderLogMetrics(logs.health());
 
   const consoleAssets = consoleHandler({ region: config.region, accountId: config.accountId });
@@ -242,6 +258,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
       [COGNITO_TARGET_PREFIX, awsJsonProtocol(cognitoApi)],
     ]),
     restJson: [{ prefix: '/v1/', protocol: pinpointApi }],
+    receivers: new Map([[MESSAGING_EVENTS_PATH, messaging]]),
     open: consoleAssets,
     // /health is open and names no tenant; /metrics names apps and ARNs, so it takes the token.
     operator: operatorRoutes({ metricsToken: config.metricsToken, metrics, health: () => healthBody(logs.health()) }),
@@ -286,6 +303,8 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     delivery,
     firehose,
     analytics,
+    messaging,
+    unattributedLog,
     operations,
     httpStats: () => server.stats(),
     async close() {
@@ -296,6 +315,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
       await server.close();
       await kinesis.close();
       await analytics.close();
+      await unattributedLog.close();
       await ingestLog.close();
       db.close();
     },
