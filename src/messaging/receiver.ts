@@ -114,7 +114,7 @@ export class MessagingReceiver {
   }
 
   async handle(req: ApiRequest): Promise<ApiResponse> {
-    let parsed: { requestId: string; mapped: Array<{ m: Mapped; line: string }>; unmapped: Array<{ reason: string; label: string; data: string }> };
+    let parsed: { requestId: string; mapped: Array<{ m: Mapped; line: string; seq: number }>; unmapped: Array<{ reason: string; label: string; data: string; seq: number }> };
     try {
       parsed = this.parse(req);
     } catch (e) {
@@ -127,17 +127,17 @@ export class MessagingReceiver {
     const common = commonAttributes(req.headers['x-amz-firehose-common-attributes']);
     const cfg = this.o.config!;
     const items: Array<{ appId: string; endpointId: string; eventId: string; record: string }> = [];
-    const kept: Array<{ reason: string; label: string; data: string }> = [...unmapped];
-    for (const { m, line } of mapped) {
+    const kept: Array<{ reason: string; label: string; data: string; seq: number }> = [...unmapped];
+    for (const { m, line, seq } of mapped) {
       const tagged = m.keys[cfg.appTag];
       const bySet = m.configurationSet !== undefined ? cfg.configurationSets[m.configurationSet] : undefined;
       const appId = tagged || bySet || common[cfg.appTag];
       if (!appId) {
-        kept.push({ reason: 'unknown-configuration-set', label: m.configurationSet ?? '(none)', data: line });
+        kept.push({ reason: 'unknown-configuration-set', label: m.configurationSet ?? '(none)', data: line, seq });
         continue;
       }
       if (!this.o.appExists(appId)) {
-        kept.push({ reason: 'unknown-project', label: appId, data: line });
+        kept.push({ reason: 'unknown-project', label: appId, data: line, seq });
         continue;
       }
       items.push({ appId, endpointId: m.clientId, eventId: m.eventId, record: m.render(appId, arrival) });
@@ -145,6 +145,8 @@ export class MessagingReceiver {
     try {
       const written = await this.o.ingest.appendRecords(items);
       if (kept.length > 0) {
+        // In the request's order, whichever way each record was found unattributed.
+        kept.sort((a, b) => a.seq - b.seq);
         await this.o.unattributed.append(
           kept.map((k) => `{"reason":${JSON.stringify(k.reason)},"label":${JSON.stringify(k.label)},"requestId":${JSON.stringify(requestId)},"arrival":${arrival},"event":${k.data}}`),
         );
@@ -184,7 +186,7 @@ export class MessagingReceiver {
   }
 
   /** The whole request decoded and mapped, or Malformed; nothing is written before this succeeds. */
-  private parse(req: ApiRequest): { requestId: string; mapped: Array<{ m: Mapped; line: string }>; unmapped: Array<{ reason: string; label: string; data: string }> } {
+  private parse(req: ApiRequest): { requestId: string; mapped: Array<{ m: Mapped; line: string; seq: number }>; unmapped: Array<{ reason: string; label: string; data: string; seq: number }> } {
     const headerId = typeof req.headers['x-amz-firehose-request-id'] === 'string' ? req.headers['x-amz-firehose-request-id'] : undefined;
     let body = req.body;
     const encoding = String(req.headers['content-encoding'] ?? '').toLowerCase();
@@ -209,8 +211,9 @@ export class MessagingReceiver {
     if (!requestId) throw new Malformed(400, 'requestId is required', headerId);
     if (headerId !== undefined && headerId !== requestId) throw new Malformed(400, `requestId ${requestId} differs from X-Amz-Firehose-Request-Id ${headerId}`, headerId);
     if (!Array.isArray(doc.records)) throw new Malformed(400, 'records must be a list of {data}', requestId);
-    const mapped: Array<{ m: Mapped; line: string }> = [];
-    const unmapped: Array<{ reason: string; label: string; data: string }> = [];
+    const mapped: Array<{ m: Mapped; line: string; seq: number }> = [];
+    const unmapped: Array<{ reason: string; label: string; data: string; seq: number }> = [];
+    let seq = 0;
     doc.records.forEach((r, i) => {
       const where = `records[${i}]`;
       if (!isObj(r) || typeof r.data !== 'string') throw new Malformed(400, `${where}.data must be a base64 string`, requestId);
@@ -228,11 +231,11 @@ export class MessagingReceiver {
         }
         if (!isObj(ev)) throw new Malformed(400, `${where}: an event must be a JSON object`, requestId);
         try {
-          if (isSesEvent(ev)) mapped.push({ m: mapSesEvent(ev, this.o.accountId), line });
-          else if (isSmsEvent(ev)) mapped.push({ m: mapSmsEvent(ev, this.o.accountId), line });
+          if (isSesEvent(ev)) mapped.push({ m: mapSesEvent(ev, this.o.accountId), line, seq: seq++ });
+          else if (isSmsEvent(ev)) mapped.push({ m: mapSmsEvent(ev, this.o.accountId), line, seq: seq++ });
           else throw new MappingError('neither an SES event (eventType and mail) nor an SMS/voice event (eventType TEXT_/VOICE_… and messageId)');
         } catch (e) {
-          if (e instanceof UnmappedEvent) unmapped.push({ reason: 'no-pinpoint-record', label: String(ev.eventType), data: line });
+          if (e instanceof UnmappedEvent) unmapped.push({ reason: 'no-pinpoint-record', label: String(ev.eventType), data: line, seq: seq++ });
           else if (e instanceof MappingError) throw new Malformed(400, `${where}: ${e.message}`, requestId);
           else throw e;
         }
