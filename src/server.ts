@@ -87,8 +87,8 @@ export interface Pinstream {
   analytics: PinstreamAnalytics;
   /** The email/SMS event receiver (Firehose HTTP endpoint protocol) at MESSAGING_EVENTS_PATH. */
   messaging: MessagingReceiver;
-  /** Valid email/SMS records no project took (unknown configuration set, voice events, ...). */
-  unattributedLog: Log;
+  /** Valid email/SMS records no project took (unknown configuration set, voice events, ...); open only with messagingEvents configured. */
+  unattributedLog?: Log;
   /** Every operation each API answers (Pinpoint as `METHOD /path`): what the isolation suite must cover. */
   operations: ApiInventory;
   /** The HTTP front door's live counters (connections, requests in flight, unverified body bytes). */
@@ -146,7 +146,8 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   const endpoints = new Endpoints(db, clock);
   endpoints.resumePurges().catch((e) => console.error('pinstream: removing the endpoints of deleted apps failed', e));
   const events = new EventIngest(apps, endpoints, ingestLog, dedup, clock, config.accountId);
-  const unattributedLog = await logs.open('ingest', 'messaging-unattributed');
+  // Only a configured receiver can take records, so only then is there a log to keep them in.
+  const unattributedLog = config.messagingEvents ? await logs.open('ingest', 'messaging-unattributed') : undefined;
   const messaging = new MessagingReceiver({
     config: config.messagingEvents,
     ingest: events,
@@ -172,7 +173,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     kinesis.applyRetention().catch((e) => console.error('pinstream: kinesis retention failed', e));
     // The ingest log keeps events for PINSTREAM_RETENTION_DAYS (whole segments are deleted).
     ingestLog.deleteOlderThan(clock.now() - config.retentionDays * 86_400_000).catch((e) => console.error('pinstream: ingest log retention failed', e));
-    unattributedLog.deleteOlderThan(clock.now() - config.retentionDays * 86_400_000).catch((e) => console.error('pinstream: messaging-unattributed log retention failed', e));
+    unattributedLog?.deleteOlderThan(clock.now() - config.retentionDays * 86_400_000).catch((e) => console.error('pinstream: messaging-unattributed log retention failed', e));
   }, RETENTION_INTERVAL_MS);
   retention.unref();
 
@@ -315,7 +316,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
       await server.close();
       await kinesis.close();
       await analytics.close();
-      await unattributedLog.close();
+      await unattributedLog?.close();
       await ingestLog.close();
       db.close();
     },

@@ -310,14 +310,14 @@ describe('email and SMS events in', () => {
 
   test('an unknown configuration set is accepted, kept in the unattributed log, counted and reported in /metrics', async () => {
     const end = t.server.ingestLog.endOffset();
-    const keptBefore = t.server.unattributedLog.endOffset();
+    const keptBefore = t.server.unattributedLog!.endOffset();
     const stray = { ...SES_SEND, mail: { ...SES_SEND.mail, messageId: 'stray-1', tags: { 'ses:configuration-set': ['Marketing'] } } };
     const voice = { eventType: 'VOICE_COMPLETED', messageId: 'v-1', eventTimestamp: 1 };
     const res = await deliver(t.server.url, [stray, voice]);
     assert.equal(res.status, 200);
     assert.equal(t.server.ingestLog.endOffset(), end);
-    assert.equal(t.server.unattributedLog.endOffset(), keptBefore + 2);
-    const { records } = await t.server.unattributedLog.read(keptBefore, { maxRecords: 10 });
+    assert.equal(t.server.unattributedLog!.endOffset(), keptBefore + 2);
+    const { records } = await t.server.unattributedLog!.read(keptBefore, { maxRecords: 10 });
     const kept = records.map((r) => JSON.parse(r.payload.toString('utf8')));
     assert.deepEqual(kept.map((k) => [k.reason, k.label, k.requestId]), [
       ['unknown-configuration-set', 'Marketing', res.requestId],

@@ -41,8 +41,8 @@ export interface ReceiverOptions {
   config?: MessagingEventsConfig;
   ingest: Pick<EventIngest, 'appendRecords'>;
   appExists(appId: string): boolean;
-  /** The messaging-unattributed log: valid records no project takes. */
-  unattributed: Pick<Log, 'append'>;
+  /** The messaging-unattributed log: valid records no project takes (present whenever `config` is). */
+  unattributed?: Pick<Log, 'append'>;
   clock: Clock;
   accountId: string;
   /** Limits tests lower; the named constants above otherwise. */
@@ -147,7 +147,7 @@ export class MessagingReceiver {
       if (kept.length > 0) {
         // In the request's order, whichever way each record was found unattributed.
         kept.sort((a, b) => a.seq - b.seq);
-        await this.o.unattributed.append(
+        await this.o.unattributed!.append(
           kept.map((k) => `{"reason":${JSON.stringify(k.reason)},"label":${JSON.stringify(k.label)},"requestId":${JSON.stringify(requestId)},"arrival":${arrival},"event":${k.data}}`),
         );
       }
