@@ -53,6 +53,7 @@ import { EndpointJobs } from './pinpoint/jobs/jobs.js';
 import type { JobSettings } from './pinpoint/jobs/limits.js';
 import { HistoryJobs } from './history/jobs.js';
 import { historyRoutes } from './history/routes.js';
+import { MESSAGING_EVENTS_PATH, MessagingReceiver } from './messaging/receiver.js';
 
 /** How often retention runs over the ingest log and the embedded Kinesis shard logs. */
 export const RETENTION_INTERVAL_MS = 60_000;
@@ -92,6 +93,10 @@ export interface Pinstream {
   analytics: PinstreamAnalytics;
   /** History imports (src/history/). */
   history: HistoryJobs;
+  /** The email/SMS event receiver (Firehose HTTP endpoint protocol) at MESSAGING_EVENTS_PATH. */
+  messaging: MessagingReceiver;
+  /** Valid email/SMS records no project took (unknown configuration set, voice events, ...); open only with messagingEvents configured. */
+  unattributedLog?: Log;
   /** Every operation each API answers (Pinpoint as `METHOD /path`): what the isolation suite must cover. */
   operations: ApiInventory;
   /** The HTTP front door's live counters (connections, requests in flight, unverified body bytes). */
@@ -153,6 +158,16 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   const endpoints = new Endpoints(db, clock);
   endpoints.resumePurges().catch((e) => console.error('pinstream: removing the endpoints of deleted apps failed', e));
   const events = new EventIngest(apps, endpoints, ingestLog, dedup, clock, config.accountId);
+  // Only a configured receiver can take records, so only then is there a log to keep them in.
+  const unattributedLog = config.messagingEvents ? await logs.open('ingest', 'messaging-unattributed') : undefined;
+  const messaging = new MessagingReceiver({
+    config: config.messagingEvents,
+    ingest: events,
+    appExists: (id) => apps.get(id) !== undefined,
+    unattributed: unattributedLog,
+    clock,
+    accountId: config.accountId,
+  });
 
   const kinesis = new StreamRegistry(db, clock, {
     dataDir: config.dataDir,
@@ -170,6 +185,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     kinesis.applyRetention().catch((e) => console.error('pinstream: kinesis retention failed', e));
     // The ingest log keeps events for PINSTREAM_RETENTION_DAYS (whole segments are deleted).
     ingestLog.deleteOlderThan(clock.now() - config.retentionDays * 86_400_000).catch((e) => console.error('pinstream: ingest log retention failed', e));
+    unattributedLog?.deleteOlderThan(clock.now() - config.retentionDays * 86_400_000).catch((e) => console.error('pinstream: messaging-unattributed log retention failed', e));
   }, RETENTION_INTERVAL_MS);
   retention.unref();
 
@@ -211,6 +227,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     renderMetrics(eventStreams.all().map((r) => ({ appId: r.app_id, destinationArn: r.destination_arn, health: delivery.health(r.app_id) }))) +
     kinesisData.metrics.render(kinesis) +
     httpMetrics(server.stats()) +
+    messaging.metrics() +
     renderLogMetrics(logs.health());
 
   const consoleAssets = consoleHandler({ region: config.region, accountId: config.accountId });
@@ -286,6 +303,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
       [COGNITO_TARGET_PREFIX, awsJsonProtocol(cognitoApi)],
     ]),
     restJson: [{ prefix: '/v1/', protocol: pinpointApi }],
+    receivers: new Map([[MESSAGING_EVENTS_PATH, messaging]]),
     open: consoleAssets,
     // /health is open and names no tenant; /metrics names apps and ARNs, so it takes the token.
     operator: operatorRoutes({ metricsToken: config.metricsToken, metrics, health: () => healthBody(logs.health()) }),
@@ -336,6 +354,8 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     jobs,
     analytics,
     history,
+    messaging,
+    unattributedLog,
     operations,
     httpStats: () => server.stats(),
     async close() {
@@ -348,6 +368,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
       await kinesis.close();
       await history.close();
       await analytics.close();
+      await unattributedLog?.close();
       await ingestLog.close();
       db.close();
     },

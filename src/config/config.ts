@@ -72,6 +72,21 @@ export interface Config {
   tlsCa?: string;
   /** With TLS on: a second port that speaks plain HTTP (HTTP/1.1 and h2c); unset = none. */
   httpPort?: number;
+  /**
+   * The email/SMS event receiver at MESSAGING_EVENTS_PATH (src/messaging/receiver.ts): the access
+   * keys Firehose HTTP endpoint destinations send, and how records are attributed to projects.
+   * Unset = the receiver is off (every request to it is refused).
+   */
+  messagingEvents?: MessagingEventsConfig;
+}
+
+export interface MessagingEventsConfig {
+  /** Accepted X-Amz-Firehose-Access-Key values (more than one while rotating). */
+  accessKeys: string[];
+  /** SES message tag / SMS context key / Firehose common attribute whose value is the project id. */
+  appTag: string;
+  /** SES or SMS configuration set name → project id. */
+  configurationSets: Record<string, string>;
 }
 
 export interface OidcProviderConfig {
@@ -152,6 +167,7 @@ export const DEFAULTS: Config = {
   tlsCa: undefined,
   httpPort: undefined,
   oidcProviders: [],
+  messagingEvents: undefined,
 };
 
 export class ConfigError extends Error {
@@ -189,6 +205,7 @@ const ENV_KEYS: Record<string, keyof Config> = {
   PINSTREAM_TLS_CA: 'tlsCa',
   PINSTREAM_HTTP_PORT: 'httpPort',
   PINSTREAM_OIDC_PROVIDERS: 'oidcProviders',
+  PINSTREAM_MESSAGING_EVENTS: 'messagingEvents',
 };
 
 /**
@@ -289,7 +306,53 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     tlsCa: optional(merged.tlsCa, (v) => resolve(str(v, label('tlsCa')))),
     httpPort: optional(merged.httpPort, (v) => httpPort(v, label('httpPort'), merged.port)),
     oidcProviders: oidcProviders(merged.oidcProviders, label('oidcProviders')),
+    messagingEvents: optional(merged.messagingEvents, (v) => messagingEvents(v, label('messagingEvents'))),
   };
+}
+
+/** The attribution tag unless configured: what a sender adds to SES messages or SMS context. */
+export const DEFAULT_MESSAGING_APP_TAG = 'pinstream-app';
+/** Firehose allows access keys up to 4,096 characters; shorter than this is too easy to guess. */
+export const MIN_MESSAGING_ACCESS_KEY_LENGTH = 16;
+export const MAX_MESSAGING_ACCESS_KEY_LENGTH = 4096;
+/** SES configuration set names: letters, digits, _ and -, at most 64 characters. */
+const CONFIGURATION_SET = /^[A-Za-z0-9_-]{1,64}$/;
+/** Project ids as this server creates them (32 hex digits) or as imported (letters, digits, - and _). */
+const PROJECT_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** messagingEvents (PINSTREAM_MESSAGING_EVENTS): a JSON object (file) or JSON text (environment). */
+function messagingEvents(v: unknown, name: string): MessagingEventsConfig {
+  let o = v;
+  if (typeof v === 'string') {
+    try {
+      o = JSON.parse(v);
+    } catch (e) {
+      throw new ConfigError(`${name} must be a JSON object: ${(e as Error).message}`);
+    }
+  }
+  const keys = ['accessKeys', 'appTag', 'configurationSets'];
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new ConfigError(`${name} must be an object {${keys.join(', ')}}`);
+  const r = o as Record<string, unknown>;
+  for (const k of Object.keys(r)) if (!keys.includes(k)) throw new ConfigError(`${name}: unknown key "${k}" (known: ${keys.join(', ')})`);
+  const accessKeys = r.accessKeys;
+  // Checked without echoing values: they are secrets even when they are bad ones.
+  if (!Array.isArray(accessKeys) || accessKeys.length === 0) throw new ConfigError(`${name}.accessKeys must be a non-empty list of access keys`);
+  accessKeys.forEach((k, i) => {
+    if (typeof k !== 'string' || !/^[\x21-\x7e]+$/.test(k) || k.length < MIN_MESSAGING_ACCESS_KEY_LENGTH || k.length > MAX_MESSAGING_ACCESS_KEY_LENGTH) {
+      throw new ConfigError(`${name}.accessKeys[${i}] must be ${MIN_MESSAGING_ACCESS_KEY_LENGTH}-${MAX_MESSAGING_ACCESS_KEY_LENGTH} printable ASCII characters without spaces (the value is not shown)`);
+    }
+  });
+  const appTag = r.appTag === undefined ? DEFAULT_MESSAGING_APP_TAG : pattern(r.appTag, `${name}.appTag`, /^[A-Za-z0-9_:.-]{1,256}$/, 'a tag name (letters, digits, _ : . -)');
+  const sets: Record<string, string> = Object.create(null);
+  if (r.configurationSets !== undefined) {
+    const c = r.configurationSets;
+    if (typeof c !== 'object' || c === null || Array.isArray(c)) throw new ConfigError(`${name}.configurationSets must be an object {"configuration-set-name": "project-id"}`);
+    for (const [set, app] of Object.entries(c)) {
+      if (!CONFIGURATION_SET.test(set)) throw new ConfigError(`${name}.configurationSets: "${set}" is not a configuration set name (1-64 letters, digits, _ or -)`);
+      sets[set] = pattern(app, `${name}.configurationSets.${set}`, PROJECT_ID, 'a project id');
+    }
+  }
+  return { accessKeys: [...(accessKeys as string[])], appTag, configurationSets: sets };
 }
 
 function httpPort(v: unknown, name: string, port: unknown): number {

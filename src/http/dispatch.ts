@@ -55,6 +55,19 @@ export interface DispatcherOptions {
   open?: (req: ApiRequest) => Promise<ApiResponse | undefined> | ApiResponse | undefined;
   /** Operator routes (/health, /metrics): answered first, also when the server is at its connection limit. */
   operator?: (req: ApiRequest) => ApiResponse | undefined;
+  /** Routes outside SigV4 that authenticate from the head themselves (Firehose HTTP endpoint receivers), by exact path. */
+  receivers?: Map<string, Receiver>;
+}
+
+/**
+ * A route with its own authentication and wire shape: `admit` judges the head (a refusal, or the
+ * longest body accepted) before any body byte is read, `handle` runs with the body, and `refuse`
+ * answers when the server gives up on the body. Errors `handle` throws become a plain 500.
+ */
+export interface Receiver {
+  admit(req: ApiRequest): { maxBodyBytes: number } | ApiResponse;
+  handle(req: ApiRequest): Promise<ApiResponse>;
+  refuse(req: ApiRequest, r: BodyRefusal): ApiResponse;
 }
 
 /**
@@ -100,6 +113,27 @@ export function createDispatcher(opts: DispatcherOptions): FrontDoor {
     if (req.method === 'OPTIONS' && (origin || opts.restJson.some((r) => req.rawPath.startsWith(r.prefix)))) return answer(preflight(req));
     const operator = opts.operator?.(req);
     if (operator) return answer(operator);
+    const receiver = opts.receivers?.get(req.rawPath);
+    if (receiver) {
+      if (head.overloaded) return answer(receiver.refuse(req, { reason: 'busy', budget: 0 }), true);
+      const admitted = receiver.admit(req);
+      if ('status' in admitted) return answer(admitted);
+      return {
+        maxBodyBytes: admitted.maxBodyBytes,
+        refuse: (r) => decorate(receiver.refuse(req, r)),
+        async finish(body, verified) {
+          // The key was checked from the head: the body is the caller's, not an unverified one.
+          verified();
+          req.body = body;
+          try {
+            return decorate(await receiver.handle(req));
+          } catch (e) {
+            console.error(`pinstream: internal error (request ${req.requestId})`, e);
+            return decorate({ status: 500, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ errorMessage: `Internal server error (request ${req.requestId})` }) });
+          }
+        },
+      };
+    }
     const protocol = selectProtocol(req, opts);
     if (!protocol) {
       if (head.overloaded) return answer(overloadedPlain(req), true);

@@ -140,6 +140,34 @@ export class EventIngest {
     return { Results: results };
   }
 
+  /**
+   * Appends records built by the server (mapped email and SMS events) the way PutEvents appends
+   * events: one append, deduplicated on (app, endpoint, event id) in the same window, resolved only
+   * once durable. Returns how many were new. Throws when the log could not store them, or when an
+   * earlier request carrying some of them is still being stored after retryWaitMs: the caller
+   * answers a retryable error, and a retry stores only what is missing.
+   */
+  async appendRecords(items: ReadonlyArray<{ appId: string; endpointId: string; eventId: string; record: string }>): Promise<number> {
+    const append = this.dedup.begin();
+    const payloads: string[] = [];
+    const waiting: Waiting[] = [];
+    const results: Record<string, ItemResult> = Object.create(null);
+    for (const it of items) {
+      const key = Dedup.key(it.appId, it.endpointId, it.eventId);
+      const claim = this.dedup.claim(key, append);
+      if (claim === 'skip') continue;
+      const payload = encodeIngestEntry(it.appId, it.endpointId, it.eventId, it.record);
+      if (claim === 'write') payloads.push(payload);
+      else waiting.push({ key, eventId: it.eventId, payload, results, on: claim });
+    }
+    const [own, retried] = await Promise.allSettled([this.appendSettling(append, payloads), this.afterOriginals(waiting)]);
+    if (own.status === 'rejected') throw own.reason;
+    if (retried.status === 'rejected') throw retried.reason;
+    const stuck = Object.values(results).find((r) => r.StatusCode === 500);
+    if (stuck) throw new Error(stuck.Message);
+    return payloads.length;
+  }
+
   /** Appends and settles the claims of `append`: durable keys join the window, failed ones are freed. */
   private async appendSettling(append: PendingAppend, payloads: string[]): Promise<void> {
     if (payloads.length === 0) {
