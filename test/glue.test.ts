@@ -18,6 +18,9 @@ import { compileNamePattern, compilePartitionExpression, ExpressionError } from 
 import { DEFAULT_PAGE_SIZE, MAX_GLUE_REQUEST_BYTES } from '../src/glue/api.js';
 import { STORAGE_FORMATS } from '../src/catalog/catalog.js';
 import { DEFAULT_CATALOG_LIMITS } from '../src/catalog/store.js';
+import { DdlError, isCatalogStatement, parseDdl } from '../src/catalog/ddl.js';
+import { spawn } from 'node:child_process';
+import { CLI } from './helpers/process.js';
 
 const REGION = 'us-east-1';
 const ACCOUNT = '000000000000';
@@ -528,5 +531,197 @@ describe('filter languages', () => {
     assert.throws(() => f('hour ; 1'), /unexpected ';'/);
     assert.throws(() => f('(hour = 1'), /expected '\)' at the end/);
     assert.throws(() => f('('.repeat(200) + 'hour = 1' + ')'.repeat(200)), /nests too deeply/);
+  });
+});
+
+// --- Athena-style DDL through `pinstream query` ------------------------------------------------------
+
+/** The DDL a Pinpoint pipeline's Athena setup runs (AWS's solution declares the events table so). */
+const EVENTS_DDL = `CREATE EXTERNAL TABLE IF NOT EXISTS pinpoint.events (
+  event_type string,
+  event_timestamp bigint,
+  arrival_timestamp bigint,
+  attributes map<string,string>,
+  metrics map<string,double>,
+  session struct<session_id:string, start_timestamp:bigint, stop_timestamp:bigint>,
+  client struct<client_id:string, cognito_id:string> COMMENT 'device',
+  amount decimal(12, 2)
+)
+PARTITIONED BY (ingest_date string, \`hour\` int)
+ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'
+STORED AS PARQUET
+LOCATION 's3://lake/events/'
+TBLPROPERTIES ('parquet.compression'='SNAPPY', 'projection.enabled'='false')`;
+
+function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('Athena-style DDL', () => {
+  test('the parser: what Athena writes into Glue for CREATE EXTERNAL TABLE … STORED AS PARQUET', () => {
+    const s = parseDdl(EVENTS_DDL);
+    assert.equal(s.kind, 'create-table');
+    if (s.kind !== 'create-table') return;
+    assert.equal(s.database, 'pinpoint');
+    assert.equal(s.ifNotExists, true);
+    const sd = s.input.StorageDescriptor;
+    assert.deepEqual(sd.Columns.map((c) => [c.Name, c.Type]), [
+      ['event_type', 'string'],
+      ['event_timestamp', 'bigint'],
+      ['arrival_timestamp', 'bigint'],
+      ['attributes', 'map<string,string>'],
+      ['metrics', 'map<string,double>'],
+      ['session', 'struct<session_id:string,start_timestamp:bigint,stop_timestamp:bigint>'],
+      ['client', 'struct<client_id:string,cognito_id:string>'],
+      ['amount', 'decimal(12,2)'],
+    ]);
+    assert.equal(sd.Columns[6].Comment, 'device');
+    assert.deepEqual(s.input.PartitionKeys, [
+      { Name: 'ingest_date', Type: 'string' },
+      { Name: 'hour', Type: 'int' },
+    ]);
+    assert.equal(sd.InputFormat, 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat');
+    assert.equal(sd.OutputFormat, 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat');
+    assert.deepEqual(sd.SerdeInfo, { SerializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe', Parameters: { 'serialization.format': '1' } });
+    assert.equal(sd.Location, 's3://lake/events/');
+    assert.equal(s.input.TableType, 'EXTERNAL_TABLE');
+    assert.deepEqual(s.input.Parameters, { EXTERNAL: 'TRUE', classification: 'parquet', 'parquet.compression': 'SNAPPY', 'projection.enabled': 'false' });
+
+    const json = parseDdl(
+      "CREATE EXTERNAL TABLE sms (a string) ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe' WITH SERDEPROPERTIES ('case.insensitive'='true') LOCATION 's3://b/sms/'",
+    );
+    assert.ok(json.kind === 'create-table');
+    if (json.kind === 'create-table') {
+      assert.equal(json.input.StorageDescriptor.InputFormat, 'org.apache.hadoop.mapred.TextInputFormat');
+      assert.deepEqual(json.input.StorageDescriptor.SerdeInfo, { SerializationLibrary: 'org.openx.data.jsonserde.JsonSerDe', Parameters: { 'serialization.format': '1', 'case.insensitive': 'true' } });
+    }
+    const orc = parseDdl("create external table t (x int) stored as orc location 's3://b/t/'");
+    assert.ok(orc.kind === 'create-table' && orc.input.StorageDescriptor.SerdeInfo.SerializationLibrary === 'org.apache.hadoop.hive.ql.io.orc.OrcSerde');
+    const csv = parseDdl("CREATE EXTERNAL TABLE c (x int) ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' LOCATION 's3://b/c/'");
+    assert.ok(csv.kind === 'create-table' && csv.input.StorageDescriptor.SerdeInfo.Parameters['field.delim'] === ',');
+
+    assert.deepEqual(parseDdl("CREATE DATABASE IF NOT EXISTS Lake COMMENT 'x' LOCATION 's3://b/' WITH DBPROPERTIES ('k'='v')"), {
+      kind: 'create-database',
+      ifNotExists: true,
+      input: { Name: 'lake', Description: 'x', LocationUri: 's3://b/', Parameters: { k: 'v' } },
+    });
+    assert.deepEqual(parseDdl('DROP TABLE IF EXISTS db.T;'), { kind: 'drop-table', ifExists: true, database: 'db', name: 't' });
+    assert.deepEqual(parseDdl("ALTER TABLE events ADD IF NOT EXISTS PARTITION (ingest_date='2025-01-01', hour=3) LOCATION 's3://x/' PARTITION (ingest_date = '2025-01-02', hour = 4)"), {
+      kind: 'add-partitions',
+      ifNotExists: true,
+      database: undefined,
+      table: 'events',
+      partitions: [
+        { spec: [['ingest_date', '2025-01-01'], ['hour', '3']], location: 's3://x/' },
+        { spec: [['ingest_date', '2025-01-02'], ['hour', '4']], location: undefined },
+      ],
+    });
+    assert.deepEqual(parseDdl("SHOW TABLES IN lake 'ev*'"), { kind: 'show-tables', database: 'lake', pattern: 'ev*' });
+    assert.deepEqual(parseDdl('describe lake.events'), { kind: 'describe', database: 'lake', table: 'events' });
+  });
+
+  test('the parser refuses what it does not know, saying where', () => {
+    const bad: Array<[string, RegExp]> = [
+      ['CREATE TABLE t (a int)', /expected EXTERNAL TABLE, found 'TABLE'/],
+      ["CREATE EXTERNAL TABLE t (a uuid) LOCATION 's3://b/'", /column a: unknown type 'uuid'/],
+      ["CREATE EXTERNAL TABLE t (a int, a string) LOCATION 's3://b/'", /column a is declared twice/],
+      ['CREATE EXTERNAL TABLE t (a int)', /needs LOCATION/],
+      ["CREATE EXTERNAL TABLE t (a int) STORED AS AVRO LOCATION 's3://b/'", /expected PARQUET, ORC or TEXTFILE, found 'AVRO'/],
+      ["CREATE EXTERNAL TABLE t (a int) PARTITIONED BY (a string) LOCATION 's3://b/'", /partition key a is also a column/],
+      ["CREATE EXTERNAL TABLE t (a array<int) LOCATION 's3://b/'", /column a: expected '>'/],
+      ["CREATE EXTERNAL TABLE t (a int) LOCATION 's3://b/' extra", /expected the end of the statement, found 'extra'/],
+      ['ALTER TABLE t ADD', /expected PARTITION/],
+      ["CREATE DATABASE 'x", /unterminated string/],
+    ];
+    for (const [sql, why] of bad) assert.throws(() => parseDdl(sql), (e: any) => e instanceof DdlError && why.test(e.message), sql);
+    assert.ok(isCatalogStatement('-- set up\nCREATE EXTERNAL TABLE t (a int) LOCATION \'s3://b/\';'));
+    assert.ok(!isCatalogStatement('CREATE TABLE t AS SELECT 1; SELECT * FROM t'), 'DuckDB statements stay DuckDB');
+    assert.ok(!isCatalogStatement('SELECT 1'));
+  });
+
+  test('pinstream query runs DDL into the catalog through the signed Glue API; GetTable shows what Athena would have written', async () => {
+    const t = await startTestServer();
+    const g = glue(t);
+    const env = { PINSTREAM_ADMIN_ACCESS_KEY_ID: t.server.admin.accessKeyId, PINSTREAM_ADMIN_SECRET_ACCESS_KEY: t.server.admin.secretAccessKey };
+    const q = (sql: string, ...more: string[]) => runCli(['query', '--endpoint', t.server.url, ...more, sql], env);
+    try {
+      for (const sql of ['CREATE DATABASE pinpoint', EVENTS_DDL, EVENTS_DDL /* IF NOT EXISTS */, "ALTER TABLE events ADD PARTITION (ingest_date='2025-06-01', hour=7) PARTITION (hour=8, ingest_date='2025-06-01') LOCATION 's3://lake/other/'"]) {
+        const r = await q(sql, '--database', 'pinpoint');
+        assert.equal(r.code, 0, `${sql}\n${r.stderr}`);
+        assert.equal(r.stdout, '');
+      }
+      const table = (await g.send(new G.GetTableCommand({ DatabaseName: 'pinpoint', Name: 'events' }))).Table!;
+      const sd = table.StorageDescriptor!;
+      assert.deepEqual(sd.Columns!.map((c) => c.Name), ['event_type', 'event_timestamp', 'arrival_timestamp', 'attributes', 'metrics', 'session', 'client', 'amount']);
+      assert.equal(sd.Columns![5].Type, 'struct<session_id:string,start_timestamp:bigint,stop_timestamp:bigint>');
+      assert.equal(sd.Location, 's3://lake/events/');
+      assert.equal(sd.InputFormat, STORAGE_FORMATS.PARQUET.inputFormat);
+      assert.equal(sd.OutputFormat, STORAGE_FORMATS.PARQUET.outputFormat);
+      assert.equal(sd.SerdeInfo!.SerializationLibrary, STORAGE_FORMATS.PARQUET.serde);
+      assert.deepEqual(sd.SerdeInfo!.Parameters, { 'serialization.format': '1' });
+      assert.equal(sd.NumberOfBuckets, -1);
+      assert.equal(table.TableType, 'EXTERNAL_TABLE');
+      assert.equal(table.Parameters!.EXTERNAL, 'TRUE');
+      assert.deepEqual(table.PartitionKeys!.map((k) => [k.Name, k.Type]), [['ingest_date', 'string'], ['hour', 'int']]);
+      // And the read module sees the same table.
+      const c = t.server.catalog.getTable('pinpoint', 'events');
+      assert.equal(c.storedAs, 'PARQUET');
+      assert.deepEqual(c.columns[4].hive, { kind: 'map', key: { kind: 'primitive', name: 'string' }, value: { kind: 'primitive', name: 'double' } });
+      const parts = (await g.send(new G.GetPartitionsCommand({ DatabaseName: 'pinpoint', TableName: 'events' }))).Partitions!;
+      assert.deepEqual(parts.map((p) => [p.Values, p.StorageDescriptor!.Location]), [
+        [['2025-06-01', '7'], 's3://lake/events/ingest_date=2025-06-01/hour=7/'],
+        [['2025-06-01', '8'], 's3://lake/other/'],
+      ]);
+
+      const show = await q("SHOW TABLES IN pinpoint", '--format', 'csv');
+      assert.equal(show.stdout, 'tab_name\nevents\n');
+      const desc = await q('DESCRIBE pinpoint.events', '--format', 'json');
+      const rows = desc.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      assert.deepEqual(rows[0], { col_name: 'event_type', data_type: 'string', comment: null });
+      assert.ok(rows.some((r) => r.col_name === '# Partition Information'));
+      assert.deepEqual((await q('SHOW DATABASES', '--format', 'csv')).stdout, 'database_name\npinpoint\n');
+
+      // Errors: Glue's, and the parser's, one line each and exit 1.
+      const dup = await q("ALTER TABLE pinpoint.events ADD PARTITION (ingest_date='2025-06-01', hour=7)");
+      assert.equal(dup.code, 1);
+      assert.equal(dup.stderr.trim(), 'pinstream query: AlreadyExistsException: Partition already exists. (partition 2025-06-01/7)');
+      const missing = await q('DESCRIBE nope');
+      assert.equal(missing.stderr.trim(), 'pinstream query: EntityNotFoundException: Database default not found.');
+      const wrongKey = await q("ALTER TABLE pinpoint.events ADD PARTITION (day='1')");
+      assert.match(wrongKey.stderr, /must name each partition key of pinpoint\.events once: ingest_date, hour/);
+      const badType = await q("CREATE EXTERNAL TABLE pinpoint.x (a int, b strin) LOCATION 's3://b/'");
+      assert.equal(badType.code, 1);
+      assert.match(badType.stderr, /^pinstream query: column b: unknown type 'strin'/);
+      const notEmpty = await q('DROP DATABASE pinpoint');
+      assert.match(notEmpty.stderr, /Database pinpoint is not empty/);
+      assert.equal((await q('DROP TABLE pinpoint.events')).code, 0);
+      assert.equal((await q('DROP TABLE IF EXISTS pinpoint.events')).code, 0);
+      assert.equal((await q('DROP DATABASE pinpoint')).code, 0);
+      await rejects(g.send(new G.GetDatabaseCommand({ Name: 'pinpoint' })), 'EntityNotFoundException');
+
+      // IAM decides, as for any Glue call: a key without glue rights is refused.
+      const iam = new IAM.IAMClient({ endpoint: t.server.url, region: REGION, credentials: t.server.admin, maxAttempts: 1 });
+      await iam.send(new IAM.CreateUserCommand({ UserName: 'nobody' }));
+      const k = (await iam.send(new IAM.CreateAccessKeyCommand({ UserName: 'nobody' }))).AccessKey!;
+      iam.destroy();
+      const refused = await runCli(['query', '--endpoint', t.server.url, 'CREATE DATABASE x'], { PINSTREAM_ADMIN_ACCESS_KEY_ID: k.AccessKeyId!, PINSTREAM_ADMIN_SECRET_ACCESS_KEY: k.SecretAccessKey! });
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /AccessDeniedException: User: arn:aws:iam::000000000000:user\/nobody is not authorized to perform: glue:CreateDatabase on resource: arn:aws:glue:us-east-1:000000000000:catalog/);
+    } finally {
+      g.destroy();
+      await t.close();
+    }
   });
 });
