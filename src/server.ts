@@ -54,6 +54,9 @@ import type { JobSettings } from './pinpoint/jobs/limits.js';
 import { HistoryJobs } from './history/jobs.js';
 import { historyRoutes } from './history/routes.js';
 import { MESSAGING_EVENTS_PATH, MessagingReceiver } from './messaging/receiver.js';
+import { glueService, GLUE_TARGET_PREFIX } from './glue/api.js';
+import { CatalogStore, DEFAULT_CATALOG_LIMITS, type CatalogLimits } from './catalog/store.js';
+import { Catalog } from './catalog/catalog.js';
 
 /** How often retention runs over the ingest log and the embedded Kinesis shard logs. */
 export const RETENTION_INTERVAL_MS = 60_000;
@@ -97,6 +100,8 @@ export interface Pinstream {
   messaging: MessagingReceiver;
   /** Valid email/SMS records no project took (unknown configuration set, voice events, ...); open only with messagingEvents configured. */
   unattributedLog?: Log;
+  /** The Glue-style Data Catalog, read-only (what Firehose conversion and SQL read tables from). */
+  catalog: Catalog;
   /** Every operation each API answers (Pinpoint as `METHOD /path`): what the isolation suite must cover. */
   operations: ApiInventory;
   /** The HTTP front door's live counters (connections, requests in flight, unverified body bytes). */
@@ -111,6 +116,7 @@ export interface ApiInventory {
   iam: string[];
   sts: string[];
   cognito: string[];
+  glue: string[];
 }
 
 /** Parts tests may replace. */
@@ -127,6 +133,8 @@ export interface PinstreamDeps {
   jobs?: Partial<JobSettings> & { beforeBatch?: (jobId: string, totalProcessed: number) => Promise<void> | void };
   /** Rows per history-import commit (default HISTORY_BATCH_RECORDS; crash tests use small ones). */
   historyBatchRecords?: number;
+  /** Bounds of the Data Catalog (tests use small ones). */
+  catalogLimits?: Partial<CatalogLimits>;
 }
 
 /** The /health answer: the logs' section has counts by log kind only, nothing tenant-identifying. */
@@ -236,6 +244,14 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   const oidc = new Map(config.oidcProviders.map((c) => new OidcProvider(c, clock)).map((p) => [p.name, p]));
   const cognitoApi = cognitoService({ pools, iam, authorizer, tokens: cognitoTokens, oidc });
   const queryServices = iamServices(iam, authorizer, webIdentityFederation({ tokens: cognitoTokens, oidc, pools, iam }));
+  const catalogStore = new CatalogStore(db, clock, { ...DEFAULT_CATALOG_LIMITS, ...deps.catalogLimits });
+  const glueApi = glueService({
+    catalog: catalogStore,
+    authorizer,
+    region: config.region,
+    accountId: config.accountId,
+    callerArn: (req: ApiRequest) => iam.keyOwner(req.caller!.accessKeyId)!.arn,
+  });
   const consumerApi = consumerOperations(kinesisCore);
   const kinesisApi = kinesisService(kinesisCore, {
     rawOperations: consumerApi.rawOperations,
@@ -292,6 +308,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     iam: Object.keys(queryServices[0].actions),
     sts: Object.keys(queryServices[1].actions),
     cognito: Object.keys(cognitoApi.operations),
+    glue: Object.keys(glueApi.operations),
   };
   const dispatch = createDispatcher({
     clock,
@@ -301,6 +318,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
       [KINESIS_TARGET_PREFIX, awsJsonProtocol({ ...kinesisApi, authorize: kinesisAuthorizer(authorizer, kinesis, signer) })],
       [FIREHOSE_TARGET_PREFIX, awsJsonProtocol({ ...firehoseApi, authorize: firehoseAuthorizer(authorizer, firehose.registry) })],
       [COGNITO_TARGET_PREFIX, awsJsonProtocol(cognitoApi)],
+      [GLUE_TARGET_PREFIX, awsJsonProtocol(glueApi)],
     ]),
     restJson: [{ prefix: '/v1/', protocol: pinpointApi }],
     receivers: new Map([[MESSAGING_EVENTS_PATH, messaging]]),
@@ -356,6 +374,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     history,
     messaging,
     unattributedLog,
+    catalog: new Catalog(catalogStore),
     operations,
     httpStats: () => server.stats(),
     async close() {

@@ -14,7 +14,8 @@
 //
 // Protocols: Pinpoint restJson1 over HTTP/1.1 and HTTP/2 (official SDK) plus signed requests for
 // the extension routes; Kinesis awsJson1.1 over the SDK's HTTP/2 and CBOR 1.1 (as the Java SDK
-// and KCL send it); Firehose awsJson1.1; IAM/STS Query; Cognito Identity awsJson1.1. Also audited: ARNs of other accounts,
+// and KCL send it); Firehose awsJson1.1; IAM/STS Query; Cognito Identity awsJson1.1; the Glue
+// Data Catalog awsJson1.1 (A owns database a-db, B db-b). Also audited: ARNs of other accounts,
 // regions and partitions, path tricks, case variants, and no existence oracle.
 
 import { test, describe, before, after } from 'node:test';
@@ -29,6 +30,7 @@ import * as FH from '@aws-sdk/client-firehose';
 import * as IAM from '@aws-sdk/client-iam';
 import * as STS from '@aws-sdk/client-sts';
 import * as CI from '@aws-sdk/client-cognito-identity';
+import * as GL from '@aws-sdk/client-glue';
 import { STSClient, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { NodeHttp2Handler } from '@smithy/node-http-handler';
 import { pinpointClient, startTestServer, type TestServer } from './helpers/server.js';
@@ -43,6 +45,7 @@ import { model as firehoseModel } from '../src/models/generated/firehose.js';
 import { model as iamModel } from '../src/models/generated/iam.js';
 import { model as stsModel } from '../src/models/generated/sts.js';
 import { model as cognitoModel } from '../src/models/generated/cognito-identity.js';
+import { model as glueModel } from '../src/models/generated/glue.js';
 
 const ACCOUNT = '000000000000';
 const REGION = 'us-east-1';
@@ -56,6 +59,7 @@ const groupArn = (name: string) => `arn:aws:iam::${ACCOUNT}:group/${name}`;
 const policyArn = (name: string) => `arn:aws:iam::${ACCOUNT}:policy/${name}`;
 const POOLS = `arn:aws:cognito-identity:${REGION}:${ACCOUNT}:identitypool`;
 const poolArn = (id: string) => `${POOLS}/${id}`;
+const glueArn = (r: string) => `arn:aws:glue:${REGION}:${ACCOUNT}:${r}`;
 type Creds = { accessKeyId: string; secretAccessKey: string };
 type Json = Record<string, any>;
 
@@ -145,6 +149,13 @@ before(async () => {
   b.identity = (await ci.send(new CI.GetIdCommand({ IdentityPoolId: b.pool }))).IdentityId!;
   poolOfA = (await ci.send(new CI.CreateIdentityPoolCommand({ IdentityPoolName: 'a-pool', AllowUnauthenticatedIdentities: true }))).IdentityPoolId!;
 
+  // B's catalog database, a table and a partition; A's own database.
+  const gl = track(new GL.GlueClient({ endpoint: t.server.url, region: REGION, credentials: t.server.admin, maxAttempts: 1 }));
+  await gl.send(new GL.CreateDatabaseCommand({ DatabaseInput: { Name: 'db-b', Description: 'b' } }));
+  await gl.send(new GL.CreateTableCommand({ DatabaseName: 'db-b', TableInput: { Name: 'events', PartitionKeys: [{ Name: 'year', Type: 'string' }], StorageDescriptor: { Location: 's3://bucket-b/events/' } } }));
+  await gl.send(new GL.CreatePartitionCommand({ DatabaseName: 'db-b', TableName: 'events', PartitionInput: { Values: ['2025'] } }));
+  await gl.send(new GL.CreateDatabaseCommand({ DatabaseInput: { Name: 'a-db' } }));
+
   keyB = await iamUser('tenant-b', [{ Effect: 'Allow', Action: 'mobiletargeting:*', Resource: [appArn(B), `${appArn(B)}/*`] }]);
   keyA = await iamUser('tenant-a', [
     { Effect: 'Allow', Action: 'mobiletargeting:*', Resource: [appArn(A), `${appArn(A)}/*`] },
@@ -152,6 +163,7 @@ before(async () => {
     { Effect: 'Allow', Action: 'firehose:*', Resource: deliveryArn('a-*') },
     { Effect: 'Allow', Action: 'iam:*', Resource: [userArn('tenant-a'), roleArn('role-a*')] },
     { Effect: 'Allow', Action: 'cognito-identity:*', Resource: poolArn(poolOfA) },
+    { Effect: 'Allow', Action: 'glue:*', Resource: [glueArn('catalog'), glueArn('database/a-*'), glueArn('table/a-*/*')] },
   ]);
 });
 after(async () => {
@@ -670,6 +682,54 @@ describe("B after every attempt", () => {
   });
 });
 
+// --- Glue Data Catalog ------------------------------------------------------------------------------
+
+const glueCases = (): JsonCase[] => {
+  const table = { DatabaseName: 'db-b', TableName: 'events' };
+  const db = glueArn('database/db-b');
+  return [
+    { op: 'CreateDatabase', input: () => ({ DatabaseInput: { Name: 'db-b' } }), resource: db },
+    { op: 'GetDatabase', input: () => ({ Name: 'db-b' }), resource: db },
+    { op: 'UpdateDatabase', input: () => ({ Name: 'db-b', DatabaseInput: { Name: 'db-b', Description: 'forged' } }), resource: db },
+    { op: 'DeleteDatabase', input: () => ({ Name: 'DB-B' }), resource: db },
+    { op: 'CreateTable', input: () => ({ DatabaseName: 'db-b', TableInput: { Name: 'forged' } }), resource: db },
+    { op: 'GetTable', input: () => ({ DatabaseName: 'db-b', Name: 'events' }), resource: db },
+    { op: 'UpdateTable', input: () => ({ DatabaseName: 'db-b', TableInput: { Name: 'events' } }), resource: db },
+    { op: 'DeleteTable', input: () => ({ DatabaseName: 'db-b', Name: 'events' }), resource: db },
+    { op: 'GetTables', input: () => ({ DatabaseName: 'db-b' }), resource: db },
+    { op: 'CreatePartition', input: () => ({ ...table, PartitionInput: { Values: ['2026'] } }), resource: db },
+    { op: 'BatchCreatePartition', input: () => ({ ...table, PartitionInputList: [{ Values: ['2026'] }] }), resource: db },
+    { op: 'GetPartition', input: () => ({ ...table, PartitionValues: ['2025'] }), resource: db },
+    { op: 'GetPartitions', input: () => table, resource: db },
+    { op: 'DeletePartition', input: () => ({ ...table, PartitionValues: ['2025'] }), resource: db },
+    { op: 'BatchDeletePartition', input: () => ({ ...table, PartitionsToDelete: [{ Values: ['2025'] }] }), resource: db },
+  ];
+};
+const GLUE_NOT_RESOURCE_SCOPED: Record<string, string> = {
+  GetDatabases: 'lists only the databases the caller may GetDatabases on; tested below to hold nothing of B',
+};
+
+describe('Glue Data Catalog (awsJson1.1)', () => {
+  test("every operation naming B's database, table or partition: AccessDeniedException naming the action and B's database ARN", async () => {
+    const ga = track(new GL.GlueClient({ endpoint: t.server.url, region: REGION, credentials: keyA, maxAttempts: 1 }));
+    for (const c of glueCases()) await sdkRefused(ga.send(command(GL, c.op, c.input())), 'AccessDeniedException', 400, `glue:${c.op}`, c.resource);
+    // Path tricks: A's policy (database/a-*, table/a-*/*) matches these spellings, and names are
+    // looked up as given, never as paths: they find nothing of B's.
+    for (const [DatabaseName, Name] of [['a-db/../db-b', 'events'], ['a-db', '../db-b/events'], ['a-db/../db-b/', 'events']]) {
+      await assert.rejects(ga.send(new GL.GetTableCommand({ DatabaseName, Name })), (e: any) => e.name === 'EntityNotFoundException' && !/events.*b/.test(e.message), `${DatabaseName} ${Name}`);
+    }
+  });
+
+  test("GetDatabases shows A only its own; B's database, table and partition are as they were", async () => {
+    const ga = track(new GL.GlueClient({ endpoint: t.server.url, region: REGION, credentials: keyA, maxAttempts: 1 }));
+    assert.deepEqual((await ga.send(new GL.GetDatabasesCommand({}))).DatabaseList!.map((d) => d.Name), ['a-db']);
+    const gl = track(new GL.GlueClient({ endpoint: t.server.url, region: REGION, credentials: t.server.admin, maxAttempts: 1 }));
+    assert.equal((await gl.send(new GL.GetDatabaseCommand({ Name: 'db-b' }))).Database!.Description, 'b');
+    assert.deepEqual((await gl.send(new GL.GetTablesCommand({ DatabaseName: 'db-b' }))).TableList!.map((x) => [x.Name, x.VersionId]), [['events', '0']]);
+    assert.deepEqual((await gl.send(new GL.GetPartitionsCommand({ DatabaseName: 'db-b', TableName: 'events' }))).Partitions!.map((p) => p.Values), [['2025']]);
+  });
+});
+
 // --- ARN spellings ------------------------------------------------------------------------------------
 
 describe('ARN spellings (audit): other accounts, regions and partitions, path tricks, case', () => {
@@ -767,8 +827,9 @@ describe('coverage', () => {
       iam: new Set([...iamCases().map((c) => c.op), ...Object.keys(IAM_NOT_RESOURCE_SCOPED)]),
       sts: new Set([...stsCases().map((c) => c.op), ...Object.keys(STS_NOT_RESOURCE_SCOPED)]),
       cognito: new Set([...cognitoCases().map((c) => c.op), ...Object.keys(COGNITO_NOT_RESOURCE_SCOPED)]),
+      glue: new Set([...glueCases().map((c) => c.op), ...Object.keys(GLUE_NOT_RESOURCE_SCOPED)]),
     };
-    for (const service of ['pinpoint', 'kinesis', 'firehose', 'iam', 'sts', 'cognito'] as const) {
+    for (const service of ['pinpoint', 'kinesis', 'firehose', 'iam', 'sts', 'cognito', 'glue'] as const) {
       const missing = inv[service].filter((op) => !covered[service].has(op));
       assert.deepEqual(missing, [], `${service}: operations without an isolation case (add one, or list them as not resource-scoped with the reason)`);
       const stale = [...covered[service]].filter((op) => !inv[service].includes(op));
@@ -777,7 +838,7 @@ describe('coverage', () => {
   });
 
   test('driven by the AWS models: each implemented AWS operation is covered under its own name and HTTP binding; the rest are extensions', () => {
-    const models = { pinpoint: pinpointModel, kinesis: kinesisModel, firehose: firehoseModel, iam: iamModel, sts: stsModel, cognito: cognitoModel };
+    const models = { pinpoint: pinpointModel, kinesis: kinesisModel, firehose: firehoseModel, iam: iamModel, sts: stsModel, cognito: cognitoModel, glue: glueModel };
     const inv = t.server.operations;
     // Pinpoint: routes matched to the model's operations by method and URI.
     const byShape = new Map<string, string>();
@@ -792,7 +853,7 @@ describe('coverage', () => {
     }
     assert.ok(implemented.length >= 20, `implemented Pinpoint operations found in the model: ${implemented.join(', ')}`);
     // JSON and Query services: every implemented operation is an operation of the model.
-    for (const service of ['kinesis', 'firehose', 'iam', 'sts', 'cognito'] as const) {
+    for (const service of ['kinesis', 'firehose', 'iam', 'sts', 'cognito', 'glue'] as const) {
       const names = new Set(Object.keys(models[service].operations));
       const unknown = inv[service].filter((op) => !names.has(op));
       assert.deepEqual(unknown, [], `${service}: operations the server answers that the AWS model does not have`);

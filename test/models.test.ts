@@ -11,8 +11,10 @@ import { model as firehose } from '../src/models/generated/firehose.js';
 import { model as iam } from '../src/models/generated/iam.js';
 import { model as sts } from '../src/models/generated/sts.js';
 import { model as cognitoIdentity } from '../src/models/generated/cognito-identity.js';
+import { model as glue } from '../src/models/generated/glue.js';
+import { SERVICE_OPERATIONS } from '../src/models/generate.js';
 
-const MODELS: Record<string, ServiceModel> = { pinpoint, kinesis, firehose, iam, sts, 'cognito-identity': cognitoIdentity };
+const MODELS: Record<string, ServiceModel> = { pinpoint, kinesis, firehose, iam, sts, 'cognito-identity': cognitoIdentity, glue };
 
 for (const [name, m] of Object.entries(MODELS)) {
   test(`${name}: every shape reference resolves, and the protocol metadata is there`, () => {
@@ -44,4 +46,16 @@ test('the tables carry the constraints the wire layers validate (spot checks aga
   assert.equal(firehose.metadata.targetPrefix, 'Firehose_20150804');
   assert.equal(iam.metadata.protocol, 'query');
   assert.equal(sts.metadata.apiVersion, '2011-06-15');
+});
+
+test("a filtered table (Glue's): the served operations whole, the others by name only, no shape beyond what they reach", () => {
+  const served = new Set(SERVICE_OPERATIONS.glue);
+  assert.ok(Object.keys(glue.operations).length > 200, 'every Glue operation is named');
+  for (const [op, o] of Object.entries(glue.operations)) {
+    if (served.has(op)) assert.ok(o.input && o.output, `${op} is whole`);
+    else assert.deepEqual(Object.keys(o).sort(), ['http', 'name'], `${op} is named only`);
+  }
+  assert.ok(Object.keys(glue.shapes).length < 250, `${Object.keys(glue.shapes).length} shapes`);
+  assert.ok(glue.shapes.StorageDescriptor && glue.shapes.PartitionInput && glue.shapes.EntityNotFoundException);
+  assert.equal(glue.shapes.StartCrawlerRequest, undefined);
 });

@@ -13,7 +13,8 @@ commands:
   streams replay APP_ID --from ISO
                         deliver an app's events again from a time on (--help for options)
   query [--stream NAME] "SQL"
-                        SQL (DuckDB) over a delivery stream's delivered objects (--help for options)
+                        SQL (DuckDB) over a delivery stream's delivered objects, or Athena-style
+                        DDL into the Glue Data Catalog (--help for options)
   history import --app APP_ID s3://bucket/prefix/ | FOLDER
                         load Pinpoint event-stream history into a project's analytics (--help)
   identity-pool create --app APP_ID

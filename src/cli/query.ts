@@ -10,6 +10,12 @@
 // objects written before and after a format change union in one view. Without --stream the SQL
 // runs as it is. ZIP and Snappy objects are refused: DuckDB cannot read them.
 //
+// Without --stream, one Athena-style catalog statement (CREATE EXTERNAL TABLE, CREATE DATABASE,
+// DROP TABLE/DATABASE, ALTER TABLE … ADD PARTITION, SHOW TABLES/DATABASES, DESCRIBE; parsed by
+// src/catalog/ddl.ts) runs against the server's Glue Data Catalog through the signed Glue API
+// (src/cli/catalog-ddl.ts) instead of DuckDB; tables it names without a database are in
+// --database (Athena's `default` unless given).
+//
 // Which objects are the stream's: under the literal part of its Prefix (up to the first `!{`),
 // named `<stream>-<version>-<yyyy-MM-dd-HH-mm-ss>-<uuid>…` (so other streams sharing the bucket
 // are left out), and not error output (under ErrorOutputPrefix, or in a folder named after an
@@ -29,8 +35,10 @@ import { S3Store, type S3StoreOptions } from '../firehose/objects/s3.js';
 /** An S3-compatible bucket to read delivered objects from. */
 export type S3Location = S3StoreOptions & { endpoint: string; region: string };
 import { defaultEndpoint, resolveCredentials } from './signed.js';
+import { DdlError, isCatalogStatement } from '../catalog/ddl.js';
+import { DEFAULT_DATABASE, GlueCallError, runCatalogStatement } from './catalog-ddl.js';
 
-export const QUERY_USAGE = `usage: pinstream query [--stream NAME] [--format table|csv|json] "SQL"
+export const QUERY_USAGE = `usage: pinstream query [--stream NAME] [--database DB] [--format table|csv|json] "SQL"
 
 Runs SQL with DuckDB. With --stream, the view \`records\` holds every record the delivery stream
 NAME has delivered to S3 (newline-delimited JSON, gzip'd or not, or Parquet); the bucket is the
@@ -38,10 +46,20 @@ folder or S3-compatible endpoint PINSTREAM_BUCKETS / pinstream.json maps it to, 
 (run it where the server's configuration is). Without --stream, plain DuckDB SQL: read_json(...),
 read_parquet(...) over paths of your choice. Times are shown in UTC.
 
+Catalog statements (without --stream, one per command) go to the server's Glue Data Catalog:
+  CREATE DATABASE [IF NOT EXISTS] db [COMMENT '…'] [LOCATION '…'] [WITH DBPROPERTIES (…)]
+  CREATE EXTERNAL TABLE [IF NOT EXISTS] [db.]t (col type, …) [PARTITIONED BY (col type, …)]
+    [ROW FORMAT SERDE '…' [WITH SERDEPROPERTIES (…)]] [STORED AS PARQUET|ORC|TEXTFILE]
+    LOCATION 's3://…' [TBLPROPERTIES ('k'='v', …)]
+  DROP TABLE [IF EXISTS] [db.]t   DROP DATABASE [IF EXISTS] db [CASCADE]
+  ALTER TABLE [db.]t ADD [IF NOT EXISTS] PARTITION (k='v', …) [LOCATION '…'] …
+  SHOW TABLES [IN db] ['pattern']   SHOW DATABASES   DESCRIBE [db.]t
+
   pinstream query --stream pinpoint-events "SELECT event_type, date_trunc('day', to_timestamp(event_timestamp/1000)) AS day, count(*) FROM records GROUP BY ALL ORDER BY ALL"
 
 options:
   --stream NAME       query the objects delivered by Firehose delivery stream NAME
+  --database DB       the database of catalog statements naming none (default ${DEFAULT_DATABASE})
   --format F          table (default), csv (with a header line) or json (one object per line)
   --endpoint URL      server URL (default http://127.0.0.1:<PINSTREAM_PORT or 4580>)
   --region R          signing region (default PINSTREAM_REGION, else ${DEFAULT_REGION})
@@ -73,6 +91,8 @@ export interface DeliveredStream {
 
 export interface QueryOptions {
   stream?: string;
+  /** The database catalog statements use when they name none. */
+  database?: string;
   format: OutputFormat;
   sql: string;
   endpoint: string;
@@ -89,6 +109,7 @@ export function parseQueryArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--stream') o.stream = value(a, argv[++i]);
+    else if (a === '--database') o.database = value(a, argv[++i]);
     else if (a === '--format') {
       const f = value(a, argv[++i]);
       if (!(OUTPUT_FORMATS as readonly string[]).includes(f)) throw new QueryUsageError(`--format must be one of ${OUTPUT_FORMATS.join(', ')}, got "${f}"`);
@@ -118,6 +139,10 @@ export async function query(argv: string[], env: NodeJS.ProcessEnv = process.env
   }
   const cleanup: string[] = [];
   try {
+    if (o.stream === undefined && isCatalogStatement(o.sql)) {
+      process.stdout.write(await catalogStatement(o, env));
+      return 0;
+    }
     let source: Source | undefined;
     if (o.stream !== undefined) {
       const stream = await describeStream(o, env);
@@ -133,6 +158,24 @@ export async function query(argv: string[], env: NodeJS.ProcessEnv = process.env
     throw e;
   } finally {
     for (const dir of cleanup) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function catalogStatement(o: QueryOptions, env: NodeJS.ProcessEnv): Promise<string> {
+  let credentials;
+  try {
+    credentials = await resolveCredentials(env);
+  } catch (e) {
+    throw new QueryError(`no credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (${(e as Error).message})`);
+  }
+  try {
+    const r = await runCatalogStatement({ endpoint: o.endpoint, region: o.region, credentials }, o.sql, o.database ?? DEFAULT_DATABASE);
+    return renderRows(r.columns, r.rows, o.format);
+  } catch (e) {
+    if (e instanceof DdlError || e instanceof GlueCallError) throw new QueryError(e.message);
+    const err = e as Error & { cause?: { code?: string } };
+    if (err.name === 'TypeError' || err.name === 'TimeoutError') throw new QueryError(`cannot reach ${o.endpoint} (${err.cause?.code ?? err.message}); is the server running there?`);
+    throw e;
   }
 }
 
@@ -361,11 +404,18 @@ export function render(r: DuckDBResultReader, format: OutputFormat): string {
       .join('');
   }
   const rows = r.getRows().map((row) => row.map((v) => (v === null ? null : String(v))));
+  const numeric = r.columnTypes().map((t) => INTEGER_TYPES.has(t.toString()) || /^(FLOAT|DOUBLE|DECIMAL)/.test(t.toString()));
+  return renderRows(names, rows, format, numeric);
+}
+
+/** Rows of strings (nulls as NULL / empty) as a table, CSV or one JSON object per line. */
+export function renderRows(names: string[], rows: Array<Array<string | null>>, format: OutputFormat, numeric: boolean[] = names.map(() => false)): string {
+  if (names.length === 0) return '';
+  if (format === 'json') return rows.map((row) => JSON.stringify(Object.fromEntries(names.map((n, i) => [n, row[i]]))) + '\n').join('');
   if (format === 'csv') {
     const cell = (v: string | null) => (v === null ? '' : /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
     return [names, ...rows].map((row) => row.map(cell).join(',') + '\n').join('');
   }
-  const numeric = r.columnTypes().map((t) => INTEGER_TYPES.has(t.toString()) || /^(FLOAT|DOUBLE|DECIMAL)/.test(t.toString()));
   const shown = rows.map((row) => row.map((v) => v ?? 'NULL'));
   const widths = names.map((n, c) => Math.max(n.length, ...shown.map((row) => row[c].length)));
   const line = (cells: string[]) => cells.map((v, c) => (numeric[c] ? v.padStart(widths[c]) : v.padEnd(widths[c]))).join('  ').trimEnd() + '\n';

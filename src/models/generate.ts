@@ -2,7 +2,9 @@
 // what a wire layer needs (bindings, members, required, lengths, ranges, patterns, enums, errors)
 // and dropping documentation. Run `npm run models` (models from ../shared/reference/models, or a
 // folder given as the first argument); the output is committed, so nothing at run time or in CI
-// needs the models themselves.
+// needs the models themselves. A large model (Glue's) is kept to the operations Pinstream serves
+// (SERVICE_OPERATIONS): those with their shapes, the rest by name and binding only, so an
+// unsupported operation is still named as one of AWS's.
 
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
@@ -10,7 +12,19 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The services Pinstream speaks, by model file name. */
-export const SERVICES = ['pinpoint', 'kinesis', 'firehose', 'iam', 'sts', 'cognito-identity'] as const;
+export const SERVICES = ['pinpoint', 'kinesis', 'firehose', 'iam', 'sts', 'cognito-identity', 'glue'] as const;
+
+/**
+ * Services whose table keeps only some operations' shapes: Glue's model is ~1,700 shapes, of which
+ * the Data Catalog subset Pinstream serves (src/glue/api.ts) needs a few dozen.
+ */
+export const SERVICE_OPERATIONS: Partial<Record<(typeof SERVICES)[number], readonly string[]>> = {
+  glue: [
+    'CreateDatabase', 'GetDatabase', 'UpdateDatabase', 'DeleteDatabase', 'GetDatabases',
+    'CreateTable', 'GetTable', 'UpdateTable', 'DeleteTable', 'GetTables',
+    'CreatePartition', 'GetPartition', 'DeletePartition', 'GetPartitions', 'BatchCreatePartition', 'BatchDeletePartition',
+  ],
+};
 
 const SHAPE_KEYS = [
   'type', 'required', 'members', 'member', 'key', 'value', 'min', 'max', 'pattern', 'enum', 'payload', 'timestampFormat',
@@ -31,10 +45,31 @@ function member(m: Obj): Obj {
   return pick(m, MEMBER_KEYS);
 }
 
-export function compact(model: Obj): Obj {
+/** The shapes reachable from the operations' inputs, outputs and errors. */
+function reachable(model: Obj, only: ReadonlySet<string>): Set<string> {
+  const src = model.shapes as Record<string, Obj>;
+  const seen = new Set<string>();
+  const visit = (name: string) => {
+    if (seen.has(name) || !src[name]) return;
+    seen.add(name);
+    const s = src[name];
+    for (const m of Object.values((s.members as Record<string, Obj>) ?? {})) visit(m.shape as string);
+    for (const k of ['member', 'key', 'value']) if (s[k]) visit((s[k] as Obj).shape as string);
+  };
+  for (const [name, o] of Object.entries(model.operations as Record<string, Obj>)) {
+    if (!only.has(name)) continue;
+    for (const k of ['input', 'output']) if (o[k]) visit((o[k] as Obj).shape as string);
+    for (const e of (o.errors as Obj[] | undefined) ?? []) visit(e.shape as string);
+  }
+  return seen;
+}
+
+export function compact(model: Obj, only?: readonly string[]): Obj {
   const shapes: Obj = {};
   const src = model.shapes as Record<string, Obj>;
+  const kept = only ? reachable(model, new Set(only)) : undefined;
   for (const name of Object.keys(src).sort()) {
+    if (kept && !kept.has(name)) continue;
     const s = pick(src[name], SHAPE_KEYS);
     if (s.members) {
       const members: Obj = {};
@@ -50,6 +85,10 @@ export function compact(model: Obj): Obj {
   for (const name of Object.keys(ops).sort()) {
     const o = ops[name];
     const out: Obj = { name: o.name, http: pick(o.http as Obj, ['method', 'requestUri', 'responseCode']) };
+    if (only && !only.includes(name)) {
+      operations[name] = out;
+      continue;
+    }
     if (o.input) out.input = member(o.input as Obj);
     if (o.output) out.output = member(o.output as Obj);
     if (Array.isArray(o.errors) && o.errors.length > 0) out.errors = (o.errors as Obj[]).map((e) => e.shape);
@@ -119,7 +158,10 @@ export function renderInputTypes(service: string, c: Obj): string {
         return 'number';
     }
   };
-  const ops = Object.keys(operations).sort();
+  // Operations kept by name only (no input, output or errors) have no input type either.
+  const ops = Object.keys(operations)
+    .filter((op) => Object.keys(operations[op]).some((k) => k !== 'name' && k !== 'http'))
+    .sort();
   for (const op of ops) if (operations[op].input) want((operations[op].input as Obj).shape as string);
   const blocks: string[] = [];
   while (queue.length > 0) {
@@ -153,7 +195,7 @@ function main(dir: string): void {
   for (const service of SERVICES) {
     const model = JSON.parse(gunzipSync(readFileSync(join(dir, `${service}.json.gz`))).toString('utf8')) as Obj;
     const file = join(outDir, `${service}.ts`);
-    const c = compact(model);
+    const c = compact(model, SERVICE_OPERATIONS[service]);
     writeFileSync(file, render(service, c));
     console.log(`wrote ${file}`);
     const types = join(outDir, `${service}-inputs.ts`);

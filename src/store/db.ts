@@ -265,6 +265,26 @@ const MIGRATIONS: string[] = [
      header TEXT,
      PRIMARY KEY (job_id, piece)
    ) WITHOUT ROWID;`,
+  // The Glue-style Data Catalog (src/catalog/store.ts): one JSON document per database, table and
+  // partition, names folded to lower case; a table counts its partitions for the per-table quota.
+  `CREATE TABLE glue_databases (
+     name TEXT PRIMARY KEY,
+     data TEXT NOT NULL
+   );
+   CREATE TABLE glue_tables (
+     db TEXT NOT NULL,
+     name TEXT NOT NULL,
+     data TEXT NOT NULL,
+     partitions INTEGER NOT NULL DEFAULT 0,
+     PRIMARY KEY (db, name)
+   ) WITHOUT ROWID;
+   CREATE TABLE glue_partitions (
+     db TEXT NOT NULL,
+     tbl TEXT NOT NULL,
+     vals TEXT NOT NULL,
+     data TEXT NOT NULL,
+     PRIMARY KEY (db, tbl, vals)
+   ) WITHOUT ROWID;`,
 ];
 
 export function openDb(dataDir: string): Db {
