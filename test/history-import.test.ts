@@ -29,6 +29,8 @@ import { KPI_NAMES } from '../src/analytics/kpi.js';
 import { DASHBOARDS } from '../src/analytics/types.js';
 import { decodeIngestEntry } from '../src/pinpoint/ingest-record.js';
 import { splitLines } from '../src/history/reader.js';
+import { MAX_FAILURE_SAMPLES } from '../src/history/jobs.js';
+import { MAX_HISTORY_REQUEST_BYTES, MAX_MAP_ENTRIES } from '../src/history/routes.js';
 import { HISTORY_EVENT_ID_PREFIX, historyRow, parseRecord } from '../src/history/record.js';
 import { D1, D2, FIXTURE, IDS, NOW } from './helpers/kpi-events.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -353,6 +355,37 @@ describe('history import', () => {
       const r = await post(body);
       assert.ok(r.status === 400 || r.status === 404, `${JSON.stringify(body)}: ${r.status}`);
       assert.match(r.body.message ?? r.body.Message, msg);
+    }
+  });
+
+  test(`the request's limits: a Map of more than MAX_MAP_ENTRIES (${MAX_MAP_ENTRIES}) entries is a 400, a body over MAX_HISTORY_REQUEST_BYTES a 413`, async () => {
+    const post = (body: string) => signedRequest(fresh.server.url, { method: 'POST', path: `/v1/apps/${freshA}/history-imports`, credentials: fresh.server.admin, body, signingDate: new Date(NOW) });
+    const map = Object.fromEntries(Array.from({ length: MAX_MAP_ENTRIES + 1 }, (_, i) => [`src${i}`, freshA]));
+    const tooMany = await post(JSON.stringify({ Source: 's3://bucket-x/', Map: map }));
+    assert.equal(tooMany.status, 400);
+    assert.match((await tooMany.json()).Message, new RegExp(`Map must have 1 to ${MAX_MAP_ENTRIES} entries`));
+    const big = await post(JSON.stringify({ Source: 's3://bucket-x/', Pad: 'x'.repeat(MAX_HISTORY_REQUEST_BYTES) }));
+    assert.equal(big.status, 413);
+    await big.text();
+  });
+
+  test(`malformed lines are all counted, the first MAX_FAILURE_SAMPLES (${MAX_FAILURE_SAMPLES}) kept as object:line: reason`, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pinstream-history-malformed-'));
+    try {
+      const [y, m, d] = D1.split('-');
+      const file = join(dir, 'pinpoint', y, m, d, '10', 'malformed-1.json');
+      await mkdir(dirname(file), { recursive: true });
+      const bad = MAX_FAILURE_SAMPLES + 5;
+      await writeFile(file, Array.from({ length: bad }, (_, i) => `{"not json ${i}`).join('\n') + '\n');
+      const created = await api(fresh.server.url, fresh.server.admin, 'POST', `/v1/apps/${freshA}/history-imports`, { Source: `file://${dir}/pinpoint/` });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const job = await finished(fresh.server.url, fresh.server.admin, freshA, created.body.Id);
+      assert.equal(job.MalformedRecords, bad);
+      assert.equal(job.Failures.length, MAX_FAILURE_SAMPLES);
+      assert.match(job.Failures[0], /malformed-1\.json:1: /);
+      assert.match(job.Failures[MAX_FAILURE_SAMPLES - 1], new RegExp(`malformed-1\\.json:${MAX_FAILURE_SAMPLES}: `));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
