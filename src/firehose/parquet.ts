@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { FirehoseRecord } from './destination.js';
 import { sqlString, withDuckDB } from './duckdb.js';
-import { convertRecord, deserializerOptions, readJsonColumns, SchemaError, type ConversionSchema, type DeserializerOptions } from './schema.js';
+import { convertRecord, deserializerOptions, readJsonColumns, selectList, SchemaError, type ConversionSchema, type DeserializerOptions } from './schema.js';
 
 export { MALFORMED_DATA } from './schema.js';
 /** lastErrorCode when DuckDB could not write a record that is valid JSON. */
@@ -195,7 +195,7 @@ async function convert(
     await withDuckDB(async (c) => {
       const source = `read_json(${sqlString(input)}, format = 'newline_delimited', maximum_object_size = ${JSON_MAX_OBJECT_BYTES}, columns = ${readJsonColumns(schema)})`;
       await c.run(
-        `COPY (SELECT * FROM ${source}) TO ${sqlString(output)} (FORMAT PARQUET, COMPRESSION ${o.compression}, PARQUET_VERSION ${o.writerVersion})`,
+        `COPY (SELECT ${selectList(schema)} FROM ${source}) TO ${sqlString(output)} (FORMAT PARQUET, COMPRESSION ${o.compression}, PARQUET_VERSION ${o.writerVersion})`,
       );
     });
     return { ok: true, body: await readFile(output) };

@@ -336,11 +336,8 @@ function convert(v: JsonValue | undefined, t: HiveType, o: DeserializerOptions, 
         }
         case 'binary': {
           if (typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length % 4 === 1) return fail('is not base64 text');
-          // DuckDB reads a BLOB from text with \xHH escapes.
-          const bytes = Buffer.from(v, 'base64');
-          let s = '';
-          for (const b of bytes) s += `\\x${b.toString(16).padStart(2, '0').toUpperCase()}`;
-          return JSON.stringify(s);
+          // Carried as canonical base64 and decoded by DuckDB (selectList).
+          return JSON.stringify(Buffer.from(v, 'base64').toString('base64'));
         }
       }
       break;
@@ -569,7 +566,52 @@ function formatMicros(us: bigint): string {
   return `${p(y, 4)}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}.${micro.toString().padStart(6, '0')}`;
 }
 
-/** The `columns = {…}` argument of read_json for the schema. */
+/** Whether a binary type is anywhere in `t`. */
+function hasBinary(t: HiveType): boolean {
+  if (t.kind === 'primitive') return t.name === 'binary';
+  if (t.kind === 'array') return hasBinary(t.element);
+  if (t.kind === 'map') return hasBinary(t.key) || hasBinary(t.value);
+  if (t.kind === 'struct') return t.fields.some((f) => hasBinary(f.type));
+  return false;
+}
+
+/** `t` with binary read as VARCHAR: rows carry binary as base64 text, decoded by selectList. */
+function readType(t: HiveType): string {
+  if (!hasBinary(t)) return duckType(t);
+  switch (t.kind) {
+    case 'array':
+      return `${readType(t.element)}[]`;
+    case 'map':
+      return `MAP(${readType(t.key)}, ${readType(t.value)})`;
+    case 'struct':
+      return `STRUCT(${t.fields.map((f) => `${quoteIdent(f.name)} ${readType(f.type)}`).join(', ')})`;
+    default:
+      return 'VARCHAR';
+  }
+}
+
+/** SQL turning `e` (read as readType(t)) into duckType(t): base64 text becomes BLOB at any depth. */
+function decodeExpr(e: string, t: HiveType, depth = 0): string {
+  if (!hasBinary(t)) return e;
+  const v = `x${depth}`;
+  switch (t.kind) {
+    case 'array':
+      return `list_transform(${e}, ${v} -> ${decodeExpr(v, t.element, depth + 1)})`;
+    case 'map':
+      return `map_from_entries(list_transform(map_entries(${e}), ${v} -> {'key': ${decodeExpr(`${v}.key`, t.key, depth + 1)}, 'value': ${decodeExpr(`${v}.value`, t.value, depth + 1)}}))`;
+    case 'struct':
+      return `CASE WHEN ${e} IS NULL THEN NULL ELSE struct_pack(${t.fields.map((f) => `${quoteIdent(f.name)} := ${decodeExpr(`${e}.${quoteIdent(f.name)}`, f.type, depth + 1)}`).join(', ')}) END`;
+    default:
+      return `from_base64(${e})`;
+  }
+}
+
+/** The `columns = {…}` argument of read_json for the schema's rows. */
 export function readJsonColumns(schema: ConversionSchema): string {
-  return `{${schema.columns.map((c) => `'${c.name.replace(/'/g, "''")}': '${duckType(c.hive).replace(/'/g, "''")}'`).join(', ')}}`;
+  return `{${schema.columns.map((c) => `'${c.name.replace(/'/g, "''")}': '${readType(c.hive).replace(/'/g, "''")}'`).join(', ')}}`;
+}
+
+/** The SELECT list giving the table's columns, in order, from those rows. */
+export function selectList(schema: ConversionSchema): string {
+  return schema.columns.map((c) => `${decodeExpr(quoteIdent(c.name), c.hive)} AS ${quoteIdent(c.name)}`).join(', ');
 }
