@@ -150,7 +150,9 @@ class JsonReader {
     return this.pos >= this.s.length;
   }
   value(depth: number): JsonValue {
-    if (depth > MAX_RECORD_NESTING_DEPTH) this.fail(`objects and arrays nest more than ${MAX_RECORD_NESTING_DEPTH} levels deep`);
+    if (depth > MAX_RECORD_NESTING_DEPTH) {
+      throw new ConvertError(`the record nests objects and arrays more than ${MAX_RECORD_NESTING_DEPTH} levels deep; the maximum is ${MAX_RECORD_NESTING_DEPTH}`);
+    }
     this.ws();
     const c = this.s[this.pos];
     if (c === '{') {

@@ -5,6 +5,10 @@
 
 import { PutRolePolicyCommand, IAMClient } from '@aws-sdk/client-iam';
 import { STORAGE_FORMATS } from '../../src/catalog/catalog.js';
+import { parseHiveType } from '../../src/catalog/hive-types.js';
+import type { FirehoseRecord } from '../../src/firehose/destination.js';
+import { parquetOptions, toParquet, type ConversionResult } from '../../src/firehose/parquet.js';
+import { conversionSchema } from '../../src/firehose/schema.js';
 
 export const PINPOINT_EVENT_COLUMNS: Array<{ Name: string; Type: string }> = [
   { Name: 'event_type', Type: 'string' },
@@ -20,6 +24,11 @@ export const PINPOINT_EVENT_COLUMNS: Array<{ Name: string; Type: string }> = [
   { Name: 'client_context', Type: 'struct<custom:map<string,string>>' },
   { Name: 'facets', Type: 'struct<email_channel:struct<mail_event:struct<mail:struct<message_id:string,message_send_timestamp:bigint,from_address:string,destination:array<string>>,send:struct<smtp_response:string>>>>' },
   { Name: 'awsaccountid', Type: 'string' },
+  // The endpoint as the event stream sends it (pinpoint.md §3), its keys as sent.
+  {
+    Name: 'endpoint',
+    Type: 'struct<Id:string,ChannelType:string,Address:string,EndpointStatus:string,OptOut:string,EffectiveDate:string,CohortId:string,CreationDate:string,RequestId:string,Demographic:struct<Make:string,Model:string,ModelVersion:string,Locale:string,AppVersion:string,Platform:string,PlatformVersion:string,Timezone:string>,Location:struct<Country:string,City:string,PostalCode:string,Region:string,Latitude:double,Longitude:double>,Attributes:map<string,array<string>>,Metrics:map<string,double>,User:struct<UserId:string,UserAttributes:map<string,array<string>>>>',
+  },
 ];
 
 /** CREATE EXTERNAL TABLE for the columns above, as an Athena console user would run it. */
@@ -56,4 +65,12 @@ export async function allowGlueRead(server: { url: string; admin: { accessKeyId:
   } finally {
     iam.destroy();
   }
+}
+
+/** toParquet with the Pinpoint event table's columns (what a stream converting with it writes). */
+export async function pinpointParquet(records: FirehoseRecord[], conf: Record<string, unknown>): Promise<ConversionResult> {
+  const o = parquetOptions(conf);
+  if (!o.ok) throw new Error(o.error);
+  const columns = PINPOINT_EVENT_COLUMNS.map((c) => ({ name: c.Name, type: c.Type, hive: parseHiveType(c.Type), parameters: {} }));
+  return toParquet(records, o.options, conversionSchema('pinpoint.events', columns));
 }
