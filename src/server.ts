@@ -199,6 +199,9 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
 
   const eventStreams = new EventStreams(db, clock, iam, ingestLog, (id) => apps.arn(id), config.retentionDays);
   let serverUrl = '';
+  // Before Firehose: delivery streams converting records read their tables from it.
+  const catalogStore = new CatalogStore(db, clock, { ...DEFAULT_CATALOG_LIMITS, ...deps.catalogLimits });
+  const catalog = new Catalog(catalogStore);
   const firehose = new FirehoseService({
     db,
     dataDir: config.dataDir,
@@ -207,6 +210,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     fsync: config.logFsync,
     clock,
     buckets: config.buckets,
+    catalog,
     roles: {
       session: (roleArn, source) => assumeRole(iam, roleArn, source),
       mayNot: (roleArn, source, action, resource) => roleMayNot(iam, roleArn, source, action, resource),
@@ -244,7 +248,6 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   const oidc = new Map(config.oidcProviders.map((c) => new OidcProvider(c, clock)).map((p) => [p.name, p]));
   const cognitoApi = cognitoService({ pools, iam, authorizer, tokens: cognitoTokens, oidc });
   const queryServices = iamServices(iam, authorizer, webIdentityFederation({ tokens: cognitoTokens, oidc, pools, iam }));
-  const catalogStore = new CatalogStore(db, clock, { ...DEFAULT_CATALOG_LIMITS, ...deps.catalogLimits });
   const glueApi = glueService({
     catalog: catalogStore,
     authorizer,
@@ -374,7 +377,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     history,
     messaging,
     unattributedLog,
-    catalog: new Catalog(catalogStore),
+    catalog,
     operations,
     httpStats: () => server.stats(),
     async close() {

@@ -16,7 +16,8 @@ import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateDeliveryStreamCommand, DescribeDeliveryStreamCommand, PutRecordBatchCommand } from '@aws-sdk/client-firehose';
-import { toParquet } from '../src/firehose/parquet.js';
+import { allowGlueRead, pinpointEventsTableInput, pinpointParquet } from './helpers/pinpoint-table.js';
+import { CreateDatabaseCommand, CreateTableCommand, GlueClient } from '@aws-sdk/client-glue';
 import {
   QueryError,
   bucketLocation,
@@ -99,7 +100,7 @@ async function bucketObjects(evs: Ev[]): Promise<Map<string, Buffer>> {
   const third = Math.ceil(evs.length / 3);
   const [a, b, c] = [evs.slice(0, third), evs.slice(third, 2 * third), evs.slice(2 * third)];
   const lines = (xs: Ev[]) => Buffer.from(xs.map((e) => e.line + '\n').join(''));
-  const parquet = await toParquet(
+  const parquet = await pinpointParquet(
     c.map((e, i) => ({ data: Buffer.from(e.line + '\n'), arrivalMs: e.ts, recordId: String(i) })),
     { OutputFormatConfiguration: { Serializer: { ParquetSerDe: {} } }, InputFormatConfiguration: { Deserializer: { OpenXJsonSerDe: {} } } },
   );
@@ -300,6 +301,12 @@ test('the command: plain DuckDB SQL without --stream; SQL errors exit 1 with one
 test('end to end: PutRecordBatch to JSON and Parquet delivery streams, then `pinstream query --stream`', async () => {
   const server = await startTestServer();
   await createDeliveryRole(server.server);
+  // The Parquet stream converts with the Pinpoint event table, read as the delivery role.
+  await allowGlueRead(server.server, 'firehose-delivery');
+  const glue = new GlueClient({ endpoint: server.server.url, region: 'us-east-1', credentials: server.server.admin, maxAttempts: 1 });
+  await glue.send(new CreateDatabaseCommand({ DatabaseInput: { Name: 'db' } }));
+  await glue.send(new CreateTableCommand({ DatabaseName: 'db', TableInput: pinpointEventsTableInput('t', 's3://e2e-events/e2e-parquet/') }));
+  glue.destroy();
   const fh = firehoseClient(server.server);
   try {
     const evs = events(150, 5);

@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { ManualClock } from '../src/clock.js';
+import { conversionSchema } from '../src/firehose/schema.js';
+import { parseHiveType } from '../src/catalog/hive-types.js';
 import type { DeliveryBatch, DestinationContext, FirehoseRecord, StreamInfo } from '../src/firehose/destination.js';
 import type { ObjectStore } from '../src/firehose/objects/object-store.js';
 import { FolderStore, InvalidKeyError, MAX_KEY_BYTES, MAX_SEGMENT_BYTES, NoSuchKeyError, TEMP_PREFIX } from '../src/firehose/objects/folder.js';
@@ -43,7 +45,9 @@ function folders(): { ctx: DestinationContext; store(bucket: string): ObjectStor
     return stores.get(name)!;
   };
   const clock = new ManualClock(T0 + 60_000);
-  return { ctx: { clock, objects: (arn) => store(arn.replace('arn:aws:s3:::', '')) }, store, clock };
+  // The conversion table of the Parquet case: two columns, n and s.
+  const schema = () => conversionSchema('analytics.events', [['n', 'int'], ['s', 'string']].map(([name, type]) => ({ name, type, hive: parseHiveType(type), parameters: {} })));
+  return { ctx: { clock, objects: (arn) => store(arn.replace('arn:aws:s3:::', '')), schema }, store, clock };
 }
 
 const stream = (version = 1): (() => StreamInfo) => () => ({ name: 'clicks', arn: 'arn:aws:firehose:us-east-1:000000000000:deliverystream/clicks', version });

@@ -24,7 +24,7 @@ import {
   type PinpointClient,
 } from '@aws-sdk/client-pinpoint';
 import { ManualClock } from '../src/clock.js';
-import { toParquet } from '../src/firehose/parquet.js';
+import { pinpointParquet } from './helpers/pinpoint-table.js';
 import { KPI_NAMES } from '../src/analytics/kpi.js';
 import { DASHBOARDS } from '../src/analytics/types.js';
 import { decodeIngestEntry } from '../src/pinpoint/ingest-record.js';
@@ -196,7 +196,7 @@ describe('history import', () => {
         // Firehose's converter lower-cases every key by default (OpenX CaseInsensitive), custom
         // attribute names included, which no import can undo; an archive made to keep them:
         const conf = { InputFormatConfiguration: { Deserializer: { OpenXJsonSerDe: { CaseInsensitive: false } } } };
-        const conv = await toParquet(lines.map((l, i) => ({ data: Buffer.from(l), arrivalMs: NOW, recordId: String(i) })), conf);
+        const conv = await pinpointParquet(lines.map((l, i) => ({ data: Buffer.from(l), arrivalMs: NOW, recordId: String(i) })), conf);
         assert.ok(conv.ok);
         await put(`${name}.parquet`, conv.body);
       }

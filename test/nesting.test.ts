@@ -10,7 +10,8 @@ import { CreateAppCommand, PutEventsCommand } from '@aws-sdk/client-pinpoint';
 import { CreateUserCommand, IAMClient, PutUserPolicyCommand } from '@aws-sdk/client-iam';
 import { decode } from 'cborg';
 import { MAX_NESTING_DEPTH, MAX_RECORD_NESTING_DEPTH, nestingExceeds } from '../src/nesting.js';
-import { MALFORMED_DATA, toParquet } from '../src/firehose/parquet.js';
+import { MALFORMED_DATA } from '../src/firehose/parquet.js';
+import { pinpointParquet } from './helpers/pinpoint-table.js';
 import { jsonRows, parseCopyOptions } from '../src/firehose/destinations/redshift.js';
 import { DepthLimitedTokenizer } from '../src/http/cbor-depth.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -207,7 +208,7 @@ describe('Firehose records nested too deep go to the error output instead of ove
   };
 
   test(`Parquet conversion: a record nested over MAX_RECORD_NESTING_DEPTH (${MAX_RECORD_NESTING_DEPTH}) is malformed; the others convert`, async () => {
-    const out = await toParquet(
+    const out = await pinpointParquet(
       [record(`{"a":1,"b":${arrays(DEEP * 5)}}`, 'deep'), record('{"a":2,"b":[1]}', 'fine'), record(`{"a":3,"b":${arrays(MAX_RECORD_NESTING_DEPTH - 1)}}`, 'at-limit')],
       parquetConf,
     );

@@ -74,8 +74,11 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
       if (problem) throw invalidArgument(`Firehose is unable to assume role ${roleArn}. Please check the role provided. (${problem})`);
     }
   }
-  const usedRoles = (kind: DestinationKind, block: Json, member: string) =>
-    s3Configurations(kind, block, member).flatMap(({ config }) => (typeof config.RoleARN === 'string' ? [config.RoleARN] : []));
+  const usedRoles = (kind: DestinationKind, block: Json, member: string) => [
+    ...s3Configurations(kind, block, member).flatMap(({ config }) => (typeof config.RoleARN === 'string' ? [config.RoleARN] : [])),
+    // The role Firehose reads the conversion's Glue table as.
+    ...[schemaRoleOf(block)].filter((r): r is string => r !== undefined),
+  ];
 
   const operations: Operations<Inputs> = {
     async CreateDeliveryStream(i, req) {
@@ -318,6 +321,13 @@ function deliveryFailure(h: DeliveryStreamHealth | undefined): { Type: string; D
 
 const encryptionUnsupported =
   'Server-side encryption of delivery streams is not supported by this server: encryption at rest (AWS KMS) is not available, and records are stored unencrypted in its data directory.';
+
+function schemaRoleOf(block: Json): string | undefined {
+  const conv = block.DataFormatConversionConfiguration;
+  const sc = conv && typeof conv === 'object' && !Array.isArray(conv) ? (conv as Json).SchemaConfiguration : undefined;
+  const role = sc && typeof sc === 'object' && !Array.isArray(sc) ? (sc as Json).RoleARN : undefined;
+  return typeof role === 'string' ? role : undefined;
+}
 
 /** The one destination block of a create (`Configuration`) or update (`Update`) request. */
 function destinationBlock(i: Json, suffix: 'Configuration' | 'Update'): { kind: DestinationKind; member: string } {

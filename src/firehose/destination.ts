@@ -5,6 +5,7 @@
 
 import type { Clock } from '../clock.js';
 import type { ObjectStore } from './objects/object-store.js';
+import type { ConversionSchema } from './schema.js';
 
 /** One record as PutRecord(Batch) accepted it (or as read from a Kinesis source). */
 export interface FirehoseRecord {
@@ -81,4 +82,16 @@ export interface DestinationContext {
    * every read and write is authorized as.
    */
   objects(bucketArn: string, roleArn: string | undefined): ObjectStore;
+  /**
+   * The columns of the Data Catalog table a SchemaConfiguration names, read as its RoleARN
+   * (glue:GetTable on the table); throws SchemaError saying why it cannot be used. Absent where
+   * there is no catalog: format conversion is then refused.
+   */
+  schema?(schemaConfiguration: Record<string, unknown>): ConversionSchema;
+  /**
+   * The stream is being created or updated: what could only fail later (a table that does not
+   * exist, a role that may not read it) is refused now. Unset when stored streams reopen at a
+   * restart, where the same problems are delivery errors reported in health.
+   */
+  validating?: boolean;
 }

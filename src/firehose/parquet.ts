@@ -1,29 +1,15 @@
 // Record format conversion (reference/kinesis-firehose.md §3.7): a buffered batch of JSON records
-// becomes one Parquet file, written by DuckDB from a temporary newline-delimited JSON file.
+// becomes one Parquet file with the columns and types of the Data Catalog table the stream's
+// SchemaConfiguration names (schema.ts turns each record into a row of exactly those columns), written
+// by DuckDB from a temporary newline-delimited JSON file read with those declared types.
 //
-// Schema. AWS takes the columns from a Glue table (SchemaConfiguration); there is no Glue here and
-// the API model admits no extra field to carry columns, so SchemaConfiguration is accepted and
-// ignored, and the schema is inferred from the batch's records by DuckDB's read_json (reading every
-// line): nested objects become STRUCTs, arrays LISTs, mixed scalar types VARCHAR. Inference alone
-// gives each file its own schema, and Pinpoint records defeat it: `"session":{}` or `"sdk":{}`
-// (server-generated events) infer as MAP in one batch and STRUCT in the next, which no reader can
-// union, and `attributes`/`metrics` keys vary per record. So the Pinpoint event-stream columns
-// (pinpoint.md §3, PINPOINT_SCHEMA) have fixed types, our stand-in for the Glue table AWS's own
-// Pinpoint solution uses: STRUCTs for application/client/device/session, MAP(VARCHAR, VARCHAR) and
-// MAP(VARCHAR, DOUBLE) for attributes/metrics, JSON for the free-form endpoint/client_context/
-// facets. A fixed type replaces the inferred one only where it fits (an object where a STRUCT is
-// fixed, flat numbers for metrics, ...), so other data with such column names is inferred as usual.
-// Other data's files still get per-batch schemas (read them with read_parquet(union_by_name=true)).
-//
-// Deserializer options (OpenXJsonSerDe): CaseInsensitive (default true) lowercases every JSON key,
-// as AWS documents it, map keys included; ConvertDotsInJsonKeysToUnderscores replaces dots in
-// every key; ColumnToJsonKeyMappings renames top-level keys. When none of them changes a record
-// and it is one line, its bytes are written as they came, so integers beyond 2^53 keep every digit
-// (re-serialized records go through JSON.parse and lose them). HiveJsonSerDe.TimestampFormats is
-// not applied: timestamps stay as the JSON has them (numbers or strings).
 // Serializer options (ParquetSerDe): Compression (SNAPPY default, GZIP, UNCOMPRESSED) and
 // WriterVersion (V1 default, V2) are honoured; BlockSizeBytes, PageSizeBytes, MaxPaddingBytes and
-// EnableDictionaryCompression are accepted and left to DuckDB's defaults. OrcSerDe is refused.
+// EnableDictionaryCompression are accepted and left to DuckDB's defaults. OrcSerDe is refused when
+// the stream is saved: DuckDB has no ORC writer, and writing Parquet instead would be a lie.
+//
+// Also the read_json of delivered JSON objects that `pinstream query` uses (readJsonSql), with the
+// Pinpoint event-stream column types where they fit.
 
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -31,14 +17,11 @@ import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { FirehoseRecord } from './destination.js';
 import { sqlString, withDuckDB } from './duckdb.js';
-import { MAX_RECORD_NESTING_DEPTH, nestingExceeds } from '../nesting.js';
+import { convertRecord, deserializerOptions, readJsonColumns, selectList, SchemaError, type ConversionSchema, type DeserializerOptions } from './schema.js';
 
-/** lastErrorCode of a record that is not one JSON object (format-conversion-failed documents). */
-export const MALFORMED_DATA = 'DataFormatConversion.MalformedData';
+export { MALFORMED_DATA } from './schema.js';
 /** lastErrorCode when DuckDB could not write a record that is valid JSON. */
 export const CONVERSION_FAILED = 'DataFormatConversion.ConversionFailed';
-/** lastErrorCode for a configuration this converter cannot produce (ORC). */
-export const UNSUPPORTED_FORMAT = 'DataFormatConversion.UnsupportedFormat';
 
 /**
  * DuckDB's read_json maximum_object_size: one line of the temporary file. Records are at most
@@ -118,10 +101,7 @@ export async function readJsonSql(c: DuckDBConnection, paths: string[], compress
 export interface ParquetOptions {
   compression: ParquetCompression;
   writerVersion: 'V1' | 'V2';
-  caseInsensitive: boolean;
-  dotsToUnderscores: boolean;
-  /** JSON key → column name (ColumnToJsonKeyMappings inverted). */
-  renames: Map<string, string>;
+  deserializer: DeserializerOptions;
 }
 
 export type ConversionResult =
@@ -135,7 +115,9 @@ export type ConversionResult =
 export function parquetOptions(conf: Record<string, unknown>): { ok: true; options: ParquetOptions } | { ok: false; error: string } {
   const obj = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
   const serializer = obj(obj(conf.OutputFormatConfiguration).Serializer);
-  if (serializer.OrcSerDe !== undefined) return { ok: false, error: 'OrcSerDe is not supported: use ParquetSerDe' };
+  if (serializer.OrcSerDe !== undefined) {
+    return { ok: false, error: 'OutputFormatConfiguration.Serializer.OrcSerDe is not supported: this server writes Parquet only (its DuckDB has no ORC writer); use ParquetSerDe' };
+  }
   const parquet = obj(serializer.ParquetSerDe);
   const compression = (parquet.Compression ?? 'SNAPPY') as string;
   if (!(PARQUET_COMPRESSIONS as readonly string[]).includes(compression)) {
@@ -143,56 +125,51 @@ export function parquetOptions(conf: Record<string, unknown>): { ok: true; optio
   }
   const writerVersion = (parquet.WriterVersion ?? 'V1') as string;
   if (writerVersion !== 'V1' && writerVersion !== 'V2') return { ok: false, error: `ParquetSerDe.WriterVersion must be V1 or V2, got ${writerVersion}` };
-  const openx = obj(obj(obj(conf.InputFormatConfiguration).Deserializer).OpenXJsonSerDe);
-  const renames = new Map<string, string>();
-  for (const [column, key] of Object.entries(obj(openx.ColumnToJsonKeyMappings))) if (typeof key === 'string') renames.set(key, column);
-  return {
-    ok: true,
-    options: {
-      compression: compression as ParquetCompression,
-      writerVersion,
-      caseInsensitive: openx.CaseInsensitive !== false,
-      dotsToUnderscores: openx.ConvertDotsInJsonKeysToUnderscores === true,
-      renames,
-    },
-  };
+  let deserializer: DeserializerOptions;
+  try {
+    deserializer = deserializerOptions(conf.InputFormatConfiguration);
+  } catch (e) {
+    if (e instanceof SchemaError) return { ok: false, error: `InputFormatConfiguration: ${e.message}` };
+    throw e;
+  }
+  return { ok: true, options: { compression: compression as ParquetCompression, writerVersion, deserializer } };
 }
 
 /**
- * Converts a batch to one Parquet file. Records that are not a JSON object are reported in
- * `failed` (for the format-conversion-failed error output) and the file holds the others.
+ * Converts a batch to one Parquet file of the schema's columns. Records that cannot convert are
+ * reported in `failed` (for the format-conversion-failed error output) and the file holds the others.
  */
-export async function toParquet(records: FirehoseRecord[], conf: Record<string, unknown>): Promise<ConversionResult> {
-  const parsed = parquetOptions(conf);
-  if (!parsed.ok) return { ok: false, failed: records.map((_, index) => ({ index, error: `${UNSUPPORTED_FORMAT}: ${parsed.error}` })) };
-  const o = parsed.options;
+export async function toParquet(records: FirehoseRecord[], o: ParquetOptions, schema: ConversionSchema): Promise<ConversionResult> {
   const failed: Array<{ index: number; error: string }> = [];
   const lines: Array<{ index: number; line: string }> = [];
   records.forEach((r, index) => {
-    const p = normalizeRecord(r.data.toString('utf8'), o);
-    if (p.ok) lines.push({ index, line: p.line });
-    else failed.push({ index, error: `${MALFORMED_DATA}: ${p.error}` });
+    const p = convertRecord(r.data.toString('utf8'), schema, o.deserializer);
+    if (p.ok) for (const line of p.lines) lines.push({ index, line });
+    else failed.push({ index, error: `${MALFORMED}: ${p.error}` });
   });
   if (lines.length === 0) return { ok: false, failed };
 
   const dir = await mkdtemp(join(tmpdir(), 'pinstream-parquet-'));
   try {
     let body: Buffer | undefined;
-    const attempt = await convert(dir, lines, o);
+    const attempt = await convert(dir, lines, o, schema);
     if (attempt.ok) body = attempt.body;
     else {
-      // DuckDB refused the batch as a whole: find the records it refuses on their own, write the
-      // rest. Only this rare path pays one conversion per record.
+      // Rows are checked against the types before DuckDB sees them, so this is unexpected: find
+      // the records DuckDB refuses on their own and write the rest. Only this path pays one
+      // conversion per record.
+      const byRecord = new Map<number, Array<{ index: number; line: string }>>();
+      for (const l of lines) byRecord.set(l.index, [...(byRecord.get(l.index) ?? []), l]);
       const good: typeof lines = [];
-      for (const l of lines) {
-        const alone = await convert(dir, [l], o);
-        if (alone.ok) good.push(l);
-        else failed.push({ index: l.index, error: `${CONVERSION_FAILED}: ${alone.error}` });
+      for (const [index, ls] of byRecord) {
+        const alone = await convert(dir, ls, o, schema);
+        if (alone.ok) good.push(...ls);
+        else failed.push({ index, error: `${CONVERSION_FAILED}: ${alone.error}` });
       }
       if (good.length > 0) {
-        const rest = await convert(dir, good, o);
+        const rest = await convert(dir, good, o, schema);
         if (rest.ok) body = rest.body;
-        else for (const l of good) failed.push({ index: l.index, error: `${CONVERSION_FAILED}: ${rest.error}` });
+        else for (const index of new Set(good.map((l) => l.index))) failed.push({ index, error: `${CONVERSION_FAILED}: ${rest.error}` });
       }
     }
     if (failed.length === 0 && body) return { ok: true, body };
@@ -203,62 +180,22 @@ export async function toParquet(records: FirehoseRecord[], conf: Record<string, 
   }
 }
 
-type Normalized = { ok: true; line: string } | { ok: false; error: string };
-
-/** Parses one record and applies the deserializer's key options; one NDJSON line out. */
-export function normalizeRecord(text: string, o: ParquetOptions): Normalized {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    return { ok: false, error: `not valid JSON (${(e as Error).message})` };
-  }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return { ok: false, error: `a record must be one JSON object, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}` };
-  }
-  if (nestingExceeds(value, MAX_RECORD_NESTING_DEPTH)) {
-    return { ok: false, error: `the record nests objects and arrays more than ${MAX_RECORD_NESTING_DEPTH} levels deep; the maximum is ${MAX_RECORD_NESTING_DEPTH}` };
-  }
-  let changed = false;
-  const rename = (k: string, top: boolean): string => {
-    let n = top && o.renames.has(k) ? o.renames.get(k)! : k;
-    if (o.dotsToUnderscores) n = n.replace(/\./g, '_');
-    if (o.caseInsensitive && !(top && o.renames.has(k))) n = n.toLowerCase();
-    if (n !== k) changed = true;
-    return n;
-  };
-  const walk = (v: unknown, top: boolean): unknown => {
-    if (Array.isArray(v)) return v.map((x) => walk(x, false));
-    if (v === null || typeof v !== 'object') return v;
-    // A null prototype: a record key `__proto__` stays a key (a plain object would drop it).
-    const out: Record<string, unknown> = Object.create(null);
-    for (const [k, x] of Object.entries(v)) {
-      const n = rename(k, top);
-      // Two keys equal after renaming: the later one wins, as it would in JSON.parse.
-      if (Object.hasOwn(out, n)) changed = true;
-      out[n] = walk(x, false);
-    }
-    return out;
-  };
-  const out = walk(value, true) as Record<string, unknown>;
-  const trimmed = text.trim();
-  const line = changed || /[\r\n]/.test(trimmed) ? JSON.stringify(out) : trimmed;
-  return { ok: true, line };
-}
+const MALFORMED = 'DataFormatConversion.MalformedData';
 
 async function convert(
   dir: string,
   lines: Array<{ line: string }>,
   o: ParquetOptions,
+  schema: ConversionSchema,
 ): Promise<{ ok: true; body: Buffer } | { ok: false; error: string }> {
   const input = join(dir, 'records.ndjson');
   const output = join(dir, 'records.parquet');
   await writeFile(input, lines.map((l) => l.line).join('\n') + '\n');
   try {
     await withDuckDB(async (c) => {
-      const source = await readJsonSql(c, [input], 'uncompressed');
+      const source = `read_json(${sqlString(input)}, format = 'newline_delimited', maximum_object_size = ${JSON_MAX_OBJECT_BYTES}, columns = ${readJsonColumns(schema)})`;
       await c.run(
-        `COPY (SELECT * FROM ${source}) TO ${sqlString(output)} (FORMAT PARQUET, COMPRESSION ${o.compression}, PARQUET_VERSION ${o.writerVersion})`,
+        `COPY (SELECT ${selectList(schema)} FROM ${source}) TO ${sqlString(output)} (FORMAT PARQUET, COMPRESSION ${o.compression}, PARQUET_VERSION ${o.writerVersion})`,
       );
     });
     return { ok: true, body: await readFile(output) };

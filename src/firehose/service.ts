@@ -25,6 +25,8 @@ import { invalidArgument } from './errors.js';
 import { bufferingOf } from './limits.js';
 import { KINDS } from './validate.js';
 import { DELIVERER_CHECKPOINT, DeliveryStreamRegistry, type DeliveryStreamState } from './registry.js';
+import { CatalogError, type Catalog } from '../catalog/catalog.js';
+import { conversionSchema, SchemaError, type ConversionSchema } from './schema.js';
 
 export interface FirehoseServiceOptions {
   db: Db;
@@ -34,6 +36,8 @@ export interface FirehoseServiceOptions {
   fsync: boolean;
   clock: Clock;
   buckets: BucketRoute[];
+  /** The Data Catalog whose tables give format conversion its columns (none: conversion is refused). */
+  catalog?: Catalog;
   /** The IAM roles delivery streams name, as Firehose uses them (src/iam/roles.ts). */
   roles: FirehoseRoles;
   /** This server's URL, known once it listens: the Kinesis source reaches the embedded Kinesis there. */
@@ -102,7 +106,7 @@ export class FirehoseService {
   async create(s: DeliveryStreamState): Promise<void> {
     this.registry.create(s);
     try {
-      await this.open(s);
+      await this.open(s, false, true);
     } catch (e) {
       this.running.delete(s.name);
       this.registry.delete(s.name);
@@ -113,7 +117,7 @@ export class FirehoseService {
   /** Saves a new configuration and restarts delivery with it; buffered records are re-read from the log. */
   async reconfigure(s: DeliveryStreamState): Promise<void> {
     // Built first: a configuration the adapter refuses leaves the stream as it was.
-    const destination = this.destination(s);
+    const destination = this.destination(s, true);
     this.registry.save(s);
     const r = await this.running.get(s.name);
     if (!r) return destination.close();
@@ -175,11 +179,11 @@ export class FirehoseService {
     return p;
   }
 
-  private open(s: DeliveryStreamState, tolerant = false): Promise<Running> {
+  private open(s: DeliveryStreamState, tolerant = false, validating = false): Promise<Running> {
     const p = (async (): Promise<Running> => {
       let destination: FirehoseDestination;
       try {
-        destination = this.destination(s);
+        destination = this.destination(s, validating);
       } catch (e) {
         if (!tolerant) throw e;
         destination = refusedDestination(s.kind, (e as Error).message);
@@ -216,17 +220,57 @@ export class FirehoseService {
   }
 
   /** The adapter for the stream's configuration; what it refuses is the caller's InvalidArgumentException. */
-  private destination(s: DeliveryStreamState): FirehoseDestination {
+  private destination(s: DeliveryStreamState, validating = false): FirehoseDestination {
     try {
       const source = this.roleSource(s.name);
       return createDestination(s.kind, s.destination, this.streamInfo(s.name), {
         clock: this.o.clock,
         objects: (bucketArn, roleArn) =>
           new RoleScopedStore(this.objects.resolve(bucketArn), bucketName(bucketArn), roleArn, (action, resource) => this.o.roles.mayNot(roleArn!, source, action, resource)),
+        ...(this.o.catalog ? { schema: (sc: Record<string, unknown>) => this.schema(sc, source) } : {}),
+        validating,
       });
     } catch (e) {
       throw invalidArgument(`${KINDS[s.kind].config}: ${(e as Error).message}`);
     }
+  }
+
+  /**
+   * The table a SchemaConfiguration names, read as Firehose reads it: as the configuration's role,
+   * which must allow glue:GetTable and glue:GetTableVersions on the catalog, database and table
+   * ARNs (the resources AWS documents for Firehose's Glue access), in this server's catalog only.
+   */
+  private schema(sc: Record<string, unknown>, source: RoleSource): ConversionSchema {
+    const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+    const db = str(sc.DatabaseName) ?? '';
+    const name = str(sc.TableName) ?? '';
+    const table = `${db}.${name}`;
+    const catalogId = str(sc.CatalogId) ?? this.o.accountId;
+    if (catalogId !== this.o.accountId) throw new SchemaError(`CatalogId ${catalogId} is not this server's Data Catalog (account ${this.o.accountId}); table ${table} cannot be read`);
+    const region = str(sc.Region) ?? this.o.region;
+    if (region !== this.o.region) throw new SchemaError(`Region ${region} is not this server's region (${this.o.region}); table ${table} cannot be read`);
+    const roleArn = str(sc.RoleARN);
+    if (!roleArn) throw new SchemaError(`no RoleARN is given to read table ${table}`);
+    const base = `arn:aws:glue:${this.o.region}:${this.o.accountId}`;
+    const resources = [`${base}:catalog`, `${base}:database/${db.toLowerCase()}`, `${base}:table/${db.toLowerCase()}/${name.toLowerCase()}`];
+    for (const action of ['glue:GetTable', 'glue:GetTableVersions']) {
+      for (const resource of resources) {
+        const why = this.o.roles.mayNot(roleArn, source, action, resource);
+        if (why !== undefined) throw new SchemaError(`role ${roleArn} may not read table ${table} (${action} on ${resource}: ${why})`);
+      }
+    }
+    let t;
+    try {
+      t = this.o.catalog!.getTable(db, name);
+    } catch (e) {
+      if (e instanceof CatalogError) throw new SchemaError(`table ${table} cannot be used: ${e.code}: ${e.message}`);
+      throw e;
+    }
+    const version = str(sc.VersionId) ?? 'LATEST';
+    if (version !== 'LATEST' && version !== t.versionId) {
+      throw new SchemaError(`table ${table} is at version ${t.versionId}; version ${version} is not kept (this catalog keeps the current version only: use LATEST)`);
+    }
+    return conversionSchema(`${t.database}.${t.name}`, t.columns);
   }
 
   private checkDeliverer(name: string, log: Log): Promise<OffsetGap | undefined> {

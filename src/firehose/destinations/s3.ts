@@ -14,7 +14,8 @@ import { DestinationConfigError, type DeliveryBatch, type DeliveryOutcome, type 
 import type { ObjectStore } from '../objects/object-store.js';
 import { compress, isCompressionFormat, type CompressionFormat } from '../compress.js';
 import { COMPRESSION_EXTENSIONS, DEFAULT_TIME_ZONE, MAX_EVALUATED_PREFIX_CHARS, dataPrefix, derivedUuid, errorPrefix, fileExtension, objectSuffix, prefixPartitionKeys, validateTimeZone } from '../keys.js';
-import { toParquet } from '../parquet.js';
+import { parquetOptions, toParquet, type ParquetOptions } from '../parquet.js';
+import { SchemaError, type ConversionSchema } from '../schema.js';
 import { bufferingOf, DEFAULT_DYNAMIC_PARTITIONING_RETRY_S, retryDurationMsOf } from '../limits.js';
 import { enabledProcessors, errorOutputTypeFor, extractPartitionKeys, metadataExtractionQuery, parseExtractionQuery, type ExtractionQuery } from '../partition.js';
 
@@ -50,6 +51,7 @@ export class S3Destination implements FirehoseDestination {
   private readonly delimiter: boolean;
   private readonly dynamic: boolean;
   private readonly conversion: Conf | undefined;
+  private readonly parquet: ParquetOptions | undefined;
   private readonly extension: string;
   private readonly backup: S3Destination | undefined;
 
@@ -78,6 +80,24 @@ export class S3Destination implements FirehoseDestination {
 
     const conversion = obj(config.DataFormatConversionConfiguration);
     this.conversion = conversion && conversion.Enabled !== false ? conversion : undefined;
+    if (this.conversion) {
+      const p = parquetOptions(this.conversion);
+      if (!p.ok) throw new DestinationConfigError(`DataFormatConversionConfiguration: ${p.error}`);
+      this.parquet = p.options;
+      const sc = obj(this.conversion.SchemaConfiguration);
+      if (!sc || !str(sc.DatabaseName) || !str(sc.TableName) || !str(sc.RoleARN)) {
+        throw new DestinationConfigError('DataFormatConversionConfiguration.SchemaConfiguration must name DatabaseName, TableName and RoleARN: the Parquet columns are the table\'s');
+      }
+      if (!ctx.schema) throw new DestinationConfigError('DataFormatConversionConfiguration: this server has no Data Catalog to read the table from');
+      if (ctx.validating) {
+        try {
+          ctx.schema(sc);
+        } catch (e) {
+          if (e instanceof SchemaError) throw new DestinationConfigError(`DataFormatConversionConfiguration.SchemaConfiguration: ${e.message}`);
+          throw e;
+        }
+      }
+    }
     this.extension = fileExtension({ fileExtension: str(config.FileExtension), conversion: this.conversion !== undefined, compression: this.compression });
 
     const dp = obj(config.DynamicPartitioningConfiguration);
@@ -124,7 +144,17 @@ export class S3Destination implements FirehoseDestination {
       }
       let body: Buffer | undefined;
       if (this.conversion) {
-        body = await this.convert(batch);
+        // Read per batch: a table changed since the last batch is used at once, and a table
+        // dropped (or a role that may no longer read it) keeps the records here, retried and
+        // reported in health, until it is back: nothing is converted against a guessed schema.
+        let schema: ConversionSchema;
+        try {
+          schema = this.ctx.schema!(obj(this.conversion.SchemaConfiguration)!);
+        } catch (e) {
+          if (e instanceof SchemaError) return { ok: false, error: `DataFormatConversion: ${e.message}` };
+          throw e;
+        }
+        body = await this.convert(batch, schema);
         if (body === undefined) return { ok: true };
       } else body = this.concat(batch.records);
       await this.put(this.dataKey(batch.firstArrivalMs, batch.id, batch.partitionKeys, undefined), body, true, batch.firstArrivalMs);
@@ -135,10 +165,10 @@ export class S3Destination implements FirehoseDestination {
   }
 
   /** Converts to Parquet; failed records go to the error output. undefined = nothing left to write. */
-  private async convert(batch: DeliveryBatch): Promise<Buffer | undefined> {
-    const result = await toParquet(batch.records, this.conversion!);
+  private async convert(batch: DeliveryBatch, schema: ConversionSchema): Promise<Buffer | undefined> {
+    const result = await toParquet(batch.records, this.parquet!, schema);
     if (result.ok) return result.body;
-    const schema = obj(this.conversion!.SchemaConfiguration) ?? {};
+    const sc = obj(this.conversion!.SchemaConfiguration) ?? {};
     const docs = result.failed.map(({ index, error }) => {
       const r = batch.records[index];
       const m = /^(DataFormatConversion\.[A-Za-z]+):?\s*(.*)$/s.exec(error);
@@ -152,11 +182,11 @@ export class S3Destination implements FirehoseDestination {
         sequenceNumber: null,
         subSequenceNumber: null,
         dataCatalogTable: {
-          catalogId: str(schema.CatalogId) ?? null,
-          databaseName: str(schema.DatabaseName) ?? null,
-          tableName: str(schema.TableName) ?? null,
-          region: str(schema.Region) ?? null,
-          versionId: str(schema.VersionId) ?? 'LATEST',
+          catalogId: str(sc.CatalogId) ?? null,
+          databaseName: str(sc.DatabaseName) ?? null,
+          tableName: str(sc.TableName) ?? null,
+          region: str(sc.Region) ?? null,
+          versionId: str(sc.VersionId) ?? 'LATEST',
           catalogArn: null,
         },
       };
