@@ -319,3 +319,54 @@ test('a projected folder outside projection.range is not read', async () => {
     await t.close();
   }
 });
+
+test('the same views over Parquet objects (a STORED AS PARQUET table) return the same rows', async () => {
+  const t = await startTestServer();
+  try {
+    await setup(t);
+    const { openDuckDB } = await import('../src/firehose/duckdb.js');
+    const cols = TABLE_DDL.slice(TABLE_DDL.indexOf('(') + 1, TABLE_DDL.indexOf(') PARTITIONED'));
+    const db = await openDuckDB();
+    const c = await db.connect();
+    for (const [f, recs] of records()) {
+      const dir = join(t.dataDir, 'buckets', 'events', 'parquet', f);
+      await mkdir(dir, { recursive: true });
+      const src = join(dir, 'src.json.tmp');
+      await writeFile(src, recs.map((r) => JSON.stringify({ ...r, awsaccountid: (r as { awsAccountId: string }).awsAccountId })).join('\n') + '\n');
+      // Columns as the table declares them (what schema-driven Firehose conversion writes).
+      const duckCols = cols.replace(/\s+/g, ' ').replace(/struct</g, 'STRUCT(').replace(/map<string,string>/g, 'MAP(VARCHAR, VARCHAR)').replace(/array<string>/g, 'VARCHAR[]').replace(/>/g, ')').replace(/:/g, ' ').replace(/\bstring\b/g, 'VARCHAR');
+      const spec = '{' + splitTop(duckCols).map((x) => { const i = x.trim().indexOf(' '); return `${x.trim().slice(0, i)}: '${x.trim().slice(i + 1)}'`; }).join(', ') + '}';
+      await c.run(`COPY (SELECT * FROM read_json('${src}', format = 'newline_delimited', columns = ${spec})) TO '${join(dir, 'pinpoint-events-1-x.parquet')}' (FORMAT parquet)`);
+      const { rm } = await import('node:fs/promises');
+      await rm(src);
+    }
+    c.closeSync();
+    db.closeSync();
+    const target = { endpoint: t.server.url, region: 'us-east-1', credentials: t.server.admin };
+    await runCatalogStatement(target, TABLE_DDL.replace('pinpoint.events', 'pinpoint.events_parquet').replace("ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'", 'STORED AS PARQUET').replace(/s3:\/\/events\/events\//g, 's3://events/parquet/'));
+    await q(t, VIEWS.sms_all_events.replace('VIEW sms_all_events', 'VIEW sms_parquet').replace('"events"', '"events_parquet"'));
+    const sms = rows(await q(t, 'SELECT event_type, message_id, price_in_millicents_usd, message_tags[\'userId\'] u, ingest_timestamp FROM sms_parquet ORDER BY event_timestamp'));
+    assert.deepEqual(sms, [
+      { event_type: '_SMS.SUCCESS', message_id: 'sms-1', price_in_millicents_usd: 645, u: 'u1', ingest_timestamp: folder(H0) },
+      { event_type: '_SMS.FAILURE', message_id: 'sms-2', price_in_millicents_usd: 0, u: null, ingest_timestamp: folder(H1) },
+    ]);
+  } finally {
+    await t.close();
+  }
+});
+
+function splitTop(s: string): string[] {
+  const out: string[] = [];
+  let d = 0;
+  let cur = '';
+  for (const ch of s) {
+    if (ch === '(') d++;
+    if (ch === ')') d--;
+    if (ch === ',' && d === 0) {
+      out.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  if (cur.trim()) out.push(cur);
+  return out;
+}
