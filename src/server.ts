@@ -57,6 +57,9 @@ import { MESSAGING_EVENTS_PATH, MessagingReceiver } from './messaging/receiver.j
 import { glueService, GLUE_TARGET_PREFIX } from './glue/api.js';
 import { CatalogStore, DEFAULT_CATALOG_LIMITS, type CatalogLimits } from './catalog/store.js';
 import { Catalog } from './catalog/catalog.js';
+import { queryRoutes } from './sql/routes.js';
+import { bucketLocation } from './firehose/objects/index.js';
+import { bucketName } from './firehose/objects/index.js';
 
 /** How often retention runs over the ingest log and the embedded Kinesis shard logs. */
 export const RETENTION_INTERVAL_MS = 60_000;
@@ -302,7 +305,25 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     },
     guestAccess: (req: ApiRequest, appId: string) =>
       createGuestAccess({ pools, iam, authorizer, appArn: (id) => apps.arn(id) }, req, appId, publicUrl(req, serverUrl)),
-    extraRoutes: historyRoutes({ apps, authorizer, jobs: history }),
+    extraRoutes: [
+      ...historyRoutes({ apps, authorizer, jobs: history }),
+      ...queryRoutes({
+        authorizer,
+        engine: (req) => ({
+          catalog,
+          store: catalogStore,
+          region: config.region,
+          accountId: config.accountId,
+          now: () => clock.now(),
+          owner: iam.keyOwner(req.caller!.accessKeyId)?.arn,
+          // Folder buckets are read in place; others through the store Firehose writes with.
+          bucket: (b) => {
+            const loc = bucketLocation(b, config.dataDir, config.buckets);
+            return 'dir' in loc ? loc : { store: firehose.objects.resolve(`arn:aws:s3:::${bucketName(`arn:aws:s3:::${b}`)}`) };
+          },
+        }),
+      }),
+    ],
   });
   const operations: ApiInventory = {
     pinpoint: pinpointApi.routes,

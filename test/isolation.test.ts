@@ -164,6 +164,7 @@ before(async () => {
     { Effect: 'Allow', Action: 'iam:*', Resource: [userArn('tenant-a'), roleArn('role-a*')] },
     { Effect: 'Allow', Action: 'cognito-identity:*', Resource: poolArn(poolOfA) },
     { Effect: 'Allow', Action: 'glue:*', Resource: [glueArn('catalog'), glueArn('database/a-*'), glueArn('table/a-*/*')] },
+    { Effect: 'Allow', Action: 'athena:StartQueryExecution', Resource: '*' },
   ]);
 });
 after(async () => {
@@ -308,6 +309,15 @@ const pinpointCases = (): Record<string, PinpointCase> => {
     'POST /v1/apps/{application-id}/history-imports': { ...at('CreateImportJob'), raw: () => ({ method: 'POST', path: `/v1/apps/${B}/history-imports`, body: { Source: 's3://tenant-b-archive/x/' } }) },
     'GET /v1/apps/{application-id}/history-imports': { ...at('GetImportJobs'), raw: () => ({ method: 'GET', path: `/v1/apps/${B}/history-imports` }) },
     'GET /v1/apps/{application-id}/history-imports/{job-id}': { ...at('GetImportJob'), raw: () => ({ method: 'GET', path: `/v1/apps/${B}/history-imports/0123456789abcdef0123456789abcdef` }) },
+    // Athena-style SQL: A may run queries, but reading B's catalog table needs glue:GetTable on B's database.
+    'POST /v1/query': {
+      action: 'glue:GetTable',
+      resource: glueArn('database/db-b'),
+      raw: () => [
+        { method: 'POST', path: '/v1/query', body: { QueryString: 'SELECT * FROM "db-b"."events"' } },
+        { method: 'POST', path: '/v1/query', body: { QueryString: 'SELECT count(*) FROM events', QueryExecutionContext: { Database: 'db-b' } } },
+      ],
+    },
   };
 };
 

@@ -37,14 +37,27 @@ export type S3Location = S3StoreOptions & { endpoint: string; region: string };
 import { defaultEndpoint, resolveCredentials } from './signed.js';
 import { DdlError, isCatalogStatement } from '../catalog/ddl.js';
 import { DEFAULT_DATABASE, GlueCallError, runCatalogStatement } from './catalog-ddl.js';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { SqlError, translate } from '../sql/presto.js';
+import { QUERY_PATH } from '../sql/routes.js';
 
-export const QUERY_USAGE = `usage: pinstream query [--stream NAME] [--database DB] [--format table|csv|json] "SQL"
+/** How long the CLI waits for the server to answer a catalog query (the server's own limit is QUERY_TIMEOUT_MS). */
+export const QUERY_CALL_TIMEOUT_MS = 31 * 60_000;
+
+export const QUERY_USAGE = `usage: pinstream query [--stream NAME] [--database DB] [--format table|csv|json] [--output s3://bucket/prefix/] "SQL"
 
 Runs SQL with DuckDB. With --stream, the view \`records\` holds every record the delivery stream
 NAME has delivered to S3 (newline-delimited JSON, gzip'd or not, or Parquet); the bucket is the
 folder or S3-compatible endpoint PINSTREAM_BUCKETS / pinstream.json maps it to, as for the server
 (run it where the server's configuration is). Without --stream, plain DuckDB SQL: read_json(...),
 read_parquet(...) over paths of your choice. Times are shown in UTC.
+
+Athena-style queries (without --stream): SQL naming catalog tables ([awsdatacatalog.]db.table, or a
+table of --database) runs in the server (POST /v1/query) in Presto's dialect over the tables'
+objects, partitions from the catalog or projected (projection.* TBLPROPERTIES), pruned by WHERE on
+partition keys; CREATE [OR REPLACE] VIEW and DROP VIEW store views in the catalog as Athena does.
+--output writes the result as QUERY_ID.csv under the prefix, like Athena.
 
 Catalog statements (without --stream, one per command) go to the server's Glue Data Catalog:
   CREATE DATABASE [IF NOT EXISTS] db [COMMENT '…'] [LOCATION '…'] [WITH DBPROPERTIES (…)]
@@ -61,6 +74,7 @@ options:
   --stream NAME       query the objects delivered by Firehose delivery stream NAME
   --database DB       the database of catalog statements naming none (default ${DEFAULT_DATABASE})
   --format F          table (default), csv (with a header line) or json (one object per line)
+  --output S3URI      with a catalog query: also write the result to S3URI (QUERY_ID.csv)
   --endpoint URL      server URL (default http://127.0.0.1:<PINSTREAM_PORT or 4580>)
   --region R          signing region (default PINSTREAM_REGION, else ${DEFAULT_REGION})
 
@@ -94,6 +108,8 @@ export interface QueryOptions {
   /** The database catalog statements use when they name none. */
   database?: string;
   format: OutputFormat;
+  /** s3://bucket/prefix/ for a catalog query's result CSV. */
+  output?: string;
   sql: string;
   endpoint: string;
   region: string;
@@ -110,6 +126,10 @@ export function parseQueryArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     const a = argv[i];
     if (a === '--stream') o.stream = value(a, argv[++i]);
     else if (a === '--database') o.database = value(a, argv[++i]);
+    else if (a === '--output') {
+      o.output = value(a, argv[++i]);
+      if (!o.output.startsWith('s3://')) throw new QueryUsageError(`--output must be s3://bucket/prefix/, got "${o.output}"`);
+    }
     else if (a === '--format') {
       const f = value(a, argv[++i]);
       if (!(OUTPUT_FORMATS as readonly string[]).includes(f)) throw new QueryUsageError(`--format must be one of ${OUTPUT_FORMATS.join(', ')}, got "${f}"`);
@@ -143,6 +163,10 @@ export async function query(argv: string[], env: NodeJS.ProcessEnv = process.env
       process.stdout.write(await catalogStatement(o, env));
       return 0;
     }
+    if (o.stream === undefined && isServerQuery(o)) {
+      process.stdout.write(await serverQuery(o, env));
+      return 0;
+    }
     let source: Source | undefined;
     if (o.stream !== undefined) {
       const stream = await describeStream(o, env);
@@ -159,6 +183,72 @@ export async function query(argv: string[], env: NodeJS.ProcessEnv = process.env
   } finally {
     for (const dir of cleanup) await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Whether the SQL runs in the server: it names catalog tables, makes or drops a view, or --output is given. */
+export function isServerQuery(o: Pick<QueryOptions, 'sql' | 'database' | 'output'>): boolean {
+  if (o.output !== undefined) return true;
+  if (/^\s*(create\s+(or\s+replace\s+)?view|drop\s+view)\b/i.test(o.sql)) return true;
+  try {
+    return translate(o.sql, { database: o.database ?? DEFAULT_DATABASE, now: new Date() }).tables.length > 0;
+  } catch (e) {
+    if (e instanceof SqlError) return false;
+    throw e;
+  }
+}
+
+/** POST /v1/query, SigV4-signed like the other Pinstream extensions under /v1 (mobiletargeting); the rows rendered in --format. */
+export async function serverQuery(o: QueryOptions, env: NodeJS.ProcessEnv): Promise<string> {
+  let credentials;
+  try {
+    credentials = await resolveCredentials(env);
+  } catch (e) {
+    throw new QueryError(`no credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (${(e as Error).message})`);
+  }
+  const url = new URL(QUERY_PATH, o.endpoint);
+  const body = JSON.stringify({
+    QueryString: o.sql,
+    QueryExecutionContext: { Database: o.database ?? DEFAULT_DATABASE },
+    ...(o.output ? { ResultConfiguration: { OutputLocation: o.output } } : {}),
+  });
+  const signer = new SignatureV4({ service: 'mobiletargeting', region: o.region, credentials, sha256: Sha256 });
+  const signed = await signer.sign({
+    method: 'POST',
+    protocol: url.protocol,
+    hostname: url.hostname,
+    port: Number(url.port) || undefined,
+    path: url.pathname,
+    query: {},
+    headers: { host: url.host, 'content-type': 'application/json' },
+    body,
+  });
+  const headers = { ...(signed.headers as Record<string, string>) };
+  delete headers.host;
+  let res: Response;
+  try {
+    res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(QUERY_CALL_TIMEOUT_MS) });
+  } catch (e) {
+    const err = e as Error & { cause?: { code?: string } };
+    throw new QueryError(`cannot reach ${o.endpoint} (${err.cause?.code ?? err.message}); is the server running there?`);
+  }
+  const text = await res.text();
+  let out: any;
+  try {
+    out = JSON.parse(text);
+  } catch {
+    throw new QueryError(`HTTP ${res.status}: ${text.slice(0, 200)}`);
+  }
+  if (!res.ok) throw new QueryError(`${String(out.__type ?? res.headers.get('x-amzn-errortype') ?? res.status).replace(/[:#].*$/, '')}: ${out.message ?? out.Message ?? text.slice(0, 200)}`);
+  const cols = (out.ResultSet?.Columns ?? []) as Array<{ Name: string; Type: string }>;
+  const rows = (out.ResultSet?.Rows ?? []) as Array<Array<string | null>>;
+  if (out.OutputLocation) console.error(`pinstream query: results written to ${out.OutputLocation}`);
+  const numeric = cols.map((c) => INTEGER_TYPES.has(c.Type) || /^(FLOAT|DOUBLE|DECIMAL)/.test(c.Type));
+  if (o.format === 'json') {
+    return rows
+      .map((r) => JSON.stringify(Object.fromEntries(cols.map((c, i) => [c.Name, numeric[i] && r[i] !== null && Number.isFinite(Number(r[i])) && (!INTEGER_TYPES.has(c.Type) || Number.isSafeInteger(Number(r[i]))) ? Number(r[i]) : r[i]]))) + '\n')
+      .join('');
+  }
+  return renderRows(cols.map((c) => c.Name), rows, o.format, numeric);
 }
 
 async function catalogStatement(o: QueryOptions, env: NodeJS.ProcessEnv): Promise<string> {
