@@ -8,7 +8,6 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -31,7 +30,7 @@ import {
   type OutputFormat,
 } from '../src/cli/query.js';
 import { loadConfig } from '../src/config/config.js';
-import { CLI } from './helpers/process.js';
+import { runCli } from './helpers/process.js';
 import { startTestServer } from './helpers/server.js';
 import { ROLE, createDeliveryRole, firehoseClient, s3Destination, until } from './helpers/firehose.js';
 
@@ -262,39 +261,23 @@ test('SQL errors are QueryErrors with DuckDB\'s message; an empty location is re
   assert.throws(() => parseQueryArgs([], {}), /SQL is missing/);
 });
 
-/** Runs the real `pinstream` command; resolves with its exit code and output. */
-function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 test('the command: plain DuckDB SQL without --stream; SQL errors exit 1 with one line, no stack', async () => {
-  const ok = await cli(['query', '--format', 'json', `SELECT 6 * 7 AS answer, 'x' AS s`]);
+  const ok = await runCli(['query', '--format', 'json', `SELECT 6 * 7 AS answer, 'x' AS s`]);
   assert.equal(ok.code, 0, ok.stderr);
   assert.deepEqual(JSON.parse(ok.stdout), { answer: 42, s: 'x' });
 
   // (SQL naming a table is a catalog query for the server now; DuckDB's own errors still come out as one line.)
-  const bad = await cli(['query', 'SELECT no_such_column']);
+  const bad = await runCli(['query', 'SELECT no_such_column']);
   assert.equal(bad.code, 1);
   assert.equal(bad.stdout, '');
   assert.match(bad.stderr, /^pinstream query: Binder Error: Referenced column "?no_such_column"? was not found/);
   assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace');
 
-  const usage = await cli(['query']);
+  const usage = await runCli(['query']);
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /SQL is missing/);
-  const help = await cli(['query', '--help']);
+  const help = await runCli(['query', '--help']);
   assert.equal(help.code, 0);
   assert.ok(help.stdout.includes(EXAMPLE_SQL), 'the help shows the example');
 });
@@ -349,12 +332,12 @@ test('end to end: PutRecordBatch to JSON and Parquet delivery streams, then `pin
         return out !== '' && JSON.parse(out).n === evs.length;
       }, `${evs.length} records delivered under ${dir}`);
 
-      const res = await cli(['query', '--stream', c.name, '--endpoint', server.server.url, '--format', 'csv', EXAMPLE_SQL], env);
+      const res = await runCli(['query', '--stream', c.name, '--endpoint', server.server.url, '--format', 'csv', EXAMPLE_SQL], env);
       assert.equal(res.code, 0, res.stderr);
       assert.deepEqual(parseOutput(res.stdout, 'csv'), expectedCounts(evs), c.name);
     }
 
-    const missing = await cli(['query', '--stream', 'no-such-stream', '--endpoint', server.server.url, 'SELECT 1'], env);
+    const missing = await runCli(['query', '--stream', 'no-such-stream', '--endpoint', server.server.url, 'SELECT 1'], env);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /^pinstream query: ResourceNotFoundException: .*no-such-stream/);
   } finally {

@@ -10,14 +10,13 @@
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import * as G from '@aws-sdk/client-glue';
 import { CreateDeliveryStreamCommand, DescribeDeliveryStreamCommand, PutRecordBatchCommand, type FirehoseClient } from '@aws-sdk/client-firehose';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { createDeliveryRole, firehoseClient, folderKeys, s3Destination, until, ROLE } from './helpers/firehose.js';
 import { allowGlueRead, pinpointEventsDdl, pinpointEventsTableInput, PINPOINT_EVENT_COLUMNS } from './helpers/pinpoint-table.js';
-import { CLI } from './helpers/process.js';
+import { runCli } from './helpers/process.js';
 import { sqlString, withDuckDB } from '../src/firehose/duckdb.js';
 import { parseHiveType } from '../src/catalog/hive-types.js';
 import { conversionSchema, convertRecord, deserializerOptions, duckType, EPOCH_MILLIS_THRESHOLD, MAX_DOCUMENTS_PER_RECORD, MAX_TIMESTAMP_FORMATS, SchemaError } from '../src/firehose/schema.js';
@@ -205,21 +204,6 @@ describe('Firehose Parquet conversion with a Data Catalog table', () => {
   });
 });
 
-function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 // --- the converter: every Hive type, the deserializer options ---------------------------------------
 

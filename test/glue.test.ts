@@ -19,8 +19,7 @@ import { DEFAULT_PAGE_SIZE, MAX_GLUE_REQUEST_BYTES } from '../src/glue/api.js';
 import { STORAGE_FORMATS } from '../src/catalog/catalog.js';
 import { DEFAULT_CATALOG_LIMITS } from '../src/catalog/store.js';
 import { DdlError, isCatalogStatement, parseDdl } from '../src/catalog/ddl.js';
-import { spawn } from 'node:child_process';
-import { CLI } from './helpers/process.js';
+import { runCli } from './helpers/process.js';
 
 const REGION = 'us-east-1';
 const ACCOUNT = '000000000000';
@@ -553,21 +552,6 @@ STORED AS PARQUET
 LOCATION 's3://lake/events/'
 TBLPROPERTIES ('parquet.compression'='SNAPPY', 'projection.enabled'='false')`;
 
-function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 describe('Athena-style DDL', () => {
   test('the parser: what Athena writes into Glue for CREATE EXTERNAL TABLE … STORED AS PARQUET', () => {

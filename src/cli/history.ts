@@ -8,6 +8,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { defaultEndpoint, resolveCredentials, signedCall, type Credentials } from './signed.js';
+import type { HistoryImportJob as Job } from '../history/jobs.js';
 
 export const HISTORY_USAGE = `usage: pinstream history import (--app APP_ID | --map SRC=DEST[,SRC=DEST...]) SOURCE
                                 [--role-arn ARN] [--replay] [--no-wait] [--endpoint URL] [--json]
@@ -27,23 +28,6 @@ credentials: PINSTREAM_ADMIN_ACCESS_KEY_ID/SECRET when both are set, else the AW
 export const HISTORY_POLL_MS = 500;
 /** Width of the progress bar in characters. */
 export const PROGRESS_BAR_CHARS = 30;
-
-interface Job {
-  Id: string;
-  ApplicationId: string;
-  JobStatus: string;
-  TotalObjects?: number;
-  CompletedObjects: number;
-  TotalRecords: number;
-  ImportedRecords: number;
-  DuplicateRecords: number;
-  TooOldRecords: number;
-  OtherAppRecords: number;
-  MalformedRecords: number;
-  Failures: string[];
-  FailureReason?: string;
-  ProcessingMillis: number;
-}
 
 const fmt = (n: number) => n.toLocaleString('en-US');
 
