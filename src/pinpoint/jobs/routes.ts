@@ -80,26 +80,6 @@ export function jobRoutes(d: JobRouteDeps): Route[] {
       },
     },
     {
-      method: 'GET',
-      path: '/v1/apps/{application-id}/jobs/import',
-      handler: (req, p) => {
-        const appId = p['application-id'];
-        allow(req, 'GetImportJobs', appId);
-        d.apps.require(appId);
-        return json(200, list(req, appId, 'IMPORT'));
-      },
-    },
-    {
-      method: 'GET',
-      path: '/v1/apps/{application-id}/jobs/import/{job-id}',
-      handler: (req, p) => {
-        const appId = p['application-id'];
-        allow(req, 'GetImportJob', appId);
-        d.apps.require(appId);
-        return json(200, d.jobs.get(appId, 'IMPORT', p['job-id']));
-      },
-    },
-    {
       method: 'POST',
       path: '/v1/apps/{application-id}/jobs/export',
       handler: (req, p) => {
@@ -115,25 +95,32 @@ export function jobRoutes(d: JobRouteDeps): Route[] {
         return json(202, d.jobs.createExport(appId, { S3UrlPrefix: r.S3UrlPrefix, RoleArn: r.RoleArn }));
       },
     },
-    {
-      method: 'GET',
-      path: '/v1/apps/{application-id}/jobs/export',
-      handler: (req, p) => {
-        const appId = p['application-id'];
-        allow(req, 'GetExportJobs', appId);
-        d.apps.require(appId);
-        return json(200, list(req, appId, 'EXPORT'));
-      },
-    },
-    {
-      method: 'GET',
-      path: '/v1/apps/{application-id}/jobs/export/{job-id}',
-      handler: (req, p) => {
-        const appId = p['application-id'];
-        allow(req, 'GetExportJob', appId);
-        d.apps.require(appId);
-        return json(200, d.jobs.get(appId, 'EXPORT', p['job-id']));
-      },
-    },
+    // GetImportJobs/GetImportJob and GetExportJobs/GetExportJob: the same reads of either kind.
+    ...(['Import', 'Export'] as const).flatMap((Kind): Route[] => {
+      const kind = Kind.toUpperCase() as 'IMPORT' | 'EXPORT';
+      const path = `/v1/apps/{application-id}/jobs/${Kind.toLowerCase()}`;
+      return [
+        {
+          method: 'GET',
+          path,
+          handler: (req, p) => {
+            const appId = p['application-id'];
+            allow(req, `Get${Kind}Jobs`, appId);
+            d.apps.require(appId);
+            return json(200, list(req, appId, kind));
+          },
+        },
+        {
+          method: 'GET',
+          path: `${path}/{job-id}`,
+          handler: (req, p) => {
+            const appId = p['application-id'];
+            allow(req, `Get${Kind}Job`, appId);
+            d.apps.require(appId);
+            return json(200, d.jobs.get(appId, kind, p['job-id']));
+          },
+        },
+      ];
+    }),
   ];
 }
