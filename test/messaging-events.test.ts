@@ -269,6 +269,9 @@ describe('email and SMS events in', () => {
       [[good, { data: Buffer.from('{not json').toString('base64') }], /records\[1\]: not a JSON event/],
       [[good, { data: Buffer.from(JSON.stringify({ hello: 'world' })).toString('base64') }], /records\[1\]: neither an SES event/],
       [[good, { data: Buffer.from(JSON.stringify({ ...SES_SEND, eventType: 'Teleport' })).toString('base64') }], /SES eventType "Teleport" is not one of/],
+      // Names of Object.prototype's members are not SES event types (own keys only).
+      [[good, { data: Buffer.from(JSON.stringify({ ...SES_SEND, eventType: 'constructor' })).toString('base64') }], /SES eventType "constructor" is not one of/],
+      [[good, { data: Buffer.from(JSON.stringify({ ...SES_SEND, eventType: '__proto__' })).toString('base64') }], /SES eventType "__proto__" is not one of/],
       [[good, { data: Buffer.from(JSON.stringify({ ...SES_DELIVERY, delivery: undefined })).toString('base64') }], /SES Delivery record has no delivery object/],
     ];
     for (const [rawRecords, message] of cases) {
@@ -329,6 +332,20 @@ describe('email and SMS events in', () => {
     const metrics = await (await fetch(`${t.server.url}/metrics`, { headers: { authorization: `Bearer ${t.config.metricsToken}` } })).text();
     assert.match(metrics, /pinstream_messaging_events_unattributed_total\{reason="unknown-configuration-set",label="Marketing"\} 1/);
     assert.match(metrics, /pinstream_messaging_events_unattributed_total\{reason="no-pinpoint-record",label="VOICE_COMPLETED"\} 1/);
+  });
+
+  test('a configuration set named like an Object.prototype member maps to no project: kept as unknown, never attributed', async () => {
+    const end = t.server.ingestLog.endOffset();
+    const keptBefore = t.server.unattributedLog!.endOffset();
+    const named = (set: string, id: string) => ({ ...SES_SEND, mail: { ...SES_SEND.mail, messageId: id, tags: { 'ses:configuration-set': [set] } } });
+    const res = await deliver(t.server.url, [named('constructor', 'proto-1'), named('toString', 'proto-2'), named('__proto__', 'proto-3')]);
+    assert.equal(res.status, 200);
+    assert.equal(t.server.ingestLog.endOffset(), end, 'nothing attributed to a project');
+    const { records } = await t.server.unattributedLog!.read(keptBefore, { maxRecords: 10 });
+    assert.deepEqual(
+      records.map((r) => JSON.parse(r.payload.toString('utf8'))).map((k) => [k.reason, k.label]),
+      [['unknown-configuration-set', 'constructor'], ['unknown-configuration-set', 'toString'], ['unknown-configuration-set', '__proto__']],
+    );
   });
 
   test("through this server's Firehose: an HTTP endpoint delivery stream pointing at the receiver", async () => {

@@ -42,7 +42,8 @@ export function isSesEvent(v: Obj): boolean {
 
 export function mapSesEvent(ev: Obj, accountId: string): Mapped {
   const type = str(ev.eventType) ?? str(ev.notificationType);
-  if (type === undefined || !(type in TYPES)) throw new MappingError(`SES eventType ${JSON.stringify(type ?? null)} is not one of ${Object.keys(TYPES).join(', ')}`);
+  // An own key only: eventType "constructor" names no SES event.
+  if (type === undefined || !Object.hasOwn(TYPES, type)) throw new MappingError(`SES eventType ${JSON.stringify(type ?? null)} is not one of ${Object.keys(TYPES).join(', ')}`);
   const mail = ev.mail;
   if (!isObj(mail)) throw new MappingError('SES record has no mail object');
   const messageId = str(mail.messageId);
