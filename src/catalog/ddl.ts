@@ -334,7 +334,7 @@ class DdlParser {
         }
       } else if (this.accept('STORED', 'AS')) {
         const f = this.ident('PARQUET, ORC or TEXTFILE').toUpperCase();
-        if (!(f in STORAGE_FORMATS)) {
+        if (!Object.hasOwn(STORAGE_FORMATS, f)) {
           this.i--;
           this.fail('expected PARQUET, ORC or TEXTFILE');
         }
