@@ -48,6 +48,12 @@ import { EVENTS_DDL, EVENTS_MESSAGING_COLUMNS } from './types.js';
  * COMMIT plus 0.6 s for the checkpoints with 128 MiB. The cost is a longer WAL replay after a crash.
  */
 export const STORE_CHECKPOINT_THRESHOLD = '128MiB';
+/**
+ * DuckDB's memory for the store (buffer pool and operators; it spills to `events.duckdb.tmp`).
+ * DuckDB's default is 80% of the machine's RAM, and it keeps what it read: a 10-million-record
+ * history import grew the server to 4 GB (1 GB at 1 million), so memory followed the data.
+ */
+export const STORE_MEMORY_LIMIT = '1GB';
 
 /** One `events` row before conversion: times are epoch milliseconds, JSON columns are JSON text. */
 export interface EventRow {
@@ -125,7 +131,7 @@ export class EventStore {
     const dir = join(dataDir, 'analytics');
     mkdirSync(dir, { recursive: true });
     const path = join(dir, 'events.duckdb');
-    const instance = await DuckDBInstance.create(path, { checkpoint_threshold: STORE_CHECKPOINT_THRESHOLD });
+    const instance = await DuckDBInstance.create(path, { checkpoint_threshold: STORE_CHECKPOINT_THRESHOLD, memory_limit: STORE_MEMORY_LIMIT });
     const writer = await instance.connect();
     const hadProfiles = (await writer.runAndReadAll(`SELECT 1 FROM duckdb_tables() WHERE table_name = 'endpoint_profiles'`)).getRowsJS().length > 0;
     const hadEvents = (await writer.runAndReadAll(`SELECT 1 FROM duckdb_tables() WHERE table_name = 'events'`)).getRowsJS().length > 0;
