@@ -39,12 +39,12 @@ import { AssumeRoleWithWebIdentityCommand, GetCallerIdentityCommand, STSClient }
 import { KinesisClient, ListStreamsCommand } from '@aws-sdk/client-kinesis';
 import { CreateAppCommand, GetAppCommand, GetAppsCommand, GetEndpointCommand, PinpointClient, PutEventsCommand, UpdateEndpointCommand } from '@aws-sdk/client-pinpoint';
 import { ManualClock } from '../src/clock.js';
-import { decodeIngestEntry } from '../src/pinpoint/ingest-record.js';
 import { evaluate, parsePolicy } from '../src/iam/policy.js';
 import { IDENTITY_CREDENTIALS_SECONDS, UNSIGNED_OPERATIONS } from '../src/cognito/api.js';
 import { MAX_SESSIONS_PER_IDENTITY } from '../src/cognito/pools.js';
 import { OPENID_TOKEN_SECONDS } from '../src/cognito/tokens.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
+import { ingestRecords } from './helpers/guest-apps.js';
 import { signedRequest } from './helpers/signed.js';
 import { rejection } from './helpers/rejection.js';
 import { CLI } from './helpers/process.js';
@@ -113,20 +113,7 @@ async function guestCredentials(poolId: string): Promise<Creds & { identityId: s
 }
 
 /** Every ingest-log record of an app, parsed. */
-async function records(appId: string): Promise<Array<Record<string, any>>> {
-  const log = t.server.ingestLog;
-  const out: Array<Record<string, any>> = [];
-  let offset = log.startOffset();
-  while (offset < log.endOffset()) {
-    const { records: rs, nextOffset } = await log.read(offset, { maxRecords: 5000 });
-    for (const r of rs) {
-      const e = decodeIngestEntry(r.payload);
-      if (e.appId === appId) out.push(JSON.parse(e.record.toString('utf8')));
-    }
-    offset = nextOffset;
-  }
-  return out;
-}
+const records = (appId: string) => ingestRecords(t.server, appId);
 
 const putEvent = (c: Creds, appId: string, endpointId: string, eventType = 'guest.event') =>
   pinpointAs(c).send(
