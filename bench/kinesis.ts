@@ -28,7 +28,11 @@ import {
   type PutRecordsRequestEntry,
 } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { hostBusyMs, sampleProc, startKinesalite, startPinstream, type Child, type ProcSample } from './procs.js';
+import { renderProfile, summarizeProfile, type Window } from './profile.js';
 import { fmtInt, fmtNum, percentile, table } from './stats.js';
 
 
@@ -63,7 +67,8 @@ const USAGE = `usage: npm run bench -- kinesis [options]
   --warmup N           seconds of PutRecords on a scratch stream before measuring each target (default 2)
   --memory             also run kinesalite in memory (memdown)
   --encryption         Pinstream also on encrypted streams (StartStreamEncryption), as ratios to plain
-  --targets LIST       comma list of ${ALL_TARGETS.join(', ')} (default pinstream,kinesalite-disk)`;
+  --targets LIST       comma list of ${ALL_TARGETS.join(', ')} (default pinstream,kinesalite-disk)
+  --profile            run Pinstream under node --cpu-prof; summarise its put, get and PutRecord phases`;
 
 interface Options {
   seconds: number;
@@ -73,12 +78,13 @@ interface Options {
   warmup: number;
   targets: TargetName[];
   encryption: boolean;
+  profile: boolean;
 }
 
 class UsageError extends Error {}
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { seconds: 10, clients: 4, sizes: [200, 1024], latencyPuts: 1000, warmup: 2, targets: ['pinstream', 'kinesalite-disk'], encryption: false };
+  const o: Options = { seconds: 10, clients: 4, sizes: [200, 1024], latencyPuts: 1000, warmup: 2, targets: ['pinstream', 'kinesalite-disk'], encryption: false, profile: false };
   const num = (flag: string, v: string | undefined, min: number, max: number): number => {
     const n = Number(v);
     if (v === undefined || v === '' || !Number.isFinite(n) || n < min || n > max) throw new UsageError(`${flag} needs a number from ${min} to ${max}, got ${v}`);
@@ -109,6 +115,9 @@ function parseArgs(argv: string[]): Options {
       case '--encryption':
         o.encryption = true;
         break;
+      case '--profile':
+        o.profile = true;
+        break;
       case '--memory':
         if (!o.targets.includes('kinesalite-memory')) o.targets.push('kinesalite-memory');
         break;
@@ -138,9 +147,9 @@ interface Target {
   credentials: { accessKeyId: string; secretAccessKey: string };
 }
 
-async function startTarget(name: TargetName): Promise<Target> {
+async function startTarget(name: TargetName, profDir?: string): Promise<Target> {
   if (name === 'pinstream') {
-    const child = await startPinstream('pinstream');
+    const child = await startPinstream('pinstream', { nodeArgs: profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [] });
     return { name, child, credentials: child.admin! };
   }
   const child = await startKinesalite(name, name === 'kinesalite-disk');
@@ -367,7 +376,11 @@ function usageText(u: Usage): string {
 }
 
 async function runTarget(name: TargetName, o: Options, live: Set<Child>): Promise<TargetResult> {
-  const t = await startTarget(name);
+  const profDir = o.profile && name === 'pinstream' ? mkdtempSync(join(tmpdir(), 'pinstream-prof-')) : undefined;
+  /** Measured phases, for the profile summary (monotonic µs, the clock V8's profile uses). */
+  const windows: Array<{ label: string; window: Window }> = [];
+  const monoUs = () => Number(process.hrtime.bigint() / 1000n);
+  const t = await startTarget(name, profDir);
   live.add(t.child);
   const errors = new Errors();
   const clients = Array.from({ length: o.clients }, () => makeClient(t));
@@ -394,8 +407,10 @@ async function runTarget(name: TargetName, o: Options, live: Set<Child>): Promis
       await createStream(clients[0], stream, encrypted);
       const payload = randomBytes(size);
       let m = new Meter(t.child.pid);
+      let w0 = monoUs();
       const put = await putPhase(clients, stream, payload, o.seconds, errors);
       const putUsage = m.end();
+      windows.push({ label: `PutRecords${label} ${size} B`, window: { startUs: w0, endUs: monoUs() } });
       console.log(
         `  PutRecords${label} ${size} B x${BATCH}, ${o.clients} clients, ${fmtNum(put.elapsedMs / 1000)} s: ${fmtInt(recPerSec(put.records, put.elapsedMs))} rec/s, ` +
           `${fmtNum(mbPerSec(put.payloadBytes, put.elapsedMs), 2)} MB/s, ${fmtInt(put.requests)} calls, call p50 ${fmtNum(percentile(put.latencies, 50), 1)} ` +
@@ -403,8 +418,10 @@ async function runTarget(name: TargetName, o: Options, live: Set<Child>): Promis
       );
       noisy(putUsage);
       m = new Meter(t.child.pid);
+      w0 = monoUs();
       const get = await getPhase(clients[0], stream, errors);
       const getUsage = m.end();
+      windows.push({ label: `GetRecords${label} ${size} B`, window: { startUs: w0, endUs: monoUs() } });
       console.log(
         `  GetRecords${label} ${size} B, ${SHARDS} shards in parallel: ${fmtInt(get.records)} records in ${fmtNum(get.elapsedMs / 1000, 2)} s ` +
           `(${get.calls} calls): ${fmtInt(recPerSec(get.records, get.elapsedMs))} rec/s, ${fmtNum(mbPerSec(get.payloadBytes, get.elapsedMs), 2)} MB/s; ${usageText(getUsage)}`,
@@ -422,8 +439,10 @@ async function runTarget(name: TargetName, o: Options, live: Set<Child>): Promis
     const latStream = `latency-${tag}`;
     await createStream(clients[0], latStream);
     const m = new Meter(t.child.pid);
+    const w0 = monoUs();
     res.latency = await latencyPhase(clients[0], latStream, o.latencyPuts, errors);
     const latUsage = m.end();
+    windows.push({ label: `PutRecord ${LATENCY_BYTES} B sequential`, window: { startUs: w0, endUs: monoUs() } });
     const l = res.latency;
     console.log(
       `  PutRecord ${LATENCY_BYTES} B sequential, n=${l.length} after ${LATENCY_WARMUP} warm-ups: p50 ${fmtNum(percentile(l, 50), 2)} ` +
@@ -439,6 +458,16 @@ async function runTarget(name: TargetName, o: Options, live: Set<Child>): Promis
     for (const c of clients) c.destroy();
     await t.child.stop();
     live.delete(t.child);
+  }
+  if (profDir) {
+    // The profile is written when the server exits on SIGTERM (child.stop above).
+    const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
+    if (files.length === 0) console.log('  no .cpuprofile was written (did the server exit cleanly on SIGTERM?)');
+    for (const { label, window } of files.length ? windows : []) {
+      console.log(`\n  profile of the server's main thread, ${label}:`);
+      console.log(renderProfile(summarizeProfile(join(profDir, files[0]), 15, window)).replace(/^/gm, '    '));
+    }
+    rmSync(profDir, { recursive: true, force: true });
   }
   console.log('');
   return res;
