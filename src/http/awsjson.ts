@@ -183,17 +183,35 @@ function withoutUndefined(v: unknown): unknown {
   return out;
 }
 
+/**
+ * A value that writes its own awsJson form (blobs already base64, timestamps epoch seconds): the
+ * JSON encoder takes that instead of walking it. GetRecords pages of 10,000 records spend most of
+ * their encoding time in the generic walk's per-member copies; a record class answers in one step.
+ */
+export const AWS_JSON_FORM: unique symbol = Symbol('awsJsonForm');
+export interface HasAwsJsonForm {
+  [AWS_JSON_FORM](): Json;
+}
+
 /** JSON carries blobs as base64; done in a walk because Buffer.toJSON would make number arrays. */
 export function blobsToBase64(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null) return v;
   if (Buffer.isBuffer(v)) return v.toString('base64');
   if (v instanceof Date) return v.getTime() / 1000;
-  if (Array.isArray(v)) return v.map(blobsToBase64);
-  if (v && typeof v === 'object') {
-    const out: Json = {};
-    for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = blobsToBase64(x);
+  if (Array.isArray(v)) {
+    const out = new Array<unknown>(v.length);
+    for (let i = 0; i < v.length; i++) out[i] = blobsToBase64(v[i]);
     return out;
   }
-  return v;
+  if (AWS_JSON_FORM in v) return (v as HasAwsJsonForm)[AWS_JSON_FORM]();
+  const out: Json = {};
+  const o = v as Record<string, unknown>;
+  for (const k in o) {
+    if (!Object.hasOwn(o, k)) continue;
+    const x = o[k];
+    if (x !== undefined) out[k] = blobsToBase64(x);
+  }
+  return out;
 }
 
 /** A blob member: base64 text in JSON, bytes in CBOR. */

@@ -7,7 +7,8 @@
 import type { Clock } from '../clock.js';
 import type { Log } from '../log/log.js';
 import { LogWriteError, storageFailureText } from '../log/errors.js';
-import { timestampOut } from '../http/awsjson.js';
+import { AWS_JSON_FORM, timestampOut, type HasAwsJsonForm } from '../http/awsjson.js';
+import type { Json } from '../http/shape.js';
 import { decodeSequenceNumber, hashKeyHex, sequenceNumber, shardIdOf } from './keys.js';
 import { expiredIterator, invalidArgument, resourceNotFound, throughputExceeded } from './errors.js';
 import { TokenSigner } from './iterators.js';
@@ -36,13 +37,27 @@ export type PutResult =
 
 export type IteratorType = 'AT_SEQUENCE_NUMBER' | 'AFTER_SEQUENCE_NUMBER' | 'AT_TIMESTAMP' | 'TRIM_HORIZON' | 'LATEST';
 
-export interface OutRecord {
-  SequenceNumber: string;
-  ApproximateArrivalTimestamp: Date;
-  Data: Buffer;
-  PartitionKey: string;
-  /** Present on records stored encrypted, as AWS marks them. */
-  EncryptionType?: 'KMS';
+/** A record as GetRecords and SubscribeToShard answer it; writes its own JSON form (awsjson.ts). */
+export class OutRecord implements HasAwsJsonForm {
+  constructor(
+    readonly SequenceNumber: string,
+    readonly ApproximateArrivalTimestamp: Date,
+    readonly Data: Buffer,
+    readonly PartitionKey: string,
+    /** Present on records stored encrypted, as AWS marks them. */
+    readonly EncryptionType?: 'KMS',
+  ) {}
+
+  [AWS_JSON_FORM](): Json {
+    const j: Json = {
+      SequenceNumber: this.SequenceNumber,
+      ApproximateArrivalTimestamp: this.ApproximateArrivalTimestamp.getTime() / 1000,
+      Data: this.Data.toString('base64'),
+      PartitionKey: this.PartitionKey,
+    };
+    if (this.EncryptionType !== undefined) j.EncryptionType = this.EncryptionType;
+    return j;
+  }
 }
 
 export interface ChildShard {
@@ -232,13 +247,15 @@ export class KinesisData {
       bytes += r.payload.length;
       const rec = this.decode(s, shard, r.payload, r.offset);
       if (!rec) continue;
-      records.push({
-        SequenceNumber: sequenceNumber(shard.createdMs, shard.index, r.offset + 1, r.timestamp),
-        ApproximateArrivalTimestamp: timestampOut(r.timestamp),
-        Data: rec.data,
-        PartitionKey: rec.partitionKey,
-        ...(rec.encrypted ? { EncryptionType: 'KMS' as const } : {}),
-      });
+      records.push(
+        new OutRecord(
+          sequenceNumber(shard.createdMs, shard.index, r.offset + 1, r.timestamp),
+          timestampOut(r.timestamp),
+          rec.data,
+          rec.partitionKey,
+          rec.encrypted ? 'KMS' : undefined,
+        ),
+      );
     }
     if (meter) this.meter.take(`r:${s.name}/${shard.index}`, now, 0, bytes, 0);
     const nextOffset = Math.max(got.nextOffset, Math.min(offset, end));
