@@ -402,7 +402,10 @@ export function decodeIndexFile(buf: Buffer, base: number, fileSize: number, end
   return { base, end, size, firstTs, lastTs, index };
 }
 
-/** Called per valid record; `payload` is a view into a reused buffer. Return false to stop there. */
+/**
+ * Called per valid record; `payload` is a view into a reused buffer (unless the scan keeps its
+ * chunks: then the view stays valid). Return false to stop there.
+ */
 export type RecordVisitor = (offset: number, timestamp: number, payload: Buffer, position: number) => boolean;
 
 export interface ScanResult {
@@ -420,7 +423,8 @@ export interface ScanResult {
  * Walks the frames of a segment from `position` (which must start a frame, the next record being
  * `offset`) up to `endPos`, validating magic, length, CRC and offset contiguity, with positional
  * reads into one buffer. Holes move the expected offset to their `next`. Stops at the first record
- * whose offset reaches `endOffset`.
+ * whose offset reaches `endOffset`. `keepChunks` reads each chunk into a new buffer instead, so the
+ * payload views handed to the visitor stay valid and a reader needs no copy per record.
  */
 export async function scanRecords(
   fh: LogFile,
@@ -430,6 +434,7 @@ export async function scanRecords(
   endPos: number,
   visit: RecordVisitor,
   endOffset = Infinity,
+  keepChunks = false,
 ): Promise<ScanResult> {
   let buf = Buffer.allocUnsafe(Math.max(HEADER_BYTES, Math.min(READ_CHUNK_BYTES, endPos - position)));
   let bufPos = position; // file position of buf[0]
@@ -443,7 +448,9 @@ export async function scanRecords(
     if (bufPos + p + n > endPos) return false;
     bufPos += p;
     p = 0;
-    if (buf.length < n) buf = Buffer.allocUnsafe(n);
+    // Chunk-sized, not pooled: a kept chunk holds nothing but records of this scan.
+    if (keepChunks) buf = Buffer.allocUnsafeSlow(Math.max(n, Math.min(READ_CHUNK_BYTES, endPos - bufPos)));
+    else if (buf.length < n) buf = Buffer.allocUnsafe(n);
     const want = Math.min(buf.length, endPos - bufPos);
     filled = 0;
     while (filled < want) {

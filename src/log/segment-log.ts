@@ -820,9 +820,10 @@ export class SegmentLog implements Log {
           return false;
         }
         bytes += payload.length;
-        records.push({ offset: off, timestamp, payload: Buffer.from(payload) });
+        // A view into the scan's own chunk (kept, not reused): no copy per record.
+        records.push({ offset: off, timestamp, payload });
         return true;
-      });
+      }, true);
       if (scanned.stop === 'gone') break;
       if (records.length > before) next = records[records.length - 1].offset + 1;
       // The segment was read to its end: step over any hole at its tail.
@@ -851,7 +852,7 @@ export class SegmentLog implements Log {
    * 'gone' when the segment was deleted under us before it could be opened, and the segment's
    * committed end as of the start of the scan.
    */
-  private async scanFrom(seg: Segment, offset: number, visit: RecordVisitor): Promise<{ stop: 'end' | 'visitor' | 'gone'; end: number }> {
+  private async scanFrom(seg: Segment, offset: number, visit: RecordVisitor, keepChunks = false): Promise<{ stop: 'end' | 'visitor' | 'gone'; end: number }> {
     const endPos = seg.size;
     const endOff = seg.end;
     seg.users++;
@@ -868,7 +869,7 @@ export class SegmentLog implements Log {
       let [pos, off] = i >= 0 ? [seg.index.positions[i], seg.index.offsets[i]] : [seg.fmt.dataStart, seg.base];
       let trusting = i >= 0;
       for (let repairs = 0; ; repairs++) {
-        const r = await scanRecords(fh, seg.fmt, pos, off, endPos, visit, endOff);
+        const r = await scanRecords(fh, seg.fmt, pos, off, endPos, visit, endOff, keepChunks);
         if (r.stop !== 'bad') return { stop: r.stop, end: endOff };
         if (seg.retired) return { stop: 'gone', end: endOff };
         if (repairs >= MAX_REPAIRS_PER_SCAN) throw new Error(`segment log: ${seg.path} has more than ${MAX_REPAIRS_PER_SCAN} damaged places`);
