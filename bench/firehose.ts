@@ -15,6 +15,7 @@ import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, 
 import http from 'node:http';
 import { join } from 'node:path';
 import { CreateDeliveryStreamCommand, FirehoseClient, PutRecordBatchCommand, PutRecordCommand } from '@aws-sdk/client-firehose';
+import { CreateRoleCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { mkdtempSync, readdirSync as listDir } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,7 +28,9 @@ const REQUEST_TIMEOUT_MS = 30_000;
 /** Bound on waiting for buffered records to reach the disk after the put phase. */
 const DRAIN_CAP_MS = 120_000;
 const POLL_MS = 20;
-const ROLE_ARN = 'arn:aws:iam::000000000000:role/firehose-bench';
+const ACCOUNT = '000000000000';
+const ROLE_NAME = 'firehose-bench';
+const ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/${ROLE_NAME}`;
 /** Buffering of the throughput stream: full 128 MiB objects, and the tail flushed soon after the puts. */
 const THROUGHPUT_INTERVAL_S = 5;
 
@@ -118,6 +121,39 @@ function diskPeer(dir: string, totalBytes: number, fileBytes: number): { mbPerS:
   const seconds = (performance.now() - t0) / 1000;
   rmSync(dir, { recursive: true, force: true });
   return { mbPerS: written / 1e6 / seconds, seconds };
+}
+
+/**
+ * The role the delivery streams name, made through the IAM API as a user would: Firehose assumes
+ * it (trust in firehose.amazonaws.com) and writes to the buckets as it.
+ */
+async function createRole(child: Child): Promise<void> {
+  const iam = new IAMClient({ endpoint: child.url, region: 'us-east-1', credentials: child.admin!, maxAttempts: 1 });
+  try {
+    await iam.send(
+      new CreateRoleCommand({
+        RoleName: ROLE_NAME,
+        AssumeRolePolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            { Effect: 'Allow', Principal: { Service: 'firehose.amazonaws.com' }, Action: 'sts:AssumeRole', Condition: { StringEquals: { 'aws:SourceAccount': ACCOUNT } } },
+          ],
+        }),
+      }),
+    );
+    await iam.send(
+      new PutRolePolicyCommand({
+        RoleName: ROLE_NAME,
+        PolicyName: 'firehose-s3',
+        PolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Action: ['s3:AbortMultipartUpload', 's3:GetBucketLocation', 's3:GetObject', 's3:ListBucket', 's3:PutObject'], Resource: ['arn:aws:s3:::*'] }],
+        }),
+      }),
+    );
+  } finally {
+    iam.destroy();
+  }
 }
 
 async function createStream(fh: FirehoseClient, name: string, bucket: string, sizeMB: number, intervalS: number): Promise<void> {
@@ -235,6 +271,7 @@ export async function firehose(argv: string[]): Promise<number> {
   let failed = false;
   try {
     console.log(`bench firehose: ${o.clients} clients × PutRecordBatch(${BATCH} × ${o.size} B) for ${o.seconds} s, then ${o.latencyPuts} PutRecord at a 1 s buffer interval`);
+    await createRole(child);
     const t = await throughput(fh, child, dataDir, o);
     const peer = diskPeer(freshDir('pinstream-bench-disk-'), Math.max(t.deliveredBytes, 64 * 1024 * 1024), 128 * 1024 * 1024);
     const putMB = t.ackedBytes / 1e6 / t.putSeconds;
