@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import type { LogRecord } from '../src/log/log.js';
-import { SegmentLog } from '../src/log/segment-log.js';
+import { SegmentLog, SYNC_WRITE_MAX_BYTES } from '../src/log/segment-log.js';
 import { HEADER_BYTES, SEGMENT_HEADER_BYTES, encodeIndexFile, SparseIndex } from '../src/log/format.js';
 import { isDiskFull, LogWriteError, storageFailureText } from '../src/log/errors.js';
 import { enospc, eio, faultyFs } from './helpers/faults.js';
@@ -248,6 +248,49 @@ test('disk full: the appends fail with a disk-full error, nothing is left behind
   const reopened = await SegmentLog.open(dir);
   assertHolds(await readAll(reopened), range(0, 4));
   assert.equal(reopened.health().tornBytes, 0, 'no garbage was left at the tail');
+  await reopened.close();
+});
+
+test('disk full in a small round (written synchronously) and in one above SYNC_WRITE_MAX_BYTES (asynchronously): both fail alike and leave nothing behind', async (t) => {
+  const dir = await tempDir(t);
+  let full = false;
+  const sizes: number[] = [];
+  const fs = faultyFs({
+    write: (path, bytes) => {
+      if (!path.endsWith('.log')) return undefined;
+      sizes.push(bytes);
+      return full ? { prefix: Math.floor(bytes / 2), error: enospc() } : undefined;
+    },
+  });
+  const log = await SegmentLog.open(dir, { fs, report: () => {} });
+  const big = Array.from({ length: 4 }, (_, i) => Buffer.alloc(SYNC_WRITE_MAX_BYTES / 2, 97 + i));
+  await log.append([payloadFor(0)]);
+  await log.append(big);
+  assert.ok(sizes.some((b) => b < SYNC_WRITE_MAX_BYTES) && sizes.some((b) => b > SYNC_WRITE_MAX_BYTES), 'both kinds of round were written');
+  const committed = (await stat(join(dir, '00000000000000000000.log'))).size;
+  full = true;
+  for (const batch of [[payloadFor(5)], big]) {
+    const err = await log.append(batch).then(
+      () => assert.fail('must fail'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof LogWriteError && err.diskFull);
+    assert.equal((await stat(join(dir, '00000000000000000000.log'))).size, committed, 'the partial write was cut off');
+  }
+  full = false;
+  assert.equal((await log.append([payloadFor(5)])).firstOffset, 5);
+  assert.equal((await log.append(big)).firstOffset, 6);
+  // Offsets 0 and 5 small, 1-4 and 6-9 the big batch: exactly the acknowledged records.
+  const expected = [payloadFor(0), ...big, payloadFor(5), ...big];
+  const same = (records: LogRecord[]) => {
+    assert.deepEqual(records.map((r) => r.offset), range(0, 10));
+    for (const r of records) assert.ok(r.payload.equals(expected[r.offset]), `payload of ${r.offset}`);
+  };
+  same(await readAll(log, 0, 100));
+  await log.close();
+  const reopened = await SegmentLog.open(dir);
+  same(await readAll(reopened, 0, 100));
+  assert.equal(reopened.health().tornBytes, 0);
   await reopened.close();
 });
 

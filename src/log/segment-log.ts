@@ -65,6 +65,12 @@ export interface SegmentLogStats {
 }
 
 const DEFAULT_MAX_RECORDS = 10_000;
+/**
+ * Write rounds up to this size are written synchronously (LogFile.writevSync), then synced
+ * asynchronously: one thread-pool round trip instead of three for a single PutRecord. Larger
+ * rounds stay asynchronous, so copying megabytes never blocks the request thread.
+ */
+export const SYNC_WRITE_MAX_BYTES = 64 * 1024;
 const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once beyond this
 const SEGMENT_RE = /^(\d{20})\.log$/;
 const DAMAGED_RE = /^\d{20}\.log\.damaged-\d+(?:-\d+)?$/;
@@ -580,15 +586,16 @@ export class SegmentLog implements Log {
 
   private async writeChunk(seg: Segment, chunk: PendingAppend[], bytes: number): Promise<void> {
     const fh = await seg.fh!;
-    const { bytesWritten } = await fh.writev(
-      chunk.map((a) => a.buf),
-      seg.size,
-    );
+    const buffers = chunk.map((a) => a.buf);
+    const inline = bytes <= SYNC_WRITE_MAX_BYTES && fh.writevSync !== undefined && fh.writeSync !== undefined;
+    const bytesWritten = inline ? fh.writevSync!(buffers, seg.size) : (await fh.writev(buffers, seg.size)).bytesWritten;
     // A short write is what a filling disk does first; writing the rest gets its error (ENOSPC).
     if (bytesWritten !== bytes) await this.writeRest(fh, chunk, bytesWritten, seg.size);
     // The end mark goes with the records (one small write to the same file, synced with them): a
     // later open tells a segment cut short from a torn write, so no acknowledged offset is reused.
-    await writeAll(fh, encodeEndMark(chunk[chunk.length - 1].end, seg.fmt.salt), END_MARK_POSITION);
+    const mark = encodeEndMark(chunk[chunk.length - 1].end, seg.fmt.salt);
+    if (inline) writeAllSync(fh, mark, END_MARK_POSITION);
+    else await writeAll(fh, mark, END_MARK_POSITION);
     if (this.fsync) await fh.datasync();
     this.counters.syncs++;
     this.counters.appends += chunk.length;
@@ -1010,6 +1017,14 @@ async function writeAll(fh: LogFile, buf: Buffer, position: number): Promise<voi
     const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
     if (bytesWritten <= 0) throw new Error('write made no progress');
     done += bytesWritten;
+  }
+}
+
+function writeAllSync(fh: LogFile, buf: Buffer, position: number): void {
+  for (let done = 0; done < buf.length; ) {
+    const n = fh.writeSync!(buf, done, buf.length - done, position + done);
+    if (n <= 0) throw new Error('write made no progress');
+    done += n;
   }
 }
 

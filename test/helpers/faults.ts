@@ -47,7 +47,38 @@ function wrap(path: string, f: LogFile, hooks: FaultHooks): LogFile {
     }
     throw fault.error;
   };
+  // The same faults on the synchronous writes the log uses for small rounds.
+  const beforeWriteSync = (buffers: Buffer[], position: number): void => {
+    const bytes = buffers.reduce((n, b) => n + b.length, 0);
+    const fault = hooks.write?.(path, bytes);
+    if (!fault) return;
+    if (fault instanceof Error) throw fault;
+    let left = Math.min(fault.prefix, bytes);
+    let at = position;
+    for (const b of buffers) {
+      if (left <= 0) break;
+      const n = Math.min(left, b.length);
+      f.writeSync!(b, 0, n, at);
+      at += n;
+      left -= n;
+    }
+    throw fault.error;
+  };
+  const sync =
+    f.writevSync && f.writeSync
+      ? {
+          writevSync(buffers: Buffer[], position: number) {
+            beforeWriteSync(buffers, position);
+            return f.writevSync!(buffers, position);
+          },
+          writeSync(buffer: Buffer, offset: number, length: number, position: number) {
+            beforeWriteSync([buffer.subarray(offset, offset + length)], position);
+            return f.writeSync!(buffer, offset, length, position);
+          },
+        }
+      : {};
   return {
+    ...sync,
     read: (buffer, offset, length, position) => f.read(buffer, offset, length, position),
     async write(buffer, offset, length, position) {
       await beforeWrite([buffer.subarray(offset, offset + length)], position);
