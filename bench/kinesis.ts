@@ -45,6 +45,10 @@ const LATENCY_WARMUP = 50;
 const GET_CAP_MS = 30_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 const MAX_DISTINCT_ERRORS = 20;
+/** The aims of issue 16, printed as ratios against kinesalite (on disk) measured in the same run. */
+const AIM_PUT_RATIO = 10;
+const AIM_GET_RATIO = 10;
+const AIM_PUT_RECORD_P99_MS = 2;
 /** Above this much CPU used by other processes during a phase, it is flagged as disturbed. */
 const NOISY_OTHER_CPU_PCT = 20;
 
@@ -369,6 +373,8 @@ interface TargetResult {
 }
 
 const recPerSec = (n: number, ms: number) => (n / ms) * 1000;
+/** Server CPU time per record of a phase: what the server itself spends, whatever else shares the cores. */
+const cpuUsPerRecord = (u: Usage, elapsedMs: number, records: number) => (u.serverCpuPct / 100) * elapsedMs * 1000 / Math.max(1, records);
 const mbPerSec = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
 
 function usageText(u: Usage): string {
@@ -545,8 +551,10 @@ export async function kinesis(argv: string[]): Promise<number> {
     row(`PutRecords ${size} B call p99 ms`, (r) => percentile(c(r).put.latencies, 99), (n) => fmtNum(n, 1));
     row(`PutRecords ${size} B server cpu %`, (r) => c(r).putUsage.serverCpuPct, (n) => fmtNum(n, 0));
     row(`PutRecords ${size} B client cpu %`, (r) => c(r).putUsage.clientCpuPct, (n) => fmtNum(n, 0));
+    row(`PutRecords ${size} B server cpu µs/record`, (r) => cpuUsPerRecord(c(r).putUsage, c(r).put.elapsedMs, c(r).put.records), (n) => fmtNum(n, 1));
     row(`GetRecords ${size} B rec/s`, (r) => recPerSec(c(r).get.records, c(r).get.elapsedMs), fmtInt);
     row(`GetRecords ${size} B MB/s`, (r) => mbPerSec(c(r).get.payloadBytes, c(r).get.elapsedMs), (n) => fmtNum(n, 2));
+    row(`GetRecords ${size} B server cpu µs/record`, (r) => cpuUsPerRecord(c(r).getUsage, c(r).get.elapsedMs, c(r).get.records), (n) => fmtNum(n, 1));
   }
   row(`PutRecord ${LATENCY_BYTES} B p50 ms`, (r) => percentile(r.latency, 50), (n) => fmtNum(n, 2));
   row(`PutRecord ${LATENCY_BYTES} B p90 ms`, (r) => percentile(r.latency, 90), (n) => fmtNum(n, 2));
@@ -571,6 +579,30 @@ export async function kinesis(argv: string[]): Promise<number> {
     }
     console.log('\nencryption at rest (pinstream; encrypted/plain, each encrypted case right after its plain one):');
     console.log(table(['metric', 'plain', 'encrypted', 'encrypted/plain'], encRows));
+  }
+  const peer = results.find((r) => r.name === 'kinesalite-disk');
+  if (pin) {
+    // Issue 16's aims, from this run alone.
+    const aimRows: string[][] = [];
+    const verdict = (ok: boolean) => (ok ? 'met' : 'not met');
+    for (const size of o.sizes) {
+      const c = (r: TargetResult) => r.cases.find((x) => x.size === size)!;
+      if (peer) {
+        const put = recPerSec(c(pin).put.records, c(pin).put.elapsedMs) / recPerSec(c(peer).put.records, c(peer).put.elapsedMs);
+        const get = recPerSec(c(pin).get.records, c(pin).get.elapsedMs) / recPerSec(c(peer).get.records, c(peer).get.elapsedMs);
+        aimRows.push([`PutRecords ${size} B rec/s ÷ kinesalite-disk`, `≥ ${AIM_PUT_RATIO}x`, fmtNum(put, 2) + 'x', verdict(put >= AIM_PUT_RATIO)]);
+        aimRows.push([`GetRecords ${size} B rec/s ÷ kinesalite-disk`, `≥ ${AIM_GET_RATIO}x`, fmtNum(get, 2) + 'x', verdict(get >= AIM_GET_RATIO)]);
+        const cpuPut = cpuUsPerRecord(c(peer).putUsage, c(peer).put.elapsedMs, c(peer).put.records) / cpuUsPerRecord(c(pin).putUsage, c(pin).put.elapsedMs, c(pin).put.records);
+        const cpuGet = cpuUsPerRecord(c(peer).getUsage, c(peer).get.elapsedMs, c(peer).get.records) / cpuUsPerRecord(c(pin).getUsage, c(pin).get.elapsedMs, c(pin).get.records);
+        aimRows.push([`  second figure: kinesalite's server cpu µs/record ÷ Pinstream's, PutRecords ${size} B`, '', fmtNum(cpuPut, 2) + 'x', '']);
+        aimRows.push([`  second figure: kinesalite's server cpu µs/record ÷ Pinstream's, GetRecords ${size} B`, '', fmtNum(cpuGet, 2) + 'x', '']);
+      }
+    }
+    const p99 = percentile(pin.latency, 99);
+    aimRows.push([`PutRecord ${LATENCY_BYTES} B p99 ÷ ${AIM_PUT_RECORD_P99_MS} ms`, '< 1', fmtNum(p99 / AIM_PUT_RECORD_P99_MS, 2) + 'x', verdict(p99 < AIM_PUT_RECORD_P99_MS)]);
+    console.log('\naims (issue 16), this run only:');
+    console.log(table(['measure', 'aim', 'this run', ''], aimRows));
+    console.log('  rec/s ratios include the SDK client, which shares the cores with the server; the cpu µs/record ratios are the server alone.');
   }
   console.log('\nfsync policy:');
   for (const r of results) console.log(`  ${r.name.padEnd(18)} ${FSYNC_POLICY[r.name]}`);
