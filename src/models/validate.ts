@@ -425,6 +425,25 @@ function jsonKind(v: unknown, hidden: boolean): string {
 }
 
 /**
+ * The bytes of canonical base64 text (length a multiple of 4), else undefined. Cheaper than the
+ * alphabet regex and a full re-encode, which took a fifth of a Firehose PutRecordBatch's CPU:
+ * Node's decoder skips characters outside the alphabet and stops at '=', so any such character
+ * makes the decoded length fall short of what the text's length and padding imply; it also takes
+ * base64url's '-' and '_', which are looked for; and only the last group can carry non-canonical
+ * trailing bits.
+ */
+function canonicalBase64(v: string): Buffer | undefined {
+  const pad = v.endsWith('==') ? 2 : v.endsWith('=') ? 1 : 0;
+  const out = Buffer.from(v, 'base64');
+  if (out.length !== (v.length / 4) * 3 - pad || v.includes('-') || v.includes('_')) return undefined;
+  if (pad > 0) {
+    const last = v.slice(-4);
+    if (Buffer.from(last, 'base64').toString('base64') !== last) return undefined;
+  }
+  return out;
+}
+
+/**
  * A blob member: a CBOR byte string as it is; text (JSON's base64) checked as Coral checks it
  * (length a multiple of 4, the alphabet, canonical last character).
  */
@@ -433,6 +452,9 @@ function blob(v: unknown, fail: (m: string) => never, hidden: boolean): Buffer {
   if (typeof v !== 'string') return fail(containerMismatch(v) ?? `class ${javaClass(v)} can not be converted to a Blob`);
   const shown = () => (hidden ? 'Value' : `'${shownValue(v, MAX_SHOWN_VALUE_CHARS)}'`);
   if (v.length % 4 !== 0) fail(`${shown()} can not be converted to a Blob: Base64 encoded length is expected a multiple of 4 bytes but found: ${v.length}`);
+  const fast = canonicalBase64(v);
+  if (fast) return fast;
+  // Something is wrong with it: the checks below say what, in Coral's words.
   const bad = /[^A-Za-z0-9+/=]|=[^=]/.exec(v);
   if (bad) fail(`${shown()} can not be converted to a Blob: Invalid Base64 character: '${bad[0][0]}'`);
   const out = Buffer.from(v, 'base64');
