@@ -8,7 +8,7 @@ import { ServiceError, timestampOut, type JsonRpcService, type Operations } from
 import { model as kinesisModel } from '../models/generated/kinesis.js';
 import type { Inputs, PutRecordsRequestEntry, ShardFilter } from '../models/generated/kinesis-inputs.js';
 import { type ShardState, type StreamMode, type StreamRegistry, type StreamState } from './streams.js';
-import { hashKeyRange, type IteratorType, type KinesisData, type PutEntry } from './records.js';
+import { hashKeyRange, withRecordsJson, type IteratorType, type KinesisData, type PutEntry } from './records.js';
 import { decodeSequenceNumber, evenRanges, parseHashKey, parseShardId, sequenceNumber, shardIdOf, toHex } from './keys.js';
 import { adminOperations } from './admin.js';
 import { checkTagCharacters, mergeTags } from './tags.js';
@@ -277,11 +277,11 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
       const limit = i.Limit ?? MAX_GET_RECORDS_COUNT;
       const { stream: s, shard, offset } = data.resolveIterator(i.ShardIterator);
       const r = await data.read(s, shard, offset, limit);
-      return {
+      return withRecordsJson({
         Records: r.records,
         ...(r.ended ? { ChildShards: data.childShards(s, shard) } : { NextShardIterator: data.iterator(s, shard, r.nextOffset) }),
         MillisBehindLatest: r.millisBehindLatest,
-      };
+      });
     },
 
     IncreaseStreamRetentionPeriod: (i) => setRetention(i, 'increase'),

@@ -25,7 +25,7 @@ import type { KinesisServices } from './api.js';
 import { expiredNextToken, invalidArgument, limitExceeded, resourceInUse, resourceNotFound, validation } from './errors.js';
 import { decodeSequenceNumber, parseShardId, sequenceNumber, shardIdOf } from './keys.js';
 import { MAX_CONSUMERS_PER_STREAM } from './limits.js';
-import type { IteratorType, KinesisData, ShardRead } from './records.js';
+import { withRecordsJson, type IteratorType, type KinesisData, type ShardRead } from './records.js';
 import type { ConsumerState, ShardState, StreamRegistry, StreamState } from './streams.js';
 
 /** AWS ends every subscription after 5 minutes; the client re-subscribes from its continuation. */
@@ -415,7 +415,7 @@ class Subscription {
         }
         offset = r.nextOffset;
         if (r.records.length > 0) {
-          this.send('SubscribeToShardEvent', { Records: r.records, ContinuationSequenceNumber: continuation, MillisBehindLatest: r.millisBehindLatest });
+          this.send('SubscribeToShardEvent', withRecordsJson({ Records: r.records, ContinuationSequenceNumber: continuation, MillisBehindLatest: r.millisBehindLatest }));
           lastSent = performance.now();
         }
         if (r.ended) {

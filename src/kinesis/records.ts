@@ -7,7 +7,7 @@
 import type { Clock } from '../clock.js';
 import type { Log } from '../log/log.js';
 import { LogWriteError, storageFailureText } from '../log/errors.js';
-import { AWS_JSON_FORM, timestampOut, type HasAwsJsonForm } from '../http/awsjson.js';
+import { AWS_JSON_BYTES, AWS_JSON_FORM, blobsToBase64, timestampOut, type HasAwsJsonForm } from '../http/awsjson.js';
 import type { Json } from '../http/shape.js';
 import { decodeSequenceNumber, hashKeyHex, sequenceNumber, shardIdOf } from './keys.js';
 import { expiredIterator, invalidArgument, resourceNotFound, throughputExceeded } from './errors.js';
@@ -58,6 +58,45 @@ export class OutRecord implements HasAwsJsonForm {
     if (this.EncryptionType !== undefined) j.EncryptionType = this.EncryptionType;
     return j;
   }
+}
+
+/**
+ * `out` (a GetRecords answer or a SubscribeToShard event) answering its awsJson body as bytes it
+ * writes itself: `Records` record by record, base64 straight into the buffer, the other members
+ * through JSON.stringify after it, in their order. The same text the generic encoder writes.
+ */
+export function withRecordsJson<T extends { Records: OutRecord[] }>(out: T): T {
+  Object.defineProperty(out, AWS_JSON_BYTES, { value: () => recordsJsonBody(out), enumerable: false });
+  return out;
+}
+
+function recordsJsonBody(out: { Records: OutRecord[] }): Buffer {
+  const { Records: records, ...rest } = out;
+  const restJson = JSON.stringify(blobsToBase64(rest));
+  const prefix = '{"Records":[';
+  const suffix = ']' + (restJson === '{}' ? '}' : ',' + restJson.slice(1));
+  const heads = new Array<string>(records.length);
+  const tails = new Array<string>(records.length);
+  let total = prefix.length + Buffer.byteLength(suffix);
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i];
+    heads[i] =
+      `${i > 0 ? ',' : ''}{"SequenceNumber":${JSON.stringify(r.SequenceNumber)},` +
+      `"ApproximateArrivalTimestamp":${JSON.stringify(r.ApproximateArrivalTimestamp.getTime() / 1000)},"Data":"`;
+    tails[i] = `","PartitionKey":${JSON.stringify(r.PartitionKey)}${r.EncryptionType !== undefined ? `,"EncryptionType":${JSON.stringify(r.EncryptionType)}` : ''}}`;
+    total += heads[i].length + 4 * Math.ceil(r.Data.length / 3) + Buffer.byteLength(tails[i]);
+  }
+  const buf = Buffer.allocUnsafe(total);
+  // Heads and base64 are ASCII (one byte a character); tails may hold any partition key.
+  let pos = buf.write(prefix, 0, 'latin1');
+  for (let i = 0; i < records.length; i++) {
+    pos += buf.write(heads[i], pos, 'latin1');
+    pos += buf.write(records[i].Data.toString('base64'), pos, 'latin1');
+    pos += buf.write(tails[i], pos, 'utf8');
+  }
+  pos += buf.write(suffix, pos, 'utf8');
+  if (pos !== total) throw new Error(`GetRecords body: wrote ${pos} bytes of ${total}`);
+  return buf;
 }
 
 export interface ChildShard {
