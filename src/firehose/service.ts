@@ -20,7 +20,7 @@ import { Deliverer, type DelivererHealth } from './deliverer.js';
 import { KinesisSource, SHARD_DONE, type KinesisSourceHealth } from './kinesis-source.js';
 import { bucketName, ObjectStores } from './objects/index.js';
 import { RoleScopedStore } from './objects/role-scoped.js';
-import { encodeRecord, newRecordIds, recordIdText } from './records.js';
+import { encodeRecords, newRecordIds, recordIdText } from './records.js';
 import { invalidArgument } from './errors.js';
 import { bufferingOf } from './limits.js';
 import { KINDS } from './validate.js';
@@ -147,7 +147,7 @@ export class FirehoseService {
     const r = await this.runningOf(name);
     const now = this.o.clock.now();
     const ids = newRecordIds(data.length);
-    await r.log.append(data.map((d, i) => encodeRecord(d, now, ids[i])));
+    await r.log.append(encodeRecords(data, now, ids));
     return ids.map(recordIdText);
   }
 
