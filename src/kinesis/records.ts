@@ -75,29 +75,30 @@ function recordsJsonBody(out: { Records: OutRecord[] }): Buffer {
   const restJson = JSON.stringify(blobsToBase64(rest));
   const prefix = '{"Records":[';
   const suffix = ']' + (restJson === '{}' ? '}' : ',' + restJson.slice(1));
-  const heads = new Array<string>(records.length);
-  const tails = new Array<string>(records.length);
-  let total = prefix.length + Buffer.byteLength(suffix);
-  for (let i = 0; i < records.length; i++) {
-    const r = records[i];
-    heads[i] =
-      `${i > 0 ? ',' : ''}{"SequenceNumber":${JSON.stringify(r.SequenceNumber)},` +
-      `"ApproximateArrivalTimestamp":${JSON.stringify(r.ApproximateArrivalTimestamp.getTime() / 1000)},"Data":"`;
-    tails[i] = `","PartitionKey":${JSON.stringify(r.PartitionKey)}${r.EncryptionType !== undefined ? `,"EncryptionType":${JSON.stringify(r.EncryptionType)}` : ''}}`;
-    total += heads[i].length + 4 * Math.ceil(r.Data.length / 3) + Buffer.byteLength(tails[i]);
-  }
-  const buf = Buffer.allocUnsafe(total);
-  // Heads and base64 are ASCII (one byte a character); tails may hold any partition key.
+  // An upper bound, so one pass writes it all: a partition key's JSON text is at most 6 bytes per
+  // UTF-16 unit (\uXXXX) plus its quotes; the rest of a record's text is under RECORD_JSON_FIXED.
+  let bound = prefix.length + Buffer.byteLength(suffix);
+  for (const r of records) bound += RECORD_JSON_FIXED + 6 * r.PartitionKey.length + 4 * Math.ceil(r.Data.length / 3);
+  // Room past the bound: text that overruns it is caught below instead of cut short by write().
+  const buf = Buffer.allocUnsafe(bound + 8);
+  // Sequence numbers are decimal digits and times finite numbers: their JSON text is themselves.
+  // Everything but the partition key is ASCII (one byte a character).
   let pos = buf.write(prefix, 0, 'latin1');
   for (let i = 0; i < records.length; i++) {
-    pos += buf.write(heads[i], pos, 'latin1');
-    pos += buf.write(records[i].Data.toString('base64'), pos, 'latin1');
-    pos += buf.write(tails[i], pos, 'utf8');
+    const r = records[i];
+    const head = `${i > 0 ? ',' : ''}{"SequenceNumber":"${r.SequenceNumber}","ApproximateArrivalTimestamp":${r.ApproximateArrivalTimestamp.getTime() / 1000},"Data":"`;
+    pos += buf.write(head, pos, 'latin1');
+    pos += buf.write(r.Data.toString('base64'), pos, 'latin1');
+    const tail = `","PartitionKey":${JSON.stringify(r.PartitionKey)}${r.EncryptionType !== undefined ? `,"EncryptionType":"${r.EncryptionType}"` : ''}}`;
+    pos += buf.write(tail, pos, 'utf8');
   }
   pos += buf.write(suffix, pos, 'utf8');
-  if (pos !== total) throw new Error(`GetRecords body: wrote ${pos} bytes of ${total}`);
-  return buf;
+  if (pos > bound) throw new Error(`GetRecords body: ${pos} bytes reached the ${bound}-byte bound`);
+  return buf.subarray(0, pos);
 }
+
+/** Bytes of a record's JSON text besides its data and partition key (sequence number, time, names, separators), with room to spare. */
+const RECORD_JSON_FIXED = 256;
 
 export interface ChildShard {
   ShardId: string;
