@@ -10,6 +10,8 @@ import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LoadGenerator, signedPost, type LoadResult, type LoadTarget } from './load.js';
 import { freshDir, hostBusyMs, sampleProc, startCeiling, startPinstream, type Child, type ProcSample } from './procs.js';
+import { PROTO_CREDS, sampleAll, startDesign, type Design } from './designs.js';
+import { DEFAULT_INGEST_THREADS } from '../src/config/config.js';
 import { renderProfile, summarizeProfile, type Window } from './profile.js';
 import { fmtInt, fmtNum, fmtRatio, percentile, sortedSamples, table } from './stats.js';
 
@@ -26,7 +28,10 @@ const USAGE = `usage: npm run bench -- ingest [options]
   --endpoints N             endpoint id pool size (default 4000)
   --warmup N                warm-up seconds before measuring each server (default 2)
   --profile                 also run one step under node --cpu-prof and summarise the server's time
-  --no-peers                skip the ceiling and no-fsync peers`;
+  --no-peers                skip the ceiling and no-fsync peers
+  --no-designs              skip the designs section (issue 16 item 1): Pinstream with 0 and 2 prepare
+                            threads, and the prototype harness's design A (worker threads) and B
+                            (cluster processes), all at the sweep's best concurrency`;
 
 interface Options {
   concurrency: number[];
@@ -36,12 +41,13 @@ interface Options {
   warmup: number;
   profile: boolean;
   peers: boolean;
+  designs: boolean;
 }
 
 class UsageError extends Error {}
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { concurrency: [1, 4, 16, 64], seconds: 10, threads: 1, endpoints: 4000, warmup: 2, profile: false, peers: true };
+  const o: Options = { concurrency: [1, 4, 16, 64], seconds: 10, threads: 1, endpoints: 4000, warmup: 2, profile: false, peers: true, designs: true };
   const num = (flag: string, v: string | undefined, min: number, max: number): number => {
     const n = Number(v);
     if (v === undefined || !Number.isFinite(n) || n < min || n > max) throw new UsageError(`${flag} needs a number from ${min} to ${max}, got ${v}`);
@@ -75,6 +81,9 @@ function parseArgs(argv: string[]): Options {
       case '--no-peers':
         o.peers = false;
         break;
+      case '--no-designs':
+        o.designs = false;
+        break;
       case '-h':
       case '--help':
         throw new UsageError('');
@@ -107,7 +116,7 @@ interface Row {
 }
 
 /** One measured load step against a running child, with CPU and memory sampled at the window's edges. */
-async function step(label: string, child: Child, gen: LoadGenerator, c: number, seconds: number): Promise<Row> {
+async function step(label: string, child: Child, gen: LoadGenerator, c: number, seconds: number, sample: () => ProcSample = () => sampleProc(child.pid)): Promise<Row> {
   const monoUs = () => Number(process.hrtime.bigint() / 1000n);
   let windowStartUs = 0;
   let windowEndUs = 0;
@@ -121,14 +130,14 @@ async function step(label: string, child: Child, gen: LoadGenerator, c: number, 
     concurrency: c,
     seconds,
     atStart: () => {
-      before = sampleProc(child.pid);
+      before = sample();
       clientBefore = process.cpuUsage();
       hostBefore = hostBusyMs();
       windowStartUs = monoUs();
     },
     atEnd: () => {
       client = process.cpuUsage(clientBefore);
-      after = sampleProc(child.pid);
+      after = sample();
       hostAfter = hostBusyMs();
       windowEndUs = monoUs();
     },
@@ -254,6 +263,7 @@ export async function ingest(argv: string[]): Promise<number> {
   const pool = Array.from({ length: o.endpoints }, () => randomUUID());
   const rows: Row[] = [];
   const peers: Row[] = [];
+  const designs: Row[] = [];
   let errors = 0;
   const live = new Set<Child>();
   const stopAll = async () => {
@@ -277,7 +287,7 @@ export async function ingest(argv: string[]): Promise<number> {
   };
   try {
     // ---- Sweep ------------------------------------------------------------------------------
-    console.log('sweep (Pinstream, PINSTREAM_LOG_FSYNC default = true):');
+    console.log(`sweep (Pinstream, PINSTREAM_LOG_FSYNC default = true, PINSTREAM_INGEST_THREADS default = ${DEFAULT_INGEST_THREADS} on this machine):`);
     const main = track(await pinstreamUnderTest('pinstream', {}, o, pool, live));
     errors += main.warmErrors;
     for (const c of o.concurrency) {
@@ -326,6 +336,41 @@ export async function ingest(argv: string[]): Promise<number> {
       console.log('');
     }
 
+    // ---- Designs (issue 16 item 1) -------------------------------------------------------------
+    if (o.designs) {
+      console.log(`designs at concurrency ${best.concurrency} (the sweep above is Pinstream with ${DEFAULT_INGEST_THREADS} prepare thread(s)):`);
+      for (const threads of [0, 2]) {
+        const name = `pinstream-threads-${threads}`;
+        const v = track(await pinstreamUnderTest(name, { PINSTREAM_INGEST_THREADS: String(threads) }, o, pool, live));
+        errors += v.warmErrors;
+        const r = await step(name, v.child, v.gen, best.concurrency, o.seconds);
+        designs.push(r);
+        errors += r.result.failedRequests;
+        printStep(r);
+        await finish(v.child, v.gen);
+      }
+      console.log('  prototype harness (bench/designs-server.ts: no SQLite endpoint table, no IAM policies, a plain file log; an upper bound, the designs compared like for like):');
+      const protos: Design[] = [
+        { label: 'proto-A-inline', design: 'threads', n: 0 },
+        { label: 'proto-A-threads-1', design: 'threads', n: 1 },
+        { label: 'proto-B-procs-2', design: 'procs', n: 2 },
+      ];
+      for (const d of protos) {
+        const child = await startDesign(d);
+        live.add(child);
+        console.log(`  ${d.label}: pids ${child.pids.join(',')}, ${child.url}`);
+        const gen = await generatorFor({ url: child.url, appId: 'f'.repeat(32), credentials: PROTO_CREDS, verify: 'pinpoint' }, o, pool);
+        gens.add(gen);
+        errors += await warmUp(d.label, gen, o.warmup);
+        const r = await step(d.label, child, gen, best.concurrency, o.seconds, () => sampleAll(child.pids));
+        designs.push(r);
+        errors += r.result.failedRequests;
+        printStep(r);
+        await finish(child, gen);
+      }
+      console.log('');
+    }
+
     // ---- Profile ----------------------------------------------------------------------------
     if (o.profile) {
       const profDir = mkdtempSync(join(tmpdir(), 'pinstream-prof-'));
@@ -364,7 +409,7 @@ export async function ingest(argv: string[]): Promise<number> {
   }
 
   // ---- Summary --------------------------------------------------------------------------------
-  const all = [...rows, ...peers];
+  const all = [...rows, ...peers, ...designs];
   console.log('summary:');
   console.log(
     table(
@@ -404,11 +449,23 @@ export async function ingest(argv: string[]): Promise<number> {
         : 'not run'),
   );
   console.log(`  ${`vs target ${fmtInt(TARGET_EVENTS_PER_SECOND)} events/s:`.padEnd(50)}${fmtRatio(best.eventsPerSec / TARGET_EVENTS_PER_SECOND)}`);
+  console.log(`  ${'server peak RSS (sweep) vs aim 400 MB:'.padEnd(50)}${fmtNum(Math.max(...rows.map((r) => r.hwmMB)))} MB (${fmtRatio(Math.max(...rows.map((r) => r.hwmMB)) / 400)})`);
+  if (designs.length > 0) {
+    console.log(`\ndesigns (issue 16 item 1), each at concurrency ${best.concurrency}:`);
+    for (const r of [best, ...designs]) {
+      const name = r === best ? `pinstream (default ${DEFAULT_INGEST_THREADS} thread(s), sweep)` : r.label;
+      console.log(
+        `  ${name.padEnd(40)} ${fmtInt(r.eventsPerSec).padStart(8)} events/s  ${fmtNum(r.serverUsPerEvent).padStart(6)} µs/event  ` +
+          `p50 ${fmtNum(r.p50, 1)} / p99 ${fmtNum(r.p99, 1)} ms  peak RSS ${fmtNum(r.hwmMB)} MB  ` +
+          `${ceiling ? `${fmtRatio(r.eventsPerSec / ceiling.eventsPerSec)} of ceiling, ` : ''}${fmtRatio(r.eventsPerSec / TARGET_EVENTS_PER_SECOND)} of 100k`,
+      );
+    }
+  }
   const noisy = all.filter((r) => r.otherCpuPct > NOISY_OTHER_CPU_PCT);
   if (noisy.length > 0) {
     console.log(`  WARNING: ${noisy.length} step(s) ran while other processes used >${NOISY_OTHER_CPU_PCT}% of a core (column other%); re-run on a quiet machine before trusting them.`);
   }
-  console.log(`peers run: ${['pinstream sweep', ...peers.map((p) => p.label), ...(profileText ? ['pinstream-profiled'] : [])].join(', ')}`);
+  console.log(`peers run: ${['pinstream sweep', ...peers.map((p) => p.label), ...designs.map((p) => p.label), ...(profileText ? ['pinstream-profiled'] : [])].join(', ')}`);
   console.log(errors === 0 ? '\nresult: OK, zero errors' : `\nresult: FAILED, ${errors} failed requests (see above)`);
   return errors === 0 ? 0 : 1;
 }
