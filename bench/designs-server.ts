@@ -111,7 +111,7 @@ function serve(prepareAndApply: (appId: string, body: Buffer) => Promise<Prepare
   });
 }
 
-const job = (appId: string, body: Buffer) => ({ appId, body, labels: { 'application-id': appId }, rawQuery: '', headers: {}, arrivalMs: Date.now() });
+const job = (appId: string, body: Buffer) => ({ appId, body, labels: { 'application-id': appId }, arrivalMs: Date.now() });
 
 async function main(): Promise<void> {
   if (DESIGN === 'threads') {

@@ -113,6 +113,80 @@ interface Row {
   window: Window;
   rssMB: number;
   hwmMB: number;
+  /** From the server probe (bench/server-probe.ts), when the server runs with it. */
+  probe?: ProbeSummary;
+}
+
+interface ProbeLine {
+  t: number;
+  rssMB: number;
+  heapUsedMB: number;
+  heapTotalMB: number;
+  externalMB: number;
+  arrayBuffersMB: number;
+  loopMaxMs: number;
+  loopP99Ms: number;
+  gcCount: number;
+  gcMs: number;
+  gcMaxMs: number;
+}
+
+interface ProbeSummary {
+  heapUsedMB: number;
+  heapTotalMB: number;
+  externalMB: number;
+  arrayBuffersMB: number;
+  rssMB: number;
+  loopMaxMs: number;
+  loopP99Ms: number;
+  gcPct: number;
+  gcMaxMs: number;
+}
+
+/** Probe lines kept per server (one a second): bounded, the oldest dropped. */
+const MAX_PROBE_LINES = 3600;
+const PROBE_MAIN = new URL('./server-probe.js', import.meta.url).pathname;
+const probes = new Map<number, ProbeLine[]>();
+
+/** Collects the probe's lines from a child's stdout. */
+function watchProbe(child: Child): void {
+  const lines: ProbeLine[] = [];
+  probes.set(child.pid, lines);
+  let rest = '';
+  child.proc.stdout!.on('data', (d: Buffer) => {
+    const text = rest + d.toString('utf8');
+    const parts = text.split('\n');
+    rest = parts.pop() ?? '';
+    if (rest.length > 4096) rest = '';
+    for (const l of parts) {
+      if (!l.startsWith('pinstream-probe ')) continue;
+      try {
+        lines.push(JSON.parse(l.slice('pinstream-probe '.length)) as ProbeLine);
+      } catch {
+        continue;
+      }
+      if (lines.length > MAX_PROBE_LINES) lines.shift();
+    }
+  });
+}
+
+/** The probe's seconds that fall in [startMs, endMs] (wall clock), summarized. */
+function probeSummary(pid: number, startMs: number, endMs: number): ProbeSummary | undefined {
+  const ls = (probes.get(pid) ?? []).filter((l) => l.t > startMs && l.t <= endMs + 1000);
+  if (ls.length === 0) return undefined;
+  const max = (k: keyof ProbeLine) => Math.max(...ls.map((l) => l[k]));
+  const gcMs = ls.reduce((a, l) => a + l.gcMs, 0);
+  return {
+    heapUsedMB: max('heapUsedMB'),
+    heapTotalMB: max('heapTotalMB'),
+    externalMB: max('externalMB'),
+    arrayBuffersMB: max('arrayBuffersMB'),
+    rssMB: max('rssMB'),
+    loopMaxMs: max('loopMaxMs'),
+    loopP99Ms: max('loopP99Ms'),
+    gcPct: (gcMs / (ls.length * 1000)) * 100,
+    gcMaxMs: max('gcMaxMs'),
+  };
 }
 
 /** One measured load step against a running child, with CPU and memory sampled at the window's edges. */
@@ -144,6 +218,8 @@ async function step(label: string, child: Child, gen: LoadGenerator, c: number, 
   });
   const sorted = sortedSamples(result.latenciesMs);
   const s = result.elapsedMs / 1000;
+  const wallEnd = Date.now();
+  const probe = probeSummary(child.pid, wallEnd - result.elapsedMs, wallEnd);
   const serverCpuPct = ((after!.cpuMs - before!.cpuMs) / result.elapsedMs) * 100;
   const clientCpuPct = ((client!.user + client!.system) / 1000 / result.elapsedMs) * 100;
   return {
@@ -163,6 +239,7 @@ async function step(label: string, child: Child, gen: LoadGenerator, c: number, 
     rssMB: after!.rssMB,
     hwmMB: after!.hwmMB,
     window: { startUs: windowStartUs, endUs: windowEndUs },
+    probe,
   };
 }
 
@@ -174,6 +251,14 @@ function printStep(r: Row): void {
       `p50 ${fmtNum(r.p50, 2)} ms  p99 ${fmtNum(r.p99, 2)} ms  server RSS ${fmtNum(r.rssMB)} MB (peak ${fmtNum(r.hwmMB)})  ` +
       `cpu server ${fmtNum(r.serverCpuPct, 0)}% (${fmtNum(r.serverUsPerEvent)} µs/event) client ${fmtNum(r.clientCpuPct, 0)}% other ${fmtNum(r.otherCpuPct, 0)}%  errors ${e.failedRequests}`,
   );
+  if (r.probe) {
+    const p = r.probe;
+    console.log(
+      `    main thread (peaks over the step): V8 heap ${fmtNum(p.heapUsedMB)} MB used of ${fmtNum(p.heapTotalMB)}, external ${fmtNum(p.externalMB)} MB ` +
+        `(array buffers ${fmtNum(p.arrayBuffersMB)}), process RSS ${fmtNum(p.rssMB)} MB (the rest: native — DuckDB, SQLite, threads' heaps, code); ` +
+        `event-loop delay max ${fmtNum(p.loopMaxMs, 1)} ms, p99 ${fmtNum(p.loopP99Ms, 1)} ms; GC ${fmtNum(p.gcPct, 1)}% of the time, longest pause ${fmtNum(p.gcMaxMs, 1)} ms`,
+    );
+  }
   if (r.otherCpuPct > NOISY_OTHER_CPU_PCT) {
     console.log(`    WARNING: other processes kept ${fmtNum(r.otherCpuPct, 0)}% of a core busy during this step; its numbers are disturbed.`);
   }
@@ -226,8 +311,9 @@ async function warmUp(name: string, gen: LoadGenerator, seconds: number): Promis
 /** Starts a Pinstream (banner checked), creates the app, starts a load generator and warms up. */
 async function pinstreamUnderTest(name: string, env: Record<string, string>, o: Options, pool: string[], live: Set<Child>, nodeArgs: string[] = []) {
   const dataDir = freshDir('pinstream-bench-');
-  const child = await startPinstream(name, { env, nodeArgs, tmpDir: dataDir });
+  const child = await startPinstream(name, { env, nodeArgs: [...nodeArgs, '--import', PROBE_MAIN], tmpDir: dataDir });
   live.add(child);
+  watchProbe(child);
   console.log(`  ${name}: pid ${child.pid}, ${child.url}, admin key ${child.admin!.accessKeyId} (secret parsed from banner), data ${dataDir}`);
   const appId = await createApp(child);
   const gen = await generatorFor({ url: child.url, appId, credentials: child.admin!, verify: 'pinpoint' }, o, pool);
@@ -389,7 +475,7 @@ export async function ingest(argv: string[]): Promise<number> {
         if (files.length === 0) {
           console.log('  no .cpuprofile was written (did the server exit cleanly on SIGTERM?)');
         } else {
-          profileText = renderProfile(summarizeProfile(join(profDir, files[0]), 15, pr.window));
+          profileText = renderProfile(summarizeProfile(join(profDir, files[0]), 30, pr.window));
           console.log('');
           console.log(profileText.replace(/^/gm, '  '));
         }

@@ -57,7 +57,7 @@ function harness(threads: number) {
     put: (body: string | Buffer, allowed = true) =>
       ingest.putEventsBody(
         appId,
-        { body: Buffer.from(body), labels: { 'application-id': appId }, rawQuery: '', headers: {} },
+        { body: Buffer.from(body), labels: { 'application-id': appId } },
         () => {
           if (!allowed) throw forbidden('not allowed');
         },

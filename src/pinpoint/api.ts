@@ -225,7 +225,7 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
       // same checks in the same order as the other routes: body, model, then authorization.
       handler: async (req, p) => {
         const id = p['application-id'];
-        const body = { body: req.body, labels: p, rawQuery: req.rawQuery, headers: req.headers };
+        const body = { body: req.body, labels: p };
         return json(202, await events.putEventsBody(id, body, () => allow(req, 'PutEvents', id), () => s.callerCognito?.(req)));
       },
     },

@@ -99,11 +99,11 @@ export class EventIngest {
    */
   putEventsBody(
     appId: string,
-    req: { body: Buffer; labels: Record<string, string>; rawQuery: string; headers: Record<string, string | string[] | undefined> },
+    req: { body: Buffer; labels: Record<string, string> },
     authorize: () => void,
     cognito: () => CognitoCaller | undefined,
   ): Promise<{ Results: Record<string, Json> }> {
-    const job: PrepareJob = { appId, body: req.body, labels: req.labels, rawQuery: req.rawQuery, headers: req.headers, arrivalMs: this.clock.now() };
+    const job: PrepareJob = { appId, body: req.body, labels: req.labels, arrivalMs: this.clock.now() };
     const check = (prepared: PreparedEvents) => {
       if (!prepared.ok) throw new ApiError(prepared.code, prepared.status, prepared.message);
       authorize();

@@ -67,15 +67,19 @@ export interface PreparedOk {
 /** The request's events, or why the request as a whole is refused (an ApiError's parts). */
 export type PreparedEvents = PreparedOk | { ok: false; code: string; status: number; message: string };
 
-/** What a prepare needs: all of it cloneable, the body transferable. */
+/**
+ * What a prepare needs: all of it cloneable, the body transferable. PutEvents binds only its URI
+ * label and its payload (the model's PutEventsRequest), so the query and headers stay behind.
+ */
 export interface PrepareJob {
   appId: string;
   body: Uint8Array;
   labels: Record<string, string>;
-  rawQuery: string;
-  headers: Record<string, string | string[] | undefined>;
   arrivalMs: number;
 }
+
+const NO_QUERY = new URLSearchParams();
+const NO_HEADERS = Object.freeze({});
 
 let decoder: RestDecoder | undefined;
 
@@ -85,8 +89,7 @@ export function prepareBody(job: PrepareJob): PreparedEvents {
   try {
     const payload = parseJsonObject(job.body, MAX_PUT_EVENTS_REQUEST_BYTES, 'PutEvents request body');
     decoder ??= new RestDecoder(new ModelValidator(pinpointModel, PINPOINT_MODEL_OVERRIDES, { paths: 'rest' }));
-    const query = new URLSearchParams(job.rawQuery);
-    const r = decoder.decode<{ EventsRequest: EventsRequest }>('PutEvents', { labels: job.labels, query, headers: job.headers, body: payload });
+    const r = decoder.decode<{ EventsRequest: EventsRequest }>('PutEvents', { labels: job.labels, query: NO_QUERY, headers: NO_HEADERS, body: payload });
     if (!r.ok) throw badRequest(r.error.message);
     request = r.value.EventsRequest;
   } catch (e) {

@@ -15,6 +15,13 @@ import type { PrepareJob, PreparedEvents } from '../ingest-prepare.js';
 /** A prepare (at most a 4 MB body, ~20 ms) not answered in this long means its thread is stuck. */
 export const PREPARE_TIMEOUT_MS = 30_000;
 
+/**
+ * Old-generation heap of each prepare thread. A prepare holds one body's parse at a time (the
+ * largest, 4 MB, takes about ten times that), so this bounds the threads' memory with room to
+ * spare; a thread that would need more dies, its requests answer a retryable 500, and it is replaced.
+ */
+export const PREPARE_THREAD_HEAP_MB = 128;
+
 /** At most this many prepare threads, whatever the configuration asks (Config.ingestThreads). */
 export const MAX_PREPARE_THREADS = 64;
 
@@ -84,7 +91,7 @@ export class PreparePool {
   }
 
   private spawn(): Thread {
-    const worker = new Worker(WORKER_URL);
+    const worker = new Worker(WORKER_URL, { resourceLimits: { maxOldGenerationSizeMb: PREPARE_THREAD_HEAP_MB } });
     // The pool never keeps the process alive by itself; close() ends the threads.
     worker.unref();
     const t: Thread = { worker, pending: new Map(), pendingBytes: 0 };
