@@ -21,6 +21,7 @@ import { EventIngest } from '../src/pinpoint/events.js';
 import { decodeIngestEntry } from '../src/pinpoint/ingest-record.js';
 import { MAX_EVENTS_PER_REQUEST, MAX_EVENT_ATTRIBUTES_AND_METRICS } from '../src/pinpoint/limits.js';
 import { openDb } from '../src/store/db.js';
+import { MAX_PREPARE_THREADS, PreparePool } from '../src/pinpoint/parallel/pool.js';
 import { startTestServer } from './helpers/server.js';
 
 /** A log that stores each append on the next turn (so appends are in flight while others arrive). */
@@ -206,4 +207,67 @@ test('the real server with 2 prepare threads: concurrent SDK clients sending dup
   } finally {
     await server.close();
   }
+});
+
+describe('the prepare pool when a thread fails (PreparePool)', () => {
+  const faulty = new URL('./helpers/prepare-worker-faults.js', import.meta.url);
+  const job = (appId: string) => ({ appId, body: Buffer.from(batch('d1', ['e1'])), labels: { 'application-id': appId }, arrivalMs: 0 });
+
+  test('a thread that dies: its requests answer a retryable 500, a new thread takes the next ones', async () => {
+    const pool = new PreparePool(1, { workerUrl: faulty });
+    try {
+      const failed = await pool.run(job('exit'));
+      assert.deepEqual({ ...failed, message: undefined }, { ok: false, code: 'InternalServerErrorException', status: 500, message: undefined });
+      const next = await pool.run(job('app1'));
+      assert.equal(next.ok, true);
+      assert.equal(pool.pending, 0);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('a thread that does not answer within the timeout is replaced; its requests answer a retryable 500 naming the wait', async () => {
+    const pool = new PreparePool(1, { workerUrl: faulty, timeoutMs: 200 });
+    try {
+      const stuck = await pool.run(job('hang'));
+      assert.equal(stuck.ok, false);
+      assert.equal((stuck as { status: number }).status, 500);
+      assert.match((stuck as { message: string }).message, /longer than 200 ms; retry/);
+      assert.equal((await pool.run(job('app1'))).ok, true);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test(`the thread count is bounded: 1 to MAX_PREPARE_THREADS (${MAX_PREPARE_THREADS})`, () => {
+    assert.throws(() => new PreparePool(0));
+    assert.throws(() => new PreparePool(MAX_PREPARE_THREADS + 1));
+  });
+
+  test("a body that is a view into a shared buffer (Node's pool for small Buffers) is copied, not transferred: the buffer under it stays usable", async () => {
+    const pool = new PreparePool(1);
+    try {
+      const neighbour = Buffer.from('neighbour');
+      const body = Buffer.from(batch('d1', ['e1']));
+      assert.equal(body.buffer, neighbour.buffer, 'both small Buffers share the pool');
+      assert.equal((await pool.run({ appId: 'a1', body, labels: { 'application-id': 'a1' }, arrivalMs: 0 })).ok, true);
+      assert.equal(neighbour.toString(), 'neighbour');
+      assert.equal(JSON.parse(body.toString()).BatchItem.d1.Events.e1.EventType, 'e1');
+      // A body that owns its memory is transferred: the caller's copy is gone.
+      const own = Buffer.allocUnsafeSlow(body.length);
+      body.copy(own);
+      assert.equal((await pool.run({ appId: 'a1', body: own, labels: { 'application-id': 'a1' }, arrivalMs: 0 })).ok, true);
+      assert.equal(own.byteLength, 0);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('after close, requests answer a retryable 500 instead of waiting', async () => {
+    const pool = new PreparePool(1);
+    await pool.close();
+    const r = await pool.run(job('app1'));
+    assert.equal(r.ok, false);
+    assert.equal((r as { status: number }).status, 500);
+  });
 });

@@ -10,6 +10,7 @@
 // thread that dies; nothing was claimed or written for them, so a retry stores the events once.
 
 import { Worker } from 'node:worker_threads';
+import { MAX_INGEST_THREADS } from '../../config/config.js';
 import type { PrepareJob, PreparedEvents } from '../ingest-prepare.js';
 
 /** A prepare (at most a 4 MB body, ~20 ms) not answered in this long means its thread is stuck. */
@@ -22,8 +23,8 @@ export const PREPARE_TIMEOUT_MS = 30_000;
  */
 export const PREPARE_THREAD_HEAP_MB = 128;
 
-/** At most this many prepare threads, whatever the configuration asks (Config.ingestThreads). */
-export const MAX_PREPARE_THREADS = 64;
+/** At most this many prepare threads (Config.ingestThreads is validated against the same bound). */
+export const MAX_PREPARE_THREADS = MAX_INGEST_THREADS;
 
 const WORKER_URL = new URL('./prepare-worker.js', import.meta.url);
 
@@ -48,12 +49,26 @@ export interface PrepareReply {
 
 const retryable = (message: string): PreparedEvents => ({ ok: false, code: 'InternalServerErrorException', status: 500, message });
 
+export interface PreparePoolOptions {
+  /** PREPARE_TIMEOUT_MS unless a test shortens it. */
+  timeoutMs?: number;
+  /** The thread's script; tests substitute one that fails on cue. */
+  workerUrl?: URL;
+}
+
 export class PreparePool {
   private threads: Thread[] = [];
   private nextId = 1;
   private closed = false;
+  private readonly timeoutMs: number;
+  private readonly workerUrl: URL;
 
-  constructor(readonly size: number) {
+  constructor(
+    readonly size: number,
+    options: PreparePoolOptions = {},
+  ) {
+    this.timeoutMs = options.timeoutMs ?? PREPARE_TIMEOUT_MS;
+    this.workerUrl = options.workerUrl ?? WORKER_URL;
     if (!Number.isInteger(size) || size < 1 || size > MAX_PREPARE_THREADS) throw new Error(`prepare pool size must be 1 to ${MAX_PREPARE_THREADS}, got ${size}`);
     for (let i = 0; i < size; i++) this.threads.push(this.spawn());
   }
@@ -64,14 +79,21 @@ export class PreparePool {
     let t = this.threads[0];
     for (const x of this.threads) if (x.pendingBytes < t.pendingBytes) t = x;
     const id = this.nextId++;
-    // Transfer the body's memory when the body is all of it; otherwise copy (a view into a shared
-    // buffer would send, or detach, the whole buffer).
+    // Transfer the body's memory when the body is all of it (the front door's bodies are); else
+    // copy it first: transferring a view would send, and detach, the whole buffer under it (for a
+    // small Buffer that is Node's shared allocation pool). Buffer#slice is a view, hence set().
     const b = job.body;
-    const own = b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer ? b : b.slice();
+    let own: Uint8Array = b;
+    if (b.byteOffset !== 0 || b.byteLength !== b.buffer.byteLength || !(b.buffer instanceof ArrayBuffer)) {
+      own = new Uint8Array(b.byteLength);
+      own.set(b);
+    }
     const bytes = own.byteLength;
     return new Promise<PreparedEvents>((resolve) => {
-      const timer = setTimeout(() => this.stuck(t), PREPARE_TIMEOUT_MS);
+      const timer = setTimeout(() => this.stuck(t), this.timeoutMs);
       timer.unref();
+      // Jobs in flight keep the process alive (their answers are awaited); an idle pool does not.
+      if (t.pending.size === 0) t.worker.ref();
       t.pending.set(id, { resolve, bytes, timer });
       t.pendingBytes += bytes;
       t.worker.postMessage({ id, job: { ...job, body: own } }, [own.buffer as ArrayBuffer]);
@@ -91,14 +113,15 @@ export class PreparePool {
   }
 
   private spawn(): Thread {
-    const worker = new Worker(WORKER_URL, { resourceLimits: { maxOldGenerationSizeMb: PREPARE_THREAD_HEAP_MB } });
-    // The pool never keeps the process alive by itself; close() ends the threads.
+    const worker = new Worker(this.workerUrl, { resourceLimits: { maxOldGenerationSizeMb: PREPARE_THREAD_HEAP_MB } });
+    // An idle pool never keeps the process alive by itself; close() ends the threads.
     worker.unref();
     const t: Thread = { worker, pending: new Map(), pendingBytes: 0 };
     worker.on('message', (m: PrepareReply) => {
       const p = t.pending.get(m.id);
       if (!p) return;
       t.pending.delete(m.id);
+      if (t.pending.size === 0) worker.unref();
       t.pendingBytes -= p.bytes;
       clearTimeout(p.timer);
       if (m.crash !== undefined) {
@@ -122,8 +145,8 @@ export class PreparePool {
   /** A thread that let a job pass its deadline: replaced, its jobs failed. */
   private stuck(t: Thread): void {
     if (!this.threads.includes(t)) return;
-    console.error(`pinstream: a PutEvents prepare thread did not answer within ${PREPARE_TIMEOUT_MS} ms; replacing it`);
-    this.replace(t, `Reading the events took longer than ${PREPARE_TIMEOUT_MS} ms; retry the request`);
+    console.error(`pinstream: a PutEvents prepare thread did not answer within ${this.timeoutMs} ms; replacing it`);
+    this.replace(t, `Reading the events took longer than ${this.timeoutMs} ms; retry the request`);
   }
 
   private replace(t: Thread, message: string): void {
