@@ -17,12 +17,12 @@ export interface Design {
 }
 
 /** Starts a prototype; `pids` lists every process of it (the primary first). */
-export async function startDesign(d: Design): Promise<Child & { pids: number[] }> {
+export async function startDesign(d: Design, nodeArgs: string[] = []): Promise<Child & { pids: number[] }> {
   const dir = freshDir('pinstream-proto-');
   let pids: number[] = [];
   const child = await startChild(
     d.label,
-    [DESIGNS_MAIN],
+    [...nodeArgs, DESIGNS_MAIN],
     { cwd: dir, env: childEnv({ PORT: '0', DESIGN: d.design, N: String(d.n), DATA_DIR: dir, KEY_ID: PROTO_CREDS.accessKeyId, SECRET: PROTO_CREDS.secretAccessKey }) },
     dir,
     (out) => {

@@ -454,6 +454,33 @@ export async function ingest(argv: string[]): Promise<number> {
         printStep(r);
         await finish(child, gen);
       }
+      if (o.profile) {
+        // Each process and thread of a design writes its own profile (file names end in
+        // <pid>.<thread id>.<n>.cpuprofile; thread 0 is a process's main thread).
+        for (const d of protos.filter((x) => x.n > 0)) {
+          const profDir = mkdtempSync(join(tmpdir(), 'pinstream-prof-'));
+          try {
+            const secs = Math.min(5, o.seconds);
+            const child = await startDesign(d, ['--cpu-prof', '--cpu-prof-dir', profDir]);
+            live.add(child);
+            const gen = await generatorFor({ url: child.url, appId: 'f'.repeat(32), credentials: PROTO_CREDS, verify: 'pinpoint' }, o, pool);
+            gens.add(gen);
+            errors += await warmUp(`${d.label}-profiled`, gen, Math.min(o.warmup, 1));
+            const r = await step(`${d.label}-profiled`, child, gen, best.concurrency, secs, () => sampleAll(child.pids));
+            errors += r.result.failedRequests;
+            printStep(r);
+            await finish(child, gen);
+            for (const f of readdirSync(profDir).filter((x) => x.endsWith('.cpuprofile')).sort()) {
+              const m = /\.(\d+)\.(\d+)\.\d+\.cpuprofile$/.exec(f);
+              const who = m ? `pid ${m[1]}${Number(m[1]) === child.pids[0] ? ' (primary)' : ''}, thread ${m[2]}${m[2] === '0' ? ' (main)' : ''}` : f;
+              console.log(`  profile of ${d.label}: ${who}`);
+              console.log(renderProfile(summarizeProfile(join(profDir, f), 8, r.window)).replace(/^/gm, '    '));
+            }
+          } finally {
+            rmSync(profDir, { recursive: true, force: true });
+          }
+        }
+      }
       console.log('');
     }
 

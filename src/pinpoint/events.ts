@@ -1,7 +1,10 @@
 // PutEvents: validates each event against Pinpoint's limits, turns accepted events into
 // event-stream records, appends them to the ingest log and answers only once they are durable.
 // Results are per item ({"StatusCode":202,"Message":"Accepted"} or 400 with the reason); only a
-// malformed request as a whole is an error response.
+// malformed request as a whole is an error response. The work is split in two: ingest-prepare.ts
+// (parse, validate, dedup keys, the event's record parts) runs on a pool thread when configured
+// (src/pinpoint/parallel/); this module applies the result on the thread that owns the endpoint
+// table, the dedup window and the log, one request at a time in arrival order.
 
 import type { Clock } from '../clock.js';
 import type { Log } from '../log/log.js';
