@@ -10,6 +10,8 @@ import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LoadGenerator, signedPost, type LoadResult, type LoadTarget } from './load.js';
 import { freshDir, hostBusyMs, sampleProc, startCeiling, startPinstream, type Child, type ProcSample } from './procs.js';
+import { PROTO_CREDS, sampleAll, startDesign, type Design } from './designs.js';
+import { DEFAULT_INGEST_THREADS } from '../src/config/config.js';
 import { renderProfile, summarizeProfile, type Window } from './profile.js';
 import { fmtInt, fmtNum, fmtRatio, percentile, sortedSamples, table } from './stats.js';
 
@@ -26,7 +28,10 @@ const USAGE = `usage: npm run bench -- ingest [options]
   --endpoints N             endpoint id pool size (default 4000)
   --warmup N                warm-up seconds before measuring each server (default 2)
   --profile                 also run one step under node --cpu-prof and summarise the server's time
-  --no-peers                skip the ceiling and no-fsync peers`;
+  --no-peers                skip the ceiling and no-fsync peers
+  --no-designs              skip the designs section (issue 16 item 1): Pinstream with 0 and 2 prepare
+                            threads, and the prototype harness's design A (worker threads) and B
+                            (cluster processes), all at the sweep's best concurrency`;
 
 interface Options {
   concurrency: number[];
@@ -36,12 +41,13 @@ interface Options {
   warmup: number;
   profile: boolean;
   peers: boolean;
+  designs: boolean;
 }
 
 class UsageError extends Error {}
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { concurrency: [1, 4, 16, 64], seconds: 10, threads: 1, endpoints: 4000, warmup: 2, profile: false, peers: true };
+  const o: Options = { concurrency: [1, 4, 16, 64], seconds: 10, threads: 1, endpoints: 4000, warmup: 2, profile: false, peers: true, designs: true };
   const num = (flag: string, v: string | undefined, min: number, max: number): number => {
     const n = Number(v);
     if (v === undefined || !Number.isFinite(n) || n < min || n > max) throw new UsageError(`${flag} needs a number from ${min} to ${max}, got ${v}`);
@@ -75,6 +81,9 @@ function parseArgs(argv: string[]): Options {
       case '--no-peers':
         o.peers = false;
         break;
+      case '--no-designs':
+        o.designs = false;
+        break;
       case '-h':
       case '--help':
         throw new UsageError('');
@@ -104,10 +113,84 @@ interface Row {
   window: Window;
   rssMB: number;
   hwmMB: number;
+  /** From the server probe (bench/server-probe.ts), when the server runs with it. */
+  probe?: ProbeSummary;
+}
+
+interface ProbeLine {
+  t: number;
+  rssMB: number;
+  heapUsedMB: number;
+  heapTotalMB: number;
+  externalMB: number;
+  arrayBuffersMB: number;
+  loopMaxMs: number;
+  loopP99Ms: number;
+  gcCount: number;
+  gcMs: number;
+  gcMaxMs: number;
+}
+
+interface ProbeSummary {
+  heapUsedMB: number;
+  heapTotalMB: number;
+  externalMB: number;
+  arrayBuffersMB: number;
+  rssMB: number;
+  loopMaxMs: number;
+  loopP99Ms: number;
+  gcPct: number;
+  gcMaxMs: number;
+}
+
+/** Probe lines kept per server (one a second): bounded, the oldest dropped. */
+const MAX_PROBE_LINES = 3600;
+const PROBE_MAIN = new URL('./server-probe.js', import.meta.url).pathname;
+const probes = new Map<number, ProbeLine[]>();
+
+/** Collects the probe's lines from a child's stdout. */
+function watchProbe(child: Child): void {
+  const lines: ProbeLine[] = [];
+  probes.set(child.pid, lines);
+  let rest = '';
+  child.proc.stdout!.on('data', (d: Buffer) => {
+    const text = rest + d.toString('utf8');
+    const parts = text.split('\n');
+    rest = parts.pop() ?? '';
+    if (rest.length > 4096) rest = '';
+    for (const l of parts) {
+      if (!l.startsWith('pinstream-probe ')) continue;
+      try {
+        lines.push(JSON.parse(l.slice('pinstream-probe '.length)) as ProbeLine);
+      } catch {
+        continue;
+      }
+      if (lines.length > MAX_PROBE_LINES) lines.shift();
+    }
+  });
+}
+
+/** The probe's seconds that fall in [startMs, endMs] (wall clock), summarized. */
+function probeSummary(pid: number, startMs: number, endMs: number): ProbeSummary | undefined {
+  const ls = (probes.get(pid) ?? []).filter((l) => l.t > startMs && l.t <= endMs + 1000);
+  if (ls.length === 0) return undefined;
+  const max = (k: keyof ProbeLine) => Math.max(...ls.map((l) => l[k]));
+  const gcMs = ls.reduce((a, l) => a + l.gcMs, 0);
+  return {
+    heapUsedMB: max('heapUsedMB'),
+    heapTotalMB: max('heapTotalMB'),
+    externalMB: max('externalMB'),
+    arrayBuffersMB: max('arrayBuffersMB'),
+    rssMB: max('rssMB'),
+    loopMaxMs: max('loopMaxMs'),
+    loopP99Ms: max('loopP99Ms'),
+    gcPct: (gcMs / (ls.length * 1000)) * 100,
+    gcMaxMs: max('gcMaxMs'),
+  };
 }
 
 /** One measured load step against a running child, with CPU and memory sampled at the window's edges. */
-async function step(label: string, child: Child, gen: LoadGenerator, c: number, seconds: number): Promise<Row> {
+async function step(label: string, child: Child, gen: LoadGenerator, c: number, seconds: number, sample: () => ProcSample = () => sampleProc(child.pid)): Promise<Row> {
   const monoUs = () => Number(process.hrtime.bigint() / 1000n);
   let windowStartUs = 0;
   let windowEndUs = 0;
@@ -121,20 +204,22 @@ async function step(label: string, child: Child, gen: LoadGenerator, c: number, 
     concurrency: c,
     seconds,
     atStart: () => {
-      before = sampleProc(child.pid);
+      before = sample();
       clientBefore = process.cpuUsage();
       hostBefore = hostBusyMs();
       windowStartUs = monoUs();
     },
     atEnd: () => {
       client = process.cpuUsage(clientBefore);
-      after = sampleProc(child.pid);
+      after = sample();
       hostAfter = hostBusyMs();
       windowEndUs = monoUs();
     },
   });
   const sorted = sortedSamples(result.latenciesMs);
   const s = result.elapsedMs / 1000;
+  const wallEnd = Date.now();
+  const probe = probeSummary(child.pid, wallEnd - result.elapsedMs, wallEnd);
   const serverCpuPct = ((after!.cpuMs - before!.cpuMs) / result.elapsedMs) * 100;
   const clientCpuPct = ((client!.user + client!.system) / 1000 / result.elapsedMs) * 100;
   return {
@@ -154,6 +239,7 @@ async function step(label: string, child: Child, gen: LoadGenerator, c: number, 
     rssMB: after!.rssMB,
     hwmMB: after!.hwmMB,
     window: { startUs: windowStartUs, endUs: windowEndUs },
+    probe,
   };
 }
 
@@ -165,6 +251,14 @@ function printStep(r: Row): void {
       `p50 ${fmtNum(r.p50, 2)} ms  p99 ${fmtNum(r.p99, 2)} ms  server RSS ${fmtNum(r.rssMB)} MB (peak ${fmtNum(r.hwmMB)})  ` +
       `cpu server ${fmtNum(r.serverCpuPct, 0)}% (${fmtNum(r.serverUsPerEvent)} µs/event) client ${fmtNum(r.clientCpuPct, 0)}% other ${fmtNum(r.otherCpuPct, 0)}%  errors ${e.failedRequests}`,
   );
+  if (r.probe) {
+    const p = r.probe;
+    console.log(
+      `    main thread (peaks over the step): V8 heap ${fmtNum(p.heapUsedMB)} MB used of ${fmtNum(p.heapTotalMB)}, external ${fmtNum(p.externalMB)} MB ` +
+        `(array buffers ${fmtNum(p.arrayBuffersMB)}), process RSS ${fmtNum(p.rssMB)} MB (the rest: native — DuckDB, SQLite, threads' heaps, code); ` +
+        `event-loop delay max ${fmtNum(p.loopMaxMs, 1)} ms, p99 ${fmtNum(p.loopP99Ms, 1)} ms; GC ${fmtNum(p.gcPct, 1)}% of the time, longest pause ${fmtNum(p.gcMaxMs, 1)} ms`,
+    );
+  }
   if (r.otherCpuPct > NOISY_OTHER_CPU_PCT) {
     console.log(`    WARNING: other processes kept ${fmtNum(r.otherCpuPct, 0)}% of a core busy during this step; its numbers are disturbed.`);
   }
@@ -217,8 +311,9 @@ async function warmUp(name: string, gen: LoadGenerator, seconds: number): Promis
 /** Starts a Pinstream (banner checked), creates the app, starts a load generator and warms up. */
 async function pinstreamUnderTest(name: string, env: Record<string, string>, o: Options, pool: string[], live: Set<Child>, nodeArgs: string[] = []) {
   const dataDir = freshDir('pinstream-bench-');
-  const child = await startPinstream(name, { env, nodeArgs, tmpDir: dataDir });
+  const child = await startPinstream(name, { env, nodeArgs: [...nodeArgs, '--import', PROBE_MAIN], tmpDir: dataDir });
   live.add(child);
+  watchProbe(child);
   console.log(`  ${name}: pid ${child.pid}, ${child.url}, admin key ${child.admin!.accessKeyId} (secret parsed from banner), data ${dataDir}`);
   const appId = await createApp(child);
   const gen = await generatorFor({ url: child.url, appId, credentials: child.admin!, verify: 'pinpoint' }, o, pool);
@@ -254,6 +349,7 @@ export async function ingest(argv: string[]): Promise<number> {
   const pool = Array.from({ length: o.endpoints }, () => randomUUID());
   const rows: Row[] = [];
   const peers: Row[] = [];
+  const designs: Row[] = [];
   let errors = 0;
   const live = new Set<Child>();
   const stopAll = async () => {
@@ -277,7 +373,7 @@ export async function ingest(argv: string[]): Promise<number> {
   };
   try {
     // ---- Sweep ------------------------------------------------------------------------------
-    console.log('sweep (Pinstream, PINSTREAM_LOG_FSYNC default = true):');
+    console.log(`sweep (Pinstream, PINSTREAM_LOG_FSYNC default = true, PINSTREAM_INGEST_THREADS default = ${DEFAULT_INGEST_THREADS} on this machine):`);
     const main = track(await pinstreamUnderTest('pinstream', {}, o, pool, live));
     errors += main.warmErrors;
     for (const c of o.concurrency) {
@@ -326,6 +422,68 @@ export async function ingest(argv: string[]): Promise<number> {
       console.log('');
     }
 
+    // ---- Designs (issue 16 item 1) -------------------------------------------------------------
+    if (o.designs) {
+      console.log(`designs at concurrency ${best.concurrency} (the sweep above is Pinstream with ${DEFAULT_INGEST_THREADS} prepare thread(s)):`);
+      for (const threads of [0, 2]) {
+        const name = `pinstream-threads-${threads}`;
+        const v = track(await pinstreamUnderTest(name, { PINSTREAM_INGEST_THREADS: String(threads) }, o, pool, live));
+        errors += v.warmErrors;
+        const r = await step(name, v.child, v.gen, best.concurrency, o.seconds);
+        designs.push(r);
+        errors += r.result.failedRequests;
+        printStep(r);
+        await finish(v.child, v.gen);
+      }
+      console.log('  prototype harness (bench/designs-server.ts: no SQLite endpoint table, no IAM policies, a plain file log; an upper bound, the designs compared like for like):');
+      const protos: Design[] = [
+        { label: 'proto-A-inline', design: 'threads', n: 0 },
+        { label: 'proto-A-threads-1', design: 'threads', n: 1 },
+        { label: 'proto-B-procs-2', design: 'procs', n: 2 },
+      ];
+      for (const d of protos) {
+        const child = await startDesign(d);
+        live.add(child);
+        console.log(`  ${d.label}: pids ${child.pids.join(',')}, ${child.url}`);
+        const gen = await generatorFor({ url: child.url, appId: 'f'.repeat(32), credentials: PROTO_CREDS, verify: 'pinpoint' }, o, pool);
+        gens.add(gen);
+        errors += await warmUp(d.label, gen, o.warmup);
+        const r = await step(d.label, child, gen, best.concurrency, o.seconds, () => sampleAll(child.pids));
+        designs.push(r);
+        errors += r.result.failedRequests;
+        printStep(r);
+        await finish(child, gen);
+      }
+      if (o.profile) {
+        // Each process and thread of a design writes its own profile (file names end in
+        // <pid>.<thread id>.<n>.cpuprofile; thread 0 is a process's main thread).
+        for (const d of protos.filter((x) => x.n > 0)) {
+          const profDir = mkdtempSync(join(tmpdir(), 'pinstream-prof-'));
+          try {
+            const secs = Math.min(5, o.seconds);
+            const child = await startDesign(d, ['--cpu-prof', '--cpu-prof-dir', profDir]);
+            live.add(child);
+            const gen = await generatorFor({ url: child.url, appId: 'f'.repeat(32), credentials: PROTO_CREDS, verify: 'pinpoint' }, o, pool);
+            gens.add(gen);
+            errors += await warmUp(`${d.label}-profiled`, gen, Math.min(o.warmup, 1));
+            const r = await step(`${d.label}-profiled`, child, gen, best.concurrency, secs, () => sampleAll(child.pids));
+            errors += r.result.failedRequests;
+            printStep(r);
+            await finish(child, gen);
+            for (const f of readdirSync(profDir).filter((x) => x.endsWith('.cpuprofile')).sort()) {
+              const m = /\.(\d+)\.(\d+)\.\d+\.cpuprofile$/.exec(f);
+              const who = m ? `pid ${m[1]}${Number(m[1]) === child.pids[0] ? ' (primary)' : ''}, thread ${m[2]}${m[2] === '0' ? ' (main)' : ''}` : f;
+              console.log(`  profile of ${d.label}: ${who}`);
+              console.log(renderProfile(summarizeProfile(join(profDir, f), 8, r.window)).replace(/^/gm, '    '));
+            }
+          } finally {
+            rmSync(profDir, { recursive: true, force: true });
+          }
+        }
+      }
+      console.log('');
+    }
+
     // ---- Profile ----------------------------------------------------------------------------
     if (o.profile) {
       const profDir = mkdtempSync(join(tmpdir(), 'pinstream-prof-'));
@@ -344,7 +502,7 @@ export async function ingest(argv: string[]): Promise<number> {
         if (files.length === 0) {
           console.log('  no .cpuprofile was written (did the server exit cleanly on SIGTERM?)');
         } else {
-          profileText = renderProfile(summarizeProfile(join(profDir, files[0]), 15, pr.window));
+          profileText = renderProfile(summarizeProfile(join(profDir, files[0]), 30, pr.window));
           console.log('');
           console.log(profileText.replace(/^/gm, '  '));
         }
@@ -364,7 +522,7 @@ export async function ingest(argv: string[]): Promise<number> {
   }
 
   // ---- Summary --------------------------------------------------------------------------------
-  const all = [...rows, ...peers];
+  const all = [...rows, ...peers, ...designs];
   console.log('summary:');
   console.log(
     table(
@@ -404,11 +562,23 @@ export async function ingest(argv: string[]): Promise<number> {
         : 'not run'),
   );
   console.log(`  ${`vs target ${fmtInt(TARGET_EVENTS_PER_SECOND)} events/s:`.padEnd(50)}${fmtRatio(best.eventsPerSec / TARGET_EVENTS_PER_SECOND)}`);
+  console.log(`  ${'server peak RSS (sweep) vs aim 400 MB:'.padEnd(50)}${fmtNum(Math.max(...rows.map((r) => r.hwmMB)))} MB (${fmtRatio(Math.max(...rows.map((r) => r.hwmMB)) / 400)})`);
+  if (designs.length > 0) {
+    console.log(`\ndesigns (issue 16 item 1), each at concurrency ${best.concurrency}:`);
+    for (const r of [best, ...designs]) {
+      const name = r === best ? `pinstream (default ${DEFAULT_INGEST_THREADS} thread(s), sweep)` : r.label;
+      console.log(
+        `  ${name.padEnd(40)} ${fmtInt(r.eventsPerSec).padStart(8)} events/s  ${fmtNum(r.serverUsPerEvent).padStart(6)} µs/event  ` +
+          `p50 ${fmtNum(r.p50, 1)} / p99 ${fmtNum(r.p99, 1)} ms  peak RSS ${fmtNum(r.hwmMB)} MB  ` +
+          `${ceiling ? `${fmtRatio(r.eventsPerSec / ceiling.eventsPerSec)} of ceiling, ` : ''}${fmtRatio(r.eventsPerSec / TARGET_EVENTS_PER_SECOND)} of 100k`,
+      );
+    }
+  }
   const noisy = all.filter((r) => r.otherCpuPct > NOISY_OTHER_CPU_PCT);
   if (noisy.length > 0) {
     console.log(`  WARNING: ${noisy.length} step(s) ran while other processes used >${NOISY_OTHER_CPU_PCT}% of a core (column other%); re-run on a quiet machine before trusting them.`);
   }
-  console.log(`peers run: ${['pinstream sweep', ...peers.map((p) => p.label), ...(profileText ? ['pinstream-profiled'] : [])].join(', ')}`);
+  console.log(`peers run: ${['pinstream sweep', ...peers.map((p) => p.label), ...designs.map((p) => p.label), ...(profileText ? ['pinstream-profiled'] : [])].join(', ')}`);
   console.log(errors === 0 ? '\nresult: OK, zero errors' : `\nresult: FAILED, ${errors} failed requests (see above)`);
   return errors === 0 ? 0 : 1;
 }

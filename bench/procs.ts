@@ -38,7 +38,7 @@ export interface StartOptions {
 }
 
 /** A clean environment: no inherited PINSTREAM_* settings or config file can change the run. */
-function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PINSTREAM_') && !k.startsWith('NODE_OPTIONS')) env[k] = v;
   return { ...env, ...extra };
@@ -87,7 +87,7 @@ export function startKinesalite(name: string, onDisk: boolean): Promise<Child> {
   });
 }
 
-function startChild(
+export function startChild(
   name: string,
   args: string[],
   spawnOpts: { cwd: string; env: NodeJS.ProcessEnv },

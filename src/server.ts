@@ -168,7 +168,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   const apps = new Apps(db, clock, config.region, config.accountId);
   const endpoints = new Endpoints(db, clock);
   endpoints.resumePurges().catch((e) => console.error('pinstream: removing the endpoints of deleted apps failed', e));
-  const events = new EventIngest(apps, endpoints, ingestLog, dedup, clock, config.accountId);
+  const events = new EventIngest(apps, endpoints, ingestLog, dedup, clock, config.accountId, { threads: config.ingestThreads });
   // Only a configured receiver can take records, so only then is there a log to keep them in.
   const unattributedLog = config.messagingEvents ? await logs.open('ingest', 'messaging-unattributed') : undefined;
   const messaging = new MessagingReceiver({
@@ -408,6 +408,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
       // Event-stream workers stop first (they put into Firehose); deliverers then flush once.
       await firehose.close();
       await server.close();
+      await events.close();
       await kinesis.close();
       await history.close();
       await analytics.close();

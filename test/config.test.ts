@@ -6,7 +6,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateAppCommand, GetAppsCommand, PutEventStreamCommand } from '@aws-sdk/client-pinpoint';
@@ -24,6 +24,9 @@ import {
   MIN_MAX_UNVERIFIED_BODY_BYTES,
   MIN_METRICS_TOKEN_LENGTH,
   OPERATOR_RESERVE_CONNECTIONS,
+  DEFAULT_INGEST_THREADS,
+  MAX_DEFAULT_INGEST_THREADS,
+  MAX_INGEST_THREADS,
   loadConfig,
   type Config,
 } from '../src/config/config.js';
@@ -98,6 +101,16 @@ describe('loadConfig', () => {
     assert.equal(c.accountId, '123456789012');
     assert.equal(c.adminAccessKeyId, ADMIN_ID);
     assert.equal(c.adminSecretAccessKey, ADMIN_SECRET);
+  });
+
+  test(`PINSTREAM_INGEST_THREADS: 0 (all on the request thread) to ${MAX_INGEST_THREADS}; by default one per core beyond the first, 1 to ${MAX_DEFAULT_INGEST_THREADS}`, () => {
+    assert.equal(loadConfig({}).ingestThreads, DEFAULT_INGEST_THREADS);
+    assert.equal(DEFAULT_INGEST_THREADS, Math.max(1, Math.min(MAX_DEFAULT_INGEST_THREADS, availableParallelism() - 1)));
+    assert.equal(loadConfig({ PINSTREAM_INGEST_THREADS: '0' }).ingestThreads, 0);
+    assert.equal(loadConfig({ PINSTREAM_INGEST_THREADS: String(MAX_INGEST_THREADS) }).ingestThreads, MAX_INGEST_THREADS);
+    assertConfigError(() => loadConfig({ PINSTREAM_INGEST_THREADS: String(MAX_INGEST_THREADS + 1) }), 'PINSTREAM_INGEST_THREADS');
+    assertConfigError(() => loadConfig({ PINSTREAM_INGEST_THREADS: '-1' }), 'PINSTREAM_INGEST_THREADS');
+    assertConfigError(() => loadConfig({ PINSTREAM_INGEST_THREADS: 'two' }), 'PINSTREAM_INGEST_THREADS');
   });
 
   test('PINSTREAM_PORT=0 (any free port) is allowed', () => {

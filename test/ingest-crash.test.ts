@@ -1,6 +1,8 @@
 // Crash test of the ingestion path: clients send PutEvents to a real `pinstream start` process,
 // which is killed with SIGKILL mid-load. After it, every event that got a 202 "Accepted" must be in
 // the ingest log exactly once, the log must read cleanly to its end, and the server must restart.
+// The server runs with its PutEvents prepare pool (two threads), so requests are parsed on several
+// threads while others are appended when the kill comes.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,7 +24,7 @@ const MAX_LOAD_MS = 20_000;
 test('kill -9 during PutEvents: every acknowledged event is in the log exactly once', async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'pinstream-crash-'));
   try {
-    const first = await spawnServer({ PINSTREAM_DATA_DIR: dataDir });
+    const first = await spawnServer({ PINSTREAM_DATA_DIR: dataDir, PINSTREAM_INGEST_THREADS: '2' });
     const creds = { accessKeyId: first.accessKeyId, secretAccessKey: first.secretAccessKey! };
     const client = pinpointClient({ url: first.url, admin: creds });
     const app = (await client.send(new CreateAppCommand({ CreateApplicationRequest: { Name: 'crash' } }))).ApplicationResponse!.Id!;
@@ -92,7 +94,7 @@ test('kill -9 during PutEvents: every acknowledged event is in the log exactly o
     );
 
     // The server starts again on the same data, keeps its admin key, and accepts events.
-    const second = await spawnServer({ PINSTREAM_DATA_DIR: dataDir });
+    const second = await spawnServer({ PINSTREAM_DATA_DIR: dataDir, PINSTREAM_INGEST_THREADS: '2' });
     try {
       assert.equal(second.accessKeyId, creds.accessKeyId);
       assert.equal(second.secretAccessKey, undefined, 'the secret is shown only at the first start');
@@ -106,6 +108,10 @@ test('kill -9 during PutEvents: every acknowledged event is in the log exactly o
       );
       assert.equal(r.EventsResponse!.Results![endpointId].EventsItemResponse!.after.Message, 'Accepted');
       c2.destroy();
+    } catch (e) {
+      // What the restarted server said (its stderr) explains a failure here.
+      console.log(second.output());
+      throw e;
     } finally {
       second.child.kill('SIGTERM');
       const { code } = await waitForExit(second.child);

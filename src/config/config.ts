@@ -4,6 +4,7 @@
 
 import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
 
 export interface Config {
   host: string;
@@ -78,6 +79,11 @@ export interface Config {
    * Unset = the receiver is off (every request to it is refused).
    */
   messagingEvents?: MessagingEventsConfig;
+  /**
+   * Worker threads that parse and validate PutEvents bodies and build their records beside the
+   * thread that answers requests (src/pinpoint/parallel/); 0 = all of it on that thread.
+   */
+  ingestThreads: number;
 }
 
 export interface MessagingEventsConfig {
@@ -141,6 +147,16 @@ export const DEFAULT_HTTP2_MAX_SESSION_MEMORY_MB = 32;
 /** A metrics token shorter than this is too easy to guess. */
 export const MIN_METRICS_TOKEN_LENGTH = 16;
 
+/**
+ * One prepare thread per core beyond the one that answers requests, at least one: measured on 2
+ * cores (bench ingest, designs table), one thread beside the main one did best; more threads than
+ * cores only take turns with the main thread.
+ */
+export const MAX_INGEST_THREADS = 64;
+/** Past a few prepare threads the one main thread (SQLite, dedup, the log) is the limit. */
+export const MAX_DEFAULT_INGEST_THREADS = 8;
+export const DEFAULT_INGEST_THREADS = Math.max(1, Math.min(MAX_DEFAULT_INGEST_THREADS, availableParallelism() - 1));
+
 export const DEFAULTS: Config = {
   host: '127.0.0.1',
   port: DEFAULT_PORT,
@@ -168,6 +184,7 @@ export const DEFAULTS: Config = {
   httpPort: undefined,
   oidcProviders: [],
   messagingEvents: undefined,
+  ingestThreads: DEFAULT_INGEST_THREADS,
 };
 
 export class ConfigError extends Error {
@@ -206,6 +223,7 @@ const ENV_KEYS: Record<string, keyof Config> = {
   PINSTREAM_HTTP_PORT: 'httpPort',
   PINSTREAM_OIDC_PROVIDERS: 'oidcProviders',
   PINSTREAM_MESSAGING_EVENTS: 'messagingEvents',
+  PINSTREAM_INGEST_THREADS: 'ingestThreads',
 };
 
 /**
@@ -307,6 +325,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     httpPort: optional(merged.httpPort, (v) => httpPort(v, label('httpPort'), merged.port)),
     oidcProviders: oidcProviders(merged.oidcProviders, label('oidcProviders')),
     messagingEvents: optional(merged.messagingEvents, (v) => messagingEvents(v, label('messagingEvents'))),
+    ingestThreads: int(merged.ingestThreads, label('ingestThreads'), 0, MAX_INGEST_THREADS),
   };
 }
 

@@ -14,7 +14,8 @@ import { jsonBody, restJsonError, RestJsonRouter, type Route } from '../http/res
 import type { Json } from '../http/shape.js';
 import { model as pinpointModel } from '../models/generated/pinpoint.js';
 import type { Inputs } from '../models/generated/pinpoint-inputs.js';
-import { ModelValidator, type ShapeOverride } from '../models/validate.js';
+import { ModelValidator } from '../models/validate.js';
+import { PINPOINT_MODEL_OVERRIDES } from './ingest-prepare.js';
 import { RestDecoder } from '../models/rest-input.js';
 import type { Authorizer } from '../iam/authorizer.js';
 import { destinationActions, PINPOINT_SERVICE_PRINCIPAL } from '../iam/roles.js';
@@ -39,12 +40,8 @@ import {
 
 export const PINPOINT_SIGNING_NAME = 'mobiletargeting';
 
-/**
- * Deliberate deviations from Pinpoint's model. PutEvents judges each event on its own (a bad
- * event fails only that event, in its result, as Pinpoint does), so the request layer passes
- * events through unchecked and events.ts validates them one by one.
- */
-export const PINPOINT_MODEL_OVERRIDES: Record<string, ShapeOverride> = { Event: { opaque: true } };
+/** Deliberate deviations from Pinpoint's model (defined beside PutEvents' event checks). */
+export { PINPOINT_MODEL_OVERRIDES };
 
 export interface PinpointServices {
   apps: Apps;
@@ -224,10 +221,12 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
       method: 'POST',
       path: '/v1/apps/{application-id}/events',
       maxBodyBytes: MAX_PUT_EVENTS_REQUEST_BYTES,
+      // Parsed and validated in ingest-prepare.ts (on a pool thread when configured), with the
+      // same checks in the same order as the other routes: body, model, then authorization.
       handler: async (req, p) => {
-        const batch = input('PutEvents', req, p, jsonBody(req, MAX_PUT_EVENTS_REQUEST_BYTES, 'PutEvents request body')).EventsRequest;
-        allow(req, 'PutEvents', p['application-id']);
-        return json(202, await events.putEvents(p['application-id'], req.body, batch, s.callerCognito?.(req)));
+        const id = p['application-id'];
+        const body = { body: req.body, labels: p };
+        return json(202, await events.putEventsBody(id, body, () => allow(req, 'PutEvents', id), () => s.callerCognito?.(req)));
       },
     },
     {

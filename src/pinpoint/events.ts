@@ -1,28 +1,25 @@
 // PutEvents: validates each event against Pinpoint's limits, turns accepted events into
 // event-stream records, appends them to the ingest log and answers only once they are durable.
 // Results are per item ({"StatusCode":202,"Message":"Accepted"} or 400 with the reason); only a
-// malformed request as a whole is an error response.
+// malformed request as a whole is an error response. The work is split in two: ingest-prepare.ts
+// (parse, validate, dedup keys, the event's record parts) runs on a pool thread when configured
+// (src/pinpoint/parallel/); this module applies the result on the thread that owns the endpoint
+// table, the dedup window and the log, one request at a time in arrival order.
 
 import type { Clock } from '../clock.js';
 import type { Log } from '../log/log.js';
 import { storageFailureText } from '../log/errors.js';
 import { ApiError, badRequest, internalError, payloadTooLarge } from '../http/errors.js';
-import { isWellFormed, wellFormed } from '../unicode.js';
-import { isObject, parseIsoTimestamp, type Json } from '../http/shape.js';
+import type { Json } from '../http/shape.js';
 import type { Apps } from './apps.js';
 import type { EventsRequest } from '../models/generated/pinpoint-inputs.js';
-import { checkEndpointId, hasEndpointFields, validateEndpointInput, type Endpoints, type StoredEndpoint } from './endpoints.js';
+import type { Endpoints } from './endpoints.js';
 import { Dedup, type PendingAppend } from './dedup.js';
 import { encodeIngestEntry } from './ingest-record.js';
-import { buildRecord, endpointParts, type CognitoCaller, type EventInput } from './record.js';
-import {
-  MAX_EVENTS_PER_REQUEST,
-  MAX_EVENT_ATTRIBUTES_AND_METRICS,
-  MAX_EVENT_ATTRIBUTE_KEY_LENGTH,
-  MAX_EVENT_ATTRIBUTE_VALUE_LENGTH,
-  MAX_EVENT_BYTES,
-  MAX_PUT_EVENTS_REQUEST_BYTES,
-} from './limits.js';
+import { applicationJson, assembleRecord, endpointParts, type CognitoCaller } from './record.js';
+import { prepareBody, prepareRequest, type PrepareJob, type PreparedEvents, type PreparedOk } from './ingest-prepare.js';
+import { PreparePool } from './parallel/pool.js';
+import { MAX_EVENTS_PER_REQUEST, MAX_PUT_EVENTS_REQUEST_BYTES } from './limits.js';
 
 export interface ItemResult {
   StatusCode: number;
@@ -41,6 +38,11 @@ export const MAX_RETRY_WAIT_MS = 10_000;
 export interface EventIngestOptions {
   /** MAX_RETRY_WAIT_MS unless a test shortens it. */
   retryWaitMs?: number;
+  /**
+   * Threads that prepare PutEvents bodies (parse, validate, build record parts) beside the thread
+   * that answers requests (Config.ingestThreads); 0 or absent = inline on this thread.
+   */
+  threads?: number;
 }
 
 /** An accepted event whose first copy was still being appended by another request. */
@@ -55,6 +57,9 @@ interface Waiting {
 export class EventIngest {
   private readonly retryWaitMs: number;
   private waitingNow = 0;
+  private readonly pool: PreparePool | undefined;
+  /** Settles once the last request handed to the pool has been applied (reached the log). */
+  private applied: Promise<void> = Promise.resolve();
 
   constructor(
     private apps: Apps,
@@ -67,12 +72,13 @@ export class EventIngest {
     options: EventIngestOptions = {},
   ) {
     this.retryWaitMs = options.retryWaitMs ?? MAX_RETRY_WAIT_MS;
+    this.pool = options.threads ? new PreparePool(options.threads) : undefined;
   }
 
   /**
    * `request`: the validated EventsRequest (its events unchecked: each is judged here on its own);
    * `body`: its raw bytes; `cognito`: the caller's Cognito identity, when its credentials came from
-   * one (recorded in every event's record).
+   * one (recorded in every event's record). Prepares inline, on this thread.
    */
   async putEvents(appId: string, body: Buffer, request: EventsRequest, cognito?: CognitoCaller): Promise<{ Results: Record<string, Json> }> {
     this.apps.require(appId);
@@ -81,12 +87,59 @@ export class EventIngest {
         `PutEvents request is ${body.length} bytes; the maximum is ${MAX_PUT_EVENTS_REQUEST_BYTES} bytes (4 MB)`,
       );
     }
-    const batch = eventBatches(request);
-    // Only JSON escapes can produce unpaired surrogates (UTF-8 cannot encode one): without "\ud" in
-    // the body there is nothing to repair, and the per-event walk is skipped.
-    const repairStrings = body.includes('\\ud') || body.includes('\\uD');
-    const arrival = this.clock.now();
-    const checkSize = body.length > MAX_EVENT_BYTES;
+    const prepared = prepareRequest(appId, body, request, this.clock.now());
+    if (prepared.tooMany !== undefined) throw tooManyEvents(prepared.tooMany);
+    return this.apply(appId, prepared, cognito);
+  }
+
+  /**
+   * PutEvents from the request's raw body, as the HTTP route calls it: parsing, model validation,
+   * event validation and the event-dependent record parts run on a pool thread when the ingest
+   * has one (threads > 0), the rest here. The checks answer in the order the inline path has:
+   * malformed body, then `authorize` (throws when the caller may not), then the app, then the
+   * event count. Requests are applied in the order they arrived here whichever thread finishes
+   * first, so each endpoint's events reach the log in the order their requests did.
+   */
+  putEventsBody(
+    appId: string,
+    req: { body: Buffer; labels: Record<string, string> },
+    authorize: () => void,
+    cognito: () => CognitoCaller | undefined,
+  ): Promise<{ Results: Record<string, Json> }> {
+    const job: PrepareJob = { appId, body: req.body, labels: req.labels, arrivalMs: this.clock.now() };
+    const check = (prepared: PreparedEvents) => {
+      if (!prepared.ok) throw new ApiError(prepared.code, prepared.status, prepared.message);
+      authorize();
+      this.apps.require(appId);
+      if (prepared.tooMany !== undefined) throw tooManyEvents(prepared.tooMany);
+      return this.apply(appId, prepared, cognito());
+    };
+    if (!this.pool) {
+      try {
+        return check(prepareBody(job));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    const prepared = this.pool.run(job);
+    // Applied in arrival order: each waits for the one before it to have reached the log.
+    const turn = this.applied.then(() => prepared).then((p) => ({ done: check(p) }));
+    this.applied = turn.then(noop, noop);
+    return turn.then((t) => t.done);
+  }
+
+  /** Stops the pool threads (requests still preparing fail with a retryable error). */
+  async close(): Promise<void> {
+    await this.pool?.close();
+  }
+
+  /**
+   * The thread that owns the endpoint table, the dedup window and the log: endpoint writes, dedup
+   * claims, record assembly and the append. Everything up to the append's call runs without a
+   * pause, which is what keeps requests' appends in the order they are applied.
+   */
+  private async apply(appId: string, prepared: PreparedOk, cognito?: CognitoCaller): Promise<{ Results: Record<string, Json> }> {
+    const appIdJson = JSON.stringify(appId);
     // Keyed by client-sent ids: null prototypes, so an id "__proto__" is an entry like any other.
     const results: Record<string, Json> = Object.create(null);
     const payloads: string[] = [];
@@ -96,29 +149,30 @@ export class EventIngest {
     try {
       // One SQLite transaction for the request's endpoint writes (a savepoint per item).
       this.endpoints.transaction(appId, () => {
-        for (const [endpointId, item] of batch) {
+        for (const item of prepared.items) {
+          const endpointId = item.endpointId;
           const eventResults: Record<string, ItemResult> = Object.create(null);
-          const { result: endpointResult, stored } = this.endpointFor(appId, endpointId, item.Endpoint as Json);
-          results[endpointId] = { EndpointItemResponse: endpointResult, EventsItemResponse: eventResults };
-          const events = item.Events as Json;
-          if (!stored) {
-            for (const eventId of Object.keys(events)) eventResults[eventId] = { StatusCode: 400, Message: endpointResult.Message };
+          if (item.idError !== undefined) {
+            results[endpointId] = { EndpointItemResponse: { StatusCode: 400, Message: item.idError }, EventsItemResponse: eventResults };
+            for (const [eventId, message] of item.events) eventResults[eventId] = { StatusCode: 400, Message: message };
             continue;
           }
+          const endpointResult = item.endpointError === undefined ? ACCEPTED : { StatusCode: 400, Message: item.endpointError };
+          const stored = this.endpoints.touch(appId, endpointId, item.endpoint);
+          results[endpointId] = { EndpointItemResponse: endpointResult, EventsItemResponse: eventResults };
           const parts = endpointParts(appId, stored.endpoint.Id, stored, this.accountId, cognito);
-          const scope = Dedup.scope(appId, endpointId);
-          for (const eventId in events) {
-            const raw = repairStrings ? wellFormed(events[eventId]) : events[eventId];
-            const checked = validateEvent(eventId, raw, checkSize);
-            if (typeof checked === 'string') {
-              eventResults[eventId] = { StatusCode: 400, Message: checked };
+          const entryStart = `[${appIdJson},${JSON.stringify(stored.endpoint.Id)},`;
+          for (const ev of item.events) {
+            const eventId = ev[0];
+            if (ev.length === 2) {
+              eventResults[eventId] = { StatusCode: 400, Message: ev[1] };
               continue;
             }
             eventResults[eventId] = ACCEPTED;
-            const key = Dedup.keyIn(scope, eventId);
+            const key = ev[1];
             const claim = this.dedup.claim(key, append);
             if (claim === 'skip') continue;
-            const payload = encodeIngestEntry(appId, stored.endpoint.Id, eventId, buildRecord(parts, checked, arrival));
+            const payload = entryStart + assembleRecord(parts, ev[2], applicationJson(parts, prepared.apps[ev[3]]), ev[4]);
             if (claim === 'write') payloads.push(payload);
             else waiting.push({ key, eventId, payload, results: eventResults, on: claim });
           }
@@ -233,125 +287,12 @@ export class EventIngest {
       clearTimeout(timer);
     }
   }
-
-  /** Updates/creates the endpoint; an invalid endpoint id fails the item, an invalid profile only its update. */
-  private endpointFor(appId: string, endpointId: string, input: Json): { result: ItemResult; stored?: StoredEndpoint } {
-    try {
-      checkEndpointId(endpointId);
-    } catch (e) {
-      return { result: { StatusCode: 400, Message: (e as Error).message } };
-    }
-    if (hasEndpointFields(input)) {
-      try {
-        validateEndpointInput(input, `BatchItem.${endpointId}.Endpoint`, Buffer.byteLength(JSON.stringify(input)));
-        return { result: ACCEPTED, stored: this.endpoints.touch(appId, endpointId, input) };
-      } catch (e) {
-        if (!(e instanceof ApiError)) throw e;
-        return { result: { StatusCode: 400, Message: e.message }, stored: this.endpoints.touch(appId, endpointId, undefined) };
-      }
-    }
-    return { result: ACCEPTED, stored: this.endpoints.touch(appId, endpointId, undefined) };
-  }
 }
 
-/** The batch's items, within the per-request event quota (the model has checked their shapes). */
-function eventBatches(request: EventsRequest): Array<[string, Json]> {
-  const items = Object.entries(request.BatchItem);
-  let count = 0;
-  for (const [, item] of items) count += Object.keys(item.Events).length;
-  if (count > MAX_EVENTS_PER_REQUEST) {
-    throw badRequest(`PutEvents request has ${count} events; the maximum is ${MAX_EVENTS_PER_REQUEST} per request`);
-  }
-  return items as unknown as Array<[string, Json]>;
+function tooManyEvents(count: number): ApiError {
+  return badRequest(`PutEvents request has ${count} events; the maximum is ${MAX_EVENTS_PER_REQUEST} per request`);
 }
 
-const OPTIONAL_STRINGS = ['AppPackageName', 'AppTitle', 'AppVersionCode', 'ClientSdkVersion', 'SdkName'] as const;
+const noop = () => {};
 
-/** Returns the event ready for the record, or the reason it is rejected. */
-export function validateEvent(eventId: string, raw: unknown, checkSize: boolean): EventInput | string {
-  const f = `Event ${eventId}`;
-  if (eventId === '') return 'Event id must not be empty';
-  // Ids are names, refused when broken (replacing a half-character could merge two events); other
-  // strings arrive here already made well-formed (src/unicode.ts).
-  if (!isWellFormed(eventId)) return `Event id ${JSON.stringify(eventId)} is not valid Unicode: it contains an unpaired UTF-16 surrogate`;
-  if (!isObject(raw)) return `${f}: must be an Event object`;
-  if (checkSize) {
-    const bytes = Buffer.byteLength(JSON.stringify(raw));
-    if (bytes > MAX_EVENT_BYTES) return `${f}: event is ${bytes} bytes; the maximum is ${MAX_EVENT_BYTES} bytes (1,000 KB)`;
-  }
-  const type = raw.EventType;
-  if (typeof type !== 'string' || type === '') return `${f}: EventType is required`;
-  if (raw.Timestamp === undefined || raw.Timestamp === null) return `${f}: Timestamp is required`;
-  if (typeof raw.Timestamp !== 'string') return `${f}: Timestamp must be an ISO 8601 string`;
-  const ts = parseIsoTimestamp(raw.Timestamp);
-  if (ts === undefined) return `${f}: Timestamp "${raw.Timestamp}" is not an ISO 8601 date-time`;
-  const ev: EventInput = { EventType: type, timestampMs: ts };
-  for (const k of OPTIONAL_STRINGS) {
-    const v = raw[k];
-    if (v === undefined || v === null) continue;
-    if (typeof v !== 'string') return `${f}: ${k} must be a string`;
-    ev[k] = v;
-  }
-  let keys = 0;
-  if (raw.Attributes !== undefined && raw.Attributes !== null) {
-    if (!isObject(raw.Attributes)) return `${f}: Attributes must be a map of strings`;
-    const attrs = raw.Attributes;
-    for (const k in attrs) {
-      const v = attrs[k];
-      keys++;
-      const bad = checkKey(f, 'Attributes', k);
-      if (bad) return bad;
-      if (typeof v !== 'string') return `${f}: Attributes.${k} must be a string`;
-      if (v.length > MAX_EVENT_ATTRIBUTE_VALUE_LENGTH) {
-        return `${f}: Attributes.${k} is ${v.length} characters; attribute values must be at most ${MAX_EVENT_ATTRIBUTE_VALUE_LENGTH}`;
-      }
-    }
-    ev.Attributes = raw.Attributes as Record<string, string>;
-  }
-  if (raw.Metrics !== undefined && raw.Metrics !== null) {
-    if (!isObject(raw.Metrics)) return `${f}: Metrics must be a map of numbers`;
-    const metrics = raw.Metrics;
-    for (const k in metrics) {
-      const v = metrics[k];
-      keys++;
-      const bad = checkKey(f, 'Metrics', k);
-      if (bad) return bad;
-      if (typeof v !== 'number' || !Number.isFinite(v)) return `${f}: Metrics.${k} must be a number`;
-    }
-    ev.Metrics = raw.Metrics as Record<string, number>;
-  }
-  if (keys > MAX_EVENT_ATTRIBUTES_AND_METRICS) {
-    // The first sentence is the wording Pinpoint returned; clients and forums search for it.
-    return (
-      `Number of attributes per event submitted should be less than ${MAX_EVENT_ATTRIBUTES_AND_METRICS}. ` +
-      `${f} has ${keys} Attributes and Metrics keys; the maximum is ${MAX_EVENT_ATTRIBUTES_AND_METRICS}`
-    );
-  }
-  if (raw.Session !== undefined && raw.Session !== null) {
-    const s = raw.Session;
-    if (!isObject(s)) return `${f}: Session must be an object`;
-    if (typeof s.Id !== 'string' || s.Id === '') return `${f}: Session.Id is required when Session is given`;
-    if (typeof s.StartTimestamp !== 'string') return `${f}: Session.StartTimestamp is required when Session is given`;
-    const start = parseIsoTimestamp(s.StartTimestamp);
-    if (start === undefined) return `${f}: Session.StartTimestamp "${s.StartTimestamp}" is not an ISO 8601 date-time`;
-    let stop: number | undefined;
-    if (s.StopTimestamp !== undefined && s.StopTimestamp !== null) {
-      if (typeof s.StopTimestamp !== 'string' || (stop = parseIsoTimestamp(s.StopTimestamp)) === undefined) {
-        return `${f}: Session.StopTimestamp must be an ISO 8601 date-time`;
-      }
-    }
-    if (s.Duration !== undefined && s.Duration !== null && !Number.isInteger(s.Duration)) {
-      return `${f}: Session.Duration must be an integer number of milliseconds`;
-    }
-    ev.session = { id: s.Id, startMs: start, stopMs: stop };
-  }
-  return ev;
-}
-
-function checkKey(f: string, map: string, k: string): string | undefined {
-  if (k.length === 0) return `${f}: ${map} keys must not be empty`;
-  if (k.length > MAX_EVENT_ATTRIBUTE_KEY_LENGTH) {
-    return `${f}: ${map} key "${k.slice(0, 60)}" is ${k.length} characters; keys must be at most ${MAX_EVENT_ATTRIBUTE_KEY_LENGTH}`;
-  }
-  return undefined;
-}
+export { validateEvent } from './ingest-prepare.js';

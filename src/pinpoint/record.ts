@@ -63,6 +63,20 @@ export function endpointParts(appId: string, endpointId: string, stored: StoredE
 }
 
 export function buildRecord(parts: EndpointParts, ev: EventInput, arrivalMs: number): string {
+  const e = eventRecordParts(ev, arrivalMs);
+  return e.head + applicationJson(parts, ev) + parts.clientDevice + e.rest + parts.tail;
+}
+
+/** The five optional event fields the `application` object is made of. */
+export type AppFields = Pick<EventInput, 'AppPackageName' | 'SdkName' | 'ClientSdkVersion' | 'AppTitle' | 'AppVersionCode'>;
+
+/**
+ * The parts of a record that depend only on the event (and the arrival time): everything before
+ * the `application` object, and everything between the endpoint's client/device and its tail. A
+ * worker thread builds these (src/pinpoint/ingest-prepare.ts); the thread that knows the stored
+ * endpoint puts them together with assembleRecord.
+ */
+export function eventRecordParts(ev: EventInput, arrivalMs: number): { head: string; rest: string } {
   let session = '{}';
   if (ev.session) {
     const s = ev.session;
@@ -70,21 +84,22 @@ export function buildRecord(parts: EndpointParts, ev: EventInput, arrivalMs: num
       `{"session_id":${JSON.stringify(s.id)},"start_timestamp":${s.startMs}` +
       (s.stopMs !== undefined ? `,"stop_timestamp":${s.stopMs}}` : '}');
   }
-  return (
-    `{"event_type":${JSON.stringify(ev.EventType)},"event_timestamp":${ev.timestampMs},"arrival_timestamp":${arrivalMs},` +
-    `"event_version":"${EVENT_VERSION}","application":${applicationJson(parts, ev)}` +
-    parts.clientDevice +
-    `,"session":${session},"attributes":${ev.Attributes ? JSON.stringify(ev.Attributes) : '{}'}` +
-    `,"metrics":${ev.Metrics ? JSON.stringify(ev.Metrics) : '{}'}` +
-    parts.tail
-  );
+  return {
+    head: `{"event_type":${JSON.stringify(ev.EventType)},"event_timestamp":${ev.timestampMs},"arrival_timestamp":${arrivalMs},` + `"event_version":"${EVENT_VERSION}","application":`,
+    rest: `,"session":${session},"attributes":${ev.Attributes ? JSON.stringify(ev.Attributes) : '{}'}` + `,"metrics":${ev.Metrics ? JSON.stringify(ev.Metrics) : '{}'}`,
+  };
+}
+
+/** buildRecord from eventRecordParts: `application` is the serialized application object (applicationJson). */
+export function assembleRecord(parts: EndpointParts, head: string, application: string, rest: string): string {
+  return head + application + parts.clientDevice + rest + parts.tail;
 }
 
 /**
  * The `application` object depends on five optional event fields that SDKs send identically for
  * every event of a batch (or not at all), so the last serialization is reused while they repeat.
  */
-function applicationJson(parts: EndpointParts, ev: EventInput): string {
+export function applicationJson(parts: EndpointParts, ev: AppFields): string {
   const key = `${ev.AppPackageName}\0${ev.SdkName}\0${ev.ClientSdkVersion}\0${ev.AppTitle}\0${ev.AppVersionCode}`;
   if (parts.applicationKey === key) return parts.applicationJson!;
   const application: Record<string, unknown> = { app_id: parts.appId };

@@ -1,0 +1,19 @@
+// A PutEvents prepare thread (see pool.ts): runs prepareBody on each job it is sent and answers
+// with the result, or with the error text of a bug (client errors are part of the result).
+
+import { parentPort } from 'node:worker_threads';
+import { prepareBody, type PrepareJob } from '../ingest-prepare.js';
+import type { PrepareReply } from './pool.js';
+
+const port = parentPort;
+if (!port) throw new Error('prepare-worker.js runs only as a worker thread');
+
+port.on('message', (m: { id: number; job: PrepareJob }) => {
+  let reply: PrepareReply;
+  try {
+    reply = { id: m.id, out: prepareBody(m.job) };
+  } catch (e) {
+    reply = { id: m.id, crash: (e as Error).stack ?? String(e) };
+  }
+  port.postMessage(reply);
+});
