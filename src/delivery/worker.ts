@@ -7,6 +7,10 @@
 // where acknowledged delivery ended (at least once). It does not own the destination's client,
 // persisting the checkpoint, or deciding which workers run. Everything happens in the worker's own
 // async loop: a slow or dead destination delays only this worker, never PutEvents or other workers.
+// A destination that applies calls in the order they are made (the in-process embedded Kinesis)
+// may have several batches in flight (Destination.maxInFlight); their outcomes are taken in order,
+// so the checkpoint still moves only past acknowledged records, and after a failure the pipeline
+// drains and the failed records of each batch are resent in offset order, one call at a time.
 
 import type { Clock } from '../clock.js';
 import type { Log, LogRecord, OffsetGap } from '../log/log.js';
@@ -60,7 +64,14 @@ export interface DeliveryHealth {
    * counting only this app's would mean parsing the headers of records not yet read.
    */
   recordsBehind: number;
-  /** Now minus the append time of the oldest undelivered record of this app when one is in hand, else 0. */
+  /**
+   * Age of the oldest undelivered record of this app (now minus its append time), 0 only when
+   * recordsBehind is 0. Exact when that record has been read (in flight, being retried, or held
+   * for the next batch). When nothing of this app is in hand but unread records exist, the worker
+   * cannot know whether they are this app's without reading them: it reports an upper bound, the
+   * time since the newer of the last record it read (append times never go backwards) and the last
+   * moment it was caught up. At least 1 while behind: append times are whole milliseconds.
+   */
   millisBehind: number;
   delivered: number;
   /** Sends repeated after a failure (whole call or some records). */
@@ -91,6 +102,16 @@ interface Item {
   size: number;
 }
 
+type SendResult = { outcomes: RecordOutcome[] } | { error: unknown };
+
+/** A batch whose destination call has been made and whose outcome is not yet taken. */
+interface Pending {
+  batch: Item[];
+  /** Where the checkpoint may go once this batch and all before it are in. */
+  next: number;
+  result: Promise<SendResult>;
+}
+
 
 export class DeliveryWorker {
   private state: DeliveryState = 'stopped';
@@ -100,16 +121,24 @@ export class DeliveryWorker {
   private readAt = 0;
   /** This app's records read but held for the next batch (all below readAt, at or above cursor). */
   private carry: Item[] = [];
+  /** Batches sent and not yet taken, in offset order; at most maxInFlight. */
+  private inflight: Pending[] = [];
+  /** The records being resent after a failure (older than everything in flight or carried). */
+  private retrying: Item[] | undefined;
   private loop: Promise<void> | undefined;
   private stop$ = new StopSignal();
-  /** Append time of the oldest record of this app read but not yet acknowledged. */
-  private oldestPending: number | undefined;
+  /** Append time of the last ingest-log record read (any app): unread records are no older. */
+  private lastReadTs: number | undefined;
+  /** Clock time the worker last found nothing unread: unread records were appended after it. */
+  private caughtUpAt: number | undefined;
   private delivered = 0;
   private retries = 0;
   private rejected = 0;
   private lastError: { message: string; at: number } | undefined;
   private lastDeliveryAt: number | undefined;
   private gap: OffsetGap | undefined;
+  /** Clock time of start(): bounds the age of unread records before anything was read. */
+  private startedAt = 0;
   /** `["appId",` — every entry of this app starts with it (encodeIngestEntry uses JSON.stringify). */
   private readonly headerPrefix: Buffer;
 
@@ -125,6 +154,11 @@ export class DeliveryWorker {
     this.cursor = this.opts.checkpoint.load();
     this.readAt = this.cursor;
     this.carry = [];
+    this.inflight = [];
+    this.retrying = undefined;
+    this.lastReadTs = undefined;
+    this.caughtUpAt = undefined;
+    this.startedAt = this.opts.clock.now();
     this.state = 'running';
     this.loop = this.run().finally(() => {
       this.state = 'stopped';
@@ -144,13 +178,13 @@ export class DeliveryWorker {
 
   health(): DeliveryHealth {
     const logEnd = this.opts.log.endOffset();
-    const now = this.opts.clock.now();
+    const recordsBehind = Math.max(0, logEnd - this.cursor);
     return {
       state: this.state,
       checkpoint: this.cursor,
       logEnd,
-      recordsBehind: Math.max(0, logEnd - this.cursor),
-      millisBehind: this.oldestPending === undefined ? 0 : Math.max(0, now - this.oldestPending),
+      recordsBehind,
+      millisBehind: recordsBehind === 0 ? 0 : this.millisBehind(),
       delivered: this.delivered,
       retries: this.retries,
       rejected: this.rejected,
@@ -158,6 +192,19 @@ export class DeliveryWorker {
       ...(this.lastDeliveryAt !== undefined ? { lastDeliveryAt: this.lastDeliveryAt } : {}),
       ...(this.gap ? { checkpointGap: { records: this.gap.records, message: this.gap.message } } : {}),
     };
+  }
+
+  /** See DeliveryHealth.millisBehind; called only while records are behind. */
+  private millisBehind(): number {
+    const now = this.opts.clock.now();
+    const oldest = this.retrying?.[0] ?? this.inflight[0]?.batch[0] ?? this.carry[0];
+    if (oldest) return Math.max(1, now - oldest.timestamp);
+    // Nothing of this app in hand: every undelivered record is unread, appended no earlier than
+    // the last record read and (up to the commit of a write in progress then) the last catch-up.
+    const since = Math.max(this.lastReadTs ?? -Infinity, this.caughtUpAt ?? -Infinity);
+    // Never read anything and never caught up (just started): the checkpoint's record is unread.
+    if (since === -Infinity) return Math.max(1, now - this.startedAt);
+    return Math.max(1, now - since);
   }
 
   private async run(): Promise<void> {
@@ -184,10 +231,11 @@ export class DeliveryWorker {
   }
 
   /**
-   * One chunk of the ingest log: read from `readAt`, deliver this app's records, move the checkpoint.
+   * One chunk of the ingest log: read from `readAt`, send this app's records, move the checkpoint.
    * While more of the log is already there, the last, partly filled batch is carried into the next
    * chunk instead of going out short (chunks are cut by record count and bytes of all apps, so
-   * sending every chunk's tail would add a small call per chunk).
+   * sending every chunk's tail would add a small call per chunk). Batches still in flight when the
+   * chunk ends are taken by later steps; a caught-up worker takes them all before it waits.
    */
   private async step(): Promise<void> {
     const { log } = this.opts;
@@ -196,11 +244,13 @@ export class DeliveryWorker {
         // Caught up: the carried batch goes now rather than waiting for more records.
         const batch = this.carry;
         this.carry = [];
-        this.oldestPending = batch[0].timestamp;
-        if (await this.deliver(batch, this.readAt)) this.oldestPending = undefined;
+        if (!(await this.enqueue(batch, this.readAt))) return;
+      }
+      if (this.inflight.length > 0) {
+        await this.settleAll();
         return;
       }
-      this.oldestPending = undefined;
+      this.caughtUpAt = this.opts.clock.now();
       // The log wakes us on append; the timeout only bounds how long a stop could go unnoticed.
       const since = performance.now();
       const woke = await this.stop$.race(log.waitFor(this.readAt, CAUGHT_UP_WAIT_MS));
@@ -218,6 +268,7 @@ export class DeliveryWorker {
       const message = `offsets ${this.readAt}..${records[0].offset - 1} are no longer in the ingest log (retention, or damage reported by the log) and were not delivered`;
       this.lastError = { message, at: this.opts.clock.now() };
     }
+    if (records.length > 0) this.lastReadTs = records[records.length - 1].timestamp;
     const batches = this.pack(this.carry.concat(this.select(records)));
     this.carry = [];
     this.readAt = Math.max(this.readAt, nextOffset);
@@ -225,14 +276,144 @@ export class DeliveryWorker {
     if (last && last.length < this.opts.destination.maxRecords && this.readAt < log.endOffset()) this.carry = batches.pop()!;
     // Where the checkpoint may go once everything sent from this chunk is in.
     const done = this.carry.length > 0 ? this.carry[0].offset : this.readAt;
-    for (let i = 0; i < batches.length; i++) {
-      this.oldestPending = batches[i][0].timestamp;
-      const next = i + 1 < batches.length ? batches[i + 1][0].offset : done;
-      if (!(await this.deliver(batches[i], next))) return;
+    if (batches.length === 0) {
+      // Nothing of this app to send from this chunk (other apps' traffic must not hold us back):
+      // the checkpoint may pass it as soon as what is in flight is in.
+      const tail = this.inflight[this.inflight.length - 1];
+      if (tail) tail.next = Math.max(tail.next, done);
+      else this.advance(done);
+      return;
     }
-    this.oldestPending = this.carry[0]?.timestamp;
-    // Also when the chunk held nothing of this app: other apps' traffic must not hold us back.
-    this.advance(done);
+    for (let i = 0; i < batches.length; i++) {
+      const next = i + 1 < batches.length ? batches[i + 1][0].offset : done;
+      if (!(await this.enqueue(batches[i], next))) return;
+    }
+  }
+
+  /** The number of calls this worker keeps in flight (1 unless the destination orders its calls). */
+  private depth(): number {
+    return Math.max(1, Math.floor(this.opts.destination.maxInFlight ?? 1));
+  }
+
+  /**
+   * Sends one batch once there is room in flight, taking the oldest outcomes first to make room.
+   * Returns false when stopped first.
+   */
+  private async enqueue(batch: Item[], next: number): Promise<boolean> {
+    while (this.inflight.length >= this.depth()) {
+      if (!(await this.settleHead())) return false;
+    }
+    this.inflight.push({ batch, next, result: this.send(batch) });
+    return true;
+  }
+
+  /** Takes every outcome in flight; false when stopped first. */
+  private async settleAll(): Promise<boolean> {
+    while (this.inflight.length > 0) if (!(await this.settleHead())) return false;
+    return true;
+  }
+
+  /** One destination call, its rejection turned into a result (nothing of it is then known accepted). */
+  private send(items: Item[]): Promise<SendResult> {
+    let p: Promise<RecordOutcome[]>;
+    try {
+      p = this.opts.destination.send(items.map((it) => it.record));
+    } catch (error) {
+      return Promise.resolve({ error });
+    }
+    return p.then(
+      (outcomes): SendResult => ({ outcomes }),
+      (error: unknown): SendResult => ({ error }),
+    );
+  }
+
+  /**
+   * Takes the oldest outcome in flight. All accepted: the checkpoint moves past the batch. Else the
+   * pipeline drains: each batch's outcome is taken in order and its failed records are resent
+   * (alone, with backoff, until accepted) before the next batch's are, so the checkpoint never
+   * passes a record that is not in. Returns false when stopped first.
+   */
+  private async settleHead(): Promise<boolean> {
+    const head = this.inflight[0];
+    const result = await this.stop$.race(head.result);
+    if (result === STOPPED) return false;
+    const { failed, message } = this.outcome(head.batch, result);
+    if (failed.length === 0) {
+      this.inflight.shift();
+      this.state = 'running';
+      this.advance(head.next);
+      return true;
+    }
+    // Later batches keep their place in `inflight` (their records stay in health's view) until
+    // their own outcome is taken; they are not re-sent whole, only what they had refused.
+    this.inflight.shift();
+    if (!(await this.retry(failed, head.next, message))) return false;
+    while (this.inflight.length > 0) {
+      const p = this.inflight[0];
+      const r = await this.stop$.race(p.result);
+      if (r === STOPPED) return false;
+      const o = this.outcome(p.batch, r);
+      this.inflight.shift();
+      if (o.failed.length === 0) this.advance(p.next);
+      else if (!(await this.retry(o.failed, p.next, o.message))) return false;
+    }
+    return true;
+  }
+
+  /** Counts what a call accepted; returns what it did not, with a message for health. */
+  private outcome(todo: Item[], result: SendResult): { failed: Item[]; message: string } {
+    const { destination, clock } = this.opts;
+    if ('error' in result) {
+      return { failed: todo, message: `${destination.kind} ${destination.arn}: ${describeError(result.error)}` };
+    }
+    if (result.outcomes.length !== todo.length) {
+      return { failed: todo, message: `${destination.kind} ${destination.arn}: ${result.outcomes.length} outcomes for ${todo.length} records` };
+    }
+    const errors: string[] = [];
+    const failed: Item[] = [];
+    result.outcomes.forEach((o, i) => {
+      if (!o.ok) {
+        failed.push(todo[i]);
+        errors.push(o.error);
+      }
+    });
+    const accepted = todo.length - failed.length;
+    if (accepted > 0) {
+      this.delivered += accepted;
+      this.lastDeliveryAt = clock.now();
+    }
+    return { failed, message: `${destination.kind} ${destination.arn}: ${failed.length} of ${todo.length} records refused (${errors[0] ?? ''})` };
+  }
+
+  /**
+   * Resends `todo` (records a call refused or did not take) until every one is accepted, resending
+   * only what failed, after a jittered backoff each time. `next` is where the checkpoint may go once
+   * they are in. Returns false when stopped first.
+   */
+  private async retry(todo: Item[], next: number, message: string): Promise<boolean> {
+    this.retrying = todo;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        // Everything below the first failed record is in: a stop or crash now resends less.
+        this.advance(todo[0].offset);
+        this.failed(message);
+        if (!(await this.pause(backoffDelay(attempt, this.opts.backoff, this.opts.random)))) return false;
+        this.retries++;
+        const result = await this.stop$.race(this.send(todo));
+        if (result === STOPPED) return false;
+        const o = this.outcome(todo, result);
+        if (o.failed.length === 0) {
+          this.state = 'running';
+          this.advance(next);
+          return true;
+        }
+        todo = o.failed;
+        this.retrying = todo;
+        message = o.message;
+      }
+    } finally {
+      this.retrying = undefined;
+    }
   }
 
   /** This app's entries, by header prefix first so other apps' entries cost one byte compare. */
@@ -279,54 +460,6 @@ export class DeliveryWorker {
     }
     if (current.length > 0) batches.push(current);
     return batches;
-  }
-
-  /**
-   * Sends one batch until every record is accepted, resending only what failed. Returns false when
-   * stopped first. `next` is where the checkpoint may go once the whole batch is in.
-   */
-  private async deliver(batch: Item[], next: number): Promise<boolean> {
-    const { destination, clock } = this.opts;
-    let todo = batch;
-    for (let attempt = 0; ; attempt++) {
-      const result = await this.stop$.race(
-        destination.send(todo.map((it) => it.record)).then(
-          (outcomes): { outcomes: RecordOutcome[] } => ({ outcomes }),
-          (error: unknown): { error: unknown } => ({ error }),
-        ),
-      );
-      if (result === STOPPED) return false;
-      let failed: Item[];
-      let message: string;
-      if ('error' in result) {
-        failed = todo;
-        message = `${destination.kind} ${destination.arn}: ${describeError(result.error)}`;
-      } else if (result.outcomes.length !== todo.length) {
-        failed = todo;
-        message = `${destination.kind} ${destination.arn}: ${result.outcomes.length} outcomes for ${todo.length} records`;
-      } else {
-        const errors = result.outcomes.flatMap((o) => (o.ok ? [] : [o.error]));
-        failed = todo.filter((_, i) => !result.outcomes[i].ok);
-        const accepted = todo.length - failed.length;
-        if (accepted > 0) {
-          this.delivered += accepted;
-          this.lastDeliveryAt = clock.now();
-        }
-        message = `${destination.kind} ${destination.arn}: ${failed.length} of ${todo.length} records refused (${errors[0] ?? ''})`;
-      }
-      if (failed.length === 0) {
-        this.state = 'running';
-        this.advance(next);
-        return true;
-      }
-      // Everything below the first failed record is in: a stop or crash now resends less.
-      this.advance(failed[0].offset);
-      this.oldestPending = failed[0].timestamp;
-      this.failed(message);
-      if (!(await this.pause(backoffDelay(attempt, this.opts.backoff, this.opts.random)))) return false;
-      this.retries++;
-      todo = failed;
-    }
   }
 
   private reject(offset: number, eventId: string, endpointId: string, reason: string): void {
