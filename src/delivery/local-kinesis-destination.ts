@@ -26,10 +26,12 @@ export interface LocalKinesis {
 
 /**
  * PutRecords calls a worker may have in flight to the embedded service. Each waits for its shard
- * logs' fdatasync; with several queued, the next group commit takes them together instead of one
- * batch per sync. Bounded so a stalled disk holds at most this many batches in memory.
+ * logs' fdatasync and for event-loop turns shared with PutEvents; with many queued, each group
+ * commit takes several batches instead of one. Measured in the e2e bench at 10k events/s under
+ * load: 4 in flight delivered 0.70x of ingestion, 16 delivered 0.98x. The worker also bounds the
+ * bytes in flight (MAX_IN_FLIGHT_BYTES).
  */
-export const LOCAL_MAX_IN_FLIGHT = 4;
+export const LOCAL_MAX_IN_FLIGHT = 16;
 
 /** The error a remote client would have seen: its name is the AWS error code (describeError shows it). */
 function asClientError(e: unknown): unknown {

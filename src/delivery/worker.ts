@@ -13,7 +13,7 @@
 // drains and the failed records of each batch are resent in offset order, one call at a time.
 
 import type { Clock } from '../clock.js';
-import type { Log, LogRecord, OffsetGap } from '../log/log.js';
+import type { Log, LogRecord, OffsetGap, ReadResult } from '../log/log.js';
 import { decodeIngestEntry } from '../pinpoint/ingest-record.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { describeError, STOPPED, StopSignal } from '../consumer/stop-signal.js';
@@ -70,7 +70,9 @@ export interface DeliveryHealth {
    * for the next batch). When nothing of this app is in hand but unread records exist, the worker
    * cannot know whether they are this app's without reading them: it reports an upper bound, the
    * time since the newer of the last record it read (append times never go backwards) and the last
-   * moment it was caught up. At least 1 while behind: append times are whole milliseconds.
+   * moment it was caught up (a write being committed at that moment may be stamped up to its
+   * fdatasync earlier). Until the first read after start returns, the time since start. At least
+   * 1 while behind: append times are whole milliseconds.
    */
   millisBehind: number;
   delivered: number;
@@ -93,7 +95,21 @@ export type WorkerHealth = DeliveryHealth;
 export const CAUGHT_UP_WAIT_MS = 1000;
 export const DEFAULT_READ_BATCH = 2000;
 /** Bounds the memory of one chunk; one record is always read even if larger. */
-export const READ_MAX_BYTES = 8 * 1024 * 1024;
+export const READ_MAX_BYTES = 4 * 1024 * 1024;
+/**
+ * Bytes of records a worker keeps in flight to the destination (Destination.maxInFlight calls);
+ * one batch always goes, however large. With READ_AHEAD × READ_MAX_BYTES this bounds a worker's
+ * memory at about 32 MB whatever the destination's limits.
+ */
+export const MAX_IN_FLIGHT_BYTES = 16 * 1024 * 1024;
+/**
+ * Chunks of the ingest log read at once, at consecutive offset ranges. A read takes one event-loop
+ * turn per 256 KB the log fetches; under full PutEvents load a turn is tens of milliseconds of
+ * request work, so one read at a time capped delivery at a few thousand records per second
+ * whatever its CPU cost. Reads in flight together share those turns. Bounds a worker's read
+ * memory at READ_AHEAD × READ_MAX_BYTES.
+ */
+export const READ_AHEAD = 4;
 
 interface Item {
   offset: number;
@@ -104,9 +120,17 @@ interface Item {
 
 type SendResult = { outcomes: RecordOutcome[] } | { error: unknown };
 
+/** A read of the ingest-log range [from, to), issued ahead of its turn. */
+interface Ahead {
+  from: number;
+  to: number;
+  result: Promise<{ read: ReadResult } | { error: unknown }>;
+}
+
 /** A batch whose destination call has been made and whose outcome is not yet taken. */
 interface Pending {
   batch: Item[];
+  bytes: number;
   /** Where the checkpoint may go once this batch and all before it are in. */
   next: number;
   result: Promise<SendResult>;
@@ -121,8 +145,11 @@ export class DeliveryWorker {
   private readAt = 0;
   /** This app's records read but held for the next batch (all below readAt, at or above cursor). */
   private carry: Item[] = [];
+  /** Reads issued for the ranges from readAt on, in order; at most READ_AHEAD. */
+  private ahead: Ahead[] = [];
   /** Batches sent and not yet taken, in offset order; at most maxInFlight. */
   private inflight: Pending[] = [];
+  private inflightBytes = 0;
   /** The records being resent after a failure (older than everything in flight or carried). */
   private retrying: Item[] | undefined;
   private loop: Promise<void> | undefined;
@@ -144,6 +171,7 @@ export class DeliveryWorker {
 
   constructor(private readonly opts: DeliveryWorkerOptions) {
     this.cursor = opts.checkpoint.load();
+    this.startedAt = opts.clock.now();
     this.headerPrefix = Buffer.from(JSON.stringify([opts.appId]).slice(0, -1) + ',');
   }
 
@@ -154,7 +182,9 @@ export class DeliveryWorker {
     this.cursor = this.opts.checkpoint.load();
     this.readAt = this.cursor;
     this.carry = [];
+    this.ahead = [];
     this.inflight = [];
+    this.inflightBytes = 0;
     this.retrying = undefined;
     this.lastReadTs = undefined;
     this.caughtUpAt = undefined;
@@ -202,7 +232,8 @@ export class DeliveryWorker {
     // Nothing of this app in hand: every undelivered record is unread, appended no earlier than
     // the last record read and (up to the commit of a write in progress then) the last catch-up.
     const since = Math.max(this.lastReadTs ?? -Infinity, this.caughtUpAt ?? -Infinity);
-    // Never read anything and never caught up (just started): the checkpoint's record is unread.
+    // Nothing read yet since start (the first read is under way): the age is not known until it
+    // returns; the time since start is what the worker can say (a lower bound, for one read).
     if (since === -Infinity) return Math.max(1, now - this.startedAt);
     return Math.max(1, now - since);
   }
@@ -224,6 +255,8 @@ export class DeliveryWorker {
         if (!this.stop$.stopped) this.state = 'running';
       } catch (e) {
         // Reading the log failed (I/O error, log closing): the same backoff as a destination failure.
+        // Reads issued ahead are dropped; they are issued again from readAt.
+        this.ahead = [];
         this.failed(`ingest log: ${describeError(e)}`);
         if (!(await this.pause(backoffDelay(attempt++, this.opts.backoff, this.opts.random)))) return;
       }
@@ -239,7 +272,7 @@ export class DeliveryWorker {
    */
   private async step(): Promise<void> {
     const { log } = this.opts;
-    if (this.readAt >= log.endOffset()) {
+    if (this.readAt >= log.endOffset() && this.ahead.length === 0) {
       if (this.carry.length > 0) {
         // Caught up: the carried batch goes now rather than waiting for more records.
         const batch = this.carry;
@@ -258,14 +291,11 @@ export class DeliveryWorker {
       if (woke === false && performance.now() - since < CAUGHT_UP_WAIT_MS / 2) await this.pause(CAUGHT_UP_WAIT_MS);
       return;
     }
-    const { records, nextOffset } = await log.read(this.readAt, {
-      maxRecords: this.opts.readBatch ?? DEFAULT_READ_BATCH,
-      maxBytes: READ_MAX_BYTES,
-    });
-    if (records.length > 0 && records[0].offset > this.readAt) {
+    const { records, nextOffset, first } = await this.nextChunk();
+    if (first !== undefined && first > this.readAt) {
       // Retention deleted records this worker had not delivered (or damage did; the log reports
       // that itself): say so, they cannot come back.
-      const message = `offsets ${this.readAt}..${records[0].offset - 1} are no longer in the ingest log (retention, or damage reported by the log) and were not delivered`;
+      const message = `offsets ${this.readAt}..${first - 1} are no longer in the ingest log (retention, or damage reported by the log) and were not delivered`;
       this.lastError = { message, at: this.opts.clock.now() };
     }
     if (records.length > 0) this.lastReadTs = records[records.length - 1].timestamp;
@@ -290,6 +320,56 @@ export class DeliveryWorker {
     }
   }
 
+  /**
+   * The next chunk from readAt: the oldest read issued ahead (issuing reads for the ranges after
+   * it up to the log's end, READ_AHEAD at most). Ranges are cut by offset; a read returns at most
+   * the range's count of records, but may step over a hole past the range's end (those records
+   * belong to the next range) or stop short at READ_MAX_BYTES (the rest of the range is read
+   * again, first).
+   */
+  private async nextChunk(): Promise<ReadResult & { first: number | undefined }> {
+    const { log } = this.opts;
+    const batch = Math.max(1, this.opts.readBatch ?? DEFAULT_READ_BATCH);
+    const end = log.endOffset();
+    let at = this.ahead.length > 0 ? this.ahead[this.ahead.length - 1].to : this.readAt;
+    while (this.ahead.length < READ_AHEAD && (at < end || this.ahead.length === 0)) {
+      const to = Math.max(at + 1, Math.min(at + batch, end));
+      const result = log.read(at, { maxRecords: to - at, maxBytes: READ_MAX_BYTES }).then(
+        (read) => ({ read }),
+        (error: unknown) => ({ error }),
+      );
+      this.ahead.push({ from: at, to, result });
+      at = to;
+    }
+    const head = this.ahead[0];
+    const r = await head.result;
+    if ('error' in r) throw r.error;
+    const { records, nextOffset } = r.read;
+    let n = records.length;
+    while (n > 0 && records[n - 1].offset >= head.to) n--;
+    const mine = n === records.length ? records : records.slice(0, n);
+    const first = records[0]?.offset;
+    if (nextOffset < head.to && records.length > 0) {
+      // Stopped short at the byte bound: the rest of the range is read next, before later ranges.
+      head.from = nextOffset;
+      head.result = log.read(nextOffset, { maxRecords: head.to - nextOffset, maxBytes: READ_MAX_BYTES }).then(
+        (read) => ({ read }),
+        (error: unknown) => ({ error }),
+      );
+      return { records: mine, nextOffset, first };
+    }
+    this.ahead.shift();
+    let next: number;
+    // Records past the range (the read stepped over a hole) are the next range's: everything
+    // before the first of them is a hole.
+    if (n < records.length) next = records[n].offset;
+    // Nothing there (a hole to the end, or a segment retention just deleted): later ranges go
+    // on; without any, readAt stays where the log says, as a single read would leave it.
+    else if (records.length === 0) next = this.ahead.length > 0 ? Math.max(nextOffset, head.to) : nextOffset;
+    else next = Math.max(nextOffset, head.to);
+    return { records: mine, nextOffset: next, first };
+  }
+
   /** The number of calls this worker keeps in flight (1 unless the destination orders its calls). */
   private depth(): number {
     return Math.max(1, Math.floor(this.opts.destination.maxInFlight ?? 1));
@@ -300,10 +380,12 @@ export class DeliveryWorker {
    * Returns false when stopped first.
    */
   private async enqueue(batch: Item[], next: number): Promise<boolean> {
-    while (this.inflight.length >= this.depth()) {
+    const bytes = batch.reduce((n, it) => n + it.size, 0);
+    while (this.inflight.length >= this.depth() || (this.inflight.length > 0 && this.inflightBytes + bytes > MAX_IN_FLIGHT_BYTES)) {
       if (!(await this.settleHead())) return false;
     }
-    this.inflight.push({ batch, next, result: this.send(batch) });
+    this.inflight.push({ batch, bytes, next, result: this.send(batch) });
+    this.inflightBytes += bytes;
     return true;
   }
 
@@ -339,21 +421,21 @@ export class DeliveryWorker {
     if (result === STOPPED) return false;
     const { failed, message } = this.outcome(head.batch, result);
     if (failed.length === 0) {
-      this.inflight.shift();
+      this.inflightBytes -= this.inflight.shift()!.bytes;
       this.state = 'running';
       this.advance(head.next);
       return true;
     }
     // Later batches keep their place in `inflight` (their records stay in health's view) until
     // their own outcome is taken; they are not re-sent whole, only what they had refused.
-    this.inflight.shift();
+    this.inflightBytes -= this.inflight.shift()!.bytes;
     if (!(await this.retry(failed, head.next, message))) return false;
     while (this.inflight.length > 0) {
       const p = this.inflight[0];
       const r = await this.stop$.race(p.result);
       if (r === STOPPED) return false;
       const o = this.outcome(p.batch, r);
-      this.inflight.shift();
+      this.inflightBytes -= this.inflight.shift()!.bytes;
       if (o.failed.length === 0) this.advance(p.next);
       else if (!(await this.retry(o.failed, p.next, o.message))) return false;
     }
