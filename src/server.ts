@@ -236,7 +236,15 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     settings: jobSettings,
     beforeBatch,
   });
-  const delivery = new DeliveryManager({ config, serverUrl: () => serverUrl, iam, eventStreams, ingestLog, clock, localKinesis: () => kinesisLocal });
+  const delivery = new DeliveryManager({
+    config,
+    serverUrl: () => serverUrl,
+    iam,
+    eventStreams,
+    ingestLog,
+    clock,
+    localKinesis: () => ({ ...kinesisLocal, writable: (i) => kinesis.getWritable(kinesis.resolveName(i)), put: (s, entries) => kinesisData.put(s, entries) }),
+  });
   eventStreams.attach(delivery);
   const metrics = () =>
     renderMetrics(eventStreams.all().map((r) => ({ appId: r.app_id, destinationArn: r.destination_arn, health: delivery.health(r.app_id) }))) +

@@ -19,12 +19,6 @@ export interface Destination {
   readonly maxRecords: number;
   readonly maxBatchBytes: number;
   readonly maxRecordBytes: number;
-  /**
-   * Calls a worker may have in flight at once (default 1). Only a destination that applies calls
-   * in the order they are made may set more: over a network, later calls can overtake earlier
-   * ones and reorder a partition key's records.
-   */
-  readonly maxInFlight?: number;
   /** Bytes a record counts for against the limits (Kinesis: data + key; Firehose: data + newline). */
   recordSize(r: DeliveryRecord): number;
   /**

@@ -7,10 +7,8 @@
 // where acknowledged delivery ended (at least once). It does not own the destination's client,
 // persisting the checkpoint, or deciding which workers run. Everything happens in the worker's own
 // async loop: a slow or dead destination delays only this worker, never PutEvents or other workers.
-// A destination that applies calls in the order they are made (the in-process embedded Kinesis)
-// may have several batches in flight (Destination.maxInFlight); their outcomes are taken in order,
-// so the checkpoint still moves only past acknowledged records, and after a failure the pipeline
-// drains and the failed records of each batch are resent in offset order, one call at a time.
+// Reads of the ingest log go ahead of delivery (READ_AHEAD ranges at once), and the next chunk is
+// read and packed while the previous call is in flight; calls themselves go one at a time.
 
 import type { Clock } from '../clock.js';
 import type { Log, LogRecord, OffsetGap, ReadResult } from '../log/log.js';
@@ -75,6 +73,8 @@ export interface DeliveryHealth {
    * 1 while behind: append times are whole milliseconds.
    */
   millisBehind: number;
+  /** False when millisBehind is a bound (nothing of this app in hand), not a measured age. */
+  millisBehindExact: boolean;
   delivered: number;
   /** Sends repeated after a failure (whole call or some records). */
   retries: number;
@@ -97,11 +97,13 @@ export const DEFAULT_READ_BATCH = 2000;
 /** Bounds the memory of one chunk; one record is always read even if larger. */
 export const READ_MAX_BYTES = 4 * 1024 * 1024;
 /**
- * Bytes of records a worker keeps in flight to the destination (Destination.maxInFlight calls);
- * one batch always goes, however large. With READ_AHEAD × READ_MAX_BYTES this bounds a worker's
- * memory at about 32 MB whatever the destination's limits.
+ * Destination calls in flight at once. One: a call's refused records are resent before anything
+ * after them goes, which is what keeps a partition key in order (a later call in flight could be
+ * accepted while an earlier one is refused, by throttling that ends between them or a disk that
+ * recovers). Throughput comes from large batches instead (the in-process destination's).
  */
-export const MAX_IN_FLIGHT_BYTES = 16 * 1024 * 1024;
+export const MAX_CALLS_IN_FLIGHT = 1;
+
 /**
  * Chunks of the ingest log read at once, at consecutive offset ranges. A read takes one event-loop
  * turn per 256 KB the log fetches; under full PutEvents load a turn is tens of milliseconds of
@@ -130,7 +132,8 @@ interface Ahead {
 /** A batch whose destination call has been made and whose outcome is not yet taken. */
 interface Pending {
   batch: Item[];
-  bytes: number;
+  /** The call has answered (its outcome is not taken yet). */
+  finished: boolean;
   /** Where the checkpoint may go once this batch and all before it are in. */
   next: number;
   result: Promise<SendResult>;
@@ -149,7 +152,6 @@ export class DeliveryWorker {
   private ahead: Ahead[] = [];
   /** Batches sent and not yet taken, in offset order; at most maxInFlight. */
   private inflight: Pending[] = [];
-  private inflightBytes = 0;
   /** The records being resent after a failure (older than everything in flight or carried). */
   private retrying: Item[] | undefined;
   private loop: Promise<void> | undefined;
@@ -184,7 +186,6 @@ export class DeliveryWorker {
     this.carry = [];
     this.ahead = [];
     this.inflight = [];
-    this.inflightBytes = 0;
     this.retrying = undefined;
     this.lastReadTs = undefined;
     this.caughtUpAt = undefined;
@@ -209,12 +210,14 @@ export class DeliveryWorker {
   health(): DeliveryHealth {
     const logEnd = this.opts.log.endOffset();
     const recordsBehind = Math.max(0, logEnd - this.cursor);
+    const lag = recordsBehind === 0 ? { ms: 0, exact: true } : this.millisBehind();
     return {
       state: this.state,
       checkpoint: this.cursor,
       logEnd,
       recordsBehind,
-      millisBehind: recordsBehind === 0 ? 0 : this.millisBehind(),
+      millisBehind: lag.ms,
+      millisBehindExact: lag.exact,
       delivered: this.delivered,
       retries: this.retries,
       rejected: this.rejected,
@@ -225,17 +228,17 @@ export class DeliveryWorker {
   }
 
   /** See DeliveryHealth.millisBehind; called only while records are behind. */
-  private millisBehind(): number {
+  private millisBehind(): { ms: number; exact: boolean } {
     const now = this.opts.clock.now();
     const oldest = this.retrying?.[0] ?? this.inflight[0]?.batch[0] ?? this.carry[0];
-    if (oldest) return Math.max(1, now - oldest.timestamp);
+    if (oldest) return { ms: Math.max(1, now - oldest.timestamp), exact: true };
     // Nothing of this app in hand: every undelivered record is unread, appended no earlier than
     // the last record read and (up to the commit of a write in progress then) the last catch-up.
     const since = Math.max(this.lastReadTs ?? -Infinity, this.caughtUpAt ?? -Infinity);
     // Nothing read yet since start (the first read is under way): the age is not known until it
     // returns; the time since start is what the worker can say (a lower bound, for one read).
-    if (since === -Infinity) return Math.max(1, now - this.startedAt);
-    return Math.max(1, now - since);
+    if (since === -Infinity) return { ms: Math.max(1, now - this.startedAt), exact: false };
+    return { ms: Math.max(1, now - since), exact: false };
   }
 
   private async run(): Promise<void> {
@@ -265,9 +268,9 @@ export class DeliveryWorker {
 
   /**
    * One chunk of the ingest log: read from `readAt`, send this app's records, move the checkpoint.
-   * While more of the log is already there, the last, partly filled batch is carried into the next
-   * chunk instead of going out short (chunks are cut by record count and bytes of all apps, so
-   * sending every chunk's tail would add a small call per chunk). Batches still in flight when the
+   * While more of the log is already there and a call is still out, the last, partly filled batch
+   * is carried into the next chunk instead of going out short (chunks are cut by record count and
+   * bytes of all apps, so sending every chunk's tail would add a small call per chunk). Batches still in flight when the
    * chunk ends are taken by later steps; a caught-up worker takes them all before it waits.
    */
   private async step(): Promise<void> {
@@ -303,7 +306,10 @@ export class DeliveryWorker {
     this.carry = [];
     this.readAt = Math.max(this.readAt, nextOffset);
     const last = batches[batches.length - 1];
-    if (last && last.length < this.opts.destination.maxRecords && this.readAt < log.endOffset()) this.carry = batches.pop()!;
+    // Only while a call is still out: an idle destination gets the short batch now (latency),
+    // a busy one a fuller batch once it answers (throughput).
+    const busy = this.inflight.length > 0 && !this.inflight[0].finished;
+    if (last && last.length < this.opts.destination.maxRecords && this.readAt < log.endOffset() && busy) this.carry = batches.pop()!;
     // Where the checkpoint may go once everything sent from this chunk is in.
     const done = this.carry.length > 0 ? this.carry[0].offset : this.readAt;
     if (batches.length === 0) {
@@ -370,9 +376,9 @@ export class DeliveryWorker {
     return { records: mine, nextOffset: next, first };
   }
 
-  /** The number of calls this worker keeps in flight (1 unless the destination orders its calls). */
+  /** Calls this worker keeps in flight: see MAX_CALLS_IN_FLIGHT. */
   private depth(): number {
-    return Math.max(1, Math.floor(this.opts.destination.maxInFlight ?? 1));
+    return MAX_CALLS_IN_FLIGHT;
   }
 
   /**
@@ -380,12 +386,12 @@ export class DeliveryWorker {
    * Returns false when stopped first.
    */
   private async enqueue(batch: Item[], next: number): Promise<boolean> {
-    const bytes = batch.reduce((n, it) => n + it.size, 0);
-    while (this.inflight.length >= this.depth() || (this.inflight.length > 0 && this.inflightBytes + bytes > MAX_IN_FLIGHT_BYTES)) {
+    while (this.inflight.length >= this.depth()) {
       if (!(await this.settleHead())) return false;
     }
-    this.inflight.push({ batch, bytes, next, result: this.send(batch) });
-    this.inflightBytes += bytes;
+    const pending: Pending = { batch, next, finished: false, result: this.send(batch) };
+    void pending.result.then(() => (pending.finished = true));
+    this.inflight.push(pending);
     return true;
   }
 
@@ -421,21 +427,21 @@ export class DeliveryWorker {
     if (result === STOPPED) return false;
     const { failed, message } = this.outcome(head.batch, result);
     if (failed.length === 0) {
-      this.inflightBytes -= this.inflight.shift()!.bytes;
+      this.inflight.shift();
       this.state = 'running';
       this.advance(head.next);
       return true;
     }
     // Later batches keep their place in `inflight` (their records stay in health's view) until
     // their own outcome is taken; they are not re-sent whole, only what they had refused.
-    this.inflightBytes -= this.inflight.shift()!.bytes;
+    this.inflight.shift();
     if (!(await this.retry(failed, head.next, message))) return false;
     while (this.inflight.length > 0) {
       const p = this.inflight[0];
       const r = await this.stop$.race(p.result);
       if (r === STOPPED) return false;
       const o = this.outcome(p.batch, r);
-      this.inflightBytes -= this.inflight.shift()!.bytes;
+      this.inflight.shift();
       if (o.failed.length === 0) this.advance(p.next);
       else if (!(await this.retry(o.failed, p.next, o.message))) return false;
     }
