@@ -12,6 +12,7 @@ import { CreateStreamCommand, type KinesisClient } from '@aws-sdk/client-kinesis
 import { IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import { CreateAppCommand, PutEventStreamCommand } from '@aws-sdk/client-pinpoint';
 import { LOCAL_MAX_BATCH_RECORDS } from '../src/delivery/local-kinesis-destination.js';
+import { kinesisPartitionKey } from '../src/delivery/kinesis-destination.js';
 import { MAX_PUT_RECORDS_COUNT } from '../src/kinesis/limits.js';
 import { encodeIngestEntry } from '../src/pinpoint/ingest-record.js';
 import type { Config } from '../src/config/config.js';
@@ -190,4 +191,17 @@ test('a role denied kinesis:PutRecords is refused as the Kinesis API would refus
   assert.match(h.lastError!.message, /AccessDeniedException: User: arn:aws:sts::000000000000:assumed-role\/local-denied-role\/pinpoint is not authorized to perform: kinesis:PutRecords/);
   assert.equal(h.delivered, 0);
   assert.ok(h.recordsBehind > 0 && h.millisBehind > 0);
+});
+
+test('endpoint ids that need JSON escapes, non-ASCII or hashing keep their own partition key', { timeout: 30_000 }, async () => {
+  const s = await setUp('local-keys');
+  const ids = ['plain-id', 'quote"back\\slash', 'ünïcödé-端点', 'x'.repeat(300)];
+  await s.t.server.ingestLog.append(ids.map((id, i) => encodeIngestEntry(s.app, id, `ev-${i}`, `{"seq":${i},"app":"a"}`)));
+  await until(() => s.t.server.delivery.health(s.app)?.delivered === ids.length, 'the four records');
+  const { byShard } = await readLineage(s.k, s.stream);
+  const keys = new Map([...byShard.values()].flat().map((r) => [JSON.parse(r.data.toString('utf8')).seq as number, r.partitionKey]));
+  assert.deepEqual([0, 1, 2].map((i) => keys.get(i)), ids.slice(0, 3));
+  // Over Kinesis's 256 characters: its SHA-256, still one key per endpoint.
+  assert.equal(keys.get(3), kinesisPartitionKey(ids[3]));
+  assert.equal(keys.get(3)!.length, 64);
 });

@@ -512,24 +512,44 @@ export class DeliveryWorker {
     for (const r of records) {
       const p = r.payload;
       if (p.length < this.headerPrefix.length || this.headerPrefix.compare(p, 0, this.headerPrefix.length) !== 0) continue;
-      let entry;
-      try {
-        entry = decodeIngestEntry(p);
-      } catch (e) {
-        this.reject(r.offset, '', '', `undecodable ingest entry: ${describeError(e)}`);
-        continue;
+      let entry: { endpointId: string; record: Buffer } | undefined = this.plainEntry(p);
+      if (!entry) {
+        let full;
+        try {
+          full = decodeIngestEntry(p);
+        } catch (e) {
+          this.reject(r.offset, '', '', `undecodable ingest entry: ${describeError(e)}`);
+          continue;
+        }
+        if (full.appId !== appId) continue;
+        entry = full;
       }
-      if (entry.appId !== appId) continue;
       const record: DeliveryRecord = { data: entry.record, partitionKey: entry.endpointId };
       const size = destination.recordSize(record);
       if (size > max) {
-        this.reject(r.offset, entry.eventId, entry.endpointId, tooLarge(destination, size, max));
+        this.reject(r.offset, eventIdOf(p), entry.endpointId, tooLarge(destination, size, max));
         continue;
       }
       items.push({ offset: r.offset, timestamp: r.timestamp, record, size });
     }
     return items;
   }
+
+  /**
+   * The endpoint id and record of an entry whose header starts with this app's prefix, when the
+   * endpoint id needs no unescaping (no backslash): read off the bytes, without JSON.parse, which
+   * was most of the worker's own CPU per record. Anything else: undefined (decodeIngestEntry).
+   */
+  private plainEntry(p: Buffer): { endpointId: string; record: Buffer } | undefined {
+    const start = this.headerPrefix.length + 1;
+    if (p[start - 1] !== QUOTE) return undefined;
+    const end = p.indexOf(QUOTE, start);
+    if (end < 0 || p.subarray(start, end).includes(BACKSLASH)) return undefined;
+    const nl = p.indexOf(NEWLINE, end);
+    if (nl < 0) return undefined;
+    return { endpointId: p.toString('utf8', start, end), record: p.subarray(nl + 1) };
+  }
+
 
   /** Consecutive batches in offset order, each within the destination's record and byte limits. */
   private pack(items: Item[]): Item[][] {
@@ -579,6 +599,19 @@ export class DeliveryWorker {
   /** Waits `ms` or until stop(); false when stopped. */
   private pause(ms: number): Promise<boolean> {
     return this.stop$.sleep(ms, this.opts.sleep);
+  }
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const NEWLINE = 0x0a;
+
+/** The event id of an entry, for the error log (rare path: the full header is parsed). */
+function eventIdOf(p: Buffer): string {
+  try {
+    return decodeIngestEntry(p).eventId;
+  } catch {
+    return '';
   }
 }
 
