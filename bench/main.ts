@@ -8,8 +8,9 @@ import { kinesis } from './kinesis.js';
 import { runAnalyticsBench } from './analytics.js';
 import { importBench } from './import.js';
 import { history } from './history.js';
+import { e2e } from './e2e.js';
 
-const BENCHMARKS: Record<string, (argv: string[]) => Promise<number>> = { ingest, kinesis, firehose, analytics: runAnalyticsBench, endpoints, import: importBench, history };
+const BENCHMARKS: Record<string, (argv: string[]) => Promise<number>> = { ingest, kinesis, firehose, analytics: runAnalyticsBench, endpoints, import: importBench, history, e2e };
 
 const USAGE = `usage: npm run bench -- <benchmark> [options]
 
@@ -20,6 +21,7 @@ benchmarks:
   analytics event store: bulk load, loader rate, dashboard/KPI latency, size on disk (--help for options)
   endpoints UpdateEndpointsBatch and endpoint-creating PutEvents at 10k/100k/1M endpoints per app, event loop stalls (--help for options)
   import    endpoint import jobs: 1M endpoints from a local bucket folder, JSON lines plain and gzip; endpoints/min, peak RSS
+  e2e       PutEvents 202 → read on the event stream's embedded Kinesis: latency, counts, delivery lag, streaming on vs off (--help for options)
   history   history import of gzipped JSON and Parquet archives vs the live loader, with peak RSS (--help for options)`;
 
 async function main(argv: string[]): Promise<number> {

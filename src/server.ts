@@ -236,7 +236,15 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     settings: jobSettings,
     beforeBatch,
   });
-  const delivery = new DeliveryManager({ config, serverUrl: () => serverUrl, iam, eventStreams, ingestLog, clock });
+  const delivery = new DeliveryManager({
+    config,
+    serverUrl: () => serverUrl,
+    iam,
+    eventStreams,
+    ingestLog,
+    clock,
+    localKinesis: () => ({ ...kinesisLocal, writable: (i) => kinesis.getWritable(kinesis.resolveName(i)), put: (s, entries) => kinesisData.put(s, entries) }),
+  });
   eventStreams.attach(delivery);
   const metrics = () =>
     renderMetrics(eventStreams.all().map((r) => ({ appId: r.app_id, destinationArn: r.destination_arn, health: delivery.health(r.app_id) }))) +
@@ -263,6 +271,8 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     rawOperations: consumerApi.rawOperations,
     operations: { ...consumerApi.operations, ...encryptionOperations(kinesisCore).operations },
   });
+  // The Kinesis service as the protocol serves it; event-stream delivery calls it in process too.
+  const kinesisLocal = { ...kinesisApi, authorize: kinesisAuthorizer(authorizer, kinesis, signer) };
   const firehoseApi = firehoseService({
     service: firehose,
     clock,
@@ -339,7 +349,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     lookupKey: iam.lookup,
     query: queryProtocol(['iam', 'sts'], queryServices),
     jsonTargets: new Map([
-      [KINESIS_TARGET_PREFIX, awsJsonProtocol({ ...kinesisApi, authorize: kinesisAuthorizer(authorizer, kinesis, signer) })],
+      [KINESIS_TARGET_PREFIX, awsJsonProtocol(kinesisLocal)],
       [FIREHOSE_TARGET_PREFIX, awsJsonProtocol({ ...firehoseApi, authorize: firehoseAuthorizer(authorizer, firehose.registry) })],
       [COGNITO_TARGET_PREFIX, awsJsonProtocol(cognitoApi)],
       [GLUE_TARGET_PREFIX, awsJsonProtocol(glueApi)],

@@ -449,7 +449,8 @@ test('(f) per-record throttling (shard limits on): only the refused records are 
   await append(log, sent, Array.from({ length: 1500 }, (_, i) => ({ app: A, endpointId: 'ep-1', eventId: `t-${i}`, seq: i })));
   // Batches of 300: 300, 300, 300 in; the 4th gets 100 in and 200 refused; the 5th waits.
   const dest = new CountingDestination(kinesisDestination(srv.server, arn), { maxRecords: 300 });
-  const w = worker({ log, destination: dest });
+  // All 1,500 in one read, so the batches are cut as described above whatever the default chunk.
+  const w = worker({ log, destination: dest, readBatch: 2000 });
   t.after(() => w.stop());
   w.start();
   await waitUntil(() => w.health().retries >= 3, 'retries of the throttled records');

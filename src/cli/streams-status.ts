@@ -6,14 +6,15 @@ import { defaultEndpoint, resolveCredentials, signedCall } from './signed.js';
 
 export const STATUS_USAGE = `usage: pinstream streams status [--endpoint URL] [--json]
 
-Shows each event stream's delivery: state, events delivered, how far behind (ingest-log records
-and milliseconds), retries, events rejected to the error log, and the last error.
+Shows each event stream's delivery: state, events delivered, how far behind (ingest-log records,
+and the age of the oldest undelivered event in milliseconds; "≤" when it is a bound because that
+event has not been read yet), retries, events rejected to the error log, and the last error.
 credentials: PINSTREAM_ADMIN_ACCESS_KEY_ID/SECRET when both are set, else the AWS SDK's chain.`;
 
 interface Item {
   ApplicationId: string;
   DestinationStreamArn: string;
-  Health: { state: string; delivered?: number; recordsBehind?: number; millisBehind?: number; retries?: number; rejected?: number; lastError?: { message: string; at: number } };
+  Health: { state: string; delivered?: number; recordsBehind?: number; millisBehind?: number; millisBehindExact?: boolean; retries?: number; rejected?: number; lastError?: { message: string; at: number } };
 }
 
 export async function streamsStatus(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -55,7 +56,8 @@ export async function streamsStatus(argv: string[], env: NodeJS.ProcessEnv = pro
     i.DestinationStreamArn,
     i.Health.state,
     String(i.Health.delivered ?? 0),
-    `${i.Health.recordsBehind ?? 0} rec / ${i.Health.millisBehind ?? 0} ms`,
+    // A bound (nothing of the app read yet) is shown as one: "at most".
+    `${i.Health.recordsBehind ?? 0} rec / ${i.Health.millisBehindExact === false ? '≤ ' : ''}${i.Health.millisBehind ?? 0} ms`,
     String(i.Health.retries ?? 0),
     String(i.Health.rejected ?? 0),
     i.Health.lastError ? `${new Date(i.Health.lastError.at).toISOString()} ${i.Health.lastError.message}` : '-',

@@ -1,7 +1,8 @@
 // Runs one delivery worker per configured event stream: picks each destination's client (the
-// embedded services of this process, reached over HTTP as any client would and signed with the
-// event stream's role, or a configured remote endpoint such as real AWS), starts workers at boot
-// and when settings change, and reports their health.
+// embedded Kinesis of this process called in process as the event stream's role, the embedded
+// Firehose reached over HTTP as any client would and signed with that role, or a configured remote
+// endpoint such as real AWS), starts workers at boot and when settings change, and reports their
+// health.
 
 import type { Clock } from '../clock.js';
 import type { Config, DestinationRoute } from '../config/config.js';
@@ -11,7 +12,8 @@ import { assumeRole, PINPOINT_SERVICE_PRINCIPAL } from '../iam/roles.js';
 import type { IamStore } from '../iam/store.js';
 import type { DeliveryControl, EventStreams } from '../pinpoint/eventstream.js';
 import type { Destination } from './destination.js';
-import { destinationFor, selfHttpHandler, type ClientConfig } from './kinesis-destination.js';
+import { destinationFor, parseKinesisArn, selfHttpHandler, type ClientConfig } from './kinesis-destination.js';
+import { LocalKinesisDestination, type LocalKinesis } from './local-kinesis-destination.js';
 import { DeliveryWorker, deliveryConsumer, type WorkerHealth } from './worker.js';
 
 export interface DeliveryManagerOptions {
@@ -22,6 +24,11 @@ export interface DeliveryManagerOptions {
   eventStreams: EventStreams;
   ingestLog: Log;
   clock: Clock;
+  /**
+   * The embedded Kinesis service with its protocol's authorization, once built: embedded stream
+   * destinations call it in process. Without it they are reached over HTTP like Firehose.
+   */
+  localKinesis?: () => LocalKinesis | undefined;
 }
 
 export class DeliveryManager implements DeliveryControl {
@@ -40,7 +47,7 @@ export class DeliveryManager implements DeliveryControl {
   }
 
   async describe(arn: string, roleArn: string, appId: string): Promise<{ active: boolean; status: string }> {
-    const d = destinationFor(arn, this.clientConfig(arn, roleArn, appId));
+    const d = this.destinationFor(arn, roleArn, appId);
     try {
       return await d.describe();
     } finally {
@@ -65,7 +72,7 @@ export class DeliveryManager implements DeliveryControl {
     await this.stop(appId);
     const row = this.o.eventStreams.get(appId);
     if (!row) return;
-    const destination = destinationFor(row.destination_arn, this.clientConfig(row.destination_arn, row.role_arn, appId));
+    const destination = this.destinationFor(row.destination_arn, row.role_arn, appId);
     const worker = new DeliveryWorker({
       appId,
       log: this.o.ingestLog,
@@ -98,6 +105,17 @@ export class DeliveryManager implements DeliveryControl {
 
   health(appId: string): WorkerHealth | undefined {
     return this.workers.get(appId)?.worker.health();
+  }
+
+  /** The embedded Kinesis in process when it is this server's own stream, else an SDK client. */
+  private destinationFor(arn: string, roleArn: string, appId: string): Destination {
+    const local = this.o.localKinesis?.();
+    if (local && parseKinesisArn(arn) && this.isEmbedded(arn)) {
+      const { region, accountId } = this.o.config;
+      const source = { service: PINPOINT_SERVICE_PRINCIPAL, sourceArn: `arn:aws:mobiletargeting:${region}:${accountId}:apps/${appId}`, sourceAccount: accountId };
+      return new LocalKinesisDestination(local, arn, () => assumeRole(this.o.iam, roleArn, source), region);
+    }
+    return destinationFor(arn, this.clientConfig(arn, roleArn, appId));
   }
 
   private route(arn: string): DestinationRoute | undefined {

@@ -20,7 +20,7 @@ export interface StreamMetrics {
 const FAMILIES: Array<[name: string, type: 'gauge' | 'counter', help: string, value: (h: NonNullable<StreamMetrics['health']>) => number | undefined]> = [
   ['pinstream_delivery_up', 'gauge', 'Whether the delivery worker runs (1) or not (0).', (h) => (h.state === 'stopped' ? 0 : 1)],
   ['pinstream_delivery_records_behind', 'gauge', 'Ingest-log records between the checkpoint and the log end (all apps).', (h) => h.recordsBehind],
-  ['pinstream_delivery_millis_behind', 'gauge', 'Age of the oldest undelivered event of the app, in milliseconds.', (h) => h.millisBehind],
+  ['pinstream_delivery_millis_behind', 'gauge', 'Age of the oldest undelivered event of the app, in milliseconds (an upper bound while it is unread); 0 only when nothing is behind.', (h) => h.millisBehind],
   ['pinstream_delivery_delivered_total', 'counter', 'Events accepted by the destination since start.', (h) => h.delivered],
   ['pinstream_delivery_retries_total', 'counter', 'Send attempts retried after a failure since start.', (h) => h.retries],
   ['pinstream_delivery_rejected_total', 'counter', 'Events the destination can never take (error log) since start.', (h) => h.rejected],
