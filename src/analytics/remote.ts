@@ -30,6 +30,10 @@ export const FILTER_NAMES_DAYS = 90;
 export const ANALYTICS_QUERY_TIMEOUT_MS = 120_000;
 /** Loading work (catchUp, a history batch, retention, opening and upgrading the store) may take this long. */
 export const ANALYTICS_LOAD_TIMEOUT_MS = 600_000;
+/** Opening the store (with upgrades of an older one) may take this long before the start fails. */
+export const ANALYTICS_OPEN_TIMEOUT_MS = 600_000;
+/** Closing waits this long for the thread to finish its work and close the store. */
+export const ANALYTICS_CLOSE_TIMEOUT_MS = 600_000;
 /** Times a crashed analytics thread is started again before analytics fails for good (until a restart). */
 export const ANALYTICS_THREAD_MAX_RESTARTS = 3;
 
@@ -51,8 +55,13 @@ type FreshHook = (fresh: readonly EventRow[]) => Promise<void>;
 export class AnalyticsThread implements Analytics {
   private worker!: Worker;
   private channel!: Channel;
+  /** Settles when the current thread has opened the store; calls wait for it (a restarted thread too). */
+  private opened: Promise<unknown> = Promise.resolve();
+  /** Settles when the current thread has ended. */
+  private exited: Promise<void> = Promise.resolve();
   private readonly funnels: FunnelStore;
   private stopRetention: () => void = () => {};
+  private retentionRun: Promise<void> = Promise.resolve();
   private closing = false;
   private restarts = 0;
   /** Set when analytics failed for good: every call rejects with it. */
@@ -73,7 +82,14 @@ export class AnalyticsThread implements Analytics {
     const a = new AnalyticsThread(opts);
     await a.start();
     if (opts.background ?? true) {
-      const run = () => void a.retention().catch((e) => console.error('pinstream: analytics retention failed', e));
+      const run = () => {
+        a.retentionRun = a.retention().then(
+          () => {},
+          (e) => {
+            if (!a.closing) console.error('pinstream: analytics retention failed', e);
+          },
+        );
+      };
       run();
       const timer = setInterval(run, RETENTION_INTERVAL_MS);
       timer.unref();
@@ -95,10 +111,12 @@ export class AnalyticsThread implements Analytics {
     const channel = new Channel(worker, this.handlers(), 'the analytics thread');
     this.worker = worker;
     this.channel = channel;
+    /** Set when this thread is ended on purpose (a failed open), so its exit is no crash. */
+    let ended = false;
     const died = (why: string) => {
       const e = new Error(`analytics thread ${why}`);
       channel.fail(e);
-      if (this.closing || this.worker !== worker) return;
+      if (ended || this.closing || this.worker !== worker) return;
       this.onCrash(e);
       if (this.restarts >= ANALYTICS_THREAD_MAX_RESTARTS) {
         this.failure = new Error(`analytics is unavailable: the analytics thread failed ${this.restarts + 1} times (last: ${why}); restart the server`);
@@ -111,9 +129,21 @@ export class AnalyticsThread implements Analytics {
       });
     };
     worker.on('error', (e) => died(`failed: ${e.message}`));
-    worker.on('exit', (code) => died(`exited (code ${code})`));
-    const r = await channel.call<{ threadId: number }>('open', {}, this.loadMs);
-    this.threadId = r.threadId;
+    this.exited = new Promise<void>((resolve) =>
+      worker.on('exit', (code) => {
+        resolve();
+        died(`exited (code ${code})`);
+      }),
+    );
+    const opening = channel.call<{ threadId: number }>('open', {}, ANALYTICS_OPEN_TIMEOUT_MS);
+    this.opened = opening.catch(() => {});
+    try {
+      this.threadId = (await opening).threadId;
+    } catch (e) {
+      ended = true;
+      await worker.terminate();
+      throw e;
+    }
   }
 
   /** What the thread may ask of the main thread. */
@@ -152,9 +182,10 @@ export class AnalyticsThread implements Analytics {
     };
   }
 
-  private call<T>(method: string, args: unknown, timeoutMs: number): Promise<T> {
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.closing) return Promise.reject(new Error('analytics is closed'));
+  private async call<T>(method: string, args: unknown, timeoutMs: number): Promise<T> {
+    await this.opened;
+    if (this.failure) throw this.failure;
+    if (this.closing) throw new Error('analytics is closed');
     return this.channel.call<T>(method, args, timeoutMs);
   }
 
@@ -244,21 +275,31 @@ export class AnalyticsThread implements Analytics {
     }
   }
 
-  /** Ends the thread as a crash would (tests of what callers see then). */
+  /**
+   * Ends the thread as a crash would (tests of what callers see then). Terminating a thread while
+   * DuckDB works in it aborts the process (a native error during teardown), so close() never does.
+   */
   async kill(): Promise<void> {
     await this.worker.terminate();
   }
 
+  /** Stops the loader and closes the store in the thread; the thread then ends by itself. */
   async close(): Promise<void> {
     if (this.closing) return;
     this.stopRetention();
+    await this.retentionRun;
     const worker = this.worker;
+    const exited = this.exited;
     try {
-      if (!this.failure) await this.channel.call('close', {}, this.loadMs);
+      if (!this.failure) await this.channel.call('close', {}, ANALYTICS_CLOSE_TIMEOUT_MS);
     } finally {
       this.closing = true;
       this.channel.fail(new Error('analytics is closed'));
-      await worker.terminate();
     }
+    // The thread closes its port after answering, which ends it.
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([exited.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ANALYTICS_CLOSE_TIMEOUT_MS)))]);
+    clearTimeout(timer);
+    if (!ended) worker.unref();
   }
 }

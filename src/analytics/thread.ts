@@ -159,6 +159,12 @@ async function main(): Promise<void> {
         await store?.close();
         store = undefined;
         loader = undefined;
+        // After the answer is posted: with its calls dropped (their timers) and its port closed,
+        // the thread has nothing left and ends.
+        setImmediate(() => {
+          channel.fail(new Error('analytics thread is closed'));
+          port.close();
+        });
       },
     },
     'the main thread',
