@@ -19,6 +19,7 @@ import { encodeIngestEntry } from '../src/pinpoint/ingest-record.js';
 import { buildRecord, endpointParts } from '../src/pinpoint/record.js';
 import { openDb } from '../src/store/db.js';
 import { recordToRow } from '../src/analytics/loader.js';
+import { APPEND_CHUNK_ROWS } from '../src/analytics/store.js';
 import { ANALYTICS_THREAD_MAX_RESTARTS, PinstreamAnalytics, type AnalyticsOptions } from '../src/analytics/index.js';
 
 const APP = 'a'.repeat(32);
@@ -150,6 +151,32 @@ test('a thread that dies fails its open calls at once, is restarted, and after t
     await analytics.kill();
     await assert.rejects(analytics.query('SELECT 1'), /analytics is unavailable: the analytics thread failed/);
     await assert.rejects(analytics.catchUp(), /analytics is unavailable/);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a batch longer than APPEND_CHUNK_ROWS is stored row for row across its data chunks, NULLs and times included', async () => {
+  const { analytics, cleanup } = await setup({ background: false });
+  try {
+    const n = APPEND_CHUNK_ROWS * 2 + 1;
+    const rows = Array.from({ length: n }, (_, i) =>
+      recordToRow(APP, `ep${i}`, `ev${i}`, {
+        event_type: `t${i % 3}`,
+        event_timestamp: T0 + i * 1000,
+        ...(i % 2 === 0 ? { session: { session_id: `s${i}`, start_timestamp: T0 } } : {}),
+        attributes: { k: `v${i}` },
+      }),
+    );
+    assert.deepEqual(await analytics.appendNew(rows), { inserted: n, duplicates: 0 });
+    const got = await analytics.query(
+      `SELECT event_key, event_type, epoch_ms(event_time)::DOUBLE, day::VARCHAR, session_id, json_extract_string(attributes, '$.k') FROM events ORDER BY event_time`,
+    );
+    assert.equal(got.length, n);
+    for (const i of [0, 1, APPEND_CHUNK_ROWS - 1, APPEND_CHUNK_ROWS, APPEND_CHUNK_ROWS + 1, n - 1]) {
+      const day = new Date(T0 + i * 1000).toISOString().slice(0, 10);
+      assert.deepEqual(got[i], [`ep${i}/ev${i}`, `t${i % 3}`, T0 + i * 1000, day, i % 2 === 0 ? `s${i}` : null, `v${i}`], `row ${i}`);
+    }
   } finally {
     await cleanup();
   }
