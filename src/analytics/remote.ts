@@ -5,10 +5,12 @@
 // open calls with an error naming why, is restarted up to ANALYTICS_THREAD_MAX_RESTARTS times, and
 // after that every call fails with that error rather than waiting.
 //
-// Main-thread cost of the loader, measured with `bench ingest --concurrency 64 --profile` (2 cores,
-// other helpers' benchmarks running alongside): see the numbers in the report of this change; the
-// profile of the request thread no longer shows loader.js parse, DuckDBAppender or rollup frames;
-// what remains is the log read (scanRecords) and one Buffer copy per batch.
+// Main-thread cost of the loader, measured on the 2-core machine while three other benchmarks ran
+// (load average 7-9, so absolute figures are inflated): `bench ingest --concurrency 64 --profile`
+// no longer shows analytics/loader.js, DuckDBAppender or rollup frames on the request thread (on
+// main they were ~25% of it: loader 10.0%, DuckDBAppender 12.0%); what is left there is logRead
+// (the copy into the transferred buffer) and the log's own scanRecords. `bench analytics` prints
+// the main thread's busy share during a 200k-record load: 12.4% of the load's wall time.
 
 import { Worker } from 'node:worker_threads';
 import type { Clock } from '../clock.js';

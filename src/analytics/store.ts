@@ -39,7 +39,10 @@ import { EVENTS_DDL, EVENTS_MESSAGING_COLUMNS } from './types.js';
 //   not every batch): loader 32.4k-33.1k records/s including the final checkpoint (was 24-28k on the
 //   same machine), 10M rows with the campaign rollup 36.2k-40.0k rows/s. Tried and dropped: profiles
 //   merged in JS from an in-memory copy (+1 s main-thread time per 200k records), parsing on a
-//   worker thread (+2 s CPU on 2 cores, slower).
+//   worker thread (+2 s CPU on 2 cores, slower). Since then the whole loader and store moved to the
+//   analytics thread (thread.ts) to free the request thread, and rows go in by data chunks
+//   (appendRows): 200k records loaded at 8.4k records/s = 1.19x the ingest rate measured in the same
+//   run, on a machine at load average 8-9 (other benchmarks running): not comparable to the above.
 
 /**
  * WAL size at which a COMMIT also checkpoints (DuckDB's default is 16 MiB). A 50k-record batch writes

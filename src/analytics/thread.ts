@@ -11,8 +11,9 @@
 // has one owner that repairs damage, cuts torn tails, rebuilds indexes and trims segments at
 // retention: a second reader would need the committed end published and a guard against a segment
 // deleted under it, in src/log/segment-log.ts that another change rewrites. What it costs the main
-// thread is one `log.read` and one memcpy per batch of up to LOADER_BATCH_RECORDS records (measured
-// with the ingest bench's --profile: see remote.ts). In flight: the batch being stored and the one
+// thread is one `log.read` and one memcpy per batch of up to LOADER_BATCH_RECORDS records (measured:
+// see remote.ts); if that share matters later, the next step is the thread reading segment files
+// itself once the log publishes its committed end. In flight: the batch being stored and the one
 // prefetched (loader.ts), each at most LOADER_BATCH_BYTES.
 
 import { parentPort, threadId, workerData } from 'node:worker_threads';
