@@ -1,17 +1,25 @@
-// `bench analytics`: the analytics store at scale. Generates synthetic events (default 10 million
-// over 90 days and 100,000 endpoints) straight into the store's bulk path, loads a smaller real
-// ingest log through the loader (load rate vs. the ingest rate), then times every dashboard over a
-// 30-day range and each KPI over 31 days and reports p50/p95 and the store size on disk.
+// `bench analytics`: the analytics store at scale. Measures PutEvents' durable ingest rate on a real
+// server (a child process, c=64, a few seconds), then loads a real ingest log through the loader on
+// its analytics thread as the server runs it (load rate as a ratio to that ingest rate, and how busy
+// the main thread was meanwhile), generates synthetic events (default 10 million over 90 days and
+// 100,000 endpoints) straight into the store's bulk path, then times every dashboard over a 30-day
+// range and each KPI over 31 days and reports p50/p95 and the store size on disk.
 
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { performance as perfHooks } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { ManualClock } from '../src/clock.js';
 import { SegmentLog } from '../src/log/segment-log.js';
 import { encodeIngestEntry } from '../src/pinpoint/ingest-record.js';
 import { buildRecord, endpointParts } from '../src/pinpoint/record.js';
 import { EventStore, type EventRow } from '../src/analytics/store.js';
-import { AnalyticsLoader, recordToRow, LOADER_BATCH_RECORDS } from '../src/analytics/loader.js';
+import { recordToRow, LOADER_BATCH_RECORDS } from '../src/analytics/loader.js';
+import { PinstreamAnalytics } from '../src/analytics/index.js';
+import { openDb } from '../src/store/db.js';
+import { LoadGenerator, signedPost } from './load.js';
+import { startPinstream } from './procs.js';
 import { runDashboard } from '../src/analytics/dashboards.js';
 import { DASHBOARDS, type DateRange, type Funnel, type KpiRows, type KpiScope } from '../src/analytics/types.js';
 import { DAY_MS } from '../src/analytics/retention.js';
@@ -23,7 +31,32 @@ const USAGE = `usage: npm run bench -- analytics [options]
   --endpoints N       distinct endpoints (default 100000)
   --days N            days the events span (default 90)
   --loader-events N   events loaded through the loader from a real ingest log (default 200000)
-  --iterations N      runs of each query (default 5)`;
+  --iterations N      runs of each query (default 5)
+  --ingest-seconds N  seconds of PutEvents (c=64, 100 events/request) for the ingest rate the loader is compared with (default 5)`;
+
+/** The aim: the loader keeps up with ingestion with room to catch up (issue 16). */
+const LOADER_AIM_RATIO = 1.5;
+const INGEST_CONCURRENCY = 64;
+
+/** Durable PutEvents events/s of a real server started for this (same machine, same run). */
+async function measureIngest(seconds: number): Promise<{ eventsPerSec: number; failed: number }> {
+  const child = await startPinstream('pinstream-ingest');
+  try {
+    const r = await signedPost(child.url, child.admin!, '/v1/apps', { Name: `bench-${Date.now()}` });
+    if (r.status !== 201) throw new Error(`CreateApp answered HTTP ${r.status}: ${r.text.slice(0, 300)}`);
+    const pool = Array.from({ length: 4000 }, () => randomUUID());
+    const gen = await LoadGenerator.start({ url: child.url, appId: r.json.Id, credentials: child.admin!, verify: 'pinpoint' }, { threads: 1, eventsPerRequest: 100, endpointIds: pool });
+    try {
+      await gen.run({ concurrency: 4, seconds: 1 });
+      const res = await gen.run({ concurrency: INGEST_CONCURRENCY, seconds });
+      return { eventsPerSec: res.events / (res.elapsedMs / 1000), failed: res.failedRequests };
+    } finally {
+      await gen.close();
+    }
+  } finally {
+    await child.stop();
+  }
+}
 
 interface Options {
   events: number;
@@ -31,13 +64,14 @@ interface Options {
   days: number;
   loaderEvents: number;
   iterations: number;
+  ingestSeconds: number;
 }
 
 class UsageError extends Error {}
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { events: 10_000_000, endpoints: 100_000, days: 90, loaderEvents: 200_000, iterations: 5 };
-  const keys: Record<string, keyof Options> = { '--events': 'events', '--endpoints': 'endpoints', '--days': 'days', '--loader-events': 'loaderEvents', '--iterations': 'iterations' };
+  const o: Options = { events: 10_000_000, endpoints: 100_000, days: 90, loaderEvents: 200_000, iterations: 5, ingestSeconds: 5 };
+  const keys: Record<string, keyof Options> = { '--events': 'events', '--endpoints': 'endpoints', '--days': 'days', '--loader-events': 'loaderEvents', '--iterations': 'iterations', '--ingest-seconds': 'ingestSeconds' };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '-h' || argv[i] === '--help') throw new UsageError('');
     const k = keys[argv[i]];
@@ -143,24 +177,33 @@ export async function runAnalyticsBench(argv: string[]): Promise<number> {
       }
       await log.append(batch);
     }
-    const loadStore = await EventStore.open(join(dir, 'loader'));
-    const loader = new AnalyticsLoader(log, loadStore);
+    const ingest = await measureIngest(o.ingestSeconds);
+    const db = openDb(join(dir, 'loader'));
+    const analytics = await PinstreamAnalytics.open({ dataDir: join(dir, 'loader'), ingestLog: log, db, clock, retentionDays: 90, background: false });
+    const elu0 = perfHooks.eventLoopUtilization();
     const ls = performance.now();
-    await loader.catchUp();
-    // The checkpoint the loads left to do (STORE_CHECKPOINT_THRESHOLD defers it) is part of their cost.
-    await loadStore.compact();
+    await analytics.catchUp();
+    // The checkpoint the loads left to do (STORE_CHECKPOINT_THRESHOLD defers it) is part of their
+    // cost: retention (nothing is old enough to delete) ends with that CHECKPOINT.
+    await analytics.retention();
     const loadSec = (performance.now() - ls) / 1000;
+    const elu = perfHooks.eventLoopUtilization(elu0);
     const parseStart = performance.now();
     for (const r of (await log.read(0, { maxRecords: 20_000 })).records) {
       const nl = r.payload.indexOf(10);
       recordToRow(APP, 'x', 'y', JSON.parse(r.payload.toString('utf8', nl + 1)));
     }
     const parseRate = 20_000 / ((performance.now() - parseStart) / 1000);
+    const loadRate = o.loaderEvents / loadSec;
     console.log(
-      `loader: ${fmtInt(o.loaderEvents)} ingest-log records in ${fmtNum(loadSec, 2)} s (with the final checkpoint) = ${fmtInt(o.loaderEvents / loadSec)} records/s ` +
-        `(PutEvents ingests ~42,000 durable events/s on a 2-core machine); parse+map alone ${fmtInt(parseRate)} records/s\n`,
+      `ingest: PutEvents c=${INGEST_CONCURRENCY}, ${o.ingestSeconds} s on a fresh server: ${fmtInt(ingest.eventsPerSec)} durable events/s` +
+        (ingest.failed > 0 ? ` (${ingest.failed} requests failed)` : '') +
+        `\nloader (analytics thread): ${fmtInt(o.loaderEvents)} ingest-log records in ${fmtNum(loadSec, 2)} s (with the final checkpoint) = ${fmtInt(loadRate)} records/s ` +
+        `= ${fmtNum(loadRate / ingest.eventsPerSec, 2)}x the ingest rate (aim >= ${LOADER_AIM_RATIO}x); ` +
+        `main thread busy ${fmtNum(elu.utilization * 100, 1)}% of the load (log reads for the thread); parse+map alone ${fmtInt(parseRate)} records/s\n`,
     );
-    await loadStore.close();
+    await analytics.close();
+    db.close();
     await log.close();
 
     // 2. The big store (rows and rollups through the same append path as the loader).

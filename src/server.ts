@@ -282,7 +282,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   });
   const history = new HistoryJobs({
     db,
-    store: analytics.store,
+    store: analytics,
     clock,
     dataDir: config.dataDir,
     buckets: config.buckets,

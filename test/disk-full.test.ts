@@ -123,9 +123,7 @@ test('a real full disk (tmpfs): every put says the disk is full, the server stay
       const read = await readStream(c.kinesis, 'fi-src');
       for (const [id, seq] of acked.kinesis) assert.ok(read.get(id)?.includes(seq), `Kinesis record ${id}`);
       assert.ok(!read.has('full') && !read.has('full1'), 'refused records were not stored');
-      const conn = await server.analytics.store.connect();
-      const loaded = new Set((await conn.runAndReadAll('SELECT event_key FROM events')).getRowsJS().map((r) => String(r[0])));
-      conn.closeSync();
+      const loaded = new Set((await server.analytics.query('SELECT event_key FROM events')).map((r) => String(r[0])));
       for (const [id, endpoint] of acked.events) assert.ok(loaded.has(`${endpoint}/${id}`), `event ${id} loaded`);
     } finally {
       c.destroy();

@@ -40,12 +40,7 @@ async function damageText(path: string, marker: string): Promise<void> {
 
 async function eventsLoaded(t: TestServer): Promise<Set<string>> {
   await t.server.analytics.catchUp();
-  const conn = await t.server.analytics.store.connect();
-  try {
-    return new Set((await conn.runAndReadAll('SELECT event_key FROM events')).getRowsJS().map((r) => String(r[0]).split('/')[1]));
-  } finally {
-    conn.closeSync();
-  }
+  return new Set((await t.server.analytics.query('SELECT event_key FROM events')).map((r) => String(r[0]).split('/')[1]));
 }
 
 async function streamEventIds(t: TestServer, StreamName: string): Promise<string[]> {
@@ -188,7 +183,7 @@ test('a delivery checkpoint beyond the end of the ingest log is reported and new
       const gap = t.server.delivery.health(app)!;
       assert.equal(gap.checkpointGap?.records, 500, JSON.stringify(gap));
       assert.match(gap.checkpointGap!.message, /beyond the end of the log/);
-      assert.equal(t.server.analytics.loader.health().checkpointGap?.records, 500);
+      assert.equal((await t.server.analytics.loaderHealth()).checkpointGap?.records, 500);
       assert.ok(t.server.logs.health().ingest.checkpointGaps >= 1);
       const after = Array.from({ length: 200 }, (_, i) => `new-${i}`);
       await putEvents(t, app, after);

@@ -128,7 +128,8 @@ export interface CreateJob {
 
 export interface HistoryJobsOptions {
   db: Db;
-  store: EventStore;
+  /** The analytics store's history write (EventStore, or the analytics thread that owns it). */
+  store: Pick<EventStore, 'appendNew'>;
   clock: Clock;
   dataDir: string;
   buckets: readonly BucketRoute[];

@@ -1,0 +1,307 @@
+// The main thread's side of the analytics thread (thread.ts): `AnalyticsThread` implements the
+// `Analytics` interface (types.ts) by forwarding each call over a Channel, answers the thread's log
+// reads from the ingest log, keeps the saved funnels (SQLite) and the retention timer (on the
+// injected clock), and watches the thread. Every call has a timeout; a thread that dies fails its
+// open calls with an error naming why, is restarted up to ANALYTICS_THREAD_MAX_RESTARTS times, and
+// after that every call fails with that error rather than waiting.
+//
+// Main-thread cost of the loader, measured on the 2-core machine while three other benchmarks ran
+// (load average 7-9, so absolute figures are inflated): `bench ingest --concurrency 64 --profile`
+// no longer shows analytics/loader.js, DuckDBAppender or rollup frames on the request thread (on
+// main they were ~25% of it: loader 10.0%, DuckDBAppender 12.0%); what is left there is logRead
+// (the copy into the transferred buffer) and the log's own scanRecords. `bench analytics` prints
+// the main thread's busy share during a 200k-record load: 12.4% of the load's wall time.
+
+import { Worker } from 'node:worker_threads';
+import type { Clock } from '../clock.js';
+import type { Log } from '../log/log.js';
+import type { Db } from '../store/db.js';
+import { Channel, Transferable, type Handlers } from './channel.js';
+import { FunnelStore } from './funnels.js';
+import type { LoaderHealth } from './loader.js';
+import { DAY_MS, RETENTION_INTERVAL_MS, type RetentionResult } from './retention.js';
+import type { AppendResult, EventRow } from './store.js';
+import type { PackedRead, ThreadInit } from './thread.js';
+import type { Analytics, DashboardName, DashboardQuery, DashboardResult, DateRange, Funnel, KpiRows, KpiScope } from './types.js';
+
+/** The Events filter list shows event types reported in this many past days (reference/pinpoint.md §5). */
+export const EVENT_TYPES_DAYS = 14;
+/** Filter names are those seen in this many past days. */
+export const FILTER_NAMES_DAYS = 90;
+/** A dashboard, KPI or filter query that has not answered in this long fails (DuckDB may still finish it). */
+export const ANALYTICS_QUERY_TIMEOUT_MS = 120_000;
+/** Loading work (catchUp, a history batch, retention, opening and upgrading the store) may take this long. */
+export const ANALYTICS_LOAD_TIMEOUT_MS = 600_000;
+/** Opening the store (with upgrades of an older one) may take this long before the start fails. */
+export const ANALYTICS_OPEN_TIMEOUT_MS = 600_000;
+/** Closing waits this long for the thread to finish its work and close the store. */
+export const ANALYTICS_CLOSE_TIMEOUT_MS = 600_000;
+/** Times a crashed analytics thread is started again before analytics fails for good (until a restart). */
+export const ANALYTICS_THREAD_MAX_RESTARTS = 3;
+
+export interface AnalyticsOptions {
+  dataDir: string;
+  ingestLog: Log;
+  db: Db;
+  clock: Clock;
+  retentionDays: number;
+  /** Start the loader loop and the retention timer (default true; tests of the store turn it off). */
+  background?: boolean;
+  /** Overrides of the timeouts above (tests of a thread that does not answer). */
+  queryTimeoutMs?: number;
+  loadTimeoutMs?: number;
+}
+
+type FreshHook = (fresh: readonly EventRow[]) => Promise<void>;
+
+export class AnalyticsThread implements Analytics {
+  private worker!: Worker;
+  private channel!: Channel;
+  /** Settles when the current thread has opened the store; calls wait for it (a restarted thread too). */
+  private opened: Promise<unknown> = Promise.resolve();
+  /** Settles when the current thread has ended. */
+  private exited: Promise<void> = Promise.resolve();
+  private readonly funnels: FunnelStore;
+  private stopRetention: () => void = () => {};
+  private retentionRun: Promise<void> = Promise.resolve();
+  private closing = false;
+  private restarts = 0;
+  /** Set when analytics failed for good: every call rejects with it. */
+  private failure: Error | undefined;
+  /** The thread's id (tests: the loader runs off the main thread). */
+  threadId = -1;
+  /** History hooks waiting for the thread to name the fresh rows of their batch. */
+  private readonly hooks = new Map<number, { rows: readonly EventRow[]; fn: FreshHook }>();
+  private nextHook = 1;
+  /** Called when the thread dies (the server logs it). */
+  onCrash: (e: Error) => void = (e) => console.error(`pinstream: ${e.message}`);
+
+  private constructor(private readonly opts: AnalyticsOptions) {
+    this.funnels = new FunnelStore(opts.db);
+  }
+
+  static async open(opts: AnalyticsOptions): Promise<AnalyticsThread> {
+    const a = new AnalyticsThread(opts);
+    await a.start();
+    if (opts.background ?? true) {
+      const run = () => {
+        a.retentionRun = a.retention().then(
+          () => {},
+          (e) => {
+            if (!a.closing) console.error('pinstream: analytics retention failed', e);
+          },
+        );
+      };
+      run();
+      const timer = setInterval(run, RETENTION_INTERVAL_MS);
+      timer.unref();
+      a.stopRetention = () => clearInterval(timer);
+    }
+    return a;
+  }
+
+  private get queryMs(): number {
+    return this.opts.queryTimeoutMs ?? ANALYTICS_QUERY_TIMEOUT_MS;
+  }
+  private get loadMs(): number {
+    return this.opts.loadTimeoutMs ?? ANALYTICS_LOAD_TIMEOUT_MS;
+  }
+
+  private async start(): Promise<void> {
+    const init: ThreadInit = { dataDir: this.opts.dataDir, retentionDays: this.opts.retentionDays, background: this.opts.background ?? true, logEnd: this.opts.ingestLog.endOffset() };
+    const worker = new Worker(new URL('./thread.js', import.meta.url), { workerData: init, name: 'pinstream-analytics' });
+    const channel = new Channel(worker, this.handlers(), 'the analytics thread');
+    this.worker = worker;
+    this.channel = channel;
+    /** Set when this thread is ended on purpose (a failed open), so its exit is no crash. */
+    let ended = false;
+    const died = (why: string) => {
+      const e = new Error(`analytics thread ${why}`);
+      channel.fail(e);
+      if (ended || this.closing || this.worker !== worker) return;
+      this.onCrash(e);
+      if (this.restarts >= ANALYTICS_THREAD_MAX_RESTARTS) {
+        this.failure = new Error(`analytics is unavailable: the analytics thread failed ${this.restarts + 1} times (last: ${why}); restart the server`);
+        return;
+      }
+      this.restarts++;
+      this.start().catch((err) => {
+        this.failure = new Error(`analytics is unavailable: restarting the analytics thread failed: ${err instanceof Error ? err.message : String(err)}`);
+        this.onCrash(this.failure);
+      });
+    };
+    worker.on('error', (e) => died(`failed: ${e.message}`));
+    this.exited = new Promise<void>((resolve) =>
+      worker.on('exit', (code) => {
+        resolve();
+        died(`exited (code ${code})`);
+      }),
+    );
+    const opening = channel.call<{ threadId: number }>('open', {}, ANALYTICS_OPEN_TIMEOUT_MS);
+    this.opened = opening.catch(() => {});
+    try {
+      this.threadId = (await opening).threadId;
+    } catch (e) {
+      ended = true;
+      await worker.terminate();
+      throw e;
+    }
+  }
+
+  /** What the thread may ask of the main thread. */
+  private handlers(): Handlers {
+    const log = this.opts.ingestLog;
+    return {
+      async logRead(a: { offset: number; maxRecords?: number; maxBytes?: number }): Promise<Transferable> {
+        const { records, nextOffset } = await log.read(a.offset, { maxRecords: a.maxRecords, maxBytes: a.maxBytes });
+        let bytes = 0;
+        for (const r of records) bytes += r.payload.length;
+        const data = new ArrayBuffer(bytes);
+        const view = new Uint8Array(data);
+        const meta = new Float64Array(records.length * 3);
+        let pos = 0;
+        for (let i = 0; i < records.length; i++) {
+          const r = records[i];
+          view.set(r.payload, pos);
+          pos += r.payload.length;
+          meta[i * 3] = r.offset;
+          meta[i * 3 + 1] = r.timestamp;
+          meta[i * 3 + 2] = r.payload.length;
+        }
+        const packed: PackedRead = { data, meta: meta.buffer, nextOffset, end: log.endOffset() };
+        return new Transferable(packed, [data, meta.buffer]);
+      },
+      async logWait(a: { offset: number; timeoutMs: number }) {
+        const woke = await log.waitFor(a.offset, a.timeoutMs);
+        return { woke, end: log.endOffset() };
+      },
+      checkConsumer: (a: { consumer: string; checkpoint: number }) => log.checkConsumer(a.consumer, a.checkpoint),
+      beforeInsert: async (a: { hook: number; fresh: number[] }) => {
+        const h = this.hooks.get(a.hook);
+        if (!h) throw new Error('history batch is no longer waiting');
+        await h.fn(a.fresh.map((i) => h.rows[i]));
+      },
+    };
+  }
+
+  private async call<T>(method: string, args: unknown, timeoutMs: number): Promise<T> {
+    await this.opened;
+    if (this.failure) throw this.failure;
+    if (this.closing) throw new Error('analytics is closed');
+    return this.channel.call<T>(method, args, timeoutMs);
+  }
+
+  dashboard(name: DashboardName, q: DashboardQuery): Promise<DashboardResult> {
+    return this.call('dashboard', { name, q, now: this.opts.clock.now(), funnels: this.funnelsOf(q) }, this.queryMs);
+  }
+
+  /** The same dashboard computed from `events` only, never the rollups (tests compare the two). */
+  dashboardFromEvents(name: DashboardName, q: DashboardQuery): Promise<DashboardResult> {
+    return this.call('dashboard', { name, q, now: this.opts.clock.now(), funnels: this.funnelsOf(q), fromEvents: true }, this.queryMs);
+  }
+
+  private funnelsOf(q: DashboardQuery): Funnel[] {
+    return typeof q?.appId === 'string' ? this.funnels.list(q.appId) : [];
+  }
+
+  async eventTypes(appId: string, days = EVENT_TYPES_DAYS): Promise<string[]> {
+    const rows = await this.query(
+      `SELECT DISTINCT event_type FROM events WHERE app_id = $app AND event_time >= epoch_ms($since::BIGINT) ORDER BY event_type`,
+      { app: appId, since: this.opts.clock.now() - days * DAY_MS },
+    );
+    return rows.map((row) => String(row[0]));
+  }
+
+  async filterNames(appId: string): Promise<{ eventAttributes: string[]; eventMetrics: string[]; endpointAttributes: string[] }> {
+    const since = this.opts.clock.now() - FILTER_NAMES_DAYS * DAY_MS;
+    const names = async (col: string) => {
+      const rows = await this.query(
+        `SELECT DISTINCT unnest(json_keys(${col})) AS k FROM events WHERE app_id = $app AND event_time >= epoch_ms($since::BIGINT) ORDER BY k`,
+        { app: appId, since },
+      );
+      return rows.map((row) => String(row[0]));
+    };
+    return { eventAttributes: await names('attributes'), eventMetrics: await names('metrics'), endpointAttributes: await names('endpoint_attributes') };
+  }
+
+  /** Rows of one read-only statement on the store, as DuckDB's getRowsJS gives them. */
+  query(sql: string, params?: Record<string, unknown> | unknown[]): Promise<unknown[][]> {
+    return this.call('query', { sql, params }, this.queryMs);
+  }
+
+  listFunnels(appId: string): Funnel[] {
+    return this.funnels.list(appId);
+  }
+
+  saveFunnel(appId: string, f: Omit<Funnel, 'id'> & { id?: string }): Funnel {
+    return this.funnels.save(appId, f);
+  }
+
+  deleteFunnel(appId: string, id: string): boolean {
+    return this.funnels.delete(appId, id);
+  }
+
+  kpi(scope: KpiScope, name: string, range: DateRange): Promise<KpiRows> {
+    return this.call('kpi', { scope, name, range }, this.queryMs);
+  }
+
+  catchUp(): Promise<void> {
+    return this.call('catchUp', { end: this.opts.ingestLog.endOffset() }, this.loadMs);
+  }
+
+  /** The loader's health, and the thread it runs on. */
+  loaderHealth(): Promise<LoaderHealth & { threadId: number }> {
+    return this.call('loaderHealth', { end: this.opts.ingestLog.endOffset() }, this.queryMs);
+  }
+
+  retention(): Promise<RetentionResult> {
+    return this.call('retention', { now: this.opts.clock.now() }, this.loadMs);
+  }
+
+  rowCount(): Promise<number> {
+    return this.call('rowCount', {}, this.queryMs);
+  }
+
+  /**
+   * Imported history (src/history): EventStore.appendNew in the thread. `beforeInsert` runs here,
+   * on the main thread, with the batch's fresh rows, inside the thread's open transaction.
+   */
+  async appendNew(rows: readonly EventRow[], beforeInsert?: FreshHook): Promise<AppendResult> {
+    if (!beforeInsert) return this.call('appendNew', { rows }, this.loadMs);
+    const hook = this.nextHook++;
+    this.hooks.set(hook, { rows, fn: beforeInsert });
+    try {
+      return await this.call('appendNew', { rows, hook }, this.loadMs);
+    } finally {
+      this.hooks.delete(hook);
+    }
+  }
+
+  /**
+   * Ends the thread as a crash would (tests of what callers see then). Terminating a thread while
+   * DuckDB works in it aborts the process (a native error during teardown), so close() never does.
+   */
+  async kill(): Promise<void> {
+    await this.worker.terminate();
+  }
+
+  /** Stops the loader and closes the store in the thread; the thread then ends by itself. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.stopRetention();
+    await this.retentionRun;
+    const worker = this.worker;
+    const exited = this.exited;
+    try {
+      if (!this.failure) await this.channel.call('close', {}, ANALYTICS_CLOSE_TIMEOUT_MS);
+    } finally {
+      this.closing = true;
+      this.channel.fail(new Error('analytics is closed'));
+    }
+    // The thread closes its port after answering, which ends it.
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([exited.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ANALYTICS_CLOSE_TIMEOUT_MS)))]);
+    clearTimeout(timer);
+    if (!ended) worker.unref();
+  }
+}

@@ -1,0 +1,184 @@
+// The analytics thread (a node:worker_threads Worker started by remote.ts): owns the DuckDB
+// instance (EventStore), the loader that follows the ingest log, retention runs and every dashboard,
+// KPI and history-import write, so none of their JavaScript (record parsing, appender calls, result
+// conversion) takes turns with the requests on the main thread. The main thread keeps the ingest
+// log, the SQLite metadata (saved funnels) and the clock; it sends what a call needs (the clock's
+// now, an app's funnels) with the call.
+//
+// How the thread reads the ingest log: it asks the main thread (RemoteLog below), which reads the
+// records with the log's own `read` and packs one batch's payloads into one ArrayBuffer that is
+// transferred, not copied. Chosen over the thread opening the segment files itself because the log
+// has one owner that repairs damage, cuts torn tails, rebuilds indexes and trims segments at
+// retention: a second reader would need the committed end published and a guard against a segment
+// deleted under it, in src/log/segment-log.ts that another change rewrites. What it costs the main
+// thread is one `log.read` and one memcpy per batch of up to LOADER_BATCH_RECORDS records (measured:
+// see remote.ts); if that share matters later, the next step is the thread reading segment files
+// itself once the log publishes its committed end. In flight: the batch being stored and the one
+// prefetched (loader.ts), each at most LOADER_BATCH_BYTES.
+
+import { parentPort, threadId, workerData } from 'node:worker_threads';
+import type { Clock } from '../clock.js';
+import type { Log, LogRecord, OffsetGap, ReadOptions, ReadResult } from '../log/log.js';
+import { Channel } from './channel.js';
+import { runDashboard } from './dashboards.js';
+import { kpi } from './kpi.js';
+import { AnalyticsLoader } from './loader.js';
+import { applyRetention } from './retention.js';
+import { EventStore, type EventRow } from './store.js';
+import type { DashboardName, DashboardQuery, DateRange, Funnel, KpiScope } from './types.js';
+
+/** How long the thread waits for the main thread to answer a log read or a history hook. */
+export const MAIN_CALL_TIMEOUT_MS = 60_000;
+
+export interface ThreadInit {
+  dataDir: string;
+  retentionDays: number;
+  /** Start the loader loop (default true; tests of the store turn it off). */
+  background: boolean;
+  /** The ingest log's end when the thread starts. */
+  logEnd: number;
+}
+
+/** One batch of log records as the main thread sends it: payloads back to back in `data`. */
+export interface PackedRead {
+  data: ArrayBuffer;
+  /** Per record: offset, timestamp, payload length (Float64, 3 per record). */
+  meta: ArrayBuffer;
+  nextOffset: number;
+  end: number;
+}
+
+/** The ingest log as the thread sees it: reads and waits are answered by the main thread. */
+export class RemoteLog implements Pick<Log, 'read' | 'endOffset' | 'waitFor' | 'checkConsumer'> {
+  constructor(
+    private readonly channel: Channel,
+    private end: number,
+  ) {}
+
+  /** The main thread tells the end it saw with each answer and each catchUp. */
+  seen(end: number): void {
+    if (end > this.end) this.end = end;
+  }
+
+  endOffset(): number {
+    return this.end;
+  }
+
+  async read(offset: number, options?: ReadOptions): Promise<ReadResult> {
+    const r = await this.channel.call<PackedRead>('logRead', { offset, ...options }, MAIN_CALL_TIMEOUT_MS);
+    this.seen(r.end);
+    return { records: unpack(r), nextOffset: r.nextOffset };
+  }
+
+  async waitFor(offset: number, timeoutMs: number): Promise<boolean> {
+    const r = await this.channel.call<{ woke: boolean; end: number }>('logWait', { offset, timeoutMs }, timeoutMs + MAIN_CALL_TIMEOUT_MS);
+    this.seen(r.end);
+    return r.woke;
+  }
+
+  checkConsumer(consumer: string, checkpoint: number): Promise<OffsetGap | undefined> {
+    return this.channel.call('checkConsumer', { consumer, checkpoint }, MAIN_CALL_TIMEOUT_MS);
+  }
+}
+
+function unpack(r: PackedRead): LogRecord[] {
+  const meta = new Float64Array(r.meta);
+  const data = Buffer.from(r.data);
+  const out: LogRecord[] = new Array(meta.length / 3);
+  for (let i = 0, pos = 0; i < out.length; i++) {
+    const len = meta[i * 3 + 2];
+    out[i] = { offset: meta[i * 3], timestamp: meta[i * 3 + 1], payload: data.subarray(pos, pos + len) };
+    pos += len;
+  }
+  return out;
+}
+
+/** The main thread's clock as of the call. */
+const at = (now: number): Clock => ({ now: () => now });
+
+async function main(): Promise<void> {
+  const port = parentPort!;
+  const init = workerData as ThreadInit;
+  let store: EventStore | undefined;
+  let loader: AnalyticsLoader | undefined;
+  let log: RemoteLog | undefined;
+  const ready = (): { store: EventStore; loader: AnalyticsLoader; log: RemoteLog } => {
+    if (!store || !loader || !log) throw new Error('analytics thread is not open');
+    return { store, loader, log };
+  };
+  const channel: Channel = new Channel(
+    port,
+    {
+      async open() {
+        store = await EventStore.open(init.dataDir);
+        log = new RemoteLog(channel, init.logEnd);
+        loader = new AnalyticsLoader(log as unknown as Log, store);
+        if (init.background) {
+          await loader.checkCheckpoint();
+          loader.start();
+        }
+        return { threadId };
+      },
+      dashboard(a: { name: DashboardName; q: DashboardQuery; now: number; funnels: Funnel[]; fromEvents?: boolean }) {
+        return withConnection(ready().store, (conn) =>
+          runDashboard(conn, a.name, a.q, { clock: at(a.now), retentionDays: init.retentionDays, funnels: () => a.funnels, fromEvents: a.fromEvents }),
+        );
+      },
+      kpi(a: { scope: KpiScope; name: string; range: DateRange }) {
+        return withConnection(ready().store, (conn) => kpi(conn, a.scope, a.name, a.range));
+      },
+      /** Rows of one read-only SQL statement (eventTypes, filterNames; tests read `events`). */
+      query(a: { sql: string; params?: Record<string, unknown> | unknown[] }) {
+        return withConnection(ready().store, async (conn) => (await conn.runAndReadAll(a.sql, a.params as never)).getRowsJS());
+      },
+      async catchUp(a: { end: number }) {
+        const r = ready();
+        r.log.seen(a.end);
+        await r.loader.catchUp();
+      },
+      loaderHealth(a: { end: number }) {
+        const r = ready();
+        r.log.seen(a.end);
+        return { ...r.loader.health(), threadId };
+      },
+      retention(a: { now: number }) {
+        return applyRetention(ready().store, at(a.now), init.retentionDays);
+      },
+      /** History import (src/history): `hook` set means the main thread wants the fresh rows (by index) before the insert. */
+      appendNew(a: { rows: EventRow[]; hook?: number }) {
+        const rows = a.rows;
+        const hook = a.hook;
+        if (hook === undefined) return ready().store.appendNew(rows);
+        const index = new Map(rows.map((r, i) => [r, i]));
+        return ready().store.appendNew(rows, (fresh) => channel.call('beforeInsert', { hook, fresh: fresh.map((r) => index.get(r)!) }, MAIN_CALL_TIMEOUT_MS));
+      },
+      rowCount() {
+        return ready().store.rowCount();
+      },
+      async close() {
+        await loader?.stop();
+        await store?.close();
+        store = undefined;
+        loader = undefined;
+        // After the answer is posted: with its calls dropped (their timers) and its port closed,
+        // the thread has nothing left and ends.
+        setImmediate(() => {
+          channel.fail(new Error('analytics thread is closed'));
+          port.close();
+        });
+      },
+    },
+    'the main thread',
+  );
+}
+
+async function withConnection<T>(store: EventStore, fn: (conn: Awaited<ReturnType<EventStore['connect']>>) => Promise<T>): Promise<T> {
+  const conn = await store.connect();
+  try {
+    return await fn(conn);
+  } finally {
+    conn.closeSync();
+  }
+}
+
+if (parentPort) void main();
