@@ -31,37 +31,35 @@ export function faultyFs(hooks: FaultHooks, base: LogFs = nodeFs): LogFs {
 }
 
 function wrap(path: string, f: LogFile, hooks: FaultHooks): LogFile {
-  const beforeWrite = async (buffers: Buffer[], position: number): Promise<void> => {
+  /** The injected fault for this write, and the prefix pieces a short write puts on disk first. */
+  const faultFor = (buffers: Buffer[], position: number) => {
     const bytes = buffers.reduce((n, b) => n + b.length, 0);
     const fault = hooks.write?.(path, bytes);
-    if (!fault) return;
-    if (fault instanceof Error) throw fault;
+    if (!fault) return undefined;
+    if (fault instanceof Error) return { error: fault, pieces: [] };
+    const pieces: Array<{ b: Buffer; n: number; at: number }> = [];
     let left = Math.min(fault.prefix, bytes);
     let at = position;
     for (const b of buffers) {
       if (left <= 0) break;
       const n = Math.min(left, b.length);
-      await f.write(b, 0, n, at);
+      pieces.push({ b, n, at });
       at += n;
       left -= n;
     }
+    return { error: fault.error, pieces };
+  };
+  const beforeWrite = async (buffers: Buffer[], position: number): Promise<void> => {
+    const fault = faultFor(buffers, position);
+    if (!fault) return;
+    for (const p of fault.pieces) await f.write(p.b, 0, p.n, p.at);
     throw fault.error;
   };
   // The same faults on the synchronous writes the log uses for small rounds.
   const beforeWriteSync = (buffers: Buffer[], position: number): void => {
-    const bytes = buffers.reduce((n, b) => n + b.length, 0);
-    const fault = hooks.write?.(path, bytes);
+    const fault = faultFor(buffers, position);
     if (!fault) return;
-    if (fault instanceof Error) throw fault;
-    let left = Math.min(fault.prefix, bytes);
-    let at = position;
-    for (const b of buffers) {
-      if (left <= 0) break;
-      const n = Math.min(left, b.length);
-      f.writeSync!(b, 0, n, at);
-      at += n;
-      left -= n;
-    }
+    for (const p of fault.pieces) f.writeSync!(p.b, 0, p.n, p.at);
     throw fault.error;
   };
   const sync =
