@@ -141,9 +141,19 @@ export interface PinstreamDeps {
 }
 
 /** The /health answer: the logs' section has counts by log kind only, nothing tenant-identifying. */
-export function healthBody(logs: LogsHealth): { status: 'ok' | 'degraded'; logs: LogsHealth } {
+export function healthBody(
+  logs: LogsHealth,
+  loader?: { recordsBehind: number },
+): { status: 'ok' | 'degraded'; logs: LogsHealth; analytics?: { loaderRecordsBehind: number } } {
   const failing = Object.values(logs).some((k) => k.failingLogs > 0);
-  return { status: failing ? 'degraded' : 'ok', logs };
+  return { status: failing ? 'degraded' : 'ok', logs, ...(loader ? { analytics: { loaderRecordsBehind: loader.recordsBehind } } : {}) };
+}
+
+/** The analytics loader's lag on /metrics (process-wide, like /health's). */
+function loaderMetrics(loader: { recordsBehind: number } | undefined): string {
+  if (!loader) return '';
+  const name = 'pinstream_analytics_loader_records_behind';
+  return `# HELP ${name} Ingest-log records the analytics loader has not loaded yet (as of its last report: at most one batch stale).\n# TYPE ${name} gauge\n${name} ${loader.recordsBehind}\n`;
 }
 
 export async function startPinstream(config: Config, clock: Clock = systemClock, deps: PinstreamDeps = {}): Promise<Pinstream> {
@@ -251,7 +261,8 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     kinesisData.metrics.render(kinesis) +
     httpMetrics(server.stats()) +
     messaging.metrics() +
-    renderLogMetrics(logs.health());
+    renderLogMetrics(logs.health()) +
+    loaderMetrics(analytics.loaderLag());
 
   const consoleAssets = consoleHandler({ region: config.region, accountId: config.accountId });
   const pools = new IdentityPools(db, clock, config.region, config.accountId, { ...DEFAULT_COGNITO_LIMITS, ...deps.cognitoLimits });
@@ -358,7 +369,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     receivers: new Map([[MESSAGING_EVENTS_PATH, messaging]]),
     open: consoleAssets,
     // /health is open and names no tenant; /metrics names apps and ARNs, so it takes the token.
-    operator: operatorRoutes({ metricsToken: config.metricsToken, metrics, health: () => healthBody(logs.health()) }),
+    operator: operatorRoutes({ metricsToken: config.metricsToken, metrics, health: () => healthBody(logs.health(), analytics.loaderLag()) }),
   });
   // Before accepting events: a delivery checkpoint beyond the ingest log's end is reported and skipped past.
   await delivery.checkCheckpoints();

@@ -21,6 +21,7 @@ import { openDb } from '../src/store/db.js';
 import { recordToRow } from '../src/analytics/loader.js';
 import { APPEND_CHUNK_ROWS } from '../src/analytics/store.js';
 import { ANALYTICS_THREAD_MAX_RESTARTS, PinstreamAnalytics, type AnalyticsOptions } from '../src/analytics/index.js';
+import { until } from './helpers/firehose.js';
 
 const APP = 'a'.repeat(32);
 const T0 = Date.parse('2024-01-01T00:00:00Z');
@@ -177,6 +178,24 @@ test('a batch longer than APPEND_CHUNK_ROWS is stored row for row across its dat
       const day = new Date(T0 + i * 1000).toISOString().slice(0, 10);
       assert.deepEqual(got[i], [`ep${i}/ev${i}`, `t${i % 3}`, T0 + i * 1000, day, i % 2 === 0 ? `s${i}` : null, `v${i}`], `row ${i}`);
     }
+  } finally {
+    await cleanup();
+  }
+});
+
+test('the loader lag is known on the calling thread without a call into the analytics thread: records behind its last reported checkpoint, 0 once loaded', async () => {
+  const { log, analytics, cleanup } = await setup();
+  try {
+    // The loader reports its checkpoint with each read and wait; its first wait comes soon after open.
+    await until(() => analytics.loaderLag(), 'the loader to report its checkpoint once');
+    assert.deepEqual(analytics.loaderLag(), { recordsBehind: 0, checkpoint: 0 });
+    await log.append(entries(0, 5000));
+    // Synchronously after the append: nothing of it can be loaded yet, and the lag says so.
+    assert.deepEqual(analytics.loaderLag(), { recordsBehind: 5000, checkpoint: 0 });
+    await analytics.catchUp();
+    await until(() => analytics.loaderLag()?.recordsBehind === 0, 'the lag to drop to 0 after the load', 60_000);
+    assert.deepEqual(analytics.loaderLag(), { recordsBehind: 0, checkpoint: 5000 });
+    assert.equal((await analytics.loaderHealth()).checkpoint, 5000);
   } finally {
     await cleanup();
   }

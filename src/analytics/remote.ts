@@ -151,8 +151,10 @@ export class AnalyticsThread implements Analytics {
   /** What the thread may ask of the main thread. */
   private handlers(): Handlers {
     const log = this.opts.ingestLog;
+    const progress = (loaded: number | undefined) => this.noteProgress(loaded);
     return {
-      async logRead(a: { offset: number; maxRecords?: number; maxBytes?: number }): Promise<Transferable> {
+      async logRead(a: { offset: number; maxRecords?: number; maxBytes?: number; loaded?: number }): Promise<Transferable> {
+        progress(a.loaded);
         const { records, nextOffset } = await log.read(a.offset, { maxRecords: a.maxRecords, maxBytes: a.maxBytes });
         let bytes = 0;
         for (const r of records) bytes += r.payload.length;
@@ -171,7 +173,8 @@ export class AnalyticsThread implements Analytics {
         const packed: PackedRead = { data, meta: meta.buffer, nextOffset, end: log.endOffset() };
         return new Transferable(packed, [data, meta.buffer]);
       },
-      async logWait(a: { offset: number; timeoutMs: number }) {
+      async logWait(a: { offset: number; timeoutMs: number; loaded?: number }) {
+        progress(a.loaded);
         const woke = await log.waitFor(a.offset, a.timeoutMs);
         return { woke, end: log.endOffset() };
       },
@@ -247,6 +250,23 @@ export class AnalyticsThread implements Analytics {
 
   catchUp(): Promise<void> {
     return this.call('catchUp', { end: this.opts.ingestLog.endOffset() }, this.loadMs);
+  }
+
+  /**
+   * Ingest-log records not yet loaded, from the checkpoint the loader sent with its latest read or
+   * wait (at most one batch stale, so an upper bound while a batch commits; exact while it waits).
+   * Synchronous: /health must answer while the thread is inside a long DuckDB call. Undefined until
+   * the loader has reported once.
+   */
+  loaderLag(): { recordsBehind: number; checkpoint: number } | undefined {
+    if (this.loadedTo === undefined) return undefined;
+    return { recordsBehind: Math.max(0, this.opts.ingestLog.endOffset() - this.loadedTo), checkpoint: this.loadedTo };
+  }
+
+  private loadedTo: number | undefined;
+
+  private noteProgress(loaded: number | undefined): void {
+    if (typeof loaded === 'number' && Number.isFinite(loaded)) this.loadedTo = loaded;
   }
 
   /** The loader's health, and the thread it runs on. */

@@ -55,6 +55,12 @@ export class RemoteLog implements Pick<Log, 'read' | 'endOffset' | 'waitFor' | '
     private end: number,
   ) {}
 
+  /**
+   * The loader's committed checkpoint, sent with every read and wait: the main thread answers
+   * /health's loader lag from it without a call into this thread (which may be inside a commit).
+   */
+  progress: () => number | undefined = () => undefined;
+
   /** The main thread tells the end it saw with each answer and each catchUp. */
   seen(end: number): void {
     if (end > this.end) this.end = end;
@@ -65,13 +71,13 @@ export class RemoteLog implements Pick<Log, 'read' | 'endOffset' | 'waitFor' | '
   }
 
   async read(offset: number, options?: ReadOptions): Promise<ReadResult> {
-    const r = await this.channel.call<PackedRead>('logRead', { offset, ...options }, MAIN_CALL_TIMEOUT_MS);
+    const r = await this.channel.call<PackedRead>('logRead', { offset, ...options, loaded: this.progress() }, MAIN_CALL_TIMEOUT_MS);
     this.seen(r.end);
     return { records: unpack(r), nextOffset: r.nextOffset };
   }
 
   async waitFor(offset: number, timeoutMs: number): Promise<boolean> {
-    const r = await this.channel.call<{ woke: boolean; end: number }>('logWait', { offset, timeoutMs }, timeoutMs + MAIN_CALL_TIMEOUT_MS);
+    const r = await this.channel.call<{ woke: boolean; end: number }>('logWait', { offset, timeoutMs, loaded: this.progress() }, timeoutMs + MAIN_CALL_TIMEOUT_MS);
     this.seen(r.end);
     return r.woke;
   }
@@ -113,6 +119,8 @@ async function main(): Promise<void> {
         store = await EventStore.open(init.dataDir);
         log = new RemoteLog(channel, init.logEnd);
         loader = new AnalyticsLoader(log as unknown as Log, store);
+        const l = loader;
+        log.progress = () => l.health().checkpoint;
         if (init.background) {
           await loader.checkCheckpoint();
           loader.start();
