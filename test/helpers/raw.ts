@@ -3,7 +3,7 @@
 // all. Requests can be signed exactly as the SDK signs them (headers only: the body, when there is
 // one, is declared UNSIGNED-PAYLOAD, so nothing about it has to exist yet).
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { Sha256 } from '@aws-crypto/sha256-js';
@@ -160,6 +160,19 @@ export async function signedHead(url: string, o: SignedHeadOptions): Promise<str
   let head = `${o.method ?? 'POST'} ${o.path} HTTP/1.1\r\n`;
   for (const [k, v] of Object.entries(signed.headers)) head += `${k}: ${v}\r\n`;
   return head + '\r\n';
+}
+
+/**
+ * Resets the peak resident set (VmHWM) to the current one (Linux: 5 to /proc/PID/clear_refs), so a
+ * later peak measures only what came after. Returns false where the kernel does not allow it.
+ */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Reads /proc/PID/status: resident set now and its peak, in bytes (Linux). */
