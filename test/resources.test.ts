@@ -20,8 +20,13 @@ import { signedFetch } from './helpers/signed.js';
 import { CONNECTION_SHARE_OF_FILE_DESCRIPTORS } from '../src/http/limits.js';
 
 const MB = 1024 * 1024;
-/** What a server may hold beyond its baseline and its body budget: V8 heap growth, socket buffers, garbage not yet collected. */
-const RSS_SLACK_BYTES = 128 * MB;
+/**
+ * What a server may hold beyond its baseline and its body budget: V8 heap growth, socket buffers,
+ * garbage not yet collected. Node 24 leaves more of the drained bodies' chunks uncollected than 20
+ * (120 refused 15 MB uploads: +48 MB on 20, +120 to +165 MB on 24, before and after this round's
+ * threads alike); the defects these cases guard against held 1 GB and more.
+ */
+const RSS_SLACK_BYTES = 256 * MB;
 const SHORT = {
   PINSTREAM_HEADERS_TIMEOUT_MS: '1500',
   PINSTREAM_BODY_TIMEOUT_MS: '2000',
