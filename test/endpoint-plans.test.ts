@@ -166,7 +166,7 @@ test(`DeleteApp removes the app's endpoints ${ENDPOINT_PURGE_CHUNK} per event-lo
     endpoints.upsert(other, 'e0', { Address: 'a0@example.com' });
     const count = (id: string) => (db.prepare('SELECT count(*) AS n FROM endpoints WHERE app_id = ?').get(id) as { n: number }).n;
 
-    apps.delete(app);
+    await apps.delete(app);
     assert.deepEqual(db.prepare('SELECT app_id FROM endpoint_purges').all(), [{ app_id: app }]);
     const purge = endpoints.purgeApp(app);
     // A marker queued on the event loop now runs after the first chunk (done at once) and the one
@@ -182,7 +182,7 @@ test(`DeleteApp removes the app's endpoints ${ENDPOINT_PURGE_CHUNK} per event-lo
     // A stop between chunks: the queue entry stays, and the next start finishes the job.
     const again = (await apps.create('doomed-2', {})).Id;
     endpoints.upsertBatch(again, Array.from({ length: ENDPOINT_PURGE_CHUNK + 1 }, (_, i) => ({ id: `x${i}`, input: {} })));
-    apps.delete(again);
+    await apps.delete(again);
     const restarted = new Endpoints(db, clock);
     await restarted.resumePurges();
     assert.equal(count(again), 0);

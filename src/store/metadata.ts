@@ -58,10 +58,11 @@ export interface SqlDriver {
    */
   write(stmts: Stmt[], changes: Change[]): Promise<unknown[][]>;
   /**
-   * Changes made by other nodes, and `resync` when some may have been missed (a LISTEN connection
-   * lost and restored). The embedded driver has no other nodes and never calls either.
+   * Changes made by other nodes, all of one write's together, and `resync` when some may have been
+   * missed (a LISTEN connection lost and restored). The embedded driver has no other nodes and
+   * never calls either.
    */
-  listen(onChange: (c: Change) => void, onResync: () => void): void;
+  listen(onChanges: (c: Change[]) => void, onResync: () => void): void;
   /** True when the write failed only because a unique key was taken (another node won a race). */
   isUniqueViolation(e: unknown): boolean;
   /** Whether changes from other nodes may currently be missed (LISTEN connection down). */
@@ -127,7 +128,7 @@ export class MetadataCache {
 
   constructor(readonly driver: SqlDriver) {
     driver.listen(
-      (c) => void this.enqueue(() => this.reload(c)).catch((e) => console.error(`pinstream: reloading ${c.table} after another node changed it failed`, e)),
+      (c) => void this.enqueue(() => this.reload(c)).catch((e) => console.error(`pinstream: reloading ${c.map((x) => x.table).join(', ')} after another node changed it failed`, e)),
       () => void this.enqueue(() => this.reloadAll()).catch((e) => console.error('pinstream: reloading the metadata cache failed', e)),
     );
   }
@@ -145,9 +146,7 @@ export class MetadataCache {
   /** Runs `stmts` in one transaction; the changed keys are reloaded here before this resolves. */
   async write(stmts: Stmt[], changes: Change[]): Promise<unknown[][]> {
     const rows = await this.driver.write(stmts, changes);
-    await this.enqueue(async () => {
-      for (const c of changes) await this.reload(c);
-    });
+    await this.enqueue(() => this.reload(changes));
     return rows;
   }
 
@@ -175,13 +174,24 @@ export class MetadataCache {
     return run;
   }
 
-  private async reload(c: Change): Promise<void> {
-    const t = this.tables.get(c.table);
-    if (!t || this.closed) return;
-    const cols = t.spec.keys.slice(0, c.key.length);
-    const where = cols.map((k) => `${k} = ?`).join(' AND ');
-    t.replace(c.key, await this.driver.all(`SELECT * FROM ${c.table}${where ? ' WHERE ' + where : ''}`, c.key));
-    this.emit(c);
+  /**
+   * Reads every changed key first and only then replaces them all, without yielding in between: a
+   * write that touched two tables (a policy's new default version and the version itself) is never
+   * seen half applied.
+   */
+  private async reload(changes: Change[]): Promise<void> {
+    const fresh: Array<{ t: CachedTable<object>; c: Change; rows: object[] }> = [];
+    for (const c of changes) {
+      const t = this.tables.get(c.table);
+      if (!t || this.closed) continue;
+      const where = t.spec.keys
+        .slice(0, c.key.length)
+        .map((k) => `${k} = ?`)
+        .join(' AND ');
+      fresh.push({ t, c, rows: await this.driver.all(`SELECT * FROM ${c.table}${where ? ' WHERE ' + where : ''}`, c.key) });
+    }
+    for (const f of fresh) f.t.replace(f.c.key, f.rows);
+    for (const f of fresh) this.emit(f.c);
   }
 
   private async reloadAll(): Promise<void> {

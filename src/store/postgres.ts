@@ -23,6 +23,8 @@ export const PG_CONNECT_TIMEOUT_MS = 5_000;
 export const PG_QUERY_TIMEOUT_MS = 30_000;
 /** Connections one node's pool opens at most. */
 export const PG_POOL_SIZE = 10;
+/** Longest notification payload sent (PostgreSQL's limit is 8000 bytes); larger writes make every node reload all. */
+export const PG_MAX_PAYLOAD_BYTES = 7_900;
 /** The channel every node LISTENs on for metadata changes. */
 export const PG_CHANNEL = 'pinstream_metadata';
 /** Backoff between LISTEN reconnection attempts: doubles from the first to the last. */
@@ -160,7 +162,11 @@ export class PostgresDriver implements SqlDriver {
       await c.query('BEGIN');
       const rows: unknown[][] = [];
       for (const s of stmts) rows.push((await c.query(pgPlaceholders(s.sql), s.params ?? [])).rows);
-      for (const ch of changes) await c.query('SELECT pg_notify($1, $2)', [PG_CHANNEL, JSON.stringify({ n: this.node, t: ch.table, k: ch.key })]);
+      // One notification per write, so other nodes apply its changes together. PostgreSQL caps a
+      // payload at 8000 bytes: past PG_MAX_PAYLOAD_BYTES the nodes are told to reload everything.
+      let payload = JSON.stringify({ n: this.node, c: changes.map((ch) => ({ t: ch.table, k: ch.key })) });
+      if (Buffer.byteLength(payload) > PG_MAX_PAYLOAD_BYTES) payload = JSON.stringify({ n: this.node, all: true });
+      if (changes.length > 0) await c.query('SELECT pg_notify($1, $2)', [PG_CHANNEL, payload]);
       await c.query('COMMIT');
       return rows;
     } catch (e) {
@@ -171,7 +177,7 @@ export class PostgresDriver implements SqlDriver {
     }
   }
 
-  listen(onChange: (c: Change) => void, onResync: () => void): void {
+  listen(onChanges: (c: Change[]) => void, onResync: () => void): void {
     let delay = PG_RECONNECT_MIN_MS;
     const connect = async (resync: boolean): Promise<void> => {
       const client = new pg.Client({ connectionString: this.url.href, connectionTimeoutMillis: this.connectTimeoutMs, types });
@@ -188,14 +194,16 @@ export class PostgresDriver implements SqlDriver {
       client.on('end', () => lost('connection closed'));
       client.on('notification', (m) => {
         if (m.channel !== PG_CHANNEL || m.payload === undefined) return;
-        let p: { n?: unknown; t?: unknown; k?: unknown };
+        let p: { n?: unknown; c?: Array<{ t?: unknown; k?: unknown }>; all?: unknown };
         try {
           p = JSON.parse(m.payload) as typeof p;
         } catch {
           return;
         }
-        if (p.n === this.node || typeof p.t !== 'string' || !Array.isArray(p.k)) return;
-        onChange({ table: p.t, key: p.k });
+        if (p.n === this.node) return;
+        if (p.all === true) return onResync();
+        if (!Array.isArray(p.c)) return;
+        onChanges(p.c.filter((x) => typeof x.t === 'string' && Array.isArray(x.k)).map((x) => ({ table: x.t as string, key: x.k as unknown[] })));
       });
       this.listener = client;
       try {
