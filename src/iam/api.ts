@@ -167,6 +167,15 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
     return { out, IsTruncated: truncated, Marker: truncated ? key(out[out.length - 1]) : undefined };
   };
 
+  /**
+   * A create that lost a race for its name (the name check reads this node's cache; another request
+   * or node may have taken the name since) is EntityAlreadyExists, as when the check sees it.
+   */
+  const unlessTaken = <T>(write: Promise<T>, message: string): Promise<T> =>
+    write.catch((e: unknown) => {
+      throw store.isUniqueViolation(e) ? alreadyExists(message) : e;
+    });
+
   /** A policy document's grammar (MalformedPolicyDocument); the model has checked its characters and length. */
   const checkPolicy = (doc: string, kind: 'identity' | 'trust'): string => {
     try {
@@ -279,8 +288,9 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
       allow(req, 'CreatePolicy', arn);
       const doc = checkPolicy(i.PolicyDocument, 'identity');
       if (minifiedSize(doc) > MAX_MANAGED_POLICY_BYTES) throw limitExceeded(`Cannot exceed quota for PolicySize: ${MAX_MANAGED_POLICY_BYTES}`);
-      if (store.managedPolicyNameTaken(i.PolicyName)) throw alreadyExists(`A policy called ${i.PolicyName} already exists. Duplicate names are not allowed.`);
-      return { Policy: policyShape(await store.createManagedPolicy(i.PolicyName, at, doc, i.Description)) };
+      const taken = `A policy called ${i.PolicyName} already exists. Duplicate names are not allowed.`;
+      if (store.managedPolicyNameTaken(i.PolicyName)) throw alreadyExists(taken);
+      return { Policy: policyShape(await unlessTaken(store.createManagedPolicy(i.PolicyName, at, doc, i.Description), taken)) };
     },
     GetPolicy(i, req) {
       allow(req, 'GetPolicy', i.PolicyArn);
@@ -380,8 +390,9 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
       const n = i.GroupName;
       const at = i.Path ?? '/';
       allow(req, 'CreateGroup', groupArnOf(n, at));
-      if (store.groupNameTaken(n)) throw alreadyExists(`Group with name ${n} already exists.`);
-      return { Group: groupShape(await store.createGroup(n, at)) };
+      const taken = `Group with name ${n} already exists.`;
+      if (store.groupNameTaken(n)) throw alreadyExists(taken);
+      return { Group: groupShape(await unlessTaken(store.createGroup(n, at), taken)) };
     },
     GetGroup(i, req) {
       const n = i.GroupName;
@@ -440,8 +451,9 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
       const at = i.Path ?? '/';
       allow(req, 'CreateUser', userArnOf(n, at));
       // IAM names are unique regardless of case: "Alice" would be another spelling of "alice".
-      if (store.userNameTaken(n)) throw alreadyExists(`User with name ${n} already exists.`);
-      return { User: userShape(await store.createUser(n, at)) };
+      const taken = `User with name ${n} already exists.`;
+      if (store.userNameTaken(n)) throw alreadyExists(taken);
+      return { User: userShape(await unlessTaken(store.createUser(n, at), taken)) };
     },
     GetUser(i, req) {
       const n = i.UserName ?? caller(req);
@@ -510,8 +522,9 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
       allow(req, 'CreateRole', roleArnOf(n, at));
       const trust = checkPolicy(i.AssumeRolePolicyDocument, 'trust');
       if (minifiedSize(trust) > MAX_TRUST_POLICY_BYTES) throw limitExceeded(`Cannot exceed quota for ACLSizePerRole: ${MAX_TRUST_POLICY_BYTES}`);
-      if (store.roleNameTaken(n)) throw alreadyExists(`Role with name ${n} already exists.`);
-      return { Role: roleShape(await store.createRole(n, trust, { path: at, description: i.Description, maxSessionDuration: i.MaxSessionDuration })) };
+      const taken = `Role with name ${n} already exists.`;
+      if (store.roleNameTaken(n)) throw alreadyExists(taken);
+      return { Role: roleShape(await unlessTaken(store.createRole(n, trust, { path: at, description: i.Description, maxSessionDuration: i.MaxSessionDuration }), taken)) };
     },
     GetRole(i, req) {
       allow(req, 'GetRole', roleArnOf(i.RoleName));

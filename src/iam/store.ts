@@ -279,6 +279,11 @@ export class IamStore {
     return store;
   }
 
+  /** The write failed because the key it inserts exists (another request or node took the name first). */
+  isUniqueViolation(e: unknown): boolean {
+    return this.meta.driver.isUniqueViolation(e);
+  }
+
   userArn = (u: { name: string; path: string }) => `arn:aws:iam::${this.accountId}:user${u.path}${u.name}`;
   roleArn = (r: { name: string; path: string }) => `arn:aws:iam::${this.accountId}:role${r.path}${r.name}`;
   groupArn = (g: { name: string; path: string }) => `arn:aws:iam::${this.accountId}:group${g.path}${g.name}`;

@@ -17,11 +17,12 @@
 //   memory, loaded at open; reads on hot paths (the SigV4 key lookup on every request, policy
 //   evaluation, the app of every PutEvents) are synchronous map reads. Writes are async: the domain
 //   calls `cache.write(statements, changes)`; the driver runs them in one transaction and, on
-//   PostgreSQL, `pg_notify`s each (table, key) in that transaction (delivered on commit only).
-//   After commit the writing node reloads exactly those keys before `write` resolves, so a caller
-//   reads its own writes. Every other node LISTENs and reloads just those keys, in arrival order
-//   (reloads are serialized), then tells its listeners (derived caches: parsed policies, opened
-//   secrets).
+//   PostgreSQL, sends one `pg_notify` listing the write's (table, key) pairs inside that
+//   transaction (delivered on commit only). After commit the writing node reloads exactly those
+//   keys before `write` resolves, so a caller reads its own writes. Every other node LISTENs and
+//   reloads just those keys, in arrival order (reloads are serialized), swapping all of one
+//   write's rows in at once (never half a write), then tells its listeners (derived caches: parsed
+//   policies, opened secrets).
 // - Large, per-tenant data (endpoints, jobs, checkpoints) is not cached whole: its interface will be
 //   async (`await store.endpoints.get(...)`), using the same `SqlDriver`.
 //

@@ -225,6 +225,14 @@ export function storeContract(adapter: string, backend: () => Promise<Backend>, 
     assert.deepEqual(await meta.driver.all('SELECT name FROM iam_users WHERE name = ?', ['fresh']), []);
   });
 
+  withNode('two creates racing for one name: one wins, the other fails as a unique violation', async ({ iam }) => {
+    const [a, b] = await Promise.allSettled([iam.createUser('race'), iam.createUser('race')]);
+    const lost = [a, b].filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
+    assert.equal(lost.length, 1);
+    assert.equal(iam.isUniqueViolation(lost[0].reason), true, String(lost[0].reason));
+    assert.equal(iam.getUser('race')?.user_id, (a.status === 'fulfilled' ? a : (b as PromiseFulfilledResult<{ user_id: string }>)).value.user_id);
+  });
+
   withNode('the bootstrap admin key: generated once, replaced by a configured one, which revokes it', async ({ iam }) => {
     const first = await iam.ensureAdmin();
     assert.equal(first.created, true);
