@@ -13,12 +13,15 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { IAMClient, CreateAccessKeyCommand, CreateUserCommand, DeleteAccessKeyCommand } from '@aws-sdk/client-iam';
 import { GetAppsCommand, CreateAppCommand } from '@aws-sdk/client-pinpoint';
-import { openMetadata, sqliteMetadata } from '../src/store/metadata.js';
+import { MetadataCache, openMetadata, sqliteMetadata, type SqlDriver } from '../src/store/metadata.js';
+import { SqliteDriver } from '../src/store/sqlite-driver.js';
+import { openDb } from '../src/store/db.js';
+import { ManualClock } from '../src/clock.js';
 import { PG_MAX_PAYLOAD_BYTES, PG_MIGRATIONS, PostgresDriver, pgPlaceholders } from '../src/store/postgres.js';
 import { PostgresError } from '../src/store/postgres-url.js';
 import { ConfigError, loadConfig } from '../src/config/config.js';
 import { MASTER_KEY_FILE } from '../src/iam/secrets.js';
-import { generateKey } from '../src/iam/store.js';
+import { IamStore, generateKey } from '../src/iam/store.js';
 import { startTestServer, pinpointClient } from './helpers/server.js';
 import { postgresTarget, withClient } from './helpers/postgres.js';
 import { changeSeen, openNode, storeContract, type Backend, type StoreNode } from './helpers/store-contract.js';
@@ -164,6 +167,30 @@ test(`a write whose notification would pass PG_MAX_PAYLOAD_BYTES makes the other
   );
   await seen;
   assert.equal(two.iam.listUsers().length, 300);
+});
+
+test('a write committed but not read back (database gone right after the commit) is reloaded in the background until it is', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pinstream-readback-'));
+  const db = openDb(dir);
+  // The real SQLite driver with reads failing on demand: the fault a dropped connection causes.
+  const inner = new SqliteDriver(db);
+  let failReads = 0;
+  const driver: SqlDriver = Object.assign(Object.create(inner) as SqlDriver, {
+    all: <T>(sql: string, params?: unknown[]) => (failReads-- > 0 ? Promise.reject(new Error('connection lost (injected)')) : inner.all<T>(sql, params)),
+  });
+  const meta = new MetadataCache(driver);
+  t.after(async () => {
+    await meta.close();
+    db.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const iam = await IamStore.open(db, meta, new ManualClock(0), '000000000000', dir);
+  failReads = 3;
+  const back = changeSeen(meta, 'iam_users', () => iam.getUser('late') !== undefined && !meta.health().stale);
+  await assert.rejects(iam.createUser('late'), /connection lost \(injected\)/);
+  assert.equal(meta.health().stale, true);
+  await back;
+  assert.equal(iam.getUser('late')?.name, 'late');
 });
 
 /** A loopback port nothing listens on. */

@@ -120,17 +120,24 @@ export class CachedTable<R extends object> {
 
 const keyString = (key: unknown[]) => JSON.stringify(key);
 
+/** Backoff of full reloads after a failed one: doubles from the first to the last. */
+export const RESYNC_MIN_MS = 100;
+export const RESYNC_MAX_MS = 5_000;
+
 export class MetadataCache {
   private readonly tables = new Map<string, CachedTable<object>>();
   private readonly listeners = new Set<(c: Change) => void>();
   /** Reloads run one at a time, in the order changes arrived. */
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
+  /** A reload failed and a full one has not succeeded since. */
+  private stale = false;
+  private resyncTimer?: NodeJS.Timeout;
 
   constructor(readonly driver: SqlDriver) {
     driver.listen(
-      (c) => void this.enqueue(() => this.reload(c)).catch((e) => console.error(`pinstream: reloading ${c.map((x) => x.table).join(', ')} after another node changed it failed`, e)),
-      () => void this.enqueue(() => this.reloadAll()).catch((e) => console.error('pinstream: reloading the metadata cache failed', e)),
+      (c) => void this.enqueue(() => this.reload(c)).catch((e) => this.resyncSoon(`reloading ${c.map((x) => x.table).join(', ')} after another node changed it`, e)),
+      () => void this.enqueue(() => this.reloadAll()).catch((e) => this.resyncSoon('reloading the metadata cache after a reconnection', e)),
     );
   }
 
@@ -147,7 +154,15 @@ export class MetadataCache {
   /** Runs `stmts` in one transaction; the changed keys are reloaded here before this resolves. */
   async write(stmts: Stmt[], changes: Change[]): Promise<unknown[][]> {
     const rows = await this.driver.write(stmts, changes);
-    await this.enqueue(() => this.reload(changes));
+    try {
+      await this.enqueue(() => this.reload(changes));
+    } catch (e) {
+      // Committed, but this node could not read it back (database gone right after the commit).
+      // Its own notification is not for it, so nothing else would refresh these keys: reload
+      // everything until that works. The caller hears of the failure (it cannot read its write).
+      this.resyncSoon('reading back a committed write', e);
+      throw e;
+    }
     return rows;
   }
 
@@ -158,14 +173,38 @@ export class MetadataCache {
   }
 
   health(): { adapter: 'sqlite' | 'postgres'; stale: boolean } {
-    return { adapter: this.driver.kind, stale: this.driver.stale() };
+    return { adapter: this.driver.kind, stale: this.stale || this.driver.stale() };
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.resyncTimer);
     await this.queue.catch(() => {});
     await this.driver.close();
+  }
+
+  /**
+   * After a failed reload some keys may be stale with nothing left to refresh them: reload every
+   * table, retrying with backoff (RESYNC_MIN_MS doubling to RESYNC_MAX_MS) until one succeeds.
+   */
+  private resyncSoon(what: string, e: unknown): void {
+    if (this.closed) return;
+    this.stale = true;
+    console.error(`pinstream: metadata cache: ${what} failed (${(e as Error)?.message ?? String(e)}); reloading everything`);
+    if (this.resyncTimer) return;
+    const attempt = (delay: number) => {
+      this.resyncTimer = setTimeout(() => {
+        this.enqueue(() => this.reloadAll()).then(
+          () => {
+            this.resyncTimer = undefined;
+          },
+          () => (this.closed ? undefined : attempt(Math.min(delay * 2, RESYNC_MAX_MS))),
+        );
+      }, delay);
+      this.resyncTimer.unref();
+    };
+    attempt(RESYNC_MIN_MS);
   }
 
   private enqueue(task: () => Promise<void>): Promise<void> {
@@ -195,12 +234,16 @@ export class MetadataCache {
     for (const f of fresh) this.emit(f.c);
   }
 
+  /** Reads every table, then swaps them all in at once (nothing seen half reloaded). */
   private async reloadAll(): Promise<void> {
+    const fresh: Array<{ t: CachedTable<object>; rows: object[] }> = [];
     for (const t of this.tables.values()) {
       if (this.closed) return;
-      t.replaceAll(await this.driver.all(`SELECT * FROM ${t.spec.table}`));
-      this.emit({ table: t.spec.table, key: [] });
+      fresh.push({ t, rows: await this.driver.all(`SELECT * FROM ${t.spec.table}`) });
     }
+    for (const f of fresh) f.t.replaceAll(f.rows);
+    this.stale = false;
+    for (const f of fresh) this.emit({ table: f.t.spec.table, key: [] });
   }
 
   private emit(c: Change): void {
