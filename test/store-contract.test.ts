@@ -141,6 +141,16 @@ test('a node whose LISTEN connection is cut reconnects and reloads what it misse
   const [one, two] = await twoNodes(t);
   const { config } = await postgresTarget();
   await one.iam.createUser('dave');
+  // A full reload announces every table with an empty key.
+  const resynced = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('node 2 did not reload everything within 20 s')), 20_000);
+    const off = two.meta.onChange((c) => {
+      if (c.key.length > 0) return;
+      clearTimeout(timer);
+      off();
+      resolve();
+    });
+  });
   // Cut every LISTEN connection on this database (node 1's too: it needs none to write).
   const db = new URL((two.meta.driver as unknown as { url: URL }).url.href).pathname.slice(1);
   const cut = await withClient(config!, (c) =>
@@ -149,6 +159,7 @@ test('a node whose LISTEN connection is cut reconnects and reloads what it misse
   assert.ok(cut.rowCount! >= 1, 'a LISTEN connection was cut');
   // Written while node 2 may not be listening: it must converge whether by notification or resync.
   const key = await one.iam.createAccessKey('dave');
+  await resynced;
   await changeSeen(two.meta, 'access_keys', () => two.iam.keyOwner(key.accessKeyId) !== undefined && !two.meta.health().stale, 20_000);
   assert.equal(two.meta.health().stale, false);
 });
