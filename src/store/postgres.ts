@@ -121,6 +121,7 @@ export class PostgresDriver implements SqlDriver {
   private listening = false;
   private closed = false;
   private retry?: NodeJS.Timeout;
+  private readonly waiters = new Set<() => void>();
 
   private constructor(
     private readonly url: URL,
@@ -215,6 +216,8 @@ export class PostgresDriver implements SqlDriver {
       }
       if (this.closed) return void client.end().catch(() => {});
       this.listening = true;
+      for (const w of this.waiters) w();
+      this.waiters.clear();
       delay = PG_RECONNECT_MIN_MS;
       if (resync) onResync();
     };
@@ -225,13 +228,20 @@ export class PostgresDriver implements SqlDriver {
     void connect(false);
   }
 
-  /** Resolves once the LISTEN connection is up (tests, and start-up, wait for it: bounded). */
-  async listeningNow(timeoutMs = this.connectTimeoutMs * 2): Promise<void> {
-    const until = Date.now() + timeoutMs;
-    while (!this.listening) {
-      if (Date.now() > until) throw new PostgresError(`${where(this.url)}: could not LISTEN for metadata changes within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+  /** Resolves once the LISTEN connection is up (start-up waits for it, at most `timeoutMs`). */
+  listeningNow(timeoutMs = this.connectTimeoutMs * 2): Promise<void> {
+    if (this.listening) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(ready);
+        reject(new PostgresError(`${where(this.url)}: could not LISTEN for metadata changes within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const ready = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.waiters.add(ready);
+    });
   }
 
   isUniqueViolation(e: unknown): boolean {
