@@ -16,6 +16,7 @@ import { loadConfig } from '../src/config/config.js';
 import { Apps } from '../src/pinpoint/apps.js';
 import { startPinstream } from '../src/server.js';
 import { openDb } from '../src/store/db.js';
+import { sqliteMetadata } from '../src/store/metadata.js';
 import { fmtInt, fmtNum, percentile, table } from './stats.js';
 
 const USAGE = `usage: npm run bench -- endpoints [options]
@@ -88,10 +89,10 @@ function seed(dataDir: string, appId: string, from: number, to: number): number 
   return performance.now() - t0;
 }
 
-function createApp(dataDir: string): string {
+async function createApp(dataDir: string): Promise<string> {
   const db = openDb(dataDir);
   try {
-    return new Apps(db, systemClock, REGION, ACCOUNT).create('bench-endpoints', {}).Id;
+    return (await (await Apps.open(db, sqliteMetadata(db), systemClock, REGION, ACCOUNT)).create('bench-endpoints', {})).Id;
   } finally {
     db.close();
   }
@@ -198,7 +199,7 @@ export async function endpoints(argv: string[]): Promise<number> {
   const dataDir = mkdtempSync(join(tmpdir(), 'pinstream-bench-endpoints-'));
   const results: SizeResult[] = [];
   try {
-    const appId = createApp(dataDir);
+    const appId = await createApp(dataDir);
     let seeded = 0;
     for (const size of o.sizes) {
       // Endpoints the earlier steps created through the API count towards the size.

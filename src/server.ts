@@ -26,6 +26,7 @@ import { Endpoints } from './pinpoint/endpoints.js';
 import { EventIngest } from './pinpoint/events.js';
 import { decodeIngestEntry } from './pinpoint/ingest-record.js';
 import { openDb } from './store/db.js';
+import { openMetadata } from './store/metadata.js';
 import { EventStreams } from './pinpoint/eventstream.js';
 import { DeliveryManager } from './delivery/manager.js';
 import { renderMetrics } from './delivery/metrics.js';
@@ -161,13 +162,15 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   const maxConnections = resolveMaxConnections(config.maxConnections, fileDescriptorLimit());
   let tls = loadTlsMaterial(config);
   const db = openDb(config.dataDir);
-  const iam = new IamStore(db, clock, config.accountId, config.dataDir);
+  // IAM and apps on the metadata store (PostgreSQL when configured); the rest on `db` for now.
+  const meta = await openMetadata({ db, postgresUrl: config.postgresUrl });
+  const iam = await IamStore.open(db, meta, clock, config.accountId, config.dataDir);
   const authorizer = new PolicyAuthorizer(iam);
   const configured =
     config.adminAccessKeyId && config.adminSecretAccessKey
       ? { accessKeyId: config.adminAccessKeyId, secretAccessKey: config.adminSecretAccessKey }
       : undefined;
-  const { credentials: admin, created } = iam.ensureAdmin(configured);
+  const { credentials: admin, created } = await iam.ensureAdmin(configured);
 
   const logs = new SegmentLogProvider({ dataDir: config.dataDir, fsync: config.logFsync, clock, fs: deps.logFs, segmentBytes: deps.logSegmentBytes, report: deps.logReport });
   const ingestLog = await logs.open('ingest', 'ingest');
@@ -175,7 +178,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   await rebuildDedup(ingestLog, dedup, config.dedupWindowEvents, clock.now() - DEDUP_REBUILD_WINDOW_MS);
   const analytics = await PinstreamAnalytics.open({ dataDir: config.dataDir, ingestLog, db, clock, retentionDays: config.retentionDays });
 
-  const apps = new Apps(db, clock, config.region, config.accountId);
+  const apps = await Apps.open(db, meta, clock, config.region, config.accountId);
   const endpoints = new Endpoints(db, clock);
   endpoints.resumePurges().catch((e) => console.error('pinstream: removing the endpoints of deleted apps failed', e));
   const events = new EventIngest(apps, endpoints, ingestLog, dedup, clock, config.accountId, { threads: config.ingestThreads });
@@ -435,6 +438,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
       await analytics.close();
       await unattributedLog?.close();
       await ingestLog.close();
+      await meta.close();
       db.close();
     },
   };

@@ -8,6 +8,7 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { CreateAppCommand, GetAppsCommand, PutEventStreamCommand } from '@aws-sdk/client-pinpoint';
 import { CreateStreamCommand, DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
@@ -111,6 +112,28 @@ describe('loadConfig', () => {
     assertConfigError(() => loadConfig({ PINSTREAM_INGEST_THREADS: String(MAX_INGEST_THREADS + 1) }), 'PINSTREAM_INGEST_THREADS');
     assertConfigError(() => loadConfig({ PINSTREAM_INGEST_THREADS: '-1' }), 'PINSTREAM_INGEST_THREADS');
     assertConfigError(() => loadConfig({ PINSTREAM_INGEST_THREADS: 'two' }), 'PINSTREAM_INGEST_THREADS');
+  });
+
+  test('PINSTREAM_POSTGRES_URL / postgresUrl: unset by default (SQLite); a postgres:// URL naming host and database; anything else a ConfigError naming PostgreSQL', async () => {
+    assert.equal(loadConfig({}).postgresUrl, undefined);
+    assert.equal(loadConfig({ PINSTREAM_POSTGRES_URL: 'postgresql://u:p@db.internal:6432/pinstream' }).postgresUrl, 'postgresql://u:p@db.internal:6432/pinstream');
+    for (const [bad, why] of [
+      ['db.internal/pinstream', /not a URL/],
+      ['http://db.internal/pinstream', /not postgres: or postgresql:/],
+      ['postgres://db.internal', /names no PostgreSQL database/],
+    ] as const) {
+      assert.throws(() => loadConfig({ PINSTREAM_POSTGRES_URL: bad }), (e: unknown) => e instanceof ConfigError && /^PINSTREAM_POSTGRES_URL: /.test((e as Error).message) && why.test((e as Error).message));
+    }
+    const dir = await mkdtemp(join(tmpdir(), 'pinstream-pgcfg-'));
+    try {
+      const file = join(dir, 'pinstream.json');
+      await writeFile(file, JSON.stringify({ postgresUrl: 'postgres://db/meta' }));
+      assert.equal(loadConfig({ PINSTREAM_CONFIG: file }).postgresUrl, 'postgres://db/meta');
+      await writeFile(file, JSON.stringify({ postgresUrl: 'ftp://db/meta' }));
+      assert.throws(() => loadConfig({ PINSTREAM_CONFIG: file }), /pinstream\.json: postgresUrl: .*PostgreSQL/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('PINSTREAM_PORT=0 (any free port) is allowed', () => {
@@ -436,6 +459,34 @@ describe('pinstream start', () => {
     assert.match(stderr, /PINSTREAM_PORT/);
     assert.match(stderr, /abc/);
     assert.doesNotMatch(stdout, /listening/);
+  });
+
+  /** `pinstream start` with PINSTREAM_POSTGRES_URL set to `url`: its exit code and output. */
+  const startWithPostgres = (url: string) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const env = cleanEnv({ PINSTREAM_POSTGRES_URL: url, PINSTREAM_PORT: '0', PINSTREAM_DATA_DIR: join(dir, 'pg-unused') });
+      execFile(process.execPath, [CLI, 'start'], { cwd: dir, env, timeout: 30_000 }, (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as any).code ?? null) : 0, stdout, stderr });
+      });
+    });
+
+  test('PINSTREAM_POSTGRES_URL naming a PostgreSQL nobody answers at: exit 2 naming PostgreSQL, never the password', async () => {
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise((r) => probe.close(r));
+    const { code, stdout, stderr } = await startWithPostgres(`postgres://pinstream:hunter2secret@127.0.0.1:${port}/meta`);
+    assert.equal(code, 2, `stdout: ${stdout}\nstderr: ${stderr}`);
+    assert.match(stderr, new RegExp(`PostgreSQL at 127\\.0\\.0\\.1:${port}/meta is unreachable`));
+    assert.doesNotMatch(stderr + stdout, /hunter2secret/);
+    assert.doesNotMatch(stdout, /listening/);
+  });
+
+  test('a PINSTREAM_POSTGRES_URL that is not a PostgreSQL URL: exit 2 naming the variable', async () => {
+    const { code, stdout, stderr } = await startWithPostgres('mysql://u:hunter2secret@db/meta');
+    assert.equal(code, 2, `stdout: ${stdout}\nstderr: ${stderr}`);
+    assert.match(stderr, /configuration error: PINSTREAM_POSTGRES_URL: .*PostgreSQL/);
+    assert.doesNotMatch(stderr, /hunter2secret/);
   });
 });
 

@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import { ENDPOINT_PURGE_CHUNK, ENDPOINT_SQL, Endpoints } from '../src/pinpoint/endpoints.js';
 import { Apps } from '../src/pinpoint/apps.js';
 import { openDb, type Db } from '../src/store/db.js';
+import { sqliteMetadata } from '../src/store/metadata.js';
 import { ManualClock } from '../src/clock.js';
 
 function withDb(fn: (db: Db, dir: string) => void): void {
@@ -156,16 +157,16 @@ test(`DeleteApp removes the app's endpoints ${ENDPOINT_PURGE_CHUNK} per event-lo
   const db = openDb(dir);
   try {
     const clock = new ManualClock(Date.parse('2026-11-26T10:00:00Z'));
-    const apps = new Apps(db, clock, 'us-east-1', '000000000000');
+    const apps = await Apps.open(db, sqliteMetadata(db), clock, 'us-east-1', '000000000000');
     const endpoints = new Endpoints(db, clock);
-    const app = apps.create('doomed', {}).Id;
-    const other = apps.create('kept', {}).Id;
+    const app = (await apps.create('doomed', {})).Id;
+    const other = (await apps.create('kept', {})).Id;
     const total = ENDPOINT_PURGE_CHUNK * 2 + 500;
     endpoints.upsertBatch(app, Array.from({ length: total }, (_, i) => ({ id: `e${i}`, input: { Address: `a${i}@example.com`, User: { UserId: `u${i}` } } })));
     endpoints.upsert(other, 'e0', { Address: 'a0@example.com' });
     const count = (id: string) => (db.prepare('SELECT count(*) AS n FROM endpoints WHERE app_id = ?').get(id) as { n: number }).n;
 
-    apps.delete(app);
+    await apps.delete(app);
     assert.deepEqual(db.prepare('SELECT app_id FROM endpoint_purges').all(), [{ app_id: app }]);
     const purge = endpoints.purgeApp(app);
     // A marker queued on the event loop now runs after the first chunk (done at once) and the one
@@ -179,9 +180,9 @@ test(`DeleteApp removes the app's endpoints ${ENDPOINT_PURGE_CHUNK} per event-lo
     assert.equal(endpoints.get(app, 'e1'), undefined, 'nothing cached survives');
 
     // A stop between chunks: the queue entry stays, and the next start finishes the job.
-    const again = apps.create('doomed-2', {}).Id;
+    const again = (await apps.create('doomed-2', {})).Id;
     endpoints.upsertBatch(again, Array.from({ length: ENDPOINT_PURGE_CHUNK + 1 }, (_, i) => ({ id: `x${i}`, input: {} })));
-    apps.delete(again);
+    await apps.delete(again);
     const restarted = new Endpoints(db, clock);
     await restarted.resumePurges();
     assert.equal(count(again), 0);

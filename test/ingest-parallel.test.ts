@@ -21,6 +21,7 @@ import { EventIngest } from '../src/pinpoint/events.js';
 import { decodeIngestEntry } from '../src/pinpoint/ingest-record.js';
 import { MAX_EVENTS_PER_REQUEST, MAX_EVENT_ATTRIBUTES_AND_METRICS } from '../src/pinpoint/limits.js';
 import { openDb } from '../src/store/db.js';
+import { sqliteMetadata } from '../src/store/metadata.js';
 import { MAX_PREPARE_THREADS, PreparePool } from '../src/pinpoint/parallel/pool.js';
 import { startTestServer } from './helpers/server.js';
 
@@ -42,12 +43,12 @@ class TurnLog implements Pick<Log, 'append'> {
   }
 }
 
-function harness(threads: number) {
+async function harness(threads: number) {
   const dir = mkdtempSync(join(tmpdir(), 'pinstream-parallel-'));
   const db = openDb(dir);
   const clock = new ManualClock(Date.parse('2026-11-26T10:00:00Z'));
-  const apps = new Apps(db, clock, 'us-east-1', '000000000000');
-  const appId = apps.create('parallel', {}).Id;
+  const apps = await Apps.open(db, sqliteMetadata(db), clock, 'us-east-1', '000000000000');
+  const appId = (await apps.create('parallel', {})).Id;
   const log = new TurnLog();
   const ingest = new EventIngest(apps, new Endpoints(db, clock), log, new Dedup(100_000), clock, '000000000000', { threads });
   return {
@@ -94,7 +95,7 @@ async function outcome(p: Promise<unknown>): Promise<unknown> {
 
 describe('PutEvents through the prepare pool (EventIngest, 2 threads)', () => {
   test('requests are applied in arrival order: a small request behind a large one waits for it, so one endpoint keeps its order', async () => {
-    const h = harness(2);
+    const h = await harness(2);
     try {
       // Large bodies (parsed longer) alternate with one-event ones; with two threads the small
       // ones are ready first. Fired without awaiting, as concurrent requests arrive.
@@ -116,7 +117,7 @@ describe('PutEvents through the prepare pool (EventIngest, 2 threads)', () => {
   });
 
   test('retries racing across threads: every copy answered Accepted, each event stored once', async () => {
-    const h = harness(2);
+    const h = await harness(2);
     try {
       const ids = Array.from({ length: 50 }, () => randomUUID());
       const copies = 16;
@@ -136,8 +137,8 @@ describe('PutEvents through the prepare pool (EventIngest, 2 threads)', () => {
   });
 
   test('every answer equals the inline path: records byte for byte, malformed bodies, model errors, refusals in the same order', async () => {
-    const inline = harness(0);
-    const pooled = harness(2);
+    const inline = await harness(0);
+    const pooled = await harness(2);
     try {
       const cases: Array<[string, string | Buffer, boolean?]> = [
         ['valid, with bad events among good', JSON.stringify({ BatchItem: { d1: { Endpoint: { Demographic: { AppVersion: '1.2', Locale: 'en_GB' } }, Events: { ok: event('a', 2), bad: { EventType: '' }, ts: { EventType: 'x', Timestamp: 'yesterday' } } } } })],

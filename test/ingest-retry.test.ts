@@ -17,6 +17,7 @@ import { Endpoints } from '../src/pinpoint/endpoints.js';
 import { EventIngest, MAX_RETRY_WAIT_MS } from '../src/pinpoint/events.js';
 import { decodeIngestEntry } from '../src/pinpoint/ingest-record.js';
 import { openDb, type Db } from '../src/store/db.js';
+import { sqliteMetadata } from '../src/store/metadata.js';
 import { startTestServer } from './helpers/server.js';
 
 /** One append call the test decides: resolve it (durable) or reject it (disk full, fsync failed). */
@@ -67,12 +68,12 @@ interface Harness {
   close(): void;
 }
 
-function harness(retryWaitMs?: number): Harness {
+async function harness(retryWaitMs?: number): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'pinstream-retry-'));
   const db = openDb(dir);
   const clock = new ManualClock(Date.parse('2026-11-26T10:00:00Z'));
-  const apps = new Apps(db, clock, 'us-east-1', '000000000000');
-  const appId = apps.create('retry', {}).Id;
+  const apps = await Apps.open(db, sqliteMetadata(db), clock, 'us-east-1', '000000000000');
+  const appId = (await apps.create('retry', {})).Id;
   const log = new ControlledLog();
   const ingest = new EventIngest(apps, new Endpoints(db, clock), log, new Dedup(1000), clock, '000000000000', { retryWaitMs });
   return {
@@ -111,7 +112,7 @@ function watch<T>(p: Promise<T>) {
 
 describe('a retry while its original is being written (EventIngest, controlled log)', () => {
   test('the retry is not answered before the original is durable; the original fails; the retry writes the events', async () => {
-    const h = harness();
+    const h = await harness();
     try {
       const original = watch(h.ingest.putEvents(h.appId, ...body(['e1', 'e2'])));
       const held = await h.log.appended(1);
@@ -140,7 +141,7 @@ describe('a retry while its original is being written (EventIngest, controlled l
   });
 
   test('when the original becomes durable, the retry is answered Accepted without a second copy', async () => {
-    const h = harness();
+    const h = await harness();
     try {
       const original = h.ingest.putEvents(h.appId, ...body(['e1', 'e2']));
       const held = await h.log.appended(1);
@@ -160,7 +161,7 @@ describe('a retry while its original is being written (EventIngest, controlled l
   });
 
   test('two retries of a failed original: one writes, the other waits for that write', async () => {
-    const h = harness();
+    const h = await harness();
     try {
       const original = h.ingest.putEvents(h.appId, ...body(['e1']));
       const held = await h.log.appended(1);
@@ -180,7 +181,7 @@ describe('a retry while its original is being written (EventIngest, controlled l
   });
 
   test(`a retry waits at most its bound (MAX_RETRY_WAIT_MS = ${MAX_RETRY_WAIT_MS} ms by default), then answers that event with a retryable 500`, async () => {
-    const h = harness(20);
+    const h = await harness(20);
     try {
       const original = watch(h.ingest.putEvents(h.appId, ...body(['e1'])));
       const held = await h.log.appended(1);

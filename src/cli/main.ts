@@ -3,6 +3,7 @@
 // PINSTREAM_* variables (see README); further subcommands talk to a running server.
 
 import { ConfigError, loadConfig } from '../config/config.js';
+import { PostgresError } from '../store/postgres-url.js';
 
 const USAGE = `usage: pinstream <command>
 
@@ -136,6 +137,11 @@ async function start(): Promise<number> {
     // Settings checked against the machine at start (the connection cap against ulimit -n).
     if (e instanceof ConfigError) {
       console.error(`pinstream: configuration error: ${e.message}`);
+      return 2;
+    }
+    // A configured service (PostgreSQL) unreachable or refusing: say which, without a stack.
+    if (e instanceof PostgresError) {
+      console.error(`pinstream: ${e.message}`);
       return 2;
     }
     throw e;

@@ -57,12 +57,12 @@ export function guestPolicy(region: string, accountId: string, appId: string): s
   });
 }
 
-export function createGuestAccess(
+export async function createGuestAccess(
   d: { pools: IdentityPools; iam: IamStore; authorizer: Authorizer; appArn: (appId: string) => string },
   req: ApiRequest,
   appId: string,
   publicUrl: string,
-): GuestAccess {
+): Promise<GuestAccess> {
   const { pools, iam, authorizer } = d;
   const region = pools.region;
   const roleName = guestRoleName(appId);
@@ -80,9 +80,9 @@ export function createGuestAccess(
   authorizer.authorize(req, 'cognito-identity:SetIdentityPoolRoles', pools.arn(pool.IdentityPoolId));
 
   const trust = guestTrustPolicy(pool.IdentityPoolId);
-  if (iam.getRole(roleName)) iam.updateAssumeRolePolicy(roleName, trust);
-  else iam.createRole(roleName, trust, { description: `Guest (unauthenticated) identities of identity pool ${pool.IdentityPoolId}: events of project ${appId} only` });
-  iam.putPolicy('role', roleName, GUEST_POLICY_NAME, guestPolicy(region, iam.accountId, appId));
+  if (iam.getRole(roleName)) await iam.updateAssumeRolePolicy(roleName, trust);
+  else await iam.createRole(roleName, trust, { description: `Guest (unauthenticated) identities of identity pool ${pool.IdentityPoolId}: events of project ${appId} only` });
+  await iam.putPolicy('role', roleName, GUEST_POLICY_NAME, guestPolicy(region, iam.accountId, appId));
   const roles: Record<string, string> = { ...(pool.Roles ?? {}), [UNAUTHENTICATED]: roleArn };
   if (roles[AUTHENTICATED] === undefined) delete roles[AUTHENTICATED];
   pools.updatePool({ ...pool, AllowUnauthenticatedIdentities: true, Roles: roles });

@@ -5,6 +5,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
+import { parsePostgresUrl, PostgresError } from '../store/postgres-url.js';
 
 export interface Config {
   host: string;
@@ -84,6 +85,11 @@ export interface Config {
    * thread that answers requests (src/pinpoint/parallel/); 0 = all of it on that thread.
    */
   ingestThreads: number;
+  /**
+   * Metadata on PostgreSQL (postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE) instead of the data
+   * directory's SQLite database: what lets N nodes share apps and IAM. Unset = embedded.
+   */
+  postgresUrl?: string;
 }
 
 export interface MessagingEventsConfig {
@@ -185,6 +191,7 @@ export const DEFAULTS: Config = {
   oidcProviders: [],
   messagingEvents: undefined,
   ingestThreads: DEFAULT_INGEST_THREADS,
+  postgresUrl: undefined,
 };
 
 export class ConfigError extends Error {
@@ -224,6 +231,7 @@ const ENV_KEYS: Record<string, keyof Config> = {
   PINSTREAM_OIDC_PROVIDERS: 'oidcProviders',
   PINSTREAM_MESSAGING_EVENTS: 'messagingEvents',
   PINSTREAM_INGEST_THREADS: 'ingestThreads',
+  PINSTREAM_POSTGRES_URL: 'postgresUrl',
 };
 
 /**
@@ -326,6 +334,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     oidcProviders: oidcProviders(merged.oidcProviders, label('oidcProviders')),
     messagingEvents: optional(merged.messagingEvents, (v) => messagingEvents(v, label('messagingEvents'))),
     ingestThreads: int(merged.ingestThreads, label('ingestThreads'), 0, MAX_INGEST_THREADS),
+    postgresUrl: optional(merged.postgresUrl, (v) => postgresUrl(v, label('postgresUrl'))),
   };
 }
 
@@ -469,6 +478,17 @@ function routes(v: unknown, name: string): DestinationRoute[] {
     const region = optional(o.region, (x) => pattern(x, `${f}.region`, /^[a-z]{2}(-[a-z]+)+-\d+$/, 'a region name'));
     return { arn, endpoint, region, ...routeCredentials(o, f) };
   });
+}
+
+function postgresUrl(v: unknown, name: string): string {
+  const s = str(v, name);
+  try {
+    parsePostgresUrl(s, name);
+  } catch (e) {
+    if (e instanceof PostgresError) throw new ConfigError(e.message);
+    throw e;
+  }
+  return s;
 }
 
 function optional<T>(v: unknown, f: (v: unknown) => T): T | undefined {

@@ -167,6 +167,15 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
     return { out, IsTruncated: truncated, Marker: truncated ? key(out[out.length - 1]) : undefined };
   };
 
+  /**
+   * A create that lost a race for its name (the name check reads this node's cache; another request
+   * or node may have taken the name since) is EntityAlreadyExists, as when the check sees it.
+   */
+  const unlessTaken = <T>(write: Promise<T>, message: string): Promise<T> =>
+    write.catch((e: unknown) => {
+      throw store.isUniqueViolation(e) ? alreadyExists(message) : e;
+    });
+
   /** A policy document's grammar (MalformedPolicyDocument); the model has checked its characters and length. */
   const checkPolicy = (doc: string, kind: 'identity' | 'trust'): string => {
     try {
@@ -178,12 +187,12 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
     return doc;
   };
 
-  const putInline = (kind: PolicyOwnerKind, owner: string, policyName: string, doc: string) => {
+  const putInline = async (kind: PolicyOwnerKind, owner: string, policyName: string, doc: string) => {
     const limit = kind === 'user' ? MAX_USER_POLICY_BYTES : kind === 'group' ? MAX_GROUP_POLICY_BYTES : MAX_ROLE_POLICY_BYTES;
     const others = store.listPolicies(kind, owner).filter((n) => n !== policyName);
     const total = others.reduce((sum, n) => sum + minifiedSize(store.getPolicy(kind, owner, n)!), minifiedSize(doc));
     if (total > limit) throw limitExceeded(`Maximum policy size of ${limit} bytes exceeded for ${kind} ${owner}`);
-    store.putPolicy(kind, owner, policyName, doc);
+    await store.putPolicy(kind, owner, policyName, doc);
   };
 
   const ownerOf = (kind: PolicyOwnerKind) =>
@@ -212,9 +221,9 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
       return doc;
     };
     return {
-      [`Put${Kind}Policy`](i, req) {
+      async [`Put${Kind}Policy`](i, req) {
         const n = owner(i, req, `Put${Kind}Policy`);
-        putInline(kind, n, i.PolicyName!, checkPolicy(i.PolicyDocument!, 'identity'));
+        await putInline(kind, n, i.PolicyName!, checkPolicy(i.PolicyDocument!, 'identity'));
         return undefined;
       },
       [`Get${Kind}Policy`](i, req) {
@@ -226,10 +235,10 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
         const { out, ...rest } = page(i, store.listPolicies(kind, n), (x) => x);
         return { PolicyNames: out, ...rest };
       },
-      [`Delete${Kind}Policy`](i, req) {
+      async [`Delete${Kind}Policy`](i, req) {
         const n = owner(i, req, `Delete${Kind}Policy`);
         existing(n, i.PolicyName!);
-        store.deletePolicy(kind, n, i.PolicyName!);
+        await store.deletePolicy(kind, n, i.PolicyName!);
         return undefined;
       },
     };
@@ -245,7 +254,7 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
       return n;
     };
     return {
-      [`Attach${Kind}Policy`](i, req) {
+      async [`Attach${Kind}Policy`](i, req) {
         const arn = i.PolicyArn!;
         const n = owner(i, req, `Attach${Kind}Policy`, arn);
         if (!store.getManagedPolicy(arn)) throw noSuchEntity(`Policy ${arn} does not exist or is not attachable.`);
@@ -253,14 +262,14 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
         if (!attached.some((a) => a.arn === arn) && attached.length >= MAX_ATTACHED_POLICIES) {
           throw limitExceeded(`Cannot exceed quota for PoliciesPer${Kind}: ${MAX_ATTACHED_POLICIES}`);
         }
-        store.attachPolicy(kind, n, arn);
+        await store.attachPolicy(kind, n, arn);
         return undefined;
       },
-      [`Detach${Kind}Policy`](i, req) {
+      async [`Detach${Kind}Policy`](i, req) {
         const arn = i.PolicyArn!;
         const n = owner(i, req, `Detach${Kind}Policy`, arn);
         if (!store.attachedPolicies(kind, n).some((a) => a.arn === arn)) throw noSuchEntity(`Policy ${arn} was not found.`);
-        store.detachPolicy(kind, n, arn);
+        await store.detachPolicy(kind, n, arn);
         return undefined;
       },
       [`ListAttached${Kind}Policies`](i, req) {
@@ -273,14 +282,15 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
   };
 
   const managedPolicyActions: QueryActions<IamInputs> = {
-    CreatePolicy(i, req) {
+    async CreatePolicy(i, req) {
       const at = i.Path ?? '/';
       const arn = store.managedPolicyArn(i.PolicyName, at);
       allow(req, 'CreatePolicy', arn);
       const doc = checkPolicy(i.PolicyDocument, 'identity');
       if (minifiedSize(doc) > MAX_MANAGED_POLICY_BYTES) throw limitExceeded(`Cannot exceed quota for PolicySize: ${MAX_MANAGED_POLICY_BYTES}`);
-      if (store.managedPolicyNameTaken(i.PolicyName)) throw alreadyExists(`A policy called ${i.PolicyName} already exists. Duplicate names are not allowed.`);
-      return { Policy: policyShape(store.createManagedPolicy(i.PolicyName, at, doc, i.Description)) };
+      const taken = `A policy called ${i.PolicyName} already exists. Duplicate names are not allowed.`;
+      if (store.managedPolicyNameTaken(i.PolicyName)) throw alreadyExists(taken);
+      return { Policy: policyShape(await unlessTaken(store.createManagedPolicy(i.PolicyName, at, doc, i.Description), taken)) };
     },
     GetPolicy(i, req) {
       allow(req, 'GetPolicy', i.PolicyArn);
@@ -295,7 +305,7 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
       const { out, ...rest } = page(i, shown, (m) => m.PolicyName);
       return { Policies: out, ...rest };
     },
-    DeletePolicy(i, req) {
+    async DeletePolicy(i, req) {
       const arn = i.PolicyArn;
       allow(req, 'DeletePolicy', arn);
       const m = requirePolicy(arn);
@@ -305,10 +315,10 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
           "This policy has more than one version. Before you delete a policy, you must delete the policy's versions. The default version is deleted with the policy.",
         );
       }
-      store.deleteManagedPolicy(arn);
+      await store.deleteManagedPolicy(arn);
       return undefined;
     },
-    CreatePolicyVersion(i, req) {
+    async CreatePolicyVersion(i, req) {
       allow(req, 'CreatePolicyVersion', i.PolicyArn);
       const m = requirePolicy(i.PolicyArn);
       const doc = checkPolicy(i.PolicyDocument, 'identity');
@@ -316,7 +326,7 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
       if (store.policyVersions(m).length >= MAX_POLICY_VERSIONS) {
         throw limitExceeded(`A managed policy can have up to ${MAX_POLICY_VERSIONS} versions. Before you create a new version, you must delete an existing version.`);
       }
-      const v = store.createPolicyVersion(m, doc, i.SetAsDefault ?? false);
+      const v = await store.createPolicyVersion(m, doc, i.SetAsDefault ?? false);
       return { PolicyVersion: { VersionId: v.version_id, IsDefaultVersion: v.is_default, CreateDate: v.create_date } };
     },
     GetPolicyVersion(i, req) {
@@ -334,22 +344,22 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
       const { out, ...rest } = page(i, versions, (v) => String(1e9 - Number(v.version_id.slice(1))).padStart(10, '0'));
       return { Versions: out.map((v) => ({ VersionId: v.version_id, IsDefaultVersion: v.is_default, CreateDate: v.create_date })), ...rest };
     },
-    DeletePolicyVersion(i, req) {
+    async DeletePolicyVersion(i, req) {
       const arn = i.PolicyArn;
       allow(req, 'DeletePolicyVersion', arn);
       const m = requirePolicy(arn);
       const v = store.policyVersions(m).find((x) => x.version_id === i.VersionId);
       if (!v) throw noSuchEntity(`Policy ${arn} version ${i.VersionId} does not exist or is not deletable.`);
       if (v.is_default) throw deleteConflict('Cannot delete the default version of a policy.');
-      store.deletePolicyVersion(m, i.VersionId);
+      await store.deletePolicyVersion(m, i.VersionId);
       return undefined;
     },
-    SetDefaultPolicyVersion(i, req) {
+    async SetDefaultPolicyVersion(i, req) {
       const arn = i.PolicyArn;
       allow(req, 'SetDefaultPolicyVersion', arn);
       const m = requirePolicy(arn);
       if (!store.policyVersions(m).some((x) => x.version_id === i.VersionId)) throw noSuchEntity(`Policy ${arn} version ${i.VersionId} does not exist or is not attachable.`);
-      store.setDefaultPolicyVersion(m, i.VersionId);
+      await store.setDefaultPolicyVersion(m, i.VersionId);
       return undefined;
     },
     ListEntitiesForPolicy(i, req) {
@@ -376,12 +386,13 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
   };
 
   const groupActions: QueryActions<IamInputs> = {
-    CreateGroup(i, req) {
+    async CreateGroup(i, req) {
       const n = i.GroupName;
       const at = i.Path ?? '/';
       allow(req, 'CreateGroup', groupArnOf(n, at));
-      if (store.groupNameTaken(n)) throw alreadyExists(`Group with name ${n} already exists.`);
-      return { Group: groupShape(store.createGroup(n, at)) };
+      const taken = `Group with name ${n} already exists.`;
+      if (store.groupNameTaken(n)) throw alreadyExists(taken);
+      return { Group: groupShape(await unlessTaken(store.createGroup(n, at), taken)) };
     },
     GetGroup(i, req) {
       const n = i.GroupName;
@@ -396,33 +407,33 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
       const { out, ...rest } = page(i, store.listGroups().filter((g) => g.path.startsWith(prefix)), (g) => g.name);
       return { Groups: out.map(groupShape), ...rest };
     },
-    DeleteGroup(i, req) {
+    async DeleteGroup(i, req) {
       const n = i.GroupName;
       allow(req, 'DeleteGroup', groupArnOf(n));
       requireGroup(n);
       if (store.groupMembers(n).length > 0) throw deleteConflict('Cannot delete entity, must remove users from group first.');
       if (store.attachedPolicies('group', n).length > 0) throw deleteConflict('Cannot delete entity, must detach all policies first.');
       if (store.listPolicies('group', n).length > 0) throw deleteConflict('Cannot delete entity, must delete policies first.');
-      store.deleteGroup(n);
+      await store.deleteGroup(n);
       return undefined;
     },
-    AddUserToGroup(i, req) {
+    async AddUserToGroup(i, req) {
       const { GroupName: g, UserName: u } = i;
       allow(req, 'AddUserToGroup', groupArnOf(g));
       requireGroup(g);
       requireUser(u);
       const groups = store.groupsForUser(u);
       if (!groups.some((x) => x.name === g) && groups.length >= MAX_GROUPS_PER_USER) throw limitExceeded(`Cannot exceed quota for GroupsPerUser: ${MAX_GROUPS_PER_USER}`);
-      store.addUserToGroup(g, u);
+      await store.addUserToGroup(g, u);
       return undefined;
     },
-    RemoveUserFromGroup(i, req) {
+    async RemoveUserFromGroup(i, req) {
       const { GroupName: g, UserName: u } = i;
       allow(req, 'RemoveUserFromGroup', groupArnOf(g));
       requireGroup(g);
       requireUser(u);
       if (!store.groupsForUser(u).some((x) => x.name === g)) throw noSuchEntity(`The user with name ${u} cannot be found in group ${g}.`);
-      store.removeUserFromGroup(g, u);
+      await store.removeUserFromGroup(g, u);
       return undefined;
     },
     ListGroupsForUser(i, req) {
@@ -435,13 +446,14 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
   };
 
   const iamActions: QueryActions<IamInputs> = {
-    CreateUser(i, req) {
+    async CreateUser(i, req) {
       const n = i.UserName;
       const at = i.Path ?? '/';
       allow(req, 'CreateUser', userArnOf(n, at));
       // IAM names are unique regardless of case: "Alice" would be another spelling of "alice".
-      if (store.userNameTaken(n)) throw alreadyExists(`User with name ${n} already exists.`);
-      return { User: userShape(store.createUser(n, at)) };
+      const taken = `User with name ${n} already exists.`;
+      if (store.userNameTaken(n)) throw alreadyExists(taken);
+      return { User: userShape(await unlessTaken(store.createUser(n, at), taken)) };
     },
     GetUser(i, req) {
       const n = i.UserName ?? caller(req);
@@ -454,7 +466,7 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
       const { out, ...rest } = page(i, store.listUsers().filter((u) => u.path.startsWith(prefix)), (u) => u.name);
       return { Users: out.map(userShape), ...rest };
     },
-    DeleteUser(i, req) {
+    async DeleteUser(i, req) {
       const n = i.UserName;
       allow(req, 'DeleteUser', userArnOf(n));
       requireUser(n);
@@ -463,17 +475,17 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
       if (store.groupsForUser(n).length > 0) throw deleteConflict('Cannot delete entity, must remove user from all groups first.');
       if (store.attachedPolicies('user', n).length > 0) throw deleteConflict('Cannot delete entity, must detach all policies first.');
       if (store.listPolicies('user', n).length > 0) throw deleteConflict('Cannot delete entity, must delete policies first.');
-      store.deleteUser(n);
+      await store.deleteUser(n);
       return undefined;
     },
-    CreateAccessKey(i, req) {
+    async CreateAccessKey(i, req) {
       const n = i.UserName ?? caller(req);
       allow(req, 'CreateAccessKey', userArnOf(n));
       requireUser(n);
       if (store.listAccessKeys(n).length >= MAX_ACCESS_KEYS_PER_USER) {
         throw limitExceeded(`Cannot exceed quota for AccessKeysPerUser: ${MAX_ACCESS_KEYS_PER_USER}`);
       }
-      const k = store.createAccessKey(n);
+      const k = await store.createAccessKey(n);
       return { AccessKey: { UserName: n, AccessKeyId: k.accessKeyId, Status: 'Active', SecretAccessKey: k.secretAccessKey, CreateDate: k.createDate } };
     },
     ListAccessKeys(i, req) {
@@ -486,7 +498,7 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
         ...rest,
       };
     },
-    UpdateAccessKey(i, req) {
+    async UpdateAccessKey(i, req) {
       // Authorized before the key is looked up: otherwise NoSuchEntity versus AccessDenied would
       // tell any caller which key ids belong to which user.
       const user = i.UserName ?? caller(req);
@@ -494,24 +506,25 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
       const id = accessKey(i.AccessKeyId, store, user);
       // The model's enum also lists Expired, which only AWS sets (on keys it retires itself).
       if (i.Status === 'Expired') throw new QueryError('InvalidInput', 400, 'Access key status can only be set to Active or Inactive.');
-      store.setAccessKeyStatus(id.access_key_id, i.Status as 'Active' | 'Inactive');
+      await store.setAccessKeyStatus(id.access_key_id, i.Status as 'Active' | 'Inactive');
       return undefined;
     },
-    DeleteAccessKey(i, req) {
+    async DeleteAccessKey(i, req) {
       const user = i.UserName ?? caller(req);
       allow(req, 'DeleteAccessKey', userArnOf(user));
       const id = accessKey(i.AccessKeyId, store, user);
-      store.deleteAccessKey(id.access_key_id);
+      await store.deleteAccessKey(id.access_key_id);
       return undefined;
     },
-    CreateRole(i, req) {
+    async CreateRole(i, req) {
       const n = i.RoleName;
       const at = i.Path ?? '/';
       allow(req, 'CreateRole', roleArnOf(n, at));
       const trust = checkPolicy(i.AssumeRolePolicyDocument, 'trust');
       if (minifiedSize(trust) > MAX_TRUST_POLICY_BYTES) throw limitExceeded(`Cannot exceed quota for ACLSizePerRole: ${MAX_TRUST_POLICY_BYTES}`);
-      if (store.roleNameTaken(n)) throw alreadyExists(`Role with name ${n} already exists.`);
-      return { Role: roleShape(store.createRole(n, trust, { path: at, description: i.Description, maxSessionDuration: i.MaxSessionDuration })) };
+      const taken = `Role with name ${n} already exists.`;
+      if (store.roleNameTaken(n)) throw alreadyExists(taken);
+      return { Role: roleShape(await unlessTaken(store.createRole(n, trust, { path: at, description: i.Description, maxSessionDuration: i.MaxSessionDuration }), taken)) };
     },
     GetRole(i, req) {
       allow(req, 'GetRole', roleArnOf(i.RoleName));
@@ -523,22 +536,22 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
       const { out, ...rest } = page(i, store.listRoles().filter((r) => r.path.startsWith(prefix)), (r) => r.name);
       return { Roles: out.map(roleShape), ...rest };
     },
-    UpdateAssumeRolePolicy(i, req) {
+    async UpdateAssumeRolePolicy(i, req) {
       const n = i.RoleName;
       allow(req, 'UpdateAssumeRolePolicy', roleArnOf(n));
       requireRole(n);
       const trust = checkPolicy(i.PolicyDocument, 'trust');
       if (minifiedSize(trust) > MAX_TRUST_POLICY_BYTES) throw limitExceeded(`Cannot exceed quota for ACLSizePerRole: ${MAX_TRUST_POLICY_BYTES}`);
-      store.updateAssumeRolePolicy(n, trust);
+      await store.updateAssumeRolePolicy(n, trust);
       return undefined;
     },
-    DeleteRole(i, req) {
+    async DeleteRole(i, req) {
       const n = i.RoleName;
       allow(req, 'DeleteRole', roleArnOf(n));
       requireRole(n);
       if (store.attachedPolicies('role', n).length > 0) throw deleteConflict('Cannot delete entity, must detach all policies first.');
       if (store.listPolicies('role', n).length > 0) throw deleteConflict('Cannot delete entity, must delete policies first.');
-      store.deleteRole(n);
+      await store.deleteRole(n);
       return undefined;
     },
     ...managedPolicyActions,

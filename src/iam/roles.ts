@@ -138,7 +138,7 @@ export function checkStreamRole(store: IamStore, roleArn: string, appArn: string
  * Creates a role fit for streaming `appId`'s events to the destination, or brings the existing
  * one up to date (trust and permissions both), so running it again repairs a role edited since.
  */
-export function createStreamRole(store: IamStore, region: string, appId: string, destinationArn: string): string {
+export async function createStreamRole(store: IamStore, region: string, appId: string, destinationArn: string): Promise<string> {
   const actions = destinationActions(destinationArn);
   if (!actions) throw new Error(`not a Kinesis stream or Firehose delivery stream ARN: ${destinationArn}`);
   const appArn = `arn:aws:mobiletargeting:${region}:${store.accountId}:apps/${appId}`;
@@ -155,9 +155,9 @@ export function createStreamRole(store: IamStore, region: string, appId: string,
     ],
   });
   let role = store.getRole(name);
-  if (role) store.updateAssumeRolePolicy(name, trust);
-  else role = store.createRole(name, trust, { description: `Lets Pinstream stream events of ${appArn}` });
-  store.putPolicy(
+  if (role) await store.updateAssumeRolePolicy(name, trust);
+  else role = await store.createRole(name, trust, { description: `Lets Pinstream stream events of ${appArn}` });
+  await store.putPolicy(
     'role',
     role.name,
     STREAM_ROLE_POLICY_NAME,

@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { Db } from '../store/db.js';
+import type { CachedTable, Change, MetadataCache, Stmt } from '../store/metadata.js';
 import type { Credentials } from './sigv4.js';
 import { parsePolicy, type PolicyDocument } from './policy.js';
 import { SecretBox } from './secrets.js';
@@ -158,6 +159,56 @@ export const EXPIRED_SESSION_RETENTION_MS = 24 * 60 * 60 * 1000;
 export const MAX_POLICY_VERSIONS = 5;
 export const MAX_ATTACHED_POLICIES = 10;
 
+/** IAM's tables in the metadata store, held whole in memory (IAM is small and read on every request). */
+const T = {
+  users: { table: 'iam_users', keys: ['name'] },
+  keys: { table: 'access_keys', keys: ['access_key_id'] },
+  roles: { table: 'iam_roles', keys: ['name'] },
+  policies: { table: 'iam_policies', keys: ['kind', 'owner', 'name'] },
+  managed: { table: 'iam_managed_policies', keys: ['arn'] },
+  versions: { table: 'iam_policy_versions', keys: ['arn', 'version'] },
+  attachments: { table: 'iam_attachments', keys: ['kind', 'owner', 'policy_arn'] },
+  groups: { table: 'iam_groups', keys: ['name'] },
+  members: { table: 'iam_group_members', keys: ['group_name', 'user_name'] },
+} as const;
+/** Tables whose change can change which policies apply to someone. */
+const POLICY_TABLES = new Set<string>([T.policies.table, T.managed.table, T.versions.table, T.attachments.table, T.members.table]);
+
+interface KeyRecord extends KeyRow {
+  secret: Buffer;
+}
+interface PolicyRecord {
+  kind: PolicyOwnerKind;
+  owner: string;
+  name: string;
+  document: string;
+}
+interface VersionRecord {
+  arn: string;
+  version: number;
+  document: string;
+  create_date: string;
+}
+interface AttachmentRecord {
+  kind: PolicyOwnerKind;
+  owner: string;
+  policy_arn: string;
+}
+interface MemberRecord {
+  group_name: string;
+  user_name: string;
+}
+
+const byName = <R extends { name: string }>(a: R, b: R) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+const sameName = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+
+/**
+ * IAM over the metadata store (store/metadata.ts): every read below is synchronous, from the
+ * store's in-memory copy of IAM's tables, kept current across nodes; every write is async, one
+ * transaction, and visible to reads here when its promise resolves. STS temporary credentials stay
+ * in this node's SQLite database (they are looked up by the synchronous SigV4 path and may be
+ * many; see DESIGN.md "Metadata store").
+ */
 export class IamStore {
   private keyCache = new Map<string, KeyOwner | null>();
   private policyCache = new Map<string, PolicyDocument[]>();
@@ -170,18 +221,67 @@ export class IamStore {
   private sessionBySource = new Map<string, string>();
   private secrets: SecretBox;
 
-  constructor(
+  private constructor(
     private db: Db,
+    private meta: MetadataCache,
+    private t: {
+      users: CachedTable<UserRow>;
+      keys: CachedTable<KeyRecord>;
+      roles: CachedTable<RoleRow>;
+      policies: CachedTable<PolicyRecord>;
+      managed: CachedTable<ManagedPolicyRow>;
+      versions: CachedTable<VersionRecord>;
+      attachments: CachedTable<AttachmentRecord>;
+      groups: CachedTable<GroupRow>;
+      members: CachedTable<MemberRecord>;
+    },
     private clock: Clock,
     readonly accountId: string,
-    dataDir: string,
-    private readonly maxSessions = MAX_ROLE_SESSIONS,
+    secrets: SecretBox,
+    private readonly maxSessions: number,
   ) {
-    this.secrets = new SecretBox(dataDir);
+    this.secrets = secrets;
+    meta.onChange((c) => {
+      // Keys and users: who signs with what (negative answers are cached too, so any change clears all).
+      if (c.table === T.keys.table || c.table === T.users.table) this.keyCache.clear();
+      if (POLICY_TABLES.has(c.table)) this.policyCache.clear();
+    });
+  }
+
+  /**
+   * Opens IAM on a metadata store (`meta`); `db` is this node's SQLite database (temporary
+   * credentials). `secrets` defaults to the data directory's master key.
+   */
+  static async open(
+    db: Db,
+    meta: MetadataCache,
+    clock: Clock,
+    accountId: string,
+    dataDir: string,
+    opts: { maxSessions?: number; secrets?: SecretBox } = {},
+  ): Promise<IamStore> {
+    const t = {
+      users: await meta.table<UserRow>(T.users),
+      keys: await meta.table<KeyRecord>(T.keys),
+      roles: await meta.table<RoleRow>(T.roles),
+      policies: await meta.table<PolicyRecord>(T.policies),
+      managed: await meta.table<ManagedPolicyRow>(T.managed),
+      versions: await meta.table<VersionRecord>(T.versions),
+      attachments: await meta.table<AttachmentRecord>(T.attachments),
+      groups: await meta.table<GroupRow>(T.groups),
+      members: await meta.table<MemberRecord>(T.members),
+    };
+    const store = new IamStore(db, meta, t, clock, accountId, opts.secrets ?? new SecretBox(dataDir), opts.maxSessions ?? MAX_ROLE_SESSIONS);
     // Long-lived role keys of earlier versions carried no record of who assumed the role for what,
     // so no trust policy could be checked against them: they are not honoured, and removed.
-    this.db.prepare(`DELETE FROM access_keys WHERE substr(user_name, 1, ${LEGACY_ROLE_KEY_OWNER.length}) = ?`).run(LEGACY_ROLE_KEY_OWNER);
-    this.purgeExpiredSessions();
+    for (const k of t.keys.filter((k) => k.user_name.startsWith(LEGACY_ROLE_KEY_OWNER))) await store.deleteAccessKey(k.access_key_id);
+    store.purgeExpiredSessions();
+    return store;
+  }
+
+  /** The write failed because the key it inserts exists (another request or node took the name first). */
+  isUniqueViolation(e: unknown): boolean {
+    return this.meta.driver.isUniqueViolation(e);
   }
 
   userArn = (u: { name: string; path: string }) => `arn:aws:iam::${this.accountId}:user${u.path}${u.name}`;
@@ -189,63 +289,66 @@ export class IamStore {
   groupArn = (g: { name: string; path: string }) => `arn:aws:iam::${this.accountId}:group${g.path}${g.name}`;
 
   // --- users -------------------------------------------------------------------------------
-  createUser(name: string, path = '/'): UserRow {
+  async createUser(name: string, path = '/'): Promise<UserRow> {
     const row: UserRow = { name, user_id: 'AIDA' + randomId(17), path, create_date: this.now() };
-    this.db.prepare('INSERT INTO iam_users (name, user_id, path, create_date) VALUES (@name, @user_id, @path, @create_date)').run(row);
+    await this.meta.write(
+      [{ sql: 'INSERT INTO iam_users (name, user_id, path, create_date) VALUES (?, ?, ?, ?)', params: [row.name, row.user_id, row.path, row.create_date] }],
+      [{ table: T.users.table, key: [name] }],
+    );
     return row;
   }
 
   getUser(name: string): UserRow | undefined {
-    return this.db.prepare('SELECT * FROM iam_users WHERE name = ?').get(name) as UserRow | undefined;
+    return this.t.users.get(name);
   }
 
   /** IAM names are unique regardless of case ("ROLE" and "role" cannot both exist): the existing spelling, if any. */
   userNameTaken(name: string): string | undefined {
-    return (this.db.prepare('SELECT name FROM iam_users WHERE lower(name) = lower(?)').get(name) as { name: string } | undefined)?.name;
+    return this.t.users.filter((u) => sameName(u.name, name))[0]?.name;
   }
 
   listUsers(): UserRow[] {
-    return this.db.prepare('SELECT * FROM iam_users ORDER BY name').all() as UserRow[];
+    return [...this.t.users.values()].sort(byName);
   }
 
-  deleteUser(name: string): void {
-    this.db.prepare('DELETE FROM iam_users WHERE name = ?').run(name);
+  async deleteUser(name: string): Promise<void> {
+    await this.meta.write([{ sql: 'DELETE FROM iam_users WHERE name = ?', params: [name] }], [{ table: T.users.table, key: [name] }]);
   }
 
   // --- access keys -------------------------------------------------------------------------
-  createAccessKey(user: string, given?: Credentials): Credentials & { createDate: string } {
+  async createAccessKey(user: string, given?: Credentials): Promise<Credentials & { createDate: string }> {
     const creds = given ?? generateKey();
     const createDate = this.now();
-    this.db
-      .prepare(
-        `INSERT INTO access_keys (access_key_id, secret, user_name, status, create_date) VALUES (?, ?, ?, 'Active', ?)
-         ON CONFLICT(access_key_id) DO UPDATE SET secret = excluded.secret, user_name = excluded.user_name, status = 'Active'`,
-      )
-      .run(creds.accessKeyId, this.seal(creds.secretAccessKey), user, createDate);
-    this.keyCache.delete(creds.accessKeyId);
+    await this.meta.write([this.putKeyStmt(creds, user, createDate)], [{ table: T.keys.table, key: [creds.accessKeyId] }]);
     return { ...creds, createDate };
   }
 
+  private putKeyStmt(creds: Credentials, user: string, createDate: string): Stmt {
+    return {
+      sql: `INSERT INTO access_keys (access_key_id, secret, user_name, status, create_date) VALUES (?, ?, ?, 'Active', ?)
+            ON CONFLICT(access_key_id) DO UPDATE SET secret = excluded.secret, user_name = excluded.user_name, status = 'Active'`,
+      params: [creds.accessKeyId, this.seal(creds.secretAccessKey), user, createDate],
+    };
+  }
+
   listAccessKeys(user: string): KeyRow[] {
-    return this.db
-      .prepare('SELECT access_key_id, user_name, status, create_date FROM access_keys WHERE user_name = ? ORDER BY create_date, access_key_id')
-      .all(user) as KeyRow[];
+    return this.t.keys
+      .filter((k) => k.user_name === user)
+      .sort((a, b) => (a.create_date !== b.create_date ? (a.create_date < b.create_date ? -1 : 1) : a.access_key_id < b.access_key_id ? -1 : 1))
+      .map(keyRow);
   }
 
   getAccessKey(id: string): KeyRow | undefined {
-    return this.db.prepare('SELECT access_key_id, user_name, status, create_date FROM access_keys WHERE access_key_id = ?').get(id) as
-      | KeyRow
-      | undefined;
+    const k = this.t.keys.get(id);
+    return k && keyRow(k);
   }
 
-  setAccessKeyStatus(id: string, status: 'Active' | 'Inactive'): void {
-    this.db.prepare('UPDATE access_keys SET status = ? WHERE access_key_id = ?').run(status, id);
-    this.keyCache.delete(id);
+  async setAccessKeyStatus(id: string, status: 'Active' | 'Inactive'): Promise<void> {
+    await this.meta.write([{ sql: 'UPDATE access_keys SET status = ? WHERE access_key_id = ?', params: [status, id] }], [{ table: T.keys.table, key: [id] }]);
   }
 
-  deleteAccessKey(id: string): void {
-    this.db.prepare('DELETE FROM access_keys WHERE access_key_id = ?').run(id);
-    this.keyCache.delete(id);
+  async deleteAccessKey(id: string): Promise<void> {
+    await this.meta.write([{ sql: 'DELETE FROM access_keys WHERE access_key_id = ?', params: [id] }], [{ table: T.keys.table, key: [id] }]);
   }
 
   /** The SigV4 lookup: secret and owner of an active key. Cached: it runs on every request. */
@@ -256,16 +359,11 @@ export class IamStore {
     if (session) return session;
     let c = this.keyCache.get(accessKeyId);
     if (c === undefined) {
-      // The owner's ARN carries its path, so it is read here once rather than on every request.
-      const row = this.db
-        .prepare(
-          `SELECT k.secret, k.user_name, u.path AS user_path FROM access_keys k
-           JOIN iam_users u ON u.name = k.user_name
-           WHERE k.access_key_id = ? AND k.status = 'Active'`,
-        )
-        .get(accessKeyId) as { secret: Buffer; user_name: string; user_path: string } | undefined;
-      c = row
-        ? { creds: { accessKeyId, secretAccessKey: this.open(row.secret) }, kind: 'user', user: row.user_name, arn: this.userArn({ name: row.user_name, path: row.user_path }) }
+      const k = this.t.keys.get(accessKeyId);
+      const u = k && k.status === 'Active' ? this.t.users.get(k.user_name) : undefined;
+      // The secret is opened once per key, not on every request.
+      c = u
+        ? { creds: { accessKeyId, secretAccessKey: this.open(k!.secret) }, kind: 'user', user: u.name, arn: this.userArn(u) }
         : accessKeyId.startsWith(TEMPORARY_KEY_PREFIX)
           ? this.temporaryOwner(accessKeyId)
           : null;
@@ -281,65 +379,74 @@ export class IamStore {
    * Configuring a different key revokes the previous bootstrap key: rotating a leaked admin key in
    * the configuration must not leave the old one working. Keys made through the IAM API stay.
    */
-  ensureAdmin(configured?: Credentials): { credentials: Credentials; created: boolean } {
-    if (!this.getUser(ADMIN_USER)) this.createUser(ADMIN_USER);
-    const previous = this.db.prepare('SELECT value FROM secrets WHERE name = ?').get(BOOTSTRAP_KEY_RECORD) as { value: Buffer } | undefined;
-    const remember = (id: string) =>
-      this.db
-        .prepare('INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value')
-        .run(BOOTSTRAP_KEY_RECORD, Buffer.from(id));
+  async ensureAdmin(configured?: Credentials): Promise<{ credentials: Credentials; created: boolean }> {
+    if (!this.getUser(ADMIN_USER)) {
+      await this.meta.write(
+        [{ sql: 'INSERT INTO iam_users (name, user_id, path, create_date) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING', params: [ADMIN_USER, 'AIDA' + randomId(17), '/', this.now()] }],
+        [{ table: T.users.table, key: [ADMIN_USER] }],
+      );
+    }
+    const previous = (await this.meta.driver.all<{ value: Buffer }>('SELECT value FROM secrets WHERE name = ?', [BOOTSTRAP_KEY_RECORD]))[0];
+    const remember = (id: string): Stmt => ({
+      sql: 'INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value',
+      params: [BOOTSTRAP_KEY_RECORD, Buffer.from(id)],
+    });
     if (configured) {
       const old = previous?.value.toString();
-      this.db.transaction(() => {
-        if (old !== undefined && old !== configured.accessKeyId) this.deleteAccessKey(old);
-        this.createAccessKey(ADMIN_USER, configured);
-        remember(configured.accessKeyId);
-      })();
+      const stmts: Stmt[] = [];
+      const changes: Change[] = [{ table: T.keys.table, key: [configured.accessKeyId] }];
+      if (old !== undefined && old !== configured.accessKeyId) {
+        stmts.push({ sql: 'DELETE FROM access_keys WHERE access_key_id = ?', params: [old] });
+        changes.push({ table: T.keys.table, key: [old] });
+      }
+      stmts.push(this.putKeyStmt(configured, ADMIN_USER, this.now()), remember(configured.accessKeyId));
+      await this.meta.write(stmts, changes);
       return { credentials: configured, created: false };
     }
-    const row = this.db
-      .prepare(`SELECT access_key_id FROM access_keys WHERE user_name = ? AND status = 'Active' ORDER BY create_date LIMIT 1`)
-      .get(ADMIN_USER) as { access_key_id: string } | undefined;
-    if (row) return { credentials: this.keyOwner(row.access_key_id)!.creds, created: false };
-    const key = this.createAccessKey(ADMIN_USER);
-    remember(key.accessKeyId);
-    return { credentials: { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey }, created: true };
+    const first = this.listAccessKeys(ADMIN_USER).find((k) => k.status === 'Active');
+    if (first) return { credentials: this.keyOwner(first.access_key_id)!.creds, created: false };
+    const key = generateKey();
+    await this.meta.write([this.putKeyStmt(key, ADMIN_USER, this.now()), remember(key.accessKeyId)], [{ table: T.keys.table, key: [key.accessKeyId] }]);
+    return { credentials: key, created: true };
   }
 
   // --- inline policies ---------------------------------------------------------------------
-  putPolicy(kind: PolicyOwnerKind, owner: string, name: string, document: string): void {
-    this.db
-      .prepare(
-        `INSERT INTO iam_policies (kind, owner, name, document) VALUES (?, ?, ?, ?)
-         ON CONFLICT(kind, owner, name) DO UPDATE SET document = excluded.document`,
-      )
-      .run(kind, owner, name, document);
-    this.policiesChanged();
-  }
-
-  getPolicy(kind: PolicyOwnerKind, owner: string, name: string): string | undefined {
-    const row = this.db.prepare('SELECT document FROM iam_policies WHERE kind = ? AND owner = ? AND name = ?').get(kind, owner, name) as
-      | { document: string }
-      | undefined;
-    return row?.document;
-  }
-
-  listPolicies(kind: PolicyOwnerKind, owner: string): string[] {
-    return (this.db.prepare('SELECT name FROM iam_policies WHERE kind = ? AND owner = ? ORDER BY name').all(kind, owner) as Array<{ name: string }>).map(
-      (r) => r.name,
+  async putPolicy(kind: PolicyOwnerKind, owner: string, name: string, document: string): Promise<void> {
+    await this.meta.write(
+      [
+        {
+          sql: `INSERT INTO iam_policies (kind, owner, name, document) VALUES (?, ?, ?, ?)
+                ON CONFLICT(kind, owner, name) DO UPDATE SET document = excluded.document`,
+          params: [kind, owner, name, document],
+        },
+      ],
+      [{ table: T.policies.table, key: [kind, owner, name] }],
     );
   }
 
-  deletePolicy(kind: PolicyOwnerKind, owner: string, name: string): void {
-    this.db.prepare('DELETE FROM iam_policies WHERE kind = ? AND owner = ? AND name = ?').run(kind, owner, name);
-    this.policiesChanged();
+  getPolicy(kind: PolicyOwnerKind, owner: string, name: string): string | undefined {
+    return this.t.policies.get(kind, owner, name)?.document;
+  }
+
+  listPolicies(kind: PolicyOwnerKind, owner: string): string[] {
+    return this.t.policies
+      .filter((p) => p.kind === kind && p.owner === owner)
+      .sort(byName)
+      .map((p) => p.name);
+  }
+
+  async deletePolicy(kind: PolicyOwnerKind, owner: string, name: string): Promise<void> {
+    await this.meta.write(
+      [{ sql: 'DELETE FROM iam_policies WHERE kind = ? AND owner = ? AND name = ?', params: [kind, owner, name] }],
+      [{ table: T.policies.table, key: [kind, owner, name] }],
+    );
   }
 
   /**
    * Every identity policy that applies to a user or role, parsed: its inline policies, the default
    * versions of the managed policies attached to it and, for a user, the inline and attached
-   * policies of each of its groups. Cached until any policy, attachment or membership changes
-   * (those are rare; evaluation runs on every request).
+   * policies of each of its groups. Cached until any policy, attachment or membership changes, here
+   * or on another node (those are rare; evaluation runs on every request).
    */
   policies(kind: 'user' | 'role', owner: string): PolicyDocument[] {
     const key = kind + '\n' + owner;
@@ -355,26 +462,19 @@ export class IamStore {
   }
 
   private ownPolicyDocuments(kind: PolicyOwnerKind, owner: string): string[] {
-    const inline = this.db.prepare('SELECT document FROM iam_policies WHERE kind = ? AND owner = ?').all(kind, owner) as Array<{ document: string }>;
-    const attached = this.db
-      .prepare(
-        `SELECT v.document FROM iam_attachments a
-         JOIN iam_managed_policies p ON p.arn = a.policy_arn
-         JOIN iam_policy_versions v ON v.arn = p.arn AND 'v' || v.version = p.default_version
-         WHERE a.kind = ? AND a.owner = ?`,
-      )
-      .all(kind, owner) as Array<{ document: string }>;
-    return [...inline, ...attached].map((r) => r.document);
-  }
-
-  private policiesChanged(): void {
-    this.policyCache.clear();
+    const inline = this.t.policies.filter((p) => p.kind === kind && p.owner === owner).map((p) => p.document);
+    for (const a of this.t.attachments.filter((a) => a.kind === kind && a.owner === owner)) {
+      const m = this.t.managed.get(a.policy_arn);
+      const v = m && this.t.versions.get(m.arn, Number(m.default_version.slice(1)));
+      if (v) inline.push(v.document);
+    }
+    return inline;
   }
 
   // --- managed policies --------------------------------------------------------------------
   managedPolicyArn = (name: string, path: string) => `arn:aws:iam::${this.accountId}:policy${path}${name}`;
 
-  createManagedPolicy(name: string, path: string, document: string, description?: string): ManagedPolicyRow {
+  async createManagedPolicy(name: string, path: string, document: string, description?: string): Promise<ManagedPolicyRow> {
     const now = this.now();
     const row: ManagedPolicyRow = {
       arn: this.managedPolicyArn(name, path),
@@ -387,139 +487,191 @@ export class IamStore {
       create_date: now,
       update_date: now,
     };
-    this.db.transaction(() => {
-      this.db
-        .prepare(
-          `INSERT INTO iam_managed_policies (arn, name, policy_id, path, description, default_version, next_version, create_date, update_date)
-           VALUES (@arn, @name, @policy_id, @path, @description, @default_version, @next_version, @create_date, @update_date)`,
-        )
-        .run(row);
-      this.db.prepare('INSERT INTO iam_policy_versions (arn, version, document, create_date) VALUES (?, 1, ?, ?)').run(row.arn, document, now);
-    })();
+    await this.meta.write(
+      [
+        {
+          sql: `INSERT INTO iam_managed_policies (arn, name, policy_id, path, description, default_version, next_version, create_date, update_date)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          params: [row.arn, row.name, row.policy_id, row.path, row.description, row.default_version, row.next_version, row.create_date, row.update_date],
+        },
+        { sql: 'INSERT INTO iam_policy_versions (arn, version, document, create_date) VALUES (?, 1, ?, ?)', params: [row.arn, document, now] },
+      ],
+      [
+        { table: T.managed.table, key: [row.arn] },
+        { table: T.versions.table, key: [row.arn] },
+      ],
+    );
     return row;
   }
 
   getManagedPolicy(arn: string): ManagedPolicyRow | undefined {
-    return this.db.prepare('SELECT * FROM iam_managed_policies WHERE arn = ?').get(arn) as ManagedPolicyRow | undefined;
+    return this.t.managed.get(arn);
   }
 
   /** Managed policy names are unique in an account whatever their path and case: the existing one, if any. */
   managedPolicyNameTaken(name: string): string | undefined {
-    return (this.db.prepare('SELECT name FROM iam_managed_policies WHERE lower(name) = lower(?)').get(name) as { name: string } | undefined)?.name;
+    return this.t.managed.filter((m) => sameName(m.name, name))[0]?.name;
   }
 
   listManagedPolicies(): ManagedPolicyRow[] {
-    return this.db.prepare('SELECT * FROM iam_managed_policies ORDER BY name').all() as ManagedPolicyRow[];
+    return [...this.t.managed.values()].sort(byName);
   }
 
-  deleteManagedPolicy(arn: string): void {
-    this.db.transaction(() => {
-      this.db.prepare('DELETE FROM iam_policy_versions WHERE arn = ?').run(arn);
-      this.db.prepare('DELETE FROM iam_managed_policies WHERE arn = ?').run(arn);
-    })();
-    this.policiesChanged();
+  async deleteManagedPolicy(arn: string): Promise<void> {
+    await this.meta.write(
+      [
+        { sql: 'DELETE FROM iam_policy_versions WHERE arn = ?', params: [arn] },
+        { sql: 'DELETE FROM iam_managed_policies WHERE arn = ?', params: [arn] },
+      ],
+      [
+        { table: T.versions.table, key: [arn] },
+        { table: T.managed.table, key: [arn] },
+      ],
+    );
   }
 
   /** Newest first, as ListPolicyVersions answers. */
   policyVersions(p: ManagedPolicyRow): PolicyVersionRow[] {
-    const rows = this.db.prepare('SELECT version, document, create_date FROM iam_policy_versions WHERE arn = ? ORDER BY version DESC').all(p.arn) as Array<{
-      version: number;
-      document: string;
-      create_date: string;
-    }>;
-    return rows.map((r) => ({ version_id: 'v' + r.version, document: r.document, create_date: r.create_date, is_default: 'v' + r.version === p.default_version }));
+    const current = this.t.managed.get(p.arn) ?? p;
+    return this.t.versions
+      .filter((v) => v.arn === p.arn)
+      .sort((a, b) => b.version - a.version)
+      .map((r) => ({ version_id: 'v' + r.version, document: r.document, create_date: r.create_date, is_default: 'v' + r.version === current.default_version }));
   }
 
-  /** Creates the next version (v1, v2, ...: numbers are never reused) and returns it. */
-  createPolicyVersion(p: ManagedPolicyRow, document: string, setAsDefault: boolean): PolicyVersionRow {
+  /**
+   * Creates the next version (v1, v2, ...: numbers are never reused) and returns it. The number is
+   * taken by the UPDATE, which locks the policy's row: two nodes adding versions at once get
+   * consecutive numbers, never the same one.
+   */
+  async createPolicyVersion(p: ManagedPolicyRow, document: string, setAsDefault: boolean): Promise<PolicyVersionRow> {
     const now = this.now();
-    const id = 'v' + p.next_version;
-    this.db.transaction(() => {
-      this.db.prepare('INSERT INTO iam_policy_versions (arn, version, document, create_date) VALUES (?, ?, ?, ?)').run(p.arn, p.next_version, document, now);
-      this.db
-        .prepare('UPDATE iam_managed_policies SET next_version = next_version + 1, default_version = ?, update_date = ? WHERE arn = ?')
-        .run(setAsDefault ? id : p.default_version, setAsDefault ? now : p.update_date, p.arn);
-    })();
-    this.policiesChanged();
-    return { version_id: id, document, create_date: now, is_default: setAsDefault };
+    const [taken] = await this.meta.write(
+      [
+        {
+          sql: `UPDATE iam_managed_policies SET next_version = next_version + 1,
+                  default_version = CASE WHEN ? = 1 THEN 'v' || next_version ELSE default_version END,
+                  update_date = CASE WHEN ? = 1 THEN ? ELSE update_date END
+                WHERE arn = ? RETURNING next_version - 1 AS version`,
+          params: [setAsDefault ? 1 : 0, setAsDefault ? 1 : 0, now, p.arn],
+        },
+        {
+          sql: 'INSERT INTO iam_policy_versions (arn, version, document, create_date) SELECT arn, next_version - 1, ?, ? FROM iam_managed_policies WHERE arn = ?',
+          params: [document, now, p.arn],
+        },
+      ],
+      [
+        { table: T.managed.table, key: [p.arn] },
+        { table: T.versions.table, key: [p.arn] },
+      ],
+    );
+    const version = (taken as Array<{ version: number }>)[0]?.version;
+    if (version === undefined) throw new Error(`managed policy ${p.arn} no longer exists`);
+    return { version_id: 'v' + version, document, create_date: now, is_default: setAsDefault };
   }
 
-  deletePolicyVersion(p: ManagedPolicyRow, versionId: string): void {
-    this.db.prepare('DELETE FROM iam_policy_versions WHERE arn = ? AND version = ?').run(p.arn, Number(versionId.slice(1)));
+  async deletePolicyVersion(p: ManagedPolicyRow, versionId: string): Promise<void> {
+    const version = Number(versionId.slice(1));
+    await this.meta.write(
+      [{ sql: 'DELETE FROM iam_policy_versions WHERE arn = ? AND version = ?', params: [p.arn, version] }],
+      [{ table: T.versions.table, key: [p.arn, version] }],
+    );
   }
 
-  setDefaultPolicyVersion(p: ManagedPolicyRow, versionId: string): void {
-    this.db.prepare('UPDATE iam_managed_policies SET default_version = ?, update_date = ? WHERE arn = ?').run(versionId, this.now(), p.arn);
-    this.policiesChanged();
+  async setDefaultPolicyVersion(p: ManagedPolicyRow, versionId: string): Promise<void> {
+    await this.meta.write(
+      [{ sql: 'UPDATE iam_managed_policies SET default_version = ?, update_date = ? WHERE arn = ?', params: [versionId, this.now(), p.arn] }],
+      [{ table: T.managed.table, key: [p.arn] }],
+    );
   }
 
-  attachPolicy(kind: PolicyOwnerKind, owner: string, arn: string): void {
-    this.db.prepare('INSERT OR IGNORE INTO iam_attachments (kind, owner, policy_arn) VALUES (?, ?, ?)').run(kind, owner, arn);
-    this.policiesChanged();
+  async attachPolicy(kind: PolicyOwnerKind, owner: string, arn: string): Promise<void> {
+    await this.meta.write(
+      [{ sql: 'INSERT INTO iam_attachments (kind, owner, policy_arn) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', params: [kind, owner, arn] }],
+      [{ table: T.attachments.table, key: [kind, owner, arn] }],
+    );
   }
 
-  detachPolicy(kind: PolicyOwnerKind, owner: string, arn: string): void {
-    this.db.prepare('DELETE FROM iam_attachments WHERE kind = ? AND owner = ? AND policy_arn = ?').run(kind, owner, arn);
-    this.policiesChanged();
+  async detachPolicy(kind: PolicyOwnerKind, owner: string, arn: string): Promise<void> {
+    await this.meta.write(
+      [{ sql: 'DELETE FROM iam_attachments WHERE kind = ? AND owner = ? AND policy_arn = ?', params: [kind, owner, arn] }],
+      [{ table: T.attachments.table, key: [kind, owner, arn] }],
+    );
   }
 
   /** Managed policies attached to a user, group or role, by name. */
   attachedPolicies(kind: PolicyOwnerKind, owner: string): Array<{ name: string; arn: string; path: string }> {
-    return this.db
-      .prepare(
-        `SELECT p.name, p.arn, p.path FROM iam_attachments a JOIN iam_managed_policies p ON p.arn = a.policy_arn
-         WHERE a.kind = ? AND a.owner = ? ORDER BY p.name`,
-      )
-      .all(kind, owner) as Array<{ name: string; arn: string; path: string }>;
+    const out: Array<{ name: string; arn: string; path: string }> = [];
+    for (const a of this.t.attachments.filter((a) => a.kind === kind && a.owner === owner)) {
+      const m = this.t.managed.get(a.policy_arn);
+      if (m) out.push({ name: m.name, arn: m.arn, path: m.path });
+    }
+    return out.sort(byName);
   }
 
   policyAttachments(arn: string): Array<{ kind: PolicyOwnerKind; owner: string }> {
-    return this.db.prepare('SELECT kind, owner FROM iam_attachments WHERE policy_arn = ? ORDER BY kind, owner').all(arn) as Array<{ kind: PolicyOwnerKind; owner: string }>;
+    return this.t.attachments
+      .filter((a) => a.policy_arn === arn)
+      .map((a) => ({ kind: a.kind, owner: a.owner }))
+      .sort((a, b) => (a.kind !== b.kind ? (a.kind < b.kind ? -1 : 1) : a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : 0));
   }
 
   // --- groups ------------------------------------------------------------------------------
-  createGroup(name: string, path = '/'): GroupRow {
+  async createGroup(name: string, path = '/'): Promise<GroupRow> {
     const row: GroupRow = { name, group_id: 'AGPA' + randomId(17), path, create_date: this.now() };
-    this.db.prepare('INSERT INTO iam_groups (name, group_id, path, create_date) VALUES (@name, @group_id, @path, @create_date)').run(row);
+    await this.meta.write(
+      [{ sql: 'INSERT INTO iam_groups (name, group_id, path, create_date) VALUES (?, ?, ?, ?)', params: [row.name, row.group_id, row.path, row.create_date] }],
+      [{ table: T.groups.table, key: [name] }],
+    );
     return row;
   }
 
   getGroup(name: string): GroupRow | undefined {
-    return this.db.prepare('SELECT * FROM iam_groups WHERE name = ?').get(name) as GroupRow | undefined;
+    return this.t.groups.get(name);
   }
 
   groupNameTaken(name: string): string | undefined {
-    return (this.db.prepare('SELECT name FROM iam_groups WHERE lower(name) = lower(?)').get(name) as { name: string } | undefined)?.name;
+    return this.t.groups.filter((g) => sameName(g.name, name))[0]?.name;
   }
 
   listGroups(): GroupRow[] {
-    return this.db.prepare('SELECT * FROM iam_groups ORDER BY name').all() as GroupRow[];
+    return [...this.t.groups.values()].sort(byName);
   }
 
-  deleteGroup(name: string): void {
-    this.db.prepare('DELETE FROM iam_groups WHERE name = ?').run(name);
+  async deleteGroup(name: string): Promise<void> {
+    await this.meta.write([{ sql: 'DELETE FROM iam_groups WHERE name = ?', params: [name] }], [{ table: T.groups.table, key: [name] }]);
   }
 
-  addUserToGroup(group: string, user: string): void {
-    this.db.prepare('INSERT OR IGNORE INTO iam_group_members (group_name, user_name) VALUES (?, ?)').run(group, user);
-    this.policiesChanged();
+  async addUserToGroup(group: string, user: string): Promise<void> {
+    await this.meta.write(
+      [{ sql: 'INSERT INTO iam_group_members (group_name, user_name) VALUES (?, ?) ON CONFLICT DO NOTHING', params: [group, user] }],
+      [{ table: T.members.table, key: [group, user] }],
+    );
   }
 
-  removeUserFromGroup(group: string, user: string): void {
-    this.db.prepare('DELETE FROM iam_group_members WHERE group_name = ? AND user_name = ?').run(group, user);
-    this.policiesChanged();
+  async removeUserFromGroup(group: string, user: string): Promise<void> {
+    await this.meta.write(
+      [{ sql: 'DELETE FROM iam_group_members WHERE group_name = ? AND user_name = ?', params: [group, user] }],
+      [{ table: T.members.table, key: [group, user] }],
+    );
   }
 
   groupMembers(group: string): UserRow[] {
-    return this.db
-      .prepare('SELECT u.* FROM iam_group_members m JOIN iam_users u ON u.name = m.user_name WHERE m.group_name = ? ORDER BY u.name')
-      .all(group) as UserRow[];
+    const out: UserRow[] = [];
+    for (const m of this.t.members.filter((m) => m.group_name === group)) {
+      const u = this.t.users.get(m.user_name);
+      if (u) out.push(u);
+    }
+    return out.sort(byName);
   }
 
   groupsForUser(user: string): GroupRow[] {
-    return this.db
-      .prepare('SELECT g.* FROM iam_group_members m JOIN iam_groups g ON g.name = m.group_name WHERE m.user_name = ? ORDER BY g.name')
-      .all(user) as GroupRow[];
+    const out: GroupRow[] = [];
+    for (const m of this.t.members.filter((m) => m.user_name === user)) {
+      const g = this.t.groups.get(m.group_name);
+      if (g) out.push(g);
+    }
+    return out.sort(byName);
   }
 
   // --- STS temporary credentials -----------------------------------------------------------
@@ -622,7 +774,7 @@ export class IamStore {
   }
 
   // --- roles -------------------------------------------------------------------------------
-  createRole(name: string, trust: string, opts: { path?: string; description?: string; maxSessionDuration?: number } = {}): RoleRow {
+  async createRole(name: string, trust: string, opts: { path?: string; description?: string; maxSessionDuration?: number } = {}): Promise<RoleRow> {
     const row: RoleRow = {
       name,
       role_id: 'AROA' + randomId(17),
@@ -632,26 +784,30 @@ export class IamStore {
       description: opts.description ?? null,
       max_session_duration: opts.maxSessionDuration ?? 3600,
     };
-    this.db
-      .prepare(
-        `INSERT INTO iam_roles (name, role_id, path, create_date, assume_role_policy, description, max_session_duration)
-         VALUES (@name, @role_id, @path, @create_date, @assume_role_policy, @description, @max_session_duration)`,
-      )
-      .run(row);
+    await this.meta.write(
+      [
+        {
+          sql: `INSERT INTO iam_roles (name, role_id, path, create_date, assume_role_policy, description, max_session_duration)
+                VALUES (?, ?, ?, ?, ?, ?, ?)`,
+          params: [row.name, row.role_id, row.path, row.create_date, row.assume_role_policy, row.description, row.max_session_duration],
+        },
+      ],
+      [{ table: T.roles.table, key: [name] }],
+    );
     return row;
   }
 
-  updateAssumeRolePolicy(name: string, trust: string): void {
-    this.db.prepare('UPDATE iam_roles SET assume_role_policy = ? WHERE name = ?').run(trust, name);
+  async updateAssumeRolePolicy(name: string, trust: string): Promise<void> {
+    await this.meta.write([{ sql: 'UPDATE iam_roles SET assume_role_policy = ? WHERE name = ?', params: [trust, name] }], [{ table: T.roles.table, key: [name] }]);
   }
 
   getRole(name: string): RoleRow | undefined {
-    return this.db.prepare('SELECT * FROM iam_roles WHERE name = ?').get(name) as RoleRow | undefined;
+    return this.t.roles.get(name);
   }
 
   /** The existing spelling of a role name that differs only in case, if any (IAM names are case-insensitive). */
   roleNameTaken(name: string): string | undefined {
-    return (this.db.prepare('SELECT name FROM iam_roles WHERE lower(name) = lower(?)').get(name) as { name: string } | undefined)?.name;
+    return this.t.roles.filter((r) => sameName(r.name, name))[0]?.name;
   }
 
   /** The role a role ARN names, exactly: this account, the role's own path and name (else undefined). */
@@ -674,13 +830,13 @@ export class IamStore {
   }
 
   listRoles(): RoleRow[] {
-    return this.db.prepare('SELECT * FROM iam_roles ORDER BY name').all() as RoleRow[];
+    return [...this.t.roles.values()].sort(byName);
   }
 
-  deleteRole(name: string): void {
+  async deleteRole(name: string): Promise<void> {
     // Sessions of the role stay: the authorizer refuses their requests while the role is missing
     // (saying so), and a role created again under the name serves them again if its trust allows.
-    this.db.prepare('DELETE FROM iam_roles WHERE name = ?').run(name);
+    await this.meta.write([{ sql: 'DELETE FROM iam_roles WHERE name = ?', params: [name] }], [{ table: T.roles.table, key: [name] }]);
   }
 
   /**
@@ -733,6 +889,8 @@ export function generateKey(prefix = 'PSAK'): Credentials {
   for (const b of bytes) id += KEY_ID_ALPHABET[b & 31];
   return { accessKeyId: id, secretAccessKey: randomBytes(30).toString('base64').replace(/[+/]/g, 'x') };
 }
+
+const keyRow = (k: KeyRecord): KeyRow => ({ access_key_id: k.access_key_id, user_name: k.user_name, status: k.status, create_date: k.create_date });
 
 function randomId(n: number): string {
   const bytes = randomBytes(n);

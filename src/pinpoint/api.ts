@@ -86,11 +86,11 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
     {
       method: 'POST',
       path: '/v1/apps',
-      handler: (req) => {
+      handler: async (req) => {
         const { Name, tags } = input('CreateApp', req, {}, body(req)).CreateApplicationRequest;
         allow(req, 'CreateApp');
         if (Name === '') throw badRequest('Name must not be empty');
-        return json(201, apps.create(Name, checkTags(tags, 'tags')));
+        return json(201, await apps.create(Name, checkTags(tags, 'tags')));
       },
     },
     {
@@ -118,7 +118,7 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
         allow(req, 'DeleteApp', id);
         apps.require(id);
         if (eventStreams.get(id)) await eventStreams.delete(id);
-        const app = apps.delete(id);
+        const app = await apps.delete(id);
         await endpoints.purgeApp(id);
         return json(200, app);
       },
@@ -134,10 +134,10 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
     {
       method: 'PUT',
       path: '/v1/apps/{application-id}/settings',
-      handler: (req, p) => {
+      handler: async (req, p) => {
         const settings = input('UpdateApplicationSettings', req, p, body(req)).WriteApplicationSettingsRequest;
         allow(req, 'UpdateApplicationSettings', p['application-id']);
-        return json(200, apps.updateSettings(p['application-id'], settings));
+        return json(200, await apps.updateSettings(p['application-id'], settings));
       },
     },
     {
@@ -283,7 +283,7 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
       // caller, so the extension is no way to reach another tenant's stream.
       method: 'POST',
       path: '/v1/apps/{application-id}/eventstream/role',
-      handler: (req, p) => {
+      handler: async (req, p) => {
         const id = p['application-id'];
         allow(req, 'PutEventStream', id);
         const roleArn = eventStreams.streamRoleArn(id);
@@ -296,7 +296,7 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
         const needs = destinationActions(destination)!;
         authorizer.authorize(req, needs.put, destination);
         authorizer.authorize(req, needs.describe, destination);
-        return json(201, { RoleArn: eventStreams.createRole(id, write) });
+        return json(201, { RoleArn: await eventStreams.createRole(id, write) });
       },
     },
     ...(s.guestAccess
@@ -307,11 +307,11 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
             // the configuration an app needs (src/cognito/guest.ts authorizes each part).
             method: 'POST',
             path: '/v1/apps/{application-id}/guest-access',
-            handler: (req: ApiRequest, p: Record<string, string>) => {
+            handler: async (req: ApiRequest, p: Record<string, string>) => {
               const id = p['application-id'];
               allow(req, 'GetApp', id);
               apps.require(id);
-              return json(201, s.guestAccess!(req, id));
+              return json(201, await s.guestAccess!(req, id));
             },
           } satisfies Route,
         ]
@@ -341,25 +341,25 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
     {
       method: 'POST',
       path: '/v1/tags/{resource-arn+}',
-      handler: (req, p) => {
+      handler: async (req, p) => {
         const { tags } = input('TagResource', req, p, body(req)).TagsModel;
         const id = apps.appIdFromArn(p['resource-arn']);
         allow(req, 'TagResource', id);
         const app = apps.require(id);
-        apps.tag(app.Id, checkTags(tags, 'tags'));
+        await apps.tag(app.Id, checkTags(tags, 'tags'));
         return { status: 204 };
       },
     },
     {
       method: 'DELETE',
       path: '/v1/tags/{resource-arn+}',
-      handler: (req, p) => {
+      handler: async (req, p) => {
         const id = apps.appIdFromArn(p['resource-arn']);
         allow(req, 'UntagResource', id);
         const app = apps.require(id);
         const keys = req.query.getAll('tagKeys');
         if (keys.length === 0) throw badRequest('tagKeys is required');
-        apps.untag(app.Id, keys);
+        await apps.untag(app.Id, keys);
         return { status: 204 };
       },
     },

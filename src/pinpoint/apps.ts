@@ -1,8 +1,11 @@
 // Projects ("apps"): creation, listing with paging, deletion with everything under them, tags and
-// application settings. Apps are read on every PutEvents, so they are cached in memory.
+// application settings. Apps are read on every PutEvents: the metadata store (store/metadata.ts)
+// holds them all in memory, kept current when another node changes one; reads are synchronous,
+// writes async. Their endpoints stay in this node's SQLite database (`db`) for now.
 
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../store/db.js';
+import type { CachedTable, MetadataCache } from '../store/metadata.js';
 import type { Clock } from '../clock.js';
 import { badRequest, notFound } from '../http/errors.js';
 import type { Json } from '../http/shape.js';
@@ -26,17 +29,32 @@ interface AppRow {
   settings: string;
 }
 
-export class Apps {
-  private cache = new Map<string, App>();
-  private seq: number;
+const APPS = { table: 'apps', keys: ['id'] } as const;
+/** Tries of CreateApp when another node took the same creation sequence number at the same moment. */
+export const MAX_CREATE_APP_ATTEMPTS = 5;
 
-  constructor(
+export class Apps {
+  /** Parsed apps, by id; dropped when the row changes (here or on another node). */
+  private cache = new Map<string, App>();
+
+  private constructor(
     private db: Db,
+    private meta: MetadataCache,
+    private rows: CachedTable<AppRow>,
     private clock: Clock,
     private region: string,
     private accountId: string,
   ) {
-    this.seq = (db.prepare('SELECT coalesce(max(created_seq), 0) AS s FROM apps').get() as { s: number }).s;
+    meta.onChange((c) => {
+      if (c.table !== APPS.table) return;
+      if (c.key.length === 0) this.cache.clear();
+      else this.cache.delete(c.key[0] as string);
+    });
+  }
+
+  /** Apps on a metadata store; `db` is this node's SQLite database, where endpoints live for now. */
+  static async open(db: Db, meta: MetadataCache, clock: Clock, region: string, accountId: string): Promise<Apps> {
+    return new Apps(db, meta, await meta.table<AppRow>(APPS), clock, region, accountId);
   }
 
   /** The resource of collection-level actions (CreateApp, GetApps). */
@@ -48,19 +66,33 @@ export class Apps {
     return `arn:aws:mobiletargeting:${this.region}:${this.accountId}:apps/${id}`;
   }
 
-  create(name: string, tags: Record<string, string>): App {
+  async create(name: string, tags: Record<string, string>): Promise<App> {
     const id = randomUUID().replace(/-/g, '');
     const creationDate = new Date(this.clock.now()).toISOString();
-    this.db
-      .prepare('INSERT INTO apps (id, name, creation_date, created_seq, tags) VALUES (?, ?, ?, ?, ?)')
-      .run(id, name, creationDate, ++this.seq, JSON.stringify(tags));
-    return this.require(id);
+    // The sequence orders GetApps pages; computed in the INSERT, so on PostgreSQL two nodes may
+    // take the same number at once: the unique index refuses the second, which tries again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.meta.write(
+          [
+            {
+              sql: 'INSERT INTO apps (id, name, creation_date, created_seq, tags) VALUES (?, ?, ?, (SELECT coalesce(max(created_seq), 0) + 1 FROM apps), ?)',
+              params: [id, name, creationDate, JSON.stringify(tags)],
+            },
+          ],
+          [{ table: APPS.table, key: [id] }],
+        );
+        return this.require(id);
+      } catch (e) {
+        if (attempt >= MAX_CREATE_APP_ATTEMPTS || !this.meta.driver.isUniqueViolation(e)) throw e;
+      }
+    }
   }
 
   get(id: string): App | undefined {
     let app = this.cache.get(id);
     if (!app) {
-      const row = this.db.prepare('SELECT * FROM apps WHERE id = ?').get(id) as AppRow | undefined;
+      const row = this.rows.get(id);
       if (!row) return undefined;
       app = this.toApp(row);
       this.cache.set(id, app);
@@ -81,24 +113,26 @@ export class Apps {
       after = Number.parseInt(token, 36);
       if (!/^[0-9a-z]+$/.test(token) || !Number.isSafeInteger(after)) throw badRequest(`token "${token}" is not a valid paging token`);
     }
-    const rows = this.db
-      .prepare('SELECT * FROM apps WHERE created_seq > ? ORDER BY created_seq LIMIT ?')
-      .all(after, pageSize + 1) as AppRow[];
+    const rows = this.rows
+      .filter((r) => r.created_seq > after)
+      .sort((a, b) => a.created_seq - b.created_seq)
+      .slice(0, pageSize + 1);
     const page = rows.slice(0, pageSize);
     const out: { Item: App[]; NextToken?: string } = { Item: page.map((r) => this.toApp(r)) };
     if (rows.length > pageSize) out.NextToken = page[page.length - 1].created_seq.toString(36);
     return out;
   }
 
-  delete(id: string): App {
+  async delete(id: string): Promise<App> {
     const app = this.require(id);
+    await this.meta.write([{ sql: 'DELETE FROM apps WHERE id = ?', params: [id] }], [{ table: APPS.table, key: [id] }]);
+    // After the app, so a crash between the two can leave endpoints of a deleted app behind (never
+    // served: app ids are not reused) but never purge the endpoints of an app that still exists.
+    // The endpoints go in chunks afterwards (Endpoints.purgeApp), from this queue.
     this.db.transaction(() => {
-      // The endpoints go in chunks afterwards (Endpoints.purgeApp), from this queue.
       this.db.prepare('INSERT OR IGNORE INTO endpoint_purges (app_id) VALUES (?)').run(id);
       this.db.prepare('DELETE FROM app_attribute_names WHERE app_id = ?').run(id);
-      this.db.prepare('DELETE FROM apps WHERE id = ?').run(id);
     })();
-    this.cache.delete(id);
     return app;
   }
 
@@ -113,28 +147,27 @@ export class Apps {
     return m[3];
   }
 
-  tag(id: string, tags: Record<string, string>): void {
+  async tag(id: string, tags: Record<string, string>): Promise<void> {
     const app = this.require(id);
     const merged = { ...app.tags, ...tags };
     checkTags(merged, 'tags');
-    this.setTags(id, merged);
+    await this.setTags(id, merged);
   }
 
-  untag(id: string, keys: string[]): void {
+  async untag(id: string, keys: string[]): Promise<void> {
     const app = this.require(id);
     const next = { ...app.tags };
     for (const k of keys) delete next[k];
-    this.setTags(id, next);
+    await this.setTags(id, next);
   }
 
   getSettings(id: string): Json {
-    this.require(id);
-    const row = this.db.prepare('SELECT settings FROM apps WHERE id = ?').get(id) as { settings: string };
-    const s = JSON.parse(row.settings) as Json;
+    const app = this.require(id);
+    const s = JSON.parse(this.rows.get(id)!.settings) as Json;
     return {
       ApplicationId: id,
       CampaignHook: s.CampaignHook ?? {},
-      LastModifiedDate: s.LastModifiedDate ?? this.require(id).CreationDate,
+      LastModifiedDate: s.LastModifiedDate ?? app.CreationDate,
       Limits: s.Limits ?? {},
       QuietTime: s.QuietTime ?? {},
       ...(s.JourneyLimits ? { JourneyLimits: s.JourneyLimits } : {}),
@@ -146,25 +179,23 @@ export class Apps {
    * as in Pinpoint. `write` is model-validated: only modelled members, of their types (nothing a
    * client invents is stored or echoed back).
    */
-  updateSettings(id: string, write: WriteApplicationSettingsRequest): Json {
+  async updateSettings(id: string, write: WriteApplicationSettingsRequest): Promise<Json> {
     this.require(id);
     for (const k of ['Start', 'End'] as const) {
       const t = write.QuietTime?.[k];
       if (t !== undefined && !/^([01]\d|2[0-3]):[0-5]\d$/.test(t)) throw badRequest(`QuietTime.${k} must be a time of day as HH:MM; got "${t}"`);
     }
-    const row = this.db.prepare('SELECT settings FROM apps WHERE id = ?').get(id) as { settings: string };
-    const s = JSON.parse(row.settings) as Json;
+    const s = JSON.parse(this.rows.get(id)!.settings) as Json;
     for (const k of ['CampaignHook', 'Limits', 'QuietTime', 'JourneyLimits', 'CloudWatchMetricsEnabled', 'EventTaggingEnabled'] as const) {
       if (write[k] !== undefined) s[k] = write[k];
     }
     s.LastModifiedDate = new Date(this.clock.now()).toISOString();
-    this.db.prepare('UPDATE apps SET settings = ? WHERE id = ?').run(JSON.stringify(s), id);
+    await this.meta.write([{ sql: 'UPDATE apps SET settings = ? WHERE id = ?', params: [JSON.stringify(s), id] }], [{ table: APPS.table, key: [id] }]);
     return this.getSettings(id);
   }
 
-  private setTags(id: string, tags: Record<string, string>): void {
-    this.db.prepare('UPDATE apps SET tags = ? WHERE id = ?').run(JSON.stringify(tags), id);
-    this.cache.delete(id);
+  private async setTags(id: string, tags: Record<string, string>): Promise<void> {
+    await this.meta.write([{ sql: 'UPDATE apps SET tags = ? WHERE id = ?', params: [JSON.stringify(tags), id] }], [{ table: APPS.table, key: [id] }]);
   }
 
   private toApp(row: AppRow): App {

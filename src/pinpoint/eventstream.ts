@@ -177,7 +177,7 @@ export class EventStreams {
   }
 
   /** Pinstream extension ("Automatically create a role"): creates or repairs the app's event-stream role. */
-  createRole(appId: string, write: Json): string {
+  createRole(appId: string, write: Json): Promise<string> {
     const destination = this.roleDestination(write);
     // The region is the app ARN's (arn:aws:mobiletargeting:REGION:ACCOUNT:apps/ID).
     const region = this.appArn(appId).split(':')[3];

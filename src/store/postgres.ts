@@ -1,0 +1,285 @@
+// The shared metadata adapter: PostgreSQL behind the `SqlDriver` interface, for N stateless nodes.
+// A `pg` pool serves reads and writes (each write is BEGIN … COMMIT on one pooled connection, so the
+// statements SQLite runs in one transaction stay one transaction here); one more connection LISTENs
+// on PG_CHANNEL, where every write's `pg_notify` (sent inside the transaction, so delivered only if
+// it commits) tells the other nodes which (table, key) to reload. That connection is re-opened
+// after a loss, with bounded backoff, and the node reloads everything (resync): notifications are
+// not queued for a disconnected listener.
+//
+// Schema: PG_MIGRATIONS, in PostgreSQL's dialect, applied at start in one transaction under an
+// advisory lock (two nodes starting together: the second waits, then finds them applied), and
+// recorded in `schema_migrations`.
+
+import pg from 'pg';
+import { randomBytes } from 'node:crypto';
+import type { Change, SqlDriver, Stmt } from './metadata.js';
+import { parsePostgresUrl, PostgresError } from './postgres-url.js';
+
+export { PostgresError };
+
+/** Longest a connection to PostgreSQL may take to open (start-up, pool growth, LISTEN reconnects). */
+export const PG_CONNECT_TIMEOUT_MS = 5_000;
+/** Longest one query may run before it fails (no request waits on PostgreSQL forever). */
+export const PG_QUERY_TIMEOUT_MS = 30_000;
+/** Connections one node's pool opens at most. */
+export const PG_POOL_SIZE = 10;
+/** Longest notification payload sent (PostgreSQL's limit is 8000 bytes); larger writes make every node reload all. */
+export const PG_MAX_PAYLOAD_BYTES = 7_900;
+/** The channel every node LISTENs on for metadata changes. */
+export const PG_CHANNEL = 'pinstream_metadata';
+/** Backoff between LISTEN reconnection attempts: doubles from the first to the last. */
+export const PG_RECONNECT_MIN_MS = 100;
+export const PG_RECONNECT_MAX_MS = 5_000;
+/** Arbitrary constant naming Pinstream's migration lock among the database's advisory locks. */
+const MIGRATION_LOCK = 0x50_49_4e_53; // 'PINS'
+
+
+/**
+ * The metadata schema in PostgreSQL's dialect: the tables of the domains converted to the Store
+ * (IAM, apps), column for column as in SQLite (store/db.ts) so the same SQL reads both. Appended
+ * to, never edited: a node applies those it has not.
+ */
+export const PG_MIGRATIONS: string[] = [
+  `CREATE TABLE apps (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     creation_date TEXT NOT NULL,
+     created_seq BIGINT NOT NULL UNIQUE,
+     tags TEXT NOT NULL DEFAULT '{}',
+     settings TEXT NOT NULL DEFAULT '{}'
+   );
+   CREATE TABLE secrets (name TEXT PRIMARY KEY, value BYTEA NOT NULL);
+   CREATE TABLE iam_users (name TEXT PRIMARY KEY, user_id TEXT NOT NULL, path TEXT NOT NULL, create_date TEXT NOT NULL);
+   CREATE TABLE access_keys (
+     access_key_id TEXT PRIMARY KEY,
+     secret BYTEA NOT NULL,
+     user_name TEXT NOT NULL,
+     status TEXT NOT NULL DEFAULT 'Active',
+     create_date TEXT NOT NULL
+   );
+   CREATE INDEX access_keys_user ON access_keys(user_name);
+   CREATE TABLE iam_roles (
+     name TEXT PRIMARY KEY,
+     role_id TEXT NOT NULL,
+     path TEXT NOT NULL,
+     create_date TEXT NOT NULL,
+     assume_role_policy TEXT NOT NULL,
+     description TEXT,
+     max_session_duration INTEGER NOT NULL
+   );
+   CREATE TABLE iam_policies (kind TEXT NOT NULL, owner TEXT NOT NULL, name TEXT NOT NULL, document TEXT NOT NULL, PRIMARY KEY (kind, owner, name));
+   CREATE TABLE iam_managed_policies (
+     arn TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     policy_id TEXT NOT NULL,
+     path TEXT NOT NULL,
+     description TEXT,
+     default_version TEXT NOT NULL,
+     next_version INTEGER NOT NULL,
+     create_date TEXT NOT NULL,
+     update_date TEXT NOT NULL
+   );
+   CREATE TABLE iam_policy_versions (arn TEXT NOT NULL, version INTEGER NOT NULL, document TEXT NOT NULL, create_date TEXT NOT NULL, PRIMARY KEY (arn, version));
+   CREATE TABLE iam_attachments (kind TEXT NOT NULL, owner TEXT NOT NULL, policy_arn TEXT NOT NULL, PRIMARY KEY (kind, owner, policy_arn));
+   CREATE INDEX iam_attachments_policy ON iam_attachments(policy_arn);
+   CREATE TABLE iam_groups (name TEXT PRIMARY KEY, group_id TEXT NOT NULL, path TEXT NOT NULL, create_date TEXT NOT NULL);
+   CREATE TABLE iam_group_members (group_name TEXT NOT NULL, user_name TEXT NOT NULL, PRIMARY KEY (group_name, user_name));
+   CREATE INDEX iam_group_members_user ON iam_group_members(user_name);`,
+];
+
+/** `?` placeholders (the portable form) to PostgreSQL's `$1, $2, …`; quoted text is left alone. */
+export function pgPlaceholders(sql: string): string {
+  let out = '';
+  let n = 0;
+  let quote: string | undefined;
+  for (const ch of sql) {
+    if (quote) {
+      if (ch === quote) quote = undefined;
+      out += ch;
+    } else if (ch === "'" || ch === '"') {
+      quote = ch;
+      out += ch;
+    } else out += ch === '?' ? '$' + ++n : ch;
+  }
+  return out;
+}
+
+
+const where = (u: URL) => `PostgreSQL at ${u.hostname}:${u.port || 5432}${u.pathname}`;
+
+// int8 (counts, BIGINT sequences) as numbers, as SQLite gives them: they stay far below 2^53.
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+};
+
+export class PostgresDriver implements SqlDriver {
+  readonly kind = 'postgres' as const;
+  /** Tells this node's own notifications from other nodes'. */
+  private readonly node = randomBytes(8).toString('hex');
+  private listener?: pg.Client;
+  private listening = false;
+  private closed = false;
+  private retry?: NodeJS.Timeout;
+  private readonly waiters = new Set<() => void>();
+
+  private constructor(
+    private readonly url: URL,
+    private readonly pool: pg.Pool,
+    private readonly connectTimeoutMs: number,
+  ) {
+    // An idle pooled connection that dies (server restart) must not crash the process.
+    pool.on('error', (e) => console.error(`pinstream: ${where(url)}: idle connection lost: ${e.message}`));
+  }
+
+  /** Connects (bounded by `connectTimeoutMs`), applies migrations, and is ready to read and write. */
+  static async open(url: string, opts: { connectTimeoutMs?: number; label?: string } = {}): Promise<PostgresDriver> {
+    const u = parsePostgresUrl(url, opts.label);
+    const connectTimeoutMs = opts.connectTimeoutMs ?? PG_CONNECT_TIMEOUT_MS;
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: PG_POOL_SIZE,
+      connectionTimeoutMillis: connectTimeoutMs,
+      query_timeout: PG_QUERY_TIMEOUT_MS,
+      types,
+    });
+    const d = new PostgresDriver(u, pool, connectTimeoutMs);
+    try {
+      await d.migrate();
+    } catch (e) {
+      await pool.end().catch(() => {});
+      throw new PostgresError(`${where(u)} is unreachable or refused the metadata store: ${(e as Error).message || String(e)}`);
+    }
+    return d;
+  }
+
+  async all<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+    return (await this.pool.query(pgPlaceholders(sql), params)).rows as T[];
+  }
+
+  async write(stmts: Stmt[], changes: Change[]): Promise<unknown[][]> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      const rows: unknown[][] = [];
+      for (const s of stmts) rows.push((await c.query(pgPlaceholders(s.sql), s.params ?? [])).rows);
+      // One notification per write, so other nodes apply its changes together. PostgreSQL caps a
+      // payload at 8000 bytes: past PG_MAX_PAYLOAD_BYTES the nodes are told to reload everything.
+      let payload = JSON.stringify({ n: this.node, c: changes.map((ch) => ({ t: ch.table, k: ch.key })) });
+      if (Buffer.byteLength(payload) > PG_MAX_PAYLOAD_BYTES) payload = JSON.stringify({ n: this.node, all: true });
+      if (changes.length > 0) await c.query('SELECT pg_notify($1, $2)', [PG_CHANNEL, payload]);
+      await c.query('COMMIT');
+      return rows;
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => {});
+      throw e;
+    } finally {
+      c.release();
+    }
+  }
+
+  listen(onChanges: (c: Change[]) => void, onResync: () => void): void {
+    let delay = PG_RECONNECT_MIN_MS;
+    const connect = async (resync: boolean): Promise<void> => {
+      const client = new pg.Client({ connectionString: this.url.href, connectionTimeoutMillis: this.connectTimeoutMs, types });
+      const lost = (why: string) => {
+        if (this.listener !== client) return;
+        this.listener = undefined;
+        this.listening = false;
+        client.end().catch(() => {});
+        if (this.closed) return;
+        console.error(`pinstream: ${where(this.url)}: change notifications lost (${why}); reconnecting, then reloading the metadata cache`);
+        schedule();
+      };
+      client.on('error', (e) => lost(e.message));
+      client.on('end', () => lost('connection closed'));
+      client.on('notification', (m) => {
+        if (m.channel !== PG_CHANNEL || m.payload === undefined) return;
+        let p: { n?: unknown; c?: Array<{ t?: unknown; k?: unknown }>; all?: unknown };
+        try {
+          p = JSON.parse(m.payload) as typeof p;
+        } catch {
+          return;
+        }
+        if (p.n === this.node) return;
+        if (p.all === true) return onResync();
+        if (!Array.isArray(p.c)) return;
+        onChanges(p.c.filter((x) => typeof x.t === 'string' && Array.isArray(x.k)).map((x) => ({ table: x.t as string, key: x.k as unknown[] })));
+      });
+      this.listener = client;
+      try {
+        await client.connect();
+        await client.query(`LISTEN ${PG_CHANNEL}`);
+      } catch (e) {
+        lost((e as Error).message);
+        return;
+      }
+      if (this.closed) return void client.end().catch(() => {});
+      this.listening = true;
+      for (const w of this.waiters) w();
+      this.waiters.clear();
+      delay = PG_RECONNECT_MIN_MS;
+      if (resync) onResync();
+    };
+    const schedule = () => {
+      this.retry = setTimeout(() => void connect(true), delay);
+      delay = Math.min(delay * 2, PG_RECONNECT_MAX_MS);
+    };
+    void connect(false);
+  }
+
+  /** Resolves once the LISTEN connection is up (start-up waits for it, at most `timeoutMs`). */
+  listeningNow(timeoutMs = this.connectTimeoutMs * 2): Promise<void> {
+    if (this.listening) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(ready);
+        reject(new PostgresError(`${where(this.url)}: could not LISTEN for metadata changes within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const ready = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.waiters.add(ready);
+    });
+  }
+
+  isUniqueViolation(e: unknown): boolean {
+    return (e as { code?: unknown })?.code === '23505';
+  }
+
+  stale(): boolean {
+    return !this.listening;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retry);
+    const l = this.listener;
+    this.listener = undefined;
+    this.listening = false;
+    await l?.end().catch(() => {});
+    await this.pool.end();
+  }
+
+  private async migrate(): Promise<void> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      // Held to COMMIT: a second node starting now waits here, then sees the versions applied.
+      await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())');
+      const done = (await c.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migrations')).rows[0].v ?? 0;
+      for (let v = done; v < PG_MIGRATIONS.length; v++) {
+        await c.query(PG_MIGRATIONS[v]);
+        await c.query('INSERT INTO schema_migrations (version) VALUES ($1)', [v + 1]);
+      }
+      await c.query('COMMIT');
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => {});
+      throw e;
+    } finally {
+      c.release();
+    }
+  }
+}

@@ -1,0 +1,293 @@
+// The metadata Store contract: what IAM and apps must do on any adapter (SQLite, PostgreSQL),
+// through the domain modules callers use (IamStore, Apps) and the `SqlDriver` they write with.
+// test/store-contract.test.ts runs it against each adapter; a new adapter passes it before it is
+// wired in.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDb, type Db } from '../../src/store/db.js';
+import type { Change, MetadataCache } from '../../src/store/metadata.js';
+import { ADMIN_USER, IamStore, generateKey } from '../../src/iam/store.js';
+import { Apps } from '../../src/pinpoint/apps.js';
+import { ManualClock } from '../../src/clock.js';
+
+export const ACCOUNT = '000000000000';
+export const REGION = 'us-east-1';
+
+/** One node's view: its SQLite file (temporary credentials, endpoints), metadata, IAM and apps. */
+export interface StoreNode {
+  dir: string;
+  db: Db;
+  meta: MetadataCache;
+  iam: IamStore;
+  apps: Apps;
+  close(): Promise<void>;
+}
+
+/** Opens a node's stores over `meta`, in a data directory (its master key seals the IAM secrets). */
+export async function openNode(dir: string, openMeta: (db: Db) => Promise<MetadataCache>, clock = new ManualClock(Date.parse('2026-12-01T00:00:00Z'))): Promise<StoreNode> {
+  const db = openDb(dir);
+  const meta = await openMeta(db);
+  const iam = await IamStore.open(db, meta, clock, ACCOUNT, dir);
+  const apps = await Apps.open(db, meta, clock, REGION, ACCOUNT);
+  return {
+    dir,
+    db,
+    meta,
+    iam,
+    apps,
+    async close() {
+      await meta.close();
+      db.close();
+    },
+  };
+}
+
+/**
+ * Resolves once `ready()` holds: at once, or when `meta` has applied a change to `table` after
+ * which it does (a change from another node arrives as a notification, then a reload); rejects
+ * after `timeoutMs`.
+ */
+export function changeSeen(meta: MetadataCache, table: string, ready: () => boolean, timeoutMs = 10_000): Promise<void> {
+  if (ready()) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`no change to ${table} reached this node within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const off = meta.onChange((c: Change) => {
+      if (c.table !== table || !ready()) return;
+      clearTimeout(timer);
+      off();
+      resolve();
+    });
+  });
+}
+
+const policy = (action: string) => JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: action, Resource: '*' }] });
+
+/** A fresh, empty metadata backend for one test; `open` may be called again for more nodes on it. */
+export interface Backend {
+  /** Opens a metadata store on this backend for a node whose SQLite database is `db`. */
+  open(db: Db): Promise<MetadataCache>;
+  drop(): Promise<void>;
+}
+
+/**
+ * Registers the contract's tests against one adapter. `backend` makes a fresh one per test; `skip`
+ * says why the adapter cannot run here (the tests are then skipped with that reason).
+ */
+export function storeContract(adapter: string, backend: () => Promise<Backend>, skip: () => Promise<string | undefined>): void {
+  const withNode = (name: string, fn: (n: StoreNode, b: Backend) => Promise<void>) =>
+    test(`${adapter}: ${name}`, async (t) => {
+      const why = await skip();
+      if (why) return t.skip(why);
+      const dir = await mkdtemp(join(tmpdir(), 'pinstream-store-'));
+      const b = await backend();
+      const node = await openNode(dir, (db) => b.open(db));
+      try {
+        await fn(node, b);
+      } finally {
+        await node.close();
+        await b.drop();
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+
+  withNode('an access key authenticates its user until it is made inactive or deleted; its secret is stored sealed', async ({ iam, meta }) => {
+    await iam.createUser('alice', '/team/');
+    const key = await iam.createAccessKey('alice');
+    const owner = iam.keyOwner(key.accessKeyId)!;
+    assert.equal(owner.creds.secretAccessKey, key.secretAccessKey);
+    assert.equal(owner.arn, `arn:aws:iam::${ACCOUNT}:user/team/alice`);
+    const [row] = await meta.driver.all<{ secret: Buffer }>('SELECT secret FROM access_keys WHERE access_key_id = ?', [key.accessKeyId]);
+    assert.ok(Buffer.isBuffer(row.secret));
+    assert.equal(row.secret.includes(Buffer.from(key.secretAccessKey)), false, 'the secret is not stored in the clear');
+    await iam.setAccessKeyStatus(key.accessKeyId, 'Inactive');
+    assert.equal(iam.keyOwner(key.accessKeyId), undefined);
+    assert.equal(iam.getAccessKey(key.accessKeyId)?.status, 'Inactive');
+    await iam.setAccessKeyStatus(key.accessKeyId, 'Active');
+    assert.ok(iam.keyOwner(key.accessKeyId));
+    await iam.deleteAccessKey(key.accessKeyId);
+    assert.equal(iam.keyOwner(key.accessKeyId), undefined);
+    assert.deepEqual(iam.listAccessKeys('alice'), []);
+  });
+
+  withNode('a key looked up before it exists is found once it is created (no stale negative answer)', async ({ iam }) => {
+    const given = generateKey();
+    assert.equal(iam.keyOwner(given.accessKeyId), undefined);
+    await iam.createUser('bob');
+    await iam.createAccessKey('bob', given);
+    assert.equal(iam.keyOwner(given.accessKeyId)?.user, 'bob');
+  });
+
+  withNode('users, groups and roles: case-insensitive name clashes, sorted lists, deletion', async ({ iam }) => {
+    await iam.createUser('Zed');
+    await iam.createUser('amy');
+    assert.equal(iam.userNameTaken('ZED'), 'Zed');
+    assert.deepEqual(
+      iam.listUsers().map((u) => u.name),
+      ['Zed', 'amy'],
+    );
+    await iam.createGroup('devs');
+    await iam.addUserToGroup('devs', 'amy');
+    await iam.addUserToGroup('devs', 'amy');
+    assert.deepEqual(
+      iam.groupMembers('devs').map((u) => u.name),
+      ['amy'],
+    );
+    assert.deepEqual(
+      iam.groupsForUser('amy').map((g) => g.name),
+      ['devs'],
+    );
+    await iam.removeUserFromGroup('devs', 'amy');
+    assert.deepEqual(iam.groupsForUser('amy'), []);
+    const role = await iam.createRole('Worker', JSON.stringify({ Version: '2012-10-17', Statement: [] }), { path: '/svc/', maxSessionDuration: 7200 });
+    assert.deepEqual(iam.getRole('Worker'), role);
+    assert.equal(iam.roleByArn(`arn:aws:iam::${ACCOUNT}:role/svc/Worker`)?.role_id, role.role_id);
+    assert.equal(iam.roleNameTaken('worker'), 'Worker');
+    await iam.updateAssumeRolePolicy('Worker', '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"sts:AssumeRole"}]}');
+    assert.match(iam.getRole('Worker')!.assume_role_policy, /Deny/);
+    await iam.deleteRole('Worker');
+    await iam.deleteUser('Zed');
+    await iam.deleteGroup('devs');
+    assert.equal(iam.getRole('Worker'), undefined);
+    assert.deepEqual(
+      iam.listUsers().map((u) => u.name),
+      ['amy'],
+    );
+    assert.deepEqual(iam.listGroups(), []);
+  });
+
+  withNode('policies: inline, managed with versions, attachments and groups all apply, and changes apply at once', async ({ iam }) => {
+    await iam.createUser('u');
+    await iam.putPolicy('user', 'u', 'inline', policy('kinesis:PutRecord'));
+    assert.equal(iam.policies('user', 'u').length, 1);
+    const m = await iam.createManagedPolicy('managed', '/', policy('firehose:PutRecord'), 'd');
+    await iam.attachPolicy('user', 'u', m.arn);
+    await iam.attachPolicy('user', 'u', m.arn);
+    assert.deepEqual(iam.attachedPolicies('user', 'u'), [{ name: 'managed', arn: m.arn, path: '/' }]);
+    assert.equal(iam.policies('user', 'u').length, 2);
+    const v2 = await iam.createPolicyVersion(m, policy('sqs:SendMessage'), true);
+    const v3 = await iam.createPolicyVersion(iam.getManagedPolicy(m.arn)!, policy('sns:Publish'), false);
+    assert.deepEqual([v2.version_id, v3.version_id], ['v2', 'v3']);
+    assert.deepEqual(
+      iam.policyVersions(m).map((v) => [v.version_id, v.is_default]),
+      [
+        ['v3', false],
+        ['v2', true],
+        ['v1', false],
+      ],
+    );
+    assert.equal(iam.getManagedPolicy(m.arn)!.default_version, 'v2');
+    const texts = () => JSON.stringify(iam.policies('user', 'u'));
+    assert.match(texts(), /sqs:SendMessage/);
+    await iam.setDefaultPolicyVersion(m, 'v3');
+    assert.match(texts(), /sns:Publish/);
+    await iam.deletePolicyVersion(m, 'v2');
+    assert.deepEqual(
+      iam.policyVersions(m).map((v) => v.version_id),
+      ['v3', 'v1'],
+    );
+    // A version deleted is never numbered again.
+    assert.equal((await iam.createPolicyVersion(iam.getManagedPolicy(m.arn)!, policy('s3:GetObject'), false)).version_id, 'v4');
+    await iam.createGroup('g');
+    await iam.putPolicy('group', 'g', 'gp', policy('glue:GetTable'));
+    await iam.addUserToGroup('g', 'u');
+    assert.match(texts(), /glue:GetTable/);
+    await iam.detachPolicy('user', 'u', m.arn);
+    assert.doesNotMatch(texts(), /sns:Publish/);
+    await iam.deleteManagedPolicy(m.arn);
+    assert.equal(iam.getManagedPolicy(m.arn), undefined);
+    assert.deepEqual(iam.policyVersions(m), []);
+    await iam.deletePolicy('user', 'u', 'inline');
+    assert.deepEqual(iam.listPolicies('user', 'u'), []);
+  });
+
+  withNode('a write is one transaction: when a statement fails, nothing of it is stored or cached', async ({ meta, iam }) => {
+    await iam.createUser('taken');
+    const before = iam.listUsers().length;
+    await assert.rejects(
+      meta.write(
+        [
+          { sql: 'INSERT INTO iam_users (name, user_id, path, create_date) VALUES (?, ?, ?, ?)', params: ['fresh', 'AIDAX', '/', 'now'] },
+          { sql: 'INSERT INTO iam_users (name, user_id, path, create_date) VALUES (?, ?, ?, ?)', params: ['taken', 'AIDAY', '/', 'now'] },
+        ],
+        [{ table: 'iam_users', key: ['fresh'] }],
+      ),
+      (e: unknown) => meta.driver.isUniqueViolation(e),
+    );
+    assert.equal(iam.listUsers().length, before);
+    assert.equal(iam.getUser('fresh'), undefined);
+    assert.deepEqual(await meta.driver.all('SELECT name FROM iam_users WHERE name = ?', ['fresh']), []);
+  });
+
+  withNode('two creates racing for one name: one wins, the other fails as a unique violation', async ({ iam }) => {
+    const [a, b] = await Promise.allSettled([iam.createUser('race'), iam.createUser('race')]);
+    const lost = [a, b].filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
+    assert.equal(lost.length, 1);
+    assert.equal(iam.isUniqueViolation(lost[0].reason), true, String(lost[0].reason));
+    assert.equal(iam.getUser('race')?.user_id, (a.status === 'fulfilled' ? a : (b as PromiseFulfilledResult<{ user_id: string }>)).value.user_id);
+  });
+
+  withNode('the bootstrap admin key: generated once, replaced by a configured one, which revokes it', async ({ iam }) => {
+    const first = await iam.ensureAdmin();
+    assert.equal(first.created, true);
+    const again = await iam.ensureAdmin();
+    assert.deepEqual(again, { credentials: first.credentials, created: false });
+    const configured = generateKey();
+    await iam.ensureAdmin(configured);
+    assert.equal(iam.keyOwner(configured.accessKeyId)?.user, ADMIN_USER);
+    assert.equal(iam.keyOwner(first.credentials.accessKeyId), undefined, 'the previous bootstrap key no longer works');
+  });
+
+  withNode('apps: create, page in creation order, tags, settings, delete', async ({ apps }) => {
+    const made = [];
+    for (const name of ['one', 'two', 'three']) made.push(await apps.create(name, { k: name }));
+    const p1 = apps.list(2, undefined);
+    assert.deepEqual(
+      p1.Item.map((a) => a.Name),
+      ['one', 'two'],
+    );
+    const p2 = apps.list(2, p1.NextToken);
+    assert.deepEqual(
+      p2.Item.map((a) => a.Name),
+      ['three'],
+    );
+    assert.equal(p2.NextToken, undefined);
+    const id = made[1].Id;
+    await apps.tag(id, { extra: 'x' });
+    assert.deepEqual(apps.require(id).tags, { k: 'two', extra: 'x' });
+    await apps.untag(id, ['k']);
+    assert.deepEqual(apps.require(id).tags, { extra: 'x' });
+    const s = await apps.updateSettings(id, { QuietTime: { Start: '22:00', End: '06:00' } });
+    assert.deepEqual(s.QuietTime, { Start: '22:00', End: '06:00' });
+    assert.deepEqual(apps.getSettings(id).QuietTime, { Start: '22:00', End: '06:00' });
+    await apps.delete(id);
+    assert.equal(apps.get(id), undefined);
+    assert.deepEqual(
+      apps.list(10, undefined).Item.map((a) => a.Name),
+      ['one', 'three'],
+    );
+    // The next app still sorts last.
+    await apps.create('four', {});
+    assert.equal(apps.list(10, undefined).Item.at(-1)!.Name, 'four');
+  });
+
+  withNode('what was written is there when the store is opened again', async (node, b) => {
+    await node.iam.createUser('kept');
+    const key = await node.iam.createAccessKey('kept');
+    const app = await node.apps.create('kept', {});
+    const again = await openNode(node.dir, (db) => b.open(db));
+    try {
+      assert.notEqual(again.meta, node.meta);
+      assert.equal(again.iam.keyOwner(key.accessKeyId)?.creds.secretAccessKey, key.secretAccessKey);
+      assert.equal(again.apps.get(app.Id)?.Name, 'kept');
+    } finally {
+      await again.close();
+    }
+  });
+}
