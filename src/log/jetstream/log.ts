@@ -31,6 +31,8 @@ export const DEFAULT_MAX_RECORDS = 10_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** JetStream's "no message found" API error code (a purged or deleted sequence). */
 const NO_MESSAGE = 10037;
+/** JetStream's "expected stream sequence does not match store" (a clustered stream resynchronising). */
+const STORE_MISMATCH = 10077;
 /** How long the watcher waits before starting again after its consumer failed. */
 export const WATCH_RETRY_MS = 1000;
 
@@ -134,14 +136,22 @@ export class JetStreamLog implements Log {
     for (const b of bodies) if (b.length > this.c.maxPayload - 1024) throw new RangeError(`record of ${b.length} bytes exceeds the NATS servers' max_payload (${this.c.maxPayload})`);
     this.auditBase = undefined;
     const ts = String(timestamp);
-    // Published back to back (no await in between), so one node's batch is contiguous in the stream.
-    const acks = bodies.map((body, i) => {
+    const publish = (i: number): Promise<PubAck> => {
       const h = headers();
       h.set(TS_HEADER, ts);
       const msgID = options.ids?.[i];
-      return this.c.js.publish(this.subject, body, { headers: h, timeout: this.c.timeoutMs, ...(msgID ? { msgID } : {}) });
-    });
-    const settled = await Promise.allSettled(acks);
+      return this.c.js.publish(this.subject, bodies[i], { headers: h, timeout: this.c.timeoutMs, ...(msgID ? { msgID } : {}) });
+    };
+    // Published back to back (no await in between), so one node's batch is contiguous in the stream.
+    const settled = await Promise.allSettled(bodies.map((_, i) => publish(i)));
+    // A clustered 2.9 stream refuses the first message after its sequence was moved by a purge
+    // (checkConsumer) with "expected sequence does not match store" and resynchronises: those
+    // messages were not stored, so they are sent once more (their offsets may then not be contiguous).
+    const resync = settled.flatMap((s, i) => (s.status === 'rejected' && natsErrorCode(s.reason) === `JS_${STORE_MISMATCH}` ? [i] : []));
+    if (resync.length > 0) {
+      const again = await Promise.allSettled(resync.map((i) => publish(i)));
+      resync.forEach((i, k) => (settled[i] = again[k]));
+    }
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) {
       const code = natsErrorCode(failed.reason);
