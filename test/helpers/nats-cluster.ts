@@ -157,8 +157,13 @@ export class NatsCluster {
 
   /** Starts a killed server again on its ports and store folder, and waits for the cluster. */
   async restart(i: number): Promise<void> {
-    this.spawn(this.nodes[i]);
+    this.revive(i);
     await this.waitReady();
+  }
+
+  /** Starts a killed server again without waiting (several at once after an outage; then waitReady). */
+  revive(i: number): void {
+    this.spawn(this.nodes[i]);
   }
 
   async stop(): Promise<void> {

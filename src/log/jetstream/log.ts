@@ -31,6 +31,8 @@ export const DEFAULT_MAX_RECORDS = 10_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** JetStream's "no message found" API error code (a purged or deleted sequence). */
 const NO_MESSAGE = 10037;
+/** Attempts per message when JetStream has no responder (leader election, reconnect) or times out. */
+export const PUBLISH_RETRIES = 4;
 /** JetStream's "expected stream sequence does not match store" (a clustered stream resynchronising). */
 const STORE_MISMATCH = 10077;
 /** How long the watcher waits before starting again after its consumer failed. */
@@ -140,7 +142,9 @@ export class JetStreamLog implements Log {
       const h = headers();
       h.set(TS_HEADER, ts);
       const msgID = options.ids?.[i];
-      return this.c.js.publish(this.subject, bodies[i], { headers: h, timeout: this.c.timeoutMs, ...(msgID ? { msgID } : {}) });
+      // Retries ride out a stream leader election or a reconnect (no responders, timeouts) with the
+      // client's backoff; a retried message without an id may be stored twice (at least once).
+      return this.c.js.publish(this.subject, bodies[i], { headers: h, timeout: this.c.timeoutMs, retries: PUBLISH_RETRIES, ...(msgID ? { msgID } : {}) });
     };
     // Published back to back (no await in between), so one node's batch is contiguous in the stream.
     const settled = await Promise.allSettled(bodies.map((_, i) => publish(i)));
