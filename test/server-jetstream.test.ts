@@ -21,6 +21,8 @@ import { kinesisClient } from './helpers/kinesis.js';
 import { createPinpointRole } from './helpers/eventstream.js';
 import { SINGLE_NATS, freePort, singleNatsSkip } from './helpers/nats-cluster.js';
 import { runCli } from './helpers/process.js';
+import { readAll as readAllLog } from './helpers/log-contract.js';
+import { decodeIngestEntry } from '../src/pinpoint/ingest-record.js';
 
 const ACCOUNT = '000000000000';
 
@@ -61,6 +63,9 @@ test('with PINSTREAM_NATS_URL: PutEvents → event stream → embedded Kinesis o
     await cleanup.removeAll();
     await cleanup.close();
   });
+  // A second node on the same NATS and prefix (its own data directory): it shares the logs.
+  const node2 = await startTestServer({ config: { natsUrl: [SINGLE_NATS], natsReplicas: 1 }, deps: { natsPrefix: prefix } });
+  t.after(() => node2.close());
   // The logs are streams, not segment folders in the data directory.
   await assert.rejects(access(join(ts.dataDir, 'log')));
   assert.ok(await ts.server.logs.exists('ingest', 'ingest'));
@@ -91,6 +96,15 @@ test('with PINSTREAM_NATS_URL: PutEvents → event stream → embedded Kinesis o
   const delivered = await readFrom(k, it.ShardIterator!, expected.size);
   const seqs = new Set(delivered.map((d) => JSON.parse(d.data).attributes.seq as string));
   assert.deepEqual([...seqs].sort(), [...expected].sort());
+
+  // A retry that reaches another node, whose own dedup window never saw the events, is stored once:
+  // the event keys are JetStream message ids.
+  const record = delivered[0].data;
+  const items = ['retried-1', 'retried-2'].map((eventId) => ({ appId: app, endpointId: 'node-hop', eventId, record }));
+  assert.equal(await ts.server.ingest.appendRecords(items), 2);
+  assert.equal(await node2.server.ingest.appendRecords(items), 2, "node 2's own window did not know them");
+  const hop = (await readAllLog(ts.server.ingestLog)).filter((r) => decodeIngestEntry(r.payload).endpointId === 'node-hop');
+  assert.deepEqual(hop.map((r) => decodeIngestEntry(r.payload).eventId), ['retried-1', 'retried-2']);
 
   // Kinesis PutRecords / GetRecords with every iterator type, on a stream of its own.
   const s2 = 'iterators-on-jetstream';

@@ -91,6 +91,8 @@ export interface LogHealth {
 }
 
 export interface Log {
+  /** True when append uses AppendOptions.ids (callers skip building them otherwise). */
+  readonly usesIds?: boolean;
   /**
    * Appends a batch. The promise resolves only once every record of the batch is on disk
    * (fdatasync done when the log is configured durable); concurrent appends share one sync.

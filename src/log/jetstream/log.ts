@@ -73,6 +73,7 @@ function isNoMessage(e: unknown): boolean {
 }
 
 export class JetStreamLog implements Log {
+  readonly usesIds = true;
   private start = 0;
   private end = 0;
   private lastTs = -Infinity;
