@@ -353,7 +353,7 @@ const NATS_SERVER = /^(?:(?:nats|tls):\/\/)?(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]
 function nats(v: unknown, r: unknown, name: string, replicasName: string): { natsUrl?: string[]; natsReplicas?: number } {
   if (v === undefined) {
     if (r !== undefined) throw new ConfigError(`${replicasName} is set but ${envNameOf('natsUrl')} is not`);
-    return {};
+    return { natsUrl: undefined, natsReplicas: undefined };
   }
   const list = typeof v === 'string' ? v.split(',').map((x) => x.trim()) : v;
   if (!Array.isArray(list) || list.length === 0 || list.length > MAX_NATS_SERVERS) {
