@@ -16,12 +16,13 @@
 // stored time; the injected clock also keeps tests of retention deterministic. Stamps never go
 // backwards within one node; across nodes they are as ordered as the nodes' clocks.
 
-import { DeliverPolicy, JetStreamApiError, type Consumer, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type PubAck } from '@nats-io/jetstream';
+import { DeliverPolicy, JetStreamApiError, type Consumer, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { headers, type NatsConnection } from '@nats-io/nats-core';
 import type { Clock } from '../../clock.js';
 import { LogWriteError } from '../errors.js';
 import type { AppendOptions, AppendResult, Log, LogHealth, LogRecord, OffsetGap, Payload, ReadOptions, ReadResult } from '../log.js';
 import { emptyHealth } from '../segment-log.js';
+import { retryable, type Ack, type Publisher } from './publisher.js';
 
 /** The header carrying a record's append time (ms since the epoch, decimal). */
 export const TS_HEADER = 'Pinstream-Ts';
@@ -31,10 +32,10 @@ export const DEFAULT_MAX_RECORDS = 10_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** JetStream's "no message found" API error code (a purged or deleted sequence). */
 const NO_MESSAGE = 10037;
-/** Attempts per message when JetStream has no responder (leader election, reconnect) or times out. */
-export const PUBLISH_RETRIES = 4;
-/** JetStream's "expected stream sequence does not match store" (a clustered stream resynchronising). */
-const STORE_MISMATCH = 10077;
+/** First pause before sending unacknowledged messages again (doubling, up to 16x); the append's timeout bounds the whole. */
+export const RETRY_BACKOFF_MS = 50;
+/** JetStream's deduplication header. */
+const MSG_ID_HEADER = 'Nats-Msg-Id';
 /** How long the watcher waits before starting again after its consumer failed. */
 export const WATCH_RETRY_MS = 1000;
 
@@ -42,6 +43,7 @@ export interface JetStreamLogContext {
   nc: NatsConnection;
   js: JetStreamClient;
   jsm: JetStreamManager;
+  publisher: Publisher;
   clock: Clock;
   /** Bound on every request to NATS (publish acks, stream info, reads). */
   timeoutMs: number;
@@ -59,6 +61,8 @@ interface Waiter {
 
 /** A failed NATS call as the code that LogWriteError and storageFailureText show. */
 export function natsErrorCode(e: unknown): string {
+  const own = (e as { code?: unknown })?.code;
+  if (typeof own === 'string' && own !== '') return own;
   if (e instanceof JetStreamApiError) return `JS_${e.code}`;
   const name = (e as { name?: unknown })?.name;
   const message = String((e as { message?: unknown })?.message ?? '');
@@ -139,23 +143,26 @@ export class JetStreamLog implements Log {
     for (const b of bodies) if (b.length > this.c.maxPayload - 1024) throw new RangeError(`record of ${b.length} bytes exceeds the NATS servers' max_payload (${this.c.maxPayload})`);
     this.auditBase = undefined;
     const ts = String(timestamp);
-    const publish = (i: number): Promise<PubAck> => {
+    const messages = bodies.map((data, i) => {
       const h = headers();
       h.set(TS_HEADER, ts);
-      const msgID = options.ids?.[i];
-      // Retries ride out a stream leader election or a reconnect (no responders, timeouts) with the
-      // client's backoff; a retried message without an id may be stored twice (at least once).
-      return this.c.js.publish(this.subject, bodies[i], { headers: h, timeout: this.c.timeoutMs, retries: PUBLISH_RETRIES, ...(msgID ? { msgID } : {}) });
-    };
+      const id = options.ids?.[i];
+      if (id) h.set(MSG_ID_HEADER, id);
+      return { data, headers: h };
+    });
     // Published back to back (no await in between), so one node's batch is contiguous in the stream.
-    const settled = await Promise.allSettled(bodies.map((_, i) => publish(i)));
-    // A clustered 2.9 stream refuses the first message after its sequence was moved by a purge
-    // (checkConsumer) with "expected sequence does not match store" and resynchronises: those
-    // messages were not stored, so they are sent once more (their offsets may then not be contiguous).
-    const resync = settled.flatMap((s, i) => (s.status === 'rejected' && natsErrorCode(s.reason) === `JS_${STORE_MISMATCH}` ? [i] : []));
-    if (resync.length > 0) {
-      const again = await Promise.allSettled(resync.map((i) => publish(i)));
-      resync.forEach((i, k) => (settled[i] = again[k]));
+    const deadline = performance.now() + this.c.timeoutMs;
+    const settled: Array<PromiseSettledResult<Ack>> = await Promise.allSettled(this.c.publisher.publishAll(this.subject, messages, this.c.timeoutMs));
+    // No stream leader for a moment (an election after a server died, a reconnect), or a clustered
+    // stream resynchronising: those messages were not stored and go again, with backoff, until the
+    // append's time is up. Their offsets may then not be contiguous (AppendResult.offsets).
+    for (let attempt = 0; ; attempt++) {
+      const again = settled.flatMap((r, i) => (r.status === 'rejected' && retryable(r.reason) ? [i] : []));
+      const left = deadline - performance.now();
+      if (again.length === 0 || left <= 0) break;
+      await new Promise((r) => setTimeout(r, Math.min(left, RETRY_BACKOFF_MS * 2 ** Math.min(attempt, 4))));
+      const more = await Promise.allSettled(this.c.publisher.publishAll(this.subject, again.map((i) => messages[i]), Math.max(1, deadline - performance.now())));
+      again.forEach((i, k) => (settled[i] = more[k]));
     }
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) {
@@ -171,7 +178,7 @@ export class JetStreamLog implements Log {
       this.c.report(`${this.stream}: writes succeed again (failing since ${new Date(this.h.failing.since).toISOString()})`);
       this.h.failing = undefined;
     }
-    const offsets = settled.map((s) => (s as PromiseFulfilledResult<PubAck>).value.seq - 1);
+    const offsets = settled.map((s) => (s as PromiseFulfilledResult<Ack>).value.seq - 1);
     this.advance(Math.max(...offsets) + 1);
     const contiguous = offsets.every((o, i) => o === offsets[0] + i);
     return contiguous ? { firstOffset: offsets[0], timestamp } : { firstOffset: offsets[0], timestamp, offsets };

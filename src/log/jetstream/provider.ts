@@ -12,6 +12,7 @@ import type { Log } from '../log.js';
 import { LogTally, type LogKind, type LogProvider, type LogsHealth } from '../provider.js';
 import { JetStreamLog, natsErrorCode, type JetStreamLogContext } from './log.js';
 import { PREFIX_RE, groupFilters, streamNames } from './names.js';
+import { Publisher } from './publisher.js';
 
 /** How long start-up waits for the first connection and JetStream's answer. */
 export const CONNECT_TIMEOUT_MS = 10_000;
@@ -57,6 +58,7 @@ export class JetStreamLogProvider implements LogProvider {
       nc,
       js: jetstream(nc, { timeout: timeoutMs }),
       jsm,
+      publisher: new Publisher(nc),
       clock,
       timeoutMs,
       maxPayload: nc.info?.max_payload ?? 1024 * 1024,
@@ -164,6 +166,7 @@ export class JetStreamLogProvider implements LogProvider {
 
   async close(): Promise<void> {
     await Promise.all([...this.logs].map((l) => l.close()));
+    this.ctx.publisher.close();
     await this.nc.close();
     await this.status;
   }
