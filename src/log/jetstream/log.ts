@@ -32,6 +32,8 @@ export const DEFAULT_MAX_RECORDS = 10_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** JetStream's "no message found" API error code (a purged or deleted sequence). */
 const NO_MESSAGE = 10037;
+/** Record stamps offsetForTimestamp keeps per log (cleared when full). */
+export const STAMP_CACHE_ENTRIES = 4096;
 /** First pause before sending unacknowledged messages again (doubling, up to 16x); the append's timeout bounds the whole. */
 export const RETRY_BACKOFF_MS = 50;
 /** JetStream's deduplication header. */
@@ -87,10 +89,12 @@ export class JetStreamLog implements Log {
   /** As in the segment log: until the first append, consumers are checked against the end found at open. */
   private auditBase: number | undefined;
   private readonly h: LogHealth = emptyHealth();
+  /** Record stamps read for offsetForTimestamp, by offset (a record's stamp never changes). */
+  private readonly stamps = new Map<number, number>();
   /** The sequential reader: an ordered consumer and records it fetched beyond the last read. */
   private reader: { consumer: Consumer; next: number; ahead: LogRecord[] } | undefined;
   private reading: Promise<unknown> = Promise.resolve();
-  private watch: { messages?: ConsumerMessages; timer?: NodeJS.Timeout } = {};
+  private watch: { messages?: ConsumerMessages; timer?: NodeJS.Timeout; failing?: boolean } = {};
 
   constructor(
     readonly stream: string,
@@ -250,24 +254,41 @@ export class JetStreamLog implements Log {
     await r?.consumer.delete().catch(() => undefined);
   }
 
-  /** The timestamp of the record at `offset`, or undefined when it is gone. */
+  /** The timestamp of the record at `offset`, or undefined when it is gone. Stamps never change: cached. */
   private async timestampAt(offset: number): Promise<number | undefined> {
+    const known = this.stamps.get(offset);
+    if (known !== undefined) return known;
+    let m;
     try {
-      const m = await this.c.jsm.streams.getMessage(this.stream, { seq: offset + 1 });
-      if (!m) return undefined;
-      const ts = Number(m.header.get(TS_HEADER));
-      return m.header.has(TS_HEADER) && Number.isFinite(ts) ? ts : m.time.getTime();
+      m = await this.c.jsm.streams.getMessage(this.stream, { seq: offset + 1 });
     } catch (e) {
       if (isNoMessage(e)) return undefined;
       throw e;
     }
+    if (!m) return undefined;
+    const ts = Number(m.header.get(TS_HEADER));
+    const stamp = m.header.has(TS_HEADER) && Number.isFinite(ts) ? ts : m.time.getTime();
+    if (this.stamps.size >= STAMP_CACHE_ENTRIES) this.stamps.clear();
+    this.stamps.set(offset, stamp);
+    return stamp;
   }
 
-  /** Binary search over the stored records' stamps: one request per step (log2 of the records). */
+  /**
+   * Binary search over the stored records' stamps: one request per step (log2 of the records), each
+   * cached. Kinesis asks on every GetRecords for the start of retention, which is almost always
+   * before the first record: that answer costs no request once the first record's stamp is known.
+   */
   async offsetForTimestamp(ts: number): Promise<number> {
-    await this.refresh();
     let lo = this.start;
     let hi = this.end;
+    if (lo < hi) {
+      const first = await this.timestampAt(lo);
+      if (first === undefined) {
+        // The start moved (retention on another node): read where the stream starts now.
+        await this.refresh();
+        [lo, hi] = [this.start, this.end];
+      } else if (first >= ts) return lo;
+    }
     while (lo < hi) {
       const mid = Math.floor((lo + hi) / 2);
       const t = await this.timestampAt(mid);
@@ -295,9 +316,13 @@ export class JetStreamLog implements Log {
       }
       const messages = await consumer.consume({ max_messages: 1000 });
       this.watch.messages = messages;
+      if (this.watch.failing) this.c.report(`${this.stream}: following the stream's end again`);
+      this.watch.failing = false;
       for await (const m of messages) this.advance(m.seq + Math.max(0, m.info.pending));
     } catch (e) {
-      if (!this.closing) this.c.report(`${this.stream}: following the stream's end failed (${natsErrorCode(e)}); retrying`);
+      // Reported once per streak: a stream gone or NATS down would otherwise say so every second.
+      if (!this.closing && !this.watch.failing) this.c.report(`${this.stream}: following the stream's end failed (${natsErrorCode(e)}); retrying every ${WATCH_RETRY_MS} ms`);
+      this.watch.failing = true;
     }
     if (this.closing) return;
     this.watch.messages = undefined;
