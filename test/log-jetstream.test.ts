@@ -99,6 +99,32 @@ test("another node's appends move this node's end and wake its waiters", { timeo
   }
 });
 
+test("two nodes appending at once: every payload is where its append result says", { timeout: 60_000 }, async (t) => {
+  const why = await singleNatsSkip();
+  if (why) return t.skip(why);
+  const p = prefix();
+  const nodes = [
+    await JetStreamLogProvider.connect({ servers: [SINGLE_NATS], clock: systemClock, prefix: p }),
+    await JetStreamLogProvider.connect({ servers: [SINGLE_NATS], clock: systemClock, prefix: p }),
+  ];
+  try {
+    const logs = await Promise.all(nodes.map((n) => n.open('kinesis', 'busy', 'shardId-000000000000')));
+    const calls = Array.from({ length: 60 }, (_, c) => ({ node: c % 2, payloads: Array.from({ length: 5 }, (_, i) => `node ${c % 2} call ${c} record ${i}`) }));
+    const results = await Promise.all(calls.map((c) => logs[c.node].append(c.payloads)));
+    const stored = await readAll(logs[0], 0, 1000);
+    assert.equal(stored.length, 300);
+    let interleaved = 0;
+    results.forEach((r, c) => {
+      if (r.offsets) interleaved++;
+      calls[c].payloads.forEach((want, i) => assert.equal(stored[r.offsets?.[i] ?? r.firstOffset + i].payload.toString(), want));
+    });
+    t.diagnostic(`appends whose records another node's records split: ${interleaved} of ${calls.length}`);
+  } finally {
+    await nodes[0].removeAll();
+    await Promise.all(nodes.map((n) => n.close()));
+  }
+});
+
 test('one of three servers killed between appends: acknowledged records stay readable and appends go on', { timeout: 180_000 }, async (t) => {
   const why = clusterSkip() ?? clusterError;
   if (why) return t.skip(why);
