@@ -112,6 +112,10 @@ export class NatsCluster {
       '--routes', routes,
     ];
     const child = spawn(NATS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // A test process that dies without its after() hooks must not leave servers running.
+    const reap = () => child.kill('SIGKILL');
+    process.once('exit', reap);
+    child.once('exit', () => process.removeListener('exit', reap));
     n.output = '';
     child.stdout!.on('data', (d) => (n.output = (n.output + d).slice(-20_000)));
     child.stderr!.on('data', (d) => (n.output = (n.output + d).slice(-20_000)));
