@@ -20,6 +20,8 @@ export const CONNECT_TIMEOUT_MS = 10_000;
 export const REQUEST_TIMEOUT_MS = 10_000;
 /** Window in which JetStream drops a payload whose id it stored already (Nats-Msg-Id). */
 export const DEDUP_WINDOW_MS = 2 * 60_000;
+/** max_payload below this cannot hold every record callers may append (a 1 MiB Kinesis record plus key and framing): said at start. */
+export const MIN_MAX_PAYLOAD = 2 * 1024 * 1024;
 /** Stream-name prefix of a deployment (every node of one cluster must use the same). */
 export const DEFAULT_PREFIX = 'PINSTREAM';
 
@@ -87,7 +89,12 @@ export class JetStreamLogProvider implements LogProvider {
     }
     try {
       const jsm = await withTimeout(jetstreamManager(nc, { timeout: connectTimeoutMs, checkAPI: true }), connectTimeoutMs, 'JetStream did not answer');
-      return new JetStreamLogProvider(nc, jsm, prefix, replicas, o.clock, o.requestTimeoutMs ?? REQUEST_TIMEOUT_MS, o.report ?? ((line) => process.stderr.write(`${line}\n`)));
+      const report = o.report ?? ((line: string) => process.stderr.write(`${line}\n`));
+      const maxPayload = nc.info?.max_payload ?? 0;
+      if (maxPayload < MIN_MAX_PAYLOAD) {
+        report(`jetstream-log: the NATS servers take messages up to ${maxPayload} bytes (max_payload); records larger than that (a 1 MiB Kinesis record with its key) are refused: set max_payload to at least ${MIN_MAX_PAYLOAD} in nats-server's configuration`);
+      }
+      return new JetStreamLogProvider(nc, jsm, prefix, replicas, o.clock, o.requestTimeoutMs ?? REQUEST_TIMEOUT_MS, report);
     } catch (e) {
       await nc.close().catch(() => undefined);
       throw new NatsUnavailableError(`NATS at ${servers} has no usable JetStream (start nats-server with -js): ${(e as Error).message}`, { cause: e });
