@@ -123,6 +123,20 @@ export function logContract(a: LogAdapter): void {
     await assert.rejects(log.read(0), /closed/);
   });
 
+  each('reads of large records stop at maxBytes and still return one record past it', async (_t, logs) => {
+    const log = await logs.open('firehose', uniq());
+    const big = (i: number) => Buffer.alloc(100_000, i);
+    for (let b = 0; b < 4; b++) await log.append(Array.from({ length: 10 }, (_, i) => big(b * 10 + i)));
+    const r = await log.read(0, { maxBytes: 1_000_000 });
+    assert.equal(r.records.length, 10);
+    r.records.forEach((x, i) => assert.ok(x.payload.equals(big(i))));
+    const one = await log.read(r.nextOffset, { maxBytes: 10 });
+    assert.deepEqual([one.records.length, one.records[0].offset, one.nextOffset], [1, 10, 11]);
+    const rest = await readAll(log, 11, 10_000);
+    assert.deepEqual(rest.map((x) => x.offset), Array.from({ length: 29 }, (_, i) => 11 + i));
+    await log.close();
+  });
+
   each('timestamps come from the log clock, never go backwards, and match the append result', async (_t, logs, clock) => {
     const log = await logs.open('ingest', uniq());
     const a = await log.append(['a', 'b']);

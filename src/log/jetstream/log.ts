@@ -32,6 +32,10 @@ export const DEFAULT_MAX_RECORDS = 10_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** JetStream's "no message found" API error code (a purged or deleted sequence). */
 const NO_MESSAGE = 10037;
+/** Payload bytes one read fetches at most beyond its first record (its maxBytes when lower). */
+export const READ_BUFFER_BYTES = 16 * 1024 * 1024;
+/** Records one fetch asks for at most. */
+export const READ_CHUNK_RECORDS = 1000;
 /** Record stamps offsetForTimestamp keeps per log (cleared when full). */
 export const STAMP_CACHE_ENTRIES = 4096;
 /** First pause before sending unacknowledged messages again (doubling, up to 16x); the append's timeout bounds the whole. */
@@ -92,7 +96,9 @@ export class JetStreamLog implements Log {
   /** Record stamps read for offsetForTimestamp, by offset (a record's stamp never changes). */
   private readonly stamps = new Map<number, number>();
   /** The sequential reader: an ordered consumer and records it fetched beyond the last read. */
-  private reader: { consumer: Consumer; next: number; ahead: LogRecord[] } | undefined;
+  private reader: { consumer: Consumer; next: number; ahead: LogRecord[]; aheadBytes: number } | undefined;
+  /** The largest payload read so far: sizes the next fetch. */
+  private largest = 1024;
   private reading: Promise<unknown> = Promise.resolve();
   private watch: { messages?: ConsumerMessages; timer?: NodeJS.Timeout; failing?: boolean } = {};
 
@@ -210,15 +216,23 @@ export class JetStreamLog implements Log {
     if (!r || r.next !== from) {
       await this.dropReader();
       const consumer = await this.c.js.consumers.get(this.stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from + 1 });
-      r = this.reader = { consumer, next: from, ahead: [] };
+      r = this.reader = { consumer, next: from, ahead: [], aheadBytes: 0 };
     }
-    if (r.ahead.length < want) {
-      const n = want - r.ahead.length;
-      const batch = await r.consumer.fetch({ max_messages: n, expires: Math.max(1000, this.c.timeoutMs) });
+    // Fetched in chunks sized by the largest record seen, so what one read holds stays near
+    // min(maxBytes, READ_BUFFER_BYTES) even with 10,000 records of a megabyte asked for.
+    const cap = Math.min(maxBytes, READ_BUFFER_BYTES);
+    while (r.ahead.length < want && r.aheadBytes < cap) {
+      const chunk = Math.max(1, Math.min(want - r.ahead.length, READ_CHUNK_RECORDS, Math.floor((cap - r.aheadBytes) / this.largest)));
+      const batch = await r.consumer.fetch({ max_messages: chunk, expires: Math.max(1000, this.c.timeoutMs) });
+      let got = 0;
       for await (const m of batch) {
-        r.ahead.push(this.record(m));
-        if (r.ahead.length >= want) break;
+        const rec = this.record(m);
+        r.ahead.push(rec);
+        r.aheadBytes += rec.payload.length;
+        this.largest = Math.max(this.largest, rec.payload.length);
+        if (++got >= chunk) break;
       }
+      if (got === 0) break;
     }
     const records: LogRecord[] = [];
     let bytes = 0;
@@ -226,6 +240,7 @@ export class JetStreamLog implements Log {
       const rec = r.ahead[0];
       if (records.length > 0 && bytes + rec.payload.length > maxBytes) break;
       bytes += rec.payload.length;
+      r.aheadBytes -= rec.payload.length;
       records.push(r.ahead.shift()!);
     }
     const nextOffset = records.length > 0 ? records[records.length - 1].offset + 1 : from;
