@@ -3,7 +3,7 @@
 // starts it on the configured port.
 
 import { systemClock, type Clock } from './clock.js';
-import type { Config } from './config/config.js';
+import { ConfigError, type Config } from './config/config.js';
 import { createDispatcher } from './http/dispatch.js';
 import { listen, type ServerStats } from './http/server.js';
 import { loadTlsMaterial, type TlsMaterial } from './http/tls.js';
@@ -19,6 +19,7 @@ import type { Credentials } from './iam/sigv4.js';
 import type { Log } from './log/log.js';
 import type { LogFs } from './log/fs.js';
 import { SegmentLogProvider, renderLogMetrics, type LogProvider, type LogsHealth } from './log/provider.js';
+import { JetStreamLogProvider, NatsUnavailableError } from './log/jetstream/provider.js';
 import { pinpointProtocol } from './pinpoint/api.js';
 import { Apps } from './pinpoint/apps.js';
 import { Dedup } from './pinpoint/dedup.js';
@@ -131,6 +132,10 @@ export interface PinstreamDeps {
   logSegmentBytes?: number;
   /** Where the logs' damage and write-failure lines go (default stderr). */
   logReport?: (line: string) => void;
+  /** With PINSTREAM_NATS_URL: the JetStream stream-name prefix (tests isolate themselves; default PINSTREAM). */
+  natsPrefix?: string;
+  /** With PINSTREAM_NATS_URL: how long start-up waits for NATS (default CONNECT_TIMEOUT_MS). */
+  natsConnectTimeoutMs?: number;
   /** Bounds on what unsigned Cognito calls can create (tests use small ones). */
   cognitoLimits?: Partial<CognitoLimits>;
   /** Endpoint import/export job settings (tests use small batches), and a hook awaited before each import batch. */
@@ -161,6 +166,9 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   // Before anything is opened: a cap the file-descriptor limit cannot hold stops the start.
   const maxConnections = resolveMaxConnections(config.maxConnections, fileDescriptorLimit());
   let tls = loadTlsMaterial(config);
+  // Logs: JetStream streams when NATS is configured (checked first: an unreachable NATS stops the
+  // start before anything is opened), else segment logs in the data directory.
+  const logs: LogProvider = config.natsUrl ? await natsLogs(config, clock, deps) : new SegmentLogProvider({ dataDir: config.dataDir, fsync: config.logFsync, clock, fs: deps.logFs, segmentBytes: deps.logSegmentBytes, report: deps.logReport });
   const db = openDb(config.dataDir);
   // IAM and apps on the metadata store (PostgreSQL when configured); the rest on `db` for now.
   const meta = await openMetadata({ db, postgresUrl: config.postgresUrl });
@@ -172,7 +180,6 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
       : undefined;
   const { credentials: admin, created } = await iam.ensureAdmin(configured);
 
-  const logs = new SegmentLogProvider({ dataDir: config.dataDir, fsync: config.logFsync, clock, fs: deps.logFs, segmentBytes: deps.logSegmentBytes, report: deps.logReport });
   const ingestLog = await logs.open('ingest', 'ingest');
   const dedup = new Dedup(config.dedupWindowEvents);
   await rebuildDedup(ingestLog, dedup, config.dedupWindowEvents, clock.now() - DEDUP_REBUILD_WINDOW_MS);
@@ -439,10 +446,28 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
       await unattributedLog?.close();
       await ingestLog.close();
       await meta.close();
+      await logs.close?.();
       db.close();
     },
   };
   return running;
+}
+
+/** The JetStream log provider of PINSTREAM_NATS_URL; an unreachable NATS stops the start naming it. */
+async function natsLogs(config: Config, clock: Clock, deps: PinstreamDeps): Promise<LogProvider> {
+  try {
+    return await JetStreamLogProvider.connect({
+      servers: config.natsUrl!,
+      replicas: config.natsReplicas,
+      clock,
+      prefix: deps.natsPrefix,
+      connectTimeoutMs: deps.natsConnectTimeoutMs,
+      report: deps.logReport,
+    });
+  } catch (e) {
+    if (e instanceof NatsUnavailableError) throw new ConfigError(`PINSTREAM_NATS_URL: ${e.message}`, { cause: e });
+    throw e;
+  }
 }
 
 /**

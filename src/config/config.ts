@@ -90,6 +90,14 @@ export interface Config {
    * directory's SQLite database: what lets N nodes share apps and IAM. Unset = embedded.
    */
   postgresUrl?: string;
+  /**
+   * NATS servers (any of a cluster's; the client finds the others): with this set every log (the
+   * ingest log, Kinesis shards, Firehose buffers) is a JetStream stream instead of a segment log
+   * in the data directory. Unset = embedded logs.
+   */
+  natsUrl?: string[];
+  /** Replicas of each JetStream stream; default 3 when natsUrl names 3 or more servers, else 1. */
+  natsReplicas?: number;
 }
 
 export interface MessagingEventsConfig {
@@ -192,6 +200,8 @@ export const DEFAULTS: Config = {
   messagingEvents: undefined,
   ingestThreads: DEFAULT_INGEST_THREADS,
   postgresUrl: undefined,
+  natsUrl: undefined,
+  natsReplicas: undefined,
 };
 
 export class ConfigError extends Error {
@@ -232,6 +242,8 @@ const ENV_KEYS: Record<string, keyof Config> = {
   PINSTREAM_MESSAGING_EVENTS: 'messagingEvents',
   PINSTREAM_INGEST_THREADS: 'ingestThreads',
   PINSTREAM_POSTGRES_URL: 'postgresUrl',
+  PINSTREAM_NATS_URL: 'natsUrl',
+  PINSTREAM_NATS_REPLICAS: 'natsReplicas',
 };
 
 /**
@@ -335,7 +347,35 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     messagingEvents: optional(merged.messagingEvents, (v) => messagingEvents(v, label('messagingEvents'))),
     ingestThreads: int(merged.ingestThreads, label('ingestThreads'), 0, MAX_INGEST_THREADS),
     postgresUrl: optional(merged.postgresUrl, (v) => postgresUrl(v, label('postgresUrl'))),
+    ...nats(merged.natsUrl, merged.natsReplicas, label('natsUrl'), label('natsReplicas')),
   };
+}
+
+/** JetStream keeps at most this many replicas of a stream. */
+export const MAX_NATS_REPLICAS = 5;
+/** NATS servers at most in PINSTREAM_NATS_URL. */
+export const MAX_NATS_SERVERS = 64;
+/** One server: nats:// or tls:// URL, or host:port. No credentials in the URL: they would be printed in messages. */
+const NATS_SERVER = /^(?:(?:nats|tls):\/\/)?(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+/** natsUrl (PINSTREAM_NATS_URL): comma-separated servers (environment), or that string or an array (file). */
+function nats(v: unknown, r: unknown, name: string, replicasName: string): { natsUrl?: string[]; natsReplicas?: number } {
+  if (v === undefined) {
+    if (r !== undefined) throw new ConfigError(`${replicasName} is set but ${envNameOf('natsUrl')} is not`);
+    return { natsUrl: undefined, natsReplicas: undefined };
+  }
+  const list = typeof v === 'string' ? v.split(',').map((x) => x.trim()) : v;
+  if (!Array.isArray(list) || list.length === 0 || list.length > MAX_NATS_SERVERS) {
+    throw new ConfigError(`${name} must be 1-${MAX_NATS_SERVERS} NATS servers, comma-separated (nats://host:port or host:port)`);
+  }
+  const servers = list.map((x, i) => {
+    if (typeof x !== 'string' || !NATS_SERVER.test(x)) throw new ConfigError(`${name}: server ${i + 1} must be nats://host:port, tls://host:port or host:port, ${typeof x === 'string' && x.includes('@') ? '(credentials do not belong in the URL; the value is not shown)' : `got ${JSON.stringify(x)}`}`);
+    const port = /:(\d+)$/.exec(x)?.[1];
+    if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) throw new ConfigError(`${name}: server ${i + 1} has port ${port}, outside 1-65535`);
+    return x;
+  });
+  const natsReplicas = r === undefined ? (servers.length >= 3 ? 3 : 1) : int(r, replicasName, 1, MAX_NATS_REPLICAS);
+  return { natsUrl: servers, natsReplicas };
 }
 
 /** The attribution tag unless configured: what a sender adds to SES messages or SMS context. */

@@ -166,12 +166,13 @@ export class KinesisData {
             shard.index,
             this.registry.log(s, shard.index).then((log) => log.append(payloads)),
           );
-          const { firstOffset, timestamp } = await appended;
+          const { firstOffset, timestamp, offsets } = await appended;
           this.metrics.add(s, shard.index, 'IncomingRecords', admitted.length);
           this.metrics.add(s, shard.index, 'IncomingBytes', admitted.reduce((n, i) => n + entries[i].data.length + Buffer.byteLength(entries[i].partitionKey), 0));
           const shardId = shardIdOf(shard.index);
           for (let k = 0; k < admitted.length; k++) {
-            results[admitted[k]] = { SequenceNumber: sequenceNumber(shard.createdMs, shard.index, firstOffset + k + 1, timestamp), ShardId: shardId };
+            // offsets: set when the log could not keep the batch contiguous (JetStream, another node's records between).
+            results[admitted[k]] = { SequenceNumber: sequenceNumber(shard.createdMs, shard.index, (offsets?.[k] ?? firstOffset + k) + 1, timestamp), ShardId: shardId };
           }
         } catch (e) {
           console.error(`pinstream: kinesis append to ${s.name}/${shardIdOf(shard.index)} failed`, e);

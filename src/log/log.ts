@@ -18,10 +18,26 @@ export interface LogRecord {
 export type Payload = Buffer | string;
 
 export interface AppendResult {
-  /** Offset given to the first payload of the batch; the rest follow contiguously. */
+  /** Offset given to the first payload of the batch; the rest follow contiguously unless `offsets` is set. */
   firstOffset: number;
   /** Append time stamped on every record of the batch. */
   timestamp: number;
+  /**
+   * Set only when the batch did not get contiguous offsets: payload i got offsets[i]. A log shared by
+   * several processes (JetStream) can interleave another writer's records with a batch, and a
+   * payload deduplicated by its id keeps the offset of the record stored first.
+   */
+  offsets?: number[];
+}
+
+export interface AppendOptions {
+  /**
+   * A deduplication id per payload (undefined: none). A log shared by several processes stores a
+   * payload whose id it stored recently only once (JetStream's Nats-Msg-Id), so a retry through
+   * another node is not a duplicate; the segment log ignores them (the ingest path's own window
+   * covers the single process).
+   */
+  ids?: ReadonlyArray<string | undefined>;
 }
 
 export interface ReadOptions {
@@ -75,13 +91,15 @@ export interface LogHealth {
 }
 
 export interface Log {
+  /** True when append uses AppendOptions.ids (callers skip building them otherwise). */
+  readonly usesIds?: boolean;
   /**
    * Appends a batch. The promise resolves only once every record of the batch is on disk
    * (fdatasync done when the log is configured durable); concurrent appends share one sync.
    * A failed write rejects with a LogWriteError (log/errors.ts) and the log retries on the next
    * append, so it recovers by itself once the disk has room again.
    */
-  append(payloads: ReadonlyArray<Payload>): Promise<AppendResult>;
+  append(payloads: ReadonlyArray<Payload>, options?: AppendOptions): Promise<AppendResult>;
   /** Reads committed records from `offset` on. Offsets below the start (trimmed) read from the start. */
   read(offset: number, options?: ReadOptions): Promise<ReadResult>;
   /** First offset still stored (after retention). */

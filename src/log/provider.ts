@@ -1,8 +1,9 @@
 // The LogProvider: opens the named logs of every kind — the ingest log, Kinesis shard logs and
 // Firehose delivery-stream logs — with one configuration, decides where each lives on disk, and
 // sums what the logs report (damage found and repaired, torn tails, checkpoint gaps, failing
-// writes such as a full disk) by kind, with counts only, for /health and /metrics. The segment log
-// is the one adapter today; a distributed engine would be another provider behind this interface.
+// writes such as a full disk) by kind, with counts only, for /health and /metrics. Two adapters:
+// the segment log (embedded, here) and JetStream (log/jetstream/provider.ts); both keep their
+// open logs' counts in one LogTally.
 
 import { join } from 'node:path';
 import type { Clock } from '../clock.js';
@@ -32,6 +33,8 @@ export interface LogProvider {
   /** Removes what a log or a group of logs (a path prefix) stored; they must be closed. */
   remove(kind: LogKind, ...path: string[]): Promise<void>;
   health(): LogsHealth;
+  /** Releases what the provider holds beyond its logs (a connection); logs must be closed first. */
+  close?(): Promise<void>;
 }
 
 export interface SegmentLogProviderOptions {
@@ -47,45 +50,34 @@ export interface SegmentLogProviderOptions {
 /** A name part: what stream names may contain, never a separator. */
 const NAME_PART = /^[A-Za-z0-9_.-]{1,255}$/;
 
+/** Throws unless every part of a log's name is a valid name part (every provider checks the same). */
+export function checkLogName(path: readonly string[]): void {
+  if (path.length === 0 || path.some((p) => !NAME_PART.test(p))) throw new Error(`invalid log name ${JSON.stringify(path)}`);
+}
+
 const COUNTERS = ['recordsLost', 'bytesLost', 'damagedRegions', 'recordsRepaired', 'tornBytes', 'indexRebuilds', 'checkpointGaps', 'writeFailures'] as const;
 
 function emptyKind(): LogKindHealth {
   return { open: 0, failingLogs: 0, diskFullLogs: 0, ...emptyHealth() };
 }
 
-export class SegmentLogProvider implements LogProvider {
-  private readonly live = new Map<SegmentLog, LogKind>();
+/** The health of a provider's logs by kind: the open ones' counts plus those of logs closed since start. */
+export class LogTally {
+  private readonly live = new Map<Log, LogKind>();
   /** Counts of logs closed or deleted since start. */
   private readonly closed: LogsHealth = { ingest: emptyKind(), kinesis: emptyKind(), firehose: emptyKind() };
-  private readonly fs: LogFs;
 
-  constructor(private readonly o: SegmentLogProviderOptions) {
-    this.fs = o.fs ?? nodeFs;
-  }
-
-  async open(kind: LogKind, ...path: string[]): Promise<Log> {
-    const log = await SegmentLog.open(this.dir(kind, path), {
-      fsync: this.o.fsync,
-      clock: this.o.clock,
-      fs: this.fs,
-      segmentBytes: this.o.segmentBytes,
-      report: this.o.report,
-      onClose: (l) => {
-        this.live.delete(l);
-        const h = l.health();
-        for (const k of COUNTERS) this.closed[kind][k] += h[k];
-      },
-    });
+  opened(log: Log, kind: LogKind): void {
     this.live.set(log, kind);
-    return log;
   }
 
-  exists(kind: LogKind, ...path: string[]): Promise<boolean> {
-    return this.fs.exists(this.dir(kind, path));
-  }
-
-  remove(kind: LogKind, ...path: string[]): Promise<void> {
-    return this.fs.rm(this.dir(kind, path));
+  /** Called once per log when it closes: its counts move to the closed ones. */
+  closedLog(log: Log): void {
+    const kind = this.live.get(log);
+    if (kind === undefined) return;
+    this.live.delete(log);
+    const h = log.health();
+    for (const k of COUNTERS) this.closed[kind][k] += h[k];
   }
 
   health(): LogsHealth {
@@ -103,6 +95,40 @@ export class SegmentLogProvider implements LogProvider {
     }
     return out;
   }
+}
+
+export class SegmentLogProvider implements LogProvider {
+  private readonly tally = new LogTally();
+  private readonly fs: LogFs;
+
+  constructor(private readonly o: SegmentLogProviderOptions) {
+    this.fs = o.fs ?? nodeFs;
+  }
+
+  async open(kind: LogKind, ...path: string[]): Promise<Log> {
+    const log = await SegmentLog.open(this.dir(kind, path), {
+      fsync: this.o.fsync,
+      clock: this.o.clock,
+      fs: this.fs,
+      segmentBytes: this.o.segmentBytes,
+      report: this.o.report,
+      onClose: (l) => this.tally.closedLog(l),
+    });
+    this.tally.opened(log, kind);
+    return log;
+  }
+
+  exists(kind: LogKind, ...path: string[]): Promise<boolean> {
+    return this.fs.exists(this.dir(kind, path));
+  }
+
+  remove(kind: LogKind, ...path: string[]): Promise<void> {
+    return this.fs.rm(this.dir(kind, path));
+  }
+
+  health(): LogsHealth {
+    return this.tally.health();
+  }
 
   /**
    * Where a log lives; the layout of earlier releases (ingest in log/ingest, streams by name). The
@@ -110,7 +136,7 @@ export class SegmentLogProvider implements LogProvider {
    * directory below their kind's (`..` would otherwise be the data directory itself).
    */
   private dir(kind: LogKind, path: string[]): string {
-    if (path.length === 0 || path.some((p) => !NAME_PART.test(p))) throw new Error(`invalid log name ${JSON.stringify(path)}`);
+    checkLogName(path);
     const root = kind === 'ingest' ? join(this.o.dataDir, 'log') : join(this.o.dataDir, kind);
     return join(root, ...path.map((p) => (p === '.' || p === '..' ? p.replaceAll('.', '%2E') : p)));
   }

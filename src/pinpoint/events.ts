@@ -65,7 +65,7 @@ export class EventIngest {
     private apps: Apps,
     private endpoints: Endpoints,
     /** Only appends: PutEvents writes the ingest log and never reads it. */
-    private log: Pick<Log, 'append'>,
+    private log: Pick<Log, 'append' | 'usesIds'>,
     private dedup: Dedup,
     private clock: Clock,
     private accountId: string,
@@ -143,6 +143,9 @@ export class EventIngest {
     // Keyed by client-sent ids: null prototypes, so an id "__proto__" is an entry like any other.
     const results: Record<string, Json> = Object.create(null);
     const payloads: string[] = [];
+    // The dedup keys double as the log's message ids: a log shared by several nodes (JetStream)
+    // stores a retry that reached another node only once.
+    const ids: string[] = [];
     const waiting: Waiting[] = [];
     const append = this.dedup.begin();
 
@@ -173,8 +176,10 @@ export class EventIngest {
             const claim = this.dedup.claim(key, append);
             if (claim === 'skip') continue;
             const payload = entryStart + assembleRecord(parts, ev[2], applicationJson(parts, prepared.apps[ev[3]]), ev[4]);
-            if (claim === 'write') payloads.push(payload);
-            else waiting.push({ key, eventId, payload, results: eventResults, on: claim });
+            if (claim === 'write') {
+              payloads.push(payload);
+              ids.push(key);
+            } else waiting.push({ key, eventId, payload, results: eventResults, on: claim });
           }
         }
       });
@@ -184,7 +189,7 @@ export class EventIngest {
     }
 
     // Our own events and the retried ones whose originals are in flight, side by side.
-    const [own, retried] = await Promise.allSettled([this.appendSettling(append, payloads), this.afterOriginals(waiting)]);
+    const [own, retried] = await Promise.allSettled([this.appendSettling(append, payloads, ids), this.afterOriginals(waiting)]);
     if (own.status === 'rejected' || retried.status === 'rejected') {
       const reason = own.status === 'rejected' ? own.reason : (retried as PromiseRejectedResult).reason;
       console.error('pinstream: ingest log append failed', reason);
@@ -204,6 +209,7 @@ export class EventIngest {
   async appendRecords(items: ReadonlyArray<{ appId: string; endpointId: string; eventId: string; record: string }>): Promise<number> {
     const append = this.dedup.begin();
     const payloads: string[] = [];
+    const ids: string[] = [];
     const waiting: Waiting[] = [];
     const results: Record<string, ItemResult> = Object.create(null);
     for (const it of items) {
@@ -211,10 +217,12 @@ export class EventIngest {
       const claim = this.dedup.claim(key, append);
       if (claim === 'skip') continue;
       const payload = encodeIngestEntry(it.appId, it.endpointId, it.eventId, it.record);
-      if (claim === 'write') payloads.push(payload);
-      else waiting.push({ key, eventId: it.eventId, payload, results, on: claim });
+      if (claim === 'write') {
+        payloads.push(payload);
+        ids.push(key);
+      } else waiting.push({ key, eventId: it.eventId, payload, results, on: claim });
     }
-    const [own, retried] = await Promise.allSettled([this.appendSettling(append, payloads), this.afterOriginals(waiting)]);
+    const [own, retried] = await Promise.allSettled([this.appendSettling(append, payloads, ids), this.afterOriginals(waiting)]);
     if (own.status === 'rejected') throw own.reason;
     if (retried.status === 'rejected') throw retried.reason;
     const stuck = Object.values(results).find((r) => r.StatusCode === 500);
@@ -222,14 +230,17 @@ export class EventIngest {
     return payloads.length;
   }
 
-  /** Appends and settles the claims of `append`: durable keys join the window, failed ones are freed. */
-  private async appendSettling(append: PendingAppend, payloads: string[]): Promise<void> {
+  /**
+   * Appends and settles the claims of `append`: durable keys join the window, failed ones are freed.
+   * `keys` (the events' dedup keys) go to a log that takes message ids, hex-encoded (they are binary).
+   */
+  private async appendSettling(append: PendingAppend, payloads: string[], keys: string[]): Promise<void> {
     if (payloads.length === 0) {
       this.dedup.settle(append, true);
       return;
     }
     try {
-      await this.log.append(payloads);
+      await this.log.append(payloads, this.log.usesIds ? { ids: keys.map(messageId) } : undefined);
     } catch (e) {
       this.dedup.settle(append, false);
       throw e;
@@ -266,6 +277,7 @@ export class EventIngest {
         }
         const append = this.dedup.begin();
         const payloads: string[] = [];
+        const ids: string[] = [];
         const next: Waiting[] = [];
         for (let i = 0; i < round.length; i++) {
           const w = round[i];
@@ -277,10 +289,12 @@ export class EventIngest {
             continue;
           }
           const claim = this.dedup.claim(w.key, append);
-          if (claim === 'write') payloads.push(w.payload);
-          else if (claim !== 'skip') next.push({ ...w, on: claim });
+          if (claim === 'write') {
+            payloads.push(w.payload);
+            ids.push(w.key);
+          } else if (claim !== 'skip') next.push({ ...w, on: claim });
         }
-        await this.appendSettling(append, payloads);
+        await this.appendSettling(append, payloads, ids);
         round = next;
       }
     } finally {
@@ -296,3 +310,10 @@ function tooManyEvents(count: number): ApiError {
 const noop = () => {};
 
 export { validateEvent } from './ingest-prepare.js';
+
+/** A dedup key as a log message id: the keys are binary strings, ids travel in headers (hex). */
+function messageId(key: string): string {
+  let out = '';
+  for (let i = 0; i < key.length; i++) out += key.charCodeAt(i).toString(16).padStart(4, '0');
+  return out;
+}

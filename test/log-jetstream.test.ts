@@ -1,0 +1,192 @@
+// JetStream-only behaviour of the logs, beyond the shared contract: a server of the 3-node cluster
+// killed between appends (acknowledged records stay readable, appends go on), a NATS outage (appends
+// fail with the LogWriteError callers answer as retryable, health says so, and writes recover by
+// themselves), another node's appends seen by this node's endOffset/waitFor, stream names NATS
+// accepts for every valid log name, and a bounded start-up against an unreachable NATS.
+
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { systemClock } from '../src/clock.js';
+import { LogWriteError } from '../src/log/errors.js';
+import { JetStreamLogProvider, NatsUnavailableError } from '../src/log/jetstream/provider.js';
+import { MAX_STREAM_NAME, streamNames } from '../src/log/jetstream/names.js';
+import { NatsCluster, SINGLE_NATS, clusterSkip, freePort, singleNatsSkip } from './helpers/nats-cluster.js';
+import { readAll } from './helpers/log-contract.js';
+
+/**
+ * Retries a failure that clients retry (an append's LogWriteError, a read's timeout while the cluster
+ * elects new leaders) until the call succeeds or 60 s passed, as a client would.
+ */
+async function retrying<T>(call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      return await call();
+    } catch (e) {
+      assert.ok(e instanceof LogWriteError || /timeout|no responders/i.test(String(e)), `failed with ${String(e)}`);
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+const untilStored = retrying;
+
+const prefix = () => `T${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+
+let cluster: NatsCluster | undefined;
+let clusterError: string | undefined;
+before(async () => {
+  if (clusterSkip()) return;
+  try {
+    cluster = await NatsCluster.start();
+  } catch (e) {
+    clusterError = `the NATS cluster did not start: ${(e as Error).message.slice(0, 500)}`;
+  }
+});
+after(() => cluster?.stop());
+
+test('stream and subject names: one-to-one, within NATS limits, for every valid log name', () => {
+  const seen = new Map<string, string>();
+  const names = ['.', '..', 'a.b', 'a_b', 'a-b', 'a_2Eb', 'a__b', 'A', 'a', 'x'.repeat(255), 'y'.repeat(254) + '.'];
+  for (const kind of ['ingest', 'kinesis', 'firehose'] as const) {
+    for (const n of names) {
+      for (const path of [[n], ['s', n], [n, 's']]) {
+        const { stream, subject } = streamNames('PINSTREAM', kind, path);
+        assert.match(stream, /^[A-Za-z0-9_]+$/);
+        assert.ok(stream.length <= MAX_STREAM_NAME);
+        assert.match(subject, /^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)+$/);
+        for (const key of [stream, subject]) {
+          const id = JSON.stringify([kind, path]);
+          assert.equal(seen.get(key) ?? id, id, `${key} taken by two logs`);
+          seen.set(key, id);
+        }
+      }
+    }
+  }
+  assert.throws(() => streamNames('PINSTREAM', 'kinesis', ['a/b']), /invalid log name/);
+});
+
+test('an unreachable NATS stops start-up within the timeout, naming NATS', async () => {
+  const port = await freePort();
+  await assert.rejects(
+    JetStreamLogProvider.connect({ servers: [`nats://127.0.0.1:${port}`], clock: systemClock, connectTimeoutMs: 2000 }),
+    (e: unknown) => e instanceof NatsUnavailableError && /NATS at nats:\/\/127\.0\.0\.1:\d+ is unreachable/.test((e as Error).message),
+  );
+});
+
+test("another node's appends move this node's end and wake its waiters", { timeout: 60_000 }, async (t) => {
+  const why = await singleNatsSkip();
+  if (why) return t.skip(why);
+  const p = prefix();
+  const a = await JetStreamLogProvider.connect({ servers: [SINGLE_NATS], clock: systemClock, prefix: p });
+  const b = await JetStreamLogProvider.connect({ servers: [SINGLE_NATS], clock: systemClock, prefix: p });
+  try {
+    const la = await a.open('kinesis', 'shared', 'shardId-000000000000');
+    const lb = await b.open('kinesis', 'shared', 'shardId-000000000000');
+    const woke = lb.waitFor(1, 30_000);
+    await la.append(['one', 'two']);
+    assert.equal(await woke, true);
+    assert.equal(lb.endOffset(), 2);
+    assert.deepEqual((await lb.read(0)).records.map((r) => r.payload.toString()), ['one', 'two']);
+    // Both nodes' batches interleave only between whole batches of one node when not concurrent.
+    const r = await lb.append(['three']);
+    assert.equal(r.firstOffset, 2);
+  } finally {
+    await a.removeAll();
+    await a.close();
+    await b.close();
+  }
+});
+
+test("two nodes appending at once: every payload is where its append result says", { timeout: 60_000 }, async (t) => {
+  const why = await singleNatsSkip();
+  if (why) return t.skip(why);
+  const p = prefix();
+  const nodes = [
+    await JetStreamLogProvider.connect({ servers: [SINGLE_NATS], clock: systemClock, prefix: p }),
+    await JetStreamLogProvider.connect({ servers: [SINGLE_NATS], clock: systemClock, prefix: p }),
+  ];
+  try {
+    const logs = await Promise.all(nodes.map((n) => n.open('kinesis', 'busy', 'shardId-000000000000')));
+    const calls = Array.from({ length: 60 }, (_, c) => ({ node: c % 2, payloads: Array.from({ length: 5 }, (_, i) => `node ${c % 2} call ${c} record ${i}`) }));
+    const results = await Promise.all(calls.map((c) => logs[c.node].append(c.payloads)));
+    const stored = await readAll(logs[0], 0, 1000);
+    assert.equal(stored.length, 300);
+    let interleaved = 0;
+    results.forEach((r, c) => {
+      if (r.offsets) interleaved++;
+      calls[c].payloads.forEach((want, i) => assert.equal(stored[r.offsets?.[i] ?? r.firstOffset + i].payload.toString(), want));
+    });
+    t.diagnostic(`appends whose records another node's records split: ${interleaved} of ${calls.length}`);
+  } finally {
+    await nodes[0].removeAll();
+    await Promise.all(nodes.map((n) => n.close()));
+  }
+});
+
+test('one of three servers killed between appends: acknowledged records stay readable and appends go on', { timeout: 180_000 }, async (t) => {
+  const why = clusterSkip() ?? clusterError;
+  if (why) return t.skip(why);
+  const c = cluster!;
+  const logs = await JetStreamLogProvider.connect({ servers: c.servers, clock: systemClock, replicas: 3, prefix: prefix(), report: () => undefined });
+  try {
+    const log = await logs.open('ingest', 'ingest');
+    const acked: string[] = [];
+    const put = async (tag: string, n: number) => {
+      const batch = Array.from({ length: n }, (_, i) => `${tag}-${i}`);
+      await log.append(batch);
+      acked.push(...batch);
+    };
+    for (let i = 0; i < 10; i++) await put(`before${i}`, 5);
+    // The server this client is connected to may be the one killed: the client fails over.
+    await c.kill(0);
+    // Appends go on once JetStream has re-elected the stream's leader (bounded retries of a retryable error).
+    for (let i = 0; i < 10; i++) await untilStored(() => put(`after${i}`, 5));
+    const stored = (await retrying(() => readAll(log, 0, 500))).map((r) => r.payload.toString());
+    // Every acknowledged record is there, once each in the order acknowledged (a failed append may have left a partial batch).
+    const ackedSet = new Set(acked);
+    assert.deepEqual(stored.filter((s, i) => ackedSet.has(s) && stored.indexOf(s) === i), acked);
+    await c.restart(0);
+    await untilStored(() => put('restarted', 3));
+    assert.ok((await retrying(() => readAll(log, 0, 500))).length >= acked.length);
+    await log.close();
+  } finally {
+    await logs.removeAll().catch(() => undefined);
+    await logs.close();
+  }
+});
+
+test('a NATS outage fails appends with LogWriteError, shows in health, and writes recover by themselves', { timeout: 180_000 }, async (t) => {
+  const why = clusterSkip() ?? clusterError;
+  if (why) return t.skip(why);
+  const c = cluster!;
+  const logs = await JetStreamLogProvider.connect({ servers: c.servers, clock: systemClock, replicas: 3, prefix: prefix(), requestTimeoutMs: 2000, report: () => undefined });
+  try {
+    const log = await logs.open('kinesis', 'outage', 'shardId-000000000000');
+    await log.append(['before']);
+    for (let i = 0; i < 3; i++) await c.kill(i);
+    const err = await log.append(['during']).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof LogWriteError, `expected a LogWriteError, got ${String(err)}`);
+    assert.match(err.code ?? '', /^NATS_|^JS_/);
+    assert.equal(err.diskFull, false);
+    const h = logs.health().kinesis;
+    assert.equal(h.failingLogs, 1);
+    assert.ok(h.writeFailures >= 1);
+    for (let i = 0; i < 3; i++) c.revive(i);
+    await c.waitReady();
+    await untilStored(() => log.append(['after']));
+    assert.equal(log.health().failing, undefined, 'writes succeed again');
+    assert.equal(logs.health().kinesis.failingLogs, 0);
+    const stored = (await readAll(log)).map((r) => r.payload.toString());
+    assert.equal(stored[0], 'before');
+    assert.equal(stored[stored.length - 1], 'after');
+    await log.close();
+  } finally {
+    await logs.removeAll().catch(() => undefined);
+    await logs.close();
+  }
+});
