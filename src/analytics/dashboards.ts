@@ -44,7 +44,7 @@ export function validateRange(range: DateRange | undefined, clock: Clock, retent
   }
 }
 
-function validateQuery(name: DashboardName, q: DashboardQuery): void {
+export function validateQuery(name: DashboardName, q: DashboardQuery): void {
   if (!DASHBOARDS.includes(name)) throw badRequest(`dashboard must be one of ${DASHBOARDS.join(', ')}, got ${JSON.stringify(name)}`);
   if (typeof q.appId !== 'string' || q.appId === '') throw badRequest('appId is required');
   for (const [field, f] of [['eventAttribute', q.eventAttribute], ['endpointAttribute', q.endpointAttribute]] as const) {

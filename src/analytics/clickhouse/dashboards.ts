@@ -1,0 +1,340 @@
+// The dashboards on ClickHouse: Overview, Usage, Events and Revenue with the definitions of
+// dashboards/*.ts (their headers say what each metric means), read from `events` (there are no
+// rollups here: ClickHouse scans a month of one app's events in the time DuckDB reads its rollups).
+// Each series is the SQL of the DuckDB events path (DashboardDeps.fromEvents) in ClickHouse's dialect:
+// no window functions or CTEs on 18.16, so the 30-day monthly-active count expands each active day
+// over the 30 days it covers (arrayJoin of range(), not a lambda: 18.16 prunes a subquery's columns that
+// only a lambda uses, "Unknown identifier") and 7-day retention joins the cohort to the return days
+// with ANY LEFT JOIN … USING. The tiles and charts are built with the same helpers (common.ts) in
+// the same order, and test/analytics-event-store.test.ts checks they equal DuckDB's answers.
+// Not ported yet: Funnels, Demographics, Campaigns, Journeys (refused with a message naming them).
+
+import { badRequest } from '../../http/errors.js';
+import { validateQuery, validateRange, type DashboardDeps } from '../dashboards.js';
+import { column, daily, daysOf, lineChart, mean, ratio, sum, tile, type Row } from '../dashboards/common.js';
+import { messagingTiles } from '../dashboards/messaging.js';
+import { MONTHLY_ACTIVE_DAYS, RETENTION_DAYS_AFTER, WEEKDAYS, perDay } from '../dashboards/usage.js';
+import { PURCHASE_EVENT, SERVER_EVENT_PATTERN, SESSION_START } from '../rollup.js';
+import type { Chart, DashboardName, DashboardQuery, DashboardResult, Tile } from '../types.js';
+import { EVENTS } from './schema.js';
+import { date, metric, num, str, strArray } from './sql.js';
+import type { ChQuery } from './store.js';
+
+export const CLICKHOUSE_DASHBOARDS: readonly DashboardName[] = ['overview', 'usage', 'events', 'revenue'];
+
+/** The query, its days and filters as ClickHouse SQL (values are literals: 18.16 has no parameters). */
+class ChContext {
+  readonly days: string[];
+  constructor(
+    readonly run: ChQuery,
+    readonly q: DashboardQuery,
+  ) {
+    this.days = daysOf(q.range.start, q.range.end);
+  }
+
+  get start(): string {
+    return date(this.q.range.start);
+  }
+
+  get end(): string {
+    return date(this.q.range.end);
+  }
+
+  /** Rows of the app within [start - lookbackDays, end]. */
+  base(lookbackDays = 0): string {
+    return `app_id = ${str(this.q.appId)} AND day BETWEEN subtractDays(${this.start}, ${lookbackDays | 0}) AND ${this.end}`;
+  }
+
+  /** DuckDB's list_has_any(endpoint_attributes[name], values): a missing key reads as an empty list. */
+  get endpointFilter(): string {
+    const ea = this.q.endpointAttribute;
+    return ea ? ` AND hasAny(ep_attr_values[indexOf(ep_attr_keys, ${str(ea.name)})], ${strArray(ea.values)})` : '';
+  }
+
+  get eventFilter(): string {
+    let s = '';
+    const a = this.q.eventAttribute;
+    if (a) s += ` AND has(attr_keys, ${str(a.name)}) AND has(${strArray(a.values)}, attr_values[indexOf(attr_keys, ${str(a.name)})])`;
+    const m = this.q.eventMetric;
+    // op comes from a closed set checked by validateQuery, so it can be spliced in.
+    if (m) s += ` AND has(metric_keys, ${str(m.name)}) AND metric_values[indexOf(metric_keys, ${str(m.name)})] ${m.op} ${num(m.value)}`;
+    return s;
+  }
+
+  all(sql: string): Promise<Row[]> {
+    return this.run(sql);
+  }
+
+  /**
+   * Rows as a map from their day (`YYYY-MM-DD`) in column `key`. (Aliasing a computed day `AS day`
+   * next to the `day` column fails on 18.16 with "Unknown identifier: day", so such queries name it otherwise.)
+   */
+  async byDay(sql: string, key = 'day'): Promise<Map<string, Row>> {
+    return new Map((await this.run(sql)).map((r) => [String(r[key]).slice(0, 10), r]));
+  }
+}
+
+const SESSION_PRED = `event_type = ${str(SESSION_START)}`;
+
+async function activityPredicate(c: ChContext): Promise<string> {
+  const r = await c.all(`SELECT 1 AS x FROM ${EVENTS} WHERE ${c.base(MONTHLY_ACTIVE_DAYS)} AND ${SESSION_PRED} LIMIT 1`);
+  return r.length > 0 ? SESSION_PRED : `NOT match(event_type, ${str(SERVER_EVENT_PATTERN)})`;
+}
+
+type Id = 'endpoint_id' | 'user_id';
+
+/** Distinct (id, day) pairs of active ids in [start - lookback, end]. */
+const activePairs = (c: ChContext, pred: string, id: Id, lookback: number) =>
+  `SELECT DISTINCT assumeNotNull(${id}) AS id, day FROM ${EVENTS} WHERE ${c.base(lookback)} AND ${id} IS NOT NULL AND ${pred}${c.endpointFilter}`;
+
+async function activeSeries(c: ChContext, pred: string, id: Id) {
+  const active = activePairs(c, pred, id, MONTHLY_ACTIVE_DAYS - 1);
+  const [dailyRows, monthlyRows] = await Promise.all([
+    c.byDay(`SELECT day, count() AS n FROM (${active}) WHERE day >= ${c.start} GROUP BY day`),
+    // Each active day counts for itself and the 29 days after it.
+    c.byDay(
+      `SELECT d, uniqExact(id) AS n FROM (
+        SELECT id, addDays(day, arrayJoin(range(${MONTHLY_ACTIVE_DAYS}))) AS d FROM (${active})
+      ) WHERE d BETWEEN ${c.start} AND ${c.end} GROUP BY d`,
+      'd',
+    ),
+  ]);
+  return { daily: daily(c.days, column(dailyRows, 'n')), monthly: daily(c.days, column(monthlyRows, 'n')) };
+}
+
+async function newSeries(c: ChContext, id: Id): Promise<Array<number | null>> {
+  // Endpoints: the first endpoint CreationDate day, else the first stored event's day (usage.ts).
+  const first = id === 'endpoint_id'
+    ? `coalesce(addDays(toDate('1970-01-01'), intDiv(min(endpoint_created_ms), 86400000)), min(day))`
+    : `min(day)`;
+  const rows = await c.byDay(`
+    SELECT first_day AS day, count() AS n FROM (
+      SELECT ${id} AS who, ${first} AS first_day FROM ${EVENTS} WHERE app_id = ${str(c.q.appId)} AND ${id} IS NOT NULL${c.endpointFilter} GROUP BY who
+    ) WHERE first_day BETWEEN ${c.start} AND ${c.end} GROUP BY first_day`);
+  return daily(c.days, column(rows, 'n'));
+}
+
+async function retentionSeries(c: ChContext, pred: string): Promise<Array<number | null>> {
+  const k = RETENTION_DAYS_AFTER;
+  const a = activePairs(c, pred, 'endpoint_id', k);
+  // A return on day x answers for the cohorts of days x-1 … x-k.
+  const back = `SELECT id, cd AS day, back FROM (
+      SELECT DISTINCT id, subtractDays(day, arrayJoin(range(${k})) + 1) AS cd, toUInt8(1) AS back FROM (${a}))`;
+  const byDay = await c.byDay(
+    `SELECT addDays(day, ${k}) AS day_after, 100 * sum(back) / count() AS rate FROM (
+      SELECT id, day, back FROM (SELECT id, day FROM (${a}) WHERE day <= subtractDays(${c.end}, ${k}))
+      ANY LEFT JOIN (${back}) USING (id, day)
+    ) GROUP BY day_after`,
+    'day_after',
+  );
+  return daily(c.days, column(byDay, 'rate'), null);
+}
+
+async function countSeries(c: ChContext, eventType: string): Promise<Array<number | null>> {
+  const rows = await c.byDay(
+    `SELECT day, count() AS n FROM ${EVENTS} WHERE ${c.base()} AND event_type = ${str(eventType)}${c.endpointFilter} GROUP BY day`,
+  );
+  return daily(c.days, column(rows, 'n'));
+}
+
+async function heatMap(c: ChContext): Promise<Chart> {
+  const rows = await c.all(`
+    SELECT toDayOfWeek(day) AS dow, intDiv(event_ms - toInt64(toUInt32(day)) * 86400000, 3600000) AS h, count() AS n
+    FROM ${EVENTS} WHERE ${c.base()} AND ${SESSION_PRED}${c.endpointFilter} GROUP BY dow, h`);
+  const grid = WEEKDAYS.map((d) => [d, ...new Array<number>(24).fill(0)] as Array<string | number>);
+  for (const r of rows) grid[Number(r.dow) - 1][Number(r.h) + 1] = Number(r.n);
+  const hours = Array.from({ length: 24 }, (_, h) => `${String(h).padStart(2, '0')}:00`);
+  return { id: 'session-heat-map', title: 'Session heat map (UTC)', kind: 'heatmap', columns: ['Day of week', ...hours], rows: grid };
+}
+
+async function appMetrics(c: ChContext) {
+  const pred = await activityPredicate(c);
+  const [endpoints, fresh, retention, sessions] = await Promise.all([
+    activeSeries(c, pred, 'endpoint_id'),
+    newSeries(c, 'endpoint_id'),
+    retentionSeries(c, pred),
+    countSeries(c, SESSION_START),
+  ]);
+  return { pred, endpoints, fresh, retention, sessions };
+}
+
+const PRICE = `coalesce(${metric('_item_price')}, 0)`;
+const QUANTITY = `coalesce(${metric('_quantity')}, 1)`;
+
+async function revenueSeries(c: ChContext) {
+  const rows = await c.byDay(`
+    SELECT day, sum(${PRICE} * ${QUANTITY}) AS revenue, sum(${QUANTITY}) AS units, count() AS purchases, uniqExact(endpoint_id) AS paying
+    FROM ${EVENTS} WHERE ${c.base()} AND event_type = ${str(PURCHASE_EVENT)}${c.endpointFilter} GROUP BY day`);
+  return {
+    revenue: daily(c.days, column(rows, 'revenue')),
+    units: daily(c.days, column(rows, 'units')),
+    purchases: daily(c.days, column(rows, 'purchases')),
+    paying: daily(c.days, column(rows, 'paying')),
+  };
+}
+
+/** dashboards/messaging.ts measures('_campaign', …) for the Overview's campaign totals. */
+async function campaignTotals(c: ChContext): Promise<Row> {
+  const ok = `(event_type = '_campaign.send' AND campaign_send_status = 'SUCCESS' AND coalesce(delivery_type, journey_activity_type, '') NOT IN ('EMAIL', 'SMS'))`;
+  const delivered = `(event_type IN ('_email.delivered', '_SMS.SUCCESS') OR ${ok})`;
+  // Endpoint and floored hour number (also before 1970).
+  const hour = `tuple(endpoint_id, event_ms - ((event_ms % 3600000) + 3600000) % 3600000)`;
+  const [r] = await c.all(`SELECT
+      countIf(event_type = '_campaign.send') AS sent,
+      countIf(${delivered}) AS delivered,
+      uniqExactIf(endpoint_id, ${delivered}) AS endpoint_deliveries,
+      uniqExactIf(${hour}, event_type IN ('_email.open', '_campaign.opened_notification')) AS opens,
+      uniqExactIf(${hour}, event_type = '_email.click') AS clicks,
+      countIf(event_type = '_email.hardbounce') AS hard_bounces
+    FROM ${EVENTS} WHERE ${c.base()} AND campaign_id IS NOT NULL${c.endpointFilter}`);
+  return r ?? {};
+}
+
+async function overview(c: ChContext): Promise<DashboardResult> {
+  const [{ endpoints, fresh, retention, sessions }, { revenue }, campaigns] = await Promise.all([appMetrics(c), revenueSeries(c), campaignTotals(c)]);
+  const d = c.days;
+  return {
+    dashboard: 'overview',
+    range: c.q.range,
+    tiles: [
+      tile('daily-active-endpoints', 'Daily active endpoints', mean(endpoints.daily)),
+      tile('monthly-active-endpoints', 'Monthly active endpoints', mean(endpoints.monthly)),
+      tile('new-endpoints', 'New endpoints', sum(fresh)),
+      tile('retention-7-day', '7-day retention rate', mean(retention), 'percent'),
+      tile('sessions', 'Sessions', sum(sessions)),
+      tile('revenue', 'Revenue', sum(revenue), 'usd'),
+      ...messagingTiles(campaigns).map((t) => ({ ...t, id: `campaign-${t.id}`, label: `Campaigns: ${t.label}` })),
+    ],
+    charts: [
+      lineChart('daily-active-endpoints', 'Daily active endpoints', d, { 'Daily active endpoints': endpoints.daily }),
+      lineChart('monthly-active-endpoints', 'Monthly active endpoints', d, { 'Monthly active endpoints': endpoints.monthly }),
+      lineChart('new-endpoints', 'New endpoints', d, { 'New endpoints': fresh }),
+      lineChart('retention-7-day', '7-day retention rate', d, { '7-day retention rate (%)': retention }),
+      lineChart('sessions', 'Sessions', d, { Sessions: sessions }),
+      lineChart('revenue', 'Revenue (USD)', d, { Revenue: revenue }),
+    ],
+  };
+}
+
+async function usage(c: ChContext): Promise<DashboardResult> {
+  const { pred, endpoints, fresh, retention, sessions } = await appMetrics(c);
+  const [users, newUsers, signIns, signUps, failures, heat] = await Promise.all([
+    activeSeries(c, pred, 'user_id'),
+    newSeries(c, 'user_id'),
+    countSeries(c, '_userauth.sign_in'),
+    countSeries(c, '_userauth.sign_up'),
+    countSeries(c, '_userauth.auth_fail'),
+    heatMap(c),
+  ]);
+  const sticky = perDay(endpoints.daily, endpoints.monthly);
+  const tiles: Tile[] = [
+    tile('daily-active-endpoints', 'Daily active endpoints', mean(endpoints.daily)),
+    tile('monthly-active-endpoints', 'Monthly active endpoints', mean(endpoints.monthly)),
+    tile('new-endpoints', 'New endpoints', sum(fresh)),
+    tile('daily-active-users', 'Daily active users', mean(users.daily)),
+    tile('monthly-active-users', 'Monthly active users', mean(users.monthly)),
+    tile('new-users', 'New users', sum(newUsers)),
+    tile('retention-7-day', '7-day retention rate', mean(retention), 'percent'),
+    tile('sticky-factor', 'Sticky factor', mean(sticky), 'ratio'),
+    tile('sessions', 'Sessions', sum(sessions)),
+    tile('sessions-per-endpoint', 'Sessions per endpoint', ratio(sum(sessions), sum(endpoints.daily)), 'ratio'),
+    tile('sessions-per-user', 'Sessions per user', ratio(sum(sessions), sum(users.daily)), 'ratio'),
+    tile('sign-ins', 'Sign-ins', sum(signIns)),
+    tile('sign-ups', 'Sign-ups', sum(signUps)),
+    tile('authentication-failures', 'Authentication failures', sum(failures)),
+  ];
+  const d = c.days;
+  const charts: Chart[] = [
+    lineChart('daily-active-endpoints', 'Daily active endpoints', d, { 'Daily active endpoints': endpoints.daily }),
+    lineChart('monthly-active-endpoints', 'Monthly active endpoints', d, { 'Monthly active endpoints': endpoints.monthly }),
+    lineChart('new-endpoints', 'New endpoints', d, { 'New endpoints': fresh }),
+    lineChart('daily-active-users', 'Daily active users', d, { 'Daily active users': users.daily }),
+    lineChart('monthly-active-users', 'Monthly active users', d, { 'Monthly active users': users.monthly }),
+    lineChart('new-users', 'New users', d, { 'New users': newUsers }),
+    lineChart('retention-7-day', '7-day retention rate', d, { '7-day retention rate (%)': retention }),
+    lineChart('sticky-factor', 'Sticky factor', d, { 'Sticky factor': sticky }),
+    lineChart('sessions', 'Sessions', d, { Sessions: sessions }),
+    lineChart('sessions-per-endpoint', 'Sessions per endpoint', d, { 'Sessions per endpoint': perDay(sessions, endpoints.daily) }),
+    lineChart('sessions-per-user', 'Sessions per user', d, { 'Sessions per user': perDay(sessions, users.daily) }),
+    heat,
+    lineChart('authentication', 'Authentication', d, { 'Sign-ins': signIns, 'Sign-ups': signUps, 'Authentication failures': failures }),
+  ];
+  return { dashboard: 'usage', range: c.q.range, tiles, charts };
+}
+
+async function events(c: ChContext): Promise<DashboardResult> {
+  const type = c.q.eventType !== undefined ? ` AND event_type = ${str(c.q.eventType)}` : '';
+  const [rows, sessions] = await Promise.all([
+    c.byDay(`SELECT day, count() AS n, uniqExact(endpoint_id) AS endpoints
+      FROM ${EVENTS} WHERE ${c.base()}${type}${c.eventFilter}${c.endpointFilter} GROUP BY day`),
+    countSeries(c, SESSION_START),
+  ]);
+  const count = daily(c.days, column(rows, 'n'));
+  const endpoints = daily(c.days, column(rows, 'endpoints'));
+  const first = count[0] ?? 0;
+  const last = count[count.length - 1] ?? 0;
+  return {
+    dashboard: 'events',
+    range: c.q.range,
+    tiles: [
+      tile('event-count', 'Event count', sum(count)),
+      tile('event-count-average', 'Event count (average per day)', mean(count)),
+      tile('event-count-change', 'Event count change', first === 0 ? null : ((last - first) / first) * 100, 'percent'),
+      tile('endpoint-count', 'Endpoint count (average per day)', mean(endpoints)),
+      tile('events-per-session', 'Events per session', ratio(sum(count), sum(sessions)), 'ratio'),
+    ],
+    charts: [
+      lineChart('event-count', 'Event count', c.days, { 'Event count': count }),
+      lineChart('endpoint-count', 'Endpoint count', c.days, { 'Endpoint count': endpoints }),
+      lineChart('events-per-session', 'Events per session', c.days, { 'Events per session': perDay(count, sessions) }),
+    ],
+  };
+}
+
+async function revenueDashboard(c: ChContext): Promise<DashboardResult> {
+  const [{ revenue, units, purchases, paying }, active] = await Promise.all([
+    revenueSeries(c),
+    activityPredicate(c).then((pred) => activeSeries(c, pred, 'endpoint_id')).then((a) => a.daily),
+  ]);
+  const d = c.days;
+  return {
+    dashboard: 'revenue',
+    range: c.q.range,
+    tiles: [
+      tile('revenue', 'Revenue', sum(revenue), 'usd'),
+      tile('revenue-per-endpoint', 'Revenue per endpoint', ratio(sum(revenue), sum(active)), 'usd'),
+      tile('paying-users', 'Paying users', sum(paying)),
+      tile('revenue-per-paying-user', 'Revenue per paying user', ratio(sum(revenue), sum(paying)), 'usd'),
+      tile('units-sold', 'Units sold', sum(units)),
+      tile('units-sold-per-endpoint', 'Units sold per endpoint', ratio(sum(units), sum(active)), 'ratio'),
+      tile('purchases', 'Purchases', sum(purchases)),
+      tile('purchases-per-endpoint', 'Purchases per endpoint', ratio(sum(purchases), sum(paying)), 'ratio'),
+    ],
+    charts: [
+      lineChart('revenue', 'Revenue (USD)', d, { Revenue: revenue }),
+      lineChart('revenue-per-endpoint', 'Revenue per endpoint', d, { 'Revenue per endpoint': perDay(revenue, active) }),
+      lineChart('paying-users', 'Paying users', d, { 'Paying users': paying }),
+      lineChart('revenue-per-paying-user', 'Revenue per paying user', d, { 'Revenue per paying user': perDay(revenue, paying) }),
+      lineChart('units-sold', 'Units sold', d, { 'Units sold': units }),
+      lineChart('units-sold-per-endpoint', 'Units sold per endpoint', d, { 'Units sold per endpoint': perDay(units, active) }),
+      lineChart('purchases', 'Purchases', d, { Purchases: purchases }),
+      lineChart('purchases-per-endpoint', 'Purchases per endpoint', d, { 'Purchases per endpoint': perDay(purchases, paying) }),
+    ],
+  };
+}
+
+const RUNNERS: Partial<Record<DashboardName, (c: ChContext) => Promise<DashboardResult>>> = {
+  overview,
+  usage,
+  events,
+  revenue: revenueDashboard,
+};
+
+/** Validates like runDashboard (the same messages), then runs the ported dashboard. */
+export async function runClickHouseDashboard(query: ChQuery, name: DashboardName, q: DashboardQuery, deps: DashboardDeps): Promise<DashboardResult> {
+  validateQuery(name, q);
+  validateRange(q.range, deps.clock, deps.retentionDays);
+  const run = Object.hasOwn(RUNNERS, name) ? RUNNERS[name] : undefined;
+  if (!run) throw badRequest(`the ${name} dashboard is not available with analytics on ClickHouse yet (available: ${CLICKHOUSE_DASHBOARDS.join(', ')})`);
+  return run(new ChContext(query, q));
+}
