@@ -17,7 +17,8 @@ const SMS_SENT_TYPES = `('_sms.send','_sms.buffered','_sms.success','_sms.failur
 const COUNTED_MESSAGES = `('_email.open','_campaign.opened_notification')`;
 
 const n = (cond: string) => `countIf(${cond})`;
-const msgs = (cond: string) => `uniqExactIf(msg, ${cond} AND msg IS NOT NULL)`;
+// assumeNotNull: on 18.16 an aggregate over a Nullable column whose rows are all NULL answers NULL, not 0.
+const msgs = (cond: string) => `uniqExactIf(assumeNotNull(msg), ${cond} AND msg IS NOT NULL)`;
 const endpoints = (cond: string) => `uniqExactIf(endpoint_id, ${cond})`;
 const ratio = (a: string, b: string) => `(${a}) / nullIf(${b}, 0)`;
 const atLeast0 = (x: string) => `greatest(toInt64(${x}), 0)`;
