@@ -9,8 +9,9 @@ import { runAnalyticsBench } from './analytics.js';
 import { importBench } from './import.js';
 import { history } from './history.js';
 import { e2e } from './e2e.js';
+import { clickhouseBench } from './clickhouse.js';
 
-const BENCHMARKS: Record<string, (argv: string[]) => Promise<number>> = { ingest, kinesis, firehose, analytics: runAnalyticsBench, endpoints, import: importBench, history, e2e };
+const BENCHMARKS: Record<string, (argv: string[]) => Promise<number>> = { ingest, kinesis, firehose, analytics: runAnalyticsBench, endpoints, import: importBench, history, e2e, clickhouse: clickhouseBench };
 
 const USAGE = `usage: npm run bench -- <benchmark> [options]
 
@@ -22,7 +23,8 @@ benchmarks:
   endpoints UpdateEndpointsBatch and endpoint-creating PutEvents at 10k/100k/1M endpoints per app, event loop stalls (--help for options)
   import    endpoint import jobs: 1M endpoints from a local bucket folder, JSON lines plain and gzip; endpoints/min, peak RSS
   e2e       PutEvents 202 → read on the event stream's embedded Kinesis: latency, counts, delivery lag, streaming on vs off (--help for options)
-  history   history import of gzipped JSON and Parquet archives vs the live loader, with peak RSS (--help for options)`;
+  history   history import of gzipped JSON and Parquet archives vs the live loader, with peak RSS (--help for options)
+  clickhouse analytics on ClickHouse vs DuckDB on the same rows: load rate, CPU µs/row, dashboard/KPI p50 (--help for options)`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

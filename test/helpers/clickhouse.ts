@@ -22,6 +22,8 @@ export interface ClickHouseServer {
   url: string;
   version: string;
   dir: string;
+  /** The server process (undefined for PINSTREAM_TEST_CLICKHOUSE_URL): the bench reads its CPU time. */
+  pid?: number;
   stop(): Promise<void>;
 }
 
@@ -101,7 +103,7 @@ export async function startClickHouse(): Promise<ClickHouseTarget> {
     if (child.exitCode !== null || child.signalCode !== null) break;
     try {
       const version = await probe(url);
-      return { server: { url, version, dir, stop } };
+      return { server: { url, version, dir, pid: child.pid, stop } };
     } catch (e) {
       last = (e as Error).message;
     }
