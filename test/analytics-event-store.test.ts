@@ -253,6 +253,9 @@ describe('DuckDB and ClickHouse answer alike on the same rows', () => {
     ['other app', { appId: 'app2', range: USAGE_RANGE }],
     ['empty app', { appId: 'nothing-here', range: USAGE_RANGE }],
     ['messaging app', { appId: 'kpiapp', range: { start: '2026-03-01', end: '2026-03-11' } }],
+    ['one campaign', { appId: 'kpiapp', range: { start: '2026-03-01', end: '2026-03-11' }, campaignId: IDS.C1 }],
+    ['one journey', { appId: 'kpiapp', range: { start: '2026-03-10', end: '2026-03-11' }, journeyId: IDS.J1 }],
+    ['one campaign, usage app', { appId: 'app1', range: USAGE_RANGE, campaignId: 'c1' }],
   ];
 
   for (const name of CLICKHOUSE_DASHBOARDS) {
