@@ -255,6 +255,7 @@ describe('DuckDB and ClickHouse answer alike on the same rows', () => {
     ['messaging app', { appId: 'kpiapp', range: { start: '2026-03-01', end: '2026-03-11' } }],
     ['one campaign', { appId: 'kpiapp', range: { start: '2026-03-01', end: '2026-03-11' }, campaignId: IDS.C1 }],
     ['one journey', { appId: 'kpiapp', range: { start: '2026-03-10', end: '2026-03-11' }, journeyId: IDS.J1 }],
+    ['channel', { appId: 'app1', range: USAGE_RANGE, channel: 'APNS' }],
     ['one campaign, usage app', { appId: 'app1', range: USAGE_RANGE, campaignId: 'c1' }],
   ];
 

@@ -1,4 +1,4 @@
-// The dashboards on ClickHouse: Overview, Usage, Events, Revenue, Campaigns and Journeys with the definitions of
+// The dashboards on ClickHouse: Overview, Usage, Events, Revenue, Campaigns, Journeys and Demographics with the definitions of
 // dashboards/*.ts (their headers say what each metric means), read from `events` (there are no
 // rollups here: ClickHouse scans a month of one app's events in the time DuckDB reads its rollups).
 // Each series is the SQL of the DuckDB events path (DashboardDeps.fromEvents) in ClickHouse's dialect.
@@ -7,11 +7,12 @@
 // 200k rows (bench clickhouse): expanding every active day over the 30 days it covers and joining
 // cohorts to return days (ANY LEFT JOIN) took 1.7 s and 1.8 s of the Usage dashboard's 3.2 s. The tiles and charts are built with the same helpers (common.ts) in
 // the same order, and test/analytics-event-store.test.ts checks they equal DuckDB's answers.
-// Not ported yet: Funnels, Demographics (refused with a message naming them).
+// Not ported yet: Funnels (refused with a message naming it).
 
 import { badRequest } from '../../http/errors.js';
 import { validateQuery, validateRange, type DashboardDeps } from '../dashboards.js';
-import { column, daily, daysOf, lineChart, mean, ratio, sum, tile, type Row } from '../dashboards/common.js';
+import { column, daily, daysOf, lineChart, mean, pct, ratio, round, sum, tile, type Row } from '../dashboards/common.js';
+import { DEMOGRAPHIC_DIMENSIONS, UNKNOWN } from '../dashboards/demographics.js';
 import { TABLE_COLUMNS, messagingTiles, tableRow } from '../dashboards/messaging.js';
 import { MONTHLY_ACTIVE_DAYS, RETENTION_DAYS_AFTER, WEEKDAYS, perDay } from '../dashboards/usage.js';
 import { DAY_MS, PURCHASE_EVENT, SERVER_EVENT_PATTERN, SESSION_START } from '../rollup.js';
@@ -20,7 +21,7 @@ import { EVENTS } from './schema.js';
 import { date, metric, num, str, strArray } from './sql.js';
 import type { ChQuery } from './store.js';
 
-export const CLICKHOUSE_DASHBOARDS: readonly DashboardName[] = ['overview', 'usage', 'events', 'revenue', 'campaigns', 'journeys'];
+export const CLICKHOUSE_DASHBOARDS: readonly DashboardName[] = ['overview', 'usage', 'events', 'revenue', 'campaigns', 'journeys', 'demographics'];
 
 /** The query, its days and filters as ClickHouse SQL (values are literals: 18.16 has no parameters). */
 class ChContext {
@@ -398,6 +399,47 @@ async function revenueDashboard(c: ChContext): Promise<DashboardResult> {
   };
 }
 
+/**
+ * dashboards/demographics.ts from `events`: per endpoint its latest non-empty value of each
+ * dimension in the range (argMaxIf by event time), then the share of endpoints per value. The
+ * per-endpoint subquery is inlined in each query (no temporary tables over HTTP without a session).
+ */
+async function demographics(c: ChContext): Promise<DashboardResult> {
+  const channel = c.q.channel !== undefined ? ` AND channel = ${str(c.q.channel)}` : '';
+  const latest = DEMOGRAPHIC_DIMENSIONS.map((d) => `argMaxIf(${d.col}, event_ms, ${d.col} IS NOT NULL) AS ${d.col}_latest`).join(', ');
+  const demo = `SELECT endpoint_id AS who, ${latest},
+      argMaxIf(ep_attr_keys, tuple(event_ms, event_key), notEmpty(ep_attr_keys)) AS ea_keys,
+      argMaxIf(ep_attr_values, tuple(event_ms, event_key), notEmpty(ep_attr_keys)) AS ea_values
+    FROM ${EVENTS} WHERE ${c.base()}${channel}${c.endpointFilter} GROUP BY who`;
+  const [[{ n: total }], custom, ...dims] = await Promise.all([
+    c.all(`SELECT count() AS n FROM (${demo})`),
+    c.all(`SELECT k, v, uniqExact(who) AS n FROM (
+        SELECT who, k, arrayJoin(vs) AS v FROM (${demo}) ARRAY JOIN ea_keys AS k, ea_values AS vs
+      ) GROUP BY k, v ORDER BY k, n DESC, v`),
+    ...DEMOGRAPHIC_DIMENSIONS.map((d) =>
+      c.all(`SELECT coalesce(${d.col}_latest, ${str(UNKNOWN)}) AS v, count() AS n FROM (${demo}) GROUP BY v ORDER BY n DESC, v`),
+    ),
+  ]);
+  const share = (n: number) => round(pct(n, Number(total)));
+  const charts: Chart[] = DEMOGRAPHIC_DIMENSIONS.map((d, i) => ({
+    id: d.id,
+    title: d.title,
+    kind: 'bar',
+    columns: [d.title, 'Endpoints', 'Share (%)'],
+    rows: dims[i].map((r) => [String(r.v), Number(r.n), share(Number(r.n))]),
+  }));
+  const byKey = new Map<string, Array<[string, number]>>();
+  for (const r of custom) {
+    const list = byKey.get(String(r.k)) ?? [];
+    list.push([String(r.v), Number(r.n)]);
+    byKey.set(String(r.k), list);
+  }
+  for (const [k, list] of byKey) {
+    charts.push({ id: `attribute:${k}`, title: `Custom attribute: ${k}`, kind: 'bar', columns: [k, 'Endpoints', 'Share (%)'], rows: list.map(([v, n]) => [v, n, share(n)]) });
+  }
+  return { dashboard: 'demographics', range: c.q.range, tiles: [tile('endpoints', 'Endpoints', Number(total))], charts };
+}
+
 const RUNNERS: Partial<Record<DashboardName, (c: ChContext) => Promise<DashboardResult>>> = {
   overview,
   usage,
@@ -405,6 +447,7 @@ const RUNNERS: Partial<Record<DashboardName, (c: ChContext) => Promise<Dashboard
   revenue: revenueDashboard,
   campaigns: (c) => messaging(c, 'campaigns'),
   journeys: (c) => messaging(c, 'journeys'),
+  demographics,
 };
 
 /** Validates like runDashboard (the same messages), then runs the ported dashboard. */
