@@ -20,7 +20,7 @@ import { DuckDbEventStore } from '../src/analytics/duckdb-event-store.js';
 import type { AnalyticsEventStore } from '../src/analytics/event-store.js';
 import type { DashboardDeps } from '../src/analytics/dashboards.js';
 import { KPI_NAMES, type KpiScopeKind } from '../src/analytics/kpi.js';
-import type { DashboardQuery, KpiScope } from '../src/analytics/types.js';
+import { DASHBOARDS, type DashboardQuery, type Funnel, type KpiScope } from '../src/analytics/types.js';
 import { ApiError } from '../src/http/errors.js';
 import { startClickHouse, type ClickHouseServer } from './helpers/clickhouse.js';
 import { eventRow, kpiRows, usageRows, USAGE_NOW, USAGE_RANGE } from './helpers/analytics-rows.js';
@@ -93,7 +93,12 @@ after(async () => {
   if (ch) await clickhouse.cleanup();
 });
 
-const DEPS: DashboardDeps = { clock: new ManualClock(USAGE_NOW), retentionDays: 90, funnels: () => [] };
+const FUNNELS: Funnel[] = [
+  { id: 'f1', name: 'Session, hard level, purchase', steps: [{ name: 'Session', eventType: '_session.start' }, { name: 'Hard level', eventType: 'level', attributes: [{ name: 'mode', values: ['hard'] }] }, { name: 'Purchase', eventType: '_monetization.purchase' }] },
+  // The same event type twice: the second step needs a later event.
+  { id: 'f2', name: 'Two sessions', steps: [{ name: 'First', eventType: '_session.start' }, { name: 'Second', eventType: '_session.start' }, { name: 'Sign-up', eventType: '_userauth.sign_up' }] },
+];
+const DEPS: DashboardDeps = { clock: new ManualClock(USAGE_NOW), retentionDays: 90, funnels: (app) => (app === 'app1' ? FUNNELS : []) };
 
 for (const adapter of [duckdb, clickhouse]) {
   describe(`event store contract: ${adapter.name}`, () => {
@@ -262,7 +267,9 @@ describe('DuckDB and ClickHouse answer alike on the same rows', () => {
   for (const name of CLICKHOUSE_DASHBOARDS) {
     test(`${name} dashboard: equal answers`, async (t) => {
       if (!house) return t.skip(chSkip ?? 'ClickHouse not started');
-      for (const [what, q] of queries) {
+      const all = name !== 'funnels' ? queries : queries.flatMap(([what, q]): Array<[string, DashboardQuery]> =>
+        q.appId === 'app1' ? [[what, q], [`${what}, funnel f1`, { ...q, funnelId: 'f1' }], [`${what}, funnel f2`, { ...q, funnelId: 'f2' }]] : [[what, q]]);
+      for (const [what, q] of all) {
         const deps = q.appId === 'kpiapp' ? { ...DEPS, clock: new ManualClock(Date.parse('2026-03-20T00:00:00Z')) } : DEPS;
         const b = await house.dashboard(name, q, deps);
         assert.deepEqual(b, await duck.dashboard(name, q, deps), `${what} (DuckDB from rollups)`);
@@ -271,10 +278,19 @@ describe('DuckDB and ClickHouse answer alike on the same rows', () => {
     });
   }
 
-  test('ClickHouse refuses the dashboards it does not have, naming them', async (t) => {
+  test('ClickHouse has every dashboard, and validates queries as DuckDB does', async (t) => {
     if (!house) return t.skip(chSkip ?? 'ClickHouse not started');
-    await assert.rejects(house.dashboard('funnels', { appId: 'app1', range: USAGE_RANGE }, DEPS), (e: unknown) => e instanceof ApiError && /not available with analytics on ClickHouse/.test(e.message));
-    // Validation is the same as DuckDB's.
-    await assert.rejects(house.dashboard('events', { appId: 'app1', range: { start: '2024-03-05', end: '2024-03-01' } }, DEPS), (e: unknown) => e instanceof ApiError && e.code === 'BadRequestException');
+    assert.deepEqual([...CLICKHOUSE_DASHBOARDS].sort(), [...DASHBOARDS].sort());
+    const bad: DashboardQuery[] = [
+      { appId: 'app1', range: { start: '2024-03-05', end: '2024-03-01' } },
+      { appId: 'app1', range: USAGE_RANGE, funnelId: 'no-such-funnel' },
+      { appId: 'app1', range: USAGE_RANGE, eventMetric: { name: 'score', op: 'LIKE' as '=', value: 1 } },
+    ];
+    for (const q of bad) {
+      const name = q.funnelId ? 'funnels' : 'events';
+      const e = await duck.dashboard(name, q, DEPS).then(() => undefined, (x: unknown) => x);
+      assert.ok(e instanceof ApiError, JSON.stringify(q));
+      await assert.rejects(house.dashboard(name, q, DEPS), (x: unknown) => x instanceof ApiError && x.code === e.code && x.message === e.message);
+    }
   });
 });

@@ -1,4 +1,4 @@
-// The dashboards on ClickHouse: Overview, Usage, Events, Revenue, Campaigns, Journeys and Demographics with the definitions of
+// The dashboards on ClickHouse — all of DASHBOARDS: Overview, Usage, Events, Revenue, Campaigns, Journeys, Demographics, Funnels — with the definitions of
 // dashboards/*.ts (their headers say what each metric means), read from `events` (there are no
 // rollups here: ClickHouse scans a month of one app's events in the time DuckDB reads its rollups).
 // Each series is the SQL of the DuckDB events path (DashboardDeps.fromEvents) in ClickHouse's dialect.
@@ -7,21 +7,21 @@
 // 200k rows (bench clickhouse): expanding every active day over the 30 days it covers and joining
 // cohorts to return days (ANY LEFT JOIN) took 1.7 s and 1.8 s of the Usage dashboard's 3.2 s. The tiles and charts are built with the same helpers (common.ts) in
 // the same order, and test/analytics-event-store.test.ts checks they equal DuckDB's answers.
-// Not ported yet: Funnels (refused with a message naming it).
 
 import { badRequest } from '../../http/errors.js';
-import { validateQuery, validateRange, type DashboardDeps } from '../dashboards.js';
+import { chosenFunnel, validateQuery, validateRange, type DashboardDeps } from '../dashboards.js';
+import { funnelsResult } from '../dashboards/funnels.js';
 import { column, daily, daysOf, lineChart, mean, pct, ratio, round, sum, tile, type Row } from '../dashboards/common.js';
 import { DEMOGRAPHIC_DIMENSIONS, UNKNOWN } from '../dashboards/demographics.js';
 import { TABLE_COLUMNS, messagingTiles, tableRow } from '../dashboards/messaging.js';
 import { MONTHLY_ACTIVE_DAYS, RETENTION_DAYS_AFTER, WEEKDAYS, perDay } from '../dashboards/usage.js';
 import { DAY_MS, PURCHASE_EVENT, SERVER_EVENT_PATTERN, SESSION_START } from '../rollup.js';
-import type { Chart, DashboardName, DashboardQuery, DashboardResult, Tile } from '../types.js';
+import type { Chart, DashboardName, DashboardQuery, DashboardResult, Funnel, Tile } from '../types.js';
 import { EVENTS } from './schema.js';
 import { date, metric, num, str, strArray } from './sql.js';
 import type { ChQuery } from './store.js';
 
-export const CLICKHOUSE_DASHBOARDS: readonly DashboardName[] = ['overview', 'usage', 'events', 'revenue', 'campaigns', 'journeys', 'demographics'];
+export const CLICKHOUSE_DASHBOARDS: readonly DashboardName[] = ['overview', 'usage', 'events', 'revenue', 'campaigns', 'journeys', 'demographics', 'funnels'];
 
 /** The query, its days and filters as ClickHouse SQL (values are literals: 18.16 has no parameters). */
 class ChContext {
@@ -55,7 +55,7 @@ class ChContext {
   get eventFilter(): string {
     let s = '';
     const a = this.q.eventAttribute;
-    if (a) s += ` AND has(attr_keys, ${str(a.name)}) AND has(${strArray(a.values)}, attr_values[indexOf(attr_keys, ${str(a.name)})])`;
+    if (a) s += ` AND ${attrIn(a.name, a.values)}`;
     const m = this.q.eventMetric;
     // op comes from a closed set checked by validateQuery, so it can be spliced in.
     if (m) s += ` AND has(metric_keys, ${str(m.name)}) AND metric_values[indexOf(metric_keys, ${str(m.name)})] ${m.op} ${num(m.value)}`;
@@ -440,7 +440,36 @@ async function demographics(c: ChContext): Promise<DashboardResult> {
   return { dashboard: 'demographics', range: c.q.range, tiles: [tile('endpoints', 'Endpoints', Number(total))], charts };
 }
 
-const RUNNERS: Partial<Record<DashboardName, (c: ChContext) => Promise<DashboardResult>>> = {
+/** `has` test of an event attribute against a list of values (absent = no match, as list_contains on NULL). */
+const attrIn = (name: string, values: readonly string[]) =>
+  `has(attr_keys, ${str(name)}) AND has(${strArray(values)}, attr_values[indexOf(attr_keys, ${str(name)})])`;
+
+/**
+ * dashboards/funnels.ts funnelSteps: step n's endpoints and the time and key of their earliest
+ * qualifying event strictly after step n-1's (later, or the same millisecond and another event).
+ * One query per step, each nesting the steps before it (18.16 has no CTEs); they run concurrently.
+ */
+function funnelSteps(c: ChContext, f: Funnel): Promise<number[]> {
+  const matches = f.steps.map((s) => {
+    let m = `event_type = ${str(s.eventType)}`;
+    for (const a of s.attributes ?? []) m += ` AND ${attrIn(a.name, a.values)}`;
+    return `SELECT endpoint_id, event_ms, event_key FROM ${EVENTS} WHERE ${c.base()} AND ${m}${c.endpointFilter}`;
+  });
+  const first = (rows: string) => `SELECT endpoint_id, min(event_ms) AS t, argMin(event_key, tuple(event_ms, event_key)) AS k FROM (${rows}) GROUP BY endpoint_id`;
+  const steps: string[] = [];
+  matches.forEach((m, i) => {
+    steps.push(
+      i === 0
+        ? first(m)
+        : first(`SELECT endpoint_id, event_ms, event_key FROM (${m})
+            ANY INNER JOIN (SELECT endpoint_id, t AS pt, k AS pk FROM (${steps[i - 1]})) USING endpoint_id
+            WHERE event_ms > pt OR (event_ms = pt AND event_key != pk)`),
+    );
+  });
+  return Promise.all(steps.map(async (s) => Number((await c.all(`SELECT count() AS n FROM (${s})`))[0].n)));
+}
+
+const RUNNERS: Partial<Record<DashboardName, (c: ChContext, deps: DashboardDeps) => Promise<DashboardResult>>> = {
   overview,
   usage,
   events,
@@ -448,6 +477,10 @@ const RUNNERS: Partial<Record<DashboardName, (c: ChContext) => Promise<Dashboard
   campaigns: (c) => messaging(c, 'campaigns'),
   journeys: (c) => messaging(c, 'journeys'),
   demographics,
+  funnels: (c, deps) => {
+    const { funnel, saved } = chosenFunnel(c.q, deps);
+    return funnelsResult(c.q.range, funnel, saved, (f) => funnelSteps(c, f));
+  },
 };
 
 /** Validates like runDashboard (the same messages), then runs the ported dashboard. */
@@ -456,5 +489,5 @@ export async function runClickHouseDashboard(query: ChQuery, name: DashboardName
   validateRange(q.range, deps.clock, deps.retentionDays);
   const run = Object.hasOwn(RUNNERS, name) ? RUNNERS[name] : undefined;
   if (!run) throw badRequest(`the ${name} dashboard is not available with analytics on ClickHouse yet (available: ${CLICKHOUSE_DASHBOARDS.join(', ')})`);
-  return run(new ChContext(query, q));
+  return run(new ChContext(query, q), deps);
 }
