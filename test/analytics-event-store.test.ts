@@ -278,6 +278,16 @@ describe('DuckDB and ClickHouse answer alike on the same rows', () => {
     });
   }
 
+  test('event types and filter names: equal answers', async (t) => {
+    if (!house) return t.skip(chSkip ?? 'ClickHouse not started');
+    for (const [app, since] of [['app1', Date.parse('2024-03-01T00:00:00Z')], ['app1', Date.parse('2024-03-09T00:00:00Z')], ['kpiapp', 0], ['nothing-here', 0]] as const) {
+      assert.deepEqual(await house.eventTypes(app, since), await duck.eventTypes(app, since), `${app} ${since}`);
+      assert.deepEqual(await house.filterNames(app, since), await duck.filterNames(app, since), `${app} ${since}`);
+    }
+    const names = await house.filterNames('app1', 0);
+    assert.deepEqual(names.eventAttributes.includes('mode') && names.eventMetrics.includes('score') && names.endpointAttributes, ['plan']);
+  });
+
   test('ClickHouse has every dashboard, and validates queries as DuckDB does', async (t) => {
     if (!house) return t.skip(chSkip ?? 'ClickHouse not started');
     assert.deepEqual([...CLICKHOUSE_DASHBOARDS].sort(), [...DASHBOARDS].sort());

@@ -3,7 +3,7 @@
 // on a connection of its own as the analytics thread does. Adds no behaviour of its own.
 
 import { runDashboard, type DashboardDeps } from './dashboards.js';
-import type { AnalyticsEventStore } from './event-store.js';
+import type { AnalyticsEventStore, FilterNames } from './event-store.js';
 import { kpi } from './kpi.js';
 import { EventStore, type AppendResult, type Checkpoint, type EventRow } from './store.js';
 import { DASHBOARDS, type DashboardName, type DashboardQuery, type DashboardResult, type DateRange, type KpiRows, type KpiScope } from './types.js';
@@ -36,6 +36,26 @@ export class DuckDbEventStore implements AnalyticsEventStore {
 
   rowCount(): Promise<number> {
     return this.store.rowCount();
+  }
+
+  /** The SQL of remote.ts eventTypes (which runs it through the analytics thread's `query`). */
+  eventTypes(appId: string, sinceMs: number): Promise<string[]> {
+    return this.withConnection(async (conn) =>
+      (await conn.runAndReadAll(`SELECT DISTINCT event_type FROM events WHERE app_id = $app AND event_time >= epoch_ms($since::BIGINT) ORDER BY event_type`, { app: appId, since: sinceMs }))
+        .getRowsJS()
+        .map((r) => String(r[0])),
+    );
+  }
+
+  /** The SQL of remote.ts filterNames. */
+  async filterNames(appId: string, sinceMs: number): Promise<FilterNames> {
+    const names = (col: string) =>
+      this.withConnection(async (conn) =>
+        (await conn.runAndReadAll(`SELECT DISTINCT unnest(json_keys(${col})) AS k FROM events WHERE app_id = $app AND event_time >= epoch_ms($since::BIGINT) ORDER BY k`, { app: appId, since: sinceMs }))
+          .getRowsJS()
+          .map((r) => String(r[0])),
+      );
+    return { eventAttributes: await names('attributes'), eventMetrics: await names('metrics'), endpointAttributes: await names('endpoint_attributes') };
   }
 
   dashboard(name: DashboardName, q: DashboardQuery, deps: DashboardDeps): Promise<DashboardResult> {

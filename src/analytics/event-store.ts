@@ -10,10 +10,16 @@ import type { DashboardName, DashboardQuery, DashboardResult, DateRange, KpiRows
 
 export type { AppendResult, Checkpoint, EventRow };
 
-/** Dashboards an adapter answers; others are refused with a message naming the adapter. */
+export interface FilterNames {
+  eventAttributes: string[];
+  eventMetrics: string[];
+  endpointAttributes: string[];
+}
+
 export interface AnalyticsEventStore {
   /** Which adapter this is ('duckdb', 'clickhouse'): for messages and /health. */
   readonly kind: string;
+  /** Dashboards the adapter answers (both: all of DASHBOARDS). */
   readonly dashboards: readonly DashboardName[];
 
   /**
@@ -32,6 +38,10 @@ export interface AnalyticsEventStore {
   /** Distinct stored events (duplicates counted once). */
   rowCount(): Promise<number>;
 
+  /** Event types of the app's events at or after sinceMs, sorted (the Events dashboard's filter list). */
+  eventTypes(appId: string, sinceMs: number): Promise<string[]>;
+  /** Names of event attributes, event metrics and endpoint attributes at or after sinceMs, each sorted. */
+  filterNames(appId: string, sinceMs: number): Promise<FilterNames>;
   dashboard(name: DashboardName, q: DashboardQuery, deps: DashboardDeps): Promise<DashboardResult>;
   kpi(scope: KpiScope, name: string, range: DateRange): Promise<KpiRows>;
   close(): Promise<void>;

@@ -26,7 +26,7 @@
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import type { ClickHouseConfig } from '../../config/config.js';
 import type { DashboardDeps } from '../dashboards.js';
-import { uniqueRows, type AnalyticsEventStore } from '../event-store.js';
+import { uniqueRows, type AnalyticsEventStore, type FilterNames } from '../event-store.js';
 import { DAY_MS } from '../retention.js';
 import type { AppendResult, Checkpoint, EventRow } from '../store.js';
 import type { DashboardName, DashboardQuery, DashboardResult, DateRange, KpiRows, KpiScope } from '../types.js';
@@ -187,6 +187,18 @@ export class ClickHouseEventStore implements AnalyticsEventStore {
   async rowCount(): Promise<number> {
     const [{ n }] = await this.query(`SELECT count() AS n FROM ${EVENTS}`);
     return Number(n);
+  }
+
+  async eventTypes(appId: string, sinceMs: number): Promise<string[]> {
+    const rows = await this.query(`SELECT DISTINCT event_type AS t FROM ${EVENTS} WHERE app_id = ${str(appId)} AND event_ms >= ${num(Math.trunc(sinceMs))} ORDER BY t`);
+    return rows.map((r) => String(r.t));
+  }
+
+  async filterNames(appId: string, sinceMs: number): Promise<FilterNames> {
+    const names = async (col: string) =>
+      (await this.query(`SELECT DISTINCT arrayJoin(${col}) AS k FROM ${EVENTS} WHERE app_id = ${str(appId)} AND event_ms >= ${num(Math.trunc(sinceMs))} ORDER BY k`)).map((r) => String(r.k));
+    const [eventAttributes, eventMetrics, endpointAttributes] = await Promise.all([names('attr_keys'), names('metric_keys'), names('ep_attr_keys')]);
+    return { eventAttributes, eventMetrics, endpointAttributes };
   }
 
   dashboard(name: DashboardName, q: DashboardQuery, deps: DashboardDeps): Promise<DashboardResult> {
