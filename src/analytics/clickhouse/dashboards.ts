@@ -17,7 +17,7 @@ import { TABLE_COLUMNS, messagingTiles, tableRow } from '../dashboards/messaging
 import { MONTHLY_ACTIVE_DAYS, RETENTION_DAYS_AFTER, WEEKDAYS, perDay } from '../dashboards/usage.js';
 import { DAY_MS, PURCHASE_EVENT, SERVER_EVENT_PATTERN, SESSION_START } from '../rollup.js';
 import type { Chart, DashboardName, DashboardQuery, DashboardResult, Funnel, Tile } from '../types.js';
-import { EVENTS } from './schema.js';
+import { EVENTS, EVENTS_ANY } from './schema.js';
 import { date, metric, num, str, strArray } from './sql.js';
 import type { ChQuery } from './store.js';
 
@@ -78,7 +78,7 @@ class ChContext {
 const SESSION_PRED = `event_type = ${str(SESSION_START)}`;
 
 async function activityPredicate(c: ChContext): Promise<string> {
-  const r = await c.all(`SELECT 1 AS x FROM ${EVENTS} WHERE ${c.base(MONTHLY_ACTIVE_DAYS)} AND ${SESSION_PRED} LIMIT 1`);
+  const r = await c.all(`SELECT 1 AS x FROM ${EVENTS_ANY} WHERE ${c.base(MONTHLY_ACTIVE_DAYS)} AND ${SESSION_PRED} LIMIT 1`);
   return r.length > 0 ? SESSION_PRED : `NOT match(event_type, ${str(SERVER_EVENT_PATTERN)})`;
 }
 
@@ -86,7 +86,7 @@ type Id = 'endpoint_id' | 'user_id';
 
 /** Distinct (id, day) pairs of active ids in [start - lookback, end]. */
 const activePairs = (c: ChContext, pred: string, id: Id, lookback: number) =>
-  `SELECT DISTINCT assumeNotNull(${id}) AS id, day FROM ${EVENTS} WHERE ${c.base(lookback)} AND ${id} IS NOT NULL AND ${pred}${c.endpointFilter}`;
+  `SELECT DISTINCT assumeNotNull(${id}) AS id, day FROM ${EVENTS_ANY} WHERE ${c.base(lookback)} AND ${id} IS NOT NULL AND ${pred}${c.endpointFilter}`;
 
 /** After an id's last active day: a day number no real day reaches. */
 const NO_NEXT_DAY = 4_000_000_000;
@@ -131,7 +131,7 @@ async function newSeries(c: ChContext, id: Id): Promise<Array<number | null>> {
     : `min(day)`;
   const rows = await c.byDay(`
     SELECT first_day AS day, count() AS n FROM (
-      SELECT ${id} AS who, ${first} AS first_day FROM ${EVENTS} WHERE app_id = ${str(c.q.appId)} AND ${id} IS NOT NULL${c.endpointFilter} GROUP BY who
+      SELECT ${id} AS who, ${first} AS first_day FROM ${EVENTS_ANY} WHERE app_id = ${str(c.q.appId)} AND ${id} IS NOT NULL${c.endpointFilter} GROUP BY who
     ) WHERE first_day BETWEEN ${c.start} AND ${c.end} GROUP BY first_day`);
   return daily(c.days, column(rows, 'n'));
 }
@@ -410,7 +410,7 @@ async function demographics(c: ChContext): Promise<DashboardResult> {
   const demo = `SELECT endpoint_id AS who, ${latest},
       argMaxIf(ep_attr_keys, tuple(event_ms, event_key), notEmpty(ep_attr_keys)) AS ea_keys,
       argMaxIf(ep_attr_values, tuple(event_ms, event_key), notEmpty(ep_attr_keys)) AS ea_values
-    FROM ${EVENTS} WHERE ${c.base()}${channel}${c.endpointFilter} GROUP BY who`;
+    FROM ${EVENTS_ANY} WHERE ${c.base()}${channel}${c.endpointFilter} GROUP BY who`;
   const [[{ n: total }], custom, ...dims] = await Promise.all([
     c.all(`SELECT count() AS n FROM (${demo})`),
     c.all(`SELECT k, v, uniqExact(who) AS n FROM (
@@ -453,7 +453,7 @@ function funnelSteps(c: ChContext, f: Funnel): Promise<number[]> {
   const matches = f.steps.map((s) => {
     let m = `event_type = ${str(s.eventType)}`;
     for (const a of s.attributes ?? []) m += ` AND ${attrIn(a.name, a.values)}`;
-    return `SELECT endpoint_id, event_ms, event_key FROM ${EVENTS} WHERE ${c.base()} AND ${m}${c.endpointFilter}`;
+    return `SELECT endpoint_id, event_ms, event_key FROM ${EVENTS_ANY} WHERE ${c.base()} AND ${m}${c.endpointFilter}`;
   });
   const first = (rows: string) => `SELECT endpoint_id, min(event_ms) AS t, argMin(event_key, tuple(event_ms, event_key)) AS k FROM (${rows}) GROUP BY endpoint_id`;
   const steps: string[] = [];

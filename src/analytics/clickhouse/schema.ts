@@ -18,8 +18,14 @@
 // `loader_checkpoints`: one row per checkpoint write, ReplacingMergeTree(version) by reader name;
 // read with argMax(next_offset, version). Every row carries the running maximum of `loaded_to`.
 
-/** The table expression every query reads: duplicates collapsed at query time. */
+/** The table expression queries that count or sum rows read: duplicates collapsed at query time. */
 export const EVENTS = 'events FINAL';
+/**
+ * The table as stored, copies not merged yet included: for aggregates a copy of the same event cannot
+ * change (DISTINCT, uniqExact, min/max, argMax/argMin of identical copies, EXISTS). FINAL costs a
+ * merge on read: `count()` over 200k rows took 128 ms with it, 6 ms without.
+ */
+export const EVENTS_ANY = 'events';
 
 export const EVENTS_TABLE_DDL = `CREATE TABLE IF NOT EXISTS events (
   app_id String,

@@ -32,7 +32,7 @@ import type { AppendResult, Checkpoint, EventRow } from '../store.js';
 import type { DashboardName, DashboardQuery, DashboardResult, DateRange, KpiRows, KpiScope } from '../types.js';
 import { CLICKHOUSE_DASHBOARDS, runClickHouseDashboard } from './dashboards.js';
 import { clickhouseKpi } from './kpi.js';
-import { CLICKHOUSE_DDL, EVENTS } from './schema.js';
+import { CLICKHOUSE_DDL, EVENTS, EVENTS_ANY } from './schema.js';
 import { num, str } from './sql.js';
 
 /** One HTTP request (query or insert) may take this long before it fails. */
@@ -190,13 +190,13 @@ export class ClickHouseEventStore implements AnalyticsEventStore {
   }
 
   async eventTypes(appId: string, sinceMs: number): Promise<string[]> {
-    const rows = await this.query(`SELECT DISTINCT event_type AS t FROM ${EVENTS} WHERE app_id = ${str(appId)} AND event_ms >= ${num(Math.trunc(sinceMs))} ORDER BY t`);
+    const rows = await this.query(`SELECT DISTINCT event_type AS t FROM ${EVENTS_ANY} WHERE app_id = ${str(appId)} AND event_ms >= ${num(Math.trunc(sinceMs))} ORDER BY t`);
     return rows.map((r) => String(r.t));
   }
 
   async filterNames(appId: string, sinceMs: number): Promise<FilterNames> {
     const names = async (col: string) =>
-      (await this.query(`SELECT DISTINCT arrayJoin(${col}) AS k FROM ${EVENTS} WHERE app_id = ${str(appId)} AND event_ms >= ${num(Math.trunc(sinceMs))} ORDER BY k`)).map((r) => String(r.k));
+      (await this.query(`SELECT DISTINCT arrayJoin(${col}) AS k FROM ${EVENTS_ANY} WHERE app_id = ${str(appId)} AND event_ms >= ${num(Math.trunc(sinceMs))} ORDER BY k`)).map((r) => String(r.k));
     const [eventAttributes, eventMetrics, endpointAttributes] = await Promise.all([names('attr_keys'), names('metric_keys'), names('ep_attr_keys')]);
     return { eventAttributes, eventMetrics, endpointAttributes };
   }
