@@ -208,7 +208,9 @@ describe('DuckDB and ClickHouse answer alike on the same rows', () => {
 
   before(async () => {
     duck = await duckdb.open('same');
-    const rows = [...kpiRows('kpiapp'), ...kpiRows('otherapp'), ...usageRows('app1'), ...usageRows('app2').slice(0, 9)];
+    // app3: strings with unpaired surrogates in VARCHAR fields (the JSON ones the loader repairs).
+    const odd = usageRows('app3').slice(0, 6).map((r, i) => ({ ...r, eventType: i % 2 ? 'bad\ud800type' : r.eventType, endpointId: `ep\udc00${i % 3}`, country: 'X\ud83d' }));
+    const rows = [...kpiRows('kpiapp'), ...kpiRows('otherapp'), ...usageRows('app1'), ...usageRows('app2').slice(0, 9), ...odd];
     await duck.append(rows);
     if (ch) {
       house = await clickhouse.open('same');
@@ -261,6 +263,7 @@ describe('DuckDB and ClickHouse answer alike on the same rows', () => {
     ['odd attribute key', { appId: 'app1', range: USAGE_RANGE, eventAttribute: { name: 'odd key.with "quotes"', values: ["it's"] } }],
     ['event metric', { appId: 'app1', range: USAGE_RANGE, eventType: 'level', eventMetric: { name: 'score', op: '>=', value: 7 } }],
     ['other app', { appId: 'app2', range: USAGE_RANGE }],
+    ['unpaired surrogates', { appId: 'app3', range: USAGE_RANGE }],
     ['empty app', { appId: 'nothing-here', range: USAGE_RANGE }],
     ['messaging app', { appId: 'kpiapp', range: { start: '2026-03-01', end: '2026-03-11' } }],
     ['one campaign', { appId: 'kpiapp', range: { start: '2026-03-01', end: '2026-03-11' }, campaignId: IDS.C1 }],
@@ -285,7 +288,8 @@ describe('DuckDB and ClickHouse answer alike on the same rows', () => {
 
   test('event types and filter names: equal answers', async (t) => {
     if (!house) return t.skip(chSkip ?? 'ClickHouse not started');
-    for (const [app, since] of [['app1', Date.parse('2024-03-01T00:00:00Z')], ['app1', Date.parse('2024-03-09T00:00:00Z')], ['kpiapp', 0], ['nothing-here', 0]] as const) {
+    assert.ok((await house.eventTypes('app3', 0)).includes('bad\ufffdtype'));
+    for (const [app, since] of [['app3', 0], ['app1', Date.parse('2024-03-01T00:00:00Z')], ['app1', Date.parse('2024-03-09T00:00:00Z')], ['kpiapp', 0], ['nothing-here', 0]] as const) {
       assert.deepEqual(await house.eventTypes(app, since), await duck.eventTypes(app, since), `${app} ${since}`);
       assert.deepEqual(await house.filterNames(app, since), await duck.filterNames(app, since), `${app} ${since}`);
     }

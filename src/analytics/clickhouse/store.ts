@@ -34,6 +34,7 @@ import { CLICKHOUSE_DASHBOARDS, runClickHouseDashboard } from './dashboards.js';
 import { clickhouseKpi } from './kpi.js';
 import { CLICKHOUSE_DDL, EVENTS, EVENTS_ANY } from './schema.js';
 import { num, str } from './sql.js';
+import { wellFormed } from '../../unicode.js';
 
 /** One HTTP request (query or insert) may take this long before it fails. */
 export const CLICKHOUSE_REQUEST_TIMEOUT_MS = 120_000;
@@ -237,8 +238,17 @@ const int = (ms: number | null) => (ms === null ? null : Math.trunc(ms));
 /** A map's value as DuckDB's json_extract_string reads it: strings as they are, anything else as JSON text. */
 const text = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
 
-/** One EventRow as a JSONEachRow object (columns of schema.ts). */
+/**
+ * One EventRow as a JSONEachRow object (columns of schema.ts), every string well-formed: ClickHouse's
+ * JSON reader refuses the whole insert on an unpaired surrogate escape ("missing second part of
+ * surrogate pair"), which JSON.stringify writes for one; VARCHAR fields may still hold one (DuckDB's
+ * appender writes U+FFFD for it, and so does this).
+ */
 export function toChRow(r: EventRow): Record<string, unknown> {
+  return wellFormed(chRow(r));
+}
+
+function chRow(r: EventRow): Record<string, unknown> {
   const attributes = JSON.parse(r.attributes) as Record<string, unknown>;
   const metrics = JSON.parse(r.metrics) as Record<string, unknown>;
   const endpointAttributes = JSON.parse(r.endpointAttributes) as Record<string, unknown>;
