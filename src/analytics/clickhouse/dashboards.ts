@@ -1,12 +1,16 @@
-// The dashboards on ClickHouse — all of DASHBOARDS: Overview, Usage, Events, Revenue, Campaigns, Journeys, Demographics, Funnels — with the definitions of
-// dashboards/*.ts (their headers say what each metric means), read from `events` (there are no
-// rollups here: ClickHouse scans a month of one app's events in the time DuckDB reads its rollups).
-// Each series is the SQL of the DuckDB events path (DashboardDeps.fromEvents) in ClickHouse's dialect.
-// 18.16 has no window functions or CTEs, so the monthly-active steps and 7-day retention take each
-// id's next active day from its sorted array of days (withNextDay) instead of lead(). Measured on
-// 200k rows (bench clickhouse): expanding every active day over the 30 days it covers and joining
-// cohorts to return days (ANY LEFT JOIN) took 1.7 s and 1.8 s of the Usage dashboard's 3.2 s. The tiles and charts are built with the same helpers (common.ts) in
-// the same order, and test/analytics-event-store.test.ts checks they equal DuckDB's answers.
+// The dashboards on ClickHouse, all of DASHBOARDS (Overview, Usage, Events, Revenue, Campaigns,
+// Journeys, Demographics, Funnels), with the definitions of dashboards/*.ts (their headers say what
+// each metric means), read from `events`: there are no rollups here. Each series is the SQL of the
+// DuckDB events path (DashboardDeps.fromEvents) in ClickHouse's dialect. 18.16 has no window
+// functions, CTEs or GROUPING SETS, so monthly-active steps and 7-day retention take each id's next
+// active day from its sorted array of days (withNextDay) instead of lead() (measured on 200k rows:
+// expanding every active day over the 30 days it covers, and joining cohorts to return days, took
+// 1.7 s and 1.8 s of the Usage dashboard's 3.2 s), and grouped totals are separate queries. Tiles
+// and charts are built with the same helpers (common.ts) in the same order as the DuckDB modules;
+// test/analytics-event-store.test.ts checks every dashboard equals DuckDB's answer.
+//
+// Counting and summing queries read `events FINAL` (EVENTS); those a not-yet-merged copy of an
+// event cannot change read `events` (EVENTS_ANY; schema.ts says why).
 
 import { badRequest } from '../../http/errors.js';
 import { chosenFunnel, validateQuery, validateRange, type DashboardDeps } from '../dashboards.js';
@@ -66,10 +70,7 @@ class ChContext {
     return this.run(sql);
   }
 
-  /**
-   * Rows as a map from their day (`YYYY-MM-DD`) in column `key`. (Aliasing a computed day `AS day`
-   * next to the `day` column fails on 18.16 with "Unknown identifier: day", so such queries name it otherwise.)
-   */
+  /** Rows as a map from their day (`YYYY-MM-DD`) in column `key` (queries whose day is computed name it otherwise). */
   async byDay(sql: string, key = 'day'): Promise<Map<string, Row>> {
     return new Map((await this.run(sql)).map((r) => [String(r[key]).slice(0, 10), r]));
   }

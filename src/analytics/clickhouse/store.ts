@@ -13,8 +13,9 @@
 // 3. The checkpoint is a row per write in a ReplacingMergeTree(version) keyed by the reader's name,
 //    `loaded_to` carried forward as a running maximum, read with argMax: the write is one insert of
 //    one row, so it is there or not.
-// Repeats within a batch are dropped before the insert, as DuckDB's append does. The cost of FINAL is
-// paid by every read; it is the price of 2. (measured in bench/clickhouse.ts, see README).
+// Repeats within a batch are dropped before the insert, as DuckDB's append does. FINAL costs every
+// counting read a merge (schema.ts); queries a copy cannot change skip it. Measurements:
+// docs/analytics-clickhouse.md (`npm run bench -- clickhouse`).
 //
 // Client options that ClickHouse 18.16 needs: no `query_params` (18.16 has no query parameters and
 // refuses `param_*` as unknown settings: literals are quoted in sql.ts instead), and 64-bit integers
@@ -84,12 +85,14 @@ export class ClickHouseEventStore implements AnalyticsEventStore {
     private readonly ch: ClickHouseClient,
     readonly database: string,
     readonly serverVersion: string,
+    private readonly mutationTimeoutMs: number,
   ) {
     this.query = async (sql) => (await (await this.ch.query({ query: sql, format: 'JSONEachRow' })).json()) as ChRow[];
   }
 
   /** Connects, creates the database and tables when missing; fails with the server's message when unreachable. */
-  static async open(config: ClickHouseConfig): Promise<ClickHouseEventStore> {
+  /** `mutationTimeoutMs`: tests shorten CLICKHOUSE_MUTATION_TIMEOUT_MS. */
+  static async open(config: ClickHouseConfig, opts: { mutationTimeoutMs?: number } = {}): Promise<ClickHouseEventStore> {
     const admin = client(config);
     let version: string;
     try {
@@ -103,7 +106,7 @@ export class ClickHouseEventStore implements AnalyticsEventStore {
     }
     const ch = client(config, config.database);
     for (const ddl of CLICKHOUSE_DDL) await ch.command({ query: ddl });
-    return new ClickHouseEventStore(ch, config.database, version);
+    return new ClickHouseEventStore(ch, config.database, version, opts.mutationTimeoutMs ?? CLICKHOUSE_MUTATION_TIMEOUT_MS);
   }
 
   append(rows: readonly EventRow[], checkpoint?: { name?: string; offset: number }): Promise<AppendResult> {
@@ -174,13 +177,15 @@ export class ClickHouseEventStore implements AnalyticsEventStore {
   }
 
   private async waitForMutations(): Promise<void> {
-    const deadline = Date.now() + CLICKHOUSE_MUTATION_TIMEOUT_MS;
+    const deadline = Date.now() + this.mutationTimeoutMs;
     for (;;) {
       const [{ n }] = await this.query(
         `SELECT count() AS n FROM system.mutations WHERE database = ${str(this.database)} AND table = 'events' AND is_done = 0`,
       );
       if (Number(n) === 0) return;
-      if (Date.now() > deadline) throw new Error(`ClickHouse: retention's DELETE did not finish within ${CLICKHOUSE_MUTATION_TIMEOUT_MS} ms`);
+      if (Date.now() > deadline) {
+        throw new Error(`ClickHouse: retention's DELETE on ${this.database}.events did not finish within ${this.mutationTimeoutMs} ms (see system.mutations)`);
+      }
       await new Promise((r) => setTimeout(r, CLICKHOUSE_MUTATION_POLL_MS));
     }
   }
