@@ -58,7 +58,7 @@ async function measureIngest(seconds: number): Promise<{ eventsPerSec: number; f
   }
 }
 
-interface Options {
+export interface Options {
   events: number;
   endpoints: number;
   days: number;
@@ -92,7 +92,7 @@ const TYPES: Array<[string, number]> = [
 ];
 
 /** Deterministic PRNG (mulberry32) so runs compare. */
-function rng(seed: number): () => number {
+export function rng(seed: number): () => number {
   return () => {
     seed = (seed + 0x6d2b79f5) | 0;
     let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
@@ -107,7 +107,7 @@ function pickType(r: number): string {
 }
 
 /** Synthetic row `i` of `n`, evenly spread over the days before `end`. */
-function syntheticRow(i: number, o: Options, t0: number, rand: () => number): EventRow {
+export function syntheticRow(i: number, o: Options, t0: number, rand: () => number): EventRow {
   const ep = Math.floor(rand() * o.endpoints);
   const t = t0 + Math.floor((i / o.events) * o.days * DAY_MS);
   const type = pickType(rand());

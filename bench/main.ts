@@ -11,8 +11,9 @@ import { history } from './history.js';
 import { e2e } from './e2e.js';
 import { metadata } from './metadata.js';
 import { logs } from './logs.js';
+import { clickhouseBench } from './clickhouse.js';
 
-const BENCHMARKS: Record<string, (argv: string[]) => Promise<number>> = { ingest, kinesis, firehose, analytics: runAnalyticsBench, endpoints, import: importBench, history, e2e, metadata, logs };
+const BENCHMARKS: Record<string, (argv: string[]) => Promise<number>> = { ingest, kinesis, firehose, analytics: runAnalyticsBench, endpoints, import: importBench, history, e2e, metadata, logs, clickhouse: clickhouseBench };
 
 const USAGE = `usage: npm run bench -- <benchmark> [options]
 
@@ -26,7 +27,8 @@ benchmarks:
   e2e       PutEvents 202 → read on the event stream's embedded Kinesis: latency, counts, delivery lag, streaming on vs off (--help for options)
   history   history import of gzipped JSON and Parquet archives vs the live loader, with peak RSS (--help for options)
   metadata  IAM writes on SQLite vs PostgreSQL, the cached key lookup, and how soon another node serves a change (PostgreSQL)
-  logs      Log adapters side by side: segment log (fsync) vs JetStream (NATS at 127.0.0.1:4222): appends, reads, CPU per record (--help for options)`;
+  logs      Log adapters side by side: segment log (fsync) vs JetStream (NATS at 127.0.0.1:4222): appends, reads, CPU per record (--help for options)
+  clickhouse analytics on ClickHouse vs DuckDB on the same rows: load rate, CPU µs/row, dashboard/KPI p50 (--help for options)`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

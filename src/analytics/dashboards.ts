@@ -44,7 +44,7 @@ export function validateRange(range: DateRange | undefined, clock: Clock, retent
   }
 }
 
-function validateQuery(name: DashboardName, q: DashboardQuery): void {
+export function validateQuery(name: DashboardName, q: DashboardQuery): void {
   if (!DASHBOARDS.includes(name)) throw badRequest(`dashboard must be one of ${DASHBOARDS.join(', ')}, got ${JSON.stringify(name)}`);
   if (typeof q.appId !== 'string' || q.appId === '') throw badRequest('appId is required');
   for (const [field, f] of [['eventAttribute', q.eventAttribute], ['endpointAttribute', q.endpointAttribute]] as const) {
@@ -72,6 +72,17 @@ export interface DashboardDeps {
   fromEvents?: boolean;
 }
 
+/** The app's saved funnels and the one q.funnelId names (NotFoundException when it names none). */
+export function chosenFunnel(q: DashboardQuery, deps: DashboardDeps): { funnel: Funnel | undefined; saved: Funnel[] } {
+  const saved = deps.funnels(q.appId);
+  let funnel: Funnel | undefined;
+  if (q.funnelId !== undefined) {
+    funnel = saved.find((f) => f.id === q.funnelId);
+    if (!funnel) throw notFound(`funnelId "${q.funnelId}" is not a saved funnel of this app`);
+  }
+  return { funnel, saved };
+}
+
 export async function runDashboard(conn: DuckDBConnection, name: DashboardName, q: DashboardQuery, deps: DashboardDeps): Promise<DashboardResult> {
   validateQuery(name, q);
   validateRange(q.range, deps.clock, deps.retentionDays);
@@ -86,12 +97,7 @@ export async function runDashboard(conn: DuckDBConnection, name: DashboardName, 
     case 'events':
       return eventsDashboard(c);
     case 'funnels': {
-      const saved = deps.funnels(q.appId);
-      let funnel: Funnel | undefined;
-      if (q.funnelId !== undefined) {
-        funnel = saved.find((f) => f.id === q.funnelId);
-        if (!funnel) throw notFound(`funnelId "${q.funnelId}" is not a saved funnel of this app`);
-      }
+      const { funnel, saved } = chosenFunnel(q, deps);
       return funnelsDashboard(c, funnel, saved);
     }
     case 'demographics':

@@ -98,6 +98,11 @@ export interface Config {
   natsUrl?: string[];
   /** Replicas of each JetStream stream; default 3 when natsUrl names 3 or more servers, else 1. */
   natsReplicas?: number;
+  /**
+   * Analytics in ClickHouse instead of the embedded DuckDB store (PINSTREAM_CLICKHOUSE_URL,
+   * `http[s]://[user[:password]@]host:port[/database]`); unset = DuckDB. See src/analytics/clickhouse/.
+   */
+  clickhouseUrl?: ClickHouseConfig;
 }
 
 export interface MessagingEventsConfig {
@@ -202,6 +207,7 @@ export const DEFAULTS: Config = {
   postgresUrl: undefined,
   natsUrl: undefined,
   natsReplicas: undefined,
+  clickhouseUrl: undefined,
 };
 
 export class ConfigError extends Error {
@@ -244,6 +250,7 @@ const ENV_KEYS: Record<string, keyof Config> = {
   PINSTREAM_POSTGRES_URL: 'postgresUrl',
   PINSTREAM_NATS_URL: 'natsUrl',
   PINSTREAM_NATS_REPLICAS: 'natsReplicas',
+  PINSTREAM_CLICKHOUSE_URL: 'clickhouseUrl',
 };
 
 /**
@@ -348,6 +355,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     ingestThreads: int(merged.ingestThreads, label('ingestThreads'), 0, MAX_INGEST_THREADS),
     postgresUrl: optional(merged.postgresUrl, (v) => postgresUrl(v, label('postgresUrl'))),
     ...nats(merged.natsUrl, merged.natsReplicas, label('natsUrl'), label('natsReplicas')),
+    clickhouseUrl: optional(merged.clickhouseUrl, (v) => clickhouseUrl(v, label('clickhouseUrl'))),
   };
 }
 
@@ -446,6 +454,43 @@ function metricsToken(v: unknown, name: string): string {
     throw new ConfigError(`${name} must be ${MIN_METRICS_TOKEN_LENGTH}-512 printable ASCII characters without spaces (the value is not shown)`);
   }
   return v;
+}
+
+/** Where the ClickHouse analytics store is: the HTTP interface's origin, the credentials and the database. */
+export interface ClickHouseConfig {
+  /** `http[s]://host:port`, without credentials or path. */
+  url: string;
+  username: string;
+  password: string;
+  database: string;
+}
+
+/**
+ * PINSTREAM_CLICKHOUSE_URL: the ClickHouse HTTP interface, with optional credentials and database
+ * (`http://pinstream:secret@ch1:8123/analytics`). The user defaults to `default` and the database
+ * to `pinstream` (created at start when missing). Errors never echo the password.
+ */
+export function clickhouseUrl(v: unknown, name: string): ClickHouseConfig {
+  const s = str(v, name);
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    throw new ConfigError(`${name} must be a URL such as http://user:password@host:8123/database`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(`${name} must use http or https (ClickHouse's HTTP interface), got ${u.protocol}`);
+  if (u.search !== '' || u.hash !== '') throw new ConfigError(`${name} must not have a query or fragment`);
+  const path = decodeURIComponent(u.pathname.replace(/^\/+|\/+$/g, ''));
+  const database = path === '' ? 'pinstream' : path;
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(database)) {
+    throw new ConfigError(`${name}: the database (the URL's path) must be letters, digits and underscores, got "${database}"`);
+  }
+  return {
+    url: `${u.protocol}//${u.host}`,
+    username: u.username === '' ? 'default' : decodeURIComponent(u.username),
+    password: decodeURIComponent(u.password),
+    database,
+  };
 }
 
 function envNameOf(key: string): string {

@@ -13,7 +13,7 @@ import { DAY_MS } from '../rollup.js';
 import type { Chart, DashboardResult } from '../types.js';
 import { pct, round, tile, type QueryContext } from './common.js';
 
-const DIMENSIONS: Array<{ id: string; title: string; col: string }> = [
+export const DEMOGRAPHIC_DIMENSIONS: Array<{ id: string; title: string; col: string }> = [
   { id: 'platform', title: 'Platform', col: 'platform' },
   { id: 'app-version', title: 'App version', col: 'app_version' },
   { id: 'device-model', title: 'Device model', col: 'model' },
@@ -36,13 +36,13 @@ export async function demographicsDashboard(c: QueryContext): Promise<DashboardR
     const inRange = (col: string) => `CASE WHEN ${col}_t >= $start_ms THEN ${col} END`;
     await c.all(
       `CREATE OR REPLACE TEMP TABLE demo AS
-      SELECT idx AS endpoint_id, ${DIMENSIONS.map((d) => `${inRange(d.col)} AS ${d.col}`).join(', ')}, ${inRange('endpoint_attributes')} AS ea
+      SELECT idx AS endpoint_id, ${DEMOGRAPHIC_DIMENSIONS.map((d) => `${inRange(d.col)} AS ${d.col}`).join(', ')}, ${inRange('endpoint_attributes')} AS ea
       FROM endpoint_profiles WHERE app_id = $app AND last_t >= $start_ms`,
       { start_ms: startMs },
     );
   } else {
     const channel = c.q.channel !== undefined ? ` AND channel = $channel` : '';
-    const latest = DIMENSIONS.map((d) => `arg_max(${d.col}, event_time) FILTER (WHERE ${d.col} IS NOT NULL) AS ${d.col}`).join(', ');
+    const latest = DEMOGRAPHIC_DIMENSIONS.map((d) => `arg_max(${d.col}, event_time) FILTER (WHERE ${d.col} IS NOT NULL) AS ${d.col}`).join(', ');
     await c.all(`CREATE OR REPLACE TEMP TABLE demo AS
       SELECT endpoint_id, ${latest},
         arg_max(endpoint_attributes, event_time) FILTER (WHERE endpoint_attributes IS NOT NULL AND endpoint_attributes <> '{}') AS ea
@@ -51,7 +51,7 @@ export async function demographicsDashboard(c: QueryContext): Promise<DashboardR
   try {
     const [{ n: total }] = await c.all(`SELECT count(*) AS n FROM demo`);
     const charts: Chart[] = [];
-    for (const d of DIMENSIONS) {
+    for (const d of DEMOGRAPHIC_DIMENSIONS) {
       const rows = await c.all(`SELECT coalesce(${d.col}, '${UNKNOWN}') AS v, count(*) AS n FROM demo GROUP BY ALL ORDER BY n DESC, v`);
       charts.push({ id: d.id, title: d.title, kind: 'bar', columns: [d.title, 'Endpoints', 'Share (%)'], rows: rows.map((r) => [String(r.v), Number(r.n), round(pct(Number(r.n), Number(total)))]) });
     }

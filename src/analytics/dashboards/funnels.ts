@@ -5,7 +5,7 @@
 // the endpoints, the completion % (of step 1) and the drop-off % from the step before. Pinpoint
 // says "users"; this counts endpoints, as every other endpoint chart does.
 
-import type { DashboardResult, Funnel } from '../types.js';
+import type { DashboardResult, DateRange, Funnel } from '../types.js';
 import { jsonPath, pct, tile, type QueryContext } from './common.js';
 import { listValue, type DuckDBValue } from '@duckdb/node-api';
 
@@ -46,20 +46,30 @@ export async function funnelSteps(c: QueryContext, f: Funnel): Promise<number[]>
   return f.steps.map((_, i) => Number(row[`n${i}`]));
 }
 
-export async function funnelsDashboard(c: QueryContext, funnel: Funnel | undefined, saved: Funnel[]): Promise<DashboardResult> {
+export function funnelsDashboard(c: QueryContext, funnel: Funnel | undefined, saved: Funnel[]): Promise<DashboardResult> {
+  return funnelsResult(c.q.range, funnel, saved, (f) => funnelSteps(c, f));
+}
+
+/** The Funnels dashboard from the step counts (`steps`: the store's own funnelSteps; ClickHouse has its own). */
+export async function funnelsResult(
+  range: DateRange,
+  funnel: Funnel | undefined,
+  saved: Funnel[],
+  steps: (f: Funnel) => Promise<number[]>,
+): Promise<DashboardResult> {
   if (!funnel) {
     return {
       dashboard: 'funnels',
-      range: c.q.range,
+      range,
       tiles: [tile('funnels', 'Funnels', saved.length)],
       charts: [{ id: 'funnels', title: 'Funnels', kind: 'table', columns: ['Funnel', 'Id', 'Steps'], rows: saved.map((f) => [f.name, f.id, f.steps.length]) }],
     };
   }
-  const n = await funnelSteps(c, funnel);
+  const n = await steps(funnel);
   const rows = funnel.steps.map((s, i) => [s.name, n[i], pct(n[i], n[0]), i === 0 ? 0 : pct(n[i - 1] - n[i], n[i - 1])]);
   return {
     dashboard: 'funnels',
-    range: c.q.range,
+    range,
     tiles: [
       tile('funnel-entered', 'Endpoints that started the funnel', n[0] ?? 0),
       tile('funnel-completed', 'Endpoints that completed the funnel', n[n.length - 1] ?? 0),

@@ -39,7 +39,7 @@ function measures(prefix: '_campaign' | '_journey', status: string): string {
     count(*) FILTER (WHERE event_type IN ('_email.unsubscribe', '_SMS.OPTOUT')) AS opt_outs`;
 }
 
-const TABLE_COLUMNS = ['Messages sent', 'Messages delivered', 'Endpoint deliveries', 'Opens', 'Clicks', 'Hard bounces', 'Delivery rate (%)', 'Open rate (%)', 'Bounce rate (%)'];
+export const TABLE_COLUMNS = ['Messages sent', 'Messages delivered', 'Endpoint deliveries', 'Opens', 'Clicks', 'Hard bounces', 'Delivery rate (%)', 'Open rate (%)', 'Bounce rate (%)'];
 
 /** ORDER BY ALL's order for the group keys: ascending, NULLs last. */
 function compareKeys(a: unknown[], b: unknown[]): number {
@@ -52,7 +52,7 @@ function compareKeys(a: unknown[], b: unknown[]): number {
   return 0;
 }
 
-function tableRow(key: Array<string | null>, r: Row): Array<string | number | null> {
+export function tableRow(key: Array<string | null>, r: Row): Array<string | number | null> {
   const n = (k: string) => Number(r[k] ?? 0);
   return [
     ...key,
