@@ -84,6 +84,11 @@ export interface Config {
    * thread that answers requests (src/pinpoint/parallel/); 0 = all of it on that thread.
    */
   ingestThreads: number;
+  /**
+   * Worker threads that run the event-stream delivery workers (src/delivery/thread.ts), each
+   * reading the ingest log through a read-only view; 0 = on the thread that answers requests.
+   */
+  consumerThreads: number;
 }
 
 export interface MessagingEventsConfig {
@@ -157,6 +162,14 @@ export const MAX_INGEST_THREADS = 64;
 export const MAX_DEFAULT_INGEST_THREADS = 8;
 export const DEFAULT_INGEST_THREADS = Math.max(1, Math.min(MAX_DEFAULT_INGEST_THREADS, availableParallelism() - 1));
 
+/** Event streams are spread over at most this many consumers threads (by app id). */
+export const MAX_CONSUMER_THREADS = 8;
+/**
+ * One consumers thread when there is a second core: delivery then never takes turns with request
+ * work; more threads than cores would only take turns with each other. One core: on the main thread.
+ */
+export const DEFAULT_CONSUMER_THREADS = availableParallelism() > 1 ? 1 : 0;
+
 export const DEFAULTS: Config = {
   host: '127.0.0.1',
   port: DEFAULT_PORT,
@@ -185,6 +198,7 @@ export const DEFAULTS: Config = {
   oidcProviders: [],
   messagingEvents: undefined,
   ingestThreads: DEFAULT_INGEST_THREADS,
+  consumerThreads: DEFAULT_CONSUMER_THREADS,
 };
 
 export class ConfigError extends Error {
@@ -224,6 +238,7 @@ const ENV_KEYS: Record<string, keyof Config> = {
   PINSTREAM_OIDC_PROVIDERS: 'oidcProviders',
   PINSTREAM_MESSAGING_EVENTS: 'messagingEvents',
   PINSTREAM_INGEST_THREADS: 'ingestThreads',
+  PINSTREAM_CONSUMER_THREADS: 'consumerThreads',
 };
 
 /**
@@ -326,6 +341,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     oidcProviders: oidcProviders(merged.oidcProviders, label('oidcProviders')),
     messagingEvents: optional(merged.messagingEvents, (v) => messagingEvents(v, label('messagingEvents'))),
     ingestThreads: int(merged.ingestThreads, label('ingestThreads'), 0, MAX_INGEST_THREADS),
+    consumerThreads: int(merged.consumerThreads, label('consumerThreads'), 0, MAX_CONSUMER_THREADS),
   };
 }
 
