@@ -31,9 +31,12 @@ export interface RejectedEntry {
   at: number;
 }
 
+/** What a worker needs of the ingest log: the log itself, or a read-only view of it in another thread. */
+export type IngestReader = Pick<Log, 'read' | 'endOffset' | 'waitFor' | 'checkConsumer'>;
+
 export interface DeliveryWorkerOptions {
   appId: string;
-  log: Log;
+  log: IngestReader;
   destination: Destination;
   checkpoint: Checkpoint;
   clock: Clock;
