@@ -64,6 +64,8 @@ export class ConsumersThread {
   private lastDeath: { message: string; at: number } | undefined;
   private started: Promise<void> = Promise.resolve();
   threadId = -1;
+  /** Tests: awaited before each put is appended (holds a batch in flight). */
+  beforePut: ((appId: string, records: number) => Promise<void>) | undefined;
   onCrash: (e: Error) => void = (e) => console.error(`pinstream: ${e.message}`);
 
   constructor(
@@ -199,6 +201,9 @@ export class ConsumersThread {
     const host = this.host;
     return {
       put: async (b: PackedBatch): Promise<PackedOutcomes> => {
+        if (this.beforePut) await this.beforePut(b.appId, b.lengths.length);
+        // A batch of a run that was stopped, or of a thread that died, is not appended: the run
+        // that follows sends it again from its checkpoint, in order.
         const a = this.current(b.appId, b.run);
         a.local ??= host.local(b.appId, b.arn);
         return packOutcomes(await a.local.send(unpackBatch(b)));
