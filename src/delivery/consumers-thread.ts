@@ -7,8 +7,7 @@
 // times) with every worker resuming from its saved checkpoint — which only ever moved past records
 // the destination had accepted, so nothing is lost (records in flight are delivered again).
 
-import { Worker } from 'node:worker_threads';
-import { Channel } from '../analytics/channel.js';
+import { SupervisedThread } from '../consumer/supervised-thread.js';
 import type { Credentials } from '../iam/sigv4.js';
 import type { Log, ReadOptions } from '../log/log.js';
 import type { Destination } from './destination.js';
@@ -52,28 +51,52 @@ interface Assigned {
 }
 
 export class ConsumersThread {
-  private worker!: Worker;
-  private channel!: Channel;
+  private readonly thread: SupervisedThread;
   private readonly apps = new Map<string, Assigned>();
   private nextRun = 1;
-  private restarts = 0;
-  private closing = false;
-  /** Set when the thread died for good: shown in every worker's health. */
-  private failure: Error | undefined;
   /** Why the thread last died (shown until a worker reports again). */
   private lastDeath: { message: string; at: number } | undefined;
-  private started: Promise<void> = Promise.resolve();
-  threadId = -1;
   /** Tests: awaited before each put is appended (holds a batch in flight). */
   beforePut: ((appId: string, records: number) => Promise<void>) | undefined;
   onCrash: (e: Error) => void = (e) => console.error(`pinstream: ${e.message}`);
 
   constructor(
     private readonly host: ConsumersHost,
-    private readonly index: number,
+    index: number,
     private readonly now: () => number,
   ) {
-    this.spawn();
+    const init: ConsumersThreadInit = { ingest: host.share, index };
+    this.thread = new SupervisedThread({
+      url: new URL('./thread.js', import.meta.url),
+      name: `consumers-${index}`,
+      workerData: init,
+      handlers: this.handlers(),
+      maxRestarts: CONSUMERS_THREAD_MAX_RESTARTS,
+      onDeath: (e) => {
+        this.lastDeath = { message: e.message, at: this.now() };
+        for (const a of this.apps.values()) {
+          a.snapshot = undefined;
+          a.local?.close();
+          a.local = undefined;
+        }
+        this.onCrash(e);
+      },
+      // Every worker resumes from its saved checkpoint, under a new run (late calls of the old are refused).
+      onRestart: async () => {
+        for (const [appId, a] of this.apps) {
+          a.run = this.nextRun++;
+          try {
+            await this.begin(appId, a, true);
+          } catch (err) {
+            this.onCrash(err as Error);
+          }
+        }
+      },
+    });
+  }
+
+  get threadId(): number {
+    return this.thread.threadId;
   }
 
   /** Starts (or restarts) an app's worker from its saved checkpoint. */
@@ -93,7 +116,7 @@ export class ConsumersThread {
     if (!a) return;
     a.frozen ||= a.saved !== undefined && this.host.checkpoint(appId) !== a.saved;
     try {
-      await this.channel.call('stop', { appId }, CONSUMERS_CONTROL_TIMEOUT_MS);
+      await this.thread.call('stop', { appId }, CONSUMERS_CONTROL_TIMEOUT_MS);
     } catch {
       // A dead thread stopped it already.
     }
@@ -105,7 +128,8 @@ export class ConsumersThread {
   snapshot(appId: string): DeliverySnapshot | undefined {
     const a = this.apps.get(appId);
     if (!a) return undefined;
-    const problem = this.failure ? { message: this.failure.message, at: this.lastDeath?.at ?? this.now() } : undefined;
+    const failure = this.thread.failure;
+    const problem = failure ? { message: failure.message, at: this.lastDeath?.at ?? this.now() } : undefined;
     if (!a.snapshot) {
       // Not reported yet (starting, or the thread is being restarted): stopped, at its checkpoint.
       const checkpoint = this.host.checkpoint(appId);
@@ -123,78 +147,28 @@ export class ConsumersThread {
   }
 
   async close(): Promise<void> {
-    this.closing = true;
-    await this.started.catch(() => undefined);
-    try {
-      await this.channel.call('close', {}, CONSUMERS_CLOSE_TIMEOUT_MS);
-    } catch {
-      // Dead, or not answering: ended below either way.
-    }
+    await this.thread.close('close', CONSUMERS_CLOSE_TIMEOUT_MS);
     for (const a of this.apps.values()) a.local?.close();
     this.apps.clear();
-    await this.worker.terminate();
   }
 
   /** Kills the thread as a crash would (tests). */
   crash(): Promise<number> {
-    return this.worker.terminate();
+    return this.thread.crash();
   }
 
-  private async begin(appId: string, a: Assigned): Promise<void> {
+  private async begin(appId: string, a: Assigned, restarting = false): Promise<void> {
     const args: StartArgs = { appId, run: a.run, spec: a.spec, checkpoint: this.host.checkpoint(appId) };
     a.saved = args.checkpoint;
     a.frozen = false;
-    await this.started;
-    await this.channel.call('start', args, CONSUMERS_CONTROL_TIMEOUT_MS);
+    if (restarting) await this.thread.callNow('start', args, CONSUMERS_CONTROL_TIMEOUT_MS);
+    else await this.thread.call('start', args, CONSUMERS_CONTROL_TIMEOUT_MS);
   }
 
   private current(appId: string, run: number): Assigned {
     const a = this.apps.get(appId);
     if (!a || a.run !== run) throw new Error(`the event stream of app ${appId} was stopped or restarted`);
     return a;
-  }
-
-  private spawn(): void {
-    const init: ConsumersThreadInit = { ingest: this.host.share, index: this.index };
-    const worker = new Worker(new URL('./thread.js', import.meta.url), { workerData: init, name: `pinstream-consumers-${this.index}` });
-    const channel = new Channel(worker, this.handlers(), 'the consumers thread');
-    this.worker = worker;
-    this.channel = channel;
-    this.threadId = worker.threadId;
-    let gone = false;
-    const died = (why: string) => {
-      if (gone) return;
-      gone = true;
-      const e = new Error(`consumers thread ${this.index} ${why}`);
-      channel.fail(e);
-      if (this.closing) return;
-      this.lastDeath = { message: e.message, at: this.now() };
-      for (const a of this.apps.values()) {
-        a.snapshot = undefined;
-        a.local?.close();
-        a.local = undefined;
-      }
-      this.onCrash(e);
-      if (this.restarts >= CONSUMERS_THREAD_MAX_RESTARTS) {
-        this.failure = new Error(`${e.message}; not restarted (it died ${this.restarts + 1} times)`);
-        return;
-      }
-      this.restarts++;
-      this.spawn();
-      // Every worker resumes from its saved checkpoint, under a new run (late calls of the old are refused).
-      this.started = (async () => {
-        for (const [appId, a] of this.apps) {
-          a.run = this.nextRun++;
-          try {
-            await this.begin(appId, a);
-          } catch (err) {
-            this.onCrash(err as Error);
-          }
-        }
-      })();
-    };
-    worker.on('error', (err) => died(`failed: ${err.message}`));
-    worker.on('exit', (code) => died(`exited (code ${code})`));
   }
 
   private handlers() {
