@@ -55,13 +55,19 @@ export class BuildThread implements ObjectBuilder {
 
   async compress(format: CompressionFormat, body: Buffer, opts: CompressOptions = {}): Promise<Buffer> {
     if (format === 'UNCOMPRESSED') return body;
-    const b = own(body);
+    // A copy: the transferred buffer is detached here, and the caller may still hold the body.
+    const b = Buffer.from(Uint8Array.prototype.slice.call(body));
     return asBuffer(await this.thread.call<Uint8Array>('compress', { format, body: b, opts }, BUILD_TIMEOUT_MS, [b.buffer as ArrayBuffer]));
   }
 
   async parquet(records: FirehoseRecord[], o: ParquetOptions, schema: ConversionSchema): Promise<ConversionResult> {
     const r = await this.thread.call<ConversionResult>('parquet', { records, o, schema }, BUILD_TIMEOUT_MS);
     return r.body ? { ...r, body: asBuffer(r.body) } : r;
+  }
+
+  /** Ends the thread as a crash would (tests); the next build starts it again. */
+  async crash(): Promise<void> {
+    await this.started?.crash();
   }
 
   async close(): Promise<void> {
