@@ -39,6 +39,8 @@ export interface DeliveryManagerOptions {
 export class DeliveryManager implements DeliveryControl {
   /** Workers on this thread (consumerThreads 0). */
   private workers = new Map<string, { worker: DeliveryWorker; destination: Destination }>();
+  /** Gaps found at start, shown before a thread's worker has reported (it finds the same one). */
+  private readonly gaps = new Map<string, { records: number; message: string }>();
   /** Consumers threads, started with the first worker. */
   private threads: ConsumersThread[] | undefined;
 
@@ -108,7 +110,10 @@ export class DeliveryManager implements DeliveryControl {
    * new events cannot take offsets the worker will never read. Workers show the gap in health.
    */
   async checkCheckpoints(): Promise<void> {
-    for (const row of this.o.eventStreams.all()) await this.o.ingestLog.checkConsumer(deliveryConsumer(row.app_id), row.checkpoint);
+    for (const row of this.o.eventStreams.all()) {
+      const gap = await this.o.ingestLog.checkConsumer(deliveryConsumer(row.app_id), row.checkpoint);
+      if (gap) this.gaps.set(row.app_id, { records: gap.records, message: gap.message });
+    }
   }
 
   async startAll(): Promise<void> {
@@ -166,7 +171,8 @@ export class DeliveryManager implements DeliveryControl {
     if (this.threadCount > 0) {
       if (!this.threads) return undefined;
       const s = this.threadFor(appId).snapshot(appId);
-      return s && healthOf(s, this.o.ingestLog.endOffset(), this.o.clock.now());
+      const gap = this.gaps.get(appId);
+      return s && healthOf(gap && !s.checkpointGap ? { ...s, checkpointGap: gap } : s, this.o.ingestLog.endOffset(), this.o.clock.now());
     }
     return this.workers.get(appId)?.worker.health();
   }
