@@ -1,9 +1,12 @@
 // What crosses the consumers thread's boundary per destination call: one batch of records as one
-// transferred buffer (the records' bytes back to back) with their lengths and partition keys, and
-// back only the outcomes of the records that were refused. Both sides and the message names live
+// transferred buffer (the records' bytes back to back) with their lengths, partition keys and the
+// keys' MD5 routes (hashed in the thread, not by the main thread's put), and back only the
+// outcomes of the records that were refused. Both sides and the message names live
 // here, so the two ends cannot disagree.
 
 import type { DeliveryRecord, RecordOutcome } from './destination.js';
+import { kinesisPartitionKey } from './kinesis-destination.js';
+import { hashKeyHex } from '../kinesis/keys.js';
 import type { DestinationSpec } from './spec.js';
 import type { DeliverySnapshot, RejectedEntry } from './worker.js';
 import type { LogShare } from '../log/segment-view.js';
@@ -15,7 +18,9 @@ export interface PackedBatch {
   arn: string;
   data: ArrayBuffer;
   lengths: number[];
+  /** Kinesis partition keys (kinesisPartitionKey applied) and their MD5 route, computed in the thread. */
   keys: string[];
+  routes: string[];
 }
 
 /** Refused records by index; every other record of the batch was accepted. */
@@ -31,14 +36,16 @@ export function packBatch(appId: string, run: number, arn: string, records: Deli
   let at = 0;
   const lengths: number[] = new Array(records.length);
   const keys: string[] = new Array(records.length);
+  const routes: string[] = new Array(records.length);
   for (let i = 0; i < records.length; i++) {
     const d = records[i].data;
     d.copy(buf, at);
     at += d.length;
     lengths[i] = d.length;
-    keys[i] = records[i].partitionKey;
+    keys[i] = kinesisPartitionKey(records[i].partitionKey);
+    routes[i] = hashKeyHex(keys[i]);
   }
-  return { appId, run, arn, data: buf.buffer as ArrayBuffer, lengths, keys };
+  return { appId, run, arn, data: buf.buffer as ArrayBuffer, lengths, keys, routes };
 }
 
 export function unpackBatch(b: PackedBatch): DeliveryRecord[] {
@@ -46,7 +53,7 @@ export function unpackBatch(b: PackedBatch): DeliveryRecord[] {
   const out: DeliveryRecord[] = new Array(b.lengths.length);
   let at = 0;
   for (let i = 0; i < b.lengths.length; i++) {
-    out[i] = { data: buf.subarray(at, at + b.lengths[i]), partitionKey: b.keys[i] };
+    out[i] = { data: buf.subarray(at, at + b.lengths[i]), partitionKey: b.keys[i], routeHex: b.routes[i] };
     at += b.lengths[i];
   }
   return out;
