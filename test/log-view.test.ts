@@ -17,10 +17,15 @@ import { SegmentLogView } from '../src/log/segment-view.js';
 import { logFiles, framesOf } from './helpers/segments.js';
 import { readFile } from 'node:fs/promises';
 
-async function tmp(t: { after: (f: () => Promise<void>) => void }): Promise<string> {
+/** A temporary directory, removed after the test once everything registered with `closing` is closed. */
+async function tmp(t: { after: (f: () => Promise<void>) => void }): Promise<{ dir: string; closing: Array<() => Promise<void>> }> {
   const dir = await mkdtemp(join(tmpdir(), 'pinstream-view-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
+  const closing: Array<() => Promise<void>> = [];
+  t.after(async () => {
+    for (const c of closing.reverse()) await c();
+    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  });
+  return { dir, closing };
 }
 
 const payload = (i: number) => `record ${i} ` + 'x'.repeat(i % 97);
@@ -31,10 +36,10 @@ function viewOf(log: SegmentLog): SegmentLogView {
 }
 
 test('a worker thread reads through the view while the writer appends, rolls small segments and retention deletes old ones', async (t) => {
-  const dir = await tmp(t);
+  const { dir, closing } = await tmp(t);
   const clock = new ManualClock(1_000_000);
   const log = await SegmentLog.open(join(dir, 'log'), { fsync: false, clock, segmentBytes: 4096 });
-  t.after(() => log.close());
+  closing.push(() => log.close());
   const share = log.share();
   const TOTAL = 6000;
   // The reader thread reads from 0 to TOTAL, checking each payload, and reports what it saw.
@@ -138,15 +143,15 @@ function heldSyncFs(): { fs: LogFs; release: () => void; held: () => number } {
 }
 
 test('bytes written but not yet durable are never read through the view; they are once the round commits', async (t) => {
-  const dir = await tmp(t);
+  const { dir, closing } = await tmp(t);
   const open0 = await SegmentLog.open(join(dir, 'log'), { fsync: true });
   await open0.append(['first']);
   await open0.close();
   const held = heldSyncFs();
   const log = await SegmentLog.open(join(dir, 'log'), { fsync: true, fs: held.fs });
-  t.after(() => log.close());
+  closing.push(() => log.close());
   const view = viewOf(log);
-  t.after(() => view.close());
+  closing.push(() => view.close());
   assert.equal(view.endOffset(), 1);
   const appended = log.append(['second', 'third']);
   while (held.held() === 0) await new Promise((r) => setImmediate(r));
@@ -169,13 +174,13 @@ test('bytes written but not yet durable are never read through the view; they ar
 });
 
 test('damage in a segment is handed to the writer: repaired, reported and counted once by it; the view reports nothing itself', async (t) => {
-  const dir = await tmp(t);
+  const { dir, closing } = await tmp(t);
   const lines: string[] = [];
   const log = await SegmentLog.open(join(dir, 'log'), { fsync: false, segmentBytes: 2048, report: (l) => lines.push(l) });
-  t.after(() => log.close());
+  closing.push(() => log.close());
   for (let i = 0; i < 60; i++) await log.append([payload(i)]);
   const view = viewOf(log);
-  t.after(() => view.close());
+  closing.push(() => view.close());
   // Damage one record's payload in the first (closed) segment.
   const [first] = (await logFiles(join(dir, 'log'))).segments;
   const victim = framesOf(await readFile(first))[3];

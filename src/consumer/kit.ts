@@ -7,6 +7,13 @@
 // log's end minus the checkpoint) and millis behind (exact when the oldest unconsumed record is in
 // hand, else an upper bound, see lag()). What a step does (reading, selecting, batching, sending)
 // stays the consumer's own.
+//
+// Adopting it (the analytics loader, later): hold a ConsumerKit built from the loader's checkpoint
+// (load/save around the store's saved offset), start the loop with kit.start(() =>
+// kit.runSteps(step, 'ingest log')), wait with kit.waitForLog(log, readAt) after kit.caughtUp(),
+// move the checkpoint with kit.advance(offset) after a committed batch, set kit.lastReadTs per
+// read, and report kit.base() plus kit.lag(logEnd, oldestUnloadedTs) — or post kit.lagState()
+// across a thread boundary and computeLag() it on the other side, as the delivery worker does.
 
 import type { Clock } from '../clock.js';
 import type { Log } from '../log/log.js';
