@@ -37,12 +37,13 @@ export async function startDesign(d: Design, nodeArgs: string[] = []): Promise<C
 
 /** CPU and memory summed over the processes (peak: the sum of each process's peak). */
 export function sampleAll(pids: number[]): ProcSample {
-  const out: ProcSample = { cpuMs: 0, rssMB: 0, hwmMB: 0 };
+  const out: ProcSample = { cpuMs: 0, rssMB: 0, hwmMB: 0, mainCpuMs: 0 };
   for (const p of pids) {
     const s = sampleProc(p);
     out.cpuMs += s.cpuMs;
     out.rssMB += s.rssMB;
     out.hwmMB += s.hwmMB;
+    out.mainCpuMs += s.mainCpuMs;
   }
   return out;
 }

@@ -48,6 +48,7 @@ const USAGE = `usage: npm run bench -- e2e [options]
   --endpoints N            endpoint id pool (default 1000)
   --drain-timeout N        seconds to wait for every acknowledged event to be read after a step (default 60)
   --no-peer                skip the streaming-off peer
+  --consumer-threads N     PINSTREAM_CONSUMER_THREADS of the streaming-on server (default: the server's own default)
   --profile                run the streaming-on server under node --cpu-prof and summarise its time`;
 
 interface Options {
@@ -60,6 +61,7 @@ interface Options {
   drainTimeout: number;
   peer: boolean;
   profile: boolean;
+  consumerThreads?: number;
 }
 
 class UsageError extends Error {}
@@ -97,6 +99,9 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--no-peer':
         o.peer = false;
+        break;
+      case '--consumer-threads':
+        o.consumerThreads = Math.floor(num(a, argv[++i], 0, 8));
         break;
       case '--profile':
         o.profile = true;
@@ -474,6 +479,8 @@ interface StepRow {
   ingestPerSec: number;
   srvUsPerEvent: number;
   srvCpuPct: number;
+  /** CPU of the server's main thread (the one answering requests) per acknowledged event. */
+  mainUsPerEvent: number;
   otherCpuPct: number;
   acked: number;
   read: number;
@@ -500,7 +507,8 @@ interface StepRow {
 }
 
 async function setUpServer(name: string, withStream: boolean, o: Options, live: Set<Child>, nodeArgs: string[] = []) {
-  const child = await startPinstream(name, { nodeArgs });
+  const env: Record<string, string> = withStream && o.consumerThreads !== undefined ? { PINSTREAM_CONSUMER_THREADS: String(o.consumerThreads) } : {};
+  const child = await startPinstream(name, { nodeArgs, env });
   live.add(child);
   const creds = child.admin!;
   const app = await signedPost(child.url, creds, '/v1/apps', { Name: `e2e-${Date.now()}` });
@@ -604,6 +612,7 @@ async function runStep(
     ingestPerSec: load.acked / (elapsed / 1000),
     srvUsPerEvent: load.acked > 0 ? (srvCpuMs * 1000) / load.acked : NaN,
     srvCpuPct: (srvCpuMs / elapsed) * 100,
+    mainUsPerEvent: load.acked > 0 ? ((after.mainCpuMs - before.mainCpuMs) * 1000) / load.acked : NaN,
     otherCpuPct: Math.max(0, ((hostAfter - hostBefore - srvCpuMs - (client.user + client.system) / 1000) / elapsed) * 100),
     acked,
     read,
@@ -630,7 +639,7 @@ async function runStep(
 
 function printStep(r: StepRow, streaming: boolean): void {
   console.log(
-    `  ${r.label.padEnd(14)} ${r.target.padEnd(14)} ingest ${fmtInt(r.ingestPerSec).padStart(7)} events/s  srv cpu ${fmtNum(r.srvCpuPct, 0)}% (${fmtNum(r.srvUsPerEvent)} µs/event) other ${fmtNum(r.otherCpuPct, 0)}%` +
+    `  ${r.label.padEnd(14)} ${r.target.padEnd(14)} ingest ${fmtInt(r.ingestPerSec).padStart(7)} events/s  srv cpu ${fmtNum(r.srvCpuPct, 0)}% (${fmtNum(r.srvUsPerEvent)} µs/event, main thread ${fmtNum(r.mainUsPerEvent)}) other ${fmtNum(r.otherCpuPct, 0)}%` +
       (streaming
         ? `  acked ${fmtInt(r.acked)} read ${fmtInt(r.read)} dup ${fmtInt(r.duplicates)}  202→read p50 ${fmtNum(r.p50, 1)} p95 ${fmtNum(r.p95, 1)} p99 ${fmtNum(r.p99, 1)} max ${fmtNum(r.max, 1)} ms` +
           `  delivery÷ingest ${fmtNum(r.deliveryRatio, 2)}  behind max ${fmtInt(r.maxRecordsBehind)} rec / ${fmtInt(r.maxMillisBehind)} ms  caught up ${fmtInt(r.catchUpMs)} ms after load (status ${fmtInt(r.statusCatchUpMs)} ms)` +

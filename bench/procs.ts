@@ -169,6 +169,8 @@ export interface ProcSample {
   cpuMs: number;
   rssMB: number;
   hwmMB: number;
+  /** CPU time of the process's main thread alone (the one answering requests), ms. */
+  mainCpuMs: number;
 }
 
 export function sampleProc(pid: number): ProcSample {
@@ -178,7 +180,14 @@ export function sampleProc(pid: number): ProcSample {
   // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(rest[11]) + Number(rest[12]);
-  return { cpuMs: (ticks * 1000) / ticksPerSecond(), rssMB: kb('VmRSS') / 1024, hwmMB: kb('VmHWM') / 1024 };
+  return { cpuMs: (ticks * 1000) / ticksPerSecond(), rssMB: kb('VmRSS') / 1024, hwmMB: kb('VmHWM') / 1024, mainCpuMs: threadCpuMs(pid, pid) };
+}
+
+/** CPU time of one thread of a process (its task id; the main thread's is the pid), ms. */
+export function threadCpuMs(pid: number, tid: number): number {
+  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(rest[11]) + Number(rest[12])) * 1000) / ticksPerSecond();
 }
 
 /** Busy CPU time of the whole machine so far (all cores; user+nice+system+irq+softirq+steal), ms. */

@@ -43,6 +43,7 @@ import { StreamRegistry } from './kinesis/streams.js';
 import { firehoseService, FIREHOSE_TARGET_PREFIX } from './firehose/api.js';
 import { firehoseAuthorizer } from './firehose/authz.js';
 import { FirehoseService } from './firehose/service.js';
+import { BuildThread } from './firehose/build.js';
 import { consoleHandler } from './console/serve.js';
 import { PinstreamAnalytics } from './analytics/index.js';
 import { cognitoService, COGNITO_TARGET_PREFIX } from './cognito/api.js';
@@ -225,6 +226,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   // Before Firehose: delivery streams converting records read their tables from it.
   const catalogStore = new CatalogStore(db, clock, { ...DEFAULT_CATALOG_LIMITS, ...deps.catalogLimits });
   const catalog = new Catalog(catalogStore);
+  const firehoseBuild = new BuildThread();
   const firehose = new FirehoseService({
     db,
     dataDir: config.dataDir,
@@ -240,6 +242,8 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     },
     serverUrl: () => serverUrl,
     logs,
+    // Compression and Parquet conversion off the request thread (with consumers threads at all).
+    ...(config.consumerThreads > 0 ? { build: firehoseBuild } : {}),
     checkKinesisCheckpoint: (arn, shardId, seq, consumer) => kinesis.checkSequenceCheckpoint(arn, shardId, seq, consumer),
   });
   // Before listening: puts need every delivery stream's log open.
@@ -438,6 +442,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
       await delivery.stopAll();
       // Event-stream workers stop first (they put into Firehose); deliverers then flush once.
       await firehose.close();
+      await firehoseBuild.close();
       await server.close();
       await events.close();
       await kinesis.close();

@@ -26,6 +26,8 @@ import {
   MIN_METRICS_TOKEN_LENGTH,
   OPERATOR_RESERVE_CONNECTIONS,
   DEFAULT_INGEST_THREADS,
+  DEFAULT_CONSUMER_THREADS,
+  MAX_CONSUMER_THREADS,
   MAX_DEFAULT_INGEST_THREADS,
   MAX_INGEST_THREADS,
   loadConfig,
@@ -102,6 +104,16 @@ describe('loadConfig', () => {
     assert.equal(c.accountId, '123456789012');
     assert.equal(c.adminAccessKeyId, ADMIN_ID);
     assert.equal(c.adminSecretAccessKey, ADMIN_SECRET);
+  });
+
+  test(`PINSTREAM_CONSUMER_THREADS: 0 (delivery on the request thread) to ${MAX_CONSUMER_THREADS}; by default 1 with a second core, else 0`, () => {
+    assert.equal(loadConfig({}).consumerThreads, DEFAULT_CONSUMER_THREADS);
+    assert.equal(DEFAULT_CONSUMER_THREADS, availableParallelism() > 1 ? 1 : 0);
+    assert.equal(loadConfig({ PINSTREAM_CONSUMER_THREADS: '0' }).consumerThreads, 0);
+    assert.equal(loadConfig({ PINSTREAM_CONSUMER_THREADS: String(MAX_CONSUMER_THREADS) }).consumerThreads, MAX_CONSUMER_THREADS);
+    assertConfigError(() => loadConfig({ PINSTREAM_CONSUMER_THREADS: String(MAX_CONSUMER_THREADS + 1) }), 'PINSTREAM_CONSUMER_THREADS');
+    assertConfigError(() => loadConfig({ PINSTREAM_CONSUMER_THREADS: '-1' }), 'PINSTREAM_CONSUMER_THREADS');
+    assertConfigError(() => loadConfig({ PINSTREAM_CONSUMER_THREADS: '1.5' }), 'PINSTREAM_CONSUMER_THREADS');
   });
 
   test(`PINSTREAM_INGEST_THREADS: 0 (all on the request thread) to ${MAX_INGEST_THREADS}; by default one per core beyond the first, 1 to ${MAX_DEFAULT_INGEST_THREADS}`, () => {

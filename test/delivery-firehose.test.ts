@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../src/clock.js';
-import { MemoryCheckpoint } from '../src/delivery/checkpoints.js';
+import { MemoryCheckpoint } from '../src/consumer/checkpoint.js';
 import { destinationFor } from '../src/delivery/kinesis-destination.js';
 import { DeliveryWorker, type RejectedEntry } from '../src/delivery/worker.js';
 import { SegmentLog } from '../src/log/segment-log.js';

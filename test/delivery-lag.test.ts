@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateStreamCommand } from '@aws-sdk/client-kinesis';
 import { ManualClock } from '../src/clock.js';
-import { MemoryCheckpoint } from '../src/delivery/checkpoints.js';
+import { MemoryCheckpoint } from '../src/consumer/checkpoint.js';
 import { destinationFor } from '../src/delivery/kinesis-destination.js';
 import { DeliveryWorker, type DeliveryHealth } from '../src/delivery/worker.js';
 import { renderMetrics } from '../src/delivery/metrics.js';

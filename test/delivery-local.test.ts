@@ -118,7 +118,8 @@ async function check(s: Setup, sent: Array<{ endpoint: string; seq: number }>): 
 
 test('large in-process batches: every record of the app once, keyed and ordered per endpoint', { timeout: 60_000 }, async () => {
   assert.ok(LOCAL_MAX_BATCH_RECORDS > MAX_PUT_RECORDS_COUNT, 'in-process batches are not held to the wire API’s 500 records');
-  const s = await setUp('local-bulk');
+  // On the main thread (consumerThreads 0), the path for one core; the thread's own tests follow below.
+  const s = await setUp('local-bulk', { consumerThreads: 0 });
   await s.t.server.delivery.stop(s.app);
   const sent = await fill(s, 0, 15_000, 20);
   await s.t.server.delivery.restart(s.app);
@@ -204,4 +205,77 @@ test('endpoint ids that need JSON escapes, non-ASCII or hashing keep their own p
   // Over Kinesis's 256 characters: its SHA-256, still one key per endpoint.
   assert.equal(keys.get(3), kinesisPartitionKey(ids[3]));
   assert.equal(keys.get(3)!.length, 64);
+});
+
+test('delivery runs in a consumers thread, not the one answering requests; each endpoint stays in order', { timeout: 60_000 }, async () => {
+  const s = await setUp('thread-order', { consumerThreads: 1 });
+  const sent = await fill(s, 0, 6_000, 7);
+  const h = await until(() => {
+    const x = s.t.server.delivery.health(s.app);
+    return x && x.recordsBehind === 0 && x;
+  }, 'delivery through the thread');
+  const ids = s.t.server.delivery.threadIds();
+  assert.equal(ids.length, 1);
+  assert.ok(ids[0] > 0, 'a worker thread (the main thread is 0)');
+  assert.equal(h.delivered, sent.length);
+  assert.equal(h.millisBehind, 0);
+  assert.deepEqual(await check(s, sent), []);
+});
+
+test('consumers thread killed mid-delivery: restarted, nothing lost, order per endpoint kept, the checkpoint never past an undelivered record', { timeout: 90_000 }, async () => {
+  const s = await setUp('thread-crash', { consumerThreads: 1 });
+  await s.t.server.delivery.stop(s.app);
+  const thread = s.t.server.delivery.consumersThreadOf(s.app)!;
+  const firstId = thread.threadId;
+  // The second batch put after the restart below is held in flight until the thread was killed
+  // (the first is accepted, so the checkpoint has moved).
+  let entered!: () => void;
+  const inFlight = new Promise<void>((r) => (entered = r));
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let puts = 0;
+  thread.beforePut = async () => {
+    if (++puts < 2) return;
+    thread.beforePut = undefined;
+    entered();
+    await gate;
+  };
+  const sent = await fill(s, 0, 24_000, 11);
+  await s.t.server.delivery.restart(s.app);
+  await inFlight;
+  const atCrash = s.t.server.delivery.health(s.app)!;
+  const { byShard } = await readLineage(s.k, s.stream);
+  const inStream = new Set<number>();
+  for (const records of byShard.values()) for (const r of records) inStream.add(JSON.parse(r.data.toString('utf8')).seq);
+  await thread.crash();
+  release();
+  // Every record of the app below the checkpoint at the moment of the crash was in the stream.
+  const below = sent.filter((x) => x.seq < atCrash.checkpoint);
+  assert.ok(below.length > 0, 'the first batch was accepted and the checkpoint moved past it');
+  assert.ok(below.every((x) => inStream.has(x.seq)), 'the checkpoint had passed only delivered records');
+  assert.ok(sent.some((x) => !inStream.has(x.seq)), 'the thread died with records still to deliver');
+  const after = await until(() => {
+    const x = s.t.server.delivery.health(s.app);
+    return x && x.recordsBehind === 0 && thread.threadId !== firstId && x;
+  }, 'delivery after the thread was restarted', 60_000);
+  assert.equal(after.state, 'running');
+  // Every record there, per endpoint in the order sent (the held batch is sent again by the new thread).
+  await check(s, sent);
+});
+
+test('consumers thread: a role whose policy denies kinesis:PutRecords still gets AccessDeniedException', { timeout: 30_000 }, async () => {
+  const s = await setUp('thread-denied', { consumerThreads: 1 });
+  await s.iam.send(
+    new PutRolePolicyCommand({
+      RoleName: 'thread-denied-role',
+      PolicyName: 'deny-put',
+      PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 'kinesis:PutRecords', Resource: '*' }] }),
+    }),
+  );
+  await fill(s, 0, 30, 5);
+  const h = await until(() => s.t.server.delivery.health(s.app)?.lastError && s.t.server.delivery.health(s.app), 'the refusal');
+  assert.match(h.lastError!.message, /AccessDeniedException: User: arn:aws:sts::000000000000:assumed-role\/thread-denied-role\/pinpoint is not authorized to perform: kinesis:PutRecords/);
+  assert.equal(h.delivered, 0);
+  assert.ok(h.recordsBehind > 0 && h.millisBehind > 0);
+  assert.ok(s.t.server.delivery.threadIds()[0] > 0);
 });

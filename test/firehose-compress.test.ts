@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { unzipSync } from 'fflate';
 import { crc32c } from '@node-rs/crc32';
 import { COMPRESSION_FORMATS, HADOOP_SNAPPY_BLOCK_BYTES, SNAPPY_FRAME_MAX_BYTES, compress } from '../src/firehose/compress.js';
+import { BuildThread } from '../src/firehose/build.js';
 
 const snappy = createRequire(import.meta.url)('snappyjs') as { uncompress(b: Buffer): Buffer };
 
@@ -121,6 +122,30 @@ describe('compression formats', () => {
           f === 'GZIP' ? gunzipSync(c) : f === 'ZIP' ? Buffer.from(unzipSync(c).e) : f === 'Snappy' ? decodeFramed(c).data : f === 'HADOOP_SNAPPY' ? decodeHadoop(c).data : c;
         assert.deepEqual(back, b, `${f} of ${b.length} bytes`);
       }
+    }
+  });
+});
+
+describe('the build thread (compression off the request thread)', () => {
+  it('gives the same bytes as compressing in place, for every format, from a worker thread; a killed thread is started again', async () => {
+    const b = new BuildThread();
+    try {
+      // A pooled (small) buffer and a large one: both are sent whole, the caller's copy left intact.
+      const bodies = [Buffer.from('{"a":1}\n{"a":2}\n'), Buffer.concat([randomBytes(100_000), Buffer.alloc(300_000, 'x')])];
+      for (const body of bodies) {
+        const copy = Buffer.from(body);
+        for (const f of COMPRESSION_FORMATS) {
+          const opts = { entryName: 'data', mtimeMs: Date.UTC(2024, 0, 1) };
+          assert.deepEqual(await b.compress(f, body, opts), compress(f, copy, opts), `${f} of ${body.length} bytes`);
+        }
+      }
+      const first = b.threadId;
+      assert.ok(first > 0, 'ran in a worker thread');
+      await b.crash();
+      assert.deepEqual(gunzipSync(await b.compress('GZIP', Buffer.from('after the crash'))).toString(), 'after the crash');
+      assert.notEqual(b.threadId, first, 'a new thread');
+    } finally {
+      await b.close();
     }
   });
 });

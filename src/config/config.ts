@@ -103,6 +103,11 @@ export interface Config {
    * `http[s]://[user[:password]@]host:port[/database]`); unset = DuckDB. See src/analytics/clickhouse/.
    */
   clickhouseUrl?: ClickHouseConfig;
+  /**
+   * Worker threads that run the event-stream delivery workers (src/delivery/thread.ts), each
+   * reading the ingest log through a read-only view; 0 = on the thread that answers requests.
+   */
+  consumerThreads: number;
 }
 
 export interface MessagingEventsConfig {
@@ -176,6 +181,14 @@ export const MAX_INGEST_THREADS = 64;
 export const MAX_DEFAULT_INGEST_THREADS = 8;
 export const DEFAULT_INGEST_THREADS = Math.max(1, Math.min(MAX_DEFAULT_INGEST_THREADS, availableParallelism() - 1));
 
+/** Event streams are spread over at most this many consumers threads (by app id). */
+export const MAX_CONSUMER_THREADS = 8;
+/**
+ * One consumers thread when there is a second core: delivery then never takes turns with request
+ * work; more threads than cores would only take turns with each other. One core: on the main thread.
+ */
+export const DEFAULT_CONSUMER_THREADS = availableParallelism() > 1 ? 1 : 0;
+
 export const DEFAULTS: Config = {
   host: '127.0.0.1',
   port: DEFAULT_PORT,
@@ -208,6 +221,7 @@ export const DEFAULTS: Config = {
   natsUrl: undefined,
   natsReplicas: undefined,
   clickhouseUrl: undefined,
+  consumerThreads: DEFAULT_CONSUMER_THREADS,
 };
 
 export class ConfigError extends Error {
@@ -251,6 +265,7 @@ const ENV_KEYS: Record<string, keyof Config> = {
   PINSTREAM_NATS_URL: 'natsUrl',
   PINSTREAM_NATS_REPLICAS: 'natsReplicas',
   PINSTREAM_CLICKHOUSE_URL: 'clickhouseUrl',
+  PINSTREAM_CONSUMER_THREADS: 'consumerThreads',
 };
 
 /**
@@ -356,6 +371,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     postgresUrl: optional(merged.postgresUrl, (v) => postgresUrl(v, label('postgresUrl'))),
     ...nats(merged.natsUrl, merged.natsReplicas, label('natsUrl'), label('natsReplicas')),
     clickhouseUrl: optional(merged.clickhouseUrl, (v) => clickhouseUrl(v, label('clickhouseUrl'))),
+    consumerThreads: int(merged.consumerThreads, label('consumerThreads'), 0, MAX_CONSUMER_THREADS),
   };
 }
 

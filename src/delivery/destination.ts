@@ -8,6 +8,11 @@ export interface DeliveryRecord {
   data: Buffer;
   /** Kinesis partition key: the endpoint id, so each device's events stay in order. */
   partitionKey: string;
+  /**
+   * MD5 of the Kinesis partition key as 32 hex digits (the shard it routes to), when computed
+   * ahead: the consumers thread does, so the main thread's put does not hash every record.
+   */
+  routeHex?: string;
 }
 
 export type RecordOutcome = { ok: true } | { ok: false; error: string };

@@ -86,7 +86,7 @@ export class LocalKinesisDestination implements Destination {
       const stream = this.service.writable(input);
       results = this.service.put(
         stream,
-        records.map((r) => ({ data: r.data, partitionKey: kinesisPartitionKey(r.partitionKey) })),
+        records.map((r) => ({ data: r.data, partitionKey: kinesisPartitionKey(r.partitionKey), ...(r.routeHex ? { hashHex: r.routeHex } : {}) })),
       );
     } catch (e) {
       return Promise.reject(asClientError(e));

@@ -13,12 +13,13 @@
 import type { Clock } from '../clock.js';
 import type { Log, LogRecord, OffsetGap, ReadResult } from '../log/log.js';
 import { decodeIngestEntry } from '../pinpoint/ingest-record.js';
-import { backoffDelay, type BackoffOptions } from './backoff.js';
-import { describeError, STOPPED, StopSignal } from '../consumer/stop-signal.js';
-import type { Checkpoint } from './checkpoints.js';
+import type { BackoffOptions } from '../consumer/backoff.js';
+import { describeError, STOPPED } from '../consumer/stop-signal.js';
+import type { Checkpoint } from '../consumer/checkpoint.js';
+import { computeLag, ConsumerKit, type ConsumerState, type ConsumerHealthBase, type LagState } from '../consumer/kit.js';
 import type { DeliveryRecord, Destination, RecordOutcome } from './destination.js';
 
-export type { Checkpoint } from './checkpoints.js';
+export type { Checkpoint } from '../consumer/checkpoint.js';
 
 /** A record sent to the error log instead of the destination. */
 export interface RejectedEntry {
@@ -30,9 +31,12 @@ export interface RejectedEntry {
   at: number;
 }
 
+/** What a worker needs of the ingest log: the log itself, or a read-only view of it in another thread. */
+export type IngestReader = Pick<Log, 'read' | 'endOffset' | 'waitFor' | 'checkConsumer'>;
+
 export interface DeliveryWorkerOptions {
   appId: string;
-  log: Log;
+  log: IngestReader;
   destination: Destination;
   checkpoint: Checkpoint;
   clock: Clock;
@@ -50,7 +54,7 @@ export interface DeliveryWorkerOptions {
   onRejected: (entry: RejectedEntry) => void;
 }
 
-export type DeliveryState = 'running' | 'retrying' | 'stopped';
+export type DeliveryState = ConsumerState;
 
 export interface DeliveryHealth {
   state: DeliveryState;
@@ -85,14 +89,42 @@ export interface DeliveryHealth {
   checkpointGap?: { records: number; message: string };
 }
 
+/** What a worker's health is computed from (plain data: the consumers thread posts it to the main thread). */
+export interface DeliverySnapshot extends ConsumerHealthBase {
+  lag: LagState;
+  delivered: number;
+  rejected: number;
+  lastDeliveryAt?: number;
+  checkpointGap?: { records: number; message: string };
+}
+
+/**
+ * Health at `now` for an ingest log ending at `logEnd`: recordsBehind from the log's end itself
+ * (never stale), millisBehind from the snapshot's lag state (see computeLag), so the two agree.
+ */
+export function healthOf(s: DeliverySnapshot, logEnd: number, now: number): DeliveryHealth {
+  const lag = computeLag(s.lag, logEnd, now);
+  return {
+    state: s.state,
+    checkpoint: s.checkpoint,
+    logEnd,
+    ...lag,
+    delivered: s.delivered,
+    retries: s.retries,
+    rejected: s.rejected,
+    ...(s.lastError ? { lastError: { ...s.lastError } } : {}),
+    ...(s.lastDeliveryAt !== undefined ? { lastDeliveryAt: s.lastDeliveryAt } : {}),
+    ...(s.checkpointGap ? { checkpointGap: { ...s.checkpointGap } } : {}),
+  };
+}
+
 /** The consumer name a worker uses with Log.checkConsumer (the manager checks it before the server listens). */
 export const deliveryConsumer = (appId: string) => `event-stream delivery of app ${appId}`;
 
 /** The name the delivery manager uses for the same shape. */
 export type WorkerHealth = DeliveryHealth;
 
-/** How long one wait for new ingest-log records lasts before the loop looks again. */
-export const CAUGHT_UP_WAIT_MS = 1000;
+export { CAUGHT_UP_WAIT_MS } from '../consumer/kit.js';
 export const DEFAULT_READ_BATCH = 500;
 /** Bounds the memory of one chunk; one record is always read even if larger. */
 export const READ_MAX_BYTES = 1024 * 1024;
@@ -142,12 +174,11 @@ interface Pending {
 
 
 export class DeliveryWorker {
-  private state: DeliveryState = 'stopped';
-  /** The checkpoint: first offset not yet delivered (or rejected). */
-  private cursor: number;
-  /** Next offset to read; ahead of the cursor by the records read but not yet acknowledged. */
+  /** Checkpoint, loop, backoff, stop signal, state and lag (the consumer kit). */
+  private readonly kit: ConsumerKit;
+  /** Next offset to read; ahead of the checkpoint by the records read but not yet acknowledged. */
   private readAt = 0;
-  /** This app's records read but held for the next batch (all below readAt, at or above cursor). */
+  /** This app's records read but held for the next batch (all below readAt, at or above the checkpoint). */
   private carry: Item[] = [];
   /** Reads issued for the ranges from readAt on, in order; at most READ_AHEAD. */
   private ahead: Ahead[] = [];
@@ -155,116 +186,73 @@ export class DeliveryWorker {
   private inflight: Pending[] = [];
   /** The records being resent after a failure (older than everything in flight or carried). */
   private retrying: Item[] | undefined;
-  private loop: Promise<void> | undefined;
-  private stop$ = new StopSignal();
-  /** Append time of the last ingest-log record read (any app): unread records are no older. */
-  private lastReadTs: number | undefined;
-  /** Clock time the worker last found nothing unread: unread records were appended after it. */
-  private caughtUpAt: number | undefined;
   private delivered = 0;
-  private retries = 0;
   private rejected = 0;
-  private lastError: { message: string; at: number } | undefined;
   private lastDeliveryAt: number | undefined;
   private gap: OffsetGap | undefined;
-  /** Clock time of start(): bounds the age of unread records before anything was read. */
-  private startedAt = 0;
   /** `["appId",` — every entry of this app starts with it (encodeIngestEntry uses JSON.stringify). */
   private readonly headerPrefix: Buffer;
 
   constructor(private readonly opts: DeliveryWorkerOptions) {
-    this.cursor = opts.checkpoint.load();
-    this.startedAt = opts.clock.now();
+    this.kit = new ConsumerKit(opts);
     this.headerPrefix = Buffer.from(JSON.stringify([opts.appId]).slice(0, -1) + ',');
   }
 
   /** Starts the loop from the saved checkpoint; returns at once. */
   start(): void {
-    if (this.loop) return;
-    this.stop$ = new StopSignal();
-    this.cursor = this.opts.checkpoint.load();
-    this.readAt = this.cursor;
-    this.carry = [];
-    this.ahead = [];
-    this.inflight = [];
-    this.retrying = undefined;
-    this.lastReadTs = undefined;
-    this.caughtUpAt = undefined;
-    this.startedAt = this.opts.clock.now();
-    this.state = 'running';
-    this.loop = this.run().finally(() => {
-      this.state = 'stopped';
-      this.loop = undefined;
-    });
+    this.kit.start(
+      () => this.run(),
+      () => {
+        this.readAt = this.kit.cursor;
+        this.carry = [];
+        this.ahead = [];
+        this.inflight = [];
+        this.retrying = undefined;
+      },
+    );
   }
 
   /**
    * Ends the loop without waiting for the current backoff, log wait or destination call (an
    * abandoned call's records stay behind the checkpoint and are sent again on the next start).
    */
-  async stop(): Promise<void> {
-    if (!this.loop) return;
-    this.stop$.stop();
-    await this.loop;
+  stop(): Promise<void> {
+    return this.kit.stop();
   }
 
   health(): DeliveryHealth {
-    const logEnd = this.opts.log.endOffset();
-    const recordsBehind = Math.max(0, logEnd - this.cursor);
-    const lag = recordsBehind === 0 ? { ms: 0, exact: true } : this.millisBehind();
+    return healthOf(this.snapshot(), this.opts.log.endOffset(), this.opts.clock.now());
+  }
+
+  /** Everything health is computed from, as plain data (it crosses the consumers thread's boundary). */
+  snapshot(): DeliverySnapshot {
+    const k = this.kit;
     return {
-      state: this.state,
-      checkpoint: this.cursor,
-      logEnd,
-      recordsBehind,
-      millisBehind: lag.ms,
-      millisBehindExact: lag.exact,
+      ...k.base(),
+      lag: k.lagState(this.oldestInHand()),
       delivered: this.delivered,
-      retries: this.retries,
       rejected: this.rejected,
-      ...(this.lastError ? { lastError: { ...this.lastError } } : {}),
       ...(this.lastDeliveryAt !== undefined ? { lastDeliveryAt: this.lastDeliveryAt } : {}),
       ...(this.gap ? { checkpointGap: { records: this.gap.records, message: this.gap.message } } : {}),
     };
   }
 
-  /** See DeliveryHealth.millisBehind; called only while records are behind. */
-  private millisBehind(): { ms: number; exact: boolean } {
-    const now = this.opts.clock.now();
-    const oldest = this.retrying?.[0] ?? this.inflight[0]?.batch[0] ?? this.carry[0];
-    if (oldest) return { ms: Math.max(1, now - oldest.timestamp), exact: true };
-    // Nothing of this app in hand: every undelivered record is unread, appended no earlier than
-    // the last record read and (up to the commit of a write in progress then) the last catch-up.
-    const since = Math.max(this.lastReadTs ?? -Infinity, this.caughtUpAt ?? -Infinity);
-    // Nothing read yet since start (the first read is under way): the age is not known until it
-    // returns; the time since start is what the worker can say (a lower bound, for one read).
-    if (since === -Infinity) return { ms: Math.max(1, now - this.startedAt), exact: false };
-    return { ms: Math.max(1, now - since), exact: false };
+  /** Append time of the oldest undelivered record of this app in hand (retried, in flight, carried). */
+  private oldestInHand(): number | undefined {
+    return (this.retrying?.[0] ?? this.inflight[0]?.batch[0] ?? this.carry[0])?.timestamp;
   }
 
   private async run(): Promise<void> {
-    let attempt = 0;
     try {
       // A checkpoint beyond the end means events this worker passed were lost since: the log
       // reports it and moves on past it, so new events never get offsets below the checkpoint.
-      this.gap = await this.opts.log.checkConsumer(deliveryConsumer(this.opts.appId), this.cursor);
+      this.gap = await this.opts.log.checkConsumer(deliveryConsumer(this.opts.appId), this.kit.cursor);
     } catch (e) {
-      this.failed(`ingest log: ${describeError(e)}`);
+      this.kit.failed(`ingest log: ${describeError(e)}`);
     }
-    while (!this.stop$.stopped) {
-      try {
-        await this.step();
-        attempt = 0;
-        // A step that ends without stop() delivered all it sent: clears a 'retrying' left by a log error.
-        if (!this.stop$.stopped) this.state = 'running';
-      } catch (e) {
-        // Reading the log failed (I/O error, log closing): the same backoff as a destination failure.
-        // Reads issued ahead are dropped; they are issued again from readAt.
-        this.ahead = [];
-        this.failed(`ingest log: ${describeError(e)}`);
-        if (!(await this.pause(backoffDelay(attempt++, this.opts.backoff, this.opts.random)))) return;
-      }
-    }
+    // Reading the log failed (I/O error, log closing): the same backoff as a destination failure.
+    // Reads issued ahead are dropped; they are issued again from readAt.
+    await this.kit.runSteps(() => this.step(), 'ingest log', () => (this.ahead = []));
   }
 
   /**
@@ -287,12 +275,9 @@ export class DeliveryWorker {
         await this.settleAll();
         return;
       }
-      this.caughtUpAt = this.opts.clock.now();
+      this.kit.caughtUp();
       // The log wakes us on append; the timeout only bounds how long a stop could go unnoticed.
-      const since = performance.now();
-      const woke = await this.stop$.race(log.waitFor(this.readAt, CAUGHT_UP_WAIT_MS));
-      // A closed log answers false at once; without a pause this loop would spin and starve the process.
-      if (woke === false && performance.now() - since < CAUGHT_UP_WAIT_MS / 2) await this.pause(CAUGHT_UP_WAIT_MS);
+      await this.kit.waitForLog(log, this.readAt);
       return;
     }
     const { records, nextOffset, first } = await this.nextChunk();
@@ -300,9 +285,9 @@ export class DeliveryWorker {
       // Retention deleted records this worker had not delivered (or damage did; the log reports
       // that itself): say so, they cannot come back.
       const message = `offsets ${this.readAt}..${first - 1} are no longer in the ingest log (retention, or damage reported by the log) and were not delivered`;
-      this.lastError = { message, at: this.opts.clock.now() };
+      this.kit.note(message);
     }
-    if (records.length > 0) this.lastReadTs = records[records.length - 1].timestamp;
+    if (records.length > 0) this.kit.lastReadTs = records[records.length - 1].timestamp;
     const batches = this.pack(this.carry.concat(this.select(records)));
     this.carry = [];
     this.readAt = Math.max(this.readAt, nextOffset);
@@ -424,12 +409,12 @@ export class DeliveryWorker {
    */
   private async settleHead(): Promise<boolean> {
     const head = this.inflight[0];
-    const result = await this.stop$.race(head.result);
+    const result = await this.kit.race(head.result);
     if (result === STOPPED) return false;
     const { failed, message } = this.outcome(head.batch, result);
     if (failed.length === 0) {
       this.inflight.shift();
-      this.state = 'running';
+      this.kit.state = 'running';
       this.advance(head.next);
       return true;
     }
@@ -439,7 +424,7 @@ export class DeliveryWorker {
     if (!(await this.retry(failed, head.next, message))) return false;
     while (this.inflight.length > 0) {
       const p = this.inflight[0];
-      const r = await this.stop$.race(p.result);
+      const r = await this.kit.race(p.result);
       if (r === STOPPED) return false;
       const o = this.outcome(p.batch, r);
       this.inflight.shift();
@@ -485,14 +470,14 @@ export class DeliveryWorker {
       for (let attempt = 0; ; attempt++) {
         // Everything below the first failed record is in: a stop or crash now resends less.
         this.advance(todo[0].offset);
-        this.failed(message);
-        if (!(await this.pause(backoffDelay(attempt, this.opts.backoff, this.opts.random)))) return false;
-        this.retries++;
-        const result = await this.stop$.race(this.send(todo));
+        this.kit.failed(message);
+        if (!(await this.kit.backoff(attempt))) return false;
+        this.kit.retries++;
+        const result = await this.kit.race(this.send(todo));
         if (result === STOPPED) return false;
         const o = this.outcome(todo, result);
         if (o.failed.length === 0) {
-          this.state = 'running';
+          this.kit.state = 'running';
           this.advance(next);
           return true;
         }
@@ -577,29 +562,12 @@ export class DeliveryWorker {
       this.opts.onRejected({ offset, eventId, endpointId, reason, at: this.opts.clock.now() });
     } catch (e) {
       // The error log is the caller's; its failure must not stall delivery of everything else.
-      this.lastError = { message: `onRejected failed for offset ${offset}: ${describeError(e)}`, at: this.opts.clock.now() };
+      this.kit.note(`onRejected failed for offset ${offset}: ${describeError(e)}`);
     }
   }
 
   private advance(offset: number): void {
-    if (offset <= this.cursor) return;
-    this.cursor = offset;
-    try {
-      this.opts.checkpoint.save(offset);
-    } catch (e) {
-      // Delivery goes on; the persisted checkpoint only lags, which costs duplicates after a crash.
-      this.lastError = { message: `checkpoint save failed: ${describeError(e)}`, at: this.opts.clock.now() };
-    }
-  }
-
-  private failed(message: string): void {
-    this.state = 'retrying';
-    this.lastError = { message, at: this.opts.clock.now() };
-  }
-
-  /** Waits `ms` or until stop(); false when stopped. */
-  private pause(ms: number): Promise<boolean> {
-    return this.stop$.sleep(ms, this.opts.sleep);
+    this.kit.advance(offset);
   }
 }
 

@@ -10,8 +10,10 @@
 
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.js';
-import { backoffDelay, type BackoffOptions } from '../delivery/backoff.js';
-import { describeError, STOPPED, StopSignal, type Stopped } from '../consumer/stop-signal.js';
+import type { BackoffOptions } from '../consumer/backoff.js';
+import type { Checkpoint } from '../consumer/checkpoint.js';
+import { ConsumerKit, type ConsumerLag } from '../consumer/kit.js';
+import { describeError, STOPPED, type Stopped } from '../consumer/stop-signal.js';
 import type { Log, OffsetGap } from '../log/log.js';
 import type { DeliveryBatch, DeliveryOutcome, FirehoseDestination, FirehoseRecord, StreamInfo } from './destination.js';
 import { BUFFER_CHECK_MS, CLOSE_FLUSH_TIMEOUT_MS, MAX_ACTIVE_PARTITIONS, READ_CHUNK_BYTES, READ_CHUNK_RECORDS } from './limits.js';
@@ -22,7 +24,7 @@ export interface DelivererOptions {
   stream: () => StreamInfo;
   log: Log;
   destination: FirehoseDestination;
-  checkpoint: { load(): number; save(offset: number): void };
+  checkpoint: Checkpoint;
   clock: Clock;
   checkMs?: number;
   closeTimeoutMs?: number;
@@ -33,12 +35,16 @@ export interface DelivererOptions {
   gap?: OffsetGap;
 }
 
-export interface DelivererHealth {
+export interface DelivererHealth extends ConsumerLag {
   state: 'running' | 'retrying' | 'stopped';
   /** First log offset not yet delivered (or abandoned / rejected). */
   checkpoint: number;
   logEnd: number;
-  /** Records between the checkpoint and the end of the log: buffered, in flight or not read yet. */
+  /**
+   * Records between the checkpoint and the end of the log: buffered, in flight or not read yet.
+   * millisBehind is the age of the oldest of them when it is buffered or pending (exact), else an
+   * upper bound (see computeLag in src/consumer/kit.ts).
+   */
   recordsBehind: number;
   bufferedRecords: number;
   bufferedBytes: number;
@@ -73,6 +79,8 @@ interface Partition {
 interface Pending {
   batch: Omit<DeliveryBatch, 'attempt'>;
   firstOffset: number;
+  /** Append time of its oldest record (lag). */
+  firstAppendedMs: number;
   attempts: number;
   firstAttemptMs?: number;
 }
@@ -80,36 +88,27 @@ interface Pending {
 export const ACTIVE_PARTITION_EXCEEDED = 'activePartitionExceeded';
 
 export class Deliverer {
-  private cursor: number;
+  /** Checkpoint, loop, backoff, stop signal, state and lag (the consumer kit). */
+  private readonly kit: ConsumerKit;
   private readAt: number;
   private partitions = new Map<string, Partition>();
   private pending: Pending[] = [];
   private inflight: { p: Pending; done: Promise<DeliveryOutcome> } | undefined;
-  private loop: Promise<void> | undefined;
-  private stop$ = new StopSignal();
-  private state: DelivererHealth['state'] = 'stopped';
-  private stats = { deliveredRecords: 0, deliveredBatches: 0, retries: 0, abandonedBatches: 0, rejectedRecords: 0, checks: 0 };
-  private lastError: { message: string; at: number } | undefined;
+  private stats = { deliveredRecords: 0, deliveredBatches: 0, abandonedBatches: 0, rejectedRecords: 0, checks: 0 };
   private lastDeliveryAt: number | undefined;
 
   constructor(private readonly o: DelivererOptions) {
-    this.cursor = o.checkpoint.load();
-    this.readAt = this.cursor;
+    this.kit = new ConsumerKit(o);
+    this.readAt = this.kit.cursor;
   }
 
   start(): void {
-    if (this.loop) return;
-    this.stop$ = new StopSignal();
-    this.state = 'running';
-    this.loop = this.run().finally(() => {
-      this.state = 'stopped';
-    });
+    this.kit.start(() => this.run());
   }
 
   /** Ends the loop without flushing: what is buffered stays in the log for the next deliverer. */
-  async stop(): Promise<void> {
-    this.stop$.stop();
-    await this.loop;
+  stop(): Promise<void> {
+    return this.kit.stop();
   }
 
   /**
@@ -141,50 +140,45 @@ export class Deliverer {
     const logEnd = this.o.log.endOffset();
     let bufferedRecords = 0;
     let bufferedBytes = 0;
+    let oldest: number | undefined;
     for (const p of this.partitions.values()) {
       bufferedRecords += p.entries.length;
       bufferedBytes += p.bytes;
+      oldest = Math.min(oldest ?? Infinity, p.entries[0].appendedMs);
     }
+    for (const p of this.pending) oldest = Math.min(oldest ?? Infinity, p.firstAppendedMs);
+    const { state, checkpoint, retries, lastError } = this.kit.base();
     return {
-      state: this.state,
-      checkpoint: this.cursor,
+      state,
+      checkpoint,
       logEnd,
-      recordsBehind: Math.max(0, logEnd - this.cursor),
+      ...this.kit.lag(logEnd, oldest),
       bufferedRecords,
       bufferedBytes,
       activePartitions: this.partitions.size,
       ...this.stats,
-      ...(this.lastError ? { lastError: { ...this.lastError } } : {}),
+      retries,
+      ...(lastError ? { lastError } : {}),
       ...(this.lastDeliveryAt !== undefined ? { lastDeliveryAt: this.lastDeliveryAt } : {}),
       ...(this.o.gap ? { checkpointGap: { records: this.o.gap.records, message: this.o.gap.message } } : {}),
     };
   }
 
   private async run(): Promise<void> {
-    let failures = 0;
-    while (!this.stop$.stopped) {
-      try {
-        const read = await this.readChunk();
-        this.cutDue();
-        while (this.pending.length > 0) {
-          if (!(await this.deliver(this.pending[0]))) return;
-          this.advance();
-        }
+    await this.kit.runSteps(async () => {
+      const read = await this.readChunk();
+      this.cutDue();
+      while (this.pending.length > 0) {
+        if (!(await this.deliver(this.pending[0]))) return;
         this.advance();
-        failures = 0;
-        if (!read) {
-          // New records wake us at once; the timeout is the buffer-age check of the clock.
-          const since = performance.now();
-          const checkMs = this.o.checkMs ?? BUFFER_CHECK_MS;
-          const woke = await this.stop$.race(this.o.log.waitFor(this.readAt, checkMs));
-          // A closed log answers false at once: pause rather than spin.
-          if (woke === false && performance.now() - since < checkMs / 2 && !(await this.pause(checkMs))) return;
-        }
-      } catch (e) {
-        this.failed(`reading the delivery stream's log: ${describeError(e)}`);
-        if (!(await this.pause(backoffDelay(failures++, this.o.backoff, this.o.random)))) return;
       }
-    }
+      this.advance();
+      if (!read) {
+        this.kit.caughtUp();
+        // New records wake us at once; the timeout is the buffer-age check of the clock.
+        await this.kit.waitForLog(this.o.log, this.readAt, this.o.checkMs ?? BUFFER_CHECK_MS);
+      }
+    }, "reading the delivery stream's log");
   }
 
   /** Reads one chunk into the buffers; false when there was nothing new. */
@@ -192,6 +186,7 @@ export class Deliverer {
     const { log, destination } = this.o;
     if (this.readAt >= log.endOffset()) return false;
     const { records, nextOffset } = await log.read(this.readAt, { maxRecords: READ_CHUNK_RECORDS, maxBytes: READ_CHUNK_BYTES });
+    if (records.length > 0) this.kit.lastReadTs = records[records.length - 1].timestamp;
     const rejects = new Map<string, { message: string; records: FirehoseRecord[] }>();
     const reject = (code: string, message: string, r: FirehoseRecord) => {
       const g = rejects.get(code) ?? { message, records: [] };
@@ -256,6 +251,7 @@ export class Deliverer {
         ...(p.keys ? { partitionKeys: p.keys } : {}),
       },
       firstOffset: p.entries[0].offset,
+      firstAppendedMs: p.entries[0].appendedMs,
       attempts: 0,
     });
   }
@@ -267,7 +263,7 @@ export class Deliverer {
       p.firstAttemptMs ??= clock.now();
       const done = this.attempt(p);
       this.inflight = { p, done };
-      const out = await this.stop$.race(done);
+      const out = await this.kit.race(done);
       if (out === STOPPED) return false;
       this.inflight = undefined;
       if (out.ok) {
@@ -276,23 +272,23 @@ export class Deliverer {
       }
       this.failed(`${destination.kind}: ${out.error}`);
       if (clock.now() - p.firstAttemptMs >= destination.retryDurationMs) return this.abandon(p, out.error);
-      if (!(await this.pause(backoffDelay(p.attempts - 1, this.o.backoff, this.o.random)))) return false;
-      this.stats.retries++;
+      if (!(await this.kit.backoff(p.attempts - 1))) return false;
+      this.kit.retries++;
     }
   }
 
   private async abandon(p: Pending, lastError: string): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
-      const out = await this.stop$.race(safe(() => this.o.destination.abandon({ ...p.batch, attempt: p.attempts }, lastError)));
+      const out = await this.kit.race(safe(() => this.o.destination.abandon({ ...p.batch, attempt: p.attempts }, lastError)));
       if (out === STOPPED) return false;
       if (out.ok) {
         this.stats.abandonedBatches++;
         this.pending.splice(this.pending.indexOf(p), 1);
-        this.state = 'running';
+        this.kit.state = 'running';
         return true;
       }
       this.failed(`${this.o.destination.kind}: keeping an undeliverable batch failed: ${out.error}`);
-      if (!(await this.pause(backoffDelay(attempt, this.o.backoff, this.o.random)))) return false;
+      if (!(await this.kit.backoff(attempt))) return false;
     }
   }
 
@@ -300,7 +296,7 @@ export class Deliverer {
     const { destination } = this.o;
     for (let attempt = 0; ; attempt++) {
       const out = destination.rejectRecords
-        ? await this.stop$.race(safe(() => destination.rejectRecords!(this.o.stream(), records, code, message)))
+        ? await this.kit.race(safe(() => destination.rejectRecords!(this.o.stream(), records, code, message)))
         : ({ ok: true } as const);
       if (out === STOPPED) return false;
       if (out.ok) {
@@ -308,7 +304,7 @@ export class Deliverer {
         return true;
       }
       this.failed(`${destination.kind}: writing ${records.length} ${code} records to the error output failed: ${out.error}`);
-      if (!(await this.pause(backoffDelay(attempt, this.o.backoff, this.o.random)))) return false;
+      if (!(await this.kit.backoff(attempt))) return false;
     }
   }
 
@@ -323,7 +319,7 @@ export class Deliverer {
     this.stats.deliveredBatches++;
     this.stats.deliveredRecords += p.batch.records.length;
     this.lastDeliveryAt = this.o.clock.now();
-    this.state = 'running';
+    this.kit.state = 'running';
   }
 
   /** The checkpoint goes up to the oldest record still buffered or pending, else to what was read. */
@@ -331,23 +327,11 @@ export class Deliverer {
     let at = this.readAt;
     for (const p of this.pending) at = Math.min(at, p.firstOffset);
     for (const p of this.partitions.values()) at = Math.min(at, p.entries[0].offset);
-    if (at <= this.cursor) return;
-    this.cursor = at;
-    try {
-      this.o.checkpoint.save(at);
-    } catch (e) {
-      // Delivery goes on; a lagging saved checkpoint only costs duplicates after a restart.
-      this.lastError = { message: `checkpoint save failed: ${describeError(e)}`, at: this.o.clock.now() };
-    }
+    this.kit.advance(at);
   }
 
   private failed(message: string): void {
-    this.state = 'retrying';
-    this.lastError = { message, at: this.o.clock.now() };
-  }
-
-  private pause(ms: number): Promise<boolean> {
-    return this.stop$.sleep(ms);
+    this.kit.failed(message);
   }
 }
 

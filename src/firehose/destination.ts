@@ -3,6 +3,7 @@
 // outcome back. Adapters never retry on their own: the deliverer owns backoff, the retry window
 // (RetryOptions) and checkpoints, and calls `abandon` when the window has run out.
 
+import type { ObjectBuilder } from './build.js';
 import type { Clock } from '../clock.js';
 import type { ObjectStore } from './objects/object-store.js';
 import type { ConversionSchema } from './schema.js';
@@ -94,4 +95,6 @@ export interface DestinationContext {
    * restart, where the same problems are delivery errors reported in health.
    */
   validating?: boolean;
+  /** Where object bodies are compressed and converted (default: on the caller's thread). */
+  build?: ObjectBuilder;
 }

@@ -14,7 +14,7 @@ import {
   type Shard,
 } from '@aws-sdk/client-kinesis';
 import type { Clock } from '../clock.js';
-import { backoffDelay } from '../delivery/backoff.js';
+import { backoffDelay } from '../consumer/backoff.js';
 import type { Log, OffsetGap } from '../log/log.js';
 import { describeError } from '../consumer/stop-signal.js';
 import { KINESIS_SOURCE_POLL_MS, KINESIS_SOURCE_READ_LIMIT } from './limits.js';

@@ -14,6 +14,7 @@ import type { Log, OffsetGap } from '../log/log.js';
 import { SegmentLogProvider, type LogProvider } from '../log/provider.js';
 import type { Db } from '../store/db.js';
 import type { FirehoseDestination, StreamInfo } from './destination.js';
+import type { ObjectBuilder } from './build.js';
 import { SecretBox } from '../iam/secrets.js';
 import { createDestination } from './destinations/index.js';
 import { Deliverer, type DelivererHealth } from './deliverer.js';
@@ -45,6 +46,8 @@ export interface FirehoseServiceOptions {
   /** How often deliverers compare buffer ages with the clock (default BUFFER_CHECK_MS). */
   checkMs?: number;
   kinesisPollMs?: number;
+  /** Where object bodies are compressed and converted (default: on this thread). */
+  build?: ObjectBuilder;
   /** Opens the delivery streams' logs (default: segment logs under `dataDir`). */
   logs?: LogProvider;
   /**
@@ -229,6 +232,7 @@ export class FirehoseService {
           new RoleScopedStore(this.objects.resolve(bucketArn), bucketName(bucketArn), roleArn, (action, resource) => this.o.roles.mayNot(roleArn!, source, action, resource)),
         ...(this.o.catalog ? { schema: (sc: Record<string, unknown>) => this.schema(sc, source) } : {}),
         validating,
+        ...(this.o.build ? { build: this.o.build } : {}),
       });
     } catch (e) {
       throw invalidArgument(`${KINDS[s.kind].config}: ${(e as Error).message}`);

@@ -38,6 +38,7 @@ import {
   type SegmentSummary,
 } from './format.js';
 import { crc32c } from '@node-rs/crc32';
+import { LogPublisher, type LogShare } from './segment-view.js';
 
 export { DEFAULT_SEGMENT_BYTES, HEADER_BYTES, MAX_RECORD_BYTES } from './format.js';
 
@@ -162,6 +163,8 @@ export class SegmentLog implements Log {
   private readonly h: LogHealth = emptyHealth();
   private readonly fs: LogFs;
   private readonly report: (line: string) => void;
+  /** Set once a read-only view was asked for (share()): committed state is published to it. */
+  private publisher: LogPublisher | undefined;
 
   private constructor(
     readonly dir: string,
@@ -194,6 +197,26 @@ export class SegmentLog implements Log {
 
   endOffset(): number {
     return this.active().end;
+  }
+
+  /**
+   * Lets another thread read this log through a SegmentLogView (src/log/segment-view.ts): from now
+   * on every durable write round, roll, deletion, repair and the close are published to it.
+   */
+  share(): LogShare {
+    if (!this.publisher) {
+      this.publisher = new LogPublisher();
+      this.publish(true);
+    }
+    return { dir: this.dir, state: this.publisher.state };
+  }
+
+  /** Publishes the committed state to views (`layout`: the segment list or their bytes changed). */
+  private publish(layout = false): void {
+    const p = this.publisher;
+    if (!p) return;
+    const a = this.active();
+    p.publish({ start: this.startOffset(), end: a.end, activeBase: a.base, activeSize: a.size, closed: this.closing !== undefined }, layout);
   }
 
   stats(): SegmentLogStats {
@@ -609,6 +632,7 @@ export class SegmentLog implements Log {
       seg.end = a.end;
       seg.size += a.buf.length;
     }
+    this.publish();
     this.wake();
   }
 
@@ -662,6 +686,7 @@ export class SegmentLog implements Log {
     const seg = await this.createSegment(old.end);
     this.segments.push(seg);
     old.active = false;
+    this.publish(true);
     if (old.users === 0) await closeHandle(old);
     return seg;
   }
@@ -916,6 +941,7 @@ export class SegmentLog implements Log {
       const bad = await inspectBadFrame(fh, seg.fmt, position, expected, endPos);
       const { regionEnd } = await this.repairRegion(seg, fh, bad, expected, endPos, endOff, false);
       seg.index.dropInside(position, regionEnd);
+      this.publish(true);
       if (!seg.active) await this.writeIndex(seg);
     } finally {
       await fh.close();
@@ -933,6 +959,7 @@ export class SegmentLog implements Log {
         if (old.positions[k] >= endPos) summary.index.maybeAdd(old.offsets[k], old.positions[k], old.timestamps[k]);
       }
       seg.index = summary.index;
+      this.publish(true);
       this.h.indexRebuilds++;
       this.report(`${seg.path}: its index did not match the segment; rebuilt`);
       if (!seg.active) await this.writeIndex(seg);
@@ -960,6 +987,8 @@ export class SegmentLog implements Log {
     // The last segment is the active one (or the one being rolled away from): never touched.
     while (n < this.segments.length - 1 && this.segments[n].lastTs < cutoffMs) n++;
     const gone = this.segments.splice(0, n);
+    // Views learn the new start before the files go (they re-clamp reads to it).
+    if (gone.length > 0) this.publish(true);
     let removed = 0;
     const names = gone.length > 0 && this.h.damagedFiles > 0 ? await this.fs.readdir(this.dir).catch(() => [] as string[]) : [];
     for (const seg of gone) {
@@ -986,6 +1015,7 @@ export class SegmentLog implements Log {
       // Only when it moved: a shutdown of thousands of idle shard logs costs no syncs.
       if (!this.destroying && this.endOffset() > this.hwm.written) await this.writeHwm(true);
       for (const w of this.waiters) this.settleWaiter(w, false);
+      this.publish(true);
       for (const seg of this.segments) {
         seg.retired = true;
         if (seg.users === 0) await closeHandle(seg);

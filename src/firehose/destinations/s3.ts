@@ -12,9 +12,10 @@
 import { createHash } from 'node:crypto';
 import { DestinationConfigError, type DeliveryBatch, type DeliveryOutcome, type DestinationContext, type FirehoseDestination, type FirehoseRecord, type PartitionResult, type StreamInfo, type BufferingHints } from '../destination.js';
 import type { ObjectStore } from '../objects/object-store.js';
-import { compress, isCompressionFormat, type CompressionFormat } from '../compress.js';
+import { isCompressionFormat, type CompressionFormat } from '../compress.js';
+import { inlineBuilder } from '../build.js';
 import { COMPRESSION_EXTENSIONS, DEFAULT_TIME_ZONE, MAX_EVALUATED_PREFIX_CHARS, dataPrefix, derivedUuid, errorPrefix, fileExtension, objectSuffix, prefixPartitionKeys, validateTimeZone } from '../keys.js';
-import { parquetOptions, toParquet, type ParquetOptions } from '../parquet.js';
+import { parquetOptions, type ParquetOptions } from '../parquet.js';
 import { SchemaError, type ConversionSchema } from '../schema.js';
 import { bufferingOf, DEFAULT_DYNAMIC_PARTITIONING_RETRY_S, retryDurationMsOf } from '../limits.js';
 import { enabledProcessors, errorOutputTypeFor, extractPartitionKeys, metadataExtractionQuery, parseExtractionQuery, type ExtractionQuery } from '../partition.js';
@@ -166,7 +167,7 @@ export class S3Destination implements FirehoseDestination {
 
   /** Converts to Parquet; failed records go to the error output. undefined = nothing left to write. */
   private async convert(batch: DeliveryBatch, schema: ConversionSchema): Promise<Buffer | undefined> {
-    const result = await toParquet(batch.records, this.parquet!, schema);
+    const result = await (this.ctx.build ?? inlineBuilder).parquet(batch.records, this.parquet!, schema);
     if (result.ok) return result.body;
     const sc = obj(this.conversion!.SchemaConfiguration) ?? {};
     const docs = result.failed.map(({ index, error }) => {
@@ -262,7 +263,7 @@ export class S3Destination implements FirehoseDestination {
 
   private async put(key: string, body: Buffer, converted: boolean, firstArrivalMs: number): Promise<void> {
     // Parquet compresses inside the file; the object itself is only compressed for raw data.
-    const data = converted && this.conversion ? body : compress(this.compression, body, { entryName: entryName(key), mtimeMs: firstArrivalMs });
+    const data = converted && this.conversion ? body : await (this.ctx.build ?? inlineBuilder).compress(this.compression, body, { entryName: entryName(key), mtimeMs: firstArrivalMs });
     await this.store.put(key, data);
   }
 
@@ -272,7 +273,7 @@ export class S3Destination implements FirehoseDestination {
     // Error objects are JSON lines: compressed like the data, but never named `.parquet`.
     const key = errorPrefix(this.prefix, this.errorOutputPrefix, errorOutputType, ctx) + objectSuffix(this.stream(), firstArrivalMs, uuid, COMPRESSION_EXTENSIONS[this.compression], this.timeZone);
     const body = Buffer.from(docs.map((d) => JSON.stringify(d) + '\n').join(''));
-    await this.store.put(key, compress(this.compression, body, { entryName: entryName(key), mtimeMs: firstArrivalMs }));
+    await this.store.put(key, await (this.ctx.build ?? inlineBuilder).compress(this.compression, body, { entryName: entryName(key), mtimeMs: firstArrivalMs }));
   }
 }
 

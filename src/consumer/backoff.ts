@@ -1,6 +1,7 @@
-// Retry delays of event-stream delivery: capped exponential backoff with full jitter
-// (delay = random() * min(max, base * 2^attempt)). Full jitter spreads the retries of many workers
-// hitting the same dead destination, so they don't come back in lockstep when it recovers.
+// Retry delays of every log consumer (event-stream delivery, Firehose deliverers, the Kinesis
+// source): capped exponential backoff with full jitter (delay = random() * min(max, base * 2^attempt)).
+// Full jitter spreads the retries of many workers hitting the same dead destination, so they don't
+// come back in lockstep when it recovers.
 
 export interface BackoffOptions {
   /** Delay cap of the first retry (attempt 0), in ms. Default 200. */
