@@ -13,3 +13,4 @@ export {
   EVENT_TYPES_DAYS,
   FILTER_NAMES_DAYS,
 } from './remote.js';
+export { AppendsAfter } from './gate.js';

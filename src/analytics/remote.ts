@@ -80,24 +80,67 @@ export class AnalyticsThread implements Analytics {
     this.funnels = new FunnelStore(opts.db);
   }
 
+  /**
+   * The analytics service without its thread yet: the thread (and DuckDB in it) starts on the first
+   * `ready()`, which every call makes. The server starts it so (a server listens without waiting
+   * for DuckDB: booting the thread and opening the store took ~300 ms of every start) and calls
+   * `ready()` itself when the log holds records to load, and before its first append (appendsAfter).
+   */
+  static deferred(opts: AnalyticsOptions): AnalyticsThread {
+    return new AnalyticsThread(opts);
+  }
+
+  /** The analytics service with its thread started and the store open (tests, benchmarks). */
   static async open(opts: AnalyticsOptions): Promise<AnalyticsThread> {
     const a = new AnalyticsThread(opts);
-    await a.start();
-    if (opts.background ?? true) {
-      const run = () => {
-        a.retentionRun = a.retention().then(
-          () => {},
-          (e) => {
-            if (!a.closing) console.error('pinstream: analytics retention failed', e);
-          },
-        );
-      };
-      run();
-      const timer = setInterval(run, RETENTION_INTERVAL_MS);
-      timer.unref();
-      a.stopRetention = () => clearInterval(timer);
-    }
+    await a.ready();
     return a;
+  }
+
+  /** Whether the thread was started (by `ready()` or a call); a server with an empty log starts it on first need. */
+  get started(): boolean {
+    return this.first !== undefined;
+  }
+
+  /** Settles once the first thread has opened the store (and, in the background mode, checked the loader's checkpoint). */
+  private first: Promise<void> | undefined;
+
+  /**
+   * Starts the thread unless it started already; resolves once the store is open and the loader's
+   * checkpoint was checked against the ingest log's end (Log.checkConsumer), which must happen
+   * before any new event gets an offset. A thread that cannot open the store fails analytics for
+   * good (as a start that failed did before), with the reason in every later call.
+   */
+  ready(): Promise<void> {
+    if (this.first) return this.first;
+    if (this.closing) return Promise.reject(new Error('analytics is closed'));
+    this.first = this.start().then(
+      () => this.background(),
+      (e) => {
+        this.failure = new Error(`analytics is unavailable: opening the analytics store failed: ${e instanceof Error ? e.message : String(e)}`);
+        this.onCrash(this.failure);
+        throw this.failure;
+      },
+    );
+    this.first.catch(() => {}); // callers see it; a server that never calls again must not crash on it
+    return this.first;
+  }
+
+  /** Retention now and every RETENTION_INTERVAL_MS (with the loader, which the thread starts itself). */
+  private background(): void {
+    if (!(this.opts.background ?? true) || this.closing) return;
+    const run = () => {
+      this.retentionRun = this.retention().then(
+        () => {},
+        (e) => {
+          if (!this.closing) console.error('pinstream: analytics retention failed', e);
+        },
+      );
+    };
+    run();
+    const timer = setInterval(run, RETENTION_INTERVAL_MS);
+    timer.unref();
+    this.stopRetention = () => clearInterval(timer);
   }
 
   private get queryMs(): number {
@@ -188,6 +231,7 @@ export class AnalyticsThread implements Analytics {
   }
 
   private async call<T>(method: string, args: unknown, timeoutMs: number): Promise<T> {
+    await this.ready();
     await this.opened;
     if (this.failure) throw this.failure;
     if (this.closing) throw new Error('analytics is closed');
@@ -308,6 +352,13 @@ export class AnalyticsThread implements Analytics {
   /** Stops the loader and closes the store in the thread; the thread then ends by itself. */
   async close(): Promise<void> {
     if (this.closing) return;
+    if (!this.first) {
+      // Never started: no thread, no store to close.
+      this.closing = true;
+      return;
+    }
+    // A thread still opening the store is let finish first (ending it inside DuckDB would abort the process).
+    await this.first.catch(() => {});
     this.stopRetention();
     await this.retentionRun;
     const worker = this.worker;

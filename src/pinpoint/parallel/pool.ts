@@ -70,12 +70,26 @@ export class PreparePool {
     this.timeoutMs = options.timeoutMs ?? PREPARE_TIMEOUT_MS;
     this.workerUrl = options.workerUrl ?? WORKER_URL;
     if (!Number.isInteger(size) || size < 1 || size > MAX_PREPARE_THREADS) throw new Error(`prepare pool size must be 1 to ${MAX_PREPARE_THREADS}, got ${size}`);
-    for (let i = 0; i < size; i++) this.threads.push(this.spawn());
+  }
+
+  /**
+   * The threads start with the first job, not with the pool: booting one took ~100 ms of CPU at
+   * every server start (most test servers never see a PutEvents), and the first request's body
+   * waits in the thread's message queue while it boots.
+   */
+  private spawnAll(): void {
+    for (let i = 0; i < this.size; i++) this.threads.push(this.spawn());
+  }
+
+  /** Threads started (0 until the first job). */
+  get started(): number {
+    return this.threads.length;
   }
 
   /** Prepares `job` on a pool thread. `job.body` is transferred: the caller's buffer is emptied. */
   run(job: PrepareJob): Promise<PreparedEvents> {
     if (this.closed) return Promise.resolve(retryable('The server is shutting down; retry the request'));
+    if (this.threads.length === 0) this.spawnAll();
     let t = this.threads[0];
     for (const x of this.threads) if (x.pendingBytes < t.pendingBytes) t = x;
     const id = this.nextId++;
