@@ -58,6 +58,8 @@ import { glueService, GLUE_TARGET_PREFIX } from './glue/api.js';
 import { CatalogStore, DEFAULT_CATALOG_LIMITS, type CatalogLimits } from './catalog/store.js';
 import { Catalog } from './catalog/catalog.js';
 import { queryRoutes } from './sql/routes.js';
+import { renderMemoryMetrics } from './memory.js';
+import { prepareThreadsHeapBytes } from './pinpoint/parallel/pool.js';
 import { bucketLocation } from './firehose/objects/index.js';
 import { bucketName } from './firehose/objects/index.js';
 
@@ -178,7 +180,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   // or the first append. Before accepting events: the producers append through `producerLog`,
   // whose appends wait for the loader's checkpoint check (a checkpoint beyond the log's end is
   // reported and skipped past), as the start itself waited for it before.
-  const analytics = PinstreamAnalytics.deferred({ dataDir: config.dataDir, ingestLog, db, clock, retentionDays: config.retentionDays });
+  const analytics = PinstreamAnalytics.deferred({ dataDir: config.dataDir, ingestLog, db, clock, retentionDays: config.retentionDays, memoryLimitMb: config.analyticsMemoryMb });
   if (ingestLog.endOffset() > 0) analytics.ready().catch(() => {}); // the failure is logged, and every call reports it
   const producerLog = new AppendsAfter(ingestLog, () => analytics.ready());
 
@@ -269,7 +271,8 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     httpMetrics(server.stats()) +
     messaging.metrics() +
     renderLogMetrics(logs.health()) +
-    loaderMetrics(analytics.loaderLag());
+    loaderMetrics(analytics.loaderLag()) +
+    renderMemoryMetrics({ analytics: analytics.memory(), duckdbLimit: config.analyticsMemoryMb * 1048576, prepareHeapUsed: prepareThreadsHeapBytes() });
 
   const consoleAssets = consoleHandler({ region: config.region, accountId: config.accountId });
   const pools = new IdentityPools(db, clock, config.region, config.accountId, { ...DEFAULT_COGNITO_LIMITS, ...deps.cognitoLimits });

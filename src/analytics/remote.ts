@@ -21,7 +21,7 @@ import { FunnelStore } from './funnels.js';
 import type { LoaderHealth } from './loader.js';
 import { DAY_MS, RETENTION_INTERVAL_MS, type RetentionResult } from './retention.js';
 import type { AppendResult, EventRow } from './store.js';
-import type { PackedRead, ThreadInit } from './thread.js';
+import type { PackedRead, ThreadInit, ThreadMemory } from './thread.js';
 import type { Analytics, DashboardName, DashboardQuery, DashboardResult, DateRange, Funnel, KpiRows, KpiScope } from './types.js';
 
 /** The Events filter list shows event types reported in this many past days (reference/pinpoint.md §5). */
@@ -36,6 +36,13 @@ export const ANALYTICS_LOAD_TIMEOUT_MS = 600_000;
 export const ANALYTICS_OPEN_TIMEOUT_MS = 600_000;
 /** Closing waits this long for the thread to finish its work and close the store. */
 export const ANALYTICS_CLOSE_TIMEOUT_MS = 600_000;
+/**
+ * Old-generation heap of the analytics thread. What it holds is bounded by the loader: the batch
+ * being stored and the one prefetched, each at most LOADER_BATCH_RECORDS records and
+ * LOADER_BATCH_BYTES of payload (their parsed rows take about twice that), and a history batch.
+ * A thread that would need more dies and is restarted like a crashed one.
+ */
+export const ANALYTICS_THREAD_HEAP_MB = 1024;
 /** Times a crashed analytics thread is started again before analytics fails for good (until a restart). */
 export const ANALYTICS_THREAD_MAX_RESTARTS = 3;
 
@@ -45,6 +52,8 @@ export interface AnalyticsOptions {
   db: Db;
   clock: Clock;
   retentionDays: number;
+  /** DuckDB's memory limit, MB (Config.analyticsMemoryMb; store.ts STORE_MEMORY_LIMIT_MB when absent). */
+  memoryLimitMb?: number;
   /** Start the loader loop and the retention timer (default true; tests of the store turn it off). */
   background?: boolean;
   /** Overrides of the timeouts above (tests of a thread that does not answer). */
@@ -95,6 +104,11 @@ export class AnalyticsThread implements Analytics {
     const a = new AnalyticsThread(opts);
     await a.ready();
     return a;
+  }
+
+  /** The running thread's heap limit, MB (ANALYTICS_THREAD_HEAP_MB; tests). */
+  get heapLimitMb(): number | undefined {
+    return this.worker?.resourceLimits?.maxOldGenerationSizeMb;
   }
 
   /** Whether the thread was started (by `ready()` or a call); a server with an empty log starts it on first need. */
@@ -151,8 +165,8 @@ export class AnalyticsThread implements Analytics {
   }
 
   private async start(): Promise<void> {
-    const init: ThreadInit = { dataDir: this.opts.dataDir, retentionDays: this.opts.retentionDays, background: this.opts.background ?? true, logEnd: this.opts.ingestLog.endOffset() };
-    const worker = new Worker(new URL('./thread.js', import.meta.url), { workerData: init, name: 'pinstream-analytics' });
+    const init: ThreadInit = { dataDir: this.opts.dataDir, retentionDays: this.opts.retentionDays, background: this.opts.background ?? true, logEnd: this.opts.ingestLog.endOffset(), memoryLimitMb: this.opts.memoryLimitMb };
+    const worker = new Worker(new URL('./thread.js', import.meta.url), { workerData: init, name: 'pinstream-analytics', resourceLimits: { maxOldGenerationSizeMb: ANALYTICS_THREAD_HEAP_MB } });
     const channel = new Channel(worker, this.handlers(), 'the analytics thread');
     this.worker = worker;
     this.channel = channel;
@@ -222,6 +236,9 @@ export class AnalyticsThread implements Analytics {
         return { woke, end: log.endOffset() };
       },
       checkConsumer: (a: { consumer: string; checkpoint: number }) => log.checkConsumer(a.consumer, a.checkpoint),
+      memory: (m: ThreadMemory) => {
+        this.lastMemory = m;
+      },
       beforeInsert: async (a: { hook: number; fresh: number[] }) => {
         const h = this.hooks.get(a.hook);
         if (!h) throw new Error('history batch is no longer waiting');
@@ -308,6 +325,16 @@ export class AnalyticsThread implements Analytics {
   }
 
   private loadedTo: number | undefined;
+
+  private lastMemory: ThreadMemory | undefined;
+
+  /**
+   * The analytics thread's memory as of its latest report (every MEMORY_REPORT_MS): its V8 heap
+   * and DuckDB's. Synchronous, like loaderLag; undefined until the thread has reported once.
+   */
+  memory(): ThreadMemory | undefined {
+    return this.lastMemory;
+  }
 
   private noteProgress(loaded: number | undefined): void {
     if (typeof loaded === 'number' && Number.isFinite(loaded)) this.loadedTo = loaded;

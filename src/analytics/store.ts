@@ -55,11 +55,12 @@ import { EVENTS_DDL, EVENTS_MESSAGING_COLUMNS } from './types.js';
  */
 export const STORE_CHECKPOINT_THRESHOLD = '128MiB';
 /**
- * DuckDB's memory for the store (buffer pool and operators; it spills to `events.duckdb.tmp`).
- * DuckDB's default is 80% of the machine's RAM, and it keeps what it read: a 10-million-record
- * history import grew the server to 4 GB (1 GB at 1 million), so memory followed the data.
+ * DuckDB's memory for the store when the caller names none (buffer pool and operators; it spills to
+ * `events.duckdb.tmp`). DuckDB's default is 80% of the machine's RAM, and it keeps what it read: a
+ * 10-million-record history import grew the server to 4 GB (1 GB at 1 million), so memory followed
+ * the data. The server passes Config.analyticsMemoryMb (PINSTREAM_ANALYTICS_MEMORY_MB).
  */
-export const STORE_MEMORY_LIMIT = '1GB';
+export const STORE_MEMORY_LIMIT_MB = 1024;
 
 /** One `events` row before conversion: times are epoch milliseconds, JSON columns are JSON text. */
 export interface EventRow {
@@ -133,11 +134,11 @@ export class EventStore {
    */
   beforeCommit: (() => Promise<void>) | undefined;
 
-  static async open(dataDir: string): Promise<EventStore> {
+  static async open(dataDir: string, options: { memoryLimitMb?: number } = {}): Promise<EventStore> {
     const dir = join(dataDir, 'analytics');
     mkdirSync(dir, { recursive: true });
     const path = join(dir, 'events.duckdb');
-    const instance = await DuckDBInstance.create(path, { checkpoint_threshold: STORE_CHECKPOINT_THRESHOLD, memory_limit: STORE_MEMORY_LIMIT });
+    const instance = await DuckDBInstance.create(path, { checkpoint_threshold: STORE_CHECKPOINT_THRESHOLD, memory_limit: `${options.memoryLimitMb ?? STORE_MEMORY_LIMIT_MB}MiB` });
     const writer = await instance.connect();
     const hadProfiles = (await writer.runAndReadAll(`SELECT 1 FROM duckdb_tables() WHERE table_name = 'endpoint_profiles'`)).getRowsJS().length > 0;
     const hadEvents = (await writer.runAndReadAll(`SELECT 1 FROM duckdb_tables() WHERE table_name = 'events'`)).getRowsJS().length > 0;

@@ -4,7 +4,7 @@
 
 import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 
 export interface Config {
   host: string;
@@ -84,6 +84,11 @@ export interface Config {
    * thread that answers requests (src/pinpoint/parallel/); 0 = all of it on that thread.
    */
   ingestThreads: number;
+  /**
+   * DuckDB's memory limit for the analytics store, MB (its buffer pool and query operators; beyond
+   * it DuckDB spills to `analytics/events.duckdb.tmp` or fails the query).
+   */
+  analyticsMemoryMb: number;
 }
 
 export interface MessagingEventsConfig {
@@ -157,6 +162,17 @@ export const MAX_INGEST_THREADS = 64;
 export const MAX_DEFAULT_INGEST_THREADS = 8;
 export const DEFAULT_INGEST_THREADS = Math.max(1, Math.min(MAX_DEFAULT_INGEST_THREADS, availableParallelism() - 1));
 
+/** Bounds of PINSTREAM_ANALYTICS_MEMORY_MB: below the minimum DuckDB cannot load a batch with its rollups. */
+export const MIN_ANALYTICS_MEMORY_MB = 64;
+export const MAX_ANALYTICS_MEMORY_MB = 1024 * 1024;
+/**
+ * The default DuckDB memory limit: an eighth of the machine's memory, at least MIN_ANALYTICS_MEMORY_MB
+ * and at most MAX_DEFAULT_ANALYTICS_MEMORY_MB. DuckDB's own default is 80% of the machine's RAM, and
+ * it keeps what it read, so the server's memory followed the data (4 GB after a 10M-event import).
+ */
+export const MAX_DEFAULT_ANALYTICS_MEMORY_MB = 512;
+export const DEFAULT_ANALYTICS_MEMORY_MB = Math.max(MIN_ANALYTICS_MEMORY_MB, Math.min(MAX_DEFAULT_ANALYTICS_MEMORY_MB, Math.floor(totalmem() / 1048576 / 8)));
+
 export const DEFAULTS: Config = {
   host: '127.0.0.1',
   port: DEFAULT_PORT,
@@ -185,6 +201,7 @@ export const DEFAULTS: Config = {
   oidcProviders: [],
   messagingEvents: undefined,
   ingestThreads: DEFAULT_INGEST_THREADS,
+  analyticsMemoryMb: DEFAULT_ANALYTICS_MEMORY_MB,
 };
 
 export class ConfigError extends Error {
@@ -224,6 +241,7 @@ const ENV_KEYS: Record<string, keyof Config> = {
   PINSTREAM_OIDC_PROVIDERS: 'oidcProviders',
   PINSTREAM_MESSAGING_EVENTS: 'messagingEvents',
   PINSTREAM_INGEST_THREADS: 'ingestThreads',
+  PINSTREAM_ANALYTICS_MEMORY_MB: 'analyticsMemoryMb',
 };
 
 /**
@@ -326,6 +344,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     oidcProviders: oidcProviders(merged.oidcProviders, label('oidcProviders')),
     messagingEvents: optional(merged.messagingEvents, (v) => messagingEvents(v, label('messagingEvents'))),
     ingestThreads: int(merged.ingestThreads, label('ingestThreads'), 0, MAX_INGEST_THREADS),
+    analyticsMemoryMb: int(merged.analyticsMemoryMb, label('analyticsMemoryMb'), MIN_ANALYTICS_MEMORY_MB, MAX_ANALYTICS_MEMORY_MB),
   };
 }
 
