@@ -93,7 +93,7 @@ export class AnalyticsThread implements Analytics {
    * The analytics service without its thread yet: the thread (and DuckDB in it) starts on the first
    * `ready()`, which every call makes. The server starts it so (a server listens without waiting
    * for DuckDB: booting the thread and opening the store took ~300 ms of every start) and calls
-   * `ready()` itself when the log holds records to load, and before its first append (appendsAfter).
+   * `ready()` itself when the log holds records to load, and before its first append (gate.ts AppendsAfter).
    */
   static deferred(opts: AnalyticsOptions): AnalyticsThread {
     return new AnalyticsThread(opts);
