@@ -19,7 +19,7 @@ import { recordToRow, LOADER_BATCH_RECORDS } from '../src/analytics/loader.js';
 import { PinstreamAnalytics } from '../src/analytics/index.js';
 import { openDb } from '../src/store/db.js';
 import { LoadGenerator, signedPost } from './load.js';
-import { startPinstream } from './procs.js';
+import { startPinstream, threadCpuMs } from './procs.js';
 import { runDashboard } from '../src/analytics/dashboards.js';
 import { DASHBOARDS, type DateRange, type Funnel, type KpiRows, type KpiScope } from '../src/analytics/types.js';
 import { DAY_MS } from '../src/analytics/retention.js';
@@ -181,6 +181,8 @@ export async function runAnalyticsBench(argv: string[]): Promise<number> {
     const db = openDb(join(dir, 'loader'));
     const analytics = await PinstreamAnalytics.open({ dataDir: join(dir, 'loader'), ingestLog: log, db, clock, retentionDays: 90, background: false });
     const elu0 = perfHooks.eventLoopUtilization();
+    const threads0 = threadCpuMs(process.pid);
+    const cpu0 = process.cpuUsage();
     const ls = performance.now();
     await analytics.catchUp();
     // The checkpoint the loads left to do (STORE_CHECKPOINT_THRESHOLD defers it) is part of their
@@ -188,6 +190,10 @@ export async function runAnalyticsBench(argv: string[]): Promise<number> {
     await analytics.retention();
     const loadSec = (performance.now() - ls) / 1000;
     const elu = perfHooks.eventLoopUtilization(elu0);
+    // CPU per record (less disturbed by other work on the machine than the rate): the whole process,
+    // and the busiest thread (the analytics thread's JavaScript: the serial part of the load).
+    const cpu = process.cpuUsage(cpu0);
+    const busiest = Math.max(0, ...[...threadCpuMs(process.pid)].filter(([tid]) => Number(tid) !== process.pid).map(([tid, ms]) => ms - (threads0.get(tid) ?? 0)));
     const parseStart = performance.now();
     for (const r of (await log.read(0, { maxRecords: 20_000 })).records) {
       const nl = r.payload.indexOf(10);
@@ -200,7 +206,8 @@ export async function runAnalyticsBench(argv: string[]): Promise<number> {
         (ingest.failed > 0 ? ` (${ingest.failed} requests failed)` : '') +
         `\nloader (analytics thread): ${fmtInt(o.loaderEvents)} ingest-log records in ${fmtNum(loadSec, 2)} s (with the final checkpoint) = ${fmtInt(loadRate)} records/s ` +
         `= ${fmtNum(loadRate / ingest.eventsPerSec, 2)}x the ingest rate (aim >= ${LOADER_AIM_RATIO}x); ` +
-        `main thread busy ${fmtNum(elu.utilization * 100, 1)}% of the load (log reads for the thread); parse+map alone ${fmtInt(parseRate)} records/s\n`,
+        `main thread busy ${fmtNum(elu.utilization * 100, 1)}% of the load (log reads for the thread); parse+map alone ${fmtInt(parseRate)} records/s\n` +
+        `  CPU per record: process ${fmtNum(((cpu.user + cpu.system) / o.loaderEvents), 1)} µs (all threads, DuckDB's included), busiest other thread (the analytics thread) ${fmtNum((busiest * 1000) / o.loaderEvents, 1)} µs\n`,
     );
     await analytics.close();
     db.close();

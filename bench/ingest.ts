@@ -14,6 +14,7 @@ import { PROTO_CREDS, sampleAll, startDesign, type Design } from './designs.js';
 import { DEFAULT_INGEST_THREADS } from '../src/config/config.js';
 import { renderProfile, summarizeProfile, type Window } from './profile.js';
 import { fmtInt, fmtNum, fmtRatio, percentile, sortedSamples, table } from './stats.js';
+import { parseMemoryMetrics } from '../src/memory.js';
 
 const TARGET_EVENTS_PER_SECOND = 100_000;
 const EVENTS_PER_REQUEST = 100;
@@ -115,6 +116,8 @@ interface Row {
   hwmMB: number;
   /** From the server probe (bench/server-probe.ts), when the server runs with it. */
   probe?: ProbeSummary;
+  /** Peaks of the server's memory by part over the step (MB, from /metrics pinstream_memory_bytes). */
+  parts?: Record<string, number>;
 }
 
 interface ProbeLine {
@@ -189,6 +192,36 @@ function probeSummary(pid: number, startMs: number, endMs: number): ProbeSummary
   };
 }
 
+/** The /metrics token the bench starts its Pinstream servers with (memory by part during each step). */
+const BENCH_METRICS_TOKEN = 'bench-metrics-token-0123456789';
+/** How often a step reads the server's memory by part from /metrics (peaks are kept). */
+const MEMORY_SAMPLE_MS = 500;
+
+/** Samples the server's memory by part (pinstream_memory_bytes) until stopped; keeps each part's peak, in MB. */
+function sampleMemoryParts(url: string): () => Promise<Record<string, number> | undefined> {
+  const peaks: Record<string, number> = {};
+  let any = false;
+  let inFlight: Promise<void> = Promise.resolve();
+  const once = () => {
+    inFlight = fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${BENCH_METRICS_TOKEN}` }, signal: AbortSignal.timeout(5000) })
+      .then((r) => (r.ok ? r.text() : ''))
+      .then((text) => {
+        for (const [k, v] of Object.entries(parseMemoryMetrics(text))) {
+          any = true;
+          peaks[k] = Math.max(peaks[k] ?? 0, v / 1048576);
+        }
+      })
+      .catch(() => {});
+  };
+  once();
+  const timer = setInterval(once, MEMORY_SAMPLE_MS);
+  return async () => {
+    clearInterval(timer);
+    await inFlight;
+    return any ? peaks : undefined;
+  };
+}
+
 /** One measured load step against a running child, with CPU and memory sampled at the window's edges. */
 async function step(label: string, child: Child, gen: LoadGenerator, c: number, seconds: number, sample: () => ProcSample = () => sampleProc(child.pid)): Promise<Row> {
   const monoUs = () => Number(process.hrtime.bigint() / 1000n);
@@ -200,6 +233,7 @@ async function step(label: string, child: Child, gen: LoadGenerator, c: number, 
   let client: NodeJS.CpuUsage | undefined;
   let hostBefore = 0;
   let hostAfter = 0;
+  const memory = sampleMemoryParts(child.url);
   const result = await gen.run({
     concurrency: c,
     seconds,
@@ -216,6 +250,7 @@ async function step(label: string, child: Child, gen: LoadGenerator, c: number, 
       windowEndUs = monoUs();
     },
   });
+  const parts = await memory();
   const sorted = sortedSamples(result.latenciesMs);
   const s = result.elapsedMs / 1000;
   const wallEnd = Date.now();
@@ -240,6 +275,7 @@ async function step(label: string, child: Child, gen: LoadGenerator, c: number, 
     hwmMB: after!.hwmMB,
     window: { startUs: windowStartUs, endUs: windowEndUs },
     probe,
+    parts,
   };
 }
 
@@ -257,6 +293,17 @@ function printStep(r: Row): void {
       `    main thread (peaks over the step): V8 heap ${fmtNum(p.heapUsedMB)} MB used of ${fmtNum(p.heapTotalMB)}, external ${fmtNum(p.externalMB)} MB ` +
         `(array buffers ${fmtNum(p.arrayBuffersMB)}), process RSS ${fmtNum(p.rssMB)} MB (the rest: native — DuckDB, SQLite, threads' heaps, code); ` +
         `event-loop delay max ${fmtNum(p.loopMaxMs, 1)} ms, p99 ${fmtNum(p.loopP99Ms, 1)} ms; GC ${fmtNum(p.gcPct, 1)}% of the time, longest pause ${fmtNum(p.gcMaxMs, 1)} ms`,
+    );
+  }
+  if (r.parts) {
+    const m = r.parts;
+    const mb = (k: string) => fmtNum(m[k] ?? 0);
+    const known = (m.main_heap_total ?? 0) + (m.main_external ?? 0) + (m.analytics_heap_total ?? 0) + (m.analytics_external ?? 0) + (m.duckdb ?? 0) + (m.prepare_heap_used ?? 0);
+    console.log(
+      `    memory by part (peaks over the step, /metrics): main heap ${mb('main_heap_used')} MB used of ${mb('main_heap_total')}, main external ${mb('main_external')} MB ` +
+        `(array buffers ${mb('main_array_buffers')}), analytics thread heap ${mb('analytics_heap_used')} MB used of ${mb('analytics_heap_total')} + external ${mb('analytics_external')} MB, ` +
+        `DuckDB ${mb('duckdb')} MB (limit ${mb('duckdb_limit')}, spilled ${mb('duckdb_spilled')}), prepare threads' heaps ${mb('prepare_heap_used')} MB; ` +
+        `RSS ${mb('rss')} MB, of which ~${fmtNum(Math.max(0, (m.rss ?? 0) - known))} MB in none of these (code, thread isolates and stacks, SQLite's cache, socket buffers, allocator slack)`,
     );
   }
   if (r.otherCpuPct > NOISY_OTHER_CPU_PCT) {
@@ -311,7 +358,7 @@ async function warmUp(name: string, gen: LoadGenerator, seconds: number): Promis
 /** Starts a Pinstream (banner checked), creates the app, starts a load generator and warms up. */
 async function pinstreamUnderTest(name: string, env: Record<string, string>, o: Options, pool: string[], live: Set<Child>, nodeArgs: string[] = []) {
   const dataDir = freshDir('pinstream-bench-');
-  const child = await startPinstream(name, { env, nodeArgs: [...nodeArgs, '--import', PROBE_MAIN], tmpDir: dataDir });
+  const child = await startPinstream(name, { env: { PINSTREAM_METRICS_TOKEN: BENCH_METRICS_TOKEN, ...env }, nodeArgs: [...nodeArgs, '--import', PROBE_MAIN], tmpDir: dataDir });
   live.add(child);
   watchProbe(child);
   console.log(`  ${name}: pid ${child.pid}, ${child.url}, admin key ${child.admin!.accessKeyId} (secret parsed from banner), data ${dataDir}`);

@@ -3,7 +3,7 @@
 // key id and secret), and samples their CPU time and memory from /proc/<pid>/{stat,status}.
 
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -180,14 +180,27 @@ export function sampleProc(pid: number): ProcSample {
   // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(rest[11]) + Number(rest[12]);
-  return { cpuMs: (ticks * 1000) / ticksPerSecond(), rssMB: kb('VmRSS') / 1024, hwmMB: kb('VmHWM') / 1024, mainCpuMs: threadCpuMs(pid, pid) };
+  return { cpuMs: (ticks * 1000) / ticksPerSecond(), rssMB: kb('VmRSS') / 1024, hwmMB: kb('VmHWM') / 1024, mainCpuMs: oneThreadCpuMs(pid, pid) };
 }
 
 /** CPU time of one thread of a process (its task id; the main thread's is the pid), ms. */
-export function threadCpuMs(pid: number, tid: number): number {
+export function oneThreadCpuMs(pid: number, tid: number): number {
   const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(rest[11]) + Number(rest[12])) * 1000) / ticksPerSecond();
+}
+
+/** CPU time so far of each thread of process `pid` (by thread id), ms; threads that ended are not listed. */
+export function threadCpuMs(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      out.set(tid, oneThreadCpuMs(pid, Number(tid)));
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
 }
 
 /** Busy CPU time of the whole machine so far (all cores; user+nice+system+irq+softirq+steal), ms. */

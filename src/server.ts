@@ -45,7 +45,7 @@ import { firehoseAuthorizer } from './firehose/authz.js';
 import { FirehoseService } from './firehose/service.js';
 import { BuildThread } from './firehose/build.js';
 import { consoleHandler } from './console/serve.js';
-import { PinstreamAnalytics } from './analytics/index.js';
+import { AppendsAfter, PinstreamAnalytics } from './analytics/index.js';
 import { cognitoService, COGNITO_TARGET_PREFIX } from './cognito/api.js';
 import { webIdentityFederation } from './cognito/federation.js';
 import { createGuestAccess } from './cognito/guest.js';
@@ -61,6 +61,8 @@ import { glueService, GLUE_TARGET_PREFIX } from './glue/api.js';
 import { CatalogStore, DEFAULT_CATALOG_LIMITS, type CatalogLimits } from './catalog/store.js';
 import { Catalog } from './catalog/catalog.js';
 import { queryRoutes } from './sql/routes.js';
+import { renderMemoryMetrics } from './memory.js';
+import { prepareThreadsHeapBytes } from './pinpoint/parallel/pool.js';
 import { bucketLocation } from './firehose/objects/index.js';
 import { bucketName } from './firehose/objects/index.js';
 
@@ -184,12 +186,19 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   const ingestLog = await logs.open('ingest', 'ingest');
   const dedup = new Dedup(config.dedupWindowEvents);
   await rebuildDedup(ingestLog, dedup, config.dedupWindowEvents, clock.now() - DEDUP_REBUILD_WINDOW_MS);
-  const analytics = await PinstreamAnalytics.open({ dataDir: config.dataDir, ingestLog, db, clock, retentionDays: config.retentionDays });
+  // The analytics thread and its DuckDB open in the background (they took ~300 ms of every start):
+  // now when the log holds records the loader may have to load, else on the first analytics call
+  // or the first append. Before accepting events: the producers append through `producerLog`,
+  // whose appends wait for the loader's checkpoint check (a checkpoint beyond the log's end is
+  // reported and skipped past), as the start itself waited for it before.
+  const analytics = PinstreamAnalytics.deferred({ dataDir: config.dataDir, ingestLog, db, clock, retentionDays: config.retentionDays, memoryLimitMb: config.analyticsMemoryMb });
+  if (ingestLog.endOffset() > 0) analytics.ready().catch(() => {}); // the failure is logged, and every call reports it
+  const producerLog = new AppendsAfter(ingestLog, () => analytics.ready());
 
   const apps = await Apps.open(db, meta, clock, config.region, config.accountId);
   const endpoints = new Endpoints(db, clock);
   endpoints.resumePurges().catch((e) => console.error('pinstream: removing the endpoints of deleted apps failed', e));
-  const events = new EventIngest(apps, endpoints, ingestLog, dedup, clock, config.accountId, { threads: config.ingestThreads });
+  const events = new EventIngest(apps, endpoints, producerLog, dedup, clock, config.accountId, { threads: config.ingestThreads });
   // Only a configured receiver can take records, so only then is there a log to keep them in.
   const unattributedLog = config.messagingEvents ? await logs.open('ingest', 'messaging-unattributed') : undefined;
   const messaging = new MessagingReceiver({
@@ -276,7 +285,8 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     httpMetrics(server.stats()) +
     messaging.metrics() +
     renderLogMetrics(logs.health()) +
-    loaderMetrics(analytics.loaderLag());
+    loaderMetrics(analytics.loaderLag()) +
+    renderMemoryMetrics({ analytics: analytics.memory(), duckdbLimit: config.analyticsMemoryMb * 1048576, prepareHeapUsed: prepareThreadsHeapBytes() });
 
   const consoleAssets = consoleHandler({ region: config.region, accountId: config.accountId });
   const pools = new IdentityPools(db, clock, config.region, config.accountId, { ...DEFAULT_COGNITO_LIMITS, ...deps.cognitoLimits });
@@ -312,7 +322,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     dataDir: config.dataDir,
     buckets: config.buckets,
     retentionDays: config.retentionDays,
-    ingestLog,
+    ingestLog: producerLog,
     batchRecords: deps.historyBatchRecords,
     roleCheck: ({ appId, roleArn }) => {
       const source = { service: PINPOINT_SERVICE_PRINCIPAL, sourceArn: apps.arn(appId), sourceAccount: config.accountId };

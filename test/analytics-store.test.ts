@@ -20,7 +20,7 @@ import { SegmentLog } from '../src/log/segment-log.js';
 import { encodeIngestEntry } from '../src/pinpoint/ingest-record.js';
 import { buildRecord, endpointParts } from '../src/pinpoint/record.js';
 import type { StoredEndpoint } from '../src/pinpoint/endpoints.js';
-import { EventStore, STORE_CHECKPOINT_THRESHOLD, STORE_MEMORY_LIMIT, type EventRow } from '../src/analytics/store.js';
+import { EventStore, STORE_CHECKPOINT_THRESHOLD, STORE_MEMORY_LIMIT_MB, type EventRow } from '../src/analytics/store.js';
 import { runDashboard } from '../src/analytics/dashboards.js';
 import { QueryContext } from '../src/analytics/dashboards/common.js';
 import { fromProfiles } from '../src/analytics/dashboards/demographics.js';
@@ -206,9 +206,9 @@ test('retention deletes rows older than the window by the injected clock; the fi
     const afterDelete = store.fileBytes();
     const setting = await store.connect();
     assert.equal((await setting.runAndReadAll(`SELECT current_setting('checkpoint_threshold')`)).getRowsJS()[0][0], STORE_CHECKPOINT_THRESHOLD.replace('MiB', '.0 MiB'));
-    // DuckDB's memory is bounded by STORE_MEMORY_LIMIT (1GB = 10^9 bytes, shown in MiB), not 80% of the machine.
-    assert.equal(STORE_MEMORY_LIMIT, '1GB');
-    assert.equal((await setting.runAndReadAll(`SELECT current_setting('memory_limit')`)).getRowsJS()[0][0], '953.6 MiB');
+    // DuckDB's memory is bounded by STORE_MEMORY_LIMIT_MB when the caller names no limit, not 80% of the machine.
+    assert.equal(STORE_MEMORY_LIMIT_MB, 1024);
+    assert.equal((await setting.runAndReadAll(`SELECT current_setting('memory_limit')`)).getRowsJS()[0][0], '1.0 GiB');
     setting.closeSync();
     // With STORE_CHECKPOINT_THRESHOLD the load checkpoints a few times instead of per batch, so `full`
     // has no free blocks left by earlier checkpoints; the checkpoint after the DELETE writes the

@@ -6,7 +6,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,10 @@ import {
   MAX_CONSUMER_THREADS,
   MAX_DEFAULT_INGEST_THREADS,
   MAX_INGEST_THREADS,
+  DEFAULT_ANALYTICS_MEMORY_MB,
+  MAX_ANALYTICS_MEMORY_MB,
+  MAX_DEFAULT_ANALYTICS_MEMORY_MB,
+  MIN_ANALYTICS_MEMORY_MB,
   loadConfig,
   type Config,
 } from '../src/config/config.js';
@@ -146,6 +150,16 @@ describe('loadConfig', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  test(`PINSTREAM_ANALYTICS_MEMORY_MB: ${MIN_ANALYTICS_MEMORY_MB} to ${MAX_ANALYTICS_MEMORY_MB}; by default an eighth of the machine's memory, at most ${MAX_DEFAULT_ANALYTICS_MEMORY_MB}`, () => {
+    assert.equal(loadConfig({}).analyticsMemoryMb, DEFAULT_ANALYTICS_MEMORY_MB);
+    assert.equal(DEFAULT_ANALYTICS_MEMORY_MB, Math.max(MIN_ANALYTICS_MEMORY_MB, Math.min(MAX_DEFAULT_ANALYTICS_MEMORY_MB, Math.floor(totalmem() / 1048576 / 8))));
+    assert.equal(loadConfig({ PINSTREAM_ANALYTICS_MEMORY_MB: String(MIN_ANALYTICS_MEMORY_MB) }).analyticsMemoryMb, MIN_ANALYTICS_MEMORY_MB);
+    assert.equal(loadConfig({ PINSTREAM_ANALYTICS_MEMORY_MB: '4096' }).analyticsMemoryMb, 4096);
+    assertConfigError(() => loadConfig({ PINSTREAM_ANALYTICS_MEMORY_MB: String(MIN_ANALYTICS_MEMORY_MB - 1) }), 'PINSTREAM_ANALYTICS_MEMORY_MB');
+    assertConfigError(() => loadConfig({ PINSTREAM_ANALYTICS_MEMORY_MB: String(MAX_ANALYTICS_MEMORY_MB + 1) }), 'PINSTREAM_ANALYTICS_MEMORY_MB');
+    assertConfigError(() => loadConfig({ PINSTREAM_ANALYTICS_MEMORY_MB: 'lots' }), 'PINSTREAM_ANALYTICS_MEMORY_MB');
   });
 
   test('PINSTREAM_PORT=0 (any free port) is allowed', () => {

@@ -43,7 +43,11 @@ const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFi
  * strings still carry them, so the escape becomes \ufffd here. (VARCHAR columns need nothing: the
  * appender writes U+FFFD for an unpaired surrogate itself.)
  */
-const jsonText = (v: Json): string => repairJsonText(JSON.stringify(v));
+const jsonText = (v: Json): string => {
+  // Most records have an empty object somewhere here; '{}' needs no stringify or repair.
+  for (const _ in v) return repairJsonText(JSON.stringify(v));
+  return '{}';
+};
 
 function isoMs(v: unknown): number | null {
   if (typeof v !== 'string') return null;

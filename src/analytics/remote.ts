@@ -21,7 +21,7 @@ import { FunnelStore } from './funnels.js';
 import type { LoaderHealth } from './loader.js';
 import { DAY_MS, RETENTION_INTERVAL_MS, type RetentionResult } from './retention.js';
 import type { AppendResult, EventRow } from './store.js';
-import type { PackedRead, ThreadInit } from './thread.js';
+import type { PackedRead, ThreadInit, ThreadMemory } from './thread.js';
 import type { Analytics, DashboardName, DashboardQuery, DashboardResult, DateRange, Funnel, KpiRows, KpiScope } from './types.js';
 
 /** The Events filter list shows event types reported in this many past days (reference/pinpoint.md §5). */
@@ -36,6 +36,13 @@ export const ANALYTICS_LOAD_TIMEOUT_MS = 600_000;
 export const ANALYTICS_OPEN_TIMEOUT_MS = 600_000;
 /** Closing waits this long for the thread to finish its work and close the store. */
 export const ANALYTICS_CLOSE_TIMEOUT_MS = 600_000;
+/**
+ * Old-generation heap of the analytics thread. What it holds is bounded by the loader: the batch
+ * being stored and the one prefetched, each at most LOADER_BATCH_RECORDS records and
+ * LOADER_BATCH_BYTES of payload (their parsed rows take about twice that), and a history batch.
+ * A thread that would need more dies and is restarted like a crashed one.
+ */
+export const ANALYTICS_THREAD_HEAP_MB = 1024;
 /** Times a crashed analytics thread is started again before analytics fails for good (until a restart). */
 export const ANALYTICS_THREAD_MAX_RESTARTS = 3;
 
@@ -45,6 +52,8 @@ export interface AnalyticsOptions {
   db: Db;
   clock: Clock;
   retentionDays: number;
+  /** DuckDB's memory limit, MB (Config.analyticsMemoryMb; store.ts STORE_MEMORY_LIMIT_MB when absent). */
+  memoryLimitMb?: number;
   /** Start the loader loop and the retention timer (default true; tests of the store turn it off). */
   background?: boolean;
   /** Overrides of the timeouts above (tests of a thread that does not answer). */
@@ -80,24 +89,72 @@ export class AnalyticsThread implements Analytics {
     this.funnels = new FunnelStore(opts.db);
   }
 
+  /**
+   * The analytics service without its thread yet: the thread (and DuckDB in it) starts on the first
+   * `ready()`, which every call makes. The server starts it so (a server listens without waiting
+   * for DuckDB: booting the thread and opening the store took ~300 ms of every start) and calls
+   * `ready()` itself when the log holds records to load, and before its first append (gate.ts AppendsAfter).
+   */
+  static deferred(opts: AnalyticsOptions): AnalyticsThread {
+    return new AnalyticsThread(opts);
+  }
+
+  /** The analytics service with its thread started and the store open (tests, benchmarks). */
   static async open(opts: AnalyticsOptions): Promise<AnalyticsThread> {
     const a = new AnalyticsThread(opts);
-    await a.start();
-    if (opts.background ?? true) {
-      const run = () => {
-        a.retentionRun = a.retention().then(
-          () => {},
-          (e) => {
-            if (!a.closing) console.error('pinstream: analytics retention failed', e);
-          },
-        );
-      };
-      run();
-      const timer = setInterval(run, RETENTION_INTERVAL_MS);
-      timer.unref();
-      a.stopRetention = () => clearInterval(timer);
-    }
+    await a.ready();
     return a;
+  }
+
+  /** The running thread's heap limit, MB (ANALYTICS_THREAD_HEAP_MB; tests). */
+  get heapLimitMb(): number | undefined {
+    return this.worker?.resourceLimits?.maxOldGenerationSizeMb;
+  }
+
+  /** Whether the thread was started (by `ready()` or a call); a server with an empty log starts it on first need. */
+  get started(): boolean {
+    return this.first !== undefined;
+  }
+
+  /** Settles once the first thread has opened the store (and, in the background mode, checked the loader's checkpoint). */
+  private first: Promise<void> | undefined;
+
+  /**
+   * Starts the thread unless it started already; resolves once the store is open and the loader's
+   * checkpoint was checked against the ingest log's end (Log.checkConsumer), which must happen
+   * before any new event gets an offset. A thread that cannot open the store fails analytics for
+   * good (as a start that failed did before), with the reason in every later call.
+   */
+  ready(): Promise<void> {
+    if (this.first) return this.first;
+    if (this.closing) return Promise.reject(new Error('analytics is closed'));
+    this.first = this.start().then(
+      () => this.background(),
+      (e) => {
+        this.failure = new Error(`analytics is unavailable: opening the analytics store failed: ${e instanceof Error ? e.message : String(e)}`);
+        this.onCrash(this.failure);
+        throw this.failure;
+      },
+    );
+    this.first.catch(() => {}); // callers see it; a server that never calls again must not crash on it
+    return this.first;
+  }
+
+  /** Retention now and every RETENTION_INTERVAL_MS (with the loader, which the thread starts itself). */
+  private background(): void {
+    if (!(this.opts.background ?? true) || this.closing) return;
+    const run = () => {
+      this.retentionRun = this.retention().then(
+        () => {},
+        (e) => {
+          if (!this.closing) console.error('pinstream: analytics retention failed', e);
+        },
+      );
+    };
+    run();
+    const timer = setInterval(run, RETENTION_INTERVAL_MS);
+    timer.unref();
+    this.stopRetention = () => clearInterval(timer);
   }
 
   private get queryMs(): number {
@@ -108,8 +165,8 @@ export class AnalyticsThread implements Analytics {
   }
 
   private async start(): Promise<void> {
-    const init: ThreadInit = { dataDir: this.opts.dataDir, retentionDays: this.opts.retentionDays, background: this.opts.background ?? true, logEnd: this.opts.ingestLog.endOffset() };
-    const worker = new Worker(new URL('./thread.js', import.meta.url), { workerData: init, name: 'pinstream-analytics' });
+    const init: ThreadInit = { dataDir: this.opts.dataDir, retentionDays: this.opts.retentionDays, background: this.opts.background ?? true, logEnd: this.opts.ingestLog.endOffset(), memoryLimitMb: this.opts.memoryLimitMb };
+    const worker = new Worker(new URL('./thread.js', import.meta.url), { workerData: init, name: 'pinstream-analytics', resourceLimits: { maxOldGenerationSizeMb: ANALYTICS_THREAD_HEAP_MB } });
     const channel = new Channel(worker, this.handlers(), 'the analytics thread');
     this.worker = worker;
     this.channel = channel;
@@ -179,6 +236,9 @@ export class AnalyticsThread implements Analytics {
         return { woke, end: log.endOffset() };
       },
       checkConsumer: (a: { consumer: string; checkpoint: number }) => log.checkConsumer(a.consumer, a.checkpoint),
+      memory: (m: ThreadMemory) => {
+        this.lastMemory = m;
+      },
       beforeInsert: async (a: { hook: number; fresh: number[] }) => {
         const h = this.hooks.get(a.hook);
         if (!h) throw new Error('history batch is no longer waiting');
@@ -188,6 +248,7 @@ export class AnalyticsThread implements Analytics {
   }
 
   private async call<T>(method: string, args: unknown, timeoutMs: number): Promise<T> {
+    await this.ready();
     await this.opened;
     if (this.failure) throw this.failure;
     if (this.closing) throw new Error('analytics is closed');
@@ -265,6 +326,16 @@ export class AnalyticsThread implements Analytics {
 
   private loadedTo: number | undefined;
 
+  private lastMemory: ThreadMemory | undefined;
+
+  /**
+   * The analytics thread's memory as of its latest report (every MEMORY_REPORT_MS): its V8 heap
+   * and DuckDB's. Synchronous, like loaderLag; undefined until the thread has reported once.
+   */
+  memory(): ThreadMemory | undefined {
+    return this.lastMemory;
+  }
+
   private noteProgress(loaded: number | undefined): void {
     if (typeof loaded === 'number' && Number.isFinite(loaded)) this.loadedTo = loaded;
   }
@@ -308,6 +379,13 @@ export class AnalyticsThread implements Analytics {
   /** Stops the loader and closes the store in the thread; the thread then ends by itself. */
   async close(): Promise<void> {
     if (this.closing) return;
+    if (!this.first) {
+      // Never started: no thread, no store to close.
+      this.closing = true;
+      return;
+    }
+    // A thread still opening the store is let finish first (ending it inside DuckDB would abort the process).
+    await this.first.catch(() => {});
     this.stopRetention();
     await this.retentionRun;
     const worker = this.worker;

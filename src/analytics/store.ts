@@ -24,7 +24,10 @@
 
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { DuckDBConnection, DuckDBDataChunk, DuckDBInstance, type DuckDBDateValue, type DuckDBTimestampValue, type DuckDBVector } from '@duckdb/node-api';
+import { DuckDBConnection, DuckDBDataChunk, DuckDBInstance } from '@duckdb/node-api';
+// The C API bindings under @duckdb/node-api (its one dependency, pinned to its version): the data
+// chunk path below writes vectors through them directly (see appendRows).
+import duckdb from '@duckdb/node-bindings';
 import { ActivityRollup, DAY_MS, PROFILE_BACKFILL, ROLLUP_DDL, deleteRollupsBefore } from './rollup.js';
 import { backfillCampaignDays } from './campaign-rollup.js';
 import { EVENTS_DDL, EVENTS_MESSAGING_COLUMNS } from './types.js';
@@ -52,11 +55,12 @@ import { EVENTS_DDL, EVENTS_MESSAGING_COLUMNS } from './types.js';
  */
 export const STORE_CHECKPOINT_THRESHOLD = '128MiB';
 /**
- * DuckDB's memory for the store (buffer pool and operators; it spills to `events.duckdb.tmp`).
- * DuckDB's default is 80% of the machine's RAM, and it keeps what it read: a 10-million-record
- * history import grew the server to 4 GB (1 GB at 1 million), so memory followed the data.
+ * DuckDB's memory for the store when the caller names none (buffer pool and operators; it spills to
+ * `events.duckdb.tmp`). DuckDB's default is 80% of the machine's RAM, and it keeps what it read: a
+ * 10-million-record history import grew the server to 4 GB (1 GB at 1 million), so memory followed
+ * the data. The server passes Config.analyticsMemoryMb (PINSTREAM_ANALYTICS_MEMORY_MB).
  */
-export const STORE_MEMORY_LIMIT = '1GB';
+export const STORE_MEMORY_LIMIT_MB = 1024;
 
 /** One `events` row before conversion: times are epoch milliseconds, JSON columns are JSON text. */
 export interface EventRow {
@@ -130,11 +134,11 @@ export class EventStore {
    */
   beforeCommit: (() => Promise<void>) | undefined;
 
-  static async open(dataDir: string): Promise<EventStore> {
+  static async open(dataDir: string, options: { memoryLimitMb?: number } = {}): Promise<EventStore> {
     const dir = join(dataDir, 'analytics');
     mkdirSync(dir, { recursive: true });
     const path = join(dir, 'events.duckdb');
-    const instance = await DuckDBInstance.create(path, { checkpoint_threshold: STORE_CHECKPOINT_THRESHOLD, memory_limit: STORE_MEMORY_LIMIT });
+    const instance = await DuckDBInstance.create(path, { checkpoint_threshold: STORE_CHECKPOINT_THRESHOLD, memory_limit: `${options.memoryLimitMb ?? STORE_MEMORY_LIMIT_MB}MiB` });
     const writer = await instance.connect();
     const hadProfiles = (await writer.runAndReadAll(`SELECT 1 FROM duckdb_tables() WHERE table_name = 'endpoint_profiles'`)).getRowsJS().length > 0;
     const hadEvents = (await writer.runAndReadAll(`SELECT 1 FROM duckdb_tables() WHERE table_name = 'events'`)).getRowsJS().length > 0;
@@ -406,6 +410,12 @@ type Appender = Awaited<ReturnType<DuckDBConnection['createAppender']>>;
  * chunk's memory from JS and copied once per column, and only non-NULL strings cross into DuckDB
  * one by one. One appender call per value (31 a row, ~35% of the loader thread's time in
  * appendVarchar/appendTimestamp/appendNull/endRow) was the loader's largest cost.
+ *
+ * The vectors are written through the C API bindings, not node-api's DuckDBVector classes: those
+ * cache every item, keep validity as BigUint64 words (a BigInt shift per value, NULL or not) and
+ * take timestamps as BigInt micros (two BigInts per value); together ~40% of appendRows. Here a
+ * column's fixed-width values and its validity mask are built in one ArrayBuffer each and copied
+ * once (copy_data_to_vector), and each non-NULL string is one vector_assign_string_element call.
  */
 export const APPEND_CHUNK_ROWS = 2048;
 
@@ -447,6 +457,11 @@ const EVENT_COLUMNS: readonly Column[] = [
   str((r) => r.journeyActivityType),
 ];
 
+/** Scratch buffers of one chunk's column: 8 bytes per row for times, and the validity mask. */
+const scratch = new DataView(new ArrayBuffer(APPEND_CHUNK_ROWS * 8));
+const validity = new Uint8Array(APPEND_CHUNK_ROWS / 8);
+const TWO_32 = 2 ** 32;
+
 function appendRows(app: Appender, rows: readonly EventRow[]): void {
   if (app.columnCount !== EVENT_COLUMNS.length) throw new Error(`events has ${app.columnCount} columns, the loader writes ${EVENT_COLUMNS.length}`);
   const types = EVENT_COLUMNS.map((_, i) => app.columnType(i));
@@ -455,17 +470,41 @@ function appendRows(app: Appender, rows: readonly EventRow[]): void {
     const chunk = DuckDBDataChunk.create(types, n);
     for (let c = 0; c < EVENT_COLUMNS.length; c++) {
       const col = EVENT_COLUMNS[c];
-      const v: DuckDBVector = chunk.getColumnVector(c);
-      for (let i = 0; i < n; i++) {
-        const r = rows[start + i];
-        if (col.kind === 'str') v.setItem(i, col.get(r));
-        else if (col.kind === 'time') {
-          const ms = col.get(r);
-          // The vectors read only `.micros` / `.days`; a plain object spares a class instance per value.
-          v.setItem(i, ms === null ? null : ({ micros: BigInt(Math.trunc(ms)) * 1000n } as DuckDBTimestampValue));
-        } else v.setItem(i, { days: Math.floor(Math.trunc(r.eventTime) / DAY_MS) } as DuckDBDateValue);
+      const v = duckdb.data_chunk_get_vector(chunk.chunk, c);
+      let nulls = 0;
+      validity.fill(0xff);
+      if (col.kind === 'str') {
+        for (let i = 0; i < n; i++) {
+          const x = col.get(rows[start + i]);
+          if (x === null) {
+            validity[i >> 3] &= ~(1 << (i & 7));
+            nulls++;
+          } else duckdb.vector_assign_string_element(v, i, x);
+        }
+      } else if (col.kind === 'time') {
+        // TIMESTAMP: int64 microseconds, little-endian, written as two 32-bit halves (no BigInt).
+        for (let i = 0; i < n; i++) {
+          const ms = col.get(rows[start + i]);
+          if (ms === null) {
+            validity[i >> 3] &= ~(1 << (i & 7));
+            nulls++;
+            continue;
+          }
+          const micros = Math.trunc(ms) * 1000;
+          const hi = Math.floor(micros / TWO_32);
+          scratch.setUint32(i * 8, micros - hi * TWO_32, true);
+          scratch.setInt32(i * 8 + 4, hi, true);
+        }
+        duckdb.copy_data_to_vector(v, 0, scratch.buffer, 0, n * 8);
+      } else {
+        // DATE: int32 days since the epoch.
+        for (let i = 0; i < n; i++) scratch.setInt32(i * 4, Math.floor(Math.trunc(rows[start + i].eventTime) / DAY_MS), true);
+        duckdb.copy_data_to_vector(v, 0, scratch.buffer, 0, n * 4);
       }
-      v.flush();
+      if (nulls > 0) {
+        duckdb.vector_ensure_validity_writable(v);
+        duckdb.copy_data_to_vector_validity(v, 0, validity.buffer, 0, Math.ceil(n / 64) * 8);
+      }
     }
     app.appendDataChunk(chunk);
   }

@@ -16,6 +16,7 @@
 // itself once the log publishes its committed end. In flight: the batch being stored and the one
 // prefetched (loader.ts), each at most LOADER_BATCH_BYTES.
 
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import type { Clock } from '../clock.js';
 import type { Log, LogRecord, OffsetGap, ReadOptions, ReadResult } from '../log/log.js';
@@ -29,6 +30,26 @@ import type { DashboardName, DashboardQuery, DateRange, Funnel, KpiScope } from 
 
 /** How long the thread waits for the main thread to answer a log read or a history hook. */
 export const MAIN_CALL_TIMEOUT_MS = 60_000;
+/** How often the thread tells the main thread its memory (its V8 heap, DuckDB's buffer pool) for /metrics. */
+export const MEMORY_REPORT_MS = 1000;
+
+/** The thread's memory as it last reported it (bytes). */
+export interface ThreadMemory {
+  heapUsed: number;
+  heapTotal: number;
+  /** Memory outside the heap held by the thread's objects (the transferred log batches). */
+  external: number;
+  /** DuckDB's memory (duckdb_memory(): buffer pool and allocations it tracks). */
+  duckdb: number;
+  /** What DuckDB has spilled to its temporary files (events.duckdb.tmp), on disk, not in memory. */
+  duckdbSpilled: number;
+}
+
+/** DuckDB's tracked memory and spilled bytes. */
+async function duckdbMemory(conn: Awaited<ReturnType<EventStore['connect']>>): Promise<{ used: number; spilled: number }> {
+  const rows = (await conn.runAndReadAll('SELECT coalesce(sum(memory_usage_bytes), 0)::DOUBLE, coalesce(sum(temporary_storage_bytes), 0)::DOUBLE FROM duckdb_memory()')).getRowsJS();
+  return { used: Number(rows[0][0]), spilled: Number(rows[0][1]) };
+}
 
 export interface ThreadInit {
   dataDir: string;
@@ -37,6 +58,8 @@ export interface ThreadInit {
   background: boolean;
   /** The ingest log's end when the thread starts. */
   logEnd: number;
+  /** DuckDB's memory limit, MB (store.ts STORE_MEMORY_LIMIT_MB when absent). */
+  memoryLimitMb?: number;
 }
 
 /** One batch of log records as the main thread sends it: payloads back to back in `data`. */
@@ -108,6 +131,22 @@ async function main(): Promise<void> {
   let store: EventStore | undefined;
   let loader: AnalyticsLoader | undefined;
   let log: RemoteLog | undefined;
+  let memoryTimer: NodeJS.Timeout | undefined;
+  /** A connection of its own for the memory reports (closed before the store). */
+  let statsConn: Awaited<ReturnType<EventStore['connect']>> | undefined;
+  let reporting: Promise<void> = Promise.resolve();
+  /** Reports the thread's memory now and every MEMORY_REPORT_MS (one report in flight at a time). */
+  const reportMemory = async () => {
+    try {
+      const h = getHeapStatistics();
+      const d = statsConn ? await duckdbMemory(statsConn) : { used: 0, spilled: 0 };
+      const m: ThreadMemory = { heapUsed: h.used_heap_size, heapTotal: h.total_heap_size, external: h.external_memory, duckdb: d.used, duckdbSpilled: d.spilled };
+      await channel.call('memory', m, MAIN_CALL_TIMEOUT_MS);
+    } catch {
+      // A report lost (closing, a busy main thread) is replaced by the next one.
+    }
+    if (statsConn) memoryTimer = setTimeout(() => (reporting = reportMemory()), MEMORY_REPORT_MS).unref();
+  };
   const ready = (): { store: EventStore; loader: AnalyticsLoader; log: RemoteLog } => {
     if (!store || !loader || !log) throw new Error('analytics thread is not open');
     return { store, loader, log };
@@ -116,7 +155,7 @@ async function main(): Promise<void> {
     port,
     {
       async open() {
-        store = await EventStore.open(init.dataDir);
+        store = await EventStore.open(init.dataDir, { memoryLimitMb: init.memoryLimitMb });
         log = new RemoteLog(channel, init.logEnd);
         loader = new AnalyticsLoader(log as unknown as Log, store);
         const l = loader;
@@ -125,6 +164,8 @@ async function main(): Promise<void> {
           await loader.checkCheckpoint();
           loader.start();
         }
+        statsConn = await store.connect();
+        reporting = reportMemory();
         return { threadId };
       },
       dashboard(a: { name: DashboardName; q: DashboardQuery; now: number; funnels: Funnel[]; fromEvents?: boolean }) {
@@ -164,6 +205,11 @@ async function main(): Promise<void> {
         return ready().store.rowCount();
       },
       async close() {
+        const conn = statsConn;
+        statsConn = undefined;
+        clearTimeout(memoryTimer);
+        await reporting;
+        conn?.closeSync();
         await loader?.stop();
         await store?.close();
         store = undefined;

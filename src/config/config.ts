@@ -4,7 +4,7 @@
 
 import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { parsePostgresUrl, PostgresError } from '../store/postgres-url.js';
 
 export interface Config {
@@ -108,6 +108,11 @@ export interface Config {
    * reading the ingest log through a read-only view; 0 = on the thread that answers requests.
    */
   consumerThreads: number;
+  /**
+   * DuckDB's memory limit for the analytics store, MB (its buffer pool and query operators; beyond
+   * it DuckDB spills to `analytics/events.duckdb.tmp` or fails the query).
+   */
+  analyticsMemoryMb: number;
 }
 
 export interface MessagingEventsConfig {
@@ -188,6 +193,16 @@ export const MAX_CONSUMER_THREADS = 8;
  * work; more threads than cores would only take turns with each other. One core: on the main thread.
  */
 export const DEFAULT_CONSUMER_THREADS = availableParallelism() > 1 ? 1 : 0;
+/** Bounds of PINSTREAM_ANALYTICS_MEMORY_MB: below the minimum DuckDB cannot load a batch with its rollups. */
+export const MIN_ANALYTICS_MEMORY_MB = 64;
+export const MAX_ANALYTICS_MEMORY_MB = 1024 * 1024;
+/**
+ * The default DuckDB memory limit: an eighth of the machine's memory, at least MIN_ANALYTICS_MEMORY_MB
+ * and at most MAX_DEFAULT_ANALYTICS_MEMORY_MB. DuckDB's own default is 80% of the machine's RAM, and
+ * it keeps what it read, so the server's memory followed the data (4 GB after a 10M-event import).
+ */
+export const MAX_DEFAULT_ANALYTICS_MEMORY_MB = 512;
+export const DEFAULT_ANALYTICS_MEMORY_MB = Math.max(MIN_ANALYTICS_MEMORY_MB, Math.min(MAX_DEFAULT_ANALYTICS_MEMORY_MB, Math.floor(totalmem() / 1048576 / 8)));
 
 export const DEFAULTS: Config = {
   host: '127.0.0.1',
@@ -222,6 +237,7 @@ export const DEFAULTS: Config = {
   natsReplicas: undefined,
   clickhouseUrl: undefined,
   consumerThreads: DEFAULT_CONSUMER_THREADS,
+  analyticsMemoryMb: DEFAULT_ANALYTICS_MEMORY_MB,
 };
 
 export class ConfigError extends Error {
@@ -266,6 +282,7 @@ const ENV_KEYS: Record<string, keyof Config> = {
   PINSTREAM_NATS_REPLICAS: 'natsReplicas',
   PINSTREAM_CLICKHOUSE_URL: 'clickhouseUrl',
   PINSTREAM_CONSUMER_THREADS: 'consumerThreads',
+  PINSTREAM_ANALYTICS_MEMORY_MB: 'analyticsMemoryMb',
 };
 
 /**
@@ -372,6 +389,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     ...nats(merged.natsUrl, merged.natsReplicas, label('natsUrl'), label('natsReplicas')),
     clickhouseUrl: optional(merged.clickhouseUrl, (v) => clickhouseUrl(v, label('clickhouseUrl'))),
     consumerThreads: int(merged.consumerThreads, label('consumerThreads'), 0, MAX_CONSUMER_THREADS),
+    analyticsMemoryMb: int(merged.analyticsMemoryMb, label('analyticsMemoryMb'), MIN_ANALYTICS_MEMORY_MB, MAX_ANALYTICS_MEMORY_MB),
   };
 }
 

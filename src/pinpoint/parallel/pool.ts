@@ -28,6 +28,19 @@ export const MAX_PREPARE_THREADS = MAX_INGEST_THREADS;
 
 const WORKER_URL = new URL('./prepare-worker.js', import.meta.url);
 
+/** How often each prepare thread reports its V8 heap (for /metrics). */
+export const PREPARE_MEMORY_REPORT_MS = 1000;
+
+/** Every open pool of the process, for the process-wide memory report. */
+const pools = new Set<PreparePool>();
+
+/** The V8 heap used by every prepare thread of the process, as last reported (bytes). */
+export function prepareThreadsHeapBytes(): number {
+  let n = 0;
+  for (const p of pools) n += p.heapBytes();
+  return n;
+}
+
 interface Pending {
   resolve(p: PreparedEvents): void;
   bytes: number;
@@ -38,10 +51,14 @@ interface Thread {
   worker: Worker;
   pending: Map<number, Pending>;
   pendingBytes: number;
+  /** The thread's V8 heap as it last reported it. */
+  heapUsed: number;
 }
 
 export interface PrepareReply {
-  id: number;
+  /** Absent on a memory report (which has heapUsed only). */
+  id?: number;
+  heapUsed?: number;
   out?: PreparedEvents;
   /** A bug in prepare (not a client error): the message, logged here. */
   crash?: string;
@@ -70,12 +87,32 @@ export class PreparePool {
     this.timeoutMs = options.timeoutMs ?? PREPARE_TIMEOUT_MS;
     this.workerUrl = options.workerUrl ?? WORKER_URL;
     if (!Number.isInteger(size) || size < 1 || size > MAX_PREPARE_THREADS) throw new Error(`prepare pool size must be 1 to ${MAX_PREPARE_THREADS}, got ${size}`);
-    for (let i = 0; i < size; i++) this.threads.push(this.spawn());
+    pools.add(this);
+  }
+
+  /** The V8 heap of this pool's threads as they last reported it (bytes). */
+  heapBytes(): number {
+    return this.threads.reduce((n, t) => n + t.heapUsed, 0);
+  }
+
+  /**
+   * The threads start with the first job, not with the pool: booting one took ~100 ms of CPU at
+   * every server start (most test servers never see a PutEvents), and the first request's body
+   * waits in the thread's message queue while it boots.
+   */
+  private spawnAll(): void {
+    for (let i = 0; i < this.size; i++) this.threads.push(this.spawn());
+  }
+
+  /** Threads started (0 until the first job). */
+  get started(): number {
+    return this.threads.length;
   }
 
   /** Prepares `job` on a pool thread. `job.body` is transferred: the caller's buffer is emptied. */
   run(job: PrepareJob): Promise<PreparedEvents> {
     if (this.closed) return Promise.resolve(retryable('The server is shutting down; retry the request'));
+    if (this.threads.length === 0) this.spawnAll();
     let t = this.threads[0];
     for (const x of this.threads) if (x.pendingBytes < t.pendingBytes) t = x;
     const id = this.nextId++;
@@ -107,6 +144,7 @@ export class PreparePool {
 
   async close(): Promise<void> {
     this.closed = true;
+    pools.delete(this);
     const threads = this.threads;
     this.threads = [];
     await Promise.all(threads.map((t) => this.retire(t, 'The server is shutting down; retry the request')));
@@ -116,8 +154,10 @@ export class PreparePool {
     const worker = new Worker(this.workerUrl, { resourceLimits: { maxOldGenerationSizeMb: PREPARE_THREAD_HEAP_MB } });
     // An idle pool never keeps the process alive by itself; close() ends the threads.
     worker.unref();
-    const t: Thread = { worker, pending: new Map(), pendingBytes: 0 };
+    const t: Thread = { worker, pending: new Map(), pendingBytes: 0, heapUsed: 0 };
     worker.on('message', (m: PrepareReply) => {
+      if (m.heapUsed !== undefined) t.heapUsed = m.heapUsed;
+      if (m.id === undefined) return;
       const p = t.pending.get(m.id);
       if (!p) return;
       t.pending.delete(m.id);
