@@ -175,7 +175,9 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   const db = openDb(config.dataDir);
   // IAM and apps on the metadata store (PostgreSQL when configured); the rest on `db` for now.
   const meta = await openMetadata({ db, postgresUrl: config.postgresUrl });
-  const iam = await IamStore.open(db, meta, clock, config.accountId, config.dataDir);
+  // One key for every sealed secret: the data directory's master.key, or the file all nodes share.
+  const secrets = new SecretBox(config.dataDir, config.masterKeyFile);
+  const iam = await IamStore.open(db, meta, clock, config.accountId, config.dataDir, { secrets });
   const authorizer = new PolicyAuthorizer(iam);
   const configured =
     config.adminAccessKeyId && config.adminSecretAccessKey
@@ -217,6 +219,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     transitionMs: config.kinesisTransitionMs,
     fsync: config.logFsync,
     logs,
+    secrets,
   });
   const signer = new TokenSigner(db, 'kinesis-iterators');
   const kinesisData = new KinesisData(kinesis, signer, clock, config.kinesisShardLimits);
@@ -239,6 +242,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   const firehose = new FirehoseService({
     db,
     dataDir: config.dataDir,
+    secrets,
     region: config.region,
     accountId: config.accountId,
     fsync: config.logFsync,
@@ -290,7 +294,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
 
   const consoleAssets = consoleHandler({ region: config.region, accountId: config.accountId });
   const pools = new IdentityPools(db, clock, config.region, config.accountId, { ...DEFAULT_COGNITO_LIMITS, ...deps.cognitoLimits });
-  const cognitoTokens = new CognitoTokens(db, new SecretBox(config.dataDir), clock);
+  const cognitoTokens = new CognitoTokens(db, secrets, clock);
   const oidc = new Map(config.oidcProviders.map((c) => new OidcProvider(c, clock)).map((p) => [p.name, p]));
   const cognitoApi = cognitoService({ pools, iam, authorizer, tokens: cognitoTokens, oidc });
   const queryServices = iamServices(iam, authorizer, webIdentityFederation({ tokens: cognitoTokens, oidc, pools, iam }));

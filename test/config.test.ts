@@ -8,6 +8,8 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { CreateAppCommand, GetAppsCommand, PutEventStreamCommand } from '@aws-sdk/client-pinpoint';
@@ -26,6 +28,7 @@ import {
   MIN_METRICS_TOKEN_LENGTH,
   OPERATOR_RESERVE_CONNECTIONS,
   DEFAULT_INGEST_THREADS,
+  NODE_ID_PATTERN,
   DEFAULT_CONSUMER_THREADS,
   MAX_CONSUMER_THREADS,
   MAX_DEFAULT_INGEST_THREADS,
@@ -608,4 +611,29 @@ describe('HTTP limits and the metrics token (issue 12)', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+});
+
+test('PINSTREAM_NODE_ID: defaults to the host name in the node-id alphabet; a bad one is refused', () => {
+  assert.match(loadConfig({}).nodeId, NODE_ID_PATTERN);
+  assert.equal(loadConfig({ PINSTREAM_NODE_ID: 'node-2.eu' }).nodeId, 'node-2.eu');
+  for (const bad of ['a b', 'x'.repeat(65), 'n/1', 'ü']) assert.throws(() => loadConfig({ PINSTREAM_NODE_ID: bad }), /PINSTREAM_NODE_ID must be 1 to 64/);
+});
+
+test('PINSTREAM_MASTER_KEY_FILE: must exist and hold a 32-byte base64 key, checked at load', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'pinstream-keyfile-'));
+  try {
+    const good = join(dir, 'good.key');
+    writeFileSync(good, randomBytes(32).toString('base64') + '\n');
+    assert.equal(loadConfig({ PINSTREAM_MASTER_KEY_FILE: good }).masterKeyFile, good);
+    assert.equal(loadConfig({}).masterKeyFile, undefined);
+    assert.throws(() => loadConfig({ PINSTREAM_MASTER_KEY_FILE: join(dir, 'missing.key') }), /PINSTREAM_MASTER_KEY_FILE: cannot read .*missing\.key \(ENOENT\)/);
+    const short = join(dir, 'short.key');
+    writeFileSync(short, randomBytes(16).toString('base64'));
+    assert.throws(() => loadConfig({ PINSTREAM_MASTER_KEY_FILE: short }), /does not hold a 32-byte key in base64/);
+    const junk = join(dir, 'junk.key');
+    writeFileSync(junk, 'not a key at all, but 44 characters long!!!');
+    assert.throws(() => loadConfig({ PINSTREAM_MASTER_KEY_FILE: junk }), /does not hold a 32-byte key in base64/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import {
   CreateStreamCommand,
@@ -354,6 +354,30 @@ describe('encrypted records across restarts, master keys and damage', () => {
     await unlink(keyFile);
     await assert.rejects(startTestServer({ dataDir }), (e: Error) => e instanceof MasterKeyError && /lost and created afresh/.test(e.message));
     await writeFile(keyFile, original, { mode: 0o600 });
+    await start();
+    assert.deepEqual((await readAll(k, 'kept')).map(view), records);
+  });
+
+  test('a shared key file (PINSTREAM_MASTER_KEY_FILE) replaces the data directory\'s master.key; a wrong one stops the start naming it', async () => {
+    await stop();
+    const own = join(dataDir, 'master.key');
+    const shared = join(await mkdtemp(join(tmpdir(), 'pinstream-key-')), 'cluster.key');
+    await writeFile(shared, await readFile(own), { mode: 0o600 });
+    await unlink(own);
+    const withKey = await startTestServer({ dataDir, config: { masterKeyFile: shared } });
+    try {
+      const kk = kinesisClient(withKey.server);
+      assert.deepEqual((await readAll(kk, 'kept')).map(view), records);
+      kk.destroy();
+    } finally {
+      await withKey.close();
+    }
+    // The data directory got no key of its own: the shared file is the only one.
+    await assert.rejects(readFile(own), { code: 'ENOENT' });
+    const wrong = join(dirname(shared), 'other.key');
+    await writeFile(wrong, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+    await assert.rejects(startTestServer({ dataDir, config: { masterKeyFile: wrong } }), (e: Error) => e instanceof MasterKeyError && e.message.includes(wrong));
+    await writeFile(own, await readFile(shared), { mode: 0o600 });
     await start();
     assert.deepEqual((await readAll(k, 'kept')).map(view), records);
   });

@@ -4,8 +4,9 @@
 
 import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { availableParallelism, totalmem } from 'node:os';
+import { availableParallelism, hostname, totalmem } from 'node:os';
 import { parsePostgresUrl, PostgresError } from '../store/postgres-url.js';
+import { MasterKeyError, readMasterKey } from '../iam/secrets.js';
 
 export interface Config {
   host: string;
@@ -113,6 +114,13 @@ export interface Config {
    * it DuckDB spills to `analytics/events.duckdb.tmp` or fails the query).
    */
   analyticsMemoryMb: number;
+  /** This node's name in leases and logs (PINSTREAM_NODE_ID); default the host name. */
+  nodeId: string;
+  /**
+   * The secrets key file every node of a cluster shares (PINSTREAM_MASTER_KEY_FILE), in
+   * `master.key`'s format; unset = `<dataDir>/master.key`, created on first start.
+   */
+  masterKeyFile?: string;
 }
 
 export interface MessagingEventsConfig {
@@ -238,6 +246,8 @@ export const DEFAULTS: Config = {
   clickhouseUrl: undefined,
   consumerThreads: DEFAULT_CONSUMER_THREADS,
   analyticsMemoryMb: DEFAULT_ANALYTICS_MEMORY_MB,
+  nodeId: defaultNodeId(),
+  masterKeyFile: undefined,
 };
 
 export class ConfigError extends Error {
@@ -283,6 +293,8 @@ const ENV_KEYS: Record<string, keyof Config> = {
   PINSTREAM_CLICKHOUSE_URL: 'clickhouseUrl',
   PINSTREAM_CONSUMER_THREADS: 'consumerThreads',
   PINSTREAM_ANALYTICS_MEMORY_MB: 'analyticsMemoryMb',
+  PINSTREAM_NODE_ID: 'nodeId',
+  PINSTREAM_MASTER_KEY_FILE: 'masterKeyFile',
 };
 
 /**
@@ -390,6 +402,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     clickhouseUrl: optional(merged.clickhouseUrl, (v) => clickhouseUrl(v, label('clickhouseUrl'))),
     consumerThreads: int(merged.consumerThreads, label('consumerThreads'), 0, MAX_CONSUMER_THREADS),
     analyticsMemoryMb: int(merged.analyticsMemoryMb, label('analyticsMemoryMb'), MIN_ANALYTICS_MEMORY_MB, MAX_ANALYTICS_MEMORY_MB),
+    nodeId: pattern(merged.nodeId, label('nodeId'), NODE_ID_PATTERN, '1 to 64 letters, digits, dots, dashes or underscores'),
+    masterKeyFile: optional(merged.masterKeyFile, (v) => masterKeyFile(v, label('masterKeyFile'))),
   };
 }
 
@@ -608,6 +622,26 @@ function postgresUrl(v: unknown, name: string): string {
     throw e;
   }
   return s;
+}
+
+/** What a node id may be: it names leases (KV keys) and appears in log lines. */
+export const NODE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** The host name, cut to what a node id may hold (`node` when nothing is left). */
+function defaultNodeId(): string {
+  const h = hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64);
+  return h.length > 0 ? h : 'node';
+}
+
+/** The shared key file must exist and hold a key now: a node must not start with secrets it cannot open. */
+function masterKeyFile(v: unknown, name: string): string {
+  const file = str(v, name);
+  try {
+    readMasterKey(file);
+  } catch (e) {
+    throw new ConfigError(`${name}: ${e instanceof MasterKeyError ? e.message : `cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`}`);
+  }
+  return file;
 }
 
 function optional<T>(v: unknown, f: (v: unknown) => T): T | undefined {

@@ -48,6 +48,8 @@ export interface FirehoseServiceOptions {
   kinesisPollMs?: number;
   /** Where object bodies are compressed and converted (default: on this thread). */
   build?: ObjectBuilder;
+  /** Seals destination credentials (default: the master key of `dataDir`). */
+  secrets?: SecretBox;
   /** Opens the delivery streams' logs (default: segment logs under `dataDir`). */
   logs?: LogProvider;
   /**
@@ -91,7 +93,7 @@ export class FirehoseService {
   private readonly logs: LogProvider;
 
   constructor(private readonly o: FirehoseServiceOptions) {
-    this.registry = new DeliveryStreamRegistry(o.db, o.region, o.accountId, new SecretBox(o.dataDir));
+    this.registry = new DeliveryStreamRegistry(o.db, o.region, o.accountId, o.secrets ?? new SecretBox(o.dataDir));
     this.objects = new ObjectStores(o.dataDir, o.buckets);
     this.logs = o.logs ?? new SegmentLogProvider({ dataDir: o.dataDir, fsync: o.fsync, clock: o.clock });
   }

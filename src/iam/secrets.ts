@@ -1,5 +1,6 @@
 // Secrets at rest: AES-256-GCM under the data directory's master key (`master.key`, mode 0600,
-// created on first use). IAM secret keys, Firehose destination credentials (a Redshift
+// created on first use), or under the key file every node of a cluster shares
+// (PINSTREAM_MASTER_KEY_FILE: same format, never created, checked at start). IAM secret keys, Firehose destination credentials (a Redshift
 // Password, an HTTP endpoint AccessKey) and the data keys of encrypted Kinesis streams are stored
 // sealed, so a copy of the SQLite file (or of the shard logs) alone reveals none of them.
 
@@ -9,9 +10,15 @@ import { join } from 'node:path';
 
 export class SecretBox {
   private readonly master: Buffer;
+  private readonly keyFile: string;
 
-  constructor(private readonly dataDir: string) {
-    this.master = masterKey(dataDir);
+  /** `keyFile`: a shared key file instead of the data directory's own `master.key`. */
+  constructor(
+    private readonly dataDir: string,
+    keyFile?: string,
+  ) {
+    this.keyFile = keyFile ?? join(dataDir, MASTER_KEY_FILE);
+    this.master = keyFile ? readMasterKey(keyFile) : masterKey(dataDir);
   }
 
   /** [iv 12][tag 16][ciphertext] */
@@ -46,8 +53,8 @@ export class SecretBox {
       // Node's own text ("Unsupported state or unable to authenticate data") names neither the
       // file nor the likely cause; a start-up that dies on it must say what to restore.
       throw new MasterKeyError(
-        `a secret stored in ${this.dataDir} does not open with the master key ${join(this.dataDir, MASTER_KEY_FILE)}: ` +
-          'the key file was replaced, or lost and created afresh at a start. Restore the master.key this data directory was written with.',
+        `a secret stored for ${this.dataDir} does not open with the master key ${this.keyFile}: ` +
+          'the key file was replaced, or lost and created afresh at a start. Restore the master key these secrets were written with.',
       );
     }
   }
@@ -63,12 +70,16 @@ export const MASTER_KEY_FILE = 'master.key';
 /** The data directory's master key for secrets at rest, created on first use. */
 function masterKey(dataDir: string): Buffer {
   const file = join(dataDir, MASTER_KEY_FILE);
-  if (existsSync(file)) {
-    const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
-    if (key.length !== 32) throw new Error(`${file} does not hold a 32-byte base64 key`);
-    return key;
-  }
+  if (existsSync(file)) return readMasterKey(file);
   const key = randomBytes(32);
   writeFileSync(file, key.toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
+  return key;
+}
+
+/** A key file's key: one line of base64 holding exactly 32 bytes (what `master.key` holds). */
+export function readMasterKey(file: string): Buffer {
+  const text = readFileSync(file, 'utf8').trim();
+  const key = Buffer.from(text, 'base64');
+  if (key.length !== 32 || !/^[A-Za-z0-9+/]+={0,2}$/.test(text)) throw new MasterKeyError(`${file} does not hold a 32-byte key in base64 (make one with: head -c 32 /dev/urandom | base64)`);
   return key;
 }
