@@ -4,21 +4,26 @@
 // checkpoint the log lost (Log.checkConsumer), and must come before any new event gets an offset,
 // or the loader would skip the new events as loaded. Everything but `append` goes straight through.
 
-import type { AppendResult, Log, OffsetGap, Payload, ReadOptions, ReadResult } from '../log/log.js';
+import type { AppendOptions, AppendResult, Log, OffsetGap, Payload, ReadOptions, ReadResult } from '../log/log.js';
 
 export class AppendsAfter implements Log {
+  /** The wrapped log's: whether it stores dedup ids (JetStream), so producers still pass them. */
+  readonly usesIds: boolean | undefined;
+
   constructor(
     private readonly log: Log,
     /** Resolves once appends may go ahead; a rejection fails each append with its reason. */
     private readonly gate: () => Promise<void>,
-  ) {}
+  ) {
+    this.usesIds = log.usesIds;
+  }
 
   /**
    * Appends in the order called: appends waiting for the gate are released in the order they
    * arrived (each waits on the same promise), so the log sees them in that order.
    */
-  append(payloads: ReadonlyArray<Payload>): Promise<AppendResult> {
-    return this.gate().then(() => this.log.append(payloads));
+  append(payloads: ReadonlyArray<Payload>, options?: AppendOptions): Promise<AppendResult> {
+    return this.gate().then(() => this.log.append(payloads, options));
   }
 
   read(offset: number, options?: ReadOptions): Promise<ReadResult> {
