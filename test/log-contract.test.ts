@@ -2,7 +2,6 @@
 // log, JetStream on the single server at 127.0.0.1:4222, and JetStream on a 3-node cluster started
 // here with replicas 3 (each skipped with its reason when its NATS is not there).
 
-import { after, before } from 'node:test';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,7 +9,7 @@ import { join } from 'node:path';
 import { SegmentLogProvider } from '../src/log/provider.js';
 import { JetStreamLogProvider } from '../src/log/jetstream/provider.js';
 import { logContract } from './helpers/log-contract.js';
-import { NatsCluster, SINGLE_NATS, clusterSkip, singleNatsSkip } from './helpers/nats-cluster.js';
+import { SINGLE_NATS, fileCluster, singleNatsSkip } from './helpers/nats-cluster.js';
 import type { TestContext } from 'node:test';
 import type { Clock } from '../src/clock.js';
 
@@ -43,21 +42,11 @@ logContract({
   provider: (t, clock) => jetStreamProvider(t, clock, [SINGLE_NATS], 1),
 });
 
-let cluster: NatsCluster | undefined;
-let clusterError: string | undefined;
-before(async () => {
-  if (clusterSkip()) return;
-  try {
-    cluster = await NatsCluster.start();
-  } catch (e) {
-    clusterError = `the NATS cluster did not start: ${(e as Error).message.slice(0, 500)}`;
-  }
-});
-after(() => cluster?.stop());
+const shared = fileCluster();
 
 logContract({
   name: 'JetStream (3-node cluster, replicas 3)',
   dedupsIds: true,
-  skip: async () => clusterSkip() ?? clusterError,
-  provider: (t, clock) => jetStreamProvider(t, clock, cluster!.servers, 3),
+  skip: async () => shared.skip(),
+  provider: (t, clock) => jetStreamProvider(t, clock, shared.get().servers, 3),
 });

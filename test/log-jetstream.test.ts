@@ -4,14 +4,14 @@
 // themselves), another node's appends seen by this node's endOffset/waitFor, stream names NATS
 // accepts for every valid log name, and a bounded start-up against an unreachable NATS.
 
-import { test, after, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { systemClock } from '../src/clock.js';
 import { LogWriteError } from '../src/log/errors.js';
 import { JetStreamLogProvider, NatsUnavailableError } from '../src/log/jetstream/provider.js';
 import { MAX_STREAM_NAME, streamNames } from '../src/log/jetstream/names.js';
-import { NatsCluster, SINGLE_NATS, clusterSkip, freePort, singleNatsSkip } from './helpers/nats-cluster.js';
+import { SINGLE_NATS, fileCluster, freePort, singleNatsSkip } from './helpers/nats-cluster.js';
 import { readAll } from './helpers/log-contract.js';
 
 /**
@@ -34,17 +34,7 @@ const untilStored = retrying;
 
 const prefix = () => `T${randomUUID().replaceAll('-', '').slice(0, 12)}`;
 
-let cluster: NatsCluster | undefined;
-let clusterError: string | undefined;
-before(async () => {
-  if (clusterSkip()) return;
-  try {
-    cluster = await NatsCluster.start();
-  } catch (e) {
-    clusterError = `the NATS cluster did not start: ${(e as Error).message.slice(0, 500)}`;
-  }
-});
-after(() => cluster?.stop());
+const shared = fileCluster();
 
 test('stream and subject names: one-to-one, within NATS limits, for every valid log name', () => {
   const seen = new Map<string, string>();
@@ -126,9 +116,9 @@ test("two nodes appending at once: every payload is where its append result says
 });
 
 test('one of three servers killed between appends: acknowledged records stay readable and appends go on', { timeout: 180_000 }, async (t) => {
-  const why = clusterSkip() ?? clusterError;
+  const why = shared.skip();
   if (why) return t.skip(why);
-  const c = cluster!;
+  const c = shared.get();
   const logs = await JetStreamLogProvider.connect({ servers: c.servers, clock: systemClock, replicas: 3, prefix: prefix(), report: () => undefined });
   try {
     const log = await logs.open('ingest', 'ingest');
@@ -158,9 +148,9 @@ test('one of three servers killed between appends: acknowledged records stay rea
 });
 
 test('a NATS outage fails appends with LogWriteError, shows in health, and writes recover by themselves', { timeout: 180_000 }, async (t) => {
-  const why = clusterSkip() ?? clusterError;
+  const why = shared.skip();
   if (why) return t.skip(why);
-  const c = cluster!;
+  const c = shared.get();
   const logs = await JetStreamLogProvider.connect({ servers: c.servers, clock: systemClock, replicas: 3, prefix: prefix(), requestTimeoutMs: 2000, report: () => undefined });
   try {
     const log = await logs.open('kinesis', 'outage', 'shardId-000000000000');

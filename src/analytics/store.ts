@@ -31,6 +31,7 @@ import duckdb from '@duckdb/node-bindings';
 import { ActivityRollup, DAY_MS, PROFILE_BACKFILL, ROLLUP_DDL, deleteRollupsBefore } from './rollup.js';
 import { backfillCampaignDays } from './campaign-rollup.js';
 import { EVENTS_DDL, EVENTS_MESSAGING_COLUMNS } from './types.js';
+import { uniqueRows } from './event-store.js';
 
 // Measured by bench/analytics.ts on the 2-core dev machine (noisy: other work ran alongside):
 //   loader from a real ingest log (200k records, every id new): 27.6k records/s with staging + anti-
@@ -344,16 +345,6 @@ export class EventStore {
 /** The keys of one appendNew batch (a temporary table: never in the database file). */
 const NEW_KEYS_DDL = `CREATE TEMP TABLE IF NOT EXISTS new_keys_staging (app_id VARCHAR, event_key VARCHAR)`;
 
-/** The rows without repeats of an (app_id, event_key) within them (the first one stays). */
-function uniqueRows(rows: readonly EventRow[]): EventRow[] {
-  const seen = new Set<string>();
-  return rows.filter((r) => {
-    const k = r.appId + '\u0000' + r.eventKey;
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
-}
 
 /** One-time repairs of stores written by earlier versions, by name, so each runs once. */
 const UPGRADES_DDL = `CREATE TABLE IF NOT EXISTS store_upgrades (name VARCHAR PRIMARY KEY)`;

@@ -694,3 +694,15 @@ export async function readFully(fh: LogFile, buf: Buffer, position: number): Pro
   if (filled < buf.length) buf.fill(0, filled);
   return filled;
 }
+
+/** Index of the last segment whose base is <= offset (the first when none is): segments sorted by base. */
+export function segmentIndexFor(segments: ReadonlyArray<{ base: number }>, offset: number): number {
+  let lo = 0;
+  let hi = segments.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if (segments[mid].base <= offset) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}

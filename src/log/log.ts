@@ -66,6 +66,20 @@ export interface OffsetGap {
   message: string;
 }
 
+/** The gap a consumer at `checkpoint` finds when the log ends at `end` (`cause`: why records went). */
+export function offsetGap(consumer: string, checkpoint: number, end: number, cause: string): OffsetGap {
+  const records = checkpoint - end;
+  return {
+    consumer,
+    checkpoint,
+    logEnd: end,
+    records,
+    message:
+      `checkpoint ${checkpoint} is beyond the end of the log (${end}): ${records} records it had passed are gone (${cause}); ` +
+      `the log continues at ${checkpoint}, so no offset is handed out twice`,
+  };
+}
+
 /** Damage, recovery and write trouble of one log since it was opened (counts only, no names). */
 export interface LogHealth {
   /** Acknowledged records lost to damage (skipped, their bytes moved aside). */

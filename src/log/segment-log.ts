@@ -12,6 +12,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { LogWriteError, errorCode, isDiskFull } from './errors.js';
 import { nodeFs, type LogFile, type LogFs } from './fs.js';
 import type { AppendResult, Log, LogHealth, LogRecord, OffsetGap, Payload, ReadOptions, ReadResult } from './log.js';
+import { offsetGap } from './log.js';
 import {
   DEFAULT_SEGMENT_BYTES,
   HOLE_BYTES,
@@ -31,6 +32,7 @@ import {
   readFully,
   readSegmentHeader,
   scanRecords,
+  segmentIndexFor,
   v2Format,
   type BadFrame,
   type RecordVisitor,
@@ -789,16 +791,7 @@ export class SegmentLog implements Log {
     await this.flushing; // appends in flight may reach it
     const end = this.auditBase ?? this.endOffset();
     if (checkpoint <= end || this.closing) return undefined;
-    const records = checkpoint - end;
-    const gap: OffsetGap = {
-      consumer,
-      checkpoint,
-      logEnd: end,
-      records,
-      message:
-        `checkpoint ${checkpoint} is beyond the end of the log (${end}): ${records} records it had passed are gone (damage); ` +
-        `the log continues at ${checkpoint}, so no offset is handed out twice`,
-    };
+    const gap = offsetGap(consumer, checkpoint, end, 'damage');
     this.gaps.set(consumer, gap);
     this.h.checkpointGaps++;
     this.report(`${this.dir}: ${consumer}: ${gap.message}`);
@@ -842,7 +835,7 @@ export class SegmentLog implements Log {
     let full = false;
     // Retention may drop the segment we are about to enter; the caller's next read re-clamps.
     while (!full && records.length < maxRecords && next < this.endOffset() && next >= this.startOffset()) {
-      const seg = this.segments[this.segmentIndexFor(next)];
+      const seg = this.segments[segmentIndexFor(this.segments, next)];
       const from = next;
       const before = records.length;
       const scanned = await this.scanFrom(seg, from, (off, timestamp, payload) => {
@@ -968,16 +961,6 @@ export class SegmentLog implements Log {
     }
   }
 
-  private segmentIndexFor(offset: number): number {
-    let lo = 0;
-    let hi = this.segments.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (this.segments[mid].base <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
-  }
 
   // ---------------------------------------------------------------------------------------------
   // Retention, closing

@@ -15,7 +15,7 @@
 import { join } from 'node:path';
 import { nodeFs, type LogFile, type LogFs } from './fs.js';
 import type { LogRecord, OffsetGap, ReadOptions, ReadResult } from './log.js';
-import { decodeIndexFile, readSegmentHeader, scanRecords, SparseIndex, V1_FORMAT, type SegmentFormat } from './format.js';
+import { decodeIndexFile, readSegmentHeader, segmentIndexFor, scanRecords, SparseIndex, V1_FORMAT, type SegmentFormat } from './format.js';
 
 /** What a reader thread needs to open a view: the log's directory and the writer's shared state. */
 export interface LogShare {
@@ -171,7 +171,7 @@ export class SegmentLogView {
     let full = false;
     for (let guard = 0; !full && records.length < maxRecords && next < st.end; guard++) {
       if (guard > 1000) throw new Error(`segment log view of ${this.share.dir}: no progress reading offset ${next}`);
-      const i = this.segmentIndexFor(next);
+      const i = segmentIndexFor(this.segments, next);
       const seg = this.segments[i];
       const active = seg?.base === st.activeBase;
       const nextBase = this.segments[i + 1]?.base;
@@ -295,16 +295,6 @@ export class SegmentLogView {
     if (summary && summary.index.offsets.length > seg.index.offsets.length) seg.index = summary.index;
   }
 
-  private segmentIndexFor(offset: number): number {
-    let lo = 0;
-    let hi = this.segments.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (this.segments[mid].base <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
-  }
 }
 
 async function closeHandle(seg: ViewSegment): Promise<void> {

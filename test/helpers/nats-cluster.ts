@@ -9,6 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 
@@ -174,4 +175,23 @@ export class NatsCluster {
     for (let i = 0; i < this.nodes.length; i++) await this.kill(i);
     await rm(this.root, { recursive: true, force: true });
   }
+}
+
+/**
+ * One 3-server cluster for the test file that calls this (at its top level): started before its
+ * tests, stopped after them. `skip()` is why a test cannot use it (no nats-server, or it did not start).
+ */
+export function fileCluster(): { get(): NatsCluster; skip(): string | undefined } {
+  let cluster: NatsCluster | undefined;
+  let error: string | undefined;
+  before(async () => {
+    if (clusterSkip()) return;
+    try {
+      cluster = await NatsCluster.start();
+    } catch (e) {
+      error = `the NATS cluster did not start: ${(e as Error).message.slice(0, 500)}`;
+    }
+  });
+  after(() => cluster?.stop());
+  return { get: () => cluster!, skip: () => clusterSkip() ?? error };
 }

@@ -21,6 +21,7 @@ import { headers, type NatsConnection } from '@nats-io/nats-core';
 import type { Clock } from '../../clock.js';
 import { LogWriteError } from '../errors.js';
 import type { AppendOptions, AppendResult, Log, LogHealth, LogRecord, OffsetGap, Payload, ReadOptions, ReadResult } from '../log.js';
+import { offsetGap } from '../log.js';
 import { emptyHealth } from '../segment-log.js';
 import { retryable, type Ack, type Publisher } from './publisher.js';
 
@@ -379,16 +380,7 @@ export class JetStreamLog implements Log {
     await this.refresh();
     const end = this.auditBase ?? this.end;
     if (checkpoint <= end || this.closing) return undefined;
-    const records = checkpoint - end;
-    const gap: OffsetGap = {
-      consumer,
-      checkpoint,
-      logEnd: end,
-      records,
-      message:
-        `checkpoint ${checkpoint} is beyond the end of the log (${end}): ${records} records it had passed are gone (the stream lost them); ` +
-        `the log continues at ${checkpoint}, so no offset is handed out twice`,
-    };
+    const gap = offsetGap(consumer, checkpoint, end, 'the stream lost them');
     this.gaps.set(consumer, gap);
     this.h.checkpointGaps++;
     this.c.report(`${this.stream}: ${consumer}: ${gap.message}`);
