@@ -15,12 +15,15 @@
 import { badRequest } from '../../http/errors.js';
 import { chosenFunnel, validateQuery, validateRange, type DashboardDeps } from '../dashboards.js';
 import { funnelsResult } from '../dashboards/funnels.js';
-import { column, daily, daysOf, lineChart, mean, pct, ratio, round, sum, tile, type Row } from '../dashboards/common.js';
+import { column, daily, daysOf, lineChart, pct, round, tile, type Row } from '../dashboards/common.js';
 import { DEMOGRAPHIC_DIMENSIONS, UNKNOWN } from '../dashboards/demographics.js';
 import { TABLE_COLUMNS, messagingTiles, tableRow } from '../dashboards/messaging.js';
-import { MONTHLY_ACTIVE_DAYS, RETENTION_DAYS_AFTER, WEEKDAYS, perDay } from '../dashboards/usage.js';
+import { MONTHLY_ACTIVE_DAYS, RETENTION_DAYS_AFTER, WEEKDAYS, usageResult } from '../dashboards/usage.js';
+import { overviewResult } from '../dashboards/overview.js';
+import { eventsResult } from '../dashboards/events.js';
+import { revenueResult } from '../dashboards/revenue.js';
 import { DAY_MS, PURCHASE_EVENT, SERVER_EVENT_PATTERN, SESSION_START } from '../rollup.js';
-import type { Chart, DashboardName, DashboardQuery, DashboardResult, Funnel, Tile } from '../types.js';
+import type { Chart, DashboardName, DashboardQuery, DashboardResult, Funnel } from '../types.js';
 import { EVENTS, EVENTS_ANY } from './schema.js';
 import { date, metric, num, str, strArray } from './sql.js';
 import type { ChQuery } from './store.js';
@@ -269,28 +272,7 @@ async function messaging(c: ChContext, kind: 'campaigns' | 'journeys'): Promise<
 
 async function overview(c: ChContext): Promise<DashboardResult> {
   const [{ endpoints, fresh, retention, sessions }, { revenue }, campaigns] = await Promise.all([appMetrics(c), revenueSeries(c), campaignTotals(c)]);
-  const d = c.days;
-  return {
-    dashboard: 'overview',
-    range: c.q.range,
-    tiles: [
-      tile('daily-active-endpoints', 'Daily active endpoints', mean(endpoints.daily)),
-      tile('monthly-active-endpoints', 'Monthly active endpoints', mean(endpoints.monthly)),
-      tile('new-endpoints', 'New endpoints', sum(fresh)),
-      tile('retention-7-day', '7-day retention rate', mean(retention), 'percent'),
-      tile('sessions', 'Sessions', sum(sessions)),
-      tile('revenue', 'Revenue', sum(revenue), 'usd'),
-      ...messagingTiles(campaigns).map((t) => ({ ...t, id: `campaign-${t.id}`, label: `Campaigns: ${t.label}` })),
-    ],
-    charts: [
-      lineChart('daily-active-endpoints', 'Daily active endpoints', d, { 'Daily active endpoints': endpoints.daily }),
-      lineChart('monthly-active-endpoints', 'Monthly active endpoints', d, { 'Monthly active endpoints': endpoints.monthly }),
-      lineChart('new-endpoints', 'New endpoints', d, { 'New endpoints': fresh }),
-      lineChart('retention-7-day', '7-day retention rate', d, { '7-day retention rate (%)': retention }),
-      lineChart('sessions', 'Sessions', d, { Sessions: sessions }),
-      lineChart('revenue', 'Revenue (USD)', d, { Revenue: revenue }),
-    ],
-  };
+  return overviewResult(c.q.range, c.days, { endpoints, fresh, retention, sessions, revenue, campaigns });
 }
 
 async function usage(c: ChContext): Promise<DashboardResult> {
@@ -303,40 +285,7 @@ async function usage(c: ChContext): Promise<DashboardResult> {
     countSeries(c, '_userauth.auth_fail'),
     heatMap(c),
   ]);
-  const sticky = perDay(endpoints.daily, endpoints.monthly);
-  const tiles: Tile[] = [
-    tile('daily-active-endpoints', 'Daily active endpoints', mean(endpoints.daily)),
-    tile('monthly-active-endpoints', 'Monthly active endpoints', mean(endpoints.monthly)),
-    tile('new-endpoints', 'New endpoints', sum(fresh)),
-    tile('daily-active-users', 'Daily active users', mean(users.daily)),
-    tile('monthly-active-users', 'Monthly active users', mean(users.monthly)),
-    tile('new-users', 'New users', sum(newUsers)),
-    tile('retention-7-day', '7-day retention rate', mean(retention), 'percent'),
-    tile('sticky-factor', 'Sticky factor', mean(sticky), 'ratio'),
-    tile('sessions', 'Sessions', sum(sessions)),
-    tile('sessions-per-endpoint', 'Sessions per endpoint', ratio(sum(sessions), sum(endpoints.daily)), 'ratio'),
-    tile('sessions-per-user', 'Sessions per user', ratio(sum(sessions), sum(users.daily)), 'ratio'),
-    tile('sign-ins', 'Sign-ins', sum(signIns)),
-    tile('sign-ups', 'Sign-ups', sum(signUps)),
-    tile('authentication-failures', 'Authentication failures', sum(failures)),
-  ];
-  const d = c.days;
-  const charts: Chart[] = [
-    lineChart('daily-active-endpoints', 'Daily active endpoints', d, { 'Daily active endpoints': endpoints.daily }),
-    lineChart('monthly-active-endpoints', 'Monthly active endpoints', d, { 'Monthly active endpoints': endpoints.monthly }),
-    lineChart('new-endpoints', 'New endpoints', d, { 'New endpoints': fresh }),
-    lineChart('daily-active-users', 'Daily active users', d, { 'Daily active users': users.daily }),
-    lineChart('monthly-active-users', 'Monthly active users', d, { 'Monthly active users': users.monthly }),
-    lineChart('new-users', 'New users', d, { 'New users': newUsers }),
-    lineChart('retention-7-day', '7-day retention rate', d, { '7-day retention rate (%)': retention }),
-    lineChart('sticky-factor', 'Sticky factor', d, { 'Sticky factor': sticky }),
-    lineChart('sessions', 'Sessions', d, { Sessions: sessions }),
-    lineChart('sessions-per-endpoint', 'Sessions per endpoint', d, { 'Sessions per endpoint': perDay(sessions, endpoints.daily) }),
-    lineChart('sessions-per-user', 'Sessions per user', d, { 'Sessions per user': perDay(sessions, users.daily) }),
-    heat,
-    lineChart('authentication', 'Authentication', d, { 'Sign-ins': signIns, 'Sign-ups': signUps, 'Authentication failures': failures }),
-  ];
-  return { dashboard: 'usage', range: c.q.range, tiles, charts };
+  return usageResult(c.q.range, c.days, { endpoints, fresh, retention, sessions, users, newUsers, signIns, signUps, failures, heat });
 }
 
 async function events(c: ChContext): Promise<DashboardResult> {
@@ -346,26 +295,7 @@ async function events(c: ChContext): Promise<DashboardResult> {
       FROM ${EVENTS} WHERE ${c.base()}${type}${c.eventFilter}${c.endpointFilter} GROUP BY day`),
     countSeries(c, SESSION_START),
   ]);
-  const count = daily(c.days, column(rows, 'n'));
-  const endpoints = daily(c.days, column(rows, 'endpoints'));
-  const first = count[0] ?? 0;
-  const last = count[count.length - 1] ?? 0;
-  return {
-    dashboard: 'events',
-    range: c.q.range,
-    tiles: [
-      tile('event-count', 'Event count', sum(count)),
-      tile('event-count-average', 'Event count (average per day)', mean(count)),
-      tile('event-count-change', 'Event count change', first === 0 ? null : ((last - first) / first) * 100, 'percent'),
-      tile('endpoint-count', 'Endpoint count (average per day)', mean(endpoints)),
-      tile('events-per-session', 'Events per session', ratio(sum(count), sum(sessions)), 'ratio'),
-    ],
-    charts: [
-      lineChart('event-count', 'Event count', c.days, { 'Event count': count }),
-      lineChart('endpoint-count', 'Endpoint count', c.days, { 'Endpoint count': endpoints }),
-      lineChart('events-per-session', 'Events per session', c.days, { 'Events per session': perDay(count, sessions) }),
-    ],
-  };
+  return eventsResult(c.q.range, c.days, daily(c.days, column(rows, 'n')), daily(c.days, column(rows, 'endpoints')), sessions);
 }
 
 async function revenueDashboard(c: ChContext): Promise<DashboardResult> {
@@ -373,31 +303,7 @@ async function revenueDashboard(c: ChContext): Promise<DashboardResult> {
     revenueSeries(c),
     activityPredicate(c).then((pred) => activeSeries(c, pred, 'endpoint_id')).then((a) => a.daily),
   ]);
-  const d = c.days;
-  return {
-    dashboard: 'revenue',
-    range: c.q.range,
-    tiles: [
-      tile('revenue', 'Revenue', sum(revenue), 'usd'),
-      tile('revenue-per-endpoint', 'Revenue per endpoint', ratio(sum(revenue), sum(active)), 'usd'),
-      tile('paying-users', 'Paying users', sum(paying)),
-      tile('revenue-per-paying-user', 'Revenue per paying user', ratio(sum(revenue), sum(paying)), 'usd'),
-      tile('units-sold', 'Units sold', sum(units)),
-      tile('units-sold-per-endpoint', 'Units sold per endpoint', ratio(sum(units), sum(active)), 'ratio'),
-      tile('purchases', 'Purchases', sum(purchases)),
-      tile('purchases-per-endpoint', 'Purchases per endpoint', ratio(sum(purchases), sum(paying)), 'ratio'),
-    ],
-    charts: [
-      lineChart('revenue', 'Revenue (USD)', d, { Revenue: revenue }),
-      lineChart('revenue-per-endpoint', 'Revenue per endpoint', d, { 'Revenue per endpoint': perDay(revenue, active) }),
-      lineChart('paying-users', 'Paying users', d, { 'Paying users': paying }),
-      lineChart('revenue-per-paying-user', 'Revenue per paying user', d, { 'Revenue per paying user': perDay(revenue, paying) }),
-      lineChart('units-sold', 'Units sold', d, { 'Units sold': units }),
-      lineChart('units-sold-per-endpoint', 'Units sold per endpoint', d, { 'Units sold per endpoint': perDay(units, active) }),
-      lineChart('purchases', 'Purchases', d, { Purchases: purchases }),
-      lineChart('purchases-per-endpoint', 'Purchases per endpoint', d, { 'Purchases per endpoint': perDay(purchases, paying) }),
-    ],
-  };
+  return revenueResult(c.q.range, c.days, { revenue, units, purchases, paying, active });
 }
 
 /**

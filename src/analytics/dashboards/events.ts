@@ -3,7 +3,7 @@
 // count per day, endpoints reporting it per day, and events per session (event count ÷ that day's
 // `_session.start` count, under the same endpoint filter).
 
-import type { DashboardResult } from '../types.js';
+import type { DashboardResult, DateRange } from '../types.js';
 import { column, daily, lineChart, mean, ratio, sum, tile, type QueryContext } from './common.js';
 import { countSeries, perDay } from './usage.js';
 
@@ -15,12 +15,17 @@ export async function eventsDashboard(c: QueryContext): Promise<DashboardResult>
   const count = daily(c.days, column(rows, 'n'));
   const endpoints = daily(c.days, column(rows, 'endpoints'));
   const sessions = await countSeries(c, '_session.start');
+  return eventsResult(c.q.range, c.days, count, endpoints, sessions);
+}
+
+/** The Events dashboard's tiles and charts from its series (shared by every event store). */
+export function eventsResult(range: DateRange, d: string[], count: Array<number | null>, endpoints: Array<number | null>, sessions: Array<number | null>): DashboardResult {
   const perSession = perDay(count, sessions);
   const first = count[0] ?? 0;
   const last = count[count.length - 1] ?? 0;
   return {
     dashboard: 'events',
-    range: c.q.range,
+    range,
     tiles: [
       tile('event-count', 'Event count', sum(count)),
       tile('event-count-average', 'Event count (average per day)', mean(count)),
@@ -29,9 +34,9 @@ export async function eventsDashboard(c: QueryContext): Promise<DashboardResult>
       tile('events-per-session', 'Events per session', ratio(sum(count), sum(sessions)), 'ratio'),
     ],
     charts: [
-      lineChart('event-count', 'Event count', c.days, { 'Event count': count }),
-      lineChart('endpoint-count', 'Endpoint count', c.days, { 'Endpoint count': endpoints }),
-      lineChart('events-per-session', 'Events per session', c.days, { 'Events per session': perSession }),
+      lineChart('event-count', 'Event count', d, { 'Event count': count }),
+      lineChart('endpoint-count', 'Endpoint count', d, { 'Endpoint count': endpoints }),
+      lineChart('events-per-session', 'Events per session', d, { 'Events per session': perSession }),
     ],
   };
 }

@@ -4,7 +4,7 @@
 // "Per endpoint" metrics divide by daily active endpoints (the usage rule), "per paying user" by
 // paying endpoints; tiles divide the period totals.
 
-import type { DashboardResult } from '../types.js';
+import type { DashboardResult, DateRange } from '../types.js';
 import { column, daily, lineChart, ratio, sum, tile, type QueryContext } from './common.js';
 import { PURCHASE_EVENT } from '../rollup.js';
 import { activeSeries, activityPredicate, distinctPerDay, fromRollups, perDay } from './usage.js';
@@ -40,13 +40,14 @@ export async function revenueSeries(c: QueryContext) {
   };
 }
 
-export async function revenueDashboard(c: QueryContext): Promise<DashboardResult> {
-  const { revenue, units, purchases, paying } = await revenueSeries(c);
-  const active = (await activeSeries(c, await activityPredicate(c), 'endpoint_id')).daily;
-  const d = c.days;
+type Series = Array<number | null>;
+
+/** The Revenue dashboard's tiles and charts from its series (shared by every event store). */
+export function revenueResult(range: DateRange, d: string[], m: { revenue: Series; units: Series; purchases: Series; paying: Series; active: Series }): DashboardResult {
+  const { revenue, units, purchases, paying, active } = m;
   return {
     dashboard: 'revenue',
-    range: c.q.range,
+    range,
     tiles: [
       tile('revenue', 'Revenue', sum(revenue), 'usd'),
       tile('revenue-per-endpoint', 'Revenue per endpoint', ratio(sum(revenue), sum(active)), 'usd'),
@@ -68,4 +69,10 @@ export async function revenueDashboard(c: QueryContext): Promise<DashboardResult
       lineChart('purchases-per-endpoint', 'Purchases per endpoint', d, { 'Purchases per endpoint': perDay(purchases, paying) }),
     ],
   };
+}
+
+export async function revenueDashboard(c: QueryContext): Promise<DashboardResult> {
+  const { revenue, units, purchases, paying } = await revenueSeries(c);
+  const active = (await activeSeries(c, await activityPredicate(c), 'endpoint_id')).daily;
+  return revenueResult(c.q.range, c.days, { revenue, units, purchases, paying, active });
 }

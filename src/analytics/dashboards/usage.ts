@@ -21,7 +21,7 @@
 // definitions in SQL; test/analytics-metrics.test.ts checks that both paths answer alike).
 
 import { Bitmap, DAY_MS, SESSION_START, type BitmapKind } from '../rollup.js';
-import type { Chart, DashboardResult, Tile } from '../types.js';
+import type { Chart, DashboardResult, DateRange, Tile } from '../types.js';
 import { SERVER_EVENT_PATTERN, column, daily, dayString, lineChart, mean, ratio, sum, tile, type QueryContext } from './common.js';
 
 /** Monthly-active window, in days ending with the day itself. */
@@ -195,6 +195,18 @@ export async function usageDashboard(c: QueryContext): Promise<DashboardResult> 
     countSeries(c, '_userauth.sign_up'),
     countSeries(c, '_userauth.auth_fail'),
   ]);
+  return usageResult(c.q.range, c.days, { endpoints, fresh, retention, sessions, users, newUsers, signIns, signUps, failures, heat: await heatMap(c) });
+}
+
+type Series = Array<number | null>;
+
+/** The Usage dashboard's tiles and charts from its series (shared by every event store). */
+export function usageResult(
+  range: DateRange,
+  d: string[],
+  m: { endpoints: { daily: Series; monthly: Series }; fresh: Series; retention: Series; sessions: Series; users: { daily: Series; monthly: Series }; newUsers: Series; signIns: Series; signUps: Series; failures: Series; heat: Chart },
+): DashboardResult {
+  const { endpoints, fresh, retention, sessions, users, newUsers, signIns, signUps, failures, heat } = m;
   const sticky = perDay(endpoints.daily, endpoints.monthly);
   const perEndpoint = perDay(sessions, endpoints.daily);
   const perUser = perDay(sessions, users.daily);
@@ -214,7 +226,6 @@ export async function usageDashboard(c: QueryContext): Promise<DashboardResult> 
     tile('sign-ups', 'Sign-ups', sum(signUps)),
     tile('authentication-failures', 'Authentication failures', sum(failures)),
   ];
-  const d = c.days;
   const charts: Chart[] = [
     lineChart('daily-active-endpoints', 'Daily active endpoints', d, { 'Daily active endpoints': endpoints.daily }),
     lineChart('monthly-active-endpoints', 'Monthly active endpoints', d, { 'Monthly active endpoints': endpoints.monthly }),
@@ -227,8 +238,8 @@ export async function usageDashboard(c: QueryContext): Promise<DashboardResult> 
     lineChart('sessions', 'Sessions', d, { Sessions: sessions }),
     lineChart('sessions-per-endpoint', 'Sessions per endpoint', d, { 'Sessions per endpoint': perEndpoint }),
     lineChart('sessions-per-user', 'Sessions per user', d, { 'Sessions per user': perUser }),
-    await heatMap(c),
+    heat,
     lineChart('authentication', 'Authentication', d, { 'Sign-ins': signIns, 'Sign-ups': signUps, 'Authentication failures': failures }),
   ];
-  return { dashboard: 'usage', range: c.q.range, tiles, charts };
+  return { dashboard: 'usage', range, tiles, charts };
 }
