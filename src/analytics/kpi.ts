@@ -44,21 +44,44 @@ export interface KpiDefinition {
 /** `kpi-name` syntax from the model: two or more lowercase alphanumeric terms joined by hyphens. */
 export const KPI_NAME_PATTERN = /^[a-z0-9]+(-[a-z0-9]+)+$/;
 
-const PUSH_CHANNELS = `('GCM','APNS','APNS_SANDBOX','APNS_VOIP','APNS_VOIP_SANDBOX','ADM','BAIDU')`;
-const SMS_SENT_TYPES = `('_sms.send','_sms.buffered','_sms.success','_sms.failure')`;
-
-const n = (cond: string) => `count(*) FILTER (WHERE ${cond})`;
+export const PUSH_CHANNELS = `('GCM','APNS','APNS_SANDBOX','APNS_VOIP','APNS_VOIP_SANDBOX','ADM','BAIDU')`;
+export const SMS_SENT_TYPES = `('_sms.send','_sms.buffered','_sms.success','_sms.failure')`;
 /** Event types whose messages are counted (msgs()); other rows need no message key, which is costly to build. */
-const COUNTED_MESSAGES = `('_email.open','_campaign.opened_notification')`;
-const msgs = (cond: string) => `count(DISTINCT msg) FILTER (WHERE ${cond})`;
-const endpoints = (cond: string) => `count(DISTINCT endpoint_id) FILTER (WHERE ${cond})`;
-const ratio = (a: string, b: string) => `(${a}) / nullif(${b}, 0)`;
-const atLeast0 = (x: string) => `greatest(${x}, 0)`;
+export const COUNTED_MESSAGES = `('_email.open','_campaign.opened_notification')`;
 
-const okSend = `t = '_campaign.send' AND send_status = 'SUCCESS'`;
-const hardBounces = n(`t = '_email.hardbounce'`);
-const emailSends = n(`t = '_email.send'`);
-const emailDelivered = atLeast0(`${emailSends} - ${n(`t IN ('_email.softbounce','_email.hardbounce','_email.rejected')`)}`);
+/**
+ * The aggregate forms the measures are written in, one per SQL dialect (DuckDB below, ClickHouse in
+ * clickhouse/kpi.ts), so each measure is defined once for every event store.
+ */
+export interface MeasureDialect {
+  /** Rows matching `cond`. */
+  n(cond: string): string;
+  /** Distinct messages among rows matching `cond`. */
+  msgs(cond: string): string;
+  /** Distinct endpoints among rows matching `cond`. */
+  endpoints(cond: string): string;
+  /** a / b, NULL when b is 0. */
+  ratio(a: string, b: string): string;
+  /** max(a - b, 0) of two counts. */
+  excess(a: string, b: string): string;
+  /** Sum of `x` over rows matching `cond`, 0 when there are none. */
+  sumWhere(x: string, cond: string): string;
+  /** Every row. */
+  countAll: string;
+  /** The column of the delivery type (`attributes.delivery_type`). */
+  deliveryType: string;
+}
+
+const DUCKDB: MeasureDialect = {
+  n: (cond) => `count(*) FILTER (WHERE ${cond})`,
+  msgs: (cond) => `count(DISTINCT msg) FILTER (WHERE ${cond})`,
+  endpoints: (cond) => `count(DISTINCT endpoint_id) FILTER (WHERE ${cond})`,
+  ratio: (a, b) => `(${a}) / nullif(${b}, 0)`,
+  excess: (a, b) => `greatest(${a} - ${b}, 0)`,
+  sumWhere: (x, cond) => `coalesce(sum(${x}) FILTER (WHERE ${cond}), 0)`,
+  countAll: 'count(*)',
+  deliveryType: 'delivery_type',
+};
 
 /**
  * The measures, named. Campaign messages: sent = `_campaign.send` records; delivered = successful
@@ -67,42 +90,52 @@ const emailDelivered = atLeast0(`${emailSends} - ${n(`t IN ('_email.softbounce',
  * (the Guide's formula). "Messages opened" counts distinct messages, every click counts.
  * SMS measures run over one row per message (price and parts counted once per message).
  */
-export const MEASURES = {
-  campaignSent: n(`t = '_campaign.send'`),
-  campaignDelivered: atLeast0(`${n(okSend)} - ${hardBounces}`),
-  campaignDeliveryRate: ratio(atLeast0(`${n(okSend)} - ${hardBounces}`), n(`t = '_campaign.send'`)),
-  campaignUniqueDeliveries: endpoints(okSend),
-  campaignEmailOpenRate: ratio(msgs(`t = '_email.open'`), atLeast0(`${n(`${okSend} AND delivery_type = 'EMAIL'`)} - ${hardBounces}`)),
-  campaignEmailOpens: msgs(`t = '_email.open'`),
-  campaignHardBounceRate: ratio(hardBounces, n(`t = '_campaign.send' AND delivery_type = 'EMAIL'`)),
-  campaignClicks: n(`t = '_email.click'`),
-  campaignPushOpenRate: ratio(msgs(`t = '_campaign.opened_notification'`), n(`${okSend} AND delivery_type IN ${PUSH_CHANNELS}`)),
-  campaignPushOpens: msgs(`t = '_campaign.opened_notification'`),
+export function measures(d: MeasureDialect) {
+  const { n, msgs, endpoints, ratio, excess } = d;
+  const okSend = `t = '_campaign.send' AND send_status = 'SUCCESS'`;
+  const hardBounces = n(`t = '_email.hardbounce'`);
+  const emailSends = n(`t = '_email.send'`);
+  const emailDelivered = excess(emailSends, n(`t IN ('_email.softbounce','_email.hardbounce','_email.rejected')`));
+  const price = `coalesce(sum(price), 0)`;
+  return {
+    campaignSent: n(`t = '_campaign.send'`),
+    campaignDelivered: excess(n(okSend), hardBounces),
+    campaignDeliveryRate: ratio(excess(n(okSend), hardBounces), n(`t = '_campaign.send'`)),
+    campaignUniqueDeliveries: endpoints(okSend),
+    campaignEmailOpenRate: ratio(msgs(`t = '_email.open'`), excess(n(`${okSend} AND ${d.deliveryType} = 'EMAIL'`), hardBounces)),
+    campaignEmailOpens: msgs(`t = '_email.open'`),
+    campaignHardBounceRate: ratio(hardBounces, n(`t = '_campaign.send' AND ${d.deliveryType} = 'EMAIL'`)),
+    campaignClicks: n(`t = '_email.click'`),
+    campaignPushOpenRate: ratio(msgs(`t = '_campaign.opened_notification'`), n(`${okSend} AND ${d.deliveryType} IN ${PUSH_CHANNELS}`)),
+    campaignPushOpens: msgs(`t = '_campaign.opened_notification'`),
 
-  emailSent: emailSends,
-  emailDelivered,
-  emailDeliveryRate: ratio(emailDelivered, emailSends),
-  emailOpened: msgs(`t = '_email.open'`),
-  emailUniqueOpens: endpoints(`t = '_email.open'`),
-  emailClicked: n(`t = '_email.click'`),
-  emailUniqueClicks: endpoints(`t = '_email.click'`),
-  emailComplaints: n(`t = '_email.complaint'`),
-  emailComplaintRate: ratio(n(`t = '_email.complaint'`), emailSends),
-  emailHardBounced: hardBounces,
-  emailSoftBounced: n(`t = '_email.softbounce'`),
-  emailRejected: n(`t = '_email.rejected'`),
-  emailUnsubscribed: n(`t = '_email.unsubscribe'`),
+    emailSent: emailSends,
+    emailDelivered,
+    emailDeliveryRate: ratio(emailDelivered, emailSends),
+    emailOpened: msgs(`t = '_email.open'`),
+    emailUniqueOpens: endpoints(`t = '_email.open'`),
+    emailClicked: n(`t = '_email.click'`),
+    emailUniqueClicks: endpoints(`t = '_email.click'`),
+    emailComplaints: n(`t = '_email.complaint'`),
+    emailComplaintRate: ratio(n(`t = '_email.complaint'`), emailSends),
+    emailHardBounced: hardBounces,
+    emailSoftBounced: n(`t = '_email.softbounce'`),
+    emailRejected: n(`t = '_email.rejected'`),
+    emailUnsubscribed: n(`t = '_email.unsubscribe'`),
 
-  smsSent: `count(*) FILTER (WHERE sent)`,
-  smsDelivered: `count(*) FILTER (WHERE delivered)`,
-  smsDeliveryRate: ratio(`count(*) FILTER (WHERE delivered)`, `count(*) FILTER (WHERE sent)`),
-  smsSentParts: `coalesce(sum(parts) FILTER (WHERE sent), 0)`,
-  smsDeliveredParts: `coalesce(sum(parts) FILTER (WHERE delivered), 0)`,
-  smsTotalPrice: `coalesce(sum(price), 0)`,
-  smsAveragePrice: ratio(`coalesce(sum(price), 0)`, `count(*) FILTER (WHERE sent)`),
-  smsAveragePriceByParts: ratio(`coalesce(sum(price), 0)`, `sum(parts) FILTER (WHERE sent)`),
-  smsMessages: `count(*)`,
-} as const;
+    smsSent: n('sent'),
+    smsDelivered: n('delivered'),
+    smsDeliveryRate: ratio(n('delivered'), n('sent')),
+    smsSentParts: d.sumWhere('parts', 'sent'),
+    smsDeliveredParts: d.sumWhere('parts', 'delivered'),
+    smsTotalPrice: price,
+    smsAveragePrice: ratio(price, n('sent')),
+    smsAveragePriceByParts: ratio(price, d.sumWhere('parts', 'sent')),
+    smsMessages: d.countAll,
+  };
+}
+
+export const MEASURES = measures(DUCKDB);
 
 const SOURCE_FILTERS: Record<KpiSource, string> = {
   campaign: `campaign_id IS NOT NULL`,

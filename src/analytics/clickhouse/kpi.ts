@@ -1,71 +1,29 @@
 // Pinpoint's KPIs on ClickHouse: every name of kpi.ts's KPI_NAMES (the same table, scopes, sources,
-// groupings and answer shape), with each named measure written again in ClickHouse's dialect:
-// countIf/uniqExactIf for FILTER, max() of a condition for bool_or, nested subqueries for the CTEs
-// (18.16 has no WITH … AS (subquery)), has()/indexOf() on the key/value arrays for `->>`.
-// Which ClickHouse measure a KPI uses is found by the name of its DuckDB measure in MEASURES, so
-// a KPI added to kpi.ts with an existing measure works here unchanged, and one with a new measure
-// fails the contract test until it is written below.
+// groupings and answer shape). Each measure is defined once in kpi.ts (`measures`) over a dialect of
+// aggregate forms; ClickHouse's is below: countIf/uniqExactIf for FILTER, signed subtraction of
+// counts. max() of a condition stands for bool_or, nested subqueries for the CTEs (18.16 has no
+// WITH … AS (subquery)), has()/indexOf() on the key/value arrays for `->>`. A KPI's ClickHouse
+// measure is found by the text of its DuckDB measure in MEASURES.
 
-import { MEASURES, formatDouble, kpiDefinition, scopeKind, type KpiDefinition, type KpiGrouping, type KpiScopeKind, type KpiSource } from '../kpi.js';
+import { COUNTED_MESSAGES, MEASURES, SMS_SENT_TYPES, formatDouble, measures, kpiDefinition, scopeKind, type KpiDefinition, type KpiGrouping, type KpiScopeKind, type KpiSource } from '../kpi.js';
 import type { DateRange, KpiRows, KpiScope } from '../types.js';
 import { EVENTS } from './schema.js';
 import { attr, attrNumber, date, metric, str } from './sql.js';
 import type { ChQuery } from './store.js';
 
-const PUSH_CHANNELS = `('GCM','APNS','APNS_SANDBOX','APNS_VOIP','APNS_VOIP_SANDBOX','ADM','BAIDU')`;
-const SMS_SENT_TYPES = `('_sms.send','_sms.buffered','_sms.success','_sms.failure')`;
-const COUNTED_MESSAGES = `('_email.open','_campaign.opened_notification')`;
-
-const n = (cond: string) => `countIf(${cond})`;
-// assumeNotNull: on 18.16 an aggregate over a Nullable column whose rows are all NULL answers NULL, not 0.
-const msgs = (cond: string) => `uniqExactIf(assumeNotNull(msg), ${cond} AND msg IS NOT NULL)`;
-const endpoints = (cond: string) => `uniqExactIf(endpoint_id, ${cond})`;
-const ratio = (a: string, b: string) => `(${a}) / nullIf(${b}, 0)`;
-const atLeast0 = (x: string) => `greatest(toInt64(${x}), 0)`;
-
-const okSend = `t = '_campaign.send' AND send_status = 'SUCCESS'`;
-const hardBounces = n(`t = '_email.hardbounce'`);
-const emailSends = n(`t = '_email.send'`);
-const emailDelivered = atLeast0(`toInt64(${emailSends}) - toInt64(${n(`t IN ('_email.softbounce','_email.hardbounce','_email.rejected')`)})`);
-const diff = (a: string, b: string) => atLeast0(`toInt64(${a}) - toInt64(${b})`);
-
-/** kpi.ts MEASURES, one for one (columns: t, endpoint_id, msg, send_status, dtype; SMS: price, parts, sent, delivered). */
-export const CH_MEASURES: Record<keyof typeof MEASURES, string> = {
-  campaignSent: n(`t = '_campaign.send'`),
-  campaignDelivered: diff(n(okSend), hardBounces),
-  campaignDeliveryRate: ratio(diff(n(okSend), hardBounces), n(`t = '_campaign.send'`)),
-  campaignUniqueDeliveries: endpoints(okSend),
-  campaignEmailOpenRate: ratio(msgs(`t = '_email.open'`), diff(n(`${okSend} AND dtype = 'EMAIL'`), hardBounces)),
-  campaignEmailOpens: msgs(`t = '_email.open'`),
-  campaignHardBounceRate: ratio(hardBounces, n(`t = '_campaign.send' AND dtype = 'EMAIL'`)),
-  campaignClicks: n(`t = '_email.click'`),
-  campaignPushOpenRate: ratio(msgs(`t = '_campaign.opened_notification'`), n(`${okSend} AND dtype IN ${PUSH_CHANNELS}`)),
-  campaignPushOpens: msgs(`t = '_campaign.opened_notification'`),
-
-  emailSent: emailSends,
-  emailDelivered,
-  emailDeliveryRate: ratio(emailDelivered, emailSends),
-  emailOpened: msgs(`t = '_email.open'`),
-  emailUniqueOpens: endpoints(`t = '_email.open'`),
-  emailClicked: n(`t = '_email.click'`),
-  emailUniqueClicks: endpoints(`t = '_email.click'`),
-  emailComplaints: n(`t = '_email.complaint'`),
-  emailComplaintRate: ratio(n(`t = '_email.complaint'`), emailSends),
-  emailHardBounced: hardBounces,
-  emailSoftBounced: n(`t = '_email.softbounce'`),
-  emailRejected: n(`t = '_email.rejected'`),
-  emailUnsubscribed: n(`t = '_email.unsubscribe'`),
-
-  smsSent: `countIf(sent)`,
-  smsDelivered: `countIf(delivered)`,
-  smsDeliveryRate: ratio(`countIf(delivered)`, `countIf(sent)`),
-  smsSentParts: `sumIf(parts, sent)`,
-  smsDeliveredParts: `sumIf(parts, delivered)`,
-  smsTotalPrice: `coalesce(sum(price), 0)`,
-  smsAveragePrice: ratio(`coalesce(sum(price), 0)`, `countIf(sent)`),
-  smsAveragePriceByParts: ratio(`coalesce(sum(price), 0)`, `sumIf(parts, sent)`),
-  smsMessages: `count()`,
-};
+/** kpi.ts's measures in ClickHouse's dialect (columns: t, endpoint_id, msg, send_status, dtype; SMS: price, parts, sent, delivered). */
+export const CH_MEASURES = measures({
+  n: (cond) => `countIf(${cond})`,
+  // assumeNotNull: on 18.16 an aggregate over a Nullable column whose rows are all NULL answers NULL, not 0.
+  msgs: (cond) => `uniqExactIf(assumeNotNull(msg), ${cond} AND msg IS NOT NULL)`,
+  endpoints: (cond) => `uniqExactIf(endpoint_id, ${cond})`,
+  ratio: (a, b) => `(${a}) / nullIf(${b}, 0)`,
+  // Counts are unsigned on ClickHouse: signed before subtracting.
+  excess: (a, b) => `greatest(toInt64(toInt64(${a}) - toInt64(${b})), 0)`,
+  sumWhere: (x, cond) => `sumIf(${x}, ${cond})`,
+  countAll: 'count()',
+  deliveryType: 'dtype',
+});
 
 const BY_DUCKDB_MEASURE = new Map<string, string>(
   (Object.keys(MEASURES) as Array<keyof typeof MEASURES>).map((k) => [MEASURES[k], CH_MEASURES[k]]),
