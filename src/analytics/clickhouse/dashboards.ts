@@ -15,9 +15,9 @@
 import { badRequest } from '../../http/errors.js';
 import { chosenFunnel, validateQuery, validateRange, type DashboardDeps } from '../dashboards.js';
 import { funnelsResult } from '../dashboards/funnels.js';
-import { column, daily, daysOf, lineChart, pct, round, tile, type Row } from '../dashboards/common.js';
+import { column, daily, daysOf, pct, round, tile, type Row } from '../dashboards/common.js';
 import { DEMOGRAPHIC_DIMENSIONS, UNKNOWN } from '../dashboards/demographics.js';
-import { TABLE_COLUMNS, messagingTiles, tableRow } from '../dashboards/messaging.js';
+import { messagingResult, messagingShape } from '../dashboards/messaging.js';
 import { MONTHLY_ACTIVE_DAYS, RETENTION_DAYS_AFTER, WEEKDAYS, usageResult } from '../dashboards/usage.js';
 import { overviewResult } from '../dashboards/overview.js';
 import { eventsResult } from '../dashboards/events.js';
@@ -222,52 +222,17 @@ async function campaignTotals(c: ChContext): Promise<Row> {
  * queries (18.16 has no GROUPING SETS), groups in ascending order with NULLs last as its ORDER BY ALL.
  */
 async function messaging(c: ChContext, kind: 'campaigns' | 'journeys'): Promise<DashboardResult> {
-  const campaigns = kind === 'campaigns';
-  const prefix = campaigns ? '_campaign' : '_journey';
-  const idCol = campaigns ? 'campaign_id' : 'journey_id';
-  const one = campaigns ? c.q.campaignId : c.q.journeyId;
+  const one = kind === 'campaigns' ? c.q.campaignId : c.q.journeyId;
+  const { prefix, idCol, statusCol, group, keys } = messagingShape(kind, one);
   const where = `${c.base()} AND ${idCol} IS NOT NULL${one !== undefined ? ` AND ${idCol} = ${str(one)}` : ''}${c.endpointFilter}`;
-  const m = measures(prefix, campaigns ? 'campaign_send_status' : 'journey_send_status');
-  const group = one === undefined
-    ? (campaigns ? ['campaign_id', `coalesce(treatment_id, '0')`] : ['journey_id'])
-    : [campaigns ? 'campaign_activity_id' : 'journey_activity_id'];
-  const groupNames = one === undefined ? (campaigns ? ['Campaign', 'Treatment'] : ['Journey']) : [campaigns ? 'Campaign run' : 'Journey activity'];
-  const keys = group.map((_, i) => `g${i}`);
+  const m = measures(prefix, statusCol);
   const [[total = {}], perGroup, perDay] = await Promise.all([
     c.all(`SELECT uniqExactIf(${idCol}, event_type = '${prefix}.send') AS active, ${m} FROM ${EVENTS} WHERE ${where}`),
     c.all(`SELECT ${group.map((g, i) => `${g} AS g${i}`).join(', ')}, ${m} FROM ${EVENTS} WHERE ${where}
       GROUP BY ${keys.join(', ')} ORDER BY ${keys.map((k) => `${k} ASC NULLS LAST`).join(', ')}`),
     c.byDay(`SELECT day, ${m} FROM ${EVENTS} WHERE ${where} GROUP BY day`),
   ]);
-  const n = (k: string) => Number(total[k] ?? 0);
-  const title = campaigns ? 'Campaigns' : 'Journeys';
-  const charts: Chart[] = [
-    {
-      id: kind,
-      title: one === undefined ? title : `${campaigns ? 'Campaign runs' : 'Journey activities'}: ${one}`,
-      kind: 'table',
-      columns: [...groupNames, ...TABLE_COLUMNS],
-      rows: perGroup.map((r) => tableRow(keys.map((k) => (r[k] === null ? null : String(r[k]))), r)),
-    },
-    lineChart('messages', 'Messages', c.days, {
-      'Messages sent': daily(c.days, column(perDay, 'sent')),
-      'Messages delivered': daily(c.days, column(perDay, 'delivered')),
-    }),
-    lineChart('endpoint-deliveries', 'Endpoint deliveries', c.days, { 'Endpoint deliveries': daily(c.days, column(perDay, 'endpoint_deliveries')) }),
-  ];
-  return {
-    dashboard: kind,
-    range: c.q.range,
-    tiles: [
-      tile(`active-${kind}`, campaigns ? 'Active campaigns' : 'Active journeys', n('active')),
-      ...messagingTiles(total),
-      tile('hard-bounces', 'Hard bounces', n('hard_bounces')),
-      tile('soft-bounces', 'Soft bounces', n('soft_bounces')),
-      tile('complaints', 'Complaints', n('complaints')),
-      tile('opt-outs', 'Opt-outs', n('opt_outs')),
-    ],
-    charts,
-  };
+  return messagingResult(kind, one, c.q.range, c.days, { total, perGroup, perDay });
 }
 
 async function overview(c: ChContext): Promise<DashboardResult> {

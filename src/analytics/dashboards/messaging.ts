@@ -15,7 +15,7 @@
 // must equal (test/analytics-store.test.ts compares the two).
 
 import { campaignMeasures } from '../campaign-rollup.js';
-import type { Chart, DashboardResult } from '../types.js';
+import type { Chart, DashboardResult, DateRange } from '../types.js';
 import { column, daily, lineChart, pct, round, tile, type QueryContext, type Row } from './common.js';
 
 function measures(prefix: '_campaign' | '_journey', status: string): string {
@@ -39,7 +39,7 @@ function measures(prefix: '_campaign' | '_journey', status: string): string {
     count(*) FILTER (WHERE event_type IN ('_email.unsubscribe', '_SMS.OPTOUT')) AS opt_outs`;
 }
 
-export const TABLE_COLUMNS = ['Messages sent', 'Messages delivered', 'Endpoint deliveries', 'Opens', 'Clicks', 'Hard bounces', 'Delivery rate (%)', 'Open rate (%)', 'Bounce rate (%)'];
+const TABLE_COLUMNS = ['Messages sent', 'Messages delivered', 'Endpoint deliveries', 'Opens', 'Clicks', 'Hard bounces', 'Delivery rate (%)', 'Open rate (%)', 'Bounce rate (%)'];
 
 /** ORDER BY ALL's order for the group keys: ascending, NULLs last. */
 function compareKeys(a: unknown[], b: unknown[]): number {
@@ -52,7 +52,7 @@ function compareKeys(a: unknown[], b: unknown[]): number {
   return 0;
 }
 
-export function tableRow(key: Array<string | null>, r: Row): Array<string | number | null> {
+function tableRow(key: Array<string | null>, r: Row): Array<string | number | null> {
   const n = (k: string) => Number(r[k] ?? 0);
   return [
     ...key,
@@ -93,23 +93,26 @@ async function fromRollup(c: QueryContext, by: 'campaign' | 'run'): Promise<Grou
   return { total: a.total ?? {}, perGroup, perDay: new Map([...a.days].map(([d, r]) => [d, r as Row])) };
 }
 
-async function messagingDashboard(c: QueryContext, kind: 'campaigns' | 'journeys'): Promise<DashboardResult> {
+/** What a messaging dashboard groups by: per campaign and treatment (or journey), or per run (or activity) of one. */
+export function messagingShape(kind: 'campaigns' | 'journeys', one: string | undefined) {
   const campaigns = kind === 'campaigns';
-  const prefix = campaigns ? '_campaign' : '_journey';
-  const idCol = campaigns ? 'campaign_id' : 'journey_id';
-  const one = campaigns ? c.q.campaignId : c.q.journeyId;
-  const where = `${c.base()} AND ${idCol} IS NOT NULL${one !== undefined ? ` AND ${idCol} = ${campaigns ? '$campaign' : '$journey'}` : ''}${c.endpointFilter}`;
-  const m = measures(prefix, campaigns ? 'campaign_send_status' : 'journey_send_status');
-  const group = one === undefined
-    ? (campaigns ? ['campaign_id', `coalesce(treatment_id, '0')`] : ['journey_id'])
-    : [campaigns ? 'campaign_activity_id' : 'journey_activity_id'];
-  const groupNames = one === undefined ? (campaigns ? ['Campaign', 'Treatment'] : ['Journey']) : [campaigns ? 'Campaign run' : 'Journey activity'];
-  const keys = group.map((_, i) => `g${i}`);
-  const { total, perGroup, perDay } = campaigns && c.rollups
-    ? await fromRollup(c, one === undefined ? 'campaign' : 'run')
-    : await fromEvents(c, idCol, prefix, where, m, group, keys);
-  const n = (k: string) => Number(total[k] ?? 0);
+  const group = one === undefined ? (campaigns ? ['campaign_id', `coalesce(treatment_id, '0')`] : ['journey_id']) : [campaigns ? 'campaign_activity_id' : 'journey_activity_id'];
+  return {
+    campaigns,
+    prefix: campaigns ? ('_campaign' as const) : ('_journey' as const),
+    idCol: campaigns ? 'campaign_id' : 'journey_id',
+    statusCol: campaigns ? 'campaign_send_status' : 'journey_send_status',
+    group,
+    groupNames: one === undefined ? (campaigns ? ['Campaign', 'Treatment'] : ['Journey']) : [campaigns ? 'Campaign run' : 'Journey activity'],
+    keys: group.map((_, i) => `g${i}`),
+  };
+}
 
+/** A messaging dashboard's tiles and charts from its totals, groups (keys g0..) and days (shared by every event store). */
+export function messagingResult(kind: 'campaigns' | 'journeys', one: string | undefined, range: DateRange, days: string[], g: Grouped): DashboardResult {
+  const { campaigns, groupNames, keys } = messagingShape(kind, one);
+  const { total, perGroup, perDay } = g;
+  const n = (k: string) => Number(total[k] ?? 0);
   const title = campaigns ? 'Campaigns' : 'Journeys';
   const charts: Chart[] = [
     {
@@ -117,17 +120,17 @@ async function messagingDashboard(c: QueryContext, kind: 'campaigns' | 'journeys
       title: one === undefined ? title : `${campaigns ? 'Campaign runs' : 'Journey activities'}: ${one}`,
       kind: 'table',
       columns: [...groupNames, ...TABLE_COLUMNS],
-      rows: perGroup.map((r) => tableRow(group.map((_, i) => (r[`g${i}`] === null ? null : String(r[`g${i}`]))), r)),
+      rows: perGroup.map((r) => tableRow(keys.map((k) => (r[k] === null ? null : String(r[k]))), r)),
     },
-    lineChart('messages', 'Messages', c.days, {
-      'Messages sent': daily(c.days, column(perDay, 'sent')),
-      'Messages delivered': daily(c.days, column(perDay, 'delivered')),
+    lineChart('messages', 'Messages', days, {
+      'Messages sent': daily(days, column(perDay, 'sent')),
+      'Messages delivered': daily(days, column(perDay, 'delivered')),
     }),
-    lineChart('endpoint-deliveries', 'Endpoint deliveries', c.days, { 'Endpoint deliveries': daily(c.days, column(perDay, 'endpoint_deliveries')) }),
+    lineChart('endpoint-deliveries', 'Endpoint deliveries', days, { 'Endpoint deliveries': daily(days, column(perDay, 'endpoint_deliveries')) }),
   ];
   return {
     dashboard: kind,
-    range: c.q.range,
+    range,
     tiles: [
       tile(`active-${kind}`, campaigns ? 'Active campaigns' : 'Active journeys', n('active')),
       ...messagingTiles(total),
@@ -138,6 +141,15 @@ async function messagingDashboard(c: QueryContext, kind: 'campaigns' | 'journeys
     ],
     charts,
   };
+}
+
+async function messagingDashboard(c: QueryContext, kind: 'campaigns' | 'journeys'): Promise<DashboardResult> {
+  const one = kind === 'campaigns' ? c.q.campaignId : c.q.journeyId;
+  const { campaigns, prefix, idCol, statusCol, group, keys } = messagingShape(kind, one);
+  const where = `${c.base()} AND ${idCol} IS NOT NULL${one !== undefined ? ` AND ${idCol} = ${campaigns ? '$campaign' : '$journey'}` : ''}${c.endpointFilter}`;
+  const grouped =
+    campaigns && c.rollups ? await fromRollup(c, one === undefined ? 'campaign' : 'run') : await fromEvents(c, idCol, prefix, where, measures(prefix, statusCol), group, keys);
+  return messagingResult(kind, one, c.q.range, c.days, grouped);
 }
 
 export function messagingTiles(r: Row) {
