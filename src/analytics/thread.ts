@@ -1,7 +1,8 @@
 // The analytics thread (a node:worker_threads Worker started by remote.ts): owns the analytics
-// event store (event-store.ts: the embedded DuckDB, or ClickHouse when configured), the loader that follows the ingest log, retention runs and every dashboard,
-// KPI and history-import write, so none of their JavaScript (record parsing, appender calls, result
-// conversion) takes turns with the requests on the main thread. The main thread keeps the ingest
+// event store (event-store.ts: the embedded DuckDB, or ClickHouse when PINSTREAM_CLICKHOUSE_URL is
+// set), the loader that follows the ingest log, retention runs and every dashboard, KPI and
+// history-import write (history import: DuckDB only), so none of their JavaScript (record
+// parsing, appender calls, result conversion) takes turns with the requests on the main thread. The main thread keeps the ingest
 // log, the SQLite metadata (saved funnels) and the clock; it sends what a call needs (the clock's
 // now, an app's funnels) with the call.
 //
@@ -157,10 +158,10 @@ async function main(): Promise<void> {
     if (!store || !loader || !log) throw new Error('analytics thread is not open');
     return { store, loader, log };
   };
-  /** The DuckDB store, for what only DuckDB has (raw SQL, history import's appendNew). */
-  const duck = (what: string): EventStore => {
+  /** The DuckDB store, for what only DuckDB has (raw SQL, history import's appendNew); else `refusal`. */
+  const duck = (refusal: string): EventStore => {
     const s = ready().store;
-    if (!(s instanceof DuckDbEventStore)) throw new Error(s.kind === 'clickhouse' && what === 'appendNew' ? HISTORY_IMPORT_CLICKHOUSE_MESSAGE : `${what} needs the DuckDB analytics store (this one is ${s.kind})`);
+    if (!(s instanceof DuckDbEventStore)) throw new Error(refusal);
     return s.store;
   };
   const channel: Channel = new Channel(
@@ -195,7 +196,7 @@ async function main(): Promise<void> {
       },
       /** Rows of one read-only DuckDB SQL statement (tests read `events`). */
       query(a: { sql: string; params?: Record<string, unknown> | unknown[] }) {
-        return withConnection(duck('query'), async (conn) => (await conn.runAndReadAll(a.sql, a.params as never)).getRowsJS());
+        return withConnection(duck(`query needs the DuckDB analytics store (this one is ${store?.kind})`), async (conn) => (await conn.runAndReadAll(a.sql, a.params as never)).getRowsJS());
       },
       async catchUp(a: { end: number }) {
         const r = ready();
@@ -214,7 +215,7 @@ async function main(): Promise<void> {
       appendNew(a: { rows: EventRow[]; hook?: number }) {
         const rows = a.rows;
         const hook = a.hook;
-        const duckdb = duck('appendNew');
+        const duckdb = duck(HISTORY_IMPORT_CLICKHOUSE_MESSAGE);
         if (hook === undefined) return duckdb.appendNew(rows);
         const index = new Map(rows.map((r, i) => [r, i]));
         return duckdb.appendNew(rows, (fresh) => channel.call('beforeInsert', { hook, fresh: fresh.map((r) => index.get(r)!) }, MAIN_CALL_TIMEOUT_MS));
