@@ -173,10 +173,11 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   // Before anything is opened: a cap the file-descriptor limit cannot hold stops the start.
   const maxConnections = resolveMaxConnections(config.maxConnections, fileDescriptorLimit());
   let tls = loadTlsMaterial(config);
+  // Analytics in ClickHouse: checked here, before anything is opened, because the analytics thread
+  // opens its store only later, in the background, after the server listens.
+  if (config.clickhouseUrl) await clickhouseCheck(config, deps);
   // Logs: JetStream streams when NATS is configured (checked first: an unreachable NATS stops the
   // start before anything is opened), else segment logs in the data directory.
-  // ClickHouse likewise (the analytics thread opens its store only later, in the background).
-  if (config.clickhouseUrl) await clickhouseCheck(config, deps);
   const logs: LogProvider = config.natsUrl ? await natsLogs(config, clock, deps) : new SegmentLogProvider({ dataDir: config.dataDir, fsync: config.logFsync, clock, fs: deps.logFs, segmentBytes: deps.logSegmentBytes, report: deps.logReport });
   const db = openDb(config.dataDir);
   // IAM and apps on the metadata store (PostgreSQL when configured); the rest on `db` for now.
