@@ -55,6 +55,8 @@ import { SecretBox } from './iam/secrets.js';
 import { EndpointJobs } from './pinpoint/jobs/jobs.js';
 import type { JobSettings } from './pinpoint/jobs/limits.js';
 import { HistoryJobs } from './history/jobs.js';
+import { checkClickHouse } from './analytics/clickhouse/store.js';
+import { HISTORY_IMPORT_CLICKHOUSE_MESSAGE } from './analytics/event-store.js';
 import { historyRoutes } from './history/routes.js';
 import { MESSAGING_EVENTS_PATH, MessagingReceiver } from './messaging/receiver.js';
 import { glueService, GLUE_TARGET_PREFIX } from './glue/api.js';
@@ -139,6 +141,8 @@ export interface PinstreamDeps {
   natsPrefix?: string;
   /** With PINSTREAM_NATS_URL: how long start-up waits for NATS (default CONNECT_TIMEOUT_MS). */
   natsConnectTimeoutMs?: number;
+  /** How long the start-up check of PINSTREAM_CLICKHOUSE_URL waits (CLICKHOUSE_STARTUP_CHECK_TIMEOUT_MS). */
+  clickhouseCheckTimeoutMs?: number;
   /** Bounds on what unsigned Cognito calls can create (tests use small ones). */
   cognitoLimits?: Partial<CognitoLimits>;
   /** Endpoint import/export job settings (tests use small batches), and a hook awaited before each import batch. */
@@ -169,6 +173,9 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   // Before anything is opened: a cap the file-descriptor limit cannot hold stops the start.
   const maxConnections = resolveMaxConnections(config.maxConnections, fileDescriptorLimit());
   let tls = loadTlsMaterial(config);
+  // Analytics in ClickHouse: checked here, before anything is opened, because the analytics thread
+  // opens its store only later, in the background, after the server listens.
+  if (config.clickhouseUrl) await clickhouseCheck(config, deps);
   // Logs: JetStream streams when NATS is configured (checked first: an unreachable NATS stops the
   // start before anything is opened), else segment logs in the data directory.
   const logs: LogProvider = config.natsUrl ? await natsLogs(config, clock, deps) : new SegmentLogProvider({ dataDir: config.dataDir, fsync: config.logFsync, clock, fs: deps.logFs, segmentBytes: deps.logSegmentBytes, report: deps.logReport });
@@ -193,7 +200,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   // or the first append. Before accepting events: the producers append through `producerLog`,
   // whose appends wait for the loader's checkpoint check (a checkpoint beyond the log's end is
   // reported and skipped past), as the start itself waited for it before.
-  const analytics = PinstreamAnalytics.deferred({ dataDir: config.dataDir, ingestLog, db, clock, retentionDays: config.retentionDays, memoryLimitMb: config.analyticsMemoryMb });
+  const analytics = PinstreamAnalytics.deferred({ dataDir: config.dataDir, ingestLog, db, clock, retentionDays: config.retentionDays, memoryLimitMb: config.analyticsMemoryMb, clickhouse: config.clickhouseUrl });
   if (ingestLog.endOffset() > 0) analytics.ready().catch(() => {}); // the failure is logged, and every call reports it
   const producerLog = new AppendsAfter(ingestLog, () => analytics.ready());
 
@@ -328,6 +335,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     retentionDays: config.retentionDays,
     ingestLog: producerLog,
     batchRecords: deps.historyBatchRecords,
+    unavailable: config.clickhouseUrl ? HISTORY_IMPORT_CLICKHOUSE_MESSAGE : undefined,
     roleCheck: ({ appId, roleArn }) => {
       const source = { service: PINPOINT_SERVICE_PRINCIPAL, sourceArn: apps.arn(appId), sourceAccount: config.accountId };
       return (action, resource) => roleMayNot(iam, roleArn, source, action, resource);
@@ -470,6 +478,15 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     },
   };
   return running;
+}
+
+/** PINSTREAM_CLICKHOUSE_URL answers, or the start stops naming it. */
+async function clickhouseCheck(config: Config, deps: PinstreamDeps): Promise<void> {
+  try {
+    await checkClickHouse(config.clickhouseUrl!, deps.clickhouseCheckTimeoutMs);
+  } catch (e) {
+    throw new ConfigError(`PINSTREAM_CLICKHOUSE_URL: ${(e as Error).message}`, { cause: e });
+  }
 }
 
 /** The JetStream log provider of PINSTREAM_NATS_URL; an unreachable NATS stops the start naming it. */

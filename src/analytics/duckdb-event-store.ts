@@ -14,8 +14,8 @@ export class DuckDbEventStore implements AnalyticsEventStore {
 
   constructor(readonly store: EventStore) {}
 
-  static async open(dataDir: string): Promise<DuckDbEventStore> {
-    return new DuckDbEventStore(await EventStore.open(dataDir));
+  static async open(dataDir: string, options: { memoryLimitMb?: number } = {}): Promise<DuckDbEventStore> {
+    return new DuckDbEventStore(await EventStore.open(dataDir, options));
   }
 
   append(rows: readonly EventRow[], checkpoint?: { name?: string; offset: number }): Promise<AppendResult> {
@@ -64,6 +64,14 @@ export class DuckDbEventStore implements AnalyticsEventStore {
 
   kpi(scope: KpiScope, name: string, range: DateRange): Promise<KpiRows> {
     return this.withConnection((conn) => kpi(conn, scope, name, range));
+  }
+
+  fileBytes(): number {
+    return this.store.fileBytes();
+  }
+
+  compact(): Promise<void> {
+    return this.store.compact();
   }
 
   close(): Promise<void> {

@@ -44,8 +44,19 @@ export interface AnalyticsEventStore {
   filterNames(appId: string, sinceMs: number): Promise<FilterNames>;
   dashboard(name: DashboardName, q: DashboardQuery, deps: DashboardDeps): Promise<DashboardResult>;
   kpi(scope: KpiScope, name: string, range: DateRange): Promise<KpiRows>;
+  /** The database file's size in bytes, for a store that has one file (DuckDB; ClickHouse: absent). */
+  fileBytes?(): number;
+  /** Folds written data into the file after retention (DuckDB's CHECKPOINT; ClickHouse merges on its own: absent). */
+  compact?(): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * What history import answers when the store is ClickHouse: its write (`appendNew`, which stores
+ * only the rows not stored yet and names them to the import before the insert) is DuckDB's.
+ */
+export const HISTORY_IMPORT_CLICKHOUSE_MESSAGE =
+  'history import writes to the embedded DuckDB analytics store only; it is not available with ClickHouse (PINSTREAM_CLICKHOUSE_URL)';
 
 /** The rows without repeats of an (app_id, event_key) within them (the first one stays); for adapters. */
 export function uniqueRows(rows: readonly EventRow[]): EventRow[] {

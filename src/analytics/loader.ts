@@ -1,7 +1,8 @@
 // The analytics loader: reads the ingest log from the store's checkpoint in batches, turns each
 // entry's event-stream record (reference/pinpoint.md §3) into an `events` row, and appends the
-// batch together with the next checkpoint in one DuckDB transaction (store.ts explains why that
-// makes re-reads after a crash impossible, and why records below `loaded_to` are skipped). Runs as its own async loop that sleeps on the log's
+// batch together with the next checkpoint (DuckDB: one transaction, store.ts explains why that
+// makes re-reads after a crash impossible, and why records below `loaded_to` are skipped;
+// ClickHouse: rows then checkpoint, a re-read collapsing at query time, clickhouse/store.ts). Runs as its own async loop that sleeps on the log's
 // waitFor, like the delivery workers; `catchUp()` loads everything the log holds at the call.
 // Entries that cannot be decoded are counted and skipped: analytics must not stall on one bad
 // record, and the record is still in the ingest log for event streams.
@@ -10,7 +11,8 @@ import { StopSignal } from '../consumer/stop-signal.js';
 import type { Log, OffsetGap } from '../log/log.js';
 import { decodeIngestEntry } from '../pinpoint/ingest-record.js';
 import { repairJsonText } from '../unicode.js';
-import type { EventRow, EventStore } from './store.js';
+import type { AnalyticsEventStore } from './event-store.js';
+import type { EventRow } from './store.js';
 
 /** Ingest-log records per load transaction. */
 export const LOADER_BATCH_RECORDS = 50_000;
@@ -133,7 +135,7 @@ export class AnalyticsLoader {
 
   constructor(
     private readonly log: Log,
-    private readonly store: EventStore,
+    private readonly store: Pick<AnalyticsEventStore, 'append' | 'checkpoints'>,
     private readonly batchRecords = LOADER_BATCH_RECORDS,
   ) {}
 

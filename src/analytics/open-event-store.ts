@@ -7,6 +7,6 @@ import { ClickHouseEventStore } from './clickhouse/store.js';
 import { DuckDbEventStore } from './duckdb-event-store.js';
 import type { AnalyticsEventStore } from './event-store.js';
 
-export function openEventStore(opts: { dataDir: string; clickhouse?: ClickHouseConfig }): Promise<AnalyticsEventStore> {
-  return opts.clickhouse ? ClickHouseEventStore.open(opts.clickhouse) : DuckDbEventStore.open(opts.dataDir);
+export function openEventStore(opts: { dataDir: string; clickhouse?: ClickHouseConfig; memoryLimitMb?: number }): Promise<AnalyticsEventStore> {
+  return opts.clickhouse ? ClickHouseEventStore.open(opts.clickhouse) : DuckDbEventStore.open(opts.dataDir, { memoryLimitMb: opts.memoryLimitMb });
 }

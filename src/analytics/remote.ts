@@ -14,9 +14,11 @@
 
 import { Worker } from 'node:worker_threads';
 import type { Clock } from '../clock.js';
+import type { ClickHouseConfig } from '../config/config.js';
 import type { Log } from '../log/log.js';
 import type { Db } from '../store/db.js';
 import { Channel, Transferable, type Handlers } from './channel.js';
+import type { FilterNames } from './event-store.js';
 import { FunnelStore } from './funnels.js';
 import type { LoaderHealth } from './loader.js';
 import { DAY_MS, RETENTION_INTERVAL_MS, type RetentionResult } from './retention.js';
@@ -54,6 +56,8 @@ export interface AnalyticsOptions {
   retentionDays: number;
   /** DuckDB's memory limit, MB (Config.analyticsMemoryMb; store.ts STORE_MEMORY_LIMIT_MB when absent). */
   memoryLimitMb?: number;
+  /** The store in ClickHouse instead of DuckDB (Config.clickhouseUrl). */
+  clickhouse?: ClickHouseConfig;
   /** Start the loader loop and the retention timer (default true; tests of the store turn it off). */
   background?: boolean;
   /** Overrides of the timeouts above (tests of a thread that does not answer). */
@@ -165,7 +169,7 @@ export class AnalyticsThread implements Analytics {
   }
 
   private async start(): Promise<void> {
-    const init: ThreadInit = { dataDir: this.opts.dataDir, retentionDays: this.opts.retentionDays, background: this.opts.background ?? true, logEnd: this.opts.ingestLog.endOffset(), memoryLimitMb: this.opts.memoryLimitMb };
+    const init: ThreadInit = { dataDir: this.opts.dataDir, retentionDays: this.opts.retentionDays, background: this.opts.background ?? true, logEnd: this.opts.ingestLog.endOffset(), memoryLimitMb: this.opts.memoryLimitMb, clickhouse: this.opts.clickhouse };
     const worker = new Worker(new URL('./thread.js', import.meta.url), { workerData: init, name: 'pinstream-analytics', resourceLimits: { maxOldGenerationSizeMb: ANALYTICS_THREAD_HEAP_MB } });
     const channel = new Channel(worker, this.handlers(), 'the analytics thread');
     this.worker = worker;
@@ -268,27 +272,15 @@ export class AnalyticsThread implements Analytics {
     return typeof q?.appId === 'string' ? this.funnels.list(q.appId) : [];
   }
 
-  async eventTypes(appId: string, days = EVENT_TYPES_DAYS): Promise<string[]> {
-    const rows = await this.query(
-      `SELECT DISTINCT event_type FROM events WHERE app_id = $app AND event_time >= epoch_ms($since::BIGINT) ORDER BY event_type`,
-      { app: appId, since: this.opts.clock.now() - days * DAY_MS },
-    );
-    return rows.map((row) => String(row[0]));
+  eventTypes(appId: string, days = EVENT_TYPES_DAYS): Promise<string[]> {
+    return this.call('eventTypes', { appId, sinceMs: this.opts.clock.now() - days * DAY_MS }, this.queryMs);
   }
 
-  async filterNames(appId: string): Promise<{ eventAttributes: string[]; eventMetrics: string[]; endpointAttributes: string[] }> {
-    const since = this.opts.clock.now() - FILTER_NAMES_DAYS * DAY_MS;
-    const names = async (col: string) => {
-      const rows = await this.query(
-        `SELECT DISTINCT unnest(json_keys(${col})) AS k FROM events WHERE app_id = $app AND event_time >= epoch_ms($since::BIGINT) ORDER BY k`,
-        { app: appId, since },
-      );
-      return rows.map((row) => String(row[0]));
-    };
-    return { eventAttributes: await names('attributes'), eventMetrics: await names('metrics'), endpointAttributes: await names('endpoint_attributes') };
+  filterNames(appId: string): Promise<FilterNames> {
+    return this.call('filterNames', { appId, sinceMs: this.opts.clock.now() - FILTER_NAMES_DAYS * DAY_MS }, this.queryMs);
   }
 
-  /** Rows of one read-only statement on the store, as DuckDB's getRowsJS gives them. */
+  /** Rows of one read-only statement on the DuckDB store, as DuckDB's getRowsJS gives them (tests). */
   query(sql: string, params?: Record<string, unknown> | unknown[]): Promise<unknown[][]> {
     return this.call('query', { sql, params }, this.queryMs);
   }

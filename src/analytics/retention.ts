@@ -12,7 +12,10 @@
 // and shrinking further would need copying the database.
 
 import type { Clock } from '../clock.js';
-import type { EventStore } from './store.js';
+import type { AnalyticsEventStore } from './event-store.js';
+
+/** What retention needs of a store: the delete, and DuckDB's file size and checkpoint when it has them. */
+type RetentionStore = Pick<AnalyticsEventStore, 'deleteOlderThan' | 'fileBytes' | 'compact'>;
 
 export const DAY_MS = 86_400_000;
 /** How often the retention job runs. */
@@ -21,21 +24,22 @@ export const RETENTION_INTERVAL_MS = DAY_MS;
 export interface RetentionResult {
   deleted: number;
   cutoffMs: number;
+  /** The database file's size before and after (DuckDB); 0 for ClickHouse, which has no one file. */
   bytesBefore: number;
   bytesAfter: number;
 }
 
-export async function applyRetention(store: EventStore, clock: Clock, retentionDays: number): Promise<RetentionResult> {
+export async function applyRetention(store: RetentionStore, clock: Clock, retentionDays: number): Promise<RetentionResult> {
   const cutoffMs = clock.now() - retentionDays * DAY_MS;
-  const bytesBefore = store.fileBytes();
+  const bytesBefore = store.fileBytes?.() ?? 0;
   const deleted = await store.deleteOlderThan(cutoffMs);
   // Checkpoint even when nothing was deleted: it also folds the loader's WAL into the file.
-  await store.compact();
-  return { deleted, cutoffMs, bytesBefore, bytesAfter: store.fileBytes() };
+  await store.compact?.();
+  return { deleted, cutoffMs, bytesBefore, bytesAfter: store.fileBytes?.() ?? 0 };
 }
 
 /** Runs retention now and then every RETENTION_INTERVAL_MS; returns a stop function. */
-export function startRetention(store: EventStore, clock: Clock, retentionDays: number, onError: (e: unknown) => void): () => void {
+export function startRetention(store: RetentionStore, clock: Clock, retentionDays: number, onError: (e: unknown) => void): () => void {
   const run = () => void applyRetention(store, clock, retentionDays).catch(onError);
   run();
   const timer = setInterval(run, RETENTION_INTERVAL_MS);

@@ -1,7 +1,8 @@
-// The analytics thread (a node:worker_threads Worker started by remote.ts): owns the DuckDB
-// instance (EventStore), the loader that follows the ingest log, retention runs and every dashboard,
-// KPI and history-import write, so none of their JavaScript (record parsing, appender calls, result
-// conversion) takes turns with the requests on the main thread. The main thread keeps the ingest
+// The analytics thread (a node:worker_threads Worker started by remote.ts): owns the analytics
+// event store (event-store.ts: the embedded DuckDB, or ClickHouse when PINSTREAM_CLICKHOUSE_URL is
+// set), the loader that follows the ingest log, retention runs and every dashboard, KPI and
+// history-import write (history import: DuckDB only), so none of their JavaScript (record
+// parsing, appender calls, result conversion) takes turns with the requests on the main thread. The main thread keeps the ingest
 // log, the SQLite metadata (saved funnels) and the clock; it sends what a call needs (the clock's
 // now, an app's funnels) with the call.
 //
@@ -19,13 +20,15 @@
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import type { Clock } from '../clock.js';
+import type { ClickHouseConfig } from '../config/config.js';
 import type { Log, LogRecord, OffsetGap, ReadOptions, ReadResult } from '../log/log.js';
 import { Channel } from './channel.js';
-import { runDashboard } from './dashboards.js';
-import { kpi } from './kpi.js';
+import { DuckDbEventStore } from './duckdb-event-store.js';
+import { HISTORY_IMPORT_CLICKHOUSE_MESSAGE, type AnalyticsEventStore } from './event-store.js';
 import { AnalyticsLoader } from './loader.js';
+import { openEventStore } from './open-event-store.js';
 import { applyRetention } from './retention.js';
-import { EventStore, type EventRow } from './store.js';
+import type { EventRow, EventStore } from './store.js';
 import type { DashboardName, DashboardQuery, DateRange, Funnel, KpiScope } from './types.js';
 
 /** How long the thread waits for the main thread to answer a log read or a history hook. */
@@ -60,6 +63,8 @@ export interface ThreadInit {
   logEnd: number;
   /** DuckDB's memory limit, MB (store.ts STORE_MEMORY_LIMIT_MB when absent). */
   memoryLimitMb?: number;
+  /** ClickHouse instead of DuckDB (Config.clickhouseUrl). */
+  clickhouse?: ClickHouseConfig;
 }
 
 /** One batch of log records as the main thread sends it: payloads back to back in `data`. */
@@ -128,12 +133,14 @@ const at = (now: number): Clock => ({ now: () => now });
 async function main(): Promise<void> {
   const port = parentPort!;
   const init = workerData as ThreadInit;
-  let store: EventStore | undefined;
+  let store: AnalyticsEventStore | undefined;
   let loader: AnalyticsLoader | undefined;
   let log: RemoteLog | undefined;
   let memoryTimer: NodeJS.Timeout | undefined;
-  /** A connection of its own for the memory reports (closed before the store). */
+  /** A connection of its own for the memory reports (closed before the store; DuckDB only). */
   let statsConn: Awaited<ReturnType<EventStore['connect']>> | undefined;
+  /** The memory reports run (from open until close). */
+  let reportingOn = false;
   let reporting: Promise<void> = Promise.resolve();
   /** Reports the thread's memory now and every MEMORY_REPORT_MS (one report in flight at a time). */
   const reportMemory = async () => {
@@ -145,17 +152,23 @@ async function main(): Promise<void> {
     } catch {
       // A report lost (closing, a busy main thread) is replaced by the next one.
     }
-    if (statsConn) memoryTimer = setTimeout(() => (reporting = reportMemory()), MEMORY_REPORT_MS).unref();
+    if (reportingOn) memoryTimer = setTimeout(() => (reporting = reportMemory()), MEMORY_REPORT_MS).unref();
   };
-  const ready = (): { store: EventStore; loader: AnalyticsLoader; log: RemoteLog } => {
+  const ready = (): { store: AnalyticsEventStore; loader: AnalyticsLoader; log: RemoteLog } => {
     if (!store || !loader || !log) throw new Error('analytics thread is not open');
     return { store, loader, log };
+  };
+  /** The DuckDB store, for what only DuckDB has (raw SQL, history import's appendNew); else `refusal`. */
+  const duck = (refusal: string): EventStore => {
+    const s = ready().store;
+    if (!(s instanceof DuckDbEventStore)) throw new Error(refusal);
+    return s.store;
   };
   const channel: Channel = new Channel(
     port,
     {
       async open() {
-        store = await EventStore.open(init.dataDir, { memoryLimitMb: init.memoryLimitMb });
+        store = await openEventStore({ dataDir: init.dataDir, clickhouse: init.clickhouse, memoryLimitMb: init.memoryLimitMb });
         log = new RemoteLog(channel, init.logEnd);
         loader = new AnalyticsLoader(log as unknown as Log, store);
         const l = loader;
@@ -164,21 +177,26 @@ async function main(): Promise<void> {
           await loader.checkCheckpoint();
           loader.start();
         }
-        statsConn = await store.connect();
+        if (store instanceof DuckDbEventStore) statsConn = await store.store.connect();
+        reportingOn = true;
         reporting = reportMemory();
         return { threadId };
       },
       dashboard(a: { name: DashboardName; q: DashboardQuery; now: number; funnels: Funnel[]; fromEvents?: boolean }) {
-        return withConnection(ready().store, (conn) =>
-          runDashboard(conn, a.name, a.q, { clock: at(a.now), retentionDays: init.retentionDays, funnels: () => a.funnels, fromEvents: a.fromEvents }),
-        );
+        return ready().store.dashboard(a.name, a.q, { clock: at(a.now), retentionDays: init.retentionDays, funnels: () => a.funnels, fromEvents: a.fromEvents });
       },
       kpi(a: { scope: KpiScope; name: string; range: DateRange }) {
-        return withConnection(ready().store, (conn) => kpi(conn, a.scope, a.name, a.range));
+        return ready().store.kpi(a.scope, a.name, a.range);
       },
-      /** Rows of one read-only SQL statement (eventTypes, filterNames; tests read `events`). */
+      eventTypes(a: { appId: string; sinceMs: number }) {
+        return ready().store.eventTypes(a.appId, a.sinceMs);
+      },
+      filterNames(a: { appId: string; sinceMs: number }) {
+        return ready().store.filterNames(a.appId, a.sinceMs);
+      },
+      /** Rows of one read-only DuckDB SQL statement (tests read `events`). */
       query(a: { sql: string; params?: Record<string, unknown> | unknown[] }) {
-        return withConnection(ready().store, async (conn) => (await conn.runAndReadAll(a.sql, a.params as never)).getRowsJS());
+        return withConnection(duck(`query needs the DuckDB analytics store (this one is ${store?.kind})`), async (conn) => (await conn.runAndReadAll(a.sql, a.params as never)).getRowsJS());
       },
       async catchUp(a: { end: number }) {
         const r = ready();
@@ -197,9 +215,10 @@ async function main(): Promise<void> {
       appendNew(a: { rows: EventRow[]; hook?: number }) {
         const rows = a.rows;
         const hook = a.hook;
-        if (hook === undefined) return ready().store.appendNew(rows);
+        const duckdb = duck(HISTORY_IMPORT_CLICKHOUSE_MESSAGE);
+        if (hook === undefined) return duckdb.appendNew(rows);
         const index = new Map(rows.map((r, i) => [r, i]));
-        return ready().store.appendNew(rows, (fresh) => channel.call('beforeInsert', { hook, fresh: fresh.map((r) => index.get(r)!) }, MAIN_CALL_TIMEOUT_MS));
+        return duckdb.appendNew(rows, (fresh) => channel.call('beforeInsert', { hook, fresh: fresh.map((r) => index.get(r)!) }, MAIN_CALL_TIMEOUT_MS));
       },
       rowCount() {
         return ready().store.rowCount();
@@ -207,6 +226,7 @@ async function main(): Promise<void> {
       async close() {
         const conn = statsConn;
         statsConn = undefined;
+        reportingOn = false;
         clearTimeout(memoryTimer);
         await reporting;
         conn?.closeSync();

@@ -17,6 +17,7 @@ import type { BucketRoute } from '../config/config.js';
 import type { EventStore, EventRow } from '../analytics/store.js';
 import { DAY_MS } from '../analytics/retention.js';
 import { openDuckDB } from '../firehose/duckdb.js';
+import { ApiError } from '../http/errors.js';
 import type { Log } from '../log/log.js';
 import { encodeIngestEntry } from '../pinpoint/ingest-record.js';
 import type { Db } from '../store/db.js';
@@ -138,6 +139,8 @@ export interface HistoryJobsOptions {
   /** How the job's role may read the bucket (undefined role: allowed, the caller was checked). */
   roleCheck: (job: { appId: string; roleArn: string }) => ReadCheck;
   batchRecords?: number;
+  /** Set when history import cannot run (the analytics store is ClickHouse): `create` answers it as a BadRequestException. */
+  unavailable?: string;
 }
 
 function shape(r: JobRow): HistoryImportJob {
@@ -190,6 +193,7 @@ export class HistoryJobs {
   }
 
   create(c: CreateJob): HistoryImportJob {
+    if (this.o.unavailable) throw new ApiError('BadRequestException', 400, this.o.unavailable);
     parseSource(c.source);
     const id = randomBytes(16).toString('hex');
     this.o.db

@@ -46,6 +46,9 @@ export const CLICKHOUSE_MUTATION_POLL_MS = 100;
 /** Sockets the client keeps to the server (dashboards run their queries concurrently). */
 export const CLICKHOUSE_MAX_OPEN_CONNECTIONS = 8;
 
+/** How long the server's start-up check of PINSTREAM_CLICKHOUSE_URL waits for `SELECT 1`. */
+export const CLICKHOUSE_STARTUP_CHECK_TIMEOUT_MS = 10_000;
+
 export type ChRow = Record<string, unknown>;
 
 /** Runs one SELECT and answers its rows (numbers as numbers, Dates as `YYYY-MM-DD`). */
@@ -67,6 +70,22 @@ function client(c: ClickHouseConfig, database?: string): ClickHouseClient {
     // HTTP 200 on 18.16 (no exception tag there).
     log: { level: ClickHouseLogLevel.OFF },
   });
+}
+
+/**
+ * Checks that ClickHouse answers (`SELECT 1`, at most timeoutMs) before the server listens: the
+ * store itself opens later in the analytics thread, whose failure would only show on the first
+ * analytics call. Throws an error naming ClickHouse and the URL (without credentials) when it does not.
+ */
+export async function checkClickHouse(config: ClickHouseConfig, timeoutMs = CLICKHOUSE_STARTUP_CHECK_TIMEOUT_MS): Promise<void> {
+  const ch = createClient({ url: config.url, username: config.username, password: config.password, request_timeout: timeoutMs, log: { level: ClickHouseLogLevel.OFF } });
+  try {
+    await (await ch.query({ query: 'SELECT 1', format: 'JSONEachRow' })).json();
+  } catch (e) {
+    throw new Error(`ClickHouse at ${config.url} does not answer: ${(e as Error).message}`, { cause: e });
+  } finally {
+    await ch.close();
+  }
 }
 
 export class ClickHouseEventStore implements AnalyticsEventStore {
