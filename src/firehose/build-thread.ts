@@ -7,7 +7,8 @@ import { compress, type CompressionFormat, type CompressOptions } from './compre
 import type { FirehoseRecord } from './destination.js';
 import { toParquet, type ParquetOptions } from './parquet.js';
 import type { ConversionSchema } from './schema.js';
-import { asBuffer, own } from './build.js';
+import { asBuffer } from './build.js';
+import { transferable } from '../transfer.js';
 
 function main(): void {
   const port = parentPort as MessagePort;
@@ -15,13 +16,13 @@ function main(): void {
     port,
     {
       compress(a: { format: CompressionFormat; body: Uint8Array; opts: CompressOptions }) {
-        const out = own(compress(a.format, asBuffer(a.body), a.opts));
+        const out = transferable(compress(a.format, asBuffer(a.body), a.opts));
         return new Transferable(out, [out.buffer as ArrayBuffer]);
       },
       async parquet(a: { records: Array<FirehoseRecord & { data: Uint8Array }>; o: ParquetOptions; schema: ConversionSchema }) {
         const r = await toParquet(a.records.map((x) => ({ ...x, data: asBuffer(x.data) })), a.o, a.schema);
         if (!r.body) return r;
-        const body = own(r.body);
+        const body = transferable(r.body);
         return new Transferable({ ...r, body }, [body.buffer as ArrayBuffer]);
       },
     },

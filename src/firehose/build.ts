@@ -26,11 +26,6 @@ export const BUILD_TIMEOUT_MS = 300_000;
 /** Times a dead build thread is started again before builds fail for good (until a restart). */
 export const BUILD_THREAD_MAX_RESTARTS = 5;
 
-/** A buffer whose ArrayBuffer holds only it, so it can be transferred (a pooled one is copied first). */
-export function own(b: Buffer): Buffer {
-  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : Buffer.from(Uint8Array.prototype.slice.call(b));
-}
-
 export const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
 /** Started with the first build: a server whose streams never compress nor convert runs no such thread. */
@@ -56,7 +51,7 @@ export class BuildThread implements ObjectBuilder {
   async compress(format: CompressionFormat, body: Buffer, opts: CompressOptions = {}): Promise<Buffer> {
     if (format === 'UNCOMPRESSED') return body;
     // A copy: the transferred buffer is detached here, and the caller may still hold the body.
-    const b = Buffer.from(Uint8Array.prototype.slice.call(body));
+    const b = Buffer.from(Uint8Array.prototype.slice.call(body).buffer);
     return asBuffer(await this.thread.call<Uint8Array>('compress', { format, body: b, opts }, BUILD_TIMEOUT_MS, [b.buffer as ArrayBuffer]));
   }
 

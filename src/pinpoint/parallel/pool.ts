@@ -12,6 +12,7 @@
 import { Worker } from 'node:worker_threads';
 import { MAX_INGEST_THREADS } from '../../config/config.js';
 import type { PrepareJob, PreparedEvents } from '../ingest-prepare.js';
+import { transferable } from '../../transfer.js';
 
 /** A prepare (at most a 4 MB body, ~20 ms) not answered in this long means its thread is stuck. */
 export const PREPARE_TIMEOUT_MS = 30_000;
@@ -116,15 +117,9 @@ export class PreparePool {
     let t = this.threads[0];
     for (const x of this.threads) if (x.pendingBytes < t.pendingBytes) t = x;
     const id = this.nextId++;
-    // Transfer the body's memory when the body is all of it (the front door's bodies are); else
-    // copy it first: transferring a view would send, and detach, the whole buffer under it (for a
-    // small Buffer that is Node's shared allocation pool). Buffer#slice is a view, hence set().
-    const b = job.body;
-    let own: Uint8Array = b;
-    if (b.byteOffset !== 0 || b.byteLength !== b.buffer.byteLength || !(b.buffer instanceof ArrayBuffer)) {
-      own = new Uint8Array(b.byteLength);
-      own.set(b);
-    }
+    // Transfer the body's memory when the body is all of it (the front door's bodies are); else a
+    // copy: transferring a view would send, and detach, the whole buffer under it.
+    const own = transferable(job.body);
     const bytes = own.byteLength;
     return new Promise<PreparedEvents>((resolve) => {
       const timer = setTimeout(() => this.stuck(t), this.timeoutMs);
