@@ -7,7 +7,6 @@
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,6 +20,7 @@ import { startClickHouse, type ClickHouseTarget } from './helpers/clickhouse.js'
 import { D0, D1, D2, FIXTURE, NOW } from './helpers/kpi-events.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { signedFetch } from './helpers/signed.js';
+import { freePort } from './helpers/ports.js';
 
 const START = new Date(`${D1}T00:00:00Z`);
 const END = new Date(`${D2}T23:59:59Z`);
@@ -35,16 +35,6 @@ const KPIS = [
   'txn-sms-delivered-grouped-by-date',
 ];
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The SDK client signs with the server's (manual) clock. */
 function pinClock<C extends { config: { systemClockOffset?: number }; middlewareStack: { add: Function } }>(client: C): C {

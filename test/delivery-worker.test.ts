@@ -9,7 +9,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateStreamCommand, DescribeStreamSummaryCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
@@ -25,6 +24,7 @@ import { encodeIngestEntry } from '../src/pinpoint/ingest-record.js';
 import { startPinstream } from '../src/server.js';
 import { kinesisClient, readLineage, type KinesisTarget } from './helpers/kinesis.js';
 import { startTestServer } from './helpers/server.js';
+import { freePort } from './helpers/ports.js';
 
 const A = 'appA0000000000000000000000000000';
 const B = 'appB0000000000000000000000000000';
@@ -198,13 +198,6 @@ function kinesisDestination(server: KinesisTarget, arn: string): Destination {
   return destinationFor(arn, { endpoint: server.url, region: REGION, credentials: server.admin });
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 test('backoff: full jitter within min(max, base * 2^attempt)', () => {
   const o = { baseMs: 200, maxMs: 30_000 };

@@ -124,7 +124,7 @@ export class DeliveryManager implements DeliveryControl {
     await this.stop(appId);
     const row = this.o.eventStreams.get(appId);
     if (!row) return;
-    const spec = this.specFor(row.destination_arn, row.role_arn, appId);
+    const spec = this.specFor(row.destination_arn);
     if (this.threadCount > 0) {
       await this.threadFor(appId).start(appId, spec);
       return;
@@ -202,7 +202,7 @@ export class DeliveryManager implements DeliveryControl {
    * is taken when the first call is made: a role that cannot be assumed fails that call, which
    * the worker reports in its health and retries, rather than failing the server's start.
    */
-  private specFor(arn: string, roleArn: string, appId: string): DestinationSpec {
+  private specFor(arn: string): DestinationSpec {
     if (this.o.localKinesis?.() && parseKinesisArn(arn) && this.isEmbedded(arn)) return { kind: 'local', arn };
     const route = this.route(arn);
     if (route) {
@@ -220,7 +220,7 @@ export class DeliveryManager implements DeliveryControl {
 
   /** The destination of an event stream, built on this thread (describe). */
   private destinationFor(arn: string, roleArn: string, appId: string): Destination {
-    return buildDestination(this.specFor(arn, roleArn, appId), {
+    return buildDestination(this.specFor(arn), {
       local: (a) => this.localDestination(a, roleArn, appId),
       assume: async () => assumeRole(this.o.iam, roleArn, this.source(appId)),
     });

@@ -5,9 +5,9 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.js';
 
 export const CLICKHOUSE_BINARY = process.env.PINSTREAM_TEST_CLICKHOUSE_SERVER ?? '/usr/sbin/clickhouse-server';
 /** The users file Debian's package installs (user `default`, no password, loopback access). */
@@ -29,16 +29,6 @@ export interface ClickHouseServer {
 
 export type ClickHouseTarget = { server: ClickHouseServer; skip?: undefined } | { server?: undefined; skip: string };
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function config(dir: string, httpPort: number, tcpPort: number): string {
   return `<?xml version="1.0"?>

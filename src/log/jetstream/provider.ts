@@ -54,7 +54,7 @@ export class JetStreamLogProvider implements LogProvider {
     private readonly replicas: number,
     clock: Clock,
     timeoutMs: number,
-    private readonly report: (line: string) => void,
+    report: (line: string) => void,
   ) {
     this.ctx = {
       nc,
