@@ -74,6 +74,11 @@ export class JetStreamLogProvider implements LogProvider {
   }
 
   /** Connects (bounded by connectTimeoutMs) and checks that JetStream answers; throws NatsUnavailableError otherwise. */
+  /** The deployment's stream-name prefix (other per-deployment JetStream names derive from it). */
+  get streamPrefix(): string {
+    return this.prefix;
+  }
+
   static async connect(o: JetStreamLogProviderOptions): Promise<JetStreamLogProvider> {
     const prefix = o.prefix ?? DEFAULT_PREFIX;
     if (!PREFIX_RE.test(prefix)) throw new RangeError(`invalid JetStream stream prefix ${JSON.stringify(prefix)}`);
