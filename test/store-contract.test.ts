@@ -23,22 +23,10 @@ import { ConfigError, loadConfig } from '../src/config/config.js';
 import { MASTER_KEY_FILE } from '../src/iam/secrets.js';
 import { IamStore, generateKey } from '../src/iam/store.js';
 import { startTestServer, pinpointClient } from './helpers/server.js';
-import { postgresTarget, withClient } from './helpers/postgres.js';
+import { pgDatabase, postgresTarget, withClient } from './helpers/postgres.js';
 import { changeSeen, openNode, storeContract, type Backend, type StoreNode } from './helpers/store-contract.js';
 
 const pgSkip = async () => (await postgresTarget()).skip;
-
-/** A uniquely named database on the test PostgreSQL; `drop` removes it (closing any connection left). */
-async function pgDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const { config } = await postgresTarget();
-  if (!config) throw new Error('PostgreSQL not reachable');
-  const name = `pinstream_store_${process.pid}_${randomBytes(4).toString('hex')}`;
-  await withClient(config, (c) => c.query(`CREATE DATABASE ${name}`));
-  return {
-    url: `postgres://${config.user}@${config.host}:${config.port}/${name}`,
-    drop: () => withClient(config, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => {}),
-  };
-}
 
 async function pgBackend(): Promise<Backend & { url: string }> {
   const d = await pgDatabase();

@@ -2,6 +2,7 @@
 // `postgres` or else `root` (whichever this machine has). Tests skip with the returned reason when
 // neither connects, rather than pretending to pass.
 
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
 export const PG_HOST = '127.0.0.1';
@@ -50,4 +51,16 @@ export async function withClient<T>(config: pg.ClientConfig, fn: (c: pg.Client) 
   } finally {
     await client.end();
   }
+}
+
+/** A uniquely named database on the test PostgreSQL; `drop` removes it (closing any connection left). */
+export async function pgDatabase(label = 'store'): Promise<{ url: string; drop(): Promise<void> }> {
+  const { config } = await postgresTarget();
+  if (!config) throw new Error('PostgreSQL not reachable');
+  const name = `pinstream_${label}_${process.pid}_${randomBytes(4).toString('hex')}`;
+  await withClient(config, (c) => c.query(`CREATE DATABASE ${name}`));
+  return {
+    url: `postgres://${config.user}@${config.host}:${config.port}/${name}`,
+    drop: () => withClient(config, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => {}),
+  };
 }
