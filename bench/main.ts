@@ -12,8 +12,9 @@ import { e2e } from './e2e.js';
 import { metadata } from './metadata.js';
 import { logs } from './logs.js';
 import { clickhouseBench } from './clickhouse.js';
+import { clusterBench } from './cluster.js';
 
-const BENCHMARKS: Record<string, (argv: string[]) => Promise<number>> = { ingest, kinesis, firehose, analytics: runAnalyticsBench, endpoints, import: importBench, history, e2e, metadata, logs, clickhouse: clickhouseBench };
+const BENCHMARKS: Record<string, (argv: string[]) => Promise<number>> = { ingest, kinesis, firehose, analytics: runAnalyticsBench, endpoints, import: importBench, history, e2e, metadata, logs, clickhouse: clickhouseBench, cluster: clusterBench };
 
 const USAGE = `usage: npm run bench -- <benchmark> [options]
 
@@ -28,7 +29,8 @@ benchmarks:
   history   history import of gzipped JSON and Parquet archives vs the live loader, with peak RSS (--help for options)
   metadata  IAM writes on SQLite vs PostgreSQL, the cached key lookup, and how soon another node serves a change (PostgreSQL)
   logs      Log adapters side by side: segment log (fsync) vs JetStream (NATS at 127.0.0.1:4222): appends, reads, CPU per record (--help for options)
-  clickhouse analytics on ClickHouse vs DuckDB on the same rows: load rate, CPU µs/row, dashboard/KPI p50 (--help for options)`;
+  clickhouse analytics on ClickHouse vs DuckDB on the same rows: load rate, CPU µs/row, dashboard/KPI p50 (--help for options)
+  cluster   PutEvents through 1 and 2 cluster nodes (3 NATS, PostgreSQL, ClickHouse) vs the embedded process: events/s, p99, CPU per event`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
