@@ -21,7 +21,7 @@ import type { LogFs } from './log/fs.js';
 import { SegmentLogProvider, renderLogMetrics, type LogProvider, type LogsHealth } from './log/provider.js';
 import { JetStreamLogProvider, NatsUnavailableError } from './log/jetstream/provider.js';
 import { Kvm } from '@nats-io/kv';
-import { KvPlacement, LocalPlacement, type Placement } from './cluster/placement.js';
+import { KvPlacement, LocalPlacement, renderPlacementMetrics, type Placement } from './cluster/placement.js';
 import { pinpointProtocol } from './pinpoint/api.js';
 import { Apps } from './pinpoint/apps.js';
 import { Dedup } from './pinpoint/dedup.js';
@@ -304,6 +304,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     messaging.metrics() +
     renderLogMetrics(logs.health()) +
     loaderMetrics(analytics.loaderLag()) +
+    renderPlacementMetrics(placement) +
     renderMemoryMetrics({ analytics: analytics.memory(), duckdbLimit: config.analyticsMemoryMb * 1048576, prepareHeapUsed: prepareThreadsHeapBytes() });
 
   const consoleAssets = consoleHandler({ region: config.region, accountId: config.accountId });

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { KvPlacement, LocalPlacement, leaseKey, type PlacedJob } from '../src/cluster/placement.js';
+import { KvPlacement, LocalPlacement, leaseKey, renderPlacementMetrics, type PlacedJob } from '../src/cluster/placement.js';
 
 const NATS = '127.0.0.1:4222';
 const TTL = 1500;
@@ -114,4 +114,15 @@ test('KV placement: one node runs a job; release hands it over; a dead node lose
     await ncA.close();
     await ncB.close().catch(() => {});
   }
+});
+
+test('placement on /metrics: one gauge per job, 1 where it runs here, names escaped; nothing when no job is placed', async () => {
+  const p = new LocalPlacement('node-a');
+  assert.equal(renderPlacementMetrics(p), '');
+  p.place('delivery/app"1\\x', { start() {}, async stop() {} });
+  const text = renderPlacementMetrics(p);
+  assert.match(text, /^# TYPE pinstream_placement_running gauge$/m);
+  assert.match(text, /^pinstream_placement_running\{job="delivery\/app\\"1\\\\x",node="node-a",holder="node-a"\} 1$/m);
+  await p.close();
+  assert.equal(renderPlacementMetrics(p), '');
 });

@@ -262,3 +262,16 @@ export class KvPlacement implements Placement {
     await slot.job.stop();
   }
 }
+
+/**
+ * Placement on /metrics: one gauge per placed job, 1 where this node runs it, 0 where it stands by
+ * (with the holder it last saw), so an operator sees where each singleton runs from any node.
+ */
+export function renderPlacementMetrics(p: Placement): string {
+  const states = p.states();
+  if (states.length === 0) return '';
+  const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+  const name = 'pinstream_placement_running';
+  const lines = states.map((s) => `${name}{job="${esc(s.name)}",node="${esc(p.nodeId)}",holder="${esc(s.holder ?? '')}"} ${s.running ? 1 : 0}`);
+  return `# HELP ${name} 1 when this node runs the job (holds its lease), else 0; holder is the node last seen holding it.\n# TYPE ${name} gauge\n${lines.join('\n')}\n`;
+}
