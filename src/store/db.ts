@@ -11,7 +11,8 @@ import { join } from 'node:path';
 
 export type Db = Database.Database;
 
-const MIGRATIONS: string[] = [
+/** Exported for the upgrade tests (an old data directory is built by applying a prefix of them). */
+export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE apps (
      id TEXT PRIMARY KEY,
      name TEXT NOT NULL,
