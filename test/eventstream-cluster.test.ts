@@ -29,6 +29,7 @@ import { createPinpointRole } from './helpers/eventstream.js';
 import { SINGLE_NATS, singleNatsSkip } from './helpers/nats-cluster.js';
 import { postgresTarget, withClient } from './helpers/postgres.js';
 import { signedFetch } from './helpers/signed.js';
+import { metricsFetch } from './helpers/process.js';
 
 const ACCOUNT = '000000000000';
 /** Short leases, so a takeover that waited for expiry would still finish within the test. */
@@ -158,6 +159,11 @@ test('two nodes on NATS + PostgreSQL: one worker per event stream, restarted whe
   assert.equal(status.Health.holder, holder.config.nodeId);
   assert.equal(status.Checkpoint, status.Health.checkpoint);
   assert.equal(typeof status.Checkpoint, 'number');
+  // /metrics there: the holder, and the lag from the shared checkpoint (as the status read it).
+  const metrics = await (await metricsFetch(other.server.url)).text();
+  assert.match(metrics, new RegExp(`pinstream_delivery_holder_info\\{app_id="${app}",destination="[^"]+",holder="${holder.config.nodeId}"\\} 1`));
+  assert.match(metrics, new RegExp(`pinstream_delivery_records_behind\\{app_id="${app}",[^}]*\\} 0`));
+  assert.doesNotMatch(metrics, new RegExp(`pinstream_delivery_delivered_total\\{app_id="${app}"`), 'the counters are the holder’s to report');
 
   // A change through the other node (a new destination) restarts the worker where it runs.
   await other.pinpoint.send(new PutEventStreamCommand({ ApplicationId: app, WriteEventStream: { DestinationStreamArn: arn('es-two'), RoleArn: role } }));

@@ -1,9 +1,14 @@
 // Runs one delivery worker per configured event stream: picks each destination (the embedded
 // Kinesis of this process, appended to in process as the event stream's role; the embedded
 // Firehose reached over HTTP as any client would and signed with that role; or a configured remote
-// endpoint such as real AWS), starts workers at boot and when settings change, and reports their
-// health. Workers run in consumers threads (config consumerThreads; streams spread over them by
-// app id) so delivery never takes turns with request work; with 0 threads they run on this one.
+// endpoint such as real AWS), places each app's worker under the lease `delivery/<appId>` (the
+// server's Placement: embedded every worker runs here; in a cluster on whichever node holds it),
+// follows settings changed on any node (the Store's change notifications), keeps the checkpoints of
+// the workers running here (read synchronously by them, written to the Store behind them, one write
+// in flight per app), and reports their health — or, for a worker on another node, its holder and
+// the lag from the shared checkpoint. Workers run in consumers threads (config consumerThreads;
+// streams spread over them by app id) so delivery never takes turns with request work; with 0
+// threads they run on this one.
 
 import type { Clock } from '../clock.js';
 import type { Config, DestinationRoute } from '../config/config.js';

@@ -1,6 +1,7 @@
 // Event-stream settings of an app (PutEventStream / GetEventStream / DeleteEventStream): validated
 // before saving — ARN syntax, a destination that exists and is active, and a role that lets
-// Pinpoint write to it — then handed to delivery, which streams every event of the app there.
+// Pinpoint write to it — then saved in the metadata Store (eventstream-store.ts) and handed to
+// delivery, which streams every event of the app there (on whichever node runs its worker).
 
 import type { Clock } from '../clock.js';
 import type { Log } from '../log/log.js';
