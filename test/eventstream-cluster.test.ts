@@ -3,7 +3,8 @@
 // each with its own data directory and the shared master key. An event stream set through one
 // node is delivered by exactly one node's worker; changing it through the other node restarts the
 // worker where it runs; closing the node that runs it hands the lease over and the other node
-// resumes from the shared checkpoint; deleting it gives the placement up. Skipped (with the
+// resumes from the shared checkpoint; deleting it gives the placement up; a holder killed with
+// SIGKILL loses its lease when it expires and the other node resumes. Skipped (with the
 // reason) when NATS at 127.0.0.1:4222 or PostgreSQL at 127.0.0.1:5432 is not there.
 //
 // Kinesis stream definitions are still kept per node (another change moves them onto the Store):
@@ -29,7 +30,9 @@ import { createPinpointRole } from './helpers/eventstream.js';
 import { SINGLE_NATS, singleNatsSkip } from './helpers/nats-cluster.js';
 import { postgresTarget, withClient } from './helpers/postgres.js';
 import { signedFetch } from './helpers/signed.js';
-import { metricsFetch } from './helpers/process.js';
+import { metricsFetch, spawnServer, waitForExit, type ServerProcess } from './helpers/process.js';
+import { CLUSTER_NODE } from './helpers/cluster-node.js';
+import { pinpointClient } from './helpers/server.js';
 
 const ACCOUNT = '000000000000';
 /** Short leases, so a takeover that waited for expiry would still finish within the test. */
@@ -62,6 +65,42 @@ async function readSeqs(k: KinesisClient, StreamName: string): Promise<string[]>
   return out;
 }
 
+/** A fresh database on the test PostgreSQL and a JetStream prefix, removed after the test. */
+async function sharedServices(t: { after(fn: () => Promise<void>): void }): Promise<{ postgresUrl: string; prefix: string }> {
+  const { config: pgc } = await postgresTarget();
+  const dbName = `pinstream_es_${process.pid}_${randomBytes(4).toString('hex')}`;
+  await withClient(pgc!, (c) => c.query(`CREATE DATABASE ${dbName}`));
+  const prefix = `T${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+  t.after(async () => {
+    const cleanup = await JetStreamLogProvider.connect({ servers: [SINGLE_NATS], clock: systemClock, prefix });
+    await cleanup.removeAll();
+    await cleanup.close();
+    await withClient(pgc!, (c) => c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`));
+  });
+  return { postgresUrl: `postgres://${pgc!.user}@${pgc!.host}:${pgc!.port}/${dbName}`, prefix };
+}
+
+/** PutEvents of `n` events tagged `tag-i` (their `seq` attribute); returns the tags. */
+async function sendEvents(pinpoint: ReturnType<typeof pinpointClient>, app: string, tag: string, n: number): Promise<string[]> {
+  const Events: Record<string, Event> = {};
+  const seqs: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const seq = `${tag}-${i}`;
+    seqs.push(seq);
+    Events[randomUUID()] = { EventType: 'cluster.test', Timestamp: new Date().toISOString(), Attributes: { seq } };
+  }
+  const r = await pinpoint.send(new PutEventsCommand({ ApplicationId: app, EventsRequest: { BatchItem: { [randomUUID()]: { Endpoint: {}, Events } } } }));
+  for (const item of Object.values(r.EventsResponse!.Results!)) for (const res of Object.values(item.EventsItemResponse!)) assert.equal(res.Message, 'Accepted');
+  return seqs;
+}
+
+/** The app's entry of GET /v1/eventstreams/status on a node. */
+async function streamStatus(url: string, credentials: { accessKeyId: string; secretAccessKey: string }, app: string) {
+  const res = await signedFetch(url, { method: 'GET', path: '/v1/eventstreams/status', credentials });
+  assert.equal(res.status, 200, res.text);
+  return res.json.Item.find((i: { ApplicationId: string }) => i.ApplicationId === app);
+}
+
 /** Whether the node runs the app's worker now, as its placement says. */
 function runs(s: TestServer, app: string): boolean {
   return s.server.placement.states().some((st) => st.name === placementName(app) && st.running);
@@ -70,21 +109,13 @@ function runs(s: TestServer, app: string): boolean {
 test('two nodes on NATS + PostgreSQL: one worker per event stream, restarted where it runs on a change through the other node, handed over on close, released on delete', { timeout: 180_000 }, async (t) => {
   const why = (await singleNatsSkip()) ?? (await postgresTarget()).skip;
   if (why) return t.skip(why);
-  const { config: pgc } = await postgresTarget();
-  const dbName = `pinstream_es_${process.pid}_${randomBytes(4).toString('hex')}`;
-  await withClient(pgc!, (c) => c.query(`CREATE DATABASE ${dbName}`));
-  const postgresUrl = `postgres://${pgc!.user}@${pgc!.host}:${pgc!.port}/${dbName}`;
-  const prefix = `T${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+  const { postgresUrl, prefix } = await sharedServices(t);
   const dirs = [await mkdtemp(join(tmpdir(), 'pinstream-es1-')), await mkdtemp(join(tmpdir(), 'pinstream-es2-'))];
   const nodes: TestServer[] = [];
   const clients: Array<{ destroy(): void }> = [];
   t.after(async () => {
     for (const c of clients) c.destroy();
     for (const n of nodes) await n.close().catch(() => {});
-    const cleanup = await JetStreamLogProvider.connect({ servers: [SINGLE_NATS], clock: systemClock, prefix });
-    await cleanup.removeAll();
-    await cleanup.close();
-    await withClient(pgc!, (c) => c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`));
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   });
   const start = (i: number) =>
@@ -129,18 +160,7 @@ test('two nodes on NATS + PostgreSQL: one worker per event stream, restarted whe
   await new Promise((r) => setTimeout(r, 500));
   assert.deepEqual(nodes.map((n) => runs(n, app)).filter(Boolean).length, 1, 'exactly one node runs the worker');
 
-  const send = async (via: TestServer, tag: string, n: number): Promise<string[]> => {
-    const Events: Record<string, Event> = {};
-    const seqs: string[] = [];
-    for (let i = 0; i < n; i++) {
-      const seq = `${tag}-${i}`;
-      seqs.push(seq);
-      Events[randomUUID()] = { EventType: 'cluster.test', Timestamp: new Date().toISOString(), Attributes: { seq } };
-    }
-    const r = await via.pinpoint.send(new PutEventsCommand({ ApplicationId: app, EventsRequest: { BatchItem: { [randomUUID()]: { Endpoint: {}, Events } } } }));
-    for (const item of Object.values(r.EventsResponse!.Results!)) for (const res of Object.values(item.EventsItemResponse!)) assert.equal(res.Message, 'Accepted');
-    return seqs;
-  };
+  const send = (via: TestServer, tag: string, n: number) => sendEvents(via.pinpoint, app, tag, n);
 
   // Events through the node that does not run the worker: the holder delivers them into its stream.
   const a = await send(other, 'a', 20);
@@ -150,9 +170,7 @@ test('two nodes on NATS + PostgreSQL: one worker per event stream, restarted whe
 
   // Status on the node without the worker: the holder and the lag from the shared checkpoint.
   const status = await until('the shared checkpoint past batch a', async () => {
-    const res = await signedFetch(other.server.url, { method: 'GET', path: '/v1/eventstreams/status', credentials: other.server.admin });
-    assert.equal(res.status, 200, res.text);
-    const item = res.json.Item.find((i: { ApplicationId: string }) => i.ApplicationId === app);
+    const item = await streamStatus(other.server.url, other.server.admin, app);
     return item && item.Health.recordsBehind === 0 && item;
   });
   assert.equal(status.Health.state, 'elsewhere');
@@ -201,4 +219,86 @@ test('two nodes on NATS + PostgreSQL: one worker per event stream, restarted whe
   await other.pinpoint.send(new DeleteEventStreamCommand({ ApplicationId: app }));
   await until('the placement given up', () => !other.server.placement.states().some((s) => s.name === placementName(app)));
   assert.equal(other.server.delivery.health(app), undefined);
+});
+
+test('a holder killed with SIGKILL: its lease expires and the other node resumes from the shared checkpoint', { timeout: 180_000 }, async (t) => {
+  const why = (await singleNatsSkip()) ?? (await postgresTarget()).skip;
+  if (why) return t.skip(why);
+  const { postgresUrl, prefix } = await sharedServices(t);
+  const dirs = [await mkdtemp(join(tmpdir(), 'pinstream-esk1-')), await mkdtemp(join(tmpdir(), 'pinstream-esk2-'))];
+  const clients: Array<{ destroy(): void }> = [];
+  let a: ServerProcess | undefined;
+  let b: TestServer | undefined;
+  t.after(async () => {
+    for (const c of clients) c.destroy();
+    if (a && a.child.exitCode === null && a.child.signalCode === null) {
+      a.child.kill('SIGKILL');
+      await waitForExit(a.child);
+    }
+    await b?.close();
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+  // Node A, a process of its own: it gets the event stream (and its lease) before node B exists.
+  a = await spawnServer(
+    {
+      PINSTREAM_DATA_DIR: dirs[0],
+      PINSTREAM_NATS_URL: SINGLE_NATS,
+      PINSTREAM_NATS_REPLICAS: '1',
+      PINSTREAM_POSTGRES_URL: postgresUrl,
+      PINSTREAM_NODE_ID: 'node-a',
+      PINSTREAM_CONSUMER_THREADS: '0',
+      CLUSTER_NATS_PREFIX: prefix,
+      CLUSTER_LEASE_TTL_MS: String(TEST_LEASE_TTL_MS),
+    },
+    30_000,
+    CLUSTER_NODE,
+  );
+  const adminA = { accessKeyId: a.accessKeyId, secretAccessKey: a.secretAccessKey! };
+  const ka = kinesisClient({ url: a.url, admin: adminA });
+  const pa = pinpointClient({ url: a.url, admin: adminA });
+  const iam = new IAMClient({ endpoint: a.url, region: 'us-east-1', credentials: adminA, maxAttempts: 1 });
+  clients.push(ka, pa, iam);
+  const stream = 'es-killed';
+  await ka.send(new CreateStreamCommand({ StreamName: stream, ShardCount: 1 }));
+  await waitActive(ka, stream);
+  await createPinpointRole(iam, 'es-kill', { resource: `arn:aws:kinesis:us-east-1:${ACCOUNT}:stream/${stream}` });
+  const app = (await pa.send(new CreateAppCommand({ CreateApplicationRequest: { Name: 'killed' } }))).ApplicationResponse!.Id!;
+  await pa.send(new PutEventStreamCommand({ ApplicationId: app, WriteEventStream: { DestinationStreamArn: `arn:aws:kinesis:us-east-1:${ACCOUNT}:stream/${stream}`, RoleArn: `arn:aws:iam::${ACCOUNT}:role/es-kill` } }));
+  const before = await sendEvents(pa, app, 'before', 30);
+  await until('node A to deliver', async () => (await readSeqs(ka, stream)).length >= before.length);
+
+  await copyFile(join(dirs[0], MASTER_KEY_FILE), join(dirs[1], MASTER_KEY_FILE));
+  b = await startTestServer({
+    dataDir: dirs[1],
+    config: { natsUrl: [SINGLE_NATS], natsReplicas: 1, postgresUrl, nodeId: 'node-b' },
+    deps: { natsPrefix: prefix, placement: { ttlMs: TEST_LEASE_TTL_MS } },
+  });
+  const kb = kinesisClient(b.server);
+  clients.push(kb);
+  await kb.send(new CreateStreamCommand({ StreamName: stream, ShardCount: 1 }));
+  await waitActive(kb, stream);
+  // Node B places the worker but node A holds it; B shows it running there, caught up.
+  const st = await until('node B to see node A run the worker, caught up', async () => {
+    const s = await streamStatus(b!.server.url, b!.server.admin, app);
+    return s?.Health.state === 'elsewhere' && s.Health.recordsBehind === 0 && s;
+  });
+  assert.equal(st.Health.holder, 'node-a');
+  assert.equal(runs(b, app), false);
+
+  a.child.kill('SIGKILL');
+  assert.equal((await waitForExit(a.child)).signal, 'SIGKILL');
+  const killedAt = Date.now();
+  await until('node B to take over once the lease expired', () => runs(b!, app), TEST_LEASE_TTL_MS * 5);
+  const tookMs = Date.now() - killedAt;
+  t.diagnostic(`node B took the worker over ${tookMs} ms after node A was killed (lease TTL ${TEST_LEASE_TTL_MS} ms)`);
+  const after = await sendEvents(b.pinpoint, app, 'after', 30);
+  const inB = await until('node B to deliver what came after', async () => {
+    const seqs = await readSeqs(kb, stream);
+    return after.every((s) => seqs.includes(s)) && seqs;
+  });
+  // At least once: what node A delivered before the checkpoint it saved is not delivered again.
+  const again = inB.filter((s) => s.startsWith('before-'));
+  t.diagnostic(`records delivered again after the takeover: ${again.length}`);
+  assert.deepEqual(again, [], 'node A had saved its checkpoint past everything it delivered');
+  assert.equal(new Set(inB).size, inB.length, 'no duplicates');
 });
