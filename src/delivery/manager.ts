@@ -314,24 +314,25 @@ export class DeliveryManager implements DeliveryControl {
       queue = run.catch(() => {});
       return run;
     };
+    const tryStart = async () => {
+      if (!job.wanted || job.runningWith) return;
+      try {
+        await this.startWorker(appId, job);
+      } catch (e) {
+        // The Store was unreachable (or the settings went meanwhile): try again while placed here.
+        console.error(`pinstream: the event stream worker of app ${appId} could not start (${(e as Error).message}); retrying in ${WORKER_START_RETRY_MS} ms`);
+        clearTimeout(retry);
+        retry = setTimeout(() => void (job.wanted && !job.runningWith && job.start()), WORKER_START_RETRY_MS);
+        retry.unref();
+      }
+    };
     const job: AppJob = {
       wanted: false,
       runningWith: undefined,
       idle: () => queue,
       start: () => {
         job.wanted = true;
-        return enqueue(async () => {
-          if (!job.wanted || job.runningWith) return;
-          try {
-            await this.startWorker(appId, job);
-          } catch (e) {
-            // The Store was unreachable (or the settings went meanwhile): try again while placed here.
-            console.error(`pinstream: the event stream worker of app ${appId} could not start (${(e as Error).message}); retrying in ${WORKER_START_RETRY_MS} ms`);
-            clearTimeout(retry);
-            retry = setTimeout(() => void (job.wanted && !job.runningWith && job.start()), WORKER_START_RETRY_MS);
-            retry.unref();
-          }
-        });
+        return enqueue(tryStart);
       },
       stop: () => {
         job.wanted = false;
@@ -341,7 +342,7 @@ export class DeliveryManager implements DeliveryControl {
       restart: () =>
         enqueue(async () => {
           await this.stopWorker(appId, job);
-          if (job.wanted) await this.startWorker(appId, job);
+          await tryStart();
         }),
     };
     return job;
@@ -355,10 +356,17 @@ export class DeliveryManager implements DeliveryControl {
     if (!saved) return;
     const cp: CheckpointState = { position: saved.position, epoch: saved.epoch, dirty: false, fenced: false };
     this.checkpoints.set(appId, cp);
-    job.runningWith = { epoch: row.epoch, destination: row.destination_arn, role: row.role_arn };
     const spec = this.specFor(row.destination_arn);
     if (this.threadCount > 0) {
-      await this.threadFor(appId).start(appId, spec);
+      try {
+        await this.threadFor(appId).start(appId, spec);
+      } catch (e) {
+        // Not started: nothing to stop, and the retry of job.start tries again.
+        cp.fenced = true;
+        if (this.checkpoints.get(appId) === cp) this.checkpoints.delete(appId);
+        throw e;
+      }
+      job.runningWith = { epoch: row.epoch, destination: row.destination_arn, role: row.role_arn };
       return;
     }
     const destination = buildDestination(spec, {
@@ -378,6 +386,7 @@ export class DeliveryManager implements DeliveryControl {
     });
     this.workers.set(appId, { worker, destination });
     worker.start();
+    job.runningWith = { epoch: row.epoch, destination: row.destination_arn, role: row.role_arn };
   }
 
   /** Stops the app's worker here; resolves once it no longer acts and its last checkpoint is written (or given up on). */
