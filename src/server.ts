@@ -21,7 +21,7 @@ import type { LogFs } from './log/fs.js';
 import { SegmentLogProvider, renderLogMetrics, type LogProvider, type LogsHealth } from './log/provider.js';
 import { JetStreamLogProvider, NatsUnavailableError } from './log/jetstream/provider.js';
 import { Kvm } from '@nats-io/kv';
-import { KvPlacement, LocalPlacement, renderPlacementMetrics, type Placement } from './cluster/placement.js';
+import { KvPlacement, LocalPlacement, renderPlacementMetrics, type KvPlacementOptions, type Placement } from './cluster/placement.js';
 import { pinpointProtocol } from './pinpoint/api.js';
 import { Apps } from './pinpoint/apps.js';
 import { Dedup } from './pinpoint/dedup.js';
@@ -32,6 +32,7 @@ import { openDb } from './store/db.js';
 import { openMetadata } from './store/metadata.js';
 import { EventStreams } from './pinpoint/eventstream.js';
 import { DeliveryManager } from './delivery/manager.js';
+import { EventStreamStore } from './pinpoint/eventstream-store.js';
 import { renderMetrics } from './delivery/metrics.js';
 import type { ApiRequest } from './http/request.js';
 import { awsJsonProtocol } from './http/awsjson.js';
@@ -155,6 +156,8 @@ export interface PinstreamDeps {
   historyBatchRecords?: number;
   /** Bounds of the Data Catalog (tests use small ones). */
   catalogLimits?: Partial<CatalogLimits>;
+  /** With PINSTREAM_NATS_URL: lease timings of the placement (tests use short ones; default LEASE_TTL_MS). */
+  placement?: Pick<KvPlacementOptions, 'ttlMs' | 'renewMs' | 'safetyMs' | 'retryMs'>;
 }
 
 /** The /health answer: the logs' section has counts by log kind only, nothing tenant-identifying. */
@@ -247,7 +250,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   }, RETENTION_INTERVAL_MS);
   retention.unref();
 
-  const eventStreams = new EventStreams(db, clock, iam, ingestLog, (id) => apps.arn(id), config.retentionDays);
+  const eventStreams = new EventStreams(await EventStreamStore.open(meta), clock, iam, ingestLog, (id) => apps.arn(id), config.retentionDays);
   let serverUrl = '';
   // Before Firehose: delivery streams converting records read their tables from it.
   const catalogStore = new CatalogStore(db, clock, { ...DEFAULT_CATALOG_LIMITS, ...deps.catalogLimits });
@@ -295,10 +298,11 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     ingestLog,
     clock,
     localKinesis: () => ({ ...kinesisLocal, writable: (i) => kinesis.getWritable(kinesis.resolveName(i)), put: (s, entries) => kinesisData.put(s, entries) }),
+    placement,
   });
   eventStreams.attach(delivery);
   const metrics = () =>
-    renderMetrics(eventStreams.all().map((r) => ({ appId: r.app_id, destinationArn: r.destination_arn, health: delivery.health(r.app_id) }))) +
+    renderMetrics(eventStreams.all().map((r) => ({ appId: r.app_id, destinationArn: r.destination_arn, health: delivery.health(r.app_id), elsewhere: delivery.elsewhere(r.app_id) }))) +
     kinesisData.metrics.render(kinesis) +
     httpMetrics(server.stats()) +
     messaging.metrics() +
@@ -356,7 +360,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     eventStreams,
     authorizer,
     callerArn: (req: ApiRequest) => iam.keyOwner(req.caller!.accessKeyId)!.arn,
-    deliveryHealth: (id) => delivery.health(id),
+    deliveryHealth: (id, saved) => delivery.statusOf(id, saved),
     jobs: {
       jobs,
       accountId: config.accountId,
@@ -520,8 +524,8 @@ async function natsLogs(config: Config, clock: Clock, deps: PinstreamDeps): Prom
 async function openPlacement(config: Config, logs: LogProvider, deps: PinstreamDeps): Promise<Placement> {
   if (!(logs instanceof JetStreamLogProvider)) return new LocalPlacement(config.nodeId);
   // One bucket per deployment prefix, so tests (and deployments) sharing a NATS do not share leases.
-  const kv = await KvPlacement.bucket(new Kvm(logs.nc), { name: `${logs.streamPrefix}-leases`, replicas: config.natsReplicas ?? 1 });
-  return new KvPlacement({ kv, nodeId: config.nodeId, report: deps.logReport ?? ((line) => console.error(`pinstream: ${line}`)) });
+  const kv = await KvPlacement.bucket(new Kvm(logs.nc), { name: `${logs.streamPrefix}-leases`, replicas: config.natsReplicas ?? 1, ttlMs: deps.placement?.ttlMs });
+  return new KvPlacement({ kv, nodeId: config.nodeId, ...deps.placement, report: deps.logReport ?? ((line) => console.error(`pinstream: ${line}`)) });
 }
 
 /**

@@ -219,6 +219,28 @@ test('start-up stops with a message naming PostgreSQL when it is unreachable or 
   assert.equal(loadConfig({}).postgresUrl, undefined);
 });
 
+test('two nodes: event-stream settings set on one reach the other (its change listeners hear the app); checkpoints are shared and fenced by epoch', async (t) => {
+  const why = await pgSkip();
+  if (why) return t.skip(why);
+  const [one, two] = await twoNodes(t);
+  const heard: Array<string | undefined> = [];
+  two.eventStreams.onChange((id) => heard.push(id));
+  const row = { app_id: 'app1', destination_arn: 'arn:aws:kinesis:us-east-1:000000000000:stream/s', role_arn: 'arn:aws:iam::000000000000:role/r', last_modified: 'x', last_updated_by: 'me' };
+  await one.eventStreams.save(row, { checkpoint: 3, initial: 3, epoch: 100 });
+  await changeSeen(two.meta, 'event_streams', () => two.eventStreams.get('app1')?.destination_arn === row.destination_arn);
+  assert.ok(heard.includes('app1'));
+  // A worker on node 2 advances; node 1 reads the same checkpoint.
+  assert.equal(await two.eventStreams.advance('app1', 8, 100), 8);
+  assert.equal((await one.eventStreams.checkpoint('app1'))?.position, 8);
+  // A replay through node 1: node 2 sees the new epoch in the cached settings, its old worker is refused.
+  await one.eventStreams.setCheckpoint('app1', 2);
+  await changeSeen(two.meta, 'event_streams', () => two.eventStreams.get('app1')?.epoch === 101);
+  assert.equal(await two.eventStreams.advance('app1', 9, 100), undefined);
+  assert.equal((await two.eventStreams.checkpoint('app1'))?.position, 2);
+  await one.eventStreams.remove('app1');
+  await changeSeen(two.meta, 'event_streams', () => two.eventStreams.get('app1') === undefined);
+});
+
 test('two servers on one PostgreSQL: a key and an app made through one serve through the other', { timeout: 120_000 }, async (t) => {
   const why = await pgSkip();
   if (why) return t.skip(why);

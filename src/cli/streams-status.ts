@@ -14,7 +14,7 @@ credentials: PINSTREAM_ADMIN_ACCESS_KEY_ID/SECRET when both are set, else the AW
 interface Item {
   ApplicationId: string;
   DestinationStreamArn: string;
-  Health: { state: string; delivered?: number; recordsBehind?: number; millisBehind?: number; millisBehindExact?: boolean; retries?: number; rejected?: number; lastError?: { message: string; at: number } };
+  Health: { state: string; holder?: string; delivered?: number; recordsBehind?: number; millisBehind?: number; millisBehindExact?: boolean; retries?: number; rejected?: number; lastError?: { message: string; at: number } };
 }
 
 export async function streamsStatus(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -54,7 +54,8 @@ export async function streamsStatus(argv: string[], env: NodeJS.ProcessEnv = pro
   const rows = (body.Item ?? []).map((i) => [
     i.ApplicationId,
     i.DestinationStreamArn,
-    i.Health.state,
+    // 'elsewhere': another node runs the worker (cluster mode); its lag is from the shared checkpoint.
+    i.Health.state === 'elsewhere' && i.Health.holder ? `elsewhere (${i.Health.holder})` : i.Health.state,
     String(i.Health.delivered ?? 0),
     // A bound (nothing of the app read yet) is shown as one: "at most".
     `${i.Health.recordsBehind ?? 0} rec / ${i.Health.millisBehindExact === false ? '≤ ' : ''}${i.Health.millisBehind ?? 0} ms`,

@@ -1,6 +1,9 @@
 // Prometheus text exposition of event-stream delivery: lag (records and milliseconds behind),
 // delivered, retried and rejected counts, and when the last error happened, per app and
-// destination. Served at GET /metrics to the bearer token PINSTREAM_METRICS_TOKEN (src/http/operator.ts):
+// destination. A stream whose worker runs on another node (cluster mode) is shown by its holder
+// (pinstream_delivery_holder_info) and its records behind from the checkpoint shared in the Store
+// (as last read, at most REMOTE_STATUS_REFRESH_MS old); its other families are the holder's to
+// report. Served at GET /metrics to the bearer token PINSTREAM_METRICS_TOKEN (src/http/operator.ts):
 // the labels name tenants' apps and destinations.
 
 export interface StreamMetrics {
@@ -15,6 +18,8 @@ export interface StreamMetrics {
     rejected: number;
     lastError?: { at: number };
   };
+  /** The worker runs on another node: which one, and the lag from the shared checkpoint. */
+  elsewhere?: { holder: string; recordsBehind?: number };
 }
 
 const FAMILIES: Array<[name: string, type: 'gauge' | 'counter', help: string, value: (h: NonNullable<StreamMetrics['health']>) => number | undefined]> = [
@@ -32,10 +37,24 @@ export function renderMetrics(streams: StreamMetrics[]): string {
   for (const [name, type, help, value] of FAMILIES) {
     out += `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`;
     for (const s of streams) {
-      const v = s.health ? value(s.health) : name === 'pinstream_delivery_up' ? 0 : undefined;
+      const v = s.health
+        ? value(s.health)
+        : s.elsewhere
+          ? name === 'pinstream_delivery_records_behind'
+            ? s.elsewhere.recordsBehind
+            : undefined
+          : name === 'pinstream_delivery_up'
+            ? 0
+            : undefined;
       if (v === undefined) continue;
       out += `${name}{app_id="${label(s.appId)}",destination="${label(s.destinationArn)}"} ${v}\n`;
     }
+  }
+  const holders = streams.filter((s) => !s.health && s.elsewhere);
+  if (holders.length > 0) {
+    const name = 'pinstream_delivery_holder_info';
+    out += `# HELP ${name} The node running the delivery worker, when it is not this one (1 per stream).\n# TYPE ${name} gauge\n`;
+    for (const s of holders) out += `${name}{app_id="${label(s.appId)}",destination="${label(s.destinationArn)}",holder="${label(s.elsewhere!.holder)}"} 1\n`;
   }
   return out;
 }

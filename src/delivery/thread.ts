@@ -4,7 +4,7 @@
 // records here, and sends each batch: to the embedded Kinesis through the main thread (one call
 // per batch, the records in one transferred buffer: the main thread owns the shard logs), to any
 // other destination (real AWS, the server's own HTTP endpoint) with its SDK client from this
-// thread. Checkpoints and rejected records go to the main thread, which persists them (SQLite);
+// thread. Checkpoints and rejected records go to the main thread, which persists them (the Store);
 // so does each worker's health snapshot. The main thread's side is consumers-thread.ts.
 
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';

@@ -51,8 +51,8 @@ export interface PinpointServices {
   authorizer: Authorizer;
   /** The IAM ARN of the request's caller (EventStream.LastUpdatedBy). */
   callerArn: (req: ApiRequest) => string;
-  /** Delivery health of an app's event stream, when its worker runs. */
-  deliveryHealth: (appId: string) => object | undefined;
+  /** Delivery health of an app's event stream, given its checkpoint saved in the Store. */
+  deliveryHealth: (appId: string, savedCheckpoint: number | undefined) => object;
   /** The KPI API and console analytics routes exist only when an event store is attached. */
   analytics?: Analytics;
   /** "Now" for KPI date-range rules and dashboard defaults. */
@@ -320,11 +320,16 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
       // Pinstream extension: delivery health of every event stream the caller may read.
       method: 'GET',
       path: '/v1/eventstreams/status',
-      handler: (req) => {
-        const Item = eventStreams
-          .all()
-          .filter((row) => authorizer.allowed(req, 'mobiletargeting:GetEventStream', apps.arn(row.app_id)))
-          .map((row) => ({ ...eventStreamShape(row), Checkpoint: row.checkpoint, Health: s.deliveryHealth(row.app_id) ?? { state: 'stopped' } }));
+      // Checkpoint is the one saved in the metadata Store (shared by every node); Health is the
+      // worker's own when it runs on this node, else the holder's id and the lag from that saved
+      // checkpoint (state 'elsewhere'), or state 'stopped' when no node is known to run it.
+      handler: async (req) => {
+        const rows = eventStreams.all().filter((row) => authorizer.allowed(req, 'mobiletargeting:GetEventStream', apps.arn(row.app_id)));
+        const saved = rows.length > 0 ? await eventStreams.store.checkpoints() : new Map<string, { position: number }>();
+        const Item = rows.map((row) => {
+          const checkpoint = saved.get(row.app_id)?.position;
+          return { ...eventStreamShape(row), Checkpoint: checkpoint, Health: s.deliveryHealth(row.app_id, checkpoint) };
+        });
         return json(200, { Item });
       },
     },

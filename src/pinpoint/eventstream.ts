@@ -1,24 +1,18 @@
 // Event-stream settings of an app (PutEventStream / GetEventStream / DeleteEventStream): validated
 // before saving — ARN syntax, a destination that exists and is active, and a role that lets
-// Pinpoint write to it — then handed to delivery, which streams every event of the app there.
+// Pinpoint write to it — then saved in the metadata Store (eventstream-store.ts) and handed to
+// delivery, which streams every event of the app there (on whichever node runs its worker).
 
 import type { Clock } from '../clock.js';
-import type { Db } from '../store/db.js';
 import type { Log } from '../log/log.js';
 import { badRequest, notFound } from '../http/errors.js';
 import { reqString, type Json } from '../http/shape.js';
 import type { WriteEventStream } from '../models/generated/pinpoint-inputs.js';
 import { checkStreamRole, createStreamRole, destinationActions } from '../iam/roles.js';
 import type { IamStore } from '../iam/store.js';
+import type { EventStreamRow, EventStreamStore } from './eventstream-store.js';
 
-export interface EventStreamRow {
-  app_id: string;
-  destination_arn: string;
-  role_arn: string;
-  last_modified: string;
-  last_updated_by: string;
-  checkpoint: number;
-}
+export type { EventStreamRow } from './eventstream-store.js';
 
 /** What event-stream settings need from delivery. */
 export interface DeliveryControl {
@@ -28,16 +22,20 @@ export interface DeliveryControl {
   isRouted(destinationArn: string): boolean;
   /** Whether the destination exists and accepts writes; throws with a reason when it cannot be reached. */
   describe(destinationArn: string, roleArn: string, appId: string): Promise<{ active: boolean; status: string }>;
-  /** (Re)starts the app's worker from its saved checkpoint. */
+  /**
+   * Applies the app's saved settings: (re)starts its worker from the saved checkpoint wherever it
+   * is placed, or stops it when the stream is gone. Other nodes do the same on their own when the
+   * change reaches them.
+   */
   restart(appId: string): Promise<void>;
-  stop(appId: string): Promise<void>;
 }
 
 export class EventStreams {
   private delivery?: DeliveryControl;
 
   constructor(
-    private db: Db,
+    /** Settings, checkpoints and rejected records, on the metadata Store. */
+    readonly store: EventStreamStore,
     private clock: Clock,
     private iam: IamStore,
     private ingestLog: Log,
@@ -51,11 +49,11 @@ export class EventStreams {
   }
 
   get(appId: string): EventStreamRow | undefined {
-    return this.db.prepare('SELECT * FROM event_streams WHERE app_id = ?').get(appId) as EventStreamRow | undefined;
+    return this.store.get(appId);
   }
 
   all(): EventStreamRow[] {
-    return this.db.prepare('SELECT * FROM event_streams ORDER BY app_id').all() as EventStreamRow[];
+    return this.store.all();
   }
 
   require(appId: string): EventStreamRow {
@@ -96,32 +94,21 @@ export class EventStreams {
     if (!state.active) throw badRequest(`Destination stream validation failed: ${destination} is ${state.status}, not ACTIVE`);
 
     const prev = this.get(appId);
-    // The same destination keeps its place in the log; a new one starts with events from now on.
-    const checkpoint = prev && prev.destination_arn === destination ? prev.checkpoint : this.ingestLog.endOffset();
-    const row: EventStreamRow = {
-      app_id: appId,
-      destination_arn: destination,
-      role_arn: roleArn,
-      last_modified: new Date(this.clock.now()).toISOString(),
-      last_updated_by: updatedBy,
-      checkpoint,
-    };
-    this.db
-      .prepare(
-        `INSERT INTO event_streams (app_id, destination_arn, role_arn, last_modified, last_updated_by, checkpoint)
-         VALUES (@app_id, @destination_arn, @role_arn, @last_modified, @last_updated_by, @checkpoint)
-         ON CONFLICT(app_id) DO UPDATE SET destination_arn = @destination_arn, role_arn = @role_arn,
-           last_modified = @last_modified, last_updated_by = @last_updated_by, checkpoint = @checkpoint`,
-      )
-      .run(row);
+    // The same destination keeps its place in the log; a new one starts with events from now on
+    // (the checkpoint is set there under a new epoch: a worker still running elsewhere stops writing it).
+    const now = this.clock.now();
+    const row = await this.store.save(
+      { app_id: appId, destination_arn: destination, role_arn: roleArn, last_modified: new Date(now).toISOString(), last_updated_by: updatedBy },
+      { ...(prev && prev.destination_arn === destination ? {} : { checkpoint: this.ingestLog.endOffset() }), initial: this.ingestLog.endOffset(), epoch: now },
+    );
     await delivery.restart(appId);
     return row;
   }
 
   async delete(appId: string): Promise<EventStreamRow> {
     const row = this.require(appId);
-    await this.delivery?.stop(appId);
-    this.db.prepare('DELETE FROM event_streams WHERE app_id = ?').run(appId);
+    await this.store.remove(appId);
+    await this.delivery?.restart(appId);
     return row;
   }
 
@@ -148,13 +135,12 @@ export class EventStreams {
           `it must be at or after ${new Date(oldest).toISOString()}`,
       );
     }
-    const delivery = this.delivery!;
-    // Stopped first, so the running worker cannot save its own position over the new one.
-    await delivery.stop(appId);
     const checkpoint = Math.max(await this.ingestLog.offsetForTimestamp(startMs), this.ingestLog.startOffset());
-    this.saveCheckpoint(appId, checkpoint);
-    await delivery.restart(appId);
-    return { row: { ...row, checkpoint }, checkpoint, startMs };
+    // Under a new epoch: the running worker (here or on another node) cannot save its own position
+    // over this one, and restarts from it when the settings change reaches its node.
+    await this.store.setCheckpoint(appId, checkpoint);
+    await this.delivery!.restart(appId);
+    return { row: this.get(appId) ?? row, checkpoint, startMs };
   }
 
   /** The ARN createRole gives the app's role (whether or not it exists yet), for authorizing it first. */
@@ -184,15 +170,6 @@ export class EventStreams {
     return createStreamRole(this.iam, region, appId, destination);
   }
 
-  saveCheckpoint(appId: string, offset: number): void {
-    this.db.prepare('UPDATE event_streams SET checkpoint = ? WHERE app_id = ?').run(offset, appId);
-  }
-
-  recordRejected(appId: string, e: { offset: number; eventId: string; endpointId: string; reason: string; at: number }): void {
-    this.db
-      .prepare('INSERT INTO delivery_errors (app_id, log_offset, event_id, endpoint_id, reason, at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(appId, e.offset, e.eventId, e.endpointId, e.reason, new Date(e.at).toISOString());
-  }
 }
 
 /** An IAM role ARN, path allowed (the partition, account and role are checked when it is used). */

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 
 export type Db = Database.Database;
 
-const MIGRATIONS: string[] = [
+/** Exported for the upgrade tests (an old data directory is built by applying a prefix of them). */
+export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE apps (
      id TEXT PRIMARY KEY,
      name TEXT NOT NULL,
@@ -285,6 +286,25 @@ const MIGRATIONS: string[] = [
      data TEXT NOT NULL,
      PRIMARY KEY (db, tbl, vals)
    ) WITHOUT ROWID;`,
+  // --- Event streams on the metadata Store (issue 17, src/pinpoint/eventstream-store.ts) ---
+  // The delivery checkpoint leaves the settings row for a table of its own (written every batch,
+  // never cached; the settings are cached whole on every node), each checkpoint carrying the
+  // `epoch` its settings row had when it was last set (PutEventStream to a new destination,
+  // replay): a worker only moves the checkpoint of the epoch it started from, so one stopped
+  // elsewhere cannot overwrite a replay. Existing checkpoints are copied over. Delivery errors are
+  // one per (app, offset) now (a record rejected again after a replay replaces its row), which is
+  // what their bound (the newest MAX_DELIVERY_ERRORS_PER_APP offsets per app) deletes by.
+  `CREATE TABLE delivery_checkpoints (
+     app_id TEXT PRIMARY KEY,
+     position INTEGER NOT NULL,
+     epoch INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   ALTER TABLE event_streams ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+   INSERT INTO delivery_checkpoints (app_id, position, epoch) SELECT app_id, checkpoint, 0 FROM event_streams;
+   ALTER TABLE event_streams DROP COLUMN checkpoint;
+   DELETE FROM delivery_errors WHERE rowid NOT IN (SELECT max(rowid) FROM delivery_errors GROUP BY app_id, log_offset);
+   DROP INDEX delivery_errors_app;
+   CREATE UNIQUE INDEX delivery_errors_app ON delivery_errors(app_id, log_offset);`,
 ];
 
 export function openDb(dataDir: string): Db {

@@ -85,6 +85,27 @@ export const PG_MIGRATIONS: string[] = [
    CREATE TABLE iam_groups (name TEXT PRIMARY KEY, group_id TEXT NOT NULL, path TEXT NOT NULL, create_date TEXT NOT NULL);
    CREATE TABLE iam_group_members (group_name TEXT NOT NULL, user_name TEXT NOT NULL, PRIMARY KEY (group_name, user_name));
    CREATE INDEX iam_group_members_user ON iam_group_members(user_name);`,
+  // --- Event streams (issue 17, src/pinpoint/eventstream-store.ts): settings (cached on every
+  // node), the delivery checkpoint of each (own table: written every batch, read when a worker
+  // starts) and the records a destination could never take (bounded per app).
+  `CREATE TABLE event_streams (
+     app_id TEXT PRIMARY KEY,
+     destination_arn TEXT NOT NULL,
+     role_arn TEXT NOT NULL,
+     last_modified TEXT NOT NULL,
+     last_updated_by TEXT NOT NULL,
+     epoch BIGINT NOT NULL DEFAULT 0
+   );
+   CREATE TABLE delivery_checkpoints (app_id TEXT PRIMARY KEY, position BIGINT NOT NULL, epoch BIGINT NOT NULL);
+   CREATE TABLE delivery_errors (
+     app_id TEXT NOT NULL,
+     log_offset BIGINT NOT NULL,
+     event_id TEXT NOT NULL,
+     endpoint_id TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     at TEXT NOT NULL
+   );
+   CREATE UNIQUE INDEX delivery_errors_app ON delivery_errors(app_id, log_offset);`,
 ];
 
 /** `?` placeholders (the portable form) to PostgreSQL's `$1, $2, …`; quoted text is left alone. */

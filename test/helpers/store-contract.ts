@@ -12,6 +12,7 @@ import { openDb, type Db } from '../../src/store/db.js';
 import type { Change, MetadataCache } from '../../src/store/metadata.js';
 import { ADMIN_USER, IamStore, generateKey } from '../../src/iam/store.js';
 import { Apps } from '../../src/pinpoint/apps.js';
+import { EventStreamStore, MAX_DELIVERY_ERRORS_PER_APP } from '../../src/pinpoint/eventstream-store.js';
 import { ManualClock } from '../../src/clock.js';
 
 export const ACCOUNT = '000000000000';
@@ -24,6 +25,7 @@ export interface StoreNode {
   meta: MetadataCache;
   iam: IamStore;
   apps: Apps;
+  eventStreams: EventStreamStore;
   close(): Promise<void>;
 }
 
@@ -33,12 +35,14 @@ export async function openNode(dir: string, openMeta: (db: Db) => Promise<Metada
   const meta = await openMeta(db);
   const iam = await IamStore.open(db, meta, clock, ACCOUNT, dir);
   const apps = await Apps.open(db, meta, clock, REGION, ACCOUNT);
+  const eventStreams = await EventStreamStore.open(meta);
   return {
     dir,
     db,
     meta,
     iam,
     apps,
+    eventStreams,
     async close() {
       await meta.close();
       db.close();
@@ -286,6 +290,80 @@ export function storeContract(adapter: string, backend: () => Promise<Backend>, 
       assert.notEqual(again.meta, node.meta);
       assert.equal(again.iam.keyOwner(key.accessKeyId)?.creds.secretAccessKey, key.secretAccessKey);
       assert.equal(again.apps.get(app.Id)?.Name, 'kept');
+    } finally {
+      await again.close();
+    }
+  });
+
+  // --- Event streams (src/pinpoint/eventstream-store.ts) ---
+  const streamRow = (app: string, destination: string) => ({
+    app_id: app,
+    destination_arn: destination,
+    role_arn: `arn:aws:iam::${ACCOUNT}:role/r`,
+    last_modified: '2026-12-01T00:00:00.000Z',
+    last_updated_by: 'me',
+  });
+
+  withNode('event streams: settings cached, the checkpoint apart; set under a new epoch, advanced only forward and only within its epoch', async ({ eventStreams: es, meta }) => {
+    const first = await es.save(streamRow('app1', 'arn:aws:kinesis:us-east-1:000000000000:stream/a'), { checkpoint: 40, initial: 40, epoch: 1000 });
+    assert.equal(es.get('app1')?.destination_arn, 'arn:aws:kinesis:us-east-1:000000000000:stream/a');
+    assert.equal(first.epoch, 1000);
+    assert.equal('checkpoint' in first, false, 'the settings row carries no checkpoint');
+    assert.deepEqual(await es.checkpoint('app1'), { app_id: 'app1', position: 40, epoch: 1000 });
+    // A worker of epoch 1000 moves it forward; an older position (a late write) leaves it.
+    assert.equal(await es.advance('app1', 55, 1000), 55);
+    assert.equal(await es.advance('app1', 50, 1000), 55, 'max(existing, new): never backwards');
+    assert.equal((await es.checkpoint('app1'))?.position, 55);
+    // Same destination again: settings change, the checkpoint and epoch stay.
+    const again = await es.save({ ...streamRow('app1', 'arn:aws:kinesis:us-east-1:000000000000:stream/a'), last_updated_by: 'other' }, { initial: 0, epoch: 2000 });
+    assert.equal(again.epoch, 1000);
+    assert.equal(again.last_updated_by, 'other');
+    assert.deepEqual(await es.checkpoint('app1'), { app_id: 'app1', position: 55, epoch: 1000 });
+    // A replay sets it backwards under a new epoch: the worker of the old one is refused from then on.
+    const set = await es.setCheckpoint('app1', 10);
+    assert.deepEqual(set, { app_id: 'app1', position: 10, epoch: 1001 });
+    assert.equal(es.get('app1')?.epoch, 1001, 'the settings row (cached) shows the new epoch: workers restart on it');
+    assert.equal(await es.advance('app1', 60, 1000), undefined, 'fenced');
+    assert.equal((await es.checkpoint('app1'))?.position, 10);
+    assert.equal(await es.advance('app1', 12, 1001), 12);
+    // A new destination: set at the given position, new epoch.
+    const moved = await es.save(streamRow('app1', 'arn:aws:firehose:us-east-1:000000000000:deliverystream/b'), { checkpoint: 70, initial: 70, epoch: 3000 });
+    assert.equal(moved.epoch, 1002);
+    assert.deepEqual(await es.checkpoint('app1'), { app_id: 'app1', position: 70, epoch: 1002 });
+    await es.save(streamRow('app2', 'arn:aws:kinesis:us-east-1:000000000000:stream/c'), { checkpoint: 5, initial: 5, epoch: 1 });
+    assert.deepEqual(es.all().map((r) => r.app_id), ['app1', 'app2']);
+    assert.deepEqual([...(await es.checkpoints()).keys()].sort(), ['app1', 'app2']);
+    // Removal takes both; a worker still running is refused.
+    await es.remove('app1');
+    assert.equal(es.get('app1'), undefined);
+    assert.equal(await es.checkpoint('app1'), undefined);
+    assert.equal(await es.advance('app1', 90, 1002), undefined);
+    const [n] = await meta.driver.all<{ n: number }>('SELECT count(*) AS n FROM delivery_checkpoints');
+    assert.equal(Number(n.n), 1);
+  });
+
+  withNode('delivery errors: one row per offset (a record rejected again replaces its row), the newest MAX_DELIVERY_ERRORS_PER_APP offsets kept', async ({ eventStreams: es }) => {
+    assert.equal(MAX_DELIVERY_ERRORS_PER_APP, 1_000);
+    const at = Date.parse('2026-12-01T00:00:00Z');
+    await es.recordRejected('app1', { offset: 3, eventId: 'e3', endpointId: 'p', reason: 'too large', at });
+    await es.recordRejected('app1', { offset: 3, eventId: 'e3', endpointId: 'p', reason: 'still too large', at });
+    await es.recordRejected('other', { offset: 3, eventId: 'x', endpointId: 'p', reason: 'r', at });
+    assert.deepEqual((await es.rejected('app1')).map((r) => [Number(r.log_offset), r.reason]), [[3, 'still too large']]);
+    for (let o = 10; o < 10 + MAX_DELIVERY_ERRORS_PER_APP + 5; o++) await es.recordRejected('app1', { offset: o, eventId: `e${o}`, endpointId: 'p', reason: 'r', at });
+    const kept = await es.rejected('app1');
+    assert.equal(kept.length, MAX_DELIVERY_ERRORS_PER_APP);
+    assert.equal(Number(kept[0].log_offset), 15, 'the oldest went');
+    assert.equal(Number(kept.at(-1)!.log_offset), 10 + MAX_DELIVERY_ERRORS_PER_APP + 4);
+    assert.equal((await es.rejected('other')).length, 1, 'bounded per app');
+  });
+
+  withNode('event streams and checkpoints are there when the store is opened again', async (node, b) => {
+    await node.eventStreams.save(streamRow('kept', 'arn:aws:kinesis:us-east-1:000000000000:stream/k'), { checkpoint: 7, initial: 7, epoch: 5 });
+    await node.eventStreams.advance('kept', 9, 5);
+    const again = await openNode(node.dir, (db) => b.open(db));
+    try {
+      assert.equal(again.eventStreams.get('kept')?.destination_arn, 'arn:aws:kinesis:us-east-1:000000000000:stream/k');
+      assert.deepEqual(await again.eventStreams.checkpoint('kept'), { app_id: 'kept', position: 9, epoch: 5 });
     } finally {
       await again.close();
     }

@@ -378,6 +378,10 @@ export class JetStreamLog implements Log {
     if (prior && checkpoint <= prior.checkpoint) return prior;
     if (!Number.isSafeInteger(checkpoint) || checkpoint <= (this.auditBase ?? this.end)) return undefined;
     await this.refresh();
+    // Records appended since open end the audit as this node's own append does: with several
+    // nodes on one stream they are other nodes' (a checkpoint another node's worker saved there is
+    // not a loss).
+    if (this.auditBase !== undefined && this.end > this.auditBase) this.auditBase = undefined;
     const end = this.auditBase ?? this.end;
     if (checkpoint <= end || this.closing) return undefined;
     const gap = offsetGap(consumer, checkpoint, end, 'the stream lost them');
