@@ -307,8 +307,8 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     renderMemoryMetrics({ analytics: analytics.memory(), duckdbLimit: config.analyticsMemoryMb * 1048576, prepareHeapUsed: prepareThreadsHeapBytes() });
 
   const consoleAssets = consoleHandler({ region: config.region, accountId: config.accountId });
-  const pools = new IdentityPools(db, clock, config.region, config.accountId, { ...DEFAULT_COGNITO_LIMITS, ...deps.cognitoLimits });
-  const cognitoTokens = new CognitoTokens(db, secrets, clock);
+  const pools = await IdentityPools.open(meta, clock, config.region, config.accountId, { ...DEFAULT_COGNITO_LIMITS, ...deps.cognitoLimits });
+  const cognitoTokens = new CognitoTokens(meta, secrets, clock);
   const oidc = new Map(config.oidcProviders.map((c) => new OidcProvider(c, clock)).map((p) => [p.name, p]));
   const cognitoApi = cognitoService({ pools, iam, authorizer, tokens: cognitoTokens, oidc });
   const queryServices = iamServices(iam, authorizer, webIdentityFederation({ tokens: cognitoTokens, oidc, pools, iam }));
@@ -401,6 +401,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   const dispatch = createDispatcher({
     clock,
     lookupKey: iam.lookup,
+    resolveKey: (id) => iam.resolveKey(id),
     query: queryProtocol(['iam', 'sts'], queryServices),
     jsonTargets: new Map([
       [KINESIS_TARGET_PREFIX, awsJsonProtocol(kinesisLocal)],
