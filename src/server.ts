@@ -207,7 +207,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   // or the first append. Before accepting events: the producers append through `producerLog`,
   // whose appends wait for the loader's checkpoint check (a checkpoint beyond the log's end is
   // reported and skipped past), as the start itself waited for it before.
-  const analytics = PinstreamAnalytics.deferred({ dataDir: config.dataDir, ingestLog, db, clock, retentionDays: config.retentionDays, memoryLimitMb: config.analyticsMemoryMb, clickhouse: config.clickhouseUrl });
+  const analytics = PinstreamAnalytics.deferred({ dataDir: config.dataDir, ingestLog, db, meta, clock, retentionDays: config.retentionDays, memoryLimitMb: config.analyticsMemoryMb, clickhouse: config.clickhouseUrl });
   if (ingestLog.endOffset() > 0) analytics.ready().catch(() => {}); // the failure is logged, and every call reports it
   const producerLog = new AppendsAfter(ingestLog, () => analytics.ready());
 
@@ -250,7 +250,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   const eventStreams = new EventStreams(db, clock, iam, ingestLog, (id) => apps.arn(id), config.retentionDays);
   let serverUrl = '';
   // Before Firehose: delivery streams converting records read their tables from it.
-  const catalogStore = new CatalogStore(db, clock, { ...DEFAULT_CATALOG_LIMITS, ...deps.catalogLimits });
+  const catalogStore = await CatalogStore.open(meta, clock, { ...DEFAULT_CATALOG_LIMITS, ...deps.catalogLimits });
   const catalog = new Catalog(catalogStore);
   const firehoseBuild = new BuildThread();
   const firehose = new FirehoseService({
