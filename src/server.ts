@@ -401,7 +401,8 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   const dispatch = createDispatcher({
     clock,
     lookupKey: iam.lookup,
-    resolveKey: (id) => iam.resolveKey(id),
+    // Only a shared store has keys this node may not know yet (embedded lookups are synchronous).
+    resolveKey: meta.driver.kind === 'postgres' ? (id) => iam.resolveKey(id) : undefined,
     query: queryProtocol(['iam', 'sts'], queryServices),
     jsonTargets: new Map([
       [KINESIS_TARGET_PREFIX, awsJsonProtocol(kinesisLocal)],
