@@ -453,6 +453,12 @@ export class IamStore {
         if (epoch === this.sessionEpoch) this.remember(accessKeyId, owner);
         else if (owner) this.sessionHits.set(accessKeyId, owner);
       })
+      .catch((e: unknown) => {
+        if (e instanceof SessionLookupBusy) throw e;
+        // The cause (a lost connection, a secret that does not open) is for the operator, not the client.
+        console.error('pinstream: looking up temporary credentials failed', e);
+        throw new SessionLookupBusy('the metadata store could not answer a credential lookup');
+      })
       .finally(() => {
         clearTimeout(timer);
         this.lookups.delete(accessKeyId);
