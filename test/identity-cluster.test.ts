@@ -254,3 +254,27 @@ test(`PostgreSQL session lookups: at most MAX_SESSION_LOOKUPS_IN_FLIGHT at once,
   assert.equal(other.iam.keyOwner(made.accessKeyId)?.creds.sessionToken, made.sessionToken);
   assert.equal(other.iam.resolveKey(made.accessKeyId), undefined, 'cached: no second lookup');
 });
+
+test('two nodes making the admin key at the same moment agree on one (the loser uses the winner\'s)', async (t) => {
+  const why = (await postgresTarget()).skip;
+  if (why) return t.skip(why);
+  const d = await pgDatabase();
+  const dirs = [await mkdtemp(join(tmpdir(), 'pinstream-admin1-')), await mkdtemp(join(tmpdir(), 'pinstream-admin2-'))];
+  const one = await openNode(dirs[0], (db) => openMetadata({ db, postgresUrl: d.url }));
+  await copyFile(join(dirs[0], MASTER_KEY_FILE), join(dirs[1], MASTER_KEY_FILE));
+  const two = await openNode(dirs[1], (db) => openMetadata({ db, postgresUrl: d.url }));
+  t.after(async () => {
+    await one.close();
+    await two.close();
+    await d.drop();
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
+  // Both caches are loaded and empty: each node believes it must make the key.
+  const [a, b] = await Promise.all([one.iam.ensureAdmin(), two.iam.ensureAdmin()]);
+  assert.equal(a.credentials.accessKeyId, b.credentials.accessKeyId);
+  assert.equal(a.credentials.secretAccessKey, b.credentials.secretAccessKey);
+  assert.deepEqual([a.created, b.created].sort(), [false, true], 'one node made it');
+  const rows = await one.meta.driver.all<{ access_key_id: string }>("SELECT access_key_id FROM access_keys WHERE user_name = 'admin'");
+  assert.deepEqual(rows.map((r) => r.access_key_id), [a.credentials.accessKeyId]);
+  for (const n of [one, two]) assert.equal(n.iam.keyOwner(a.credentials.accessKeyId)?.user, 'admin', 'both accept it');
+});
