@@ -26,7 +26,7 @@ import { startTestServer, pinpointClient, type TestServer } from './helpers/serv
 import { signedRequest } from './helpers/signed.js';
 import { TEST_METRICS_TOKEN } from './helpers/process.js';
 import { postgresTarget, withClient } from './helpers/postgres.js';
-import { openNode } from './helpers/store-contract.js';
+import { changeSeen, openNode } from './helpers/store-contract.js';
 
 const REGION = 'us-east-1';
 const ACCOUNT = '000000000000';
@@ -253,6 +253,18 @@ test(`PostgreSQL session lookups: at most MAX_SESSION_LOOKUPS_IN_FLIGHT at once,
   await other.iam.resolveKey(made.accessKeyId);
   assert.equal(other.iam.keyOwner(made.accessKeyId)?.creds.sessionToken, made.sessionToken);
   assert.equal(other.iam.resolveKey(made.accessKeyId), undefined, 'cached: no second lookup');
+
+  // A session revoked on one node (a Cognito identity's oldest, trimmed) leaves the other's cache.
+  const web = { provider: 'cognito-identity.amazonaws.com', sub: 'us-east-1:device', aud: 'pool', poolId: 'pool' };
+  const old = await node.iam.createTemporarySession({ kind: 'role', principal: 'guest', principalId: 'AROAX', arn: 'a', durationSeconds: 900, webIdentity: web });
+  await node.iam.createTemporarySession({ kind: 'role', principal: 'guest', principalId: 'AROAX', arn: 'a', durationSeconds: 900, webIdentity: web });
+  await other.iam.resolveKey(old.accessKeyId);
+  assert.ok(other.iam.keyOwner(old.accessKeyId), 'cached on the other node');
+  const dropped = changeSeen(other.meta, 'sts_sessions', () => other.iam.keyOwner(old.accessKeyId) === undefined);
+  assert.equal(await node.iam.trimIdentitySessions(web.sub, 1), 1);
+  await dropped;
+  await other.iam.resolveKey(old.accessKeyId);
+  assert.equal(other.iam.keyOwner(old.accessKeyId), undefined, 'looked up again: gone');
 });
 
 test('two nodes making the admin key at the same moment agree on one (the loser uses the winner\'s)', async (t) => {
