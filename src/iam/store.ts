@@ -251,7 +251,9 @@ export class IamStore {
   /** Temporary keys not found, until when that answer stands. */
   private unknownKeys = new Map<string, number>();
   private lookups = new Map<string, Promise<void>>();
-  /** Bumped on every change to sts_sessions: a lookup that raced a deletion does not cache its answer. */
+  /** Sessions deleted while being looked up: the lookup's answer (read before the delete) is void. */
+  private revokedWhileLooking = new Set<string>();
+  /** Bumped when every session cache is dropped (a resync): a lookup running then reads again. */
   private sessionEpoch = 0;
   private policyCache = new Map<string, PolicyDocument[]>();
   private trustCache = new Map<string, PolicyDocument>();
@@ -288,12 +290,13 @@ export class IamStore {
       if (c.table === T.keys.table || c.table === T.users.table) this.keyCache.clear();
       if (POLICY_TABLES.has(c.table)) this.policyCache.clear();
       if (c.table === STS_SESSIONS_TABLE || c.table === '*') {
-        this.sessionEpoch++;
         if (c.key.length === 1 && typeof c.key[0] === 'string') {
+          if (this.lookups.has(c.key[0])) this.revokedWhileLooking.add(c.key[0]);
           this.sessionHits.delete(c.key[0]);
           this.unknownKeys.delete(c.key[0]);
           this.keyCache.delete(c.key[0]);
         } else {
+          this.sessionEpoch++;
           this.sessionHits.clear();
           this.unknownKeys.clear();
           this.keyCache.clear();
@@ -437,22 +440,31 @@ export class IamStore {
     const pending = this.lookups.get(accessKeyId);
     if (pending) return pending;
     if (this.lookups.size >= MAX_SESSION_LOOKUPS_IN_FLIGHT) return Promise.reject(new SessionLookupBusy(`${MAX_SESSION_LOOKUPS_IN_FLIGHT} credential lookups are waiting on the metadata store`));
-    const epoch = this.sessionEpoch;
-    let timer: NodeJS.Timeout | undefined;
-    const p = Promise.race([
-      this.meta.driver.all<SessionRow>(`SELECT * FROM ${STS_SESSIONS_TABLE} WHERE access_key_id = ?`, [accessKeyId]),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new SessionLookupBusy(`the metadata store did not answer a credential lookup within ${SESSION_LOOKUP_TIMEOUT_MS} ms`)), SESSION_LOOKUP_TIMEOUT_MS);
-      }),
-    ])
-      .then((rows) => {
-        // A deletion seen meanwhile may have been of this very session: answer, but do not keep it.
-        // Past the retention it is as good as purged, whether or not a purge has run yet.
-        const row = rows[0] && Number(rows[0].expiration) >= this.clock.now() - EXPIRED_SESSION_RETENTION_MS ? rows[0] : undefined;
-        const owner = row ? this.toTemporaryOwner(accessKeyId, row) : null;
-        if (epoch === this.sessionEpoch) this.remember(accessKeyId, owner);
-        else if (owner) this.sessionHits.set(accessKeyId, owner);
-      })
+    const read = async (): Promise<SessionRow[]> => {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        return await Promise.race([
+          this.meta.driver.all<SessionRow>(`SELECT * FROM ${STS_SESSIONS_TABLE} WHERE access_key_id = ?`, [accessKeyId]),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new SessionLookupBusy(`the metadata store did not answer a credential lookup within ${SESSION_LOOKUP_TIMEOUT_MS} ms`)), SESSION_LOOKUP_TIMEOUT_MS);
+          }),
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    const lookup = async (): Promise<void> => {
+      const epoch = this.sessionEpoch;
+      let rows = await read();
+      // The caches were dropped meanwhile (changes may have been missed): read what is there now.
+      if (epoch !== this.sessionEpoch) rows = await read();
+      // Deleted (announced) while the read ran: the row read may predate the delete.
+      if (this.revokedWhileLooking.has(accessKeyId)) rows = [];
+      // Past the retention it is as good as purged, whether or not a purge has run yet.
+      const row = rows[0] && Number(rows[0].expiration) >= this.clock.now() - EXPIRED_SESSION_RETENTION_MS ? rows[0] : undefined;
+      this.remember(accessKeyId, row ? this.toTemporaryOwner(accessKeyId, row) : null);
+    };
+    const p = lookup()
       .catch((e: unknown) => {
         if (e instanceof SessionLookupBusy) throw e;
         // The cause (a lost connection, a secret that does not open) is for the operator, not the client.
@@ -460,8 +472,8 @@ export class IamStore {
         throw new SessionLookupBusy('the metadata store could not answer a credential lookup');
       })
       .finally(() => {
-        clearTimeout(timer);
         this.lookups.delete(accessKeyId);
+        this.revokedWhileLooking.delete(accessKeyId);
       });
     this.lookups.set(accessKeyId, p);
     return p;
