@@ -18,7 +18,8 @@ import { CreateDatabaseCommand, CreateTableCommand, GetTableCommand, GlueClient 
 import { CreateAppCommand, PutEventsCommand } from '@aws-sdk/client-pinpoint';
 import { fromCognitoIdentityPool } from '@aws-sdk/credential-providers';
 import { MASTER_KEY_FILE } from '../src/iam/secrets.js';
-import { MAX_SESSION_LOOKUPS_IN_FLIGHT, SessionLookupBusy, TEMPORARY_KEY_PREFIX, generateKey } from '../src/iam/store.js';
+import { MAX_SESSION_LOOKUPS_IN_FLIGHT, SessionLookupBusy, TEMPORARY_KEY_PREFIX, UNKNOWN_KEY_TTL_MS, generateKey } from '../src/iam/store.js';
+import { ManualClock } from '../src/clock.js';
 import { openMetadata } from '../src/store/metadata.js';
 import { loadConfig } from '../src/config/config.js';
 import { startPinstream } from '../src/server.js';
@@ -219,12 +220,13 @@ test('two servers starting together on an empty database end with ONE admin key,
   }
 });
 
-test(`PostgreSQL session lookups: at most MAX_SESSION_LOOKUPS_IN_FLIGHT at once, unknown keys asked once`, async (t) => {
+test(`PostgreSQL session lookups: at most MAX_SESSION_LOOKUPS_IN_FLIGHT at once, unknown keys asked once per UNKNOWN_KEY_TTL_MS, sessions of other nodes found, revocations followed`, async (t) => {
   const why = (await postgresTarget()).skip;
   if (why) return t.skip(why);
   const d = await pgDatabase();
   const dir = await mkdtemp(join(tmpdir(), 'pinstream-lookups-'));
-  const node = await openNode(dir, (db) => openMetadata({ db, postgresUrl: d.url }));
+  const clock = new ManualClock(Date.parse('2026-12-01T00:00:00Z'));
+  const node = await openNode(dir, (db) => openMetadata({ db, postgresUrl: d.url }), clock);
   const closers: Array<() => Promise<void>> = [() => node.close()];
   t.after(async () => {
     for (const c of closers.reverse()) await c();
@@ -238,8 +240,24 @@ test(`PostgreSQL session lookups: at most MAX_SESSION_LOOKUPS_IN_FLIGHT at once,
   await Promise.all(pending.slice(0, -1));
   assert.equal(node.iam.sessionCacheSizes().lookups, 0);
   assert.equal(node.iam.sessionCacheSizes().unknown, MAX_SESSION_LOOKUPS_IN_FLIGHT);
-  // Known not to exist: no second lookup.
+  // Known not to exist: no second lookup, until UNKNOWN_KEY_TTL_MS has passed.
   assert.equal(node.iam.resolveKey(keys[0]), undefined);
+  const real = await node.iam.createTemporarySession({ kind: 'user', principal: 'admin', principalId: 'AIDAX', arn: 'a', durationSeconds: 3600 });
+  await node.meta.write(
+    [
+      {
+        sql: `INSERT INTO sts_sessions (access_key_id, secret, token, kind, principal, principal_id, arn, policy, chained, expiration, create_date)
+              SELECT ?, secret, token, kind, principal, principal_id, arn, policy, chained, expiration, create_date FROM sts_sessions WHERE access_key_id = ?`,
+        params: [keys[0], real.accessKeyId],
+      },
+    ],
+    [],
+  );
+  clock.advance(UNKNOWN_KEY_TTL_MS - 1);
+  assert.equal(node.iam.resolveKey(keys[0]), undefined, 'still believed unknown');
+  clock.advance(1);
+  await node.iam.resolveKey(keys[0]);
+  assert.equal(node.iam.keyOwner(keys[0])?.creds.sessionToken, real.sessionToken, 'looked up again after the TTL');
   // A session another node (same master key, as a cluster shares) makes is found.
   const dir2 = await mkdtemp(join(tmpdir(), 'pinstream-lookups2-'));
   await copyFile(join(dir, MASTER_KEY_FILE), join(dir2, MASTER_KEY_FILE));
