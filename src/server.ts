@@ -210,7 +210,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   // or the first append. Before accepting events: the producers append through `producerLog`,
   // whose appends wait for the loader's checkpoint check (a checkpoint beyond the log's end is
   // reported and skipped past), as the start itself waited for it before.
-  const analytics = PinstreamAnalytics.deferred({ dataDir: config.dataDir, ingestLog, db, clock, retentionDays: config.retentionDays, memoryLimitMb: config.analyticsMemoryMb, clickhouse: config.clickhouseUrl });
+  const analytics = PinstreamAnalytics.deferred({ dataDir: config.dataDir, ingestLog, db, meta, clock, retentionDays: config.retentionDays, memoryLimitMb: config.analyticsMemoryMb, clickhouse: config.clickhouseUrl });
   if (ingestLog.endOffset() > 0) analytics.ready().catch(() => {}); // the failure is logged, and every call reports it
   const producerLog = new AppendsAfter(ingestLog, () => analytics.ready());
 
@@ -253,7 +253,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   const eventStreams = new EventStreams(await EventStreamStore.open(meta), clock, iam, ingestLog, (id) => apps.arn(id), config.retentionDays);
   let serverUrl = '';
   // Before Firehose: delivery streams converting records read their tables from it.
-  const catalogStore = new CatalogStore(db, clock, { ...DEFAULT_CATALOG_LIMITS, ...deps.catalogLimits });
+  const catalogStore = await CatalogStore.open(meta, clock, { ...DEFAULT_CATALOG_LIMITS, ...deps.catalogLimits });
   const catalog = new Catalog(catalogStore);
   const firehoseBuild = new BuildThread();
   const firehose = new FirehoseService({
@@ -312,8 +312,8 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     renderMemoryMetrics({ analytics: analytics.memory(), duckdbLimit: config.analyticsMemoryMb * 1048576, prepareHeapUsed: prepareThreadsHeapBytes() });
 
   const consoleAssets = consoleHandler({ region: config.region, accountId: config.accountId });
-  const pools = new IdentityPools(db, clock, config.region, config.accountId, { ...DEFAULT_COGNITO_LIMITS, ...deps.cognitoLimits });
-  const cognitoTokens = new CognitoTokens(db, secrets, clock);
+  const pools = await IdentityPools.open(meta, clock, config.region, config.accountId, { ...DEFAULT_COGNITO_LIMITS, ...deps.cognitoLimits });
+  const cognitoTokens = new CognitoTokens(meta, secrets, clock);
   const oidc = new Map(config.oidcProviders.map((c) => new OidcProvider(c, clock)).map((p) => [p.name, p]));
   const cognitoApi = cognitoService({ pools, iam, authorizer, tokens: cognitoTokens, oidc });
   const queryServices = iamServices(iam, authorizer, webIdentityFederation({ tokens: cognitoTokens, oidc, pools, iam }));
@@ -406,6 +406,8 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   const dispatch = createDispatcher({
     clock,
     lookupKey: iam.lookup,
+    // Only a shared store has keys this node may not know yet (embedded lookups are synchronous).
+    resolveKey: meta.driver.kind === 'postgres' ? (id) => iam.resolveKey(id) : undefined,
     query: queryProtocol(['iam', 'sts'], queryServices),
     jsonTargets: new Map([
       [KINESIS_TARGET_PREFIX, awsJsonProtocol(kinesisLocal)],

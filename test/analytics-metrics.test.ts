@@ -210,7 +210,7 @@ test('events dashboard with event type, attribute, metric and endpoint-attribute
 
 test('funnel completion and drop-off follow the step order', async () => {
   const a = t.server.analytics;
-  const f = a.saveFunnel(appId, {
+  const f = await a.saveFunnel(appId, {
     name: 'Play then pay',
     steps: [
       { name: 'Open', eventType: '_session.start' },
@@ -218,7 +218,7 @@ test('funnel completion and drop-off follow the step order', async () => {
       { name: 'Purchase', eventType: '_monetization.purchase' },
     ],
   });
-  assert.deepEqual(a.listFunnels(appId).map((x) => x.id), [f.id]);
+  assert.deepEqual((await a.listFunnels(appId)).map((x) => x.id), [f.id]);
   const r = await dash('funnels', { funnelId: f.id });
   // 4 endpoints opened; only e1 played hard after opening, and bought after that (03-09).
   assert.deepEqual(chartOf(r, 'funnel').rows, [
@@ -227,11 +227,11 @@ test('funnel completion and drop-off follow the step order', async () => {
     ['Purchase', 1, 25, 0],
   ]);
   // Order matters: purchase before the hard level does not count as the next step.
-  const g = a.saveFunnel(appId, { name: 'Pay then play', steps: [{ name: 'Buy', eventType: '_monetization.purchase' }, { name: 'Hard', eventType: 'level', attributes: [{ name: 'mode', values: ['hard'] }] }] });
+  const g = await a.saveFunnel(appId, { name: 'Pay then play', steps: [{ name: 'Buy', eventType: '_monetization.purchase' }, { name: 'Hard', eventType: 'level', attributes: [{ name: 'mode', values: ['hard'] }] }] });
   assert.deepEqual(chartOf(await dash('funnels', { funnelId: g.id }), 'funnel').rows.map((x) => x[1]), [2, 1]);
-  assert.equal(a.deleteFunnel(appId, g.id), true);
-  assert.equal(a.deleteFunnel(appId, g.id), false);
-  assert.throws(
+  assert.equal(await a.deleteFunnel(appId, g.id), true);
+  assert.equal(await a.deleteFunnel(appId, g.id), false);
+  await assert.rejects(
     () => a.saveFunnel(appId, { name: 'long', steps: Array.from({ length: MAX_FUNNEL_STEPS + 1 }, () => ({ name: 'x', eventType: 'x' })) }),
     (e: unknown) => e instanceof ApiError && e.code === 'BadRequestException',
   );

@@ -1,10 +1,10 @@
-// Saved funnels (the Funnels dashboard's named, ordered steps), kept in the SQLite metadata store
-// (table analytics_funnels) with the app's other settings rather than in DuckDB, which holds only
+// Saved funnels (the Funnels dashboard's named, ordered steps), kept in the metadata store
+// (table analytics_funnels; SQLite embedded, PostgreSQL shared) with the app's other settings rather than in DuckDB, which holds only
 // data that retention may delete.
 
 import { randomUUID } from 'node:crypto';
 import { badRequest } from '../http/errors.js';
-import type { Db } from '../store/db.js';
+import type { MetadataCache } from '../store/metadata.js';
 import type { Funnel, FunnelStep } from './types.js';
 
 export const MAX_FUNNEL_STEPS = 10;
@@ -33,32 +33,45 @@ function checkSteps(steps: unknown): FunnelStep[] {
   });
 }
 
+/**
+ * Funnels over the metadata store's driver (SQLite embedded, PostgreSQL shared), read when asked
+ * (a funnel list per dashboard request, at most MAX_FUNNELS_PER_APP rows): no cache, so every node
+ * sees a save at once. A save's count check is part of its insert, so nodes saving together
+ * cannot pass the limit.
+ */
 export class FunnelStore {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly meta: MetadataCache) {}
 
-  list(appId: string): Funnel[] {
-    const rows = this.db.prepare('SELECT id, name, steps FROM analytics_funnels WHERE app_id = ? ORDER BY name, id').all(appId) as Array<{ id: string; name: string; steps: string }>;
+  async list(appId: string): Promise<Funnel[]> {
+    const rows = await this.meta.driver.all<{ id: string; name: string; steps: string }>('SELECT id, name, steps FROM analytics_funnels WHERE app_id = ? ORDER BY name, id', [appId]);
     return rows.map((r) => ({ id: r.id, name: r.name, steps: JSON.parse(r.steps) as FunnelStep[] }));
   }
 
   /** Creates (no id) or replaces (id) a funnel. */
-  save(appId: string, f: Omit<Funnel, 'id'> & { id?: string }): Funnel {
+  async save(appId: string, f: Omit<Funnel, 'id'> & { id?: string }): Promise<Funnel> {
     if (typeof f.name !== 'string' || f.name.trim() === '') throw badRequest('name is required');
     if (f.name.length > MAX_FUNNEL_NAME_LENGTH) throw badRequest(`name is ${f.name.length} characters; the maximum is ${MAX_FUNNEL_NAME_LENGTH}`);
     const steps = checkSteps(f.steps);
     const id = f.id ?? randomUUID().replace(/-/g, '');
-    return this.db.transaction(() => {
-      const exists = this.db.prepare('SELECT 1 FROM analytics_funnels WHERE app_id = ? AND id = ?').get(appId, id) !== undefined;
-      if (!exists) {
-        const { n } = this.db.prepare('SELECT count(*) AS n FROM analytics_funnels WHERE app_id = ?').get(appId) as { n: number };
-        if (n >= MAX_FUNNELS_PER_APP) throw badRequest(`the app already has ${n} funnels; the maximum is ${MAX_FUNNELS_PER_APP}`);
-      }
-      this.db.prepare('INSERT OR REPLACE INTO analytics_funnels (app_id, id, name, steps) VALUES (?, ?, ?, ?)').run(appId, id, f.name, JSON.stringify(steps));
-      return { id, name: f.name, steps };
-    })();
+    const [updated, inserted] = await this.meta.write(
+      [
+        { sql: 'UPDATE analytics_funnels SET name = ?, steps = ? WHERE app_id = ? AND id = ? RETURNING id', params: [f.name, JSON.stringify(steps), appId, id] },
+        {
+          sql: `INSERT INTO analytics_funnels (app_id, id, name, steps)
+                SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM analytics_funnels WHERE app_id = ? AND id = ?)
+                  AND (SELECT count(*) FROM analytics_funnels WHERE app_id = ?) < ?
+                RETURNING id`,
+          params: [appId, id, f.name, JSON.stringify(steps), appId, id, appId, MAX_FUNNELS_PER_APP],
+        },
+      ],
+      [],
+    );
+    if (updated.length === 0 && inserted.length === 0) throw badRequest(`the app already has ${MAX_FUNNELS_PER_APP} funnels; the maximum is ${MAX_FUNNELS_PER_APP}`);
+    return { id, name: f.name, steps };
   }
 
-  delete(appId: string, id: string): boolean {
-    return this.db.prepare('DELETE FROM analytics_funnels WHERE app_id = ? AND id = ?').run(appId, id).changes > 0;
+  async delete(appId: string, id: string): Promise<boolean> {
+    const [gone] = await this.meta.write([{ sql: 'DELETE FROM analytics_funnels WHERE app_id = ? AND id = ? RETURNING id', params: [appId, id] }], []);
+    return gone.length > 0;
   }
 }

@@ -17,6 +17,7 @@ import type { Clock } from '../clock.js';
 import type { ClickHouseConfig } from '../config/config.js';
 import type { Log } from '../log/log.js';
 import type { Db } from '../store/db.js';
+import { sqliteMetadata, type MetadataCache } from '../store/metadata.js';
 import { Channel, Transferable, type Handlers } from './channel.js';
 import type { FilterNames } from './event-store.js';
 import { FunnelStore } from './funnels.js';
@@ -52,6 +53,8 @@ export interface AnalyticsOptions {
   dataDir: string;
   ingestLog: Log;
   db: Db;
+  /** Where saved funnels are (the server's metadata store); the data directory's SQLite when absent. */
+  meta?: MetadataCache;
   clock: Clock;
   retentionDays: number;
   /** DuckDB's memory limit, MB (Config.analyticsMemoryMb; store.ts STORE_MEMORY_LIMIT_MB when absent). */
@@ -90,7 +93,7 @@ export class AnalyticsThread implements Analytics {
   onCrash: (e: Error) => void = (e) => console.error(`pinstream: ${e.message}`);
 
   private constructor(private readonly opts: AnalyticsOptions) {
-    this.funnels = new FunnelStore(opts.db);
+    this.funnels = new FunnelStore(opts.meta ?? sqliteMetadata(opts.db));
   }
 
   /**
@@ -260,15 +263,15 @@ export class AnalyticsThread implements Analytics {
   }
 
   dashboard(name: DashboardName, q: DashboardQuery): Promise<DashboardResult> {
-    return this.call('dashboard', { name, q, now: this.opts.clock.now(), funnels: this.funnelsOf(q) }, this.queryMs);
+    return this.funnelsOf(q).then((funnels) => this.call('dashboard', { name, q, now: this.opts.clock.now(), funnels }, this.queryMs));
   }
 
   /** The same dashboard computed from `events` only, never the rollups (tests compare the two). */
   dashboardFromEvents(name: DashboardName, q: DashboardQuery): Promise<DashboardResult> {
-    return this.call('dashboard', { name, q, now: this.opts.clock.now(), funnels: this.funnelsOf(q), fromEvents: true }, this.queryMs);
+    return this.funnelsOf(q).then((funnels) => this.call('dashboard', { name, q, now: this.opts.clock.now(), funnels, fromEvents: true }, this.queryMs));
   }
 
-  private funnelsOf(q: DashboardQuery): Funnel[] {
+  private async funnelsOf(q: DashboardQuery): Promise<Funnel[]> {
     return typeof q?.appId === 'string' ? this.funnels.list(q.appId) : [];
   }
 
@@ -285,15 +288,15 @@ export class AnalyticsThread implements Analytics {
     return this.call('query', { sql, params }, this.queryMs);
   }
 
-  listFunnels(appId: string): Funnel[] {
+  listFunnels(appId: string): Promise<Funnel[]> {
     return this.funnels.list(appId);
   }
 
-  saveFunnel(appId: string, f: Omit<Funnel, 'id'> & { id?: string }): Funnel {
+  saveFunnel(appId: string, f: Omit<Funnel, 'id'> & { id?: string }): Promise<Funnel> {
     return this.funnels.save(appId, f);
   }
 
-  deleteFunnel(appId: string, id: string): boolean {
+  deleteFunnel(appId: string, id: string): Promise<boolean> {
     return this.funnels.delete(appId, id);
   }
 

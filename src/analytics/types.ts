@@ -132,9 +132,9 @@ export interface Analytics {
   eventTypes(appId: string, days?: number): Promise<string[]>;
   /** Names of event attributes, event metrics and endpoint attributes seen in the last 90 days. */
   filterNames(appId: string): Promise<{ eventAttributes: string[]; eventMetrics: string[]; endpointAttributes: string[] }>;
-  listFunnels(appId: string): Funnel[];
-  saveFunnel(appId: string, f: Omit<Funnel, 'id'> & { id?: string }): Funnel;
-  deleteFunnel(appId: string, id: string): boolean;
+  listFunnels(appId: string): Promise<Funnel[]>;
+  saveFunnel(appId: string, f: Omit<Funnel, 'id'> & { id?: string }): Promise<Funnel>;
+  deleteFunnel(appId: string, id: string): Promise<boolean>;
   /** One documented KPI over an inclusive day range; throws an ApiError for unknown names. */
   kpi(scope: KpiScope, name: string, range: DateRange): Promise<KpiRows>;
   /** Loads what the ingest log holds now (tests; the loader runs on its own otherwise). */

@@ -91,12 +91,12 @@ export class Catalog {
   }
 
   /** The table's partitions in key order, read in batches (a table may hold millions). */
-  *partitions(db: string, name: string): Generator<CatalogPartition> {
+  async *partitions(db: string, name: string): AsyncGenerator<CatalogPartition> {
     const t = this.store.getTable(db, name);
     if (!t) throw tableNotFound(fold(name));
     let after = '';
     for (;;) {
-      const page = this.store.listPartitions(t, after, PARTITION_READ_BATCH);
+      const page = await this.store.listPartitions(t, after, PARTITION_READ_BATCH);
       for (const p of page) yield toCatalogPartition(p.partition);
       if (page.length < PARTITION_READ_BATCH) return;
       after = page[page.length - 1].key;

@@ -71,14 +71,14 @@ export function cognitoService(d: CognitoDeps): JsonRpcService {
     if (!p) throw poolNotFound(id);
     return p;
   };
-  const requireIdentity = (id: string): Identity => {
-    const i = pools.getIdentity(id);
+  const requireIdentity = async (id: string): Promise<Identity> => {
+    const i = await pools.getIdentity(id);
     if (!i) throw identityNotFound(id);
     return i;
   };
-  const limited = <T>(f: () => T): T => {
+  const limited = async <T>(f: () => Promise<T>): Promise<T> => {
     try {
-      return f();
+      return await f();
     } catch (e) {
       if (e instanceof LimitError) throw err(e.code, e.message);
       throw e;
@@ -119,14 +119,14 @@ export function cognitoService(d: CognitoDeps): JsonRpcService {
    * to no identity (then it is linked now); a login of another identity is a conflict. An
    * identity with logins needs at least one of them to act authenticated.
    */
-  const claim = (identity: Identity, v: VerifiedLogins): boolean => {
+  const claim = async (identity: Identity, v: VerifiedLogins): Promise<boolean> => {
     const fresh: Record<string, string> = Object.create(null);
     for (const [provider, subject] of Object.entries(v.subjects)) {
-      const owner = pools.identityForLogin(identity.poolId, provider, subject);
+      const owner = await pools.identityForLogin(identity.poolId, provider, subject);
       if (owner !== undefined && owner !== identity.id) throw err('ResourceConflictException', `Logins don't match. The login for ${provider} belongs to another identity.`);
       if (owner === undefined) fresh[provider] = subject;
     }
-    pools.link(identity, fresh);
+    await pools.link(identity, fresh);
     return Object.keys(v.subjects).length > 0;
   };
 
@@ -198,10 +198,10 @@ export function cognitoService(d: CognitoDeps): JsonRpcService {
   /** Resolves the identity and its logins for the unsigned operations; returns the web identity. */
   const actAs = async (input: { IdentityId: string; Logins?: Record<string, string> }): Promise<{ identity: Identity; pool: Pool; web: WebIdentity }> => {
     const id = input.IdentityId;
-    const identity = requireIdentity(id);
+    const identity = await requireIdentity(id);
     const pool = requirePool(identity.poolId);
     const verified = await verifyLogins(pool, input.Logins ?? {});
-    const authenticated = claim(identity, verified);
+    const authenticated = await claim(identity, verified);
     if (!authenticated) {
       if (Object.keys(identity.logins).length > 0) throw notAuthorized(`Access to Identity '${id}' is forbidden.`);
       if (!pool.AllowUnauthenticatedIdentities) throw notAuthorized('Unauthenticated access is not supported for this identity pool.');
@@ -210,8 +210,9 @@ export function cognitoService(d: CognitoDeps): JsonRpcService {
   };
 
   const operations: Operations<Inputs> = {
-    CreateIdentityPool(input) {
-      return poolShape(limited(() => pools.createPool(input.IdentityPoolName, poolConfig(input))));
+    async CreateIdentityPool(input) {
+      const config = poolConfig(input);
+      return poolShape(await limited(() => pools.createPool(input.IdentityPoolName, config)));
     },
     DescribeIdentityPool(input) {
       return poolShape(requirePool(input.IdentityPoolId));
@@ -230,18 +231,18 @@ export function cognitoService(d: CognitoDeps): JsonRpcService {
         NextToken: more ? shown[shown.length - 1].IdentityPoolId : undefined,
       };
     },
-    UpdateIdentityPool(input) {
+    async UpdateIdentityPool(input) {
       const previous = requirePool(input.IdentityPoolId);
       const updated: Pool = { IdentityPoolId: previous.IdentityPoolId, IdentityPoolName: input.IdentityPoolName, ...poolConfig(input, previous) };
-      pools.updatePool(updated);
+      await pools.updatePool(updated);
       return poolShape(updated);
     },
-    DeleteIdentityPool(input) {
+    async DeleteIdentityPool(input) {
       const p = requirePool(input.IdentityPoolId);
-      pools.deletePool(p.IdentityPoolId);
+      await pools.deletePool(p.IdentityPoolId);
       return undefined;
     },
-    SetIdentityPoolRoles(input, req) {
+    async SetIdentityPoolRoles(input, req) {
       const pool = requirePool(input.IdentityPoolId);
       // The model's key pattern, (un)?authenticated, has admitted only the two role types.
       const roles = input.Roles;
@@ -252,7 +253,7 @@ export function cognitoService(d: CognitoDeps): JsonRpcService {
         authorizer.passRole(req, arn, COGNITO_PROVIDER);
       }
       if (Object.keys(input.RoleMappings ?? {}).length > 0) throw invalidParameter('RoleMappings are not supported by Pinstream');
-      pools.updatePool({ ...pool, Roles: { ...roles } });
+      await pools.updatePool({ ...pool, Roles: { ...roles } });
       return undefined;
     },
     GetIdentityPoolRoles(input) {
@@ -266,17 +267,18 @@ export function cognitoService(d: CognitoDeps): JsonRpcService {
       const providers = Object.entries(verified.subjects);
       if (providers.length === 0) {
         if (!pool.AllowUnauthenticatedIdentities) throw notAuthorized('Unauthenticated access is not supported for this identity pool.');
-        return { IdentityId: limited(() => pools.createIdentity(pool.IdentityPoolId, {})).id };
+        return { IdentityId: (await limited(() => pools.createIdentity(pool.IdentityPoolId, {}))).id };
       }
       // The same login is the same identity, on any device.
-      const owners = new Set(providers.map(([p, s]) => pools.identityForLogin(pool.IdentityPoolId, p, s)).filter((x): x is string => x !== undefined));
+      const found = await Promise.all(providers.map(([p, s]) => pools.identityForLogin(pool.IdentityPoolId, p, s)));
+      const owners = new Set(found.filter((x): x is string => x !== undefined));
       if (owners.size > 1) throw err('ResourceConflictException', 'Logins belong to different identities of this identity pool.');
       if (owners.size === 1) {
-        const identity = requireIdentity([...owners][0]);
-        claim(identity, verified);
+        const identity = await requireIdentity([...owners][0]);
+        await claim(identity, verified);
         return { IdentityId: identity.id };
       }
-      return { IdentityId: limited(() => pools.createIdentity(pool.IdentityPoolId, verified.subjects)).id };
+      return { IdentityId: (await limited(() => pools.createIdentity(pool.IdentityPoolId, verified.subjects))).id };
     },
     async GetCredentialsForIdentity(input) {
       const custom = input.CustomRoleArn;
@@ -284,7 +286,7 @@ export function cognitoService(d: CognitoDeps): JsonRpcService {
       const role = roleFor(pool, web);
       // A custom role is chosen through role mappings (not supported): only the pool's own role may be named.
       if (custom !== undefined && custom !== iam.roleArn(role)) throw invalidParameter('CustomRoleArn must be the identity pool\'s role for this identity: Pinstream does not support role mappings');
-      const creds = iam.createTemporarySession({
+      const creds = await iam.createTemporarySession({
         kind: 'role',
         principal: role.name,
         principalId: role.role_id,
@@ -292,7 +294,7 @@ export function cognitoService(d: CognitoDeps): JsonRpcService {
         durationSeconds: IDENTITY_CREDENTIALS_SECONDS,
         webIdentity: web,
       });
-      iam.trimIdentitySessions(identity.id, pools.limits.maxSessionsPerIdentity);
+      await iam.trimIdentitySessions(identity.id, pools.limits.maxSessionsPerIdentity);
       return {
         IdentityId: identity.id,
         Credentials: { AccessKeyId: creds.accessKeyId, SecretKey: creds.secretAccessKey, SessionToken: creds.sessionToken, Expiration: new Date(creds.expiration) },
@@ -302,39 +304,45 @@ export function cognitoService(d: CognitoDeps): JsonRpcService {
       const { identity, pool, web } = await actAs(input);
       // AWS refuses only when the pool says false; a pool created without the flag still answers.
       if (pool.AllowClassicFlow === false) throw invalidParameter('Basic (classic) flow is not enabled, please use enhanced flow.');
-      return { IdentityId: identity.id, Token: tokens.issue(identity.id, pool.IdentityPoolId, web.amr!) };
+      return { IdentityId: identity.id, Token: await tokens.issue(identity.id, pool.IdentityPoolId, web.amr!) };
     },
     async UnlinkIdentity(input) {
       const { identity, web } = await actAs(input);
       // Unlinking needs proof of a login of the identity: an unauthenticated caller has none.
       if (web.amr?.[0] !== AUTHENTICATED) throw notAuthorized(`Access to Identity '${identity.id}' is forbidden.`);
-      pools.unlink(identity, input.LoginsToRemove);
+      await pools.unlink(identity, input.LoginsToRemove);
       return undefined;
     },
-    DescribeIdentity(input) {
-      return identityShape(requireIdentity(input.IdentityId));
+    async DescribeIdentity(input, req) {
+      // Authorized here, once the identity is read: an identity that does not exist is authorized
+      // as one of a pool the caller cannot name, so a caller refused on another tenant's identity
+      // learns no more from a missing one.
+      const identity = await pools.getIdentity(input.IdentityId);
+      authorizer.authorize(req, 'cognito-identity:DescribeIdentity', identity ? pools.arn(identity.poolId) : pools.collectionArn());
+      if (!identity) throw identityNotFound(input.IdentityId);
+      return identityShape(identity);
     },
-    ListIdentities(input) {
+    async ListIdentities(input) {
       const pool = requirePool(input.IdentityPoolId);
       const max = input.MaxResults;
       const after = input.NextToken ?? '';
-      const page = pools.listIdentities(pool.IdentityPoolId, after, max + 1);
+      const page = await pools.listIdentities(pool.IdentityPoolId, after, max + 1);
       const more = page.length > max;
       const shown = page.slice(0, max);
       return { IdentityPoolId: pool.IdentityPoolId, Identities: shown.map(identityShape), NextToken: more ? shown[shown.length - 1].id : undefined };
     },
-    DeleteIdentities(input, req) {
+    async DeleteIdentities(input, req) {
       const ids = input.IdentityIdsToDelete;
       const unprocessed: Array<{ IdentityId: string; ErrorCode: string }> = [];
       for (const id of ids) {
-        const identity = pools.getIdentity(id);
+        const identity = await pools.getIdentity(id);
         // Refused alike whether it exists or not, so the answer tells a caller nothing of other pools.
         if (!authorizer.allowed(req, 'cognito-identity:DeleteIdentities', identity ? pools.arn(identity.poolId) : pools.collectionArn())) {
           unprocessed.push({ IdentityId: id, ErrorCode: 'AccessDenied' });
           continue;
         }
         // One that does not exist is gone already.
-        if (identity) pools.deleteIdentity(id);
+        if (identity) await pools.deleteIdentity(id);
       }
       return { UnprocessedIdentityIds: unprocessed };
     },
@@ -359,13 +367,9 @@ export function cognitoService(d: CognitoDeps): JsonRpcService {
         case 'DeleteIdentities':
           // Per identity, in the operation: refused ones come back as UnprocessedIdentityIds.
           return;
-        case 'DescribeIdentity': {
-          // An identity that does not exist is authorized as one of a pool the caller cannot
-          // name: a caller refused on another tenant's identity learns no more from a missing one.
-          const identity = typeof input.IdentityId === 'string' ? pools.getIdentity(input.IdentityId) : undefined;
-          authorizer.authorize(req, action, identity ? pools.arn(identity.poolId) : pools.collectionArn());
+        case 'DescribeIdentity':
+          // In the operation, once the identity is read (the store is async).
           return;
-        }
         default: {
           const id = typeof input.IdentityPoolId === 'string' ? input.IdentityPoolId : '';
           authorizer.authorize(req, action, pools.arn(id));

@@ -29,12 +29,12 @@ export function webIdentityFederation(d: { tokens: CognitoTokens; oidc: Readonly
       if (iss === COGNITO_ISSUER) {
         let v;
         try {
-          v = d.tokens.verify(token);
+          v = await d.tokens.verify(token);
         } catch (e) {
           return refuse(e);
         }
         // A token outlives nothing it was issued for: its identity must still exist in its pool.
-        const identity = d.pools.getIdentity(v.sub);
+        const identity = await d.pools.getIdentity(v.sub);
         if (!identity || identity.poolId !== v.aud) throw new WebIdentityError('InvalidIdentityToken', `The identity ${v.sub} of the token no longer exists in identity pool ${v.aud}`);
         const web: WebIdentity = { provider: COGNITO_PROVIDER, sub: v.sub, aud: v.aud, amr: v.amr, poolId: v.aud };
         return { web, principal: COGNITO_PROVIDER, provider: COGNITO_PROVIDER };
@@ -51,8 +51,8 @@ export function webIdentityFederation(d: { tokens: CognitoTokens; oidc: Readonly
       const web: WebIdentity = { provider: provider.name, sub: v.sub, aud: v.aud };
       return { web, principal: `arn:aws:iam::${d.iam.accountId}:oidc-provider/${provider.name}`, provider: provider.name };
     },
-    issued(web) {
-      if (web.poolId !== undefined) d.iam.trimIdentitySessions(web.sub, d.pools.limits.maxSessionsPerIdentity);
+    async issued(web) {
+      if (web.poolId !== undefined) await d.iam.trimIdentitySessions(web.sub, d.pools.limits.maxSessionsPerIdentity);
     },
   };
 }

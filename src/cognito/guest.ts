@@ -76,7 +76,7 @@ export async function createGuestAccess(
   const name = guestPoolName(appId);
   let pool: Pool | undefined = findPool(pools, name);
   if (pool) authorizer.authorize(req, 'cognito-identity:UpdateIdentityPool', pools.arn(pool.IdentityPoolId));
-  else pool = pools.createPool(name, { AllowUnauthenticatedIdentities: true, AllowClassicFlow: false });
+  else pool = await pools.createPool(name, { AllowUnauthenticatedIdentities: true, AllowClassicFlow: false });
   authorizer.authorize(req, 'cognito-identity:SetIdentityPoolRoles', pools.arn(pool.IdentityPoolId));
 
   const trust = guestTrustPolicy(pool.IdentityPoolId);
@@ -85,7 +85,7 @@ export async function createGuestAccess(
   await iam.putPolicy('role', roleName, GUEST_POLICY_NAME, guestPolicy(region, iam.accountId, appId));
   const roles: Record<string, string> = { ...(pool.Roles ?? {}), [UNAUTHENTICATED]: roleArn };
   if (roles[AUTHENTICATED] === undefined) delete roles[AUTHENTICATED];
-  pools.updatePool({ ...pool, AllowUnauthenticatedIdentities: true, Roles: roles });
+  await pools.updatePool({ ...pool, AllowUnauthenticatedIdentities: true, Roles: roles });
 
   return {
     IdentityPoolId: pool.IdentityPoolId,

@@ -1,5 +1,5 @@
-// Cognito identity pools and identities in the metadata store, and the limits that keep unsigned
-// callers from growing them without bound. GetId and GetCredentialsForIdentity need no signature
+// Cognito identity pools and identities in the metadata store (SQLite embedded, PostgreSQL
+// shared), and the limits that keep unsigned callers from growing them without bound. GetId and GetCredentialsForIdentity need no signature
 // (as in AWS), so anyone who knows a pool id can call them; the bounds, all named here:
 //   - identities per pool (LimitExceededException once reached): the table cannot grow past it;
 //   - new identities per pool per second, a token bucket (TooManyRequestsException): one client
@@ -11,7 +11,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.js';
-import type { Db } from '../store/db.js';
+import type { CachedTable, MetadataCache, Stmt } from '../store/metadata.js';
 
 /** AWS's default quota: identity pools per account. */
 export const MAX_IDENTITY_POOLS = 1000;
@@ -73,131 +73,198 @@ export class LimitError extends Error {
   }
 }
 
+interface PoolRow {
+  id: string;
+  name: string;
+  data: string;
+  create_date: number;
+}
+interface IdentityRow {
+  id: string;
+  pool_id: string;
+  logins: string;
+  create_date: number;
+  last_modified: number;
+}
+
+/** Pools are few (MAX_IDENTITY_POOLS) and read on every Cognito call: cached whole, on every node. */
+const POOLS = { table: 'cognito_pools', keys: ['id'] } as const;
+
+/**
+ * Identity pools over the metadata store (store/metadata.ts): pools are held in memory (synchronous
+ * reads, kept current across nodes); identities and logins may be millions, so they are read and
+ * written asynchronously through the store's driver, never cached. The new-identity token bucket
+ * is this node's: N nodes admit up to N times the rate.
+ */
 export class IdentityPools {
   private buckets = new Map<string, { tokens: number; at: number }>();
 
-  constructor(
-    private db: Db,
+  private constructor(
+    private meta: MetadataCache,
+    private pools: CachedTable<PoolRow>,
     private clock: Clock,
     readonly region: string,
     readonly accountId: string,
-    readonly limits: CognitoLimits = DEFAULT_COGNITO_LIMITS,
+    readonly limits: CognitoLimits,
   ) {}
+
+  static async open(meta: MetadataCache, clock: Clock, region: string, accountId: string, limits: CognitoLimits = DEFAULT_COGNITO_LIMITS): Promise<IdentityPools> {
+    return new IdentityPools(meta, await meta.table<PoolRow>(POOLS), clock, region, accountId, limits);
+  }
 
   arn = (poolId: string) => `arn:aws:cognito-identity:${this.region}:${this.accountId}:identitypool/${poolId}`;
   /** What CreateIdentityPool and ListIdentityPools are authorized on. */
   collectionArn = () => `arn:aws:cognito-identity:${this.region}:${this.accountId}:identitypool/*`;
 
-  createPool(name: string, config: PoolConfig): Pool {
-    const count = (this.db.prepare('SELECT count(*) AS n FROM cognito_pools').get() as { n: number }).n;
-    if (count >= MAX_IDENTITY_POOLS) throw new LimitError('LimitExceededException', `The account has reached its limit of ${MAX_IDENTITY_POOLS} identity pools.`);
+  async createPool(name: string, config: PoolConfig): Promise<Pool> {
     const id = `${this.region}:${randomUUID()}`;
-    this.db.prepare('INSERT INTO cognito_pools (id, name, data, create_date) VALUES (?, ?, ?, ?)').run(id, name, JSON.stringify(config), this.clock.now());
+    // The count is checked in the insert itself, so nodes creating pools together stay within it.
+    const [inserted] = await this.meta.write(
+      [
+        {
+          sql: `INSERT INTO cognito_pools (id, name, data, create_date) SELECT ?, ?, ?, ? WHERE (SELECT count(*) FROM cognito_pools) < ? RETURNING id`,
+          params: [id, name, JSON.stringify(config), this.clock.now(), MAX_IDENTITY_POOLS],
+        },
+      ],
+      [{ table: POOLS.table, key: [id] }],
+    );
+    if (inserted.length === 0) throw new LimitError('LimitExceededException', `The account has reached its limit of ${MAX_IDENTITY_POOLS} identity pools.`);
     return { IdentityPoolId: id, IdentityPoolName: name, ...config };
   }
 
   getPool(id: string): Pool | undefined {
-    const row = this.db.prepare('SELECT id, name, data FROM cognito_pools WHERE id = ?').get(id) as { id: string; name: string; data: string } | undefined;
+    const row = this.pools.get(id);
     return row ? { IdentityPoolId: row.id, IdentityPoolName: row.name, ...(JSON.parse(row.data) as PoolConfig) } : undefined;
   }
 
   /** Pools in id order, after `after` (exclusive). */
   listPools(after: string, limit: number): Pool[] {
-    const rows = this.db.prepare('SELECT id FROM cognito_pools WHERE id > ? ORDER BY id LIMIT ?').all(after, limit) as Array<{ id: string }>;
-    return rows.map((r) => this.getPool(r.id)!);
+    return this.pools
+      .filter((r) => r.id > after)
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .slice(0, limit)
+      .map((r) => this.getPool(r.id)!);
   }
 
-  updatePool(pool: Pool): void {
+  async updatePool(pool: Pool): Promise<void> {
     const { IdentityPoolId, IdentityPoolName, ...config } = pool;
-    this.db.prepare('UPDATE cognito_pools SET name = ?, data = ? WHERE id = ?').run(IdentityPoolName, JSON.stringify(config), IdentityPoolId);
+    await this.meta.write(
+      [{ sql: 'UPDATE cognito_pools SET name = ?, data = ? WHERE id = ?', params: [IdentityPoolName, JSON.stringify(config), IdentityPoolId] }],
+      [{ table: POOLS.table, key: [IdentityPoolId] }],
+    );
   }
 
   /** Deletes the pool and its identities (their logins with them). */
-  deletePool(id: string): void {
-    this.db.transaction(() => {
-      this.db.prepare('DELETE FROM cognito_logins WHERE pool_id = ?').run(id);
-      this.db.prepare('DELETE FROM cognito_identities WHERE pool_id = ?').run(id);
-      this.db.prepare('DELETE FROM cognito_pools WHERE id = ?').run(id);
-    })();
+  async deletePool(id: string): Promise<void> {
+    await this.meta.write(
+      [
+        { sql: 'DELETE FROM cognito_logins WHERE pool_id = ?', params: [id] },
+        { sql: 'DELETE FROM cognito_identities WHERE pool_id = ?', params: [id] },
+        { sql: 'DELETE FROM cognito_pools WHERE id = ?', params: [id] },
+      ],
+      [{ table: POOLS.table, key: [id] }],
+    );
     this.buckets.delete(id);
   }
 
   // --- identities --------------------------------------------------------------------------
   /** A new identity in the pool, linked to `logins`; LimitError when a bound is reached. */
-  createIdentity(poolId: string, logins: Record<string, string>): Identity {
-    const n = (this.db.prepare('SELECT count(*) AS n FROM cognito_identities WHERE pool_id = ?').get(poolId) as { n: number }).n;
-    if (n >= this.limits.maxIdentitiesPerPool) {
-      throw new LimitError('LimitExceededException', `The identity pool ${poolId} has reached its limit of ${this.limits.maxIdentitiesPerPool} identities.`);
-    }
+  async createIdentity(poolId: string, logins: Record<string, string>): Promise<Identity> {
+    const n = await this.identityCount(poolId);
+    if (n >= this.limits.maxIdentitiesPerPool) throw this.full(poolId);
     this.take(poolId);
     const now = this.clock.now();
     const identity: Identity = { id: `${this.region}:${randomUUID()}`, poolId, logins: {}, createDate: now, lastModified: now };
-    this.db.transaction(() => {
-      this.db.prepare('INSERT INTO cognito_identities (id, pool_id, logins, create_date, last_modified) VALUES (?, ?, ?, ?, ?)').run(identity.id, poolId, '{}', now, now);
-      this.link(identity, logins);
-    })();
+    for (const [provider, subject] of Object.entries(logins)) identity.logins[provider] = subject;
+    // Checked again in the insert, against what is committed when it runs: requests racing past
+    // the count above (here or on other nodes) overshoot by at most those in flight together.
+    const [inserted] = await this.meta.write(
+      [
+        {
+          sql: `INSERT INTO cognito_identities (id, pool_id, logins, create_date, last_modified)
+                SELECT ?, ?, ?, ?, ? WHERE (SELECT count(*) FROM cognito_identities WHERE pool_id = ?) < ? RETURNING id`,
+          params: [identity.id, poolId, JSON.stringify(identity.logins), now, now, poolId, this.limits.maxIdentitiesPerPool],
+        },
+        ...Object.entries(logins).map(([provider, subject]) => ({
+          sql: 'INSERT INTO cognito_logins (pool_id, provider, subject, identity_id) SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM cognito_identities WHERE id = ?)',
+          params: [poolId, provider, subject, identity.id, identity.id],
+        })),
+      ],
+      [],
+    );
+    if (inserted.length === 0) throw this.full(poolId);
     return identity;
   }
 
-  getIdentity(id: string): Identity | undefined {
-    const row = this.db.prepare('SELECT * FROM cognito_identities WHERE id = ?').get(id) as
-      | { id: string; pool_id: string; logins: string; create_date: number; last_modified: number }
-      | undefined;
-    if (!row) return undefined;
-    return { id: row.id, poolId: row.pool_id, logins: JSON.parse(row.logins) as Record<string, string>, createDate: row.create_date, lastModified: row.last_modified };
+  async getIdentity(id: string): Promise<Identity | undefined> {
+    const row = (await this.meta.driver.all<IdentityRow>('SELECT * FROM cognito_identities WHERE id = ?', [id]))[0];
+    return row && toIdentity(row);
   }
 
   /** The identity a login (provider, subject) of the pool belongs to, if any. */
-  identityForLogin(poolId: string, provider: string, subject: string): string | undefined {
-    const row = this.db.prepare('SELECT identity_id FROM cognito_logins WHERE pool_id = ? AND provider = ? AND subject = ?').get(poolId, provider, subject) as
-      | { identity_id: string }
-      | undefined;
-    return row?.identity_id;
+  async identityForLogin(poolId: string, provider: string, subject: string): Promise<string | undefined> {
+    const rows = await this.meta.driver.all<{ identity_id: string }>('SELECT identity_id FROM cognito_logins WHERE pool_id = ? AND provider = ? AND subject = ?', [
+      poolId,
+      provider,
+      subject,
+    ]);
+    return rows[0]?.identity_id;
   }
 
   /** Links logins to the identity (a provider's earlier subject is replaced). */
-  link(identity: Identity, logins: Record<string, string>): void {
+  async link(identity: Identity, logins: Record<string, string>): Promise<void> {
     if (Object.keys(logins).length === 0) return;
     const now = this.clock.now();
-    this.db.transaction(() => {
-      for (const [provider, subject] of Object.entries(logins)) {
-        const old = identity.logins[provider];
-        if (old !== undefined) this.db.prepare('DELETE FROM cognito_logins WHERE pool_id = ? AND provider = ? AND subject = ?').run(identity.poolId, provider, old);
-        this.db.prepare('INSERT INTO cognito_logins (pool_id, provider, subject, identity_id) VALUES (?, ?, ?, ?)').run(identity.poolId, provider, subject, identity.id);
-        identity.logins[provider] = subject;
-      }
-      identity.lastModified = now;
-      this.db.prepare('UPDATE cognito_identities SET logins = ?, last_modified = ? WHERE id = ?').run(JSON.stringify(identity.logins), now, identity.id);
-    })();
+    const next = { ...identity.logins };
+    const stmts: Stmt[] = [];
+    for (const [provider, subject] of Object.entries(logins)) {
+      const old = next[provider];
+      if (old !== undefined) stmts.push({ sql: 'DELETE FROM cognito_logins WHERE pool_id = ? AND provider = ? AND subject = ?', params: [identity.poolId, provider, old] });
+      stmts.push({ sql: 'INSERT INTO cognito_logins (pool_id, provider, subject, identity_id) VALUES (?, ?, ?, ?)', params: [identity.poolId, provider, subject, identity.id] });
+      next[provider] = subject;
+    }
+    stmts.push({ sql: 'UPDATE cognito_identities SET logins = ?, last_modified = ? WHERE id = ?', params: [JSON.stringify(next), now, identity.id] });
+    await this.meta.write(stmts, []);
+    identity.logins = next;
+    identity.lastModified = now;
   }
 
-  unlink(identity: Identity, providers: string[]): void {
+  async unlink(identity: Identity, providers: string[]): Promise<void> {
     const now = this.clock.now();
-    this.db.transaction(() => {
-      for (const provider of providers) {
-        if (!Object.hasOwn(identity.logins, provider)) continue;
-        this.db.prepare('DELETE FROM cognito_logins WHERE pool_id = ? AND provider = ? AND subject = ?').run(identity.poolId, provider, identity.logins[provider]);
-        delete identity.logins[provider];
-      }
-      identity.lastModified = now;
-      this.db.prepare('UPDATE cognito_identities SET logins = ?, last_modified = ? WHERE id = ?').run(JSON.stringify(identity.logins), now, identity.id);
-    })();
+    const next = { ...identity.logins };
+    const stmts: Stmt[] = [];
+    for (const provider of providers) {
+      if (!Object.hasOwn(next, provider)) continue;
+      stmts.push({ sql: 'DELETE FROM cognito_logins WHERE pool_id = ? AND provider = ? AND subject = ?', params: [identity.poolId, provider, next[provider]] });
+      delete next[provider];
+    }
+    stmts.push({ sql: 'UPDATE cognito_identities SET logins = ?, last_modified = ? WHERE id = ?', params: [JSON.stringify(next), now, identity.id] });
+    await this.meta.write(stmts, []);
+    identity.logins = next;
+    identity.lastModified = now;
   }
 
-  listIdentities(poolId: string, after: string, limit: number): Identity[] {
-    const rows = this.db.prepare('SELECT id FROM cognito_identities WHERE pool_id = ? AND id > ? ORDER BY id LIMIT ?').all(poolId, after, limit) as Array<{ id: string }>;
-    return rows.map((r) => this.getIdentity(r.id)!);
+  async listIdentities(poolId: string, after: string, limit: number): Promise<Identity[]> {
+    const rows = await this.meta.driver.all<IdentityRow>('SELECT * FROM cognito_identities WHERE pool_id = ? AND id > ? ORDER BY id LIMIT ?', [poolId, after, limit]);
+    return rows.map(toIdentity);
   }
 
-  identityCount(poolId: string): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM cognito_identities WHERE pool_id = ?').get(poolId) as { n: number }).n;
+  async identityCount(poolId: string): Promise<number> {
+    return Number((await this.meta.driver.all<{ n: number }>('SELECT count(*) AS n FROM cognito_identities WHERE pool_id = ?', [poolId]))[0].n);
   }
 
-  deleteIdentity(id: string): void {
-    this.db.transaction(() => {
-      this.db.prepare('DELETE FROM cognito_logins WHERE identity_id = ?').run(id);
-      this.db.prepare('DELETE FROM cognito_identities WHERE id = ?').run(id);
-    })();
+  async deleteIdentity(id: string): Promise<void> {
+    await this.meta.write(
+      [
+        { sql: 'DELETE FROM cognito_logins WHERE identity_id = ?', params: [id] },
+        { sql: 'DELETE FROM cognito_identities WHERE id = ?', params: [id] },
+      ],
+      [],
+    );
+  }
+
+  private full(poolId: string): LimitError {
+    return new LimitError('LimitExceededException', `The identity pool ${poolId} has reached its limit of ${this.limits.maxIdentitiesPerPool} identities.`);
   }
 
   /** One token of the pool's new-identity bucket, refilled with the (injected) clock. */
@@ -215,3 +282,11 @@ export class IdentityPools {
     this.buckets.set(poolId, b);
   }
 }
+
+const toIdentity = (row: IdentityRow): Identity => ({
+  id: row.id,
+  poolId: row.pool_id,
+  logins: JSON.parse(row.logins) as Record<string, string>,
+  createDate: Number(row.create_date),
+  lastModified: Number(row.last_modified),
+});

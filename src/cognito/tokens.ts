@@ -1,15 +1,15 @@
 // OpenID Connect ID tokens: verifying the RS256 JWTs of configured OIDC providers against their
 // keys (a JWKS file or https URL), and issuing and verifying Cognito's own OpenID tokens
 // (GetOpenIdToken, for the classic flow's STS AssumeRoleWithWebIdentity). Cognito's signing key is
-// an RSA key made on first use and kept sealed in the data directory's secrets table, so tokens
-// survive a restart. Everything a token says is untrusted until its signature checks; every input
-// (token, JWKS document, key count) is bounded.
+// an RSA key made on first use and kept sealed in the metadata store's secrets table, so tokens
+// survive a restart and verify on every node. Everything a token says is untrusted until its
+// signature checks; every input (token, JWKS document, key count) is bounded.
 
 import { createPublicKey, generateKeyPairSync, createPrivateKey, sign, verify, randomUUID, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Clock } from '../clock.js';
 import type { OidcProviderConfig } from '../config/config.js';
-import type { Db } from '../store/db.js';
+import type { MetadataCache } from '../store/metadata.js';
 import type { SecretBox } from '../iam/secrets.js';
 
 /** The issuer and provider name of Cognito's tokens, as AWS's. */
@@ -194,18 +194,23 @@ export function parseJwks(text: string): Map<string, KeyObject> {
   return out;
 }
 
-/** Cognito's own OpenID tokens: issued by GetOpenIdToken, accepted by AssumeRoleWithWebIdentity. */
+/**
+ * Cognito's own OpenID tokens: issued by GetOpenIdToken, accepted by AssumeRoleWithWebIdentity. The
+ * signing key lives in the metadata store's `secrets` (shared by every node with PostgreSQL, so a
+ * token issued by one node verifies on another); nodes making it at once agree on the first
+ * stored (INSERT … ON CONFLICT DO NOTHING, then read back).
+ */
 export class CognitoTokens {
-  private key?: { kid: string; privateKey: KeyObject; publicKey: KeyObject };
+  private key?: Promise<{ kid: string; privateKey: KeyObject; publicKey: KeyObject }>;
 
   constructor(
-    private db: Db,
+    private meta: MetadataCache,
     private secrets: SecretBox,
     private clock: Clock,
   ) {}
 
-  issue(identityId: string, poolId: string, amr: string[]): string {
-    const k = this.signingKey();
+  async issue(identityId: string, poolId: string, amr: string[]): Promise<string> {
+    const k = await this.signingKey();
     const now = Math.floor(this.clock.now() / 1000);
     const header = { kid: k.kid, typ: 'JWS', alg: 'RS256' };
     const payload = { sub: identityId, aud: poolId, amr, iss: COGNITO_ISSUER, exp: now + OPENID_TOKEN_SECONDS, iat: now };
@@ -214,9 +219,9 @@ export class CognitoTokens {
   }
 
   /** Verifies a token Cognito issued, for any pool (the caller checks the pool); returns its claims. */
-  verify(token: string): VerifiedToken & { amr: string[] } {
+  async verify(token: string): Promise<VerifiedToken & { amr: string[] }> {
     const d = decodeJwt(token);
-    const k = this.signingKey();
+    const k = await this.signingKey();
     if (d.header.alg !== 'RS256' || d.header.kid !== k.kid || !verifyRs256(d, k.publicKey)) throw new TokenError("the token's signature does not verify");
     const aud = typeof d.payload.aud === 'string' ? d.payload.aud : '';
     const v = checkClaims(d.payload, COGNITO_ISSUER, [aud], this.clock.now());
@@ -225,23 +230,35 @@ export class CognitoTokens {
   }
 
   /** The public key as a JWKS document (what AWS publishes at cognito-identity.amazonaws.com/.well-known/jwks_uri). */
-  jwks(): { keys: object[] } {
-    const k = this.signingKey();
+  async jwks(): Promise<{ keys: object[] }> {
+    const k = await this.signingKey();
     return { keys: [{ ...k.publicKey.export({ format: 'jwk' }), kid: k.kid, use: 'sig', alg: 'RS256' }] };
   }
 
   private signingKey() {
-    if (this.key) return this.key;
-    const row = this.db.prepare('SELECT value FROM secrets WHERE name = ?').get(COGNITO_KEY_SECRET) as { value: Buffer } | undefined;
-    let stored: { kid: string; pem: string };
-    if (row) stored = JSON.parse(this.secrets.open(row.value)) as { kid: string; pem: string };
-    else {
-      const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-      stored = { kid: randomUUID(), pem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() };
-      this.db.prepare('INSERT INTO secrets (name, value) VALUES (?, ?)').run(COGNITO_KEY_SECRET, this.secrets.seal(JSON.stringify(stored)));
-    }
-    const privateKey = createPrivateKey(stored.pem);
-    this.key = { kid: stored.kid, privateKey, publicKey: createPublicKey(privateKey) };
+    // A failed read is not remembered: the next call tries again.
+    this.key ??= this.loadKey().catch((e: unknown) => {
+      this.key = undefined;
+      throw e;
+    });
     return this.key;
+  }
+
+  private async loadKey() {
+    const read = async () => (await this.meta.driver.all<{ value: Buffer }>('SELECT value FROM secrets WHERE name = ?', [COGNITO_KEY_SECRET]))[0];
+    let row = await read();
+    if (!row) {
+      const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const fresh = { kid: randomUUID(), pem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() };
+      await this.meta.write(
+        [{ sql: 'INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT(name) DO NOTHING', params: [COGNITO_KEY_SECRET, this.secrets.seal(JSON.stringify(fresh))] }],
+        [],
+      );
+      row = await read();
+      if (!row) throw new Error('the Cognito signing key just stored cannot be read back');
+    }
+    const stored = JSON.parse(this.secrets.open(row.value)) as { kid: string; pem: string };
+    const privateKey = createPrivateKey(stored.pem);
+    return { kid: stored.kid, privateKey, publicKey: createPublicKey(privateKey) };
   }
 }

@@ -101,6 +101,16 @@ export function glueService(d: GlueDeps): JsonRpcService {
       throw e;
     }
   };
+  /** catalogCall for the store's async writes and partition reads. */
+  const catalogAwait = async <T>(f: () => Promise<T>): Promise<T> => {
+    try {
+      return await f();
+    } catch (e) {
+      if (e instanceof CatalogError) throw err(e.code, e.message);
+      if (e instanceof ExpressionError) throw invalid(e.message);
+      throw e;
+    }
+  };
   const unsupported = (input: object, members: string[], what: string) => {
     for (const m of members) if ((input as Doc)[m] !== undefined) throw invalid(`${m} is not supported by Pinstream (${what}).`);
   };
@@ -119,19 +129,19 @@ export function glueService(d: GlueDeps): JsonRpcService {
   };
 
   /** Reads up to `max` matching entries, scanning at most the per-call bound; the token resumes after the last one read. */
-  function page<T>(read: (after: string, n: number) => Array<{ key: string; item: T }>, after: string, max: number, keep: (item: T) => boolean) {
+  async function page<T>(read: (after: string, n: number) => Array<{ key: string; item: T }> | Promise<Array<{ key: string; item: T }>>, after: string, max: number, keep: (item: T) => boolean) {
     const out: T[] = [];
     let scanned = 0;
     let last = after;
     const batch = Math.min(1000, catalog.limits.maxScannedPerCall);
     for (;;) {
-      const rows = read(last, Math.min(batch, catalog.limits.maxScannedPerCall - scanned));
+      const rows = await read(last, Math.min(batch, catalog.limits.maxScannedPerCall - scanned));
       for (const r of rows) {
         scanned++;
         last = r.key;
         if (keep(r.item)) out.push(r.item);
         // A full page names a next one only when something follows (so the last page has no token).
-        if (out.length === max) return { items: out, next: read(last, 1).length > 0 ? tokenOut(last) : undefined };
+        if (out.length === max) return { items: out, next: (await read(last, 1)).length > 0 ? tokenOut(last) : undefined };
       }
       if (rows.length === 0 || (rows.length < batch && scanned < catalog.limits.maxScannedPerCall)) return { items: out, next: undefined };
       if (scanned >= catalog.limits.maxScannedPerCall) return { items: out, next: tokenOut(last) };
@@ -139,38 +149,38 @@ export function glueService(d: GlueDeps): JsonRpcService {
   }
 
   const operations: Operations<Inputs> = {
-    CreateDatabase(input) {
+    async CreateDatabase(input) {
       ours(input.CatalogId);
       const db = input.DatabaseInput;
       unsupported(db, ['TargetDatabase', 'FederatedDatabase'], 'resource links and federated databases');
       checkName('Database', db.Name);
-      catalogCall(() => catalog.createDatabase(stored(db) as Doc & { Name: string }));
+      await catalogAwait(() => catalog.createDatabase(stored(db) as Doc & { Name: string }));
       return {};
     },
     GetDatabase(input) {
       ours(input.CatalogId);
       return { Database: databaseShape(catalogCall(() => catalog.requireDatabase(input.Name))) };
     },
-    UpdateDatabase(input) {
+    async UpdateDatabase(input) {
       ours(input.CatalogId);
       const db = input.DatabaseInput;
       unsupported(db, ['TargetDatabase', 'FederatedDatabase'], 'resource links and federated databases');
       catalogCall(() => catalog.requireDatabase(input.Name));
       if (fold(db.Name) !== fold(input.Name)) throw invalid('Renaming a database is not supported: DatabaseInput.Name must be the database named by Name.');
-      catalogCall(() => catalog.updateDatabase(input.Name, stored(db)));
+      await catalogAwait(() => catalog.updateDatabase(input.Name, stored(db)));
       return {};
     },
-    DeleteDatabase(input) {
+    async DeleteDatabase(input) {
       ours(input.CatalogId);
-      catalogCall(() => catalog.deleteDatabase(input.Name));
+      await catalogAwait(() => catalog.deleteDatabase(input.Name));
       return {};
     },
-    GetDatabases(input, req) {
+    async GetDatabases(input, req) {
       ours(input.CatalogId);
       const max = input.MaxResults ?? DEFAULT_PAGE_SIZE;
       // Databases shared from other accounts: there are none.
       if (input.ResourceShareType === 'FOREIGN') return { DatabaseList: [] };
-      const r = page(
+      const r = await page(
         (after, n) => catalog.listDatabases(after, n).map((x) => ({ key: x.Name, item: x })),
         tokenIn(input.NextToken),
         max,
@@ -183,11 +193,11 @@ export function glueService(d: GlueDeps): JsonRpcService {
         NextToken: r.next,
       };
     },
-    CreateTable(input, req) {
+    async CreateTable(input, req) {
       ours(input.CatalogId);
       const t = tableInput(input);
       checkName('Table', t.Name);
-      catalogCall(() => catalog.createTable(input.DatabaseName, { ...stored(t), Name: t.Name, CreatedBy: d.callerArn(req) }));
+      await catalogAwait(() => catalog.createTable(input.DatabaseName, { ...stored(t), Name: t.Name, CreatedBy: d.callerArn(req) }));
       return {};
     },
     GetTable(input) {
@@ -195,24 +205,24 @@ export function glueService(d: GlueDeps): JsonRpcService {
       unsupported(input, ['TransactionId', 'QueryAsOfTime'], 'governed tables');
       return { Table: tableShape(catalogCall(() => catalog.requireTable(input.DatabaseName, input.Name))) };
     },
-    UpdateTable(input) {
+    async UpdateTable(input) {
       ours(input.CatalogId);
       const t = tableInput(input as Inputs['CreateTable']);
-      catalogCall(() => catalog.updateTable(input.DatabaseName, stored(t) as Doc & { Name: string }));
+      await catalogAwait(() => catalog.updateTable(input.DatabaseName, stored(t) as Doc & { Name: string }));
       return {};
     },
-    DeleteTable(input) {
+    async DeleteTable(input) {
       ours(input.CatalogId);
       unsupported(input, ['TransactionId'], 'governed tables');
-      catalogCall(() => catalog.deleteTable(input.DatabaseName, input.Name));
+      await catalogAwait(() => catalog.deleteTable(input.DatabaseName, input.Name));
       return {};
     },
-    GetTables(input, req) {
+    async GetTables(input, req) {
       ours(input.CatalogId);
       unsupported(input, ['TransactionId', 'QueryAsOfTime'], 'governed tables');
       const db = catalogCall(() => catalog.requireDatabase(input.DatabaseName)).Name;
       const match = input.Expression ? catalogCall(() => compileNamePattern(input.Expression!)) : () => true;
-      const r = page(
+      const r = await page(
         (after, n) => catalog.listTables(db, after, n).map((x) => ({ key: x.Name, item: x })),
         tokenIn(input.NextToken),
         input.MaxResults ?? DEFAULT_PAGE_SIZE,
@@ -228,55 +238,55 @@ export function glueService(d: GlueDeps): JsonRpcService {
       };
       return { TableList: r.items.map(shape), NextToken: r.next };
     },
-    CreatePartition(input) {
+    async CreatePartition(input) {
       ours(input.CatalogId);
       const table = catalogCall(() => catalog.requireTable(input.DatabaseName, input.TableName));
-      const [e] = catalogCall(() => catalog.createPartitions(table, [partitionDoc(input.PartitionInput)]));
+      const [e] = await catalogAwait(() => catalog.createPartitions(table, [partitionDoc(input.PartitionInput)]));
       if (e) throw err(e.code, e.message);
       return {};
     },
-    BatchCreatePartition(input) {
+    async BatchCreatePartition(input) {
       ours(input.CatalogId);
       const table = catalogCall(() => catalog.requireTable(input.DatabaseName, input.TableName));
       const docs = input.PartitionInputList.map(partitionDoc);
-      const outcome = catalogCall(() => catalog.createPartitions(table, docs));
+      const outcome = await catalogAwait(() => catalog.createPartitions(table, docs));
       const errors = outcome
         .map((e, i) => e && { PartitionValues: docs[i].Values, ErrorDetail: { ErrorCode: e.code, ErrorMessage: e.message } })
         .filter((x) => x !== undefined);
       return errors.length > 0 ? { Errors: errors } : {};
     },
-    GetPartition(input) {
+    async GetPartition(input) {
       ours(input.CatalogId);
       const table = catalogCall(() => catalog.requireTable(input.DatabaseName, input.TableName));
-      const p = catalog.getPartition(table, input.PartitionValues);
+      const p = await catalog.getPartition(table, input.PartitionValues);
       if (!p) throw err('EntityNotFoundException', 'Cannot find partition.');
       return { Partition: partitionShape(p) };
     },
-    DeletePartition(input) {
+    async DeletePartition(input) {
       ours(input.CatalogId);
       const table = catalogCall(() => catalog.requireTable(input.DatabaseName, input.TableName));
-      const [found] = catalog.deletePartitions(table, [input.PartitionValues]);
+      const [found] = await catalog.deletePartitions(table, [input.PartitionValues]);
       if (!found) throw err('EntityNotFoundException', 'Cannot find partition.');
       return {};
     },
-    BatchDeletePartition(input) {
+    async BatchDeletePartition(input) {
       ours(input.CatalogId);
       const table = catalogCall(() => catalog.requireTable(input.DatabaseName, input.TableName));
       const lists = input.PartitionsToDelete.map((p) => p.Values);
-      const found = catalog.deletePartitions(table, lists);
+      const found = await catalog.deletePartitions(table, lists);
       const errors = lists
         .map((values, i) => (found[i] ? undefined : { PartitionValues: values, ErrorDetail: { ErrorCode: 'EntityNotFoundException', ErrorMessage: 'Cannot find partition.' } }))
         .filter((x) => x !== undefined);
       return errors.length > 0 ? { Errors: errors } : {};
     },
-    GetPartitions(input) {
+    async GetPartitions(input) {
       ours(input.CatalogId);
       unsupported(input, ['TransactionId', 'QueryAsOfTime', 'Segment'], 'governed tables and segmented reads');
       const table = catalogCall(() => catalog.requireTable(input.DatabaseName, input.TableName));
       const keys = (table.PartitionKeys ?? []).map((k) => ({ name: k.Name, type: k.Type ?? 'string' }));
       const filter = input.Expression ? catalogCall(() => compilePartitionExpression(input.Expression!, keys)) : () => true;
-      const r = page(
-        (after, n) => catalog.listPartitions(table, after, n).map((x) => ({ key: x.key, item: x.partition })),
+      const r = await page(
+        async (after, n) => (await catalog.listPartitions(table, after, n)).map((x) => ({ key: x.key, item: x.partition })),
         tokenIn(input.NextToken),
         input.MaxResults ?? DEFAULT_PAGE_SIZE,
         (p) => filter(p.Values),

@@ -45,6 +45,13 @@ export interface Protocol {
 export interface DispatcherOptions {
   clock: Clock;
   lookupKey: (accessKeyId: string) => Credentials | undefined;
+  /**
+   * For a key `lookupKey` does not know: undefined when that answer is final, else a promise that
+   * settles once the key was looked up in a shared store (temporary credentials minted on another
+   * node; iam/store.ts resolveKey). The request then waits for it, its body read meanwhile, and is
+   * verified after. A rejection answers 503 (retryable).
+   */
+  resolveKey?: (accessKeyId: string) => Promise<void> | undefined;
   /** restJson1 services by path prefix (e.g. '/v1/' → Pinpoint). */
   restJson: Array<{ prefix: string; protocol: Protocol }>;
   /** awsJson1.1 services by X-Amz-Target prefix (e.g. 'Kinesis_20131202'). */
@@ -144,19 +151,34 @@ export function createDispatcher(opts: DispatcherOptions): FrontDoor {
     const fail = (e: unknown) => decorate(errorResponse(protocol, e, req));
     let maxBodyBytes: number;
     let unsigned = false;
+    /** A lookup of the signing key in the shared store, when it was not known here. */
+    let resolving: Promise<void> | undefined;
     try {
       if (head.overloaded) throw serviceUnavailable('The server is at its connection limit; retry with backoff');
       const unknown = protocol.unknownOperation?.(req);
       if (unknown) throw unknown;
-      const auth = checkSigV4Head(req, { lookup: opts.lookupKey, now: opts.clock.now(), services: protocol.signingServices });
+      let missed: string | undefined;
+      const lookup = opts.resolveKey
+        ? (id: string) => {
+            const c = opts.lookupKey(id);
+            if (!c) missed = id;
+            return c;
+          }
+        : opts.lookupKey;
+      const auth = checkSigV4Head(req, { lookup, now: opts.clock.now(), services: protocol.signingServices });
       if (!auth.ok) {
-        if (auth.code !== MISSING_SIGNATURE || !protocol.unsigned?.head(req)) throw authError(auth.code, auth.message);
-        unsigned = true;
+        if (missed !== undefined) resolving = opts.resolveKey!(missed);
+        if (!resolving) {
+          if (auth.code !== MISSING_SIGNATURE || !protocol.unsigned?.head(req)) throw authError(auth.code, auth.message);
+          unsigned = true;
+        }
       }
       maxBodyBytes = protocol.maxBodyBytes(req);
     } catch (e) {
       return answer(fail(e), head.overloaded);
     }
+    // Settled or not, a failed lookup must not be an unhandled rejection while the body arrives.
+    resolving?.catch(() => {});
     if (unsigned) {
       return {
         maxBodyBytes,
@@ -181,6 +203,11 @@ export function createDispatcher(opts: DispatcherOptions): FrontDoor {
       async finish(body, verified) {
         req.body = body;
         try {
+          if (resolving) {
+            await resolving.catch((e: unknown) => {
+              throw serviceUnavailable(`Could not look up the access key now (${(e as Error)?.message ?? String(e)}); retry with backoff`);
+            });
+          }
           const auth = verifySigV4(
             { method: req.method, rawPath: req.rawPath, rawQuery: req.rawQuery, headers: req.headers, body },
             { lookup: opts.lookupKey, now: opts.clock.now(), services: protocol.signingServices },

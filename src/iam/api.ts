@@ -65,7 +65,7 @@ export interface WebIdentityFederation {
   /** The token's verified identity and the trust policy's Federated principal; throws WebIdentityError. */
   verify(token: string): Promise<{ web: WebIdentity; principal: string; provider: string }>;
   /** After credentials were issued to a web identity (bounds a Cognito identity's sessions). */
-  issued(web: WebIdentity): void;
+  issued(web: WebIdentity): Promise<void>;
 }
 
 /** A web identity token that is refused: STS's code (InvalidIdentityToken, ExpiredTokenException, ...) and message. */
@@ -612,7 +612,7 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
   });
 
   const stsActions: QueryActions<StsInputs> = {
-    AssumeRole(i, req) {
+    async AssumeRole(i, req) {
       const { RoleArn: roleArn, RoleSessionName: session, ExternalId: externalId } = i;
       const duration = i.DurationSeconds ?? DEFAULT_ROLE_SESSION_SECONDS;
       const policy = sessionPolicy(i.Policy, i.PolicyArns);
@@ -630,7 +630,7 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
       }
       if (duration > role.max_session_duration) throw new QueryError('ValidationError', 400, 'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.');
       const arn = `arn:aws:sts::${acct}:assumed-role/${role.name}/${session}`;
-      const creds = store.createTemporarySession({ kind: 'role', principal: role.name, principalId: role.role_id, arn, durationSeconds: duration, policy: policy?.text, chained });
+      const creds = await store.createTemporarySession({ kind: 'role', principal: role.name, principalId: role.role_id, arn, durationSeconds: duration, policy: policy?.text, chained });
       return {
         Credentials: credentialsShape(creds),
         AssumedRoleUser: { AssumedRoleId: `${role.role_id}:${session}`, Arn: arn },
@@ -665,8 +665,8 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
       if (!role || !trusted) throw accessDenied('Not authorized to perform sts:AssumeRoleWithWebIdentity');
       if (duration > role.max_session_duration) throw new QueryError('ValidationError', 400, 'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.');
       const arn = `arn:aws:sts::${acct}:assumed-role/${role.name}/${session}`;
-      const creds = store.createTemporarySession({ kind: 'role', principal: role.name, principalId: role.role_id, arn, durationSeconds: duration, policy: policy?.text, webIdentity: web });
-      federation.issued(web);
+      const creds = await store.createTemporarySession({ kind: 'role', principal: role.name, principalId: role.role_id, arn, durationSeconds: duration, policy: policy?.text, webIdentity: web });
+      await federation.issued(web);
       return {
         Credentials: credentialsShape(creds),
         SubjectFromWebIdentityToken: web.sub,
@@ -677,12 +677,12 @@ export function iamServices(store: IamStore, authorizer: Authorizer, federation?
       };
     },
     // Needs no permission (AWS: policies cannot control it), but only an IAM user's long-term key may ask.
-    GetSessionToken(i, req) {
+    async GetSessionToken(i, req) {
       const owner = store.keyOwner(req.caller!.accessKeyId)!;
       if (owner.temporary || owner.session || owner.kind !== 'user') throw accessDenied('Cannot call GetSessionToken with session credentials');
       const duration = i.DurationSeconds ?? DEFAULT_SESSION_TOKEN_SECONDS;
       const u = requireUser(owner.user);
-      const creds = store.createTemporarySession({ kind: 'user', principal: u.name, principalId: u.user_id, arn: store.userArn(u), durationSeconds: duration });
+      const creds = await store.createTemporarySession({ kind: 'user', principal: u.name, principalId: u.user_id, arn: store.userArn(u), durationSeconds: duration });
       return { Credentials: credentialsShape(creds) };
     },
     // Needs no permission, as in AWS: any valid key may ask who it is.

@@ -5,6 +5,12 @@
 // tokens are encrypted at rest (AES-256-GCM with a master key kept in the data directory, mode
 // 0600): SigV4 needs the plaintext secret to verify signatures, so hashing is not an option.
 // Secrets are shown once, at creation, and never logged.
+// STS temporary sessions are many and short-lived, so they are not cached whole: embedded, they are
+// read synchronously from SQLite as before; on PostgreSQL a key not known here is looked up once,
+// asynchronously (resolveKey, which the dispatcher awaits before SigV4 verification), and kept in a
+// bounded LRU of sessions found and a bounded, short-lived cache of keys not found, so unknown keys
+// cannot hammer the database. Deleted sessions (a Cognito identity's oldest) are announced to other
+// nodes, which drop them from their LRU.
 
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
@@ -17,6 +23,8 @@ import { SecretBox } from './secrets.js';
 export const ADMIN_USER = 'admin';
 /** Row of the `secrets` table remembering which admin key is the bootstrap one (not a secret itself). */
 const BOOTSTRAP_KEY_RECORD = 'iam-bootstrap-key-id';
+/** Row of `secrets` locked while a generated admin key is created (nodes starting together take turns). */
+const BOOTSTRAP_LOCK_RECORD = 'iam-bootstrap-lock';
 export const MAX_ACCESS_KEYS_PER_USER = 2;
 const KEY_ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
@@ -155,6 +163,22 @@ export const TEMPORARY_KEY_PREFIX = 'ASIA';
  * rather than that they are unknown.
  */
 export const EXPIRED_SESSION_RETENTION_MS = 24 * 60 * 60 * 1000;
+/** Temporary sessions found by their key, kept in memory (least recently used dropped first). */
+export const SESSION_CACHE_SIZE = 10_000;
+/** Keys looked up and not found, remembered (oldest dropped first) for UNKNOWN_KEY_TTL_MS. */
+export const UNKNOWN_KEY_CACHE_SIZE = 10_000;
+export const UNKNOWN_KEY_TTL_MS = 30_000;
+/** Session lookups waiting on the database at once; past it a request is refused as busy (503, retryable). */
+export const MAX_SESSION_LOOKUPS_IN_FLIGHT = 64;
+/** Longest a session lookup may wait on the database before the request is refused as busy. */
+export const SESSION_LOOKUP_TIMEOUT_MS = 5_000;
+/** The table of temporary sessions (not cached whole; its changes drop entries of the session caches). */
+export const STS_SESSIONS_TABLE = 'sts_sessions';
+/** A lookup could not be made now (too many in flight, or the database too slow): retry. */
+export class SessionLookupBusy extends Error {
+  override name = 'SessionLookupBusy';
+}
+
 /** AWS's limits: versions per managed policy, managed policies attached per user, group and role. */
 export const MAX_POLICY_VERSIONS = 5;
 export const MAX_ATTACHED_POLICIES = 10;
@@ -194,6 +218,18 @@ interface AttachmentRecord {
   owner: string;
   policy_arn: string;
 }
+interface SessionRow {
+  secret: Buffer;
+  token: Buffer;
+  kind: 'user' | 'role';
+  principal: string;
+  principal_id: string;
+  arn: string;
+  policy: string | null;
+  chained: number;
+  expiration: number;
+  web_identity: string | null;
+}
 interface MemberRecord {
   group_name: string;
   user_name: string;
@@ -205,12 +241,20 @@ const sameName = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 /**
  * IAM over the metadata store (store/metadata.ts): every read below is synchronous, from the
  * store's in-memory copy of IAM's tables, kept current across nodes; every write is async, one
- * transaction, and visible to reads here when its promise resolves. STS temporary credentials stay
- * in this node's SQLite database (they are looked up by the synchronous SigV4 path and may be
- * many; see DESIGN.md "Metadata store").
+ * transaction, and visible to reads here when its promise resolves. STS temporary credentials are
+ * in the same store but not cached whole (they may be many): see resolveKey.
  */
 export class IamStore {
   private keyCache = new Map<string, KeyOwner | null>();
+  /** Temporary sessions found, in least-recently-used order (the first is dropped first). */
+  private sessionHits = new Map<string, KeyOwner>();
+  /** Temporary keys not found, until when that answer stands. */
+  private unknownKeys = new Map<string, number>();
+  private lookups = new Map<string, Promise<void>>();
+  /** Sessions deleted while being looked up: the lookup's answer (read before the delete) is void. */
+  private revokedWhileLooking = new Set<string>();
+  /** Bumped when every session cache is dropped (a resync): a lookup running then reads again. */
+  private sessionEpoch = 0;
   private policyCache = new Map<string, PolicyDocument[]>();
   private trustCache = new Map<string, PolicyDocument>();
   /**
@@ -245,6 +289,19 @@ export class IamStore {
       // Keys and users: who signs with what (negative answers are cached too, so any change clears all).
       if (c.table === T.keys.table || c.table === T.users.table) this.keyCache.clear();
       if (POLICY_TABLES.has(c.table)) this.policyCache.clear();
+      if (c.table === STS_SESSIONS_TABLE || c.table === '*') {
+        if (c.key.length === 1 && typeof c.key[0] === 'string') {
+          if (this.lookups.has(c.key[0])) this.revokedWhileLooking.add(c.key[0]);
+          this.sessionHits.delete(c.key[0]);
+          this.unknownKeys.delete(c.key[0]);
+          this.keyCache.delete(c.key[0]);
+        } else {
+          this.sessionEpoch++;
+          this.sessionHits.clear();
+          this.unknownKeys.clear();
+          this.keyCache.clear();
+        }
+      }
     });
   }
 
@@ -275,7 +332,7 @@ export class IamStore {
     // Long-lived role keys of earlier versions carried no record of who assumed the role for what,
     // so no trust policy could be checked against them: they are not honoured, and removed.
     for (const k of t.keys.filter((k) => k.user_name.startsWith(LEGACY_ROLE_KEY_OWNER))) await store.deleteAccessKey(k.access_key_id);
-    store.purgeExpiredSessions();
+    await store.purgeExpiredSessions();
     return store;
   }
 
@@ -360,17 +417,120 @@ export class IamStore {
     let c = this.keyCache.get(accessKeyId);
     if (c === undefined) {
       const k = this.t.keys.get(accessKeyId);
+      if (!k && accessKeyId.startsWith(TEMPORARY_KEY_PREFIX)) return this.sessionOwner(accessKeyId);
       const u = k && k.status === 'Active' ? this.t.users.get(k.user_name) : undefined;
       // The secret is opened once per key, not on every request.
-      c = u
-        ? { creds: { accessKeyId, secretAccessKey: this.open(k!.secret) }, kind: 'user', user: u.name, arn: this.userArn(u) }
-        : accessKeyId.startsWith(TEMPORARY_KEY_PREFIX)
-          ? this.temporaryOwner(accessKeyId)
-          : null;
+      c = u ? { creds: { accessKeyId, secretAccessKey: this.open(k!.secret) }, kind: 'user', user: u.name, arn: this.userArn(u) } : null;
       if (this.keyCache.size > 10_000) this.keyCache.clear();
       this.keyCache.set(accessKeyId, c);
     }
     return c ?? undefined;
+  }
+
+  /**
+   * Makes the owner of `accessKeyId` known to keyOwner (and so to the synchronous SigV4 lookup):
+   * undefined when it already is (a long-term key, a cached session, a key known not to exist, or
+   * embedded SQLite, read synchronously), else a promise that settles once the session was looked
+   * up in the shared store. Rejects with SessionLookupBusy when too many lookups are waiting or the
+   * database does not answer within SESSION_LOOKUP_TIMEOUT_MS.
+   */
+  resolveKey(accessKeyId: string): Promise<void> | undefined {
+    if (this.meta.driver.kind === 'sqlite' || !accessKeyId.startsWith(TEMPORARY_KEY_PREFIX)) return undefined;
+    if (this.t.keys.get(accessKeyId) || this.cachedSession(accessKeyId) || this.knownUnknown(accessKeyId)) return undefined;
+    const pending = this.lookups.get(accessKeyId);
+    if (pending) return pending;
+    if (this.lookups.size >= MAX_SESSION_LOOKUPS_IN_FLIGHT) return Promise.reject(new SessionLookupBusy(`${MAX_SESSION_LOOKUPS_IN_FLIGHT} credential lookups are waiting on the metadata store`));
+    const read = async (): Promise<SessionRow[]> => {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        return await Promise.race([
+          this.meta.driver.all<SessionRow>(`SELECT * FROM ${STS_SESSIONS_TABLE} WHERE access_key_id = ?`, [accessKeyId]),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new SessionLookupBusy(`the metadata store did not answer a credential lookup within ${SESSION_LOOKUP_TIMEOUT_MS} ms`)), SESSION_LOOKUP_TIMEOUT_MS);
+          }),
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    const lookup = async (): Promise<void> => {
+      const epoch = this.sessionEpoch;
+      let rows = await read();
+      // The caches were dropped meanwhile (changes may have been missed): read what is there now.
+      if (epoch !== this.sessionEpoch) rows = await read();
+      // Deleted (announced) while the read ran: the row read may predate the delete.
+      if (this.revokedWhileLooking.has(accessKeyId)) rows = [];
+      // Past the retention it is as good as purged, whether or not a purge has run yet.
+      const row = rows[0] && Number(rows[0].expiration) >= this.clock.now() - EXPIRED_SESSION_RETENTION_MS ? rows[0] : undefined;
+      this.remember(accessKeyId, row ? this.toTemporaryOwner(accessKeyId, row) : null);
+    };
+    const p = lookup()
+      .catch((e: unknown) => {
+        if (e instanceof SessionLookupBusy) throw e;
+        // The cause (a lost connection, a secret that does not open) is for the operator, not the client.
+        console.error('pinstream: looking up temporary credentials failed', e);
+        throw new SessionLookupBusy('the metadata store could not answer a credential lookup');
+      })
+      .finally(() => {
+        this.lookups.delete(accessKeyId);
+        this.revokedWhileLooking.delete(accessKeyId);
+      });
+    this.lookups.set(accessKeyId, p);
+    return p;
+  }
+
+  /** A temporary session's owner from the caches (embedded: from SQLite, synchronously). */
+  private sessionOwner(accessKeyId: string): KeyOwner | undefined {
+    const hit = this.cachedSession(accessKeyId);
+    if (hit) {
+      this.sessionHits.delete(accessKeyId);
+      this.sessionHits.set(accessKeyId, hit);
+      return hit;
+    }
+    if (this.knownUnknown(accessKeyId)) return undefined;
+    if (this.meta.driver.kind !== 'sqlite') return undefined;
+    const row = this.db.prepare(`SELECT * FROM ${STS_SESSIONS_TABLE} WHERE access_key_id = ?`).get(accessKeyId) as SessionRow | undefined;
+    const owner = row ? this.toTemporaryOwner(accessKeyId, row) : null;
+    this.remember(accessKeyId, owner);
+    return owner ?? undefined;
+  }
+
+  /**
+   * A cached session, unless it is past the retention after its expiry: every node then treats it
+   * as purged (unknown), whether or not its own purge has run.
+   */
+  private cachedSession(accessKeyId: string): KeyOwner | undefined {
+    const hit = this.sessionHits.get(accessKeyId);
+    if (hit && hit.temporary!.expiration < this.clock.now() - EXPIRED_SESSION_RETENTION_MS) {
+      this.sessionHits.delete(accessKeyId);
+      return undefined;
+    }
+    return hit;
+  }
+
+  private knownUnknown(accessKeyId: string): boolean {
+    const until = this.unknownKeys.get(accessKeyId);
+    if (until === undefined) return false;
+    if (this.clock.now() < until) return true;
+    this.unknownKeys.delete(accessKeyId);
+    return false;
+  }
+
+  private remember(accessKeyId: string, owner: KeyOwner | null): void {
+    if (owner) {
+      this.sessionHits.delete(accessKeyId);
+      this.sessionHits.set(accessKeyId, owner);
+      if (this.sessionHits.size > SESSION_CACHE_SIZE) this.sessionHits.delete(this.sessionHits.keys().next().value!);
+    } else {
+      this.unknownKeys.delete(accessKeyId);
+      this.unknownKeys.set(accessKeyId, this.clock.now() + UNKNOWN_KEY_TTL_MS);
+      if (this.unknownKeys.size > UNKNOWN_KEY_CACHE_SIZE) this.unknownKeys.delete(this.unknownKeys.keys().next().value!);
+    }
+  }
+
+  /** Sizes of the session caches (tests: they stay within their bounds). */
+  sessionCacheSizes(): { hits: number; unknown: number; lookups: number } {
+    return { hits: this.sessionHits.size, unknown: this.unknownKeys.size, lookups: this.lookups.size };
   }
 
   /**
@@ -405,9 +565,44 @@ export class IamStore {
     }
     const first = this.listAccessKeys(ADMIN_USER).find((k) => k.status === 'Active');
     if (first) return { credentials: this.keyOwner(first.access_key_id)!.creds, created: false };
+    // Nodes starting together on an empty shared store must agree on ONE key. The transaction
+    // first takes a row lock (upserting BOOTSTRAP_LOCK_RECORD), so the second node's waits for the
+    // first's to commit; its next statements then see the first's key (each statement of a READ
+    // COMMITTED transaction reads what is committed when it starts) and insert nothing. The losing
+    // node uses the winner's key.
     const key = generateKey();
-    await this.meta.write([this.putKeyStmt(key, ADMIN_USER, this.now()), remember(key.accessKeyId)], [{ table: T.keys.table, key: [key.accessKeyId] }]);
-    return { credentials: key, created: true };
+    await this.meta.write(
+      [
+        {
+          sql: 'INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value',
+          params: [BOOTSTRAP_LOCK_RECORD, Buffer.from(this.now())],
+        },
+        {
+          sql: `INSERT INTO access_keys (access_key_id, secret, user_name, status, create_date)
+                SELECT ?, ?, ?, 'Active', ? WHERE NOT EXISTS (SELECT 1 FROM access_keys WHERE user_name = ? AND status = 'Active')`,
+          params: [key.accessKeyId, this.seal(key.secretAccessKey), ADMIN_USER, this.now(), ADMIN_USER],
+        },
+        {
+          sql: `INSERT INTO secrets (name, value) SELECT ?, ? WHERE EXISTS (SELECT 1 FROM access_keys WHERE access_key_id = ?)
+                ON CONFLICT(name) DO UPDATE SET value = excluded.value`,
+          params: [BOOTSTRAP_KEY_RECORD, Buffer.from(key.accessKeyId), key.accessKeyId],
+        },
+      ],
+      [{ table: T.keys.table, key: [key.accessKeyId] }],
+    );
+    if (this.t.keys.get(key.accessKeyId)) return { credentials: key, created: true };
+    const winner = (
+      await this.meta.driver.all<{ access_key_id: string }>(
+        "SELECT access_key_id FROM access_keys WHERE user_name = ? AND status = 'Active' ORDER BY create_date, access_key_id LIMIT 1",
+        [ADMIN_USER],
+      )
+    )[0];
+    if (!winner) throw new Error('the admin key another node created is gone again; restart to create one');
+    // Read it into this node's cache now rather than when the other node's notification arrives.
+    await this.meta.write([], [{ table: T.keys.table, key: [winner.access_key_id] }]);
+    const owner = this.keyOwner(winner.access_key_id);
+    if (!owner) throw new Error(`the admin key ${winner.access_key_id} another node created is not readable here`);
+    return { credentials: owner.creds, created: false };
   }
 
   // --- inline policies ---------------------------------------------------------------------
@@ -680,94 +875,95 @@ export class IamStore {
    * assumed role, persisted so they survive a restart. Generic over who asked: STS AssumeRole and
    * GetSessionToken today, federated identities later. Removes long-expired sessions first.
    */
-  createTemporarySession(s: NewTemporarySession): Required<Pick<Credentials, 'accessKeyId' | 'secretAccessKey' | 'sessionToken'>> & { expiration: number } {
-    this.purgeExpiredSessions();
+  async createTemporarySession(s: NewTemporarySession): Promise<Required<Pick<Credentials, 'accessKeyId' | 'secretAccessKey' | 'sessionToken'>> & { expiration: number }> {
+    await this.purgeExpiredSessions();
     const k = generateKey(TEMPORARY_KEY_PREFIX);
     // Opaque, as long as AWS's, and unguessable: 96 random bytes.
     const sessionToken = 'PSST' + randomBytes(96).toString('base64');
     const expiration = this.clock.now() + s.durationSeconds * 1000;
-    this.db
-      .prepare(
-        `INSERT INTO sts_sessions (access_key_id, secret, token, kind, principal, principal_id, arn, policy, chained, expiration, create_date, web_identity, identity_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        k.accessKeyId,
-        this.seal(k.secretAccessKey),
-        this.seal(sessionToken),
-        s.kind,
-        s.principal,
-        s.principalId,
-        s.arn,
-        s.policy ?? null,
-        s.chained ? 1 : 0,
-        expiration,
-        this.now(),
-        s.webIdentity ? JSON.stringify(s.webIdentity) : null,
-        s.webIdentity?.poolId !== undefined ? s.webIdentity.sub : null,
-      );
+    // No change announced: no node can hold anything about a key made just now (random, 128 bits).
+    await this.meta.write(
+      [
+        {
+          sql: `INSERT INTO ${STS_SESSIONS_TABLE} (access_key_id, secret, token, kind, principal, principal_id, arn, policy, chained, expiration, create_date, web_identity, identity_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          params: [
+            k.accessKeyId,
+            this.seal(k.secretAccessKey),
+            this.seal(sessionToken),
+            s.kind,
+            s.principal,
+            s.principalId,
+            s.arn,
+            s.policy ?? null,
+            s.chained ? 1 : 0,
+            expiration,
+            this.now(),
+            s.webIdentity ? JSON.stringify(s.webIdentity) : null,
+            s.webIdentity?.poolId !== undefined ? s.webIdentity.sub : null,
+          ],
+        },
+      ],
+      [],
+    );
+    this.unknownKeys.delete(k.accessKeyId);
     this.keyCache.delete(k.accessKeyId);
     return { accessKeyId: k.accessKeyId, secretAccessKey: k.secretAccessKey, sessionToken, expiration };
   }
 
+  /** Creation order of sessions: SQLite's rowid, PostgreSQL's `seq` column. */
+  private get sessionOrder(): string {
+    return this.meta.driver.kind === 'sqlite' ? 'rowid' : 'seq';
+  }
+
   /**
    * Keeps the `keep` newest sessions of a Cognito identity and removes the others (expired or
-   * not): what bounds the credentials unsigned GetCredentialsForIdentity calls can pile up.
+   * not): what bounds the credentials unsigned GetCredentialsForIdentity calls can pile up. The
+   * removal is announced, so no node keeps serving a removed session from its cache.
    */
-  trimIdentitySessions(identityId: string, keep: number): number {
-    const old = this.db
-      .prepare('SELECT access_key_id FROM sts_sessions WHERE identity_id = ? ORDER BY rowid DESC LIMIT -1 OFFSET ?')
-      .all(identityId, keep) as Array<{ access_key_id: string }>;
-    const del = this.db.prepare('DELETE FROM sts_sessions WHERE access_key_id = ?');
-    for (const r of old) {
-      del.run(r.access_key_id);
-      this.keyCache.delete(r.access_key_id);
-    }
+  async trimIdentitySessions(identityId: string, keep: number): Promise<number> {
+    const rows = await this.meta.driver.all<{ access_key_id: string }>(
+      `SELECT access_key_id FROM ${STS_SESSIONS_TABLE} WHERE identity_id = ? ORDER BY ${this.sessionOrder} DESC`,
+      [identityId],
+    );
+    const old = rows.slice(keep).map((r) => r.access_key_id);
+    if (old.length === 0) return 0;
+    await this.meta.write(
+      old.map((id) => ({ sql: `DELETE FROM ${STS_SESSIONS_TABLE} WHERE access_key_id = ?`, params: [id] })),
+      old.map((id) => ({ table: STS_SESSIONS_TABLE, key: [id] })),
+    );
     return old.length;
   }
 
   /** Sessions stored for a Cognito identity (expired ones included until purged or trimmed). */
-  identitySessionCount(identityId: string): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM sts_sessions WHERE identity_id = ?').get(identityId) as { n: number }).n;
+  async identitySessionCount(identityId: string): Promise<number> {
+    return (await this.meta.driver.all<{ n: number }>(`SELECT count(*) AS n FROM ${STS_SESSIONS_TABLE} WHERE identity_id = ?`, [identityId]))[0].n;
   }
 
   /** Temporary sessions stored (expired ones included until they are purged). */
-  temporarySessionCount(): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM sts_sessions').get() as { n: number }).n;
+  async temporarySessionCount(): Promise<number> {
+    return (await this.meta.driver.all<{ n: number }>(`SELECT count(*) AS n FROM ${STS_SESSIONS_TABLE}`))[0].n;
   }
 
-  /** Removes sessions expired longer than EXPIRED_SESSION_RETENTION_MS ago. */
-  purgeExpiredSessions(): void {
-    const gone = this.db.prepare('DELETE FROM sts_sessions WHERE expiration < ?').run(this.clock.now() - EXPIRED_SESSION_RETENTION_MS);
-    if (gone.changes > 0) this.keyCache.clear();
+  /**
+   * Removes sessions expired longer than EXPIRED_SESSION_RETENTION_MS ago. Not announced: a node
+   * that still caches one answers ExpiredToken for it, as it would have before.
+   */
+  async purgeExpiredSessions(): Promise<void> {
+    await this.meta.write([{ sql: `DELETE FROM ${STS_SESSIONS_TABLE} WHERE expiration < ?`, params: [this.clock.now() - EXPIRED_SESSION_RETENTION_MS] }], []);
   }
 
-  private temporaryOwner(accessKeyId: string): KeyOwner | null {
-    const row = this.db.prepare('SELECT * FROM sts_sessions WHERE access_key_id = ?').get(accessKeyId) as
-      | {
-          secret: Buffer;
-          token: Buffer;
-          kind: 'user' | 'role';
-          principal: string;
-          principal_id: string;
-          arn: string;
-          policy: string | null;
-          chained: number;
-          expiration: number;
-          web_identity: string | null;
-        }
-      | undefined;
-    if (!row) return null;
+  private toTemporaryOwner(accessKeyId: string, row: SessionRow): KeyOwner {
     return {
-      creds: { accessKeyId, secretAccessKey: this.open(row.secret), sessionToken: this.open(row.token), expiresAt: row.expiration },
+      creds: { accessKeyId, secretAccessKey: this.open(row.secret), sessionToken: this.open(row.token), expiresAt: Number(row.expiration) },
       kind: row.kind,
       user: row.principal,
       arn: row.arn,
       temporary: {
         principalId: row.principal_id,
         policy: row.policy === null ? undefined : parsePolicy(row.policy),
-        chained: row.chained === 1,
-        expiration: row.expiration,
+        chained: Number(row.chained) === 1,
+        expiration: Number(row.expiration),
         webIdentity: row.web_identity === null ? undefined : (JSON.parse(row.web_identity) as WebIdentity),
       },
     };

@@ -272,17 +272,17 @@ export function analyticsRoutes(s: AnalyticsRouteServices): Route[] {
     {
       method: 'GET',
       path: '/v1/apps/{application-id}/funnels',
-      handler: (req, p) => {
+      handler: async (req, p) => {
         const appId = p['application-id'];
         allow(req, READ_ACTION, appId);
         apps.require(appId);
-        return json(200, { funnels: analytics.listFunnels(appId) });
+        return json(200, { funnels: await analytics.listFunnels(appId) });
       },
     },
     {
       method: 'POST',
       path: '/v1/apps/{application-id}/funnels',
-      handler: (req, p) => {
+      handler: async (req, p) => {
         const appId = p['application-id'];
         allow(req, FUNNEL_WRITE_ACTION, appId);
         apps.require(appId);
@@ -290,18 +290,18 @@ export function analyticsRoutes(s: AnalyticsRouteServices): Route[] {
         const input = jsonBody(req, MAX_REQUEST_BYTES, 'Funnel') as Omit<Funnel, 'id'> & { id?: unknown };
         if (input.id !== undefined && (typeof input.id !== 'string' || input.id === '')) throw badRequest('id must be a non-empty string when given');
         const id = input.id as string | undefined;
-        const updating = id !== undefined && analytics.listFunnels(appId).some((f) => f.id === id);
-        return json(updating ? 200 : 201, analytics.saveFunnel(appId, { ...input, id }));
+        const updating = id !== undefined && (await analytics.listFunnels(appId)).some((f) => f.id === id);
+        return json(updating ? 200 : 201, await analytics.saveFunnel(appId, { ...input, id }));
       },
     },
     {
       method: 'DELETE',
       path: '/v1/apps/{application-id}/funnels/{funnel-id}',
-      handler: (req, p) => {
+      handler: async (req, p) => {
         const appId = p['application-id'];
         allow(req, FUNNEL_WRITE_ACTION, appId);
         apps.require(appId);
-        if (!analytics.deleteFunnel(appId, p['funnel-id'])) throw notFound(`Funnel ${p['funnel-id']} not found`);
+        if (!(await analytics.deleteFunnel(appId, p['funnel-id']))) throw notFound(`Funnel ${p['funnel-id']} not found`);
         return { status: 204 };
       },
     },

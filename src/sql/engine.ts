@@ -17,13 +17,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { toCatalogTable, type Catalog, type CatalogTable } from '../catalog/catalog.js';
+import { PARTITION_READ_BATCH, toCatalogTable, type Catalog, type CatalogTable } from '../catalog/catalog.js';
 import { CatalogError, type CatalogStore } from '../catalog/store.js';
 import { formatHiveType, parseHiveType, type HiveType } from '../catalog/hive-types.js';
 import { openDuckDB } from '../firehose/duckdb.js';
 import type { ObjectStore } from '../firehose/objects/object-store.js';
 import { quoteIdent, SqlError, stringValue, tokenize, translate, wherePredicates } from './presto.js';
-import { MAX_QUERY_OBJECTS, parseS3, projected, projectionPlan, prune, relationSql, skippedKey, tableFormat, type TablePartition } from './tables.js';
+import { MAX_QUERY_OBJECTS, MAX_QUERY_PARTITIONS, parseS3, projected, projectionPlan, prune, relationSql, skippedKey, tableFormat, type TablePartition } from './tables.js';
 
 export { SqlError } from './presto.js';
 
@@ -306,12 +306,21 @@ class Run {
       return prune(t, groups.values(), preds);
     }
     for (const arn of glueArns(this.d, t.database, t.name)) this.access.authorize('glue:GetPartitions', arn);
-    const all = (function* (c: Catalog) {
-      for (const p of c.partitions(t.database, t.name)) {
-        yield { values: p.values, location: p.location ?? `${(t.location ?? '').replace(/\/?$/, '/')}${t.partitionKeys.map((k, i) => `${k.name}=${p.values[i]}`).join('/')}/` };
-      }
-    })(this.d.catalog);
-    return prune(t, all, preds);
+    // Read in pages from the metadata store (async) and pruned a page at a time, so only the
+    // partitions kept are held; prune(…, []) applies the partition limit to what was kept.
+    const kept: TablePartition[] = [];
+    let batch: TablePartition[] = [];
+    const flush = () => {
+      for (const p of prune(t, batch, preds)) kept.push(p);
+      batch = [];
+      if (kept.length > MAX_QUERY_PARTITIONS) prune(t, kept, []);
+    };
+    for await (const p of this.d.catalog.partitions(t.database, t.name)) {
+      batch.push({ values: p.values, location: p.location ?? `${(t.location ?? '').replace(/\/?$/, '/')}${t.partitionKeys.map((k, i) => `${k.name}=${p.values[i]}`).join('/')}/` });
+      if (batch.length >= PARTITION_READ_BATCH) flush();
+    }
+    flush();
+    return kept;
   }
 
   private async list(bucket: string, prefix: string): Promise<string[]> {
@@ -362,7 +371,7 @@ export async function runStatement(d: EngineDeps, access: Access, q: QueryReques
         throw new SqlError(`View ${v.db}.${v.name} does not exist`);
       }
       if (rec.TableType !== 'VIRTUAL_VIEW') throw new SqlError(`${v.db}.${v.name} is a table, not a view: drop it with DROP TABLE`);
-      d.store.deleteTable(v.db, v.name);
+      await d.store.deleteTable(v.db, v.name);
       return empty(id);
     }
     const viewRun = s.kind === 'create-view';
@@ -391,8 +400,8 @@ export async function runStatement(d: EngineDeps, access: Access, q: QueryReques
         ...(d.owner ? { Owner: d.owner } : {}),
       };
       try {
-        if (exists) d.store.updateTable(v.db, doc);
-        else d.store.createTable(v.db, doc);
+        if (exists) await d.store.updateTable(v.db, doc);
+        else await d.store.createTable(v.db, doc);
       } catch (e) {
         if (e instanceof CatalogError) throw new SqlError(e.message);
         throw e;

@@ -221,9 +221,16 @@ export class MetadataCache {
    */
   private async reload(changes: Change[]): Promise<void> {
     const fresh: Array<{ t: CachedTable<object>; c: Change; rows: object[] }> = [];
+    // Changes to tables not held here (read async: STS sessions, Cognito identities) are passed
+    // on as they are: their domains keep small derived caches (a session LRU) that must drop keys.
+    const uncached: Change[] = [];
     for (const c of changes) {
       const t = this.tables.get(c.table);
-      if (!t || this.closed) continue;
+      if (this.closed) continue;
+      if (!t) {
+        uncached.push(c);
+        continue;
+      }
       const where = t.spec.keys
         .slice(0, c.key.length)
         .map((k) => `${k} = ?`)
@@ -232,6 +239,7 @@ export class MetadataCache {
     }
     for (const f of fresh) f.t.replace(f.c.key, f.rows);
     for (const f of fresh) this.emit(f.c);
+    for (const c of uncached) this.emit(c);
   }
 
   /** Reads every table, then swaps them all in at once (nothing seen half reloaded). */
@@ -244,6 +252,8 @@ export class MetadataCache {
     for (const f of fresh) f.t.replaceAll(f.rows);
     this.stale = false;
     for (const f of fresh) this.emit({ table: f.t.spec.table, key: [] });
+    // Changes to uncached tables may have been missed too: '*' tells their domains to drop all.
+    this.emit({ table: '*', key: [] });
   }
 
   private emit(c: Change): void {

@@ -34,6 +34,51 @@ export const PG_RECONNECT_MAX_MS = 5_000;
 const MIGRATION_LOCK = 0x50_49_4e_53; // 'PINS'
 
 
+// --- idmeta: STS sessions, Cognito, the Data Catalog and saved funnels --------------------------
+// A block of its own so other domains' migrations merge around it. Columns as in SQLite (db.ts).
+// Sessions carry `seq` (SQLite's rowid order: a Cognito identity keeps its newest sessions).
+const IDENTITY_AND_CATALOG_MIGRATIONS: string[] = [
+  `CREATE TABLE sts_sessions (
+     access_key_id TEXT PRIMARY KEY,
+     secret BYTEA NOT NULL,
+     token BYTEA NOT NULL,
+     kind TEXT NOT NULL,
+     principal TEXT NOT NULL,
+     principal_id TEXT NOT NULL,
+     arn TEXT NOT NULL,
+     policy TEXT,
+     chained INTEGER NOT NULL DEFAULT 0,
+     expiration BIGINT NOT NULL,
+     create_date TEXT NOT NULL,
+     web_identity TEXT,
+     identity_id TEXT,
+     seq BIGSERIAL
+   );
+   CREATE INDEX sts_sessions_expiration ON sts_sessions(expiration);
+   CREATE INDEX sts_sessions_identity ON sts_sessions(identity_id, seq) WHERE identity_id IS NOT NULL;
+   CREATE TABLE cognito_pools (id TEXT PRIMARY KEY, name TEXT NOT NULL, data TEXT NOT NULL, create_date BIGINT NOT NULL);
+   CREATE TABLE cognito_identities (
+     id TEXT PRIMARY KEY,
+     pool_id TEXT NOT NULL,
+     logins TEXT NOT NULL DEFAULT '{}',
+     create_date BIGINT NOT NULL,
+     last_modified BIGINT NOT NULL
+   );
+   CREATE INDEX cognito_identities_pool ON cognito_identities(pool_id, id);
+   CREATE TABLE cognito_logins (
+     pool_id TEXT NOT NULL,
+     provider TEXT NOT NULL,
+     subject TEXT NOT NULL,
+     identity_id TEXT NOT NULL,
+     PRIMARY KEY (pool_id, provider, subject)
+   );
+   CREATE INDEX cognito_logins_identity ON cognito_logins(identity_id);
+   CREATE TABLE glue_databases (name TEXT PRIMARY KEY, data TEXT NOT NULL);
+   CREATE TABLE glue_tables (db TEXT NOT NULL, name TEXT NOT NULL, data TEXT NOT NULL, partitions BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (db, name));
+   CREATE TABLE glue_partitions (db TEXT NOT NULL, tbl TEXT NOT NULL, vals TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (db, tbl, vals));
+   CREATE TABLE analytics_funnels (app_id TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, steps TEXT NOT NULL, PRIMARY KEY (app_id, id));`,
+];
+
 /**
  * The metadata schema in PostgreSQL's dialect: the tables of the domains converted to the Store
  * (IAM, apps), column for column as in SQLite (store/db.ts) so the same SQL reads both. Appended
@@ -106,6 +151,8 @@ export const PG_MIGRATIONS: string[] = [
      at TEXT NOT NULL
    );
    CREATE UNIQUE INDEX delivery_errors_app ON delivery_errors(app_id, log_offset);`,
+
+  ...IDENTITY_AND_CATALOG_MIGRATIONS,
 ];
 
 /** `?` placeholders (the portable form) to PostgreSQL's `$1, $2, …`; quoted text is left alone. */

@@ -10,7 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDb, type Db } from '../../src/store/db.js';
 import type { Change, MetadataCache } from '../../src/store/metadata.js';
-import { ADMIN_USER, IamStore, generateKey } from '../../src/iam/store.js';
+import { ADMIN_USER, IamStore, SESSION_CACHE_SIZE, TEMPORARY_KEY_PREFIX, UNKNOWN_KEY_CACHE_SIZE, generateKey } from '../../src/iam/store.js';
+import { DEFAULT_COGNITO_LIMITS, IdentityPools, LimitError } from '../../src/cognito/pools.js';
+import { CognitoTokens } from '../../src/cognito/tokens.js';
+import { SecretBox } from '../../src/iam/secrets.js';
+import { CatalogError, CatalogStore, DEFAULT_CATALOG_LIMITS } from '../../src/catalog/store.js';
+import { FunnelStore, MAX_FUNNELS_PER_APP } from '../../src/analytics/funnels.js';
 import { Apps } from '../../src/pinpoint/apps.js';
 import { EventStreamStore, MAX_DELIVERY_ERRORS_PER_APP } from '../../src/pinpoint/eventstream-store.js';
 import { ManualClock } from '../../src/clock.js';
@@ -367,5 +372,147 @@ export function storeContract(adapter: string, backend: () => Promise<Backend>, 
     } finally {
       await again.close();
     }
+  });
+
+  // --- idmeta: STS sessions, Cognito, the Data Catalog, saved funnels ---------------------------
+  /** A session's owner as the dispatcher finds it: after resolveKey when the store asks to wait. */
+  const ownerOf = async (iam: IamStore, id: string) => {
+    await iam.resolveKey(id);
+    return iam.keyOwner(id);
+  };
+
+  withNode('temporary sessions: found by key with their secret and token (sealed), unknown keys remembered, trimmed newest-first per identity', async ({ iam, meta }) => {
+    const s = await iam.createTemporarySession({ kind: 'role', principal: 'r', principalId: 'AROAX', arn: 'arn:aws:sts::000000000000:assumed-role/r/s', durationSeconds: 900, policy: policy('s3:GetObject') });
+    const owner = (await ownerOf(iam, s.accessKeyId))!;
+    assert.equal(owner.creds.secretAccessKey, s.secretAccessKey);
+    assert.equal(owner.creds.sessionToken, s.sessionToken);
+    assert.equal(owner.temporary?.principalId, 'AROAX');
+    assert.equal(owner.temporary?.expiration, s.expiration);
+    const [row] = await meta.driver.all<{ secret: Buffer; token: Buffer }>('SELECT secret, token FROM sts_sessions WHERE access_key_id = ?', [s.accessKeyId]);
+    assert.equal(row.secret.includes(Buffer.from(s.secretAccessKey)), false, 'the secret is sealed');
+    assert.equal(row.token.includes(Buffer.from(s.sessionToken)), false, 'the token is sealed');
+    // An unknown temporary key is unknown (and asked about once: it is remembered as such).
+    const unknown = generateKey(TEMPORARY_KEY_PREFIX).accessKeyId;
+    assert.equal(await ownerOf(iam, unknown), undefined);
+    assert.equal(iam.resolveKey(unknown), undefined, 'a key known not to exist is not looked up again');
+
+    const web = { provider: 'cognito-identity.amazonaws.com', sub: 'us-east-1:identity', aud: 'pool', poolId: 'pool' };
+    const made = [];
+    for (let i = 0; i < 4; i++) made.push(await iam.createTemporarySession({ kind: 'role', principal: 'r', principalId: 'AROAX', arn: 'a', durationSeconds: 900, webIdentity: web }));
+    assert.equal(await iam.identitySessionCount(web.sub), 4);
+    for (const m of made) assert.ok(await ownerOf(iam, m.accessKeyId), 'cached before the trim');
+    assert.equal(await iam.trimIdentitySessions(web.sub, 2), 2);
+    assert.equal(await iam.identitySessionCount(web.sub), 2);
+    for (const m of made.slice(0, 2)) assert.equal(await ownerOf(iam, m.accessKeyId), undefined, 'the oldest are revoked, also from the cache');
+    for (const m of made.slice(2)) assert.ok(await ownerOf(iam, m.accessKeyId), 'the newest are kept');
+    assert.equal(await iam.temporarySessionCount(), 3);
+  });
+
+  withNode('session caches stay within SESSION_CACHE_SIZE and UNKNOWN_KEY_CACHE_SIZE', async ({ iam, meta }) => {
+    // Embedded lookups are synchronous, so the bound is cheap to reach here; PostgreSQL's lookups
+    // share the same caches (and MAX_SESSION_LOOKUPS_IN_FLIGHT is tested on PostgreSQL itself).
+    if (meta.driver.kind !== 'sqlite') return;
+    for (let i = 0; i < UNKNOWN_KEY_CACHE_SIZE + 10; i++) iam.keyOwner(generateKey(TEMPORARY_KEY_PREFIX).accessKeyId);
+    assert.equal(iam.sessionCacheSizes().unknown, UNKNOWN_KEY_CACHE_SIZE);
+    // More sessions than the LRU holds (copies of one, under other keys): the least recent go.
+    const s = await iam.createTemporarySession({ kind: 'user', principal: 'u', principalId: 'AIDAX', arn: 'a', durationSeconds: 900 });
+    const ids = Array.from({ length: SESSION_CACHE_SIZE + 10 }, () => generateKey(TEMPORARY_KEY_PREFIX).accessKeyId);
+    await meta.write(
+      ids.map((id) => ({
+        sql: `INSERT INTO sts_sessions (access_key_id, secret, token, kind, principal, principal_id, arn, policy, chained, expiration, create_date)
+              SELECT ?, secret, token, kind, principal, principal_id, arn, policy, chained, expiration, create_date FROM sts_sessions WHERE access_key_id = ?`,
+        params: [id, s.accessKeyId],
+      })),
+      [],
+    );
+    for (const id of ids) assert.equal(iam.keyOwner(id)?.creds.sessionToken, s.sessionToken);
+    assert.equal(iam.sessionCacheSizes().hits, SESSION_CACHE_SIZE);
+    assert.ok(iam.keyOwner(ids[0]), 'an evicted session is read again');
+  });
+
+  withNode('identity pools: create, list in id order, update, limits of identities per pool, logins linked to one identity, delete with identities', async ({ meta }) => {
+    const clock = new ManualClock(Date.parse('2026-12-01T00:00:00Z'));
+    const pools = await IdentityPools.open(meta, clock, REGION, ACCOUNT, { ...DEFAULT_COGNITO_LIMITS, maxIdentitiesPerPool: 2 });
+    const a = await pools.createPool('a', { AllowUnauthenticatedIdentities: true });
+    const b = await pools.createPool('b', { AllowUnauthenticatedIdentities: false });
+    assert.deepEqual(pools.listPools('', 10).map((p) => p.IdentityPoolId), [a.IdentityPoolId, b.IdentityPoolId].sort());
+    await pools.updatePool({ ...a, IdentityPoolName: 'a2', Roles: { unauthenticated: 'arn:aws:iam::000000000000:role/g' } });
+    assert.equal(pools.getPool(a.IdentityPoolId)?.IdentityPoolName, 'a2');
+    assert.deepEqual(pools.getPool(a.IdentityPoolId)?.Roles, { unauthenticated: 'arn:aws:iam::000000000000:role/g' });
+
+    const one = await pools.createIdentity(a.IdentityPoolId, { 'login.example': 'sub-1' });
+    assert.equal(await pools.identityForLogin(a.IdentityPoolId, 'login.example', 'sub-1'), one.id);
+    const two = await pools.createIdentity(a.IdentityPoolId, {});
+    await assert.rejects(pools.createIdentity(a.IdentityPoolId, {}), (e: unknown) => e instanceof LimitError && e.code === 'LimitExceededException');
+    assert.equal(await pools.identityCount(a.IdentityPoolId), 2);
+    await pools.link(two, { 'login.example': 'sub-2' });
+    assert.deepEqual((await pools.getIdentity(two.id))?.logins, { 'login.example': 'sub-2' });
+    await pools.link(two, { 'login.example': 'sub-3' });
+    assert.equal(await pools.identityForLogin(a.IdentityPoolId, 'login.example', 'sub-2'), undefined, 'the earlier subject is replaced');
+    await pools.unlink(two, ['login.example']);
+    assert.deepEqual((await pools.getIdentity(two.id))?.logins, {});
+    assert.deepEqual((await pools.listIdentities(a.IdentityPoolId, '', 10)).map((i) => i.id), [one.id, two.id].sort());
+    await pools.deleteIdentity(one.id);
+    assert.equal(await pools.getIdentity(one.id), undefined);
+    assert.equal(await pools.identityForLogin(a.IdentityPoolId, 'login.example', 'sub-1'), undefined);
+    await pools.deletePool(a.IdentityPoolId);
+    assert.equal(pools.getPool(a.IdentityPoolId), undefined);
+    assert.equal(await pools.getIdentity(two.id), undefined);
+  });
+
+  withNode('the Cognito signing key is made once and shared: a token issued by one CognitoTokens verifies with another', async ({ meta, dir }) => {
+    const clock = new ManualClock(Date.parse('2026-12-01T00:00:00Z'));
+    const box = new SecretBox(dir);
+    const [x, y] = [new CognitoTokens(meta, box, clock), new CognitoTokens(meta, box, clock)];
+    // Both make a key at once: they agree on the one stored first.
+    const [tx, ty] = await Promise.all([x.issue('id-1', 'pool', ['unauthenticated']), y.issue('id-2', 'pool', ['unauthenticated'])]);
+    assert.equal((await y.verify(tx)).sub, 'id-1');
+    assert.equal((await x.verify(ty)).sub, 'id-2');
+    assert.deepEqual(await x.jwks(), await y.jwks());
+  });
+
+  withNode('the catalog: databases, tables and partitions with their quotas, counts and cascading deletes', async ({ meta }) => {
+    const clock = new ManualClock(Date.parse('2026-12-01T00:00:00Z'));
+    const c = await CatalogStore.open(meta, clock, { ...DEFAULT_CATALOG_LIMITS, maxDatabases: 2, maxTablesPerDatabase: 1, maxPartitionsPerTable: 3 });
+    await c.createDatabase({ Name: 'Sales' });
+    await assert.rejects(c.createDatabase({ Name: 'sales' }), (e: unknown) => e instanceof CatalogError && e.code === 'AlreadyExistsException');
+    await c.createDatabase({ Name: 'other' });
+    await assert.rejects(c.createDatabase({ Name: 'third' }), (e: unknown) => e instanceof CatalogError && e.code === 'ResourceNumberLimitExceededException');
+    assert.deepEqual(c.listDatabases('', 10).map((d) => d.Name), ['other', 'sales']);
+    const t = await c.createTable('SALES', { Name: 'Orders', PartitionKeys: [{ Name: 'day', Type: 'string' }] });
+    assert.equal(c.getTable('sales', 'orders')?.VersionId, '0');
+    await assert.rejects(c.createTable('sales', { Name: 'more' }), (e: unknown) => e instanceof CatalogError && e.code === 'ResourceNumberLimitExceededException');
+    await assert.rejects(c.createTable('nope', { Name: 'x' }), (e: unknown) => e instanceof CatalogError && e.code === 'EntityNotFoundException');
+    assert.equal((await c.updateTable('sales', { Name: 'orders', Parameters: { k: 'v' } })).VersionId, '1');
+
+    const out = await c.createPartitions(t, [{ Values: ['1'] }, { Values: ['2'] }, { Values: ['1'] }, { Values: ['a', 'b'] }]);
+    assert.deepEqual(out.map((e) => e?.code), [undefined, undefined, 'AlreadyExistsException', 'InvalidInputException']);
+    const more = await c.createPartitions(t, [{ Values: ['3'] }, { Values: ['4'] }]);
+    assert.deepEqual(more.map((e) => e?.code), [undefined, 'ResourceNumberLimitExceededException']);
+    assert.equal(c.getTable('sales', 'orders') && (await meta.driver.all<{ partitions: number }>("SELECT partitions FROM glue_tables WHERE db = 'sales'"))[0].partitions, 3);
+    assert.deepEqual((await c.getPartition(t, ['2']))?.Values, ['2']);
+    assert.deepEqual((await c.listPartitions(t, '', 2)).map((p) => p.partition.Values), [['1'], ['2']]);
+    assert.deepEqual(await c.deletePartitions(t, [['2'], ['9'], ['2']]), [true, false, false]);
+    assert.equal((await meta.driver.all<{ partitions: number }>("SELECT partitions FROM glue_tables WHERE db = 'sales'"))[0].partitions, 2);
+    await c.deleteDatabase('sales');
+    assert.equal(c.getTable('sales', 'orders'), undefined);
+    assert.deepEqual(await meta.driver.all("SELECT vals FROM glue_partitions WHERE db = 'sales'"), []);
+  });
+
+  withNode('saved funnels: create, replace, list by name, delete, at most MAX_FUNNELS_PER_APP per app', async ({ meta }) => {
+    const f = new FunnelStore(meta);
+    const steps = [
+      { name: 'a', eventType: 'a' },
+      { name: 'b', eventType: 'b' },
+    ];
+    const first = await f.save('app', { name: 'zeta', steps });
+    await f.save('app', { name: 'alpha', steps });
+    await f.save('app', { id: first.id, name: 'beta', steps });
+    assert.deepEqual((await f.list('app')).map((x) => x.name), ['alpha', 'beta']);
+    assert.equal(await f.delete('app', first.id), true);
+    assert.equal(await f.delete('app', first.id), false);
+    for (let i = (await f.list('app')).length; i < MAX_FUNNELS_PER_APP; i++) await f.save('app', { name: `f${i}`, steps });
+    await assert.rejects(f.save('app', { name: 'one too many', steps }), /maximum is 100/);
+    assert.equal((await f.list('other')).length, 0);
   });
 }
