@@ -35,6 +35,7 @@ import { sqliteMetadata } from '../src/store/metadata.js';
 import { SecretBox, MasterKeyError } from '../src/iam/secrets.js';
 import {
   DataKeys,
+  KEY_REFRESH_MIN_MS,
   ENCRYPTED_HEADER_BYTES,
   KINESIS_MANAGED_KEY_ALIAS,
   MAX_ALIAS_NAME_LENGTH,
@@ -526,6 +527,28 @@ describe('DataKeys', () => {
       assert.deepEqual(again.open('s-1', 0, sealed[6]), frames[6]);
       await again.prune(new Set());
       assert.equal((await DataKeys.open(sqliteMetadata(db), new SecretBox(join(dir, 'a')), new ManualClock())).count('s-1'), 0);
+    } finally {
+      db.close();
+    }
+  });
+
+  test('a record naming a key stored by another writer is opened after one fetch; fetches are at most one per KEY_REFRESH_MIN_MS', async () => {
+    const db = openDb(join(dir, 'd'));
+    try {
+      const box = new SecretBox(join(dir, 'd'));
+      // Two caches over one database that do not hear of each other's writes (as two nodes before a notification).
+      const writer = await DataKeys.open(sqliteMetadata(db), box, new ManualClock(), { recordsPerKey: 1 });
+      const reader = await DataKeys.open(sqliteMetadata(db), box, new ManualClock());
+      const [first, second] = await writer.sealAll('s-1', 0, [Buffer.from('one'), Buffer.from('two')]);
+      assert.throws(() => reader.open('s-1', 0, first), RecordDamage, 'not known before a fetch');
+      await reader.ensure('s-1', [first.readUInt32BE(1), second.readUInt32BE(1)]);
+      assert.equal(reader.open('s-1', 0, second).toString(), 'two');
+      const [third] = await writer.sealAll('s-1', 0, [Buffer.from('three')]);
+      await reader.ensure('s-1', [third.readUInt32BE(1)]);
+      assert.throws(() => reader.open('s-1', 0, third), RecordDamage, `no second fetch within ${KEY_REFRESH_MIN_MS} ms`);
+      await new Promise((r) => setTimeout(r, KEY_REFRESH_MIN_MS + 20));
+      await reader.ensure('s-1', [third.readUInt32BE(1)]);
+      assert.equal(reader.open('s-1', 0, third).toString(), 'three');
     } finally {
       db.close();
     }

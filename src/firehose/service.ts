@@ -148,7 +148,12 @@ export class FirehoseService {
     this.registry.onChange((name) => {
       this.following = this.following.then(() => this.follow(name)).catch((e) => console.error(`pinstream: firehose: following a change of ${name ?? 'every delivery stream'} failed`, e));
     });
-    for (const s of this.registry.list()) if (!this.running.has(s.name)) await this.open(s).catch((e) => console.error(`pinstream: firehose: opening ${s.name} failed`, e));
+    for (const s of this.registry.list()) {
+      if (this.running.has(s.name)) continue;
+      // Embedded the job starts at once: waited for, so the stream delivers (and reports its
+      // health) as soon as the server is up; a log that does not open stops the start, as before.
+      await (await this.open(s)).started;
+    }
   }
 
   /** Brings this node in line with the stored stream `name` (or every stream): opened, restarted or closed here. */

@@ -200,7 +200,8 @@ export class DataKeys {
     let missing = false;
     for (const id of keyIds) if (!known?.has(id)) missing = true;
     if (!missing) return;
-    const now = this.clock.now();
+    // A throttle of store reads, on wall time (an injected clock may stand still).
+    const now = Date.now();
     const last = this.refreshed.get(incarnation);
     if (last !== undefined && now - last < KEY_REFRESH_MIN_MS && now >= last) return;
     this.refreshed.set(incarnation, now);

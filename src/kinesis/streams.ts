@@ -180,7 +180,7 @@ export class StreamRegistry {
     const cur = this.streams.get(name);
     if (!row) {
       this.known.delete(name);
-      if (cur) void this.dropHere(cur);
+      if (cur) this.dropHere(cur);
       return;
     }
     if (row.data === this.known.get(name)) return;
@@ -207,19 +207,19 @@ export class StreamRegistry {
       }
       return;
     }
-    if (cur) void this.dropHere(cur);
+    if (cur) this.dropHere(cur);
     this.streams.set(name, fresh);
   }
 
   /** Forgets an incarnation another node deleted (or replaced): its logs are closed, not removed. */
-  private async dropHere(s: StreamState): Promise<void> {
+  private dropHere(s: StreamState): void {
     if (this.streams.get(s.name) === s) this.streams.delete(s.name);
     this.keys.forgetHere(incarnationOf(s));
     // Runtime state is by name; called before a new incarnation is set, so what is there is s's.
     const rt = this.runtime.get(s.name);
     if (!rt) return;
     this.runtime.delete(s.name);
-    for (const p of rt.logs.values()) await (await p).close().catch(() => {});
+    for (const p of rt.logs.values()) p.then((l) => l.close()).catch(() => {});
   }
 
   arn(name: string): string {
@@ -593,7 +593,7 @@ export class StreamRegistry {
   private settle(s: StreamState): void {
     if (s.status === 'ACTIVE' || this.clock.now() < s.statusUntilMs) return;
     if (s.status === 'DELETING') {
-      void this.finalizeDelete(s);
+      this.finalizeDelete(s).catch((e) => console.error(`pinstream: deleting Kinesis stream ${s.name} failed`, e));
       return;
     }
     s.status = 'ACTIVE';
