@@ -371,6 +371,28 @@ export function storeContract(adapter: string, backend: () => Promise<Backend>, 
     assert.deepEqual(await n.meta.driver.all('SELECT stream FROM kinesis_data_keys'), [], 'the data keys went with the stream');
   });
 
+  withStreams('kinesis: a save from a node that has not heard of a deletion neither brings the stream back nor overwrites its re-creation', async ({ kinesis }, n, b) => {
+    await kinesis.create('x', 1, 'PROVISIONED', {});
+    const other = await openNode(n.dir, (db) => b.open(db));
+    const k2 = await openStreams(other);
+    try {
+      const stale = k2.kinesis.get('x');
+      await kinesis.delete('x');
+      const fresh = await kinesis.create('x', 3, 'PROVISIONED', {});
+      stale.tags = { stale: 'yes' };
+      await k2.kinesis.save(stale);
+      const [row] = await n.meta.driver.all<{ data: string }>('SELECT data FROM kinesis_streams WHERE name = ?', ['x']);
+      assert.equal(JSON.parse(row.data).createdMs, fresh.createdMs);
+      assert.deepEqual(JSON.parse(row.data).tags, {});
+      await kinesis.delete('x');
+      await k2.kinesis.save(stale);
+      assert.deepEqual(await n.meta.driver.all('SELECT name FROM kinesis_streams'), [], 'not brought back');
+    } finally {
+      await k2.close();
+      await other.close();
+    }
+  });
+
   withStreams('kinesis: the iterator-signing key is created once, sealed, and the same for every opener', async ({ signer }, n) => {
     const it = signer.encodeIterator({ stream: 's', streamCreatedMs: 1, shardIndex: 0, offset: 5, issuedMs: 2 });
     const [other, third] = await Promise.all([
