@@ -103,8 +103,6 @@ interface Running {
   busy: Promise<void>;
   /** Set by delete: the job stops without flushing (its records are being removed). */
   deleting?: boolean;
-  /** Set by close: the job flushes its buffers once as it stops. */
-  closing?: boolean;
   /** The first start, when placement ran it at once (embedded): create waits for it. */
   started?: Promise<void>;
 }
@@ -164,8 +162,9 @@ export class FirehoseService {
       const s = this.registry.get(n);
       const pending = this.running.get(n);
       if (!s) {
-        // Deleted through another node (which removes the log): closed here, the job released.
-        if (pending) await this.closeHere(n, false);
+        // Deleted through another node (which removes the log): closed here, the job released
+        // without flushing (its records go with the stream).
+        if (pending) await this.closeHere(n, true);
         continue;
       }
       if (!pending) {
@@ -243,7 +242,6 @@ export class FirehoseService {
       all.map(async (p) => {
         const r = await p.catch(() => undefined);
         if (!r) return;
-        r.closing = true;
         // Flushes once where the job runs here (see stopJob); releasing hands the lease over.
         await this.placement.release(firehoseJobName(r.name));
         await r.log.close();
