@@ -3,7 +3,8 @@
 // test's own), distinct data directories and one shared master key file. A stream created through
 // node 1 serves through node 2; records put through node 1 are read through either node with
 // iterators obtained from either; a delivery stream created through node 1 delivers what node 2
-// took, exactly once, its deliverer running on one node only. Skipped, with the reason, when
+// took, exactly once, its deliverer running on one node only, and moving to the other node (from the
+// shared checkpoint) when that node stops. Skipped, with the reason, when
 // PostgreSQL or NATS is not reachable.
 
 import { test } from 'node:test';
@@ -174,7 +175,26 @@ test('two nodes on PostgreSQL + JetStream share Kinesis streams and Firehose del
   assert.deepEqual(delivered, lines.map((l) => l.trim()).sort(), 'every record delivered exactly once');
   assert.equal(runningOn().length, 1, 'the deliverer runs on one node only');
 
-  // Deleted through node 2: released everywhere.
-  await f2.send(new DeleteDeliveryStreamCommand({ DeliveryStreamName }));
-  await until(() => nodes.every((n) => !n.server.placement.states().some((s) => s.name === job)), 'the job to be released on both nodes');
+  // The node running the deliverer stops: the other takes the lease over and resumes at the shared
+  // checkpoint (nothing delivered twice, nothing lost).
+  const [holder] = runningOn();
+  const survivor = holder === one ? two : one;
+  const fs = survivor === one ? f1 : f2;
+  nodes.splice(nodes.indexOf(holder), 1);
+  await holder.close();
+  const more = Array.from({ length: 5 }, (_, i) => `more-${i}\n`);
+  const r2 = await fs.send(new PutRecordBatchCommand({ DeliveryStreamName, Records: more.map((l) => ({ Data: Buffer.from(l) })) }));
+  assert.equal(r2.FailedPutCount, 0);
+  await until(() => runningOn().length === 1, 'the deliverer to move to the other node', 30_000);
+  await until(async () => (await folderContents(bucketDir)).split('\n').filter(Boolean).length >= 25, 'the later records in the bucket', 30_000);
+  await new Promise((res) => setTimeout(res, 1_000));
+  assert.deepEqual(
+    (await folderContents(bucketDir)).split('\n').filter(Boolean).sort(),
+    [...lines, ...more].map((l) => l.trim()).sort(),
+    'the new holder started at the checkpoint the old one saved',
+  );
+
+  // Deleted: released everywhere.
+  await fs.send(new DeleteDeliveryStreamCommand({ DeliveryStreamName }));
+  await until(() => nodes.every((n) => !n.server.placement.states().some((s) => s.name === job)), 'the job to be released');
 });
