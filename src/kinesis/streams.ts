@@ -9,8 +9,9 @@
 // document in place (same incarnation: requests holding it see the new shard layout, routing is
 // recomputed, logs of shards dropped elsewhere are closed here) or replaces it (deleted, or deleted
 // and re-created: the old incarnation's open logs are closed here, never removed: the node that
-// deleted it removes them). Concurrent changes to one stream on two nodes: the last write wins
-// (each write is a whole document), as with two writers of one SQLite row.
+// deleted it removes them). Concurrent changes to one stream through two nodes: each write is a
+// compare-and-set on the document its node last saw, so the second one is refused
+// (ResourceInUseException: retry) instead of silently undoing the first.
 
 import type { Clock } from '../clock.js';
 import type { Db } from '../store/db.js';
@@ -120,6 +121,11 @@ export class StreamRegistry {
   private known = new Map<string, string>();
   /** Writes of one stream's document run one at a time, in order (the latest state wins). */
   private writes = new Map<string, Promise<void>>();
+  /**
+   * Streams whose document another node changed while a write of this node's was queued: the
+   * change replaced what that write would have stored, so the write reports a conflict instead.
+   */
+  private clobbered = new Set<string>();
   private runtime = new Map<string, Runtime>();
   private closed = false;
   /** Latest creation time handed out: every stream incarnation gets its own (see `create`). */
@@ -189,6 +195,7 @@ export class StreamRegistry {
     this.lastCreatedMs = Math.max(this.lastCreatedMs, fresh.createdMs);
     if (cur && cur.createdMs === fresh.createdMs) {
       // The same incarnation, changed elsewhere: updated in place, so requests holding it go on.
+      if (this.writes.has(name)) this.clobbered.add(name);
       const encryptionWas = JSON.stringify(cur.encryption);
       const target = cur as unknown as Record<string, unknown>;
       for (const k of Object.keys(target)) if (!Object.hasOwn(fresh, k)) delete target[k];
@@ -413,7 +420,9 @@ export class StreamRegistry {
     const next = prev ? prev.catch(() => {}).then(() => this.write(s)) : this.write(s);
     this.writes.set(s.name, next);
     const done = () => {
-      if (this.writes.get(s.name) === next) this.writes.delete(s.name);
+      if (this.writes.get(s.name) !== next) return;
+      this.writes.delete(s.name);
+      this.clobbered.delete(s.name);
     };
     next.then(done, done);
     return next;
@@ -427,15 +436,24 @@ export class StreamRegistry {
   private async write(s: StreamState): Promise<void> {
     if (this.streams.get(s.name) !== s) return;
     const data = JSON.stringify(s);
-    if (data === this.known.get(s.name)) return;
+    const expected = this.known.get(s.name);
+    if (data === expected) return;
+    if (this.clobbered.delete(s.name)) throw this.conflict(s);
     this.known.set(s.name, data);
-    // Only over the same incarnation's row (its document starts with its name and creation time):
-    // a node that has not yet heard of a deletion must not bring the row back, or overwrite a
-    // stream re-created under the name.
-    await this.meta.write(
-      [{ sql: 'UPDATE kinesis_streams SET data = ? WHERE name = ? AND substr(data, 1, ?) = ?', params: [data, s.name, ...incarnationPrefix(s)] }],
+    // Compare-and-set on the document this node last saw: a change made meanwhile through another
+    // node (or a deletion, or a re-creation under the name, not heard of yet) is not overwritten.
+    // The write's reload then brings that document here, and the caller hears of the conflict.
+    const [updated] = await this.meta.write(
+      [{ sql: 'UPDATE kinesis_streams SET data = ? WHERE name = ? AND data = ? RETURNING name', params: [data, s.name, expected ?? null] }],
       [{ table: KINESIS_STREAMS.table, key: [s.name] }],
     );
+    if (updated.length === 0) throw this.conflict(s);
+  }
+
+  /** A write that lost to another node's change: NotFound when the incarnation is gone, else ResourceInUse (retry). */
+  private conflict(s: StreamState): Error {
+    if (this.streams.get(s.name) !== s) return this.notFound(s.name);
+    return resourceInUse(`Stream ${s.name} under account ${this.opts.accountId} was changed through another node meanwhile; its current state is loaded here, retry the request.`);
   }
 
   shard(s: StreamState, index: number): ShardState | undefined {

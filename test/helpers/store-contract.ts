@@ -380,13 +380,37 @@ export function storeContract(adapter: string, backend: () => Promise<Backend>, 
       await kinesis.delete('x');
       const fresh = await kinesis.create('x', 3, 'PROVISIONED', {});
       stale.tags = { stale: 'yes' };
-      await k2.kinesis.save(stale);
+      // Refused (this node had not heard of it: NotFound) or a no-op (it had: the document it holds is gone).
+      await k2.kinesis.save(stale).catch((e) => assert.equal(e.code, 'ResourceNotFoundException'));
       const [row] = await n.meta.driver.all<{ data: string }>('SELECT data FROM kinesis_streams WHERE name = ?', ['x']);
       assert.equal(JSON.parse(row.data).createdMs, fresh.createdMs);
       assert.deepEqual(JSON.parse(row.data).tags, {});
       await kinesis.delete('x');
-      await k2.kinesis.save(stale);
+      await k2.kinesis.save(stale).catch((e) => assert.equal(e.code, 'ResourceNotFoundException'));
       assert.deepEqual(await n.meta.driver.all('SELECT name FROM kinesis_streams'), [], 'not brought back');
+    } finally {
+      await k2.close();
+      await other.close();
+    }
+  });
+
+  withStreams('kinesis: a change saved through a node that missed another node\'s change is refused, and that node then holds the stored document', async ({ kinesis }, n, b) => {
+    const s = await kinesis.create('cas', 1, 'PROVISIONED', {});
+    const other = await openNode(n.dir, (db) => b.open(db));
+    const k2 = await openStreams(other);
+    try {
+      const theirs = k2.kinesis.get('cas');
+      s.tags = { first: '1' };
+      await kinesis.save(s);
+      // Node 2 changes its copy before (or without) hearing of node 1's change.
+      theirs.retentionHours = 48;
+      await k2.kinesis.save(theirs).then(
+        () => assert.deepEqual(k2.kinesis.get('cas').tags, { first: '1' }, 'saved over node 1\'s change only after hearing of it'),
+        (e) => assert.equal(e.code, 'ResourceInUseException'),
+      );
+      const [row] = await n.meta.driver.all<{ data: string }>('SELECT data FROM kinesis_streams WHERE name = ?', ['cas']);
+      assert.deepEqual(JSON.parse(row.data).tags, { first: '1' }, "node 1's change is kept");
+      assert.deepEqual(k2.kinesis.get('cas').tags, { first: '1' }, 'node 2 holds the stored document');
     } finally {
       await k2.close();
       await other.close();
