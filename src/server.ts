@@ -229,16 +229,23 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     accountId: config.accountId,
   });
 
-  const kinesis = new StreamRegistry(db, clock, {
-    dataDir: config.dataDir,
-    region: config.region,
-    accountId: config.accountId,
-    transitionMs: config.kinesisTransitionMs,
-    fsync: config.logFsync,
-    logs,
-    secrets,
-  });
-  const signer = new TokenSigner(db, 'kinesis-iterators');
+  // Kinesis definitions, data keys and the iterator-signing key on the metadata store: with
+  // PostgreSQL and JetStream every node serves every stream.
+  const kinesis = await StreamRegistry.open(
+    meta,
+    clock,
+    {
+      dataDir: config.dataDir,
+      region: config.region,
+      accountId: config.accountId,
+      transitionMs: config.kinesisTransitionMs,
+      fsync: config.logFsync,
+      logs,
+      secrets,
+    },
+    db,
+  );
+  const signer = await TokenSigner.open(meta, 'kinesis-iterators', secrets);
   const kinesisData = new KinesisData(kinesis, signer, clock, config.kinesisShardLimits);
   const kinesisCore = { registry: kinesis, data: kinesisData, signer, clock };
   authorizer.addResourcePolicies(kinesisResourcePolicies(kinesis));
@@ -256,8 +263,10 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   const catalogStore = await CatalogStore.open(meta, clock, { ...DEFAULT_CATALOG_LIMITS, ...deps.catalogLimits });
   const catalog = new Catalog(catalogStore);
   const firehoseBuild = new BuildThread();
-  const firehose = new FirehoseService({
-    db,
+  // Delivery streams on the metadata store; each one's deliverer runs where placement says.
+  const firehose = await FirehoseService.open({
+    meta,
+    placement,
     dataDir: config.dataDir,
     secrets,
     region: config.region,

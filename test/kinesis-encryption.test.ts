@@ -31,9 +31,11 @@ import { CreateDeliveryStreamCommand } from '@aws-sdk/client-firehose';
 import { CreateAppCommand, PutEventsCommand, PutEventStreamCommand } from '@aws-sdk/client-pinpoint';
 import { ManualClock } from '../src/clock.js';
 import { openDb } from '../src/store/db.js';
+import { sqliteMetadata } from '../src/store/metadata.js';
 import { SecretBox, MasterKeyError } from '../src/iam/secrets.js';
 import {
   DataKeys,
+  KEY_REFRESH_MIN_MS,
   ENCRYPTED_HEADER_BYTES,
   KINESIS_MANAGED_KEY_ALIAS,
   MAX_ALIAS_NAME_LENGTH,
@@ -503,11 +505,12 @@ describe('DataKeys', () => {
   test('a fresh data key after each MAX_RECORDS_PER_DATA_KEY records (injected small); every record opens in its shard only', async () => {
     const db = openDb(join(dir, 'a'));
     try {
-      const keys = new DataKeys(db, new SecretBox(join(dir, 'a')), new ManualClock(), 3);
+      const meta = sqliteMetadata(db);
+      const keys = await DataKeys.open(meta, new SecretBox(join(dir, 'a')), new ManualClock(), { recordsPerKey: 3, db });
       const frames = Array.from({ length: 7 }, (_, n) => Buffer.from(`frame-${n}`));
       const sync = () => db.pragma('synchronous', { simple: true });
       const before = sync();
-      const sealed = frames.map((f) => keys.seal('s-1', 0, f));
+      const sealed = await keys.sealAll('s-1', 0, frames);
       assert.equal(sync(), before, 'the store is back to its own synchronous setting after storing a key');
       assert.equal(keys.count('s-1'), 3);
       assert.deepEqual(sealed.map((b) => b.readUInt32BE(1)), [1, 1, 1, 2, 2, 2, 3]);
@@ -520,10 +523,32 @@ describe('DataKeys', () => {
       assert.throws(() => keys.open('s-1', 0, marker), RecordDamage, 'an unknown frame version');
       assert.throws(() => keys.open('s-1', 0, sealed[0].subarray(0, ENCRYPTED_HEADER_BYTES - 1)), RecordDamage, 'a cut frame');
       // Reopened from the store, the keys open what was sealed; pruning drops a dead incarnation's keys.
-      const again = new DataKeys(db, new SecretBox(join(dir, 'a')), new ManualClock());
+      const again = await DataKeys.open(sqliteMetadata(db), new SecretBox(join(dir, 'a')), new ManualClock());
       assert.deepEqual(again.open('s-1', 0, sealed[6]), frames[6]);
-      again.prune(new Set());
-      assert.equal(new DataKeys(db, new SecretBox(join(dir, 'a')), new ManualClock()).count('s-1'), 0);
+      await again.prune(new Set());
+      assert.equal((await DataKeys.open(sqliteMetadata(db), new SecretBox(join(dir, 'a')), new ManualClock())).count('s-1'), 0);
+    } finally {
+      db.close();
+    }
+  });
+
+  test('a record naming a key stored by another writer is opened after one fetch; fetches are at most one per KEY_REFRESH_MIN_MS', async () => {
+    const db = openDb(join(dir, 'd'));
+    try {
+      const box = new SecretBox(join(dir, 'd'));
+      // Two caches over one database that do not hear of each other's writes (as two nodes before a notification).
+      const writer = await DataKeys.open(sqliteMetadata(db), box, new ManualClock(), { recordsPerKey: 1 });
+      const reader = await DataKeys.open(sqliteMetadata(db), box, new ManualClock());
+      const [first, second] = await writer.sealAll('s-1', 0, [Buffer.from('one'), Buffer.from('two')]);
+      assert.throws(() => reader.open('s-1', 0, first), RecordDamage, 'not known before a fetch');
+      await reader.ensure('s-1', [first.readUInt32BE(1), second.readUInt32BE(1)]);
+      assert.equal(reader.open('s-1', 0, second).toString(), 'two');
+      const [third] = await writer.sealAll('s-1', 0, [Buffer.from('three')]);
+      await reader.ensure('s-1', [third.readUInt32BE(1)]);
+      assert.throws(() => reader.open('s-1', 0, third), RecordDamage, `no second fetch within ${KEY_REFRESH_MIN_MS} ms`);
+      await new Promise((r) => setTimeout(r, KEY_REFRESH_MIN_MS + 20));
+      await reader.ensure('s-1', [third.readUInt32BE(1)]);
+      assert.equal(reader.open('s-1', 0, third).toString(), 'three');
     } finally {
       db.close();
     }
@@ -532,13 +557,13 @@ describe('DataKeys', () => {
   test('data keys sealed under one master key do not open under another: MasterKeyError at construction', async () => {
     const db = openDb(join(dir, 'b'));
     try {
-      new DataKeys(db, new SecretBox(join(dir, 'b')), new ManualClock()).seal('s-1', 0, Buffer.from('x'));
+      await (await DataKeys.open(sqliteMetadata(db), new SecretBox(join(dir, 'b')), new ManualClock())).sealAll('s-1', 0, [Buffer.from('x')]);
       await mkdir(join(dir, 'c'));
       const other = new SecretBox(join(dir, 'c'));
-      assert.throws(() => new DataKeys(db, other, new ManualClock()), MasterKeyError);
+      await assert.rejects(DataKeys.open(sqliteMetadata(db), other, new ManualClock()), MasterKeyError);
       // A sealed key moved to another incarnation's row does not open either (bound by its context).
       db.prepare("UPDATE kinesis_data_keys SET stream = 's-2'").run();
-      assert.throws(() => new DataKeys(db, new SecretBox(join(dir, 'b')), new ManualClock()), MasterKeyError);
+      await assert.rejects(DataKeys.open(sqliteMetadata(db), new SecretBox(join(dir, 'b')), new ManualClock()), MasterKeyError);
     } finally {
       db.close();
     }

@@ -25,6 +25,8 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { ManualClock } from '../src/clock.js';
 import { openDb, type Db } from '../src/store/db.js';
+import { sqliteMetadata } from '../src/store/metadata.js';
+import { SecretBox } from '../src/iam/secrets.js';
 import { StreamRegistry } from '../src/kinesis/streams.js';
 import { KinesisData } from '../src/kinesis/records.js';
 import { TokenSigner } from '../src/kinesis/iterators.js';
@@ -427,10 +429,13 @@ describe('resharding races and the rolling scaling window (registry level, Manua
   let clock: ManualClock;
   let registry: StreamRegistry;
   let data: KinesisData;
-  const open = () => {
+  let signer: TokenSigner;
+  const open = async () => {
     db = openDb(dir);
-    registry = new StreamRegistry(db, clock, { dataDir: dir, region: 'us-east-1', accountId: ACCOUNT, transitionMs: 0, fsync: false });
-    data = new KinesisData(registry, new TokenSigner(db, 'kinesis-iterators'), clock, false);
+    const meta = sqliteMetadata(db);
+    registry = await StreamRegistry.open(meta, clock, { dataDir: dir, region: 'us-east-1', accountId: ACCOUNT, transitionMs: 0, fsync: false }, db);
+    signer = await TokenSigner.open(meta, 'kinesis-iterators', new SecretBox(dir));
+    data = new KinesisData(registry, signer, clock, false);
   };
   const close = async () => {
     await registry.close();
@@ -439,7 +444,7 @@ describe('resharding races and the rolling scaling window (registry level, Manua
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'pinstream-reshard-'));
     clock = new ManualClock(Date.UTC(2026, 0, 1));
-    open();
+    await open();
   });
   after(async () => {
     await close();
@@ -451,7 +456,7 @@ describe('resharding races and the rolling scaling window (registry level, Manua
   ];
 
   test('a write routed to a shard whose log is still opening is not lost when the shard closes', async () => {
-    const s = registry.create('race', 1, 'PROVISIONED', {});
+    const s = await registry.create('race', 1, 'PROVISIONED', {});
     const parent = s.shards[0];
     // The put routes to shard 0 and waits for its log to open; the split closes shard 0 meanwhile.
     const put = data.put(s, [{ data: Buffer.from('in flight'), partitionKey: 'k', hashHex: toHex(5n) }]);
@@ -467,7 +472,7 @@ describe('resharding races and the rolling scaling window (registry level, Manua
   });
 
   test('a crash between closing shards and learning their end offsets leaves a readable, ending parent', async () => {
-    const s = registry.create('crashy', 1, 'PROVISIONED', {});
+    const s = await registry.create('crashy', 1, 'PROVISIONED', {});
     const [before] = await data.put(s, [{ data: Buffer.from('before'), partitionKey: 'k', hashHex: toHex(5n) }]);
     assert.ok('SequenceNumber' in before);
     const parent = s.shards[0];
@@ -486,7 +491,7 @@ describe('resharding races and the rolling scaling window (registry level, Manua
     const raw = openDb(dir);
     raw.prepare('UPDATE kinesis_streams SET data = ? WHERE name = ?').run(saved, 'crashy');
     raw.close();
-    open();
+    await open();
     const s2 = registry.get('crashy');
     const p2 = registry.shard(s2, 0)!;
     const r = await data.read(s2, p2, 0, 10);
@@ -498,7 +503,7 @@ describe('resharding races and the rolling scaling window (registry level, Manua
   });
 
   test('retention drops closed shards past the retention period, and touches no shard that never stored a record', async () => {
-    const s = registry.create('aging', 40, 'PROVISIONED', {});
+    const s = await registry.create('aging', 40, 'PROVISIONED', {});
     const dirOf = join(dir, 'kinesis', `aging-${s.createdMs}`);
     const [put] = await data.put(s, [{ data: Buffer.from('old'), partitionKey: 'k', hashHex: toHex(5n) }]);
     assert.ok('SequenceNumber' in put);
@@ -529,13 +534,13 @@ describe('resharding races and the rolling scaling window (registry level, Manua
     assert.deepEqual(await readdir(dirOf), [], "the expired shard's files are gone");
     // A restart sees the same.
     await close();
-    open();
+    await open();
     assert.equal(registry.get('aging').shards.length, 42);
   });
 
   test('the 10-per-24-hours scaling limit is a rolling window', async () => {
-    const svc = kinesisService({ registry, data, signer: new TokenSigner(db, 'kinesis-iterators'), clock });
-    registry.create('window', 1, 'PROVISIONED', {});
+    const svc = kinesisService({ registry, data, signer: signer, clock });
+    await registry.create('window', 1, 'PROVISIONED', {});
     const scale = (n: number) => svc.operations.UpdateShardCount!({ StreamName: 'window', TargetShardCount: n, ScalingType: 'UNIFORM_SCALING' }, {} as any);
     const start = clock.now();
     for (let i = 0; i < 10; i++) {

@@ -24,7 +24,9 @@ import { MASTER_KEY_FILE } from '../src/iam/secrets.js';
 import { IamStore, generateKey } from '../src/iam/store.js';
 import { startTestServer, pinpointClient } from './helpers/server.js';
 import { pgDatabase, postgresTarget, withClient } from './helpers/postgres.js';
-import { changeSeen, openNode, storeContract, type Backend, type StoreNode } from './helpers/store-contract.js';
+import { changeSeen, deliveryStream, openNode, openStreams, storeContract, type Backend, type StoreNode } from './helpers/store-contract.js';
+import { DELIVERER_CHECKPOINT } from '../src/firehose/registry.js';
+import { incarnationOf } from '../src/kinesis/encryption.js';
 
 const pgSkip = async () => (await postgresTarget()).skip;
 
@@ -104,6 +106,61 @@ test('two nodes: keys, policies and apps changed on one are seen on the other', 
   await Promise.all([one.apps.create('a1', {}), two.apps.create('b1', {}), one.apps.create('a2', {}), two.apps.create('b2', {})]);
   const [rows] = [await one.meta.driver.all<{ n: number; d: number }>('SELECT count(*) AS n, count(DISTINCT created_seq) AS d FROM apps')];
   assert.deepEqual(rows[0], { n: 4, d: 4 });
+});
+
+test('two nodes: Kinesis streams, their data keys and Firehose delivery streams changed on one are seen on the other', async (t) => {
+  const why = await pgSkip();
+  if (why) return t.skip(why);
+  const [one, two] = await twoNodes(t);
+  const [k1, k2] = [await openStreams(one), await openStreams(two)];
+  t.after(async () => {
+    await k1.close();
+    await k2.close();
+  });
+  const s1 = await k1.kinesis.create('shared', 1, 'PROVISIONED', {});
+  await changeSeen(two.meta, 'kinesis_streams', () => k2.kinesis.list().some((s) => s.name === 'shared'));
+  const held = k2.kinesis.get('shared');
+  // Changed on node 1: node 2's document changes in place (requests holding it see the change).
+  s1.tags.team = 'a';
+  s1.encryption = { keyId: 'alias/aws/kinesis' };
+  await k1.kinesis.save(s1);
+  await changeSeen(two.meta, 'kinesis_streams', () => held.tags.team === 'a');
+  assert.equal(k2.kinesis.get('shared'), held);
+  assert.deepEqual(held.encryption, { keyId: 'alias/aws/kinesis' });
+  // A data key node 1 stores reaches node 2 by notification; node 2's own gets another id.
+  const inc = incarnationOf(s1);
+  const [r1] = await k1.kinesis.keys.sealAll(inc, 0, [Buffer.from('from one')]);
+  await changeSeen(two.meta, 'kinesis_data_keys', () => k2.kinesis.keys.count(inc) === 1);
+  assert.equal(k2.kinesis.keys.open(inc, 0, r1).toString(), 'from one');
+  const [r2] = await k2.kinesis.keys.sealAll(inc, 0, [Buffer.from('from two')]);
+  assert.notEqual(r2.readUInt32BE(1), r1.readUInt32BE(1));
+  // Deleted on node 1: gone on node 2, keys with it.
+  await k1.kinesis.delete('shared');
+  await changeSeen(two.meta, 'kinesis_streams', () => !k2.kinesis.list().some((s) => s.name === 'shared'));
+  await changeSeen(two.meta, 'kinesis_data_keys', () => k2.kinesis.keys.count(inc) === 0);
+  // Re-created under the name on node 2: a new incarnation on node 1, not the old document.
+  const again = await k2.kinesis.create('shared', 2, 'PROVISIONED', {});
+  await changeSeen(one.meta, 'kinesis_streams', () => k1.kinesis.list().some((s) => s.name === 'shared' && s.createdMs === again.createdMs));
+  assert.equal(k1.kinesis.get('shared').shards.length, 2);
+  // The name is taken on every node.
+  await assert.rejects(k1.kinesis.create('shared', 1, 'PROVISIONED', {}), (e: any) => e.code === 'ResourceInUseException');
+
+  // Firehose: created, changed and checkpointed on node 1; seen on node 2; deleted there.
+  const heard: Array<string | undefined> = [];
+  k2.firehose.onChange((n) => heard.push(n));
+  await k1.firehose.create(deliveryStream('fh'));
+  await changeSeen(two.meta, 'firehose_streams', () => k2.firehose.get('fh') !== undefined);
+  const d = k1.firehose.require('fh');
+  d.version = 2;
+  await k1.firehose.save(d);
+  await changeSeen(two.meta, 'firehose_streams', () => k2.firehose.get('fh')?.version === 2);
+  k1.firehose.saveCheckpoint('fh', DELIVERER_CHECKPOINT, '7');
+  await k1.firehose.flush();
+  await changeSeen(two.meta, 'firehose_checkpoints', () => k2.firehose.checkpoint('fh', DELIVERER_CHECKPOINT) === '7');
+  await k2.firehose.delete('fh');
+  await changeSeen(one.meta, 'firehose_streams', () => k1.firehose.get('fh') === undefined);
+  assert.equal(k1.firehose.checkpoint('fh', DELIVERER_CHECKPOINT), undefined);
+  assert.ok(heard.filter((n) => n === 'fh').length >= 2, 'node 2 was told of the creation and the change');
 });
 
 test('two nodes starting together on a fresh database: migrations run once, under the lock', async (t) => {

@@ -243,7 +243,7 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
       throw invalidArgument(encryptionUnsupported);
     },
 
-    TagDeliveryStream(i) {
+    async TagDeliveryStream(i) {
       const n = name(i);
       const s = registry.require(n);
       // Spread and fromEntries define own properties: a tag key "__proto__" is kept, not swallowed by the setter.
@@ -252,15 +252,15 @@ export function firehoseService(o: FirehoseApiOptions): JsonRpcService {
         throw limitExceeded(`Delivery stream ${n} would have ${Object.keys(tags).length} tags; a delivery stream can have at most ${MAX_TAGS_PER_STREAM} tags.`);
       }
       s.tags = tags;
-      registry.save(s);
+      await registry.save(s);
       return {};
     },
 
-    UntagDeliveryStream(i) {
+    async UntagDeliveryStream(i) {
       const n = name(i);
       const s = registry.require(n);
       for (const k of i.TagKeys) if (Object.hasOwn(s.tags, k)) delete s.tags[k];
-      registry.save(s);
+      await registry.save(s);
       return {};
     },
 

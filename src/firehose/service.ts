@@ -1,8 +1,13 @@
-// The embedded Firehose at run time: owns the delivery-stream registry and, per stream, its
-// segment log (`<dataDir>/firehose/<name>/`), destination adapter, deliverer and (for
-// KinesisStreamAsSource) Kinesis reader. Starts them all at boot, swaps the destination on
-// UpdateDestination, deletes a stream's data on DeleteDeliveryStream and, on close, lets every
-// deliverer flush its buffers once before closing the logs.
+// The embedded Firehose at run time: owns the delivery-stream registry and, per stream, its log
+// (segment log `<dataDir>/firehose/<name>/`, or a JetStream stream shared by every node), and the
+// stream's delivery job: destination adapter, deliverer and (for KinesisStreamAsSource) Kinesis
+// reader. Every node opens every stream's log (any node takes puts); the job runs where
+// `placement.place('firehose/<name>', job)` says: here at once embedded (LocalPlacement), on the
+// one node holding the lease with several (KvPlacement). Streams created, reconfigured or deleted
+// through another node reach this one as Store change notifications (registry.onChange): opened,
+// restarted, closed here. Swaps the destination on UpdateDestination, deletes a stream's data on
+// DeleteDeliveryStream and, on close, lets every deliverer flush its buffers once before closing
+// the logs.
 
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Clock } from '../clock.js';
@@ -12,7 +17,8 @@ import type { Credentials } from '../iam/sigv4.js';
 import { FIREHOSE_SERVICE_PRINCIPAL, type RoleSource } from '../iam/roles.js';
 import type { Log, OffsetGap } from '../log/log.js';
 import { SegmentLogProvider, type LogProvider } from '../log/provider.js';
-import type { Db } from '../store/db.js';
+import type { MetadataCache } from '../store/metadata.js';
+import { LocalPlacement, type Placement } from '../cluster/placement.js';
 import type { FirehoseDestination, StreamInfo } from './destination.js';
 import type { ObjectBuilder } from './build.js';
 import { SecretBox } from '../iam/secrets.js';
@@ -30,7 +36,10 @@ import { CatalogError, type Catalog } from '../catalog/catalog.js';
 import { conversionSchema, SchemaError, type ConversionSchema } from './schema.js';
 
 export interface FirehoseServiceOptions {
-  db: Db;
+  /** The metadata Store holding delivery streams and checkpoints. */
+  meta: MetadataCache;
+  /** Where each stream's delivery job runs (default: here, LocalPlacement). */
+  placement?: Placement;
   dataDir: string;
   region: string;
   accountId: string;
@@ -77,44 +86,108 @@ export interface DeliveryStreamHealth {
   source?: KinesisSourceHealth;
 }
 
-interface Running {
-  log: Log;
+/** A stream's delivery job while it runs on this node. */
+interface Job {
   destination: FirehoseDestination;
   deliverer: Deliverer;
   source?: { reader: KinesisSource; client?: KinesisClient };
 }
 
+interface Running {
+  name: string;
+  log: Log;
+  /** The configuration version the job runs (or will run) with. */
+  version: number;
+  job?: Job;
+  /** Job starts, stops and restarts of this stream, one at a time. */
+  busy: Promise<void>;
+  /** Set by delete: the job stops without flushing (its records are being removed). */
+  deleting?: boolean;
+  /** The first start, when placement ran it at once (embedded): create waits for it. */
+  started?: Promise<void>;
+}
+
+/** The placement name of a delivery stream's job. */
+export const firehoseJobName = (name: string) => `firehose/${name}`;
+
 export class FirehoseService {
   readonly registry: DeliveryStreamRegistry;
   readonly objects: ObjectStores;
-  /** Streams being opened or open; `settled` holds the open ones for synchronous health reads. */
+  /** Streams being opened or open here (their logs); `settled` holds the open ones. */
   private running = new Map<string, Promise<Running>>();
   private settled = new Map<string, Running>();
   private readonly logs: LogProvider;
+  private readonly placement: Placement;
+  private closed = false;
+  /** Opens and closes driven by other nodes' changes, one at a time (close waits for them). */
+  private following: Promise<void> = Promise.resolve();
 
-  constructor(private readonly o: FirehoseServiceOptions) {
-    this.registry = new DeliveryStreamRegistry(o.db, o.region, o.accountId, o.secrets ?? new SecretBox(o.dataDir));
+  private constructor(
+    private readonly o: FirehoseServiceOptions,
+    registry: DeliveryStreamRegistry,
+  ) {
+    this.registry = registry;
     this.objects = new ObjectStores(o.dataDir, o.buckets);
     this.logs = o.logs ?? new SegmentLogProvider({ dataDir: o.dataDir, fsync: o.fsync, clock: o.clock });
+    this.placement = o.placement ?? new LocalPlacement();
+  }
+
+  static async open(o: FirehoseServiceOptions): Promise<FirehoseService> {
+    return new FirehoseService(o, await DeliveryStreamRegistry.open(o.meta, o.region, o.accountId, o.secrets ?? new SecretBox(o.dataDir)));
   }
 
   /**
-   * Opens every stored stream and starts its loops (once the server listens). A stored
+   * Opens every stored stream and places its job (once the server listens). A stored
    * configuration the adapters now refuse (saved by an older version) does not stop the start:
    * that stream keeps its records and reports why it cannot deliver until UpdateDestination fixes it.
+   * From here on, streams changed through other nodes are followed.
    */
   async start(): Promise<void> {
-    for (const s of this.registry.list()) await this.open(s, true);
+    this.registry.onChange((name) => {
+      this.following = this.following.then(() => this.follow(name)).catch((e) => console.error(`pinstream: firehose: following a change of ${name ?? 'every delivery stream'} failed`, e));
+    });
+    for (const s of this.registry.list()) {
+      if (this.running.has(s.name)) continue;
+      // Embedded the job starts at once: waited for, so the stream delivers (and reports its
+      // health) as soon as the server is up; a log that does not open stops the start, as before.
+      await (await this.open(s)).started;
+    }
+  }
+
+  /** Brings this node in line with the stored stream `name` (or every stream): opened, restarted or closed here. */
+  private async follow(name: string | undefined): Promise<void> {
+    if (this.closed) return;
+    const names = name !== undefined ? [name] : [...new Set([...this.running.keys(), ...this.registry.list().map((s) => s.name)])];
+    for (const n of names) {
+      const s = this.registry.get(n);
+      const pending = this.running.get(n);
+      if (!s) {
+        // Deleted through another node (which removes the log): closed here, the job released
+        // without flushing (its records go with the stream).
+        if (pending) await this.closeHere(n, true);
+        continue;
+      }
+      if (!pending) {
+        await this.open(s);
+        continue;
+      }
+      const r = await pending.catch(() => undefined);
+      // UpdateDestination through another node: the job, where it runs here, restarts with it.
+      if (r && r.version !== s.version) await this.restart(r, s);
+    }
   }
 
   /** Stores a new stream and starts it; a stream that cannot start is not kept. */
   async create(s: DeliveryStreamState): Promise<void> {
-    this.registry.create(s);
+    // Checked before storing: a configuration the adapter refuses is the caller's error.
+    await this.destination(s, true).close();
+    await this.registry.create(s);
     try {
-      await this.open(s, false, true);
+      const r = await this.open(s);
+      await r.started;
     } catch (e) {
-      this.running.delete(s.name);
-      this.registry.delete(s.name);
+      await this.closeHere(s.name, true).catch(() => {});
+      await this.registry.delete(s.name).catch(() => {});
       throw e;
     }
   }
@@ -122,29 +195,25 @@ export class FirehoseService {
   /** Saves a new configuration and restarts delivery with it; buffered records are re-read from the log. */
   async reconfigure(s: DeliveryStreamState): Promise<void> {
     // Built first: a configuration the adapter refuses leaves the stream as it was.
-    const destination = this.destination(s, true);
-    this.registry.save(s);
-    const r = await this.running.get(s.name);
-    if (!r) return destination.close();
-    await r.deliverer.stop();
-    await r.destination.close();
-    r.destination = destination;
-    r.deliverer = this.deliverer(s.name, r.log, destination, await this.checkDeliverer(s.name, r.log));
-    r.deliverer.start();
+    await this.destination(s, true).close();
+    await this.registry.save(s);
+    const r = await this.running.get(s.name)?.catch(() => undefined);
+    if (r && r.version !== s.version) await this.restart(r, s);
   }
 
   /** Stops the stream's loops without flushing and removes its records and checkpoints. */
   async delete(name: string): Promise<void> {
     const pending = this.running.get(name);
-    this.running.delete(name);
+    const r = await pending?.catch(() => undefined);
+    if (r) {
+      r.deleting = true;
+      await this.placement.release(firehoseJobName(name));
+    }
+    // Before the row goes: the change notification of this delete then finds nothing to close here.
+    if (this.running.get(name) === pending) this.running.delete(name);
     this.settled.delete(name);
-    this.registry.delete(name);
-    if (!pending) return;
-    const r = await pending;
-    await this.stopSource(r);
-    await r.deliverer.stop();
-    await r.destination.close();
-    await r.log.destroy();
+    await this.registry.delete(name);
+    if (r) await r.log.destroy();
   }
 
   /** Appends accepted records durably; resolves once they are on disk, with their RecordIds. */
@@ -156,25 +225,29 @@ export class FirehoseService {
     return ids.map(recordIdText);
   }
 
+  /** The stream's delivery health where its job runs on this node (undefined elsewhere). */
   health(name: string): DeliveryStreamHealth | undefined {
-    const r = this.settled.get(name);
-    if (!r) return undefined;
-    return { name, delivery: r.deliverer.health(), ...(r.source ? { source: r.source.reader.health() } : {}) };
+    const job = this.settled.get(name)?.job;
+    if (!job) return undefined;
+    return { name, delivery: job.deliverer.health(), ...(job.source ? { source: job.source.reader.health() } : {}) };
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    await this.following;
     const all = [...this.running.values()];
     this.running.clear();
     this.settled.clear();
     await Promise.all(
       all.map(async (p) => {
-        const r = await p;
-        await this.stopSource(r);
-        await r.deliverer.close();
-        await r.destination.close();
+        const r = await p.catch(() => undefined);
+        if (!r) return;
+        // Flushes once where the job runs here (see stopJob); releasing hands the lease over.
+        await this.placement.release(firehoseJobName(r.name));
         await r.log.close();
       }),
     );
+    await this.registry.flush();
     this.objects.close();
   }
 
@@ -184,34 +257,103 @@ export class FirehoseService {
     return p;
   }
 
-  private open(s: DeliveryStreamState, tolerant = false, validating = false): Promise<Running> {
+  /** Opens the stream's log here and places its job (once: a change notification of this node's own write may come first). */
+  private open(s: DeliveryStreamState): Promise<Running> {
+    const existing = this.running.get(s.name);
+    if (existing) return existing;
     const p = (async (): Promise<Running> => {
-      let destination: FirehoseDestination;
-      try {
-        destination = this.destination(s, validating);
-      } catch (e) {
-        if (!tolerant) throw e;
-        destination = refusedDestination(s.kind, (e as Error).message);
-      }
       const log = await this.logs.open('firehose', s.name);
-      try {
-        // Before anything reads or appends: a checkpoint beyond the log's end must not be passed silently.
-        const gap = await this.checkDeliverer(s.name, log);
-        const r: Running = { log, destination, deliverer: this.deliverer(s.name, log, destination, gap) };
-        if (s.kinesisSource) r.source = this.source(s, log, await this.checkSource(s));
-        r.deliverer.start();
-        r.source?.reader.start();
-        this.settled.set(s.name, r);
-        return r;
-      } catch (e) {
-        await log.close();
-        await destination.close();
-        throw e;
-      }
+      const r: Running = { name: s.name, log, version: s.version, busy: Promise.resolve() };
+      this.settled.set(s.name, r);
+      let placing = true;
+      this.placement.place(firehoseJobName(s.name), {
+        start: () => {
+          const started = this.serialize(r, () => this.startJob(r));
+          if (placing) r.started = started;
+          return started.catch((e) => console.error(`pinstream: firehose: starting delivery of ${s.name} failed`, e));
+        },
+        stop: () => this.serialize(r, () => this.stopJob(r)),
+      });
+      placing = false;
+      return r;
     })();
     this.running.set(s.name, p);
-    p.catch(() => this.settled.delete(s.name));
+    p.catch(() => {
+      if (this.running.get(s.name) === p) this.running.delete(s.name);
+    });
     return p;
+  }
+
+  /** Closes the stream here: its job released (flushing unless `deleting`), its log closed. */
+  private async closeHere(name: string, deleting: boolean): Promise<void> {
+    const pending = this.running.get(name);
+    this.running.delete(name);
+    this.settled.delete(name);
+    const r = await pending?.catch(() => undefined);
+    if (!r) return;
+    if (deleting) r.deleting = true;
+    await this.placement.release(firehoseJobName(name));
+    await r.log.close();
+  }
+
+  private serialize(r: Running, task: () => Promise<void>): Promise<void> {
+    const run = r.busy.then(task);
+    r.busy = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Starts the delivery job (this node holds its lease). A stored configuration the adapters now
+   * refuse runs a destination that fails every attempt, saying why, so health shows it.
+   */
+  private async startJob(r: Running): Promise<void> {
+    if (r.job) return;
+    const s = this.registry.get(r.name);
+    if (!s || r.deleting) return;
+    let destination: FirehoseDestination;
+    try {
+      destination = this.destination(s);
+    } catch (e) {
+      destination = refusedDestination(s.kind, (e as Error).message);
+    }
+    try {
+      // Before anything reads: a checkpoint beyond the log's end must not be passed silently.
+      const gap = await this.checkDeliverer(s.name, r.log);
+      const job: Job = { destination, deliverer: this.deliverer(s.name, r.log, destination, gap) };
+      if (s.kinesisSource) job.source = this.source(s, r.log, await this.checkSource(s));
+      r.version = s.version;
+      r.job = job;
+      job.deliverer.start();
+      job.source?.reader.start();
+    } catch (e) {
+      await destination.close();
+      throw e;
+    }
+  }
+
+  /** Stops the job: flushing its buffers once on shutdown or a lost lease, not when the stream is deleted. */
+  private async stopJob(r: Running): Promise<void> {
+    const job = r.job;
+    if (!job) return;
+    r.job = undefined;
+    await this.stopSource(job);
+    if (r.deleting) await job.deliverer.stop();
+    else await job.deliverer.close();
+    await job.destination.close();
+  }
+
+  /** A new configuration: the job, where it runs here, restarts with it; buffered records are re-read from the log. */
+  private restart(r: Running, s: DeliveryStreamState): Promise<void> {
+    return this.serialize(r, async () => {
+      r.version = s.version;
+      const job = r.job;
+      if (!job) return;
+      r.job = undefined;
+      await this.stopSource(job);
+      await job.deliverer.stop();
+      await job.destination.close();
+      await this.startJob(r);
+    });
   }
 
   private streamInfo(name: string): () => StreamInfo {
@@ -316,10 +458,10 @@ export class FirehoseService {
     return { service: FIREHOSE_SERVICE_PRINCIPAL, sourceArn: this.registry.arn(name), sourceAccount: this.o.accountId };
   }
 
-  private source(s: DeliveryStreamState, log: Log, gaps: OffsetGap[]): Running['source'] {
+  private source(s: DeliveryStreamState, log: Log, gaps: OffsetGap[]): Job['source'] {
     const { streamArn, roleArn } = s.kinesisSource!;
     const roleSource = this.roleSource(s.name);
-    const source: NonNullable<Running['source']> = { reader: undefined as unknown as KinesisSource };
+    const source: NonNullable<Job['source']> = { reader: undefined as unknown as KinesisSource };
     // Signed as the role, assumed when the first call is made (a role that cannot be assumed fails
     // that call visibly in health, and is retried), through the same API any Kinesis consumer uses.
     // At a restart the source starts before the server listens: no client is made (and kept)
@@ -351,10 +493,10 @@ export class FirehoseService {
     return source;
   }
 
-  private async stopSource(r: Running): Promise<void> {
-    if (!r.source) return;
-    await r.source.reader.stop();
-    r.source.client?.destroy();
+  private async stopSource(j: Job): Promise<void> {
+    if (!j.source) return;
+    await j.source.reader.stop();
+    j.source.client?.destroy();
   }
 }
 

@@ -93,13 +93,13 @@ export function adminOperations(k: KinesisServices): Operations<Inputs> {
   const failedTo = (verb: 'add tags to' | 'remove tags from', r: KinesisResource) =>
     r.kind === 'stream' ? `Failed to ${verb} stream ${r.s.name} under account ${accountId}` : `Failed to ${verb} consumer ${r.arn} under account ${accountId}`;
 
-  function setMonitoring(i: Inputs['EnableEnhancedMonitoring'], enable: boolean) {
+  async function setMonitoring(i: Inputs['EnableEnhancedMonitoring'], enable: boolean) {
     const s = registry.requireActive(registry.resolveName(i));
     const given = new Set<string>(i.ShardLevelMetrics.includes('ALL') ? SHARD_LEVEL_METRICS : i.ShardLevelMetrics);
     const current = s.shardLevelMetrics ?? [];
     const desired = SHARD_LEVEL_METRICS.filter((m) => (enable ? current.includes(m) || given.has(m) : current.includes(m) && !given.has(m)));
     s.shardLevelMetrics = desired;
-    registry.markUpdating(s);
+    await registry.markUpdating(s);
     return { StreamName: s.name, StreamARN: registry.arn(s.name), CurrentShardLevelMetrics: current, DesiredShardLevelMetrics: desired };
   }
 
@@ -121,22 +121,22 @@ export function adminOperations(k: KinesisServices): Operations<Inputs> {
   });
 
   return {
-    TagResource(i) {
+    async TagResource(i) {
       const tags = i.Tags;
       const r = resource(i);
       if (r.kind === 'stream') r.s.tags = mergeTags(r.s.tags, tags, 'stream', failedTo('add tags to', r));
       else r.c.tags = mergeTags(r.c.tags, tags, 'consumer', failedTo('add tags to', r));
-      saveResource(r);
+      await saveResource(r);
       return undefined;
     },
 
-    UntagResource(i) {
+    async UntagResource(i) {
       const keys = i.TagKeys;
       const r = resource(i);
       checkTagCharacters(keys, failedTo('remove tags from', r));
       const tags = r.kind === 'stream' ? r.s.tags : (r.c.tags ??= {});
       for (const key of keys) if (Object.hasOwn(tags, key)) delete tags[key];
-      saveResource(r);
+      await saveResource(r);
       return undefined;
     },
 
@@ -148,7 +148,7 @@ export function adminOperations(k: KinesisServices): Operations<Inputs> {
     EnableEnhancedMonitoring: (i) => setMonitoring(i, true),
     DisableEnhancedMonitoring: (i) => setMonitoring(i, false),
 
-    UpdateStreamMode(i) {
+    async UpdateStreamMode(i) {
       const mode = i.StreamModeDetails.StreamMode as StreamMode;
       const s = registry.requireActive(registry.resolveName({ StreamARN: i.StreamARN }));
       if (s.mode === mode) throw invalidArgument(`Stream ${s.name} under account ${accountId} is already in ${mode} mode.`);
@@ -165,7 +165,7 @@ export function adminOperations(k: KinesisServices): Operations<Inputs> {
       // ON_DEMAND stream here does not scale itself; UpdateShardCount, Split and Merge refuse it).
       s.mode = mode;
       s.modeSwitches = [...recent, now];
-      registry.markUpdating(s);
+      await registry.markUpdating(s);
       return undefined;
     },
 
@@ -181,7 +181,7 @@ export function adminOperations(k: KinesisServices): Operations<Inputs> {
 
     DescribeAccountSettings: () => commitmentShape(commitment()),
 
-    UpdateAccountSettings(i) {
+    async UpdateAccountSettings(i) {
       const v = i.MinimumThroughputBillingCommitment;
       const now = clock.now();
       const c = commitment();
@@ -193,11 +193,11 @@ export function adminOperations(k: KinesisServices): Operations<Inputs> {
       } else if (c.status !== 'DISABLED') {
         next = now >= c.earliestEndMs! ? { status: 'DISABLED', startedMs: c.startedMs, endedMs: now } : { ...c, status: 'ENABLED_UNTIL_EARLIEST_ALLOWED_END' };
       }
-      registry.setAccountSetting(BILLING_COMMITMENT, JSON.stringify(next));
+      await registry.setAccountSetting(BILLING_COMMITMENT, JSON.stringify(next));
       return commitmentShape(next);
     },
 
-    PutResourcePolicy(i) {
+    async PutResourcePolicy(i) {
       const r = resource(i);
       const policy = i.Policy;
       const bytes = Buffer.byteLength(policy);
@@ -212,7 +212,7 @@ export function adminOperations(k: KinesisServices): Operations<Inputs> {
       }
       if (r.kind === 'stream') r.s.policy = policy;
       else r.c.policy = policy;
-      saveResource(r);
+      await saveResource(r);
       return undefined;
     },
 
@@ -221,19 +221,19 @@ export function adminOperations(k: KinesisServices): Operations<Inputs> {
       return { Policy: (r.kind === 'stream' ? r.s.policy : r.c.policy) ?? '{}' };
     },
 
-    DeleteResourcePolicy(i) {
+    async DeleteResourcePolicy(i) {
       const r = resource(i);
       if (r.kind === 'stream') delete r.s.policy;
       else delete r.c.policy;
-      saveResource(r);
+      await saveResource(r);
       return undefined;
     },
 
-    UpdateMaxRecordSize(i) {
+    async UpdateMaxRecordSize(i) {
       const size = i.MaxRecordSizeInKiB;
       const s = registry.requireActive(registry.resolveName({ StreamARN: i.StreamARN }));
       s.maxRecordSizeKiB = size;
-      registry.markUpdating(s);
+      await registry.markUpdating(s);
       return undefined;
     },
   };

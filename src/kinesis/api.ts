@@ -101,7 +101,7 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
   });
 
   const operations: Operations<Inputs> = {
-    CreateStream(i) {
+    async CreateStream(i) {
       const name = registry.resolveName({ StreamName: i.StreamName });
       const mode = (i.StreamModeDetails?.StreamMode ?? 'PROVISIONED') as StreamMode;
       let count: number;
@@ -115,7 +115,7 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
         count = i.ShardCount;
       }
       const tags = mergeTags(undefined, i.Tags ?? {}, 'stream', `Failed to add tags to stream ${name} under account ${accountId}`);
-      registry.create(name, count, mode, tags, i.MaxRecordSizeInKiB);
+      await registry.create(name, count, mode, tags, i.MaxRecordSizeInKiB);
       return undefined;
     },
 
@@ -287,18 +287,18 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
     IncreaseStreamRetentionPeriod: (i) => setRetention(i, 'increase'),
     DecreaseStreamRetentionPeriod: (i) => setRetention(i, 'decrease'),
 
-    AddTagsToStream(i) {
+    async AddTagsToStream(i) {
       const s = stream(i);
       s.tags = mergeTags(s.tags, i.Tags, 'stream', `Failed to add tags to stream ${s.name} under account ${accountId}`);
-      registry.save(s);
+      await registry.save(s);
       return undefined;
     },
 
-    RemoveTagsFromStream(i) {
+    async RemoveTagsFromStream(i) {
       const s = stream(i);
       checkTagCharacters(i.TagKeys, `Failed to remove tags from stream ${s.name} under account ${accountId}`);
       for (const k of i.TagKeys) if (Object.hasOwn(s.tags, k)) delete s.tags[k];
-      registry.save(s);
+      await registry.save(s);
       return undefined;
     },
 
@@ -370,7 +370,7 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
     ...extra.operations,
   };
 
-  function setRetention(i: Inputs['IncreaseStreamRetentionPeriod'], dir: 'increase' | 'decrease') {
+  async function setRetention(i: Inputs['IncreaseStreamRetentionPeriod'], dir: 'increase' | 'decrease') {
     const s = stream(i);
     // The model has no range for RetentionPeriodHours: the bounds are Kinesis's own rule and text.
     const hours = i.RetentionPeriodHours;
@@ -392,7 +392,7 @@ export function kinesisService(k: KinesisServices, extra: Pick<JsonRpcService, '
     }
     if (dir === 'increase') s.expiredBeforeMs = Math.max(s.expiredBeforeMs ?? 0, clock.now() - s.retentionHours * 3600_000);
     s.retentionHours = hours;
-    registry.save(s);
+    await registry.save(s);
     return undefined;
   }
 

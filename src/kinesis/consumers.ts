@@ -128,7 +128,8 @@ export function consumerOperations(k: KinesisServices): Pick<JsonRpcService, 'op
       else c.status = 'ACTIVE';
       changed = true;
     }
-    if (changed) registry.save(s);
+    // Lazy (reads apply it too): nobody waits for the write; a failure is reported.
+    if (changed) registry.save(s).catch((e) => console.error(`pinstream: saving consumers of Kinesis stream ${s.name} failed`, e));
   }
 
   /** `arn` as the model validated it (present where the operation requires it). */
@@ -182,7 +183,7 @@ export function consumerOperations(k: KinesisServices): Pick<JsonRpcService, 'op
   }
 
   const operations: JsonRpcService['operations'] = {
-    RegisterStreamConsumer(i) {
+    async RegisterStreamConsumer(i) {
       const s = streamByArn(i.StreamARN);
       const name = i.ConsumerName as string;
       if (s.status !== 'ACTIVE' && s.status !== 'UPDATING') {
@@ -208,7 +209,7 @@ export function consumerOperations(k: KinesisServices): Pick<JsonRpcService, 'op
       const now = clock.now();
       const c: ConsumerState = { name, createdMs: now, status: transition > 0 ? 'CREATING' : 'ACTIVE', statusUntilMs: now + transition };
       s.consumers.push(c);
-      registry.save(s);
+      await registry.save(s);
       return { Consumer: consumerShape(s, c) };
     },
 
@@ -245,7 +246,7 @@ export function consumerOperations(k: KinesisServices): Pick<JsonRpcService, 'op
       };
     },
 
-    DeregisterStreamConsumer(i) {
+    async DeregisterStreamConsumer(i) {
       const { s, c } = findConsumer(i);
       const arn = consumerArn(s, c);
       if (c.status !== 'DELETING') {
@@ -255,7 +256,7 @@ export function consumerOperations(k: KinesisServices): Pick<JsonRpcService, 'op
         } else {
           s.consumers = s.consumers.filter((x) => x !== c);
         }
-        registry.save(s);
+        await registry.save(s);
       }
       hub.endConsumer(arn, { type: 'ResourceNotFoundException', message: `Consumer ${arn} under account ${accountId} was deregistered.` });
       return undefined;

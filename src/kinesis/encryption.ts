@@ -1,6 +1,6 @@
 // Kinesis server-side encryption ("KMS"): StartStreamEncryption / StopStreamEncryption, the KMS key
-// ids they accept, the per-stream data keys (sealed with the data directory's master key, kept in
-// SQLite) and the encrypted record frame of the shard logs.
+// ids they accept, the per-stream data keys (sealed with the master key, kept in the metadata
+// Store's `kinesis_data_keys`, shared by every node) and the encrypted record frame of the shard logs.
 //
 // There is no KMS here. Every well-formed KeyId (key id, key ARN, alias name, alias ARN, and the
 // Kinesis-owned `alias/aws/kinesis`) is accepted and recorded as given; the records are sealed
@@ -14,11 +14,19 @@
 //
 // Nonces: a data key is only ever used by one process (a stream takes a fresh key on its first
 // encrypted write after each start, and after each StartStreamEncryption), so a counter in memory
-// gives every record of a key its own nonce without persisting anything.
+// gives every record of a key its own nonce without persisting anything. With several nodes, each
+// takes its own key: the key id is the row's primary key, so two nodes picking the same next id
+// cannot both store it; the loser reads the keys again and takes the next one.
+//
+// Reading: every node holds every incarnation's keys (the table is cached; a key stored elsewhere
+// arrives with the Store's change notification). A record naming a key not known yet (read before
+// that notification) makes the reader fetch the incarnation's keys once (at most every
+// KEY_REFRESH_MIN_MS), so a record put through another node opens here at once.
 
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { Db } from '../store/db.js';
+import type { CachedTable, MetadataCache, TableSpec } from '../store/metadata.js';
 import type { SecretBox } from '../iam/secrets.js';
 import { ServiceError, type Operations } from '../http/awsjson.js';
 import type { Inputs, StartStreamEncryptionInput } from '../models/generated/kinesis-inputs.js';
@@ -40,6 +48,20 @@ const DAY_MS = 24 * 3600_000;
 export const MAX_RECORDS_PER_DATA_KEY = 2 ** 32;
 /** KMS alias names are at most 256 characters (`alias/` included). */
 export const MAX_ALIAS_NAME_LENGTH = 256;
+
+/** Attempts at storing a new data key when other nodes keep taking the same next key id. */
+export const MAX_DATA_KEY_ATTEMPTS = 5;
+/** Fetches of one incarnation's keys for records naming an unknown key: at most one per this many ms. */
+export const KEY_REFRESH_MIN_MS = 1_000;
+
+export const KINESIS_DATA_KEYS: TableSpec = { table: 'kinesis_data_keys', keys: ['stream', 'key_id'] };
+
+interface KeyRow {
+  stream: string;
+  key_id: number;
+  created_ms: number;
+  sealed: Buffer;
+}
 
 export const ENCRYPTED_FRAME_V1 = 0x81;
 const KEY_BYTES = 32;
@@ -89,32 +111,65 @@ interface WriteKey {
   used: number;
 }
 
-/** The data keys of every encrypted stream incarnation: sealed in SQLite, open in memory. */
+/** The data keys of every encrypted stream incarnation: sealed in the metadata Store, open in memory. */
 export class DataKeys {
   /** incarnation → key id → key */
   private keys = new Map<string, Map<number, Buffer>>();
   /** The key each incarnation writes with in this process. */
   private writing = new Map<string, WriteKey>();
+  /** New keys being stored, per incarnation (concurrent puts wait for the same one). */
+  private creating = new Map<string, Promise<void>>();
+  /** When each incarnation's keys were last fetched for an unknown key id. */
+  private refreshed = new Map<string, number>();
   /** Additional data per incarnation and shard, less the frame prefix (built once: puts are hot). */
   private contexts = new Map<string, Map<number, Buffer>>();
+
+  private constructor(
+    private readonly meta: MetadataCache,
+    private readonly rows: CachedTable<KeyRow>,
+    private readonly box: SecretBox,
+    private readonly clock: Clock,
+    private readonly recordsPerKey: number,
+    /** This node's SQLite database when it is the Store: new keys are committed with synchronous=FULL. */
+    private readonly db: Db | undefined,
+  ) {
+    for (const r of rows.values()) this.add(r);
+    meta.onChange((c) => {
+      if (c.table !== KINESIS_DATA_KEYS.table) return;
+      if (c.key.length === 0) {
+        const live = new Set<string>();
+        for (const r of rows.values()) live.add(r.stream);
+        for (const inc of [...this.keys.keys()]) if (!live.has(inc)) this.forgetHere(inc);
+        for (const r of rows.values()) this.add(r);
+        return;
+      }
+      const inc = c.key[0];
+      if (typeof inc !== 'string') return;
+      const mine = rows.filter((r) => r.stream === inc);
+      // Keys are only ever removed with their incarnation: none left means it was deleted.
+      if (mine.length === 0) this.forgetHere(inc);
+      for (const r of mine) this.add(r);
+    });
+  }
 
   /**
    * Opens every stored data key: a master key that does not open them (replaced, or lost and
    * created afresh) stops the start here, before any record could be read as garbage.
    */
-  constructor(
-    private readonly db: Db,
-    private readonly box: SecretBox,
-    private readonly clock: Clock,
-    private readonly recordsPerKey = MAX_RECORDS_PER_DATA_KEY,
-  ) {
-    const rows = db.prepare('SELECT stream, key_id, sealed FROM kinesis_data_keys').all() as Array<{ stream: string; key_id: number; sealed: Buffer }>;
-    for (const r of rows) this.keysOf(r.stream).set(r.key_id, box.openBytes(r.sealed, sealContext(r.stream, r.key_id)));
+  static async open(meta: MetadataCache, box: SecretBox, clock: Clock, o: { recordsPerKey?: number; db?: Db } = {}): Promise<DataKeys> {
+    const rows = await meta.table<KeyRow>(KINESIS_DATA_KEYS);
+    return new DataKeys(meta, rows, box, clock, o.recordsPerKey ?? MAX_RECORDS_PER_DATA_KEY, meta.driver.kind === 'sqlite' ? o.db : undefined);
   }
 
-  /** Drops the keys of incarnations that no longer exist (a crash between deleting a stream and its keys). */
-  prune(live: ReadonlySet<string>): void {
-    for (const inc of [...this.keys.keys()]) if (!live.has(inc)) this.forget(inc);
+  private add(r: KeyRow): void {
+    const keys = this.keysOf(r.stream);
+    const id = Number(r.key_id);
+    if (!keys.has(id)) keys.set(id, this.box.openBytes(Buffer.from(r.sealed), sealContext(r.stream, id)));
+  }
+
+  /** Drops the keys of incarnations that no longer exist (a crash of an older version between deleting a stream and its keys). */
+  async prune(live: ReadonlySet<string>): Promise<void> {
+    for (const inc of [...this.keys.keys()]) if (!live.has(inc)) await this.forget(inc);
   }
 
   /** After StartStreamEncryption: the next encrypted record takes a new data key. */
@@ -122,11 +177,36 @@ export class DataKeys {
     this.writing.delete(incarnation);
   }
 
-  forget(incarnation: string): void {
+  /** Removes the incarnation's keys from the Store and from memory. */
+  async forget(incarnation: string): Promise<void> {
+    this.forgetHere(incarnation);
+    await this.meta.write([{ sql: 'DELETE FROM kinesis_data_keys WHERE stream = ?', params: [incarnation] }], [{ table: KINESIS_DATA_KEYS.table, key: [incarnation] }]);
+  }
+
+  /** Forgets the incarnation's keys in this process only (removed from the Store by whoever deleted it). */
+  forgetHere(incarnation: string): void {
     this.keys.delete(incarnation);
     this.contexts.delete(incarnation);
     this.writing.delete(incarnation);
-    this.db.prepare('DELETE FROM kinesis_data_keys WHERE stream = ?').run(incarnation);
+    this.refreshed.delete(incarnation);
+  }
+
+  /**
+   * Reads the incarnation's keys from the Store when a record names one not known here (stored by
+   * another node, its notification not arrived yet); at most once per KEY_REFRESH_MIN_MS.
+   */
+  async ensure(incarnation: string, keyIds: Iterable<number>): Promise<void> {
+    const known = this.keys.get(incarnation);
+    let missing = false;
+    for (const id of keyIds) if (!known?.has(id)) missing = true;
+    if (!missing) return;
+    // A throttle of store reads, on wall time (an injected clock may stand still).
+    const now = Date.now();
+    const last = this.refreshed.get(incarnation);
+    if (last !== undefined && now - last < KEY_REFRESH_MIN_MS && now >= last) return;
+    this.refreshed.set(incarnation, now);
+    const rows = await this.meta.driver.all<KeyRow>('SELECT stream, key_id, created_ms, sealed FROM kinesis_data_keys WHERE stream = ?', [incarnation]);
+    for (const r of rows) this.add(r);
   }
 
   /** How many data keys an incarnation has (tests, operators). */
@@ -134,9 +214,18 @@ export class DataKeys {
     return this.keys.get(incarnation)?.size ?? 0;
   }
 
-  /** Encrypts one plaintext record frame for a shard of the incarnation. */
-  seal(incarnation: string, shardIndex: number, frame: Buffer): Buffer {
-    const w = this.writeKey(incarnation);
+  /** Encrypts plaintext record frames for a shard of the incarnation (storing a new data key when one is due). */
+  async sealAll(incarnation: string, shardIndex: number, frames: Buffer[]): Promise<Buffer[]> {
+    const out: Buffer[] = [];
+    for (const f of frames) {
+      let w = this.writing.get(incarnation);
+      if (!w || w.used >= this.recordsPerKey) w = await this.writeKey(incarnation);
+      out.push(this.sealWith(w, incarnation, shardIndex, f));
+    }
+    return out;
+  }
+
+  private sealWith(w: WriteKey, incarnation: string, shardIndex: number, frame: Buffer): Buffer {
     const out = Buffer.allocUnsafe(ENCRYPTED_HEADER_BYTES + frame.length);
     out[0] = ENCRYPTED_FRAME_V1;
     out.writeUInt32BE(w.id, 1);
@@ -196,28 +285,66 @@ export class DataKeys {
     return m;
   }
 
-  private writeKey(incarnation: string): WriteKey {
+  /** The key this process writes the incarnation's records with: a fresh one, stored before its first use. */
+  private writeKey(incarnation: string): Promise<WriteKey> {
+    let p = this.creating.get(incarnation);
+    if (!p) {
+      p = this.storeKey(incarnation);
+      this.creating.set(incarnation, p);
+      const done = () => this.creating.delete(incarnation);
+      p.then(done, done);
+    }
+    return p.then(() => {
+      const w = this.writing.get(incarnation);
+      if (!w) throw new Error(`the data key of ${incarnation} was forgotten while it was stored (stream deleted)`);
+      // Over the bound already (other waiters used it up meanwhile): the caller's next frame takes another.
+      return w.used < this.recordsPerKey ? w : this.writeKey(incarnation);
+    });
+  }
+
+  private async storeKey(incarnation: string): Promise<void> {
     const w = this.writing.get(incarnation);
-    if (w && w.used < this.recordsPerKey) return w;
-    const keys = this.keysOf(incarnation);
-    const id = Math.max(0, ...keys.keys()) + 1;
-    const key = randomBytes(KEY_BYTES);
-    // Stored durably before its first use: the shard logs fsync their records, and the store's
-    // usual synchronous=NORMAL could lose this commit to an OS crash while the records under the
-    // key survive it, unreadable. One synced commit per new key (per stream, Start and process).
+    if (w && w.used < this.recordsPerKey) return;
+    for (let attempt = 1; ; attempt++) {
+      const keys = this.keysOf(incarnation);
+      const id = Math.max(0, ...keys.keys()) + 1;
+      const key = randomBytes(KEY_BYTES);
+      try {
+        await this.durably(() =>
+          this.meta.write(
+            [{ sql: 'INSERT INTO kinesis_data_keys (stream, key_id, created_ms, sealed) VALUES (?, ?, ?, ?)', params: [incarnation, id, this.clock.now(), this.box.sealBytes(key, sealContext(incarnation, id))] }],
+            [{ table: KINESIS_DATA_KEYS.table, key: [incarnation, id] }],
+          ),
+        );
+      } catch (e) {
+        // Another node took this id first: read the keys again and take the next.
+        if (attempt >= MAX_DATA_KEY_ATTEMPTS || !this.meta.driver.isUniqueViolation(e)) throw e;
+        this.refreshed.delete(incarnation);
+        await this.ensure(incarnation, [id]);
+        continue;
+      }
+      this.keysOf(incarnation).set(id, key);
+      this.writing.set(incarnation, { id, key, used: 0 });
+      return;
+    }
+  }
+
+  /**
+   * Stored durably before its first use: the shard logs fsync their records, and SQLite's usual
+   * synchronous=NORMAL could lose this commit to an OS crash while the records under the key
+   * survive it, unreadable. One synced commit per new key (per stream, Start and process). The
+   * SQLite driver runs the transaction within the `write` call itself (better-sqlite3 is
+   * synchronous), so the setting is back before anything else runs. PostgreSQL commits durably.
+   */
+  private durably<T>(write: () => Promise<T>): Promise<T> {
+    if (!this.db) return write();
     const was = Number(this.db.pragma('synchronous', { simple: true }));
     this.db.pragma('synchronous = FULL');
     try {
-      this.db
-        .prepare('INSERT INTO kinesis_data_keys (stream, key_id, created_ms, sealed) VALUES (?, ?, ?, ?)')
-        .run(incarnation, id, this.clock.now(), this.box.sealBytes(key, sealContext(incarnation, id)));
+      return write();
     } finally {
       this.db.pragma(`synchronous = ${was}`);
     }
-    keys.set(id, key);
-    const fresh = { id, key, used: 0 };
-    this.writing.set(incarnation, fresh);
-    return fresh;
   }
 }
 
@@ -250,18 +377,18 @@ export function encryptionOperations(k: KinesisServices): { operations: Operatio
 
   return {
     operations: {
-      StartStreamEncryption(i) {
+      async StartStreamEncryption(i) {
         const s = change(i, 'StartStreamEncryption', MAX_ENCRYPTION_STARTS_PER_DAY, 'starts');
         s.encryption = { keyId: i.KeyId };
         keys.rotate(incarnationOf(s));
-        registry.markUpdating(s);
+        await registry.markUpdating(s);
         return undefined;
       },
-      StopStreamEncryption(i) {
+      async StopStreamEncryption(i) {
         const s = change(i, 'StopStreamEncryption', MAX_ENCRYPTION_STOPS_PER_DAY, 'stops');
         // Records sealed so far keep their keys: they stay readable until retention drops them.
         delete s.encryption;
-        registry.markUpdating(s);
+        await registry.markUpdating(s);
         return undefined;
       },
     },

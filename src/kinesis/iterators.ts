@@ -1,9 +1,19 @@
-// Shard iterators and ListShards tokens: opaque, authenticated (HMAC-SHA256 with a per-server
-// secret kept in the data directory's store) and time-limited, so clients cannot forge positions.
+// Shard iterators and ListShards tokens: opaque, authenticated (HMAC-SHA256 with a secret kept in
+// the metadata Store's `secrets`, the same on every node, so an iterator issued by one node reads
+// through another) and time-limited, so clients cannot forge positions.
 // Iterators start with the same 8-byte header real ones have (base64 "AAAAAAAAAAE...").
+//
+// The key: created once, race-safe (two nodes starting together insert with ON CONFLICT DO NOTHING
+// and both read back the one that won), stored sealed with the shared master key. Data
+// directories of older versions hold it unsealed (ITERATOR_KEY_BYTES long, where a sealed one is
+// longer): kept and used as it is, so their outstanding iterators stay valid.
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Db } from '../store/db.js';
+import type { SecretBox } from '../iam/secrets.js';
+import type { MetadataCache } from '../store/metadata.js';
+
+/** The HMAC key's length. */
+export const ITERATOR_KEY_BYTES = 32;
 
 const HEADER = Buffer.from([0, 0, 0, 0, 0, 0, 0, 1]);
 const MAC_BYTES = 16;
@@ -18,16 +28,23 @@ export interface IteratorPosition {
 }
 
 export class TokenSigner {
-  private key: Buffer;
+  private constructor(private readonly key: Buffer) {}
 
-  constructor(db: Db, name: string) {
-    const row = db.prepare('SELECT value FROM secrets WHERE name = ?').get(name) as { value: Buffer } | undefined;
-    if (row) {
-      this.key = row.value;
-    } else {
-      this.key = randomBytes(32);
-      db.prepare('INSERT INTO secrets (name, value) VALUES (?, ?)').run(name, this.key);
+  /** The signer whose key is stored as `name` in the Store (created by the first node to ask). */
+  static async open(meta: MetadataCache, name: string, box: SecretBox): Promise<TokenSigner> {
+    const context = `token-signer\0${name}`;
+    const read = async () => (await meta.driver.all<{ value: Buffer }>('SELECT value FROM secrets WHERE name = ?', [name]))[0];
+    let row = await read();
+    if (!row) {
+      await meta.driver.write(
+        [{ sql: 'INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT(name) DO NOTHING', params: [name, box.sealBytes(randomBytes(ITERATOR_KEY_BYTES), context)] }],
+        [],
+      );
+      row = await read();
+      if (!row) throw new Error(`the ${name} key was stored but cannot be read back`);
     }
+    const value = Buffer.from(row.value);
+    return new TokenSigner(value.length === ITERATOR_KEY_BYTES ? value : box.openBytes(value, context));
   }
 
   encodeIterator(p: IteratorPosition): string {

@@ -22,7 +22,7 @@ import {
   SHARD_WRITE_RECORDS_PER_SEC,
 } from './limits.js';
 import type { ShardState, StreamRegistry, StreamState } from './streams.js';
-import { RecordDamage, incarnationOf } from './encryption.js';
+import { ENCRYPTED_FRAME_V1, RecordDamage, incarnationOf } from './encryption.js';
 
 export interface PutEntry {
   data: Buffer;
@@ -158,7 +158,7 @@ export class KinesisData {
         if (admitted.length === 0) return;
         try {
           const plain = frames(entries, admitted);
-          const payloads = incarnation === undefined ? plain : plain.map((f) => this.registry.keys.seal(incarnation, shard.index, f));
+          const payloads = incarnation === undefined ? plain : await this.registry.keys.sealAll(incarnation, shard.index, plain);
           // Tracked from routing on, log opening included: a reshard that closes this shard while
           // its log is still opening must wait for this append before taking the shard's end.
           const appended = this.registry.track(
@@ -280,6 +280,10 @@ export class KinesisData {
     const got = max > 0 ? await log.read(offset, { maxRecords: max, maxBytes: MAX_GET_RECORDS_BYTES }) : { records: [], nextOffset: offset };
     let bytes = 0;
     const records: OutRecord[] = [];
+    // Encrypted records may name a data key another node stored moments ago: fetched first if so.
+    const keyIds = new Set<number>();
+    for (const r of got.records) if (r.payload.length >= 5 && r.payload[0] === ENCRYPTED_FRAME_V1) keyIds.add(r.payload.readUInt32BE(1));
+    if (keyIds.size > 0) await this.registry.keys.ensure(incarnationOf(s), keyIds);
     for (const r of got.records) {
       bytes += r.payload.length;
       const rec = this.decode(s, shard, r.payload, r.offset);

@@ -1,10 +1,21 @@
-// Stream registry of the embedded Kinesis: stream and shard metadata (persisted as one JSON
-// document per stream in SQLite), status transitions (CREATING/UPDATING/DELETING, lazily on the
-// injected clock), shard lineage for resharding, routing of hash keys to open shards, and the
-// per-shard segment logs that hold the records (one directory per stream incarnation and shard).
+// Stream registry of the embedded Kinesis: stream and shard metadata (one JSON document per stream
+// in the metadata Store's `kinesis_streams`, a CachedTable: every data call reads it synchronously),
+// status transitions (CREATING/UPDATING/DELETING, lazily on the injected clock), shard lineage for
+// resharding, routing of hash keys to open shards, and the per-shard logs that hold the records
+// (one log group per stream incarnation and shard).
+//
+// Several nodes (PostgreSQL Store + JetStream logs): every node holds every stream document. A
+// change made elsewhere arrives as a Store change notification and is applied to the node's
+// document in place (same incarnation: requests holding it see the new shard layout, routing is
+// recomputed, logs of shards dropped elsewhere are closed here) or replaces it (deleted, or deleted
+// and re-created: the old incarnation's open logs are closed here, never removed: the node that
+// deleted it removes them). Concurrent changes to one stream through two nodes: each write is a
+// compare-and-set on the document its node last saw, so the second one is refused
+// (ResourceInUseException: retry) instead of silently undoing the first.
 
 import type { Clock } from '../clock.js';
 import type { Db } from '../store/db.js';
+import type { CachedTable, MetadataCache, TableSpec } from '../store/metadata.js';
 import type { Log, OffsetGap } from '../log/log.js';
 import { SegmentLogProvider, type LogProvider } from '../log/provider.js';
 import { SecretBox } from '../iam/secrets.js';
@@ -83,6 +94,16 @@ export interface KinesisOptions {
   secrets?: SecretBox;
 }
 
+interface StreamRow {
+  name: string;
+  data: string;
+}
+
+/** The stream documents, by name. */
+export const KINESIS_STREAMS: TableSpec = { table: 'kinesis_streams', keys: ['name'] };
+/** Account-level settings (UpdateAccountSettings), one JSON value per key. */
+export const KINESIS_ACCOUNT_SETTINGS: TableSpec = { table: 'kinesis_account_settings', keys: ['key'] };
+
 interface Runtime {
   logs: Map<number, Promise<Log>>;
   /** Appends in flight per shard: a shard is closed only after they land. */
@@ -93,6 +114,18 @@ interface Runtime {
 
 export class StreamRegistry {
   private streams = new Map<string, StreamState>();
+  /**
+   * Per stream, the document text this node last wrote or loaded: a change notification whose row
+   * holds that text is this node's own write (or no news) and leaves the live document alone.
+   */
+  private known = new Map<string, string>();
+  /** Writes of one stream's document run one at a time, in order (the latest state wins). */
+  private writes = new Map<string, Promise<void>>();
+  /**
+   * Streams whose document another node changed while a write of this node's was queued: the
+   * change replaced what that write would have stored, so the write reports a conflict instead.
+   */
+  private clobbered = new Set<string>();
   private runtime = new Map<string, Runtime>();
   private closed = false;
   /** Latest creation time handed out: every stream incarnation gets its own (see `create`). */
@@ -107,20 +140,93 @@ export class StreamRegistry {
   /** Data keys of encrypted streams; opening them at start checks the master key. */
   readonly keys: DataKeys;
 
-  constructor(
-    private db: Db,
+  private constructor(
+    private readonly meta: MetadataCache,
+    private readonly rows: CachedTable<StreamRow>,
+    private readonly settings: CachedTable<{ key: string; value: string }>,
+    keys: DataKeys,
     private clock: Clock,
     readonly opts: KinesisOptions,
   ) {
     this.logs = opts.logs ?? new SegmentLogProvider({ dataDir: opts.dataDir, fsync: opts.fsync, clock });
-    for (const row of db.prepare('SELECT data FROM kinesis_streams').all() as Array<{ data: string }>) {
+    this.keys = keys;
+    for (const row of rows.values()) {
       const s = JSON.parse(row.data) as StreamState;
       this.streams.set(s.name, s);
+      this.known.set(s.name, row.data);
       this.lastCreatedMs = Math.max(this.lastCreatedMs, s.createdMs);
       for (const sh of s.shards) if (sh.closedMs !== undefined && sh.endOffset === undefined) this.unfinished.add(sh);
     }
-    this.keys = new DataKeys(db, opts.secrets ?? new SecretBox(opts.dataDir), clock);
-    this.keys.prune(new Set([...this.streams.values()].map(incarnationOf)));
+    meta.onChange((c) => {
+      if (c.table !== KINESIS_STREAMS.table) return;
+      if (c.key.length === 0) for (const name of new Set([...this.streams.keys(), ...[...rows.values()].map((r) => r.name)])) this.changed(name);
+      else if (typeof c.key[0] === 'string') this.changed(c.key[0]);
+    });
+  }
+
+  /**
+   * The registry over the metadata Store. `db`: this node's SQLite database when the Store is
+   * SQLite (data keys are committed with synchronous=FULL there; see DataKeys).
+   */
+  static async open(meta: MetadataCache, clock: Clock, opts: KinesisOptions, db?: Db): Promise<StreamRegistry> {
+    const rows = await meta.table<StreamRow>(KINESIS_STREAMS);
+    const settings = await meta.table<{ key: string; value: string }>(KINESIS_ACCOUNT_SETTINGS);
+    const keys = await DataKeys.open(meta, opts.secrets ?? new SecretBox(opts.dataDir), clock, { db });
+    const r = new StreamRegistry(meta, rows, settings, keys, clock, opts);
+    // Embedded only: a crash of an older version between deleting a stream and its keys left keys
+    // behind (a delete now removes both in one transaction). With several nodes a stream created
+    // elsewhere since this node loaded the documents could look dead here: no pruning there.
+    if (meta.driver.kind === 'sqlite') await keys.prune(new Set([...r.streams.values()].map(incarnationOf)));
+    return r;
+  }
+
+  /** Applies the stored document of `name` after a change (this node's own write, or another node's). */
+  private changed(name: string): void {
+    const row = this.rows.get(name);
+    const cur = this.streams.get(name);
+    if (!row) {
+      this.known.delete(name);
+      if (cur) this.dropHere(cur);
+      return;
+    }
+    if (row.data === this.known.get(name)) return;
+    this.known.set(name, row.data);
+    const fresh = JSON.parse(row.data) as StreamState;
+    this.lastCreatedMs = Math.max(this.lastCreatedMs, fresh.createdMs);
+    if (cur && cur.createdMs === fresh.createdMs) {
+      // The same incarnation, changed elsewhere: updated in place, so requests holding it go on.
+      if (this.writes.has(name)) this.clobbered.add(name);
+      const encryptionWas = JSON.stringify(cur.encryption);
+      const target = cur as unknown as Record<string, unknown>;
+      for (const k of Object.keys(target)) if (!Object.hasOwn(fresh, k)) delete target[k];
+      Object.assign(cur, fresh);
+      // StartStreamEncryption elsewhere: this node too takes a fresh data key for its next write.
+      if (JSON.stringify(cur.encryption) !== encryptionWas) this.keys.rotate(incarnationOf(cur));
+      const rt = this.runtime.get(name);
+      if (rt) {
+        rt.open = openSorted(cur);
+        // Shards retention removed elsewhere: their logs are closed here.
+        for (const [index, p] of [...rt.logs]) {
+          if (cur.shards.some((x) => x.index === index)) continue;
+          rt.logs.delete(index);
+          void p.then((l) => l.close()).catch(() => {});
+        }
+      }
+      return;
+    }
+    if (cur) this.dropHere(cur);
+    this.streams.set(name, fresh);
+  }
+
+  /** Forgets an incarnation another node deleted (or replaced): its logs are closed, not removed. */
+  private dropHere(s: StreamState): void {
+    if (this.streams.get(s.name) === s) this.streams.delete(s.name);
+    this.keys.forgetHere(incarnationOf(s));
+    // Runtime state is by name; called before a new incarnation is set, so what is there is s's.
+    const rt = this.runtime.get(s.name);
+    if (!rt) return;
+    this.runtime.delete(s.name);
+    for (const p of rt.logs.values()) p.then((l) => l.close()).catch(() => {});
   }
 
   arn(name: string): string {
@@ -187,7 +293,7 @@ export class StreamRegistry {
     return [...this.streams.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  create(name: string, shardCount: number, mode: StreamMode, tags: Record<string, string>, maxRecordSizeKiB?: number): StreamState {
+  async create(name: string, shardCount: number, mode: StreamMode, tags: Record<string, string>, maxRecordSizeKiB?: number): Promise<StreamState> {
     if (this.streams.has(name)) {
       this.settle(this.streams.get(name)!);
       if (this.streams.has(name)) throw resourceInUse(`Stream ${name} under account ${this.opts.accountId} already exists.`);
@@ -214,7 +320,27 @@ export class StreamRegistry {
       ...(maxRecordSizeKiB !== undefined ? { maxRecordSizeKiB } : {}),
     };
     this.streams.set(name, s);
-    this.save(s);
+    const data = JSON.stringify(s);
+    this.known.set(name, data);
+    let created: unknown[][];
+    try {
+      // Race-safe across nodes: the first insert wins, the other caller hears ResourceInUse.
+      created = await this.meta.write(
+        [{ sql: 'INSERT INTO kinesis_streams (name, data) VALUES (?, ?) ON CONFLICT(name) DO NOTHING RETURNING name', params: [name, data] }],
+        [{ table: KINESIS_STREAMS.table, key: [name] }],
+      );
+    } catch (e) {
+      if (this.streams.get(name) === s) {
+        this.streams.delete(name);
+        this.known.delete(name);
+      }
+      throw e;
+    }
+    if (created[0].length === 0) {
+      // Another node created it first; its document was loaded by this write's reload.
+      if (this.streams.get(name) === s) this.streams.delete(name);
+      throw resourceInUse(`Stream ${name} under account ${this.opts.accountId} already exists.`);
+    }
     return s;
   }
 
@@ -248,12 +374,14 @@ export class StreamRegistry {
 
   /** An account-level Kinesis setting (UpdateAccountSettings), as stored JSON text. */
   accountSetting(key: string): string | undefined {
-    const row = this.db.prepare('SELECT value FROM kinesis_account_settings WHERE key = ?').get(key) as { value: string } | undefined;
-    return row?.value;
+    return this.settings.get(key)?.value;
   }
 
-  setAccountSetting(key: string, value: string): void {
-    this.db.prepare('INSERT INTO kinesis_account_settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  async setAccountSetting(key: string, value: string): Promise<void> {
+    await this.meta.write(
+      [{ sql: 'INSERT INTO kinesis_account_settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value', params: [key, value] }],
+      [{ table: KINESIS_ACCOUNT_SETTINGS.table, key: [key] }],
+    );
   }
 
   async delete(name: string): Promise<void> {
@@ -261,30 +389,71 @@ export class StreamRegistry {
     if (this.opts.transitionMs > 0) {
       s.status = 'DELETING';
       s.statusUntilMs = this.clock.now() + this.opts.transitionMs;
-      this.save(s);
+      await this.save(s);
       return;
     }
     await this.finalizeDelete(s);
   }
 
   /** Marks the stream UPDATING for the transition time (after a reshard). */
-  markUpdating(s: StreamState): void {
+  markUpdating(s: StreamState): Promise<void> {
     if (this.opts.transitionMs > 0) {
       s.status = 'UPDATING';
       s.statusUntilMs = this.clock.now() + this.opts.transitionMs;
     }
-    this.save(s);
+    return this.save(s);
   }
 
-  save(s: StreamState): void {
+  /**
+   * Stores the stream's document as it is when the write runs (writes of one stream are queued,
+   * so the last one stores the latest state). Routing follows the new layout at once.
+   */
+  save(s: StreamState): Promise<void> {
     // A late save of a deleted incarnation (a reshard finishing after DeleteStream) must not bring
     // its row back.
-    if (this.streams.get(s.name) !== s) return;
-    this.db
-      .prepare('INSERT INTO kinesis_streams (name, data) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET data = excluded.data')
-      .run(s.name, JSON.stringify(s));
+    if (this.streams.get(s.name) !== s) return Promise.resolve();
     const rt = this.runtime.get(s.name);
     if (rt) rt.open = openSorted(s);
+    // Started at once when none is queued: embedded (SQLite), the document is committed before
+    // save returns, as it was when the registry wrote to SQLite directly.
+    const prev = this.writes.get(s.name);
+    const next = prev ? prev.catch(() => {}).then(() => this.write(s)) : this.write(s);
+    this.writes.set(s.name, next);
+    const done = () => {
+      if (this.writes.get(s.name) !== next) return;
+      this.writes.delete(s.name);
+      this.clobbered.delete(s.name);
+    };
+    next.then(done, done);
+    return next;
+  }
+
+  /** A save nobody waits for (lazy status transitions): a failure is reported, and retried by the next save. */
+  private saveSoon(s: StreamState): void {
+    this.save(s).catch((e) => console.error(`pinstream: saving Kinesis stream ${s.name} failed`, e));
+  }
+
+  private async write(s: StreamState): Promise<void> {
+    if (this.streams.get(s.name) !== s) return;
+    const data = JSON.stringify(s);
+    const expected = this.known.get(s.name);
+    if (data === expected) return;
+    if (this.clobbered.delete(s.name)) throw this.conflict(s);
+    this.known.set(s.name, data);
+    // Compare-and-set on the document this node last saw: a change made meanwhile through another
+    // node (or a deletion, or a re-creation under the name, not heard of yet) is not overwritten.
+    // The write's reload then brings that document here, and the caller hears of the conflict.
+    const [updated] = await this.meta.write(
+      [{ sql: 'UPDATE kinesis_streams SET data = ? WHERE name = ? AND data = ? RETURNING name', params: [data, s.name, expected ?? null] }],
+      [{ table: KINESIS_STREAMS.table, key: [s.name] }],
+    );
+    if (updated.length === 0) throw this.conflict(s);
+  }
+
+  /** A write that lost to another node's change: NotFound when the incarnation is gone, else ResourceInUse (retry). */
+  private conflict(s: StreamState): Error {
+    if (this.streams.get(s.name) !== s) return this.notFound(s.name);
+    return resourceInUse(`Stream ${s.name} under account ${this.opts.accountId} was changed through another node meanwhile; its current state is loaded here, retry the request.`);
   }
 
   shard(s: StreamState, index: number): ShardState | undefined {
@@ -316,7 +485,7 @@ export class StreamRegistry {
         p = p.then((log) => {
           if (this.unfinished.delete(sh)) {
             sh.endOffset = log.endOffset();
-            this.save(s);
+            this.saveSoon(s);
           }
           return log;
         });
@@ -369,12 +538,12 @@ export class StreamRegistry {
     s.shards.push(...created);
     // Persisted before waiting: once a write is routed to a child, a crash must not forget the
     // child (the parents' missing end offsets are recovered at the next start).
-    this.save(s);
+    await this.save(s);
     for (const p of close) {
       await Promise.allSettled([...(this.rt(s).inflight.get(p.index) ?? [])]);
       p.endOffset = (await this.hasLog(s, p.index)) ? (await this.log(s, p.index)).endOffset() : 0;
     }
-    this.markUpdating(s);
+    await this.markUpdating(s);
     return created;
   }
 
@@ -395,7 +564,7 @@ export class StreamRegistry {
           changed = true;
         }
       }
-      if (changed) this.save(s);
+      if (changed) await this.save(s);
     }
   }
 
@@ -442,23 +611,44 @@ export class StreamRegistry {
   private settle(s: StreamState): void {
     if (s.status === 'ACTIVE' || this.clock.now() < s.statusUntilMs) return;
     if (s.status === 'DELETING') {
-      void this.finalizeDelete(s);
+      this.finalizeDelete(s).catch((e) => console.error(`pinstream: deleting Kinesis stream ${s.name} failed`, e));
       return;
     }
     s.status = 'ACTIVE';
-    this.save(s);
+    this.saveSoon(s);
   }
 
   private async finalizeDelete(s: StreamState): Promise<void> {
     if (this.streams.get(s.name) !== s) return;
     this.streams.delete(s.name);
-    this.db.prepare('DELETE FROM kinesis_streams WHERE name = ?').run(s.name);
-    this.keys.forget(this.streamDir(s));
+    this.known.delete(s.name);
+    const incarnation = this.streamDir(s);
+    // The document and the incarnation's data keys go together (no keys left behind by a crash).
+    await this.meta.write(
+      [
+        { sql: 'DELETE FROM kinesis_streams WHERE name = ? AND substr(data, 1, ?) = ?', params: [s.name, ...incarnationPrefix(s)] },
+        { sql: 'DELETE FROM kinesis_data_keys WHERE stream = ?', params: [incarnation] },
+      ],
+      [
+        { table: KINESIS_STREAMS.table, key: [s.name] },
+        { table: 'kinesis_data_keys', key: [incarnation] },
+      ],
+    );
+    this.keys.forgetHere(incarnation);
     const rt = this.runtime.get(s.name);
     this.runtime.delete(s.name);
     if (rt) for (const p of rt.logs.values()) await (await p).close().catch(() => {});
     await this.logs.remove('kinesis', this.streamDir(s));
   }
+}
+
+/**
+ * `substr(data, 1, n) = prefix` parameters naming one incarnation's document: it starts with its
+ * name and creation time (the order `create` builds it in, kept by JSON round trips).
+ */
+function incarnationPrefix(s: StreamState): [number, string] {
+  const prefix = `{"name":${JSON.stringify(s.name)},"createdMs":${JSON.stringify(s.createdMs)},`;
+  return [prefix.length, prefix];
 }
 
 function openSorted(s: StreamState): ShardState[] {

@@ -153,6 +153,22 @@ export const PG_MIGRATIONS: string[] = [
    CREATE UNIQUE INDEX delivery_errors_app ON delivery_errors(app_id, log_offset);`,
 
   ...IDENTITY_AND_CATALOG_MIGRATIONS,
+  // --- Kinesis and Firehose (issue 17, src/kinesis/streams.ts, encryption.ts, iterators.ts and
+  // src/firehose/registry.ts): stream and delivery-stream documents, account settings, the sealed
+  // data keys of encrypted streams, and the Firehose readers' checkpoints. The iterator-signing key
+  // lives in `secrets` (above). Column for column as SQLite's.
+  `CREATE TABLE kinesis_streams (name TEXT PRIMARY KEY, data TEXT NOT NULL);
+   CREATE TABLE kinesis_account_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+   CREATE TABLE kinesis_data_keys (
+     stream TEXT NOT NULL,
+     key_id INTEGER NOT NULL,
+     created_ms BIGINT NOT NULL,
+     sealed BYTEA NOT NULL,
+     PRIMARY KEY (stream, key_id)
+   );
+   CREATE TABLE firehose_streams (name TEXT PRIMARY KEY, data TEXT NOT NULL);
+   CREATE TABLE firehose_checkpoints (stream TEXT NOT NULL, key TEXT NOT NULL, position TEXT NOT NULL, PRIMARY KEY (stream, key));`,
+  // --- end of Kinesis and Firehose
 ];
 
 /** `?` placeholders (the portable form) to PostgreSQL's `$1, $2, …`; quoted text is left alone. */

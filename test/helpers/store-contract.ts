@@ -19,6 +19,10 @@ import { FunnelStore, MAX_FUNNELS_PER_APP } from '../../src/analytics/funnels.js
 import { Apps } from '../../src/pinpoint/apps.js';
 import { EventStreamStore, MAX_DELIVERY_ERRORS_PER_APP } from '../../src/pinpoint/eventstream-store.js';
 import { ManualClock } from '../../src/clock.js';
+import { StreamRegistry } from '../../src/kinesis/streams.js';
+import { TokenSigner } from '../../src/kinesis/iterators.js';
+import { DataKeys, incarnationOf } from '../../src/kinesis/encryption.js';
+import { DeliveryStreamRegistry, DELIVERER_CHECKPOINT, type DeliveryStreamState } from '../../src/firehose/registry.js';
 
 export const ACCOUNT = '000000000000';
 export const REGION = 'us-east-1';
@@ -74,6 +78,44 @@ export function changeSeen(meta: MetadataCache, table: string, ready: () => bool
       resolve();
     });
   });
+}
+
+/** Kinesis and Firehose over one node's metadata store (issue 17): what a server opens on it. */
+export interface StreamNode {
+  kinesis: StreamRegistry;
+  signer: TokenSigner;
+  firehose: DeliveryStreamRegistry;
+  close(): Promise<void>;
+}
+
+export async function openStreams(n: StoreNode, clock = new ManualClock(Date.parse('2026-12-01T00:00:00Z'))): Promise<StreamNode> {
+  const secrets = new SecretBox(n.dir);
+  const kinesis = await StreamRegistry.open(n.meta, clock, { dataDir: n.dir, region: REGION, accountId: ACCOUNT, transitionMs: 0, fsync: false, secrets }, n.db);
+  const signer = await TokenSigner.open(n.meta, 'kinesis-iterators', secrets);
+  const firehose = await DeliveryStreamRegistry.open(n.meta, REGION, ACCOUNT, secrets);
+  return {
+    kinesis,
+    signer,
+    firehose,
+    async close() {
+      await firehose.flush();
+      await kinesis.close();
+    },
+  };
+}
+
+/** A DirectPut delivery stream's document (an S3 destination with a secret-free configuration). */
+export function deliveryStream(name: string, now = Date.parse('2026-12-01T00:00:00Z')): DeliveryStreamState {
+  return {
+    name,
+    type: 'DirectPut',
+    version: 1,
+    createdMs: now,
+    updatedMs: now,
+    kind: 'ExtendedS3',
+    destination: { BucketARN: 'arn:aws:s3:::b', RoleARN: `arn:aws:iam::${ACCOUNT}:role/r` },
+    tags: {},
+  };
 }
 
 const policy = (action: string) => JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: action, Resource: '*' }] });
@@ -514,5 +556,149 @@ export function storeContract(adapter: string, backend: () => Promise<Backend>, 
     for (let i = (await f.list('app')).length; i < MAX_FUNNELS_PER_APP; i++) await f.save('app', { name: `f${i}`, steps });
     await assert.rejects(f.save('app', { name: 'one too many', steps }), /maximum is 100/);
     assert.equal((await f.list('other')).length, 0);
+  });
+
+  // --- Kinesis and Firehose (issue 17)
+  const withStreams = (name: string, fn: (k: StreamNode, n: StoreNode, b: Backend) => Promise<void>) =>
+    withNode(name, async (n, b) => {
+      const k = await openStreams(n);
+      try {
+        await fn(k, n, b);
+      } finally {
+        await k.close();
+      }
+    });
+
+  withStreams('kinesis: stream documents are created once, changed, kept, and deleted with their data keys', async ({ kinesis }, n, b) => {
+    const s = await kinesis.create('orders', 2, 'PROVISIONED', { team: 'a' });
+    await assert.rejects(kinesis.create('orders', 1, 'PROVISIONED', {}), (e: any) => e.code === 'ResourceInUseException');
+    s.tags.extra = 'x';
+    await kinesis.save(s);
+    await kinesis.setAccountSetting('MinimumThroughputBillingCommitment', '{"status":"DISABLED"}');
+    const keys = await DataKeys.open(n.meta, new SecretBox(n.dir), new ManualClock());
+    await keys.sealAll(incarnationOf(s), 0, [Buffer.from('x')]);
+    // Another store opened on the same backend (a restart, or another node) reads the same.
+    const again = await openNode(n.dir, (db) => b.open(db));
+    const k2 = await openStreams(again);
+    try {
+      assert.deepEqual(k2.kinesis.get('orders').tags, { team: 'a', extra: 'x' });
+      assert.equal(k2.kinesis.get('orders').shards.length, 2);
+      assert.equal(k2.kinesis.accountSetting('MinimumThroughputBillingCommitment'), '{"status":"DISABLED"}');
+      assert.equal(k2.kinesis.keys.count(incarnationOf(s)), 1);
+    } finally {
+      await k2.close();
+      await again.close();
+    }
+    await kinesis.delete('orders');
+    assert.throws(() => kinesis.get('orders'), (e: any) => e.code === 'ResourceNotFoundException');
+    assert.deepEqual(await n.meta.driver.all('SELECT name FROM kinesis_streams'), []);
+    assert.deepEqual(await n.meta.driver.all('SELECT stream FROM kinesis_data_keys'), [], 'the data keys went with the stream');
+  });
+
+  withStreams('kinesis: a save from a node that has not heard of a deletion neither brings the stream back nor overwrites its re-creation', async ({ kinesis }, n, b) => {
+    await kinesis.create('x', 1, 'PROVISIONED', {});
+    const other = await openNode(n.dir, (db) => b.open(db));
+    const k2 = await openStreams(other);
+    try {
+      const stale = k2.kinesis.get('x');
+      await kinesis.delete('x');
+      const fresh = await kinesis.create('x', 3, 'PROVISIONED', {});
+      stale.tags = { stale: 'yes' };
+      // Refused (this node had not heard of it: NotFound) or a no-op (it had: the document it holds is gone).
+      await k2.kinesis.save(stale).catch((e) => assert.equal(e.code, 'ResourceNotFoundException'));
+      const [row] = await n.meta.driver.all<{ data: string }>('SELECT data FROM kinesis_streams WHERE name = ?', ['x']);
+      assert.equal(JSON.parse(row.data).createdMs, fresh.createdMs);
+      assert.deepEqual(JSON.parse(row.data).tags, {});
+      await kinesis.delete('x');
+      await k2.kinesis.save(stale).catch((e) => assert.equal(e.code, 'ResourceNotFoundException'));
+      assert.deepEqual(await n.meta.driver.all('SELECT name FROM kinesis_streams'), [], 'not brought back');
+    } finally {
+      await k2.close();
+      await other.close();
+    }
+  });
+
+  withStreams('kinesis: a change saved through a node that missed another node\'s change is refused, and that node then holds the stored document', async ({ kinesis }, n, b) => {
+    const s = await kinesis.create('cas', 1, 'PROVISIONED', {});
+    const other = await openNode(n.dir, (db) => b.open(db));
+    const k2 = await openStreams(other);
+    try {
+      const theirs = k2.kinesis.get('cas');
+      s.tags = { first: '1' };
+      await kinesis.save(s);
+      // Node 2 changes its copy before (or without) hearing of node 1's change.
+      theirs.retentionHours = 48;
+      await k2.kinesis.save(theirs).then(
+        () => assert.deepEqual(k2.kinesis.get('cas').tags, { first: '1' }, 'saved over node 1\'s change only after hearing of it'),
+        (e) => assert.equal(e.code, 'ResourceInUseException'),
+      );
+      const [row] = await n.meta.driver.all<{ data: string }>('SELECT data FROM kinesis_streams WHERE name = ?', ['cas']);
+      assert.deepEqual(JSON.parse(row.data).tags, { first: '1' }, "node 1's change is kept");
+      assert.deepEqual(k2.kinesis.get('cas').tags, { first: '1' }, 'node 2 holds the stored document');
+    } finally {
+      await k2.close();
+      await other.close();
+    }
+  });
+
+  withStreams('kinesis: the iterator-signing key is created once, sealed, and the same for every opener', async ({ signer }, n) => {
+    const it = signer.encodeIterator({ stream: 's', streamCreatedMs: 1, shardIndex: 0, offset: 5, issuedMs: 2 });
+    const [other, third] = await Promise.all([
+      TokenSigner.open(n.meta, 'kinesis-iterators', new SecretBox(n.dir)),
+      TokenSigner.open(n.meta, 'kinesis-iterators', new SecretBox(n.dir)),
+    ]);
+    assert.equal(other.decodeIterator(it)?.offset, 5);
+    assert.equal(third.decodeIterator(it)?.offset, 5);
+    const rows = await n.meta.driver.all<{ value: Buffer }>('SELECT value FROM secrets WHERE name = ?', ['kinesis-iterators']);
+    assert.equal(rows.length, 1);
+    assert.notEqual(Buffer.from(rows[0].value).length, 32, 'stored sealed, not as the raw key');
+    // Two openers racing on an empty store end up with one key.
+    const [a, c] = await Promise.all([TokenSigner.open(n.meta, 'race-key', new SecretBox(n.dir)), TokenSigner.open(n.meta, 'race-key', new SecretBox(n.dir))]);
+    assert.deepEqual(c.decodeToken(a.encodeToken({ x: 1 })), { x: 1 });
+  });
+
+  withStreams('kinesis: data keys taken by two writers of one incarnation get distinct ids, and each opens the other\'s records', async ({ kinesis }, n) => {
+    const a = kinesis.keys;
+    const b2 = await DataKeys.open(n.meta, new SecretBox(n.dir), new ManualClock());
+    const [ra, rb] = await Promise.all([a.sealAll('inc-1', 0, [Buffer.from('from a')]), b2.sealAll('inc-1', 0, [Buffer.from('from b')])]);
+    assert.notEqual(ra[0].readUInt32BE(1), rb[0].readUInt32BE(1), 'distinct key ids');
+    await a.ensure('inc-1', [rb[0].readUInt32BE(1)]);
+    await b2.ensure('inc-1', [ra[0].readUInt32BE(1)]);
+    assert.equal(a.open('inc-1', 0, rb[0]).toString(), 'from b');
+    assert.equal(b2.open('inc-1', 0, ra[0]).toString(), 'from a');
+  });
+
+  withStreams('firehose: delivery streams are created once, listed in byte order, changed, and deleted with their checkpoints', async ({ firehose }, n, b) => {
+    await firehose.create(deliveryStream('b-stream'));
+    await firehose.create(deliveryStream('B-stream'));
+    await assert.rejects(firehose.create(deliveryStream('b-stream')), (e: any) => e.code === 'ResourceInUseException');
+    assert.deepEqual(firehose.list().map((s) => s.name), ['B-stream', 'b-stream']);
+    assert.equal(firehose.count(), 2);
+    const s = firehose.require('b-stream');
+    s.version = 2;
+    s.tags = { k: 'v' };
+    await firehose.save(s);
+    firehose.saveCheckpoint('b-stream', DELIVERER_CHECKPOINT, '41');
+    firehose.saveCheckpoint('b-stream', DELIVERER_CHECKPOINT, '42');
+    firehose.saveCheckpoint('b-stream', 'shardId-000000000000', 'seq');
+    assert.equal(firehose.checkpoint('b-stream', DELIVERER_CHECKPOINT), '42', 'read back at once, before the write lands');
+    await firehose.flush();
+    const again = await openNode(n.dir, (db) => b.open(db));
+    const k2 = await openStreams(again);
+    try {
+      assert.equal(k2.firehose.require('b-stream').version, 2);
+      assert.deepEqual(k2.firehose.require('b-stream').tags, { k: 'v' });
+      assert.equal(k2.firehose.checkpoint('b-stream', DELIVERER_CHECKPOINT), '42');
+      assert.equal(k2.firehose.checkpoints('b-stream').length, 2);
+    } finally {
+      await k2.close();
+      await again.close();
+    }
+    await firehose.delete('b-stream');
+    // A checkpoint saved late (a deliverer finishing its last batch) does not outlive the stream.
+    firehose.saveCheckpoint('b-stream', DELIVERER_CHECKPOINT, '43');
+    await firehose.flush();
+    assert.equal(firehose.get('b-stream'), undefined);
+    assert.deepEqual(await n.meta.driver.all('SELECT key FROM firehose_checkpoints WHERE stream = ?', ['b-stream']), []);
   });
 }
