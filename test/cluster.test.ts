@@ -15,7 +15,7 @@ import { CreateStreamCommand, DescribeStreamSummaryCommand, GetRecordsCommand, G
 import { IAMClient } from '@aws-sdk/client-iam';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
-import { leaseKey } from '../src/cluster/placement.js';
+import { leaseHolderOf, leaseKey } from '../src/cluster/placement.js';
 import { MAX_PUT_RECORDS_COUNT } from '../src/kinesis/limits.js';
 import { PinstreamCluster, SkipCluster } from './helpers/cluster.js';
 import { createPinpointRole } from './helpers/eventstream.js';
@@ -110,7 +110,7 @@ async function leaseHolder(servers: string[], job: string): Promise<string | und
   try {
     const kv = await new Kvm(nc).open('PINSTREAM-leases');
     const e = await kv.get(leaseKey(job));
-    return e && e.operation === 'PUT' ? e.string() : undefined;
+    return e && e.operation === 'PUT' ? leaseHolderOf(e.string()) : undefined;
   } finally {
     await nc.close();
   }

@@ -126,3 +126,35 @@ test('placement on /metrics: one gauge per job, 1 where it runs here, names esca
   await p.close();
   assert.equal(renderPlacementMetrics(p), '');
 });
+
+test('KV placement: two processes with the same node id (two nodes on one host left at the default id) never both run a job', async (t) => {
+  const nc = await natsOrSkip();
+  if (typeof nc === 'string') return t.skip(nc);
+  const name = `pinstream-leases-test-${randomBytes(4).toString('hex')}`;
+  const kv = await bucket(nc, name);
+  const log: string[] = [];
+  const opts = { ttlMs: TTL, renewMs: 300, safetyMs: 400, retryMs: 100 };
+  const one = new KvPlacement({ kv, nodeId: 'same-host', ...opts });
+  const two = new KvPlacement({ kv, nodeId: 'same-host', ...opts });
+  const jobOne = recorder(log, 'one');
+  const jobTwo = recorder(log, 'two');
+  try {
+    one.place('loader', jobOne);
+    await until(() => jobOne.running, 5000, 'the first to take the lease');
+    two.place('loader', jobTwo);
+    // Marker: the second has looked (it sees the holder by node id) while the first renewed three times.
+    await until(() => two.states()[0]?.holder === 'same-host', 5000, 'the second to see the lease held');
+    const rev0 = (await kv.get(leaseKey('loader')))!.revision;
+    await until(() => (one.states()[0]?.revision ?? 0) >= rev0 + 3, 5000, 'three renewals by the first');
+    assert.deepEqual(log, ['one start'], 'the second never took the lease of its namesake');
+    assert.equal(jobTwo.running, false);
+    await one.release('loader');
+    await until(() => jobTwo.running, 5000, 'the second after the release');
+    assert.deepEqual(log, ['one start', 'one stop', 'two start']);
+  } finally {
+    await one.close();
+    await two.close();
+    await kv.destroy().catch(() => {});
+    await nc.close();
+  }
+});

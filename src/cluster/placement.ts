@@ -12,6 +12,7 @@
 // before any other node can have taken the key over. Jobs are at-least-once consumers with
 // checkpoints, so the short overlap a slow stop could still cause gives duplicates, never loss.
 
+import { randomUUID } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
@@ -85,6 +86,12 @@ export class LocalPlacement implements Placement {
   }
 }
 
+/** The node id in a lease's value (`<node id> <process instance>`). */
+export function leaseHolderOf(value: string): string {
+  const space = value.indexOf(' ');
+  return space < 0 ? value : value.slice(0, space);
+}
+
 /** KV keys allow `[-/_=.a-zA-Z0-9]`; anything else (and `=`, `.`) is written `=XX` so names never collide. */
 export function leaseKey(name: string): string {
   let out = '';
@@ -142,8 +149,12 @@ export class KvPlacement implements Placement {
   private readonly retry: number;
   private readonly report: (line: string) => void;
 
+  /** What this process writes into the leases it holds: its node id and a per-process instance. */
+  private readonly leaseValue: string;
+
   constructor(private readonly o: KvPlacementOptions) {
     this.nodeId = o.nodeId;
+    this.leaseValue = `${o.nodeId} ${randomUUID()}`;
     this.clock = o.clock ?? systemClock;
     this.ttl = o.ttlMs ?? LEASE_TTL_MS;
     this.renew = o.renewMs ?? Math.floor(this.ttl / 3);
@@ -208,9 +219,9 @@ export class KvPlacement implements Placement {
     try {
       slot.revision =
         slot.revision === undefined
-          ? await withTimeout(this.o.kv.create(slot.key, this.nodeId), LEASE_CALL_TIMEOUT_MS, 'lease create')
+          ? await withTimeout(this.o.kv.create(slot.key, this.leaseValue), LEASE_CALL_TIMEOUT_MS, 'lease create')
           : // A renewal never outlives the time this node may still act on the lease.
-            await withTimeout(this.o.kv.update(slot.key, this.nodeId, slot.revision), Math.max(1, Math.min(LEASE_CALL_TIMEOUT_MS, this.left(slot, sentAt))), 'lease renewal');
+            await withTimeout(this.o.kv.update(slot.key, this.leaseValue, slot.revision), Math.max(1, Math.min(LEASE_CALL_TIMEOUT_MS, this.left(slot, sentAt))), 'lease renewal');
       slot.renewedAt = sentAt;
       slot.holder = this.nodeId;
       slot.lastError = undefined;
@@ -241,11 +252,14 @@ export class KvPlacement implements Placement {
     if (slot.revision === undefined) {
       // Someone else holds it (or NATS is away): note who, try again later.
       const entry = await withTimeout(this.o.kv.get(slot.key), LEASE_CALL_TIMEOUT_MS, 'lease read').catch(() => null);
-      slot.holder = entry && entry.operation === 'PUT' ? entry.string() : undefined;
+      const value = entry && entry.operation === 'PUT' ? entry.string() : undefined;
+      slot.holder = value === undefined ? undefined : leaseHolderOf(value);
       if (!/wrong last sequence|exists/i.test(msg)) slot.lastError = msg;
-      // Our own key (a renewal whose answer was lost, or this node before a restart): take it back
-      // by compare-and-set on its revision at the next tick; only success makes it ours again.
-      if (entry && slot.holder === this.nodeId) slot.revision = entry.revision;
+      // Our own write (a create or renewal whose answer was lost): take it back by compare-and-set
+      // on its revision at the next tick; only success makes it ours again. Only this process's
+      // own value counts: another process with the same node id (two nodes on one host left at the
+      // default id, or this node before a restart) waits for the lease to expire like any other.
+      if (entry && value === this.leaseValue) slot.revision = entry.revision;
       return;
     }
     slot.lastError = msg;
