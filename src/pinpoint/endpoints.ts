@@ -299,21 +299,23 @@ export class Endpoints {
     }
     if (missing === 0) return out as StoredEndpoint[];
     const self = this;
+    // A retried transaction (PostgreSQL deadlock) starts again from the cached ones only.
     const body = function* (tx: EpTx): Steps<StoredEndpoint[]> {
+      const res = out.slice();
       for (let i = 0; i < items.length; i++) {
-        if (out[i]) continue;
+        if (res[i]) continue;
         const { id, input } = items[i];
         if (!input || !hasEndpointFields(input)) {
           // Read without the write lock: most such endpoints exist, and an event only reads them.
           const existing = yield* self.readSteps(tx, id, false);
           if (existing) {
-            out[i] = existing;
+            res[i] = existing;
             continue;
           }
         }
-        out[i] = yield* self.upsertSteps(tx, id, input ?? {});
+        res[i] = yield* self.upsertSteps(tx, id, input ?? {});
       }
-      return out as StoredEndpoint[];
+      return res as StoredEndpoint[];
     };
     return this.sync ? this.runSync(appId, body) : this.runShared(appId, body);
   }

@@ -31,7 +31,7 @@ import { once } from 'node:events';
 import { pipeline, Readable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { SqlDriver, Stmt } from '../../store/metadata.js';
-import type { Placement } from '../../cluster/placement.js';
+import { LocalPlacement, type Placement } from '../../cluster/placement.js';
 import type { Clock } from '../../clock.js';
 import type { Json } from '../../http/shape.js';
 import { badRequest, notFound } from '../../http/errors.js';
@@ -212,7 +212,7 @@ export class EndpointJobs {
 
   /** Leases decide where jobs run: a shared store with a placement that spans nodes. */
   private get leased(): boolean {
-    return this.driver.kind === 'postgres' && this.o.placement !== undefined && this.o.placement.nodeId !== 'local';
+    return this.driver.kind === 'postgres' && this.o.placement !== undefined && !(this.o.placement instanceof LocalPlacement);
   }
 
   /** Starts the runner: jobs a stop interrupted resume where they were. */
