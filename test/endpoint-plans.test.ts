@@ -63,6 +63,8 @@ test('every endpoint statement reads only the rows it names (EXPLAIN QUERY PLAN)
     assert.match(plan(db, ENDPOINT_SQL.names).join(' | '), /SEARCH app_attribute_names USING (PRIMARY KEY|COVERING INDEX \S+) \(app_id=\?\)/);
     assertKeyed(db, 'addName', 'SELECT 1 FROM app_attribute_names WHERE app_id = ? AND name = ?', /PRIMARY KEY \(app_id=\? AND name=\?\)/);
     // DeleteApp: each chunk reads ENDPOINT_PURGE_CHUNK rows in key order and deletes them by key.
+    // Whether a purge is done: the app's first row by primary key (LIMIT 1 reads one row).
+    assert.match(plan(db, ENDPOINT_SQL.anyLeft).join(' | '), /^SEARCH endpoints USING PRIMARY KEY \(app_id=\?\)$/);
     const purge = plan(db, ENDPOINT_SQL.purgeChunk);
     for (const line of purge) assert.doesNotMatch(line, /^SCAN\b/, purge.join(' | '));
     assert.match(purge.join(' | '), /SEARCH endpoints USING PRIMARY KEY \(app_id=\? AND id=\?\)/);

@@ -188,6 +188,12 @@ export const ENDPOINT_SQL = {
  * ends, whether or not the row exists yet (see the header).
  */
 const PG_LOCK_ENDPOINT = 'SELECT pg_advisory_xact_lock(hashtextextended(?, 0))';
+/**
+ * The same for several endpoints in one statement, in sorted key order (a subquery with ORDER BY is
+ * not flattened, so the locks are taken in that order): two batches naming the same endpoints in
+ * different orders then wait for each other instead of deadlocking.
+ */
+const PG_LOCK_ENDPOINTS = 'SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) AS n FROM (SELECT k FROM unnest(?::text[]) AS k ORDER BY k) AS sorted';
 /** PostgreSQL's codes for a transaction aborted by a deadlock or a serialization failure: worth another try. */
 const PG_RETRYABLE = new Set(['40P01', '40001']);
 
@@ -202,6 +208,12 @@ interface EpTx {
   /** Endpoints written, by cache key (null: deleted), in order; truncated when a savepoint rolls back. */
   written: Array<[string, StoredEndpoint | null]>;
   names: string[];
+  /**
+   * Shared store: endpoint keys whose advisory lock this transaction holds (to its end), and the
+   * order they were taken in (a savepoint rolled back releases those taken after it).
+   */
+  locked: Set<string>;
+  lockLog: string[];
 }
 
 interface CachedEndpoint {
@@ -272,6 +284,10 @@ export class Endpoints {
   upsertBatch(appId: string, items: Array<{ id: string; input: Json }>): Promise<void> {
     return this.run(appId, (tx) =>
       (function* (self: Endpoints) {
+        yield* self.lockAll(
+          tx,
+          items.map((i) => i.id),
+        );
         for (const { id, input } of items) yield* self.upsertSteps(tx, id, input);
       })(this),
     );
@@ -302,6 +318,10 @@ export class Endpoints {
     // A retried transaction (PostgreSQL deadlock) starts again from the cached ones only.
     const body = function* (tx: EpTx): Steps<StoredEndpoint[]> {
       const res = out.slice();
+      yield* self.lockAll(
+        tx,
+        items.filter((it) => it.input && hasEndpointFields(it.input)).map((it) => it.id),
+      );
       for (let i = 0; i < items.length; i++) {
         if (res[i]) continue;
         const { id, input } = items[i];
@@ -399,18 +419,20 @@ export class Endpoints {
   *importSteps(tx: EpTx, id: string, input: Json, creationDate: string | undefined): Steps<StoredEndpoint> {
     const mark = tx.written.length;
     const names = tx.names.length;
+    const locks = tx.lockLog.length;
     try {
       return yield* savepoint(() => this.upsertSteps(tx, id, input, creationDate));
     } catch (e) {
       tx.written.length = mark;
       tx.names.length = names;
+      for (const k of tx.lockLog.splice(locks)) tx.locked.delete(k);
       this.namesByApp.delete(tx.appId);
       throw e;
     }
   }
 
   private runSync<T>(appId: string, body: (tx: EpTx) => Steps<T>): T {
-    const tx: EpTx = { appId, written: [], names: [] };
+    const tx: EpTx = { appId, written: [], names: [], locked: new Set(), lockLog: [] };
     try {
       const out = this.sync!.transactSync(() => body(tx));
       this.commit(tx);
@@ -423,7 +445,7 @@ export class Endpoints {
 
   private async runShared<T>(appId: string, body: (tx: EpTx) => Steps<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const tx: EpTx = { appId, written: [], names: [] };
+      const tx: EpTx = { appId, written: [], names: [], locked: new Set(), lockLog: [] };
       try {
         const out = await this.driver.transact(() => body(tx));
         this.commit(tx);
@@ -446,6 +468,17 @@ export class Endpoints {
     }
   }
 
+  /** Shared store: takes the advisory locks of these endpoints at once, in sorted order. */
+  private *lockAll(tx: EpTx, ids: string[]): Steps<void> {
+    if (!this.shared) return;
+    const keys = [...new Set(ids.map((id) => cacheKey(tx.appId, id)))].filter((k) => !tx.locked.has(k)).sort();
+    if (keys.length === 0) return;
+    if (keys.length === 1) yield { sql: PG_LOCK_ENDPOINT, params: keys };
+    else yield { sql: PG_LOCK_ENDPOINTS, params: [keys] };
+    for (const k of keys) tx.locked.add(k);
+    tx.lockLog.push(...keys);
+  }
+
   /** The endpoint as this transaction sees it; `lock`: it is about to be written (shared store: locked). */
   private *readSteps(tx: EpTx, id: string, lock: boolean): Steps<StoredEndpoint | undefined> {
     const key = cacheKey(tx.appId, id);
@@ -455,7 +488,11 @@ export class Endpoints {
       if (hit) return hit.stored;
     }
     const folded = foldId(id);
-    if (this.shared && lock) yield { sql: PG_LOCK_ENDPOINT, params: [tx.appId + '\n' + folded] };
+    if (this.shared && lock && !tx.locked.has(key)) {
+      yield { sql: PG_LOCK_ENDPOINT, params: [key] };
+      tx.locked.add(key);
+      tx.lockLog.push(key);
+    }
     const rows = (yield { sql: ENDPOINT_SQL.get + (this.shared && lock ? ' FOR UPDATE' : ''), params: [tx.appId, folded] }) as Array<{ data: string }>;
     if (rows.length === 0) return undefined;
     const stored = parse(rows[0].data);

@@ -13,7 +13,7 @@ import type { Change, MetadataCache } from '../../src/store/metadata.js';
 import { ADMIN_USER, IamStore, generateKey } from '../../src/iam/store.js';
 import { Apps } from '../../src/pinpoint/apps.js';
 import { ManualClock } from '../../src/clock.js';
-import { Endpoints } from '../../src/pinpoint/endpoints.js';
+import { ENDPOINT_SHARED_CACHE_MS, Endpoints } from '../../src/pinpoint/endpoints.js';
 import { EndpointJobs } from '../../src/pinpoint/jobs/jobs.js';
 import { HistoryJobs } from '../../src/history/jobs.js';
 import type { EventStore } from '../../src/analytics/store.js';
@@ -376,6 +376,43 @@ export function storeContract(adapter: string, backend: () => Promise<Backend>, 
     } finally {
       await other.close();
     }
+  });
+
+  withNode('endpoints: batches naming two endpoints in opposite orders on two nodes all succeed (locks taken in one order)', async ({ meta, db }, b) => {
+    const clock = new ManualClock(Date.parse('2026-12-01T00:00:00Z'));
+    const other = await b.open(db);
+    try {
+      const one = new Endpoints(meta.driver, clock);
+      const two = meta.driver.kind === 'sqlite' ? one : new Endpoints(other.driver, clock);
+      for (let round = 0; round < 10; round++) {
+        await Promise.all([
+          one.upsertBatch('app1', [
+            { id: 'a', input: { Metrics: { [`one${round}`]: round } } },
+            { id: 'b', input: { Metrics: { [`one${round}`]: round } } },
+          ]),
+          two.upsertBatch('app1', [
+            { id: 'b', input: { Metrics: { [`two${round}`]: round } } },
+            { id: 'a', input: { Metrics: { [`two${round}`]: round } } },
+          ]),
+        ]);
+      }
+      for (const id of ['a', 'b']) assert.equal(Object.keys((await one.get('app1', id))!.endpoint.Metrics!).length, 20, id);
+    } finally {
+      await other.close();
+    }
+  });
+
+  withNode(`endpoints: events without endpoint data use this node's copy (shared: for ENDPOINT_SHARED_CACHE_MS), then read the store`, async ({ meta }) => {
+    const clock = new ManualClock(Date.parse('2026-12-01T00:00:00Z'));
+    const ep = new Endpoints(meta.driver, clock);
+    await ep.upsert('app1', 'known', { Attributes: { k: ['v'] } });
+    assert.ok(Array.isArray(ep.touchAll('app1', [{ id: 'known', input: undefined }])), 'answered from the cache');
+    clock.advance(ENDPOINT_SHARED_CACHE_MS);
+    const later = ep.touchAll('app1', [{ id: 'known', input: undefined }]);
+    // Embedded, this process is the only writer: its copy never goes stale.
+    assert.equal(Array.isArray(later), meta.driver.kind === 'sqlite');
+    assert.deepEqual((await later)[0].endpoint.Attributes, { k: ['v'] });
+    assert.ok(Array.isArray(ep.touchAll('app1', [{ id: 'known', input: undefined }])), 'read again, cached again');
   });
 
   withNode('endpoint jobs and history imports: one created by one node is read by another', async (node, b) => {
