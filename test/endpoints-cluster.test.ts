@@ -3,6 +3,7 @@
 // node is read through the other. UpdateEndpoint via node 1, GetEndpoint via node 2; PutEvents with
 // endpoint data via node 2, seen on node 1; an import job created on node 1, visible and finished
 // (once, by whichever node holds its lease) on node 2. Skipped when PostgreSQL or NATS is not there.
+// And PutEvents on PostgreSQL: endpoint transactions run side by side, appends keep arrival order.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,6 +26,15 @@ import { systemClock } from '../src/clock.js';
 import { MASTER_KEY_FILE } from '../src/iam/secrets.js';
 import { JetStreamLogProvider } from '../src/log/jetstream/provider.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
+import type { AppendResult, Log, Payload } from '../src/log/log.js';
+import { ManualClock } from '../src/clock.js';
+import { openDb } from '../src/store/db.js';
+import { openMetadata } from '../src/store/metadata.js';
+import { Apps } from '../src/pinpoint/apps.js';
+import { Endpoints } from '../src/pinpoint/endpoints.js';
+import { EventIngest } from '../src/pinpoint/events.js';
+import { Dedup } from '../src/pinpoint/dedup.js';
+import { decodeIngestEntry } from '../src/pinpoint/ingest-record.js';
 import { postgresTarget, withClient } from './helpers/postgres.js';
 import { SINGLE_NATS, singleNatsSkip } from './helpers/nats-cluster.js';
 import { createPinpointRole } from './helpers/eventstream.js';
@@ -127,4 +137,57 @@ test('two servers on one PostgreSQL and NATS: endpoints and import jobs written 
   }, 30_000);
   assert.equal(done.Failures!.length, 1, JSON.stringify(done.Failures));
   assert.match(done.Failures![0], /nothing-here/);
+});
+
+test('PutEvents on PostgreSQL: requests whose endpoint writes wait on the store and requests answered from the cache reach the log in arrival order', { timeout: 60_000 }, async (t) => {
+  const pg = await postgresTarget();
+  if (pg.skip) return t.skip(pg.skip);
+  const config = pg.config!;
+  const name = `pinstream_ingest_${process.pid}_${randomBytes(4).toString('hex')}`;
+  await withClient(config, (c) => c.query(`CREATE DATABASE ${name}`));
+  const dir = await mkdtemp(join(tmpdir(), 'pinstream-ep-ingest-'));
+  const db = openDb(dir);
+  const meta = await openMetadata({ db, postgresUrl: `postgres://${config.user}@${config.host}:${config.port}/${name}` });
+  t.after(async () => {
+    await meta.close();
+    db.close();
+    await withClient(config, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+    await rm(dir, { recursive: true, force: true });
+  });
+  const clock = new ManualClock(Date.now());
+  const apps = await Apps.open(db, meta, clock, 'us-east-1', ACCOUNT);
+  const appId = (await apps.create('ordered', {})).Id;
+  const stored: Buffer[] = [];
+  const log: Pick<Log, 'append' | 'usesIds'> = {
+    usesIds: false,
+    append(payloads: ReadonlyArray<Payload>): Promise<AppendResult> {
+      const firstOffset = stored.length;
+      stored.push(...payloads.map((p) => Buffer.from(p.toString())));
+      return Promise.resolve({ firstOffset, timestamp: 0 });
+    },
+  };
+  const ingest = new EventIngest(apps, new Endpoints(meta.driver, clock), log, new Dedup(10_000), clock, ACCOUNT);
+  t.after(() => ingest.close());
+  // Every third request carries endpoint data (a transaction on PostgreSQL); the others name an
+  // endpoint this node has just written (answered from its cache, at once) or a new one.
+  const put = (endpointId: string, endpoint: object, eventId: string) => {
+    const body = { BatchItem: { [endpointId]: { Endpoint: endpoint, Events: { [eventId]: { EventType: 'order.test', Timestamp: new Date().toISOString() } } } } };
+    return ingest.putEvents(appId, Buffer.from(JSON.stringify(body)), body as never);
+  };
+  // 'busy' is written first, so this node has it cached.
+  await put('busy', { Attributes: { n: ['warm'] } }, 'warm');
+  const n = 60;
+  const results = await Promise.all(
+    Array.from({ length: n }, (_, i) => {
+      const endpointId = i % 3 === 0 ? 'busy' : i % 3 === 1 ? 'busy' : `fresh-${i}`;
+      const body = { BatchItem: { [endpointId]: { Endpoint: i % 3 === 0 ? { Attributes: { n: [String(i)] } } : {}, Events: { [`ev${i}`]: { EventType: 'order.test', Timestamp: new Date().toISOString() } } } } };
+      return ingest.putEvents(appId, Buffer.from(JSON.stringify(body)), body as never);
+    }),
+  );
+  for (const r of results) for (const item of Object.values(r.Results)) assert.equal((item as { EventsItemResponse: Record<string, { StatusCode: number }> }).EventsItemResponse[Object.keys((item as { EventsItemResponse: object }).EventsItemResponse)[0]].StatusCode, 202);
+  assert.deepEqual(
+    stored.map((b) => decodeIngestEntry(b).eventId),
+    ['warm', ...Array.from({ length: n }, (_, i) => `ev${i}`)],
+    'the log holds the events in the order their requests arrived',
+  );
 });

@@ -144,24 +144,15 @@ export class EventIngest {
   private apply(appId: string, prepared: PreparedOk, cognito?: CognitoCaller): Promise<{ Results: Record<string, Json> }> {
     const touches: Array<{ id: string; input: Json | undefined }> = [];
     for (const item of prepared.items) if (item.idError === undefined) touches.push({ id: item.endpointId, input: item.endpoint });
-    if (this.orderedPending === 0) {
-      let touched: StoredEndpoint[] | Promise<StoredEndpoint[]>;
-      try {
-        touched = this.endpoints.touchAll(appId, touches);
-      } catch (e) {
-        return Promise.reject(e);
-      }
-      if (Array.isArray(touched)) return this.applyTouched(appId, prepared, touched, cognito);
-      return this.inOrder(touched, (t) => this.applyTouched(appId, prepared, t, cognito));
-    }
-    // A request before this one is still waiting for its endpoints: this one goes after it.
-    let touched: Promise<StoredEndpoint[]>;
+    let touched: StoredEndpoint[] | Promise<StoredEndpoint[]>;
     try {
-      touched = Promise.resolve(this.endpoints.touchAll(appId, touches));
+      touched = this.endpoints.touchAll(appId, touches);
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.inOrder(touched, (t) => this.applyTouched(appId, prepared, t, cognito));
+    if (Array.isArray(touched) && this.orderedPending === 0) return this.applyTouched(appId, prepared, touched, cognito);
+    // Waiting for the store, or behind a request that is: applied after the requests before it.
+    return this.inOrder(Promise.resolve(touched), (t) => this.applyTouched(appId, prepared, t, cognito));
   }
 
   /** Requests waiting in `ordered` (0: the next one may apply at once). */

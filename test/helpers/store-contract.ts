@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDb, type Db } from '../../src/store/db.js';
-import type { Change, MetadataCache } from '../../src/store/metadata.js';
+import { savepoint, type Change, type MetadataCache } from '../../src/store/metadata.js';
 import { ADMIN_USER, IamStore, generateKey } from '../../src/iam/store.js';
 import { Apps } from '../../src/pinpoint/apps.js';
 import { ManualClock } from '../../src/clock.js';
@@ -283,6 +283,36 @@ export function storeContract(adapter: string, backend: () => Promise<Backend>, 
   });
 
   // --- Endpoints domain: endpoints, endpoint jobs, history-import jobs -----------------------------
+
+  withNode('transact: each statement gets its rows; a statement failing inside a savepoint undoes only it, and the transaction goes on', async ({ meta }) => {
+    const ins = (name: string) => ({ sql: 'INSERT INTO endpoint_purges (app_id) VALUES (?)', params: [name] });
+    const out = await meta.driver.transact(function* () {
+      yield ins('a');
+      let refused = false;
+      try {
+        yield* savepoint(function* () {
+          yield ins('b');
+          yield ins('a'); // taken: fails (on PostgreSQL this would abort the whole transaction without the savepoint)
+        });
+      } catch (e) {
+        refused = meta.driver.isUniqueViolation(e);
+      }
+      yield ins('c');
+      const rows = (yield { sql: 'SELECT app_id FROM endpoint_purges ORDER BY app_id' }) as Array<{ app_id: string }>;
+      return { refused, seen: rows.map((r) => r.app_id) };
+    });
+    assert.deepEqual(out, { refused: true, seen: ['a', 'c'] });
+    assert.deepEqual(await meta.driver.all('SELECT app_id FROM endpoint_purges ORDER BY app_id'), [{ app_id: 'a' }, { app_id: 'c' }]);
+    // A failure that escapes the steps rolls everything back.
+    await assert.rejects(
+      meta.driver.transact(function* () {
+        yield ins('d');
+        throw new Error('changed my mind');
+      }),
+      /changed my mind/,
+    );
+    assert.deepEqual(await meta.driver.all('SELECT app_id FROM endpoint_purges WHERE app_id = ?', ['d']), []);
+  });
 
   withNode('endpoints: upsert merges, ids are case-insensitive, by user, address deactivation, delete', async ({ meta }) => {
     const clock = new ManualClock(Date.parse('2026-12-01T00:00:00Z'));
