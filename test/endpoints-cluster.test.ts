@@ -3,12 +3,13 @@
 // node is read through the other. UpdateEndpoint via node 1, GetEndpoint via node 2; PutEvents with
 // endpoint data via node 2, seen on node 1; an import job created on node 1, visible and finished
 // (once, by whichever node holds its lease) on node 2. Skipped when PostgreSQL or NATS is not there.
-// And PutEvents on PostgreSQL: endpoint transactions run side by side, appends keep arrival order.
+// And PutEvents on PostgreSQL: endpoint transactions run side by side, appends keep arrival order;
+// and an import job whose node stops mid-job is finished by the other node from its last batch.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -190,4 +191,80 @@ test('PutEvents on PostgreSQL: requests whose endpoint writes wait on the store 
     ['warm', ...Array.from({ length: n }, (_, i) => `ev${i}`)],
     'the log holds the events in the order their requests arrived',
   );
+});
+
+test('an import job whose node stops mid-job is taken over by the other node (its lease) and resumed from the last committed batch', { timeout: 180_000 }, async (t) => {
+  const pg = await postgresTarget();
+  if (pg.skip) return t.skip(pg.skip);
+  const why = await singleNatsSkip();
+  if (why) return t.skip(why);
+  const config = pg.config!;
+  const name = `pinstream_takeover_${process.pid}_${randomBytes(4).toString('hex')}`;
+  await withClient(config, (c) => c.query(`CREATE DATABASE ${name}`));
+  const prefix = `J${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+  const dirs = [await mkdtemp(join(tmpdir(), 'pinstream-job1-')), await mkdtemp(join(tmpdir(), 'pinstream-job2-')), await mkdtemp(join(tmpdir(), 'pinstream-bucket-'))];
+  // Both nodes read the bucket from one folder (as they would one S3 bucket).
+  const nodeConfig = { natsUrl: [SINGLE_NATS], natsReplicas: 1, postgresUrl: `postgres://${config.user}@${config.host}:${config.port}/${name}`, buckets: [{ bucket: 'shared', dir: dirs[2] }] };
+  const servers: TestServer[] = [];
+  const closed = new Set<TestServer>();
+  t.after(async () => {
+    for (const s of servers) if (!closed.has(s)) await s.close();
+    const cleanup = await JetStreamLogProvider.connect({ servers: [SINGLE_NATS], clock: systemClock, prefix });
+    await cleanup.removeAll();
+    await cleanup.close();
+    await withClient(config, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+  const N = 1000;
+  const BATCH = 50;
+  // Whichever node takes the job first stops at the gate; it is then stopped, and the other goes on.
+  let gate: { node: number; release: () => void } | undefined;
+  let reached!: (node: number) => void;
+  const gateReached = new Promise<number>((r) => (reached = r));
+  let released!: () => void;
+  const release = new Promise<void>((r) => (released = r));
+  const hook = (node: number) => async (_id: string, processed: number) => {
+    if (gate === undefined && processed >= 300) {
+      gate = { node, release: released };
+      reached(node);
+      await release;
+    }
+  };
+  for (const i of [0, 1]) {
+    if (i === 1) await copyFile(join(dirs[0], MASTER_KEY_FILE), join(dirs[1], MASTER_KEY_FILE));
+    servers.push(await startTestServer({ dataDir: dirs[i], config: nodeConfig, deps: { natsPrefix: prefix, jobs: { importBatchLines: BATCH, beforeBatch: hook(i) } } }));
+  }
+  const [one, two] = servers;
+  const ApplicationId = (await one.pinpoint.send(new CreateAppCommand({ CreateApplicationRequest: { Name: 'takeover' } }))).ApplicationResponse!.Id!;
+  const iam = new IAMClient({ endpoint: one.server.url, region: 'us-east-1', credentials: one.server.admin, maxAttempts: 1 });
+  await createPinpointRole(iam, 'importer', { resource: 'arn:aws:s3:::*', actions: ['s3:ListBucket', 's3:GetObject'] });
+  iam.destroy();
+  await mkdir(join(dirs[2], 'in'), { recursive: true });
+  // No Id on the lines: a line applied twice would add a second endpoint, not update the first.
+  await writeFile(join(dirs[2], 'in', 'a.json'), Array.from({ length: N }, (_, i) => JSON.stringify({ ChannelType: 'EMAIL', Address: `u${i}@example.com`, Attributes: { n: [String(i)] } })).join('\n'));
+  // Node 2 knows the role and the app once their changes reach it.
+  await eventually(() => two.pinpoint.send(new GetEndpointCommand({ ApplicationId, EndpointId: 'none' })).catch((e: Error) => assert.equal(e.name, 'NotFoundException')));
+  const job = (
+    await one.pinpoint.send(new CreateImportJobCommand({ ApplicationId, ImportJobRequest: { Format: 'JSON', RoleArn: `arn:aws:iam::${ACCOUNT}:role/importer`, S3Url: 's3://shared/in/' } }))
+  ).ImportJobResponse!;
+  const first = await gateReached;
+  const runner = servers[first];
+  const other = servers[1 - first];
+  const mid = (await other.pinpoint.send(new GetImportJobCommand({ ApplicationId, JobId: job.Id! }))).ImportJobResponse!;
+  assert.equal(mid.JobStatus, 'PROCESSING');
+  assert.equal(mid.TotalProcessed, 300, 'six batches committed before the gate');
+  // The node running it stops (its lease is handed over at once); the other node resumes the job.
+  const stopping = runner.close();
+  closed.add(runner);
+  released();
+  await stopping;
+  const done = await eventually(async () => {
+    const j = (await other.pinpoint.send(new GetImportJobCommand({ ApplicationId, JobId: job.Id! }))).ImportJobResponse!;
+    assert.equal(j.JobStatus, 'COMPLETED', JSON.stringify(j));
+    return j;
+  }, 60_000);
+  assert.equal(done.TotalProcessed, N);
+  assert.equal(done.TotalFailures, 0);
+  const rows = await withClient({ ...config, database: name }, (c) => c.query<{ n: string }>('SELECT count(*) AS n FROM endpoints WHERE app_id = $1', [ApplicationId]));
+  assert.equal(Number(rows.rows[0].n), N, 'every line imported once');
 });
