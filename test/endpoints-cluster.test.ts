@@ -76,10 +76,10 @@ test('two servers on one PostgreSQL and NATS: endpoints and import jobs written 
     await withClient(config, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   });
-  const one = await startTestServer({ dataDir: dirs[0], config: nodeConfig, deps: { natsPrefix: prefix } });
+  const one = await startTestServer({ dataDir: dirs[0], config: { ...nodeConfig, nodeId: 'node-1' }, deps: { natsPrefix: prefix } });
   servers.push(one);
   await copyFile(join(dirs[0], MASTER_KEY_FILE), join(dirs[1], MASTER_KEY_FILE));
-  const two = await startTestServer({ dataDir: dirs[1], config: nodeConfig, deps: { natsPrefix: prefix } });
+  const two = await startTestServer({ dataDir: dirs[1], config: { ...nodeConfig, nodeId: 'node-2' }, deps: { natsPrefix: prefix } });
   servers.push(two);
 
   const ApplicationId = (await one.pinpoint.send(new CreateAppCommand({ CreateApplicationRequest: { Name: 'both-nodes' } }))).ApplicationResponse!.Id!;
@@ -232,7 +232,7 @@ test('an import job whose node stops mid-job is taken over by the other node (it
   };
   for (const i of [0, 1]) {
     if (i === 1) await copyFile(join(dirs[0], MASTER_KEY_FILE), join(dirs[1], MASTER_KEY_FILE));
-    servers.push(await startTestServer({ dataDir: dirs[i], config: nodeConfig, deps: { natsPrefix: prefix, jobs: { importBatchLines: BATCH, beforeBatch: hook(i) } } }));
+    servers.push(await startTestServer({ dataDir: dirs[i], config: { ...nodeConfig, nodeId: `node-${i + 1}` }, deps: { natsPrefix: prefix, jobs: { importBatchLines: BATCH, beforeBatch: hook(i) } } }));
   }
   const [one, two] = servers;
   const ApplicationId = (await one.pinpoint.send(new CreateAppCommand({ CreateApplicationRequest: { Name: 'takeover' } }))).ApplicationResponse!.Id!;
