@@ -300,7 +300,7 @@ export class Endpoints {
    * item is one, the store is not touched at all.
    */
   touchAll(appId: string, items: ReadonlyArray<{ id: string; input: Json | undefined }>): StoredEndpoint[] | Promise<StoredEndpoint[]> {
-    const out: Array<StoredEndpoint | undefined> = new Array(items.length);
+    const out: Array<StoredEndpoint | undefined> = new Array(items.length).fill(undefined);
     let missing = 0;
     for (let i = 0; i < items.length; i++) {
       const { id, input } = items[i];
@@ -314,6 +314,35 @@ export class Endpoints {
       missing++;
     }
     if (missing === 0) return out as StoredEndpoint[];
+    if (this.shared) return this.touchShared(appId, items, out);
+    return this.touchInTx(appId, items, out) as StoredEndpoint[];
+  }
+
+  /**
+   * Shared store: the endpoints of items without endpoint data are read first, outside any
+   * transaction (one round trip each, side by side); a transaction is opened only for items with
+   * data and endpoints that do not exist yet.
+   */
+  private async touchShared(
+    appId: string,
+    items: ReadonlyArray<{ id: string; input: Json | undefined }>,
+    out: Array<StoredEndpoint | undefined>,
+  ): Promise<StoredEndpoint[]> {
+    await Promise.all(
+      items.map(async ({ id, input }, i) => {
+        if (out[i] || (input && hasEndpointFields(input))) return;
+        out[i] = await this.get(appId, id);
+      }),
+    );
+    if (out.every((e) => e !== undefined)) return out as StoredEndpoint[];
+    return this.touchInTx(appId, items, out);
+  }
+
+  private touchInTx(
+    appId: string,
+    items: ReadonlyArray<{ id: string; input: Json | undefined }>,
+    out: Array<StoredEndpoint | undefined>,
+  ): StoredEndpoint[] | Promise<StoredEndpoint[]> {
     const self = this;
     // A retried transaction (PostgreSQL deadlock) starts again from the cached ones only.
     const body = function* (tx: EpTx): Steps<StoredEndpoint[]> {
