@@ -89,12 +89,12 @@ async function importArchive(dir: string, archive: string): Promise<{ seconds: n
   let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), RSS_SAMPLE_MS);
   const t = performance.now();
-  const job = jobs.create({ appId: APP, source: `file://${archive}/`, map: { [APP]: APP }, replay: false });
+  const job = await jobs.create({ appId: APP, source: `file://${archive}/`, map: { [APP]: APP }, replay: false });
   await jobs.idle();
   await store.compact();
   const seconds = (performance.now() - t) / 1000;
   clearInterval(sampler);
-  const done = jobs.get(APP, job.Id)!;
+  const done = (await jobs.get(APP, job.Id))!;
   if (done.JobStatus !== 'COMPLETED') throw new Error(`import ${done.JobStatus}: ${done.FailureReason}`);
   await jobs.close();
   await store.close();

@@ -215,7 +215,8 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   const producerLog = new AppendsAfter(ingestLog, () => analytics.ready());
 
   const apps = await Apps.open(db, meta, clock, config.region, config.accountId);
-  const endpoints = new Endpoints(db, clock);
+  // Endpoints and their jobs on the metadata store too (read and written through its driver, not cached whole).
+  const endpoints = new Endpoints(meta.driver, clock);
   endpoints.resumePurges().catch((e) => console.error('pinstream: removing the endpoints of deleted apps failed', e));
   const events = new EventIngest(apps, endpoints, producerLog, dedup, clock, config.accountId, { threads: config.ingestThreads });
   // Only a configured receiver can take records, so only then is there a log to keep them in.
@@ -289,7 +290,8 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   await firehose.start();
   const { beforeBatch, ...jobSettings } = deps.jobs ?? {};
   const jobs = new EndpointJobs({
-    db,
+    driver: meta.driver,
+    placement,
     apps,
     endpoints,
     clock,
@@ -349,6 +351,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   });
   const history = new HistoryJobs({
     db,
+    driver: meta.driver,
     store: analytics,
     clock,
     dataDir: config.dataDir,
@@ -448,7 +451,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   // Import and export jobs a stop interrupted resume in the background.
   jobs.start();
   // History imports a stop or a crash interrupted go on from their last commit.
-  history.resume();
+  history.resume().catch((e) => console.error('pinstream: resuming history imports failed', e));
 
   const certInfo = (m: TlsMaterial) => ({ names: m.names, validTo: m.validTo, fingerprint256: m.fingerprint256 });
   const running: Pinstream = {
@@ -485,6 +488,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     async close() {
       clearInterval(retention);
       await jobs.close();
+      endpoints.close();
       await delivery.stopAll();
       // Hands every lease over at once (other nodes need not wait for them to expire).
       await placement.close();

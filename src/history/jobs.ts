@@ -1,6 +1,7 @@
-// History import jobs: owns their records in SQLite (its own tables, created here rather than in
-// store/db.ts's migrations: the import is an add-on that an old data directory gains on start) and
-// runs them in the server, one at a time, in the background. A job lists the archive once
+// History import jobs: owns their records on the metadata Store (embedded: its own SQLite tables,
+// created here rather than in store/db.ts's migrations, as the import is an add-on that an old data
+// directory gains on start; shared: PostgreSQL, the endpoints domain's migration in
+// store/postgres.ts) and runs them in the server, one at a time, in the background. A job lists the archive once
 // (INITIALIZING), then reads its objects in key order (PROCESSING) and commits batches of rows
 // into the analytics store with EventStore.appendNew; after each commit, each object's committed
 // line and the job's counters are saved in one SQLite transaction. A job found unfinished at start
@@ -8,6 +9,12 @@
 // and whose SQLite save did not is read again, and appendNew finds its events held (counted as
 // duplicates, stored once). States follow Pinpoint's import jobs: CREATED → INITIALIZING →
 // PROCESSING → COMPLETED | FAILED.
+//
+// Shared store: every node sees every job (GetHistoryImport on any node); a job runs on the node
+// that created it (its rows go into that node's analytics store). A job found unfinished when a
+// node starts is resumed by that node from the last committed batch, as after a restart: a job
+// whose node died resumes at the next node start (a node starting while another still runs the
+// job would run it too; the second copy's rows are found held by appendNew, counted twice).
 
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -21,6 +28,8 @@ import { ApiError } from '../http/errors.js';
 import type { Log } from '../log/log.js';
 import { encodeIngestEntry } from '../pinpoint/ingest-record.js';
 import type { Db } from '../store/db.js';
+import type { SqlDriver } from '../store/metadata.js';
+import { SqliteDriver } from '../store/sqlite-driver.js';
 import { historyRow, parseRecord } from './record.js';
 import { readObject } from './reader.js';
 import { parseSource, SourceReader, sourceUrl, type ReadCheck } from './source.js';
@@ -128,7 +137,10 @@ export interface CreateJob {
 }
 
 export interface HistoryJobsOptions {
+  /** This node's SQLite database: its tables are created there (the embedded store's). */
   db: Db;
+  /** The metadata Store's driver, where the jobs are read and written (default: `db`'s). */
+  driver?: SqlDriver;
   /** The analytics store's history write (EventStore, or the analytics thread that owns it). */
   store: Pick<EventStore, 'appendNew'>;
   clock: Clock;
@@ -188,34 +200,50 @@ export class HistoryJobs {
   /** Test seam: awaited after each batch is committed (a test stops the process here). */
   afterBatch: ((jobId: string) => Promise<void>) | undefined;
 
+  private readonly db: SqlDriver;
+  /** Insertion order among jobs created in the same millisecond: SQLite's rowid, PostgreSQL's seq column. */
+  private readonly order: string;
+
   constructor(private readonly o: HistoryJobsOptions) {
-    o.db.exec(DDL);
+    this.db = o.driver ?? new SqliteDriver(o.db);
+    if (this.db.kind === 'sqlite') o.db.exec(DDL);
+    this.order = this.db.kind === 'sqlite' ? 'rowid' : 'seq';
   }
 
-  create(c: CreateJob): HistoryImportJob {
+  async create(c: CreateJob): Promise<HistoryImportJob> {
     if (this.o.unavailable) throw new ApiError('BadRequestException', 400, this.o.unavailable);
     parseSource(c.source);
     const id = randomBytes(16).toString('hex');
-    this.o.db
-      .prepare(`INSERT INTO history_imports (id, app_id, source, role_arn, map, replay, state, created_ms) VALUES (?, ?, ?, ?, ?, ?, 'CREATED', ?)`)
-      .run(id, c.appId, c.source, c.roleArn ?? null, JSON.stringify(c.map), c.replay ? 1 : 0, this.o.clock.now());
+    await this.exec(`INSERT INTO history_imports (id, app_id, source, role_arn, map, replay, state, created_ms) VALUES (?, ?, ?, ?, ?, ?, 'CREATED', ?)`, [
+      id,
+      c.appId,
+      c.source,
+      c.roleArn ?? null,
+      JSON.stringify(c.map),
+      c.replay ? 1 : 0,
+      this.o.clock.now(),
+    ]);
     this.schedule(id);
-    return this.get(c.appId, id)!;
+    return (await this.get(c.appId, id))!;
   }
 
-  get(appId: string, id: string): HistoryImportJob | undefined {
-    const r = this.o.db.prepare(`SELECT * FROM history_imports WHERE id = ? AND app_id = ?`).get(id, appId) as JobRow | undefined;
+  async get(appId: string, id: string): Promise<HistoryImportJob | undefined> {
+    const [r] = await this.db.all<JobRow>(`SELECT * FROM history_imports WHERE id = ? AND app_id = ?`, [id, appId]);
     return r && shape(r);
   }
 
-  list(appId: string): HistoryImportJob[] {
-    return (this.o.db.prepare(`SELECT * FROM history_imports WHERE app_id = ? ORDER BY created_ms DESC, rowid DESC LIMIT ?`).all(appId, MAX_LISTED_JOBS) as JobRow[]).map(shape);
+  async list(appId: string): Promise<HistoryImportJob[]> {
+    return (await this.db.all<JobRow>(`SELECT * FROM history_imports WHERE app_id = ? ORDER BY created_ms DESC, ${this.order} DESC LIMIT ?`, [appId, MAX_LISTED_JOBS])).map(shape);
   }
 
   /** Queues every unfinished job (at start: they resume where their last commit left them). */
-  resume(): void {
-    const rows = this.o.db.prepare(`SELECT id FROM history_imports WHERE state IN ('CREATED', 'INITIALIZING', 'PROCESSING') ORDER BY created_ms, rowid`).all() as Array<{ id: string }>;
+  async resume(): Promise<void> {
+    const rows = await this.db.all<{ id: string }>(`SELECT id FROM history_imports WHERE state IN ('CREATED', 'INITIALIZING', 'PROCESSING') ORDER BY created_ms, ${this.order}`);
     for (const r of rows) this.schedule(r.id);
+  }
+
+  private async exec(sql: string, params: unknown[]): Promise<void> {
+    await this.db.write([{ sql, params }], []);
   }
 
   /** Resolves once the queued jobs are done (tests; the CLI polls the API instead). */
@@ -234,33 +262,37 @@ export class HistoryJobs {
     this.queue = this.queue.then(() => (this.stopping ? undefined : this.run(id)));
   }
 
-  private row(id: string): JobRow {
-    return this.o.db.prepare(`SELECT * FROM history_imports WHERE id = ?`).get(id) as JobRow;
+  private async row(id: string): Promise<JobRow> {
+    return (await this.db.all<JobRow>(`SELECT * FROM history_imports WHERE id = ?`, [id]))[0];
   }
 
   private async run(id: string): Promise<void> {
-    const job = this.row(id);
+    const job = await this.row(id);
     let reader: SourceReader | undefined;
     try {
       const source = parseSource(job.source);
       const check = job.role_arn ? this.o.roleCheck({ appId: job.app_id, roleArn: job.role_arn }) : undefined;
       reader = new SourceReader(source, this.o.dataDir, this.o.buckets, check);
       if (job.objects_total === null) {
-        this.o.db.prepare(`UPDATE history_imports SET state = 'INITIALIZING' WHERE id = ?`).run(id);
+        await this.exec(`UPDATE history_imports SET state = 'INITIALIZING' WHERE id = ?`, [id]);
         const keys = await reader.list();
-        const insert = this.o.db.prepare(`INSERT OR IGNORE INTO history_import_objects (job_id, seq, key) VALUES (?, ?, ?)`);
-        this.o.db.transaction(() => {
-          keys.forEach((k, i) => insert.run(id, i, k));
-          this.o.db.prepare(`UPDATE history_imports SET objects_total = ?, state = 'PROCESSING' WHERE id = ?`).run(keys.length, id);
-        })();
-      } else this.o.db.prepare(`UPDATE history_imports SET state = 'PROCESSING' WHERE id = ?`).run(id);
-      await this.process(this.row(id), reader);
+        await this.db.write(
+          [
+            ...keys.map((k, i) => ({ sql: `INSERT INTO history_import_objects (job_id, seq, key) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, params: [id, i, k] })),
+            { sql: `UPDATE history_imports SET objects_total = ?, state = 'PROCESSING' WHERE id = ?`, params: [keys.length, id] },
+          ],
+          [],
+        );
+      } else await this.exec(`UPDATE history_imports SET state = 'PROCESSING' WHERE id = ?`, [id]);
+      await this.process(await this.row(id), reader);
       if (this.stopping) return;
-      this.o.db.prepare(`UPDATE history_imports SET state = 'COMPLETED', completed_ms = ? WHERE id = ?`).run(this.o.clock.now(), id);
+      await this.exec(`UPDATE history_imports SET state = 'COMPLETED', completed_ms = ? WHERE id = ?`, [this.o.clock.now(), id]);
     } catch (e) {
       if (this.stopping) return;
       const msg = e instanceof Error ? e.message : String(e);
-      this.o.db.prepare(`UPDATE history_imports SET state = 'FAILED', error = ?, completed_ms = ? WHERE id = ?`).run(msg, this.o.clock.now(), id);
+      await this.exec(`UPDATE history_imports SET state = 'FAILED', error = ?, completed_ms = ? WHERE id = ?`, [msg, this.o.clock.now(), id]).catch((err) =>
+        console.error(`pinstream: history import ${id} failed (${msg}) and could not be marked failed`, err),
+      );
     } finally {
       reader?.close();
     }
@@ -276,11 +308,10 @@ export class HistoryJobs {
     const map = new Map(Object.entries(JSON.parse(job.map) as Record<string, string>));
     const cutoff = this.o.clock.now() - this.o.retentionDays * DAY_MS;
     const batchMax = this.o.batchRecords ?? HISTORY_BATCH_RECORDS;
-    const objects = this.o.db.prepare(`SELECT seq, key, lines_done FROM history_import_objects WHERE job_id = ? AND done = 0 ORDER BY seq`).all(job.id) as Array<{
-      seq: number;
-      key: string;
-      lines_done: number;
-    }>;
+    const objects = await this.db.all<{ seq: number; key: string; lines_done: number }>(
+      `SELECT seq, key, lines_done FROM history_import_objects WHERE job_id = ? AND done = 0 ORDER BY seq`,
+      [job.id],
+    );
     const tmpDir = join(this.o.dataDir, 'history', 'spool');
     let rows: EventRow[] = [];
     let replay: string[] = [];
@@ -338,21 +369,20 @@ export class HistoryJobs {
       counts.imported += r.inserted;
       counts.duplicates += r.duplicates;
     }
-    const saveObject = this.o.db.prepare(`UPDATE history_import_objects SET lines_done = ?, done = ? WHERE job_id = ? AND seq = ?`);
     const doneNow = [...touched.values()].filter((t) => t.done).length;
-    this.o.db.transaction(() => {
-      for (const [seq, t] of touched) saveObject.run(t.line, t.done ? 1 : 0, job.id, seq);
-      this.o.db
-        .prepare(
-          `UPDATE history_imports SET objects_done = objects_done + ?, records = records + ?, imported = imported + ?, duplicates = duplicates + ?,
+    await this.db.transact(function* () {
+      for (const [seq, t] of touched) yield { sql: `UPDATE history_import_objects SET lines_done = ?, done = ? WHERE job_id = ? AND seq = ?`, params: [t.line, t.done ? 1 : 0, job.id, seq] };
+      yield {
+        sql: `UPDATE history_imports SET objects_done = objects_done + ?, records = records + ?, imported = imported + ?, duplicates = duplicates + ?,
              too_old = too_old + ?, other_apps = other_apps + ?, malformed = malformed + ?, processing_ms = processing_ms + ? WHERE id = ?`,
-        )
-        .run(doneNow, counts.records, counts.imported, counts.duplicates, counts.tooOld, counts.otherApps, counts.malformed, Math.round(elapsedMs), job.id);
+        params: [doneNow, counts.records, counts.imported, counts.duplicates, counts.tooOld, counts.otherApps, counts.malformed, Math.round(elapsedMs), job.id],
+      };
       if (counts.failures.length > 0) {
-        const cur = JSON.parse((this.o.db.prepare(`SELECT failures FROM history_imports WHERE id = ?`).get(job.id) as { failures: string }).failures) as string[];
-        this.o.db.prepare(`UPDATE history_imports SET failures = ? WHERE id = ?`).run(JSON.stringify([...cur, ...counts.failures].slice(0, MAX_FAILURE_SAMPLES)), job.id);
+        const [row] = (yield { sql: `SELECT failures FROM history_imports WHERE id = ?`, params: [job.id] }) as Array<{ failures: string }>;
+        const cur = JSON.parse(row.failures) as string[];
+        yield { sql: `UPDATE history_imports SET failures = ? WHERE id = ?`, params: [JSON.stringify([...cur, ...counts.failures].slice(0, MAX_FAILURE_SAMPLES)), job.id] };
       }
-    })();
+    });
     await this.afterBatch?.(job.id);
   }
 

@@ -36,7 +36,7 @@ export function historyRoutes(o: { apps: Apps; authorizer: Authorizer; jobs: His
       method: 'POST',
       path: '/v1/apps/{application-id}/history-imports',
       maxBodyBytes: MAX_HISTORY_REQUEST_BYTES,
-      handler: (req, p) => {
+      handler: async (req, p) => {
         const appId = p['application-id'];
         allow(req, 'CreateImportJob', appId);
         apps.require(appId);
@@ -79,27 +79,27 @@ export function historyRoutes(o: { apps: Apps; authorizer: Authorizer; jobs: His
           authorizer.authorize(req, 's3:ListBucket', `arn:aws:s3:::${source.bucket}`);
           authorizer.authorize(req, 's3:GetObject', `arn:aws:s3:::${source.bucket}/${source.prefix}*`);
         }
-        return json(201, jobs.create({ appId, source: Source, roleArn: RoleArn as string | undefined, map: mapping, replay: Replay === true }));
+        return json(201, await jobs.create({ appId, source: Source, roleArn: RoleArn as string | undefined, map: mapping, replay: Replay === true }));
       },
     },
     {
       method: 'GET',
       path: '/v1/apps/{application-id}/history-imports',
-      handler: (req, p) => {
+      handler: async (req, p) => {
         const appId = p['application-id'];
         allow(req, 'GetImportJobs', appId);
         apps.require(appId);
-        return json(200, { Item: jobs.list(appId) });
+        return json(200, { Item: await jobs.list(appId) });
       },
     },
     {
       method: 'GET',
       path: '/v1/apps/{application-id}/history-imports/{job-id}',
-      handler: (req, p) => {
+      handler: async (req, p) => {
         const appId = p['application-id'];
         allow(req, 'GetImportJob', appId);
         apps.require(appId);
-        const job = jobs.get(appId, p['job-id']);
+        const job = await jobs.get(appId, p['job-id']);
         if (!job) throw notFound(`history import ${p['job-id']} of app ${appId} not found`);
         return json(200, job);
       },

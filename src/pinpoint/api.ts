@@ -143,7 +143,7 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
     {
       method: 'PUT',
       path: '/v1/apps/{application-id}/endpoints/{endpoint-id}',
-      handler: (req, p) => {
+      handler: async (req, p) => {
         const appId = p['application-id'];
         const endpoint = input('UpdateEndpoint', req, p, body(req)).EndpointRequest as Json;
         allow(req, 'UpdateEndpoint', appId);
@@ -151,7 +151,7 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
         const id = p['endpoint-id'];
         checkEndpointId(id);
         validateEndpointInput(endpoint, 'EndpointRequest', req.body.length);
-        endpoints.upsert(appId, id, endpoint);
+        await endpoints.upsert(appId, id, endpoint);
         return accepted(req);
       },
     },
@@ -159,7 +159,7 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
       method: 'PUT',
       path: '/v1/apps/{application-id}/endpoints',
       maxBodyBytes: MAX_ENDPOINT_BATCH_REQUEST_BYTES,
-      handler: (req, p) => {
+      handler: async (req, p) => {
         const appId = p['application-id'];
         const { Item } = input('UpdateEndpointsBatch', req, p, jsonBody(req, MAX_ENDPOINT_BATCH_REQUEST_BYTES, 'UpdateEndpointsBatch request')).EndpointBatchRequest;
         allow(req, 'UpdateEndpointsBatch', appId);
@@ -177,44 +177,44 @@ export function pinpointProtocol(s: PinpointServices): Protocol & { routes: stri
           validateEndpointInput(input, `Item[${i}]`, Buffer.byteLength(JSON.stringify(item)));
           return { id, input: input as Json };
         });
-        endpoints.upsertBatch(appId, items);
+        await endpoints.upsertBatch(appId, items);
         return accepted(req);
       },
     },
     {
       method: 'GET',
       path: '/v1/apps/{application-id}/endpoints/{endpoint-id}',
-      handler: (req, p) => {
+      handler: async (req, p) => {
         allow(req, 'GetEndpoint', p['application-id']);
         apps.require(p['application-id']);
-        return json(200, endpoints.require(p['application-id'], p['endpoint-id']));
+        return json(200, await endpoints.require(p['application-id'], p['endpoint-id']));
       },
     },
     {
       method: 'DELETE',
       path: '/v1/apps/{application-id}/endpoints/{endpoint-id}',
-      handler: (req, p) => {
+      handler: async (req, p) => {
         allow(req, 'DeleteEndpoint', p['application-id']);
         apps.require(p['application-id']);
-        return json(202, endpoints.delete(p['application-id'], p['endpoint-id']));
+        return json(202, await endpoints.delete(p['application-id'], p['endpoint-id']));
       },
     },
     {
       method: 'GET',
       path: '/v1/apps/{application-id}/users/{user-id}',
-      handler: (req, p) => {
+      handler: async (req, p) => {
         allow(req, 'GetUserEndpoints', p['application-id']);
         apps.require(p['application-id']);
-        return json(200, { Item: endpoints.byUser(p['application-id'], p['user-id']) });
+        return json(200, { Item: await endpoints.byUser(p['application-id'], p['user-id']) });
       },
     },
     {
       method: 'DELETE',
       path: '/v1/apps/{application-id}/users/{user-id}',
-      handler: (req, p) => {
+      handler: async (req, p) => {
         allow(req, 'DeleteUserEndpoints', p['application-id']);
         apps.require(p['application-id']);
-        return json(202, { Item: endpoints.deleteUser(p['application-id'], p['user-id']) });
+        return json(202, { Item: await endpoints.deleteUser(p['application-id'], p['user-id']) });
       },
     },
     {

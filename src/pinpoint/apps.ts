@@ -1,7 +1,7 @@
 // Projects ("apps"): creation, listing with paging, deletion with everything under them, tags and
 // application settings. Apps are read on every PutEvents: the metadata store (store/metadata.ts)
 // holds them all in memory, kept current when another node changes one; reads are synchronous,
-// writes async. Their endpoints stay in this node's SQLite database (`db`) for now.
+// writes async. Their endpoints are on the same store (src/pinpoint/endpoints.ts).
 
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../store/db.js';
@@ -125,14 +125,17 @@ export class Apps {
 
   async delete(id: string): Promise<App> {
     const app = this.require(id);
-    await this.meta.write([{ sql: 'DELETE FROM apps WHERE id = ?', params: [id] }], [{ table: APPS.table, key: [id] }]);
-    // After the app, so a crash between the two can leave endpoints of a deleted app behind (never
-    // served: app ids are not reused) but never purge the endpoints of an app that still exists.
-    // The endpoints go in chunks afterwards (Endpoints.purgeApp), from this queue.
-    this.db.transaction(() => {
-      this.db.prepare('INSERT OR IGNORE INTO endpoint_purges (app_id) VALUES (?)').run(id);
-      this.db.prepare('DELETE FROM app_attribute_names WHERE app_id = ?').run(id);
-    })();
+    // In the same transaction, the app goes on the queue of apps whose endpoints are to be removed:
+    // they go in chunks afterwards (Endpoints.purgeApp), from this queue, on the metadata store
+    // with the endpoints (a purge a stop interrupted is finished by the next node to start).
+    await this.meta.write(
+      [
+        { sql: 'DELETE FROM apps WHERE id = ?', params: [id] },
+        { sql: 'INSERT INTO endpoint_purges (app_id) VALUES (?) ON CONFLICT DO NOTHING', params: [id] },
+        { sql: 'DELETE FROM app_attribute_names WHERE app_id = ?', params: [id] },
+      ],
+      [{ table: APPS.table, key: [id] }],
+    );
     return app;
   }
 

@@ -4,7 +4,7 @@
 // malformed request as a whole is an error response. The work is split in two: ingest-prepare.ts
 // (parse, validate, dedup keys, the event's record parts) runs on a pool thread when configured
 // (src/pinpoint/parallel/); this module applies the result on the thread that owns the endpoint
-// table, the dedup window and the log, one request at a time in arrival order.
+// writes, the dedup window and the log, in arrival order.
 
 import type { Clock } from '../clock.js';
 import type { Log } from '../log/log.js';
@@ -13,7 +13,7 @@ import { ApiError, badRequest, internalError, payloadTooLarge } from '../http/er
 import type { Json } from '../http/shape.js';
 import type { Apps } from './apps.js';
 import type { EventsRequest } from '../models/generated/pinpoint-inputs.js';
-import type { Endpoints } from './endpoints.js';
+import type { Endpoints, StoredEndpoint } from './endpoints.js';
 import { Dedup, type PendingAppend } from './dedup.js';
 import { encodeIngestEntry } from './ingest-record.js';
 import { applicationJson, assembleRecord, endpointParts, type CognitoCaller } from './record.js';
@@ -134,11 +134,49 @@ export class EventIngest {
   }
 
   /**
-   * The thread that owns the endpoint table, the dedup window and the log: endpoint writes, dedup
-   * claims, record assembly and the append. Everything up to the append's call runs without a
-   * pause, which is what keeps requests' appends in the order they are applied.
+   * Applies prepared requests in arrival order: their endpoints are written (or read), then dedup
+   * claims, record assembly and the append. On the embedded store the endpoint writes are
+   * synchronous, so everything up to the append's call runs without a pause, which is what keeps
+   * requests' appends in the order they are applied. On a shared store (PostgreSQL) the endpoint
+   * transaction is awaited: requests' transactions run side by side, and each request's appends
+   * wait for the requests before it to have made theirs (`ordered`), so the log keeps arrival order.
    */
-  private async apply(appId: string, prepared: PreparedOk, cognito?: CognitoCaller): Promise<{ Results: Record<string, Json> }> {
+  private apply(appId: string, prepared: PreparedOk, cognito?: CognitoCaller): Promise<{ Results: Record<string, Json> }> {
+    const touches: Array<{ id: string; input: Json | undefined }> = [];
+    for (const item of prepared.items) if (item.idError === undefined) touches.push({ id: item.endpointId, input: item.endpoint });
+    let touched: StoredEndpoint[] | Promise<StoredEndpoint[]>;
+    try {
+      touched = this.endpoints.touchAll(appId, touches);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (Array.isArray(touched) && this.orderedPending === 0) return this.applyTouched(appId, prepared, touched, cognito);
+    // Waiting for the store, or behind a request that is: applied after the requests before it.
+    return this.inOrder(Promise.resolve(touched), (t) => this.applyTouched(appId, prepared, t, cognito));
+  }
+
+  /** Requests waiting in `ordered` (0: the next one may apply at once). */
+  private orderedPending = 0;
+  /** Settles once the last request queued in order has made its append call. */
+  private ordered: Promise<void> = Promise.resolve();
+
+  /** Runs `then` with the endpoints once they are written and every request before has applied. */
+  private inOrder(touched: Promise<StoredEndpoint[]>, then: (t: StoredEndpoint[]) => Promise<{ Results: Record<string, Json> }>): Promise<{ Results: Record<string, Json> }> {
+    this.orderedPending++;
+    // Wrapped, so that `ordered` settles when the append is called, not when it is durable.
+    const turn = Promise.all([touched, this.ordered]).then(([t]) => ({ done: then(t) }));
+    this.ordered = turn.then(noop, noop).finally(() => {
+      this.orderedPending--;
+    });
+    return turn.then((t) => t.done);
+  }
+
+  /**
+   * Dedup claims, record assembly and the append, for a request whose endpoints are written
+   * (`touched`: one per item with a usable id, in item order). Runs without a pause up to the
+   * append's call.
+   */
+  private async applyTouched(appId: string, prepared: PreparedOk, touched: StoredEndpoint[], cognito?: CognitoCaller): Promise<{ Results: Record<string, Json> }> {
     const appIdJson = JSON.stringify(appId);
     // Keyed by client-sent ids: null prototypes, so an id "__proto__" is an entry like any other.
     const results: Record<string, Json> = Object.create(null);
@@ -150,39 +188,37 @@ export class EventIngest {
     const append = this.dedup.begin();
 
     try {
-      // One SQLite transaction for the request's endpoint writes (a savepoint per item).
-      this.endpoints.transaction(appId, () => {
-        for (const item of prepared.items) {
-          const endpointId = item.endpointId;
-          const eventResults: Record<string, ItemResult> = Object.create(null);
-          if (item.idError !== undefined) {
-            results[endpointId] = { EndpointItemResponse: { StatusCode: 400, Message: item.idError }, EventsItemResponse: eventResults };
-            for (const [eventId, message] of item.events) eventResults[eventId] = { StatusCode: 400, Message: message };
+      let t = 0;
+      for (const item of prepared.items) {
+        const endpointId = item.endpointId;
+        const eventResults: Record<string, ItemResult> = Object.create(null);
+        if (item.idError !== undefined) {
+          results[endpointId] = { EndpointItemResponse: { StatusCode: 400, Message: item.idError }, EventsItemResponse: eventResults };
+          for (const [eventId, message] of item.events) eventResults[eventId] = { StatusCode: 400, Message: message };
+          continue;
+        }
+        const endpointResult = item.endpointError === undefined ? ACCEPTED : { StatusCode: 400, Message: item.endpointError };
+        const stored = touched[t++];
+        results[endpointId] = { EndpointItemResponse: endpointResult, EventsItemResponse: eventResults };
+        const parts = endpointParts(appId, stored.endpoint.Id, stored, this.accountId, cognito);
+        const entryStart = `[${appIdJson},${JSON.stringify(stored.endpoint.Id)},`;
+        for (const ev of item.events) {
+          const eventId = ev[0];
+          if (ev.length === 2) {
+            eventResults[eventId] = { StatusCode: 400, Message: ev[1] };
             continue;
           }
-          const endpointResult = item.endpointError === undefined ? ACCEPTED : { StatusCode: 400, Message: item.endpointError };
-          const stored = this.endpoints.touch(appId, endpointId, item.endpoint);
-          results[endpointId] = { EndpointItemResponse: endpointResult, EventsItemResponse: eventResults };
-          const parts = endpointParts(appId, stored.endpoint.Id, stored, this.accountId, cognito);
-          const entryStart = `[${appIdJson},${JSON.stringify(stored.endpoint.Id)},`;
-          for (const ev of item.events) {
-            const eventId = ev[0];
-            if (ev.length === 2) {
-              eventResults[eventId] = { StatusCode: 400, Message: ev[1] };
-              continue;
-            }
-            eventResults[eventId] = ACCEPTED;
-            const key = ev[1];
-            const claim = this.dedup.claim(key, append);
-            if (claim === 'skip') continue;
-            const payload = entryStart + assembleRecord(parts, ev[2], applicationJson(parts, prepared.apps[ev[3]]), ev[4]);
-            if (claim === 'write') {
-              payloads.push(payload);
-              ids.push(key);
-            } else waiting.push({ key, eventId, payload, results: eventResults, on: claim });
-          }
+          eventResults[eventId] = ACCEPTED;
+          const key = ev[1];
+          const claim = this.dedup.claim(key, append);
+          if (claim === 'skip') continue;
+          const payload = entryStart + assembleRecord(parts, ev[2], applicationJson(parts, prepared.apps[ev[3]]), ev[4]);
+          if (claim === 'write') {
+            payloads.push(payload);
+            ids.push(key);
+          } else waiting.push({ key, eventId, payload, results: eventResults, on: claim });
         }
-      });
+      }
     } catch (e) {
       this.dedup.settle(append, false);
       throw e;

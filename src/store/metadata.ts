@@ -23,8 +23,14 @@
 //   reloads just those keys, in arrival order (reloads are serialized), swapping all of one
 //   write's rows in at once (never half a write), then tells its listeners (derived caches: parsed
 //   policies, opened secrets).
-// - Large, per-tenant data (endpoints, jobs, checkpoints) is not cached whole: its interface will be
-//   async (`await store.endpoints.get(...)`), using the same `SqlDriver`.
+// - Large, per-tenant data (endpoints, jobs, checkpoints) is not cached whole: its interface is
+//   async (`await endpoints.get(...)`), over the same `SqlDriver`. A write whose later statements
+//   depend on what earlier ones read (an endpoint merged into the stored one) is a `Steps`
+//   generator run by `transact`: it yields each statement and is sent back its rows. One copy of
+//   the logic serves both adapters: SQLite runs it synchronously inside one better-sqlite3
+//   transaction (nothing interleaves, no promise per statement), PostgreSQL awaits each statement
+//   on one connection between BEGIN and COMMIT (rows it must not lose to another node's
+//   concurrent write are locked with SELECT … FOR UPDATE, which the domain asks for where needed).
 //
 // Staleness (PostgreSQL): a change made on node 1 is seen on node 2 after the commit's
 // notification arrives and node 2's reload query returns: one round trip after commit, typically
@@ -48,6 +54,67 @@ export interface Change {
   key: unknown[];
 }
 
+/**
+ * A transaction as a generator: yields each statement and receives its rows (those of a SELECT or a
+ * RETURNING clause; [] otherwise). A failed statement is thrown into the generator, so `savepoint`
+ * can undo part of a transaction and go on.
+ */
+export type Steps<T> = Generator<Stmt, T, unknown[]>;
+
+/** Savepoints of one transaction are named by depth; `Steps` nest them with `savepoint`. */
+let savepointSeq = 0;
+
+/**
+ * Runs `body` inside a savepoint: when it throws, its statements are undone (the rest of the
+ * transaction stands) and the error is rethrown to the caller, which may catch it and go on.
+ */
+export function* savepoint<T>(body: () => Steps<T>): Steps<T> {
+  const name = `sp${++savepointSeq % 1_000_000}`;
+  yield { sql: `SAVEPOINT ${name}` };
+  let out: T;
+  try {
+    out = yield* body();
+  } catch (e) {
+    yield { sql: `ROLLBACK TO SAVEPOINT ${name}` };
+    yield { sql: `RELEASE SAVEPOINT ${name}` };
+    throw e;
+  }
+  yield { sql: `RELEASE SAVEPOINT ${name}` };
+  return out;
+}
+
+/** Drives `steps` with a synchronous executor (SQLite); a failing statement is thrown into them. */
+export function runSteps<T>(steps: Steps<T>, exec: (s: Stmt) => unknown[]): T {
+  let next = steps.next();
+  while (!next.done) {
+    let rows: unknown[];
+    try {
+      rows = exec(next.value);
+    } catch (e) {
+      next = steps.throw(e);
+      continue;
+    }
+    next = steps.next(rows);
+  }
+  return next.value;
+}
+
+/** Drives `steps` with an asynchronous executor (PostgreSQL). */
+export async function runStepsAsync<T>(steps: Steps<T>, exec: (s: Stmt) => Promise<unknown[]>): Promise<T> {
+  let next = steps.next();
+  while (!next.done) {
+    let rows: unknown[];
+    try {
+      rows = await exec(next.value);
+    } catch (e) {
+      next = steps.throw(e);
+      continue;
+    }
+    next = steps.next(rows);
+  }
+  return next.value;
+}
+
 export interface SqlDriver {
   readonly kind: 'sqlite' | 'postgres';
   /** A read outside any transaction. */
@@ -58,6 +125,12 @@ export interface SqlDriver {
    * commit.
    */
   write(stmts: Stmt[], changes: Change[]): Promise<unknown[][]>;
+  /**
+   * Runs `steps` in one transaction (all or nothing, unless the steps undo part of it with
+   * `savepoint`), feeding each statement's rows back in; resolves with what they return. Changes
+   * (of cached tables; may be []) are announced as `write`'s are.
+   */
+  transact<T>(steps: () => Steps<T>, changes?: Change[]): Promise<T>;
   /**
    * Changes made by other nodes, all of one write's together, and `resync` when some may have been
    * missed (a LISTEN connection lost and restored). The embedded driver has no other nodes and

@@ -12,7 +12,7 @@
 
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
-import type { Change, SqlDriver, Stmt } from './metadata.js';
+import { runStepsAsync, type Change, type SqlDriver, type Steps, type Stmt } from './metadata.js';
 import { parsePostgresUrl, PostgresError } from './postgres-url.js';
 
 export { PostgresError };
@@ -169,7 +169,95 @@ export const PG_MIGRATIONS: string[] = [
    CREATE TABLE firehose_streams (name TEXT PRIMARY KEY, data TEXT NOT NULL);
    CREATE TABLE firehose_checkpoints (stream TEXT NOT NULL, key TEXT NOT NULL, position TEXT NOT NULL, PRIMARY KEY (stream, key));`,
   // --- end of Kinesis and Firehose
+  // --- Endpoints domain (src/pinpoint/endpoints.ts, src/pinpoint/jobs/, src/history/jobs.ts) ---
+  // Endpoints, as in SQLite, with one difference: SQLite compares ids with COLLATE NOCASE, and
+  // here `id` holds the id folded the same way (ASCII letters to lower case, endpoints.ts foldId),
+  // so the same `id = ?` with a folded parameter finds it in both. The endpoint's own Id (its
+  // first spelling) is in `data`. The same partial indexes as SQLite's.
+  `CREATE TABLE endpoints (
+     app_id TEXT NOT NULL,
+     id TEXT NOT NULL,
+     user_id TEXT,
+     active_address TEXT,
+     data TEXT NOT NULL,
+     PRIMARY KEY (app_id, id)
+   );
+   CREATE INDEX endpoints_user ON endpoints(app_id, user_id) WHERE user_id IS NOT NULL;
+   CREATE INDEX endpoints_active_address ON endpoints(app_id, active_address) WHERE active_address IS NOT NULL;
+   CREATE TABLE app_attribute_names (app_id TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (app_id, name));
+   CREATE TABLE endpoint_purges (app_id TEXT PRIMARY KEY);
+   CREATE TABLE endpoint_jobs (
+     app_id TEXT NOT NULL,
+     id TEXT NOT NULL,
+     type TEXT NOT NULL,
+     status TEXT NOT NULL,
+     definition TEXT NOT NULL,
+     creation_date TEXT NOT NULL,
+     completion_date TEXT,
+     created_seq BIGINT NOT NULL UNIQUE,
+     total_pieces INTEGER NOT NULL DEFAULT 0,
+     completed_pieces INTEGER NOT NULL DEFAULT 0,
+     failed_pieces INTEGER NOT NULL DEFAULT 0,
+     total_processed BIGINT NOT NULL DEFAULT 0,
+     total_failures BIGINT NOT NULL DEFAULT 0,
+     failures TEXT NOT NULL DEFAULT '[]',
+     cursor TEXT,
+     PRIMARY KEY (app_id, id)
+   );
+   CREATE INDEX endpoint_jobs_list ON endpoint_jobs(app_id, type, created_seq);
+   CREATE INDEX endpoint_jobs_unfinished ON endpoint_jobs(created_seq) WHERE status NOT IN ('COMPLETED', 'FAILED');
+   CREATE TABLE endpoint_job_pieces (
+     job_id TEXT NOT NULL,
+     piece INTEGER NOT NULL,
+     key TEXT NOT NULL,
+     state TEXT NOT NULL,
+     lines BIGINT NOT NULL DEFAULT 0,
+     byte_offset BIGINT NOT NULL DEFAULT 0,
+     gzip INTEGER,
+     header TEXT,
+     PRIMARY KEY (job_id, piece)
+   );
+   CREATE TABLE history_imports (
+     id TEXT PRIMARY KEY,
+     seq BIGSERIAL,
+     app_id TEXT NOT NULL,
+     source TEXT NOT NULL,
+     role_arn TEXT,
+     map TEXT NOT NULL,
+     replay INTEGER NOT NULL,
+     state TEXT NOT NULL,
+     created_ms BIGINT NOT NULL,
+     completed_ms BIGINT,
+     objects_total INTEGER,
+     objects_done INTEGER NOT NULL DEFAULT 0,
+     records BIGINT NOT NULL DEFAULT 0,
+     imported BIGINT NOT NULL DEFAULT 0,
+     duplicates BIGINT NOT NULL DEFAULT 0,
+     too_old BIGINT NOT NULL DEFAULT 0,
+     other_apps BIGINT NOT NULL DEFAULT 0,
+     malformed BIGINT NOT NULL DEFAULT 0,
+     failures TEXT NOT NULL DEFAULT '[]',
+     error TEXT,
+     processing_ms BIGINT NOT NULL DEFAULT 0
+   );
+   CREATE INDEX history_imports_app ON history_imports(app_id, created_ms);
+   CREATE TABLE history_import_objects (
+     job_id TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     key TEXT NOT NULL,
+     lines_done BIGINT NOT NULL DEFAULT 0,
+     done INTEGER NOT NULL DEFAULT 0,
+     PRIMARY KEY (job_id, seq)
+   );`,
 ];
+
+/**
+ * Portable SQL to PostgreSQL's: `?` placeholders become `$1, $2, …` (quoted text is left alone) and
+ * SQLite's `INDEXED BY name` planner hints are dropped (PostgreSQL plans with statistics).
+ */
+export function pgSql(sql: string): string {
+  return pgPlaceholders(sql.includes('INDEXED BY') ? sql.replace(/ INDEXED BY \w+/g, '') : sql);
+}
 
 /** `?` placeholders (the portable form) to PostgreSQL's `$1, $2, …`; quoted text is left alone. */
 export function pgPlaceholders(sql: string): string {
@@ -238,15 +326,22 @@ export class PostgresDriver implements SqlDriver {
   }
 
   async all<T>(sql: string, params: unknown[] = []): Promise<T[]> {
-    return (await this.pool.query(pgPlaceholders(sql), params)).rows as T[];
+    return (await this.pool.query(pgSql(sql), params)).rows as T[];
   }
 
   async write(stmts: Stmt[], changes: Change[]): Promise<unknown[][]> {
+    return this.transact(function* () {
+      const rows: unknown[][] = [];
+      for (const s of stmts) rows.push(yield s);
+      return rows;
+    }, changes);
+  }
+
+  async transact<T>(steps: () => Steps<T>, changes: Change[] = []): Promise<T> {
     const c = await this.pool.connect();
     try {
       await c.query('BEGIN');
-      const rows: unknown[][] = [];
-      for (const s of stmts) rows.push((await c.query(pgPlaceholders(s.sql), s.params ?? [])).rows);
+      const rows = await runStepsAsync(steps(), async (s) => (await c.query(pgSql(s.sql), s.params ?? [])).rows);
       // One notification per write, so other nodes apply its changes together. PostgreSQL caps a
       // payload at 8000 bytes: past PG_MAX_PAYLOAD_BYTES the nodes are told to reload everything.
       let payload = JSON.stringify({ n: this.node, c: changes.map((ch) => ({ t: ch.table, k: ch.key })) });

@@ -5,7 +5,7 @@
 
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
-import type { Change, SqlDriver, Stmt } from './metadata.js';
+import { runSteps, type Change, type SqlDriver, type Steps, type Stmt } from './metadata.js';
 
 /** Prepared statements kept per driver (each distinct SQL text is prepared once). */
 export const MAX_PREPARED_STATEMENTS = 1_000;
@@ -13,8 +13,12 @@ export const MAX_PREPARED_STATEMENTS = 1_000;
 export class SqliteDriver implements SqlDriver {
   readonly kind = 'sqlite' as const;
   private readonly prepared = new Map<string, Statement>();
+  /** One transaction function for every call (better-sqlite3's db.transaction() is costly to create per call). */
+  private readonly tx: (fn: () => unknown) => unknown;
 
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: Db) {
+    this.tx = db.transaction((fn: () => unknown) => fn());
+  }
 
   all<T>(sql: string, params: unknown[] = []): Promise<T[]> {
     try {
@@ -38,6 +42,31 @@ export class SqliteDriver implements SqlDriver {
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  transact<T>(steps: () => Steps<T>, _changes?: Change[]): Promise<T> {
+    try {
+      return Promise.resolve(this.transactSync(steps));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * `transact` without the promise: the embedded PutEvents applies its endpoint writes and reaches
+   * its log append without a pause (which keeps requests' appends in arrival order). Nested in an
+   * open transaction, better-sqlite3 makes it a savepoint.
+   */
+  transactSync<T>(steps: () => Steps<T>): T {
+    return this.tx(() => runSteps(steps(), (s) => this.exec(s))) as T;
+  }
+
+
+  private exec(s: Stmt): unknown[] {
+    const st = this.prepare(s.sql);
+    if (st.reader) return st.all(...(s.params ?? []));
+    st.run(...(s.params ?? []));
+    return [];
   }
 
   listen(): void {}

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDb, type Db } from '../../src/store/db.js';
-import type { Change, MetadataCache } from '../../src/store/metadata.js';
+import { savepoint, type Change, type MetadataCache } from '../../src/store/metadata.js';
 import { ADMIN_USER, IamStore, SESSION_CACHE_SIZE, TEMPORARY_KEY_PREFIX, UNKNOWN_KEY_CACHE_SIZE, generateKey } from '../../src/iam/store.js';
 import { DEFAULT_COGNITO_LIMITS, IdentityPools, LimitError } from '../../src/cognito/pools.js';
 import { CognitoTokens } from '../../src/cognito/tokens.js';
@@ -23,6 +23,11 @@ import { StreamRegistry } from '../../src/kinesis/streams.js';
 import { TokenSigner } from '../../src/kinesis/iterators.js';
 import { DataKeys, incarnationOf } from '../../src/kinesis/encryption.js';
 import { DeliveryStreamRegistry, DELIVERER_CHECKPOINT, type DeliveryStreamState } from '../../src/firehose/registry.js';
+import { ENDPOINT_SHARED_CACHE_MS, Endpoints } from '../../src/pinpoint/endpoints.js';
+import { EndpointJobs } from '../../src/pinpoint/jobs/jobs.js';
+import { HistoryJobs } from '../../src/history/jobs.js';
+import type { EventStore } from '../../src/analytics/store.js';
+import type { Log } from '../../src/log/log.js';
 
 export const ACCOUNT = '000000000000';
 export const REGION = 'us-east-1';
@@ -326,6 +331,229 @@ export function storeContract(adapter: string, backend: () => Promise<Backend>, 
     // The next app still sorts last.
     await apps.create('four', {});
     assert.equal(apps.list(10, undefined).Item.at(-1)!.Name, 'four');
+  });
+
+  // --- Endpoints domain: endpoints, endpoint jobs, history-import jobs -----------------------------
+
+  withNode('transact: each statement gets its rows; a statement failing inside a savepoint undoes only it, and the transaction goes on', async ({ meta }) => {
+    const ins = (name: string) => ({ sql: 'INSERT INTO endpoint_purges (app_id) VALUES (?)', params: [name] });
+    const out = await meta.driver.transact(function* () {
+      yield ins('a');
+      let refused = false;
+      try {
+        yield* savepoint(function* () {
+          yield ins('b');
+          yield ins('a'); // taken: fails (on PostgreSQL this would abort the whole transaction without the savepoint)
+        });
+      } catch (e) {
+        refused = meta.driver.isUniqueViolation(e);
+      }
+      yield ins('c');
+      const rows = (yield { sql: 'SELECT app_id FROM endpoint_purges ORDER BY app_id' }) as Array<{ app_id: string }>;
+      return { refused, seen: rows.map((r) => r.app_id) };
+    });
+    assert.deepEqual(out, { refused: true, seen: ['a', 'c'] });
+    assert.deepEqual(await meta.driver.all('SELECT app_id FROM endpoint_purges ORDER BY app_id'), [{ app_id: 'a' }, { app_id: 'c' }]);
+    // A failure that escapes the steps rolls everything back.
+    await assert.rejects(
+      meta.driver.transact(function* () {
+        yield ins('d');
+        throw new Error('changed my mind');
+      }),
+      /changed my mind/,
+    );
+    assert.deepEqual(await meta.driver.all('SELECT app_id FROM endpoint_purges WHERE app_id = ?', ['d']), []);
+  });
+
+  withNode('endpoints: upsert merges, ids are case-insensitive, by user, address deactivation, delete', async ({ meta }) => {
+    const clock = new ManualClock(Date.parse('2026-12-01T00:00:00Z'));
+    const ep = new Endpoints(meta.driver, clock);
+    await ep.upsert('app1', 'Dev-1', { Address: 'a@example.com', ChannelType: 'EMAIL', Attributes: { k1: ['v1'] }, User: { UserId: 'u1' } });
+    clock.advance(1000);
+    await ep.upsert('app1', 'DEV-1', { Attributes: { k2: ['v2'] }, Metrics: { m: 1 } });
+    const got = (await ep.get('app1', 'dev-1'))!.endpoint;
+    assert.equal(got.Id, 'Dev-1', 'keeps the casing it was created with');
+    assert.deepEqual(got.Attributes, { k1: ['v1'], k2: ['v2'] });
+    assert.deepEqual(got.Metrics, { m: 1 });
+    assert.equal(got.Address, 'a@example.com');
+    await ep.upsert('app1', 'dev-2', { Address: 'a@example.com', ChannelType: 'EMAIL', User: { UserId: 'u1' } });
+    assert.equal((await ep.get('app1', 'Dev-1'))!.endpoint.EndpointStatus, 'INACTIVE', 'the other endpoint with the Address');
+    assert.deepEqual((await ep.byUser('app1', 'u1')).map((e) => e.Id).sort(), ['Dev-1', 'dev-2']);
+    assert.equal(await ep.get('app2', 'dev-1'), undefined, 'per app');
+    assert.equal((await ep.delete('app1', 'DEV-1')).Id, 'Dev-1');
+    assert.equal(await ep.get('app1', 'Dev-1'), undefined);
+    await assert.rejects(ep.delete('app1', 'Dev-1'), /Endpoint not found/);
+    assert.deepEqual((await ep.deleteUser('app1', 'u1')).map((e) => e.Id), ['dev-2']);
+    assert.deepEqual(await ep.byUser('app1', 'u1'), []);
+  });
+
+  withNode('endpoints: a batch is all or nothing; PutEvents touches create endpoints and known ones are not read again', async ({ meta }) => {
+    const clock = new ManualClock(Date.parse('2026-12-01T00:00:00Z'));
+    const ep = new Endpoints(meta.driver, clock);
+    await assert.rejects(ep.upsertBatch('app1', [{ id: 'ok', input: { Address: 'x' } }, { id: 'bad$', input: {} }]), /must not contain/);
+    assert.equal(await ep.get('app1', 'ok'), undefined, 'the first item was rolled back');
+    const touched = await ep.touchAll('app1', [
+      { id: 'new', input: undefined },
+      { id: 'with-data', input: { Demographic: { Platform: 'ios' } } },
+    ]);
+    assert.deepEqual(
+      touched.map((t) => t.endpoint.Id),
+      ['new', 'with-data'],
+    );
+    assert.equal((await ep.get('app1', 'new'))!.endpoint.EndpointStatus, 'ACTIVE', 'an event creates its endpoint');
+    // Known (cached) endpoints and no endpoint data: answered without the store, synchronously.
+    const again = ep.touchAll('app1', [{ id: 'new', input: {} }]);
+    assert.ok(Array.isArray(again), 'no store access: not a promise');
+  });
+
+  withNode('endpoints: an import line that fails is undone alone; the purge of a deleted app removes its endpoints', async ({ meta, apps }) => {
+    const clock = new ManualClock(Date.parse('2026-12-01T00:00:00Z'));
+    const ep = new Endpoints(meta.driver, clock);
+    const app = (await apps.create('doomed', {})).Id;
+    const kept = (await apps.create('kept', {})).Id;
+    const failed: string[] = [];
+    await ep.run(app, function* (tx) {
+      for (const [id, input] of [['a', { Address: 'a' }], ['b$', {}], ['c', { User: { UserId: 'u' } }]] as const) {
+        try {
+          yield* ep.importSteps(tx, id, input, '2020-01-01T00:00:00.000Z');
+        } catch (e) {
+          failed.push((e as Error).message);
+        }
+      }
+      yield { sql: 'UPDATE apps SET name = ? WHERE id = ?', params: ['doomed!', app] };
+    });
+    assert.equal(failed.length, 1);
+    assert.equal((await ep.get(app, 'a'))!.endpoint.CreationDate, '2020-01-01T00:00:00.000Z', 'an import keeps the exported CreationDate');
+    assert.ok(await ep.get(app, 'c'));
+    const [row] = await meta.driver.all<{ name: string }>('SELECT name FROM apps WHERE id = ?', [app]);
+    assert.equal(row.name, 'doomed!', 'the rest of the transaction committed');
+    await ep.upsert(kept, 'a', {});
+    await apps.delete(app);
+    assert.deepEqual(await meta.driver.all('SELECT app_id FROM endpoint_purges'), [{ app_id: app }]);
+    await ep.resumePurges();
+    assert.deepEqual(await meta.driver.all('SELECT id FROM endpoints WHERE app_id = ?', [app]), []);
+    assert.deepEqual(await meta.driver.all('SELECT app_id FROM endpoint_purges'), []);
+    assert.ok(await ep.get(kept, 'a'), "another app's endpoints stay");
+  });
+
+  withNode('endpoints: two writers updating one endpoint at once (two nodes on a shared store) lose no field', async ({ meta, db }, b) => {
+    const clock = new ManualClock(Date.parse('2026-12-01T00:00:00Z'));
+    const other = await b.open(db);
+    try {
+      const one = new Endpoints(meta.driver, clock);
+      // Embedded, one process owns the database and writes through its one Endpoints (whose cache
+      // is then exact): the second writer is a second caller of it. Shared, a second node.
+      const two = meta.driver.kind === 'sqlite' ? one : new Endpoints(other.driver, clock);
+      const n = 16;
+      // Each writer sets its own attribute on the same endpoint, which does not exist yet: a read-merge-
+      // write race would keep only some of them (the first writes are the hardest: no row to lock).
+      await Promise.all(
+        Array.from({ length: n }, (_, i) => (i % 2 === 0 ? one : two).upsert('app1', 'shared', { Attributes: { [`k${i}`]: [`v${i}`] }, Metrics: { [`m${i}`]: i } })),
+      );
+      const got = (await one.get('app1', 'shared'))!.endpoint;
+      assert.equal(Object.keys(got.Attributes!).length, n, JSON.stringify(got.Attributes));
+      assert.equal(Object.keys(got.Metrics!).length, n);
+      assert.equal((await two.get('app1', 'SHARED'))!.endpoint.Attributes!.k3[0], 'v3', 'the other node reads it');
+    } finally {
+      await other.close();
+    }
+  });
+
+  withNode('endpoints: batches naming two endpoints in opposite orders on two nodes all succeed (locks taken in one order)', async ({ meta, db }, b) => {
+    const clock = new ManualClock(Date.parse('2026-12-01T00:00:00Z'));
+    const other = await b.open(db);
+    try {
+      const one = new Endpoints(meta.driver, clock);
+      const two = meta.driver.kind === 'sqlite' ? one : new Endpoints(other.driver, clock);
+      for (let round = 0; round < 10; round++) {
+        await Promise.all([
+          one.upsertBatch('app1', [
+            { id: 'a', input: { Metrics: { [`one${round}`]: round } } },
+            { id: 'b', input: { Metrics: { [`one${round}`]: round } } },
+          ]),
+          two.upsertBatch('app1', [
+            { id: 'b', input: { Metrics: { [`two${round}`]: round } } },
+            { id: 'a', input: { Metrics: { [`two${round}`]: round } } },
+          ]),
+        ]);
+      }
+      for (const id of ['a', 'b']) assert.equal(Object.keys((await one.get('app1', id))!.endpoint.Metrics!).length, 20, id);
+    } finally {
+      await other.close();
+    }
+  });
+
+  withNode(`endpoints: events without endpoint data use this node's copy (shared: for ENDPOINT_SHARED_CACHE_MS), then read the store`, async ({ meta }) => {
+    const clock = new ManualClock(Date.parse('2026-12-01T00:00:00Z'));
+    const ep = new Endpoints(meta.driver, clock);
+    await ep.upsert('app1', 'known', { Attributes: { k: ['v'] } });
+    assert.ok(Array.isArray(ep.touchAll('app1', [{ id: 'known', input: undefined }])), 'answered from the cache');
+    clock.advance(ENDPOINT_SHARED_CACHE_MS);
+    const later = ep.touchAll('app1', [{ id: 'known', input: undefined }]);
+    // Embedded, this process is the only writer: its copy never goes stale.
+    assert.equal(Array.isArray(later), meta.driver.kind === 'sqlite');
+    assert.deepEqual((await later)[0].endpoint.Attributes, { k: ['v'] });
+    assert.ok(Array.isArray(ep.touchAll('app1', [{ id: 'known', input: undefined }])), 'read again, cached again');
+  });
+
+  withNode('endpoint jobs and history imports: one created by one node is read by another', async (node, b) => {
+    const clock = new ManualClock(Date.parse('2026-12-01T00:00:00Z'));
+    const other = await b.open(node.db);
+    try {
+      const app = (await node.apps.create('jobs', {})).Id;
+      const jobsOf = (meta: MetadataCache) =>
+        new EndpointJobs({
+          driver: meta.driver,
+          apps: node.apps,
+          endpoints: new Endpoints(meta.driver, clock),
+          clock,
+          accountId: ACCOUNT,
+          objects: { resolve: () => assert.fail('not started: reads no bucket') },
+          roleMayNot: () => undefined,
+        });
+      const def = { S3Url: 's3://bucket/in/', RoleArn: `arn:aws:iam::${ACCOUNT}:role/r`, Format: 'JSON' as const };
+      const made = [
+        await jobsOf(node.meta).createImport(app, def),
+        await jobsOf(other).createImport(app, def),
+        await jobsOf(node.meta).createExport(app, { S3UrlPrefix: 's3://bucket/out', RoleArn: def.RoleArn }),
+      ];
+      const seen = await jobsOf(other).get(app, 'IMPORT', made[0].Id);
+      assert.equal(seen.JobStatus, 'CREATED');
+      assert.deepEqual(seen.Definition, def);
+      const page = await jobsOf(other).list(app, 'IMPORT', 1, undefined);
+      assert.equal(page.Item[0].Id, made[1].Id, 'newest first');
+      assert.equal((await jobsOf(node.meta).list(app, 'IMPORT', 10, page.NextToken)).Item[0].Id, made[0].Id);
+      await assert.rejects(jobsOf(other).get(app, 'IMPORT', made[2].Id), /Import job not found/);
+      // Created on both nodes at once: distinct creation numbers (one paging order everywhere).
+      await Promise.all([jobsOf(node.meta).createImport(app, def), jobsOf(other).createImport(app, def), jobsOf(node.meta).createImport(app, def), jobsOf(other).createImport(app, def)]);
+      const [counts] = await node.meta.driver.all<{ n: number; d: number }>('SELECT count(*) AS n, count(DISTINCT created_seq) AS d FROM endpoint_jobs');
+      assert.deepEqual({ ...counts }, { n: 7, d: 7 });
+
+      const history = (meta: MetadataCache) =>
+        new HistoryJobs({
+          db: node.db,
+          driver: meta.driver,
+          store: {} as Pick<EventStore, 'appendNew'>,
+          clock,
+          dataDir: node.dir,
+          buckets: [],
+          retentionDays: 90,
+          ingestLog: {} as Log,
+          roleCheck: () => () => undefined,
+        });
+      const h1 = history(node.meta);
+      const h2 = history(other);
+      const job = await h1.create({ appId: app, source: `file://${node.dir}/no-such-archive/`, map: { src: app }, replay: false });
+      await h1.idle();
+      const there = await h2.get(app, job.Id);
+      assert.equal(there?.Id, job.Id);
+      assert.equal(there?.JobStatus, 'FAILED', 'the archive does not exist');
+      assert.deepEqual((await h2.list(app)).map((j) => j.Id), [job.Id]);
+      await h1.close();
+      await h2.close();
+    } finally {
+      await other.close();
+    }
   });
 
   withNode('what was written is there when the store is opened again', async (node, b) => {

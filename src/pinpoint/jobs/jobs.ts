@@ -1,5 +1,6 @@
-// Endpoint import and export jobs: their SQLite rows, Pinpoint's response shapes and states
-// (CREATED → INITIALIZING → PROCESSING → COMPLETED / FAILED), and the background runner.
+// Endpoint import and export jobs: their rows on the metadata Store (SQLite embedded, PostgreSQL
+// shared by every node), Pinpoint's response shapes and states (CREATED → INITIALIZING →
+// PROCESSING → COMPLETED / FAILED), and the background runner.
 //
 // Jobs never run on the request: CreateImportJob/CreateExportJob store a CREATED row and the
 // runner takes jobs in creation order, JobSettings.maxConcurrentJobs at a time, yielding to the
@@ -9,6 +10,15 @@
 // the first line not applied: no line is applied twice, none is skipped. An export records the
 // last endpoint id of each object it wrote; a piece written again after a crash has the same key
 // and replaces its own object.
+//
+// Which node runs a job (shared store): every node sees every job (GetImportJob on any node), and
+// each job runs under the placement (src/cluster/placement.ts) as `job/<id>`: nodes look for
+// unfinished jobs every JOBS_POLL_MS and place them, and the node holding the lease runs the job.
+// With NATS (KvPlacement) that is one node at a time; when it dies its lease expires
+// (LEASE_TTL_MS) and another node resumes the job from its last committed batch, as a restart
+// would. Without NATS (LocalPlacement: every node would hold every lease) a node runs only the jobs
+// it created and, at its start, those found unfinished: a job whose node died resumes when a node
+// starts (two nodes starting while one job is unfinished would both run it; give a cluster NATS).
 //
 // S3 is reached as the job's role (RoleArn): its trust must let pinpoint.amazonaws.com assume it
 // for the project, and its policies must allow s3:ListBucket on the bucket and s3:GetObject on
@@ -20,7 +30,8 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { pipeline, Readable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
-import type { Db } from '../../store/db.js';
+import type { SqlDriver, Stmt } from '../../store/metadata.js';
+import { LocalPlacement, type Placement } from '../../cluster/placement.js';
 import type { Clock } from '../../clock.js';
 import type { Json } from '../../http/shape.js';
 import { badRequest, notFound } from '../../http/errors.js';
@@ -37,6 +48,10 @@ export type JobType = 'IMPORT' | 'EXPORT';
 export type JobStatus = 'CREATED' | 'INITIALIZING' | 'PROCESSING' | 'COMPLETED' | 'FAILED';
 
 export const DEFAULT_JOBS_PAGE_SIZE = 20;
+/** Shared store: how often a node looks for unfinished jobs to place (jobs created on other nodes, or left by a dead one). */
+export const JOBS_POLL_MS = 2_000;
+/** Tries of a create when another node took the same creation sequence number at the same moment. */
+export const MAX_CREATE_JOB_ATTEMPTS = 5;
 export const MAX_JOBS_PAGE_SIZE = 1000;
 
 export interface ImportDefinition {
@@ -122,7 +137,10 @@ interface Job {
 class JobFailure extends Error {}
 
 export interface JobsOptions {
-  db: Db;
+  /** The metadata Store's driver (the same one `endpoints` writes with: a batch is one transaction of both). */
+  driver: SqlDriver;
+  /** Shared store: where each job runs (absent: every job runs here, as embedded). */
+  placement?: Placement;
   apps: Apps;
   endpoints: Endpoints;
   clock: Clock;
@@ -160,110 +178,209 @@ const SQL = {
   get: 'SELECT * FROM endpoint_jobs WHERE app_id = ? AND id = ?',
   page: 'SELECT * FROM endpoint_jobs INDEXED BY endpoint_jobs_list WHERE app_id = ? AND type = ? AND created_seq < ? ORDER BY created_seq DESC LIMIT ?',
   unfinished: "SELECT * FROM endpoint_jobs INDEXED BY endpoint_jobs_unfinished WHERE status NOT IN ('COMPLETED', 'FAILED') ORDER BY created_seq LIMIT ?",
-  save: `UPDATE endpoint_jobs SET status = @status, completion_date = @completionDate, total_pieces = @totalPieces,
-           completed_pieces = @completedPieces, failed_pieces = @failedPieces, total_processed = @totalProcessed,
-           total_failures = @totalFailures, failures = @failures, cursor = @cursor WHERE app_id = @appId AND id = @id`,
+  save: `UPDATE endpoint_jobs SET status = ?, completion_date = ?, total_pieces = ?, completed_pieces = ?, failed_pieces = ?,
+           total_processed = ?, total_failures = ?, failures = ?, cursor = ? WHERE app_id = ? AND id = ?`,
   pieces: "SELECT * FROM endpoint_job_pieces WHERE job_id = ? AND state = 'PENDING' ORDER BY piece",
   clearPieces: 'DELETE FROM endpoint_job_pieces WHERE job_id = ?',
   addPiece: "INSERT INTO endpoint_job_pieces (job_id, piece, key, state) VALUES (?, ?, ?, 'PENDING')",
-  savePiece: 'UPDATE endpoint_job_pieces SET state = @state, lines = @lines, byte_offset = @offset, gzip = @gzip, header = @header WHERE job_id = @jobId AND piece = @piece',
+  savePiece: 'UPDATE endpoint_job_pieces SET state = ?, lines = ?, byte_offset = ?, gzip = ?, header = ? WHERE job_id = ? AND piece = ?',
   exportChunk: 'SELECT id, data FROM endpoints WHERE app_id = ? AND id > ? ORDER BY id LIMIT ?',
 } as const;
-
-type Statement = import('better-sqlite3').Statement<unknown[]>;
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export class EndpointJobs {
   readonly settings: JobSettings;
-  private stmt: Record<keyof typeof SQL, Statement>;
   private running = new Map<string, Promise<void>>();
   private stopping = false;
   private started = false;
+  private readonly driver: SqlDriver;
+  /** Shared store with a placement: jobs placed here (their lease may be held by another node). */
+  private readonly placed = new Set<string>();
+  /** Jobs whose placement stopped them here (their lease moved): they put down their batch. */
+  private readonly halted = new Set<string>();
+  /** Without NATS on a shared store: the jobs this node may run (created here, or unfinished at its start). */
+  private readonly mine = new Set<string>();
+  private poll?: NodeJS.Timeout;
+  private kicking = false;
+  private kickAgain = false;
 
   constructor(private readonly o: JobsOptions) {
     this.settings = { ...DEFAULT_JOB_SETTINGS, ...o.settings };
-    this.stmt = Object.fromEntries(Object.entries(SQL).map(([k, v]) => [k, o.db.prepare<unknown[]>(v)])) as Record<keyof typeof SQL, Statement>;
+    this.driver = o.driver;
+  }
+
+  /** Leases decide where jobs run: a shared store with a placement that spans nodes. */
+  private get leased(): boolean {
+    return this.driver.kind === 'postgres' && this.o.placement !== undefined && !(this.o.placement instanceof LocalPlacement);
   }
 
   /** Starts the runner: jobs a stop interrupted resume where they were. */
   start(): void {
     this.started = true;
+    if (this.driver.kind === 'postgres') {
+      if (!this.leased) {
+        // Without leases: this node resumes what is unfinished now (see the header).
+        void this.driver.all<JobRow>(SQL.unfinished, [MAX_RESUMED_JOBS]).then(
+          (rows) => {
+            for (const r of rows) this.mine.add(r.id);
+            this.kick();
+          },
+          (e) => console.error('pinstream: listing unfinished endpoint jobs failed', e),
+        );
+      }
+      this.poll = setInterval(() => this.kick(), JOBS_POLL_MS);
+      this.poll.unref();
+    }
     this.kick();
   }
 
   /** Stops taking batches and waits for the running jobs to put down their current one. */
   async close(): Promise<void> {
     this.stopping = true;
+    clearInterval(this.poll);
+    if (this.o.placement) await Promise.allSettled([...this.placed].map((id) => this.o.placement!.release(`job/${id}`)));
     await Promise.allSettled([...this.running.values()]);
   }
 
-  createImport(appId: string, def: ImportDefinition): JobResponse {
+  /** Whether `job` must put down its work: the server stops, or its lease moved to another node. */
+  private halt(job: Job): boolean {
+    return this.stopping || this.halted.has(job.id);
+  }
+
+  createImport(appId: string, def: ImportDefinition): Promise<JobResponse> {
     return this.create(appId, 'IMPORT', def as unknown as Json);
   }
 
-  createExport(appId: string, def: ExportDefinition): JobResponse {
+  createExport(appId: string, def: ExportDefinition): Promise<JobResponse> {
     return this.create(appId, 'EXPORT', def as unknown as Json);
   }
 
-  get(appId: string, type: JobType, id: string): JobResponse {
-    const row = this.stmt.get.get(appId, id) as JobRow | undefined;
+  async get(appId: string, type: JobType, id: string): Promise<JobResponse> {
+    const [row] = await this.driver.all<JobRow>(SQL.get, [appId, id]);
     if (!row || row.type !== type) throw notFound(`${type === 'IMPORT' ? 'Import' : 'Export'} job not found: ${id} in application ${appId}`);
     return response(fromRow(row));
   }
 
   /** Newest first; the token is the creation sequence of the last job returned. */
-  list(appId: string, type: JobType, pageSize: number, token: string | undefined): { Item: JobResponse[]; NextToken?: string } {
+  async list(appId: string, type: JobType, pageSize: number, token: string | undefined): Promise<{ Item: JobResponse[]; NextToken?: string }> {
     let before = Number.MAX_SAFE_INTEGER;
     if (token !== undefined && token !== '') {
       if (!/^\d{1,15}$/.test(token)) throw badRequest(`token "${token.slice(0, 100)}" is not a NextToken this API returned`);
       before = Number(token);
     }
-    const rows = this.stmt.page.all(appId, type, before, pageSize + 1) as JobRow[];
+    const rows = await this.driver.all<JobRow>(SQL.page, [appId, type, before, pageSize + 1]);
     const page = rows.slice(0, pageSize);
     return { Item: page.map((r) => response(fromRow(r))), ...(rows.length > pageSize ? { NextToken: String(page[page.length - 1].created_seq) } : {}) };
   }
 
-  private create(appId: string, type: JobType, definition: Json): JobResponse {
+  private async create(appId: string, type: JobType, definition: Json): Promise<JobResponse> {
     const id = randomUUID().replaceAll('-', '');
-    this.stmt.insert.run(appId, id, type, JSON.stringify(definition), new Date(this.o.clock.now()).toISOString());
-    const out = this.get(appId, type, id);
+    // The sequence orders pages; computed in the INSERT, so on PostgreSQL two nodes may take the
+    // same number at once: the unique index refuses the second, which tries again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.driver.write([{ sql: SQL.insert, params: [appId, id, type, JSON.stringify(definition), new Date(this.o.clock.now()).toISOString()] }], []);
+        break;
+      } catch (e) {
+        if (attempt >= MAX_CREATE_JOB_ATTEMPTS || !this.driver.isUniqueViolation(e)) throw e;
+      }
+    }
+    this.mine.add(id);
+    const out = await this.get(appId, type, id);
     queueMicrotask(() => this.kick());
     return out;
   }
 
+  /** Looks for jobs to run (one look at a time; a kick during one makes another after it). */
   private kick(): void {
     if (!this.started || this.stopping) return;
-    if (this.running.size >= this.settings.maxConcurrentJobs) return;
-    const rows = this.stmt.unfinished.all(this.running.size + this.settings.maxConcurrentJobs) as JobRow[];
-    for (const row of rows) {
-      if (this.running.size >= this.settings.maxConcurrentJobs) break;
-      if (this.running.has(row.id)) continue;
-      const job = fromRow(row);
-      const run = this.run(job)
-        .catch((e) => {
-          if (!this.o.db.open) return;
-          // An unexpected error (not a refusal the job reports itself) fails the job, saying what happened.
-          this.fail(job, e instanceof JobFailure ? e.message : `internal error: ${(e as Error).message}`);
-        })
-        .finally(() => {
-          this.running.delete(job.id);
-          this.kick();
-        });
-      this.running.set(job.id, run);
+    if (this.kicking) {
+      this.kickAgain = true;
+      return;
     }
+    this.kicking = true;
+    this.kickOnce()
+      .catch((e) => console.error('pinstream: looking for endpoint jobs to run failed', e))
+      .finally(() => {
+        this.kicking = false;
+        if (this.kickAgain) {
+          this.kickAgain = false;
+          this.kick();
+        }
+      });
+  }
+
+  private async kickOnce(): Promise<void> {
+    if (this.running.size >= this.settings.maxConcurrentJobs && !this.leased) return;
+    const rows = await this.driver.all<JobRow>(SQL.unfinished, [this.running.size + this.placed.size + this.settings.maxConcurrentJobs]);
+    for (const row of rows) {
+      if (this.stopping) return;
+      if (this.running.has(row.id) || this.placed.has(row.id)) continue;
+      if (this.leased) {
+        // The lease holder runs it; a job is placed here only while fewer than the limit are.
+        if (this.placed.size >= this.settings.maxConcurrentJobs) break;
+        this.placeJob(row.app_id, row.id);
+        continue;
+      }
+      if (this.driver.kind === 'postgres' && !this.mine.has(row.id)) continue;
+      if (this.running.size >= this.settings.maxConcurrentJobs) break;
+      this.runJob(row.app_id, row.id);
+    }
+  }
+
+  private placeJob(appId: string, id: string): void {
+    this.placed.add(id);
+    this.o.placement!.place(`job/${id}`, {
+      start: () => {
+        this.halted.delete(id);
+        this.runJob(appId, id);
+      },
+      stop: async () => {
+        this.halted.add(id);
+        await this.running.get(id);
+      },
+    });
+  }
+
+  /** Runs a job from its stored row (re-read: another node may have advanced it). */
+  private runJob(appId: string, id: string): void {
+    if (this.running.has(id)) return;
+    const run = (async () => {
+      const rows = await this.driver.all<JobRow>(SQL.get, [appId, id]);
+      if (rows.length === 0 || rows[0].status === 'COMPLETED' || rows[0].status === 'FAILED') return;
+      const job = fromRow(rows[0]);
+      await this.run(job).catch(async (e) => {
+        if (this.halt(job)) return;
+        // An unexpected error (not a refusal the job reports itself) fails the job, saying what happened.
+        await this.fail(job, e instanceof JobFailure ? e.message : `internal error: ${(e as Error).message}`);
+      });
+    })()
+      .catch((e) => console.error(`pinstream: endpoint job ${id} failed`, e))
+      .finally(() => {
+        this.running.delete(id);
+        this.mine.delete(id);
+        if (this.placed.has(id) && !this.halted.has(id) && !this.stopping) {
+          // Done (or failed for good) here: its lease goes, and another node will not pick it up.
+          this.placed.delete(id);
+          void this.o.placement!.release(`job/${id}`).catch(() => {});
+        }
+        this.halted.delete(id);
+        this.kick();
+      });
+    this.running.set(id, run);
   }
 
   private async run(job: Job): Promise<void> {
     await turn();
-    if (this.stopping) return;
+    if (this.halt(job)) return;
     if (job.type === 'IMPORT') {
       if (job.status === 'CREATED' || job.status === 'INITIALIZING') await this.initializeImport(job);
-      if (job.status === 'PROCESSING') await this.processImport(job);
+      if (job.status === 'PROCESSING' && !this.halt(job)) await this.processImport(job);
     } else {
       if (job.status === 'CREATED' || job.status === 'INITIALIZING') {
         job.status = 'PROCESSING';
-        this.save(job);
+        await this.save(job);
       }
       await this.processExport(job);
     }
@@ -273,7 +390,7 @@ export class EndpointJobs {
 
   private async initializeImport(job: Job): Promise<void> {
     job.status = 'INITIALIZING';
-    this.save(job);
+    await this.save(job);
     const def = job.definition as unknown as ImportDefinition;
     const { bucket, prefix } = parseS3Url(def.S3Url, 'S3Url');
     const store = this.store(bucket);
@@ -284,32 +401,31 @@ export class EndpointJobs {
     } catch (e) {
       throw new JobFailure(`listing ${def.S3Url} failed: ${(e as Error).message}`);
     }
-    if (this.stopping) return;
+    if (this.halt(job)) return;
     // An S3Url naming one object imports that object; a prefix imports every object under it.
     const selected = (keys.includes(prefix) ? [prefix] : keys).filter((k) => ofFormat(k, def.Format));
     if (selected.length === 0) throw new JobFailure(`no ${def.Format} objects found at ${def.S3Url}`);
     if (selected.length > MAX_IMPORT_PIECES) {
       throw new JobFailure(`${def.S3Url} holds ${selected.length} objects; an import job reads at most ${MAX_IMPORT_PIECES}: import it in parts, one prefix each`);
     }
-    this.o.db.transaction(() => {
-      this.stmt.clearPieces.run(job.id);
-      selected.forEach((key, i) => this.stmt.addPiece.run(job.id, i, key));
-      job.totalPieces = selected.length;
-      job.status = 'PROCESSING';
-      this.save(job);
-    })();
+    job.totalPieces = selected.length;
+    job.status = 'PROCESSING';
+    await this.driver.write(
+      [{ sql: SQL.clearPieces, params: [job.id] }, ...selected.map((key, i) => ({ sql: SQL.addPiece, params: [job.id, i, key] })), saveStmt(job)],
+      [],
+    );
   }
 
   private async processImport(job: Job): Promise<void> {
     const def = job.definition as unknown as ImportDefinition;
     const { bucket } = parseS3Url(def.S3Url, 'S3Url');
     const store = this.store(bucket);
-    for (const piece of this.stmt.pieces.all(job.id) as PieceRow[]) {
-      if (this.stopping) return;
+    for (const piece of await this.driver.all<PieceRow>(SQL.pieces, [job.id])) {
+      if (this.halt(job)) return;
       const stopped = await this.importPiece(job, def, bucket, store, piece);
       if (stopped) return;
     }
-    this.finish(job);
+    await this.finish(job);
   }
 
   /** Applies one object's remaining lines; true when the runner stopped before the object's end. */
@@ -370,17 +486,17 @@ export class EndpointJobs {
       if (!(await apply(true))) return true;
       return false;
     } catch (e) {
-      if (this.stopping || !this.o.db.open) return true;
+      if (this.halt(job)) return true;
       if (e instanceof AppGone) throw e;
       // What was read before the object broke off is kept; the object counts as a failed piece.
       if (pending.length > 0 && !(await apply(false))) return true;
       const why = e instanceof JobFailure ? e.message : (e as Error).message;
-      this.o.endpoints.transaction(job.appId, () => {
-        this.stmt.savePiece.run({ state: 'FAILED', lines: lineNo, offset, gzip, header: header?.text ?? null, jobId: job.id, piece: piece.piece });
-        job.failedPieces++;
-        this.sample(job, `${url}: ${why}`);
-        this.save(job);
-      });
+      job.failedPieces++;
+      this.sample(job, `${url}: ${why}`);
+      await this.driver.write(
+        [{ sql: SQL.savePiece, params: ['FAILED', lineNo, offset, gzip, header?.text ?? null, job.id, piece.piece] }, saveStmt(job)],
+        [],
+      );
       return false;
     } finally {
       raw?.destroy();
@@ -398,11 +514,16 @@ export class EndpointJobs {
     header: CsvHeader | undefined,
   ): Promise<boolean> {
     await this.o.beforeBatch?.(job.id, job.totalProcessed);
-    if (this.stopping || !this.o.db.open) return false;
+    if (this.halt(job)) return false;
     if (!this.o.apps.get(job.appId)) throw new AppGone(`application ${job.appId} was deleted while the job ran`);
     const before = { ...job, failures: [...job.failures] };
+    const endpoints = this.o.endpoints;
+    const self = this;
     try {
-      this.o.endpoints.transaction(job.appId, () => {
+      // One transaction: the lines' endpoints (a savepoint each: a line that fails is undone alone),
+      // the piece's progress and the job's counters. A retried transaction starts from `before`.
+      await endpoints.run(job.appId, function* (tx) {
+        Object.assign(job, before, { failures: [...before.failures] });
         for (const { n, line } of lines) {
           if (line.text !== undefined && line.text.trim() === '') continue;
           job.totalProcessed++;
@@ -410,22 +531,22 @@ export class EndpointJobs {
             if (line.text === undefined) throw new Error(line.problem);
             const fallback = () => lineEndpointId(job.id, piece.key, n);
             const item = def.Format === 'JSON' ? parseJsonLine(line.text, line.bytes, fallback) : header!.parse(line.text, line.bytes, fallback);
-            this.o.endpoints.transaction(job.appId, () => this.o.endpoints.importInTx(job.appId, item.id, item.input, item.creationDate));
+            yield* endpoints.importSteps(tx, item.id, item.input, item.creationDate);
           } catch (e) {
             job.totalFailures++;
-            this.sample(job, `${url} line ${n}: ${(e as Error).message}`);
+            self.sample(job, `${url} line ${n}: ${(e as Error).message}`);
           }
         }
-        this.stmt.savePiece.run({ state: progress.done ? 'DONE' : 'PENDING', lines: progress.lines, offset: progress.offset, gzip: progress.gzip, header: progress.header, jobId: job.id, piece: piece.piece });
+        yield { sql: SQL.savePiece, params: [progress.done ? 'DONE' : 'PENDING', progress.lines, progress.offset, progress.gzip, progress.header, job.id, piece.piece] };
         if (progress.done) job.completedPieces++;
-        this.save(job);
+        yield saveStmt(job);
       });
     } catch (e) {
       Object.assign(job, before);
       throw e;
     }
     await turn();
-    return !this.stopping;
+    return !this.halt(job);
   }
 
   // --- export ---------------------------------------------------------------------------------
@@ -436,7 +557,7 @@ export class EndpointJobs {
     const store = this.store(bucket);
     const base = `${prefix === '' || prefix.endsWith('/') ? prefix : prefix + '/'}${job.id}/`;
     for (;;) {
-      if (this.stopping) return;
+      if (this.halt(job)) return;
       if (!this.o.apps.get(job.appId)) throw new JobFailure(`application ${job.appId} was deleted while the job ran`);
       const gz = createGzip();
       const out: Buffer[] = [];
@@ -446,7 +567,7 @@ export class EndpointJobs {
       let last = job.cursor ?? '';
       let full = false;
       while (!full) {
-        const chunk = this.stmt.exportChunk.all(job.appId, last, EXPORT_READ_CHUNK) as Array<{ id: string; data: string }>;
+        const chunk = await this.driver.all<{ id: string; data: string }>(SQL.exportChunk, [job.appId, last, EXPORT_READ_CHUNK]);
         if (chunk.length === 0) break;
         for (const r of chunk) {
           const line = repairJsonText(r.data) + '\n';
@@ -462,7 +583,7 @@ export class EndpointJobs {
           rows++;
         }
         await turn();
-        if (this.stopping) {
+        if (this.halt(job)) {
           gz.destroy();
           return;
         }
@@ -478,7 +599,7 @@ export class EndpointJobs {
         this.allow(job, def.RoleArn, 's3:PutObject', objectArn(bucket, key));
         await store.put(key, Buffer.concat(out), 'application/gzip');
       } catch (e) {
-        if (this.stopping) return;
+        if (this.halt(job)) return;
         job.failedPieces++;
         job.totalPieces = job.completedPieces + job.failedPieces;
         throw new JobFailure(`writing s3://${bucket}/${key} failed: ${(e as Error).message}`);
@@ -487,9 +608,9 @@ export class EndpointJobs {
       job.completedPieces++;
       job.totalPieces = job.completedPieces;
       job.totalProcessed += rows;
-      this.save(job);
+      await this.save(job);
     }
-    this.finish(job);
+    await this.finish(job);
   }
 
   // --- shared ---------------------------------------------------------------------------------
@@ -513,34 +634,44 @@ export class EndpointJobs {
     if (job.failures.length < MAX_FAILURE_SAMPLES) job.failures.push(message.length > MAX_FAILURE_CHARS ? message.slice(0, MAX_FAILURE_CHARS - 1) + '…' : message);
   }
 
-  private finish(job: Job): void {
+  private async finish(job: Job): Promise<void> {
     job.status = job.failedPieces > 0 ? 'FAILED' : 'COMPLETED';
     job.completionDate = new Date(this.o.clock.now()).toISOString();
-    this.save(job);
+    await this.save(job);
   }
 
-  private fail(job: Job, message: string): void {
+  private async fail(job: Job, message: string): Promise<void> {
     this.sample(job, message);
     job.status = 'FAILED';
     job.completionDate = new Date(this.o.clock.now()).toISOString();
-    this.save(job);
+    await this.save(job);
   }
 
-  private save(job: Job): void {
-    this.stmt.save.run({
-      status: job.status,
-      completionDate: job.completionDate ?? null,
-      totalPieces: job.totalPieces,
-      completedPieces: job.completedPieces,
-      failedPieces: job.failedPieces,
-      totalProcessed: job.totalProcessed,
-      totalFailures: job.totalFailures,
-      failures: JSON.stringify(job.failures),
-      cursor: job.cursor,
-      appId: job.appId,
-      id: job.id,
-    });
+  private async save(job: Job): Promise<void> {
+    await this.driver.write([saveStmt(job)], []);
   }
+}
+
+/** Jobs a node without leases takes over at its start (see the header); more wait for its next start. */
+export const MAX_RESUMED_JOBS = 1000;
+
+function saveStmt(job: Job): Stmt {
+  return {
+    sql: SQL.save,
+    params: [
+      job.status,
+      job.completionDate ?? null,
+      job.totalPieces,
+      job.completedPieces,
+      job.failedPieces,
+      job.totalProcessed,
+      job.totalFailures,
+      JSON.stringify(job.failures),
+      job.cursor,
+      job.appId,
+      job.id,
+    ],
+  };
 }
 
 class AppGone extends JobFailure {}

@@ -58,7 +58,7 @@ export function jobRoutes(d: JobRouteDeps): Route[] {
     {
       method: 'POST',
       path: '/v1/apps/{application-id}/jobs/import',
-      handler: (req, p) => {
+      handler: async (req, p) => {
         const appId = p['application-id'];
         const r = d.input('CreateImportJob', req, p, d.body(req)).ImportJobRequest;
         allow(req, 'CreateImportJob', appId);
@@ -76,13 +76,13 @@ export function jobRoutes(d: JobRouteDeps): Route[] {
         const def: ImportDefinition = { S3Url: r.S3Url, RoleArn: r.RoleArn, Format: r.Format, RegisterEndpoints: true, DefineSegment: false };
         if (r.SegmentName !== undefined) def.SegmentName = r.SegmentName;
         if (r.ExternalId !== undefined) def.ExternalId = r.ExternalId;
-        return json(201, d.jobs.createImport(appId, def));
+        return json(201, await d.jobs.createImport(appId, def));
       },
     },
     {
       method: 'POST',
       path: '/v1/apps/{application-id}/jobs/export',
-      handler: (req, p) => {
+      handler: async (req, p) => {
         const appId = p['application-id'];
         const r = d.input('CreateExportJob', req, p, d.body(req)).ExportJobRequest;
         allow(req, 'CreateExportJob', appId);
@@ -92,7 +92,7 @@ export function jobRoutes(d: JobRouteDeps): Route[] {
           throw badRequest('SegmentId: Pinstream has no segments; leave SegmentId and SegmentVersion out to export every endpoint of the project');
         }
         checkRole(req, r.RoleArn, appId);
-        return json(202, d.jobs.createExport(appId, { S3UrlPrefix: r.S3UrlPrefix, RoleArn: r.RoleArn }));
+        return json(202, await d.jobs.createExport(appId, { S3UrlPrefix: r.S3UrlPrefix, RoleArn: r.RoleArn }));
       },
     },
     // GetImportJobs/GetImportJob and GetExportJobs/GetExportJob: the same reads of either kind.
@@ -103,21 +103,21 @@ export function jobRoutes(d: JobRouteDeps): Route[] {
         {
           method: 'GET',
           path,
-          handler: (req, p) => {
+          handler: async (req, p) => {
             const appId = p['application-id'];
             allow(req, `Get${Kind}Jobs`, appId);
             d.apps.require(appId);
-            return json(200, list(req, appId, kind));
+            return json(200, await list(req, appId, kind));
           },
         },
         {
           method: 'GET',
           path: `${path}/{job-id}`,
-          handler: (req, p) => {
+          handler: async (req, p) => {
             const appId = p['application-id'];
             allow(req, `Get${Kind}Job`, appId);
             d.apps.require(appId);
-            return json(200, d.jobs.get(appId, kind, p['job-id']));
+            return json(200, await d.jobs.get(appId, kind, p['job-id']));
           },
         },
       ];
