@@ -7,7 +7,7 @@
 // events stay in order, delivery resumes on the surviving node, and duplicates are counted and stay
 // within what at-least-once delivery from the last checkpoint allows.
 
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { CreateAppCommand, GetApplicationDateRangeKpiCommand, PutEventsCommand, PutEventStreamCommand, type Event, type EventsBatch, type PinpointClient } from '@aws-sdk/client-pinpoint';
@@ -129,6 +129,16 @@ test('cluster: two nodes over 3 NATS servers, PostgreSQL and ClickHouse; kill -9
     clients.forEach(destroy);
     await cluster.stop();
   });
+  try {
+    await scenario(t, cluster, clients);
+  } catch (e) {
+    // The nodes' own words, for a failure this test cannot explain.
+    for (const line of cluster.output().split("\n")) t.diagnostic(line);
+    throw e;
+  }
+});
+
+async function scenario(t: TestContext, cluster: PinstreamCluster, clients: Clients[]): Promise<void> {
 
   // --- Set up through node 1, see it through node 2.
   const [one, two] = clients;
@@ -283,4 +293,4 @@ test('cluster: two nodes over 3 NATS servers, PostgreSQL and ClickHouse; kill -9
     CATCH_UP_TIMEOUT_MS,
   );
   assert.equal(counts, seen.size, 'each stored event counted once');
-});
+}

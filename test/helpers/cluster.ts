@@ -28,6 +28,8 @@ export interface ClusterNode {
   id: string;
   dataDir: string;
   proc?: ServerProcess;
+  /** The last process of this node that was stopped or killed (its output stays readable). */
+  past?: ServerProcess;
 }
 
 export class PinstreamCluster {
@@ -113,6 +115,7 @@ export class PinstreamCluster {
     const p = this.nodes[i].proc;
     if (!p) return;
     this.nodes[i].proc = undefined;
+    this.nodes[i].past = p;
     p.child.kill('SIGKILL');
     await waitForExit(p.child);
   }
@@ -122,6 +125,7 @@ export class PinstreamCluster {
     const p = this.nodes[i].proc;
     if (!p) return;
     this.nodes[i].proc = undefined;
+    this.nodes[i].past = p;
     p.child.kill('SIGTERM');
     const timer = setTimeout(() => p.child.kill('SIGKILL'), 15_000);
     await waitForExit(p.child);
@@ -130,7 +134,7 @@ export class PinstreamCluster {
 
   /** What each node printed (for failure messages). */
   output(): string {
-    return this.nodes.map((n) => `--- ${n.id}\n${n.proc?.output().slice(-4000) ?? '(not running)'}`).join('\n');
+    return this.nodes.map((n) => `--- ${n.id}${n.proc ? '' : ' (not running)'}\n${(n.proc ?? n.past)?.output().slice(-4000) ?? ''}`).join('\n');
   }
 
   async stop(): Promise<void> {
