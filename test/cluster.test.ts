@@ -82,7 +82,12 @@ async function readStream(kinesis: KinesisClient, done: (records: Array<{ pk: st
   for (;;) {
     let got = 0;
     for (const [id, it] of iters) {
-      const r = await kinesis.send(new GetRecordsCommand({ ShardIterator: it }));
+      // As a consumer does: a 503 (the log's stream electing a leader) is tried again.
+      const r = await kinesis.send(new GetRecordsCommand({ ShardIterator: it })).catch((e) => {
+        if (e.$metadata?.httpStatusCode === 503 && Date.now() < deadline) return undefined;
+        throw e;
+      });
+      if (!r) continue;
       if (r.NextShardIterator) iters.set(id, r.NextShardIterator);
       for (const rec of r.Records!) {
         out.push({ pk: rec.PartitionKey!, json: JSON.parse(Buffer.from(rec.Data!).toString('utf8')) });

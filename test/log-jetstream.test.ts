@@ -1,6 +1,6 @@
 // JetStream-only behaviour of the logs, beyond the shared contract: a server of the 3-node cluster
 // killed between appends (acknowledged records stay readable, appends go on), a NATS outage (appends
-// fail with the LogWriteError callers answer as retryable, health says so, and writes recover by
+// fail with the LogWriteError callers answer as retryable (reads with LogUnavailableError), health says so, and writes recover by
 // themselves), another node's appends seen by this node's endOffset/waitFor, stream names NATS
 // accepts for every valid log name, and a bounded start-up against an unreachable NATS.
 
@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { systemClock } from '../src/clock.js';
-import { LogWriteError } from '../src/log/errors.js';
+import { LogUnavailableError, LogWriteError } from '../src/log/errors.js';
 import { JetStreamLogProvider, NatsUnavailableError } from '../src/log/jetstream/provider.js';
 import { MAX_STREAM_NAME, streamNames } from '../src/log/jetstream/names.js';
 import { SINGLE_NATS, fileCluster, freePort, singleNatsSkip } from './helpers/nats-cluster.js';
@@ -24,7 +24,7 @@ async function retrying<T>(call: () => Promise<T>): Promise<T> {
     try {
       return await call();
     } catch (e) {
-      assert.ok(e instanceof LogWriteError || /timeout|no responders/i.test(String(e)), `failed with ${String(e)}`);
+      assert.ok(e instanceof LogWriteError || e instanceof LogUnavailableError, `failed with ${String(e)}`);
       if (Date.now() > deadline) throw e;
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -163,6 +163,12 @@ test('a NATS outage fails appends with LogWriteError, shows in health, and write
     assert.ok(err instanceof LogWriteError, `expected a LogWriteError, got ${String(err)}`);
     assert.match(err.code ?? '', /^NATS_|^JS_/);
     assert.equal(err.diskFull, false);
+    // A read meanwhile: tried again within its bound, then LogUnavailableError (protocols answer 503).
+    const readErr = await log.read(0).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(readErr instanceof LogUnavailableError, `expected a LogUnavailableError, got ${String(readErr)}`);
     const h = logs.health().kinesis;
     assert.equal(h.failingLogs, 1);
     assert.ok(h.writeFailures >= 1);

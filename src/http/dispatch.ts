@@ -15,7 +15,7 @@ import type { Clock } from '../clock.js';
 import { checkSigV4Head, verifySigV4, type Credentials } from '../iam/sigv4.js';
 import { ApiError, authError, internalError, payloadTooLarge } from './errors.js';
 import { awsJsonUnknownOperation } from './awsjson.js';
-import { isDiskFull } from '../log/errors.js';
+import { LogUnavailableError, isDiskFull } from '../log/errors.js';
 import type { ApiRequest, ApiResponse } from './request.js';
 import type { Admission, BodyRefusal, FrontDoor, RequestHead } from './server.js';
 
@@ -243,6 +243,11 @@ function refusalError(r: BodyRefusal): ApiError {
 
 function errorResponse(protocol: Protocol, e: unknown, req: ApiRequest): ApiResponse {
   if (e instanceof ApiError) return protocol.error(e, req);
+  // Storage that will be back (a NATS stream electing its leader): retryable, and no stack trace.
+  if (e instanceof LogUnavailableError) {
+    console.error(`pinstream: request ${req.requestId}: ${e.message}`);
+    return protocol.error(serviceUnavailable(`The log storage is unavailable for the moment; retry with backoff (request ${req.requestId})`), req);
+  }
   console.error(`pinstream: internal error (request ${req.requestId})`, e);
   // The metadata store (SQLite) out of space: still a retryable 500, but one that says so.
   if (isDiskFull(e)) return protocol.error(internalError(`The request could not be completed: the server's disk is full (request ${req.requestId})`), req);

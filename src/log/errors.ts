@@ -21,6 +21,21 @@ export class LogWriteError extends Error {
   }
 }
 
+/**
+ * A read from a log could not be served for now: the storage behind it (a NATS cluster electing a
+ * stream leader, a server reconnecting) did not answer within the read's bound. Retrying later is
+ * the remedy, so protocols answer it with their retryable "unavailable" error.
+ */
+export class LogUnavailableError extends Error {
+  constructor(
+    readonly code: string | undefined,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
 /** True when `e` (or an error it wraps) says the disk or a quota is full. */
 export function isDiskFull(e: unknown): boolean {
   for (let cur = e, depth = 0; cur && depth < 8; cur = (cur as { cause?: unknown }).cause, depth++) {

@@ -19,7 +19,7 @@
 import { DeliverPolicy, JetStreamApiError, type Consumer, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { headers, type NatsConnection } from '@nats-io/nats-core';
 import type { Clock } from '../../clock.js';
-import { LogWriteError } from '../errors.js';
+import { LogUnavailableError, LogWriteError } from '../errors.js';
 import type { AppendOptions, AppendResult, Log, LogHealth, LogRecord, OffsetGap, Payload, ReadOptions, ReadResult } from '../log.js';
 import { offsetGap } from '../log.js';
 import { emptyHealth } from '../segment-log.js';
@@ -207,7 +207,26 @@ export class JetStreamLog implements Log {
     return run;
   }
 
+  /**
+   * Reads survive a moment without a stream leader (an election after a server died, a client
+   * reconnecting to another server): the failed attempt's reader is dropped and the read tried
+   * again with backoff until the request bound; past it the caller gets LogUnavailableError.
+   */
   private async readNow(offset: number, options: ReadOptions): Promise<ReadResult> {
+    const deadline = performance.now() + this.c.timeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.readOnce(offset, options);
+      } catch (e) {
+        await this.dropReader();
+        const left = deadline - performance.now();
+        if (this.closing || left <= 0) throw new LogUnavailableError(natsErrorCode(e), `JetStream did not serve the read in ${this.c.timeoutMs} ms (${natsErrorCode(e)})`, { cause: e });
+        await new Promise((r) => setTimeout(r, Math.min(left, RETRY_BACKOFF_MS * 2 ** Math.min(attempt, 4))));
+      }
+    }
+  }
+
+  private async readOnce(offset: number, options: ReadOptions): Promise<ReadResult> {
     const maxRecords = Math.max(1, options.maxRecords ?? DEFAULT_MAX_RECORDS);
     const maxBytes = options.maxBytes ?? Infinity;
     const from = Math.max(offset, this.start);
