@@ -16,10 +16,17 @@
 // see remote.ts); if that share matters later, the next step is the thread reading segment files
 // itself once the log publishes its committed end. In flight: the batch being stored and the one
 // prefetched (loader.ts), each at most LOADER_BATCH_BYTES.
+//
+// Where the loader runs: with the embedded DuckDB (one store per node) it always runs here, started
+// at open. With ClickHouse (one store shared by every node) the main thread places it
+// (src/cluster/placement.ts, job 'analytics-loader') and starts and stops it with `loaderStart` and
+// `loaderStop`; open() then starts it only when the placement already gave it to this node (a
+// thread restarted after a crash).
 
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import type { Clock } from '../clock.js';
+import type { LagState } from '../consumer/kit.js';
 import type { ClickHouseConfig } from '../config/config.js';
 import type { Log, LogRecord, OffsetGap, ReadOptions, ReadResult } from '../log/log.js';
 import { Channel } from './channel.js';
@@ -65,6 +72,10 @@ export interface ThreadInit {
   memoryLimitMb?: number;
   /** ClickHouse instead of DuckDB (Config.clickhouseUrl). */
   clickhouse?: ClickHouseConfig;
+  /** The main thread's clock at the start (the loader's lag is in its time). */
+  now: number;
+  /** The main thread places the loader (ClickHouse): open() starts it only when `open` says so. */
+  placed?: boolean;
 }
 
 /** One batch of log records as the main thread sends it: payloads back to back in `data`. */
@@ -74,6 +85,26 @@ export interface PackedRead {
   meta: ArrayBuffer;
   nextOffset: number;
   end: number;
+  /** The main thread's clock at the answer. */
+  now: number;
+}
+
+/**
+ * The main thread's clock as last told (with each log answer and call), moved on by this thread's
+ * monotonic time since: the loader's lag inputs are then in the time base the main thread
+ * computes the lag in, and the records' append times are.
+ */
+export class MainClock implements Clock {
+  private at = performance.now();
+  constructor(private base: number) {}
+  seen(now: number): void {
+    if (typeof now !== 'number' || !Number.isFinite(now)) return;
+    this.base = now;
+    this.at = performance.now();
+  }
+  now(): number {
+    return this.base + (performance.now() - this.at);
+  }
 }
 
 /** The ingest log as the thread sees it: reads and waits are answered by the main thread. */
@@ -81,17 +112,20 @@ export class RemoteLog implements Pick<Log, 'read' | 'endOffset' | 'waitFor' | '
   constructor(
     private readonly channel: Channel,
     private end: number,
+    readonly clock: MainClock = new MainClock(Date.now()),
   ) {}
 
   /**
-   * The loader's committed checkpoint, sent with every read and wait: the main thread answers
-   * /health's loader lag from it without a call into this thread (which may be inside a commit).
+   * The loader's lag inputs (its committed checkpoint among them), sent with every read and wait:
+   * the main thread answers /health's loader lag from them without a call into this thread (which
+   * may be inside a commit).
    */
-  progress: () => number | undefined = () => undefined;
+  progress: () => LagState | undefined = () => undefined;
 
-  /** The main thread tells the end it saw with each answer and each catchUp. */
-  seen(end: number): void {
+  /** The main thread tells the end it saw (and its clock) with each answer and each catchUp. */
+  seen(end: number, now?: number): void {
     if (end > this.end) this.end = end;
+    if (now !== undefined) this.clock.seen(now);
   }
 
   endOffset(): number {
@@ -100,13 +134,13 @@ export class RemoteLog implements Pick<Log, 'read' | 'endOffset' | 'waitFor' | '
 
   async read(offset: number, options?: ReadOptions): Promise<ReadResult> {
     const r = await this.channel.call<PackedRead>('logRead', { offset, ...options, loaded: this.progress() }, MAIN_CALL_TIMEOUT_MS);
-    this.seen(r.end);
+    this.seen(r.end, r.now);
     return { records: unpack(r), nextOffset: r.nextOffset };
   }
 
   async waitFor(offset: number, timeoutMs: number): Promise<boolean> {
-    const r = await this.channel.call<{ woke: boolean; end: number }>('logWait', { offset, timeoutMs, loaded: this.progress() }, timeoutMs + MAIN_CALL_TIMEOUT_MS);
-    this.seen(r.end);
+    const r = await this.channel.call<{ woke: boolean; end: number; now: number }>('logWait', { offset, timeoutMs, loaded: this.progress() }, timeoutMs + MAIN_CALL_TIMEOUT_MS);
+    this.seen(r.end, r.now);
     return r.woke;
   }
 
@@ -167,15 +201,15 @@ async function main(): Promise<void> {
   const channel: Channel = new Channel(
     port,
     {
-      async open() {
+      async open(a: { runLoader?: boolean } = {}) {
         store = await openEventStore({ dataDir: init.dataDir, clickhouse: init.clickhouse, memoryLimitMb: init.memoryLimitMb });
-        log = new RemoteLog(channel, init.logEnd);
-        loader = new AnalyticsLoader(log as unknown as Log, store);
+        log = new RemoteLog(channel, init.logEnd, new MainClock(init.now));
+        loader = new AnalyticsLoader(log as unknown as Log, store, undefined, { clock: log.clock });
         const l = loader;
-        log.progress = () => l.health().checkpoint;
+        log.progress = () => l.lagState();
         if (init.background) {
           await loader.checkCheckpoint();
-          loader.start();
+          if (!init.placed || a.runLoader) loader.start();
         }
         if (store instanceof DuckDbEventStore) statsConn = await store.store.connect();
         reportingOn = true;
@@ -203,10 +237,22 @@ async function main(): Promise<void> {
         r.log.seen(a.end);
         await r.loader.catchUp();
       },
-      loaderHealth(a: { end: number }) {
+      loaderHealth(a: { end: number; now?: number }) {
         const r = ready();
-        r.log.seen(a.end);
-        return { ...r.loader.health(), threadId };
+        r.log.seen(a.end, a.now);
+        return { ...r.loader.health(), running: r.loader.running, threadId };
+      },
+      /** The placement gave the loader to this node (ClickHouse): it starts from the store's checkpoint. */
+      async loaderStart(a: { end: number; now?: number }) {
+        const r = ready();
+        r.log.seen(a.end, a.now);
+        // The checkpoint may have moved on while another node loaded.
+        await r.loader.checkCheckpoint();
+        r.loader.start();
+      },
+      /** The placement took the loader away (or this node leaves): resolves once it no longer writes. */
+      async loaderStop() {
+        await ready().loader.stop();
       },
       retention(a: { now: number }) {
         return applyRetention(ready().store, at(a.now), init.retentionDays);
