@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../src/clock.js';
 import { SegmentLog } from '../src/log/segment-log.js';
-import { encodeIngestEntry } from '../src/pinpoint/ingest-record.js';
+import { decodeIngestEntry, decodeIngestText, encodeIngestEntry } from '../src/pinpoint/ingest-record.js';
 import { buildRecord, endpointParts } from '../src/pinpoint/record.js';
 import type { StoredEndpoint } from '../src/pinpoint/endpoints.js';
 import { EventStore, STORE_CHECKPOINT_THRESHOLD, STORE_MEMORY_LIMIT_MB, type EventRow } from '../src/analytics/store.js';
@@ -473,4 +473,18 @@ test('the loader on the consumer kit: a failing store is retried with a growing 
   } finally {
     await cleanup();
   }
+});
+
+test('decodeIngestText (the loader\'s one-decode path) reads entries as decodeIngestEntry does, history marks and non-ASCII ids included', () => {
+  for (const [entry, history] of [
+    [encodeIngestEntry('app', 'ép\n1', 'ev"1', '{"a":"ü\\n"}'), false],
+    [encodeIngestEntry('app', 'ep', 'ev', '{}', true), true],
+  ] as const) {
+    const bytes = decodeIngestEntry(Buffer.from(entry));
+    const text = decodeIngestText(entry);
+    assert.deepEqual({ ...text, record: text.record }, { ...bytes, record: bytes.record.toString('utf8') });
+    assert.equal(text.history === true, history);
+  }
+  assert.throws(() => decodeIngestText('{"not":"an entry"}'), /missing header line/);
+  assert.throws(() => decodeIngestText('["no newline"]'), /missing header line/);
 });

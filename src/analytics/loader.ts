@@ -18,7 +18,7 @@ import type { BackoffOptions } from '../consumer/backoff.js';
 import type { Checkpoint } from '../consumer/checkpoint.js';
 import { ConsumerKit, type ConsumerLag, type ConsumerState, type LagState } from '../consumer/kit.js';
 import type { Log, OffsetGap } from '../log/log.js';
-import { decodeIngestEntry } from '../pinpoint/ingest-record.js';
+import { decodeIngestText } from '../pinpoint/ingest-record.js';
 import { repairJsonText } from '../unicode.js';
 import type { AnalyticsEventStore } from './event-store.js';
 import type { EventRow } from './store.js';
@@ -312,13 +312,13 @@ export class AnalyticsLoader {
         continue;
       }
       try {
-        const e = decodeIngestEntry(r.payload);
+        const e = decodeIngestText(r.payload.toString('utf8'));
         if (e.history) {
           // Imported history, stored by the import itself (src/history/).
           out.replayed++;
           continue;
         }
-        out.rows.push(recordToRow(e.appId, e.endpointId, e.eventId, JSON.parse(e.record.toString('utf8')) as Json));
+        out.rows.push(recordToRow(e.appId, e.endpointId, e.eventId, JSON.parse(e.record) as Json));
       } catch (err) {
         out.skipped++;
         out.lastError = `offset ${r.offset}: ${err instanceof Error ? err.message : String(err)}`;
