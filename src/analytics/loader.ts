@@ -17,7 +17,7 @@ import { systemClock } from '../clock.js';
 import type { BackoffOptions } from '../consumer/backoff.js';
 import type { Checkpoint } from '../consumer/checkpoint.js';
 import { ConsumerKit, type ConsumerLag, type ConsumerState, type LagState } from '../consumer/kit.js';
-import type { Log, OffsetGap } from '../log/log.js';
+import type { Log, LogRecord, OffsetGap } from '../log/log.js';
 import { decodeIngestText } from '../pinpoint/ingest-record.js';
 import { repairJsonText } from '../unicode.js';
 import type { AnalyticsEventStore } from './event-store.js';
@@ -154,6 +154,8 @@ export interface LoaderOptions {
   backoff?: BackoffOptions;
   /** Backoff jitter source (tests). */
   random?: () => number;
+  /** Reads and maps a batch elsewhere (default: log.read and parseRecords here). */
+  readBatch?: ReadBatch;
 }
 
 export class AnalyticsLoader {
@@ -168,6 +170,7 @@ export class AnalyticsLoader {
   /** Append time of the first record of the batch being stored (lag is exact while one is). */
   private inHand: number | undefined;
   private gap: OffsetGap | undefined;
+  private readonly readBatch: ReadBatch | undefined;
 
   constructor(
     private readonly log: Log,
@@ -175,6 +178,7 @@ export class AnalyticsLoader {
     private readonly batchRecords = LOADER_BATCH_RECORDS,
     options: LoaderOptions = {},
   ) {
+    this.readBatch = options.readBatch;
     this.kit = new ConsumerKit({
       checkpoint: this.saved,
       clock: options.clock ?? systemClock,
@@ -301,34 +305,42 @@ export class AnalyticsLoader {
     return parsed.next;
   }
 
-  /** Reads and maps one batch from `from`; records below `loadedTo` are stored already and skipped. */
+  /** Reads and maps one batch from `from` (here, or through `readBatch`: the parse thread). */
   private async parse(from: number, loadedTo: number): Promise<ParsedBatch> {
-    const { records, nextOffset } = await this.log.read(from, { maxRecords: this.batchRecords, maxBytes: LOADER_BATCH_BYTES });
-    if (records.length > 0) this.kit.lastReadTs = records[records.length - 1].timestamp;
-    const out: ParsedBatch = { rows: [], next: Math.max(from, nextOffset), replayed: 0, skipped: 0, firstTs: records[0]?.timestamp };
-    for (const r of records) {
-      if (r.offset < loadedTo) {
-        out.replayed++;
-        continue;
-      }
-      try {
-        const e = decodeIngestText(r.payload.toString('utf8'));
-        if (e.history) {
-          // Imported history, stored by the import itself (src/history/).
-          out.replayed++;
-          continue;
-        }
-        out.rows.push(recordToRow(e.appId, e.endpointId, e.eventId, JSON.parse(e.record) as Json));
-      } catch (err) {
-        out.skipped++;
-        out.lastError = `offset ${r.offset}: ${err instanceof Error ? err.message : String(err)}`;
-      }
-    }
+    const out = this.readBatch
+      ? await this.readBatch(from, loadedTo, { maxRecords: this.batchRecords, maxBytes: LOADER_BATCH_BYTES })
+      : await this.log.read(from, { maxRecords: this.batchRecords, maxBytes: LOADER_BATCH_BYTES }).then(({ records, nextOffset }) => parseRecords(records, from, nextOffset, loadedTo));
+    if (out.lastTs !== undefined) this.kit.lastReadTs = out.lastTs;
     return out;
   }
 }
 
-interface ParsedBatch {
+/** Maps one read of the ingest log to rows; records below `loadedTo` are stored already and skipped. */
+export function parseRecords(records: readonly LogRecord[], from: number, nextOffset: number, loadedTo: number): ParsedBatch {
+  const out: ParsedBatch = { rows: [], next: Math.max(from, nextOffset), replayed: 0, skipped: 0, firstTs: records[0]?.timestamp, lastTs: records[records.length - 1]?.timestamp };
+  for (const r of records) {
+    if (r.offset < loadedTo) {
+      out.replayed++;
+      continue;
+    }
+    try {
+      const e = decodeIngestText(r.payload.toString('utf8'));
+      if (e.history) {
+        // Imported history, stored by the import itself (src/history/).
+        out.replayed++;
+        continue;
+      }
+      out.rows.push(recordToRow(e.appId, e.endpointId, e.eventId, JSON.parse(e.record) as Json));
+    } catch (err) {
+      out.skipped++;
+      out.lastError = `offset ${r.offset}: ${err instanceof Error ? err.message : String(err)}`;
+    }
+  }
+  return out;
+}
+
+/** One batch read and mapped. */
+export interface ParsedBatch {
   rows: EventRow[];
   next: number;
   /** Records below loaded_to: stored by an earlier load. */
@@ -336,7 +348,11 @@ interface ParsedBatch {
   /** Records that could not be decoded. */
   skipped: number;
   lastError?: string;
-  /** Append time of the first record read (undefined when it read none). */
+  /** Append times of the first and last record read (undefined when it read none). */
   firstTs?: number;
+  lastTs?: number;
 }
+
+/** Reads and maps the batch at `from` elsewhere (the analytics thread's parse thread). */
+export type ReadBatch = (from: number, loadedTo: number, limits: { maxRecords: number; maxBytes: number }) => Promise<ParsedBatch>;
 

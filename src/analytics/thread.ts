@@ -17,6 +17,11 @@
 // itself once the log publishes its committed end. In flight: the batch being stored and the one
 // prefetched (loader.ts), each at most LOADER_BATCH_BYTES.
 //
+// Parsing: a batch of at least PARSE_THREAD_MIN_RECORDS records is handed on, buffers as the main
+// thread sent them, to the loader's parse thread (parse-thread.ts), which answers with packed rows
+// (row-pack.ts); this thread then only does the rollups, the appender and DuckDB's calls. A parse
+// thread that fails is not used again and parsing comes back here.
+//
 // Where the loader runs: with the embedded DuckDB (one store per node) it always runs here, started
 // at open. With ClickHouse (one store shared by every node) the main thread places it
 // (src/cluster/placement.ts, job 'analytics-loader') and starts and stops it with `loaderStart` and
@@ -32,7 +37,8 @@ import type { Log, LogRecord, OffsetGap, ReadOptions, ReadResult } from '../log/
 import { Channel } from './channel.js';
 import { DuckDbEventStore } from './duckdb-event-store.js';
 import { HISTORY_IMPORT_CLICKHOUSE_MESSAGE, type AnalyticsEventStore } from './event-store.js';
-import { AnalyticsLoader } from './loader.js';
+import { AnalyticsLoader, parseRecords, type ReadBatch } from './loader.js';
+import { ParseThread, unpackRead } from './parse-thread.js';
 import { openEventStore } from './open-event-store.js';
 import { applyRetention } from './retention.js';
 import type { EventRow, EventStore } from './store.js';
@@ -40,6 +46,11 @@ import type { DashboardName, DashboardQuery, DateRange, Funnel, KpiScope } from 
 
 /** How long the thread waits for the main thread to answer a log read or a history hook. */
 export const MAIN_CALL_TIMEOUT_MS = 60_000;
+/**
+ * Smallest batch handed to the parse thread: a live trickle of a few records is parsed here, a
+ * hop to another thread would only add latency.
+ */
+export const PARSE_THREAD_MIN_RECORDS = 1000;
 /** How often the thread tells the main thread its memory (its V8 heap, DuckDB's buffer pool) for /metrics. */
 export const MEMORY_REPORT_MS = 1000;
 
@@ -133,9 +144,15 @@ export class RemoteLog implements Pick<Log, 'read' | 'endOffset' | 'waitFor' | '
   }
 
   async read(offset: number, options?: ReadOptions): Promise<ReadResult> {
+    const r = await this.readPacked(offset, options);
+    return { records: unpackRead(r), nextOffset: r.nextOffset };
+  }
+
+  /** A read as the main thread packed it (handed on to the parse thread as it is). */
+  async readPacked(offset: number, options?: ReadOptions): Promise<PackedRead> {
     const r = await this.channel.call<PackedRead>('logRead', { offset, ...options, loaded: this.progress() }, MAIN_CALL_TIMEOUT_MS);
     this.seen(r.end, r.now);
-    return { records: unpack(r), nextOffset: r.nextOffset };
+    return r;
   }
 
   async waitFor(offset: number, timeoutMs: number): Promise<boolean> {
@@ -149,17 +166,6 @@ export class RemoteLog implements Pick<Log, 'read' | 'endOffset' | 'waitFor' | '
   }
 }
 
-function unpack(r: PackedRead): LogRecord[] {
-  const meta = new Float64Array(r.meta);
-  const data = Buffer.from(r.data);
-  const out: LogRecord[] = new Array(meta.length / 3);
-  for (let i = 0, pos = 0; i < out.length; i++) {
-    const len = meta[i * 3 + 2];
-    out[i] = { offset: meta[i * 3], timestamp: meta[i * 3 + 1], payload: data.subarray(pos, pos + len) };
-    pos += len;
-  }
-  return out;
-}
 
 /** The main thread's clock as of the call. */
 const at = (now: number): Clock => ({ now: () => now });
@@ -171,6 +177,20 @@ async function main(): Promise<void> {
   let loader: AnalyticsLoader | undefined;
   let log: RemoteLog | undefined;
   let memoryTimer: NodeJS.Timeout | undefined;
+  /** The loader's parse thread, started with the first batch large enough to need it. */
+  let parser: ParseThread | undefined;
+  /** Batches of at least PARSE_THREAD_MIN_RECORDS are parsed on the parse thread, smaller ones here. */
+  const readBatch =
+    (from: RemoteLog): ReadBatch =>
+    async (offset, loadedTo, limits) => {
+      const packed = await from.readPacked(offset, limits);
+      const count = packed.meta.byteLength / 24;
+      if (count >= PARSE_THREAD_MIN_RECORDS) {
+        parser ??= new ParseThread();
+        if (parser.usable) return parser.parse(packed, offset, loadedTo);
+      }
+      return parseRecords(unpackRead(packed), offset, packed.nextOffset, loadedTo);
+    };
   /** A connection of its own for the memory reports (closed before the store; DuckDB only). */
   let statsConn: Awaited<ReturnType<EventStore['connect']>> | undefined;
   /** The memory reports run (from open until close). */
@@ -204,7 +224,7 @@ async function main(): Promise<void> {
       async open(a: { runLoader?: boolean } = {}) {
         store = await openEventStore({ dataDir: init.dataDir, clickhouse: init.clickhouse, memoryLimitMb: init.memoryLimitMb });
         log = new RemoteLog(channel, init.logEnd, new MainClock(init.now));
-        loader = new AnalyticsLoader(log as unknown as Log, store, undefined, { clock: log.clock });
+        loader = new AnalyticsLoader(log as unknown as Log, store, undefined, { clock: log.clock, readBatch: readBatch(log) });
         const l = loader;
         log.progress = () => l.lagState();
         if (init.background) {
@@ -277,6 +297,8 @@ async function main(): Promise<void> {
         await reporting;
         conn?.closeSync();
         await loader?.stop();
+        await parser?.close();
+        parser = undefined;
         await store?.close();
         store = undefined;
         loader = undefined;
