@@ -63,7 +63,9 @@ export class ParseThread {
         try {
           p.resolve({ ...a.batch, rows: unpackRows(a.batch.rows) });
         } catch (e) {
+          // Rows that do not unpack would fail every retry the same way: parse here from now on.
           p.reject(e as Error);
+          this.fail(new Error(`the loader's parse thread answered rows that do not unpack: ${(e as Error).message}`));
         }
       }
     });

@@ -32,6 +32,33 @@ export interface PackedRows {
 }
 
 const packable = (v: string | null): boolean => v === null || (v !== NULL && !v.includes(SEP));
+/**
+ * Whether every string field packs. The JSON columns (recordToRow's jsonText: JSON.stringify output
+ * or '{}') never hold a raw U+0000 nor are exactly U+0001, so the longest fields are not scanned.
+ */
+const packs = (r: EventRow): boolean =>
+    packable(r.appId) &&
+    packable(r.eventKey) &&
+    packable(r.eventType) &&
+    packable(r.endpointId) &&
+    packable(r.userId) &&
+    packable(r.sessionId) &&
+    packable(r.channel) &&
+    packable(r.platform) &&
+    packable(r.platformVersion) &&
+    packable(r.appVersion) &&
+    packable(r.make) &&
+    packable(r.model) &&
+    packable(r.country) &&
+    packable(r.campaignId) &&
+    packable(r.campaignActivityId) &&
+    packable(r.treatmentId) &&
+    packable(r.journeyId) &&
+    packable(r.journeyActivityId) &&
+    packable(r.campaignSendStatus) &&
+    packable(r.journeySendStatus) &&
+    packable(r.deliveryType) &&
+    packable(r.journeyActivityType);
 
 export function packRows(rows: readonly EventRow[]): PackedRows {
   const nums = new Float64Array(rows.length * NUMBERS);
@@ -39,13 +66,18 @@ export function packRows(rows: readonly EventRow[]): PackedRows {
   const odd: Array<[number, EventRow]> = [];
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i];
-    let ok = true;
-    for (const k of STRINGS) if (!packable(r[k])) ok = false;
-    if (!ok) {
+    if (!packs(r)) {
       odd.push([i, r]);
       continue;
     }
-    for (const k of STRINGS) parts.push(r[k] ?? NULL);
+    // Explicit fields in STRINGS order (a keyed loop over the names was a third of the packing).
+    // Joined per row, then the rows: one join over all fields of a batch was 3x slower (measured).
+    parts.push([
+      r.appId, r.eventKey, r.eventType, r.endpointId, r.userId ?? NULL, r.sessionId ?? NULL, r.channel ?? NULL, r.platform ?? NULL, r.platformVersion ?? NULL,
+      r.appVersion ?? NULL, r.make ?? NULL, r.model ?? NULL, r.country ?? NULL, r.attributes, r.metrics, r.endpointAttributes, r.campaignId ?? NULL,
+      r.campaignActivityId ?? NULL, r.treatmentId ?? NULL, r.journeyId ?? NULL, r.journeyActivityId ?? NULL, r.campaignSendStatus ?? NULL,
+      r.journeySendStatus ?? NULL, r.deliveryType ?? NULL, r.journeyActivityType ?? NULL,
+    ].join(SEP));
     const o = i * NUMBERS;
     nums[o] = r.eventTime;
     nums[o + 1] = r.arrivalTime;
@@ -53,6 +85,7 @@ export function packRows(rows: readonly EventRow[]): PackedRows {
     nums[o + 3] = r.sessionStart ?? NaN;
   }
   // Every field is followed by SEP, so the split's last element is the empty tail.
+  // (One join: building the text by += left ropes that cost more in GC and in postMessage's flattening.)
   return { count: rows.length, numbers: nums.buffer, text: parts.length > 0 ? parts.join(SEP) + SEP : '', odd };
 }
 
