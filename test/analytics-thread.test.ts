@@ -207,3 +207,24 @@ test('the loader lag is known on the calling thread without a call into the anal
     await cleanup();
   }
 });
+
+test('with the parse thread (forced on: PARSE_THREAD_MIN_CPUS) the loader stores the same rows; a trickle below PARSE_THREAD_MIN_RECORDS is parsed on the analytics thread', async () => {
+  const on = await setup({ parseThreadCpus: 64 });
+  const off = await setup({ parseThreadCpus: 1 });
+  try {
+    for (const s of [on, off]) {
+      for (let i = 0; i < 5; i++) await s.log.append(entries(i * 1000, 1000));
+      await s.log.append(entries(5000, 10));
+      await s.analytics.catchUp();
+      await s.log.append(entries(5010, 5));
+      await s.analytics.catchUp();
+      const h = await s.analytics.loaderHealth();
+      assert.deepEqual({ loaded: h.loaded, skipped: h.skipped, checkpoint: h.checkpoint }, { loaded: 5015, skipped: 0, checkpoint: 5015 });
+    }
+    const rows = (a: typeof on.analytics) => a.query('SELECT * FROM events ORDER BY event_key');
+    assert.deepEqual(await rows(on.analytics), await rows(off.analytics));
+  } finally {
+    await on.cleanup();
+    await off.cleanup();
+  }
+});

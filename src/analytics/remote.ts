@@ -81,6 +81,8 @@ export interface AnalyticsOptions {
    * of several loads. Ignored with DuckDB (each node's own store: its loader always runs here).
    */
   placement?: Placement;
+  /** CPUs the loader's parse-thread decision counts (thread.ts PARSE_THREAD_MIN_CPUS; tests force it). */
+  parseThreadCpus?: number;
   /** Overrides of the timeouts above (tests of a thread that does not answer). */
   queryTimeoutMs?: number;
   loadTimeoutMs?: number;
@@ -249,6 +251,7 @@ export class AnalyticsThread implements Analytics {
       clickhouse: this.opts.clickhouse,
       now: this.opts.clock.now(),
       placed: this.placed,
+      parseThreadCpus: this.opts.parseThreadCpus,
     };
     const worker = new Worker(new URL('./thread.js', import.meta.url), { workerData: init, name: 'pinstream-analytics', resourceLimits: { maxOldGenerationSizeMb: ANALYTICS_THREAD_HEAP_MB } });
     const channel = new Channel(worker, this.handlers(), 'the analytics thread');

@@ -17,7 +17,8 @@
 // itself once the log publishes its committed end. In flight: the batch being stored and the one
 // prefetched (loader.ts), each at most LOADER_BATCH_BYTES.
 //
-// Parsing: a batch of at least PARSE_THREAD_MIN_RECORDS records is handed on, buffers as the main
+// Parsing (with at least PARSE_THREAD_MIN_CPUS CPUs, see there): a batch of at least
+// PARSE_THREAD_MIN_RECORDS records is handed on, buffers as the main
 // thread sent them, to the loader's parse thread (parse-thread.ts), which answers with packed rows
 // (row-pack.ts); this thread then only does the rollups, the appender and DuckDB's calls. A parse
 // thread that fails is not used again and parsing comes back here.
@@ -28,6 +29,7 @@
 // `loaderStop`; open() then starts it only when the placement already gave it to this node (a
 // thread restarted after a crash).
 
+import { availableParallelism } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import type { Clock } from '../clock.js';
@@ -51,6 +53,15 @@ export const MAIN_CALL_TIMEOUT_MS = 60_000;
  * hop to another thread would only add latency.
  */
 export const PARSE_THREAD_MIN_RECORDS = 1000;
+/**
+ * The parse thread is used only with at least this many CPUs. It moves ~10 µs/record off the
+ * analytics thread (its CPU per record went from 31-36 µs to 25-34 µs in `bench analytics`) but
+ * adds about as much in packing, unpacking and the copy; on the 2-core machine, where the main
+ * thread, the analytics thread and DuckDB's threads already share both cores, the load took as
+ * long or longer (base 19.6-25.2 s, with the parse thread 22.8-27.0 s for 200k records; process
+ * CPU 72-83 against 86-106 µs/record). With spare cores the parse runs beside the rest.
+ */
+export const PARSE_THREAD_MIN_CPUS = 4;
 /** How often the thread tells the main thread its memory (its V8 heap, DuckDB's buffer pool) for /metrics. */
 export const MEMORY_REPORT_MS = 1000;
 
@@ -85,6 +96,8 @@ export interface ThreadInit {
   clickhouse?: ClickHouseConfig;
   /** The main thread's clock at the start (the loader's lag is in its time). */
   now: number;
+  /** CPUs the parse thread decision counts (default os.availableParallelism(); tests force it). */
+  parseThreadCpus?: number;
   /** The main thread places the loader (ClickHouse): open() starts it only when `open` says so. */
   placed?: boolean;
 }
@@ -177,6 +190,7 @@ async function main(): Promise<void> {
   let loader: AnalyticsLoader | undefined;
   let log: RemoteLog | undefined;
   let memoryTimer: NodeJS.Timeout | undefined;
+  const parseCpus = init.parseThreadCpus ?? availableParallelism();
   /** The loader's parse thread, started with the first batch large enough to need it. */
   let parser: ParseThread | undefined;
   /** Batches of at least PARSE_THREAD_MIN_RECORDS are parsed on the parse thread, smaller ones here. */
@@ -185,7 +199,7 @@ async function main(): Promise<void> {
     async (offset, loadedTo, limits) => {
       const packed = await from.readPacked(offset, limits);
       const count = packed.meta.byteLength / 24;
-      if (count >= PARSE_THREAD_MIN_RECORDS) {
+      if (count >= PARSE_THREAD_MIN_RECORDS && parseCpus >= PARSE_THREAD_MIN_CPUS) {
         parser ??= new ParseThread();
         if (parser.usable) return parser.parse(packed, offset, loadedTo);
       }
