@@ -170,10 +170,14 @@ export function healthBody(
 }
 
 /** The analytics loader's lag on /metrics (process-wide, like /health's). */
-function loaderMetrics(loader: { recordsBehind: number } | undefined): string {
+function loaderMetrics(loader: { recordsBehind: number; millisBehind: number } | undefined): string {
   if (!loader) return '';
   const name = 'pinstream_analytics_loader_records_behind';
-  return `# HELP ${name} Ingest-log records the analytics loader has not loaded yet (as of its last report: at most one batch stale).\n# TYPE ${name} gauge\n${name} ${loader.recordsBehind}\n`;
+  const ms = 'pinstream_analytics_loader_millis_behind';
+  return (
+    `# HELP ${name} Ingest-log records the analytics loader has not loaded yet (as of its last report: at most one batch stale).\n# TYPE ${name} gauge\n${name} ${loader.recordsBehind}\n` +
+    `# HELP ${ms} Age of the oldest ingest-log record the analytics loader has not loaded (an upper bound while none is in hand).\n# TYPE ${ms} gauge\n${ms} ${loader.millisBehind}\n`
+  );
 }
 
 export async function startPinstream(config: Config, clock: Clock = systemClock, deps: PinstreamDeps = {}): Promise<Pinstream> {
@@ -210,7 +214,8 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   // or the first append. Before accepting events: the producers append through `producerLog`,
   // whose appends wait for the loader's checkpoint check (a checkpoint beyond the log's end is
   // reported and skipped past), as the start itself waited for it before.
-  const analytics = PinstreamAnalytics.deferred({ dataDir: config.dataDir, ingestLog, db, meta, clock, retentionDays: config.retentionDays, memoryLimitMb: config.analyticsMemoryMb, clickhouse: config.clickhouseUrl });
+  // With ClickHouse (one store for every node) the loader is placed: one node loads (remote.ts).
+  const analytics = PinstreamAnalytics.deferred({ dataDir: config.dataDir, ingestLog, db, meta, clock, retentionDays: config.retentionDays, memoryLimitMb: config.analyticsMemoryMb, clickhouse: config.clickhouseUrl, placement });
   if (ingestLog.endOffset() > 0) analytics.ready().catch(() => {}); // the failure is logged, and every call reports it
   const producerLog = new AppendsAfter(ingestLog, () => analytics.ready());
 

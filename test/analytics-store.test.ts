@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../src/clock.js';
 import { SegmentLog } from '../src/log/segment-log.js';
-import { encodeIngestEntry } from '../src/pinpoint/ingest-record.js';
+import { decodeIngestEntry, decodeIngestText, encodeIngestEntry } from '../src/pinpoint/ingest-record.js';
 import { buildRecord, endpointParts } from '../src/pinpoint/record.js';
 import type { StoredEndpoint } from '../src/pinpoint/endpoints.js';
 import { EventStore, STORE_CHECKPOINT_THRESHOLD, STORE_MEMORY_LIMIT_MB, type EventRow } from '../src/analytics/store.js';
@@ -27,6 +27,7 @@ import { fromProfiles } from '../src/analytics/dashboards/demographics.js';
 import { EVENTS_MESSAGING_COLUMNS, type DashboardResult } from '../src/analytics/types.js';
 import { AnalyticsLoader } from '../src/analytics/loader.js';
 import { applyRetention, DAY_MS } from '../src/analytics/retention.js';
+import { until } from './helpers/firehose.js';
 
 const APP = 'a'.repeat(32);
 const T0 = Date.parse('2024-01-01T00:00:00Z');
@@ -433,4 +434,57 @@ test('stopping the loader while it backs off after a failed commit resolves (not
   } finally {
     await cleanup();
   }
+});
+
+test('the loader on the consumer kit: a failing store is retried with a growing jittered backoff, state and retries in health, then it recovers; lag while behind', async () => {
+  const { dir, log, cleanup } = await setup();
+  try {
+    await log.append(entries(0, 40, 40));
+    const store = await EventStore.open(dir);
+    const failing = Object.create(store) as EventStore;
+    let failures = 0;
+    failing.append = async (rows, checkpoint) => {
+      if (failures < 3) {
+        failures++;
+        throw new Error('IO Error: No space left on device');
+      }
+      return store.append(rows, checkpoint);
+    };
+    // Jitter at its largest so the delays are the caps: 20, 40, 80 ms.
+    const loader = new AnalyticsLoader(log, failing, 10, { backoff: { baseMs: 20, maxMs: 1000 }, random: () => 0.999 });
+    await loader.checkCheckpoint();
+    const before = loader.health();
+    assert.equal(before.state, 'stopped');
+    assert.equal(before.recordsBehind, 40);
+    assert.ok(before.millisBehind >= 1);
+    const started = performance.now();
+    loader.start();
+    await until(() => loader.health().checkpoint === 40, 'the loader to load after the store recovers', 30_000);
+    assert.ok(performance.now() - started >= 20 + 40 + 80 - 15, 'three backoffs were waited');
+    const h = loader.health();
+    assert.equal(h.retries, 3);
+    assert.equal(h.state, 'running');
+    assert.match(h.lastError ?? '', /^analytics load: IO Error: No space left/);
+    assert.deepEqual({ loaded: h.loaded, recordsBehind: h.recordsBehind, millisBehind: h.millisBehind }, { loaded: 40, recordsBehind: 0, millisBehind: 0 });
+    await loader.stop();
+    assert.equal(loader.health().state, 'stopped');
+    assert.equal(await store.rowCount(), 40);
+    await store.close();
+  } finally {
+    await cleanup();
+  }
+});
+
+test('decodeIngestText (the loader\'s one-decode path) reads entries as decodeIngestEntry does, history marks and non-ASCII ids included', () => {
+  for (const [entry, history] of [
+    [encodeIngestEntry('app', 'ép\n1', 'ev"1', '{"a":"ü\\n"}'), false],
+    [encodeIngestEntry('app', 'ep', 'ev', '{}', true), true],
+  ] as const) {
+    const bytes = decodeIngestEntry(Buffer.from(entry));
+    const text = decodeIngestText(entry);
+    assert.deepEqual({ ...text, record: text.record }, { ...bytes, record: bytes.record.toString('utf8') });
+    assert.equal(text.history === true, history);
+  }
+  assert.throws(() => decodeIngestText('{"not":"an entry"}'), /missing header line/);
+  assert.throws(() => decodeIngestText('["no newline"]'), /missing header line/);
 });

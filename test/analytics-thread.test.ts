@@ -183,20 +183,48 @@ test('a batch longer than APPEND_CHUNK_ROWS is stored row for row across its dat
   }
 });
 
+/** The lag's records and checkpoint (and millisBehind when nothing is behind, where it is exactly 0). */
+function lagOf(a: { loaderLag(): { recordsBehind: number; checkpoint: number; millisBehind: number } | undefined }) {
+  const l = a.loaderLag()!;
+  return { recordsBehind: l.recordsBehind, checkpoint: l.checkpoint, ...(l.recordsBehind === 0 ? { millisBehind: l.millisBehind } : {}) };
+}
+
 test('the loader lag is known on the calling thread without a call into the analytics thread: records behind its last reported checkpoint, 0 once loaded', async () => {
   const { log, analytics, cleanup } = await setup();
   try {
     // The loader reports its checkpoint with each read and wait; its first wait comes soon after open.
     await until(() => analytics.loaderLag(), 'the loader to report its checkpoint once');
-    assert.deepEqual(analytics.loaderLag(), { recordsBehind: 0, checkpoint: 0 });
+    assert.deepEqual(lagOf(analytics), { recordsBehind: 0, checkpoint: 0, millisBehind: 0 });
     await log.append(entries(0, 5000));
     // Synchronously after the append: nothing of it can be loaded yet, and the lag says so.
-    assert.deepEqual(analytics.loaderLag(), { recordsBehind: 5000, checkpoint: 0 });
+    assert.deepEqual(lagOf(analytics), { recordsBehind: 5000, checkpoint: 0 });
+    assert.ok(analytics.loaderLag()!.millisBehind >= 1, 'records behind are at least 1 ms old');
     await analytics.catchUp();
     await until(() => analytics.loaderLag()?.recordsBehind === 0, 'the lag to drop to 0 after the load', 60_000);
-    assert.deepEqual(analytics.loaderLag(), { recordsBehind: 0, checkpoint: 5000 });
+    assert.deepEqual(lagOf(analytics), { recordsBehind: 0, checkpoint: 5000, millisBehind: 0 });
     assert.equal((await analytics.loaderHealth()).checkpoint, 5000);
   } finally {
     await cleanup();
+  }
+});
+
+test('with the parse thread (forced on: PARSE_THREAD_MIN_CPUS) the loader stores the same rows; a trickle below PARSE_THREAD_MIN_RECORDS is parsed on the analytics thread', async () => {
+  const on = await setup({ parseThreadCpus: 64 });
+  const off = await setup({ parseThreadCpus: 1 });
+  try {
+    for (const s of [on, off]) {
+      for (let i = 0; i < 5; i++) await s.log.append(entries(i * 1000, 1000));
+      await s.log.append(entries(5000, 10));
+      await s.analytics.catchUp();
+      await s.log.append(entries(5010, 5));
+      await s.analytics.catchUp();
+      const h = await s.analytics.loaderHealth();
+      assert.deepEqual({ loaded: h.loaded, skipped: h.skipped, checkpoint: h.checkpoint }, { loaded: 5015, skipped: 0, checkpoint: 5015 });
+    }
+    const rows = (a: typeof on.analytics) => a.query('SELECT * FROM events ORDER BY event_key');
+    assert.deepEqual(await rows(on.analytics), await rows(off.analytics));
+  } finally {
+    await on.cleanup();
+    await off.cleanup();
   }
 });

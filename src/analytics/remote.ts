@@ -11,9 +11,17 @@
 // main they were ~25% of it: loader 10.0%, DuckDBAppender 12.0%); what is left there is logRead
 // (the copy into the transferred buffer) and the log's own scanRecords. `bench analytics` prints
 // the main thread's busy share during a 200k-record load: 12.4% of the load's wall time.
+//
+// The loader's placement: with ClickHouse every node shares one store, so exactly one node loads —
+// the one the placement (src/cluster/placement.ts, job LOADER_JOB) gives the job to; its start and
+// stop cross into the thread (thread.ts loaderStart/loaderStop), and a thread restarted after a
+// crash resumes loading only while the job is still here. With the embedded DuckDB the store is
+// this node's own: the loader always runs here, started by the thread at open, as without placement.
 
 import { Worker } from 'node:worker_threads';
 import type { Clock } from '../clock.js';
+import type { Placement } from '../cluster/placement.js';
+import { computeLag, type ConsumerLag, type LagState } from '../consumer/kit.js';
 import type { ClickHouseConfig } from '../config/config.js';
 import type { Log } from '../log/log.js';
 import type { Db } from '../store/db.js';
@@ -48,6 +56,14 @@ export const ANALYTICS_CLOSE_TIMEOUT_MS = 600_000;
 export const ANALYTICS_THREAD_HEAP_MB = 1024;
 /** Times a crashed analytics thread is started again before analytics fails for good (until a restart). */
 export const ANALYTICS_THREAD_MAX_RESTARTS = 3;
+/** The loader's name in the placement (one per deployment: every node on one ClickHouse shares it). */
+export const LOADER_JOB = 'analytics-loader';
+
+/** The loader's lag as the main thread knows it without a call into the thread. */
+export interface LoaderLag extends ConsumerLag {
+  /** The loader's committed checkpoint as last reported. */
+  checkpoint: number;
+}
 
 export interface AnalyticsOptions {
   dataDir: string;
@@ -63,6 +79,13 @@ export interface AnalyticsOptions {
   clickhouse?: ClickHouseConfig;
   /** Start the loader loop and the retention timer (default true; tests of the store turn it off). */
   background?: boolean;
+  /**
+   * Where the loader runs when the store is shared (ClickHouse): placed as LOADER_JOB, so one node
+   * of several loads. Ignored with DuckDB (each node's own store: its loader always runs here).
+   */
+  placement?: Placement;
+  /** CPUs the loader's parse-thread decision counts (thread.ts PARSE_THREAD_MIN_CPUS; tests force it). */
+  parseThreadCpus?: number;
   /** Overrides of the timeouts above (tests of a thread that does not answer). */
   queryTimeoutMs?: number;
   loadTimeoutMs?: number;
@@ -94,6 +117,56 @@ export class AnalyticsThread implements Analytics {
 
   private constructor(private readonly opts: AnalyticsOptions) {
     this.funnels = new FunnelStore(opts.meta ?? sqliteMetadata(opts.db));
+    this.placed = Boolean(opts.placement && opts.clickhouse && (opts.background ?? true));
+    // start() returns at once: the placement's renewals must not wait for the thread to open the
+    // store. stop() waits (it must not return while the loader may still write).
+    if (this.placed) opts.placement!.place(LOADER_JOB, { start: () => void this.startLoader().catch((e) => this.loaderFailed(e)), stop: () => this.stopLoader() });
+  }
+
+  /** The loader is placed (ClickHouse with a placement): it runs only while the job is on this node. */
+  private readonly placed: boolean;
+  /** The placement has given the loader to this node (a restarted thread starts it again). */
+  private loaderWanted = false;
+  /** Placement starts and stops, one after another. */
+  private loaderOps: Promise<void> = Promise.resolve();
+
+  /** Whether the loader is placed on this node now (ClickHouse); always true with DuckDB's own store. */
+  get loaderHere(): boolean {
+    return !this.placed || this.loaderWanted;
+  }
+
+  private loaderOp(fn: () => Promise<void>): Promise<void> {
+    const run = this.loaderOps.then(fn);
+    this.loaderOps = run.catch(() => {});
+    return run;
+  }
+
+  /** The placement's start: opens the thread if it is not yet, and starts the loader in it. */
+  private startLoader(): Promise<void> {
+    this.loaderWanted = true;
+    return this.loaderOp(async () => {
+      if (!this.loaderWanted) return;
+      await this.call('loaderStart', { end: this.opts.ingestLog.endOffset(), now: this.opts.clock.now() }, this.loadMs);
+    });
+  }
+
+  private loaderFailed(e: unknown): void {
+    if (this.closing || !this.loaderWanted) return;
+    this.onCrash(new Error(`the analytics loader did not start on this node: ${e instanceof Error ? e.message : String(e)}`));
+  }
+
+  /** The placement's stop: resolves once the loader in the thread has left its last store call. */
+  private stopLoader(): Promise<void> {
+    this.loaderWanted = false;
+    return this.loaderOp(async () => {
+      if (!this.first) return;
+      await this.first.catch(() => {});
+      await this.opened;
+      if (this.failure || this.closing) return;
+      await this.channel.call('loaderStop', {}, this.loadMs);
+      // Another node loads now: this node's report of its lag is no longer news.
+      this.lag = undefined;
+    });
   }
 
   /**
@@ -172,7 +245,17 @@ export class AnalyticsThread implements Analytics {
   }
 
   private async start(): Promise<void> {
-    const init: ThreadInit = { dataDir: this.opts.dataDir, retentionDays: this.opts.retentionDays, background: this.opts.background ?? true, logEnd: this.opts.ingestLog.endOffset(), memoryLimitMb: this.opts.memoryLimitMb, clickhouse: this.opts.clickhouse };
+    const init: ThreadInit = {
+      dataDir: this.opts.dataDir,
+      retentionDays: this.opts.retentionDays,
+      background: this.opts.background ?? true,
+      logEnd: this.opts.ingestLog.endOffset(),
+      memoryLimitMb: this.opts.memoryLimitMb,
+      clickhouse: this.opts.clickhouse,
+      now: this.opts.clock.now(),
+      placed: this.placed,
+      parseThreadCpus: this.opts.parseThreadCpus,
+    };
     const worker = new Worker(new URL('./thread.js', import.meta.url), { workerData: init, name: 'pinstream-analytics', resourceLimits: { maxOldGenerationSizeMb: ANALYTICS_THREAD_HEAP_MB } });
     const channel = new Channel(worker, this.handlers(), 'the analytics thread');
     this.worker = worker;
@@ -201,7 +284,8 @@ export class AnalyticsThread implements Analytics {
         died(`exited (code ${code})`);
       }),
     );
-    const opening = channel.call<{ threadId: number }>('open', {}, ANALYTICS_OPEN_TIMEOUT_MS);
+    // A placed loader starts with the thread only while the job is here (a restart after a crash).
+    const opening = channel.call<{ threadId: number }>('open', { runLoader: this.loaderWanted }, ANALYTICS_OPEN_TIMEOUT_MS);
     this.opened = opening.catch(() => {});
     try {
       this.threadId = (await opening).threadId;
@@ -215,9 +299,10 @@ export class AnalyticsThread implements Analytics {
   /** What the thread may ask of the main thread. */
   private handlers(): Handlers {
     const log = this.opts.ingestLog;
-    const progress = (loaded: number | undefined) => this.noteProgress(loaded);
+    const progress = (loaded: LagState | undefined) => this.noteProgress(loaded);
+    const clock = this.opts.clock;
     return {
-      async logRead(a: { offset: number; maxRecords?: number; maxBytes?: number; loaded?: number }): Promise<Transferable> {
+      async logRead(a: { offset: number; maxRecords?: number; maxBytes?: number; loaded?: LagState }): Promise<Transferable> {
         progress(a.loaded);
         const { records, nextOffset } = await log.read(a.offset, { maxRecords: a.maxRecords, maxBytes: a.maxBytes });
         let bytes = 0;
@@ -234,13 +319,13 @@ export class AnalyticsThread implements Analytics {
           meta[i * 3 + 1] = r.timestamp;
           meta[i * 3 + 2] = r.payload.length;
         }
-        const packed: PackedRead = { data, meta: meta.buffer, nextOffset, end: log.endOffset() };
+        const packed: PackedRead = { data, meta: meta.buffer, nextOffset, end: log.endOffset(), now: clock.now() };
         return new Transferable(packed, [data, meta.buffer]);
       },
-      async logWait(a: { offset: number; timeoutMs: number; loaded?: number }) {
+      async logWait(a: { offset: number; timeoutMs: number; loaded?: LagState }) {
         progress(a.loaded);
         const woke = await log.waitFor(a.offset, a.timeoutMs);
-        return { woke, end: log.endOffset() };
+        return { woke, end: log.endOffset(), now: clock.now() };
       },
       checkConsumer: (a: { consumer: string; checkpoint: number }) => log.checkConsumer(a.consumer, a.checkpoint),
       memory: (m: ThreadMemory) => {
@@ -309,17 +394,18 @@ export class AnalyticsThread implements Analytics {
   }
 
   /**
-   * Ingest-log records not yet loaded, from the checkpoint the loader sent with its latest read or
-   * wait (at most one batch stale, so an upper bound while a batch commits; exact while it waits).
-   * Synchronous: /health must answer while the thread is inside a long DuckDB call. Undefined until
-   * the loader has reported once.
+   * The loader's lag (computeLag) from the state it sent with its latest read or wait: records not
+   * yet loaded (at most one batch stale, so an upper bound while a batch commits; exact while it
+   * waits) and the age of the oldest of them. Synchronous: /health must answer while the thread is
+   * inside a long DuckDB call. Undefined until the loader has reported once, and on a node the
+   * placement has not given the loader to (ClickHouse: another node loads).
    */
-  loaderLag(): { recordsBehind: number; checkpoint: number } | undefined {
-    if (this.loadedTo === undefined) return undefined;
-    return { recordsBehind: Math.max(0, this.opts.ingestLog.endOffset() - this.loadedTo), checkpoint: this.loadedTo };
+  loaderLag(): LoaderLag | undefined {
+    if (this.lag === undefined) return undefined;
+    return { checkpoint: this.lag.checkpoint, ...computeLag(this.lag, this.opts.ingestLog.endOffset(), this.opts.clock.now()) };
   }
 
-  private loadedTo: number | undefined;
+  private lag: LagState | undefined;
 
   private lastMemory: ThreadMemory | undefined;
 
@@ -331,13 +417,13 @@ export class AnalyticsThread implements Analytics {
     return this.lastMemory;
   }
 
-  private noteProgress(loaded: number | undefined): void {
-    if (typeof loaded === 'number' && Number.isFinite(loaded)) this.loadedTo = loaded;
+  private noteProgress(loaded: LagState | undefined): void {
+    if (loaded && Number.isFinite(loaded.checkpoint) && this.loaderHere) this.lag = loaded;
   }
 
-  /** The loader's health, and the thread it runs on. */
-  loaderHealth(): Promise<LoaderHealth & { threadId: number }> {
-    return this.call('loaderHealth', { end: this.opts.ingestLog.endOffset() }, this.queryMs);
+  /** The loader's health, whether it runs on this node, and the thread it runs on. */
+  loaderHealth(): Promise<LoaderHealth & { running: boolean; threadId: number }> {
+    return this.call('loaderHealth', { end: this.opts.ingestLog.endOffset(), now: this.opts.clock.now() }, this.queryMs);
   }
 
   retention(): Promise<RetentionResult> {
@@ -374,6 +460,9 @@ export class AnalyticsThread implements Analytics {
   /** Stops the loader and closes the store in the thread; the thread then ends by itself. */
   async close(): Promise<void> {
     if (this.closing) return;
+    // The placed loader is handed over before the thread goes (the server's placement.close did
+    // this already; a placement that outlives this service is not left with a job on a closed thread).
+    if (this.placed) await this.opts.placement!.release(LOADER_JOB).catch(() => {});
     if (!this.first) {
       // Never started: no thread, no store to close.
       this.closing = true;

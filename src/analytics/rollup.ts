@@ -31,8 +31,9 @@
 // "new" means first seen ever rather than first still stored (the raw path's meaning, which differs
 // only on the oldest retained day).
 
-import { DuckDBDateValue, blobValue, type DuckDBConnection } from '@duckdb/node-api';
+import { blobValue, type DuckDBConnection } from '@duckdb/node-api';
 import { CAMPAIGN_ROLLUP_DDL, CampaignBatch, deleteCampaignDaysBefore, writeCampaignDays } from './campaign-rollup.js';
+import { appendChunks, type ChunkColumn } from './chunks.js';
 import { DAY_MS } from './retention.js';
 import type { EventRow } from './store.js';
 
@@ -283,16 +284,7 @@ export class ActivityRollup {
       if (list.length === 0) continue;
       const app = await conn.createAppender(table, catalog === null ? null : 'main', catalog);
       try {
-        for (const e of list) {
-          app.appendVarchar(e.appId);
-          app.appendVarchar(e.kind);
-          app.appendVarchar(e.id);
-          app.appendInteger(e.idx);
-          app.appendDate(new DuckDBDateValue(e.firstDay));
-          if (e.createdDay === null) app.appendNull();
-          else app.appendDate(new DuckDBDateValue(e.createdDay));
-          app.endRow();
-        }
+        appendChunks(app, list, ID_COLUMNS);
         app.flushSync();
       } finally {
         app.closeSync();
@@ -323,7 +315,7 @@ export class ActivityRollup {
       await conn.run(`INSERT INTO daily_counts SELECT app_id, DATE '1970-01-01' + day, hour, event_type, n, revenue, units FROM counts_staging
         ON CONFLICT DO UPDATE SET n = n + excluded.n, revenue = revenue + excluded.revenue, units = units + excluded.units`);
     }
-    if (batch.profiles.length > 0) await writeProfiles(conn, batch.profiles);
+    if (batch.profiles.length > 0) await writeProfiles(conn, batch.profiles, batch.ids);
     await writeCampaignDays(conn, batch.campaigns);
     // Read-modify-write of the few bitmaps the batch touches (a batch spans about one day).
     for (const b of batch.bits) {
@@ -349,34 +341,65 @@ export class ActivityRollup {
   }
 }
 
-/**
- * Merges the batch's profiles: per column the value with the later time wins. No index (an
- * INSERT … ON CONFLICT upsert needs one): the endpoint's row is found by a hash join on its index.
- */
-async function writeProfiles(conn: DuckDBConnection, profiles: readonly Profile[]): Promise<void> {
-  await conn.run('DELETE FROM profiles_staging');
-  const app = await conn.createAppender('profiles_staging', 'main', 'temp');
+/** activity_ids' columns (and ids_staging's, its copy). */
+const ID_COLUMNS: ReadonlyArray<ChunkColumn<IdEntry & { appId: string; kind: string; id: string }>> = [
+  { kind: 'varchar', get: (e) => e.appId },
+  { kind: 'varchar', get: (e) => e.kind },
+  { kind: 'varchar', get: (e) => e.id },
+  { kind: 'integer', get: (e) => e.idx },
+  { kind: 'date', get: (e) => e.firstDay },
+  { kind: 'date', get: (e) => e.createdDay },
+];
+
+/** endpoint_profiles' columns (and profiles_staging's): app, index, last time, then each field's value and time. */
+const PROFILE_CHUNK_COLUMNS: ReadonlyArray<ChunkColumn<Profile>> = [
+  { kind: 'varchar', get: (p) => p.appId },
+  { kind: 'integer', get: (p) => p.idx },
+  { kind: 'bigint', get: (p) => p.lastT },
+  ...PROFILE_FIELDS.flatMap((_, i): Array<ChunkColumn<Profile>> => [
+    { kind: 'varchar', get: (p) => p.values[i] },
+    { kind: 'bigint', get: (p) => (p.values[i] === null ? null : p.times[i]) },
+  ]),
+];
+
+/** Appends profiles into `table` (endpoint_profiles, or the temporary profiles_staging). */
+async function appendProfiles(conn: DuckDBConnection, table: string, temp: boolean, profiles: readonly Profile[]): Promise<void> {
+  const app = await conn.createAppender(table, temp ? 'main' : null, temp ? 'temp' : null);
   try {
-    for (const p of profiles) {
-      app.appendVarchar(p.appId);
-      app.appendInteger(p.idx);
-      app.appendBigInt(BigInt(p.lastT));
-      for (let i = 0; i < PROFILE_FIELDS.length; i++) {
-        const v = p.values[i];
-        if (v === null) {
-          app.appendNull();
-          app.appendNull();
-        } else {
-          app.appendVarchar(v);
-          app.appendBigInt(BigInt(p.times[i]!));
-        }
-      }
-      app.endRow();
-    }
+    appendChunks(app, profiles, PROFILE_CHUNK_COLUMNS);
     app.flushSync();
   } finally {
     app.closeSync();
   }
+}
+
+/**
+ * Merges the batch's profiles: per column the value with the later time wins. No index (an
+ * INSERT … ON CONFLICT upsert needs one): the endpoint's row is found by a hash join on its index.
+ * Endpoints new in this batch (their index was given out by it, so no stored row can have it)
+ * are appended as they are: the join, DELETE and INSERT … SELECT scan the whole table, and a
+ * batch of mostly new endpoints paid that for nothing.
+ */
+async function writeProfiles(conn: DuckDBConnection, all: readonly Profile[], ids: RollupBatch['ids']): Promise<void> {
+  const fresh = new Map<string, Set<number>>();
+  for (const e of ids) {
+    if (!e.isNew || e.kind !== 'e') continue;
+    let set = fresh.get(e.appId);
+    if (!set) fresh.set(e.appId, (set = new Set()));
+    set.add(e.idx);
+  }
+  const isFresh = (p: Profile) => fresh.get(p.appId)?.has(p.idx) === true;
+  const known = all.filter((p) => !isFresh(p));
+  const added = all.filter(isFresh);
+  if (known.length > 0) await mergeProfiles(conn, known);
+  // After the merge, whose scans need not read them.
+  if (added.length > 0) await appendProfiles(conn, 'endpoint_profiles', false, added);
+}
+
+/** Merges profiles of endpoints stored before into `endpoint_profiles`. */
+async function mergeProfiles(conn: DuckDBConnection, profiles: readonly Profile[]): Promise<void> {
+  await conn.run('DELETE FROM profiles_staging');
+  await appendProfiles(conn, 'profiles_staging', true, profiles);
   // Merged rows replace the stored ones (DELETE + INSERT): a joined UPDATE of these VARCHAR columns
   // was measured at 5-8 s per 40k-endpoint batch once the table had a few batches in it.
   const merged = PROFILE_COLUMNS.map((c) => {

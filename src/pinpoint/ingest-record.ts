@@ -29,3 +29,15 @@ export function decodeIngestEntry(buf: Buffer): IngestEntry {
   const [appId, endpointId, eventId, history] = JSON.parse(buf.toString('utf8', 0, nl)) as [string, string, string, number?];
   return { appId, endpointId, eventId, record: buf.subarray(nl + 1), ...(history === 1 ? { history: true } : {}) };
 }
+
+/**
+ * An entry already decoded to text (the analytics loader: one UTF-8 decode per entry instead of
+ * one for the header and one for the record); `record` is the record's JSON text. Same checks
+ * as decodeIngestEntry (the newline byte is the same character in the text).
+ */
+export function decodeIngestText(text: string): Omit<IngestEntry, 'record'> & { record: string } {
+  const nl = text.indexOf('\n');
+  if (text.charCodeAt(0) !== 0x5b || nl < 0) throw new Error('not an ingest entry: missing header line');
+  const [appId, endpointId, eventId, history] = JSON.parse(text.slice(0, nl)) as [string, string, string, number?];
+  return { appId, endpointId, eventId, record: text.slice(nl + 1), ...(history === 1 ? { history: true } : {}) };
+}
