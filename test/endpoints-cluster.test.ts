@@ -39,21 +39,10 @@ import { decodeIngestEntry } from '../src/pinpoint/ingest-record.js';
 import { postgresTarget, withClient } from './helpers/postgres.js';
 import { SINGLE_NATS, singleNatsSkip } from './helpers/nats-cluster.js';
 import { createPinpointRole } from './helpers/eventstream.js';
+import { eventually } from './helpers/eventually.js';
 
 const ACCOUNT = '000000000000';
 
-/** Retries `check` until it passes, for at most `timeoutMs` (apps and roles travel by notification). */
-async function eventually<T>(check: () => Promise<T>, timeoutMs = 15_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (e) {
-      if (Date.now() > until) throw e;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
 
 test('two servers on one PostgreSQL and NATS: endpoints and import jobs written through one are read through the other', { timeout: 180_000 }, async (t) => {
   const pg = await postgresTarget();

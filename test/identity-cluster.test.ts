@@ -28,6 +28,7 @@ import { signedRequest } from './helpers/signed.js';
 import { TEST_METRICS_TOKEN } from './helpers/process.js';
 import { postgresTarget, withClient } from './helpers/postgres.js';
 import { changeSeen, openNode } from './helpers/store-contract.js';
+import { eventually } from './helpers/eventually.js';
 
 const REGION = 'us-east-1';
 const ACCOUNT = '000000000000';
@@ -68,18 +69,6 @@ const toCreds = (c: { AccessKeyId?: string; SecretAccessKey?: string; SessionTok
   sessionToken: c.SessionToken!,
 });
 
-/** Retries `check` until it passes, for at most `timeoutMs` (definitions travel by notification). */
-async function eventually(check: () => Promise<void>, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (e) {
-      if (Date.now() > until) throw e;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
 
 test('two servers: STS sessions minted on node 1 authenticate on node 2 at once (GetSessionToken, AssumeRole)', { timeout: 120_000 }, async (t) => {
   const why = (await postgresTarget()).skip;

@@ -25,6 +25,7 @@ import { IamStore, generateKey } from '../src/iam/store.js';
 import { startTestServer, pinpointClient } from './helpers/server.js';
 import { pgDatabase, postgresTarget, withClient } from './helpers/postgres.js';
 import { changeSeen, deliveryStream, openNode, openStreams, storeContract, type Backend, type StoreNode } from './helpers/store-contract.js';
+import { eventually } from './helpers/eventually.js';
 import { DELIVERER_CHECKPOINT } from '../src/firehose/registry.js';
 import { incarnationOf } from '../src/kinesis/encryption.js';
 
@@ -335,15 +336,3 @@ test('two servers on one PostgreSQL: a key and an app made through one serve thr
   });
 });
 
-/** Retries `check` until it passes, for at most `timeoutMs` (the change travels by notification). */
-async function eventually(check: () => Promise<void>, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (e) {
-      if (Date.now() > until) throw e;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
