@@ -1,9 +1,12 @@
-// Column-wise appends of plain JS rows into a DuckDB table through data chunks, for the rollup
-// tables the loader writes every batch (activity_ids, the endpoint-profile staging table). The same
-// technique as store.ts appendRows (see APPEND_CHUNK_ROWS there for why): fixed-width values and
-// the validity mask are built in one buffer per column and copied once, and only non-NULL strings
-// cross into DuckDB one call each — instead of one appender call per value (a profile row was 15
-// calls, an id 7: about 20 calls per loaded record when most endpoints are new).
+// Column-wise appends of plain JS rows into a DuckDB table through data chunks: the loader's events
+// (store.ts) and the rollup tables it writes every batch (activity_ids, the endpoint-profile
+// staging table). One appender call per value (31 per event row, ~35% of the loader thread's time
+// in appendVarchar/appendTimestamp/appendNull/endRow; a profile row 15 calls, an id 7) was the
+// loader's largest cost. Here a column's fixed-width values and its validity mask are built in one
+// buffer each and copied once (copy_data_to_vector), and each non-NULL string is one
+// vector_assign_string_element call. The vectors are written through the C API bindings, not
+// node-api's DuckDBVector classes: those cache every item, keep validity as BigUint64 words (a
+// BigInt shift per value) and take timestamps as BigInt micros; together ~40% of the old appendRows.
 
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { DuckDBDataChunk } from '@duckdb/node-api';
@@ -11,11 +14,12 @@ import duckdb from '@duckdb/node-bindings';
 
 type Appender = Awaited<ReturnType<DuckDBConnection['createAppender']>>;
 
-/** How a JS value becomes a column value; null is NULL. `date`: days since the epoch. */
+/** How a JS value becomes a column value; null is NULL. `date`: days since the epoch; `timestamp`: epoch ms (stored as micros). */
 export type ChunkColumn<T> =
   | { kind: 'varchar'; get: (r: T) => string | null }
   | { kind: 'integer'; get: (r: T) => number | null }
   | { kind: 'bigint'; get: (r: T) => number | null }
+  | { kind: 'timestamp'; get: (r: T) => number | null }
   | { kind: 'date'; get: (r: T) => number | null };
 
 /** Rows per data chunk (DuckDB's vector size). */
@@ -49,7 +53,8 @@ export function appendChunks<T>(app: Appender, rows: readonly T[], columns: Read
           } else duckdb.vector_assign_string_element(v, i, x);
         }
       } else {
-        const wide = col.kind === 'bigint';
+        const wide = col.kind === 'bigint' || col.kind === 'timestamp';
+        const scale = col.kind === 'timestamp' ? 1000 : 1;
         for (let i = 0; i < n; i++) {
           const x = col.get(rows[start + i]);
           if (x === null) {
@@ -57,7 +62,7 @@ export function appendChunks<T>(app: Appender, rows: readonly T[], columns: Read
             nulls++;
             continue;
           }
-          const t = Math.trunc(x);
+          const t = Math.trunc(x) * scale;
           if (wide) {
             // int64 little-endian as two 32-bit halves (no BigInt).
             const hi = Math.floor(t / TWO_32);

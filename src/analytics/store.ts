@@ -24,10 +24,8 @@
 
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { DuckDBConnection, DuckDBDataChunk, DuckDBInstance } from '@duckdb/node-api';
-// The C API bindings under @duckdb/node-api (its one dependency, pinned to its version): the data
-// chunk path below writes vectors through them directly (see appendRows).
-import duckdb from '@duckdb/node-bindings';
+import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { CHUNK_ROWS, appendChunks, type ChunkColumn } from './chunks.js';
 import { ActivityRollup, DAY_MS, PROFILE_BACKFILL, ROLLUP_DDL, deleteRollupsBefore } from './rollup.js';
 import { backfillCampaignDays } from './campaign-rollup.js';
 import { EVENTS_DDL, EVENTS_MESSAGING_COLUMNS } from './types.js';
@@ -395,33 +393,20 @@ export async function repairSurrogateEscapes(w: DuckDBConnection): Promise<numbe
 
 type Appender = Awaited<ReturnType<DuckDBConnection['createAppender']>>;
 
-/**
- * Rows per data chunk handed to the appender (DuckDB's vector size). Rows go in column by column
- * through data chunks rather than value by value: times, dates and NULLs are written into the
- * chunk's memory from JS and copied once per column, and only non-NULL strings cross into DuckDB
- * one by one. One appender call per value (31 a row, ~35% of the loader thread's time in
- * appendVarchar/appendTimestamp/appendNull/endRow) was the loader's largest cost.
- *
- * The vectors are written through the C API bindings, not node-api's DuckDBVector classes: those
- * cache every item, keep validity as BigUint64 words (a BigInt shift per value, NULL or not) and
- * take timestamps as BigInt micros (two BigInts per value); together ~40% of appendRows. Here a
- * column's fixed-width values and its validity mask are built in one ArrayBuffer each and copied
- * once (copy_data_to_vector), and each non-NULL string is one vector_assign_string_element call.
- */
-export const APPEND_CHUNK_ROWS = 2048;
+/** Rows per data chunk of the events' appends (chunks.ts says why rows go in by chunks). */
+export const APPEND_CHUNK_ROWS = CHUNK_ROWS;
 
-type Column = { kind: 'str'; get: (r: EventRow) => string | null } | { kind: 'time'; get: (r: EventRow) => number | null } | { kind: 'day' };
-const str = (get: (r: EventRow) => string | null): Column => ({ kind: 'str', get });
-const time = (get: (r: EventRow) => number | null): Column => ({ kind: 'time', get });
+const str = (get: (r: EventRow) => string | null): ChunkColumn<EventRow> => ({ kind: 'varchar', get });
+const time = (get: (r: EventRow) => number | null): ChunkColumn<EventRow> => ({ kind: 'timestamp', get });
 
 /** Columns in EVENTS_DDL order. */
-const EVENT_COLUMNS: readonly Column[] = [
+const EVENT_COLUMNS: ReadonlyArray<ChunkColumn<EventRow>> = [
   str((r) => r.appId),
   str((r) => r.eventKey),
   str((r) => r.eventType),
   time((r) => r.eventTime),
   time((r) => r.arrivalTime),
-  { kind: 'day' },
+  { kind: 'date', get: (r) => Math.floor(Math.trunc(r.eventTime) / DAY_MS) },
   str((r) => r.endpointId),
   str((r) => r.userId),
   time((r) => r.endpointCreated),
@@ -448,55 +433,6 @@ const EVENT_COLUMNS: readonly Column[] = [
   str((r) => r.journeyActivityType),
 ];
 
-/** Scratch buffers of one chunk's column: 8 bytes per row for times, and the validity mask. */
-const scratch = new DataView(new ArrayBuffer(APPEND_CHUNK_ROWS * 8));
-const validity = new Uint8Array(APPEND_CHUNK_ROWS / 8);
-const TWO_32 = 2 ** 32;
-
 function appendRows(app: Appender, rows: readonly EventRow[]): void {
-  if (app.columnCount !== EVENT_COLUMNS.length) throw new Error(`events has ${app.columnCount} columns, the loader writes ${EVENT_COLUMNS.length}`);
-  const types = EVENT_COLUMNS.map((_, i) => app.columnType(i));
-  for (let start = 0; start < rows.length; start += APPEND_CHUNK_ROWS) {
-    const n = Math.min(APPEND_CHUNK_ROWS, rows.length - start);
-    const chunk = DuckDBDataChunk.create(types, n);
-    for (let c = 0; c < EVENT_COLUMNS.length; c++) {
-      const col = EVENT_COLUMNS[c];
-      const v = duckdb.data_chunk_get_vector(chunk.chunk, c);
-      let nulls = 0;
-      validity.fill(0xff);
-      if (col.kind === 'str') {
-        for (let i = 0; i < n; i++) {
-          const x = col.get(rows[start + i]);
-          if (x === null) {
-            validity[i >> 3] &= ~(1 << (i & 7));
-            nulls++;
-          } else duckdb.vector_assign_string_element(v, i, x);
-        }
-      } else if (col.kind === 'time') {
-        // TIMESTAMP: int64 microseconds, little-endian, written as two 32-bit halves (no BigInt).
-        for (let i = 0; i < n; i++) {
-          const ms = col.get(rows[start + i]);
-          if (ms === null) {
-            validity[i >> 3] &= ~(1 << (i & 7));
-            nulls++;
-            continue;
-          }
-          const micros = Math.trunc(ms) * 1000;
-          const hi = Math.floor(micros / TWO_32);
-          scratch.setUint32(i * 8, micros - hi * TWO_32, true);
-          scratch.setInt32(i * 8 + 4, hi, true);
-        }
-        duckdb.copy_data_to_vector(v, 0, scratch.buffer, 0, n * 8);
-      } else {
-        // DATE: int32 days since the epoch.
-        for (let i = 0; i < n; i++) scratch.setInt32(i * 4, Math.floor(Math.trunc(rows[start + i].eventTime) / DAY_MS), true);
-        duckdb.copy_data_to_vector(v, 0, scratch.buffer, 0, n * 4);
-      }
-      if (nulls > 0) {
-        duckdb.vector_ensure_validity_writable(v);
-        duckdb.copy_data_to_vector_validity(v, 0, validity.buffer, 0, Math.ceil(n / 64) * 8);
-      }
-    }
-    app.appendDataChunk(chunk);
-  }
+  appendChunks(app, rows, EVENT_COLUMNS);
 }
