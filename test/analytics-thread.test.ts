@@ -85,6 +85,8 @@ test('the loader and DuckDB run on the analytics thread, and the calling thread 
     assert.notEqual(health.threadId, threadId, 'the loader reports from the analytics thread');
     assert.equal(health.threadId, analytics.threadId);
     assert.deepEqual(await analytics.query('SELECT count(*)::INTEGER FROM events'), [[20_000]]);
+    // The thread read the segment log's files itself: no batch was read and copied on this thread.
+    assert.equal(analytics.mainThreadLogReads, 0);
   } finally {
     await cleanup();
   }

@@ -30,6 +30,25 @@ interface Request {
 
 type Answer = { id: number; batch: Omit<ParsedBatch, 'rows'> & { rows: PackedRows } } | { id: number; error: string };
 
+/** Packs records as one transferable batch: payloads back to back, and (offset, time, length) each. */
+export function packRead(records: readonly LogRecord[], nextOffset: number, end: number, now: number): PackedRead {
+  let bytes = 0;
+  for (const r of records) bytes += r.payload.length;
+  const data = new ArrayBuffer(bytes);
+  const view = new Uint8Array(data);
+  const meta = new Float64Array(records.length * 3);
+  let pos = 0;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i];
+    view.set(r.payload, pos);
+    pos += r.payload.length;
+    meta[i * 3] = r.offset;
+    meta[i * 3 + 1] = r.timestamp;
+    meta[i * 3 + 2] = r.payload.length;
+  }
+  return { data, meta: meta.buffer, nextOffset, end, now };
+}
+
 /** The records of a packed read (views into its buffer). */
 export function unpackRead(r: PackedRead): LogRecord[] {
   const meta = new Float64Array(r.meta);

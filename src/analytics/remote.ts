@@ -33,6 +33,8 @@ import type { LoaderHealth } from './loader.js';
 import { DAY_MS, RETENTION_INTERVAL_MS, type RetentionResult } from './retention.js';
 import type { AppendResult, EventRow } from './store.js';
 import type { PackedRead, ThreadInit, ThreadMemory } from './thread.js';
+import { packRead } from './parse-thread.js';
+import type { LogShare } from '../log/segment-view.js';
 import type { Analytics, DashboardName, DashboardQuery, DashboardResult, DateRange, Funnel, KpiRows, KpiScope } from './types.js';
 
 /** The Events filter list shows event types reported in this many past days (reference/pinpoint.md §5). */
@@ -67,7 +69,8 @@ export interface LoaderLag extends ConsumerLag {
 
 export interface AnalyticsOptions {
   dataDir: string;
-  ingestLog: Log;
+  /** With share() (a segment log), the analytics thread reads it through a read-only view. */
+  ingestLog: Log & { share?(): LogShare };
   db: Db;
   /** Where saved funnels are (the server's metadata store); the data directory's SQLite when absent. */
   meta?: MetadataCache;
@@ -112,6 +115,9 @@ export class AnalyticsThread implements Analytics {
   /** History hooks waiting for the thread to name the fresh rows of their batch. */
   private readonly hooks = new Map<number, { rows: readonly EventRow[]; fn: FreshHook }>();
   private nextHook = 1;
+  /** Ingest-log reads this thread served for the analytics thread (0 while it reads a segment log itself, but for damaged frames). */
+  mainThreadLogReads = 0;
+
   /** Called when the thread dies (the server logs it). */
   onCrash: (e: Error) => void = (e) => console.error(`pinstream: ${e.message}`);
 
@@ -254,6 +260,8 @@ export class AnalyticsThread implements Analytics {
       clickhouse: this.opts.clickhouse,
       now: this.opts.clock.now(),
       placed: this.placed,
+      // An embedded segment log: the loader reads its files in the analytics thread (ViewedLog).
+      ingest: this.opts.ingestLog.share?.(),
       parseThreadCpus: this.opts.parseThreadCpus,
     };
     const worker = new Worker(new URL('./thread.js', import.meta.url), { workerData: init, name: 'pinstream-analytics', resourceLimits: { maxOldGenerationSizeMb: ANALYTICS_THREAD_HEAP_MB } });
@@ -302,25 +310,17 @@ export class AnalyticsThread implements Analytics {
     const progress = (loaded: LagState | undefined) => this.noteProgress(loaded);
     const clock = this.opts.clock;
     return {
-      async logRead(a: { offset: number; maxRecords?: number; maxBytes?: number; loaded?: LagState }): Promise<Transferable> {
+      logRead: async (a: { offset: number; maxRecords?: number; maxBytes?: number; loaded?: LagState }): Promise<Transferable> => {
+        this.mainThreadLogReads++;
         progress(a.loaded);
         const { records, nextOffset } = await log.read(a.offset, { maxRecords: a.maxRecords, maxBytes: a.maxBytes });
-        let bytes = 0;
-        for (const r of records) bytes += r.payload.length;
-        const data = new ArrayBuffer(bytes);
-        const view = new Uint8Array(data);
-        const meta = new Float64Array(records.length * 3);
-        let pos = 0;
-        for (let i = 0; i < records.length; i++) {
-          const r = records[i];
-          view.set(r.payload, pos);
-          pos += r.payload.length;
-          meta[i * 3] = r.offset;
-          meta[i * 3 + 1] = r.timestamp;
-          meta[i * 3 + 2] = r.payload.length;
-        }
-        const packed: PackedRead = { data, meta: meta.buffer, nextOffset, end: log.endOffset(), now: clock.now() };
-        return new Transferable(packed, [data, meta.buffer]);
+        const packed = packRead(records, nextOffset, log.endOffset(), clock.now());
+        return new Transferable(packed, [packed.data, packed.meta]);
+      },
+      /** The loader reads the log itself (ViewedLog): only its progress comes here. */
+      logProgress(a: { loaded?: LagState }) {
+        progress(a.loaded);
+        return { now: clock.now() };
       },
       async logWait(a: { offset: number; timeoutMs: number; loaded?: LagState }) {
         progress(a.loaded);

@@ -36,11 +36,12 @@ import type { Clock } from '../clock.js';
 import type { LagState } from '../consumer/kit.js';
 import type { ClickHouseConfig } from '../config/config.js';
 import type { Log, LogRecord, OffsetGap, ReadOptions, ReadResult } from '../log/log.js';
+import { SegmentLogView, type LogShare } from '../log/segment-view.js';
 import { Channel } from './channel.js';
 import { DuckDbEventStore } from './duckdb-event-store.js';
 import { HISTORY_IMPORT_CLICKHOUSE_MESSAGE, type AnalyticsEventStore } from './event-store.js';
 import { AnalyticsLoader, parseRecords, type ReadBatch } from './loader.js';
-import { ParseThread, unpackRead } from './parse-thread.js';
+import { ParseThread, packRead, unpackRead } from './parse-thread.js';
 import { openEventStore } from './open-event-store.js';
 import { applyRetention } from './retention.js';
 import type { EventRow, EventStore } from './store.js';
@@ -100,7 +101,10 @@ export interface ThreadInit {
   parseThreadCpus?: number;
   /** The main thread places the loader (ClickHouse): open() starts it only when `open` says so. */
   placed?: boolean;
+  /** The ingest log's shared state when it is a segment log: the loader reads its files itself. */
+  ingest?: LogShare;
 }
+
 
 /** One batch of log records as the main thread sends it: payloads back to back in `data`. */
 export interface PackedRead {
@@ -134,7 +138,7 @@ export class MainClock implements Clock {
 /** The ingest log as the thread sees it: reads and waits are answered by the main thread. */
 export class RemoteLog implements Pick<Log, 'read' | 'endOffset' | 'waitFor' | 'checkConsumer'> {
   constructor(
-    private readonly channel: Channel,
+    protected readonly channel: Channel,
     private end: number,
     readonly clock: MainClock = new MainClock(Date.now()),
   ) {}
@@ -179,6 +183,58 @@ export class RemoteLog implements Pick<Log, 'read' | 'endOffset' | 'waitFor' | '
   }
 }
 
+
+/**
+ * The embedded ingest log read by this thread itself, through a read-only view of its segment
+ * files (log/segment-view.ts): the loader's batches (up to LOADER_BATCH_BYTES) are then never read,
+ * copied and packed on the thread that answers requests, which held it for hundreds of ms a batch
+ * and kept ~100 MB of array buffers there. The main thread only hears the loader's progress (a
+ * small message per read and wait, answered with its clock). A frame the view cannot use is read
+ * through the main thread (RemoteLog), which repairs and reports it.
+ */
+export class ViewedLog extends RemoteLog {
+  constructor(
+    channel: Channel,
+    end: number,
+    clock: MainClock,
+    private readonly view: SegmentLogView,
+  ) {
+    super(channel, end, clock);
+  }
+
+  static open(channel: Channel, share: LogShare, end: number, clock: MainClock): ViewedLog {
+    const remote = new RemoteLog(channel, end, clock);
+    const view = new SegmentLogView(share, { read: (o, opts) => remote.read(o, opts), checkConsumer: (c, cp) => remote.checkConsumer(c, cp) });
+    return new ViewedLog(channel, end, clock, view);
+  }
+
+  override endOffset(): number {
+    return Math.max(super.endOffset(), this.view.endOffset());
+  }
+
+  override async readPacked(offset: number, options?: ReadOptions): Promise<PackedRead> {
+    this.report();
+    const { records, nextOffset } = await this.view.read(offset, options);
+    return packRead(records, nextOffset, this.view.endOffset(), this.clock.now());
+  }
+
+  override waitFor(offset: number, timeoutMs: number): Promise<boolean> {
+    this.report();
+    return this.view.waitFor(offset, timeoutMs);
+  }
+
+  /** The lag inputs to the main thread (as RemoteLog's reads carry them), its clock back. */
+  private report(): void {
+    this.channel
+      .call<{ now: number }>('logProgress', { loaded: this.progress() }, MAIN_CALL_TIMEOUT_MS)
+      .then((r) => this.clock.seen(r.now))
+      .catch(() => undefined);
+  }
+
+  close(): Promise<void> {
+    return this.view.close();
+  }
+}
 
 /** The main thread's clock as of the call. */
 const at = (now: number): Clock => ({ now: () => now });
@@ -237,7 +293,7 @@ async function main(): Promise<void> {
     {
       async open(a: { runLoader?: boolean } = {}) {
         store = await openEventStore({ dataDir: init.dataDir, clickhouse: init.clickhouse, memoryLimitMb: init.memoryLimitMb });
-        log = new RemoteLog(channel, init.logEnd, new MainClock(init.now));
+        log = init.ingest ? ViewedLog.open(channel, init.ingest, init.logEnd, new MainClock(init.now)) : new RemoteLog(channel, init.logEnd, new MainClock(init.now));
         loader = new AnalyticsLoader(log as unknown as Log, store, undefined, { clock: log.clock, readBatch: readBatch(log) });
         const l = loader;
         log.progress = () => l.lagState();
@@ -311,6 +367,7 @@ async function main(): Promise<void> {
         await reporting;
         conn?.closeSync();
         await loader?.stop();
+        if (log instanceof ViewedLog) await log.close();
         await parser?.close();
         parser = undefined;
         await store?.close();
