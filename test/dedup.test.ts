@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Dedup } from '../src/pinpoint/dedup.js';
+import { FingerprintTable, Dedup } from '../src/pinpoint/dedup.js';
 
 test('keys: the same triple matches, endpoint case is ignored, boundaries and event-id case are not', () => {
   assert.equal(Dedup.key('app', 'Device-1', 'e1'), Dedup.key('app', 'device-1', 'e1'));
@@ -61,4 +61,41 @@ test('a key is pending on its append until that append settles: a retry waits, t
   assert.equal(await again.settled, true);
   assert.equal(d.claim(key, d.begin()), 'skip', 'durable now');
   assert.equal(d.size, 1, 'the failed append left the window; the retry that wrote it is in it once');
+});
+
+test('the window lives in typed arrays: 24 bytes a remembered event at the default window, no object per key', () => {
+  const d = new Dedup(1_000_000);
+  assert.ok(d.bytes <= 1_000_000 * 26, `${d.bytes} bytes for a window of a million events`);
+  // Fills three times over: the oldest half goes, the newest are there, memory does not move.
+  const before = d.bytes;
+  const k = (i: number) => Dedup.key('app', 'ep', String(i));
+  for (let i = 0; i < 3_000_000; i++) d.add(k(i));
+  assert.equal(d.bytes, before);
+  assert.ok(d.size <= 1_000_000 && d.size >= 500_000, `size ${d.size}`);
+  assert.equal(d.claim(k(2_999_999), d.begin()), 'skip');
+  assert.equal(d.claim(k(1), d.begin()), 'write');
+});
+
+test('fingerprint table: present and absent keys, deletes leave the probe chain intact, clear empties it', () => {
+  const t = new FingerprintTable(1000);
+  const keys = Array.from({ length: 1000 }, (_, i) => Dedup.key('a', 'e', `k${i}`));
+  for (const key of keys) t.add(key);
+  assert.equal(t.size, 1000);
+  assert.ok(t.full);
+  for (const key of keys) assert.ok(t.has(key));
+  for (let i = 0; i < 1000; i++) assert.equal(t.has(Dedup.key('a', 'e', `other${i}`)), false);
+  // Delete every other key: the rest stay findable past the tombstones.
+  for (let i = 0; i < 1000; i += 2) assert.ok(t.delete(keys[i]));
+  assert.equal(t.delete(keys[0]), false);
+  for (let i = 0; i < 1000; i++) assert.equal(t.has(keys[i]), i % 2 === 1);
+  assert.equal(t.size, 500);
+  // Keys whose words would read as an empty or deleted slot are still keys.
+  const edge = [String.fromCharCode(0, 0, 0, 0, 0, 0)];
+  const e = new FingerprintTable(4);
+  e.add(edge[0]);
+  assert.ok(e.has(edge[0]));
+  t.clear();
+  assert.equal(t.size, 0);
+  assert.equal(t.full, false);
+  for (const key of keys) assert.equal(t.has(key), false);
 });
