@@ -10,6 +10,10 @@
 // what one machine can say, not a scaling claim (docs/cluster.md has the capacity model).
 
 import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { renderProfile, summarizeProfile } from './profile.js';
 import { cpus } from 'node:os';
 import { LoadGenerator, signedPost, type Credentials, type LoadResult } from './load.js';
 import { hostBusyMs, sampleProc, startPinstream, type Child } from './procs.js';
@@ -24,7 +28,8 @@ const USAGE = `usage: npm run bench -- cluster [options]
   --concurrency N    requests in flight per step, split over the nodes (default 32)
   --threads N        load-generator threads (default 1)
   --warmup N         warm-up seconds per target (default 2)
-  --no-clickhouse    analytics on each node's DuckDB instead of a shared ClickHouse`;
+  --no-clickhouse    analytics on each node's DuckDB instead of a shared ClickHouse
+  --profile          run the cluster's nodes under node --cpu-prof and summarise node 1's time`;
 
 interface Options {
   seconds: number;
@@ -32,10 +37,11 @@ interface Options {
   threads: number;
   warmup: number;
   clickhouse: boolean;
+  profile: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { seconds: 6, concurrency: 32, threads: 1, warmup: 2, clickhouse: true };
+  const o: Options = { seconds: 6, concurrency: 32, threads: 1, warmup: 2, clickhouse: true, profile: false };
   const num = (flag: string, v: string | undefined, min: number, max: number) => {
     const n = Number(v);
     if (v === undefined || !Number.isInteger(n) || n < min || n > max) throw new Error(`${flag} needs an integer from ${min} to ${max}, got ${v}`);
@@ -48,6 +54,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--threads') o.threads = num(a, argv[++i], 1, 16);
     else if (a === '--warmup') o.warmup = num(a, argv[++i], 0, 60);
     else if (a === '--no-clickhouse') o.clickhouse = false;
+    else if (a === '--profile') o.profile = true;
     else throw new Error(`unknown option ${a}\n${USAGE}`);
   }
   return o;
@@ -159,8 +166,10 @@ export async function clusterBench(argv: string[]): Promise<number> {
   }
 
   let cluster: PinstreamCluster | undefined;
+  const profDir = o.profile ? mkdtempSync(join(tmpdir(), 'pinstream-cluster-prof-')) : undefined;
   try {
-    cluster = await PinstreamCluster.start({ nodes: 2, clickhouse: o.clickhouse });
+    // Each node writes its profile into a folder of its own when it stops.
+    cluster = await PinstreamCluster.start({ nodes: 2, clickhouse: o.clickhouse, nodeArgs: profDir ? (i) => ['--cpu-prof', '--cpu-prof-dir', join(profDir, String(i + 1))] : undefined });
   } catch (e) {
     if (e instanceof SkipCluster) {
       console.error(`bench cluster: ${e.message}`);
@@ -183,6 +192,12 @@ export async function clusterBench(argv: string[]): Promise<number> {
     await g2.close();
   } finally {
     await cluster.stop();
+  }
+  if (profDir) {
+    const dir = join(profDir, '1');
+    const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')) : [];
+    if (files.length > 0) console.log('\nnode 1 under --cpu-prof (whole run: both steps and start-up):\n' + renderProfile(summarizeProfile(join(dir, files[0]), 25)).replace(/^/gm, '  '));
+    rmSync(profDir, { recursive: true, force: true });
   }
 
   const [emb, one, two] = steps;

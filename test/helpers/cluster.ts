@@ -22,6 +22,8 @@ export interface ClusterOptions {
   clickhouse: boolean;
   /** Extra settings for every node. */
   env?: Record<string, string>;
+  /** Extra `node` arguments of node `i` (e.g. --cpu-prof with a folder of its own). */
+  nodeArgs?: (i: number) => string[];
 }
 
 export interface ClusterNode {
@@ -43,6 +45,7 @@ export class PinstreamCluster {
     readonly clickhouse: ClickHouseServer | undefined,
     private readonly chDatabase: string,
     private readonly extraEnv: Record<string, string>,
+    private readonly nodeArgs: (i: number) => string[] = () => [],
   ) {}
 
   /** Why this machine cannot run a cluster, or undefined. */
@@ -68,7 +71,7 @@ export class PinstreamCluster {
       pg = await pgDatabase('cluster');
       // The one key every node seals secrets with (master.key's format: 32 bytes, base64).
       await writeFile(join(root, 'master.key'), randomBytes(32).toString('base64'), { mode: 0o600 });
-      const c = new PinstreamCluster(root, nats, pg, ch, `cluster_${randomBytes(4).toString('hex')}`, o.env ?? {});
+      const c = new PinstreamCluster(root, nats, pg, ch, `cluster_${randomBytes(4).toString('hex')}`, o.env ?? {}, o.nodeArgs);
       for (let i = 0; i < o.nodes; i++) c.nodes.push({ id: `node-${i + 1}`, dataDir: join(root, `node-${i + 1}`) });
       // One at a time: the first applies the PostgreSQL migrations and creates the admin key.
       for (let i = 0; i < o.nodes; i++) await c.startNode(i);
@@ -105,7 +108,7 @@ export class PinstreamCluster {
   }
 
   async startNode(i: number): Promise<ServerProcess> {
-    const proc = await spawnServer(this.env(i), NODE_START_TIMEOUT_MS);
+    const proc = await spawnServer(this.env(i), NODE_START_TIMEOUT_MS, undefined, this.nodeArgs(i));
     this.nodes[i].proc = proc;
     return proc;
   }

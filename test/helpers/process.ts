@@ -23,8 +23,8 @@ export interface ServerProcess {
 }
 
 /** `script`: another entry point printing the same banner (test/helpers/fault-server.ts). */
-export async function spawnServer(env: Record<string, string>, timeoutMs = 20_000, script?: string): Promise<ServerProcess> {
-  const child = spawn(process.execPath, script ? [script] : [CLI, 'start'], {
+export async function spawnServer(env: Record<string, string>, timeoutMs = 20_000, script?: string, nodeArgs: string[] = []): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, ...(script ? [script] : [CLI, 'start'])], {
     env: { ...process.env, PINSTREAM_PORT: '0', PINSTREAM_METRICS_TOKEN: TEST_METRICS_TOKEN, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
