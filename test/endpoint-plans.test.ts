@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ENDPOINT_PURGE_CHUNK, ENDPOINT_SQL, Endpoints } from '../src/pinpoint/endpoints.js';
 import { Apps } from '../src/pinpoint/apps.js';
-import { openDb, type Db } from '../src/store/db.js';
+import { MIGRATIONS, openDb, type Db } from '../src/store/db.js';
 import { sqliteMetadata } from '../src/store/metadata.js';
 import { ManualClock } from '../src/clock.js';
 
@@ -116,14 +116,9 @@ test('only ACTIVE endpoints are in the address index, so endpoints that once sha
 test('an existing data directory is migrated: the address index holds ACTIVE endpoints and is used', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pinstream-plans-'));
   try {
-    // The endpoints table as migrations 1-6 left it, with one ACTIVE and one INACTIVE endpoint.
+    // A data directory as migrations 1-6 left it (the real ones), with one ACTIVE and one INACTIVE endpoint.
     const old = new Database(join(dir, 'pinstream.db'));
-    old.exec(`CREATE TABLE endpoints (
-       app_id TEXT NOT NULL, id TEXT NOT NULL COLLATE NOCASE, user_id TEXT, address TEXT, data TEXT NOT NULL,
-       PRIMARY KEY (app_id, id)) WITHOUT ROWID;
-     CREATE INDEX endpoints_user ON endpoints(app_id, user_id) WHERE user_id IS NOT NULL;
-     CREATE INDEX endpoints_address ON endpoints(app_id, address) WHERE address IS NOT NULL;
-     CREATE TABLE app_attribute_names (app_id TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (app_id, name)) WITHOUT ROWID;`);
+    for (const m of MIGRATIONS.slice(0, 6)) old.exec(m);
     const put = old.prepare('INSERT INTO endpoints VALUES (?, ?, ?, ?, ?)');
     const row = (id: string, status: string) =>
       JSON.stringify({ ApplicationId: 'app1', Id: id, CohortId: '1', CreationDate: '2026-01-01T00:00:00.000Z', EffectiveDate: '2026-01-01T00:00:00.000Z', EndpointStatus: status, OptOut: 'NONE', Address: 'a@example.com', User: { UserId: 'u1' } });
