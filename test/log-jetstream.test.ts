@@ -1,6 +1,7 @@
 // JetStream-only behaviour of the logs, beyond the shared contract: a server of the 3-node cluster
-// killed between appends (acknowledged records stay readable, appends go on), a NATS outage (appends
-// fail with the LogWriteError callers answer as retryable (reads with LogUnavailableError), health says so, and writes recover by
+// killed between appends (acknowledged records stay readable, appends go on), a NATS outage
+// (appends fail with LogWriteError and reads with LogUnavailableError, which callers answer as
+// retryable — GetRecords through the SDK gets a 503 —, health says so, and writes recover by
 // themselves), another node's appends seen by this node's endOffset/waitFor, stream names NATS
 // accepts for every valid log name, and a bounded start-up against an unreachable NATS.
 
@@ -13,6 +14,9 @@ import { JetStreamLogProvider, NatsUnavailableError } from '../src/log/jetstream
 import { MAX_STREAM_NAME, streamNames } from '../src/log/jetstream/names.js';
 import { SINGLE_NATS, fileCluster, freePort, singleNatsSkip } from './helpers/nats-cluster.js';
 import { readAll } from './helpers/log-contract.js';
+import { CreateStreamCommand, DescribeStreamSummaryCommand, GetRecordsCommand, GetShardIteratorCommand, PutRecordCommand } from '@aws-sdk/client-kinesis';
+import { startTestServer } from './helpers/server.js';
+import { kinesisClient } from './helpers/kinesis.js';
 
 /**
  * Retries a failure that clients retry (an append's LogWriteError, a read's timeout while the cluster
@@ -184,5 +188,44 @@ test('a NATS outage fails appends with LogWriteError, shows in health, and write
   } finally {
     await logs.removeAll().catch(() => undefined);
     await logs.close();
+  }
+});
+
+test('a read the NATS cluster cannot serve: GetRecords through the SDK gets a retryable 503 ServiceUnavailableException, not an internal error', { timeout: 180_000 }, async (t) => {
+  const why = shared.skip();
+  if (why) return t.skip(why);
+  const c = shared.get();
+  const p = prefix();
+  const ts = await startTestServer({ config: { natsUrl: c.servers, natsReplicas: 3 }, deps: { natsPrefix: p } });
+  const k = kinesisClient(ts.server);
+  let killed = false;
+  try {
+    await k.send(new CreateStreamCommand({ StreamName: 'outage', ShardCount: 1 }));
+    const deadline = Date.now() + 10_000;
+    while ((await k.send(new DescribeStreamSummaryCommand({ StreamName: 'outage' }))).StreamDescriptionSummary!.StreamStatus !== 'ACTIVE') {
+      assert.ok(Date.now() < deadline, 'stream ACTIVE within 10 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await k.send(new PutRecordCommand({ StreamName: 'outage', PartitionKey: 'k', Data: Buffer.from('before') }));
+    const it = (await k.send(new GetShardIteratorCommand({ StreamName: 'outage', ShardId: 'shardId-000000000000', ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator!;
+    killed = true;
+    for (let i = 0; i < 3; i++) await c.kill(i);
+    const e = await k.send(new GetRecordsCommand({ ShardIterator: it })).then(
+      () => undefined,
+      (err: { name?: string; $metadata?: { httpStatusCode?: number } }) => err,
+    );
+    assert.ok(e, 'GetRecords failed while no NATS server answered');
+    assert.equal(e.$metadata?.httpStatusCode, 503);
+    assert.equal(e.name, 'ServiceUnavailableException');
+  } finally {
+    if (killed) {
+      for (let i = 0; i < 3; i++) c.revive(i);
+      await c.waitReady();
+    }
+    k.destroy();
+    await ts.close();
+    const cleanup = await JetStreamLogProvider.connect({ servers: c.servers, clock: systemClock, prefix: p });
+    await cleanup.removeAll().catch(() => undefined);
+    await cleanup.close();
   }
 });
