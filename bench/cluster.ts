@@ -11,10 +11,9 @@
 
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { renderProfile, summarizeProfile } from './profile.js';
-import { cpus } from 'node:os';
 import { LoadGenerator, signedPost, type Credentials, type LoadResult } from './load.js';
 import { hostBusyMs, sampleProc, startPinstream, type Child } from './procs.js';
 import { fmtInt, fmtNum, fmtRatio, percentile, sortedSamples, table } from './stats.js';
