@@ -1,5 +1,6 @@
 // JetStream-only behaviour of the logs, beyond the shared contract: a server of the 3-node cluster
-// killed between appends (acknowledged records stay readable, appends go on), a NATS outage
+// killed between appends (acknowledged records stay readable, appends go on), servers that stop
+// answering with connections open (a read fails within its bound, never as an empty range), a NATS outage
 // (appends fail with LogWriteError and reads with LogUnavailableError, which callers answer as
 // retryable — GetRecords through the SDK gets a 503 —, health says so, and writes recover by
 // themselves), another node's appends seen by this node's endOffset/waitFor, stream names NATS
@@ -186,6 +187,41 @@ test('a NATS outage fails appends with LogWriteError, shows in health, and write
     assert.equal(stored[stored.length - 1], 'after');
     await log.close();
   } finally {
+    await logs.removeAll().catch(() => undefined);
+    await logs.close();
+  }
+});
+
+test('servers that stop answering (SIGSTOP, connections open): a read fails within its bound, never as an empty range, and reads the same records once they answer again', { timeout: 180_000 }, async (t) => {
+  const why = shared.skip();
+  if (why) return t.skip(why);
+  const c = shared.get();
+  const timeoutMs = 3000;
+  const logs = await JetStreamLogProvider.connect({ servers: c.servers, clock: systemClock, replicas: 3, prefix: prefix(), requestTimeoutMs: timeoutMs, report: () => undefined });
+  let paused = false;
+  try {
+    const log = await logs.open('ingest', 'ingest');
+    await log.append(['a', 'b', 'c', 'd', 'e']);
+    // A first read leaves the sequential reader at offset 2, as a consumer following the log does.
+    assert.deepEqual((await log.read(0, { maxRecords: 2 })).records.map((r) => r.payload.toString()), ['a', 'b']);
+    paused = true;
+    for (let i = 0; i < 3; i++) c.pause(i);
+    // Before: the ordered consumer's fetch waited forever; an empty fetch was answered as an empty
+    // range, which a consumer steps over as a hole.
+    const outcome = await Promise.race([
+      log.read(2).then(
+        (r) => `resolved with ${r.records.length} records, next offset ${r.nextOffset}`,
+        (e: unknown) => e,
+      ),
+      new Promise((resolve) => setTimeout(() => resolve('still waiting after 5x the bound'), 5 * timeoutMs).unref()),
+    ]);
+    assert.ok(outcome instanceof LogUnavailableError, `expected a LogUnavailableError, got ${String(outcome)}`);
+    for (let i = 0; i < 3; i++) c.resume(i);
+    paused = false;
+    assert.deepEqual((await retrying(() => log.read(2))).records.map((r) => r.payload.toString()), ['c', 'd', 'e']);
+    await log.close();
+  } finally {
+    if (paused) for (let i = 0; i < 3; i++) c.resume(i);
     await logs.removeAll().catch(() => undefined);
     await logs.close();
   }

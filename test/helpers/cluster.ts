@@ -37,6 +37,8 @@ export interface ClusterNode {
 export class PinstreamCluster {
   readonly admin = { accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`, secretAccessKey: randomBytes(30).toString('base64url') };
   readonly nodes: ClusterNode[] = [];
+  /** Bearer token of every node's /metrics (PINSTREAM_METRICS_TOKEN). */
+  readonly metricsToken = randomBytes(16).toString('hex');
 
   private constructor(
     private readonly root: string,
@@ -97,6 +99,7 @@ export class PinstreamCluster {
       PINSTREAM_MASTER_KEY_FILE: join(this.root, 'master.key'),
       PINSTREAM_ADMIN_ACCESS_KEY_ID: this.admin.accessKeyId,
       PINSTREAM_ADMIN_SECRET_ACCESS_KEY: this.admin.secretAccessKey,
+      PINSTREAM_METRICS_TOKEN: this.metricsToken,
       ...this.extraEnv,
     };
   }
@@ -133,6 +136,17 @@ export class PinstreamCluster {
     const timer = setTimeout(() => p.child.kill('SIGKILL'), 15_000);
     await waitForExit(p.child);
     clearTimeout(timer);
+  }
+
+  /** Node `i`'s /metrics lines whose family starts with one of `prefixes` (for failure messages); bounded. */
+  async metrics(i: number, prefixes: string[]): Promise<string> {
+    try {
+      const r = await fetch(`${this.url(i)}/metrics`, { headers: { authorization: `Bearer ${this.metricsToken}` }, signal: AbortSignal.timeout(5000) });
+      const text = await r.text();
+      return text.split('\n').filter((l) => !l.startsWith('#') && prefixes.some((p) => l.startsWith(p))).join('\n');
+    } catch (e) {
+      return `(no /metrics from ${this.nodes[i].id}: ${(e as Error).message})`;
+    }
   }
 
   /** What each node printed (for failure messages). */

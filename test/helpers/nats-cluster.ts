@@ -152,6 +152,16 @@ export class NatsCluster {
     await gone;
   }
 
+  /** SIGSTOP one server: its connections stay open and nothing answers (a hung machine, not a dead one). */
+  pause(i: number): void {
+    this.nodes[i].child?.kill('SIGSTOP');
+  }
+
+  /** SIGCONT a paused server. */
+  resume(i: number): void {
+    this.nodes[i].child?.kill('SIGCONT');
+  }
+
   /** Starts a killed server again on its ports and store folder, and waits for the cluster. */
   async restart(i: number): Promise<void> {
     this.revive(i);

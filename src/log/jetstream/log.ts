@@ -41,6 +41,16 @@ export const READ_CHUNK_RECORDS = 1000;
 export const STAMP_CACHE_ENTRIES = 4096;
 /** First pause before sending unacknowledged messages again (doubling, up to 16x); the append's timeout bounds the whole. */
 export const RETRY_BACKOFF_MS = 50;
+/** The shortest wait of one fetch for its first message (JetStream's own lower bound is 1 s). */
+export const FETCH_MIN_EXPIRES_MS = 1000;
+/** How long past its expiry a fetch may still run before the log ends it (a server that stopped answering). */
+export const FETCH_GRACE_MS = 1000;
+/**
+ * How often each log re-reads its stream's end from the server, besides the watcher: a watcher
+ * whose consumer stalled (a server gone quiet, a reconnect it did not survive) would otherwise leave
+ * this node blind to other nodes' appends.
+ */
+export const END_REFRESH_MS = 5000;
 /** JetStream's deduplication header. */
 const MSG_ID_HEADER = 'Nats-Msg-Id';
 /** How long the watcher waits before starting again after its consumer failed. */
@@ -79,6 +89,23 @@ export function natsErrorCode(e: unknown): string {
   return 'NATS_ERROR';
 }
 
+/**
+ * `p`, or a NATS_TIMEOUT error once `deadline` (performance.now() time) passes first; `abandon`
+ * then tidies up after `p` (it keeps running: NATS requests end by their own timeout).
+ */
+function by<T>(deadline: number, p: Promise<T>, abandon?: () => void): Promise<T> {
+  const left = deadline - performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      abandon?.();
+      reject(Object.assign(new Error('JetStream did not answer in time'), { code: 'NATS_TIMEOUT' }));
+    }, Math.max(0, left));
+  });
+  p.catch(() => undefined);
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+}
+
 function isNoMessage(e: unknown): boolean {
   return e instanceof JetStreamApiError && e.code === NO_MESSAGE;
 }
@@ -102,6 +129,7 @@ export class JetStreamLog implements Log {
   private largest = 1024;
   private reading: Promise<unknown> = Promise.resolve();
   private watch: { messages?: ConsumerMessages; timer?: NodeJS.Timeout; failing?: boolean } = {};
+  private refresher: NodeJS.Timeout | undefined;
 
   constructor(
     readonly stream: string,
@@ -114,6 +142,8 @@ export class JetStreamLog implements Log {
     await this.refresh();
     this.auditBase = this.end;
     void this.startWatch();
+    this.refresher = setInterval(() => void this.refresh().catch(() => undefined), END_REFRESH_MS);
+    this.refresher.unref();
   }
 
   startOffset(): number {
@@ -129,9 +159,10 @@ export class JetStreamLog implements Log {
   }
 
   /** Reads first and last sequence from the stream (its leader). */
-  async refresh(): Promise<void> {
+  async refresh(): Promise<{ lastSeq: number }> {
     const info = await this.c.jsm.streams.info(this.stream);
     this.advance(info.state.last_seq, info.state.first_seq - 1);
+    return { lastSeq: info.state.last_seq };
   }
 
   /** Moves the known end (and start) forward only: concurrent sources of news may arrive out of order. */
@@ -216,9 +247,9 @@ export class JetStreamLog implements Log {
     const deadline = performance.now() + this.c.timeoutMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.readOnce(offset, options);
+        return await this.readOnce(offset, options, deadline);
       } catch (e) {
-        await this.dropReader();
+        this.dropReader();
         const left = deadline - performance.now();
         if (this.closing || left <= 0) throw new LogUnavailableError(natsErrorCode(e), `JetStream did not serve the read in ${this.c.timeoutMs} ms (${natsErrorCode(e)})`, { cause: e });
         await new Promise((r) => setTimeout(r, Math.min(left, RETRY_BACKOFF_MS * 2 ** Math.min(attempt, 4))));
@@ -226,7 +257,8 @@ export class JetStreamLog implements Log {
     }
   }
 
-  private async readOnce(offset: number, options: ReadOptions): Promise<ReadResult> {
+  /** One try of a read; every wait in it ends by `deadline` (a request still out then finishes on its own). */
+  private async readOnce(offset: number, options: ReadOptions, deadline: number): Promise<ReadResult> {
     const maxRecords = Math.max(1, options.maxRecords ?? DEFAULT_MAX_RECORDS);
     const maxBytes = options.maxBytes ?? Infinity;
     const from = Math.max(offset, this.start);
@@ -234,8 +266,9 @@ export class JetStreamLog implements Log {
     const want = Math.min(maxRecords, this.end - from);
     let r = this.reader;
     if (!r || r.next !== from) {
-      await this.dropReader();
-      const consumer = await this.c.js.consumers.get(this.stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from + 1 });
+      this.dropReader();
+      const made = this.c.js.consumers.get(this.stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from + 1 });
+      const consumer = await by(deadline, made, () => void made.then((c) => c.delete()).catch(() => undefined));
       r = this.reader = { consumer, next: from, ahead: [], aheadBytes: 0 };
     }
     // Fetched in chunks sized by the largest record seen, so what one read holds stays near
@@ -243,14 +276,23 @@ export class JetStreamLog implements Log {
     const cap = Math.min(maxBytes, READ_BUFFER_BYTES);
     while (r.ahead.length < want && r.aheadBytes < cap) {
       const chunk = Math.max(1, Math.min(want - r.ahead.length, READ_CHUNK_RECORDS, Math.floor((cap - r.aheadBytes) / this.largest)));
-      const batch = await r.consumer.fetch({ max_messages: chunk, expires: Math.max(1000, this.c.timeoutMs) });
+      const expires = this.fetchExpiresMs();
+      const started = r.consumer.fetch({ max_messages: chunk, expires });
+      const batch = await by(deadline, started, () => void started.then((b) => b.stop()).catch(() => undefined));
+      // An ordered consumer's fetch does not end by itself when the server stops answering (it
+      // resets and waits on); this timer ends it, so no read waits forever.
+      const guard = setTimeout(() => batch.stop(), Math.max(0, Math.min(expires + FETCH_GRACE_MS, deadline - performance.now())));
       let got = 0;
-      for await (const m of batch) {
-        const rec = this.record(m);
-        r.ahead.push(rec);
-        r.aheadBytes += rec.payload.length;
-        this.largest = Math.max(this.largest, rec.payload.length);
-        if (++got >= chunk) break;
+      try {
+        for await (const m of batch) {
+          const rec = this.record(m);
+          r.ahead.push(rec);
+          r.aheadBytes += rec.payload.length;
+          this.largest = Math.max(this.largest, rec.payload.length);
+          if (++got >= chunk) break;
+        }
+      } finally {
+        clearTimeout(guard);
       }
       if (got === 0) break;
     }
@@ -263,14 +305,31 @@ export class JetStreamLog implements Log {
       r.aheadBytes -= rec.payload.length;
       records.push(r.ahead.shift()!);
     }
-    const nextOffset = records.length > 0 ? records[records.length - 1].offset + 1 : from;
-    r.next = nextOffset;
     if (records.length === 0) {
-      // Nothing came in time (the records were purged under us): start afresh next time.
-      await this.dropReader();
-      await this.refresh().catch(() => undefined);
-    } else this.advance(nextOffset);
+      // Nothing came though records below the end exist. Either they were purged under us (the
+      // stream's start moved: read from there) or the stream could not serve them in time (no
+      // leader, a reconnect). The second must never look like an empty range: a consumer would
+      // take it for a hole and step over records that are still there (silent loss downstream).
+      this.dropReader();
+      const { lastSeq } = await by(deadline, this.refresh());
+      if (this.start > from) return this.readOnce(offset, options, deadline);
+      // The stream itself holds nothing there (deleted and made again by another node).
+      if (lastSeq <= from) return { records: [], nextOffset: from };
+      throw Object.assign(new Error(`JetStream served no record from offset ${from} though the stream ends at ${this.end}`), { code: 'NATS_TIMEOUT' });
+    }
+    const nextOffset = records[records.length - 1].offset + 1;
+    r.next = nextOffset;
+    this.advance(nextOffset);
     return { records, nextOffset };
+  }
+
+  /**
+   * How long one fetch waits for its first message: a quarter of the request bound (at least
+   * FETCH_MIN_EXPIRES_MS), so a consumer left on a server that lost the stream's leadership is
+   * dropped and made again within one read instead of using up its whole time.
+   */
+  private fetchExpiresMs(): number {
+    return Math.min(this.c.timeoutMs, Math.max(FETCH_MIN_EXPIRES_MS, Math.floor(this.c.timeoutMs / 4)));
   }
 
   private record(m: JsMsg): LogRecord {
@@ -282,11 +341,11 @@ export class JetStreamLog implements Log {
     };
   }
 
-  private async dropReader(): Promise<void> {
+  /** Forgets the sequential reader; its consumer is deleted in the background (ephemeral: the server drops it after its inactivity threshold anyway). */
+  private dropReader(): void {
     const r = this.reader;
     this.reader = undefined;
-    // An ordered consumer is ephemeral: the server drops it after its inactivity threshold anyway.
-    await r?.consumer.delete().catch(() => undefined);
+    void r?.consumer.delete().catch(() => undefined);
   }
 
   /** The timestamp of the record at `offset`, or undefined when it is gone. Stamps never change: cached. */
@@ -420,10 +479,11 @@ export class JetStreamLog implements Log {
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearTimeout(this.watch.timer);
+      clearInterval(this.refresher);
       for (const w of this.waiters) this.settleWaiter(w, false);
       await this.watch.messages?.close().catch(() => undefined);
       await this.reading;
-      await this.dropReader();
+      this.dropReader();
       this.c.onClose(this);
     })();
     return this.closing;
