@@ -192,7 +192,7 @@ test('a NATS outage fails appends with LogWriteError, shows in health, and write
   }
 });
 
-test('servers that stop answering (SIGSTOP, connections open): a read fails within its bound, never as an empty range, and reads the same records once they answer again', { timeout: 180_000 }, async (t) => {
+test('servers that stop answering (SIGSTOP, connections open): a read or a time search fails within its bound as LogUnavailableError, never as an empty range, and reads the same records once they answer again', { timeout: 180_000 }, async (t) => {
   const why = shared.skip();
   if (why) return t.skip(why);
   const c = shared.get();
@@ -216,6 +216,12 @@ test('servers that stop answering (SIGSTOP, connections open): a read fails with
       new Promise((resolve) => setTimeout(() => resolve('still waiting after 5x the bound'), 5 * timeoutMs).unref()),
     ]);
     assert.ok(outcome instanceof LogUnavailableError, `expected a LogUnavailableError, got ${String(outcome)}`);
+    // Finding a time's offset (Kinesis AT_TIMESTAMP, retention) is a search of requests: one bound, the same error.
+    const search = await log.offsetForTimestamp(Date.now() + 1).then(
+      (o) => `resolved with offset ${o}`,
+      (e: unknown) => e,
+    );
+    assert.ok(search instanceof LogUnavailableError, `expected a LogUnavailableError, got ${String(search)}`);
     for (let i = 0; i < 3; i++) c.resume(i);
     paused = false;
     assert.deepEqual((await retrying(() => log.read(2))).records.map((r) => r.payload.toString()), ['c', 'd', 'e']);

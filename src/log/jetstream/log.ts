@@ -373,24 +373,32 @@ export class JetStreamLog implements Log {
    * before the first record: that answer costs no request once the first record's stamp is known.
    */
   async offsetForTimestamp(ts: number): Promise<number> {
-    let lo = this.start;
-    let hi = this.end;
-    if (lo < hi) {
-      const first = await this.timestampAt(lo);
-      if (first === undefined) {
-        // The start moved (retention on another node): read where the stream starts now.
-        await this.refresh();
-        [lo, hi] = [this.start, this.end];
-      } else if (first >= ts) return lo;
+    // One bound for the whole search (each step is a request): past it, or on a NATS error, the
+    // caller gets LogUnavailableError (503 to clients, a retry to consumers), not an internal error.
+    const deadline = performance.now() + this.c.timeoutMs;
+    try {
+      let lo = this.start;
+      let hi = this.end;
+      if (lo < hi) {
+        const first = await by(deadline, this.timestampAt(lo));
+        if (first === undefined) {
+          // The start moved (retention on another node): read where the stream starts now.
+          await by(deadline, this.refresh());
+          [lo, hi] = [this.start, this.end];
+        } else if (first >= ts) return lo;
+      }
+      while (lo < hi) {
+        const mid = Math.floor((lo + hi) / 2);
+        const t = await by(deadline, this.timestampAt(mid));
+        // A record purged meanwhile is older than everything kept.
+        if (t === undefined || t < ts) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    } catch (e) {
+      if (e instanceof LogUnavailableError || this.closing) throw e;
+      throw new LogUnavailableError(natsErrorCode(e), `JetStream did not find the offset of a time in ${this.c.timeoutMs} ms (${natsErrorCode(e)})`, { cause: e });
     }
-    while (lo < hi) {
-      const mid = Math.floor((lo + hi) / 2);
-      const t = await this.timestampAt(mid);
-      // A record purged meanwhile is older than everything kept.
-      if (t === undefined || t < ts) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
   }
 
   // ---------------------------------------------------------------------------------------------
