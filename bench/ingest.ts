@@ -303,7 +303,8 @@ function printStep(r: Row): void {
       `    memory by part (peaks over the step, /metrics): main heap ${mb('main_heap_used')} MB used of ${mb('main_heap_total')}, main external ${mb('main_external')} MB ` +
         `(array buffers ${mb('main_array_buffers')}), analytics thread heap ${mb('analytics_heap_used')} MB used of ${mb('analytics_heap_total')} + external ${mb('analytics_external')} MB, ` +
         `DuckDB ${mb('duckdb')} MB (limit ${mb('duckdb_limit')}, spilled ${mb('duckdb_spilled')}), prepare threads' heaps ${mb('prepare_heap_used')} MB; ` +
-        `RSS ${mb('rss')} MB, of which ~${fmtNum(Math.max(0, (m.rss ?? 0) - known))} MB in none of these (code, thread isolates and stacks, SQLite's cache, socket buffers, allocator slack)`,
+        `RSS ${mb('rss')} MB, of which ~${fmtNum(Math.max(0, (m.rss ?? 0) - known))} MB in none of these (code, thread isolates and stacks, SQLite's cache, socket buffers, allocator slack)` +
+        (m.rss_file !== undefined ? `; RSS by kind: mapped from files (code of node, DuckDB, SQLite) ${mb('rss_file')} MB, anonymous ${mb('rss_anon')} MB` : ''),
     );
   }
   if (r.otherCpuPct > NOISY_OTHER_CPU_PCT) {

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CreateAppCommand, PutEventsCommand } from '@aws-sdk/client-pinpoint';
 import { ANALYTICS_THREAD_HEAP_MB } from '../src/analytics/index.js';
-import { parseMemoryMetrics } from '../src/memory.js';
+import { parseMemoryMetrics, rssSplit } from '../src/memory.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { metricsFetch } from './helpers/process.js';
 import { until } from './helpers/firehose.js';
@@ -25,6 +25,11 @@ test('/metrics says where memory goes: the main thread, the analytics thread and
     const before = await parts(t);
     for (const k of ['rss', 'main_heap_used', 'main_heap_total', 'main_external', 'main_array_buffers', 'prepare_heap_used']) assert.ok(k in before, `${k} reported`);
     assert.ok(before.rss > 0 && before.main_heap_used > 0);
+    if (process.platform === 'linux') {
+      // RSS as the kernel splits it: file-backed (code) and anonymous pages, adding up to about the whole.
+      assert.ok(before.rss_file > 0 && before.rss_anon > 0, 'rss_file and rss_anon reported');
+      assert.ok(Math.abs(before.rss_file + before.rss_anon - before.rss) < 0.2 * before.rss, `rss_file ${before.rss_file} + rss_anon ${before.rss_anon} ≈ rss ${before.rss}`);
+    }
     assert.equal(before.duckdb_limit, 96 * MIB);
     // Nothing started the analytics thread yet (empty log): no analytics parts.
     assert.equal(before.duckdb, undefined);
@@ -44,4 +49,16 @@ test('/metrics says where memory goes: the main thread, the analytics thread and
   } finally {
     await t.close();
   }
+});
+
+test('the RSS split reads RssAnon and RssFile from the status text, and is absent when there is none', () => {
+  const status = 'Name:\tnode\nVmRSS:\t  300000 kB\nRssAnon:\t  200000 kB\nRssFile:\t   99000 kB\nRssShmem:\t    1000 kB\n';
+  assert.deepEqual(rssSplit(() => status), { anon: 200000 * 1024, file: 99000 * 1024 });
+  assert.equal(rssSplit(() => 'Name:\tnode\n'), undefined);
+  assert.equal(
+    rssSplit(() => {
+      throw new Error('ENOENT');
+    }),
+    undefined,
+  );
 });
