@@ -320,7 +320,10 @@ export async function firehose(argv: string[]): Promise<number> {
     await child.stop();
   }
   if (profDir) {
-    const files = listDir(profDir).filter((f) => f.endsWith('.cpuprofile'));
+    // One profile per thread (CPU.<date>.<time>.<pid>.<threadId>.<seq>.cpuprofile): the main
+    // thread's (id 0), the one answering requests, is the one summarised.
+    const all = listDir(profDir).filter((f) => f.endsWith('.cpuprofile'));
+    const files = [...all.filter((f) => /\.0\.\d+\.cpuprofile$/.test(f)), ...all.filter((f) => !/\.0\.\d+\.cpuprofile$/.test(f))];
     if (files.length === 0) console.log('\nno .cpuprofile was written');
     else {
       if (putWindow) console.log('\nprofile of the server, the PutRecordBatch phase only:\n' + renderProfile(summarizeProfile(join(profDir, files[0]), 20, putWindow)));

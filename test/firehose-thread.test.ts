@@ -4,7 +4,8 @@
 // stays truthful from its snapshots (lag and buffer counts, buffer intervals on the test's
 // ManualClock), a thread killed with a batch in flight is restarted and every record is still
 // delivered (at least once, in order within each object), the checkpoint never having passed an
-// undelivered record; with consumerThreads 0 the same loop runs on the main thread.
+// undelivered record; one that keeps dying is restarted FIREHOSE_THREAD_MAX_RESTARTS times and then
+// health says so; with consumerThreads 0 the same loop runs on the main thread.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +15,7 @@ import { threadId as mainThreadId } from 'node:worker_threads';
 import { CreateDeliveryStreamCommand, PutRecordBatchCommand, type FirehoseClient } from '@aws-sdk/client-firehose';
 import { ManualClock } from '../src/clock.js';
 import type { Config } from '../src/config/config.js';
+import { FIREHOSE_THREAD_MAX_RESTARTS } from '../src/firehose/firehose-thread.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { createDeliveryRole, firehoseClient, folderKeys, s3Destination, until } from './helpers/firehose.js';
 
@@ -138,6 +140,25 @@ test('Firehose thread killed with a batch in flight: restarted, every record del
     for (const s of seqs) seen.add(s);
   }
   for (let seq = 0; seq < total; seq++) assert.ok(seen.has(seq), `record ${seq} delivered`);
+});
+
+test(`a Firehose thread that keeps dying is restarted ${FIREHOSE_THREAD_MAX_RESTARTS} times, then health says it is not`, { timeout: 60_000 }, async () => {
+  const { t, fh } = await server({ consumerThreads: 1 });
+  await fh.send(new CreateDeliveryStreamCommand({ DeliveryStreamName: 'mortal', ExtendedS3DestinationConfiguration: s3Destination('fh-mortal') }));
+  const thread = t.server.firehose.deliveryThread()!;
+  for (let death = 1; death <= FIREHOSE_THREAD_MAX_RESTARTS; death++) {
+    const id = thread.threadId;
+    await thread.crash();
+    // The deliverer is running again once it reports from the new thread.
+    await until(() => thread.threadId !== id && thread.reportedFrom('mortal') === thread.threadId, `the deliverer back after death ${death}`);
+  }
+  await thread.crash();
+  const h = await until(() => {
+    const x = health(t, 'mortal');
+    return x?.lastError?.message.includes('not restarted') ? x : undefined;
+  }, 'the thread given up');
+  assert.equal(h.state, 'stopped');
+  assert.match(h.lastError!.message, new RegExp(`died ${FIREHOSE_THREAD_MAX_RESTARTS + 1} times`));
 });
 
 test('consumerThreads 0: the same deliverer runs on the main thread', { timeout: 30_000 }, async () => {

@@ -43,7 +43,12 @@ interface Assigned {
   snapshot?: DelivererSnapshot;
   /** The thread its last report came from. */
   reportedFrom?: number;
-  /** Stopped: its last snapshot is kept for health (a restart swapping destinations) until forget or start. */
+  /**
+   * Stopping: a restarted thread does not start it again, its calls are still answered (a flush
+   * writes objects). Stopped: its calls are refused; its last snapshot is kept for health (a
+   * restart swapping destinations) until forget or the next start.
+   */
+  stopping?: boolean;
   stopped?: boolean;
 }
 
@@ -76,7 +81,7 @@ export class FirehoseThread {
       // Every deliverer resumes from its saved checkpoint, under a new run (late calls of the old are refused).
       onRestart: async () => {
         for (const a of this.streams.values()) {
-          if (a.stopped) continue;
+          if (a.stopping) continue;
           try {
             await this.begin(a, true);
           } catch (err) {
@@ -105,7 +110,8 @@ export class FirehoseThread {
    */
   async stop(name: string, flush: boolean): Promise<void> {
     const a = this.streams.get(name);
-    if (!a || a.stopped) return;
+    if (!a || a.stopping) return;
+    a.stopping = true;
     try {
       await this.thread.call('stop', { name, flush }, FIREHOSE_CONTROL_TIMEOUT_MS);
     } catch {
