@@ -4,13 +4,14 @@
 // stays truthful from its snapshots (lag and buffer counts, buffer intervals on the test's
 // ManualClock), a thread killed with a batch in flight is restarted and every record is still
 // delivered (at least once, in order within each object), the checkpoint never having passed an
-// undelivered record; one that keeps dying is restarted FIREHOSE_THREAD_MAX_RESTARTS times and then
+// undelivered record; a damaged record the thread's log view finds is read through the main thread
+// (which repairs and reports it) and costs that record only; one that keeps dying is restarted FIREHOSE_THREAD_MAX_RESTARTS times and then
 // health says so; with consumerThreads 0 the same loop runs on the main thread.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { readFile } from 'node:fs/promises';
+import { open, readdir, readFile } from 'node:fs/promises';
 import { threadId as mainThreadId } from 'node:worker_threads';
 import { CreateDeliveryStreamCommand, PutRecordBatchCommand, type FirehoseClient } from '@aws-sdk/client-firehose';
 import { ManualClock } from '../src/clock.js';
@@ -140,6 +141,45 @@ test('Firehose thread killed with a batch in flight: restarted, every record del
     for (const s of seqs) seen.add(s);
   }
   for (let seq = 0; seq < total; seq++) assert.ok(seen.has(seq), `record ${seq} delivered`);
+});
+
+test('a damaged record the view finds is read through the main thread, which repairs and reports it; every other record is delivered', { timeout: 60_000 }, async () => {
+  const { t, fh } = await server({ consumerThreads: 1 });
+  await fh.send(new CreateDeliveryStreamCommand({ DeliveryStreamName: 'damaged', ExtendedS3DestinationConfiguration: s3Destination('fh-damaged', { BufferingHints: { SizeInMBs: 1, IntervalInSeconds: 1 } }) }));
+  const thread = t.server.firehose.deliveryThread()!;
+  // The first object is held at its role check: the deliverer reads nothing more until it is written.
+  let entered!: () => void;
+  const inFlight = new Promise<void>((r) => (entered = r));
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  thread.beforeRoleCheck = async () => {
+    thread.beforeRoleCheck = undefined;
+    entered();
+    await gate;
+  };
+  const put = (from: number, n: number) =>
+    fh.send(new PutRecordBatchCommand({ DeliveryStreamName: 'damaged', Records: Array.from({ length: n }, (_, i) => ({ Data: Buffer.from(JSON.stringify({ seq: from + i, mark: `rec-${String(from + i).padStart(4, '0')}|` }) + '\n') })) }));
+  await put(0, 10);
+  await inFlight;
+  await put(10, 20);
+  // One byte of record 20 flipped on disk, under the writer (which committed it) and before the view reads it.
+  const dir = join(t.dataDir, 'firehose', 'damaged');
+  const [seg] = (await readdir(dir)).filter((n) => n.endsWith('.log')).map((n) => join(dir, n));
+  const at = (await readFile(seg)).indexOf('rec-0020|');
+  assert.ok(at > 0);
+  const fd = await open(seg, 'r+');
+  const b = Buffer.alloc(1);
+  await fd.read(b, 0, 1, at + 1);
+  b[0] ^= 0xff;
+  await fd.write(b, 0, 1, at + 1);
+  await fd.close();
+  release();
+  await until(() => health(t, 'damaged')?.recordsBehind === 0, 'every record past the damage delivered');
+  const seen = [...(await objectsOf(join(t.dataDir, 'buckets', 'fh-damaged'))).values()].flat().sort((x, y) => x - y);
+  assert.deepEqual(seen, Array.from({ length: 30 }, (_, i) => i).filter((i) => i !== 20));
+  // The view never repairs nor reports: the loss counted by the writer shows the read went to the main thread.
+  const logs = (await (await fetch(`${t.server.url}/health`)).json()).logs;
+  assert.equal(logs.firehose.recordsLost, 1);
 });
 
 test(`a Firehose thread that keeps dying is restarted ${FIREHOSE_THREAD_MAX_RESTARTS} times, then health says it is not`, { timeout: 60_000 }, async () => {
