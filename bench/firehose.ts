@@ -7,6 +7,8 @@
 //     objects when the puts end, and the time until every acknowledged byte is (objects per minute);
 //  3. latency: one PutRecord every --latency-gap ms to a stream buffering 1 s (the smallest
 //     non-zero interval); per record, the time from the put until an object holding it appears.
+// The server runs with the probe (server-probe.ts): the main thread's event-loop utilization during
+// the puts says how busy the thread answering requests is while delivery goes on.
 // Clients are @aws-sdk/client-firehose over keep-alive HTTP/1.1, maxAttempts 1: errors are counted,
 // never retried away. Exit 1 on any error or missing record.
 
@@ -173,6 +175,32 @@ async function createStream(fh: FirehoseClient, name: string, bucket: string, si
   );
 }
 
+const PROBE_MAIN = new URL('./server-probe.js', import.meta.url).pathname;
+
+/** The main thread's event-loop utilization per second, from the probe's lines on the child's stdout. */
+function watchElu(child: Child): (startMs: number, endMs: number) => number | undefined {
+  const seconds: Array<{ t: number; elu: number }> = [];
+  let rest = '';
+  child.proc.stdout!.on('data', (d: Buffer) => {
+    const parts = (rest + d.toString('utf8')).split('\n');
+    rest = parts.pop() ?? '';
+    for (const l of parts) {
+      if (!l.startsWith('pinstream-probe ')) continue;
+      try {
+        const { t, elu } = JSON.parse(l.slice('pinstream-probe '.length));
+        if (typeof elu === 'number') seconds.push({ t, elu });
+      } catch {
+        continue;
+      }
+    }
+  });
+  // Mean over the probe's seconds ending inside the window.
+  return (startMs, endMs) => {
+    const inside = seconds.filter((s) => s.t > startMs + 1000 && s.t <= endMs);
+    return inside.length ? inside.reduce((a, s) => a + s.elu, 0) / inside.length : undefined;
+  };
+}
+
 async function throughput(fh: FirehoseClient, child: Child, dataDir: string, o: Options) {
   const bucket = 'bench-throughput';
   await createStream(fh, 'bench-throughput', bucket, 128, THROUGHPUT_INTERVAL_S);
@@ -181,6 +209,7 @@ async function throughput(fh: FirehoseClient, child: Child, dataDir: string, o: 
   let acked = 0;
   let errors = 0;
   const cpu0 = sampleProc(child.pid).cpuMs;
+  const wall0 = Date.now();
   const window0 = monoUs();
   const t0 = performance.now();
   const until = t0 + o.seconds * 1000;
@@ -199,6 +228,7 @@ async function throughput(fh: FirehoseClient, child: Child, dataDir: string, o: 
     }),
   );
   const putSeconds = (performance.now() - t0) / 1000;
+  const wall1 = Date.now();
   const window: Window = { startUs: window0, endUs: monoUs() };
   const putCpuPct = ((sampleProc(child.pid).cpuMs - cpu0) / (putSeconds * 1000)) * 100;
   const ackedBytes = acked * payload.length;
@@ -213,7 +243,7 @@ async function throughput(fh: FirehoseClient, child: Child, dataDir: string, o: 
   const deliveredBytes = files.reduce((s, f) => s + f.size, 0);
   const totalSeconds = (performance.now() - t0) / 1000;
   const drainSeconds = (performance.now() - tDrain) / 1000;
-  return { window, acked, errors, putSeconds, putCpuPct, ackedBytes, deliveredBytes, inObjectsAtEnd, drainSeconds, files: files.length, totalSeconds };
+  return { window, wall: [wall0, wall1] as const, acked, errors, putSeconds, putCpuPct, ackedBytes, deliveredBytes, inObjectsAtEnd, drainSeconds, files: files.length, totalSeconds };
 }
 
 async function latency(fh: FirehoseClient, dataDir: string, o: Options) {
@@ -271,7 +301,8 @@ export async function firehose(argv: string[]): Promise<number> {
   }
   const dataDir = freshDir('pinstream-bench-firehose-');
   const profDir = o.profile ? mkdtempSync(join(tmpdir(), 'pinstream-prof-')) : undefined;
-  const child = await startPinstream('pinstream', { tmpDir: dataDir, nodeArgs: profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [] });
+  const child = await startPinstream('pinstream', { tmpDir: dataDir, nodeArgs: [...(profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), '--import', PROBE_MAIN] });
+  const elu = watchElu(child);
   const fh = client(child);
   let failed = false;
   let putWindow: Window | undefined;
@@ -291,6 +322,7 @@ export async function firehose(argv: string[]): Promise<number> {
           ['records/s acknowledged (durable)', fmtInt(t.acked / t.putSeconds)],
           ['MB/s acknowledged', fmtNum(putMB)],
           ['server CPU during puts', `${fmtNum(t.putCpuPct)} %`],
+          ['main thread busy during puts (event-loop utilization)', ((u) => (u === undefined ? 'n/a' : `${fmtNum(u * 100)} %`))(elu(...t.wall))],
           ['server CPU µs per acknowledged record (puts and delivery during them)', fmtNum(((t.putCpuPct / 100) * t.putSeconds * 1e6) / Math.max(1, t.acked), 1)],
           ['bytes in objects / acknowledged', `${fmtInt(t.deliveredBytes)} / ${fmtInt(t.ackedBytes)}`],
           ['bytes in objects when the last put was answered', `${fmtInt(t.inObjectsAtEnd)} (${fmtNum((t.inObjectsAtEnd / Math.max(1, t.ackedBytes)) * 100)} %)`],
@@ -320,7 +352,10 @@ export async function firehose(argv: string[]): Promise<number> {
     await child.stop();
   }
   if (profDir) {
-    const files = listDir(profDir).filter((f) => f.endsWith('.cpuprofile'));
+    // One profile per thread (CPU.<date>.<time>.<pid>.<threadId>.<seq>.cpuprofile): the main
+    // thread's (id 0), the one answering requests, is the one summarised.
+    const all = listDir(profDir).filter((f) => f.endsWith('.cpuprofile'));
+    const files = [...all.filter((f) => /\.0\.\d+\.cpuprofile$/.test(f)), ...all.filter((f) => !/\.0\.\d+\.cpuprofile$/.test(f))];
     if (files.length === 0) console.log('\nno .cpuprofile was written');
     else {
       if (putWindow) console.log('\nprofile of the server, the PutRecordBatch phase only:\n' + renderProfile(summarizeProfile(join(profDir, files[0]), 20, putWindow)));

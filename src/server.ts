@@ -287,8 +287,10 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
     },
     serverUrl: () => serverUrl,
     logs,
-    // Compression and Parquet conversion off the request thread (with consumers threads at all).
-    ...(config.consumerThreads > 0 ? { build: firehoseBuild } : {}),
+    // Deliverers and their destination I/O off the request thread, in the Firehose thread (with
+    // consumers threads at all, and segment logs); where they still run here (JetStream logs),
+    // compression and Parquet conversion at least go to the build thread.
+    ...(config.consumerThreads > 0 ? { build: firehoseBuild, deliveryThread: true } : {}),
     checkKinesisCheckpoint: (arn, shardId, seq, consumer) => kinesis.checkSequenceCheckpoint(arn, shardId, seq, consumer),
   });
   // Before listening: puts need every delivery stream's log open.

@@ -2,7 +2,8 @@
 // calls fail at once with an error naming why, and it is started again, up to `maxRestarts` times
 // (then every call fails with that error until the server restarts). `onRestart` runs against the
 // new thread before calls made meanwhile go out, so state the thread held (running workers) can
-// be set up again. Used by the consumers thread (src/delivery/) and the Firehose build thread.
+// be set up again. Used by the consumers thread (src/delivery/), the Firehose thread and the
+// Firehose build thread (src/firehose/).
 
 import { Worker } from 'node:worker_threads';
 import { Channel, type Handlers } from '../analytics/channel.js';

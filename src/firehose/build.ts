@@ -3,7 +3,9 @@
 // the boundary: `inlineBuilder` does it on the caller's thread (consumerThreads 0), BuildThread in
 // a worker thread (build-thread.ts), so deliverers never hold the thread that answers requests for
 // the length of a gzip. Bodies cross as transferred buffers; a thread that dies fails the build,
-// which the deliverer retries with backoff like any failed attempt, and is started again.
+// which the deliverer retries with backoff like any failed attempt, and is started again. The
+// build thread serves deliverers that run on the main thread (JetStream logs with consumers
+// threads on); those in the Firehose thread (thread.ts) build inline there.
 
 import { SupervisedThread } from '../consumer/supervised-thread.js';
 import { compress, type CompressionFormat, type CompressOptions } from './compress.js';

@@ -6,13 +6,15 @@
 // has passed since the first attempt and then to `abandon` (retried until it succeeds), and moving
 // the checkpoint only below every record still buffered or in flight: at least once, and buffers
 // survive restarts because they are read again from the log. It does not own the destination, the
-// log or where the checkpoint is persisted.
+// log or where the checkpoint is persisted. One loop, two hosts: FirehoseService runs it on the
+// main thread (consumerThreads 0, or a log another process writes: JetStream), the Firehose thread
+// (thread.ts) over a read-only view of the stream's segment log; snapshot() is what crosses.
 
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { BackoffOptions } from '../consumer/backoff.js';
 import type { Checkpoint } from '../consumer/checkpoint.js';
-import { ConsumerKit, type ConsumerLag } from '../consumer/kit.js';
+import { computeLag, ConsumerKit, type ConsumerLag, type LagState } from '../consumer/kit.js';
 import { describeError, STOPPED, type Stopped } from '../consumer/stop-signal.js';
 import type { Log, OffsetGap } from '../log/log.js';
 import type { DeliveryBatch, DeliveryOutcome, FirehoseDestination, FirehoseRecord, StreamInfo } from './destination.js';
@@ -20,9 +22,12 @@ import { BUFFER_CHECK_MS, CLOSE_FLUSH_TIMEOUT_MS, MAX_ACTIVE_PARTITIONS, READ_CH
 import { METADATA_EXTRACTION_FAILED } from './partition.js';
 import { decodeRecord } from './records.js';
 
+/** What a deliverer reads: the stream's log, or a read-only view of it in another thread. */
+export type DelivererLog = Pick<Log, 'read' | 'endOffset' | 'waitFor'>;
+
 export interface DelivererOptions {
   stream: () => StreamInfo;
-  log: Log;
+  log: DelivererLog;
   destination: FirehoseDestination;
   checkpoint: Checkpoint;
   clock: Clock;
@@ -61,6 +66,20 @@ export interface DelivererHealth extends ConsumerLag {
   lastDeliveryAt?: number;
   /** The checkpoint was beyond the end of the log at start: records it had passed were lost. */
   checkpointGap?: { records: number; message: string };
+}
+
+/**
+ * Health as it crosses a thread: the deliverer's counts, and the lag inputs, so that the side
+ * reading it computes records and millis behind against the log's end and the clock of then.
+ */
+export interface DelivererSnapshot {
+  health: DelivererHealth;
+  lag: LagState;
+}
+
+/** The health a snapshot says at `now`, for a log ending at `logEnd` now. */
+export function healthAt(s: DelivererSnapshot, logEnd: number, now: number): DelivererHealth {
+  return { ...s.health, logEnd, ...computeLag(s.lag, Math.max(logEnd, s.health.checkpoint), now) };
 }
 
 interface Entry {
@@ -137,6 +156,10 @@ export class Deliverer {
   }
 
   health(): DelivererHealth {
+    return this.snapshot().health;
+  }
+
+  snapshot(): DelivererSnapshot {
     const logEnd = this.o.log.endOffset();
     let bufferedRecords = 0;
     let bufferedBytes = 0;
@@ -148,7 +171,7 @@ export class Deliverer {
     }
     for (const p of this.pending) oldest = Math.min(oldest ?? Infinity, p.firstAppendedMs);
     const { state, checkpoint, retries, lastError } = this.kit.base();
-    return {
+    const health: DelivererHealth = {
       state,
       checkpoint,
       logEnd,
@@ -162,6 +185,7 @@ export class Deliverer {
       ...(this.lastDeliveryAt !== undefined ? { lastDeliveryAt: this.lastDeliveryAt } : {}),
       ...(this.o.gap ? { checkpointGap: { records: this.o.gap.records, message: this.o.gap.message } } : {}),
     };
+    return { health, lag: this.kit.lagState(oldest) };
   }
 
   private async run(): Promise<void> {

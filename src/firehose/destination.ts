@@ -86,9 +86,11 @@ export interface DestinationContext {
   /**
    * The columns of the Data Catalog table a SchemaConfiguration names, read as its RoleARN
    * (glue:GetTable on the table); throws SchemaError saying why it cannot be used. Absent where
-   * there is no catalog: format conversion is then refused.
+   * there is no catalog: format conversion is then refused. Asynchronous where the catalog lives
+   * on another thread (the Firehose thread asks the main thread, once per batch); validating
+   * (on the main thread only) it answers synchronously.
    */
-  schema?(schemaConfiguration: Record<string, unknown>): ConversionSchema;
+  schema?(schemaConfiguration: Record<string, unknown>): ConversionSchema | Promise<ConversionSchema>;
   /**
    * The stream is being created or updated: what could only fail later (a table that does not
    * exist, a role that may not read it) is refused now. Unset when stored streams reopen at a

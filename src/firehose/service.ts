@@ -7,7 +7,12 @@
 // through another node reach this one as Store change notifications (registry.onChange): opened,
 // restarted, closed here. Swaps the destination on UpdateDestination, deletes a stream's data on
 // DeleteDeliveryStream and, on close, lets every deliverer flush its buffers once before closing
-// the logs.
+// the logs. Where the job's deliverer runs: in the Firehose thread (firehose-thread.ts, thread.ts)
+// when `deliveryThread` is set and the stream's log is a segment log (share()), reading it through
+// a read-only view; else here on the main thread (consumerThreads 0, or JetStream logs in a
+// cluster). Same Deliverer loop in both; this side keeps placement, the registry, checkpoints'
+// persistence and the role and catalog answers the thread asks for. The Kinesis source (which
+// appends to the stream's log, owned here) stays on this thread.
 
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Clock } from '../clock.js';
@@ -16,20 +21,21 @@ import { selfHttpHandler } from '../delivery/kinesis-destination.js';
 import type { Credentials } from '../iam/sigv4.js';
 import { FIREHOSE_SERVICE_PRINCIPAL, type RoleSource } from '../iam/roles.js';
 import type { Log, OffsetGap } from '../log/log.js';
+import type { LogShare } from '../log/segment-view.js';
 import { SegmentLogProvider, type LogProvider } from '../log/provider.js';
 import type { MetadataCache } from '../store/metadata.js';
 import { LocalPlacement, type Placement } from '../cluster/placement.js';
 import type { FirehoseDestination, StreamInfo } from './destination.js';
 import type { ObjectBuilder } from './build.js';
 import { SecretBox } from '../iam/secrets.js';
-import { createDestination } from './destinations/index.js';
+import { createDestination, refusedDestination } from './destinations/index.js';
 import { Deliverer, type DelivererHealth } from './deliverer.js';
+import { FirehoseThread } from './firehose-thread.js';
 import { KinesisSource, SHARD_DONE, type KinesisSourceHealth } from './kinesis-source.js';
 import { bucketName, ObjectStores } from './objects/index.js';
 import { RoleScopedStore } from './objects/role-scoped.js';
 import { encodeRecords, newRecordIds, recordIdText } from './records.js';
 import { invalidArgument } from './errors.js';
-import { bufferingOf } from './limits.js';
 import { KINDS } from './validate.js';
 import { DELIVERER_CHECKPOINT, DeliveryStreamRegistry, type DeliveryStreamState } from './registry.js';
 import { CatalogError, type Catalog } from '../catalog/catalog.js';
@@ -57,6 +63,11 @@ export interface FirehoseServiceOptions {
   kinesisPollMs?: number;
   /** Where object bodies are compressed and converted (default: on this thread). */
   build?: ObjectBuilder;
+  /**
+   * Run deliverers and their destination I/O in the Firehose thread where the stream's log can be
+   * shared (a segment log); else, and by default, on this thread.
+   */
+  deliveryThread?: boolean;
   /** Seals destination credentials (default: the master key of `dataDir`). */
   secrets?: SecretBox;
   /** Opens the delivery streams' logs (default: segment logs under `dataDir`). */
@@ -86,10 +97,23 @@ export interface DeliveryStreamHealth {
   source?: KinesisSourceHealth;
 }
 
+/** A job's deliverer as the service drives it: a Deliverer here, or one in the Firehose thread. */
+interface JobDeliverer {
+  start(): void | Promise<void>;
+  /** Ends the loop without flushing. */
+  stop(): Promise<void>;
+  /** Flushes every buffer once, then stops. */
+  close(): Promise<void>;
+  health(): DelivererHealth;
+  /** The job is gone for good (not restarting): what it kept for health is dropped. */
+  release?(): void;
+}
+
 /** A stream's delivery job while it runs on this node. */
 interface Job {
-  destination: FirehoseDestination;
-  deliverer: Deliverer;
+  /** The destination, where it runs on this thread (the Firehose thread owns its own). */
+  destination?: FirehoseDestination;
+  deliverer: JobDeliverer;
   source?: { reader: KinesisSource; client?: KinesisClient };
 }
 
@@ -105,6 +129,8 @@ interface Running {
   deleting?: boolean;
   /** The first start, when placement ran it at once (embedded): create waits for it. */
   started?: Promise<void>;
+  /** The job a restart stopped, answering health until its successor runs. */
+  previous?: Job;
 }
 
 /** The placement name of a delivery stream's job. */
@@ -121,6 +147,8 @@ export class FirehoseService {
   private closed = false;
   /** Opens and closes driven by other nodes' changes, one at a time (close waits for them). */
   private following: Promise<void> = Promise.resolve();
+  /** Started with the first deliverer it runs. */
+  private thread: FirehoseThread | undefined;
 
   private constructor(
     private readonly o: FirehoseServiceOptions,
@@ -227,7 +255,8 @@ export class FirehoseService {
 
   /** The stream's delivery health where its job runs on this node (undefined elsewhere). */
   health(name: string): DeliveryStreamHealth | undefined {
-    const job = this.settled.get(name)?.job;
+    const r = this.settled.get(name);
+    const job = r?.job ?? r?.previous;
     if (!job) return undefined;
     return { name, delivery: job.deliverer.health(), ...(job.source ? { source: job.source.reader.health() } : {}) };
   }
@@ -247,8 +276,20 @@ export class FirehoseService {
         await r.log.close();
       }),
     );
+    await this.thread?.close();
+    this.thread = undefined;
     await this.registry.flush();
     this.objects.close();
+  }
+
+  /** The Firehose thread's id once started (tests: delivery runs off the main thread), else -1. */
+  deliveryThreadId(): number {
+    return this.thread?.threadId ?? -1;
+  }
+
+  /** The Firehose thread, once started (tests kill it to check recovery). */
+  deliveryThread(): FirehoseThread | undefined {
+    return this.thread;
   }
 
   private async runningOf(name: string): Promise<Running> {
@@ -310,6 +351,8 @@ export class FirehoseService {
     if (r.job) return;
     const s = this.registry.get(r.name);
     if (!s || r.deleting) return;
+    const share = this.o.deliveryThread ? (r.log as Log & { share?(): LogShare }).share?.bind(r.log) : undefined;
+    if (share) return this.startThreadJob(r, s, share());
     let destination: FirehoseDestination;
     try {
       destination = this.destination(s);
@@ -331,15 +374,71 @@ export class FirehoseService {
     }
   }
 
+  /** The job with its deliverer in the Firehose thread, reading the stream's log through a view of `share`. */
+  private async startThreadJob(r: Running, s: DeliveryStreamState, share: LogShare): Promise<void> {
+    // The configuration is checked here (the answer the in-process adapter would give), so a
+    // refused one reads the same wherever it runs; the thread builds its own adapter.
+    let refused: string | undefined;
+    try {
+      await this.destination(s).close();
+    } catch (e) {
+      refused = (e as Error).message;
+    }
+    const gap = await this.checkDeliverer(s.name, r.log);
+    const thread = (this.thread ??= this.newThread());
+    const name = s.name;
+    const args = { name, kind: s.kind, destination: s.destination, stream: this.streamInfo(name)(), log: share, ...(refused !== undefined ? { refused } : {}), ...(gap ? { gap } : {}) };
+    const job: Job = {
+      deliverer: {
+        start: () => thread.start(args, r.log),
+        stop: () => thread.stop(name, false),
+        close: () => thread.stop(name, true),
+        health: () => thread.health(name)!,
+        release: () => thread.forget(name),
+      },
+    };
+    if (s.kinesisSource) job.source = this.source(s, r.log, await this.checkSource(s));
+    r.version = s.version;
+    r.job = job;
+    try {
+      await job.deliverer.start();
+    } catch (e) {
+      r.job = undefined;
+      throw e;
+    }
+    job.source?.reader.start();
+  }
+
+  private newThread(): FirehoseThread {
+    return new FirehoseThread(
+      {
+        checkpoint: (name) => Number(this.registry.checkpoint(name, DELIVERER_CHECKPOINT) ?? 0),
+        saveCheckpoint: (name, offset) => this.registry.saveCheckpoint(name, DELIVERER_CHECKPOINT, String(offset)),
+        mayNot: (name, roleArn, action, resource) => this.o.roles.mayNot(roleArn, this.roleSource(name), action, resource),
+        schema: (name, sc) => this.schema(sc, this.roleSource(name)),
+      },
+      {
+        dataDir: this.o.dataDir,
+        buckets: this.o.buckets,
+        catalog: this.o.catalog !== undefined,
+        ...(this.o.clock.shared ? { clock: this.o.clock.shared } : {}),
+        ...(this.o.checkMs !== undefined ? { checkMs: this.o.checkMs } : {}),
+      },
+      () => this.o.clock.now(),
+    );
+  }
+
   /** Stops the job: flushing its buffers once on shutdown or a lost lease, not when the stream is deleted. */
   private async stopJob(r: Running): Promise<void> {
     const job = r.job;
     if (!job) return;
     r.job = undefined;
     await this.stopSource(job);
+    r.previous = undefined;
     if (r.deleting) await job.deliverer.stop();
     else await job.deliverer.close();
-    await job.destination.close();
+    await job.destination?.close();
+    job.deliverer.release?.();
   }
 
   /** A new configuration: the job, where it runs here, restarts with it; buffered records are re-read from the log. */
@@ -349,10 +448,15 @@ export class FirehoseService {
       const job = r.job;
       if (!job) return;
       r.job = undefined;
+      r.previous = job;
       await this.stopSource(job);
       await job.deliverer.stop();
-      await job.destination.close();
-      await this.startJob(r);
+      await job.destination?.close();
+      try {
+        await this.startJob(r);
+      } finally {
+        r.previous = undefined;
+      }
     });
   }
 
@@ -498,18 +602,4 @@ export class FirehoseService {
     await j.source.reader.stop();
     j.source.client?.destroy();
   }
-}
-
-/** Stands in for a stored configuration the adapters refuse: every attempt fails, saying why. */
-function refusedDestination(kind: DeliveryStreamState['kind'], reason: string): FirehoseDestination {
-  const error = `the delivery stream's configuration cannot be used: ${reason}; correct it with UpdateDestination`;
-  return {
-    kind: kind === 'S3' ? 'ExtendedS3' : kind,
-    // No waiting for a buffer to fill: the first record shows the problem in health at once.
-    buffering: { ...bufferingOf(undefined), intervalMs: 0 },
-    retryDurationMs: Infinity,
-    deliver: async () => ({ ok: false, error }),
-    abandon: async () => ({ ok: false, error }),
-    close: async () => {},
-  };
 }

@@ -150,7 +150,7 @@ export class S3Destination implements FirehoseDestination {
         // reported in health, until it is back: nothing is converted against a guessed schema.
         let schema: ConversionSchema;
         try {
-          schema = this.ctx.schema!(obj(this.conversion.SchemaConfiguration)!);
+          schema = await this.ctx.schema!(obj(this.conversion.SchemaConfiguration)!);
         } catch (e) {
           if (e instanceof SchemaError) return { ok: false, error: `DataFormatConversion: ${e.message}` };
           throw e;

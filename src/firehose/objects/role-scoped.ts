@@ -29,8 +29,11 @@ export class S3AccessDeniedError extends Error {
   readonly code = S3_ACCESS_DENIED;
 }
 
-/** Why the role may not do `action` on `resource`, or undefined when it may. */
-export type RoleCheck = (action: string, resource: string) => string | undefined;
+/**
+ * Why the role may not do `action` on `resource`, or undefined when it may. Asynchronous where the
+ * roles live on another thread (the Firehose thread asks the main thread, once per object).
+ */
+export type RoleCheck = (action: string, resource: string) => string | undefined | Promise<string | undefined>;
 
 export class RoleScopedStore implements ObjectStore {
   readonly location: string;
@@ -45,30 +48,30 @@ export class RoleScopedStore implements ObjectStore {
   }
 
   async put(key: string, body: Buffer, contentType?: string): Promise<void> {
-    this.allow('s3:PutObject', objectArn(this.bucket, key));
+    await this.allow('s3:PutObject', objectArn(this.bucket, key));
     await this.inner.put(key, body, contentType);
   }
 
   async get(key: string): Promise<Buffer> {
-    this.allow('s3:GetObject', objectArn(this.bucket, key));
+    await this.allow('s3:GetObject', objectArn(this.bucket, key));
     return this.inner.get(key);
   }
 
   async stream(key: string, start?: number): Promise<Readable> {
-    this.allow('s3:GetObject', objectArn(this.bucket, key));
+    await this.allow('s3:GetObject', objectArn(this.bucket, key));
     return this.inner.stream(key, start);
   }
 
   async list(prefix: string): Promise<string[]> {
-    this.allow('s3:ListBucket', `arn:aws:s3:::${this.bucket}`);
+    await this.allow('s3:ListBucket', `arn:aws:s3:::${this.bucket}`);
     return this.inner.list(prefix);
   }
 
   /** The inner store belongs to the server (one per bucket, shared): nothing of its own to release. */
   close(): void {}
 
-  private allow(action: string, resource: string): void {
-    const why = this.roleArn === undefined ? 'no RoleARN is configured for this bucket' : this.check(action, resource);
+  private async allow(action: string, resource: string): Promise<void> {
+    const why = this.roleArn === undefined ? 'no RoleARN is configured for this bucket' : await this.check(action, resource);
     if (why !== undefined) {
       throw new S3AccessDeniedError(`${S3_ACCESS_DENIED}: ${S3_ACCESS_DENIED_MESSAGE} (${action} on ${resource} as ${this.roleArn ?? 'no role'}: ${why})`);
     }
