@@ -215,7 +215,7 @@ export async function startPinstream(config: Config, clock: Clock = systemClock,
   // whose appends wait for the loader's checkpoint check (a checkpoint beyond the log's end is
   // reported and skipped past), as the start itself waited for it before.
   // With ClickHouse (one store for every node) the loader is placed: one node loads (remote.ts).
-  const analytics = PinstreamAnalytics.deferred({ dataDir: config.dataDir, ingestLog, db, meta, clock, retentionDays: config.retentionDays, memoryLimitMb: config.analyticsMemoryMb, clickhouse: config.clickhouseUrl, placement });
+  const analytics = PinstreamAnalytics.deferred({ dataDir: config.dataDir, ingestLog, db, meta, clock, retentionDays: config.retentionDays, memoryLimitMb: config.analyticsMemoryMb, nice: config.analyticsNice, clickhouse: config.clickhouseUrl, placement });
   if (ingestLog.endOffset() > 0) analytics.ready().catch(() => {}); // the failure is logged, and every call reports it
   const producerLog = new AppendsAfter(ingestLog, () => analytics.ready());
 

@@ -37,9 +37,11 @@ import {
   MAX_ANALYTICS_MEMORY_MB,
   MAX_DEFAULT_ANALYTICS_MEMORY_MB,
   MIN_ANALYTICS_MEMORY_MB,
+  DEFAULT_ANALYTICS_NICE,
   loadConfig,
   type Config,
 } from '../src/config/config.js';
+import { MAX_NICE, MIN_NICE } from '../src/threads/priority.js';
 import { CONNECTION_SHARE_OF_FILE_DESCRIPTORS, MIN_FILE_DESCRIPTORS_FOR_FILES, fileDescriptorLimit, resolveMaxConnections } from '../src/http/limits.js';
 import { startPinstream } from '../src/server.js';
 import { pinpointClient, startTestServer } from './helpers/server.js';
@@ -163,6 +165,15 @@ describe('loadConfig', () => {
     assertConfigError(() => loadConfig({ PINSTREAM_ANALYTICS_MEMORY_MB: String(MIN_ANALYTICS_MEMORY_MB - 1) }), 'PINSTREAM_ANALYTICS_MEMORY_MB');
     assertConfigError(() => loadConfig({ PINSTREAM_ANALYTICS_MEMORY_MB: String(MAX_ANALYTICS_MEMORY_MB + 1) }), 'PINSTREAM_ANALYTICS_MEMORY_MB');
     assertConfigError(() => loadConfig({ PINSTREAM_ANALYTICS_MEMORY_MB: 'lots' }), 'PINSTREAM_ANALYTICS_MEMORY_MB');
+  });
+
+  test(`PINSTREAM_ANALYTICS_NICE: ${MIN_NICE} to ${MAX_NICE}, default ${DEFAULT_ANALYTICS_NICE}`, () => {
+    assert.equal(loadConfig({}).analyticsNice, DEFAULT_ANALYTICS_NICE);
+    assert.equal(loadConfig({ PINSTREAM_ANALYTICS_NICE: '0' }).analyticsNice, 0);
+    assert.equal(loadConfig({ PINSTREAM_ANALYTICS_NICE: String(MAX_NICE) }).analyticsNice, MAX_NICE);
+    assertConfigError(() => loadConfig({ PINSTREAM_ANALYTICS_NICE: String(MAX_NICE + 1) }), 'PINSTREAM_ANALYTICS_NICE');
+    assertConfigError(() => loadConfig({ PINSTREAM_ANALYTICS_NICE: '-1' }), 'PINSTREAM_ANALYTICS_NICE');
+    assertConfigError(() => loadConfig({ PINSTREAM_ANALYTICS_NICE: 'low' }), 'PINSTREAM_ANALYTICS_NICE');
   });
 
   test('PINSTREAM_PORT=0 (any free port) is allowed', () => {

@@ -19,6 +19,9 @@
 // this node's own: the loader always runs here, started by the thread at open, as without placement.
 
 import { Worker } from 'node:worker_threads';
+import type { niceThisThread } from '../threads/priority.js';
+
+type ThreadPriority = ReturnType<typeof niceThisThread>;
 import type { Clock } from '../clock.js';
 import type { Placement } from '../cluster/placement.js';
 import { computeLag, type ConsumerLag, type LagState } from '../consumer/kit.js';
@@ -87,6 +90,8 @@ export interface AnalyticsOptions {
    * of several loads. Ignored with DuckDB (each node's own store: its loader always runs here).
    */
   placement?: Placement;
+  /** Nice value of the analytics thread (Config.analyticsNice; unchanged when absent). */
+  nice?: number;
   /** CPUs the loader's parse-thread decision counts (thread.ts PARSE_THREAD_MIN_CPUS; tests force it). */
   parseThreadCpus?: number;
   /** Overrides of the timeouts above (tests of a thread that does not answer). */
@@ -112,6 +117,9 @@ export class AnalyticsThread implements Analytics {
   private failure: Error | undefined;
   /** The thread's id (tests: the loader runs off the main thread). */
   threadId = -1;
+  /** The analytics thread's kernel id and nice value as it set them (Linux), or why it could not. */
+  priority: ThreadPriority | undefined;
+  private priorityReported = false;
   /** History hooks waiting for the thread to name the fresh rows of their batch. */
   private readonly hooks = new Map<number, { rows: readonly EventRow[]; fn: FreshHook }>();
   private nextHook = 1;
@@ -263,6 +271,7 @@ export class AnalyticsThread implements Analytics {
       // An embedded segment log: the loader reads its files in the analytics thread (ViewedLog).
       ingest: this.opts.ingestLog.share?.(),
       parseThreadCpus: this.opts.parseThreadCpus,
+      ...(this.opts.nice !== undefined ? { nice: this.opts.nice } : {}),
     };
     const worker = new Worker(new URL('./thread.js', import.meta.url), { workerData: init, name: 'pinstream-analytics', resourceLimits: { maxOldGenerationSizeMb: ANALYTICS_THREAD_HEAP_MB } });
     const channel = new Channel(worker, this.handlers(), 'the analytics thread');
@@ -293,10 +302,16 @@ export class AnalyticsThread implements Analytics {
       }),
     );
     // A placed loader starts with the thread only while the job is here (a restart after a crash).
-    const opening = channel.call<{ threadId: number }>('open', { runLoader: this.loaderWanted }, ANALYTICS_OPEN_TIMEOUT_MS);
+    const opening = channel.call<{ threadId: number; priority?: ThreadPriority }>('open', { runLoader: this.loaderWanted }, ANALYTICS_OPEN_TIMEOUT_MS);
     this.opened = opening.catch(() => {});
     try {
-      this.threadId = (await opening).threadId;
+      const opened = await opening;
+      this.threadId = opened.threadId;
+      this.priority = opened.priority;
+      if (opened.priority && 'error' in opened.priority && !this.priorityReported) {
+        this.priorityReported = true;
+        process.stderr.write(`pinstream: analytics: the thread's priority stays as it is (${opened.priority.error})\n`);
+      }
     } catch (e) {
       ended = true;
       await worker.terminate();

@@ -32,6 +32,7 @@
 import { availableParallelism } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
+import { niceThisThread } from '../threads/priority.js';
 import type { Clock } from '../clock.js';
 import type { LagState } from '../consumer/kit.js';
 import type { ClickHouseConfig } from '../config/config.js';
@@ -103,6 +104,8 @@ export interface ThreadInit {
   placed?: boolean;
   /** The ingest log's shared state when it is a segment log: the loader reads its files itself. */
   ingest?: LogShare;
+  /** Nice value of this thread, set before the parse thread starts (it inherits it); absent: unchanged. */
+  nice?: number;
 }
 
 
@@ -292,6 +295,8 @@ async function main(): Promise<void> {
     port,
     {
       async open(a: { runLoader?: boolean } = {}) {
+        // Before the parse thread starts: it takes this thread's priority.
+        const priority = init.nice !== undefined ? niceThisThread(init.nice) : undefined;
         store = await openEventStore({ dataDir: init.dataDir, clickhouse: init.clickhouse, memoryLimitMb: init.memoryLimitMb });
         log = init.ingest ? ViewedLog.open(channel, init.ingest, init.logEnd, new MainClock(init.now)) : new RemoteLog(channel, init.logEnd, new MainClock(init.now));
         loader = new AnalyticsLoader(log as unknown as Log, store, undefined, { clock: log.clock, readBatch: readBatch(log) });
@@ -304,7 +309,7 @@ async function main(): Promise<void> {
         if (store instanceof DuckDbEventStore) statsConn = await store.store.connect();
         reportingOn = true;
         reporting = reportMemory();
-        return { threadId };
+        return { threadId, ...(priority ? { priority } : {}) };
       },
       dashboard(a: { name: DashboardName; q: DashboardQuery; now: number; funnels: Funnel[]; fromEvents?: boolean }) {
         return ready().store.dashboard(a.name, a.q, { clock: at(a.now), retentionDays: init.retentionDays, funnels: () => a.funnels, fromEvents: a.fromEvents });
