@@ -49,6 +49,7 @@ const USAGE = `usage: npm run bench -- e2e [options]
   --drain-timeout N        seconds to wait for every acknowledged event to be read after a step (default 60)
   --no-peer                skip the streaming-off peer
   --consumer-threads N     PINSTREAM_CONSUMER_THREADS of the streaming-on server (default: the server's own default)
+  --analytics-nice N       PINSTREAM_ANALYTICS_NICE of the servers (default: the server's own default)
   --profile                run the streaming-on server under node --cpu-prof and summarise its time`;
 
 interface Options {
@@ -62,6 +63,7 @@ interface Options {
   peer: boolean;
   profile: boolean;
   consumerThreads?: number;
+  analyticsNice?: number;
 }
 
 class UsageError extends Error {}
@@ -99,6 +101,9 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--no-peer':
         o.peer = false;
+        break;
+      case '--analytics-nice':
+        o.analyticsNice = Math.floor(num(a, argv[++i], 0, 19));
         break;
       case '--consumer-threads':
         o.consumerThreads = Math.floor(num(a, argv[++i], 0, 8));
@@ -508,6 +513,7 @@ interface StepRow {
 
 async function setUpServer(name: string, withStream: boolean, o: Options, live: Set<Child>, nodeArgs: string[] = []) {
   const env: Record<string, string> = withStream && o.consumerThreads !== undefined ? { PINSTREAM_CONSUMER_THREADS: String(o.consumerThreads) } : {};
+  if (o.analyticsNice !== undefined) env.PINSTREAM_ANALYTICS_NICE = String(o.analyticsNice);
   const child = await startPinstream(name, { nodeArgs, env });
   live.add(child);
   const creds = child.admin!;

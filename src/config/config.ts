@@ -216,9 +216,10 @@ export const MAX_DEFAULT_ANALYTICS_MEMORY_MB = 512;
 /**
  * The analytics thread's default nice value (PINSTREAM_ANALYTICS_NICE, 0 to 19). The loader is batch
  * work: at 10 its JavaScript takes about a tenth of a core that requests and delivery also want, and
- * all that is idle (DuckDB's native work is not covered: src/threads/priority.ts). Measured (bench e2e, 2 cores, 10k events/s): 202 → read p50 23–25 ms vs 39–43 ms at 0,
- * PutEvents at the maximum 25.6k vs 21.8k events/s, with the dashboards further behind while it
- * lasts (131k vs 23k records after 8 s at the maximum, caught up 2.5 s after the load).
+ * all that is idle (DuckDB's native work is not covered: src/threads/priority.ts). Measured (bench
+ * e2e --analytics-nice, 2 cores, four pairs of runs): at 10k events/s 202 → read p99 was lower at 10
+ * in all four (by 3–150 ms) and p50 in three; PutEvents at the maximum was mixed (±15%); the
+ * dashboards fell 3–5x further behind at the maximum (caught up within 3 s after the load).
  */
 export const DEFAULT_ANALYTICS_NICE = 10;
 export const DEFAULT_ANALYTICS_MEMORY_MB = Math.max(MIN_ANALYTICS_MEMORY_MB, Math.min(MAX_DEFAULT_ANALYTICS_MEMORY_MB, Math.floor(totalmem() / 1048576 / 8)));
