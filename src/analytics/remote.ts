@@ -29,7 +29,7 @@ import type { ClickHouseConfig } from '../config/config.js';
 import type { Log } from '../log/log.js';
 import type { Db } from '../store/db.js';
 import { sqliteMetadata, type MetadataCache } from '../store/metadata.js';
-import { Channel, Transferable, type Handlers } from './channel.js';
+import { Channel, Transferable, type Handlers } from '../threads/channel.js';
 import type { FilterNames } from './event-store.js';
 import { FunnelStore } from './funnels.js';
 import type { LoaderHealth } from './loader.js';

@@ -38,7 +38,7 @@ import type { LagState } from '../consumer/kit.js';
 import type { ClickHouseConfig } from '../config/config.js';
 import type { Log, LogRecord, OffsetGap, ReadOptions, ReadResult } from '../log/log.js';
 import { SegmentLogView, type LogShare } from '../log/segment-view.js';
-import { Channel } from './channel.js';
+import { Channel } from '../threads/channel.js';
 import { DuckDbEventStore } from './duckdb-event-store.js';
 import { HISTORY_IMPORT_CLICKHOUSE_MESSAGE, type AnalyticsEventStore } from './event-store.js';
 import { AnalyticsLoader, parseRecords, type ReadBatch } from './loader.js';

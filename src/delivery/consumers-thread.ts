@@ -7,7 +7,7 @@
 // times) with every worker resuming from its saved checkpoint — which only ever moved past records
 // the destination had accepted, so nothing is lost (records in flight are delivered again).
 
-import { SupervisedThread } from '../consumer/supervised-thread.js';
+import { SupervisedThread } from '../threads/supervised-thread.js';
 import type { Credentials } from '../iam/sigv4.js';
 import type { Log, ReadOptions } from '../log/log.js';
 import type { Destination } from './destination.js';

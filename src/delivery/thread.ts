@@ -9,7 +9,7 @@
 
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { systemClock } from '../clock.js';
-import { Channel } from '../analytics/channel.js';
+import { Channel } from '../threads/channel.js';
 import type { Credentials } from '../iam/sigv4.js';
 import { MAX_RECORD_BYTES } from '../kinesis/limits.js';
 import type { LogRecord, OffsetGap, ReadOptions, ReadResult } from '../log/log.js';

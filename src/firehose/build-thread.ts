@@ -2,13 +2,13 @@
 // Parquet off the thread that answers requests; results go back as transferred buffers.
 
 import { parentPort, type MessagePort } from 'node:worker_threads';
-import { Channel, Transferable } from '../analytics/channel.js';
+import { Channel, Transferable } from '../threads/channel.js';
 import { compress, type CompressionFormat, type CompressOptions } from './compress.js';
 import type { FirehoseRecord } from './destination.js';
 import { toParquet, type ParquetOptions } from './parquet.js';
 import type { ConversionSchema } from './schema.js';
 import { asBuffer } from './build.js';
-import { transferable } from '../transfer.js';
+import { transferable } from '../threads/transfer.js';
 
 function main(): void {
   const port = parentPort as MessagePort;

@@ -7,7 +7,7 @@
 // build thread serves deliverers that run on the main thread (JetStream logs with consumers
 // threads on); those in the Firehose thread (thread.ts) build inline there.
 
-import { SupervisedThread } from '../consumer/supervised-thread.js';
+import { SupervisedThread } from '../threads/supervised-thread.js';
 import { compress, type CompressionFormat, type CompressOptions } from './compress.js';
 import type { FirehoseRecord } from './destination.js';
 import { toParquet, type ConversionResult, type ParquetOptions } from './parquet.js';

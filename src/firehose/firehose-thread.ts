@@ -12,7 +12,7 @@
 // log's view and keyed by app, Firehose streams each bring their own log; and a destination that
 // kills its thread (a native crash in DuckDB, say) stops Firehose delivery only, for one restart.
 
-import { SupervisedThread } from '../consumer/supervised-thread.js';
+import { SupervisedThread } from '../threads/supervised-thread.js';
 import { computeLag } from '../consumer/kit.js';
 import type { Log, ReadOptions, ReadResult } from '../log/log.js';
 import { healthAt, type DelivererHealth, type DelivererSnapshot } from './deliverer.js';

@@ -10,7 +10,7 @@
 // the build thread would copy every body twice for no parallelism a single deliverer could use.
 
 import { parentPort, threadId, workerData, type MessagePort } from 'node:worker_threads';
-import { Channel } from '../analytics/channel.js';
+import { Channel } from '../threads/channel.js';
 import { clockIn } from '../clock.js';
 import type { Json } from '../http/shape.js';
 import type { LogRecord, ReadOptions, ReadResult } from '../log/log.js';

@@ -12,7 +12,7 @@
 import { Worker } from 'node:worker_threads';
 import { MAX_INGEST_THREADS } from '../../config/config.js';
 import type { PrepareJob, PreparedEvents } from '../ingest-prepare.js';
-import { transferable } from '../../transfer.js';
+import { transferable } from '../../threads/transfer.js';
 
 /** A prepare (at most a 4 MB body, ~20 ms) not answered in this long means its thread is stuck. */
 export const PREPARE_TIMEOUT_MS = 30_000;

@@ -1,4 +1,4 @@
-// A worker thread with a typed channel (src/analytics/channel.ts), watched: when it dies its open
+// A worker thread with a typed channel (channel.ts), watched: when it dies its open
 // calls fail at once with an error naming why, and it is started again, up to `maxRestarts` times
 // (then every call fails with that error until the server restarts). `onRestart` runs against the
 // new thread before calls made meanwhile go out, so state the thread held (running workers) can
@@ -6,7 +6,7 @@
 // Firehose build thread (src/firehose/).
 
 import { Worker } from 'node:worker_threads';
-import { Channel, type Handlers } from '../analytics/channel.js';
+import { Channel, type Handlers } from './channel.js';
 
 export interface SupervisedThreadOptions {
   /** The thread's module (a URL relative to its caller's import.meta.url). */

@@ -1,8 +1,11 @@
-// The analytics thread's request/response channel: typed calls in both directions over one
-// MessagePort-like endpoint (a Worker on the main thread, `parentPort` in the thread). Owns call
-// ids, per-call timeouts, carrying errors across (an ApiError stays an ApiError, so the KPI routes
-// still answer 400/404), and failing every open call at once when the other side is gone. It knows
-// nothing about analytics: thread.ts and remote.ts name the methods.
+// The request/response channel of the long-lived worker threads (analytics, consumers, Firehose,
+// Firehose build; the PutEvents prepare pool and the loader's parse thread post plain messages):
+// typed calls in both directions over one MessagePort-like endpoint (a
+// Worker on the main thread, `parentPort` in the thread). Owns call ids, per-call timeouts,
+// carrying errors across (an ApiError stays an ApiError, so the KPI routes still answer 400/404),
+// and failing every open call at once when the other side is gone. It knows nothing of what the
+// threads do: each side names its methods. src/threads/ is the shared thread kit: this channel,
+// supervised-thread.ts (restart on death), transfer.ts (what may be transferred), priority.ts.
 
 import { ApiError } from '../http/errors.js';
 
