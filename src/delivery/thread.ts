@@ -10,6 +10,7 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { systemClock } from '../clock.js';
 import { Channel } from '../threads/channel.js';
+import { asBuffer } from '../threads/transfer.js';
 import type { Credentials } from '../iam/sigv4.js';
 import { MAX_RECORD_BYTES } from '../kinesis/limits.js';
 import type { LogRecord, OffsetGap, ReadOptions, ReadResult } from '../log/log.js';
@@ -57,11 +58,6 @@ class PutProxy implements Destination {
   }
 
   close(): void {}
-}
-
-/** Buffers structured-cloned from the main thread arrive as Uint8Arrays. */
-function asBuffer(u: Uint8Array): Buffer {
-  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
 
 function main(): void {

@@ -7,8 +7,7 @@ import { compress, type CompressionFormat, type CompressOptions } from './compre
 import type { FirehoseRecord } from './destination.js';
 import { toParquet, type ParquetOptions } from './parquet.js';
 import type { ConversionSchema } from './schema.js';
-import { asBuffer } from './build.js';
-import { transferable } from '../threads/transfer.js';
+import { asBuffer, transferable } from '../threads/transfer.js';
 
 function main(): void {
   const port = parentPort as MessagePort;

@@ -8,6 +8,7 @@
 // threads on); those in the Firehose thread (thread.ts) build inline there.
 
 import { SupervisedThread } from '../threads/supervised-thread.js';
+import { asBuffer } from '../threads/transfer.js';
 import { compress, type CompressionFormat, type CompressOptions } from './compress.js';
 import type { FirehoseRecord } from './destination.js';
 import { toParquet, type ConversionResult, type ParquetOptions } from './parquet.js';
@@ -27,8 +28,6 @@ export const inlineBuilder: ObjectBuilder = {
 export const BUILD_TIMEOUT_MS = 300_000;
 /** Times a dead build thread is started again before builds fail for good (until a restart). */
 export const BUILD_THREAD_MAX_RESTARTS = 5;
-
-export const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
 /** Started with the first build: a server whose streams never compress nor convert runs no such thread. */
 export class BuildThread implements ObjectBuilder {

@@ -11,6 +11,7 @@
 
 import { parentPort, threadId, workerData, type MessagePort } from 'node:worker_threads';
 import { Channel } from '../threads/channel.js';
+import { asBuffer } from '../threads/transfer.js';
 import { clockIn } from '../clock.js';
 import type { Json } from '../http/shape.js';
 import type { LogRecord, ReadOptions, ReadResult } from '../log/log.js';
@@ -35,8 +36,6 @@ interface Running {
   view: SegmentLogView;
 }
 
-/** Buffers structured-cloned from the main thread arrive as Uint8Arrays. */
-const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
 function main(): void {
   const init = workerData as FirehoseThreadInit;

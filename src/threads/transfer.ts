@@ -14,3 +14,6 @@ export function transferable(b: Uint8Array): Buffer {
   const own = whole ? b : Uint8Array.prototype.slice.call(b);
   return Buffer.from(own.buffer, own.byteOffset, own.byteLength);
 }
+
+/** A buffer structured-cloned from another thread arrives as a Uint8Array: the same bytes as a Buffer, no copy. */
+export const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
