@@ -23,6 +23,7 @@ import { rejection } from './helpers/rejection.js';
 import { seeded } from './helpers/random.js';
 import { Acked, clientsFor, health, idOf, load, metric, readStream, setUp } from './helpers/pipeline.js';
 import { TEST_METRICS_TOKEN } from './helpers/process.js';
+import { EventStore, isInvalidated, type EventRow } from '../src/analytics/store.js';
 
 /** Runs `f` with a small tmpfs mounted at a fresh directory; skips when mounting is not permitted. */
 async function withTmpfs(t: TestContext, sizeMb: number, f: (dir: string) => Promise<void>): Promise<void> {
@@ -136,3 +137,53 @@ test('a real full disk (tmpfs): every put says the disk is full, the server stay
   });
 });
 
+
+/** A stored event of app `app` (only what the store needs). */
+function eventRow(app: string, n: number, t: number): EventRow {
+  return {
+    appId: app, eventKey: `ep/${n}`, eventType: 'custom', eventTime: t, arrivalTime: t, endpointId: 'ep', userId: null, endpointCreated: null,
+    sessionId: null, sessionStart: null, channel: 'GCM', platform: null, platformVersion: null, appVersion: null, make: null, model: null, country: null,
+    attributes: `{"pad":"${'p'.repeat(200)}"}`, metrics: '{}', endpointAttributes: '{}', campaignId: null, campaignActivityId: null, treatmentId: null, journeyId: null, journeyActivityId: null,
+    campaignSendStatus: null, journeySendStatus: null, deliveryType: null, journeyActivityType: null,
+  };
+}
+
+test('DuckDB invalidated by a checkpoint on a full disk: the analytics store opens itself again once space is back, nothing committed lost', { timeout: 120_000 }, async (t) => {
+  await withTmpfs(t, 48, async (mnt) => {
+    const store = await EventStore.open(join(mnt, 'data'));
+    const reopened: Error[] = [];
+    store.onReopen = (cause) => reopened.push(cause);
+    try {
+      const t0 = Date.UTC(2024, 0, 1);
+      // Committed (in the write-ahead log) while there is space; the checkpoint moves them into the file.
+      for (let b = 0; b < 4; b++) await store.append(Array.from({ length: 2000 }, (_, i) => eventRow('app', b * 2000 + i, t0 + i)), { offset: (b + 1) * 2000 });
+      const filler = await fillDisk(mnt);
+      // The checkpoint cannot write: DuckDB invalidates the database; every statement after fails.
+      const failed = await store.compact().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.ok(failed, 'the checkpoint failed on the full disk');
+      const after = await store.rowCount().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      // Either the checkpoint's own error already said so, or the next statement does.
+      assert.ok(isInvalidated(failed) || isInvalidated(after), `DuckDB invalidated the database: ${String(failed)} / ${String(after)}`);
+      await rm(filler);
+      // Space is back: the next call opens the file again (replaying its write-ahead log), with every
+      // committed row and the loader's checkpoint.
+      assert.equal(await store.rowCount(), 8000);
+      assert.ok(store.reopens >= 1);
+      assert.equal(reopened.length, store.reopens);
+      assert.ok(isInvalidated(reopened[0]));
+      assert.equal(await store.checkpoint(), 8000);
+      await store.append([eventRow('app', 9000, t0)], { offset: 8001 });
+      assert.equal(await store.rowCount(), 8001);
+      // Read connections come from the reopened instance too.
+      assert.equal(await store.withConnection(async (c) => Number((await c.runAndReadAll('SELECT count(*) FROM events')).getRowsJS()[0][0])), 8001);
+    } finally {
+      await store.close();
+    }
+  });
+});

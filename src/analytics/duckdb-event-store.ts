@@ -78,12 +78,7 @@ export class DuckDbEventStore implements AnalyticsEventStore {
     return this.store.close();
   }
 
-  private async withConnection<T>(fn: (conn: Awaited<ReturnType<EventStore['connect']>>) => Promise<T>): Promise<T> {
-    const conn = await this.store.connect();
-    try {
-      return await fn(conn);
-    } finally {
-      conn.closeSync();
-    }
+  private withConnection<T>(fn: (conn: Awaited<ReturnType<EventStore['connect']>>) => Promise<T>): Promise<T> {
+    return this.store.withConnection(fn);
   }
 }

@@ -118,14 +118,27 @@ const META_DDL = [
 export class EventStore {
   private constructor(
     readonly path: string,
-    private readonly instance: DuckDBInstance,
+    private instance: DuckDBInstance,
     /** The one writer: the loader and retention take turns on it through `exclusive`. */
-    private readonly writer: DuckDBConnection,
+    private writer: DuckDBConnection,
+    private readonly options: { memoryLimitMb?: number },
   ) {}
 
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
-  private readonly rollup = new ActivityRollup();
+  private rollup = new ActivityRollup();
+  /**
+   * Set when DuckDB invalidated the database: after a fatal error (a checkpoint that found the disk
+   * full) every statement of that instance fails until it is opened again. The next writer turn or
+   * connection reopens it from the file and its write-ahead log (committed batches are all there,
+   * and the loader's checkpoint with them); while that fails (the disk still full) the caller gets
+   * the error and retries as for any store failure.
+   */
+  private invalid: Error | undefined;
+  /** Times the database was opened again after DuckDB invalidated it. */
+  reopens = 0;
+  /** Told once per reopen (the analytics thread logs it). */
+  onReopen: ((cause: Error) => void) | undefined;
 
   /**
    * Test seam for crash tests: awaited after a batch's rows, rollups and checkpoint are written and
@@ -137,6 +150,12 @@ export class EventStore {
     const dir = join(dataDir, 'analytics');
     mkdirSync(dir, { recursive: true });
     const path = join(dir, 'events.duckdb');
+    const { instance, writer } = await EventStore.openFile(path, options);
+    return new EventStore(path, instance, writer, options);
+  }
+
+  /** Opens the database file with the writer connection, and brings its schema up to date. */
+  private static async openFile(path: string, options: { memoryLimitMb?: number }): Promise<{ instance: DuckDBInstance; writer: DuckDBConnection }> {
     const instance = await DuckDBInstance.create(path, { checkpoint_threshold: STORE_CHECKPOINT_THRESHOLD, memory_limit: `${options.memoryLimitMb ?? STORE_MEMORY_LIMIT_MB}MiB` });
     const writer = await instance.connect();
     const hadProfiles = (await writer.runAndReadAll(`SELECT 1 FROM duckdb_tables() WHERE table_name = 'endpoint_profiles'`)).getRowsJS().length > 0;
@@ -154,12 +173,58 @@ export class EventStore {
     if (!hadProfiles) await writer.run(PROFILE_BACKFILL);
     if (hadEvents && !hadCampaignDays) await backfillCampaignDays(writer);
     await repairSurrogateEscapes(writer);
-    return new EventStore(path, instance, writer);
+    return { instance, writer };
   }
 
   /** A new connection for read queries (DuckDB connections are not shared between concurrent queries). */
-  connect(): Promise<DuckDBConnection> {
+  async connect(): Promise<DuckDBConnection> {
+    // An invalidated instance is reopened first (in the writer's turn, so only once).
+    if (this.invalid) await this.exclusive(async () => undefined);
     return this.instance.connect();
+  }
+
+  /** Runs `fn` on a connection of its own (closed after); a failure is noted as any statement's. */
+  async withConnection<T>(fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
+    const conn = await this.connect();
+    try {
+      return await fn(conn);
+    } catch (e) {
+      this.noteFailure(e);
+      throw e;
+    } finally {
+      conn.closeSync();
+    }
+  }
+
+  /**
+   * Notes a failure of any statement on this store: DuckDB's "database has been invalidated" (after
+   * a fatal error such as a failed checkpoint) marks the instance for reopening.
+   */
+  noteFailure(e: unknown): void {
+    if (!this.invalid && isInvalidated(e)) this.invalid = e as Error;
+  }
+
+  /** Opens the file again after DuckDB invalidated the instance; throws (staying invalid) while that fails. */
+  private async reopen(): Promise<void> {
+    const cause = this.invalid!;
+    try {
+      this.writer.closeSync();
+    } catch {
+      // The invalidated instance may refuse; it is dropped either way.
+    }
+    try {
+      this.instance.closeSync();
+    } catch {
+      // As above.
+    }
+    const { instance, writer } = await EventStore.openFile(this.path, this.options);
+    this.instance = instance;
+    this.writer = writer;
+    // Its cache is rebuilt from the reopened file on next use.
+    this.rollup = new ActivityRollup();
+    this.invalid = undefined;
+    this.reopens++;
+    this.onReopen?.(cause);
   }
 
   /** First ingest-log offset not yet stored for this reader (0 when never loaded). */
@@ -326,7 +391,16 @@ export class EventStore {
   /** Runs fn alone on the writer connection (a DuckDB connection runs one statement/transaction at a time). */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('analytics store is closed'));
-    const run = this.queue.then(fn, fn);
+    const turn = async () => {
+      if (this.invalid) await this.reopen();
+      try {
+        return await fn();
+      } catch (e) {
+        this.noteFailure(e);
+        throw e;
+      }
+    };
+    const run = this.queue.then(turn, turn);
     this.queue = run.catch(() => {});
     return run;
   }
@@ -335,9 +409,19 @@ export class EventStore {
     if (this.closed) return;
     await this.queue;
     this.closed = true;
-    this.writer.closeSync();
-    this.instance.closeSync();
+    try {
+      this.writer.closeSync();
+      this.instance.closeSync();
+    } catch (e) {
+      // An invalidated instance may refuse to close cleanly; there is nothing left to save in it.
+      if (!this.invalid) throw e;
+    }
   }
+}
+
+/** DuckDB's answer once a fatal error has invalidated the database (every statement after it fails). */
+export function isInvalidated(e: unknown): boolean {
+  return /database has been invalidated/i.test(String((e as { message?: unknown })?.message ?? ''));
 }
 
 /** The keys of one appendNew batch (a temporary table: never in the database file). */

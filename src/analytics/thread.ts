@@ -266,6 +266,8 @@ async function main(): Promise<void> {
     };
   /** A connection of its own for the memory reports (closed before the store; DuckDB only). */
   let statsConn: Awaited<ReturnType<EventStore['connect']>> | undefined;
+  /** The store's reopen count when statsConn was made. */
+  let statsReopens = 0;
   /** The memory reports run (from open until close). */
   let reportingOn = false;
   let reporting: Promise<void> = Promise.resolve();
@@ -273,6 +275,16 @@ async function main(): Promise<void> {
   const reportMemory = async () => {
     try {
       const h = getHeapStatistics();
+      if (statsConn && store instanceof DuckDbEventStore && store.store.reopens !== statsReopens) {
+        // The store was opened again (DuckDB had invalidated it): the old connection is dead.
+        try {
+          statsConn.closeSync();
+        } catch {
+          // Dead already.
+        }
+        statsConn = await store.store.connect();
+        statsReopens = store.store.reopens;
+      }
       const d = statsConn ? await duckdbMemory(statsConn) : { used: 0, spilled: 0 };
       const m: ThreadMemory = { heapUsed: h.used_heap_size, heapTotal: h.total_heap_size, external: h.external_memory, duckdb: d.used, duckdbSpilled: d.spilled };
       await channel.call('memory', m, MAIN_CALL_TIMEOUT_MS);
@@ -306,7 +318,11 @@ async function main(): Promise<void> {
           await loader.checkCheckpoint();
           if (!init.placed || a.runLoader) loader.start();
         }
-        if (store instanceof DuckDbEventStore) statsConn = await store.store.connect();
+        if (store instanceof DuckDbEventStore) {
+          store.store.onReopen = (cause) => process.stderr.write(`pinstream: analytics: DuckDB invalidated its database (${cause.message.split('\n')[0]}); opened it again\n`);
+          statsReopens = store.store.reopens;
+          statsConn = await store.store.connect();
+        }
         reportingOn = true;
         reporting = reportMemory();
         return { threadId, ...(priority ? { priority } : {}) };
@@ -390,13 +406,8 @@ async function main(): Promise<void> {
   );
 }
 
-async function withConnection<T>(store: EventStore, fn: (conn: Awaited<ReturnType<EventStore['connect']>>) => Promise<T>): Promise<T> {
-  const conn = await store.connect();
-  try {
-    return await fn(conn);
-  } finally {
-    conn.closeSync();
-  }
+function withConnection<T>(store: EventStore, fn: (conn: Awaited<ReturnType<EventStore['connect']>>) => Promise<T>): Promise<T> {
+  return store.withConnection(fn);
 }
 
 if (parentPort) void main();
