@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { systemClock } from '../src/clock.js';
 import { LogUnavailableError, LogWriteError } from '../src/log/errors.js';
 import { JetStreamLogProvider, NatsUnavailableError } from '../src/log/jetstream/provider.js';
+import { END_REFRESH_MS } from '../src/log/jetstream/log.js';
 import { MAX_STREAM_NAME, streamNames } from '../src/log/jetstream/names.js';
 import { SINGLE_NATS, fileCluster, freePort, singleNatsSkip } from './helpers/nats-cluster.js';
 import { readAll } from './helpers/log-contract.js';
@@ -87,6 +88,36 @@ test("another node's appends move this node's end and wake its waiters", { timeo
     // Both nodes' batches interleave only between whole batches of one node when not concurrent.
     const r = await lb.append(['three']);
     assert.equal(r.firstOffset, 2);
+  } finally {
+    await a.removeAll();
+    await a.close();
+    await b.close();
+  }
+});
+
+test(`a node whose end-follower stalled still learns of another node's appends within END_REFRESH_MS (${END_REFRESH_MS} ms) while waited on`, { timeout: 60_000 }, async (t) => {
+  const why = await singleNatsSkip();
+  if (why) return t.skip(why);
+  const p = prefix();
+  const a = await JetStreamLogProvider.connect({ servers: [SINGLE_NATS], clock: systemClock, prefix: p });
+  const b = await JetStreamLogProvider.connect({ servers: [SINGLE_NATS], clock: systemClock, prefix: p });
+  try {
+    const la = await a.open('kinesis', 'stalled', 'shardId-000000000000');
+    const lb = await b.open('kinesis', 'stalled', 'shardId-000000000000');
+    // Stall b's watcher for good: its consumer ends and is never made again (as a consumer that
+    // stopped getting messages after a reconnect would leave it).
+    const watcher = lb as unknown as { startWatch: () => Promise<void>; watch: { messages?: { close(): Promise<void> } } };
+    // The watcher starts in the background: wait until its consumer runs (bounded), then end it.
+    for (const deadline = Date.now() + 10_000; !watcher.watch.messages; ) {
+      assert.ok(Date.now() < deadline, 'the watcher started');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    watcher.startWatch = async () => undefined;
+    await watcher.watch.messages.close();
+    const woke = lb.waitFor(0, 3 * END_REFRESH_MS);
+    await la.append(['from a']);
+    assert.equal(await woke, true, "b's periodic refresh found a's append");
+    assert.equal(lb.endOffset(), 1);
   } finally {
     await a.removeAll();
     await a.close();
@@ -205,7 +236,7 @@ test('servers that stop answering (SIGSTOP, connections open): a read or a time 
     // A first read leaves the sequential reader at offset 2, as a consumer following the log does.
     assert.deepEqual((await log.read(0, { maxRecords: 2 })).records.map((r) => r.payload.toString()), ['a', 'b']);
     paused = true;
-    for (let i = 0; i < 3; i++) c.pause(i);
+    for (let i = 0; i < 3; i++) await c.pause(i);
     // Before: the ordered consumer's fetch waited forever; an empty fetch was answered as an empty
     // range, which a consumer steps over as a hole.
     const outcome = await Promise.race([

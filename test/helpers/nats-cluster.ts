@@ -5,7 +5,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -152,9 +152,25 @@ export class NatsCluster {
     await gone;
   }
 
-  /** SIGSTOP one server: its connections stay open and nothing answers (a hung machine, not a dead one). */
-  pause(i: number): void {
-    this.nodes[i].child?.kill('SIGSTOP');
+  /**
+   * SIGSTOP one server: its connections stay open and nothing answers (a hung machine, not a dead
+   * one). Resolves once the kernel shows it stopped: a thread still running when the signal is sent
+   * could otherwise answer one more request.
+   */
+  async pause(i: number): Promise<void> {
+    const child = this.nodes[i].child;
+    if (!child?.pid) return;
+    child.kill('SIGSTOP');
+    // Every thread's state letter (after the command name in parentheses) is T once the stop is done.
+    const stopped = async () => {
+      const tids = await readdir(`/proc/${child.pid}/task`).catch(() => [] as string[]);
+      for (const tid of tids) {
+        const stat = await readFile(`/proc/${child.pid}/task/${tid}/stat`, 'utf8').catch(() => ')  T');
+        if (stat[stat.lastIndexOf(')') + 2] !== 'T') return false;
+      }
+      return true;
+    };
+    for (const deadline = Date.now() + 5000; !(await stopped()) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 5));
   }
 
   /** SIGCONT a paused server. */

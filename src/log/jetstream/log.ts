@@ -46,9 +46,9 @@ export const FETCH_MIN_EXPIRES_MS = 1000;
 /** How long past its expiry a fetch may still run before the log ends it (a server that stopped answering). */
 export const FETCH_GRACE_MS = 1000;
 /**
- * How often each log re-reads its stream's end from the server, besides the watcher: a watcher
- * whose consumer stalled (a server gone quiet, a reconnect it did not survive) would otherwise leave
- * this node blind to other nodes' appends.
+ * How often each log in use (read lately, or waited on) re-reads its stream's end from the server,
+ * besides the watcher: a watcher whose consumer stalled (a server gone quiet, a reconnect it did not
+ * survive) would otherwise leave this node blind to other nodes' appends.
  */
 export const END_REFRESH_MS = 5000;
 /** JetStream's deduplication header. */
@@ -130,6 +130,8 @@ export class JetStreamLog implements Log {
   private reading: Promise<unknown> = Promise.resolve();
   private watch: { messages?: ConsumerMessages; timer?: NodeJS.Timeout; failing?: boolean } = {};
   private refresher: NodeJS.Timeout | undefined;
+  /** When read() was last called (performance.now()): the periodic refresh is for logs in use. */
+  private lastReadAt = -Infinity;
 
   constructor(
     readonly stream: string,
@@ -142,7 +144,11 @@ export class JetStreamLog implements Log {
     await this.refresh();
     this.auditBase = this.end;
     void this.startWatch();
-    this.refresher = setInterval(() => void this.refresh().catch(() => undefined), END_REFRESH_MS);
+    // Only a log someone reads or waits on needs its end current: a node with a thousand idle
+    // shards does not ask JetStream a thousand times every few seconds.
+    this.refresher = setInterval(() => {
+      if (this.waiters.size > 0 || performance.now() - this.lastReadAt < 2 * END_REFRESH_MS) void this.refresh().catch(() => undefined);
+    }, END_REFRESH_MS);
     this.refresher.unref();
   }
 
@@ -232,6 +238,7 @@ export class JetStreamLog implements Log {
   read(offset: number, options: ReadOptions = {}): Promise<ReadResult> {
     if (this.closing) return Promise.reject(new Error('jetstream log is closed'));
     if (!Number.isSafeInteger(offset)) return Promise.reject(new RangeError(`invalid offset ${offset}`));
+    this.lastReadAt = performance.now();
     // One read at a time: they share the sequential reader.
     const run = this.reading.then(() => this.readNow(offset, options));
     this.reading = run.catch(() => undefined);
