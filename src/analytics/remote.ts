@@ -19,9 +19,6 @@
 // this node's own: the loader always runs here, started by the thread at open, as without placement.
 
 import { Worker } from 'node:worker_threads';
-import type { niceThisThread } from '../threads/priority.js';
-
-type ThreadPriority = ReturnType<typeof niceThisThread>;
 import type { Clock } from '../clock.js';
 import type { Placement } from '../cluster/placement.js';
 import { computeLag, type ConsumerLag, type LagState } from '../consumer/kit.js';
@@ -30,6 +27,7 @@ import type { Log } from '../log/log.js';
 import type { Db } from '../store/db.js';
 import { sqliteMetadata, type MetadataCache } from '../store/metadata.js';
 import { Channel, Transferable, type Handlers } from '../threads/channel.js';
+import type { niceThisThread } from '../threads/priority.js';
 import type { FilterNames } from './event-store.js';
 import { FunnelStore } from './funnels.js';
 import type { LoaderHealth } from './loader.js';
@@ -39,6 +37,9 @@ import type { PackedRead, ThreadInit, ThreadMemory } from './thread.js';
 import { packRead } from './parse-thread.js';
 import type { LogShare } from '../log/segment-view.js';
 import type { Analytics, DashboardName, DashboardQuery, DashboardResult, DateRange, Funnel, KpiRows, KpiScope } from './types.js';
+
+/** What the analytics thread says of its priority at open: its kernel id and nice value, or why it could not set it. */
+type ThreadPriority = ReturnType<typeof niceThisThread>;
 
 /** The Events filter list shows event types reported in this many past days (reference/pinpoint.md §5). */
 export const EVENT_TYPES_DAYS = 14;
