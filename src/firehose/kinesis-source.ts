@@ -17,7 +17,7 @@ import type { Clock } from '../clock.js';
 import { backoffDelay } from '../consumer/backoff.js';
 import type { Log, OffsetGap } from '../log/log.js';
 import { describeError } from '../consumer/stop-signal.js';
-import { KINESIS_SOURCE_POLL_MS, KINESIS_SOURCE_READ_LIMIT } from './limits.js';
+import { KINESIS_SOURCE_MAX_BACKOFF_MS, KINESIS_SOURCE_POLL_MS, KINESIS_SOURCE_READ_LIMIT } from './limits.js';
 import { encodeRecord, newRecordIds } from './records.js';
 
 /** Saved in place of a sequence number once a closed shard has been read to its end. */
@@ -87,7 +87,7 @@ export class KinesisSource {
         this.iterators.clear();
         this.h.state = 'retrying';
         this.h.lastError = { message: `reading ${this.o.streamArn}: ${describeError(e)}`, at: this.o.clock.now() };
-        await this.sleep(backoffDelay(failures++, { maxMs: 10_000 }));
+        await this.sleep(backoffDelay(failures++, { maxMs: KINESIS_SOURCE_MAX_BACKOFF_MS }));
       }
     }
   }

@@ -77,5 +77,7 @@ export const READ_CHUNK_BYTES = 16 * 1024 * 1024;
 export const CLOSE_FLUSH_TIMEOUT_MS = 10_000;
 /** A Kinesis source waits this long between polls of a caught-up shard. */
 export const KINESIS_SOURCE_POLL_MS = 500;
+/** The longest pause of a Kinesis source between failed attempts (reads, or appends to a full disk). */
+export const KINESIS_SOURCE_MAX_BACKOFF_MS = 10_000;
 /** GetRecords Limit of a Kinesis source. */
 export const KINESIS_SOURCE_READ_LIMIT = 1_000;
