@@ -19,7 +19,7 @@ import { recordToRow, LOADER_BATCH_RECORDS } from '../src/analytics/loader.js';
 import { PinstreamAnalytics } from '../src/analytics/index.js';
 import { openDb } from '../src/store/db.js';
 import { LoadGenerator, signedPost } from './load.js';
-import { startPinstream, threadCpuMs } from './procs.js';
+import { startPinstream, threadCpuMs, threadName } from './procs.js';
 import { runDashboard } from '../src/analytics/dashboards.js';
 import { DASHBOARDS, type DateRange, type Funnel, type KpiRows, type KpiScope } from '../src/analytics/types.js';
 import { DAY_MS } from '../src/analytics/retention.js';
@@ -149,6 +149,16 @@ async function timeIt(n: number, fn: () => Promise<unknown>): Promise<number[]> 
   return out.sort((a, b) => a - b);
 }
 
+/** CPU µs per record of the busiest threads (by id), during the loads | during the final checkpoint. */
+function perThread(t0: Map<string, number>, t1: Map<string, number>, t2: Map<string, number>, records: number): string {
+  const us = (ms: number) => fmtNum((ms * 1000) / records, 1);
+  const rows = [...t2.keys()].map((tid) => ({ tid, loads: (t1.get(tid) ?? 0) - (t0.get(tid) ?? 0), ckpt: (t2.get(tid) ?? 0) - (t1.get(tid) ?? t0.get(tid) ?? 0) }));
+  rows.sort((a, b) => b.loads + b.ckpt - (a.loads + a.ckpt));
+  const top = rows.slice(0, 4).map((r) => `${Number(r.tid) === process.pid ? 'main' : threadName(process.pid, r.tid) + '#' + r.tid} ${us(r.loads)} | ${us(r.ckpt)}`);
+  const rest = rows.slice(4);
+  return [...top, `${rest.length} others ${us(rest.reduce((a, r) => a + r.loads, 0))} | ${us(rest.reduce((a, r) => a + r.ckpt, 0))}`].join(', ');
+}
+
 export async function runAnalyticsBench(argv: string[]): Promise<number> {
   let o: Options;
   try {
@@ -185,6 +195,8 @@ export async function runAnalyticsBench(argv: string[]): Promise<number> {
     const cpu0 = process.cpuUsage();
     const ls = performance.now();
     await analytics.catchUp();
+    const caughtUpSec = (performance.now() - ls) / 1000;
+    const threadsCaughtUp = threadCpuMs(process.pid);
     // The checkpoint the loads left to do (STORE_CHECKPOINT_THRESHOLD defers it) is part of their
     // cost: retention (nothing is old enough to delete) ends with that CHECKPOINT.
     await analytics.retention();
@@ -193,7 +205,8 @@ export async function runAnalyticsBench(argv: string[]): Promise<number> {
     // CPU per record (less disturbed by other work on the machine than the rate): the whole process,
     // and the busiest thread (the analytics thread's JavaScript: the serial part of the load).
     const cpu = process.cpuUsage(cpu0);
-    const busiest = Math.max(0, ...[...threadCpuMs(process.pid)].filter(([tid]) => Number(tid) !== process.pid).map(([tid, ms]) => ms - (threads0.get(tid) ?? 0)));
+    const threads1 = threadCpuMs(process.pid);
+    const busiest = Math.max(0, ...[...threads1].filter(([tid]) => Number(tid) !== process.pid).map(([tid, ms]) => ms - (threads0.get(tid) ?? 0)));
     const parseStart = performance.now();
     for (const r of (await log.read(0, { maxRecords: 20_000 })).records) {
       const nl = r.payload.indexOf(10);
@@ -207,7 +220,10 @@ export async function runAnalyticsBench(argv: string[]): Promise<number> {
         `\nloader (analytics thread): ${fmtInt(o.loaderEvents)} ingest-log records in ${fmtNum(loadSec, 2)} s (with the final checkpoint) = ${fmtInt(loadRate)} records/s ` +
         `= ${fmtNum(loadRate / ingest.eventsPerSec, 2)}x the ingest rate (aim >= ${LOADER_AIM_RATIO}x); ` +
         `main thread busy ${fmtNum(elu.utilization * 100, 1)}% of the load (log reads for the thread); parse+map alone ${fmtInt(parseRate)} records/s\n` +
-        `  CPU per record: process ${fmtNum(((cpu.user + cpu.system) / o.loaderEvents), 1)} µs (all threads, DuckDB's included), busiest other thread (the analytics thread) ${fmtNum((busiest * 1000) / o.loaderEvents, 1)} µs\n`,
+        `  CPU per record: process ${fmtNum(((cpu.user + cpu.system) / o.loaderEvents), 1)} µs (all threads, DuckDB's included), busiest other thread (the analytics thread) ${fmtNum((busiest * 1000) / o.loaderEvents, 1)} µs\n` +
+        `  loads ${fmtNum(caughtUpSec, 2)} s, final checkpoint ${fmtNum(loadSec - caughtUpSec, 2)} s; CPU µs/record of the busiest threads, loads | checkpoint: ` +
+        perThread(threads0, threadsCaughtUp, threads1, o.loaderEvents) +
+        '\n',
     );
     await analytics.close();
     db.close();

@@ -190,6 +190,15 @@ export function oneThreadCpuMs(pid: number, tid: number): number {
   return ((Number(rest[11]) + Number(rest[12])) * 1000) / ticksPerSecond();
 }
 
+/** The name the kernel shows for a thread (libuv's pool: "libuv-worker"; DuckDB's and V8's threads have their own or the process's). */
+export function threadName(pid: number, tid: string): string {
+  try {
+    return readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+  } catch {
+    return '?';
+  }
+}
+
 /** CPU time so far of each thread of process `pid` (by thread id), ms; threads that ended are not listed. */
 export function threadCpuMs(pid: number): Map<string, number> {
   const out = new Map<string, number>();
