@@ -37,7 +37,8 @@ export async function startDesign(d: Design, nodeArgs: string[] = []): Promise<C
 
 /** CPU and memory summed over the processes (peak: the sum of each process's peak). */
 export function sampleAll(pids: number[]): ProcSample {
-  const out: ProcSample = { cpuMs: 0, rssMB: 0, hwmMB: 0, mainCpuMs: 0 };
+  // Per-thread CPU is shown for one process only: left empty here.
+  const out: ProcSample = { cpuMs: 0, rssMB: 0, hwmMB: 0, mainCpuMs: 0, threads: new Map() };
   for (const p of pids) {
     const s = sampleProc(p);
     out.cpuMs += s.cpuMs;

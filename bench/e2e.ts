@@ -16,7 +16,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { CreateStreamCommand, DescribeStreamSummaryCommand, GetRecordsCommand, GetShardIteratorCommand, KinesisClient, ListShardsCommand } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Signer, post, signedPost, type Credentials } from './load.js';
-import { hostBusyMs, sampleProc, startPinstream, type Child } from './procs.js';
+import { byThreadName, hostBusyMs, sampleProc, startPinstream, type Child } from './procs.js';
 import { fmtInt, fmtNum, fmtRatio, percentile, table } from './stats.js';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -486,6 +486,8 @@ interface StepRow {
   srvCpuPct: number;
   /** CPU of the server's main thread (the one answering requests) per acknowledged event. */
   mainUsPerEvent: number;
+  /** Server CPU µs per acknowledged event by thread name (byThreadName). */
+  threads: string;
   otherCpuPct: number;
   acked: number;
   read: number;
@@ -619,6 +621,7 @@ async function runStep(
     srvUsPerEvent: load.acked > 0 ? (srvCpuMs * 1000) / load.acked : NaN,
     srvCpuPct: (srvCpuMs / elapsed) * 100,
     mainUsPerEvent: load.acked > 0 ? ((after.mainCpuMs - before.mainCpuMs) * 1000) / load.acked : NaN,
+    threads: load.acked > 0 ? byThreadName(child.pid, before, after, load.acked) : '',
     otherCpuPct: Math.max(0, ((hostAfter - hostBefore - srvCpuMs - (client.user + client.system) / 1000) / elapsed) * 100),
     acked,
     read,
@@ -652,6 +655,7 @@ function printStep(r: StepRow, streaming: boolean): void {
           `  loader behind max ${fmtInt(r.maxLoaderBehind)} rec, caught up ${fmtInt(r.loaderCatchUpMs)} ms after load`
         : ''),
   );
+  if (r.threads) console.log(`    server CPU µs/event by thread: ${r.threads}`);
   for (const [m, n] of r.load.errors) console.log(`    ${String(n).padStart(6)} × ${m}`);
   if (r.zeroLagWhileBehind > 0) console.log(`    UNTRUTHFUL HEALTH: ${r.zeroLagWhileBehind} status samples said millisBehind 0 with records behind`);
 }

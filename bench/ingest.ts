@@ -9,7 +9,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LoadGenerator, signedPost, type LoadResult, type LoadTarget } from './load.js';
-import { freshDir, hostBusyMs, sampleProc, startCeiling, startPinstream, type Child, type ProcSample } from './procs.js';
+import { byThreadName, freshDir, hostBusyMs, sampleProc, startCeiling, startPinstream, type Child, type ProcSample } from './procs.js';
 import { PROTO_CREDS, sampleAll, startDesign, type Design } from './designs.js';
 import { DEFAULT_INGEST_THREADS } from '../src/config/config.js';
 import { renderProfile, summarizeProfile, type Window } from './profile.js';
@@ -97,6 +97,8 @@ function parseArgs(argv: string[]): Options {
 
 interface Row {
   label: string;
+  /** Server CPU µs per event by thread name (byThreadName; a single server only). */
+  threads: string;
   concurrency: number;
   result: LoadResult;
   reqPerSec: number;
@@ -259,6 +261,7 @@ async function step(label: string, child: Child, gen: LoadGenerator, c: number, 
   const clientCpuPct = ((client!.user + client!.system) / 1000 / result.elapsedMs) * 100;
   return {
     label,
+    threads: result.events > 0 && after!.threads.has(String(child.pid)) ? byThreadName(child.pid, before!, after!, result.events) : '',
     concurrency: c,
     result,
     reqPerSec: result.requests / s,
@@ -287,6 +290,7 @@ function printStep(r: Row): void {
       `p50 ${fmtNum(r.p50, 2)} ms  p99 ${fmtNum(r.p99, 2)} ms  server RSS ${fmtNum(r.rssMB)} MB (peak ${fmtNum(r.hwmMB)})  ` +
       `cpu server ${fmtNum(r.serverCpuPct, 0)}% (${fmtNum(r.serverUsPerEvent)} µs/event) client ${fmtNum(r.clientCpuPct, 0)}% other ${fmtNum(r.otherCpuPct, 0)}%  errors ${e.failedRequests}`,
   );
+  if (r.threads) console.log(`    server CPU µs/event by thread: ${r.threads}`);
   if (r.probe) {
     const p = r.probe;
     console.log(

@@ -171,6 +171,27 @@ export interface ProcSample {
   hwmMB: number;
   /** CPU time of the process's main thread alone (the one answering requests), ms. */
   mainCpuMs: number;
+  /** CPU time so far by thread id, ms (names are read when the difference is shown: byThreadName). */
+  threads: Map<string, number>;
+}
+
+/**
+ * CPU per event by thread name between two samples: "main", the server's own threads as they name
+ * themselves (src/threads/thread-name.ts: ps-prepare, ps-consumers, ps-firehose, ps-analytics, ...)
+ * and "other" for the threads no one names (V8's, libuv's pool, DuckDB's). µs per event, largest first.
+ */
+export function byThreadName(pid: number, before: ProcSample, after: ProcSample, events: number): string {
+  const out = new Map<string, number>();
+  for (const [tid, ms] of after.threads) {
+    const comm = Number(tid) === pid ? 'main' : threadName(pid, tid);
+    const name = comm.startsWith('ps-') || comm === 'main' ? comm : 'other';
+    out.set(name, (out.get(name) ?? 0) + ms - (before.threads.get(tid) ?? 0));
+  }
+  return [...out]
+    .filter(([, ms]) => ms > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, ms]) => `${name} ${((ms * 1000) / events).toFixed(1)}`)
+    .join(', ');
 }
 
 export function sampleProc(pid: number): ProcSample {
@@ -180,7 +201,7 @@ export function sampleProc(pid: number): ProcSample {
   // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(rest[11]) + Number(rest[12]);
-  return { cpuMs: (ticks * 1000) / ticksPerSecond(), rssMB: kb('VmRSS') / 1024, hwmMB: kb('VmHWM') / 1024, mainCpuMs: oneThreadCpuMs(pid, pid) };
+  return { cpuMs: (ticks * 1000) / ticksPerSecond(), rssMB: kb('VmRSS') / 1024, hwmMB: kb('VmHWM') / 1024, mainCpuMs: oneThreadCpuMs(pid, pid), threads: threadCpuMs(pid) };
 }
 
 /** CPU time of one thread of a process (its task id; the main thread's is the pid), ms. */

@@ -15,6 +15,7 @@ import type { LogRecord } from '../log/log.js';
 import { parseRecords, type ParsedBatch } from './loader.js';
 import { packRows, unpackRows, type PackedRows } from './row-pack.js';
 import type { PackedRead } from './thread.js';
+import { nameThisThread } from '../threads/thread-name.js';
 
 /** How long one batch may take to parse before the parse thread is given up. */
 export const PARSE_TIMEOUT_MS = 60_000;
@@ -127,6 +128,7 @@ export class ParseThread {
 }
 
 if (parentPort && (workerData as { role?: string } | undefined)?.role === 'loader-parse') {
+  nameThisThread('loader-parse');
   const port = parentPort;
   port.on('message', (req: Request) => {
     let answer: Answer;

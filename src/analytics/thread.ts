@@ -33,6 +33,7 @@ import { availableParallelism } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { niceThisThread } from '../threads/priority.js';
+import { nameThisThread } from '../threads/thread-name.js';
 import type { Clock } from '../clock.js';
 import type { LagState } from '../consumer/kit.js';
 import type { ClickHouseConfig } from '../config/config.js';
@@ -249,6 +250,7 @@ export class ViewedLog extends RemoteLog {
 const at = (now: number): Clock => ({ now: () => now });
 
 async function main(): Promise<void> {
+  nameThisThread('analytics');
   const port = parentPort!;
   const init = workerData as ThreadInit;
   let store: AnalyticsEventStore | undefined;

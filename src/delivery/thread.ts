@@ -21,6 +21,7 @@ import { LOCAL_MAX_BATCH_BYTES, LOCAL_MAX_BATCH_RECORDS } from './local-kinesis-
 import { buildDestination } from './spec.js';
 import { packBatch, unpackOutcomes, type ConsumersThreadInit, type PackedOutcomes, type ProgressArgs, type RejectedArgs, type StartArgs } from './wire.js';
 import { DeliveryWorker } from './worker.js';
+import { nameThisThread } from '../threads/thread-name.js';
 
 /** A put into the embedded Kinesis that has not answered in this long fails (and is retried). */
 export const PUT_TIMEOUT_MS = 60_000;
@@ -61,6 +62,7 @@ class PutProxy implements Destination {
 }
 
 function main(): void {
+  nameThisThread('consumers');
   const init = workerData as ConsumersThreadInit;
   const port = parentPort as MessagePort;
   const workers = new Map<string, { worker: DeliveryWorker; destination: Destination; run: number }>();

@@ -8,8 +8,10 @@ import type { FirehoseRecord } from './destination.js';
 import { toParquet, type ParquetOptions } from './parquet.js';
 import type { ConversionSchema } from './schema.js';
 import { asBuffer, transferable } from '../threads/transfer.js';
+import { nameThisThread } from '../threads/thread-name.js';
 
 function main(): void {
+  nameThisThread('fh-build');
   const port = parentPort as MessagePort;
   new Channel(
     port,

@@ -23,6 +23,7 @@ import { bucketName, ObjectStores } from './objects/index.js';
 import { RoleScopedStore } from './objects/role-scoped.js';
 import { SchemaError, type ConversionSchema } from './schema.js';
 import type { FirehoseThreadInit, RoleCheckArgs, SchemaArgs, StreamProgress, StreamRead, StreamStartArgs, StreamStopArgs } from './thread-wire.js';
+import { nameThisThread } from '../threads/thread-name.js';
 
 /** A call to the main thread (role check, table, a read the view hands over) that has not answered in this long fails, and the attempt is retried. */
 export const FIREHOSE_MAIN_CALL_TIMEOUT_MS = 60_000;
@@ -38,6 +39,7 @@ interface Running {
 
 
 function main(): void {
+  nameThisThread('firehose');
   const init = workerData as FirehoseThreadInit;
   const port = parentPort as MessagePort;
   const clock = clockIn(init.clock);

@@ -5,8 +5,10 @@ import { getHeapStatistics } from 'node:v8';
 import { parentPort } from 'node:worker_threads';
 import { prepareBody, type PrepareJob } from '../ingest-prepare.js';
 import { PREPARE_MEMORY_REPORT_MS, type PrepareReply } from './pool.js';
+import { nameThisThread } from '../../threads/thread-name.js';
 
 const port = parentPort;
+if (port) nameThisThread('prepare');
 if (!port) throw new Error('prepare-worker.js runs only as a worker thread');
 
 port.on('message', (m: { id: number; job: PrepareJob }) => {
