@@ -28,10 +28,11 @@ import {
   type PutRecordsRequestEntry,
 } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hostBusyMs, sampleProc, startKinesalite, startPinstream, type Child, type ProcSample } from './procs.js';
+import { Signer, post } from './load.js';
 import { renderProfile, summarizeProfile, type Window } from './profile.js';
 import { fmtInt, fmtNum, percentile, table } from './stats.js';
 
@@ -348,6 +349,57 @@ async function latencyPhase(client: KinesisClient, stream: string, n: number, er
   return lat.sort();
 }
 
+/**
+ * The same sequential PutRecord calls from a lean client: node:http on one kept-alive socket, SigV4
+ * signed by the bench's own signer, the answer checked for a SequenceNumber. Without the SDK's
+ * middleware (and its GC) in the measured time, this is the server's own latency plus loopback.
+ */
+async function leanLatencyPhase(t: Target, stream: string, n: number, errors: Errors): Promise<Float64Array> {
+  const u = new URL(t.child.url);
+  const signer = new Signer(t.credentials, u.host, 'us-east-1', 'kinesis');
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const payload = randomBytes(LATENCY_BYTES).toString('base64');
+  const lat = new Float64Array(n);
+  let k = 0;
+  try {
+    for (let i = 0; i < LATENCY_WARMUP + n; i++) {
+      const body = Buffer.from(JSON.stringify({ StreamName: stream, Data: payload, PartitionKey: randomBytes(8).toString('hex') }));
+      const s = performance.now();
+      const headers = signer.sign('POST', '/', body, Date.now(), { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'Kinesis_20131202.PutRecord' });
+      try {
+        const r = await post(agent, Number(u.port), '/', headers, body);
+        if (r.status !== 200 || !r.body.includes('"SequenceNumber"')) errors.add(`PutRecord (lean client): HTTP ${r.status} ${r.body.toString('utf8').slice(0, 120)}`);
+      } catch (e) {
+        errors.fromException('PutRecord (lean client)', e);
+      }
+      if (i >= LATENCY_WARMUP) lat[k++] = performance.now() - s;
+    }
+  } finally {
+    agent.destroy();
+  }
+  return lat.sort();
+}
+
+/** The disk's own floor for a durable PutRecord: append LATENCY_BYTES + fdatasync, sequentially, in the temp directory the servers use. */
+function diskSyncLatency(n: number): Float64Array {
+  const dir = mkdtempSync(join(tmpdir(), 'pinstream-fsync-'));
+  const fd = openSync(join(dir, 'f'), 'a');
+  const buf = randomBytes(LATENCY_BYTES + 64);
+  const lat = new Float64Array(n);
+  try {
+    for (let i = 0; i < n; i++) {
+      const s = performance.now();
+      writeSync(fd, buf);
+      fdatasyncSync(fd);
+      lat[i] = performance.now() - s;
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return lat.sort();
+}
+
 // ------------------------------------------------------------------------------------------------
 // One target
 
@@ -365,6 +417,8 @@ interface TargetResult {
   /** The same cases on encrypted streams (--encryption, Pinstream only). */
   encryptedCases: CaseResult[];
   latency: Float64Array;
+  /** Sequential PutRecord latencies from the lean client (leanLatencyPhase), sorted. */
+  leanLatency: Float64Array;
   rssStartMB: number;
   rssEndMB: number;
   hwmMB: number;
@@ -390,7 +444,7 @@ async function runTarget(name: TargetName, o: Options, live: Set<Child>): Promis
   live.add(t.child);
   const errors = new Errors();
   const clients = Array.from({ length: o.clients }, () => makeClient(t));
-  const res: TargetResult = { name, cases: [], encryptedCases: [], latency: new Float64Array(0), rssStartMB: sampleProc(t.child.pid).rssMB, rssEndMB: NaN, hwmMB: NaN, errors, noisy: 0 };
+  const res: TargetResult = { name, cases: [], encryptedCases: [], latency: new Float64Array(0), leanLatency: new Float64Array(0), rssStartMB: sampleProc(t.child.pid).rssMB, rssEndMB: NaN, hwmMB: NaN, errors, noisy: 0 };
   const tag = Date.now().toString(36);
   const noisy = (u: Usage) => {
     if (u.otherCpuPct > NOISY_OTHER_CPU_PCT) {
@@ -455,6 +509,14 @@ async function runTarget(name: TargetName, o: Options, live: Set<Child>): Promis
         `p90 ${fmtNum(percentile(l, 90), 2)} p99 ${fmtNum(percentile(l, 99), 2)} max ${fmtNum(l[l.length - 1], 2)} ms; ${usageText(latUsage)}`,
     );
     noisy(latUsage);
+    const w1 = monoUs();
+    res.leanLatency = await leanLatencyPhase(t, latStream, o.latencyPuts, errors);
+    windows.push({ label: `PutRecord ${LATENCY_BYTES} B sequential, lean client`, window: { startUs: w1, endUs: monoUs() } });
+    const ll = res.leanLatency;
+    console.log(
+      `  PutRecord ${LATENCY_BYTES} B sequential, lean client (node:http, one socket, no SDK): p50 ${fmtNum(percentile(ll, 50), 2)} ` +
+        `p90 ${fmtNum(percentile(ll, 90), 2)} p99 ${fmtNum(percentile(ll, 99), 2)} max ${fmtNum(ll[ll.length - 1], 2)} ms`,
+    );
     const end = sampleProc(t.child.pid);
     res.rssEndMB = end.rssMB;
     res.hwmMB = end.hwmMB;
@@ -600,6 +662,12 @@ export async function kinesis(argv: string[]): Promise<number> {
     }
     const p99 = percentile(pin.latency, 99);
     aimRows.push([`PutRecord ${LATENCY_BYTES} B p99 ÷ ${AIM_PUT_RECORD_P99_MS} ms`, '< 1', fmtNum(p99 / AIM_PUT_RECORD_P99_MS, 2) + 'x', verdict(p99 < AIM_PUT_RECORD_P99_MS)]);
+    const leanP99 = percentile(pin.leanLatency, 99);
+    aimRows.push([`  second figure: the same from a lean client (no SDK), p99 ÷ ${AIM_PUT_RECORD_P99_MS} ms`, '< 1', fmtNum(leanP99 / AIM_PUT_RECORD_P99_MS, 2) + 'x', verdict(leanP99 < AIM_PUT_RECORD_P99_MS)]);
+    const peerLean = results.find((r) => r.name === 'kinesalite-disk')?.leanLatency;
+    if (peerLean?.length) aimRows.push([`  kinesalite (no fsync) from the same lean client, p99 ms`, '', fmtNum(percentile(peerLean, 99), 2), '']);
+    const disk = diskSyncLatency(o.latencyPuts);
+    aimRows.push([`  the disk's floor: append ${LATENCY_BYTES} B + fdatasync, p50 / p99 ms`, '', `${fmtNum(percentile(disk, 50), 2)} / ${fmtNum(percentile(disk, 99), 2)}`, '']);
     console.log('\naims (issue 16), this run only:');
     console.log(table(['measure', 'aim', 'this run', ''], aimRows));
     console.log('  rec/s ratios include the SDK client, which shares the cores with the server; the cpu µs/record ratios are the server alone.');

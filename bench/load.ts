@@ -31,17 +31,15 @@ export class Signer {
     private service = 'mobiletargeting',
   ) {}
 
-  /** Headers to send (host included) for `method path` with this exact body. */
-  sign(method: string, path: string, body: Buffer, nowMs = Date.now()): Record<string, string> {
+  /**
+   * Headers to send (host included) for `method path` with this exact body. `extra` headers
+   * (lower-case names, e.g. x-amz-target; content-type replaces application/json) are signed too.
+   */
+  sign(method: string, path: string, body: Buffer, nowMs = Date.now(), extra?: Record<string, string>): Record<string, string> {
+    if (extra) return this.signWith(method, path, body, nowMs, extra);
     const amzDate = this.amzDate(nowMs);
     const date = amzDate.slice(0, 8);
-    if (date !== this.keyDate) {
-      let k = createHmac('sha256', 'AWS4' + this.creds.secretAccessKey).update(date).digest();
-      k = createHmac('sha256', k).update(this.region).digest();
-      k = createHmac('sha256', k).update(this.service).digest();
-      this.key = createHmac('sha256', k).update('aws4_request').digest();
-      this.keyDate = date;
-    }
+    this.deriveKey(date);
     const payloadHash = createHash('sha256').update(body).digest('hex');
     const canonical =
       `${method}\n${path}\n\n` +
@@ -57,6 +55,36 @@ export class Signer {
       'x-amz-content-sha256': payloadHash,
       'x-amz-date': amzDate,
       authorization: `AWS4-HMAC-SHA256 Credential=${this.creds.accessKeyId}/${scope}, SignedHeaders=${SIGNED_HEADERS}, Signature=${signature}`,
+    };
+  }
+
+  /** The signing key of the day (derived once a day). */
+  private deriveKey(date: string): void {
+    if (date === this.keyDate) return;
+    let k = createHmac('sha256', 'AWS4' + this.creds.secretAccessKey).update(date).digest();
+    k = createHmac('sha256', k).update(this.region).digest();
+    k = createHmac('sha256', k).update(this.service).digest();
+    this.key = createHmac('sha256', k).update('aws4_request').digest();
+    this.keyDate = date;
+  }
+
+  /** The general form of `sign`: every header of `extra` signed beside host, date and payload hash. */
+  private signWith(method: string, path: string, body: Buffer, nowMs: number, extra: Record<string, string>): Record<string, string> {
+    const amzDate = this.amzDate(nowMs);
+    const date = amzDate.slice(0, 8);
+    this.deriveKey(date);
+    const payloadHash = createHash('sha256').update(body).digest('hex');
+    const headers: Record<string, string> = { 'content-type': 'application/json', ...extra, host: this.host, 'x-amz-content-sha256': payloadHash, 'x-amz-date': amzDate };
+    const names = Object.keys(headers).sort();
+    const signed = names.join(';');
+    const canonical = `${method}\n${path}\n\n${names.map((n) => `${n}:${headers[n]}\n`).join('')}\n${signed}\n${payloadHash}`;
+    const scope = `${date}/${this.region}/${this.service}/aws4_request`;
+    const toSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${createHash('sha256').update(canonical).digest('hex')}`;
+    const signature = createHmac('sha256', this.key).update(toSign).digest('hex');
+    return {
+      ...headers,
+      'content-length': String(body.length),
+      authorization: `AWS4-HMAC-SHA256 Credential=${this.creds.accessKeyId}/${scope}, SignedHeaders=${signed}, Signature=${signature}`,
     };
   }
 
