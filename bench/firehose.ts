@@ -21,7 +21,7 @@ import { CreateRoleCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/cli
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { mkdtempSync, readdirSync as listDir } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { freshDir, sampleProc, startPinstream, type Child } from './procs.js';
+import { byThreadName, freshDir, sampleProc, startPinstream, type Child } from './procs.js';
 import { renderProfile, summarizeProfile, type Window } from './profile.js';
 
 /** Monotonic µs, the clock of V8's profiles (to summarise the put phase alone). */
@@ -208,7 +208,8 @@ async function throughput(fh: FirehoseClient, child: Child, dataDir: string, o: 
   const records = Array.from({ length: BATCH }, () => ({ Data: Buffer.from(payload) }));
   let acked = 0;
   let errors = 0;
-  const cpu0 = sampleProc(child.pid).cpuMs;
+  const before = sampleProc(child.pid);
+  const cpu0 = before.cpuMs;
   const wall0 = Date.now();
   const window0 = monoUs();
   const t0 = performance.now();
@@ -230,7 +231,9 @@ async function throughput(fh: FirehoseClient, child: Child, dataDir: string, o: 
   const putSeconds = (performance.now() - t0) / 1000;
   const wall1 = Date.now();
   const window: Window = { startUs: window0, endUs: monoUs() };
-  const putCpuPct = ((sampleProc(child.pid).cpuMs - cpu0) / (putSeconds * 1000)) * 100;
+  const after = sampleProc(child.pid);
+  const putCpuPct = ((after.cpuMs - cpu0) / (putSeconds * 1000)) * 100;
+  const threads = acked > 0 ? byThreadName(child.pid, before, after, acked) : '';
   const ackedBytes = acked * payload.length;
   const dir = join(dataDir, 'buckets', bucket);
   const tDrain = performance.now();
@@ -243,7 +246,7 @@ async function throughput(fh: FirehoseClient, child: Child, dataDir: string, o: 
   const deliveredBytes = files.reduce((s, f) => s + f.size, 0);
   const totalSeconds = (performance.now() - t0) / 1000;
   const drainSeconds = (performance.now() - tDrain) / 1000;
-  return { window, wall: [wall0, wall1] as const, acked, errors, putSeconds, putCpuPct, ackedBytes, deliveredBytes, inObjectsAtEnd, drainSeconds, files: files.length, totalSeconds };
+  return { window, wall: [wall0, wall1] as const, acked, errors, putSeconds, putCpuPct, threads, ackedBytes, deliveredBytes, inObjectsAtEnd, drainSeconds, files: files.length, totalSeconds };
 }
 
 async function latency(fh: FirehoseClient, dataDir: string, o: Options) {
@@ -324,6 +327,7 @@ export async function firehose(argv: string[]): Promise<number> {
           ['server CPU during puts', `${fmtNum(t.putCpuPct)} %`],
           ['main thread busy during puts (event-loop utilization)', ((u) => (u === undefined ? 'n/a' : `${fmtNum(u * 100)} %`))(elu(...t.wall))],
           ['server CPU µs per acknowledged record (puts and delivery during them)', fmtNum(((t.putCpuPct / 100) * t.putSeconds * 1e6) / Math.max(1, t.acked), 1)],
+          ['  by thread', t.threads],
           ['bytes in objects / acknowledged', `${fmtInt(t.deliveredBytes)} / ${fmtInt(t.ackedBytes)}`],
           ['bytes in objects when the last put was answered', `${fmtInt(t.inObjectsAtEnd)} (${fmtNum((t.inObjectsAtEnd / Math.max(1, t.ackedBytes)) * 100)} %)`],
           ['seconds from the last put to the last byte on disk', fmtNum(t.drainSeconds)],

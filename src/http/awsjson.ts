@@ -16,6 +16,7 @@ import type { ApiRequest, ApiResponse } from './request.js';
 import type { Json } from './shape.js';
 import type { ServiceModel } from '../models/types.js';
 import { ModelValidator, type ShapeOverride } from '../models/validate.js';
+import { parseJsonBytes } from './json-bytes.js';
 
 export const JSON_CONTENT_TYPE = 'application/x-amz-json-1.1';
 export const CBOR_CONTENT_TYPE = 'application/x-amz-cbor-1.1';
@@ -150,7 +151,7 @@ function decodeBody(req: ApiRequest, format: WireFormat): unknown {
     v =
       format === 'cbor'
         ? cborDecode(req.body, { tags: CBOR_TAGS, tokenizer: new DepthLimitedTokenizer(new Uint8Array(req.body.buffer, req.body.byteOffset, req.body.length)) })
-        : JSON.parse(req.body.toString('utf8'));
+        : parseJsonBytes(req.body);
   } catch (e) {
     throw new ServiceError('SerializationException', `Request body is not valid ${format === 'cbor' ? 'CBOR' : 'JSON'}: ${(e as Error).message}`);
   }

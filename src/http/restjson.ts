@@ -7,6 +7,7 @@ import { ApiError, AuthError, badRequest, methodNotAllowed, notFound, payloadToo
 import type { OperationModel } from '../models/types.js';
 import { nestingExceeds, nestingMessage } from '../nesting.js';
 import type { ApiRequest, ApiResponse } from './request.js';
+import { parseJsonBytes } from './json-bytes.js';
 
 export type RouteHandler = (req: ApiRequest, params: Record<string, string>) => Promise<ApiResponse> | ApiResponse;
 
@@ -188,7 +189,7 @@ export function parseJsonObject(body: Uint8Array, maxBytes: number, what = 'Requ
   if (body.length === 0) return {};
   let v: unknown;
   try {
-    v = JSON.parse((Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength)).toString('utf8'));
+    v = parseJsonBytes(Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength));
   } catch (e) {
     throw badRequest(`${what} is not valid JSON: ${(e as Error).message}`);
   }
