@@ -25,7 +25,8 @@ import { runDashboard } from '../src/analytics/dashboards.js';
 import { QueryContext } from '../src/analytics/dashboards/common.js';
 import { fromProfiles } from '../src/analytics/dashboards/demographics.js';
 import { EVENTS_MESSAGING_COLUMNS, type DashboardResult } from '../src/analytics/types.js';
-import { AnalyticsLoader } from '../src/analytics/loader.js';
+import { AnalyticsLoader, LOADER_LINGER_RECORDS } from '../src/analytics/loader.js';
+import { eventually } from './helpers/eventually.js';
 import { applyRetention, DAY_MS } from '../src/analytics/retention.js';
 import { until } from './helpers/firehose.js';
 
@@ -487,4 +488,52 @@ test('decodeIngestText (the loader\'s one-decode path) reads entries as decodeIn
   }
   assert.throws(() => decodeIngestText('{"not":"an entry"}'), /missing header line/);
   assert.throws(() => decodeIngestText('["no newline"]'), /missing header line/);
+});
+
+test('a caught-up loader woken by a few records lets more gather into one transaction (LOADER_LINGER_MS); a backlog of LOADER_LINGER_RECORDS loads at once', async () => {
+  const { dir, log, cleanup } = await setup();
+  const store = await EventStore.open(dir);
+  const appends: number[] = [];
+  const counting = {
+    append: (rows: readonly EventRow[], o: { offset: number }) => {
+      appends.push(rows.length);
+      return store.append(rows, o);
+    },
+    checkpoints: () => store.checkpoints(),
+  };
+  // The loop's pauses, held until the test lets them end: the marker that the loader lingers.
+  const pauses: Array<{ ms: number; end: () => void }> = [];
+  const sleep = (ms: number) => new Promise<void>((end) => pauses.push({ ms, end }));
+  // The log, with a marker when the loader waits on it (caught up).
+  const waits: number[] = [];
+  const watched = new Proxy(log, {
+    get(target, p) {
+      if (p === 'waitFor') return (offset: number, ms: number) => (waits.push(offset), target.waitFor(offset, ms));
+      const v = Reflect.get(target, p, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  const loader = new AnalyticsLoader(watched, counting, undefined, { sleep, lingerMs: 777 });
+  try {
+    loader.start();
+    await eventually(async () => assert.ok(waits.includes(0), 'the loader waits at the empty log\'s end'));
+    await log.append(entries(0, 1, 10));
+    await eventually(async () => assert.equal(pauses.length, 1, `woken by one record, the loader lingers: ${JSON.stringify(loader.health())}`));
+    assert.equal(pauses[0].ms, 777);
+    assert.deepEqual(appends, [], 'nothing loaded while it lingers');
+    await log.append(entries(1, 9, 10));
+    pauses[0].end();
+    await eventually(async () => assert.equal(await store.checkpoint(), 10));
+    assert.deepEqual(appends, [10], 'the record that woke it and the nine after it: one transaction');
+    // A backlog of a linger's worth arrives at once: loaded without a pause.
+    await log.append(entries(10, LOADER_LINGER_RECORDS, 1000));
+    await eventually(async () => assert.equal(await store.checkpoint(), 10 + LOADER_LINGER_RECORDS));
+    assert.equal(pauses.length, 1, 'no linger before a full backlog');
+    assert.equal(await store.rowCount(), 10 + LOADER_LINGER_RECORDS);
+  } finally {
+    for (const p of pauses) p.end();
+    await loader.stop();
+    await store.close();
+    await cleanup();
+  }
 });
