@@ -73,12 +73,29 @@ async function eventually<T>(what: string, fn: () => Promise<T | undefined>, tim
 }
 
 /** Reads every shard from TRIM_HORIZON, following the iterators, until `done` holds (bounded). */
+/** `f()`, tried again while it answers 503 (a log's stream electing a leader: the server says retry) until `deadline`. */
+async function retryUnavailable<T>(f: () => Promise<T>, deadline: number): Promise<T> {
+  for (;;) {
+    try {
+      return await f();
+    } catch (e) {
+      if ((e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 503 || Date.now() >= deadline) throw e;
+      await sleep(200);
+    }
+  }
+}
+
 async function readStream(kinesis: KinesisClient, done: (records: Array<{ pk: string; json: any }>) => boolean, timeoutMs: number): Promise<Array<{ pk: string; json: any }>> {
-  const shards = (await kinesis.send(new ListShardsCommand({ StreamName: STREAM }))).Shards!;
-  const iters = new Map<string, string>();
-  for (const s of shards) iters.set(s.ShardId!, (await kinesis.send(new GetShardIteratorCommand({ StreamName: STREAM, ShardId: s.ShardId, ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator!);
-  const out: Array<{ pk: string; json: any }> = [];
   const deadline = Date.now() + timeoutMs;
+  // As a consumer does, every call that meets a 503 is tried again (the SDK's own 3 attempts can
+  // all fall inside a leader election after a NATS server was killed).
+  const shards = (await retryUnavailable(() => kinesis.send(new ListShardsCommand({ StreamName: STREAM })), deadline)).Shards!;
+  const iters = new Map<string, string>();
+  for (const s of shards) {
+    const it = await retryUnavailable(() => kinesis.send(new GetShardIteratorCommand({ StreamName: STREAM, ShardId: s.ShardId, ShardIteratorType: 'TRIM_HORIZON' })), deadline);
+    iters.set(s.ShardId!, it.ShardIterator!);
+  }
+  const out: Array<{ pk: string; json: any }> = [];
   for (;;) {
     let got = 0;
     for (const [id, it] of iters) {
