@@ -12,6 +12,8 @@ import { randomUUID } from 'node:crypto';
 import { systemClock } from '../src/clock.js';
 import { LogUnavailableError, LogWriteError } from '../src/log/errors.js';
 import { JetStreamLogProvider, NatsUnavailableError } from '../src/log/jetstream/provider.js';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { END_REFRESH_MS } from '../src/log/jetstream/log.js';
 import { MAX_STREAM_NAME, streamNames } from '../src/log/jetstream/names.js';
 import { SINGLE_NATS, fileCluster, freePort, singleNatsSkip } from './helpers/nats-cluster.js';
@@ -122,6 +124,36 @@ test(`a node whose end-follower stalled still learns of another node's appends w
     await a.removeAll();
     await a.close();
     await b.close();
+  }
+});
+
+test('a log whose subject a stream of another name already captures is refused with that conflict, not opened; two nodes opening one new log at once both succeed', { timeout: 60_000 }, async (t) => {
+  const why = await singleNatsSkip();
+  if (why) return t.skip(why);
+  const p = prefix();
+  const { subject } = streamNames(p, 'kinesis', ['taken', 'shardId-000000000000']);
+  const nc = await connect({ servers: SINGLE_NATS, timeout: 5000 });
+  const jsm = await jetstreamManager(nc);
+  const nodes = [
+    await JetStreamLogProvider.connect({ servers: [SINGLE_NATS], clock: systemClock, prefix: p }),
+    await JetStreamLogProvider.connect({ servers: [SINGLE_NATS], clock: systemClock, prefix: p }),
+  ];
+  try {
+    // Not Pinstream's: the "subjects overlap" answer here is a real conflict and must surface.
+    await jsm.streams.add({ name: `${p}_foreign`, subjects: [subject] });
+    await assert.rejects(nodes[0].open('kinesis', 'taken', 'shardId-000000000000'), (e: Error & { code?: number }) => e.code === 10065 && /overlap/.test(e.message));
+    // The race the overlap answer also comes from (two nodes adding the same stream): both open it.
+    for (let i = 0; i < 10; i++) {
+      const logs = await Promise.all(nodes.map((n) => n.open('kinesis', `race${i}`, 'shardId-000000000000')));
+      await logs[0].append([`r${i}`]);
+      assert.ok(await logs[1].waitFor(0, 10_000), 'the other node sees the append');
+      assert.equal((await readAll(logs[1], 0, 10)).length, 1);
+    }
+  } finally {
+    await jsm.streams.delete(`${p}_foreign`).catch(() => undefined);
+    await nodes[0].removeAll();
+    await Promise.all(nodes.map((n) => n.close()));
+    await nc.close();
   }
 });
 
